@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Keypool's quick start on Debian 12 (bookworm).
+#
+#   build-aux/quickstart.sh run    install what is missing, build, start Keypool headless
+#   build-aux/quickstart.sh test   install what is missing, build, run every test twice:
+#                                  a normal build, then AddressSanitizer + UBSan;
+#                                  the last line is "N passed, N failed"
+#
+# Packages come from apt (through sudo when not root); the client tests' npm
+# packages come from tests/clients/package-lock.json.
+#
+# Copyright 2026 The Keypool authors
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+set -euo pipefail
+
+mode=${1:-}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+BUILD_PKGS=(
+  build-essential pkg-config meson ninja-build gettext python3
+  libglib2.0-dev libglib2.0-dev-bin libglib2.0-bin
+  libsoup-3.0-dev libjson-glib-dev glib-networking ca-certificates
+)
+TEST_PKGS=( libclang-rt-14-dev )
+
+sudo_cmd=()
+[ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+
+install_missing () {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$pkg")
+  done
+  if ! command -v node >/dev/null 2>&1 && [ "$mode" = test ]; then
+    missing+=(nodejs npm)
+  fi
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "Installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+setup () {
+  local dir=$1; shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@"
+  fi
+  meson compile -C "$dir"
+}
+
+case "$mode" in
+  run)
+    install_missing "${BUILD_PKGS[@]}"
+    setup build -Dtests=false -Dbench=false
+    export KEYPOOL_PROVIDERS_DIR="$top/providers"
+    exec build/src/keypool --headless
+    ;;
+
+  test)
+    install_missing "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
+    if [ ! -d tests/clients/node_modules/openai ] ||
+       [ tests/clients/package-lock.json -nt tests/clients/node_modules/.package-lock.json ]; then
+      (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+
+    status=0
+    rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json
+
+    setup build -Dclient_tests=enabled
+    meson test -C build --print-errorlogs || status=1
+
+    # Memory and undefined-behaviour errors abort the test that hits them.
+    # Leak checking stays off: GLib's type system keeps memory by design.
+    setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dclient_tests=enabled -Dbench=false
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      meson test -C build-asan --print-errorlogs || status=1
+
+    python3 build-aux/test-summary.py build build-asan || status=1
+    exit $status
+    ;;
+
+  *)
+    echo "usage: $0 run|test" >&2
+    exit 2
+    ;;
+esac

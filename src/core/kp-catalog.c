@@ -1,0 +1,321 @@
+/* kp-catalog.c: providers × models × prices; model lookup
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "kp-catalog.h"
+
+struct _KpCatalog
+{
+  GObject     parent_instance;
+
+  GPtrArray  *providers;    /* of KpProvider, in id order */
+  GHashTable *by_model;     /* canonical id → GPtrArray of const KpOffering* */
+  GHashTable *by_bare;      /* "model" part → canonical id, or "" when ambiguous */
+  GPtrArray  *model_ids;    /* sorted canonical ids */
+  GPtrArray  *load_errors;  /* of char*, one line each */
+};
+
+G_DEFINE_TYPE (KpCatalog, kp_catalog, G_TYPE_OBJECT)
+
+static void
+kp_catalog_finalize (GObject *object)
+{
+  KpCatalog *self = (KpCatalog *)object;
+
+  g_clear_pointer (&self->by_model, g_hash_table_unref);
+  g_clear_pointer (&self->by_bare, g_hash_table_unref);
+  g_clear_pointer (&self->model_ids, g_ptr_array_unref);
+  g_clear_pointer (&self->providers, g_ptr_array_unref);
+  g_clear_pointer (&self->load_errors, g_ptr_array_unref);
+
+  G_OBJECT_CLASS (kp_catalog_parent_class)->finalize (object);
+}
+
+static void
+kp_catalog_class_init (KpCatalogClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = kp_catalog_finalize;
+}
+
+static void
+kp_catalog_init (KpCatalog *self)
+{
+  self->providers = g_ptr_array_new_with_free_func (g_object_unref);
+  self->load_errors = g_ptr_array_new_with_free_func (g_free);
+  self->by_model = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                          (GDestroyNotify)g_ptr_array_unref);
+  self->by_bare = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->model_ids = g_ptr_array_new ();
+}
+
+KpCatalog *
+kp_catalog_new (void)
+{
+  return g_object_new (KP_TYPE_CATALOG, NULL);
+}
+
+static int
+compare_provider (gconstpointer a,
+                  gconstpointer b)
+{
+  KpProvider *pa = *(KpProvider **)a;
+  KpProvider *pb = *(KpProvider **)b;
+
+  return strcmp (kp_provider_get_id (pa), kp_provider_get_id (pb));
+}
+
+static int
+compare_string (gconstpointer a,
+                gconstpointer b)
+{
+  return strcmp (*(const char **)a, *(const char **)b);
+}
+
+static void
+rebuild_index (KpCatalog *self)
+{
+  g_hash_table_remove_all (self->by_model);
+  g_hash_table_remove_all (self->by_bare);
+  g_ptr_array_set_size (self->model_ids, 0);
+
+  g_ptr_array_sort (self->providers, compare_provider);
+
+  for (guint i = 0; i < self->providers->len; i++)
+    {
+      KpProvider *provider = g_ptr_array_index (self->providers, i);
+
+      for (guint j = 0; j < kp_provider_get_n_offerings (provider); j++)
+        {
+          const KpOffering *offering = kp_provider_get_offering (provider, j);
+          GPtrArray *offerings = g_hash_table_lookup (self->by_model, offering->model_id);
+          const char *bare;
+          const char *known;
+
+          if (offerings == NULL)
+            {
+              offerings = g_ptr_array_new ();
+              g_hash_table_insert (self->by_model, offering->model_id, offerings);
+              g_ptr_array_add (self->model_ids, offering->model_id);
+
+              /* A bare name resolves only while it names one canonical model. */
+              bare = strchr (offering->model_id, '/') + 1;
+              known = g_hash_table_lookup (self->by_bare, bare);
+              if (known == NULL)
+                g_hash_table_insert (self->by_bare, g_strdup (bare), offering->model_id);
+              else if (*known != '\0' && !g_str_equal (known, offering->model_id))
+                g_hash_table_insert (self->by_bare, g_strdup (bare), (gpointer)"");
+            }
+          g_ptr_array_add (offerings, (gpointer)offering);
+        }
+    }
+
+  g_ptr_array_sort (self->model_ids, compare_string);
+}
+
+static void
+add_provider (KpCatalog  *self,
+              KpProvider *provider)
+{
+  const char *id = kp_provider_get_id (provider);
+
+  for (guint i = 0; i < self->providers->len; i++)
+    {
+      KpProvider *existing = g_ptr_array_index (self->providers, i);
+
+      if (g_str_equal (kp_provider_get_id (existing), id))
+        {
+          g_debug ("Provider “%s” from %s replaces the one from %s",
+                   id, kp_provider_get_origin (provider), kp_provider_get_origin (existing));
+          g_ptr_array_index (self->providers, i) = g_object_ref (provider);
+          g_object_unref (existing);
+          return;
+        }
+    }
+
+  g_ptr_array_add (self->providers, g_object_ref (provider));
+}
+
+/**
+ * kp_catalog_add_provider:
+ *
+ * Adds @provider, replacing a provider with the same id.
+ */
+void
+kp_catalog_add_provider (KpCatalog  *self,
+                         KpProvider *provider)
+{
+  g_return_if_fail (KP_IS_CATALOG (self));
+  g_return_if_fail (KP_IS_PROVIDER (provider));
+
+  add_provider (self, provider);
+  rebuild_index (self);
+}
+
+static void
+load_dir (KpCatalog  *self,
+          const char *path)
+{
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  const char *name;
+
+  if (path == NULL || !g_file_test (path, G_FILE_TEST_IS_DIR))
+    return;
+
+  dir = g_dir_open (path, 0, &error);
+  if (dir == NULL)
+    {
+      g_ptr_array_add (self->load_errors, g_strdup (error->message));
+      g_warning ("Cannot read the provider folder: %s", error->message);
+      return;
+    }
+
+  /* Sorted, so that the result never depends on the file system's order. */
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (name, ".json") && name[0] != '.')
+      g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_string);
+
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *file_path = g_build_filename (path, g_ptr_array_index (names, i), NULL);
+      g_autoptr(GFile) file = g_file_new_for_path (file_path);
+      g_autoptr(KpProvider) provider = NULL;
+      g_autoptr(GError) load_error = NULL;
+
+      provider = kp_provider_new_from_file (file, &load_error);
+      if (provider == NULL)
+        {
+          g_warning ("Skipping a provider file: %s", load_error->message);
+          g_ptr_array_add (self->load_errors, g_strdup (load_error->message));
+          continue;
+        }
+      add_provider (self, provider);
+    }
+}
+
+/**
+ * kp_catalog_load:
+ * @self: a #KpCatalog
+ * @shipped_dir: (nullable): the providers shipped with Keypool
+ * @user_dir: (nullable): the user's providers, which replace shipped ones with
+ *   the same id or add new ones
+ *
+ * Reads every `*.json` file of both folders. A file that cannot be used is
+ * skipped with a warning that names it and says why; the rest still load.
+ */
+void
+kp_catalog_load (KpCatalog  *self,
+                 const char *shipped_dir,
+                 const char *user_dir)
+{
+  g_return_if_fail (KP_IS_CATALOG (self));
+
+  load_dir (self, shipped_dir);
+  load_dir (self, user_dir);
+  rebuild_index (self);
+}
+
+/**
+ * kp_catalog_get_providers:
+ *
+ * Returns: (transfer none) (element-type KpProvider): the providers, by id
+ */
+GPtrArray *
+kp_catalog_get_providers (KpCatalog *self)
+{
+  g_return_val_if_fail (KP_IS_CATALOG (self), NULL);
+  return self->providers;
+}
+
+KpProvider *
+kp_catalog_get_provider (KpCatalog  *self,
+                         const char *id)
+{
+  g_return_val_if_fail (KP_IS_CATALOG (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  for (guint i = 0; i < self->providers->len; i++)
+    {
+      KpProvider *provider = g_ptr_array_index (self->providers, i);
+
+      if (g_str_equal (kp_provider_get_id (provider), id))
+        return provider;
+    }
+  return NULL;
+}
+
+/**
+ * kp_catalog_lookup:
+ * @self: a #KpCatalog
+ * @model: a canonical “vendor/model” id (any case) or a bare model name
+ *   that names exactly one canonical model
+ *
+ * Returns: (transfer none) (nullable) (element-type KpOffering): the
+ *   offerings of that model, or %NULL when no provider serves it
+ */
+GPtrArray *
+kp_catalog_lookup (KpCatalog  *self,
+                   const char *model)
+{
+  char lower[256];
+  gsize len;
+  GPtrArray *offerings;
+  const char *canonical;
+
+  g_return_val_if_fail (KP_IS_CATALOG (self), NULL);
+  g_return_val_if_fail (model != NULL, NULL);
+
+  /* Fold case without allocating: this runs once per request. */
+  len = strlen (model);
+  if (len == 0 || len >= sizeof lower)
+    return NULL;
+  for (gsize i = 0; i <= len; i++)
+    lower[i] = g_ascii_tolower (model[i]);
+
+  offerings = g_hash_table_lookup (self->by_model, lower);
+  if (offerings != NULL)
+    return offerings;
+
+  canonical = g_hash_table_lookup (self->by_bare, lower);
+  if (canonical != NULL && *canonical != '\0')
+    return g_hash_table_lookup (self->by_model, canonical);
+
+  return NULL;
+}
+
+/**
+ * kp_catalog_get_model_ids:
+ *
+ * Returns: (transfer none) (element-type utf8): every canonical model id, sorted
+ */
+GPtrArray *
+kp_catalog_get_model_ids (KpCatalog *self)
+{
+  g_return_val_if_fail (KP_IS_CATALOG (self), NULL);
+  return self->model_ids;
+}
+
+/**
+ * kp_catalog_get_load_errors:
+ *
+ * Returns: (transfer none) (element-type utf8): one line per provider file
+ *   that could not be used
+ */
+const GPtrArray *
+kp_catalog_get_load_errors (KpCatalog *self)
+{
+  g_return_val_if_fail (KP_IS_CATALOG (self), NULL);
+  return self->load_errors;
+}

@@ -1,0 +1,31 @@
+/* kp-catalog.h: providers × models × prices; model lookup
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include "kp-provider.h"
+
+G_BEGIN_DECLS
+
+#define KP_TYPE_CATALOG (kp_catalog_get_type ())
+
+G_DECLARE_FINAL_TYPE (KpCatalog, kp_catalog, KP, CATALOG, GObject)
+
+KpCatalog  *kp_catalog_new             (void);
+void        kp_catalog_load            (KpCatalog   *self,
+                                        const char  *shipped_dir,
+                                        const char  *user_dir);
+void        kp_catalog_add_provider    (KpCatalog   *self,
+                                        KpProvider  *provider);
+GPtrArray  *kp_catalog_get_providers   (KpCatalog   *self);
+KpProvider *kp_catalog_get_provider    (KpCatalog   *self,
+                                        const char  *id);
+GPtrArray  *kp_catalog_lookup          (KpCatalog   *self,
+                                        const char  *model);
+GPtrArray  *kp_catalog_get_model_ids   (KpCatalog   *self);
+const GPtrArray *kp_catalog_get_load_errors (KpCatalog *self);
+
+G_END_DECLS

@@ -1,0 +1,28 @@
+/* kp-http.h: small helpers shared by the server and the relay
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+void      kp_http_reply_error      (SoupServerMessage *msg,
+                                    guint              status,
+                                    const char        *code,
+                                    const char        *format,
+                                    ...) G_GNUC_PRINTF (4, 5);
+char     *kp_http_error_json       (guint              status,
+                                    const char        *code,
+                                    const char        *message);
+void      kp_http_reply_json       (SoupServerMessage *msg,
+                                    guint              status,
+                                    char              *json);
+gboolean  kp_http_host_is_loopback (const char        *host);
+gboolean  kp_http_secret_equal     (const char        *a,
+                                    const char        *b);
+
+G_END_DECLS

@@ -1,0 +1,593 @@
+/* kp-provider.c: one provider definition, read from providers/<id>.json
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "kp-provider.h"
+
+struct _KpProvider
+{
+  GObject     parent_instance;
+
+  char       *id;
+  char       *name;
+  char       *dialect;
+  char       *base_url;
+  char       *origin;        /* the file it came from, for messages */
+  GUri       *chat_uri;
+  KpAuthKind  auth_kind;
+  char       *auth_header;
+  char       *auth_prefix;
+  GStrv       env;
+  GStrv       header_names;
+  GStrv       header_values;
+  gboolean    requires_key;
+  GArray     *offerings;     /* of KpOffering */
+};
+
+G_DEFINE_TYPE (KpProvider, kp_provider, G_TYPE_OBJECT)
+
+G_DEFINE_QUARK (kp-provider-error-quark, kp_provider_error)
+
+static void
+kp_offering_clear (gpointer data)
+{
+  KpOffering *offering = data;
+
+  g_clear_pointer (&offering->model_id, g_free);
+  g_clear_pointer (&offering->upstream_id, g_free);
+}
+
+static void
+kp_provider_finalize (GObject *object)
+{
+  KpProvider *self = (KpProvider *)object;
+
+  g_clear_pointer (&self->id, g_free);
+  g_clear_pointer (&self->name, g_free);
+  g_clear_pointer (&self->dialect, g_free);
+  g_clear_pointer (&self->base_url, g_free);
+  g_clear_pointer (&self->origin, g_free);
+  g_clear_pointer (&self->chat_uri, g_uri_unref);
+  g_clear_pointer (&self->auth_header, g_free);
+  g_clear_pointer (&self->auth_prefix, g_free);
+  g_clear_pointer (&self->env, g_strfreev);
+  g_clear_pointer (&self->header_names, g_strfreev);
+  g_clear_pointer (&self->header_values, g_strfreev);
+  g_clear_pointer (&self->offerings, g_array_unref);
+
+  G_OBJECT_CLASS (kp_provider_parent_class)->finalize (object);
+}
+
+static void
+kp_provider_class_init (KpProviderClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = kp_provider_finalize;
+}
+
+static void
+kp_provider_init (KpProvider *self)
+{
+  self->auth_kind = KP_AUTH_BEARER;
+  self->requires_key = TRUE;
+  self->offerings = g_array_new (FALSE, TRUE, sizeof (KpOffering));
+  g_array_set_clear_func (self->offerings, kp_offering_clear);
+}
+
+static gboolean
+invalid (GError     **error,
+         const char  *origin,
+         const char  *format,
+         ...) G_GNUC_PRINTF (3, 4);
+
+static gboolean
+invalid (GError     **error,
+         const char  *origin,
+         const char  *format,
+         ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  g_set_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_INVALID,
+               "%s: %s", origin, message);
+  return FALSE;
+}
+
+static gboolean
+get_string (JsonObject  *object,
+            const char  *member,
+            gboolean     required,
+            char       **out,
+            const char  *origin,
+            const char  *where,
+            GError     **error)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    {
+      if (required)
+        return invalid (error, origin, "%s is missing the field “%s”", where, member);
+      return TRUE;
+    }
+
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING ||
+      *json_node_get_string (node) == '\0')
+    return invalid (error, origin, "%s has a “%s” that is not a non-empty string", where, member);
+
+  *out = g_strdup (json_node_get_string (node));
+  return TRUE;
+}
+
+static gboolean
+get_price (JsonObject  *object,
+           const char  *member,
+           double      *out,
+           const char  *origin,
+           const char  *where,
+           GError     **error)
+{
+  JsonNode *node = json_object_get_member (object, member);
+  GType type;
+  double value;
+
+  *out = -1.0;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+
+  type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
+  if (type != G_TYPE_DOUBLE && type != G_TYPE_INT64)
+    return invalid (error, origin, "%s has a “%s” that is not a number (USD per million tokens)",
+                    where, member);
+
+  value = json_node_get_double (node);
+  if (!(value >= 0.0) || value > 1e6)
+    return invalid (error, origin, "%s has a “%s” price out of range", where, member);
+
+  *out = value;
+  return TRUE;
+}
+
+static gboolean
+valid_id (const char *id)
+{
+  for (const char *p = id; *p; p++)
+    if (!g_ascii_islower (*p) && !g_ascii_isdigit (*p) && *p != '-' && *p != '_')
+      return FALSE;
+  return *id != '\0';
+}
+
+static gboolean
+parse_auth (KpProvider  *self,
+            JsonNode    *node,
+            GError     **error)
+{
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+    {
+      const char *kind = json_node_get_string (node);
+
+      if (g_str_equal (kind, "bearer"))
+        self->auth_kind = KP_AUTH_BEARER;
+      else if (g_str_equal (kind, "none"))
+        self->auth_kind = KP_AUTH_NONE;
+      else
+        return invalid (error, self->origin,
+                        "“auth” is “%s”; use “bearer”, “none” or {\"type\": \"header\", …}", kind);
+      return TRUE;
+    }
+
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObject *auth = json_node_get_object (node);
+      g_autofree char *type = NULL;
+
+      if (!get_string (auth, "type", TRUE, &type, self->origin, "“auth”", error))
+        return FALSE;
+      if (!g_str_equal (type, "header"))
+        return invalid (error, self->origin, "“auth” has the unknown type “%s”", type);
+      if (!get_string (auth, "name", TRUE, &self->auth_header, self->origin, "“auth”", error))
+        return FALSE;
+      if (json_object_has_member (auth, "prefix") &&
+          !JSON_NODE_HOLDS_NULL (json_object_get_member (auth, "prefix")))
+        self->auth_prefix = g_strdup (json_object_get_string_member_with_default (auth, "prefix", ""));
+      self->auth_kind = KP_AUTH_HEADER;
+      return TRUE;
+    }
+
+  return invalid (error, self->origin, "“auth” must be a string or an object");
+}
+
+static gboolean
+parse_string_array (JsonNode    *node,
+                    GStrv       *out,
+                    const char  *origin,
+                    const char  *member,
+                    GError     **error)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  JsonArray *array;
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    {
+      *out = g_strv_builder_end (builder);
+      return TRUE;
+    }
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    return invalid (error, origin, "“%s” must be a list of strings", member);
+
+  array = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonNode *element = json_array_get_element (array, i);
+
+      if (!JSON_NODE_HOLDS_VALUE (element) || json_node_get_value_type (element) != G_TYPE_STRING)
+        return invalid (error, origin, "“%s” must be a list of strings", member);
+      g_strv_builder_add (builder, json_node_get_string (element));
+    }
+
+  *out = g_strv_builder_end (builder);
+  return TRUE;
+}
+
+static gboolean
+parse_headers (KpProvider  *self,
+               JsonNode    *node,
+               GError     **error)
+{
+  g_autoptr(GStrvBuilder) names = g_strv_builder_new ();
+  g_autoptr(GStrvBuilder) values = g_strv_builder_new ();
+
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      JsonObject *object;
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *value;
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        return invalid (error, self->origin, "“headers” must be an object of strings");
+
+      object = json_node_get_object (node);
+      json_object_iter_init (&iter, object);
+      while (json_object_iter_next (&iter, &name, &value))
+        {
+          if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING)
+            return invalid (error, self->origin, "header “%s” must be a string", name);
+          g_strv_builder_add (names, name);
+          g_strv_builder_add (values, json_node_get_string (value));
+        }
+    }
+
+  self->header_names = g_strv_builder_end (names);
+  self->header_values = g_strv_builder_end (values);
+  return TRUE;
+}
+
+static gboolean
+parse_models (KpProvider  *self,
+              JsonNode    *node,
+              GError     **error)
+{
+  JsonArray *array;
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    return invalid (error, self->origin, "“models” must be a list");
+
+  array = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonNode *element = json_array_get_element (array, i);
+      g_autofree char *where = g_strdup_printf ("model #%u", i + 1);
+      g_autofree char *id = NULL;
+      KpOffering offering = { 0 };
+      JsonObject *model;
+
+      if (!JSON_NODE_HOLDS_OBJECT (element))
+        return invalid (error, self->origin, "%s is not an object", where);
+      model = json_node_get_object (element);
+
+      if (!get_string (model, "id", TRUE, &id, self->origin, where, error))
+        return FALSE;
+      if (strchr (id, '/') == NULL || id[0] == '/' || g_str_has_suffix (id, "/"))
+        return invalid (error, self->origin, "model “%s” must be a canonical “vendor/model” id", id);
+
+      offering.model_id = g_ascii_strdown (id, -1);
+      offering.provider = self;
+      g_array_append_val (self->offerings, offering);
+
+      {
+        KpOffering *stored = &g_array_index (self->offerings, KpOffering, self->offerings->len - 1);
+        g_autofree char *model_where = g_strdup_printf ("model “%s”", id);
+
+        if (!get_string (model, "upstream_id", FALSE, &stored->upstream_id,
+                         self->origin, model_where, error) ||
+            !get_price (model, "input", &stored->input, self->origin, model_where, error) ||
+            !get_price (model, "output", &stored->output, self->origin, model_where, error) ||
+            !get_price (model, "cached_input", &stored->cached_input,
+                        self->origin, model_where, error))
+          return FALSE;
+
+        if ((stored->input < 0) != (stored->output < 0))
+          return invalid (error, self->origin,
+                          "model “%s” has only one of “input” and “output”; give both prices or neither",
+                          id);
+
+        if (stored->upstream_id == NULL)
+          stored->upstream_id = g_strdup (strchr (id, '/') + 1);
+
+        stored->context = json_object_get_int_member_with_default (model, "context", 0);
+      }
+    }
+
+  return TRUE;
+}
+
+/**
+ * kp_provider_new_from_json:
+ * @root: the parsed provider file
+ * @origin: where it came from, used in error messages
+ * @error: a location for a #GError
+ *
+ * Returns: (transfer full): the provider, or %NULL with @error set to a
+ *   message that names the file and the field at fault.
+ */
+KpProvider *
+kp_provider_new_from_json (JsonNode    *root,
+                           const char  *origin,
+                           GError     **error)
+{
+  g_autoptr(KpProvider) self = NULL;
+  g_autoptr(GError) uri_error = NULL;
+  g_autofree char *chat_url = NULL;
+  JsonObject *object;
+  JsonNode *node;
+
+  g_return_val_if_fail (root != NULL, NULL);
+  g_return_val_if_fail (origin != NULL, NULL);
+
+  self = g_object_new (KP_TYPE_PROVIDER, NULL);
+  self->origin = g_strdup (origin);
+
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    {
+      invalid (error, origin, "a provider file must hold one JSON object");
+      return NULL;
+    }
+  object = json_node_get_object (root);
+
+  if (json_object_get_int_member_with_default (object, "schema", 1) != 1)
+    {
+      g_set_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_UNSUPPORTED,
+                   "%s: schema %" G_GINT64_FORMAT " is newer than this Keypool understands (1)",
+                   origin, json_object_get_int_member_with_default (object, "schema", 1));
+      return NULL;
+    }
+
+  if (!get_string (object, "id", TRUE, &self->id, origin, "the provider", error) ||
+      !get_string (object, "name", FALSE, &self->name, origin, "the provider", error) ||
+      !get_string (object, "dialect", FALSE, &self->dialect, origin, "the provider", error) ||
+      !get_string (object, "base_url", TRUE, &self->base_url, origin, "the provider", error))
+    return NULL;
+
+  if (!valid_id (self->id))
+    {
+      invalid (error, origin, "the id “%s” may use only a–z, 0–9, “-” and “_”", self->id);
+      return NULL;
+    }
+
+  if (self->name == NULL)
+    self->name = g_strdup (self->id);
+  if (self->dialect == NULL)
+    self->dialect = g_strdup ("openai");
+  if (!g_str_equal (self->dialect, "openai"))
+    {
+      g_set_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_UNSUPPORTED,
+                   "%s: the dialect “%s” is not supported by this Keypool (only “openai”)",
+                   origin, self->dialect);
+      return NULL;
+    }
+
+  while (g_str_has_suffix (self->base_url, "/"))
+    self->base_url[strlen (self->base_url) - 1] = '\0';
+
+  chat_url = g_strconcat (self->base_url, "/chat/completions", NULL);
+  self->chat_uri = g_uri_parse (chat_url, G_URI_FLAGS_ENCODED, &uri_error);
+  if (self->chat_uri == NULL ||
+      (g_strcmp0 (g_uri_get_scheme (self->chat_uri), "http") != 0 &&
+       g_strcmp0 (g_uri_get_scheme (self->chat_uri), "https") != 0) ||
+      g_uri_get_host (self->chat_uri) == NULL)
+    {
+      invalid (error, origin, "“base_url” “%s” is not an http(s) URL", self->base_url);
+      return NULL;
+    }
+
+  node = json_object_get_member (object, "requires_key");
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
+        {
+          invalid (error, origin, "“requires_key” must be true or false");
+          return NULL;
+        }
+      self->requires_key = json_node_get_boolean (node);
+    }
+
+  if (!parse_auth (self, json_object_get_member (object, "auth"), error) ||
+      !parse_string_array (json_object_get_member (object, "env"), &self->env,
+                           origin, "env", error) ||
+      !parse_headers (self, json_object_get_member (object, "headers"), error) ||
+      !parse_models (self, json_object_get_member (object, "models"), error))
+    return NULL;
+
+  return g_steal_pointer (&self);
+}
+
+/**
+ * kp_provider_new_from_file:
+ * @file: a provider JSON file
+ * @error: a location for a #GError
+ *
+ * Returns: (transfer full): the provider, or %NULL with @error set.
+ */
+KpProvider *
+kp_provider_new_from_file (GFile   *file,
+                           GError **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autofree char *path = NULL;
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+
+  g_return_val_if_fail (G_IS_FILE (file), NULL);
+
+  path = g_file_get_path (file);
+  if (!g_file_load_contents (file, NULL, &contents, &length, NULL, error))
+    return NULL;
+
+  if (!json_parser_load_from_data (parser, contents, length, error))
+    {
+      g_prefix_error (error, "%s: not valid JSON: ", path);
+      return NULL;
+    }
+
+  return kp_provider_new_from_json (json_parser_get_root (parser), path, error);
+}
+
+const char *
+kp_provider_get_id (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+  return self->id;
+}
+
+const char *
+kp_provider_get_name (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+  return self->name;
+}
+
+const char *
+kp_provider_get_base_url (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+  return self->base_url;
+}
+
+const char *
+kp_provider_get_origin (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+  return self->origin;
+}
+
+/**
+ * kp_provider_get_chat_uri:
+ *
+ * Returns: (transfer none): the chat completions endpoint, parsed once
+ */
+GUri *
+kp_provider_get_chat_uri (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+  return self->chat_uri;
+}
+
+KpAuthKind
+kp_provider_get_auth_kind (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), KP_AUTH_NONE);
+  return self->auth_kind;
+}
+
+gboolean
+kp_provider_get_requires_key (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), TRUE);
+  return self->requires_key;
+}
+
+const char * const *
+kp_provider_get_env (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+  return (const char * const *)self->env;
+}
+
+guint
+kp_provider_get_n_offerings (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), 0);
+  return self->offerings->len;
+}
+
+const KpOffering *
+kp_provider_get_offering (KpProvider *self,
+                          guint       index)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+  g_return_val_if_fail (index < self->offerings->len, NULL);
+  return &g_array_index (self->offerings, KpOffering, index);
+}
+
+/**
+ * kp_provider_apply_headers:
+ * @self: a #KpProvider
+ * @headers: the upstream request headers
+ * @key: (nullable): the credential to send, if any
+ *
+ * Adds the provider's authentication and extra headers to an upstream request.
+ */
+void
+kp_provider_apply_headers (KpProvider         *self,
+                           SoupMessageHeaders *headers,
+                           const char         *key)
+{
+  g_return_if_fail (KP_IS_PROVIDER (self));
+
+  for (guint i = 0; self->header_names[i] != NULL; i++)
+    soup_message_headers_replace (headers, self->header_names[i], self->header_values[i]);
+
+  if (key == NULL || self->auth_kind == KP_AUTH_NONE)
+    return;
+
+  if (self->auth_kind == KP_AUTH_BEARER)
+    {
+      g_autofree char *value = g_strconcat ("Bearer ", key, NULL);
+
+      soup_message_headers_replace (headers, "Authorization", value);
+      memset (value, 0, strlen (value));
+    }
+  else
+    {
+      g_autofree char *value = g_strconcat (self->auth_prefix ? self->auth_prefix : "", key, NULL);
+
+      soup_message_headers_replace (headers, self->auth_header, value);
+      memset (value, 0, strlen (value));
+    }
+}
+
+gboolean
+kp_offering_has_price (const KpOffering *offering)
+{
+  return offering->input >= 0 && offering->output >= 0;
+}

@@ -1,0 +1,70 @@
+/* kp-provider.h: one provider definition, read from providers/<id>.json
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+#define KP_PROVIDER_ERROR (kp_provider_error_quark ())
+
+typedef enum
+{
+  KP_PROVIDER_ERROR_INVALID,
+  KP_PROVIDER_ERROR_UNSUPPORTED,
+} KpProviderError;
+
+typedef enum
+{
+  KP_AUTH_BEARER,
+  KP_AUTH_HEADER,
+  KP_AUTH_NONE,
+} KpAuthKind;
+
+#define KP_TYPE_PROVIDER (kp_provider_get_type ())
+
+G_DECLARE_FINAL_TYPE (KpProvider, kp_provider, KP, PROVIDER, GObject)
+
+/* One model as served by one provider, with its list prices. Prices are USD
+ * per million tokens; a negative price means the price is not known.
+ */
+typedef struct
+{
+  char       *model_id;     /* canonical "vendor/model", lower case */
+  char       *upstream_id;  /* what the provider calls it */
+  double      input;
+  double      output;
+  double      cached_input;
+  gint64      context;
+  KpProvider *provider;     /* unowned: the offering lives in its provider */
+} KpOffering;
+
+GQuark             kp_provider_error_quark     (void);
+KpProvider        *kp_provider_new_from_json   (JsonNode     *root,
+                                                const char   *origin,
+                                                GError      **error);
+KpProvider        *kp_provider_new_from_file   (GFile        *file,
+                                                GError      **error);
+const char        *kp_provider_get_id          (KpProvider   *self);
+const char        *kp_provider_get_name        (KpProvider   *self);
+const char        *kp_provider_get_base_url    (KpProvider   *self);
+const char        *kp_provider_get_origin      (KpProvider   *self);
+GUri              *kp_provider_get_chat_uri    (KpProvider   *self);
+KpAuthKind         kp_provider_get_auth_kind   (KpProvider   *self);
+gboolean           kp_provider_get_requires_key (KpProvider  *self);
+const char * const *kp_provider_get_env        (KpProvider   *self);
+guint              kp_provider_get_n_offerings (KpProvider   *self);
+const KpOffering  *kp_provider_get_offering    (KpProvider   *self,
+                                                guint         index);
+void               kp_provider_apply_headers   (KpProvider   *self,
+                                                SoupMessageHeaders *headers,
+                                                const char   *key);
+gboolean           kp_offering_has_price       (const KpOffering *offering);
+
+G_END_DECLS

@@ -1,0 +1,1291 @@
+/* kp-relay.c: one client request: route, upstream exchange, stream relay
+ *
+ * A relay lives from the moment the server hands it a parsed request until
+ * the client's response is finished (written, or the client went away). It
+ * holds a reference on the server message for that whole time and never
+ * touches the message after SoupServerMessage::finished: libsoup 3.2 logs a
+ * CRITICAL when a message without I/O is paused or unpaused.
+ *
+ * Streams are relayed event by event as they arrive: the upstream body is
+ * read without blocking into one buffer, complete SSE events are appended to
+ * the client's chunked response at once and parsed alongside for usage. The
+ * client's response body does not accumulate.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "kp-gateway.h"
+#include "kp-http.h"
+#include "kp-relay.h"
+#include "kp-sse.h"
+
+#define READ_CHUNK        16384
+#define READS_PER_DISPATCH 16
+#define ERROR_BODY_LIMIT  (1024 * 1024)
+
+typedef enum
+{
+  PHASE_IDLE,
+  PHASE_CONNECT,
+  PHASE_FIRST_BYTE,
+  PHASE_BODY,
+} Phase;
+
+typedef enum
+{
+  BODY_NONE,       /* no upstream answer yet */
+  BODY_SSE,        /* relay events as they come */
+  BODY_WHOLE,      /* a non-streamed answer: read it, then send it at once */
+  BODY_ERROR,      /* an upstream error before anything reached the client */
+} BodyMode;
+
+struct _KpRelay
+{
+  GObject             parent_instance;
+
+  KpGateway          *gateway;          /* unowned: outlives every relay */
+  SoupServerMessage  *msg;              /* owned until the relay is finalized */
+  GCancellable       *cancellable;
+  char               *request_id;
+
+  /* The request. */
+  char               *model;
+  gboolean            client_stream;
+  gboolean            strip_usage;      /* we asked for usage; the client did not */
+  const KpOffering   *offering;
+  KpProvider         *provider;
+  GBytes             *upstream_body;
+
+  /* The upstream exchange. */
+  SoupMessage        *upstream;
+  GInputStream       *stream;
+  GSource            *read_source;
+  GSource            *timer;
+  Phase               phase;
+  BodyMode            body_mode;
+  gboolean            timed_out;
+  guint               upstream_status;
+  GByteArray         *pending;          /* received, not yet consumed */
+  KpSseEvent          event;
+
+  /* The client side. */
+  GSource            *client_watch;
+  gulong              finished_handler;
+  gboolean            committed;        /* status and headers went to the client */
+  gboolean            completed;        /* we ended the client's response */
+  gboolean            client_gone;      /* SoupServerMessage::finished fired */
+  gboolean            aborting;
+
+  /* What happened. */
+  guint               status;
+  KpOutcome           outcome;
+  char               *error_message;
+  KpUsage             usage;
+  gboolean            saw_done;
+  gboolean            saw_finish;       /* a choice carried a finish_reason */
+  gint64              started_us;
+  gint64              first_byte_us;
+  gint64              ended_us;
+};
+
+G_DEFINE_TYPE (KpRelay, kp_relay, G_TYPE_OBJECT)
+
+static void read_upstream (KpRelay *self);
+
+static void
+clear_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+/* Ends the upstream exchange now. Dropping a body stream before its end
+ * closes that connection, so a provider never keeps generating for nobody.
+ */
+static void
+release_upstream (KpRelay *self)
+{
+  clear_source (&self->read_source);
+  clear_source (&self->timer);
+  g_clear_object (&self->stream);
+}
+
+static void
+kp_relay_dispose (GObject *object)
+{
+  KpRelay *self = (KpRelay *)object;
+
+  clear_source (&self->read_source);
+  clear_source (&self->timer);
+  clear_source (&self->client_watch);
+
+  G_OBJECT_CLASS (kp_relay_parent_class)->dispose (object);
+}
+
+static void
+kp_relay_finalize (GObject *object)
+{
+  KpRelay *self = (KpRelay *)object;
+
+  if (self->msg != NULL && self->finished_handler != 0)
+    g_signal_handler_disconnect (self->msg, self->finished_handler);
+  g_clear_object (&self->msg);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->upstream);
+  g_clear_object (&self->stream);
+  g_clear_object (&self->provider);
+  g_clear_pointer (&self->upstream_body, g_bytes_unref);
+  g_clear_pointer (&self->pending, g_byte_array_unref);
+  if (self->event.data != NULL)
+    g_string_free (self->event.data, TRUE);
+  g_clear_pointer (&self->request_id, g_free);
+  g_clear_pointer (&self->model, g_free);
+  g_clear_pointer (&self->error_message, g_free);
+
+  G_OBJECT_CLASS (kp_relay_parent_class)->finalize (object);
+}
+
+static void
+kp_relay_class_init (KpRelayClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = kp_relay_dispose;
+  object_class->finalize = kp_relay_finalize;
+}
+
+static void
+kp_relay_init (KpRelay *self)
+{
+  self->cancellable = g_cancellable_new ();
+  self->started_us = g_get_monotonic_time ();
+  self->outcome = KP_OUTCOME_OK;
+}
+
+/* Client side ----------------------------------------------------------- */
+
+static void
+set_error_message (KpRelay    *self,
+                   const char *message)
+{
+  g_free (self->error_message);
+  self->error_message = g_strdup (message);
+}
+
+static void
+note_first_byte (KpRelay *self)
+{
+  if (self->first_byte_us == 0)
+    self->first_byte_us = g_get_monotonic_time ();
+}
+
+static void
+add_route_headers (KpRelay            *self,
+                   SoupMessageHeaders *headers)
+{
+  soup_message_headers_replace (headers, "x-request-id", self->request_id);
+  if (self->provider != NULL)
+    soup_message_headers_replace (headers, "x-keypool-provider",
+                                  kp_provider_get_id (self->provider));
+}
+
+/* Ends the client's response with an error, in the client's protocol. Before
+ * anything reached the client that is a plain HTTP error; after, it is an
+ * error event and no [DONE], so the stream never looks complete.
+ */
+static void
+reply_error (KpRelay    *self,
+             guint       status,
+             const char *code,
+             const char *message)
+{
+  set_error_message (self, message);
+  if (self->status == 0 || !self->committed)
+    self->status = status;
+
+  if (self->client_gone || self->completed)
+    return;
+
+  self->completed = TRUE;
+
+  if (!self->committed)
+    {
+      add_route_headers (self, soup_server_message_get_response_headers (self->msg));
+      kp_http_reply_json (self->msg, status, kp_http_error_json (status, code, message));
+    }
+  else
+    {
+      SoupMessageBody *body = soup_server_message_get_response_body (self->msg);
+      g_autofree char *json = kp_http_error_json (status, code, message);
+      g_autofree char *event = g_strconcat ("data: ", json, "\n\n", NULL);
+
+      soup_message_body_append (body, SOUP_MEMORY_COPY, event, strlen (event));
+      soup_message_body_complete (body);
+    }
+
+  soup_server_message_unpause (self->msg);
+}
+
+static void
+commit_stream (KpRelay *self)
+{
+  SoupMessageHeaders *headers;
+
+  g_assert (!self->committed);
+
+  self->committed = TRUE;
+  self->status = self->upstream_status;
+  note_first_byte (self);
+
+  headers = soup_server_message_get_response_headers (self->msg);
+  soup_server_message_set_status (self->msg, self->upstream_status, NULL);
+  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+  soup_message_headers_replace (headers, "Content-Type", "text/event-stream");
+  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
+  add_route_headers (self, headers);
+
+  /* Without this, every relayed byte stays in memory until the stream ends. */
+  soup_message_body_set_accumulate (soup_server_message_get_response_body (self->msg), FALSE);
+}
+
+static void
+forward (KpRelay    *self,
+         const char *data,
+         gsize       len)
+{
+  if (len == 0 || self->client_gone || self->completed)
+    return;
+
+  if (!self->committed)
+    commit_stream (self);
+
+  soup_message_body_append (soup_server_message_get_response_body (self->msg),
+                            SOUP_MEMORY_COPY, data, len);
+  soup_server_message_unpause (self->msg);
+}
+
+static void
+on_client_finished (SoupServerMessage *msg,
+                    KpRelay           *self)
+{
+  g_assert (KP_IS_RELAY (self));
+
+  self->client_gone = TRUE;
+  self->ended_us = g_get_monotonic_time ();
+  clear_source (&self->client_watch);
+
+  if (!self->completed)
+    {
+      /* The client hung up before we were done: stop the upstream at once. */
+      self->outcome = KP_OUTCOME_CANCELLED;
+      if (self->status == 0)
+        self->status = 499;
+      set_error_message (self, "The client closed the connection before the response was complete.");
+      g_debug ("%s: client went away, cancelling upstream", self->request_id);
+    }
+
+  g_cancellable_cancel (self->cancellable);
+  release_upstream (self);
+
+  g_signal_handler_disconnect (msg, self->finished_handler);
+  self->finished_handler = 0;
+
+  kp_gateway_relay_finished (self->gateway, self);
+}
+
+/* While a message is paused, libsoup 3.2 does not watch its connection, so a
+ * client that hangs up while we wait for upstream would go unnoticed until
+ * the next write. Watch the socket ourselves and treat EOF as a hang-up.
+ */
+static gboolean
+on_client_socket (GSocket      *socket,
+                  GIOCondition  condition,
+                  gpointer      user_data)
+{
+  KpRelay *self = user_data;
+  char byte;
+  gssize n;
+
+  if ((condition & (G_IO_HUP | G_IO_ERR)) == 0)
+    {
+      n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        {
+          /* Pipelined data: not a hang-up, and we cannot tell more. */
+          g_clear_pointer (&self->client_watch, g_source_unref);
+          return G_SOURCE_REMOVE;
+        }
+    }
+
+  g_clear_pointer (&self->client_watch, g_source_unref);
+
+  if (!self->client_gone && !self->completed)
+    {
+      g_debug ("%s: client socket closed", self->request_id);
+      self->outcome = KP_OUTCOME_CANCELLED;
+      self->status = 499;
+      set_error_message (self, "The client closed the connection before the response was complete.");
+      g_cancellable_cancel (self->cancellable);
+
+      /* Let libsoup notice: its write fails and it emits ::finished. */
+      self->completed = TRUE;
+      if (!self->committed)
+        soup_server_message_set_status (self->msg, 499, NULL);
+      else
+        soup_message_body_complete (soup_server_message_get_response_body (self->msg));
+      soup_server_message_unpause (self->msg);
+    }
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+watch_client (KpRelay *self)
+{
+  GSocket *socket = soup_server_message_get_socket (self->msg);
+
+  if (socket == NULL)
+    return;
+
+  self->client_watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (self->client_watch, G_SOURCE_FUNC (on_client_socket), self, NULL);
+  g_source_set_static_name (self->client_watch, "[keypool] client watch");
+  g_source_attach (self->client_watch, NULL);
+}
+
+/* Timers ----------------------------------------------------------------- */
+
+static const char *
+phase_name (Phase phase)
+{
+  switch (phase)
+    {
+    case PHASE_CONNECT:
+      return "connect";
+    case PHASE_FIRST_BYTE:
+      return "first byte";
+    case PHASE_BODY:
+      return "idle";
+    case PHASE_IDLE:
+    default:
+      return "idle";
+    }
+}
+
+static guint
+phase_timeout_ms (KpRelay *self,
+                  Phase    phase)
+{
+  guint connect_ms, first_byte_ms, idle_ms;
+
+  kp_gateway_get_timeouts (self->gateway, &connect_ms, &first_byte_ms, &idle_ms);
+  switch (phase)
+    {
+    case PHASE_CONNECT:
+      return connect_ms;
+    case PHASE_FIRST_BYTE:
+      return first_byte_ms;
+    case PHASE_BODY:
+      return idle_ms;
+    case PHASE_IDLE:
+    default:
+      return 0;
+    }
+}
+
+static gboolean
+on_timer (gpointer user_data)
+{
+  KpRelay *self = user_data;
+
+  self->timed_out = TRUE;
+  g_debug ("%s: %s timeout", self->request_id, phase_name (self->phase));
+  g_source_set_ready_time (self->timer, -1);
+  g_cancellable_cancel (self->cancellable);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+timer_dispatch (GSource     *source,
+                GSourceFunc  callback,
+                gpointer     user_data)
+{
+  return callback (user_data);
+}
+
+static GSourceFuncs timer_funcs = { NULL, NULL, timer_dispatch, NULL, NULL, NULL };
+
+/* One timer for all phases; moving a deadline is a field update, not a new
+ * source, so the per-chunk cost of the idle timeout stays tiny.
+ */
+static void
+enter_phase (KpRelay *self,
+             Phase    phase)
+{
+  guint timeout_ms;
+
+  self->phase = phase;
+  timeout_ms = phase_timeout_ms (self, phase);
+
+  if (self->timer == NULL)
+    {
+      if (timeout_ms == 0)
+        return;
+      self->timer = g_source_new (&timer_funcs, sizeof (GSource));
+      g_source_set_callback (self->timer, on_timer, self, NULL);
+      g_source_set_static_name (self->timer, "[keypool] relay timer");
+      g_source_attach (self->timer, NULL);
+    }
+
+  if (timeout_ms == 0)
+    g_source_set_ready_time (self->timer, -1);
+  else
+    g_source_set_ready_time (self->timer,
+                             g_source_get_time (self->timer) + (gint64)timeout_ms * 1000);
+}
+
+/* Stream processing ----------------------------------------------------- */
+
+static gboolean
+data_is_error (const GString *data)
+{
+  const char *p = data->str;
+
+  while (g_ascii_isspace (*p))
+    p++;
+  return g_str_has_prefix (p, "{\"error\"");
+}
+
+/* With include_usage, every chunk says "usage":null; only the one with an
+ * object is worth parsing.
+ */
+static gboolean
+has_usage_object (const char *data)
+{
+  const char *p = data;
+
+  while ((p = strstr (p, "\"usage\"")) != NULL)
+    {
+      p += strlen ("\"usage\"");
+      while (g_ascii_isspace (*p))
+        p++;
+      if (*p != ':')
+        continue;
+      p++;
+      while (g_ascii_isspace (*p))
+        p++;
+      if (*p == '{')
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Returns whether the event goes to the client. */
+static gboolean
+handle_event (KpRelay          *self,
+              const KpSseEvent *event)
+{
+  const GString *data = event->data;
+  g_autoptr(JsonParser) parser = NULL;
+  JsonObject *object;
+  JsonNode *node;
+
+  if (!event->has_data)
+    return TRUE;
+
+  if (data->len == 6 && memcmp (data->str, "[DONE]", 6) == 0)
+    {
+      self->saw_done = TRUE;
+      return TRUE;
+    }
+
+  if (data_is_error (data))
+    {
+      self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
+      set_error_message (self, data->str);
+      return TRUE;
+    }
+
+  if (!self->saw_finish && strstr (data->str, "\"finish_reason\":\"") != NULL)
+    self->saw_finish = TRUE;
+
+  /* Only the rare event that carries usage is parsed as JSON. */
+  if (!has_usage_object (data->str))
+    return TRUE;
+
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, data->str, data->len, NULL))
+    return TRUE;
+
+  node = json_parser_get_root (parser);
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return TRUE;
+  object = json_node_get_object (node);
+
+  node = json_object_get_member (object, "usage");
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return TRUE;
+  kp_usage_parse_openai (&self->usage, json_node_get_object (node));
+
+  /* The usage-only chunk we asked for on the client's behalf. */
+  if (self->strip_usage)
+    {
+      node = json_object_get_member (object, "choices");
+      if (node != NULL && JSON_NODE_HOLDS_ARRAY (node) &&
+          json_array_get_length (json_node_get_array (node)) == 0)
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* Hands every complete event in the buffer to the client, keeping runs of
+ * forwarded events together so that one read becomes one chunk.
+ */
+static void
+process_events (KpRelay  *self,
+                gboolean  eof)
+{
+  const char *buf = (const char *)self->pending->data;
+  gsize len = self->pending->len;
+  gsize offset = 0;
+  gsize run_start = 0;
+  gsize n;
+
+  while ((n = kp_sse_next_event (buf + offset, len - offset, &self->event)) > 0)
+    {
+      if (!handle_event (self, &self->event))
+        {
+          forward (self, buf + run_start, offset - run_start);
+          run_start = offset + n;
+        }
+      offset += n;
+    }
+
+  if (eof && offset < len)
+    {
+      /* A last event without its blank line: parse it, pass it on as is. */
+      g_autoptr(GByteArray) tail = g_byte_array_new ();
+
+      g_byte_array_append (tail, (const guint8 *)buf + offset, len - offset);
+      g_byte_array_append (tail, (const guint8 *)"\n\n", 2);
+      if (kp_sse_next_event ((const char *)tail->data, tail->len, &self->event) > 0)
+        handle_event (self, &self->event);
+      offset = len;
+    }
+
+  forward (self, buf + run_start, offset - run_start);
+  g_byte_array_remove_range (self->pending, 0, offset);
+}
+
+static void
+parse_whole_usage (KpRelay *self)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  JsonNode *root;
+  JsonNode *usage;
+
+  if (!json_parser_load_from_data (parser, (const char *)self->pending->data,
+                                   self->pending->len, NULL))
+    return;
+
+  root = json_parser_get_root (parser);
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    return;
+
+  usage = json_object_get_member (json_node_get_object (root), "usage");
+  if (usage != NULL && JSON_NODE_HOLDS_OBJECT (usage))
+    kp_usage_parse_openai (&self->usage, json_node_get_object (usage));
+}
+
+static void
+finish_whole_body (KpRelay *self)
+{
+  SoupMessageHeaders *upstream_headers = soup_message_get_response_headers (self->upstream);
+  const char *content_type = soup_message_headers_get_content_type (upstream_headers, NULL);
+  SoupMessageHeaders *headers;
+  gsize len = self->pending->len;
+  guint8 *data;
+
+  if (self->body_mode == BODY_WHOLE)
+    parse_whole_usage (self);
+  else
+    {
+      g_autofree char *text = g_strndup ((const char *)self->pending->data,
+                                         MIN (self->pending->len, 1000));
+
+      self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
+      set_error_message (self, text);
+    }
+
+  self->status = self->upstream_status;
+  self->committed = TRUE;
+  self->completed = TRUE;
+  note_first_byte (self);
+
+  headers = soup_server_message_get_response_headers (self->msg);
+  add_route_headers (self, headers);
+  if (self->body_mode == BODY_ERROR)
+    {
+      const char *retry_after = soup_message_headers_get_one (upstream_headers, "Retry-After");
+
+      if (retry_after != NULL)
+        soup_message_headers_replace (headers, "Retry-After", retry_after);
+    }
+
+  /* The body is ours now; keep its exact length (no re-chunking). */
+  data = g_byte_array_steal (self->pending, NULL);
+  soup_server_message_set_status (self->msg, self->upstream_status, NULL);
+  soup_server_message_set_response (self->msg,
+                                    content_type ? content_type : "application/json",
+                                    SOUP_MEMORY_TAKE, (const char *)data, len);
+  soup_server_message_unpause (self->msg);
+}
+
+static void
+upstream_failed (KpRelay *self,
+                 GError  *error)
+{
+  const char *name = kp_provider_get_name (self->provider);
+  const char *host = g_uri_get_host (kp_provider_get_chat_uri (self->provider));
+  g_autofree char *message = NULL;
+
+  release_upstream (self);
+
+  if (self->client_gone || self->completed)
+    return;
+
+  if (self->timed_out)
+    {
+      guint timeout_ms = phase_timeout_ms (self, self->phase);
+
+      message = g_strdup_printf ("%s (%s) did not answer within %u.%u s (%s timeout).",
+                                 name, host, timeout_ms / 1000, (timeout_ms % 1000) / 100,
+                                 phase_name (self->phase));
+    }
+  else
+    message = g_strdup_printf ("Cannot reach %s (%s): %s.", name, host, error->message);
+
+  if (self->committed)
+    {
+      self->outcome = KP_OUTCOME_INTERRUPTED;
+      g_free (message);
+      message = g_strdup_printf ("The stream from %s broke off: %s",
+                                 name, self->timed_out ? "no data arrived in time." : error->message);
+      reply_error (self, 502, "upstream_interrupted", message);
+      return;
+    }
+
+  self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
+  reply_error (self, self->timed_out ? 504 : 502,
+               self->timed_out ? "upstream_timeout" : "upstream_unreachable", message);
+}
+
+static void
+upstream_eof (KpRelay *self)
+{
+  release_upstream (self);
+
+  if (self->body_mode == BODY_SSE)
+    {
+      process_events (self, TRUE);
+      if (self->client_gone || self->completed)
+        return;
+
+      /* libsoup reports a connection dropped between two chunks as a plain
+       * end; a stream that never finished its answer was cut.
+       */
+      if (!self->saw_done && !self->saw_finish && self->outcome == KP_OUTCOME_OK)
+        {
+          g_autoptr(GError) error =
+            g_error_new_literal (G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                                 "it ended before the answer was complete.");
+
+          if (!self->committed)
+            commit_stream (self);
+          upstream_failed (self, error);
+          return;
+        }
+
+      if (!self->committed)
+        {
+          /* An empty stream: the client still gets a well-formed response. */
+          commit_stream (self);
+        }
+      self->completed = TRUE;
+      soup_message_body_complete (soup_server_message_get_response_body (self->msg));
+      soup_server_message_unpause (self->msg);
+      return;
+    }
+
+  finish_whole_body (self);
+}
+
+static gboolean
+on_upstream_readable (GObject  *stream,
+                      gpointer  user_data)
+{
+  KpRelay *self = user_data;
+
+  g_clear_pointer (&self->read_source, g_source_unref);
+  read_upstream (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Reads what upstream has without blocking; waits on a poll source when it
+ * has nothing. No GIO worker thread is involved.
+ */
+static void
+read_upstream (KpRelay *self)
+{
+  GPollableInputStream *pollable = G_POLLABLE_INPUT_STREAM (self->stream);
+
+  for (guint i = 0; i < READS_PER_DISPATCH; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      gsize old_len = self->pending->len;
+      gssize n;
+
+      if (self->client_gone)
+        return;
+
+      g_byte_array_set_size (self->pending, old_len + READ_CHUNK);
+      n = g_pollable_input_stream_read_nonblocking (pollable, self->pending->data + old_len,
+                                                    READ_CHUNK, self->cancellable, &error);
+      g_byte_array_set_size (self->pending, old_len + MAX (n, 0));
+
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        break;
+
+      if (n < 0)
+        {
+          g_debug ("%s: upstream read failed: %s", self->request_id, error->message);
+          if (self->body_mode == BODY_SSE)
+            process_events (self, FALSE);
+          upstream_failed (self, error);
+          return;
+        }
+
+      if (n == 0)
+        {
+          upstream_eof (self);
+          return;
+        }
+
+      enter_phase (self, PHASE_BODY);
+
+      if (self->body_mode == BODY_SSE)
+        process_events (self, FALSE);
+      else if (self->body_mode == BODY_ERROR && self->pending->len > ERROR_BODY_LIMIT)
+        {
+          upstream_eof (self);
+          return;
+        }
+    }
+
+  self->read_source = g_pollable_input_stream_create_source (pollable, self->cancellable);
+  g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_upstream_readable), self, NULL);
+  g_source_set_static_name (self->read_source, "[keypool] upstream read");
+  g_source_attach (self->read_source, NULL);
+}
+
+static void
+on_sent (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(KpRelay) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+  SoupMessageHeaders *headers;
+  const char *content_type;
+
+  stream = soup_session_send_finish (SOUP_SESSION (object), result, &error);
+  if (stream == NULL)
+    {
+      g_debug ("%s: upstream request failed: %s", self->request_id, error->message);
+      upstream_failed (self, error);
+      return;
+    }
+
+  if (self->client_gone)
+    return;
+
+  self->upstream_status = soup_message_get_status (self->upstream);
+  headers = soup_message_get_response_headers (self->upstream);
+  content_type = soup_message_headers_get_content_type (headers, NULL);
+
+  if (!SOUP_STATUS_IS_SUCCESSFUL (self->upstream_status))
+    self->body_mode = BODY_ERROR;
+  else if (g_strcmp0 (content_type, "text/event-stream") == 0)
+    self->body_mode = BODY_SSE;
+  else
+    self->body_mode = BODY_WHOLE;
+
+  if (!G_IS_POLLABLE_INPUT_STREAM (stream) ||
+      !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (stream)))
+    {
+      g_autoptr(GError) poll_error =
+        g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                             "the response stream cannot be read without blocking");
+      upstream_failed (self, poll_error);
+      return;
+    }
+
+  self->stream = g_steal_pointer (&stream);
+  self->pending = g_byte_array_sized_new (READ_CHUNK);
+  self->event.data = g_string_sized_new (1024);
+  enter_phase (self, PHASE_BODY);
+  read_upstream (self);
+}
+
+static void
+on_wrote_body (SoupMessage *upstream,
+               KpRelay     *self)
+{
+  /* The request is out, so the connection is up: now wait for the answer. */
+  if (self->phase == PHASE_CONNECT)
+    enter_phase (self, PHASE_FIRST_BYTE);
+}
+
+/* Request ---------------------------------------------------------------- */
+
+static int
+compare_offerings (gconstpointer a,
+                   gconstpointer b)
+{
+  const KpOffering *oa = *(const KpOffering **)a;
+  const KpOffering *ob = *(const KpOffering **)b;
+  gboolean pa = kp_offering_has_price (oa);
+  gboolean pb = kp_offering_has_price (ob);
+  double ca, cb;
+
+  /* Unpriced offerings come after every priced one: never treated as free. */
+  if (pa != pb)
+    return pa ? -1 : 1;
+  if (!pa)
+    return 0;
+
+  ca = oa->input + oa->output;
+  cb = ob->input + ob->output;
+  return ca < cb ? -1 : ca > cb ? 1 : 0;
+}
+
+/* Picks the cheapest offering whose provider can be used now. */
+static gboolean
+choose_route (KpRelay  *self,
+              GPtrArray *offerings)
+{
+  g_autoptr(GPtrArray) usable = g_ptr_array_sized_new (offerings->len);
+
+  for (guint i = 0; i < offerings->len; i++)
+    {
+      const KpOffering *offering = g_ptr_array_index (offerings, i);
+
+      if (kp_gateway_provider_is_usable (self->gateway, offering->provider))
+        g_ptr_array_add (usable, (gpointer)offering);
+    }
+
+  if (usable->len == 0)
+    return FALSE;
+
+  g_ptr_array_sort (usable, compare_offerings);
+  self->offering = g_ptr_array_index (usable, 0);
+  self->provider = g_object_ref (self->offering->provider);
+  return TRUE;
+}
+
+static char *
+describe_missing_keys (GPtrArray *offerings)
+{
+  g_autoptr(GString) names = g_string_new (NULL);
+
+  for (guint i = 0; i < offerings->len; i++)
+    {
+      const KpOffering *offering = g_ptr_array_index (offerings, i);
+      const char * const *env = kp_provider_get_env (offering->provider);
+
+      for (guint j = 0; env != NULL && env[j] != NULL; j++)
+        {
+          if (strstr (names->str, env[j]) != NULL)
+            continue;
+          if (names->len > 0)
+            g_string_append (names, ", ");
+          g_string_append (names, env[j]);
+        }
+    }
+
+  return g_string_free (g_steal_pointer (&names), FALSE);
+}
+
+static gboolean
+request_wants_usage (JsonObject *request)
+{
+  JsonNode *node = json_object_get_member (request, "stream_options");
+  JsonObject *options;
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return FALSE;
+  options = json_node_get_object (node);
+  return json_object_get_boolean_member_with_default (options, "include_usage", FALSE);
+}
+
+/* Rewrites what the upstream must see differently; reuses the client's bytes
+ * when nothing changes.
+ */
+static GBytes *
+build_upstream_body (KpRelay    *self,
+                     JsonNode   *root,
+                     GBytes     *client_body)
+{
+  JsonObject *request = json_node_get_object (root);
+  gboolean changed = FALSE;
+
+  if (g_strcmp0 (self->model, self->offering->upstream_id) != 0)
+    {
+      json_object_set_string_member (request, "model", self->offering->upstream_id);
+      changed = TRUE;
+    }
+
+  if (self->client_stream && !request_wants_usage (request))
+    {
+      JsonObject *options = json_object_new ();
+
+      /* Ask for usage so the cost is known; the extra chunk is removed again. */
+      json_object_set_boolean_member (options, "include_usage", TRUE);
+      json_object_set_object_member (request, "stream_options", options);
+      self->strip_usage = TRUE;
+      changed = TRUE;
+    }
+
+  if (!changed)
+    return g_bytes_ref (client_body);
+
+  {
+    gsize length = 0;
+    char *json = json_to_string (root, FALSE);
+
+    length = strlen (json);
+    return g_bytes_new_take (json, length);
+  }
+}
+
+static void
+send_upstream (KpRelay    *self,
+               const char *key)
+{
+  SoupMessageHeaders *headers;
+
+  self->upstream = soup_message_new_from_uri (SOUP_METHOD_POST,
+                                              kp_provider_get_chat_uri (self->provider));
+  headers = soup_message_get_request_headers (self->upstream);
+  kp_provider_apply_headers (self->provider, headers, key);
+  soup_message_headers_replace (headers, "Accept",
+                                self->client_stream ? "text/event-stream" : "application/json");
+  soup_message_set_request_body_from_bytes (self->upstream, "application/json",
+                                            self->upstream_body);
+  g_signal_connect_object (self->upstream, "wrote-body", G_CALLBACK (on_wrote_body), self, 0);
+
+  enter_phase (self, PHASE_CONNECT);
+  soup_session_send_async (kp_gateway_get_session (self->gateway), self->upstream,
+                           G_PRIORITY_DEFAULT, self->cancellable, on_sent,
+                           g_object_ref (self));
+}
+
+static gboolean
+parse_request (KpRelay    *self,
+               JsonParser *parser,
+               GBytes     *body)
+{
+  g_autoptr(GError) error = NULL;
+  JsonObject *request;
+  JsonNode *node;
+  gconstpointer data;
+  gsize len;
+
+  data = g_bytes_get_data (body, &len);
+  if (len == 0)
+    {
+      reply_error (self, 400, "invalid_json",
+                   "The request body is empty; send a JSON object with “model” and “messages”.");
+      return FALSE;
+    }
+
+  if (!json_parser_load_from_data (parser, data, len, &error))
+    {
+      g_autofree char *message =
+        g_strdup_printf ("The request body is not valid JSON: %s", error->message);
+      reply_error (self, 400, "invalid_json", message);
+      return FALSE;
+    }
+
+  node = json_parser_get_root (parser);
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    {
+      reply_error (self, 400, "invalid_json",
+                   "The request body must be a JSON object with “model” and “messages”.");
+      return FALSE;
+    }
+  request = json_node_get_object (node);
+
+  node = json_object_get_member (request, "model");
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING || *json_node_get_string (node) == '\0')
+    {
+      reply_error (self, 400, "missing_model",
+                   "The request has no “model”: name the model to use, e.g. “deepseek/deepseek-chat”. "
+                   "GET /v1/models lists them.");
+      return FALSE;
+    }
+  self->model = g_strdup (json_node_get_string (node));
+
+  node = json_object_get_member (request, "messages");
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node) ||
+      json_array_get_length (json_node_get_array (node)) == 0)
+    {
+      reply_error (self, 400, "missing_messages",
+                   "The request needs “messages”: a non-empty list of chat messages.");
+      return FALSE;
+    }
+
+  node = json_object_get_member (request, "stream");
+  if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
+      json_node_get_value_type (node) == G_TYPE_BOOLEAN)
+    self->client_stream = json_node_get_boolean (node);
+  else if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      reply_error (self, 400, "invalid_stream", "“stream” must be true or false.");
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/**
+ * kp_relay_start:
+ * @self: a #KpRelay
+ *
+ * Parses the client's chat request, picks a route and starts the upstream
+ * exchange. Every outcome, including a refusal, ends the client's response.
+ */
+void
+kp_relay_start (KpRelay *self)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GBytes) body = NULL;
+  GPtrArray *offerings;
+  const char *key = NULL;
+
+  g_return_if_fail (KP_IS_RELAY (self));
+
+  body = soup_message_body_flatten (soup_server_message_get_request_body (self->msg));
+
+  if (!parse_request (self, parser, body))
+    {
+      self->outcome = KP_OUTCOME_CLIENT_ERROR;
+      return;
+    }
+
+  offerings = kp_catalog_lookup (kp_gateway_get_catalog (self->gateway), self->model);
+  if (offerings == NULL)
+    {
+      g_autofree char *message =
+        g_strdup_printf ("The model “%s” is not served by any provider Keypool knows. "
+                         "GET /v1/models lists the models you can use.", self->model);
+      self->outcome = KP_OUTCOME_CLIENT_ERROR;
+      reply_error (self, 404, "model_not_found", message);
+      return;
+    }
+
+  if (!choose_route (self, offerings))
+    {
+      g_autofree char *env = describe_missing_keys (offerings);
+      g_autofree char *message =
+        g_strdup_printf ("No provider serving “%s” has a key. Set %s%s and restart Keypool.",
+                         self->model, *env ? "one of " : "a provider key", env);
+      self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
+      reply_error (self, 503, "no_route", message);
+      return;
+    }
+
+  self->upstream_body = build_upstream_body (self, json_parser_get_root (parser), body);
+
+  if (kp_provider_get_requires_key (self->provider))
+    key = kp_vault_next_key (kp_gateway_get_vault (self->gateway),
+                             kp_provider_get_id (self->provider));
+
+  g_debug ("%s: %s → %s (%s)", self->request_id, self->model,
+           kp_provider_get_id (self->provider), self->offering->upstream_id);
+
+  watch_client (self);
+  send_upstream (self, key);
+}
+
+/**
+ * kp_relay_new:
+ * @gateway: the gateway
+ * @msg: the client's message, already paused by the caller
+ * @request_id: the id sent back in `x-request-id`
+ */
+KpRelay *
+kp_relay_new (KpGateway         *gateway,
+              SoupServerMessage *msg,
+              const char        *request_id)
+{
+  KpRelay *self;
+
+  g_return_val_if_fail (KP_IS_GATEWAY (gateway), NULL);
+  g_return_val_if_fail (SOUP_IS_SERVER_MESSAGE (msg), NULL);
+
+  self = g_object_new (KP_TYPE_RELAY, NULL);
+  self->gateway = gateway;
+  self->msg = g_object_ref (msg);
+  self->request_id = g_strdup (request_id);
+  self->finished_handler = g_signal_connect (msg, "finished",
+                                             G_CALLBACK (on_client_finished), self);
+  return self;
+}
+
+/**
+ * kp_relay_abort:
+ * @self: a #KpRelay
+ * @reason: what to tell the client
+ *
+ * Ends the exchange now, as when Keypool shuts down: the upstream request is
+ * cancelled and the client gets an error (an error event mid-stream).
+ */
+void
+kp_relay_abort (KpRelay    *self,
+                const char *reason)
+{
+  g_return_if_fail (KP_IS_RELAY (self));
+
+  if (self->client_gone || self->completed)
+    return;
+
+  self->aborting = TRUE;
+  g_cancellable_cancel (self->cancellable);
+  release_upstream (self);
+  self->outcome = self->committed ? KP_OUTCOME_INTERRUPTED : KP_OUTCOME_UPSTREAM_ERROR;
+  reply_error (self, 503, "shutting_down", reason);
+}
+
+const char *
+kp_relay_get_request_id (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), NULL);
+  return self->request_id;
+}
+
+const char *
+kp_relay_get_model (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), NULL);
+  return self->model;
+}
+
+const char *
+kp_relay_get_provider_id (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), NULL);
+  return self->provider ? kp_provider_get_id (self->provider) : NULL;
+}
+
+const char *
+kp_relay_get_upstream_model (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), NULL);
+  return self->offering ? self->offering->upstream_id : NULL;
+}
+
+guint
+kp_relay_get_status (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), 0);
+  return self->status;
+}
+
+KpOutcome
+kp_relay_get_outcome (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), KP_OUTCOME_CANCELLED);
+  return self->outcome;
+}
+
+const char *
+kp_relay_get_error_message (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), NULL);
+  return self->error_message;
+}
+
+const KpUsage *
+kp_relay_get_usage (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), NULL);
+  return &self->usage;
+}
+
+KpCostSource
+kp_relay_get_cost (KpRelay *self,
+                   gint64  *cost_nano)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), KP_COST_UNKNOWN);
+  return kp_usage_get_cost (&self->usage, self->offering, cost_nano);
+}
+
+gboolean
+kp_relay_get_streamed (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), FALSE);
+  return self->body_mode == BODY_SSE;
+}
+
+gint64
+kp_relay_get_ttfb_ms (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), -1);
+  return self->first_byte_us ? (self->first_byte_us - self->started_us) / 1000 : -1;
+}
+
+gint64
+kp_relay_get_total_ms (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), -1);
+  return self->ended_us ? (self->ended_us - self->started_us) / 1000 : -1;
+}
+
+const char *
+kp_outcome_to_string (KpOutcome outcome)
+{
+  switch (outcome)
+    {
+    case KP_OUTCOME_OK:
+      return "ok";
+    case KP_OUTCOME_UPSTREAM_ERROR:
+      return "upstream_error";
+    case KP_OUTCOME_CLIENT_ERROR:
+      return "client_error";
+    case KP_OUTCOME_INTERRUPTED:
+      return "interrupted";
+    case KP_OUTCOME_CANCELLED:
+    default:
+      return "cancelled";
+    }
+}

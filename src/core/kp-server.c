@@ -1,0 +1,365 @@
+/* kp-server.c: the local HTTP endpoint
+ *
+ * Every request passes the early handler before its body is read: the Host
+ * must be a loopback name (DNS rebinding), a browser Origin must be allowed,
+ * /v1 needs the access token, and a body over the limit is refused unread.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "kp-http.h"
+#include "kp-server.h"
+
+#define LISTEN_BACKLOG 1024
+
+struct _KpServer
+{
+  GObject     parent_instance;
+
+  KpGateway  *gateway;    /* unowned: the gateway owns the server */
+  SoupServer *server;
+  guint       port;
+  guint64     next_request;
+};
+
+G_DEFINE_TYPE (KpServer, kp_server, G_TYPE_OBJECT)
+
+/* Set on a message whose chunked body grew past the limit. */
+static GQuark too_large_quark;
+
+static void
+kp_server_dispose (GObject *object)
+{
+  KpServer *self = (KpServer *)object;
+
+  if (self->server != NULL)
+    soup_server_disconnect (self->server);
+  g_clear_object (&self->server);
+
+  G_OBJECT_CLASS (kp_server_parent_class)->dispose (object);
+}
+
+static void
+kp_server_class_init (KpServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = kp_server_dispose;
+  too_large_quark = g_quark_from_static_string ("kp-body-too-large");
+}
+
+static void
+kp_server_init (KpServer *self)
+{
+}
+
+static const char *
+get_token (SoupMessageHeaders *headers)
+{
+  const char *value = soup_message_headers_get_one (headers, "Authorization");
+
+  if (value != NULL)
+    {
+      if (g_ascii_strncasecmp (value, "Bearer ", 7) != 0)
+        return NULL;
+      value += 7;
+      while (*value == ' ')
+        value++;
+      return value;
+    }
+
+  return soup_message_headers_get_one (headers, "x-api-key");
+}
+
+static void
+on_got_chunk (SoupServerMessage *msg,
+              GBytes            *chunk,
+              KpServer          *self)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+
+  if (body->length <= (goffset)kp_gateway_get_body_limit (self->gateway))
+    return;
+
+  /* Stop keeping what a chunked upload sends past the limit. */
+  g_object_set_qdata (G_OBJECT (msg), too_large_quark, GINT_TO_POINTER (TRUE));
+  soup_message_body_set_accumulate (body, FALSE);
+  soup_message_body_truncate (body);
+}
+
+static void
+refuse_too_large (KpServer          *self,
+                  SoupServerMessage *msg)
+{
+  gsize limit = kp_gateway_get_body_limit (self->gateway);
+
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "Connection", "close");
+  kp_http_reply_error (msg, 413, "request_too_large",
+                       "The request body is larger than Keypool accepts (%" G_GSIZE_FORMAT " MiB). "
+                       "Send less context, or raise the limit with --max-body-mib.",
+                       limit / (1024 * 1024));
+}
+
+static void
+early_handler (SoupServer        *server,
+               SoupServerMessage *msg,
+               const char        *path,
+               GHashTable        *query,
+               gpointer           user_data)
+{
+  KpServer *self = user_data;
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *host = soup_message_headers_get_one (headers, "Host");
+  const char *origin = soup_message_headers_get_one (headers, "Origin");
+  goffset length;
+
+  if (!kp_http_host_is_loopback (host))
+    {
+      kp_http_reply_error (msg, 403, "forbidden_host",
+                           "Keypool answers only to loopback host names (127.0.0.1, localhost, [::1]); "
+                           "this request named “%s”.", host ? host : "no host");
+      return;
+    }
+
+  if (origin != NULL && !kp_gateway_origin_allowed (self->gateway, origin))
+    {
+      kp_http_reply_error (msg, 403, "forbidden_origin",
+                           "Requests from the web page at %s are refused. "
+                           "Allow the origin with --allow-origin if you trust it.", origin);
+      return;
+    }
+
+  if (g_str_has_prefix (path, "/v1/") || g_str_equal (path, "/v1"))
+    {
+      const char *token = get_token (headers);
+
+      if (soup_server_message_get_method (msg) == SOUP_METHOD_OPTIONS)
+        return;
+
+      if (token == NULL || *token == '\0')
+        {
+          kp_http_reply_error (msg, 401, "missing_api_key",
+                               "No access token. Send “Authorization: Bearer <token>” with Keypool’s "
+                               "token (see “keypool --headless” output for where it is kept).");
+          return;
+        }
+      if (!kp_http_secret_equal (token, kp_gateway_get_token (self->gateway)))
+        {
+          kp_http_reply_error (msg, 401, "invalid_api_key",
+                               "The access token is not Keypool’s. Use the token Keypool keeps in %s.",
+                               kp_gateway_get_token_path (self->gateway)
+                                 ? kp_gateway_get_token_path (self->gateway) : "KEYPOOL_TOKEN");
+          return;
+        }
+    }
+
+  length = soup_message_headers_get_content_length (headers);
+  if (length > (goffset)kp_gateway_get_body_limit (self->gateway))
+    {
+      refuse_too_large (self, msg);
+      return;
+    }
+
+  if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CHUNKED)
+    g_signal_connect_object (msg, "got-chunk", G_CALLBACK (on_got_chunk), self, 0);
+}
+
+static void
+reply_method_not_allowed (SoupServerMessage *msg,
+                          const char        *allow)
+{
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allow);
+  kp_http_reply_error (msg, 405, "method_not_allowed",
+                       "%s %s is not supported; use %s.",
+                       soup_server_message_get_method (msg),
+                       g_uri_get_path (soup_server_message_get_uri (msg)), allow);
+}
+
+static void
+add_cors_headers (KpServer          *self,
+                  SoupServerMessage *msg)
+{
+  SoupMessageHeaders *request = soup_server_message_get_request_headers (msg);
+  SoupMessageHeaders *response = soup_server_message_get_response_headers (msg);
+  const char *origin = soup_message_headers_get_one (request, "Origin");
+
+  /* The early handler refused every origin that is not allowed. */
+  if (origin == NULL)
+    return;
+
+  soup_message_headers_replace (response, "Access-Control-Allow-Origin", origin);
+  soup_message_headers_replace (response, "Vary", "Origin");
+  if (soup_server_message_get_method (msg) == SOUP_METHOD_OPTIONS)
+    {
+      soup_message_headers_replace (response, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      soup_message_headers_replace (response, "Access-Control-Allow-Headers",
+                                    "Authorization, Content-Type, x-api-key");
+      soup_message_headers_replace (response, "Access-Control-Max-Age", "600");
+    }
+}
+
+static void
+handle_chat (KpServer          *self,
+             SoupServerMessage *msg)
+{
+  g_autoptr(KpRelay) relay = NULL;
+  char request_id[40];
+
+  if (g_object_get_qdata (G_OBJECT (msg), too_large_quark) != NULL)
+    {
+      refuse_too_large (self, msg);
+      return;
+    }
+
+  g_snprintf (request_id, sizeof request_id, "kp-%08x%08" G_GINT64_MODIFIER "x",
+              g_random_int (), (gint64)++self->next_request);
+
+  soup_server_message_pause (msg);
+  relay = kp_relay_new (self->gateway, msg, request_id);
+  kp_gateway_relay_started (self->gateway, relay);
+  kp_relay_start (relay);
+}
+
+static void
+handler (SoupServer        *server,
+         SoupServerMessage *msg,
+         const char        *path,
+         GHashTable        *query,
+         gpointer           user_data)
+{
+  KpServer *self = user_data;
+  const char *method = soup_server_message_get_method (msg);
+
+  add_cors_headers (self, msg);
+
+  if (method == SOUP_METHOD_OPTIONS)
+    {
+      soup_server_message_set_status (msg, 204, NULL);
+      return;
+    }
+
+  if (g_str_equal (path, "/v1/chat/completions"))
+    {
+      if (method != SOUP_METHOD_POST)
+        reply_method_not_allowed (msg, "POST");
+      else
+        handle_chat (self, msg);
+    }
+  else if (g_str_equal (path, "/v1/models"))
+    {
+      gsize length;
+      const char *json;
+
+      if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD)
+        {
+          reply_method_not_allowed (msg, "GET");
+          return;
+        }
+      json = kp_gateway_get_models_json (self->gateway, &length);
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, json, length);
+    }
+  else if (g_str_equal (path, "/health"))
+    {
+      if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD)
+        reply_method_not_allowed (msg, "GET");
+      else
+        kp_http_reply_json (msg, 200, kp_gateway_dup_health_json (self->gateway));
+    }
+  else
+    {
+      kp_http_reply_error (msg, 404, "unknown_path",
+                           "Keypool has nothing at %s. It serves POST /v1/chat/completions, "
+                           "GET /v1/models and GET /health.", path);
+    }
+}
+
+KpServer *
+kp_server_new (KpGateway *gateway)
+{
+  KpServer *self;
+
+  g_return_val_if_fail (KP_IS_GATEWAY (gateway), NULL);
+
+  self = g_object_new (KP_TYPE_SERVER, NULL);
+  self->gateway = gateway;
+  self->server = soup_server_new ("server-header", "Keypool/" PACKAGE_VERSION " ", NULL);
+  soup_server_add_early_handler (self->server, NULL, early_handler, self, NULL);
+  soup_server_add_handler (self->server, NULL, handler, self, NULL);
+
+  return self;
+}
+
+/**
+ * kp_server_listen:
+ * @self: a #KpServer
+ * @port: the TCP port on 127.0.0.1, or 0 for any free port
+ * @error: a location for a #GError
+ *
+ * Binds a socket of our own so that the listen backlog is large enough for a
+ * burst of clients (libsoup's own is 10).
+ */
+gboolean
+kp_server_listen (KpServer  *self,
+                  guint      port,
+                  GError   **error)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GInetAddress) loopback = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GSocketAddress) bound = NULL;
+
+  g_return_val_if_fail (KP_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (port <= 65535, FALSE);
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+  if (socket == NULL)
+    return FALSE;
+
+  loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  address = g_inet_socket_address_new (loopback, port);
+
+  if (!g_socket_bind (socket, address, TRUE, error))
+    {
+      g_prefix_error (error, "Cannot listen on 127.0.0.1:%u: ", port);
+      return FALSE;
+    }
+
+  g_socket_set_listen_backlog (socket, LISTEN_BACKLOG);
+  if (!g_socket_listen (socket, error) ||
+      !soup_server_listen_socket (self->server, socket, 0, error))
+    {
+      g_prefix_error (error, "Cannot listen on 127.0.0.1:%u: ", port);
+      return FALSE;
+    }
+
+  bound = g_socket_get_local_address (socket, error);
+  if (bound == NULL)
+    return FALSE;
+  self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+
+  return TRUE;
+}
+
+guint
+kp_server_get_port (KpServer *self)
+{
+  g_return_val_if_fail (KP_IS_SERVER (self), 0);
+  return self->port;
+}
+
+void
+kp_server_disconnect (KpServer *self)
+{
+  g_return_if_fail (KP_IS_SERVER (self));
+
+  soup_server_disconnect (self->server);
+}

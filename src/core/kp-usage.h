@@ -1,0 +1,41 @@
+/* kp-usage.h: token usage and what it cost
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "kp-provider.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  KP_COST_UNKNOWN,    /* no price: shown as unknown, never as $0 */
+  KP_COST_REPORTED,   /* the provider said what it charged */
+  KP_COST_COMPUTED,   /* reported tokens × list price */
+  KP_COST_ESTIMATED,  /* tokens counted or guessed by Keypool */
+} KpCostSource;
+
+typedef struct
+{
+  gboolean known;              /* the upstream reported usage */
+  gint64   prompt_tokens;      /* includes cached_tokens, as OpenAI counts */
+  gint64   completion_tokens;  /* includes reasoning_tokens */
+  gint64   cached_tokens;
+  gint64   reasoning_tokens;
+  gboolean has_reported_cost;
+  gint64   reported_cost_nano; /* nano-USD */
+} KpUsage;
+
+gboolean      kp_usage_parse_openai  (KpUsage          *usage,
+                                      JsonObject       *usage_object);
+KpCostSource  kp_usage_get_cost      (const KpUsage    *usage,
+                                      const KpOffering *offering,
+                                      gint64           *cost_nano);
+const char   *kp_cost_source_to_string (KpCostSource    source);
+
+G_END_DECLS

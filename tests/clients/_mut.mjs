@@ -1,0 +1,410 @@
+/* openai-chat.mjs: the official OpenAI Node SDK against a real Keypool
+ *
+ * Starts tests/mock-upstream and `keypool --headless --port 0` as child
+ * processes, points a provider file at the mock, and drives Keypool with
+ * the `openai` npm package the way a user's program would.
+ *
+ * Needs (from the environment, as meson's test() sets them):
+ *   KEYPOOL_TEST_BINARY     path of the keypool program
+ *   KEYPOOL_MOCK_UPSTREAM   path of the tests/mock-upstream program
+ *
+ * Keep this runnable on Node 18 (Debian 12's nodejs).
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import OpenAI from 'openai';
+
+const EXPECTED_TEXT = 'tok0 tok1 tok2 tok3 tok4 ';
+const MESSAGES = [{ role: 'user', content: 'Say something.' }];
+const START_TIMEOUT_MS = 15000;
+const STOP_TIMEOUT_MS = 5000;
+
+/* Every child we start, so that even an aborted run does not leave them. */
+const children = new Set();
+
+process.on('exit', () => {
+  for (const child of children) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+function requireEnv(name) {
+  const value = process.env[name];
+  if (!value)
+    throw new Error(`${name} is not set: run this through 'meson test client-openai', ` +
+                    `or set ${name} to the built program's path`);
+  return value;
+}
+
+/* Starts PROGRAM and resolves with { child, line, stderr() } once a stdout
+ * line matches PATTERN.  The child is killed again if it never says so.
+ */
+function startProgram(name, program, args, env, pattern) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let settled = false;
+
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+
+    const fail = (why) => {
+      if (settled)
+        return;
+      settled = true;
+      clearTimeout(timer);
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
+      reject(new Error(`${name}: ${why}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`));
+    };
+
+    const timer = setTimeout(() => fail(`no matching line within ${START_TIMEOUT_MS} ms`),
+                             START_TIMEOUT_MS);
+
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (data) => {
+      if (stderr.length < 64 * 1024)
+        stderr += data;
+    });
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (data) => {
+      if (settled)
+        return; /* keep draining the pipe */
+      stdout += data;
+      for (const line of stdout.split('\n').slice(0, -1)) {
+        const match = pattern.exec(line);
+        if (match) {
+          settled = true;
+          clearTimeout(timer);
+          resolve({ child, match, stderr: () => stderr });
+          return;
+        }
+      }
+    });
+    child.once('error', (error) => fail(`could not start ${program}: ${error.message}`));
+    child.once('exit', (code, signal) => fail(`exited early (code ${code}, signal ${signal})`));
+  });
+}
+
+/* Sends SIGTERM to this very child, and SIGKILL if it does not go. */
+function stopProgram(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    const timer = setTimeout(() => {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }, STOP_TIMEOUT_MS);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/* Runs a stream to its end; returns the chunks, the text, and what it threw. */
+async function drain(stream) {
+  const chunks = [];
+  let text = '';
+  let error = null;
+
+  try {
+    for await (const chunk of stream) {
+      chunks.push(chunk);
+      for (const choice of chunk.choices ?? [])
+        text += choice.delta?.content ?? '';
+    }
+  } catch (e) {
+    error = e;
+  }
+  return { chunks, text, error };
+}
+
+function describeChunks(chunks) {
+  return chunks.map((chunk) => JSON.stringify(chunk)).join('\n');
+}
+
+/* Keypool's own errors are OpenAI-shaped: {"error":{message,type,param,code}}. */
+function assertOpenAIErrorBody(error) {
+  assert.equal(typeof error.error, 'object', `no "error" object in the body: ${error.message}`);
+  assert.notEqual(error.error, null);
+  assert.equal(typeof error.error.message, 'string');
+  assert.ok(error.error.message.length > 0, 'error.message is empty');
+  assert.equal(typeof error.error.type, 'string', 'error.type is not a string');
+  assert.ok('param' in error.error, 'error.param is missing');
+  assert.ok('code' in error.error, 'error.code is missing');
+}
+
+let tempDir;
+let mock;
+let keypool;
+let baseURL;
+let token;
+let client;
+
+before(async () => {
+  const keypoolBinary = requireEnv('KEYPOOL_TEST_BINARY');
+  const mockBinary = requireEnv('KEYPOOL_MOCK_UPSTREAM');
+
+  tempDir = mkdtempSync(join(tmpdir(), 'keypool-client-test-'));
+  const providersDir = join(tempDir, 'providers');
+  const configDir = join(tempDir, 'config');
+  const xdgDir = join(tempDir, 'xdg');
+  for (const dir of [providersDir, configDir, xdgDir])
+    mkdirSync(dir);
+
+  /* An interval lets the cut stream's first chunks reach Keypool before
+   * the mock drops the connection.
+   */
+  mock = await startProgram('mock-upstream', mockBinary, ['--chunks', '5', '--interval', '10'],
+                            { ...process.env }, /^(http:\/\/127\.0\.0\.1:\d+\/v1)\s*$/);
+  const mockURL = mock.match[1];
+
+  const provider = {
+    schema: 1,
+    id: 'mock',
+    name: 'Mock',
+    dialect: 'openai',
+    base_url: mockURL,
+    auth: 'bearer',
+    env: ['MOCK_API_KEY'],
+    requires_key: true,
+    models: [
+      { id: 'mock/chat', upstream_id: 'mock-chat', input: 1.0, output: 2.0, context: 8192 },
+      { id: 'mock/rate-limited', upstream_id: 'mock-429', input: 1.0, output: 2.0 },
+      { id: 'mock/broken', upstream_id: 'mock-500', input: 1.0, output: 2.0 },
+      { id: 'mock/too-long', upstream_id: 'mock-400', input: 1.0, output: 2.0 },
+      { id: 'mock/cut', upstream_id: 'mock-cut', input: 1.0, output: 2.0 },
+      { id: 'mock/instream-error', upstream_id: 'mock-instream-error', input: 1.0, output: 2.0 },
+    ],
+  };
+  writeFileSync(join(providersDir, 'mock.json'), JSON.stringify(provider, null, 2) + '\n');
+
+  token = 'kp-test-' + randomBytes(16).toString('hex');
+  const env = {
+    ...process.env,
+    KEYPOOL_PROVIDERS_DIR: providersDir,
+    KEYPOOL_CONFIG_DIR: configDir,
+    KEYPOOL_TOKEN: token,
+    MOCK_API_KEY: 'sk-mock-' + randomBytes(8).toString('hex'),
+    XDG_CONFIG_HOME: join(xdgDir, 'config'),
+    XDG_DATA_HOME: join(xdgDir, 'data'),
+    XDG_CACHE_HOME: join(xdgDir, 'cache'),
+    XDG_STATE_HOME: join(xdgDir, 'state'),
+  };
+  keypool = await startProgram('keypool', keypoolBinary, ['--headless', '--port', '0'], env,
+                               /^Keypool is serving on (http:\/\/127\.0\.0\.1:\d+\/v1)\s*$/);
+  baseURL = keypool.match[1];
+
+  client = new OpenAI({ baseURL, apiKey: token, maxRetries: 0, timeout: 20000 });
+});
+
+after(async () => {
+  const stopped = [];
+  if (keypool)
+    stopped.push(stopProgram(keypool.child));
+  if (mock)
+    stopped.push(stopProgram(mock.child));
+  await Promise.all(stopped);
+  if (tempDir)
+    rmSync(tempDir, { recursive: true, force: true });
+});
+
+test('non-streaming chat returns the text and the usage', async () => {
+  const completion = await client.chat.completions.create({
+    model: 'mock/chat',
+    messages: MESSAGES,
+  });
+
+  assert.equal(completion.object, 'chat.completion');
+  assert.equal(completion.choices.length, 1);
+  assert.equal(completion.choices[0].message.role, 'assistant');
+  assert.equal(completion.choices[0].message.content, EXPECTED_TEXT);
+  assert.equal(completion.choices[0].finish_reason, 'stop');
+  assert.ok(completion.usage, 'no usage in the answer');
+  assert.equal(completion.usage.prompt_tokens, 11);
+  assert.equal(completion.usage.completion_tokens, 5);
+  assert.equal(completion.usage.total_tokens, 16);
+});
+
+test('streaming chat yields the text and no usage-only chunk', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'mock/chat',
+    messages: MESSAGES,
+    stream: true,
+  });
+  const { chunks, text, error } = await drain(stream);
+
+  assert.equal(error, null, `the stream threw: ${error}`);
+  assert.equal(text, EXPECTED_TEXT);
+  assert.ok(chunks.length >= 5, `only ${chunks.length} chunks`);
+  for (const chunk of chunks) {
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    assert.ok(Array.isArray(chunk.choices) && chunk.choices.length > 0,
+              `a chunk without choices was passed on although include_usage was not asked:\n` +
+              describeChunks(chunks));
+    assert.ok(chunk.usage == null, `a chunk carries usage although not asked:\n${describeChunks(chunks)}`);
+  }
+  assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
+});
+
+test('streaming chat with include_usage ends with the usage chunk', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'mock/chat',
+    messages: MESSAGES,
+    stream: true,
+    
+  });
+  const { chunks, text, error } = await drain(stream);
+
+  assert.equal(error, null, `the stream threw: ${error}`);
+  assert.equal(text, EXPECTED_TEXT);
+  assert.ok(chunks.length >= 6, `only ${chunks.length} chunks:\n${describeChunks(chunks)}`);
+
+  const last = chunks.at(-1);
+  assert.deepEqual(last.choices, [], `the last chunk has choices:\n${describeChunks(chunks)}`);
+  assert.ok(last.usage, `the last chunk has no usage:\n${describeChunks(chunks)}`);
+  assert.equal(last.usage.prompt_tokens, 11);
+  assert.equal(last.usage.completion_tokens, 5);
+  assert.equal(last.usage.total_tokens, 16);
+
+  for (const chunk of chunks.slice(0, -1))
+    assert.ok(chunk.choices.length > 0, `an empty-choices chunk before the end:\n${describeChunks(chunks)}`);
+  assert.equal(chunks.at(-2).choices[0].finish_reason, 'stop');
+});
+
+test('models.list() lists the provider file\'s models', async () => {
+  const ids = [];
+  for await (const model of client.models.list())
+    ids.push(model.id);
+
+  assert.ok(ids.includes('mock/chat'), `mock/chat missing from ${JSON.stringify(ids)}`);
+  assert.ok(ids.includes('mock/too-long'), `mock/too-long missing from ${JSON.stringify(ids)}`);
+});
+
+test('a wrong token is an AuthenticationError (401)', async () => {
+  const stranger = new OpenAI({ baseURL, apiKey: 'not-the-token', maxRetries: 0, timeout: 20000 });
+
+  await assert.rejects(
+    stranger.chat.completions.create({ model: 'mock/chat', messages: MESSAGES }),
+    (error) => {
+      assert.ok(error instanceof OpenAI.AuthenticationError, `got ${error?.constructor?.name}: ${error}`);
+      assert.equal(error.status, 401);
+      assert.ok(error.message.length > '401 '.length, `no message: "${error.message}"`);
+      assertOpenAIErrorBody(error);
+      return true;
+    });
+});
+
+test('an unknown model is a NotFoundError (404)', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'mock/no-such-model', messages: MESSAGES }),
+    (error) => {
+      assert.ok(error instanceof OpenAI.NotFoundError, `got ${error?.constructor?.name}: ${error}`);
+      assert.equal(error.status, 404);
+      assertOpenAIErrorBody(error);
+      return true;
+    });
+});
+
+test('an upstream 429 is passed through as a RateLimitError', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'mock/rate-limited', messages: MESSAGES }),
+    (error) => {
+      assert.ok(error instanceof OpenAI.RateLimitError, `got ${error?.constructor?.name}: ${error}`);
+      assert.equal(error.status, 429);
+      assert.equal(error.code, 'rate_limit_exceeded');
+      assert.match(error.message, /Rate limit reached for requests/);
+      return true;
+    });
+});
+
+test('an upstream 400 context_length_exceeded is a BadRequestError', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'mock/too-long', messages: MESSAGES }),
+    (error) => {
+      assert.ok(error instanceof OpenAI.BadRequestError, `got ${error?.constructor?.name}: ${error}`);
+      assert.equal(error.status, 400);
+      assert.equal(error.code, 'context_length_exceeded');
+      assert.equal(error.param, 'messages');
+      assert.match(error.message, /maximum context length/);
+      return true;
+    });
+});
+
+test('an upstream 500 is an InternalServerError', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'mock/broken', messages: MESSAGES }),
+    (error) => {
+      assert.ok(error instanceof OpenAI.InternalServerError, `got ${error?.constructor?.name}: ${error}`);
+      assert.equal(error.status, 500);
+      assert.match(error.message, /mock upstream exploded/);
+      return true;
+    });
+});
+
+test('a stream cut mid-way makes the iterator throw an APIError', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'mock/cut',
+    messages: MESSAGES,
+    stream: true,
+  });
+  const { chunks, text, error } = await drain(stream);
+
+  assert.ok(error !== null,
+            `the stream ended normally after a cut upstream; chunks:\n${describeChunks(chunks)}`);
+  assert.match(text, /tok0/, `text before the error: ${JSON.stringify(text)}`);
+  assert.ok(!text.includes('tok3'), `text past the cut: ${JSON.stringify(text)}`);
+  /* Keypool ends the stream with a `data: {"error":...}` event, which the
+   * SDK turns into an APIError (a bare dropped connection would be a
+   * TypeError from fetch instead).
+   */
+  assert.ok(error instanceof OpenAI.APIError,
+            `expected an APIError from Keypool's error event, got ${error?.constructor?.name}: ${error}`);
+  assert.ok(error.message.length > 0, 'the error event has no message');
+});
+
+test('an in-stream upstream error reaches the client as an error', async () => {
+  let text = '';
+  let error = null;
+  let chunks = [];
+
+  try {
+    const stream = await client.chat.completions.create({
+      model: 'mock/instream-error',
+      messages: MESSAGES,
+      stream: true,
+    });
+    ({ chunks, text, error } = await drain(stream));
+  } catch (e) {
+    error = e;
+  }
+
+  assert.ok(error !== null, `no error; chunks:\n${describeChunks(chunks)}`);
+  assert.ok(error instanceof OpenAI.APIError, `got ${error?.constructor?.name}: ${error}`);
+  assert.equal(text, '');
+});

@@ -1,0 +1,41 @@
+/* kp-mock-upstream.h: an OpenAI-compatible provider for tests
+ *
+ * A real SoupServer on an ephemeral loopback port. What it does is chosen by
+ * the model the request names (see kp-mock-upstream.c for the list).
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+typedef struct _KpMockUpstream KpMockUpstream;
+
+typedef struct
+{
+  guint   requests;         /* chat requests received */
+  guint   cancelled;        /* responses the client (Keypool) broke off */
+  guint   completed;        /* responses written to the end */
+  char   *last_body;        /* the last chat request body */
+  char   *last_auth;        /* its Authorization header */
+  char   *last_path;
+  GArray *emit_times;       /* of gint64: monotonic µs each content chunk was written */
+} KpMockStats;
+
+KpMockUpstream *kp_mock_upstream_new           (GError        **error);
+void            kp_mock_upstream_free          (KpMockUpstream *self);
+const char     *kp_mock_upstream_get_url       (KpMockUpstream *self);
+guint           kp_mock_upstream_get_port      (KpMockUpstream *self);
+KpMockStats    *kp_mock_upstream_get_stats     (KpMockUpstream *self);
+void            kp_mock_upstream_reset         (KpMockUpstream *self);
+void            kp_mock_upstream_set_chunks    (KpMockUpstream *self,
+                                                guint           n_chunks,
+                                                guint           interval_ms);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpMockUpstream, kp_mock_upstream_free)
+
+G_END_DECLS

@@ -1,0 +1,1191 @@
+/* test-gateway.c: the real server and relay against a mock upstream
+ *
+ * Keypool, the mock provider and the test's HTTP client share one main
+ * loop; raw requests that must set their own Host header run in a thread.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "kp-gateway.h"
+#include "kp-mock-upstream.h"
+
+#define TOKEN    "kp-test-token-0123456789"
+#define MOCK_KEY "mock-key-abcdefghijklmnop"
+
+typedef struct
+{
+  KpMockUpstream *mock;
+  KpGateway      *gateway;
+  SoupSession    *client;
+  char           *root;
+  char           *base;       /* http://127.0.0.1:PORT */
+  GPtrArray      *finished;   /* of KpRelay */
+} Fixture;
+
+typedef struct
+{
+  guint               status;
+  GBytes             *body;
+  SoupMessageHeaders *headers;
+} Response;
+
+static void
+response_clear (Response *response)
+{
+  g_clear_pointer (&response->body, g_bytes_unref);
+  g_clear_pointer (&response->headers, soup_message_headers_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Response, response_clear)
+
+static void
+write_provider (const char *dir,
+                const char *name,
+                const char *json)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_true (g_file_set_contents (path, json, -1, NULL));
+}
+
+static void
+on_request_finished (KpGateway *gateway,
+                     KpRelay   *relay,
+                     Fixture   *fixture)
+{
+  g_ptr_array_add (fixture->finished, g_object_ref (relay));
+}
+
+static gboolean
+spin_until (gboolean (*done) (gpointer),
+            gpointer   data,
+            guint      timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+
+  while (!done (data))
+    {
+      if (g_get_monotonic_time () > deadline)
+        return FALSE;
+      g_main_context_iteration (NULL, FALSE);
+      if (!done (data))
+        g_usleep (500);
+    }
+  return TRUE;
+}
+
+static gboolean
+has_finished (gpointer data)
+{
+  Fixture *fixture = data;
+
+  return fixture->finished->len > 0;
+}
+
+static void
+spin_ms (guint ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64)ms * 1000;
+
+  while (g_get_monotonic_time () < deadline)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (500);
+    }
+}
+
+static KpRelay *
+wait_finished (Fixture *fixture)
+{
+  g_assert_true (spin_until (has_finished, fixture, 5000));
+  return g_ptr_array_index (fixture->finished, fixture->finished->len - 1);
+}
+
+static void
+fixture_setup (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *providers = NULL;
+  g_autofree char *config = NULL;
+  g_autofree char *mock_json = NULL;
+  const char *origins[] = { "https://trusted.example", NULL };
+
+  fixture->mock = kp_mock_upstream_new (&error);
+  g_assert_no_error (error);
+  kp_mock_upstream_set_chunks (fixture->mock, 5, 0);
+
+  fixture->root = g_dir_make_tmp ("keypool-gateway-XXXXXX", &error);
+  g_assert_no_error (error);
+  providers = g_build_filename (fixture->root, "providers", NULL);
+  config = g_build_filename (fixture->root, "config", NULL);
+  g_mkdir (providers, 0700);
+
+  mock_json = g_strdup_printf (
+    "{\"schema\":1,\"id\":\"mock\",\"name\":\"Mock\",\"base_url\":\"%s\",\"env\":[\"MOCK_API_KEY\"],"
+    "\"models\":["
+    "{\"id\":\"mock/chat\",\"upstream_id\":\"mock-chat\",\"input\":1,\"output\":2,\"cached_input\":0.5},"
+    "{\"id\":\"mock/cost\",\"upstream_id\":\"mock-cost\",\"input\":1,\"output\":2},"
+    "{\"id\":\"mock/unpriced\",\"upstream_id\":\"mock-chat\"},"
+    "{\"id\":\"mock/rate\",\"upstream_id\":\"mock-429\",\"input\":1,\"output\":2},"
+    "{\"id\":\"mock/broken\",\"upstream_id\":\"mock-500\",\"input\":1,\"output\":2},"
+    "{\"id\":\"mock/too-long\",\"upstream_id\":\"mock-400\",\"input\":1,\"output\":2},"
+    "{\"id\":\"mock/hang\",\"upstream_id\":\"mock-hang\",\"input\":1,\"output\":2},"
+    "{\"id\":\"mock/stall\",\"upstream_id\":\"mock-stall\",\"input\":1,\"output\":2},"
+    "{\"id\":\"mock/cut\",\"upstream_id\":\"mock-cut\",\"input\":1,\"output\":2},"
+    "{\"id\":\"mock/instream\",\"upstream_id\":\"mock-instream-error\",\"input\":1,\"output\":2}]}",
+    kp_mock_upstream_get_url (fixture->mock));
+  write_provider (providers, "mock.json", mock_json);
+  write_provider (providers, "nokey.json",
+                  "{\"id\":\"nokey\",\"name\":\"No Key\",\"base_url\":\"http://127.0.0.1:9/v1\","
+                  "\"env\":[\"KEYPOOL_TEST_UNSET_KEY\"],"
+                  "\"models\":[{\"id\":\"nokey/model\",\"input\":1,\"output\":1}]}");
+  /* Port 1 on loopback: nothing listens there, so connecting is refused. */
+  write_provider (providers, "dead.json",
+                  "{\"id\":\"dead\",\"name\":\"Dead Provider\",\"base_url\":\"http://127.0.0.1:1/v1\","
+                  "\"requires_key\":false,\"auth\":\"none\","
+                  "\"models\":[{\"id\":\"dead/model\",\"input\":0,\"output\":0}]}");
+
+  fixture->gateway = kp_gateway_new ();
+  kp_gateway_set_port (fixture->gateway, 0);
+  kp_gateway_set_dirs (fixture->gateway, providers, config);
+  kp_gateway_set_token (fixture->gateway, TOKEN);
+  kp_gateway_set_body_limit (fixture->gateway, 64 * 1024);
+  kp_gateway_set_timeouts (fixture->gateway, 2000, 800, 800);
+  kp_gateway_set_allowed_origins (fixture->gateway, origins);
+  g_assert_true (kp_gateway_start (fixture->gateway, &error));
+  g_assert_no_error (error);
+
+  fixture->finished = g_ptr_array_new_with_free_func (g_object_unref);
+  g_signal_connect (fixture->gateway, "request-finished", G_CALLBACK (on_request_finished), fixture);
+
+  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
+  fixture->client = soup_session_new_with_options ("max-conns-per-host", 16, NULL);
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  if (dir != NULL)
+    while ((name = g_dir_read_name (dir)) != NULL)
+      {
+        g_autofree char *child = g_build_filename (path, name, NULL);
+
+        if (g_file_test (child, G_FILE_TEST_IS_DIR))
+          remove_tree (child);
+        else
+          g_unlink (child);
+      }
+  g_rmdir (path);
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  soup_session_abort (fixture->client);
+  g_clear_object (&fixture->client);
+  kp_gateway_stop (fixture->gateway);
+  spin_ms (20);
+  g_clear_object (&fixture->gateway);
+  g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
+  g_clear_pointer (&fixture->finished, g_ptr_array_unref);
+  spin_ms (10);
+  remove_tree (fixture->root);
+  g_free (fixture->root);
+  g_free (fixture->base);
+}
+
+/* A plain request through libsoup ------------------------------------- */
+
+typedef struct
+{
+  GBytes  *body;
+  GError  *error;
+  gboolean done;
+} Pending;
+
+static void
+on_read (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Pending *pending = user_data;
+
+  pending->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result,
+                                                     &pending->error);
+  pending->done = TRUE;
+}
+
+static gboolean
+pending_done (gpointer data)
+{
+  return ((Pending *)data)->done;
+}
+
+static SoupMessage *
+new_message (Fixture    *fixture,
+             const char *method,
+             const char *path,
+             const char *body)
+{
+  g_autofree char *url = g_strconcat (fixture->base, path, NULL);
+  SoupMessage *msg = soup_message_new (method, url);
+
+  soup_message_headers_replace (soup_message_get_request_headers (msg),
+                                "Authorization", "Bearer " TOKEN);
+  if (body != NULL)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+
+      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+    }
+  return msg;
+}
+
+static void
+send_message (Fixture     *fixture,
+              SoupMessage *msg,
+              Response    *response)
+{
+  Pending pending = { 0 };
+
+  soup_session_send_and_read_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL,
+                                    on_read, &pending);
+  g_assert_true (spin_until (pending_done, &pending, 10000));
+  g_assert_no_error (pending.error);
+
+  response->status = soup_message_get_status (msg);
+  response->body = pending.body;
+  response->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
+}
+
+static void
+request (Fixture    *fixture,
+         const char *method,
+         const char *path,
+         const char *body,
+         Response   *response)
+{
+  g_autoptr(SoupMessage) msg = new_message (fixture, method, path, body);
+
+  send_message (fixture, msg, response);
+}
+
+static const char *
+body_text (Response *response)
+{
+  gsize len;
+  const char *data = g_bytes_get_data (response->body, &len);
+
+  /* Bodies from libsoup end with a NUL that is not counted. */
+  return len ? data : "";
+}
+
+static JsonObject *
+parse_object (JsonParser *parser,
+              Response   *response)
+{
+  g_autoptr(GError) error = NULL;
+
+  json_parser_load_from_data (parser, body_text (response), -1, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)));
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+/* Checks the OpenAI error shape and returns its code. */
+static const char *
+assert_error (JsonParser *parser,
+              Response   *response,
+              guint       status)
+{
+  JsonObject *root;
+  JsonObject *error;
+
+  if (response->status != status)
+    g_error ("expected %u, got %u: %s", status, response->status, body_text (response));
+  g_assert_cmpstr (soup_message_headers_get_content_type (response->headers, NULL), ==,
+                   "application/json");
+
+  root = parse_object (parser, response);
+  error = json_object_get_object_member (root, "error");
+  g_assert_nonnull (error);
+  g_assert_true (json_object_has_member (error, "message"));
+  g_assert_true (json_object_has_member (error, "type"));
+  g_assert_true (json_object_has_member (error, "param"));
+  g_assert_true (json_object_has_member (error, "code"));
+  g_assert_cmpuint (strlen (json_object_get_string_member (error, "message")), >, 10);
+
+  return JSON_NODE_HOLDS_NULL (json_object_get_member (error, "code"))
+           ? NULL : json_object_get_string_member (error, "code");
+}
+
+#define CHAT(model, extra) \
+  "{\"model\":\"" model "\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]" extra "}"
+
+/* Tests ---------------------------------------------------------------- */
+
+static void
+test_health (Fixture       *fixture,
+             gconstpointer  data)
+{
+  g_auto(Response) response = { 0 };
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autofree char *url = g_strconcat (fixture->base, "/health", NULL);
+  JsonObject *root;
+
+  /* No token needed. */
+  msg = soup_message_new ("GET", url);
+  send_message (fixture, msg, &response);
+  g_assert_cmpuint (response.status, ==, 200);
+  root = parse_object (parser, &response);
+  g_assert_cmpstr (json_object_get_string_member (root, "status"), ==, "ok");
+  g_assert_cmpint (json_object_get_int_member (root, "providers"), ==, 3);
+  /* mock has a key, dead needs none, nokey has none. */
+  g_assert_cmpint (json_object_get_int_member (root, "usable_providers"), ==, 2);
+  g_assert_null (strstr (body_text (&response), MOCK_KEY));
+}
+
+static void
+test_models (Fixture       *fixture,
+             gconstpointer  data)
+{
+  g_auto(Response) response = { 0 };
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *root;
+  JsonArray *models;
+  gboolean saw_chat = FALSE;
+
+  request (fixture, "GET", "/v1/models", NULL, &response);
+  g_assert_cmpuint (response.status, ==, 200);
+  root = parse_object (parser, &response);
+  g_assert_cmpstr (json_object_get_string_member (root, "object"), ==, "list");
+  models = json_object_get_array_member (root, "data");
+  g_assert_cmpuint (json_array_get_length (models), ==, 11);
+
+  for (guint i = 0; i < json_array_get_length (models); i++)
+    {
+      JsonObject *model = json_array_get_object_element (models, i);
+      const char *id = json_object_get_string_member (model, "id");
+
+      g_assert_cmpstr (json_object_get_string_member (model, "object"), ==, "model");
+      /* A provider without a key contributes nothing. */
+      g_assert_cmpstr (id, !=, "nokey/model");
+      if (g_str_equal (id, "mock/chat"))
+        {
+          saw_chat = TRUE;
+          g_assert_cmpstr (json_object_get_string_member (model, "owned_by"), ==, "mock");
+        }
+    }
+  g_assert_true (saw_chat);
+}
+
+static void
+test_chat_plain (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_auto(Response) response = { 0 };
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonParser) upstream = json_parser_new ();
+  KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
+  JsonObject *root;
+  JsonObject *message;
+  KpRelay *relay;
+  gint64 cost = 0;
+
+  request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/chat", ""), &response);
+  g_assert_cmpuint (response.status, ==, 200);
+  g_assert_cmpstr (soup_message_headers_get_one (response.headers, "x-keypool-provider"), ==, "mock");
+  g_assert_nonnull (soup_message_headers_get_one (response.headers, "x-request-id"));
+  /* A non-streamed answer keeps its length. */
+  g_assert_cmpint (soup_message_headers_get_encoding (response.headers), ==,
+                   SOUP_ENCODING_CONTENT_LENGTH);
+
+  root = parse_object (parser, &response);
+  message = json_object_get_object_member (
+    json_array_get_object_element (json_object_get_array_member (root, "choices"), 0), "message");
+  g_assert_cmpstr (json_object_get_string_member (message, "content"), ==, "tok0 tok1 tok2 tok3 tok4 ");
+
+  /* The upstream saw its own model id and the provider's key, not ours. */
+  g_assert_cmpuint (stats->requests, ==, 1);
+  g_assert_cmpstr (stats->last_auth, ==, "Bearer " MOCK_KEY);
+  g_assert_true (json_parser_load_from_data (upstream, stats->last_body, -1, NULL));
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (json_parser_get_root (upstream)),
+                                                  "model"), ==, "mock-chat");
+
+  relay = wait_finished (fixture);
+  g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_OK);
+  g_assert_cmpuint (kp_relay_get_status (relay), ==, 200);
+  g_assert_false (kp_relay_get_streamed (relay));
+  g_assert_cmpstr (kp_relay_get_provider_id (relay), ==, "mock");
+  g_assert_cmpint (kp_relay_get_usage (relay)->prompt_tokens, ==, 11);
+  g_assert_cmpint (kp_relay_get_usage (relay)->completion_tokens, ==, 5);
+  g_assert_cmpint (kp_relay_get_usage (relay)->cached_tokens, ==, 3);
+  g_assert_cmpint (kp_relay_get_usage (relay)->reasoning_tokens, ==, 1);
+  /* (8 × $1 + 3 × $0.50 + 5 × $2) per million tokens */
+  g_assert_cmpint (kp_relay_get_cost (relay, &cost), ==, KP_COST_COMPUTED);
+  g_assert_cmpint (cost, ==, 19500);
+}
+
+static void
+test_chat_cost_sources (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  KpRelay *relay;
+  gint64 cost = -1;
+
+  {
+    g_auto(Response) response = { 0 };
+
+    request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/cost", ""), &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    relay = wait_finished (fixture);
+    g_assert_cmpint (kp_relay_get_cost (relay, &cost), ==, KP_COST_REPORTED);
+    g_assert_cmpint (cost, ==, 123000);
+  }
+
+  {
+    g_auto(Response) response = { 0 };
+
+    g_ptr_array_set_size (fixture->finished, 0);
+    request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/unpriced", ""), &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    relay = wait_finished (fixture);
+    /* Usage is known, the price is not: unknown, never $0 computed. */
+    g_assert_true (kp_relay_get_usage (relay)->known);
+    g_assert_cmpint (kp_relay_get_cost (relay, &cost), ==, KP_COST_UNKNOWN);
+  }
+}
+
+/* Streaming ------------------------------------------------------------ */
+
+typedef struct
+{
+  GInputStream *stream;
+  GString      *text;
+  GArray       *times;     /* µs each read returned data */
+  GError       *error;
+  GCancellable *cancellable;
+  gboolean      eof;
+  gboolean      failed;
+  guint         close_after;  /* close after this many bytes; 0 = never */
+  char          buffer[4096];
+} Reader;
+
+static void read_next (Reader *reader);
+
+static void
+on_chunk (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  Reader *reader = user_data;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (object), result, &reader->error);
+
+  if (n < 0)
+    {
+      reader->failed = TRUE;
+      return;
+    }
+  if (n == 0)
+    {
+      reader->eof = TRUE;
+      return;
+    }
+
+  {
+    gint64 now = g_get_monotonic_time ();
+
+    g_array_append_val (reader->times, now);
+  }
+  g_string_append_len (reader->text, reader->buffer, n);
+
+  if (reader->close_after > 0 && reader->text->len >= reader->close_after)
+    {
+      /* Hang up: closing a response before its end closes the connection. */
+      g_input_stream_close (reader->stream, NULL, NULL);
+      g_clear_object (&reader->stream);
+      reader->eof = TRUE;
+      return;
+    }
+  read_next (reader);
+}
+
+static void
+read_next (Reader *reader)
+{
+  g_input_stream_read_async (reader->stream, reader->buffer, sizeof reader->buffer,
+                             G_PRIORITY_DEFAULT, reader->cancellable, on_chunk, reader);
+}
+
+static void
+on_stream_sent (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Reader *reader = user_data;
+
+  reader->stream = soup_session_send_finish (SOUP_SESSION (object), result, &reader->error);
+  if (reader->stream == NULL)
+    {
+      reader->failed = TRUE;
+      return;
+    }
+  read_next (reader);
+}
+
+static gboolean
+reader_done (gpointer data)
+{
+  Reader *reader = data;
+
+  return reader->eof || reader->failed;
+}
+
+static void
+reader_init (Reader *reader)
+{
+  memset (reader, 0, sizeof *reader);
+  reader->text = g_string_new (NULL);
+  reader->times = g_array_new (FALSE, FALSE, sizeof (gint64));
+  reader->cancellable = g_cancellable_new ();
+}
+
+static void
+reader_clear (Reader *reader)
+{
+  g_string_free (reader->text, TRUE);
+  g_array_unref (reader->times);
+  g_clear_object (&reader->stream);
+  g_clear_object (&reader->cancellable);
+  g_clear_error (&reader->error);
+}
+
+static SoupMessage *
+start_stream (Fixture    *fixture,
+              const char *body,
+              Reader     *reader)
+{
+  SoupMessage *msg = new_message (fixture, "POST", "/v1/chat/completions", body);
+
+  soup_session_send_async (fixture->client, msg, G_PRIORITY_DEFAULT, reader->cancellable,
+                           on_stream_sent, reader);
+  return msg;
+}
+
+static guint
+count (const char *haystack,
+       const char *needle)
+{
+  guint n = 0;
+
+  for (const char *p = strstr (haystack, needle); p; p = strstr (p + 1, needle))
+    n++;
+  return n;
+}
+
+static void
+test_stream_relay (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
+  Reader reader;
+  KpRelay *relay;
+  const char *text;
+  gint64 last_emit;
+
+  kp_mock_upstream_set_chunks (fixture->mock, 5, 60);
+  reader_init (&reader);
+  msg = start_stream (fixture, CHAT ("mock/chat", ",\"stream\":true"), &reader);
+  g_assert_true (spin_until (reader_done, &reader, 10000));
+  g_assert_no_error (reader.error);
+
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL),
+                   ==, "text/event-stream");
+
+  text = reader.text->str;
+  /* In order, complete, and ended properly. */
+  g_assert_nonnull (strstr (text, "tok0"));
+  g_assert_true (strstr (text, "tok0") < strstr (text, "tok1"));
+  g_assert_true (strstr (text, "tok3") < strstr (text, "tok4"));
+  g_assert_true (strstr (text, "tok4") < strstr (text, "\"finish_reason\":\"stop\""));
+  g_assert_true (g_str_has_suffix (text, "data: [DONE]\n\n"));
+  g_assert_cmpuint (count (text, "data: "), ==, 7);
+
+  /* The usage chunk Keypool asked for is not shown to a client that did not. */
+  g_assert_null (strstr (text, "\"choices\":[]"));
+  g_assert_nonnull (strstr (stats->last_body, "\"include_usage\":true"));
+
+  /* Relayed as it came: the first chunk reached the client long before the
+   * last one was even written upstream, and chunks arrived one by one.
+   */
+  g_assert_cmpuint (stats->emit_times->len, ==, 5);
+  last_emit = g_array_index (stats->emit_times, gint64, 4);
+  g_assert_cmpint (g_array_index (reader.times, gint64, 0), <, last_emit);
+  g_assert_cmpuint (reader.times->len, >=, 5);
+
+  relay = wait_finished (fixture);
+  g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_OK);
+  g_assert_true (kp_relay_get_streamed (relay));
+  g_assert_cmpint (kp_relay_get_usage (relay)->completion_tokens, ==, 5);
+  g_assert_cmpint (kp_relay_get_usage (relay)->prompt_tokens, ==, 11);
+  g_assert_cmpint (kp_relay_get_ttfb_ms (relay), >=, 0);
+
+  reader_clear (&reader);
+}
+
+static void
+test_stream_usage_requested (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  Reader reader;
+
+  reader_init (&reader);
+  msg = start_stream (fixture, CHAT ("mock/chat", ",\"stream\":true,"
+                                     "\"stream_options\":{\"include_usage\":true}"), &reader);
+  g_assert_true (spin_until (reader_done, &reader, 10000));
+  g_assert_no_error (reader.error);
+
+  /* Asked for, so passed on. */
+  g_assert_nonnull (strstr (reader.text->str, "\"choices\":[],\"usage\":{\"prompt_tokens\":11"));
+  g_assert_true (g_str_has_suffix (reader.text->str, "data: [DONE]\n\n"));
+  g_assert_cmpint (kp_relay_get_usage (wait_finished (fixture))->completion_tokens, ==, 5);
+  reader_clear (&reader);
+}
+
+static void
+assert_stream_error_end (Reader     *reader,
+                         const char *before)
+{
+  const char *text = reader->text->str;
+  const char *error_event = strstr (text, "data: {\"error\":");
+
+  if (before != NULL)
+    g_assert_nonnull (strstr (text, before));
+  g_assert_nonnull (error_event);
+  /* Never a stream that looks complete. */
+  g_assert_null (strstr (text, "[DONE]"));
+  g_assert_true (g_str_has_suffix (text, "}\n\n"));
+}
+
+static void
+test_stream_cut (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  Reader reader;
+  KpRelay *relay;
+
+  reader_init (&reader);
+  msg = start_stream (fixture, CHAT ("mock/cut", ",\"stream\":true"), &reader);
+  g_assert_true (spin_until (reader_done, &reader, 10000));
+
+  assert_stream_error_end (&reader, "tok2");
+  g_assert_nonnull (strstr (reader.text->str, "upstream_interrupted"));
+
+  relay = wait_finished (fixture);
+  g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_INTERRUPTED);
+  reader_clear (&reader);
+}
+
+static void
+test_stream_idle_timeout (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
+  Reader reader;
+  KpRelay *relay;
+
+  reader_init (&reader);
+  msg = start_stream (fixture, CHAT ("mock/stall", ",\"stream\":true"), &reader);
+  g_assert_true (spin_until (reader_done, &reader, 10000));
+
+  assert_stream_error_end (&reader, "tok1");
+  relay = wait_finished (fixture);
+  g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_INTERRUPTED);
+  g_assert_nonnull (strstr (kp_relay_get_error_message (relay), "no data arrived in time"));
+
+  /* The silent upstream was hung up on. */
+  spin_ms (100);
+  g_assert_cmpuint (stats->cancelled, ==, 1);
+  reader_clear (&reader);
+}
+
+static gboolean
+mock_cancelled (gpointer data)
+{
+  return kp_mock_upstream_get_stats (data)->cancelled > 0;
+}
+
+static void
+test_disconnect_mid_stream (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  Reader reader;
+  KpRelay *relay;
+  gint64 closed;
+
+  /* No idle timeout: only the client's hang-up may end this. */
+  kp_gateway_set_timeouts (fixture->gateway, 2000, 5000, 0);
+
+  reader_init (&reader);
+  reader.close_after = 1;
+  msg = start_stream (fixture, CHAT ("mock/stall", ",\"stream\":true"), &reader);
+  g_assert_true (spin_until (reader_done, &reader, 10000));
+  g_assert_nonnull (strstr (reader.text->str, "tok0"));
+  closed = g_get_monotonic_time ();
+
+  g_assert_true (spin_until (mock_cancelled, fixture->mock, 3000));
+  g_test_message ("upstream cancelled %.1f ms after the client hung up",
+                  (g_get_monotonic_time () - closed) / 1000.0);
+
+  relay = wait_finished (fixture);
+  g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_CANCELLED);
+  reader_clear (&reader);
+}
+
+static void
+test_disconnect_before_first_byte (Fixture       *fixture,
+                                   gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  Reader reader;
+  KpRelay *relay;
+
+  kp_gateway_set_timeouts (fixture->gateway, 2000, 0, 0);
+
+  reader_init (&reader);
+  msg = start_stream (fixture, CHAT ("mock/hang", ",\"stream\":true"), &reader);
+  spin_ms (200);
+  g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->mock)->requests, ==, 1);
+  g_cancellable_cancel (reader.cancellable);
+
+  /* No timeout is set, so only noticing the hang-up can cancel upstream. */
+  g_assert_true (spin_until (mock_cancelled, fixture->mock, 3000));
+  relay = wait_finished (fixture);
+  g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_CANCELLED);
+  reader_clear (&reader);
+}
+
+static void
+test_stop_ends_streams (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  Reader reader;
+  KpRelay *relay;
+
+  kp_gateway_set_timeouts (fixture->gateway, 2000, 5000, 0);
+
+  reader_init (&reader);
+  msg = start_stream (fixture, CHAT ("mock/stall", ",\"stream\":true"), &reader);
+  spin_ms (200);
+  g_assert_cmpuint (reader.text->len, >, 0);
+
+  kp_gateway_stop (fixture->gateway);
+  g_assert_true (spin_until (reader_done, &reader, 5000));
+  assert_stream_error_end (&reader, "tok1");
+  g_assert_nonnull (strstr (reader.text->str, "shutting down"));
+
+  relay = wait_finished (fixture);
+  g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_INTERRUPTED);
+  g_assert_cmpuint (kp_gateway_get_n_active (fixture->gateway), ==, 0);
+  reader_clear (&reader);
+}
+
+/* Errors --------------------------------------------------------------- */
+
+static void
+test_errors_auth (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  {
+    g_auto(Response) response = { 0 };
+    g_autoptr(SoupMessage) msg = new_message (fixture, "GET", "/v1/models", NULL);
+
+    soup_message_headers_remove (soup_message_get_request_headers (msg), "Authorization");
+    send_message (fixture, msg, &response);
+    g_assert_cmpstr (assert_error (parser, &response, 401), ==, "missing_api_key");
+  }
+  {
+    g_auto(Response) response = { 0 };
+    g_autoptr(SoupMessage) msg = new_message (fixture, "GET", "/v1/models", NULL);
+
+    soup_message_headers_replace (soup_message_get_request_headers (msg),
+                                  "Authorization", "Bearer kp-wrong");
+    send_message (fixture, msg, &response);
+    g_assert_cmpstr (assert_error (parser, &response, 401), ==, "invalid_api_key");
+    /* The error never echoes a secret. */
+    g_assert_null (strstr (body_text (&response), TOKEN));
+    g_assert_null (strstr (body_text (&response), "kp-wrong"));
+  }
+  {
+    g_auto(Response) response = { 0 };
+    g_autoptr(SoupMessage) msg = new_message (fixture, "GET", "/v1/models", NULL);
+
+    /* Anthropic clients send x-api-key. */
+    soup_message_headers_remove (soup_message_get_request_headers (msg), "Authorization");
+    soup_message_headers_replace (soup_message_get_request_headers (msg), "x-api-key", TOKEN);
+    send_message (fixture, msg, &response);
+    g_assert_cmpuint (response.status, ==, 200);
+  }
+  g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->mock)->requests, ==, 0);
+}
+
+typedef struct
+{
+  guint  port;
+  char  *request;
+  char  *response;
+  gboolean done;
+} RawRequest;
+
+static gpointer
+raw_thread (gpointer data)
+{
+  RawRequest *raw = data;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GString) response = g_string_new (NULL);
+  GInputStream *input;
+  char buffer[4096];
+  gssize n;
+
+  connection = g_socket_client_connect_to_host (client, "127.0.0.1", raw->port, NULL, NULL);
+  g_assert_nonnull (connection);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
+                                            raw->request, strlen (raw->request), NULL, NULL, NULL));
+  input = g_io_stream_get_input_stream (G_IO_STREAM (connection));
+  while ((n = g_input_stream_read (input, buffer, sizeof buffer, NULL, NULL)) > 0)
+    g_string_append_len (response, buffer, n);
+
+  raw->response = g_string_free (g_steal_pointer (&response), FALSE);
+  g_atomic_int_set (&raw->done, TRUE);
+  return NULL;
+}
+
+static gboolean
+raw_done (gpointer data)
+{
+  return g_atomic_int_get (&((RawRequest *)data)->done);
+}
+
+/* Sends bytes exactly as given (own Host and Origin headers) from a thread,
+ * while this thread runs Keypool's loop.
+ */
+static char *
+raw_http (Fixture    *fixture,
+          const char *format,
+          ...)
+{
+  RawRequest raw = { .port = kp_gateway_get_port (fixture->gateway) };
+  GThread *thread;
+  va_list args;
+
+  va_start (args, format);
+  raw.request = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  thread = g_thread_new ("raw-http", raw_thread, &raw);
+  g_assert_true (spin_until (raw_done, &raw, 10000));
+  g_thread_join (thread);
+  g_free (raw.request);
+  return raw.response;
+}
+
+static void
+assert_raw_status (const char *response,
+                   guint       status,
+                   const char *code)
+{
+  g_autofree char *status_line = g_strdup_printf ("HTTP/1.1 %u ", status);
+
+  if (!g_str_has_prefix (response, status_line))
+    g_error ("expected %u, got: %.200s", status, response);
+  if (code != NULL)
+    {
+      g_autofree char *needle = g_strdup_printf ("\"code\":\"%s\"", code);
+
+      g_assert_nonnull (strstr (response, needle));
+    }
+}
+
+static void
+test_errors_host (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  const char *good[] = { "127.0.0.1", "localhost:7878", "LOCALHOST", "[::1]:7878", "app.localhost",
+                         "127.0.0.1:1" };
+  const char *bad[] = { "evil.example", "127.0.0.1.evil.example", "localhost.evil.example",
+                        "localhost:abc", "[::2]", "10.0.0.1", "localhost:" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_autofree char *response =
+        raw_http (fixture, "GET /health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", good[i]);
+
+      assert_raw_status (response, 200, NULL);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *response =
+        raw_http (fixture, "GET /v1/models HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer " TOKEN "\r\n"
+                  "Connection: close\r\n\r\n", bad[i]);
+
+      /* libsoup itself answers 400 to a Host it cannot parse. */
+      if (g_str_has_prefix (response, "HTTP/1.1 400 "))
+        g_test_message ("Host “%s”: refused by libsoup as malformed", bad[i]);
+      else
+        assert_raw_status (response, 403, "forbidden_host");
+    }
+}
+
+static void
+test_errors_origin (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autofree char *evil =
+    raw_http (fixture, "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\n"
+              "Authorization: Bearer " TOKEN "\r\nConnection: close\r\n\r\n");
+  g_autofree char *trusted =
+    raw_http (fixture, "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://trusted.example\r\n"
+              "Authorization: Bearer " TOKEN "\r\nConnection: close\r\n\r\n");
+  g_autofree char *preflight =
+    raw_http (fixture, "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              "Origin: https://trusted.example\r\nAccess-Control-Request-Method: POST\r\n"
+              "Connection: close\r\n\r\n");
+
+  assert_raw_status (evil, 403, "forbidden_origin");
+  assert_raw_status (trusted, 200, NULL);
+  g_assert_nonnull (strstr (trusted, "Access-Control-Allow-Origin: https://trusted.example"));
+  assert_raw_status (preflight, 204, NULL);
+  g_assert_nonnull (strstr (preflight, "Access-Control-Allow-Headers:"));
+}
+
+static void
+test_errors_request (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  const struct {
+    const char *body;
+    guint status;
+    const char *code;
+  } cases[] = {
+    { "", 400, "invalid_json" },
+    { "{\"model\":", 400, "invalid_json" },
+    { "[1,2]", 400, "invalid_json" },
+    { "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 400, "missing_model" },
+    { "{\"model\":42,\"messages\":[]}", 400, "missing_model" },
+    { "{\"model\":\"mock/chat\"}", 400, "missing_messages" },
+    { "{\"model\":\"mock/chat\",\"messages\":[]}", 400, "missing_messages" },
+    { CHAT ("mock/chat", ",\"stream\":\"yes\""), 400, "invalid_stream" },
+    { CHAT ("nobody/nothing", ""), 404, "model_not_found" },
+    { CHAT ("nokey/model", ""), 503, "no_route" },
+  };
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_auto(Response) response = { 0 };
+
+      request (fixture, "POST", "/v1/chat/completions", cases[i].body, &response);
+      g_assert_cmpstr (assert_error (parser, &response, cases[i].status), ==, cases[i].code);
+      if (cases[i].status == 404)
+        g_assert_nonnull (strstr (body_text (&response), "/v1/models"));
+      if (cases[i].status == 503)
+        g_assert_nonnull (strstr (body_text (&response), "KEYPOOL_TEST_UNSET_KEY"));
+    }
+
+  /* Nothing malformed reached a provider, and each got its one row. */
+  g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->mock)->requests, ==, 0);
+  g_assert_cmpuint (fixture->finished->len, ==, G_N_ELEMENTS (cases));
+  g_assert_cmpint (kp_relay_get_outcome (g_ptr_array_index (fixture->finished, 0)), ==,
+                   KP_OUTCOME_CLIENT_ERROR);
+}
+
+static void
+test_errors_paths (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  {
+    g_auto(Response) response = { 0 };
+
+    request (fixture, "GET", "/v1/chat/completions", NULL, &response);
+    g_assert_cmpstr (assert_error (parser, &response, 405), ==, "method_not_allowed");
+    g_assert_cmpstr (soup_message_headers_get_one (response.headers, "Allow"), ==, "POST");
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    request (fixture, "POST", "/v1/models", "{}", &response);
+    g_assert_cmpstr (assert_error (parser, &response, 405), ==, "method_not_allowed");
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    request (fixture, "GET", "/v1/nothing-here", NULL, &response);
+    g_assert_cmpstr (assert_error (parser, &response, 404), ==, "unknown_path");
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    request (fixture, "POST", "/v1/chat/completions/extra", CHAT ("mock/chat", ""), &response);
+    g_assert_cmpstr (assert_error (parser, &response, 404), ==, "unknown_path");
+  }
+}
+
+static void
+test_errors_body_limit (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GString) big = g_string_new ("{\"model\":\"mock/chat\",\"messages\":[{\"role\":\"user\",\"content\":\"");
+
+  while (big->len < 100 * 1024)
+    g_string_append (big, "0123456789abcdef");
+  g_string_append (big, "\"}]}");
+
+  {
+    g_auto(Response) response = { 0 };
+
+    request (fixture, "POST", "/v1/chat/completions", big->str, &response);
+    g_assert_cmpstr (assert_error (parser, &response, 413), ==, "request_too_large");
+  }
+  {
+    /* Chunked, so the size is not known up front. */
+    g_auto(Response) response = { 0 };
+    g_autoptr(SoupMessage) msg = new_message (fixture, "POST", "/v1/chat/completions", NULL);
+    g_autoptr(GInputStream) stream = g_memory_input_stream_new_from_data (big->str, big->len, NULL);
+
+    soup_message_set_request_body (msg, "application/json", stream, -1);
+    send_message (fixture, msg, &response);
+    g_assert_cmpstr (assert_error (parser, &response, 413), ==, "request_too_large");
+  }
+  g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->mock)->requests, ==, 0);
+
+  {
+    /* Under the limit is fine. */
+    g_auto(Response) response = { 0 };
+
+    request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/chat", ""), &response);
+    g_assert_cmpuint (response.status, ==, 200);
+  }
+}
+
+static void
+test_errors_upstream (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  KpRelay *relay;
+
+  {
+    g_auto(Response) response = { 0 };
+
+    request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/rate", ""), &response);
+    /* Passed through as the provider sent it, with its Retry-After. */
+    g_assert_cmpstr (assert_error (parser, &response, 429), ==, "rate_limit_exceeded");
+    g_assert_cmpstr (soup_message_headers_get_one (response.headers, "Retry-After"), ==, "7");
+    relay = wait_finished (fixture);
+    g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_UPSTREAM_ERROR);
+    g_assert_nonnull (strstr (kp_relay_get_error_message (relay), "Rate limit"));
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/broken", ""), &response);
+    g_assert_null (assert_error (parser, &response, 500));
+    g_assert_nonnull (strstr (body_text (&response), "mock upstream exploded"));
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/too-long", ",\"stream\":true"),
+             &response);
+    g_assert_cmpstr (assert_error (parser, &response, 400), ==, "context_length_exceeded");
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    request (fixture, "POST", "/v1/chat/completions", CHAT ("dead/model", ""), &response);
+    g_assert_cmpstr (assert_error (parser, &response, 502), ==, "upstream_unreachable");
+    g_assert_nonnull (strstr (body_text (&response), "Dead Provider"));
+    g_assert_cmpstr (soup_message_headers_get_one (response.headers, "x-keypool-provider"), ==, "dead");
+  }
+  {
+    g_auto(Response) response = { 0 };
+    gint64 start = g_get_monotonic_time ();
+
+    request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/hang", ""), &response);
+    g_assert_cmpstr (assert_error (parser, &response, 504), ==, "upstream_timeout");
+    g_assert_nonnull (strstr (body_text (&response), "first byte"));
+    g_test_message ("first-byte timeout after %.0f ms (set to 800 ms)",
+                    (g_get_monotonic_time () - start) / 1000.0);
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    /* An error event in a 200 stream is relayed, not hidden. */
+    request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/instream", ",\"stream\":true"),
+             &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_nonnull (strstr (body_text (&response), "overloaded mid-stream"));
+  }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_setenv ("MOCK_API_KEY", MOCK_KEY, TRUE);
+  g_unsetenv ("KEYPOOL_TEST_UNSET_KEY");
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add ("/keypool/gateway/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
+  ADD ("health", test_health);
+  ADD ("models", test_models);
+  ADD ("chat/plain", test_chat_plain);
+  ADD ("chat/cost-sources", test_chat_cost_sources);
+  ADD ("stream/relay-as-it-comes", test_stream_relay);
+  ADD ("stream/usage-requested", test_stream_usage_requested);
+  ADD ("stream/cut", test_stream_cut);
+  ADD ("stream/idle-timeout", test_stream_idle_timeout);
+  ADD ("disconnect/mid-stream", test_disconnect_mid_stream);
+  ADD ("disconnect/before-first-byte", test_disconnect_before_first_byte);
+  ADD ("stop/ends-streams", test_stop_ends_streams);
+  ADD ("errors/auth", test_errors_auth);
+  ADD ("errors/host", test_errors_host);
+  ADD ("errors/origin", test_errors_origin);
+  ADD ("errors/request", test_errors_request);
+  ADD ("errors/paths", test_errors_paths);
+  ADD ("errors/body-limit", test_errors_body_limit);
+  ADD ("errors/upstream", test_errors_upstream);
+
+#undef ADD
+
+  return g_test_run ();
+}

@@ -1,0 +1,267 @@
+/* test-provider.c: provider files, the catalog and cost arithmetic
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "kp-catalog.h"
+#include "kp-usage.h"
+
+static KpProvider *
+provider_from_string (const char  *json,
+                      GError     **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  g_assert_true (json_parser_load_from_data (parser, json, -1, NULL));
+  return kp_provider_new_from_json (json_parser_get_root (parser), "test.json", error);
+}
+
+static void
+test_parse_full (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpProvider) provider = NULL;
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  const KpOffering *offering;
+
+  provider = provider_from_string (
+    "{\"schema\":1,\"id\":\"acme\",\"name\":\"Acme AI\",\"base_url\":\"https://api.acme.test/v1/\","
+    "\"env\":[\"ACME_KEY\"],\"headers\":{\"X-Title\":\"Keypool\"},\"future_field\":true,"
+    "\"models\":[{\"id\":\"Vendor/Model-A\",\"upstream_id\":\"model-a\",\"input\":1.5,\"output\":6,"
+    "\"cached_input\":0.15,\"context\":128000},{\"id\":\"vendor/free-form\"}]}", &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpstr (kp_provider_get_id (provider), ==, "acme");
+  g_assert_cmpstr (kp_provider_get_name (provider), ==, "Acme AI");
+  /* A trailing slash is dropped; the endpoint is derived once. */
+  g_assert_cmpstr (kp_provider_get_base_url (provider), ==, "https://api.acme.test/v1");
+  g_assert_cmpstr (g_uri_get_path (kp_provider_get_chat_uri (provider)), ==, "/v1/chat/completions");
+  g_assert_true (kp_provider_get_requires_key (provider));
+  g_assert_cmpstr (kp_provider_get_env (provider)[0], ==, "ACME_KEY");
+
+  g_assert_cmpuint (kp_provider_get_n_offerings (provider), ==, 2);
+  offering = kp_provider_get_offering (provider, 0);
+  g_assert_cmpstr (offering->model_id, ==, "vendor/model-a");
+  g_assert_cmpstr (offering->upstream_id, ==, "model-a");
+  g_assert_cmpfloat (offering->input, ==, 1.5);
+  g_assert_cmpfloat (offering->output, ==, 6.0);
+  g_assert_cmpfloat (offering->cached_input, ==, 0.15);
+  g_assert_cmpint (offering->context, ==, 128000);
+  g_assert_true (kp_offering_has_price (offering));
+
+  /* No price is unknown, not zero; the upstream id defaults to the model part. */
+  offering = kp_provider_get_offering (provider, 1);
+  g_assert_false (kp_offering_has_price (offering));
+  g_assert_cmpstr (offering->upstream_id, ==, "free-form");
+
+  kp_provider_apply_headers (provider, headers, "sk-test-1234567890");
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "Authorization"), ==,
+                   "Bearer sk-test-1234567890");
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "X-Title"), ==, "Keypool");
+}
+
+static void
+test_parse_auth_header (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpProvider) provider = NULL;
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+
+  provider = provider_from_string (
+    "{\"id\":\"g\",\"base_url\":\"http://127.0.0.1:1/v1\","
+    "\"auth\":{\"type\":\"header\",\"name\":\"x-goog-api-key\"}}", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (kp_provider_get_auth_kind (provider), ==, KP_AUTH_HEADER);
+  kp_provider_apply_headers (provider, headers, "secret-value-123");
+  g_assert_cmpstr (soup_message_headers_get_one (headers, "x-goog-api-key"), ==, "secret-value-123");
+  g_assert_null (soup_message_headers_get_one (headers, "Authorization"));
+}
+
+static void
+test_parse_errors (void)
+{
+  const struct {
+    const char *json;
+    const char *expect;
+  } cases[] = {
+    { "[]", "one JSON object" },
+    { "{\"name\":\"x\",\"base_url\":\"http://a\"}", "missing the field “id”" },
+    { "{\"id\":\"x\"}", "missing the field “base_url”" },
+    { "{\"id\":\"Bad Id\",\"base_url\":\"http://a\"}", "may use only" },
+    { "{\"id\":\"x\",\"base_url\":\"ftp://a\"}", "not an http(s) URL" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"dialect\":\"smoke-signals\"}", "not supported" },
+    { "{\"schema\":2,\"id\":\"x\",\"base_url\":\"http://a\"}", "newer than this Keypool" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"auth\":\"magic\"}", "“auth” is “magic”" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"nocanon\"}]}", "canonical" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"a/b\",\"input\":\"1\",\"output\":1}]}",
+      "not a number" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"a/b\",\"input\":-1,\"output\":1}]}",
+      "out of range" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"a/b\",\"input\":1}]}",
+      "only one of" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"requires_key\":\"no\"}", "true or false" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(KpProvider) provider = provider_from_string (cases[i].json, &error);
+
+      g_assert_null (provider);
+      g_assert_nonnull (error);
+      g_assert_true (g_str_has_prefix (error->message, "test.json: "));
+      if (strstr (error->message, cases[i].expect) == NULL)
+        g_error ("case %u: “%s” does not mention “%s”", i, error->message, cases[i].expect);
+    }
+}
+
+static void
+write_file (const char *dir,
+            const char *name,
+            const char *contents)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_true (g_file_set_contents (path, contents, -1, NULL));
+}
+
+static void
+test_catalog_override (void)
+{
+  g_autofree char *root = g_dir_make_tmp ("keypool-test-XXXXXX", NULL);
+  g_autofree char *shipped = g_build_filename (root, "shipped", NULL);
+  g_autofree char *user = g_build_filename (root, "user", NULL);
+  g_autoptr(KpCatalog) catalog = kp_catalog_new ();
+  GPtrArray *offerings;
+  KpProvider *provider;
+
+  g_mkdir (shipped, 0700);
+  g_mkdir (user, 0700);
+  write_file (shipped, "alpha.json",
+              "{\"id\":\"alpha\",\"base_url\":\"https://alpha.test/v1\","
+              "\"models\":[{\"id\":\"v/shared\",\"input\":1,\"output\":1},{\"id\":\"v/only-alpha\"}]}");
+  write_file (shipped, "beta.json",
+              "{\"id\":\"beta\",\"name\":\"Beta shipped\",\"base_url\":\"https://beta.test/v1\","
+              "\"models\":[{\"id\":\"v/shared\",\"input\":2,\"output\":2}]}");
+  write_file (shipped, "broken.json", "{ this is not json");
+  write_file (shipped, "notes.txt", "ignored");
+  /* The user's beta replaces the shipped one; gamma is new. */
+  write_file (user, "my-beta.json",
+              "{\"id\":\"beta\",\"name\":\"Beta mine\",\"base_url\":\"http://127.0.0.1:9/v1\","
+              "\"models\":[{\"id\":\"w/mine\",\"input\":0,\"output\":0}]}");
+  write_file (user, "gamma.json",
+              "{\"id\":\"gamma\",\"base_url\":\"https://gamma.test/v1\","
+              "\"models\":[{\"id\":\"V/Shared\",\"upstream_id\":\"shared-g\"}]}");
+
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*broken.json: not valid JSON*");
+  kp_catalog_load (catalog, shipped, user);
+  g_test_assert_expected_messages ();
+
+  g_assert_cmpuint (kp_catalog_get_providers (catalog)->len, ==, 3);
+  g_assert_cmpuint (kp_catalog_get_load_errors (catalog)->len, ==, 1);
+  provider = kp_catalog_get_provider (catalog, "beta");
+  g_assert_cmpstr (kp_provider_get_name (provider), ==, "Beta mine");
+
+  /* The shipped beta's offering of v/shared is gone with it. */
+  offerings = kp_catalog_lookup (catalog, "v/shared");
+  g_assert_nonnull (offerings);
+  g_assert_cmpuint (offerings->len, ==, 2);
+
+  /* Case does not matter; a bare name works while it is unambiguous. */
+  g_assert_true (kp_catalog_lookup (catalog, "V/SHARED") == offerings);
+  g_assert_true (kp_catalog_lookup (catalog, "shared") == offerings);
+  g_assert_nonnull (kp_catalog_lookup (catalog, "mine"));
+  g_assert_null (kp_catalog_lookup (catalog, "v/nothing"));
+  g_assert_null (kp_catalog_lookup (catalog, ""));
+  g_assert_cmpuint (kp_catalog_get_model_ids (catalog)->len, ==, 3);
+}
+
+static void
+test_shipped_providers (void)
+{
+  const char *dir = g_getenv ("KEYPOOL_PROVIDERS_DIR");
+  const char *expected[] = { "deepinfra", "deepseek", "google-ai-studio", "groq", "lmstudio",
+                             "mistral", "oaipro", "ollama", "openai", "openrouter", "together",
+                             "xai", "zenmux" };
+  g_autoptr(KpCatalog) catalog = kp_catalog_new ();
+
+  g_assert_nonnull (dir);
+  kp_catalog_load (catalog, dir, NULL);
+
+  /* Every shipped file loads: a broken one would be a warning here. */
+  g_assert_cmpuint (kp_catalog_get_load_errors (catalog)->len, ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      KpProvider *provider = kp_catalog_get_provider (catalog, expected[i]);
+
+      if (provider == NULL)
+        g_error ("no shipped provider “%s”", expected[i]);
+      g_assert_cmpuint (kp_provider_get_n_offerings (provider), >, 0);
+      if (kp_provider_get_requires_key (provider))
+        g_assert_nonnull (kp_provider_get_env (provider)[0]);
+    }
+
+  /* One model served by several providers shares one canonical id. */
+  g_assert_cmpuint (kp_catalog_lookup (catalog, "meta-llama/llama-3.3-70b-instruct")->len, >=, 2);
+}
+
+static void
+test_cost (void)
+{
+  KpOffering offering = { .input = 3.0, .output = 15.0, .cached_input = 0.3 };
+  KpOffering unpriced = { .input = -1, .output = -1, .cached_input = -1 };
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  KpUsage usage = { 0 };
+  gint64 cost = -1;
+
+  g_assert_true (json_parser_load_from_data (parser,
+    "{\"prompt_tokens\":1000,\"completion_tokens\":200,"
+    "\"prompt_tokens_details\":{\"cached_tokens\":400},"
+    "\"completion_tokens_details\":{\"reasoning_tokens\":50}}", -1, NULL));
+  g_assert_true (kp_usage_parse_openai (&usage, json_node_get_object (json_parser_get_root (parser))));
+  g_assert_cmpint (usage.prompt_tokens, ==, 1000);
+  g_assert_cmpint (usage.cached_tokens, ==, 400);
+  g_assert_cmpint (usage.reasoning_tokens, ==, 50);
+
+  /* 600 × $3 + 400 × $0.30 + 200 × $15 per million = $0.00492 */
+  g_assert_cmpint (kp_usage_get_cost (&usage, &offering, &cost), ==, KP_COST_COMPUTED);
+  g_assert_cmpint (cost, ==, 4920000);
+
+  g_assert_cmpint (kp_usage_get_cost (&usage, &unpriced, &cost), ==, KP_COST_UNKNOWN);
+  g_assert_cmpint (cost, ==, 0);
+
+  g_assert_true (json_parser_load_from_data (parser,
+    "{\"prompt_tokens\":10,\"completion_tokens\":2,\"cost\":0.000123}", -1, NULL));
+  kp_usage_parse_openai (&usage, json_node_get_object (json_parser_get_root (parser)));
+  g_assert_cmpint (kp_usage_get_cost (&usage, &unpriced, &cost), ==, KP_COST_REPORTED);
+  g_assert_cmpint (cost, ==, 123000);
+
+  g_assert_true (json_parser_load_from_data (parser,
+    "{\"prompt_tokens\":10,\"completion_tokens\":2,\"estimated_cost\":\"0.5\"}", -1, NULL));
+  kp_usage_parse_openai (&usage, json_node_get_object (json_parser_get_root (parser)));
+  g_assert_cmpint (kp_usage_get_cost (&usage, &offering, &cost), ==, KP_COST_REPORTED);
+  g_assert_cmpint (cost, ==, 500000000);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/keypool/provider/parse-full", test_parse_full);
+  g_test_add_func ("/keypool/provider/parse-auth-header", test_parse_auth_header);
+  g_test_add_func ("/keypool/provider/parse-errors", test_parse_errors);
+  g_test_add_func ("/keypool/catalog/override", test_catalog_override);
+  g_test_add_func ("/keypool/catalog/shipped", test_shipped_providers);
+  g_test_add_func ("/keypool/usage/cost", test_cost);
+
+  return g_test_run ();
+}
