@@ -21,9 +21,16 @@ cd "$top"
 BUILD_PKGS=(
   build-essential pkg-config meson ninja-build gettext python3
   libglib2.0-dev libglib2.0-dev-bin libglib2.0-bin
-  libsoup-3.0-dev libjson-glib-dev glib-networking ca-certificates
+  libsoup-3.0-dev libjson-glib-dev libsecret-1-dev libsqlite3-dev
+  glib-networking ca-certificates
 )
-TEST_PKGS=( libclang-rt-14-dev )
+# A private session bus with a real gnome-keyring for the keyring tests,
+# sqlite3 to inspect databases, validators for data/, and the sanitizers.
+TEST_PKGS=(
+  dbus-daemon gnome-keyring sqlite3
+  desktop-file-utils appstream libxml2-utils
+  libclang-rt-14-dev
+)
 
 sudo_cmd=()
 [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)

@@ -27,10 +27,34 @@ new_launcher (const char *config)
   GSubprocessLauncher *launcher =
     g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
 
+  g_autofree char *data = g_build_filename (config, "data", NULL);
+
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", config, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", data, TRUE);
+  /* No session bus: no keyring, and no other Keypool to hand commands to. */
+  g_subprocess_launcher_unsetenv (launcher, "DBUS_SESSION_BUS_ADDRESS");
+  g_subprocess_launcher_unsetenv (launcher, "DISPLAY");
   g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_TOKEN");
   g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_PORT");
   return launcher;
+}
+
+static void
+remove_tree (GFile *file)
+{
+  g_autoptr(GFileEnumerator) children =
+    g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                               G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  GFileInfo *info;
+
+  while (children != NULL && (info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL)
+    {
+      g_autoptr(GFile) child = g_file_get_child (file, g_file_info_get_name (info));
+
+      remove_tree (child);
+      g_object_unref (info);
+    }
+  g_file_delete (file, NULL, NULL);
 }
 
 static char *
@@ -81,10 +105,9 @@ daemon_free (Daemon *daemon)
   g_free (daemon->url);
   if (daemon->config != NULL)
     {
-      g_autofree char *token = g_build_filename (daemon->config, "token", NULL);
+      g_autoptr(GFile) dir = g_file_new_for_path (daemon->config);
 
-      g_unlink (token);
-      g_rmdir (daemon->config);
+      remove_tree (dir);
       g_free (daemon->config);
     }
 }
@@ -184,7 +207,11 @@ test_port_env_and_conflict (void)
   g_assert_no_error (error);
   g_assert_cmpint (g_subprocess_get_exit_status (second), !=, 0);
   g_assert_nonnull (strstr (err, "Cannot listen on 127.0.0.1:"));
-  g_rmdir (config);
+  {
+    g_autoptr(GFile) dir = g_file_new_for_path (config);
+
+    remove_tree (dir);
+  }
 
   daemon_free (&first);
 }

@@ -110,14 +110,30 @@ wait_finished (Fixture *fixture)
 }
 
 static void
+on_loaded (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  *(GAsyncResult **)user_data = g_object_ref (result);
+}
+
+static gboolean
+result_ready (gpointer data)
+{
+  return *(GAsyncResult **)data != NULL;
+}
+
+static void
 fixture_setup (Fixture       *fixture,
                gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *providers = NULL;
   g_autofree char *config = NULL;
+  g_autofree char *data_dir = NULL;
   g_autofree char *mock_json = NULL;
   const char *origins[] = { "https://trusted.example", NULL };
+  GAsyncResult *loaded = NULL;
 
   fixture->mock = kp_mock_upstream_new (&error);
   g_assert_no_error (error);
@@ -127,6 +143,7 @@ fixture_setup (Fixture       *fixture,
   g_assert_no_error (error);
   providers = g_build_filename (fixture->root, "providers", NULL);
   config = g_build_filename (fixture->root, "config", NULL);
+  data_dir = g_build_filename (fixture->root, "data", NULL);
   g_mkdir (providers, 0700);
 
   mock_json = g_strdup_printf (
@@ -156,12 +173,18 @@ fixture_setup (Fixture       *fixture,
 
   fixture->gateway = kp_gateway_new ();
   kp_gateway_set_port (fixture->gateway, 0);
-  kp_gateway_set_dirs (fixture->gateway, providers, config);
+  kp_gateway_set_dirs (fixture->gateway, providers, config, data_dir);
   kp_gateway_set_token (fixture->gateway, TOKEN);
+  kp_gateway_set_use_keyring (fixture->gateway, FALSE);
   kp_gateway_set_body_limit (fixture->gateway, 64 * 1024);
   kp_gateway_set_timeouts (fixture->gateway, 2000, 800, 800);
   kp_gateway_set_allowed_origins (fixture->gateway, origins);
-  g_assert_true (kp_gateway_start (fixture->gateway, &error));
+  kp_gateway_load_async (fixture->gateway, NULL, on_loaded, &loaded);
+  g_assert_true (spin_until (result_ready, &loaded, 5000));
+  g_assert_true (kp_gateway_load_finish (fixture->gateway, loaded, &error));
+  g_assert_no_error (error);
+  g_clear_object (&loaded);
+  g_assert_true (kp_gateway_listen (fixture->gateway, &error));
   g_assert_no_error (error);
 
   fixture->finished = g_ptr_array_new_with_free_func (g_object_unref);

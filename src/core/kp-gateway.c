@@ -1,5 +1,10 @@
 /* kp-gateway.c: the composition root of Keypool's core
  *
+ * The gateway owns the catalog, the ledger, the keys and the upstream
+ * session, and serves them through KpServer. Loading reads the keyring once
+ * (bounded by the vault's timeout); after that, nothing on the request path
+ * waits for the keyring or the disk beyond one sqlite insert per request.
+ *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -29,21 +34,31 @@
 #define DEFAULT_FIRST_BYTE_MS 300000
 #define DEFAULT_IDLE_MS       300000
 
+#define KEY_CHECK_TIMEOUT_S   20
+
 struct _KpGateway
 {
   GObject      parent_instance;
 
   KpCatalog   *catalog;
   KpVault     *vault;
+  KpLedger    *ledger;
   KpServer    *server;
   SoupSession *session;
-  GHashTable  *relays;          /* in flight: KpRelay → itself (owned) */
+  GHashTable  *relays;            /* in flight: KpRelay → itself (owned) */
+  GPtrArray   *credentials;       /* of KpCredential, by id */
+  GHashTable  *disabled;          /* provider ids switched off */
+  guint        rotation;
 
   guint        port;
   char        *providers_dir;
   char        *config_dir;
+  char        *data_dir;
   char        *token;
-  char        *token_path;
+  char        *token_origin;      /* where the token lives, for messages */
+  char        *keyring_problem;   /* why the keyring cannot be used, or NULL */
+  gboolean     use_keyring;
+  gboolean     loaded;
   GStrv        allowed_origins;
   gsize        body_limit;
   guint        connect_ms;
@@ -52,11 +67,12 @@ struct _KpGateway
   gint64       started_us;
   char        *models_json;
   gsize        models_json_len;
-  gboolean     running;
+  gboolean     serving;
 };
 
 enum {
   REQUEST_FINISHED,
+  CHANGED,
   N_SIGNALS
 };
 
@@ -97,9 +113,14 @@ kp_gateway_finalize (GObject *object)
 
   g_clear_object (&self->catalog);
   g_clear_object (&self->vault);
+  g_clear_object (&self->ledger);
+  g_clear_pointer (&self->credentials, g_ptr_array_unref);
+  g_clear_pointer (&self->disabled, g_hash_table_unref);
   g_clear_pointer (&self->providers_dir, g_free);
   g_clear_pointer (&self->config_dir, g_free);
-  g_clear_pointer (&self->token_path, g_free);
+  g_clear_pointer (&self->data_dir, g_free);
+  g_clear_pointer (&self->token_origin, g_free);
+  g_clear_pointer (&self->keyring_problem, g_free);
   g_clear_pointer (&self->allowed_origins, g_strfreev);
   g_clear_pointer (&self->models_json, g_free);
   wipe_string (&self->token);
@@ -120,7 +141,8 @@ kp_gateway_class_init (KpGatewayClass *klass)
    * @gateway: the gateway
    * @relay: the finished request, with its outcome, usage and timings
    *
-   * Emitted once per client request, whatever its outcome.
+   * Emitted once per client request, whatever its outcome, after its row
+   * is in the ledger.
    */
   signals[REQUEST_FINISHED] =
     g_signal_new ("request-finished",
@@ -128,6 +150,18 @@ kp_gateway_class_init (KpGatewayClass *klass)
                   G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL,
                   G_TYPE_NONE, 1, KP_TYPE_RELAY);
+
+  /**
+   * KpGateway::changed:
+   *
+   * Emitted when keys, providers or the token changed.
+   */
+  signals[CHANGED] =
+    g_signal_new ("changed",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 0);
 }
 
 static void
@@ -136,11 +170,14 @@ kp_gateway_init (KpGateway *self)
   self->catalog = kp_catalog_new ();
   self->vault = kp_vault_new ();
   self->relays = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
+  self->credentials = g_ptr_array_new_with_free_func (g_object_unref);
+  self->disabled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->port = KP_GATEWAY_DEFAULT_PORT;
   self->body_limit = KP_GATEWAY_DEFAULT_BODY_LIMIT;
   self->connect_ms = DEFAULT_CONNECT_MS;
   self->first_byte_ms = DEFAULT_FIRST_BYTE_MS;
   self->idle_ms = DEFAULT_IDLE_MS;
+  self->use_keyring = TRUE;
   self->allowed_origins = g_new0 (char *, 1);
 }
 
@@ -165,12 +202,14 @@ kp_gateway_set_port (KpGateway *self,
  * @self: a #KpGateway
  * @providers_dir: (nullable): the shipped provider files
  * @config_dir: (nullable): the user's configuration folder; its
- *   `providers/` adds or replaces providers, and it keeps the access token
+ *   `providers/` adds or replaces providers
+ * @data_dir: (nullable): where the database lives
  */
 void
 kp_gateway_set_dirs (KpGateway  *self,
                      const char *providers_dir,
-                     const char *config_dir)
+                     const char *config_dir,
+                     const char *data_dir)
 {
   g_return_if_fail (KP_IS_GATEWAY (self));
 
@@ -178,12 +217,14 @@ kp_gateway_set_dirs (KpGateway  *self,
   self->providers_dir = g_strdup (providers_dir);
   g_free (self->config_dir);
   self->config_dir = g_strdup (config_dir);
+  g_free (self->data_dir);
+  self->data_dir = g_strdup (data_dir);
 }
 
 /**
  * kp_gateway_set_token:
  * @token: (nullable): the access token clients must send, or %NULL to use
- *   the one kept in the configuration folder (made on first run)
+ *   the one kept in the keyring (made on first run)
  */
 void
 kp_gateway_set_token (KpGateway  *self,
@@ -193,6 +234,22 @@ kp_gateway_set_token (KpGateway  *self,
 
   wipe_string (&self->token);
   self->token = g_strdup (token);
+  g_free (self->token_origin);
+  self->token_origin = token ? g_strdup ("KEYPOOL_TOKEN") : NULL;
+}
+
+/**
+ * kp_gateway_set_use_keyring:
+ *
+ * Without the keyring, keys come from environment variables only and the
+ * token from KEYPOOL_TOKEN or a file in the configuration folder.
+ */
+void
+kp_gateway_set_use_keyring (KpGateway *self,
+                            gboolean   use_keyring)
+{
+  g_return_if_fail (KP_IS_GATEWAY (self));
+  self->use_keyring = use_keyring;
 }
 
 void
@@ -234,6 +291,8 @@ kp_gateway_set_allowed_origins (KpGateway          *self,
   self->allowed_origins = origins ? g_strdupv ((char **)origins) : g_new0 (char *, 1);
 }
 
+/* Tokens ----------------------------------------------------------------- */
+
 static char *
 generate_token (GError **error)
 {
@@ -259,88 +318,62 @@ generate_token (GError **error)
   return g_strconcat ("kp-", encoded, NULL);
 }
 
-static gboolean
-load_token (KpGateway  *self,
-            GError    **error)
+static char *
+token_file_path (KpGateway *self)
 {
+  return self->config_dir ? g_build_filename (self->config_dir, "token", NULL) : NULL;
+}
+
+static gboolean
+write_token_file (KpGateway   *self,
+                  const char  *token,
+                  GError     **error)
+{
+  g_autofree char *path = token_file_path (self);
+  g_autofree char *line = NULL;
   g_autoptr(GError) local_error = NULL;
-  g_autofree char *contents = NULL;
+  gboolean ok;
 
-  if (self->token != NULL)
-    return TRUE;
-
-  if (self->config_dir == NULL)
-    {
-      g_set_error_literal (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_TOKEN,
-                           "No access token: set KEYPOOL_TOKEN or a configuration folder.");
-      return FALSE;
-    }
-
-  self->token_path = g_build_filename (self->config_dir, "token", NULL);
-
-  if (g_file_get_contents (self->token_path, &contents, NULL, &local_error))
-    {
-      g_strstrip (contents);
-      if (*contents != '\0')
-        {
-          self->token = g_steal_pointer (&contents);
-          return TRUE;
-        }
-    }
-  else if (!g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+  if (path == NULL || g_mkdir_with_parents (self->config_dir, 0700) != 0)
     {
       g_set_error (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_TOKEN,
-                   "Cannot read the access token: %s", local_error->message);
+                   "Cannot keep the access token: no usable configuration folder");
       return FALSE;
     }
 
-  g_clear_error (&local_error);
-
-  if (g_mkdir_with_parents (self->config_dir, 0700) != 0)
+  line = g_strconcat (token, "\n", NULL);
+  ok = g_file_set_contents_full (path, line, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                 &local_error);
+  explicit_bzero (line, strlen (line));
+  if (!ok)
     {
-      int saved_errno = errno;
-
       g_set_error (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_TOKEN,
-                   "Cannot create the configuration folder %s: %s",
-                   self->config_dir, g_strerror (saved_errno));
+                   "Cannot save the access token: %s", local_error->message);
       return FALSE;
     }
 
-  self->token = generate_token (error);
-  if (self->token == NULL)
-    return FALSE;
-
-  {
-    g_autofree char *line = g_strconcat (self->token, "\n", NULL);
-    gboolean ok;
-
-    ok = g_file_set_contents_full (self->token_path, line, -1,
-                                   G_FILE_SET_CONTENTS_CONSISTENT, 0600, &local_error);
-    explicit_bzero (line, strlen (line));
-    if (!ok)
-      {
-        g_set_error (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_TOKEN,
-                     "Cannot save the access token: %s", local_error->message);
-        return FALSE;
-      }
-  }
-
-  g_message ("Made a new access token in %s", self->token_path);
+  g_free (self->token_origin);
+  self->token_origin = g_steal_pointer (&path);
   return TRUE;
 }
 
-gboolean
-kp_gateway_provider_is_usable (KpGateway  *self,
-                               KpProvider *provider)
+static char *
+read_token_file (KpGateway *self)
 {
-  g_return_val_if_fail (KP_IS_GATEWAY (self), FALSE);
-  g_return_val_if_fail (KP_IS_PROVIDER (provider), FALSE);
+  g_autofree char *path = token_file_path (self);
+  g_autofree char *contents = NULL;
 
-  return !kp_provider_get_requires_key (provider) ||
-         kp_vault_get_n_keys (self->vault, kp_provider_get_id (provider)) > 0;
+  if (path == NULL || !g_file_get_contents (path, &contents, NULL, NULL))
+    return NULL;
+  g_strstrip (contents);
+  if (*contents == '\0')
+    return NULL;
+  return g_steal_pointer (&contents);
 }
 
-/* The model list changes only when providers or keys do, so it is built once
+/* Models ----------------------------------------------------------------- */
+
+/* The model list changes only when providers or keys do, so it is built then
  * and served from memory.
  */
 static void
@@ -403,41 +436,334 @@ build_models_json (KpGateway *self)
   self->models_json_len = strlen (self->models_json);
 }
 
-/**
- * kp_gateway_start:
- * @self: a #KpGateway
- * @error: a location for a #GError
- *
- * Loads the providers and their keys, the access token, and starts serving.
+static void
+emit_changed (KpGateway *self)
+{
+  build_models_json (self);
+  g_signal_emit (self, signals[CHANGED], 0);
+}
+
+/* Loading ----------------------------------------------------------------- */
+
+static KpCredential *
+add_credential_from_row (KpGateway             *self,
+                         const KpCredentialRow *row)
+{
+  KpCredential *credential = kp_credential_new_from_row (row);
+
+  g_ptr_array_add (self->credentials, credential);
+  return credential;
+}
+
+/* Each environment variable that holds a key is a credential with a row of
+ * its own, so its state survives restarts; a changed key starts afresh.
  */
-gboolean
-kp_gateway_start (KpGateway  *self,
-                  GError    **error)
+static gboolean
+load_env_credentials (KpGateway  *self,
+                      GPtrArray  *rows,
+                      GError    **error)
+{
+  GPtrArray *providers = kp_catalog_get_providers (self->catalog);
+
+  for (guint i = 0; i < providers->len; i++)
+    {
+      KpProvider *provider = g_ptr_array_index (providers, i);
+      const char * const *env = kp_provider_get_env (provider);
+      const char *provider_id = kp_provider_get_id (provider);
+
+      for (guint j = 0; env != NULL && env[j] != NULL; j++)
+        {
+          g_autofree char *secret = g_strdup (g_getenv (env[j]));
+          g_autofree char *fingerprint = NULL;
+          KpCredentialRow *found = NULL;
+          KpCredential *credential;
+
+          if (secret == NULL || *g_strstrip (secret) == '\0')
+            continue;
+
+          fingerprint = kp_secret_fingerprint (secret);
+          for (guint k = 0; k < rows->len && found == NULL; k++)
+            {
+              KpCredentialRow *row = g_ptr_array_index (rows, k);
+
+              if (g_strcmp0 (row->source, "env") == 0 &&
+                  g_str_equal (row->provider, provider_id) &&
+                  g_strcmp0 (row->env_var, env[j]) == 0)
+                found = row;
+            }
+
+          if (found == NULL)
+            {
+              KpCredentialRow fresh = {
+                .provider = (char *)provider_id, .label = (char *)env[j], .multiplier = 1.0,
+                .enabled = TRUE, .source = (char *)"env", .env_var = (char *)env[j],
+                .state = (char *)"ok",
+              };
+
+              fresh.id = kp_ledger_add_credential (self->ledger, provider_id, env[j], 1.0, "env",
+                                                   env[j], fingerprint, error);
+              if (fresh.id == 0)
+                return FALSE;
+              credential = add_credential_from_row (self, &fresh);
+            }
+          else
+            {
+              if (g_strcmp0 (found->fingerprint, fingerprint) != 0)
+                {
+                  if (!kp_ledger_set_credential_fingerprint (self->ledger, found->id, fingerprint,
+                                                             error))
+                    return FALSE;
+                  g_free (found->state);
+                  found->state = g_strdup ("ok");
+                  found->state_until = 0;
+                  g_clear_pointer (&found->last_error, g_free);
+                }
+              credential = add_credential_from_row (self, found);
+            }
+
+          kp_credential_set_secret (credential, secret);
+          explicit_bzero (secret, strlen (secret));
+        }
+    }
+
+  return TRUE;
+}
+
+static gboolean
+load_local (KpGateway  *self,
+            GError    **error)
 {
   g_autofree char *user_providers = NULL;
-  GPtrArray *providers;
-
-  g_return_val_if_fail (KP_IS_GATEWAY (self), FALSE);
-  g_return_val_if_fail (!self->running, FALSE);
-
-  if (!load_token (self, error))
-    return FALSE;
+  g_autofree char *db_path = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GHashTable) disabled = NULL;
 
   if (self->config_dir != NULL)
     user_providers = g_build_filename (self->config_dir, "providers", NULL);
   kp_catalog_load (self->catalog, self->providers_dir, user_providers);
 
-  providers = kp_catalog_get_providers (self->catalog);
-  for (guint i = 0; i < providers->len; i++)
-    kp_vault_load_env (self->vault, g_ptr_array_index (providers, i));
-  build_models_json (self);
+  db_path = g_build_filename (self->data_dir ? self->data_dir : ".", "keypool.db", NULL);
+  self->ledger = kp_ledger_open (db_path, error);
+  if (self->ledger == NULL)
+    return FALSE;
 
-  self->session = soup_session_new_with_options ("max-conns", MAX_CONNS,
-                                                 "max-conns-per-host", MAX_CONNS_PER_HOST,
-                                                 "timeout", 0,
-                                                 "idle-timeout", 60,
-                                                 "user-agent", "Keypool/" PACKAGE_VERSION,
-                                                 NULL);
+  disabled = kp_ledger_get_disabled_providers (self->ledger, error);
+  rows = kp_ledger_list_credentials (self->ledger, error);
+  if (disabled == NULL || rows == NULL)
+    return FALSE;
+  g_hash_table_unref (self->disabled);
+  self->disabled = g_steal_pointer (&disabled);
+
+  if (!load_env_credentials (self, rows, error))
+    return FALSE;
+
+  /* Keyring credentials get their secret once the keyring answers. */
+  for (guint i = 0; i < rows->len; i++)
+    {
+      KpCredentialRow *row = g_ptr_array_index (rows, i);
+
+      if (g_strcmp0 (row->source, "keyring") == 0)
+        add_credential_from_row (self, row);
+    }
+
+  return TRUE;
+}
+
+static void
+on_token_stored (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KpGateway *self = g_task_get_source_object (task);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = token_file_path (self);
+
+  if (!kp_vault_store_finish (self->vault, result, &error))
+    {
+      /* The keyring took no token: keep it in the file instead. */
+      g_debug ("Cannot keep the token in the keyring: %s", error->message);
+      if (!write_token_file (self, self->token, &error))
+        {
+          g_task_return_error (task, g_steal_pointer (&error));
+          return;
+        }
+    }
+  else
+    {
+      g_free (self->token_origin);
+      self->token_origin = g_strdup ("the keyring");
+      /* The token moved into the keyring: no copy stays on disk. */
+      if (path != NULL)
+        g_unlink (path);
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+finish_load (KpGateway *self,
+             GTask     *task)
+{
+  g_autoptr(GError) error = NULL;
+
+  build_models_json (self);
+  self->loaded = TRUE;
+
+  if (self->token != NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+
+  /* A token from an earlier version's file, or a new one. */
+  self->token = read_token_file (self);
+  if (self->token == NULL)
+    self->token = generate_token (&error);
+  if (self->token == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  if (self->keyring_problem == NULL && self->use_keyring)
+    {
+      kp_vault_store_async (self->vault, "keypool", KP_VAULT_TOKEN, "Keypool access token",
+                            self->token, g_task_get_cancellable (task), on_token_stored,
+                            g_object_ref (task));
+      return;
+    }
+
+  if (!write_token_file (self, self->token, &error))
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+on_vault_loaded (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KpGateway *self = g_task_get_source_object (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) secrets = NULL;
+
+  secrets = kp_vault_load_finish (self->vault, result, &error);
+  if (secrets == NULL)
+    {
+      if (g_task_return_error_if_cancelled (task))
+        return;
+      self->keyring_problem = g_strdup (error->message);
+      g_debug ("Keyring unavailable: %s", error->message);
+      finish_load (self, task);
+      return;
+    }
+
+  for (guint i = 0; i < self->credentials->len; i++)
+    {
+      KpCredential *credential = g_ptr_array_index (self->credentials, i);
+      g_autofree char *name = NULL;
+      const char *secret;
+
+      if (kp_credential_is_from_env (credential))
+        continue;
+      name = g_strdup_printf ("%" G_GINT64_FORMAT, kp_credential_get_id (credential));
+      secret = g_hash_table_lookup (secrets, name);
+      if (secret != NULL)
+        kp_credential_set_secret (credential, secret);
+      else
+        g_debug ("Key %s has no secret in the keyring", name);
+    }
+
+  if (self->token == NULL && g_hash_table_lookup (secrets, KP_VAULT_TOKEN) != NULL)
+    {
+      g_autofree char *path = token_file_path (self);
+
+      self->token = g_strdup (g_hash_table_lookup (secrets, KP_VAULT_TOKEN));
+      self->token_origin = g_strdup ("the keyring");
+      /* An older copy on disk is no longer needed. */
+      if (path != NULL)
+        g_unlink (path);
+    }
+
+  finish_load (self, task);
+}
+
+/**
+ * kp_gateway_load_async:
+ * @self: a #KpGateway
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when loading is done
+ * @user_data: data for @callback
+ *
+ * Loads the providers, the database, the keys (environment and keyring) and
+ * the access token. A keyring that is missing or does not answer is not an
+ * error: kp_gateway_get_keyring_problem() says why it could not be used.
+ */
+void
+kp_gateway_load_async (KpGateway           *self,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_return_if_fail (KP_IS_GATEWAY (self));
+  g_return_if_fail (!self->loaded);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kp_gateway_load_async);
+
+  if (!load_local (self, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  if (!self->use_keyring)
+    {
+      self->keyring_problem = g_strdup ("turned off with --no-keyring");
+      finish_load (self, task);
+      return;
+    }
+
+  kp_vault_load_async (self->vault, cancellable, on_vault_loaded, g_steal_pointer (&task));
+}
+
+gboolean
+kp_gateway_load_finish (KpGateway     *self,
+                        GAsyncResult  *result,
+                        GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * kp_gateway_listen:
+ * @self: a loaded #KpGateway
+ * @error: a location for a #GError
+ *
+ * Starts serving on 127.0.0.1.
+ */
+gboolean
+kp_gateway_listen (KpGateway  *self,
+                   GError    **error)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), FALSE);
+  g_return_val_if_fail (self->loaded, FALSE);
+  g_return_val_if_fail (!self->serving, FALSE);
+
+  if (self->session == NULL)
+    self->session = soup_session_new_with_options ("max-conns", MAX_CONNS,
+                                                   "max-conns-per-host", MAX_CONNS_PER_HOST,
+                                                   "timeout", 0,
+                                                   "idle-timeout", 60,
+                                                   "user-agent", "Keypool/" PACKAGE_VERSION,
+                                                   NULL);
 
   self->server = kp_server_new (self);
   if (!kp_server_listen (self->server, self->port, error))
@@ -447,7 +773,7 @@ kp_gateway_start (KpGateway  *self,
     }
 
   self->started_us = g_get_monotonic_time ();
-  self->running = TRUE;
+  self->serving = TRUE;
   return TRUE;
 }
 
@@ -456,8 +782,8 @@ kp_gateway_start (KpGateway  *self,
  * @self: a #KpGateway
  *
  * Ends every request in flight (a stream gets an error event, never a false
- * end) and stops listening. The relays finish as the main loop runs; wait
- * for kp_gateway_get_n_active() to reach 0 before quitting.
+ * end). The relays finish as the main loop runs; wait for
+ * kp_gateway_get_n_active() to reach 0 before quitting.
  */
 void
 kp_gateway_stop (KpGateway *self)
@@ -468,9 +794,9 @@ kp_gateway_stop (KpGateway *self)
 
   g_return_if_fail (KP_IS_GATEWAY (self));
 
-  if (!self->running)
+  if (!self->serving)
     return;
-  self->running = FALSE;
+  self->serving = FALSE;
 
   /* Aborting can finish a relay and remove it from the table at once. */
   g_hash_table_iter_init (&iter, self->relays);
@@ -479,6 +805,15 @@ kp_gateway_stop (KpGateway *self)
   for (guint i = 0; i < relays->len; i++)
     kp_relay_abort (g_ptr_array_index (relays, i), "Keypool is shutting down.");
 }
+
+gboolean
+kp_gateway_is_serving (KpGateway *self)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), FALSE);
+  return self->serving;
+}
+
+/* State ------------------------------------------------------------------- */
 
 guint
 kp_gateway_get_port (KpGateway *self)
@@ -504,16 +839,27 @@ kp_gateway_get_token (KpGateway *self)
 }
 
 /**
- * kp_gateway_get_token_path:
+ * kp_gateway_get_token_origin:
  *
- * Returns: (nullable): the file that keeps the token, or %NULL when the token
- *   came from KEYPOOL_TOKEN
+ * Returns: where the token is kept: "the keyring", "KEYPOOL_TOKEN" or a file
  */
 const char *
-kp_gateway_get_token_path (KpGateway *self)
+kp_gateway_get_token_origin (KpGateway *self)
 {
   g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
-  return self->token_path;
+  return self->token_origin;
+}
+
+/**
+ * kp_gateway_get_keyring_problem:
+ *
+ * Returns: (nullable): why the keyring cannot be used, or %NULL when it can
+ */
+const char *
+kp_gateway_get_keyring_problem (KpGateway *self)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+  return self->keyring_problem;
 }
 
 KpCatalog *
@@ -523,11 +869,11 @@ kp_gateway_get_catalog (KpGateway *self)
   return self->catalog;
 }
 
-KpVault *
-kp_gateway_get_vault (KpGateway *self)
+KpLedger *
+kp_gateway_get_ledger (KpGateway *self)
 {
   g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
-  return self->vault;
+  return self->ledger;
 }
 
 SoupSession *
@@ -543,6 +889,631 @@ kp_gateway_get_n_active (KpGateway *self)
   g_return_val_if_fail (KP_IS_GATEWAY (self), 0);
   return g_hash_table_size (self->relays);
 }
+
+/**
+ * kp_gateway_get_credentials:
+ *
+ * Returns: (transfer none) (element-type KpCredential): every key
+ */
+GPtrArray *
+kp_gateway_get_credentials (KpGateway *self)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+  return self->credentials;
+}
+
+KpCredential *
+kp_gateway_find_credential (KpGateway *self,
+                            gint64     id)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+
+  for (guint i = 0; i < self->credentials->len; i++)
+    {
+      KpCredential *credential = g_ptr_array_index (self->credentials, i);
+
+      if (kp_credential_get_id (credential) == id)
+        return credential;
+    }
+  return NULL;
+}
+
+gboolean
+kp_gateway_provider_is_enabled (KpGateway  *self,
+                                KpProvider *provider)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), FALSE);
+  return !g_hash_table_contains (self->disabled, kp_provider_get_id (provider));
+}
+
+/**
+ * kp_gateway_count_keys:
+ *
+ * Returns: how many keys the provider has (usable now or not)
+ */
+guint
+kp_gateway_count_keys (KpGateway  *self,
+                       KpProvider *provider)
+{
+  const char *id = kp_provider_get_id (provider);
+  guint n = 0;
+
+  g_return_val_if_fail (KP_IS_GATEWAY (self), 0);
+
+  for (guint i = 0; i < self->credentials->len; i++)
+    {
+      KpCredential *credential = g_ptr_array_index (self->credentials, i);
+
+      if (g_str_equal (kp_credential_get_provider_id (credential), id) &&
+          kp_credential_get_secret (credential) != NULL)
+        n++;
+    }
+  return n;
+}
+
+gboolean
+kp_gateway_provider_is_usable (KpGateway  *self,
+                               KpProvider *provider)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), FALSE);
+  g_return_val_if_fail (KP_IS_PROVIDER (provider), FALSE);
+
+  if (!kp_gateway_provider_is_enabled (self, provider))
+    return FALSE;
+  return !kp_provider_get_requires_key (provider) || kp_gateway_count_keys (self, provider) > 0;
+}
+
+static double
+route_price (const KpRoute *route)
+{
+  double price = route->offering->input + route->offering->output;
+
+  if (route->credential != NULL)
+    price *= kp_credential_get_multiplier (route->credential);
+  return price;
+}
+
+static int
+compare_routes (gconstpointer a,
+                gconstpointer b)
+{
+  const KpRoute *ra = a;
+  const KpRoute *rb = b;
+  gboolean pa = kp_offering_has_price (ra->offering);
+  gboolean pb = kp_offering_has_price (rb->offering);
+  double ca, cb;
+
+  /* Unpriced offerings come after every priced one: never treated as free. */
+  if (pa != pb)
+    return pa ? -1 : 1;
+  if (!pa)
+    return 0;
+
+  ca = route_price (ra);
+  cb = route_price (rb);
+  return ca < cb ? -1 : ca > cb ? 1 : 0;
+}
+
+static void
+route_clear (gpointer data)
+{
+  KpRoute *route = data;
+
+  g_clear_object (&route->credential);
+}
+
+/**
+ * kp_gateway_get_routes:
+ * @self: a #KpGateway
+ * @offerings: (element-type KpOffering): the offerings of one model
+ *
+ * Expands each offering of an enabled provider by its usable keys and orders
+ * the routes by price × the key's multiplier. Routes of equal price take
+ * turns at the front, so load spreads over equal keys.
+ *
+ * Returns: (transfer full) (element-type KpRoute): the routes, best first
+ */
+GArray *
+kp_gateway_get_routes (KpGateway *self,
+                       GPtrArray *offerings)
+{
+  GArray *routes = g_array_new (FALSE, TRUE, sizeof (KpRoute));
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  guint start = 0;
+
+  g_return_val_if_fail (KP_IS_GATEWAY (self), routes);
+  g_array_set_clear_func (routes, route_clear);
+
+  for (guint i = 0; i < offerings->len; i++)
+    {
+      const KpOffering *offering = g_ptr_array_index (offerings, i);
+      KpProvider *provider = offering->provider;
+
+      if (!kp_gateway_provider_is_enabled (self, provider))
+        continue;
+
+      if (!kp_provider_get_requires_key (provider))
+        {
+          KpRoute route = { offering, NULL };
+
+          g_array_append_val (routes, route);
+          continue;
+        }
+
+      for (guint j = 0; j < self->credentials->len; j++)
+        {
+          KpCredential *credential = g_ptr_array_index (self->credentials, j);
+
+          if (g_str_equal (kp_credential_get_provider_id (credential), kp_provider_get_id (provider)) &&
+              kp_credential_is_usable (credential, now))
+            {
+              KpRoute route = { offering, g_object_ref (credential) };
+
+              g_array_append_val (routes, route);
+            }
+        }
+    }
+
+  g_array_sort (routes, compare_routes);
+
+  /* Rotate the leading run of equally priced routes. */
+  while (start + 1 < routes->len &&
+         compare_routes (&g_array_index (routes, KpRoute, 0),
+                         &g_array_index (routes, KpRoute, start + 1)) == 0)
+    start++;
+  if (start > 0)
+    {
+      guint run = start + 1;
+      guint shift = self->rotation++ % run;
+      g_autofree KpRoute *copy = g_memdup2 (routes->data, run * sizeof (KpRoute));
+
+      for (guint i = 0; i < run; i++)
+        g_array_index (routes, KpRoute, i) = copy[(i + shift) % run];
+    }
+
+  return routes;
+}
+
+/* Management -------------------------------------------------------------- */
+
+gboolean
+kp_gateway_set_provider_enabled (KpGateway   *self,
+                                 const char  *provider_id,
+                                 gboolean     enabled,
+                                 GError     **error)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), FALSE);
+
+  if (kp_catalog_get_provider (self->catalog, provider_id) == NULL)
+    {
+      g_set_error (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_NOT_FOUND,
+                   "There is no provider “%s”; “keypool providers” lists them.", provider_id);
+      return FALSE;
+    }
+
+  if (!kp_ledger_set_provider_enabled (self->ledger, provider_id, enabled, error))
+    return FALSE;
+
+  if (enabled)
+    g_hash_table_remove (self->disabled, provider_id);
+  else
+    g_hash_table_add (self->disabled, g_strdup (provider_id));
+
+  emit_changed (self);
+  return TRUE;
+}
+
+typedef struct
+{
+  char         *provider_id;
+  char         *label;
+  double        multiplier;
+  char         *secret;
+  char         *report;
+  KpCredential *credential;
+} AddKey;
+
+static void
+add_key_free (AddKey *add)
+{
+  g_free (add->provider_id);
+  g_free (add->label);
+  wipe_string (&add->secret);
+  g_free (add->report);
+  g_clear_object (&add->credential);
+  g_free (add);
+}
+
+static void
+on_key_stored (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KpGateway *self = g_task_get_source_object (task);
+  AddKey *add = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!kp_vault_store_finish (self->vault, result, &error))
+    {
+      /* Nothing half-done stays behind: the row goes with the secret. */
+      kp_ledger_remove_credential (self->ledger, kp_credential_get_id (add->credential), NULL);
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_KEYRING,
+                               "The key was not saved: %s.", error->message);
+      return;
+    }
+
+  kp_credential_set_secret (add->credential, add->secret);
+  g_ptr_array_add (self->credentials, g_object_ref (add->credential));
+  emit_changed (self);
+  g_task_return_pointer (task, g_object_ref (add->credential), g_object_unref);
+}
+
+static void
+store_new_key (GTask *task)
+{
+  KpGateway *self = g_task_get_source_object (task);
+  AddKey *add = g_task_get_task_data (task);
+  KpProvider *provider = kp_catalog_get_provider (self->catalog, add->provider_id);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *item_label = NULL;
+  KpCredentialRow row = {
+    .provider = add->provider_id, .label = add->label, .multiplier = add->multiplier,
+    .enabled = TRUE, .source = (char *)"keyring", .state = (char *)"ok",
+  };
+
+  row.created = g_get_real_time () / G_USEC_PER_SEC;
+  row.id = kp_ledger_add_credential (self->ledger, add->provider_id, add->label, add->multiplier,
+                                     "keyring", NULL, NULL, &error);
+  if (row.id == 0)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  add->credential = kp_credential_new_from_row (&row);
+
+  name = g_strdup_printf ("%" G_GINT64_FORMAT, row.id);
+  item_label = g_strdup_printf ("Keypool: %s key%s%s", kp_provider_get_name (provider),
+                                *add->label ? " " : "", add->label);
+  kp_vault_store_async (self->vault, add->provider_id, name, item_label, add->secret,
+                        g_task_get_cancellable (task), on_key_stored, g_object_ref (task));
+}
+
+static void
+on_key_checked (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KpGateway *self = g_task_get_source_object (task);
+  AddKey *add = g_task_get_task_data (task);
+  KpProvider *provider = kp_catalog_get_provider (self->catalog, add->provider_id);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = NULL;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (object), result);
+  guint status;
+
+  body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &error);
+  if (body == NULL)
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_KEY_REJECTED,
+                               "Could not check the key: %s is unreachable (%s). "
+                               "Use --no-check to save it anyway.",
+                               kp_provider_get_name (provider), error->message);
+      return;
+    }
+
+  status = soup_message_get_status (msg);
+  if (status == 401 || status == 403)
+    {
+      gsize len;
+      const char *data = g_bytes_get_data (body, &len);
+      g_autofree char *text = g_strndup (data, MIN (len, 300));
+      g_autofree char *clean = kp_secret_scrub (text, add->secret);
+
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_KEY_REJECTED,
+                               "%s rejected the key (HTTP %u): %s",
+                               kp_provider_get_name (provider), status, clean);
+      return;
+    }
+  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_KEY_REJECTED,
+                               "Could not check the key: %s answered HTTP %u. "
+                               "Use --no-check to save it anyway.",
+                               kp_provider_get_name (provider), status);
+      return;
+    }
+
+  add->report = g_strdup_printf ("%s accepted the key.", kp_provider_get_name (provider));
+  store_new_key (task);
+}
+
+/**
+ * kp_gateway_add_key_async:
+ * @self: a loaded #KpGateway
+ * @provider_id: the provider
+ * @label: a name for the key
+ * @multiplier: what the key costs relative to list price (1.0 = list price)
+ * @secret: the key
+ * @check: ask the provider (its models list) whether it takes the key first
+ *
+ * Saves a key in the keyring and its details in the database; the key is
+ * routable at once.
+ */
+void
+kp_gateway_add_key_async (KpGateway           *self,
+                          const char          *provider_id,
+                          const char          *label,
+                          double               multiplier,
+                          const char          *secret,
+                          gboolean             check,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  KpProvider *provider;
+  AddKey *add;
+
+  g_return_if_fail (KP_IS_GATEWAY (self));
+  g_return_if_fail (provider_id != NULL && secret != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kp_gateway_add_key_async);
+
+  provider = kp_catalog_get_provider (self->catalog, provider_id);
+  if (provider == NULL)
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_NOT_FOUND,
+                               "There is no provider “%s”; “keypool providers” lists them.",
+                               provider_id);
+      return;
+    }
+  if (!(multiplier > 0 && multiplier <= 100))
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_INVALID,
+                               "The multiplier must be above 0 and at most 100.");
+      return;
+    }
+  if (*secret == '\0' || strchr (secret, '\n') != NULL || strchr (secret, ' ') != NULL)
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_INVALID,
+                               "That does not look like an API key: it is empty or has spaces.");
+      return;
+    }
+  if (self->keyring_problem != NULL)
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_KEYRING,
+                               "The key was not saved: the keyring is unavailable (%s). "
+                               "Without it, give keys in environment variables such as %s.",
+                               self->keyring_problem,
+                               kp_provider_get_env (provider)[0] ? kp_provider_get_env (provider)[0]
+                                                                 : "the provider names");
+      return;
+    }
+
+  add = g_new0 (AddKey, 1);
+  add->provider_id = g_strdup (provider_id);
+  add->label = g_strdup (label ? label : "");
+  add->multiplier = multiplier;
+  add->secret = g_strdup (secret);
+  g_task_set_task_data (task, add, (GDestroyNotify)add_key_free);
+
+  if (check)
+    {
+      g_autofree char *url = g_strconcat (kp_provider_get_base_url (provider), "/models", NULL);
+      g_autoptr(SoupMessage) msg = soup_message_new (SOUP_METHOD_GET, url);
+
+      if (self->session == NULL)
+        self->session = soup_session_new_with_options ("timeout", KEY_CHECK_TIMEOUT_S,
+                                                       "user-agent", "Keypool/" PACKAGE_VERSION,
+                                                       NULL);
+      kp_provider_apply_headers (provider, soup_message_get_request_headers (msg), secret);
+      soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT, cancellable,
+                                        on_key_checked, g_steal_pointer (&task));
+      return;
+    }
+
+  store_new_key (g_steal_pointer (&task));
+}
+
+/**
+ * kp_gateway_add_key_finish:
+ * @check_report: (out) (optional) (nullable): what the provider said, if checked
+ *
+ * Returns: (transfer full): the new key, or %NULL with @error set
+ */
+KpCredential *
+kp_gateway_add_key_finish (KpGateway     *self,
+                           GAsyncResult  *result,
+                           char         **check_report,
+                           GError       **error)
+{
+  AddKey *add;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  add = g_task_get_task_data (G_TASK (result));
+  if (check_report != NULL)
+    *check_report = add ? g_strdup (add->report) : NULL;
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+on_key_cleared (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KpGateway *self = g_task_get_source_object (task);
+  KpCredential *credential = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!kp_vault_clear_finish (self->vault, result, &error))
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_KEYRING,
+                               "The key was not removed: %s.", error->message);
+      return;
+    }
+
+  if (!kp_ledger_remove_credential (self->ledger, kp_credential_get_id (credential), &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  g_ptr_array_remove (self->credentials, credential);
+  emit_changed (self);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+kp_gateway_remove_key_async (KpGateway           *self,
+                             gint64               id,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autofree char *name = NULL;
+  KpCredential *credential;
+
+  g_return_if_fail (KP_IS_GATEWAY (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kp_gateway_remove_key_async);
+
+  credential = kp_gateway_find_credential (self, id);
+  if (credential == NULL)
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_NOT_FOUND,
+                               "There is no key with id %" G_GINT64_FORMAT "; "
+                               "“keypool keys list” shows them.", id);
+      return;
+    }
+  if (kp_credential_is_from_env (credential))
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_INVALID,
+                               "Key %" G_GINT64_FORMAT " comes from the environment variable %s; "
+                               "unset it and restart Keypool instead.", id,
+                               kp_credential_get_env_var (credential));
+      return;
+    }
+  if (self->keyring_problem != NULL)
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_KEYRING,
+                               "The key was not removed: the keyring is unavailable (%s).",
+                               self->keyring_problem);
+      return;
+    }
+
+  g_task_set_task_data (task, g_object_ref (credential), g_object_unref);
+  name = g_strdup_printf ("%" G_GINT64_FORMAT, id);
+  kp_vault_clear_async (self->vault, name, cancellable, on_key_cleared, g_steal_pointer (&task));
+}
+
+gboolean
+kp_gateway_remove_key_finish (KpGateway     *self,
+                              GAsyncResult  *result,
+                              GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+on_new_token_stored (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KpGateway *self = g_task_get_source_object (task);
+  char *token = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!kp_vault_store_finish (self->vault, result, &error))
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_KEYRING,
+                               "The token was not changed: %s.", error->message);
+      return;
+    }
+
+  wipe_string (&self->token);
+  self->token = g_strdup (token);
+  emit_changed (self);
+  g_task_return_boolean (task, TRUE);
+}
+
+/**
+ * kp_gateway_regenerate_token_async:
+ *
+ * Makes a new access token; clients must use it from then on.
+ */
+void
+kp_gateway_regenerate_token_async (KpGateway           *self,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  char *token;
+
+  g_return_if_fail (KP_IS_GATEWAY (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kp_gateway_regenerate_token_async);
+
+  if (g_strcmp0 (self->token_origin, "KEYPOOL_TOKEN") == 0)
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_TOKEN,
+                               "The token comes from KEYPOOL_TOKEN; change that variable instead.");
+      return;
+    }
+
+  token = generate_token (&error);
+  if (token == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  if (self->keyring_problem != NULL)
+    {
+      gboolean ok = write_token_file (self, token, &error);
+
+      if (ok)
+        {
+          wipe_string (&self->token);
+          self->token = token;
+          emit_changed (self);
+          g_task_return_boolean (task, TRUE);
+        }
+      else
+        {
+          wipe_string (&token);
+          g_task_return_error (task, g_steal_pointer (&error));
+        }
+      return;
+    }
+
+  g_task_set_task_data (task, token, (GDestroyNotify)g_free);
+  kp_vault_store_async (self->vault, "keypool", KP_VAULT_TOKEN, "Keypool access token", token,
+                        cancellable, on_new_token_stored, g_steal_pointer (&task));
+}
+
+gboolean
+kp_gateway_regenerate_token_finish (KpGateway     *self,
+                                    GAsyncResult  *result,
+                                    GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* For the server and the relay --------------------------------------------- */
 
 gsize
 kp_gateway_get_body_limit (KpGateway *self)
@@ -591,12 +1562,13 @@ kp_gateway_dup_health_json (KpGateway *self)
 
   return g_strdup_printf ("{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%" G_GINT64_FORMAT
                           ",\"providers\":%u,\"usable_providers\":%u,\"models\":%u,"
-                          "\"active_requests\":%u}",
+                          "\"active_requests\":%u,\"keyring\":%s}",
                           PACKAGE_VERSION,
                           (g_get_monotonic_time () - self->started_us) / G_USEC_PER_SEC,
                           providers->len, usable,
                           kp_catalog_get_model_ids (self->catalog)->len,
-                          g_hash_table_size (self->relays));
+                          g_hash_table_size (self->relays),
+                          self->keyring_problem ? "false" : "true");
 }
 
 void
@@ -604,6 +1576,51 @@ kp_gateway_relay_started (KpGateway *self,
                           KpRelay   *relay)
 {
   g_hash_table_add (self->relays, g_object_ref (relay));
+}
+
+static void
+record (KpGateway *self,
+        KpRelay   *relay)
+{
+  g_autoptr(GError) error = NULL;
+  const KpUsage *usage = kp_relay_get_usage (relay);
+  KpCredential *credential = kp_relay_get_credential (relay);
+  KpCostSource source;
+  gint64 cost = 0;
+  KpAttemptRow attempt = { 0 };
+  KpRequestRow row = { 0 };
+
+  source = kp_relay_get_cost (relay, &cost);
+
+  row.request_id = (char *)kp_relay_get_request_id (relay);
+  row.time_ms = kp_relay_get_start_time (relay) / 1000;
+  row.dialect = (char *)"openai";
+  row.model = (char *)kp_relay_get_model (relay);
+  row.provider = (char *)kp_relay_get_provider_id (relay);
+  row.credential_id = credential ? kp_credential_get_id (credential) : 0;
+  row.upstream_model = (char *)kp_relay_get_upstream_model (relay);
+  row.status = kp_relay_get_status (relay);
+  row.outcome = (char *)kp_outcome_to_string (kp_relay_get_outcome (relay));
+  row.error = (char *)kp_relay_get_error_message (relay);
+  row.attempts = row.provider != NULL ? 1 : 0;
+  row.prompt_tokens = usage->prompt_tokens;
+  row.completion_tokens = usage->completion_tokens;
+  row.cached_tokens = usage->cached_tokens;
+  row.reasoning_tokens = usage->reasoning_tokens;
+  row.cost_nano = cost;
+  row.cost_source = (char *)kp_cost_source_to_string (source);
+  row.ttfb_ms = kp_relay_get_ttfb_ms (relay);
+  row.total_ms = MAX (kp_relay_get_total_ms (relay), 0);
+  row.streamed = kp_relay_get_streamed (relay);
+
+  attempt.provider = row.provider;
+  attempt.credential_id = row.credential_id;
+  attempt.status = row.status;
+  attempt.failure = kp_relay_get_outcome (relay) == KP_OUTCOME_OK ? NULL : row.outcome;
+  attempt.ms = row.total_ms;
+
+  if (!kp_ledger_add_request (self->ledger, &row, &attempt, row.attempts, &error))
+    g_warning ("A request was not recorded: %s", error->message);
 }
 
 void
@@ -615,5 +1632,6 @@ kp_gateway_relay_finished (KpGateway *self,
   if (!g_hash_table_remove (self->relays, relay))
     return;
 
+  record (self, relay);
   g_signal_emit (self, signals[REQUEST_FINISHED], 0, relay);
 }

@@ -9,6 +9,8 @@
 #include <libsoup/soup.h>
 
 #include "kp-catalog.h"
+#include "kp-credential.h"
+#include "kp-ledger.h"
 #include "kp-relay.h"
 #include "kp-vault.h"
 
@@ -23,7 +25,20 @@ typedef enum
 {
   KP_GATEWAY_ERROR_LISTEN,
   KP_GATEWAY_ERROR_TOKEN,
+  KP_GATEWAY_ERROR_NOT_FOUND,
+  KP_GATEWAY_ERROR_INVALID,
+  KP_GATEWAY_ERROR_KEYRING,
+  KP_GATEWAY_ERROR_KEY_REJECTED,
 } KpGatewayError;
+
+/* One way to serve a request: an offering, and the key to use (none for a
+ * provider that needs no key).
+ */
+typedef struct
+{
+  const KpOffering *offering;
+  KpCredential     *credential;
+} KpRoute;
 
 #define KP_TYPE_GATEWAY (kp_gateway_get_type ())
 
@@ -31,13 +46,18 @@ G_DECLARE_FINAL_TYPE (KpGateway, kp_gateway, KP, GATEWAY, GObject)
 
 GQuark        kp_gateway_error_quark          (void);
 KpGateway    *kp_gateway_new                  (void);
+
+/* Configuration, before loading. */
 void          kp_gateway_set_port             (KpGateway   *self,
                                                guint        port);
 void          kp_gateway_set_dirs             (KpGateway   *self,
                                                const char  *providers_dir,
-                                               const char  *config_dir);
+                                               const char  *config_dir,
+                                               const char  *data_dir);
 void          kp_gateway_set_token            (KpGateway   *self,
                                                const char  *token);
+void          kp_gateway_set_use_keyring      (KpGateway   *self,
+                                               gboolean     use_keyring);
 void          kp_gateway_set_body_limit       (KpGateway   *self,
                                                gsize        limit);
 void          kp_gateway_set_timeouts         (KpGateway   *self,
@@ -46,19 +66,75 @@ void          kp_gateway_set_timeouts         (KpGateway   *self,
                                                guint        idle_ms);
 void          kp_gateway_set_allowed_origins  (KpGateway   *self,
                                                const char * const *origins);
-gboolean      kp_gateway_start                (KpGateway   *self,
+
+/* Life cycle. */
+void          kp_gateway_load_async           (KpGateway           *self,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean      kp_gateway_load_finish          (KpGateway           *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+gboolean      kp_gateway_listen               (KpGateway   *self,
                                                GError     **error);
 void          kp_gateway_stop                 (KpGateway   *self);
+gboolean      kp_gateway_is_serving           (KpGateway   *self);
+
+/* State. */
 guint         kp_gateway_get_port             (KpGateway   *self);
 char         *kp_gateway_dup_base_url         (KpGateway   *self);
 const char   *kp_gateway_get_token            (KpGateway   *self);
-const char   *kp_gateway_get_token_path       (KpGateway   *self);
+const char   *kp_gateway_get_token_origin     (KpGateway   *self);
+const char   *kp_gateway_get_keyring_problem  (KpGateway   *self);
 KpCatalog    *kp_gateway_get_catalog          (KpGateway   *self);
-KpVault      *kp_gateway_get_vault            (KpGateway   *self);
+KpLedger     *kp_gateway_get_ledger           (KpGateway   *self);
 SoupSession  *kp_gateway_get_session          (KpGateway   *self);
 guint         kp_gateway_get_n_active         (KpGateway   *self);
+GPtrArray    *kp_gateway_get_credentials      (KpGateway   *self);
+KpCredential *kp_gateway_find_credential      (KpGateway   *self,
+                                               gint64       id);
+gboolean      kp_gateway_provider_is_enabled  (KpGateway   *self,
+                                               KpProvider  *provider);
 gboolean      kp_gateway_provider_is_usable   (KpGateway   *self,
                                                KpProvider  *provider);
+guint         kp_gateway_count_keys           (KpGateway   *self,
+                                               KpProvider  *provider);
+GArray       *kp_gateway_get_routes           (KpGateway   *self,
+                                               GPtrArray   *offerings);
+
+/* Management: the CLI, the window and the tray go through these. */
+gboolean      kp_gateway_set_provider_enabled (KpGateway   *self,
+                                               const char  *provider_id,
+                                               gboolean     enabled,
+                                               GError     **error);
+void          kp_gateway_add_key_async        (KpGateway           *self,
+                                               const char          *provider_id,
+                                               const char          *label,
+                                               double               multiplier,
+                                               const char          *secret,
+                                               gboolean             check,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+KpCredential *kp_gateway_add_key_finish       (KpGateway           *self,
+                                               GAsyncResult        *result,
+                                               char               **check_report,
+                                               GError             **error);
+void          kp_gateway_remove_key_async     (KpGateway           *self,
+                                               gint64               id,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean      kp_gateway_remove_key_finish    (KpGateway           *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+void          kp_gateway_regenerate_token_async (KpGateway         *self,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+gboolean      kp_gateway_regenerate_token_finish (KpGateway        *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
 
 /* Used by the server and the relay only. */
 gsize         kp_gateway_get_body_limit       (KpGateway   *self);

@@ -66,6 +66,7 @@ struct _KpRelay
   gboolean            strip_usage;      /* we asked for usage; the client did not */
   const KpOffering   *offering;
   KpProvider         *provider;
+  KpCredential       *credential;       /* NULL for a provider without keys */
   GBytes             *upstream_body;
 
   /* The upstream exchange. */
@@ -86,7 +87,7 @@ struct _KpRelay
   gboolean            committed;        /* status and headers went to the client */
   gboolean            completed;        /* we ended the client's response */
   gboolean            client_gone;      /* SoupServerMessage::finished fired */
-  gboolean            aborting;
+  gboolean            ended;            /* outcome final, ledger row written */
 
   /* What happened. */
   guint               status;
@@ -96,6 +97,7 @@ struct _KpRelay
   gboolean            saw_done;
   gboolean            saw_finish;       /* a choice carried a finish_reason */
   gint64              started_us;
+  gint64              started_real_us;
   gint64              first_byte_us;
   gint64              ended_us;
 };
@@ -149,6 +151,7 @@ kp_relay_finalize (GObject *object)
   g_clear_object (&self->upstream);
   g_clear_object (&self->stream);
   g_clear_object (&self->provider);
+  g_clear_object (&self->credential);
   g_clear_pointer (&self->upstream_body, g_bytes_unref);
   g_clear_pointer (&self->pending, g_byte_array_unref);
   if (self->event.data != NULL)
@@ -174,17 +177,23 @@ kp_relay_init (KpRelay *self)
 {
   self->cancellable = g_cancellable_new ();
   self->started_us = g_get_monotonic_time ();
+  self->started_real_us = g_get_real_time ();
   self->outcome = KP_OUTCOME_OK;
 }
 
 /* Client side ----------------------------------------------------------- */
 
+/* Kept in the ledger and shown, so never with the key in it, even when a
+ * provider echoes the key in its error.
+ */
 static void
 set_error_message (KpRelay    *self,
                    const char *message)
 {
   g_free (self->error_message);
-  self->error_message = g_strdup (message);
+  self->error_message = kp_secret_scrub (message,
+                                         self->credential
+                                           ? kp_credential_get_secret (self->credential) : NULL);
 }
 
 static void
@@ -202,6 +211,22 @@ add_route_headers (KpRelay            *self,
   if (self->provider != NULL)
     soup_message_headers_replace (headers, "x-keypool-provider",
                                   kp_provider_get_id (self->provider));
+}
+
+/* The outcome is final: the row goes to the ledger now, before the last
+ * bytes go out, so a client that has seen its answer end has its row even if
+ * Keypool is killed right after.
+ */
+static void
+end_relay (KpRelay *self)
+{
+  if (self->ended)
+    return;
+
+  self->ended = TRUE;
+  self->ended_us = g_get_monotonic_time ();
+  clear_source (&self->client_watch);
+  kp_gateway_relay_finished (self->gateway, self);
 }
 
 /* Ends the client's response with an error, in the client's protocol. Before
@@ -238,6 +263,7 @@ reply_error (KpRelay    *self,
       soup_message_body_complete (body);
     }
 
+  end_relay (self);
   soup_server_message_unpause (self->msg);
 }
 
@@ -286,8 +312,6 @@ on_client_finished (SoupServerMessage *msg,
   g_assert (KP_IS_RELAY (self));
 
   self->client_gone = TRUE;
-  self->ended_us = g_get_monotonic_time ();
-  clear_source (&self->client_watch);
 
   if (!self->completed)
     {
@@ -305,7 +329,10 @@ on_client_finished (SoupServerMessage *msg,
   g_signal_handler_disconnect (msg, self->finished_handler);
   self->finished_handler = 0;
 
-  kp_gateway_relay_finished (self->gateway, self);
+  end_relay (self);
+
+  /* The reference taken in kp_relay_new(): the exchange is over. */
+  g_object_unref (self);
 }
 
 /* While a message is paused, libsoup 3.2 does not watch its connection, so a
@@ -348,6 +375,7 @@ on_client_socket (GSocket      *socket,
         soup_server_message_set_status (self->msg, 499, NULL);
       else
         soup_message_body_complete (soup_server_message_get_response_body (self->msg));
+      end_relay (self);
       soup_server_message_unpause (self->msg);
     }
 
@@ -655,6 +683,7 @@ finish_whole_body (KpRelay *self)
   soup_server_message_set_response (self->msg,
                                     content_type ? content_type : "application/json",
                                     SOUP_MEMORY_TAKE, (const char *)data, len);
+  end_relay (self);
   soup_server_message_unpause (self->msg);
 }
 
@@ -730,6 +759,7 @@ upstream_eof (KpRelay *self)
         }
       self->completed = TRUE;
       soup_message_body_complete (soup_server_message_get_response_body (self->msg));
+      end_relay (self);
       soup_server_message_unpause (self->msg);
       return;
     }
@@ -866,72 +896,55 @@ on_wrote_body (SoupMessage *upstream,
 
 /* Request ---------------------------------------------------------------- */
 
-static int
-compare_offerings (gconstpointer a,
-                   gconstpointer b)
-{
-  const KpOffering *oa = *(const KpOffering **)a;
-  const KpOffering *ob = *(const KpOffering **)b;
-  gboolean pa = kp_offering_has_price (oa);
-  gboolean pb = kp_offering_has_price (ob);
-  double ca, cb;
-
-  /* Unpriced offerings come after every priced one: never treated as free. */
-  if (pa != pb)
-    return pa ? -1 : 1;
-  if (!pa)
-    return 0;
-
-  ca = oa->input + oa->output;
-  cb = ob->input + ob->output;
-  return ca < cb ? -1 : ca > cb ? 1 : 0;
-}
-
-/* Picks the cheapest offering whose provider can be used now. */
+/* Picks the best route: the cheapest usable key of an enabled provider. */
 static gboolean
-choose_route (KpRelay  *self,
+choose_route (KpRelay   *self,
               GPtrArray *offerings)
 {
-  g_autoptr(GPtrArray) usable = g_ptr_array_sized_new (offerings->len);
+  g_autoptr(GArray) routes = kp_gateway_get_routes (self->gateway, offerings);
+  KpRoute *route;
 
-  for (guint i = 0; i < offerings->len; i++)
-    {
-      const KpOffering *offering = g_ptr_array_index (offerings, i);
-
-      if (kp_gateway_provider_is_usable (self->gateway, offering->provider))
-        g_ptr_array_add (usable, (gpointer)offering);
-    }
-
-  if (usable->len == 0)
+  if (routes->len == 0)
     return FALSE;
 
-  g_ptr_array_sort (usable, compare_offerings);
-  self->offering = g_ptr_array_index (usable, 0);
-  self->provider = g_object_ref (self->offering->provider);
+  route = &g_array_index (routes, KpRoute, 0);
+  self->offering = route->offering;
+  self->provider = g_object_ref (route->offering->provider);
+  self->credential = route->credential ? g_object_ref (route->credential) : NULL;
   return TRUE;
 }
 
+/* Says what is missing for a model nobody can serve right now. */
 static char *
-describe_missing_keys (GPtrArray *offerings)
+describe_no_route (KpRelay   *self,
+                   GPtrArray *offerings)
 {
   g_autoptr(GString) names = g_string_new (NULL);
+  g_autoptr(GString) off = g_string_new (NULL);
 
   for (guint i = 0; i < offerings->len; i++)
     {
       const KpOffering *offering = g_ptr_array_index (offerings, i);
       const char * const *env = kp_provider_get_env (offering->provider);
 
-      for (guint j = 0; env != NULL && env[j] != NULL; j++)
+      if (!kp_gateway_provider_is_enabled (self->gateway, offering->provider))
         {
-          if (strstr (names->str, env[j]) != NULL)
-            continue;
-          if (names->len > 0)
-            g_string_append (names, ", ");
-          g_string_append (names, env[j]);
+          g_string_append_printf (off, "%s%s", off->len ? ", " : "",
+                                  kp_provider_get_id (offering->provider));
+          continue;
         }
+      for (guint j = 0; env != NULL && env[j] != NULL; j++)
+        if (strstr (names->str, env[j]) == NULL)
+          g_string_append_printf (names, "%s%s", names->len ? ", " : "", env[j]);
     }
 
-  return g_string_free (g_steal_pointer (&names), FALSE);
+  if (names->len == 0 && off->len > 0)
+    return g_strdup_printf ("Every provider serving “%s” is switched off (%s). "
+                            "Turn one on with “keypool providers enable ID”.", self->model, off->str);
+
+  return g_strdup_printf ("No provider serving “%s” has a usable key. Add one with "
+                          "“keypool keys add PROVIDER”%s%s.", self->model,
+                          names->len ? ", or set " : "", names->str);
 }
 
 static gboolean
@@ -1115,10 +1128,7 @@ kp_relay_start (KpRelay *self)
 
   if (!choose_route (self, offerings))
     {
-      g_autofree char *env = describe_missing_keys (offerings);
-      g_autofree char *message =
-        g_strdup_printf ("No provider serving “%s” has a key. Set %s%s and restart Keypool.",
-                         self->model, *env ? "one of " : "a provider key", env);
+      g_autofree char *message = describe_no_route (self, offerings);
       self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
       reply_error (self, 503, "no_route", message);
       return;
@@ -1126,9 +1136,8 @@ kp_relay_start (KpRelay *self)
 
   self->upstream_body = build_upstream_body (self, json_parser_get_root (parser), body);
 
-  if (kp_provider_get_requires_key (self->provider))
-    key = kp_vault_next_key (kp_gateway_get_vault (self->gateway),
-                             kp_provider_get_id (self->provider));
+  if (self->credential != NULL)
+    key = kp_credential_get_secret (self->credential);
 
   g_debug ("%s: %s → %s (%s)", self->request_id, self->model,
            kp_provider_get_id (self->provider), self->offering->upstream_id);
@@ -1159,6 +1168,9 @@ kp_relay_new (KpGateway         *gateway,
   self->request_id = g_strdup (request_id);
   self->finished_handler = g_signal_connect (msg, "finished",
                                              G_CALLBACK (on_client_finished), self);
+
+  /* A relay lives until the client's response is finished. */
+  g_object_ref (self);
   return self;
 }
 
@@ -1179,7 +1191,6 @@ kp_relay_abort (KpRelay    *self,
   if (self->client_gone || self->completed)
     return;
 
-  self->aborting = TRUE;
   g_cancellable_cancel (self->cancellable);
   release_upstream (self);
   self->outcome = self->committed ? KP_OUTCOME_INTERRUPTED : KP_OUTCOME_UPSTREAM_ERROR;
@@ -1269,6 +1280,30 @@ kp_relay_get_total_ms (KpRelay *self)
 {
   g_return_val_if_fail (KP_IS_RELAY (self), -1);
   return self->ended_us ? (self->ended_us - self->started_us) / 1000 : -1;
+}
+
+/**
+ * kp_relay_get_credential:
+ *
+ * Returns: (transfer none) (nullable): the key used, if any
+ */
+KpCredential *
+kp_relay_get_credential (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), NULL);
+  return self->credential;
+}
+
+/**
+ * kp_relay_get_start_time:
+ *
+ * Returns: when the request arrived, in unix µs
+ */
+gint64
+kp_relay_get_start_time (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), 0);
+  return self->started_real_us;
 }
 
 const char *

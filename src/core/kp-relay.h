@@ -8,6 +8,7 @@
 
 #include <libsoup/soup.h>
 
+#include "kp-credential.h"
 #include "kp-usage.h"
 
 G_BEGIN_DECLS
@@ -44,6 +45,8 @@ const KpUsage  *kp_relay_get_usage            (KpRelay           *self);
 KpCostSource    kp_relay_get_cost             (KpRelay           *self,
                                                gint64            *cost_nano);
 gboolean        kp_relay_get_streamed         (KpRelay           *self);
+KpCredential   *kp_relay_get_credential       (KpRelay           *self);
+gint64          kp_relay_get_start_time       (KpRelay           *self);
 gint64          kp_relay_get_ttfb_ms          (KpRelay           *self);
 gint64          kp_relay_get_total_ms         (KpRelay           *self);
 const char     *kp_outcome_to_string          (KpOutcome          outcome);

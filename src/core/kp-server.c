@@ -148,15 +148,14 @@ early_handler (SoupServer        *server,
         {
           kp_http_reply_error (msg, 401, "missing_api_key",
                                "No access token. Send “Authorization: Bearer <token>” with Keypool’s "
-                               "token (see “keypool --headless” output for where it is kept).");
+                               "token; “keypool token” prints it.");
           return;
         }
       if (!kp_http_secret_equal (token, kp_gateway_get_token (self->gateway)))
         {
           kp_http_reply_error (msg, 401, "invalid_api_key",
-                               "The access token is not Keypool’s. Use the token Keypool keeps in %s.",
-                               kp_gateway_get_token_path (self->gateway)
-                                 ? kp_gateway_get_token_path (self->gateway) : "KEYPOOL_TOKEN");
+                               "The access token is not Keypool’s. “keypool token” prints the "
+                               "right one.");
           return;
         }
     }

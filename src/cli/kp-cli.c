@@ -1,0 +1,769 @@
+/* kp-cli.c: `keypool keys|providers|models|spend|requests|token`
+ *
+ * Every command runs in the primary instance: the running Keypool when there
+ * is one, or this process on the database and keyring directly. Output goes
+ * to the invoking terminal through the GApplicationCommandLine. A key is
+ * never printed: only its last four characters.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "kp-cli.h"
+
+#define SECRET_LIMIT (64 * 1024)
+
+static const char *commands[] = { "keys", "providers", "models", "spend", "requests", "token", NULL };
+
+gboolean
+kp_cli_is_command (const char *word)
+{
+  return word != NULL && g_strv_contains (commands, word);
+}
+
+/* Reading the key ----------------------------------------------------------- */
+
+static char *
+read_hidden (const char  *prompt,
+             GError     **error)
+{
+  struct termios saved, quiet;
+  char buffer[4096];
+  FILE *tty;
+  char *line;
+
+  tty = fopen ("/dev/tty", "r+");
+  if (tty == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                           "Cannot open the terminal to ask for the key; pipe it on standard input.");
+      return NULL;
+    }
+
+  fputs (prompt, tty);
+  fflush (tty);
+  tcgetattr (fileno (tty), &saved);
+  quiet = saved;
+  quiet.c_lflag &= ~(ECHO | ECHONL);
+  tcsetattr (fileno (tty), TCSAFLUSH, &quiet);
+
+  line = fgets (buffer, sizeof buffer, tty);
+
+  tcsetattr (fileno (tty), TCSAFLUSH, &saved);
+  fputs ("\n", tty);
+  fclose (tty);
+
+  if (line == NULL)
+    {
+      explicit_bzero (buffer, sizeof buffer);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "No key was typed.");
+      return NULL;
+    }
+
+  line = g_strdup (g_strstrip (buffer));
+  explicit_bzero (buffer, sizeof buffer);
+  return line;
+}
+
+/**
+ * kp_cli_read_secret:
+ * @provider: the provider the key is for, for the prompt
+ * @error: a location for a #GError
+ *
+ * Reads a key from standard input, or asks for it on the terminal without
+ * echoing it. Never from the command line, where other users could see it.
+ *
+ * Returns: (transfer full): the key, without surrounding white space
+ */
+char *
+kp_cli_read_secret (const char  *provider,
+                    GError     **error)
+{
+  g_autoptr(GString) input = NULL;
+  char buffer[4096];
+  size_t n;
+
+  if (isatty (STDIN_FILENO))
+    {
+      g_autofree char *prompt = g_strdup_printf ("API key for %s (typing is hidden): ", provider);
+      char *secret = read_hidden (prompt, error);
+
+      if (secret != NULL && *secret == '\0')
+        {
+          g_free (secret);
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "No key was typed.");
+          return NULL;
+        }
+      return secret;
+    }
+
+  input = g_string_new (NULL);
+  while ((n = fread (buffer, 1, sizeof buffer, stdin)) > 0)
+    {
+      g_string_append_len (input, buffer, n);
+      if (input->len > SECRET_LIMIT)
+        break;
+    }
+  explicit_bzero (buffer, sizeof buffer);
+
+  if (input->len > SECRET_LIMIT)
+    {
+      explicit_bzero (input->str, input->len);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                           "Standard input is far too long to be an API key.");
+      return NULL;
+    }
+
+  g_strstrip (input->str);
+  if (input->str[0] == '\0')
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                           "No key on standard input: pipe the key in, or run this in a terminal "
+                           "to type it.");
+      return NULL;
+    }
+
+  {
+    char *secret = g_strdup (input->str);
+
+    explicit_bzero (input->str, input->len);
+    return secret;
+  }
+}
+
+/* Helpers ------------------------------------------------------------------- */
+
+typedef struct
+{
+  KpApplication           *app;
+  GApplicationCommandLine *cmdline;
+} Pending;
+
+/* An asynchronous command keeps the application and the caller waiting. */
+static Pending *
+pending_new (KpApplication           *app,
+             GApplicationCommandLine *cmdline)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->app = g_object_ref (app);
+  pending->cmdline = g_object_ref (cmdline);
+  g_application_hold (G_APPLICATION (app));
+  return pending;
+}
+
+static void
+pending_done (Pending *pending,
+              int      status)
+{
+  kp_application_set_exit_status (pending->app, pending->cmdline, status);
+  g_application_release (G_APPLICATION (pending->app));
+  g_object_unref (pending->cmdline);
+  g_object_unref (pending->app);
+  g_free (pending);
+}
+
+static int G_GNUC_PRINTF (2, 3)
+fail (GApplicationCommandLine *cmdline,
+      const char              *format,
+      ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  g_application_command_line_printerr (cmdline, "keypool: %s\n", message);
+  return EXIT_FAILURE;
+}
+
+static gboolean
+parse_id (const char *text,
+          gint64     *id)
+{
+  guint64 value;
+
+  if (text == NULL || !g_ascii_string_to_unsigned (text, 10, 1, G_MAXINT64, &value, NULL))
+    return FALSE;
+  *id = (gint64)value;
+  return TRUE;
+}
+
+static char *
+format_usd (gint64 nano)
+{
+  return g_strdup_printf ("$%.6f", nano / 1e9);
+}
+
+static char *
+format_until (gint64 unix_s)
+{
+  g_autoptr(GDateTime) when = g_date_time_new_from_unix_local (unix_s);
+
+  return when ? g_date_time_format (when, "%Y-%m-%d %H:%M:%S") : g_strdup ("?");
+}
+
+static char *
+describe_state (KpCredential *credential)
+{
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  KpCredentialState state = kp_credential_get_state (credential, now);
+  gint64 until = kp_credential_get_state_until (credential);
+
+  if (!kp_credential_get_enabled (credential))
+    return g_strdup ("disabled");
+  if (state != KP_CREDENTIAL_OK && until > 0)
+    {
+      g_autofree char *when = format_until (until);
+
+      return g_strdup_printf ("%s until %s", kp_credential_state_to_string (state), when);
+    }
+  return g_strdup (kp_credential_state_to_string (state));
+}
+
+/* Parses the options of one command; the rest arguments stay in @argv. */
+static gboolean
+parse_options (GApplicationCommandLine   *cmdline,
+               char                    ***argv,
+               int                       *argc,
+               const GOptionEntry        *entries)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_option_context_set_help_enabled (context, FALSE);
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      fail (cmdline, "%s", error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* keys ------------------------------------------------------------------------ */
+
+static void
+on_key_added (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Pending *pending = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *report = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+  g_autofree char *hint = NULL;
+
+  credential = kp_gateway_add_key_finish (KP_GATEWAY (object), result, &report, &error);
+  if (credential == NULL)
+    {
+      pending_done (pending, fail (pending->cmdline, "%s", error->message));
+      return;
+    }
+
+  hint = kp_credential_dup_hint (credential);
+  if (report != NULL)
+    g_application_command_line_print (pending->cmdline, "%s\n", report);
+  g_application_command_line_print (pending->cmdline,
+                                    "Added key %" G_GINT64_FORMAT " for %s (%s), kept in the keyring.\n",
+                                    kp_credential_get_id (credential),
+                                    kp_credential_get_provider_id (credential), hint);
+  pending_done (pending, EXIT_SUCCESS);
+}
+
+static int
+keys_add (KpApplication           *app,
+          KpGateway               *gateway,
+          GApplicationCommandLine *cmdline,
+          char                   **argv,
+          int                      argc)
+{
+  g_autofree char *label = NULL;
+  g_autofree char *multiplier_text = NULL;
+  g_autofree char *secret = NULL;
+  gboolean no_check = FALSE;
+  double multiplier = 1.0;
+  const GOptionEntry entries[] = {
+    { "label", 0, 0, G_OPTION_ARG_STRING, &label, NULL, NULL },
+    { "multiplier", 0, 0, G_OPTION_ARG_STRING, &multiplier_text, NULL, NULL },
+    { "no-check", 0, 0, G_OPTION_ARG_NONE, &no_check, NULL, NULL },
+    { NULL }
+  };
+
+  if (!parse_options (cmdline, &argv, &argc, entries))
+    return EXIT_FAILURE;
+  if (argc != 2)
+    return fail (cmdline, "usage: keypool keys add PROVIDER [--label L] [--multiplier M] [--no-check]");
+
+  if (multiplier_text != NULL)
+    {
+      char *end = NULL;
+
+      multiplier = g_ascii_strtod (multiplier_text, &end);
+      if (end == multiplier_text || *end != '\0' || !(multiplier > 0 && multiplier <= 100))
+        return fail (cmdline, "--multiplier “%s” is not a number above 0 and at most 100.",
+                     multiplier_text);
+    }
+
+  secret = kp_application_take_secret (app, cmdline);
+  if (secret == NULL)
+    return fail (cmdline, "No key was given: pipe it on standard input, or type it at the prompt.");
+
+  kp_gateway_add_key_async (gateway, argv[1], label, multiplier, secret, !no_check, NULL,
+                            on_key_added, pending_new (app, cmdline));
+  explicit_bzero (secret, strlen (secret));
+  return -1;
+}
+
+static int
+keys_list (KpGateway               *gateway,
+           GApplicationCommandLine *cmdline)
+{
+  GPtrArray *credentials = kp_gateway_get_credentials (gateway);
+  const char *problem = kp_gateway_get_keyring_problem (gateway);
+
+  if (problem != NULL)
+    g_application_command_line_printerr (cmdline,
+                                         "The keyring is unavailable (%s): its keys show as locked.\n",
+                                         problem);
+
+  if (credentials->len == 0)
+    {
+      g_application_command_line_print (cmdline,
+                                        "No keys yet. Add one with “keypool keys add PROVIDER”.\n");
+      return EXIT_SUCCESS;
+    }
+
+  g_application_command_line_print (cmdline, "%-4s %-18s %-20s %-8s %-9s %s\n",
+                                    "ID", "PROVIDER", "LABEL", "KEY", "SOURCE", "STATE");
+  for (guint i = 0; i < credentials->len; i++)
+    {
+      KpCredential *credential = g_ptr_array_index (credentials, i);
+      g_autofree char *hint = kp_credential_dup_hint (credential);
+      g_autofree char *state = describe_state (credential);
+      const char *last_error = kp_credential_get_last_error (credential);
+
+      g_application_command_line_print (cmdline, "%-4" G_GINT64_FORMAT " %-18s %-20s %-8s %-9s %s\n",
+                                        kp_credential_get_id (credential),
+                                        kp_credential_get_provider_id (credential),
+                                        kp_credential_get_label (credential), hint,
+                                        kp_credential_is_from_env (credential) ? "env" : "keyring",
+                                        state);
+      if (last_error != NULL && kp_credential_get_state (credential, g_get_real_time () / G_USEC_PER_SEC)
+                                  != KP_CREDENTIAL_OK)
+        g_application_command_line_print (cmdline, "     last error: %.160s\n", last_error);
+    }
+  return EXIT_SUCCESS;
+}
+
+static void
+on_key_removed (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Pending *pending = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!kp_gateway_remove_key_finish (KP_GATEWAY (object), result, &error))
+    {
+      pending_done (pending, fail (pending->cmdline, "%s", error->message));
+      return;
+    }
+  g_application_command_line_print (pending->cmdline, "Removed the key from Keypool and the keyring.\n");
+  pending_done (pending, EXIT_SUCCESS);
+}
+
+static int
+keys_reset (KpGateway               *gateway,
+            GApplicationCommandLine *cmdline,
+            gint64                   id)
+{
+  KpCredential *credential = kp_gateway_find_credential (gateway, id);
+  g_autoptr(GError) error = NULL;
+
+  if (credential == NULL)
+    return fail (cmdline, "There is no key with id %" G_GINT64_FORMAT "; “keypool keys list” shows them.", id);
+  if (!kp_ledger_set_credential_state (kp_gateway_get_ledger (gateway), id, "ok", 0, NULL, &error))
+    return fail (cmdline, "%s", error->message);
+  kp_credential_set_state (credential, KP_CREDENTIAL_OK, 0, NULL);
+  g_application_command_line_print (cmdline, "Key %" G_GINT64_FORMAT " is ready for use again.\n", id);
+  return EXIT_SUCCESS;
+}
+
+static int
+keys (KpApplication           *app,
+      KpGateway               *gateway,
+      GApplicationCommandLine *cmdline,
+      char                   **argv,
+      int                      argc)
+{
+  gint64 id;
+
+  if (argc < 2)
+    return fail (cmdline, "usage: keypool keys add|list|remove|reset …");
+
+  if (g_str_equal (argv[1], "add"))
+    return keys_add (app, gateway, cmdline, argv + 1, argc - 1);
+  if (g_str_equal (argv[1], "list") && argc == 2)
+    return keys_list (gateway, cmdline);
+
+  if ((g_str_equal (argv[1], "remove") || g_str_equal (argv[1], "reset")) && argc == 3)
+    {
+      if (!parse_id (argv[2], &id))
+        return fail (cmdline, "“%s” is not a key id; “keypool keys list” shows them.", argv[2]);
+      if (g_str_equal (argv[1], "reset"))
+        return keys_reset (gateway, cmdline, id);
+      kp_gateway_remove_key_async (gateway, id, NULL, on_key_removed, pending_new (app, cmdline));
+      return -1;
+    }
+
+  return fail (cmdline, "usage: keypool keys add PROVIDER | list | remove ID | reset ID");
+}
+
+/* providers, models ------------------------------------------------------------ */
+
+static int
+providers (KpGateway               *gateway,
+           GApplicationCommandLine *cmdline,
+           char                   **argv,
+           int                      argc)
+{
+  GPtrArray *list = kp_catalog_get_providers (kp_gateway_get_catalog (gateway));
+  g_autoptr(GError) error = NULL;
+
+  if (argc == 3 && (g_str_equal (argv[1], "enable") || g_str_equal (argv[1], "disable")))
+    {
+      gboolean enable = g_str_equal (argv[1], "enable");
+
+      if (!kp_gateway_set_provider_enabled (gateway, argv[2], enable, &error))
+        return fail (cmdline, "%s", error->message);
+      g_application_command_line_print (cmdline, "%s is %s.\n", argv[2],
+                                        enable ? "switched on" : "switched off");
+      return EXIT_SUCCESS;
+    }
+  if (argc != 1)
+    return fail (cmdline, "usage: keypool providers [enable|disable ID]");
+
+  g_application_command_line_print (cmdline, "%-18s %-22s %-8s %-5s %s\n",
+                                    "ID", "NAME", "ENABLED", "KEYS", "MODELS");
+  for (guint i = 0; i < list->len; i++)
+    {
+      KpProvider *provider = g_ptr_array_index (list, i);
+      g_autofree char *keys_text = NULL;
+
+      keys_text = kp_provider_get_requires_key (provider)
+                    ? g_strdup_printf ("%u", kp_gateway_count_keys (gateway, provider))
+                    : g_strdup ("none needed");
+      g_application_command_line_print (cmdline, "%-18s %-22s %-8s %-5s %u\n",
+                                        kp_provider_get_id (provider), kp_provider_get_name (provider),
+                                        kp_gateway_provider_is_enabled (gateway, provider) ? "yes" : "no",
+                                        keys_text, kp_provider_get_n_offerings (provider));
+    }
+  return EXIT_SUCCESS;
+}
+
+static int
+models (KpGateway               *gateway,
+        GApplicationCommandLine *cmdline)
+{
+  KpCatalog *catalog = kp_gateway_get_catalog (gateway);
+  GPtrArray *ids = kp_catalog_get_model_ids (catalog);
+
+  for (guint i = 0; i < ids->len; i++)
+    {
+      GPtrArray *offerings = kp_catalog_lookup (catalog, g_ptr_array_index (ids, i));
+      g_autoptr(GString) line = g_string_new (g_ptr_array_index (ids, i));
+
+      g_string_append (line, "\n   ");
+      for (guint j = 0; j < offerings->len; j++)
+        {
+          const KpOffering *offering = g_ptr_array_index (offerings, j);
+
+          g_string_append_printf (line, " %s", kp_provider_get_id (offering->provider));
+          if (kp_offering_has_price (offering))
+            g_string_append_printf (line, " $%g/$%g", offering->input, offering->output);
+          else
+            g_string_append (line, " (price unknown)");
+          if (!kp_gateway_provider_is_usable (gateway, offering->provider))
+            g_string_append (line, " [no key]");
+          g_string_append (line, j + 1 < offerings->len ? "," : "");
+        }
+      g_application_command_line_print (cmdline, "%s\n", line->str);
+    }
+  g_application_command_line_print (cmdline, "Prices are USD per million input/output tokens.\n");
+  return EXIT_SUCCESS;
+}
+
+/* spend, requests --------------------------------------------------------------- */
+
+static gboolean
+parse_since (const char *text,
+             gint64     *since_ms)
+{
+  gint64 now_ms = g_get_real_time () / 1000;
+  guint64 amount;
+  gint64 unit_ms;
+  gsize len;
+  g_autofree char *number = NULL;
+
+  if (g_str_equal (text, "all"))
+    {
+      *since_ms = 0;
+      return TRUE;
+    }
+
+  len = strlen (text);
+  if (len < 2)
+    return FALSE;
+  switch (text[len - 1])
+    {
+    case 'm': unit_ms = 60 * 1000; break;
+    case 'h': unit_ms = 3600 * 1000; break;
+    case 'd': unit_ms = 24 * 3600 * 1000; break;
+    case 'w': unit_ms = 7 * 24 * 3600 * 1000; break;
+    default: return FALSE;
+    }
+  number = g_strndup (text, len - 1);
+  if (!g_ascii_string_to_unsigned (number, 10, 1, 100000, &amount, NULL))
+    return FALSE;
+
+  *since_ms = now_ms - (gint64)amount * unit_ms;
+  return TRUE;
+}
+
+static int
+spend (KpGateway               *gateway,
+       GApplicationCommandLine *cmdline,
+       char                   **argv,
+       int                      argc)
+{
+  g_autofree char *since_text = NULL;
+  g_autofree char *by_text = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 since_ms;
+  gint64 total = 0, unknown = 0, requests = 0;
+  KpSpendBy by;
+  const GOptionEntry entries[] = {
+    { "since", 0, 0, G_OPTION_ARG_STRING, &since_text, NULL, NULL },
+    { "by", 0, 0, G_OPTION_ARG_STRING, &by_text, NULL, NULL },
+    { NULL }
+  };
+
+  if (!parse_options (cmdline, &argv, &argc, entries))
+    return EXIT_FAILURE;
+  if (argc != 1)
+    return fail (cmdline, "usage: keypool spend [--since 7d] [--by provider|model|key|day]");
+
+  if (!parse_since (since_text ? since_text : "30d", &since_ms))
+    return fail (cmdline, "--since “%s” is not a period such as 30m, 24h, 7d, 2w or all.", since_text);
+
+  if (by_text == NULL || g_str_equal (by_text, "provider"))
+    by = KP_SPEND_BY_PROVIDER;
+  else if (g_str_equal (by_text, "model"))
+    by = KP_SPEND_BY_MODEL;
+  else if (g_str_equal (by_text, "key"))
+    by = KP_SPEND_BY_KEY;
+  else if (g_str_equal (by_text, "day"))
+    by = KP_SPEND_BY_DAY;
+  else
+    return fail (cmdline, "--by “%s” is not provider, model, key or day.", by_text);
+
+  rows = kp_ledger_spend (kp_gateway_get_ledger (gateway), since_ms, by, &error);
+  if (rows == NULL)
+    return fail (cmdline, "%s", error->message);
+
+  g_application_command_line_print (cmdline, "%-36s %9s %14s %12s %12s\n", by_text ? by_text : "provider",
+                                    "REQUESTS", "COST", "INPUT", "OUTPUT");
+  for (guint i = 0; i < rows->len; i++)
+    {
+      KpSpendRow *row = g_ptr_array_index (rows, i);
+      g_autofree char *cost = format_usd (row->cost_nano);
+
+      g_application_command_line_print (cmdline, "%-36s %9" G_GINT64_FORMAT " %14s %12" G_GINT64_FORMAT
+                                        " %12" G_GINT64_FORMAT "%s\n",
+                                        row->key, row->requests, cost, row->prompt_tokens,
+                                        row->completion_tokens,
+                                        row->unknown_cost ? "  + unknown" : "");
+      total += row->cost_nano;
+      unknown += row->unknown_cost;
+      requests += row->requests;
+    }
+
+  {
+    g_autofree char *cost = format_usd (total);
+
+    g_application_command_line_print (cmdline, "%-36s %9" G_GINT64_FORMAT " %14s\n", "TOTAL",
+                                      requests, cost);
+  }
+  if (unknown > 0)
+    g_application_command_line_print (cmdline,
+                                      "%" G_GINT64_FORMAT " answered requests have an unknown cost "
+                                      "(no price known), not counted above.\n", unknown);
+  return EXIT_SUCCESS;
+}
+
+static int
+requests (KpGateway               *gateway,
+          GApplicationCommandLine *cmdline,
+          char                   **argv,
+          int                      argc)
+{
+  g_autofree char *last_text = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GError) error = NULL;
+  guint64 last = 20;
+  const GOptionEntry entries[] = {
+    { "last", 'n', 0, G_OPTION_ARG_STRING, &last_text, NULL, NULL },
+    { NULL }
+  };
+
+  if (!parse_options (cmdline, &argv, &argc, entries))
+    return EXIT_FAILURE;
+  if (argc != 1)
+    return fail (cmdline, "usage: keypool requests [--last N]");
+  if (last_text != NULL && !g_ascii_string_to_unsigned (last_text, 10, 1, 100000, &last, NULL))
+    return fail (cmdline, "--last “%s” is not a number from 1 to 100000.", last_text);
+
+  rows = kp_ledger_recent_requests (kp_gateway_get_ledger (gateway), (guint)last, &error);
+  if (rows == NULL)
+    return fail (cmdline, "%s", error->message);
+
+  g_application_command_line_print (cmdline, "%-19s %-32s %-14s %4s %-14s %7s %7s %-22s %7s\n",
+                                    "TIME", "MODEL", "PROVIDER", "HTTP", "OUTCOME", "IN", "OUT",
+                                    "COST", "MS");
+  for (guint i = 0; i < rows->len; i++)
+    {
+      KpRequestRow *row = g_ptr_array_index (rows, i);
+      g_autoptr(GDateTime) when = g_date_time_new_from_unix_local (row->time_ms / 1000);
+      g_autofree char *time_text = g_date_time_format (when, "%Y-%m-%d %H:%M:%S");
+      g_autofree char *cost = NULL;
+
+      if (g_strcmp0 (row->cost_source, "unknown") == 0)
+        cost = g_strdup ("unknown");
+      else
+        {
+          g_autofree char *usd = format_usd (row->cost_nano);
+
+          cost = g_strdup_printf ("%s %s", usd, row->cost_source);
+        }
+
+      g_application_command_line_print (cmdline,
+                                        "%-19s %-32.32s %-14.14s %4u %-14s %7" G_GINT64_FORMAT
+                                        " %7" G_GINT64_FORMAT " %-22s %7" G_GINT64_FORMAT "\n",
+                                        time_text, row->model ? row->model : "-",
+                                        row->provider ? row->provider : "-", row->status,
+                                        row->outcome, row->prompt_tokens, row->completion_tokens,
+                                        cost, row->total_ms);
+    }
+  return EXIT_SUCCESS;
+}
+
+/* token -------------------------------------------------------------------------- */
+
+static void
+on_token_regenerated (GObject      *object,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  Pending *pending = user_data;
+  g_autoptr(GError) error = NULL;
+  KpGateway *gateway = KP_GATEWAY (object);
+
+  if (!kp_gateway_regenerate_token_finish (gateway, result, &error))
+    {
+      pending_done (pending, fail (pending->cmdline, "%s", error->message));
+      return;
+    }
+  g_application_command_line_print (pending->cmdline, "%s\n", kp_gateway_get_token (gateway));
+  g_application_command_line_printerr (pending->cmdline,
+                                       "A new token is in use; give it to your clients.\n");
+  pending_done (pending, EXIT_SUCCESS);
+}
+
+static int
+token (KpApplication           *app,
+       KpGateway               *gateway,
+       GApplicationCommandLine *cmdline,
+       char                   **argv,
+       int                      argc)
+{
+  gboolean regenerate = FALSE;
+  const GOptionEntry entries[] = {
+    { "regenerate", 0, 0, G_OPTION_ARG_NONE, &regenerate, NULL, NULL },
+    { NULL }
+  };
+
+  if (!parse_options (cmdline, &argv, &argc, entries))
+    return EXIT_FAILURE;
+  if (argc != 1)
+    return fail (cmdline, "usage: keypool token [--regenerate]");
+
+  if (regenerate)
+    {
+      kp_gateway_regenerate_token_async (gateway, NULL, on_token_regenerated,
+                                         pending_new (app, cmdline));
+      return -1;
+    }
+
+  g_application_command_line_print (cmdline, "%s\n", kp_gateway_get_token (gateway));
+  return EXIT_SUCCESS;
+}
+
+/**
+ * kp_cli_run:
+ * @app: the application
+ * @gateway: a loaded gateway
+ * @cmdline: the command line, `keypool COMMAND …`
+ *
+ * Carries out one command. Commands that wait for the keyring or a provider
+ * hold the application until they are done.
+ */
+void
+kp_cli_run (KpApplication           *app,
+            KpGateway               *gateway,
+            GApplicationCommandLine *cmdline)
+{
+  g_auto(GStrv) args = g_application_command_line_get_arguments (cmdline, NULL);
+  g_autofree char **argv = NULL;
+  const char *command;
+  int argc;
+  int status;
+
+  g_return_if_fail (KP_IS_APPLICATION (app));
+  g_return_if_fail (args[1] != NULL);
+
+  /* GOption rearranges the array it parses: work on a shallow copy. */
+  argc = g_strv_length (args) - 1;
+  argv = g_memdup2 (args + 1, sizeof (char *) * (argc + 1));
+  command = argv[0];
+
+  if (g_str_equal (command, "keys"))
+    status = keys (app, gateway, cmdline, argv, argc);
+  else if (g_str_equal (command, "providers"))
+    status = providers (gateway, cmdline, argv, argc);
+  else if (g_str_equal (command, "models"))
+    status = models (gateway, cmdline);
+  else if (g_str_equal (command, "spend"))
+    status = spend (gateway, cmdline, argv, argc);
+  else if (g_str_equal (command, "requests"))
+    status = requests (gateway, cmdline, argv, argc);
+  else
+    status = token (app, gateway, cmdline, argv, argc);
+
+  /* -1: an asynchronous command sets the status when it is done. */
+  if (status >= 0)
+    kp_application_set_exit_status (app, cmdline, status);
+}

@@ -1,0 +1,335 @@
+/* kp-credential.c: one upstream key and its health
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "kp-credential.h"
+
+struct _KpCredential
+{
+  GObject            parent_instance;
+
+  gint64             id;
+  char              *provider_id;
+  char              *label;
+  double             multiplier;
+  gboolean           enabled;
+  gboolean           from_env;
+  char              *env_var;
+  KpCredentialState  state;
+  gint64             state_until;  /* unix seconds; 0 = until something changes */
+  char              *last_error;
+  char              *secret;       /* wiped when dropped */
+};
+
+G_DEFINE_TYPE (KpCredential, kp_credential, G_TYPE_OBJECT)
+
+static void
+wipe (char **secret)
+{
+  if (*secret != NULL)
+    {
+      explicit_bzero (*secret, strlen (*secret));
+      g_clear_pointer (secret, g_free);
+    }
+}
+
+static void
+kp_credential_finalize (GObject *object)
+{
+  KpCredential *self = (KpCredential *)object;
+
+  wipe (&self->secret);
+  g_clear_pointer (&self->provider_id, g_free);
+  g_clear_pointer (&self->label, g_free);
+  g_clear_pointer (&self->env_var, g_free);
+  g_clear_pointer (&self->last_error, g_free);
+
+  G_OBJECT_CLASS (kp_credential_parent_class)->finalize (object);
+}
+
+static void
+kp_credential_class_init (KpCredentialClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = kp_credential_finalize;
+}
+
+static void
+kp_credential_init (KpCredential *self)
+{
+  self->multiplier = 1.0;
+  self->enabled = TRUE;
+}
+
+KpCredential *
+kp_credential_new_from_row (const KpCredentialRow *row)
+{
+  KpCredential *self;
+
+  g_return_val_if_fail (row != NULL, NULL);
+
+  self = g_object_new (KP_TYPE_CREDENTIAL, NULL);
+  self->id = row->id;
+  self->provider_id = g_strdup (row->provider);
+  self->label = g_strdup (row->label ? row->label : "");
+  self->multiplier = row->multiplier > 0 ? row->multiplier : 1.0;
+  self->enabled = row->enabled;
+  self->from_env = g_strcmp0 (row->source, "env") == 0;
+  self->env_var = g_strdup (row->env_var);
+  self->state = kp_credential_state_from_string (row->state);
+  self->state_until = row->state_until;
+  self->last_error = g_strdup (row->last_error);
+  return self;
+}
+
+gint64
+kp_credential_get_id (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), 0);
+  return self->id;
+}
+
+const char *
+kp_credential_get_provider_id (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
+  return self->provider_id;
+}
+
+const char *
+kp_credential_get_label (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
+  return self->label;
+}
+
+double
+kp_credential_get_multiplier (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), 1.0);
+  return self->multiplier;
+}
+
+gboolean
+kp_credential_get_enabled (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), FALSE);
+  return self->enabled;
+}
+
+gboolean
+kp_credential_is_from_env (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), FALSE);
+  return self->from_env;
+}
+
+const char *
+kp_credential_get_env_var (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
+  return self->env_var;
+}
+
+/**
+ * kp_credential_get_state:
+ * @now: unix seconds
+ *
+ * A state with an end time is over once that time has come: a cooling or
+ * exhausted key recovers by itself.
+ */
+KpCredentialState
+kp_credential_get_state (KpCredential *self,
+                         gint64        now)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), KP_CREDENTIAL_INVALID);
+
+  if (self->state != KP_CREDENTIAL_OK && self->state != KP_CREDENTIAL_INVALID &&
+      self->state_until > 0 && now >= self->state_until)
+    return KP_CREDENTIAL_OK;
+  return self->state;
+}
+
+gint64
+kp_credential_get_state_until (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), 0);
+  return self->state_until;
+}
+
+const char *
+kp_credential_get_last_error (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
+  return self->last_error;
+}
+
+void
+kp_credential_set_state (KpCredential      *self,
+                         KpCredentialState  state,
+                         gint64             until,
+                         const char        *last_error)
+{
+  g_return_if_fail (KP_IS_CREDENTIAL (self));
+
+  self->state = state;
+  self->state_until = until;
+  g_free (self->last_error);
+  self->last_error = g_strdup (last_error);
+}
+
+/**
+ * kp_credential_get_secret:
+ *
+ * Returns: (nullable): the key, or %NULL while the keyring has not given it
+ */
+const char *
+kp_credential_get_secret (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
+  return self->secret;
+}
+
+void
+kp_credential_set_secret (KpCredential *self,
+                          const char   *secret)
+{
+  g_return_if_fail (KP_IS_CREDENTIAL (self));
+
+  wipe (&self->secret);
+  self->secret = g_strdup (secret);
+}
+
+char *
+kp_credential_dup_hint (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
+  return self->secret ? kp_secret_hint (self->secret) : g_strdup ("(locked)");
+}
+
+gboolean
+kp_credential_is_usable (KpCredential *self,
+                         gint64        now)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), FALSE);
+
+  return self->enabled && self->secret != NULL &&
+         kp_credential_get_state (self, now) == KP_CREDENTIAL_OK;
+}
+
+const char *
+kp_credential_state_to_string (KpCredentialState state)
+{
+  switch (state)
+    {
+    case KP_CREDENTIAL_COOLING:
+      return "cooling";
+    case KP_CREDENTIAL_EXHAUSTED:
+      return "exhausted";
+    case KP_CREDENTIAL_INVALID:
+      return "invalid";
+    case KP_CREDENTIAL_OK:
+    default:
+      return "ok";
+    }
+}
+
+KpCredentialState
+kp_credential_state_from_string (const char *state)
+{
+  if (g_strcmp0 (state, "cooling") == 0)
+    return KP_CREDENTIAL_COOLING;
+  if (g_strcmp0 (state, "exhausted") == 0)
+    return KP_CREDENTIAL_EXHAUSTED;
+  if (g_strcmp0 (state, "invalid") == 0)
+    return KP_CREDENTIAL_INVALID;
+  return KP_CREDENTIAL_OK;
+}
+
+/**
+ * kp_secret_fingerprint:
+ *
+ * Returns: (transfer full): a short digest that tells whether a key changed;
+ *   it cannot give the key back
+ */
+char *
+kp_secret_fingerprint (const char *secret)
+{
+  g_autofree char *digest = NULL;
+
+  g_return_val_if_fail (secret != NULL, NULL);
+
+  digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, secret, -1);
+  return g_strndup (digest, 16);
+}
+
+/**
+ * kp_secret_hint:
+ *
+ * Returns: (transfer full): the form of a key that may be shown: its last four
+ *   characters, or nothing of it when it is too short to hide the rest
+ */
+char *
+kp_secret_hint (const char *secret)
+{
+  gsize len;
+
+  g_return_val_if_fail (secret != NULL, NULL);
+
+  len = strlen (secret);
+  if (len < 12)
+    return g_strdup ("…");
+  return g_strdup_printf ("…%s", secret + len - 4);
+}
+
+/**
+ * kp_secret_scrub:
+ * @text: (nullable): a message, such as a provider's error
+ * @secret: (nullable): a key that must not appear in it
+ *
+ * Some providers echo the key they were sent in their errors; such messages
+ * are kept and shown, so the key is replaced by its hint first.
+ *
+ * Returns: (transfer full) (nullable): @text without @secret
+ */
+char *
+kp_secret_scrub (const char *text,
+                 const char *secret)
+{
+  g_autofree char *hint = NULL;
+  GString *out;
+  const char *p;
+  gsize len;
+
+  if (text == NULL)
+    return NULL;
+  if (secret == NULL || *secret == '\0' || strstr (text, secret) == NULL)
+    return g_strdup (text);
+
+  hint = kp_secret_hint (secret);
+  len = strlen (secret);
+  out = g_string_new (NULL);
+  for (p = text; *p; )
+    {
+      const char *found = strstr (p, secret);
+
+      if (found == NULL)
+        {
+          g_string_append (out, p);
+          break;
+        }
+      g_string_append_len (out, p, found - p);
+      g_string_append (out, hint);
+      p = found + len;
+    }
+  return g_string_free (out, FALSE);
+}

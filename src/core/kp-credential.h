@@ -1,0 +1,56 @@
+/* kp-credential.h: one upstream key and its health
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <glib-object.h>
+
+#include "kp-ledger.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  KP_CREDENTIAL_OK,
+  KP_CREDENTIAL_COOLING,
+  KP_CREDENTIAL_EXHAUSTED,
+  KP_CREDENTIAL_INVALID,
+} KpCredentialState;
+
+#define KP_TYPE_CREDENTIAL (kp_credential_get_type ())
+
+G_DECLARE_FINAL_TYPE (KpCredential, kp_credential, KP, CREDENTIAL, GObject)
+
+KpCredential      *kp_credential_new_from_row    (const KpCredentialRow *row);
+gint64             kp_credential_get_id          (KpCredential *self);
+const char        *kp_credential_get_provider_id (KpCredential *self);
+const char        *kp_credential_get_label       (KpCredential *self);
+double             kp_credential_get_multiplier  (KpCredential *self);
+gboolean           kp_credential_get_enabled     (KpCredential *self);
+gboolean           kp_credential_is_from_env     (KpCredential *self);
+const char        *kp_credential_get_env_var     (KpCredential *self);
+KpCredentialState  kp_credential_get_state       (KpCredential *self,
+                                                  gint64        now);
+gint64             kp_credential_get_state_until (KpCredential *self);
+const char        *kp_credential_get_last_error  (KpCredential *self);
+void               kp_credential_set_state       (KpCredential *self,
+                                                  KpCredentialState state,
+                                                  gint64        until,
+                                                  const char   *last_error);
+const char        *kp_credential_get_secret      (KpCredential *self);
+void               kp_credential_set_secret      (KpCredential *self,
+                                                  const char   *secret);
+char              *kp_credential_dup_hint        (KpCredential *self);
+gboolean           kp_credential_is_usable       (KpCredential *self,
+                                                  gint64        now);
+const char        *kp_credential_state_to_string (KpCredentialState state);
+KpCredentialState  kp_credential_state_from_string (const char *state);
+char              *kp_secret_fingerprint         (const char   *secret);
+char              *kp_secret_hint                (const char   *secret);
+char              *kp_secret_scrub               (const char   *text,
+                                                  const char   *secret);
+
+G_END_DECLS

@@ -1,0 +1,875 @@
+/* kp-ledger.c: Keypool's sqlite store
+ *
+ * One database in WAL mode. Every finished request is one row, written with
+ * its attempts in one transaction: a crash or kill -9 loses at most the
+ * requests still in flight and never leaves half a row. Statements are
+ * prepared once and kept; nothing here blocks on fsync per row
+ * (synchronous=NORMAL is durable against a process crash in WAL mode).
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "kp-ledger.h"
+
+struct _KpLedger
+{
+  GObject     parent_instance;
+
+  sqlite3    *db;
+  char       *path;
+  GHashTable *statements;   /* static SQL text → sqlite3_stmt */
+};
+
+G_DEFINE_TYPE (KpLedger, kp_ledger, G_TYPE_OBJECT)
+
+G_DEFINE_QUARK (kp-ledger-error-quark, kp_ledger_error)
+
+/* Numbered migrations: migration N brings user_version from N-1 to N. */
+static const char *migrations[] = {
+  /* 1: the first schema */
+  "CREATE TABLE credentials ("
+  "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+  "  provider TEXT NOT NULL,"
+  "  label TEXT NOT NULL DEFAULT '',"
+  "  multiplier REAL NOT NULL DEFAULT 1.0 CHECK (multiplier > 0),"
+  "  enabled INTEGER NOT NULL DEFAULT 1,"
+  "  created INTEGER NOT NULL,"
+  "  source TEXT NOT NULL CHECK (source IN ('keyring', 'env')),"
+  "  env_var TEXT,"
+  "  fingerprint TEXT,"
+  "  state TEXT NOT NULL DEFAULT 'ok'"
+  "    CHECK (state IN ('ok', 'cooling', 'exhausted', 'invalid')),"
+  "  state_until INTEGER NOT NULL DEFAULT 0,"
+  "  last_error TEXT,"
+  "  UNIQUE (provider, env_var));"
+  "CREATE TABLE provider_settings ("
+  "  provider TEXT PRIMARY KEY,"
+  "  enabled INTEGER NOT NULL DEFAULT 1);"
+  "CREATE TABLE settings ("
+  "  key TEXT PRIMARY KEY,"
+  "  value TEXT NOT NULL);"
+  "CREATE TABLE requests ("
+  "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+  "  request_id TEXT NOT NULL,"
+  "  time INTEGER NOT NULL,"
+  "  dialect TEXT NOT NULL,"
+  "  model TEXT,"
+  "  provider TEXT,"
+  "  credential_id INTEGER,"
+  "  upstream_model TEXT,"
+  "  status INTEGER NOT NULL,"
+  "  outcome TEXT NOT NULL"
+  "    CHECK (outcome IN ('ok', 'upstream_error', 'client_error', 'interrupted', 'cancelled')),"
+  "  error TEXT,"
+  "  attempts INTEGER NOT NULL DEFAULT 0,"
+  "  prompt_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  completion_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  cached_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  reasoning_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  cost_nano INTEGER NOT NULL DEFAULT 0,"
+  "  cost_source TEXT NOT NULL"
+  "    CHECK (cost_source IN ('reported', 'computed', 'estimated', 'unknown')),"
+  "  ttfb_ms INTEGER,"
+  "  total_ms INTEGER,"
+  "  streamed INTEGER NOT NULL DEFAULT 0);"
+  "CREATE INDEX requests_by_time ON requests (time);"
+  "CREATE TABLE attempts ("
+  "  request INTEGER NOT NULL REFERENCES requests (id) ON DELETE CASCADE,"
+  "  n INTEGER NOT NULL,"
+  "  provider TEXT,"
+  "  credential_id INTEGER,"
+  "  status INTEGER NOT NULL,"
+  "  failure TEXT,"
+  "  ms INTEGER NOT NULL,"
+  "  PRIMARY KEY (request, n));",
+};
+
+static void
+kp_ledger_finalize (GObject *object)
+{
+  KpLedger *self = (KpLedger *)object;
+
+  g_clear_pointer (&self->statements, g_hash_table_unref);
+  if (self->db != NULL)
+    {
+      /* Folding the WAL back keeps the folder tidy; errors here are harmless. */
+      sqlite3_exec (self->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+      sqlite3_close_v2 (self->db);
+      self->db = NULL;
+    }
+  g_clear_pointer (&self->path, g_free);
+
+  G_OBJECT_CLASS (kp_ledger_parent_class)->finalize (object);
+}
+
+static void
+kp_ledger_class_init (KpLedgerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = kp_ledger_finalize;
+}
+
+static void
+kp_ledger_init (KpLedger *self)
+{
+  self->statements = g_hash_table_new_full (NULL, NULL, NULL,
+                                            (GDestroyNotify)sqlite3_finalize);
+}
+
+static gboolean
+set_sqlite_error (KpLedger    *self,
+                  GError     **error,
+                  const char  *doing)
+{
+  g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY,
+               "Cannot %s in %s: %s", doing, self->path, sqlite3_errmsg (self->db));
+  return FALSE;
+}
+
+static gboolean
+exec (KpLedger    *self,
+      const char  *sql,
+      const char  *doing,
+      GError     **error)
+{
+  if (sqlite3_exec (self->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    return set_sqlite_error (self, error, doing);
+  return TRUE;
+}
+
+/* Prepared once per SQL text, reset for every use. */
+static sqlite3_stmt *
+prepare (KpLedger    *self,
+         const char  *sql,
+         GError     **error)
+{
+  sqlite3_stmt *stmt = g_hash_table_lookup (self->statements, sql);
+
+  if (stmt != NULL)
+    {
+      sqlite3_reset (stmt);
+      sqlite3_clear_bindings (stmt);
+      return stmt;
+    }
+
+  if (sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK)
+    {
+      set_sqlite_error (self, error, "prepare a query");
+      return NULL;
+    }
+
+  g_hash_table_insert (self->statements, (gpointer)sql, stmt);
+  return stmt;
+}
+
+static gboolean
+migrate (KpLedger  *self,
+         GError   **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  gint64 version;
+
+  if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK ||
+      sqlite3_step (stmt) != SQLITE_ROW)
+    {
+      sqlite3_finalize (stmt);
+      return set_sqlite_error (self, error, "read the schema version");
+    }
+  version = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+
+  if (version > (gint64)G_N_ELEMENTS (migrations))
+    {
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_NEWER,
+                   "%s was written by a newer Keypool (schema %" G_GINT64_FORMAT ", this one "
+                   "knows %u). Update Keypool, or move the file away to start afresh.",
+                   self->path, version, (guint)G_N_ELEMENTS (migrations));
+      return FALSE;
+    }
+
+  for (gint64 i = version; i < (gint64)G_N_ELEMENTS (migrations); i++)
+    {
+      g_autofree char *bump = g_strdup_printf ("PRAGMA user_version = %" G_GINT64_FORMAT, i + 1);
+
+      /* Each migration and its version bump commit together or not at all. */
+      if (!exec (self, "BEGIN IMMEDIATE", "start a migration", error))
+        return FALSE;
+      if (!exec (self, migrations[i], "migrate the database", error) ||
+          !exec (self, bump, "migrate the database", error) ||
+          !exec (self, "COMMIT", "migrate the database", error))
+        {
+          sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+          return FALSE;
+        }
+      g_debug ("Ledger migrated to schema %" G_GINT64_FORMAT, i + 1);
+    }
+
+  return TRUE;
+}
+
+/**
+ * kp_ledger_open:
+ * @path: the database file; its folder is created when missing
+ * @error: a location for a #GError
+ *
+ * Returns: (transfer full): the ledger, migrated to the current schema
+ */
+KpLedger *
+kp_ledger_open (const char  *path,
+                GError     **error)
+{
+  g_autoptr(KpLedger) self = NULL;
+  g_autofree char *dir = NULL;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  self = g_object_new (KP_TYPE_LEDGER, NULL);
+  self->path = g_strdup (path);
+
+  dir = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_OPEN,
+                   "Cannot create the folder %s: %s", dir, g_strerror (saved_errno));
+      return NULL;
+    }
+
+  if (sqlite3_open_v2 (path, &self->db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                       NULL) != SQLITE_OK)
+    {
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_OPEN,
+                   "Cannot open the database %s: %s", path,
+                   self->db ? sqlite3_errmsg (self->db) : "out of memory");
+      return NULL;
+    }
+
+  /* The CLI and a running Keypool may touch the file at the same moment. */
+  sqlite3_busy_timeout (self->db, 2000);
+
+  if (!exec (self, "PRAGMA journal_mode = WAL", "switch to WAL", error) ||
+      !exec (self, "PRAGMA synchronous = NORMAL", "set synchronous", error) ||
+      !exec (self, "PRAGMA foreign_keys = ON", "enable foreign keys", error) ||
+      !migrate (self, error))
+    return NULL;
+
+  g_chmod (path, 0600);
+
+  return g_steal_pointer (&self);
+}
+
+const char *
+kp_ledger_get_path (KpLedger *self)
+{
+  g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+  return self->path;
+}
+
+static void
+bind_text (sqlite3_stmt *stmt,
+           int           index,
+           const char   *text)
+{
+  if (text != NULL)
+    sqlite3_bind_text (stmt, index, text, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null (stmt, index);
+}
+
+static char *
+column_text (sqlite3_stmt *stmt,
+             int           index)
+{
+  const unsigned char *text = sqlite3_column_text (stmt, index);
+
+  return text ? g_strdup ((const char *)text) : NULL;
+}
+
+static gboolean
+step_done (KpLedger     *self,
+           sqlite3_stmt *stmt,
+           const char   *doing,
+           GError      **error)
+{
+  int rc = sqlite3_step (stmt);
+
+  sqlite3_reset (stmt);
+  if (rc != SQLITE_DONE)
+    return set_sqlite_error (self, error, doing);
+  return TRUE;
+}
+
+/* Credentials ----------------------------------------------------------- */
+
+gint64
+kp_ledger_add_credential (KpLedger    *self,
+                          const char  *provider,
+                          const char  *label,
+                          double       multiplier,
+                          const char  *source,
+                          const char  *env_var,
+                          const char  *fingerprint,
+                          GError     **error)
+{
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), 0);
+  g_return_val_if_fail (provider != NULL, 0);
+  g_return_val_if_fail (multiplier > 0, 0);
+
+  stmt = prepare (self,
+                  "INSERT INTO credentials (provider, label, multiplier, created, source, env_var, "
+                  "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)", error);
+  if (stmt == NULL)
+    return 0;
+
+  bind_text (stmt, 1, provider);
+  bind_text (stmt, 2, label ? label : "");
+  sqlite3_bind_double (stmt, 3, multiplier);
+  sqlite3_bind_int64 (stmt, 4, g_get_real_time () / G_USEC_PER_SEC);
+  bind_text (stmt, 5, source ? source : "keyring");
+  bind_text (stmt, 6, env_var);
+  bind_text (stmt, 7, fingerprint);
+
+  if (!step_done (self, stmt, "save the key’s details", error))
+    return 0;
+
+  return sqlite3_last_insert_rowid (self->db);
+}
+
+gboolean
+kp_ledger_remove_credential (KpLedger  *self,
+                             gint64     id,
+                             GError   **error)
+{
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+
+  stmt = prepare (self, "DELETE FROM credentials WHERE id = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, id);
+  if (!step_done (self, stmt, "remove the key", error))
+    return FALSE;
+
+  if (sqlite3_changes (self->db) == 0)
+    {
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_NOT_FOUND,
+                   "There is no key with id %" G_GINT64_FORMAT "; “keypool keys list” shows them.", id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+kp_credential_row_free (KpCredentialRow *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->provider);
+  g_free (row->label);
+  g_free (row->source);
+  g_free (row->env_var);
+  g_free (row->fingerprint);
+  g_free (row->state);
+  g_free (row->last_error);
+  g_free (row);
+}
+
+/**
+ * kp_ledger_list_credentials:
+ *
+ * Returns: (transfer container) (element-type KpCredentialRow): every
+ *   credential, by id
+ */
+GPtrArray *
+kp_ledger_list_credentials (KpLedger  *self,
+                            GError   **error)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_credential_row_free);
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+
+  stmt = prepare (self,
+                  "SELECT id, provider, label, multiplier, enabled, created, source, env_var, "
+                  "fingerprint, state, state_until, last_error FROM credentials ORDER BY id", error);
+  if (stmt == NULL)
+    return NULL;
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      KpCredentialRow *row = g_new0 (KpCredentialRow, 1);
+
+      row->id = sqlite3_column_int64 (stmt, 0);
+      row->provider = column_text (stmt, 1);
+      row->label = column_text (stmt, 2);
+      row->multiplier = sqlite3_column_double (stmt, 3);
+      row->enabled = sqlite3_column_int (stmt, 4) != 0;
+      row->created = sqlite3_column_int64 (stmt, 5);
+      row->source = column_text (stmt, 6);
+      row->env_var = column_text (stmt, 7);
+      row->fingerprint = column_text (stmt, 8);
+      row->state = column_text (stmt, 9);
+      row->state_until = sqlite3_column_int64 (stmt, 10);
+      row->last_error = column_text (stmt, 11);
+      g_ptr_array_add (rows, row);
+    }
+  sqlite3_reset (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "read the keys");
+      return NULL;
+    }
+  return g_steal_pointer (&rows);
+}
+
+gboolean
+kp_ledger_set_credential_state (KpLedger    *self,
+                                gint64       id,
+                                const char  *state,
+                                gint64       until,
+                                const char  *last_error,
+                                GError     **error)
+{
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+  g_return_val_if_fail (state != NULL, FALSE);
+
+  stmt = prepare (self,
+                  "UPDATE credentials SET state = ?, state_until = ?, last_error = ? WHERE id = ?",
+                  error);
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, state);
+  sqlite3_bind_int64 (stmt, 2, until);
+  bind_text (stmt, 3, last_error);
+  sqlite3_bind_int64 (stmt, 4, id);
+  if (!step_done (self, stmt, "save the key’s state", error))
+    return FALSE;
+
+  if (sqlite3_changes (self->db) == 0)
+    {
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_NOT_FOUND,
+                   "There is no key with id %" G_GINT64_FORMAT "; “keypool keys list” shows them.", id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+kp_ledger_set_credential_fingerprint (KpLedger    *self,
+                                      gint64       id,
+                                      const char  *fingerprint,
+                                      GError     **error)
+{
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+
+  /* A new key starts afresh: whatever the old one ran into is forgotten. */
+  stmt = prepare (self,
+                  "UPDATE credentials SET fingerprint = ?, state = 'ok', state_until = 0, "
+                  "last_error = NULL WHERE id = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, fingerprint);
+  sqlite3_bind_int64 (stmt, 2, id);
+  return step_done (self, stmt, "save the key’s details", error);
+}
+
+/* Providers and settings ----------------------------------------------- */
+
+gboolean
+kp_ledger_set_provider_enabled (KpLedger    *self,
+                                const char  *provider,
+                                gboolean     enabled,
+                                GError     **error)
+{
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+
+  stmt = prepare (self,
+                  "INSERT INTO provider_settings (provider, enabled) VALUES (?, ?) "
+                  "ON CONFLICT (provider) DO UPDATE SET enabled = excluded.enabled", error);
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, provider);
+  sqlite3_bind_int (stmt, 2, enabled ? 1 : 0);
+  return step_done (self, stmt, "save the provider setting", error);
+}
+
+/**
+ * kp_ledger_get_disabled_providers:
+ *
+ * Returns: (transfer full): a set of the ids of disabled providers
+ */
+GHashTable *
+kp_ledger_get_disabled_providers (KpLedger  *self,
+                                  GError   **error)
+{
+  g_autoptr(GHashTable) set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+
+  stmt = prepare (self, "SELECT provider FROM provider_settings WHERE enabled = 0", error);
+  if (stmt == NULL)
+    return NULL;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    g_hash_table_add (set, column_text (stmt, 0));
+  sqlite3_reset (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "read the provider settings");
+      return NULL;
+    }
+  return g_steal_pointer (&set);
+}
+
+char *
+kp_ledger_get_setting (KpLedger   *self,
+                       const char *key)
+{
+  sqlite3_stmt *stmt;
+  char *value = NULL;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+
+  stmt = prepare (self, "SELECT value FROM settings WHERE key = ?", NULL);
+  if (stmt == NULL)
+    return NULL;
+  bind_text (stmt, 1, key);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    value = column_text (stmt, 0);
+  sqlite3_reset (stmt);
+  return value;
+}
+
+gboolean
+kp_ledger_set_setting (KpLedger    *self,
+                       const char  *key,
+                       const char  *value,
+                       GError     **error)
+{
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+
+  stmt = prepare (self,
+                  "INSERT INTO settings (key, value) VALUES (?, ?) "
+                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value", error);
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, key);
+  bind_text (stmt, 2, value);
+  return step_done (self, stmt, "save a setting", error);
+}
+
+/* Requests --------------------------------------------------------------- */
+
+/**
+ * kp_ledger_add_request:
+ * @self: a #KpLedger
+ * @row: the request
+ * @attempts: (array length=n_attempts): its attempts, in order
+ * @n_attempts: how many
+ * @error: a location for a #GError
+ *
+ * Writes the request and its attempts in one transaction.
+ */
+gboolean
+kp_ledger_add_request (KpLedger            *self,
+                       const KpRequestRow  *row,
+                       const KpAttemptRow  *attempts,
+                       guint                n_attempts,
+                       GError             **error)
+{
+  sqlite3_stmt *stmt;
+  gint64 request;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+  g_return_val_if_fail (row != NULL, FALSE);
+
+  if (!exec (self, "BEGIN IMMEDIATE", "record a request", error))
+    return FALSE;
+
+  stmt = prepare (self,
+                  "INSERT INTO requests (request_id, time, dialect, model, provider, credential_id, "
+                  "upstream_model, status, outcome, error, attempts, prompt_tokens, "
+                  "completion_tokens, cached_tokens, reasoning_tokens, cost_nano, cost_source, "
+                  "ttfb_ms, total_ms, streamed) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", error);
+  if (stmt == NULL)
+    goto fail;
+
+  bind_text (stmt, 1, row->request_id);
+  sqlite3_bind_int64 (stmt, 2, row->time_ms);
+  bind_text (stmt, 3, row->dialect ? row->dialect : "openai");
+  bind_text (stmt, 4, row->model);
+  bind_text (stmt, 5, row->provider);
+  if (row->credential_id > 0)
+    sqlite3_bind_int64 (stmt, 6, row->credential_id);
+  else
+    sqlite3_bind_null (stmt, 6);
+  bind_text (stmt, 7, row->upstream_model);
+  sqlite3_bind_int (stmt, 8, row->status);
+  bind_text (stmt, 9, row->outcome);
+  bind_text (stmt, 10, row->error);
+  sqlite3_bind_int (stmt, 11, row->attempts);
+  sqlite3_bind_int64 (stmt, 12, row->prompt_tokens);
+  sqlite3_bind_int64 (stmt, 13, row->completion_tokens);
+  sqlite3_bind_int64 (stmt, 14, row->cached_tokens);
+  sqlite3_bind_int64 (stmt, 15, row->reasoning_tokens);
+  sqlite3_bind_int64 (stmt, 16, row->cost_nano);
+  bind_text (stmt, 17, row->cost_source ? row->cost_source : "unknown");
+  if (row->ttfb_ms >= 0)
+    sqlite3_bind_int64 (stmt, 18, row->ttfb_ms);
+  else
+    sqlite3_bind_null (stmt, 18);
+  sqlite3_bind_int64 (stmt, 19, row->total_ms);
+  sqlite3_bind_int (stmt, 20, row->streamed ? 1 : 0);
+
+  if (!step_done (self, stmt, "record a request", error))
+    goto fail;
+  request = sqlite3_last_insert_rowid (self->db);
+
+  for (guint i = 0; i < n_attempts; i++)
+    {
+      stmt = prepare (self,
+                      "INSERT INTO attempts (request, n, provider, credential_id, status, failure, ms) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)", error);
+      if (stmt == NULL)
+        goto fail;
+      sqlite3_bind_int64 (stmt, 1, request);
+      sqlite3_bind_int (stmt, 2, i + 1);
+      bind_text (stmt, 3, attempts[i].provider);
+      if (attempts[i].credential_id > 0)
+        sqlite3_bind_int64 (stmt, 4, attempts[i].credential_id);
+      else
+        sqlite3_bind_null (stmt, 4);
+      sqlite3_bind_int (stmt, 5, attempts[i].status);
+      bind_text (stmt, 6, attempts[i].failure);
+      sqlite3_bind_int64 (stmt, 7, attempts[i].ms);
+      if (!step_done (self, stmt, "record an attempt", error))
+        goto fail;
+    }
+
+  if (!exec (self, "COMMIT", "record a request", error))
+    goto fail;
+  return TRUE;
+
+fail:
+  sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+  return FALSE;
+}
+
+void
+kp_request_row_free (KpRequestRow *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->request_id);
+  g_free (row->dialect);
+  g_free (row->model);
+  g_free (row->provider);
+  g_free (row->upstream_model);
+  g_free (row->outcome);
+  g_free (row->error);
+  g_free (row->cost_source);
+  g_free (row);
+}
+
+/**
+ * kp_ledger_recent_requests:
+ *
+ * Returns: (transfer container) (element-type KpRequestRow): the last
+ *   @limit requests, newest first
+ */
+GPtrArray *
+kp_ledger_recent_requests (KpLedger  *self,
+                           guint      limit,
+                           GError   **error)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_request_row_free);
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+
+  stmt = prepare (self,
+                  "SELECT request_id, time, dialect, model, provider, credential_id, upstream_model, "
+                  "status, outcome, error, attempts, prompt_tokens, completion_tokens, cached_tokens, "
+                  "reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, streamed "
+                  "FROM requests ORDER BY id DESC LIMIT ?", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_int (stmt, 1, limit);
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      KpRequestRow *row = g_new0 (KpRequestRow, 1);
+
+      row->request_id = column_text (stmt, 0);
+      row->time_ms = sqlite3_column_int64 (stmt, 1);
+      row->dialect = column_text (stmt, 2);
+      row->model = column_text (stmt, 3);
+      row->provider = column_text (stmt, 4);
+      row->credential_id = sqlite3_column_int64 (stmt, 5);
+      row->upstream_model = column_text (stmt, 6);
+      row->status = sqlite3_column_int (stmt, 7);
+      row->outcome = column_text (stmt, 8);
+      row->error = column_text (stmt, 9);
+      row->attempts = sqlite3_column_int (stmt, 10);
+      row->prompt_tokens = sqlite3_column_int64 (stmt, 11);
+      row->completion_tokens = sqlite3_column_int64 (stmt, 12);
+      row->cached_tokens = sqlite3_column_int64 (stmt, 13);
+      row->reasoning_tokens = sqlite3_column_int64 (stmt, 14);
+      row->cost_nano = sqlite3_column_int64 (stmt, 15);
+      row->cost_source = column_text (stmt, 16);
+      row->ttfb_ms = sqlite3_column_type (stmt, 17) == SQLITE_NULL ? -1 : sqlite3_column_int64 (stmt, 17);
+      row->total_ms = sqlite3_column_int64 (stmt, 18);
+      row->streamed = sqlite3_column_int (stmt, 19) != 0;
+      g_ptr_array_add (rows, row);
+    }
+  sqlite3_reset (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "read the requests");
+      return NULL;
+    }
+  return g_steal_pointer (&rows);
+}
+
+void
+kp_spend_row_free (KpSpendRow *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->key);
+  g_free (row);
+}
+
+/**
+ * kp_ledger_spend:
+ * @self: a #KpLedger
+ * @since_ms: unix ms; requests from then on count
+ * @by: how to group
+ * @error: a location for a #GError
+ *
+ * Unknown costs are counted apart, never added as $0.
+ *
+ * Returns: (transfer container) (element-type KpSpendRow): one row per
+ *   group; days in order, the others by cost, largest first
+ */
+GPtrArray *
+kp_ledger_spend (KpLedger  *self,
+                 gint64     since_ms,
+                 KpSpendBy  by,
+                 GError   **error)
+{
+  static const char *queries[] = {
+    [KP_SPEND_BY_PROVIDER] =
+      "SELECT COALESCE(provider, '(none)'), COUNT(*), "
+      "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
+      "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
+      "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
+      "GROUP BY 1 ORDER BY 3 DESC, 1",
+    [KP_SPEND_BY_MODEL] =
+      "SELECT COALESCE(model, '(none)'), COUNT(*), "
+      "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
+      "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
+      "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
+      "GROUP BY 1 ORDER BY 3 DESC, 1",
+    [KP_SPEND_BY_KEY] =
+      "SELECT COALESCE(CAST(credential_id AS TEXT), '(none)'), COUNT(*), "
+      "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
+      "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
+      "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
+      "GROUP BY 1 ORDER BY 3 DESC, 1",
+    [KP_SPEND_BY_DAY] =
+      "SELECT strftime('%Y-%m-%d', time / 1000, 'unixepoch', 'localtime'), COUNT(*), "
+      "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
+      "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
+      "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
+      "GROUP BY 1 ORDER BY 1",
+  };
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_spend_row_free);
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+  g_return_val_if_fail (by <= KP_SPEND_BY_DAY, NULL);
+
+  stmt = prepare (self, queries[by], error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_int64 (stmt, 1, since_ms);
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      KpSpendRow *row = g_new0 (KpSpendRow, 1);
+
+      row->key = column_text (stmt, 0);
+      row->requests = sqlite3_column_int64 (stmt, 1);
+      row->cost_nano = sqlite3_column_int64 (stmt, 2);
+      row->unknown_cost = sqlite3_column_int64 (stmt, 3);
+      row->prompt_tokens = sqlite3_column_int64 (stmt, 4);
+      row->completion_tokens = sqlite3_column_int64 (stmt, 5);
+      g_ptr_array_add (rows, row);
+    }
+  sqlite3_reset (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "add up the spend");
+      return NULL;
+    }
+  return g_steal_pointer (&rows);
+}
+
+gboolean
+kp_ledger_check_integrity (KpLedger  *self,
+                           GError   **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  g_autofree char *result = NULL;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+
+  if (sqlite3_prepare_v2 (self->db, "PRAGMA integrity_check", -1, &stmt, NULL) != SQLITE_OK)
+    return set_sqlite_error (self, error, "check the database");
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    result = column_text (stmt, 0);
+  sqlite3_finalize (stmt);
+
+  if (g_strcmp0 (result, "ok") != 0)
+    {
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY,
+                   "%s failed its integrity check: %s", self->path, result ? result : "no answer");
+      return FALSE;
+    }
+  return TRUE;
+}

@@ -1,0 +1,165 @@
+/* kp-ledger.h: Keypool's sqlite store
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define KP_LEDGER_ERROR (kp_ledger_error_quark ())
+
+typedef enum
+{
+  KP_LEDGER_ERROR_OPEN,
+  KP_LEDGER_ERROR_NEWER,
+  KP_LEDGER_ERROR_QUERY,
+  KP_LEDGER_ERROR_NOT_FOUND,
+} KpLedgerError;
+
+/* A credential's metadata. The secret itself lives in the keyring (or the
+ * environment) and never here.
+ */
+typedef struct
+{
+  gint64  id;
+  char   *provider;
+  char   *label;
+  double  multiplier;
+  gboolean enabled;
+  gint64  created;       /* unix seconds */
+  char   *source;        /* "keyring" or "env" */
+  char   *env_var;       /* for "env": the variable that holds it */
+  char   *fingerprint;   /* a digest to notice that a key changed */
+  char   *state;         /* "ok", "cooling", "exhausted", "invalid" */
+  gint64  state_until;   /* unix seconds; 0 = until something changes */
+  char   *last_error;
+} KpCredentialRow;
+
+/* One finished client request. */
+typedef struct
+{
+  char     *request_id;
+  gint64    time_ms;        /* unix ms when it arrived */
+  char     *dialect;
+  char     *model;
+  char     *provider;
+  gint64    credential_id;  /* 0 = none */
+  char     *upstream_model;
+  guint     status;
+  char     *outcome;
+  char     *error;
+  guint     attempts;
+  gint64    prompt_tokens;
+  gint64    completion_tokens;
+  gint64    cached_tokens;
+  gint64    reasoning_tokens;
+  gint64    cost_nano;
+  char     *cost_source;
+  gint64    ttfb_ms;        /* -1 = none */
+  gint64    total_ms;
+  gboolean  streamed;
+} KpRequestRow;
+
+/* One attempt of a request on one route. */
+typedef struct
+{
+  char   *provider;
+  gint64  credential_id;
+  guint   status;
+  char   *failure;        /* failure class, or NULL when it succeeded */
+  gint64  ms;
+} KpAttemptRow;
+
+typedef enum
+{
+  KP_SPEND_BY_PROVIDER,
+  KP_SPEND_BY_MODEL,
+  KP_SPEND_BY_KEY,
+  KP_SPEND_BY_DAY,
+} KpSpendBy;
+
+typedef struct
+{
+  char   *key;
+  gint64  requests;
+  gint64  cost_nano;       /* of the requests whose cost is known */
+  gint64  unknown_cost;    /* requests whose cost is unknown */
+  gint64  prompt_tokens;
+  gint64  completion_tokens;
+} KpSpendRow;
+
+#define KP_TYPE_LEDGER (kp_ledger_get_type ())
+
+G_DECLARE_FINAL_TYPE (KpLedger, kp_ledger, KP, LEDGER, GObject)
+
+GQuark      kp_ledger_error_quark             (void);
+KpLedger   *kp_ledger_open                    (const char            *path,
+                                               GError               **error);
+const char *kp_ledger_get_path                (KpLedger              *self);
+
+gint64      kp_ledger_add_credential          (KpLedger              *self,
+                                               const char            *provider,
+                                               const char            *label,
+                                               double                 multiplier,
+                                               const char            *source,
+                                               const char            *env_var,
+                                               const char            *fingerprint,
+                                               GError               **error);
+gboolean    kp_ledger_remove_credential       (KpLedger              *self,
+                                               gint64                 id,
+                                               GError               **error);
+GPtrArray  *kp_ledger_list_credentials        (KpLedger              *self,
+                                               GError               **error);
+gboolean    kp_ledger_set_credential_state    (KpLedger              *self,
+                                               gint64                 id,
+                                               const char            *state,
+                                               gint64                 until,
+                                               const char            *last_error,
+                                               GError               **error);
+gboolean    kp_ledger_set_credential_fingerprint (KpLedger           *self,
+                                               gint64                 id,
+                                               const char            *fingerprint,
+                                               GError               **error);
+void        kp_credential_row_free            (KpCredentialRow       *row);
+
+gboolean    kp_ledger_set_provider_enabled    (KpLedger              *self,
+                                               const char            *provider,
+                                               gboolean               enabled,
+                                               GError               **error);
+GHashTable *kp_ledger_get_disabled_providers  (KpLedger              *self,
+                                               GError               **error);
+
+char       *kp_ledger_get_setting             (KpLedger              *self,
+                                               const char            *key);
+gboolean    kp_ledger_set_setting             (KpLedger              *self,
+                                               const char            *key,
+                                               const char            *value,
+                                               GError               **error);
+
+gboolean    kp_ledger_add_request             (KpLedger              *self,
+                                               const KpRequestRow    *row,
+                                               const KpAttemptRow    *attempts,
+                                               guint                  n_attempts,
+                                               GError               **error);
+GPtrArray  *kp_ledger_recent_requests         (KpLedger              *self,
+                                               guint                  limit,
+                                               GError               **error);
+void        kp_request_row_free               (KpRequestRow          *row);
+
+GPtrArray  *kp_ledger_spend                   (KpLedger              *self,
+                                               gint64                 since_ms,
+                                               KpSpendBy              by,
+                                               GError               **error);
+void        kp_spend_row_free                 (KpSpendRow            *row);
+
+gboolean    kp_ledger_check_integrity         (KpLedger              *self,
+                                               GError               **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpCredentialRow, kp_credential_row_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpRequestRow, kp_request_row_free)
+
+G_END_DECLS

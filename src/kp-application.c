@@ -1,0 +1,614 @@
+/* kp-application.c: one Keypool per session; the CLI talks to it
+ *
+ * Keypool is a GApplication, unique on the session bus. `keypool --headless`
+ * becomes the primary instance and serves. A later `keypool keys list` finds
+ * it on the bus and its command line is carried out there (GApplication
+ * command-line forwarding), so keys, states and spend stay consistent. With
+ * no instance running, the command runs in its own process, on the database
+ * and the keyring directly.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib-unix.h>
+
+#include "cli/kp-cli.h"
+#include "kp-application.h"
+
+#define DRAIN_TIMEOUT_MS 3000
+
+struct _KpApplication
+{
+  GApplication  parent_instance;
+
+  KpGateway    *gateway;
+  GError       *load_error;
+  GPtrArray    *waiting;        /* command lines waiting for the gateway to load */
+  gboolean      loading;
+  gboolean      loaded;
+  gboolean      daemon;         /* serving: this is the running Keypool */
+  char         *pending_secret; /* read by `keys add` before forwarding */
+  GApplicationCommandLine *daemon_cmdline;
+  int           exit_status;
+  guint         signal_ids[2];
+  guint         drain_id;
+  gint64        stop_deadline;
+  gboolean      stopping;
+};
+
+G_DEFINE_TYPE (KpApplication, kp_application, G_TYPE_APPLICATION)
+
+static void
+wipe_pending_secret (KpApplication *self)
+{
+  if (self->pending_secret != NULL)
+    {
+      explicit_bzero (self->pending_secret, strlen (self->pending_secret));
+      g_clear_pointer (&self->pending_secret, g_free);
+    }
+}
+
+static void
+kp_application_dispose (GObject *object)
+{
+  KpApplication *self = (KpApplication *)object;
+
+  g_clear_handle_id (&self->drain_id, g_source_remove);
+  for (guint i = 0; i < G_N_ELEMENTS (self->signal_ids); i++)
+    g_clear_handle_id (&self->signal_ids[i], g_source_remove);
+  g_clear_pointer (&self->waiting, g_ptr_array_unref);
+  g_clear_object (&self->daemon_cmdline);
+  g_clear_object (&self->gateway);
+
+  G_OBJECT_CLASS (kp_application_parent_class)->dispose (object);
+}
+
+static void
+kp_application_finalize (GObject *object)
+{
+  KpApplication *self = (KpApplication *)object;
+
+  wipe_pending_secret (self);
+  g_clear_error (&self->load_error);
+
+  G_OBJECT_CLASS (kp_application_parent_class)->finalize (object);
+}
+
+static void
+print_usage (void)
+{
+  g_print ("Usage:\n"
+           "  keypool [--headless] [OPTION…]      serve on http://127.0.0.1:7878/v1\n"
+           "  keypool keys add PROVIDER [--label L] [--multiplier M] [--no-check]\n"
+           "  keypool keys list | remove ID | reset ID\n"
+           "  keypool providers [enable|disable ID]\n"
+           "  keypool models\n"
+           "  keypool spend [--since 7d] [--by provider|model|key|day]\n"
+           "  keypool requests [--last N]\n"
+           "  keypool token [--regenerate]\n"
+           "\n"
+           "Serving options:\n"
+           "  --port PORT              port on 127.0.0.1 (default 7878, or KEYPOOL_PORT; 0 = any)\n"
+           "  --connect-timeout S      seconds to connect to a provider (default 15; 0 = none)\n"
+           "  --first-byte-timeout S   seconds for an answer to begin (default 300; 0 = none)\n"
+           "  --idle-timeout S         seconds a stream may stay silent (default 300; 0 = none)\n"
+           "  --max-body-mib MIB       largest request body accepted (default 32)\n"
+           "  --allow-origin ORIGIN    accept browser requests from ORIGIN (repeatable)\n"
+           "  --no-keyring             keys from environment variables only\n"
+           "  --version                print the version\n"
+           "\n"
+           "A running Keypool carries out the commands; without one they act on the\n"
+           "database and the keyring directly.\n");
+}
+
+static gboolean
+kp_application_local_command_line (GApplication   *app,
+                                   char         ***arguments,
+                                   int            *exit_status)
+{
+  KpApplication *self = KP_APPLICATION (app);
+  char **argv = *arguments;
+
+  if (argv[1] != NULL && (g_str_equal (argv[1], "--help") || g_str_equal (argv[1], "-h") ||
+                          g_str_equal (argv[1], "help")))
+    {
+      print_usage ();
+      *exit_status = EXIT_SUCCESS;
+      return TRUE;
+    }
+
+  if (argv[1] != NULL && g_str_equal (argv[1], "--version"))
+    {
+      g_print ("keypool %s\n", PACKAGE_VERSION);
+      *exit_status = EXIT_SUCCESS;
+      return TRUE;
+    }
+
+  /* The key is read here, in the terminal the user typed in, never from
+   * argv; it travels to the running Keypool with the command line.
+   */
+  if (argv[1] != NULL && g_str_equal (argv[1], "keys") &&
+      argv[2] != NULL && g_str_equal (argv[2], "add") &&
+      argv[3] != NULL && argv[3][0] != '-')
+    {
+      g_autoptr(GError) error = NULL;
+
+      self->pending_secret = kp_cli_read_secret (argv[3], &error);
+      if (self->pending_secret == NULL)
+        {
+          g_printerr ("keypool: %s\n", error->message);
+          *exit_status = EXIT_FAILURE;
+          return TRUE;
+        }
+    }
+
+  return G_APPLICATION_CLASS (kp_application_parent_class)->local_command_line (app, arguments,
+                                                                                 exit_status);
+}
+
+static void
+kp_application_add_platform_data (GApplication    *app,
+                                  GVariantBuilder *builder)
+{
+  KpApplication *self = KP_APPLICATION (app);
+
+  G_APPLICATION_CLASS (kp_application_parent_class)->add_platform_data (app, builder);
+
+  if (self->pending_secret != NULL)
+    {
+      g_variant_builder_add (builder, "{sv}", "keypool-secret",
+                             g_variant_new_string (self->pending_secret));
+      wipe_pending_secret (self);
+    }
+}
+
+static char *
+env_or_default (const char *variable,
+                const char *base,
+                const char *leaf)
+{
+  const char *value = g_getenv (variable);
+
+  if (value != NULL && *value != '\0')
+    return g_strdup (value);
+  return g_build_filename (base, leaf, NULL);
+}
+
+static void
+configure_gateway (KpApplication *self)
+{
+  g_autofree char *providers = env_or_default ("KEYPOOL_PROVIDERS_DIR", PKGDATADIR, "providers");
+  g_autofree char *config = env_or_default ("KEYPOOL_CONFIG_DIR", g_get_user_config_dir (), "keypool");
+  g_autofree char *data = env_or_default ("KEYPOOL_DATA_DIR", g_get_user_data_dir (), "keypool");
+  const char *token = g_getenv ("KEYPOOL_TOKEN");
+  const char *no_keyring = g_getenv ("KEYPOOL_NO_KEYRING");
+
+  kp_gateway_set_dirs (self->gateway, providers, config, data);
+  if (token != NULL && *token != '\0')
+    kp_gateway_set_token (self->gateway, token);
+  if (no_keyring != NULL && *no_keyring != '\0' && !g_str_equal (no_keyring, "0"))
+    kp_gateway_set_use_keyring (self->gateway, FALSE);
+}
+
+/* Daemon ------------------------------------------------------------------ */
+
+static gboolean
+check_drained (gpointer user_data)
+{
+  KpApplication *self = user_data;
+
+  if (kp_gateway_get_n_active (self->gateway) > 0 &&
+      g_get_monotonic_time () < self->stop_deadline)
+    return G_SOURCE_CONTINUE;
+
+  self->drain_id = 0;
+  g_application_release (G_APPLICATION (self));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  KpApplication *self = user_data;
+
+  if (self->stopping)
+    {
+      /* A second Ctrl-C: do not wait for the streams to end. */
+      self->stop_deadline = 0;
+      return G_SOURCE_CONTINUE;
+    }
+
+  self->stopping = TRUE;
+  g_printerr ("Stopping Keypool…\n");
+  kp_gateway_stop (self->gateway);
+  self->stop_deadline = g_get_monotonic_time () + DRAIN_TIMEOUT_MS * 1000;
+  self->drain_id = g_timeout_add (20, check_drained, self);
+  return G_SOURCE_CONTINUE;
+}
+
+typedef struct
+{
+  char   *port;
+  int     connect_s;
+  int     first_byte_s;
+  int     idle_s;
+  int     max_body_mib;
+  GStrv   origins;
+  gboolean headless;
+  gboolean no_keyring;
+} DaemonOptions;
+
+static void
+daemon_options_clear (DaemonOptions *options)
+{
+  g_clear_pointer (&options->port, g_free);
+  g_clear_pointer (&options->origins, g_strfreev);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (DaemonOptions, daemon_options_clear)
+
+static gboolean
+parse_daemon_options (GApplicationCommandLine  *cmdline,
+                      DaemonOptions            *options,
+                      GError                  **error)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
+  g_auto(GStrv) args = g_application_command_line_get_arguments (cmdline, NULL);
+  g_autofree char **argv = g_memdup2 (args, sizeof (char *) * (g_strv_length (args) + 1));
+  int argc = g_strv_length (args);
+  GOptionEntry entries[] = {
+    { "headless", 0, 0, G_OPTION_ARG_NONE, &options->headless, NULL, NULL },
+    { "port", 'p', 0, G_OPTION_ARG_STRING, &options->port, NULL, NULL },
+    { "connect-timeout", 0, 0, G_OPTION_ARG_INT, &options->connect_s, NULL, NULL },
+    { "first-byte-timeout", 0, 0, G_OPTION_ARG_INT, &options->first_byte_s, NULL, NULL },
+    { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &options->idle_s, NULL, NULL },
+    { "max-body-mib", 0, 0, G_OPTION_ARG_INT, &options->max_body_mib, NULL, NULL },
+    { "allow-origin", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->origins, NULL, NULL },
+    { "no-keyring", 0, 0, G_OPTION_ARG_NONE, &options->no_keyring, NULL, NULL },
+    { NULL }
+  };
+
+  options->connect_s = 15;
+  options->first_byte_s = 300;
+  options->idle_s = 300;
+  options->max_body_mib = KP_GATEWAY_DEFAULT_BODY_LIMIT / (1024 * 1024);
+
+  g_option_context_set_help_enabled (context, FALSE);
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, error))
+    return FALSE;
+
+  if (argc > 1)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                   "unknown command “%s”. Run “keypool --help”.", argv[1]);
+      return FALSE;
+    }
+
+  if (options->connect_s < 0 || options->first_byte_s < 0 || options->idle_s < 0 ||
+      options->connect_s > 86400 || options->first_byte_s > 86400 || options->idle_s > 86400 ||
+      options->max_body_mib <= 0 || options->max_body_mib > 4096)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "timeouts must be 0–86400 seconds and --max-body-mib 1–4096.");
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static void
+describe_providers (KpApplication           *self,
+                    GApplicationCommandLine *cmdline)
+{
+  GPtrArray *providers = kp_catalog_get_providers (kp_gateway_get_catalog (self->gateway));
+  g_autoptr(GString) usable = g_string_new (NULL);
+  const char *problem = kp_gateway_get_keyring_problem (self->gateway);
+
+  if (problem != NULL)
+    g_application_command_line_printerr (cmdline,
+      "The keyring is unavailable: %s. Keys come from environment variables only, "
+      "and the access token from KEYPOOL_TOKEN or a file.\n", problem);
+
+  for (guint i = 0; i < providers->len; i++)
+    {
+      KpProvider *provider = g_ptr_array_index (providers, i);
+
+      if (!kp_provider_get_requires_key (provider) ||
+          !kp_gateway_provider_is_usable (self->gateway, provider))
+        continue;
+      g_string_append_printf (usable, "%s%s", usable->len ? ", " : "", kp_provider_get_id (provider));
+    }
+
+  if (providers->len == 0)
+    g_application_command_line_printerr (cmdline,
+      "No provider files were found. Set KEYPOOL_PROVIDERS_DIR to Keypool’s providers/ folder "
+      "or reinstall Keypool.\n");
+  else if (usable->len == 0)
+    g_application_command_line_printerr (cmdline,
+      "No provider has a key yet, so only local servers (Ollama, LM Studio) can be used. "
+      "Add one with “keypool keys add PROVIDER”.\n");
+  else
+    g_application_command_line_printerr (cmdline, "Providers with keys: %s\n", usable->str);
+
+  g_application_command_line_printerr (cmdline, "Access token: in %s (“keypool token” prints it)\n",
+                                       kp_gateway_get_token_origin (self->gateway));
+}
+
+static void run_waiting (KpApplication *self);
+
+static void
+on_daemon_loaded (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  KpApplication *self = user_data;
+  g_autoptr(GApplicationCommandLine) cmdline = g_steal_pointer (&self->daemon_cmdline);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+
+  self->loading = FALSE;
+  if (!kp_gateway_load_finish (self->gateway, result, &error) ||
+      !kp_gateway_listen (self->gateway, &error))
+    {
+      g_application_command_line_printerr (cmdline, "keypool: %s\n", error->message);
+      kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
+      self->load_error = g_steal_pointer (&error);
+      run_waiting (self);
+      g_application_release (G_APPLICATION (self));
+      return;
+    }
+  self->loaded = TRUE;
+
+  url = kp_gateway_dup_base_url (self->gateway);
+  g_application_command_line_print (cmdline, "Keypool is serving on %s\n", url);
+  describe_providers (self, cmdline);
+
+  self->signal_ids[0] = g_unix_signal_add (SIGINT, on_signal, self);
+  self->signal_ids[1] = g_unix_signal_add (SIGTERM, on_signal, self);
+  run_waiting (self);
+}
+
+static void
+start_daemon (KpApplication           *self,
+              GApplicationCommandLine *cmdline)
+{
+  g_auto(DaemonOptions) options = { 0 };
+  g_autoptr(GError) error = NULL;
+  guint64 port = KP_GATEWAY_DEFAULT_PORT;
+  const char *port_text;
+
+  if (self->daemon || self->loading || self->loaded)
+    {
+      g_autofree char *url = self->gateway ? kp_gateway_dup_base_url (self->gateway) : NULL;
+
+      g_application_command_line_printerr (cmdline,
+        self->daemon ? "keypool: Keypool is already running, serving on %s.\n"
+                     : "keypool: another keypool command is running; try again in a moment.\n",
+        url);
+      kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
+      return;
+    }
+
+  if (!parse_daemon_options (cmdline, &options, &error))
+    {
+      g_application_command_line_printerr (cmdline, "keypool: %s\n", error->message);
+      kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
+      return;
+    }
+
+  port_text = options.port ? options.port : g_getenv ("KEYPOOL_PORT");
+  if (port_text != NULL && !g_ascii_string_to_unsigned (port_text, 10, 0, 65535, &port, &error))
+    {
+      g_application_command_line_printerr (cmdline, "keypool: Invalid port “%s”: %s\n",
+                                           port_text, error->message);
+      kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
+      return;
+    }
+
+  if (!options.headless)
+    g_application_command_line_printerr (cmdline,
+                                         "This build of Keypool has no window yet; serving headless.\n");
+
+  self->daemon = TRUE;
+  self->loading = TRUE;
+  configure_gateway (self);
+  if (options.no_keyring)
+    kp_gateway_set_use_keyring (self->gateway, FALSE);
+  kp_gateway_set_port (self->gateway, (guint)port);
+  kp_gateway_set_timeouts (self->gateway, options.connect_s * 1000, options.first_byte_s * 1000,
+                           options.idle_s * 1000);
+  kp_gateway_set_body_limit (self->gateway, (gsize)options.max_body_mib * 1024 * 1024);
+  kp_gateway_set_allowed_origins (self->gateway, (const char * const *)options.origins);
+
+  /* Serving holds the application until a signal stops it. */
+  g_application_hold (G_APPLICATION (self));
+  self->daemon_cmdline = g_object_ref (cmdline);
+  kp_gateway_load_async (self->gateway, NULL, on_daemon_loaded, self);
+}
+
+/* Commands ------------------------------------------------------------------ */
+
+static void
+run_waiting (KpApplication *self)
+{
+  g_autoptr(GPtrArray) waiting = g_steal_pointer (&self->waiting);
+
+  self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; waiting != NULL && i < waiting->len; i++)
+    {
+      GApplicationCommandLine *cmdline = g_ptr_array_index (waiting, i);
+
+      if (self->load_error != NULL)
+        {
+          g_application_command_line_printerr (cmdline, "keypool: %s\n", self->load_error->message);
+          kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
+        }
+      else
+        kp_cli_run (self, self->gateway, cmdline);
+      g_application_release (G_APPLICATION (self));
+    }
+}
+
+static void
+on_direct_loaded (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  KpApplication *self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  self->loading = FALSE;
+  if (!kp_gateway_load_finish (self->gateway, result, &error))
+    self->load_error = g_steal_pointer (&error);
+  else
+    self->loaded = TRUE;
+  run_waiting (self);
+  g_application_release (G_APPLICATION (self));
+}
+
+static int
+kp_application_command_line (GApplication            *app,
+                             GApplicationCommandLine *cmdline)
+{
+  KpApplication *self = KP_APPLICATION (app);
+  g_auto(GStrv) args = g_application_command_line_get_arguments (cmdline, NULL);
+
+  if (args[1] == NULL || args[1][0] == '-')
+    {
+      start_daemon (self, cmdline);
+      return EXIT_SUCCESS;
+    }
+
+  if (!kp_cli_is_command (args[1]))
+    {
+      g_application_command_line_printerr (cmdline,
+                                           "keypool: unknown command “%s”. Run “keypool --help”.\n",
+                                           args[1]);
+      kp_application_set_exit_status (self, cmdline, 2);
+      return 2;
+    }
+
+  if (self->loaded)
+    {
+      kp_cli_run (self, self->gateway, cmdline);
+      return EXIT_SUCCESS;
+    }
+
+  /* No Keypool is running: load the store and keyring here, then run. */
+  g_application_hold (app);
+  g_ptr_array_add (self->waiting, g_object_ref (cmdline));
+  if (!self->loading)
+    {
+      self->loading = TRUE;
+      configure_gateway (self);
+      g_application_hold (app);
+      kp_gateway_load_async (self->gateway, NULL, on_direct_loaded, self);
+    }
+  return EXIT_SUCCESS;
+}
+
+static void
+kp_application_class_init (KpApplicationClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
+
+  object_class->dispose = kp_application_dispose;
+  object_class->finalize = kp_application_finalize;
+  app_class->local_command_line = kp_application_local_command_line;
+  app_class->add_platform_data = kp_application_add_platform_data;
+  app_class->command_line = kp_application_command_line;
+}
+
+static void
+kp_application_init (KpApplication *self)
+{
+  self->gateway = kp_gateway_new ();
+  self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+/**
+ * kp_application_new:
+ * @unique: whether a session bus is there to find a running Keypool on
+ */
+KpApplication *
+kp_application_new (gboolean unique)
+{
+  GApplicationFlags flags = G_APPLICATION_HANDLES_COMMAND_LINE;
+
+  if (!unique)
+    flags |= G_APPLICATION_NON_UNIQUE;
+
+  return g_object_new (KP_TYPE_APPLICATION,
+                       "application-id", APPLICATION_ID,
+                       "flags", flags,
+                       NULL);
+}
+
+/**
+ * kp_application_set_exit_status:
+ *
+ * Sets how the command ends. For a command run in this process, GApplication
+ * reports success whenever the main loop ran, so the status is kept here too.
+ */
+void
+kp_application_set_exit_status (KpApplication           *self,
+                                GApplicationCommandLine *cmdline,
+                                int                      status)
+{
+  g_return_if_fail (KP_IS_APPLICATION (self));
+
+  g_application_command_line_set_exit_status (cmdline, status);
+  if (!g_application_command_line_get_is_remote (cmdline) && status != 0)
+    self->exit_status = status;
+}
+
+int
+kp_application_get_exit_status (KpApplication *self)
+{
+  g_return_val_if_fail (KP_IS_APPLICATION (self), EXIT_FAILURE);
+  return self->exit_status;
+}
+
+KpGateway *
+kp_application_get_gateway (KpApplication *self)
+{
+  g_return_val_if_fail (KP_IS_APPLICATION (self), NULL);
+  return self->gateway;
+}
+
+/**
+ * kp_application_take_secret:
+ *
+ * Returns: (transfer full) (nullable): the key that `keys add` read in the
+ *   invoking process: sent along with a forwarded command line, or kept
+ *   here when the command runs in this process
+ */
+char *
+kp_application_take_secret (KpApplication           *self,
+                            GApplicationCommandLine *cmdline)
+{
+  g_autoptr(GVariant) platform = NULL;
+  char *secret = NULL;
+
+  g_return_val_if_fail (KP_IS_APPLICATION (self), NULL);
+
+  if (g_application_command_line_get_is_remote (cmdline))
+    {
+      platform = g_application_command_line_get_platform_data (cmdline);
+      if (platform != NULL)
+        g_variant_lookup (platform, "keypool-secret", "s", &secret);
+      return secret;
+    }
+
+  return g_steal_pointer (&self->pending_secret);
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs a command in a throw-away session: a private D-Bus session bus and,
+# with --keyring, a real gnome-keyring Secret Service on it, unlocked. HOME
+# and the XDG folders point into a temporary folder. Everything started here
+# is ended by PID when the command ends; its exit status is returned.
+#
+#   tests/session.sh [--keyring] [--] COMMAND [ARGS…]
+#
+# Copyright 2026 The Keypool authors
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+set -u
+
+keyring=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --keyring) keyring=1 ;;
+    --) shift; break ;;
+    -*) echo "session.sh: unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+  esac
+  shift
+done
+[ $# -gt 0 ] || { echo "usage: session.sh [--keyring] [--] COMMAND [ARGS…]" >&2; exit 2; }
+
+root=$(mktemp -d "${TMPDIR:-/tmp}/keypool-session.XXXXXX") || exit 1
+pids=()
+
+finish () {
+  local i
+  for (( i=${#pids[@]}-1; i>=0; i-- )); do kill "${pids[i]}" 2>/dev/null; done
+  for (( i=${#pids[@]}-1; i>=0; i-- )); do wait "${pids[i]}" 2>/dev/null; done
+  rm -rf "$root"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+wait_for () {
+  local i
+  for i in $(seq 1 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+
+die () {
+  echo "session.sh: $*" >&2
+  for log in "$root"/*.log; do [ -s "$log" ] && { echo "--- $log" >&2; tail -n 20 "$log" >&2; }; done
+  exit 1
+}
+
+mkdir -p "$root/run" "$root/home" "$root/data" "$root/config" "$root/cache"
+chmod 700 "$root/run"
+export HOME="$root/home" XDG_RUNTIME_DIR="$root/run" XDG_DATA_HOME="$root/data" \
+       XDG_CONFIG_HOME="$root/config" XDG_CACHE_HOME="$root/cache"
+unset DISPLAY WAYLAND_DISPLAY SESSION_MANAGER
+
+dbus-daemon --session --nofork --nopidfile --print-address=3 3>"$root/bus-address" \
+  2>"$root/dbus.log" &
+pids+=($!)
+wait_for test -s "$root/bus-address" || die "dbus-daemon did not start"
+DBUS_SESSION_BUS_ADDRESS=$(head -n1 "$root/bus-address")
+export DBUS_SESSION_BUS_ADDRESS
+
+has_owner () {
+  gdbus call --session -d org.freedesktop.DBus -o /org/freedesktop/DBus \
+    -m org.freedesktop.DBus.NameHasOwner "$1" | grep -q true
+}
+
+if [ "$keyring" = 1 ]; then
+  # A fresh login keyring, created and unlocked with a known password.
+  printf '%s' "keypool-test" |
+    gnome-keyring-daemon --foreground --unlock --components=secrets >"$root/keyring.log" 2>&1 &
+  pids+=($!)
+  wait_for has_owner org.freedesktop.secrets || die "gnome-keyring did not start"
+fi
+
+"$@"
