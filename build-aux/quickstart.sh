@@ -28,7 +28,7 @@ BUILD_PKGS=(
 # sqlite3 to inspect databases, validators for data/, and the sanitizers.
 TEST_PKGS=(
   dbus-daemon gnome-keyring sqlite3
-  desktop-file-utils appstream libxml2-utils
+  desktop-file-utils appstream appstream-util libxml2-utils flatpak-builder
   libclang-rt-14-dev
 )
 

@@ -377,7 +377,7 @@ on_daemon_loaded (GObject      *object,
   run_waiting (self);
 }
 
-static void
+static int
 start_daemon (KpApplication           *self,
               GApplicationCommandLine *cmdline)
 {
@@ -395,14 +395,14 @@ start_daemon (KpApplication           *self,
                      : "keypool: another keypool command is running; try again in a moment.\n",
         url);
       kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
-      return;
+      return EXIT_FAILURE;
     }
 
   if (!parse_daemon_options (cmdline, &options, &error))
     {
       g_application_command_line_printerr (cmdline, "keypool: %s\n", error->message);
       kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
-      return;
+      return EXIT_FAILURE;
     }
 
   port_text = options.port ? options.port : g_getenv ("KEYPOOL_PORT");
@@ -411,7 +411,7 @@ start_daemon (KpApplication           *self,
       g_application_command_line_printerr (cmdline, "keypool: Invalid port “%s”: %s\n",
                                            port_text, error->message);
       kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
-      return;
+      return EXIT_FAILURE;
     }
 
   if (!options.headless)
@@ -433,6 +433,7 @@ start_daemon (KpApplication           *self,
   g_application_hold (G_APPLICATION (self));
   self->daemon_cmdline = g_object_ref (cmdline);
   kp_gateway_load_async (self->gateway, NULL, on_daemon_loaded, self);
+  return EXIT_SUCCESS;
 }
 
 /* Commands ------------------------------------------------------------------ */
@@ -483,10 +484,7 @@ kp_application_command_line (GApplication            *app,
   g_auto(GStrv) args = g_application_command_line_get_arguments (cmdline, NULL);
 
   if (args[1] == NULL || args[1][0] == '-')
-    {
-      start_daemon (self, cmdline);
-      return EXIT_SUCCESS;
-    }
+    return start_daemon (self, cmdline);
 
   if (!kp_cli_is_command (args[1]))
     {
@@ -497,11 +495,11 @@ kp_application_command_line (GApplication            *app,
       return 2;
     }
 
+  /* GApplication reports what this returns; an asynchronous command sets
+   * its status later, when it ends.
+   */
   if (self->loaded)
-    {
-      kp_cli_run (self, self->gateway, cmdline);
-      return EXIT_SUCCESS;
-    }
+    return MAX (kp_cli_run (self, self->gateway, cmdline), EXIT_SUCCESS);
 
   /* No Keypool is running: load the store and keyring here, then run. */
   g_application_hold (app);

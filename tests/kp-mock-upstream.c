@@ -394,9 +394,19 @@ handler (SoupServer        *server,
          gpointer           user_data)
 {
   KpMockUpstream *self = user_data;
+  const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                   "Authorization");
 
   g_free (self->stats.last_path);
   self->stats.last_path = g_strdup (path);
+
+  /* A key with "invalid" in it is refused, as a provider refuses a bad key. */
+  if (auth != NULL && strstr (auth, "invalid") != NULL)
+    {
+      reply_error (msg, 401, "{\"error\":{\"message\":\"Incorrect API key provided.\","
+                             "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}");
+      return;
+    }
 
   if (g_str_has_suffix (path, "/chat/completions") &&
       soup_server_message_get_method (msg) == SOUP_METHOD_POST)

@@ -4,7 +4,10 @@
 # and the XDG folders point into a temporary folder. Everything started here
 # is ended by PID when the command ends; its exit status is returned.
 #
-#   tests/session.sh [--keyring] [--] COMMAND [ARGS…]
+#   tests/session.sh [--keyring | --secret-service PROGRAM] [--] COMMAND [ARGS…]
+#
+# --secret-service runs PROGRAM as the Secret Service instead of gnome-keyring
+# (a test uses one that never answers).
 #
 # Copyright 2026 The Keypool authors
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -12,9 +15,11 @@
 set -u
 
 keyring=0
+service=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --keyring) keyring=1 ;;
+    --secret-service) service=$2; shift ;;
     --) shift; break ;;
     -*) echo "session.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
@@ -71,6 +76,10 @@ if [ "$keyring" = 1 ]; then
     gnome-keyring-daemon --foreground --unlock --components=secrets >"$root/keyring.log" 2>&1 &
   pids+=($!)
   wait_for has_owner org.freedesktop.secrets || die "gnome-keyring did not start"
+elif [ -n "$service" ]; then
+  "$service" >"$root/service.log" 2>&1 &
+  pids+=($!)
+  wait_for has_owner org.freedesktop.secrets || die "$service did not start"
 fi
 
 "$@"

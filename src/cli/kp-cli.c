@@ -730,8 +730,11 @@ token (KpApplication           *app,
  *
  * Carries out one command. Commands that wait for the keyring or a provider
  * hold the application until they are done.
+ *
+ * Returns: the exit status, or -1 when the command goes on asynchronously
+ *   and sets it when it ends
  */
-void
+int
 kp_cli_run (KpApplication           *app,
             KpGateway               *gateway,
             GApplicationCommandLine *cmdline)
@@ -742,8 +745,8 @@ kp_cli_run (KpApplication           *app,
   int argc;
   int status;
 
-  g_return_if_fail (KP_IS_APPLICATION (app));
-  g_return_if_fail (args[1] != NULL);
+  g_return_val_if_fail (KP_IS_APPLICATION (app), EXIT_FAILURE);
+  g_return_val_if_fail (args[1] != NULL, EXIT_FAILURE);
 
   /* GOption rearranges the array it parses: work on a shallow copy. */
   argc = g_strv_length (args) - 1;
@@ -766,4 +769,5 @@ kp_cli_run (KpApplication           *app,
   /* -1: an asynchronous command sets the status when it is done. */
   if (status >= 0)
     kp_application_set_exit_status (app, cmdline, status);
+  return status;
 }

@@ -669,7 +669,8 @@ on_vault_loaded (GObject      *object,
 
       if (kp_credential_is_from_env (credential))
         continue;
-      name = g_strdup_printf ("%" G_GINT64_FORMAT, kp_credential_get_id (credential));
+      name = g_strdup_printf ("%s:%" G_GINT64_FORMAT, kp_credential_get_provider_id (credential),
+                              kp_credential_get_id (credential));
       secret = g_hash_table_lookup (secrets, name);
       if (secret != NULL)
         kp_credential_set_secret (credential, secret);
@@ -677,11 +678,11 @@ on_vault_loaded (GObject      *object,
         g_debug ("Key %s has no secret in the keyring", name);
     }
 
-  if (self->token == NULL && g_hash_table_lookup (secrets, KP_VAULT_TOKEN) != NULL)
+  if (self->token == NULL && g_hash_table_lookup (secrets, KP_VAULT_TOKEN_KEY) != NULL)
     {
       g_autofree char *path = token_file_path (self);
 
-      self->token = g_strdup (g_hash_table_lookup (secrets, KP_VAULT_TOKEN));
+      self->token = g_strdup (g_hash_table_lookup (secrets, KP_VAULT_TOKEN_KEY));
       self->token_origin = g_strdup ("the keyring");
       /* An older copy on disk is no longer needed. */
       if (path != NULL)

@@ -189,11 +189,12 @@ on_searched (GObject      *object,
       SecretItem *item = l->data;
       g_autoptr(GHashTable) attributes = secret_item_get_attributes (item);
       SecretValue *value = secret_item_get_secret (item);
+      const char *provider = g_hash_table_lookup (attributes, "provider");
       const char *credential = g_hash_table_lookup (attributes, "credential");
       const char *text = value ? secret_value_get_text (value) : NULL;
 
-      if (credential != NULL && text != NULL && *text != '\0')
-        g_hash_table_replace (secrets, g_strdup (credential), g_strdup (text));
+      if (provider != NULL && credential != NULL && text != NULL && *text != '\0')
+        g_hash_table_replace (secrets, g_strconcat (provider, ":", credential, NULL), g_strdup (text));
       g_clear_pointer (&value, secret_value_unref);
     }
   g_list_free_full (items, g_object_unref);
@@ -231,8 +232,8 @@ kp_vault_load_async (KpVault             *self,
 /**
  * kp_vault_load_finish:
  *
- * Returns: (transfer full): the secrets by their "credential" attribute;
- *   they are wiped when the table is destroyed
+ * Returns: (transfer full): the secrets by "PROVIDER:CREDENTIAL", their two
+ *   attributes; they are wiped when the table is destroyed
  */
 GHashTable *
 kp_vault_load_finish (KpVault       *self,

@@ -19,7 +19,8 @@ typedef enum
   KP_VAULT_ERROR_FAILED,
 } KpVaultError;
 
-/* The attribute "credential" of the access token's item. */
+/* The access token's item: provider "keypool", credential "token". */
+#define KP_VAULT_TOKEN_KEY "keypool:token"
 #define KP_VAULT_TOKEN "token"
 
 #define KP_TYPE_VAULT (kp_vault_get_type ())

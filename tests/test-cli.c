@@ -1,0 +1,771 @@
+/* test-cli.c: the keypool command, keys in a real keyring, the ledger on disk
+ *
+ * Runs inside tests/session.sh --keyring: a private session bus with a real
+ * gnome-keyring. The mock provider runs in this process; keypool runs as
+ * child processes, as a user would run it.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "kp-ledger.h"
+#include "kp-mock-upstream.h"
+#include "kp-vault.h"
+
+#define GOOD_KEY      "sk-mock-valid-key-1234"
+#define BAD_KEY       "sk-invalid-key-5678"
+#define UNCHECKED_KEY "sk-unchecked-key-9999"
+#define LIVE_KEY      "sk-live-key-abcd"
+#define ENV_KEY       "sk-env-key-7777"
+
+typedef struct
+{
+  KpMockUpstream *mock;
+  char           *root;
+  char           *providers;
+  char           *config;
+  char           *data;
+  char           *db;
+  GString        *all_output;   /* everything keypool printed, to search for secrets */
+  GSubprocess    *daemon;
+  char           *daemon_url;
+  gboolean        no_bus;
+} Fixture;
+
+static gboolean
+spin_until (gboolean (*done) (gpointer),
+            gpointer   data,
+            guint      timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+
+  while (!done (data))
+    {
+      if (g_get_monotonic_time () > deadline)
+        return FALSE;
+      g_main_context_iteration (NULL, FALSE);
+      if (!done (data))
+        g_usleep (1000);
+    }
+  return TRUE;
+}
+
+static void
+remove_tree (GFile *file)
+{
+  g_autoptr(GFileEnumerator) children =
+    g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                               G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  GFileInfo *info;
+
+  while (children != NULL && (info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL)
+    {
+      g_autoptr(GFile) child = g_file_get_child (file, g_file_info_get_name (info));
+
+      remove_tree (child);
+      g_object_unref (info);
+    }
+  g_file_delete (file, NULL, NULL);
+}
+
+static void
+fixture_setup (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *mock_json = NULL;
+  g_autofree char *path = NULL;
+
+  fixture->mock = kp_mock_upstream_new (&error);
+  g_assert_no_error (error);
+  fixture->root = g_dir_make_tmp ("keypool-cli-XXXXXX", NULL);
+  fixture->providers = g_build_filename (fixture->root, "providers", NULL);
+  fixture->config = g_build_filename (fixture->root, "config", NULL);
+  fixture->data = g_build_filename (fixture->root, "data", NULL);
+  fixture->db = g_build_filename (fixture->data, "keypool.db", NULL);
+  fixture->all_output = g_string_new (NULL);
+  g_mkdir (fixture->providers, 0700);
+
+  mock_json = g_strdup_printf (
+    "{\"schema\":1,\"id\":\"mock\",\"name\":\"Mock\",\"base_url\":\"%s\",\"env\":[\"MOCK_API_KEY\"],"
+    "\"models\":[{\"id\":\"mock/chat\",\"upstream_id\":\"mock-chat\",\"input\":1,\"output\":2},"
+    "{\"id\":\"mock/stall\",\"upstream_id\":\"mock-stall\",\"input\":1,\"output\":2}]}",
+    kp_mock_upstream_get_url (fixture->mock));
+  path = g_build_filename (fixture->providers, "mock.json", NULL);
+  g_assert_true (g_file_set_contents (path, mock_json, -1, NULL));
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autoptr(GFile) root = g_file_new_for_path (fixture->root);
+
+  if (fixture->daemon != NULL)
+    {
+      g_subprocess_force_exit (fixture->daemon);
+      g_subprocess_wait (fixture->daemon, NULL, NULL);
+      g_clear_object (&fixture->daemon);
+    }
+
+  /* No secret ever reaches what keypool prints. */
+  g_assert_null (strstr (fixture->all_output->str, GOOD_KEY));
+  g_assert_null (strstr (fixture->all_output->str, BAD_KEY));
+  g_assert_null (strstr (fixture->all_output->str, UNCHECKED_KEY));
+  g_assert_null (strstr (fixture->all_output->str, LIVE_KEY));
+  g_assert_null (strstr (fixture->all_output->str, ENV_KEY));
+
+  g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
+  remove_tree (root);
+  g_string_free (fixture->all_output, TRUE);
+  g_free (fixture->daemon_url);
+  g_free (fixture->root);
+  g_free (fixture->providers);
+  g_free (fixture->config);
+  g_free (fixture->data);
+  g_free (fixture->db);
+}
+
+static GSubprocessLauncher *
+new_launcher (Fixture        *fixture,
+              GSubprocessFlags flags)
+{
+  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
+
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", fixture->providers, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", fixture->config, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", fixture->data, TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_TOKEN");
+  g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_PORT");
+  g_subprocess_launcher_unsetenv (launcher, "MOCK_API_KEY");
+  if (fixture->no_bus)
+    {
+      g_subprocess_launcher_unsetenv (launcher, "DBUS_SESSION_BUS_ADDRESS");
+      g_subprocess_launcher_setenv (launcher, "MOCK_API_KEY", ENV_KEY, TRUE);
+    }
+  return launcher;
+}
+
+typedef struct
+{
+  char    *out;
+  char    *err;
+  GError  *error;
+  gboolean done;
+} Communicated;
+
+static void
+on_communicated (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Communicated *c = user_data;
+
+  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (object), result, &c->out, &c->err, &c->error);
+  c->done = TRUE;
+}
+
+static gboolean
+communicated (gpointer data)
+{
+  return ((Communicated *)data)->done;
+}
+
+/* Runs `keypool ARGS…` with @input on stdin while this loop keeps serving
+ * the mock provider; returns the exit status.
+ */
+static int
+run_cli (Fixture     *fixture,
+         const char  *input,
+         char       **out,
+         char       **err,
+         ...)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  Communicated c = { 0 };
+  const char *arg;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer)g_getenv ("KEYPOOL_TEST_BINARY"));
+  va_start (args, err);
+  while ((arg = va_arg (args, const char *)) != NULL)
+    g_ptr_array_add (argv, (gpointer)arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  launcher = new_launcher (fixture, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                    G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *)argv->pdata, &error);
+  g_assert_no_error (error);
+
+  g_subprocess_communicate_utf8_async (process, input ? input : "", NULL, on_communicated, &c);
+  g_assert_true (spin_until (communicated, &c, 30000));
+  g_assert_no_error (c.error);
+
+  g_string_append (fixture->all_output, c.out);
+  g_string_append (fixture->all_output, c.err);
+  if (out != NULL)
+    *out = g_steal_pointer (&c.out);
+  if (err != NULL)
+    *err = g_steal_pointer (&c.err);
+  g_free (c.out);
+  g_free (c.err);
+
+  return g_subprocess_get_exit_status (process);
+}
+
+static void
+assert_contains (const char *haystack,
+                 const char *needle)
+{
+  if (haystack == NULL || strstr (haystack, needle) == NULL)
+    g_error ("“%s” does not contain “%s”", haystack ? haystack : "(null)", needle);
+}
+
+static gboolean
+file_contains (const char *path,
+               const char *needle)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &contents, &len, NULL))
+    return FALSE;
+  return memmem (contents, len, needle, strlen (needle)) != NULL;
+}
+
+/* Nothing secret in the database, its WAL or anything else Keypool wrote. */
+static void
+assert_no_secret_on_disk (Fixture    *fixture,
+                          const char *secret)
+{
+  const char *suffixes[] = { "", "-wal", "-shm" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *path = g_strconcat (fixture->db, suffixes[i], NULL);
+
+      g_assert_false (file_contains (path, secret));
+    }
+  {
+    g_autofree char *token = g_build_filename (fixture->config, "token", NULL);
+
+    g_assert_false (file_contains (token, secret));
+  }
+}
+
+static void
+on_done (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  *(GAsyncResult **)user_data = g_object_ref (result);
+}
+
+static gboolean
+result_ready (gpointer data)
+{
+  return *(GAsyncResult **)data != NULL;
+}
+
+static GHashTable *
+keyring_secrets (void)
+{
+  g_autoptr(KpVault) vault = kp_vault_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GHashTable *secrets;
+
+  kp_vault_load_async (vault, NULL, on_done, &result);
+  g_assert_true (spin_until (result_ready, &result, 20000));
+  secrets = kp_vault_load_finish (vault, result, &error);
+  g_assert_no_error (error);
+  return secrets;
+}
+
+/* Tests ----------------------------------------------------------------- */
+
+static void
+test_keys_lifecycle (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(GHashTable) secrets = NULL;
+  g_autofree char *token = NULL;
+  g_autofree char *token_again = NULL;
+  g_autofree char *token_new = NULL;
+  g_autofree char *token_file = g_build_filename (fixture->config, "token", NULL);
+
+  {
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_cli (fixture, GOOD_KEY "\n", &out, &err,
+                              "keys", "add", "mock", "--label", "work", NULL), ==, 0);
+    assert_contains (out, "Mock accepted the key.");
+    assert_contains (out, "Added key 1 for mock (…1234)");
+  }
+  {
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_cli (fixture, BAD_KEY, NULL, &err,
+                              "keys", "add", "mock", "--label", "bad", NULL), ==, 1);
+    assert_contains (err, "Mock rejected the key (HTTP 401)");
+  }
+  {
+    g_autofree char *out = NULL;
+
+    g_assert_cmpint (run_cli (fixture, UNCHECKED_KEY, &out, NULL,
+                              "keys", "add", "mock", "--label", "unchecked", "--no-check",
+                              "--multiplier", "0.5", NULL), ==, 0);
+    assert_contains (out, "Added key 2 for mock (…9999)");
+  }
+
+  /* Each mistake: one line, non-zero. */
+  {
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_cli (fixture, GOOD_KEY, NULL, &err, "keys", "add", "nosuch", NULL), ==, 1);
+    assert_contains (err, "There is no provider “nosuch”");
+    g_clear_pointer (&err, g_free);
+    g_assert_cmpint (run_cli (fixture, GOOD_KEY, NULL, &err,
+                              "keys", "add", "mock", "--multiplier", "abc", NULL), ==, 1);
+    assert_contains (err, "--multiplier “abc” is not a number");
+    g_clear_pointer (&err, g_free);
+    g_assert_cmpint (run_cli (fixture, "", NULL, &err, "keys", "add", "mock", NULL), ==, 1);
+    assert_contains (err, "No key on standard input");
+    g_clear_pointer (&err, g_free);
+    g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "keys", "remove", "x", NULL), ==, 1);
+    assert_contains (err, "“x” is not a key id");
+    g_clear_pointer (&err, g_free);
+    g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "keys", "frobnicate", NULL), ==, 1);
+    assert_contains (err, "usage: keypool keys");
+  }
+
+  {
+    g_autofree char *out = NULL;
+
+    /* A new process: what was added is still there. */
+    g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "keys", "list", NULL), ==, 0);
+    assert_contains (out, "work");
+    assert_contains (out, "…1234");
+    assert_contains (out, "unchecked");
+    assert_contains (out, "…9999");
+    assert_contains (out, "keyring   ok");
+  }
+
+  secrets = keyring_secrets ();
+  g_assert_cmpstr (g_hash_table_lookup (secrets, "mock:1"), ==, GOOD_KEY);
+  g_assert_cmpstr (g_hash_table_lookup (secrets, "mock:2"), ==, UNCHECKED_KEY);
+  g_clear_pointer (&secrets, g_hash_table_unref);
+
+  {
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "keys", "remove", "2", NULL), ==, 0);
+    assert_contains (out, "Removed the key");
+    g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "keys", "remove", "2", NULL), ==, 1);
+    assert_contains (err, "There is no key with id 2");
+  }
+  secrets = keyring_secrets ();
+  g_assert_null (g_hash_table_lookup (secrets, "mock:2"));
+  g_assert_cmpstr (g_hash_table_lookup (secrets, "mock:1"), ==, GOOD_KEY);
+
+  /* The token lives in the keyring, not in a file, and stays the same. */
+  g_assert_cmpint (run_cli (fixture, NULL, &token, NULL, "token", NULL), ==, 0);
+  g_assert_cmpint (run_cli (fixture, NULL, &token_again, NULL, "token", NULL), ==, 0);
+  g_assert_true (g_str_has_prefix (token, "kp-"));
+  g_assert_cmpstr (token, ==, token_again);
+  g_assert_false (g_file_test (token_file, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (run_cli (fixture, NULL, &token_new, NULL, "token", "--regenerate", NULL), ==, 0);
+  g_assert_cmpstr (token_new, !=, token);
+  g_clear_pointer (&token_again, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &token_again, NULL, "token", NULL), ==, 0);
+  g_assert_cmpstr (token_again, ==, token_new);
+
+  assert_no_secret_on_disk (fixture, GOOD_KEY);
+  assert_no_secret_on_disk (fixture, UNCHECKED_KEY);
+  assert_no_secret_on_disk (fixture, BAD_KEY);
+}
+
+static void
+test_token_file_moves_to_keyring (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  g_autofree char *token_file = g_build_filename (fixture->config, "token", NULL);
+  g_autofree char *out = NULL;
+
+  /* A token kept by an earlier Keypool in a file, none in the keyring. */
+  {
+    g_autoptr(KpVault) vault = kp_vault_new ();
+    g_autoptr(GAsyncResult) result = NULL;
+
+    kp_vault_clear_async (vault, KP_VAULT_TOKEN, NULL, on_done, &result);
+    g_assert_true (spin_until (result_ready, &result, 20000));
+    g_assert_true (kp_vault_clear_finish (vault, result, NULL));
+  }
+  g_mkdir_with_parents (fixture->config, 0700);
+  g_assert_true (g_file_set_contents (token_file, "kp-from-an-old-file-0123456789\n", -1, NULL));
+
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "token", NULL), ==, 0);
+  g_assert_cmpstr (out, ==, "kp-from-an-old-file-0123456789\n");
+  g_assert_false (g_file_test (token_file, G_FILE_TEST_EXISTS));
+  {
+    g_autoptr(GHashTable) secrets = keyring_secrets ();
+
+    g_assert_cmpstr (g_hash_table_lookup (secrets, KP_VAULT_TOKEN_KEY), ==,
+                     "kp-from-an-old-file-0123456789");
+  }
+}
+
+static void
+start_daemon (Fixture *fixture)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GDataInputStream) input = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+
+  launcher = new_launcher (fixture, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  fixture->daemon = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("KEYPOOL_TEST_BINARY"),
+                                                 "--headless", "--port", "0", NULL);
+  g_assert_no_error (error);
+
+  input = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fixture->daemon));
+  g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (input), FALSE);
+  line = g_data_input_stream_read_line (input, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  g_assert_true (g_str_has_prefix (line, "Keypool is serving on http://127.0.0.1:"));
+  fixture->daemon_url = g_strdup (strstr (line, "http://"));
+}
+
+static char *
+stop_daemon (Fixture *fixture)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  char *err = NULL;
+
+  g_subprocess_send_signal (fixture->daemon, SIGTERM);
+  g_subprocess_communicate_utf8 (fixture->daemon, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (fixture->daemon));
+  g_assert_cmpint (g_subprocess_get_exit_status (fixture->daemon), ==, 0);
+  g_clear_object (&fixture->daemon);
+  g_string_append (fixture->all_output, out);
+  g_string_append (fixture->all_output, err);
+  return err;
+}
+
+typedef struct
+{
+  guint    status;
+  GBytes  *body;
+  gboolean done;
+} Reply;
+
+static void
+on_reply (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  Reply *reply = user_data;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (object), result);
+
+  reply->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, NULL);
+  reply->status = reply->body ? soup_message_get_status (msg) : 0;
+  reply->done = TRUE;
+}
+
+static gboolean
+replied (gpointer data)
+{
+  return ((Reply *)data)->done;
+}
+
+static guint
+chat (Fixture    *fixture,
+      SoupSession *session,
+      const char *token,
+      const char *model)
+{
+  g_autofree char *url = g_strconcat (fixture->daemon_url, "/chat/completions", NULL);
+  g_autofree char *auth = g_strconcat ("Bearer ", token, NULL);
+  g_autofree char *body = g_strdup_printf ("{\"model\":\"%s\",\"messages\":[{\"role\":\"user\","
+                                           "\"content\":\"hi\"}]}", model);
+  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
+  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+  Reply reply = { 0 };
+
+  g_strstrip ((char *)token);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, on_reply, &reply);
+  g_assert_true (spin_until (replied, &reply, 20000));
+  g_clear_pointer (&reply.body, g_bytes_unref);
+  return reply.status;
+}
+
+static void
+test_daemon_carries_out_commands (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  g_autoptr(SoupSession) session = soup_session_new ();
+  KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
+  g_autofree char *token = NULL;
+  g_autofree char *err = NULL;
+
+  start_daemon (fixture);
+  g_assert_cmpint (run_cli (fixture, NULL, &token, NULL, "token", NULL), ==, 0);
+  g_strstrip (token);
+
+  /* No key yet: the running Keypool says what is missing. */
+  g_assert_cmpuint (chat (fixture, session, token, "mock/chat"), ==, 503);
+
+  /* Added through the running Keypool: routable at once, no restart. */
+  g_assert_cmpint (run_cli (fixture, LIVE_KEY, NULL, NULL, "keys", "add", "mock", "--label", "live",
+                            NULL), ==, 0);
+  g_assert_cmpuint (chat (fixture, session, token, "mock/chat"), ==, 200);
+  g_assert_cmpstr (stats->last_auth, ==, "Bearer " LIVE_KEY);
+
+  /* Switching the provider off takes it out of routing at once. */
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "providers", "disable", "mock", NULL), ==, 0);
+  {
+    g_autofree char *out = NULL;
+
+    g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "providers", NULL), ==, 0);
+    assert_contains (out, "Mock                   no");
+  }
+  g_assert_cmpuint (chat (fixture, session, token, "mock/chat"), ==, 503);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "providers", "enable", "mock", NULL), ==, 0);
+  g_assert_cmpuint (chat (fixture, session, token, "mock/chat"), ==, 200);
+  g_assert_cmpuint (stats->requests, ==, 2);
+
+  {
+    g_autofree char *out = NULL;
+    g_autofree char *today = NULL;
+    g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+
+    g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "spend", "--by", "provider", NULL), ==, 0);
+    /* Two answers of 11 + 5 tokens at $1/$2 per million: 2 × $0.000021. */
+    assert_contains (out, "mock");
+    assert_contains (out, "$0.000042");
+    g_clear_pointer (&out, g_free);
+    g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "spend", "--by", "day", "--since", "1d", NULL),
+                     ==, 0);
+    today = g_date_time_format (now, "%Y-%m-%d");
+    assert_contains (out, today);
+    g_clear_pointer (&out, g_free);
+    g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "requests", "--last", "3", NULL), ==, 0);
+    assert_contains (out, "mock/chat");
+    assert_contains (out, "upstream_error");
+    assert_contains (out, "$0.000021 computed");
+  }
+  {
+    g_autofree char *bad = NULL;
+
+    g_assert_cmpint (run_cli (fixture, NULL, NULL, &bad, "spend", "--since", "5x", NULL), ==, 1);
+    assert_contains (bad, "is not a period");
+    g_clear_pointer (&bad, g_free);
+    g_assert_cmpint (run_cli (fixture, NULL, NULL, &bad, "--headless", NULL), ==, 1);
+    assert_contains (bad, "already running");
+  }
+
+  err = stop_daemon (fixture);
+  assert_contains (err, "Access token: in the keyring");
+  assert_no_secret_on_disk (fixture, LIVE_KEY);
+}
+
+static void
+test_without_keyring (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(SoupSession) session = soup_session_new ();
+  KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
+  g_autofree char *token = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *add_err = NULL;
+  g_autofree char *list = NULL;
+  g_autofree char *token_file = g_build_filename (fixture->config, "token", NULL);
+
+  /* A headless server: no session bus, a key in the environment. */
+  fixture->no_bus = TRUE;
+  start_daemon (fixture);
+
+  g_assert_true (g_file_get_contents (token_file, &token, NULL, NULL));
+  g_strstrip (token);
+  g_assert_cmpuint (chat (fixture, session, token, "mock/chat"), ==, 200);
+  g_assert_cmpstr (stats->last_auth, ==, "Bearer " ENV_KEY);
+
+  g_assert_cmpint (run_cli (fixture, UNCHECKED_KEY, NULL, &add_err, "keys", "add", "mock", NULL), ==, 1);
+  assert_contains (add_err, "the keyring is unavailable (no Secret Service could be reached: ");
+  assert_contains (add_err, "MOCK_API_KEY");
+  g_assert_cmpint (run_cli (fixture, NULL, &list, NULL, "keys", "list", NULL), ==, 0);
+  assert_contains (list, "MOCK_API_KEY");
+  assert_contains (list, "…7777");
+  assert_contains (list, "env ");
+
+  err = stop_daemon (fixture);
+  /* Said once, with the reason in words. */
+  assert_contains (err, "The keyring is unavailable: no Secret Service could be reached: ");
+  g_assert_cmpuint (strstr (err, "The keyring is unavailable") == g_strrstr (err, "The keyring is unavailable"),
+                    ==, TRUE);
+  assert_no_secret_on_disk (fixture, ENV_KEY);
+}
+
+typedef struct
+{
+  Fixture     *fixture;
+  SoupSession *session;
+  char        *auth;
+  char        *url;
+  guint        completed;
+  guint        failed;
+  guint        in_flight;
+  gboolean     stopped;
+} Load;
+
+static void send_one (Load *load);
+
+static void
+on_load_reply (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Load *load = user_data;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (object), result);
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, NULL);
+
+  load->in_flight--;
+  /* Completed: the whole answer arrived. */
+  if (body != NULL && soup_message_get_status (msg) == 200 &&
+      strstr (g_bytes_get_data (body, NULL), "\"total_tokens\"") != NULL)
+    load->completed++;
+  else
+    load->failed++;
+
+  if (!load->stopped)
+    send_one (load);
+}
+
+static void
+send_one (Load *load)
+{
+  static const char body[] = "{\"model\":\"mock/chat\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+  g_autoptr(SoupMessage) msg = soup_message_new ("POST", load->url);
+  g_autoptr(GBytes) bytes = g_bytes_new_static (body, strlen (body));
+
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", load->auth);
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  load->in_flight++;
+  soup_session_send_and_read_async (load->session, msg, G_PRIORITY_DEFAULT, NULL, on_load_reply, load);
+}
+
+static gboolean
+load_reached (gpointer data)
+{
+  return ((Load *)data)->completed >= 150;
+}
+
+static gboolean
+load_drained (gpointer data)
+{
+  return ((Load *)data)->in_flight == 0;
+}
+
+static void
+test_kill_during_load (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(SoupSession) session = soup_session_new_with_options ("max-conns-per-host", 8, NULL);
+  g_autoptr(KpLedger) ledger = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *token = NULL;
+  g_autofree char *token_file = g_build_filename (fixture->config, "token", NULL);
+  Load load = { 0 };
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gint64 rows = -1, orphans = -1;
+
+  fixture->no_bus = TRUE;
+  start_daemon (fixture);
+  g_assert_true (g_file_get_contents (token_file, &token, NULL, NULL));
+  g_strstrip (token);
+
+  load.fixture = fixture;
+  load.session = session;
+  load.auth = g_strconcat ("Bearer ", token, NULL);
+  load.url = g_strconcat (fixture->daemon_url, "/chat/completions", NULL);
+  for (guint i = 0; i < 8; i++)
+    send_one (&load);
+
+  g_assert_true (spin_until (load_reached, &load, 60000));
+  g_subprocess_send_signal (fixture->daemon, SIGKILL);
+  load.stopped = TRUE;
+  g_assert_true (spin_until (load_drained, &load, 20000));
+  g_subprocess_wait (fixture->daemon, NULL, NULL);
+  g_clear_object (&fixture->daemon);
+  g_test_message ("%u requests completed, %u cut off by kill -9", load.completed, load.failed);
+
+  /* The database opens, passes its integrity check, and has a whole row
+   * (with its attempt) for every request whose answer arrived.
+   */
+  ledger = kp_ledger_open (fixture->db, &error);
+  g_assert_no_error (error);
+  g_assert_true (kp_ledger_check_integrity (ledger, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpint (sqlite3_open_v2 (fixture->db, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT COUNT(*) FROM requests WHERE outcome = 'ok'", -1,
+                                       &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  rows = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT COUNT(*) FROM requests r WHERE r.attempts != "
+                                       "(SELECT COUNT(*) FROM attempts a WHERE a.request = r.id)", -1,
+                                       &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  orphans = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+
+  g_test_message ("%" G_GINT64_FORMAT " rows after kill -9", rows);
+  g_assert_cmpint (rows, >=, load.completed);
+  g_assert_cmpint (orphans, ==, 0);
+
+  g_free (load.auth);
+  g_free (load.url);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add ("/keypool/cli/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
+  ADD ("keys-lifecycle", test_keys_lifecycle);
+  ADD ("token-file-moves-to-keyring", test_token_file_moves_to_keyring);
+  ADD ("daemon-carries-out-commands", test_daemon_carries_out_commands);
+  ADD ("without-keyring", test_without_keyring);
+  ADD ("kill-during-load", test_kill_during_load);
+
+#undef ADD
+
+  return g_test_run ();
+}

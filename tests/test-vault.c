@@ -1,0 +1,160 @@
+/* test-vault.c: the keyring, for real
+ *
+ * KEYPOOL_TEST_KEYRING says what this run has: "real" (a gnome-keyring on a
+ * private session bus), "hung" (a private bus where the Secret Service never
+ * answers), or "none" (no session bus at all).
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "kp-vault.h"
+
+static gboolean
+is_ready (gpointer data)
+{
+  return *(GAsyncResult **)data != NULL;
+}
+
+static void
+on_done (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  *(GAsyncResult **)user_data = g_object_ref (result);
+}
+
+/* Runs the loop until an async call is done; at most @timeout_ms. */
+static GAsyncResult *
+wait_result (GAsyncResult **slot,
+             guint          timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+
+  while (!is_ready (slot) && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_nonnull (*slot);
+  return *slot;
+}
+
+static GHashTable *
+load (KpVault  *vault,
+      GError  **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  kp_vault_load_async (vault, NULL, on_done, &result);
+  wait_result (&result, 20000);
+  return kp_vault_load_finish (vault, result, error);
+}
+
+static void
+store (KpVault    *vault,
+       const char *provider,
+       const char *credential,
+       const char *secret)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  kp_vault_store_async (vault, provider, credential, "Keypool test", secret, NULL, on_done, &result);
+  wait_result (&result, 20000);
+  g_assert_true (kp_vault_store_finish (vault, result, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_roundtrip (void)
+{
+  g_autoptr(KpVault) vault = kp_vault_new ();
+  g_autoptr(GHashTable) secrets = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  store (vault, "openrouter", "1", "sk-or-v1-first-secret-0001");
+  store (vault, "deepseek", "2", "sk-second-secret-0002");
+  store (vault, "keypool", KP_VAULT_TOKEN, "kp-token-0003");
+  /* Storing again under the same attributes replaces the secret. */
+  store (vault, "deepseek", "2", "sk-second-secret-changed");
+
+  secrets = load (vault, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_hash_table_size (secrets), ==, 3);
+  g_assert_cmpstr (g_hash_table_lookup (secrets, "openrouter:1"), ==, "sk-or-v1-first-secret-0001");
+  g_assert_cmpstr (g_hash_table_lookup (secrets, "deepseek:2"), ==, "sk-second-secret-changed");
+  g_assert_cmpstr (g_hash_table_lookup (secrets, KP_VAULT_TOKEN_KEY), ==, "kp-token-0003");
+  g_clear_pointer (&secrets, g_hash_table_unref);
+
+  kp_vault_clear_async (vault, "1", NULL, on_done, &result);
+  wait_result (&result, 20000);
+  g_assert_true (kp_vault_clear_finish (vault, result, &error));
+  g_assert_no_error (error);
+
+  secrets = load (vault, &error);
+  g_assert_no_error (error);
+  g_assert_null (g_hash_table_lookup (secrets, "openrouter:1"));
+  g_assert_cmpuint (g_hash_table_size (secrets), ==, 2);
+}
+
+static void
+test_hung (void)
+{
+  g_autoptr(KpVault) vault = kp_vault_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) secrets = NULL;
+  gint64 start = g_get_monotonic_time ();
+  gint64 elapsed_ms;
+
+  /* The keyring never answers; Keypool's own timeout ends the wait. */
+  kp_vault_set_timeout (vault, 1500);
+  secrets = load (vault, &error);
+  elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+
+  g_assert_null (secrets);
+  g_assert_error (error, KP_VAULT_ERROR, KP_VAULT_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (error->message, "did not answer"));
+  g_test_message ("gave up after %" G_GINT64_FORMAT " ms (timeout 1500 ms)", elapsed_ms);
+  g_assert_cmpint (elapsed_ms, <, 10000);
+}
+
+static void
+test_none (void)
+{
+  g_autoptr(KpVault) vault = kp_vault_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) secrets = load (vault, &error);
+
+  g_assert_null (secrets);
+  g_assert_error (error, KP_VAULT_ERROR, KP_VAULT_ERROR_UNAVAILABLE);
+  /* The reason, in words. */
+  g_assert_nonnull (strstr (error->message, "no Secret Service could be reached: "));
+  g_assert_cmpuint (strlen (error->message), >, strlen ("no Secret Service could be reached: ") + 5);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  const char *mode = g_getenv ("KEYPOOL_TEST_KEYRING");
+
+  if (g_strcmp0 (mode, "none") == 0)
+    {
+      g_unsetenv ("DBUS_SESSION_BUS_ADDRESS");
+      g_unsetenv ("DISPLAY");
+    }
+
+  g_test_init (&argc, &argv, NULL);
+
+  if (g_strcmp0 (mode, "real") == 0)
+    g_test_add_func ("/keypool/vault/roundtrip", test_roundtrip);
+  else if (g_strcmp0 (mode, "hung") == 0)
+    g_test_add_func ("/keypool/vault/hung", test_hung);
+  else
+    g_test_add_func ("/keypool/vault/none", test_none);
+
+  return g_test_run ();
+}
