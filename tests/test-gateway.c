@@ -161,6 +161,14 @@ fixture_setup (Fixture       *fixture,
     "{\"id\":\"mock/instream\",\"upstream_id\":\"mock-instream-error\",\"input\":1,\"output\":2}]}",
     kp_mock_upstream_get_url (fixture->mock));
   write_provider (providers, "mock.json", mock_json);
+  {
+    g_autofree char *twin_json = g_strdup_printf (
+      "{\"id\":\"twin\",\"name\":\"Twin\",\"base_url\":\"%s\",\"env\":[\"TWIN_KEY_A\",\"TWIN_KEY_B\"],"
+      "\"models\":[{\"id\":\"twin/chat\",\"upstream_id\":\"mock-chat\",\"input\":1,\"output\":2}]}",
+      kp_mock_upstream_get_url (fixture->mock));
+
+    write_provider (providers, "twin.json", twin_json);
+  }
   write_provider (providers, "nokey.json",
                   "{\"id\":\"nokey\",\"name\":\"No Key\",\"base_url\":\"http://127.0.0.1:9/v1\","
                   "\"env\":[\"KEYPOOL_TEST_UNSET_KEY\"],"
@@ -376,9 +384,9 @@ test_health (Fixture       *fixture,
   g_assert_cmpuint (response.status, ==, 200);
   root = parse_object (parser, &response);
   g_assert_cmpstr (json_object_get_string_member (root, "status"), ==, "ok");
-  g_assert_cmpint (json_object_get_int_member (root, "providers"), ==, 3);
-  /* mock has a key, dead needs none, nokey has none. */
-  g_assert_cmpint (json_object_get_int_member (root, "usable_providers"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (root, "providers"), ==, 4);
+  /* mock and twin have keys, dead needs none, nokey has none. */
+  g_assert_cmpint (json_object_get_int_member (root, "usable_providers"), ==, 3);
   g_assert_null (strstr (body_text (&response), MOCK_KEY));
 }
 
@@ -397,7 +405,7 @@ test_models (Fixture       *fixture,
   root = parse_object (parser, &response);
   g_assert_cmpstr (json_object_get_string_member (root, "object"), ==, "list");
   models = json_object_get_array_member (root, "data");
-  g_assert_cmpuint (json_array_get_length (models), ==, 11);
+  g_assert_cmpuint (json_array_get_length (models), ==, 12);
 
   for (guint i = 0; i < json_array_get_length (models); i++)
     {
@@ -1178,11 +1186,144 @@ test_errors_upstream (Fixture       *fixture,
   }
 }
 
+static void
+test_rotation (Fixture       *fixture,
+               gconstpointer  data)
+{
+  KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
+  guint a = 0, b = 0;
+
+  /* Two keys of one provider at the same price take turns. */
+  for (guint i = 0; i < 6; i++)
+    {
+      g_auto(Response) response = { 0 };
+
+      request (fixture, "POST", "/v1/chat/completions", CHAT ("twin/chat", ""), &response);
+      g_assert_cmpuint (response.status, ==, 200);
+      if (g_str_equal (stats->last_auth, "Bearer twin-key-aaaaaaaaaaaa"))
+        a++;
+      else if (g_str_equal (stats->last_auth, "Bearer twin-key-bbbbbbbbbbbb"))
+        b++;
+    }
+  g_assert_cmpuint (a, ==, 3);
+  g_assert_cmpuint (b, ==, 3);
+}
+
+static KpRequestRow *
+find_row (GPtrArray  *rows,
+          const char *model,
+          const char *outcome)
+{
+  for (guint i = 0; i < rows->len; i++)
+    {
+      KpRequestRow *row = g_ptr_array_index (rows, i);
+
+      if (g_strcmp0 (row->model, model) == 0 && g_strcmp0 (row->outcome, outcome) == 0)
+        return row;
+    }
+  g_error ("no ledger row for %s with outcome %s", model, outcome);
+  return NULL;
+}
+
+static void
+test_ledger_rows (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  KpLedger *ledger = kp_gateway_get_ledger (fixture->gateway);
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GPtrArray) spend = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  KpRequestRow *row;
+  KpSpendRow *mock = NULL;
+  Reader reader;
+  const char *bodies[] = {
+    CHAT ("mock/chat", ""), CHAT ("mock/cost", ",\"stream\":true"), CHAT ("mock/unpriced", ""),
+    CHAT ("mock/rate", ""), "{\"model\":", CHAT ("nobody/nothing", ""),
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bodies); i++)
+    {
+      g_auto(Response) response = { 0 };
+
+      request (fixture, "POST", "/v1/chat/completions", bodies[i], &response);
+    }
+
+  /* And a client that hangs up mid-stream. */
+  kp_gateway_set_timeouts (fixture->gateway, 2000, 5000, 0);
+  reader_init (&reader);
+  reader.close_after = 1;
+  msg = start_stream (fixture, CHAT ("mock/stall", ",\"stream\":true"), &reader);
+  g_assert_true (spin_until (reader_done, &reader, 10000));
+  g_assert_true (spin_until (mock_cancelled, fixture->mock, 3000));
+  reader_clear (&reader);
+  spin_ms (50);
+
+  /* One row per request, whatever its outcome. */
+  rows = kp_ledger_recent_requests (ledger, 100, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, G_N_ELEMENTS (bodies) + 1);
+
+  row = find_row (rows, "mock/chat", "ok");
+  g_assert_cmpstr (row->cost_source, ==, "computed");
+  g_assert_cmpint (row->cost_nano, ==, 19500);
+  g_assert_cmpstr (row->provider, ==, "mock");
+  g_assert_cmpstr (row->upstream_model, ==, "mock-chat");
+  g_assert_cmpint (row->credential_id, >, 0);
+  g_assert_cmpint (row->prompt_tokens, ==, 11);
+  g_assert_cmpint (row->cached_tokens, ==, 3);
+  g_assert_cmpint (row->reasoning_tokens, ==, 1);
+  g_assert_false (row->streamed);
+  g_assert_cmpuint (row->attempts, ==, 1);
+
+  row = find_row (rows, "mock/cost", "ok");
+  g_assert_cmpstr (row->cost_source, ==, "reported");
+  g_assert_cmpint (row->cost_nano, ==, 123000);
+  g_assert_true (row->streamed);
+  g_assert_cmpint (row->ttfb_ms, >=, 0);
+
+  row = find_row (rows, "mock/unpriced", "ok");
+  g_assert_cmpstr (row->cost_source, ==, "unknown");
+
+  row = find_row (rows, "mock/rate", "upstream_error");
+  g_assert_cmpuint (row->status, ==, 429);
+  g_assert_nonnull (strstr (row->error, "Rate limit"));
+
+  row = find_row (rows, NULL, "client_error");
+  g_assert_cmpuint (row->status, ==, 400);
+  g_assert_cmpuint (row->attempts, ==, 0);
+
+  row = find_row (rows, "nobody/nothing", "client_error");
+  g_assert_cmpuint (row->status, ==, 404);
+
+  row = find_row (rows, "mock/stall", "cancelled");
+  g_assert_true (row->streamed);
+
+  spend = kp_ledger_spend (ledger, 0, KP_SPEND_BY_PROVIDER, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < spend->len; i++)
+    if (g_str_equal (((KpSpendRow *)g_ptr_array_index (spend, i))->key, "mock"))
+      mock = g_ptr_array_index (spend, i);
+  g_assert_nonnull (mock);
+  g_assert_cmpint (mock->requests, ==, 5);
+  g_assert_cmpint (mock->cost_nano, ==, 19500 + 123000);
+  g_assert_cmpint (mock->unknown_cost, ==, 1);
+
+  /* No secret in what the ledger keeps. */
+  for (guint i = 0; i < rows->len; i++)
+    {
+      row = g_ptr_array_index (rows, i);
+      g_assert_true (row->error == NULL || strstr (row->error, MOCK_KEY) == NULL);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_setenv ("MOCK_API_KEY", MOCK_KEY, TRUE);
+  g_setenv ("TWIN_KEY_A", "twin-key-aaaaaaaaaaaa", TRUE);
+  g_setenv ("TWIN_KEY_B", "twin-key-bbbbbbbbbbbb", TRUE);
   g_unsetenv ("KEYPOOL_TEST_UNSET_KEY");
   g_test_init (&argc, &argv, NULL);
 
@@ -1207,6 +1348,8 @@ main (int   argc,
   ADD ("errors/paths", test_errors_paths);
   ADD ("errors/body-limit", test_errors_body_limit);
   ADD ("errors/upstream", test_errors_upstream);
+  ADD ("routing/rotates-equal-keys", test_rotation);
+  ADD ("ledger/one-row-per-request", test_ledger_rows);
 
 #undef ADD
 

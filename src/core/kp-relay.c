@@ -1007,6 +1007,12 @@ send_upstream (KpRelay    *self,
 
   self->upstream = soup_message_new_from_uri (SOUP_METHOD_POST,
                                               kp_provider_get_chat_uri (self->provider));
+  /* libsoup 3.2 opens a new connection for every POST unless told that it
+   * may reuse one: with this, keep-alive connections to a provider are
+   * pooled (no TCP and TLS handshake per request). A request on a pooled
+   * connection that the provider has just closed is retried on a new one.
+   */
+  soup_message_add_flags (self->upstream, SOUP_MESSAGE_IDEMPOTENT);
   headers = soup_message_get_request_headers (self->upstream);
   kp_provider_apply_headers (self->provider, headers, key);
   soup_message_headers_replace (headers, "Accept",
@@ -1109,11 +1115,11 @@ kp_relay_start (KpRelay *self)
 
   body = soup_message_body_flatten (soup_server_message_get_request_body (self->msg));
 
+  /* A refusal below is the client's error, and is recorded as one. */
+  self->outcome = KP_OUTCOME_CLIENT_ERROR;
   if (!parse_request (self, parser, body))
-    {
-      self->outcome = KP_OUTCOME_CLIENT_ERROR;
-      return;
-    }
+    return;
+  self->outcome = KP_OUTCOME_OK;
 
   offerings = kp_catalog_lookup (kp_gateway_get_catalog (self->gateway), self->model);
   if (offerings == NULL)
