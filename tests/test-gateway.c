@@ -1125,6 +1125,18 @@ test_errors_body_limit (Fixture       *fixture,
   }
 }
 
+/* Failures rest a key for a while; these tests want a fresh start each time. */
+static void
+reset_keys (Fixture *fixture)
+{
+  GPtrArray *credentials = kp_gateway_get_credentials (fixture->gateway);
+
+  for (guint i = 0; i < credentials->len; i++)
+    g_assert_true (kp_gateway_reset_key (fixture->gateway,
+                                         kp_credential_get_id (g_ptr_array_index (credentials, i)),
+                                         NULL));
+}
+
 static void
 test_errors_upstream (Fixture       *fixture,
                       gconstpointer  data)
@@ -1136,8 +1148,10 @@ test_errors_upstream (Fixture       *fixture,
     g_auto(Response) response = { 0 };
 
     request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/rate", ""), &response);
-    /* Passed through as the provider sent it, with its Retry-After. */
+    /* The only route: its status, code and message, and its Retry-After. */
     g_assert_cmpstr (assert_error (parser, &response, 429), ==, "rate_limit_exceeded");
+    g_assert_nonnull (strstr (body_text (&response), "Mock: Rate limit reached for requests"));
+    g_assert_nonnull (strstr (body_text (&response), "1 route tried"));
     g_assert_cmpstr (soup_message_headers_get_one (response.headers, "Retry-After"), ==, "7");
     relay = wait_finished (fixture);
     g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_UPSTREAM_ERROR);
@@ -1146,13 +1160,15 @@ test_errors_upstream (Fixture       *fixture,
   {
     g_auto(Response) response = { 0 };
 
+    reset_keys (fixture);
     request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/broken", ""), &response);
-    g_assert_null (assert_error (parser, &response, 500));
+    g_assert_cmpstr (assert_error (parser, &response, 500), ==, "upstream_down");
     g_assert_nonnull (strstr (body_text (&response), "mock upstream exploded"));
   }
   {
     g_auto(Response) response = { 0 };
 
+    reset_keys (fixture);
     request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/too-long", ",\"stream\":true"),
              &response);
     g_assert_cmpstr (assert_error (parser, &response, 400), ==, "context_length_exceeded");
@@ -1169,6 +1185,7 @@ test_errors_upstream (Fixture       *fixture,
     g_auto(Response) response = { 0 };
     gint64 start = g_get_monotonic_time ();
 
+    reset_keys (fixture);
     request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/hang", ""), &response);
     g_assert_cmpstr (assert_error (parser, &response, 504), ==, "upstream_timeout");
     g_assert_nonnull (strstr (body_text (&response), "first byte"));
@@ -1178,10 +1195,13 @@ test_errors_upstream (Fixture       *fixture,
   {
     g_auto(Response) response = { 0 };
 
-    /* An error event in a 200 stream is relayed, not hidden. */
+    /* An error event in a 200 stream before any content is the route's
+     * failure; with no other route, the client gets it as an error.
+     */
+    reset_keys (fixture);
     request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/instream", ",\"stream\":true"),
              &response);
-    g_assert_cmpuint (response.status, ==, 200);
+    assert_error (parser, &response, 502);
     g_assert_nonnull (strstr (body_text (&response), "overloaded mid-stream"));
   }
 }
@@ -1249,7 +1269,8 @@ test_ledger_rows (Fixture       *fixture,
       request (fixture, "POST", "/v1/chat/completions", bodies[i], &response);
     }
 
-  /* And a client that hangs up mid-stream. */
+  /* And a client that hangs up mid-stream (the 429 rested the key). */
+  reset_keys (fixture);
   kp_gateway_set_timeouts (fixture->gateway, 2000, 5000, 0);
   reader_init (&reader);
   reader.close_after = 1;

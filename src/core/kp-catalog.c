@@ -19,6 +19,7 @@ struct _KpCatalog
   GPtrArray  *providers;    /* of KpProvider, in id order */
   GHashTable *by_model;     /* canonical id → GPtrArray of const KpOffering* */
   GHashTable *by_bare;      /* "model" part → canonical id, or "" when ambiguous */
+  GHashTable *by_alias;     /* alias → canonical id, or "" when ambiguous */
   GPtrArray  *model_ids;    /* sorted canonical ids */
   GPtrArray  *load_errors;  /* of char*, one line each */
 };
@@ -32,6 +33,7 @@ kp_catalog_finalize (GObject *object)
 
   g_clear_pointer (&self->by_model, g_hash_table_unref);
   g_clear_pointer (&self->by_bare, g_hash_table_unref);
+  g_clear_pointer (&self->by_alias, g_hash_table_unref);
   g_clear_pointer (&self->model_ids, g_ptr_array_unref);
   g_clear_pointer (&self->providers, g_ptr_array_unref);
   g_clear_pointer (&self->load_errors, g_ptr_array_unref);
@@ -55,6 +57,7 @@ kp_catalog_init (KpCatalog *self)
   self->by_model = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                           (GDestroyNotify)g_ptr_array_unref);
   self->by_bare = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->by_alias = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->model_ids = g_ptr_array_new ();
 }
 
@@ -86,6 +89,7 @@ rebuild_index (KpCatalog *self)
 {
   g_hash_table_remove_all (self->by_model);
   g_hash_table_remove_all (self->by_bare);
+  g_hash_table_remove_all (self->by_alias);
   g_ptr_array_set_size (self->model_ids, 0);
 
   g_ptr_array_sort (self->providers, compare_provider);
@@ -116,6 +120,16 @@ rebuild_index (KpCatalog *self)
                 g_hash_table_insert (self->by_bare, g_strdup (bare), (gpointer)"");
             }
           g_ptr_array_add (offerings, (gpointer)offering);
+
+          for (guint k = 0; offering->aliases && offering->aliases[k] != NULL; k++)
+            {
+              known = g_hash_table_lookup (self->by_alias, offering->aliases[k]);
+              if (known == NULL)
+                g_hash_table_insert (self->by_alias, g_strdup (offering->aliases[k]),
+                                     offering->model_id);
+              else if (*known != '\0' && !g_str_equal (known, offering->model_id))
+                g_hash_table_insert (self->by_alias, g_strdup (offering->aliases[k]), (gpointer)"");
+            }
         }
     }
 
@@ -288,11 +302,101 @@ kp_catalog_lookup (KpCatalog  *self,
   if (offerings != NULL)
     return offerings;
 
-  canonical = g_hash_table_lookup (self->by_bare, lower);
+  canonical = g_hash_table_lookup (self->by_alias, lower);
+  if (canonical == NULL || *canonical == '\0')
+    canonical = g_hash_table_lookup (self->by_bare, lower);
   if (canonical != NULL && *canonical != '\0')
     return g_hash_table_lookup (self->by_model, canonical);
 
   return NULL;
+}
+
+static guint
+edit_distance (const char *a,
+               const char *b)
+{
+  gsize la = strlen (a), lb = strlen (b);
+  g_autofree guint *row = g_new (guint, lb + 1);
+
+  for (gsize j = 0; j <= lb; j++)
+    row[j] = j;
+  for (gsize i = 1; i <= la; i++)
+    {
+      guint diagonal = row[0];
+
+      row[0] = i;
+      for (gsize j = 1; j <= lb; j++)
+        {
+          guint above = row[j];
+          guint cost = a[i - 1] == b[j - 1] ? 0 : 1;
+
+          row[j] = MIN (MIN (row[j] + 1, row[j - 1] + 1), diagonal + cost);
+          diagonal = above;
+        }
+    }
+  return row[lb];
+}
+
+typedef struct
+{
+  const char *id;
+  guint       distance;
+} Suggestion;
+
+static int
+compare_suggestions (gconstpointer a,
+                     gconstpointer b)
+{
+  const Suggestion *sa = a;
+  const Suggestion *sb = b;
+
+  if (sa->distance != sb->distance)
+    return sa->distance < sb->distance ? -1 : 1;
+  return strcmp (sa->id, sb->id);
+}
+
+/**
+ * kp_catalog_suggest:
+ * @self: a #KpCatalog
+ * @model: a model name nobody serves
+ *
+ * Returns: (transfer full) (nullable): up to three close canonical ids, as
+ *   “a”, “b” or “c”, or %NULL when nothing is close
+ */
+char *
+kp_catalog_suggest (KpCatalog  *self,
+                    const char *model)
+{
+  g_autofree char *lower = g_ascii_strdown (model, -1);
+  g_autoptr(GArray) found = g_array_new (FALSE, FALSE, sizeof (Suggestion));
+  const char *bare_wanted = strchr (lower, '/') ? strchr (lower, '/') + 1 : lower;
+  GString *out;
+
+  g_return_val_if_fail (KP_IS_CATALOG (self), NULL);
+
+  for (guint i = 0; i < self->model_ids->len; i++)
+    {
+      const char *id = g_ptr_array_index (self->model_ids, i);
+      const char *bare = strchr (id, '/') + 1;
+      Suggestion suggestion = { id, MIN (edit_distance (lower, id), edit_distance (bare_wanted, bare)) };
+      guint limit = MAX (2, (guint)strlen (bare_wanted) / 4);
+
+      /* A name inside another counts as close ("gpt-4o" in "openai/gpt-4o-mini"). */
+      if (strlen (bare_wanted) >= 4 && strstr (id, bare_wanted) != NULL)
+        suggestion.distance = MIN (suggestion.distance, 1);
+      if (suggestion.distance <= limit)
+        g_array_append_val (found, suggestion);
+    }
+
+  if (found->len == 0)
+    return NULL;
+
+  g_array_sort (found, compare_suggestions);
+  out = g_string_new (NULL);
+  for (guint i = 0; i < MIN (found->len, 3); i++)
+    g_string_append_printf (out, "%s“%s”", i == 0 ? "" : i + 1 == MIN (found->len, 3) ? " or " : ", ",
+                            g_array_index (found, Suggestion, i).id);
+  return g_string_free (out, FALSE);
 }
 
 /**

@@ -26,6 +26,8 @@ KpProvider *kp_catalog_get_provider    (KpCatalog   *self,
 GPtrArray  *kp_catalog_lookup          (KpCatalog   *self,
                                         const char  *model);
 GPtrArray  *kp_catalog_get_model_ids   (KpCatalog   *self);
+char       *kp_catalog_suggest         (KpCatalog   *self,
+                                        const char  *model);
 const GPtrArray *kp_catalog_get_load_errors (KpCatalog *self);
 
 G_END_DECLS

@@ -27,6 +27,7 @@ struct _KpCredential
   gint64             state_until;  /* unix seconds; 0 = until something changes */
   char              *last_error;
   char              *secret;       /* wiped when dropped */
+  guint              failures;     /* in a row; health when prices tie */
 };
 
 G_DEFINE_TYPE (KpCredential, kp_credential, G_TYPE_OBJECT)
@@ -185,6 +186,32 @@ kp_credential_set_state (KpCredential      *self,
   self->state_until = until;
   g_free (self->last_error);
   self->last_error = g_strdup (last_error);
+}
+
+guint
+kp_credential_get_failures (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), 0);
+  return self->failures;
+}
+
+/**
+ * kp_credential_note_failure:
+ *
+ * Returns: how many times in a row the key has failed now
+ */
+guint
+kp_credential_note_failure (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), 0);
+  return ++self->failures;
+}
+
+void
+kp_credential_note_success (KpCredential *self)
+{
+  g_return_if_fail (KP_IS_CREDENTIAL (self));
+  self->failures = 0;
 }
 
 /**

@@ -40,6 +40,9 @@ void               kp_credential_set_state       (KpCredential *self,
                                                   KpCredentialState state,
                                                   gint64        until,
                                                   const char   *last_error);
+guint              kp_credential_get_failures    (KpCredential *self);
+guint              kp_credential_note_failure    (KpCredential *self);
+void               kp_credential_note_success    (KpCredential *self);
 const char        *kp_credential_get_secret      (KpCredential *self);
 void               kp_credential_set_secret      (KpCredential *self,
                                                   const char   *secret);

@@ -36,6 +36,14 @@
 
 #define KEY_CHECK_TIMEOUT_S   20
 
+/* How long a failure keeps a key or an offering out of use. */
+#define RATE_LIMIT_DEFAULT_S  60
+#define RATE_LIMIT_MAX_S      3600
+#define QUOTA_DEFAULT_S       3600
+#define MODEL_MISSING_S       3600
+#define DOWN_BASE_S           5
+#define DOWN_MAX_S            300
+
 struct _KpGateway
 {
   GObject      parent_instance;
@@ -48,6 +56,7 @@ struct _KpGateway
   GHashTable  *relays;            /* in flight: KpRelay → itself (owned) */
   GPtrArray   *credentials;       /* of KpCredential, by id */
   GHashTable  *disabled;          /* provider ids switched off */
+  GHashTable  *suppressed;        /* "provider\nmodel" → unix s: said it lacks the model */
   guint        rotation;
 
   guint        port;
@@ -116,6 +125,7 @@ kp_gateway_finalize (GObject *object)
   g_clear_object (&self->ledger);
   g_clear_pointer (&self->credentials, g_ptr_array_unref);
   g_clear_pointer (&self->disabled, g_hash_table_unref);
+  g_clear_pointer (&self->suppressed, g_hash_table_unref);
   g_clear_pointer (&self->providers_dir, g_free);
   g_clear_pointer (&self->config_dir, g_free);
   g_clear_pointer (&self->data_dir, g_free);
@@ -172,6 +182,7 @@ kp_gateway_init (KpGateway *self)
   self->relays = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
   self->credentials = g_ptr_array_new_with_free_func (g_object_unref);
   self->disabled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->suppressed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->port = KP_GATEWAY_DEFAULT_PORT;
   self->body_limit = KP_GATEWAY_DEFAULT_BODY_LIMIT;
   self->connect_ms = DEFAULT_CONNECT_MS;
@@ -964,14 +975,85 @@ kp_gateway_provider_is_usable (KpGateway  *self,
   return !kp_provider_get_requires_key (provider) || kp_gateway_count_keys (self, provider) > 0;
 }
 
-static double
-route_price (const KpRoute *route)
+static void
+exclusion_free (gpointer data)
 {
-  double price = route->offering->input + route->offering->output;
+  KpExclusion *exclusion = data;
 
-  if (route->credential != NULL)
-    price *= kp_credential_get_multiplier (route->credential);
-  return price;
+  g_free (exclusion->provider_id);
+  g_free (exclusion->reason);
+  g_free (exclusion->kind);
+  g_free (exclusion);
+}
+
+static void G_GNUC_PRINTF (6, 7)
+exclude (KpPlan     *plan,
+         const char *provider_id,
+         gint64      credential_id,
+         const char *kind,
+         gint64      until,
+         const char *format,
+         ...)
+{
+  KpExclusion *exclusion = g_new0 (KpExclusion, 1);
+  va_list args;
+
+  va_start (args, format);
+  exclusion->reason = g_strdup_vprintf (format, args);
+  va_end (args);
+  exclusion->provider_id = g_strdup (provider_id);
+  exclusion->credential_id = credential_id;
+  exclusion->kind = g_strdup (kind);
+  exclusion->until = until;
+  g_ptr_array_add (plan->excluded, exclusion);
+}
+
+static char *
+format_time (gint64 unix_s)
+{
+  g_autoptr(GDateTime) when = g_date_time_new_from_unix_local (unix_s);
+
+  return when ? g_date_time_format (when, "%H:%M:%S") : g_strdup ("?");
+}
+
+static char *
+suppression_key (const KpOffering *offering)
+{
+  return g_strconcat (kp_provider_get_id (offering->provider), "\n", offering->model_id, NULL);
+}
+
+/* Why a key cannot be used now, or NULL when it can. */
+static void
+exclude_credential (KpPlan       *plan,
+                    KpCredential *credential,
+                    gint64        now)
+{
+  const char *provider_id = kp_credential_get_provider_id (credential);
+  gint64 id = kp_credential_get_id (credential);
+  const char *label = kp_credential_get_label (credential);
+  const char *last_error = kp_credential_get_last_error (credential);
+  KpCredentialState state = kp_credential_get_state (credential, now);
+  gint64 until = kp_credential_get_state_until (credential);
+  g_autofree char *when = until > 0 ? format_time (until) : NULL;
+
+  if (!kp_credential_get_enabled (credential))
+    exclude (plan, provider_id, id, "off", 0, "key %" G_GINT64_FORMAT " “%s” is switched off", id, label);
+  else if (kp_credential_get_secret (credential) == NULL)
+    exclude (plan, provider_id, id, "no-key", 0,
+             "key %" G_GINT64_FORMAT " “%s” is not available (keyring locked or unavailable)", id, label);
+  else if (state == KP_CREDENTIAL_COOLING)
+    exclude (plan, provider_id, id, "cooling", until,
+             "key %" G_GINT64_FORMAT " “%s” is cooling down until %s%s%s", id, label, when,
+             last_error ? ": " : "", last_error ? last_error : "");
+  else if (state == KP_CREDENTIAL_EXHAUSTED)
+    exclude (plan, provider_id, id, "exhausted", until,
+             "key %" G_GINT64_FORMAT " “%s” is out of quota%s%s%s%s", id, label,
+             when ? " until " : "", when ? when : "",
+             last_error ? ": " : "", last_error ? last_error : "");
+  else if (state == KP_CREDENTIAL_INVALID)
+    exclude (plan, provider_id, id, "invalid", 0,
+             "key %" G_GINT64_FORMAT " “%s” was refused by the provider%s%s", id, label,
+             last_error ? ": " : "", last_error ? last_error : "");
 }
 
 static int
@@ -980,19 +1062,20 @@ compare_routes (gconstpointer a,
 {
   const KpRoute *ra = a;
   const KpRoute *rb = b;
-  gboolean pa = kp_offering_has_price (ra->offering);
-  gboolean pb = kp_offering_has_price (rb->offering);
-  double ca, cb;
+  gboolean pa = ra->expected_usd >= 0;
+  gboolean pb = rb->expected_usd >= 0;
+  guint fa, fb;
 
   /* Unpriced offerings come after every priced one: never treated as free. */
   if (pa != pb)
     return pa ? -1 : 1;
-  if (!pa)
-    return 0;
+  if (pa && ra->expected_usd != rb->expected_usd)
+    return ra->expected_usd < rb->expected_usd ? -1 : 1;
 
-  ca = route_price (ra);
-  cb = route_price (rb);
-  return ca < cb ? -1 : ca > cb ? 1 : 0;
+  /* Then health: a key that has been failing goes after one that has not. */
+  fa = ra->credential ? kp_credential_get_failures (ra->credential) : 0;
+  fb = rb->credential ? kp_credential_get_failures (rb->credential) : 0;
+  return fa < fb ? -1 : fa > fb ? 1 : 0;
 }
 
 static void
@@ -1004,40 +1087,72 @@ route_clear (gpointer data)
 }
 
 /**
- * kp_gateway_get_routes:
+ * kp_gateway_plan:
  * @self: a #KpGateway
  * @offerings: (element-type KpOffering): the offerings of one model
+ * @request: the request's size and restrictions
  *
- * Expands each offering of an enabled provider by its usable keys and orders
- * the routes by price × the key's multiplier. Routes of equal price take
- * turns at the front, so load spreads over equal keys.
+ * Expands each offering of an enabled provider by its usable keys, orders
+ * the routes by the request's expected cost (input and output price × the
+ * key's multiplier), then health, and lets routes that tie take turns at the
+ * front so that load spreads over equal keys. Everything left out is listed
+ * with the reason.
  *
- * Returns: (transfer full) (element-type KpRoute): the routes, best first
+ * Returns: (transfer full): the plan
  */
-GArray *
-kp_gateway_get_routes (KpGateway *self,
-                       GPtrArray *offerings)
+KpPlan *
+kp_gateway_plan (KpGateway            *self,
+                 GPtrArray            *offerings,
+                 const KpRouteRequest *request)
 {
-  GArray *routes = g_array_new (FALSE, TRUE, sizeof (KpRoute));
+  KpPlan *plan = g_new0 (KpPlan, 1);
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  guint start = 0;
+  guint run = 1;
 
-  g_return_val_if_fail (KP_IS_GATEWAY (self), routes);
-  g_array_set_clear_func (routes, route_clear);
+  g_return_val_if_fail (KP_IS_GATEWAY (self), plan);
+
+  plan->routes = g_array_new (FALSE, TRUE, sizeof (KpRoute));
+  g_array_set_clear_func (plan->routes, route_clear);
+  plan->excluded = g_ptr_array_new_with_free_func (exclusion_free);
 
   for (guint i = 0; i < offerings->len; i++)
     {
       const KpOffering *offering = g_ptr_array_index (offerings, i);
       KpProvider *provider = offering->provider;
+      const char *provider_id = kp_provider_get_id (provider);
+      g_autofree char *key = suppression_key (offering);
+      gint64 suppressed = GPOINTER_TO_SIZE (g_hash_table_lookup (self->suppressed, key));
+      double base = -1;
+      guint keys = 0;
 
+      if (request->providers != NULL && !g_strv_contains (request->providers, provider_id))
+        {
+          exclude (plan, provider_id, 0, "pinned", 0, "not among the providers the request named");
+          continue;
+        }
       if (!kp_gateway_provider_is_enabled (self, provider))
-        continue;
+        {
+          exclude (plan, provider_id, 0, "off", 0, "provider is switched off");
+          continue;
+        }
+      if (suppressed > now)
+        {
+          g_autofree char *when = format_time (suppressed);
+
+          exclude (plan, provider_id, 0, "missing", suppressed,
+                   "said it does not have this model; not tried again until %s", when);
+          continue;
+        }
+
+      if (kp_offering_has_price (offering))
+        base = (request->prompt_tokens * offering->input +
+                request->output_tokens * offering->output) / 1e6;
 
       if (!kp_provider_get_requires_key (provider))
         {
-          KpRoute route = { offering, NULL };
+          KpRoute route = { offering, NULL, base, 0 };
 
-          g_array_append_val (routes, route);
+          g_array_append_val (plan->routes, route);
           continue;
         }
 
@@ -1045,34 +1160,254 @@ kp_gateway_get_routes (KpGateway *self,
         {
           KpCredential *credential = g_ptr_array_index (self->credentials, j);
 
-          if (g_str_equal (kp_credential_get_provider_id (credential), kp_provider_get_id (provider)) &&
-              kp_credential_is_usable (credential, now))
+          if (!g_str_equal (kp_credential_get_provider_id (credential), provider_id))
+            continue;
+          keys++;
+          if (kp_credential_is_usable (credential, now))
             {
-              KpRoute route = { offering, g_object_ref (credential) };
+              KpRoute route = {
+                offering, g_object_ref (credential),
+                base >= 0 ? base * kp_credential_get_multiplier (credential) : -1, 0
+              };
 
-              g_array_append_val (routes, route);
+              g_array_append_val (plan->routes, route);
             }
+          else
+            exclude_credential (plan, credential, now);
+        }
+
+      if (keys == 0)
+        {
+          const char * const *env = kp_provider_get_env (provider);
+
+          exclude (plan, provider_id, 0, "no-key", 0, "no key (add one with “keypool keys add %s”%s%s)",
+                   provider_id, env && env[0] ? " or set " : "", env && env[0] ? env[0] : "");
         }
     }
 
-  g_array_sort (routes, compare_routes);
+  g_array_sort (plan->routes, compare_routes);
 
-  /* Rotate the leading run of equally priced routes. */
-  while (start + 1 < routes->len &&
-         compare_routes (&g_array_index (routes, KpRoute, 0),
-                         &g_array_index (routes, KpRoute, start + 1)) == 0)
-    start++;
-  if (start > 0)
+  /* Rotate the leading run of routes that tie on price and health. */
+  while (run < plan->routes->len &&
+         compare_routes (&g_array_index (plan->routes, KpRoute, 0),
+                         &g_array_index (plan->routes, KpRoute, run)) == 0)
+    run++;
+  if (run > 1)
     {
-      guint run = start + 1;
       guint shift = self->rotation++ % run;
-      g_autofree KpRoute *copy = g_memdup2 (routes->data, run * sizeof (KpRoute));
+      g_autofree KpRoute *copy = g_memdup2 (plan->routes->data, run * sizeof (KpRoute));
 
       for (guint i = 0; i < run; i++)
-        g_array_index (routes, KpRoute, i) = copy[(i + shift) % run];
+        g_array_index (plan->routes, KpRoute, i) = copy[(i + shift) % run];
     }
 
-  return routes;
+  for (guint i = 0; i < plan->routes->len; i++)
+    g_array_index (plan->routes, KpRoute, i).rank = i + 1;
+
+  return plan;
+}
+
+void
+kp_plan_free (KpPlan *plan)
+{
+  if (plan == NULL)
+    return;
+  g_clear_pointer (&plan->routes, g_array_unref);
+  g_clear_pointer (&plan->excluded, g_ptr_array_unref);
+  g_free (plan);
+}
+
+/**
+ * kp_plan_describe_empty:
+ *
+ * Returns: (transfer full): what is missing for a plan without routes, as
+ *   one sentence a person can act on
+ */
+char *
+kp_plan_describe_empty (KpPlan     *plan,
+                        const char *model)
+{
+  g_autoptr(GString) no_key = g_string_new (NULL);
+  gint64 soonest = 0;
+  guint waiting = 0, refused = 0, off = 0, pinned = 0;
+
+  for (guint i = 0; i < plan->excluded->len; i++)
+    {
+      KpExclusion *exclusion = g_ptr_array_index (plan->excluded, i);
+
+      if (g_str_equal (exclusion->kind, "no-key"))
+        g_string_append_printf (no_key, "%s%s: %s", no_key->len ? "; " : "", exclusion->provider_id,
+                                exclusion->reason);
+      else if (g_str_equal (exclusion->kind, "cooling") || g_str_equal (exclusion->kind, "exhausted") ||
+               g_str_equal (exclusion->kind, "missing"))
+        {
+          waiting++;
+          if (exclusion->until > 0 && (soonest == 0 || exclusion->until < soonest))
+            soonest = exclusion->until;
+        }
+      else if (g_str_equal (exclusion->kind, "invalid"))
+        refused++;
+      else if (g_str_equal (exclusion->kind, "pinned"))
+        pinned++;
+      else
+        off++;
+    }
+
+  if (waiting > 0)
+    {
+      g_autofree char *when = soonest ? format_time (soonest) : NULL;
+
+      return g_strdup_printf ("Every key that serves “%s” is resting after errors (%u cooling down or "
+                              "out of quota%s%s). %s%s%s“keypool route %s” shows each one.",
+                              model, waiting, refused ? ", some refused" : "",
+                              no_key->len ? "; other providers have no key" : "",
+                              when ? "The first is back at " : "", when ? when : "",
+                              when ? ". " : "", model);
+    }
+  if (refused > 0)
+    return g_strdup_printf ("Every key that serves “%s” was refused by its provider. Replace them "
+                            "with “keypool keys add”; “keypool keys list” shows the errors.", model);
+  if (no_key->len > 0)
+    return g_strdup_printf ("No key for any provider serving “%s”. %s.", model, no_key->str);
+  if (pinned > 0 && off == 0)
+    return g_strdup_printf ("None of the providers the request named serves “%s”.", model);
+  return g_strdup_printf ("Every provider serving “%s” is switched off. Turn one on with "
+                          "“keypool providers enable ID”.", model);
+}
+
+static void
+persist_state (KpGateway    *self,
+               KpCredential *credential)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!kp_ledger_set_credential_state (self->ledger, kp_credential_get_id (credential),
+                                       kp_credential_state_to_string (
+                                         kp_credential_get_state (credential, 0)),
+                                       kp_credential_get_state_until (credential),
+                                       kp_credential_get_last_error (credential), &error))
+    g_warning ("A key’s state was not saved: %s", error->message);
+}
+
+/**
+ * kp_gateway_note_failure:
+ * @self: a #KpGateway
+ * @route: the route that failed
+ * @failure: how
+ *
+ * Puts the route's key (or offering) out of use for as long as the failure
+ * class says; the state is saved, so it survives a restart, and it ends by
+ * itself at its time.
+ */
+void
+kp_gateway_note_failure (KpGateway       *self,
+                         const KpRoute   *route,
+                         const KpFailure *failure)
+{
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  KpCredential *credential = route->credential;
+  g_autofree char *message = NULL;
+  guint streak;
+  gint64 wait;
+
+  g_return_if_fail (KP_IS_GATEWAY (self));
+
+  message = g_strdup_printf ("%s%s%s", kp_failure_class_to_string (failure->klass),
+                             failure->message ? ": " : "", failure->message ? failure->message : "");
+  if (credential != NULL)
+    {
+      g_autofree char *clean = kp_secret_scrub (message, kp_credential_get_secret (credential));
+
+      g_free (message);
+      message = g_steal_pointer (&clean);
+    }
+
+  switch (failure->klass)
+    {
+    case KP_FAILURE_MODEL_MISSING:
+      g_hash_table_replace (self->suppressed, suppression_key (route->offering),
+                            GSIZE_TO_POINTER (now + MODEL_MISSING_S));
+      return;
+
+    case KP_FAILURE_RATE_LIMITED:
+      if (credential == NULL)
+        return;
+      kp_credential_note_failure (credential);
+      wait = failure->retry_after >= 0 ? failure->retry_after : RATE_LIMIT_DEFAULT_S;
+      kp_credential_set_state (credential, KP_CREDENTIAL_COOLING,
+                               now + CLAMP (wait, 1, RATE_LIMIT_MAX_S), message);
+      break;
+
+    case KP_FAILURE_QUOTA:
+      if (credential == NULL)
+        return;
+      kp_credential_note_failure (credential);
+      wait = failure->retry_after > 0 ? failure->retry_after : QUOTA_DEFAULT_S;
+      kp_credential_set_state (credential, KP_CREDENTIAL_EXHAUSTED, now + wait, message);
+      break;
+
+    case KP_FAILURE_AUTH:
+      if (credential == NULL)
+        return;
+      kp_credential_note_failure (credential);
+      kp_credential_set_state (credential, KP_CREDENTIAL_INVALID, 0, message);
+      break;
+
+    case KP_FAILURE_DOWN:
+      if (credential == NULL)
+        return;
+      /* Short, and doubling while it keeps failing. */
+      streak = kp_credential_note_failure (credential);
+      wait = MIN ((gint64)DOWN_BASE_S << MIN (streak - 1, 10), DOWN_MAX_S);
+      kp_credential_set_state (credential, KP_CREDENTIAL_COOLING, now + wait, message);
+      break;
+
+    case KP_FAILURE_CLIENT:
+    case KP_FAILURE_NONE:
+    default:
+      return;
+    }
+
+  persist_state (self, credential);
+  emit_changed (self);
+}
+
+void
+kp_gateway_note_success (KpGateway     *self,
+                         const KpRoute *route)
+{
+  g_return_if_fail (KP_IS_GATEWAY (self));
+
+  if (route->credential != NULL)
+    kp_credential_note_success (route->credential);
+}
+
+/**
+ * kp_gateway_reset_key:
+ *
+ * Clears a key's state, so it is tried again at once.
+ */
+gboolean
+kp_gateway_reset_key (KpGateway  *self,
+                      gint64      id,
+                      GError    **error)
+{
+  KpCredential *credential = kp_gateway_find_credential (self, id);
+
+  g_return_val_if_fail (KP_IS_GATEWAY (self), FALSE);
+
+  if (credential == NULL)
+    {
+      g_set_error (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_NOT_FOUND,
+                   "There is no key with id %" G_GINT64_FORMAT "; “keypool keys list” shows them.", id);
+      return FALSE;
+    }
+  if (!kp_ledger_set_credential_state (self->ledger, id, "ok", 0, NULL, error))
+    return FALSE;
+  kp_credential_set_state (credential, KP_CREDENTIAL_OK, 0, NULL);
+  kp_credential_note_success (credential);
+  emit_changed (self);
+  return TRUE;
 }
 
 /* Management -------------------------------------------------------------- */
@@ -1586,9 +1921,9 @@ record (KpGateway *self,
   g_autoptr(GError) error = NULL;
   const KpUsage *usage = kp_relay_get_usage (relay);
   KpCredential *credential = kp_relay_get_credential (relay);
+  GArray *attempts = kp_relay_get_attempts (relay);
   KpCostSource source;
   gint64 cost = 0;
-  KpAttemptRow attempt = { 0 };
   KpRequestRow row = { 0 };
 
   source = kp_relay_get_cost (relay, &cost);
@@ -1603,7 +1938,7 @@ record (KpGateway *self,
   row.status = kp_relay_get_status (relay);
   row.outcome = (char *)kp_outcome_to_string (kp_relay_get_outcome (relay));
   row.error = (char *)kp_relay_get_error_message (relay);
-  row.attempts = row.provider != NULL ? 1 : 0;
+  row.attempts = attempts->len;
   row.prompt_tokens = usage->prompt_tokens;
   row.completion_tokens = usage->completion_tokens;
   row.cached_tokens = usage->cached_tokens;
@@ -1614,13 +1949,8 @@ record (KpGateway *self,
   row.total_ms = MAX (kp_relay_get_total_ms (relay), 0);
   row.streamed = kp_relay_get_streamed (relay);
 
-  attempt.provider = row.provider;
-  attempt.credential_id = row.credential_id;
-  attempt.status = row.status;
-  attempt.failure = kp_relay_get_outcome (relay) == KP_OUTCOME_OK ? NULL : row.outcome;
-  attempt.ms = row.total_ms;
-
-  if (!kp_ledger_add_request (self->ledger, &row, &attempt, row.attempts, &error))
+  if (!kp_ledger_add_request (self->ledger, &row, (const KpAttemptRow *)attempts->data,
+                              attempts->len, &error))
     g_warning ("A request was not recorded: %s", error->message);
 }
 

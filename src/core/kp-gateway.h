@@ -12,6 +12,7 @@
 #include "kp-credential.h"
 #include "kp-ledger.h"
 #include "kp-relay.h"
+#include "kp-upstream-error.h"
 #include "kp-vault.h"
 
 G_BEGIN_DECLS
@@ -32,13 +33,38 @@ typedef enum
 } KpGatewayError;
 
 /* One way to serve a request: an offering, and the key to use (none for a
- * provider that needs no key).
+ * provider that needs no key), with what the request is expected to cost.
  */
 typedef struct
 {
   const KpOffering *offering;
   KpCredential     *credential;
+  double            expected_usd;  /* < 0 when the offering has no price */
+  guint             rank;          /* 1 = first choice */
 } KpRoute;
+
+/* A candidate that is not a route now, and why. */
+typedef struct
+{
+  char   *provider_id;
+  gint64  credential_id;  /* 0 = about the provider or offering */
+  char   *reason;
+  gint64  until;          /* unix seconds it may come back; 0 = not by itself */
+  char   *kind;           /* "off", "no-key", "cooling", "exhausted", "invalid", "missing", "pinned" */
+} KpExclusion;
+
+typedef struct
+{
+  gint64              prompt_tokens;
+  gint64              output_tokens;
+  const char * const *providers;     /* only these, or NULL for any */
+} KpRouteRequest;
+
+typedef struct
+{
+  GArray    *routes;    /* of KpRoute, best first */
+  GPtrArray *excluded;  /* of KpExclusion */
+} KpPlan;
 
 #define KP_TYPE_GATEWAY (kp_gateway_get_type ())
 
@@ -99,8 +125,20 @@ gboolean      kp_gateway_provider_is_usable   (KpGateway   *self,
                                                KpProvider  *provider);
 guint         kp_gateway_count_keys           (KpGateway   *self,
                                                KpProvider  *provider);
-GArray       *kp_gateway_get_routes           (KpGateway   *self,
-                                               GPtrArray   *offerings);
+KpPlan       *kp_gateway_plan                 (KpGateway            *self,
+                                               GPtrArray            *offerings,
+                                               const KpRouteRequest *request);
+char         *kp_plan_describe_empty          (KpPlan               *plan,
+                                               const char           *model);
+void          kp_plan_free                    (KpPlan               *plan);
+void          kp_gateway_note_failure         (KpGateway            *self,
+                                               const KpRoute        *route,
+                                               const KpFailure      *failure);
+void          kp_gateway_note_success         (KpGateway            *self,
+                                               const KpRoute        *route);
+gboolean      kp_gateway_reset_key            (KpGateway            *self,
+                                               gint64                id,
+                                               GError              **error);
 
 /* Management: the CLI, the window and the tray go through these. */
 gboolean      kp_gateway_set_provider_enabled (KpGateway   *self,
@@ -151,5 +189,7 @@ void          kp_gateway_relay_started        (KpGateway   *self,
                                                KpRelay     *relay);
 void          kp_gateway_relay_finished       (KpGateway   *self,
                                                KpRelay     *relay);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpPlan, kp_plan_free)
 
 G_END_DECLS

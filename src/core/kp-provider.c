@@ -43,6 +43,7 @@ kp_offering_clear (gpointer data)
 
   g_clear_pointer (&offering->model_id, g_free);
   g_clear_pointer (&offering->upstream_id, g_free);
+  g_clear_pointer (&offering->aliases, g_strfreev);
 }
 
 static void
@@ -335,6 +336,17 @@ parse_models (KpProvider  *self,
           stored->upstream_id = g_strdup (strchr (id, '/') + 1);
 
         stored->context = json_object_get_int_member_with_default (model, "context", 0);
+
+        if (!parse_string_array (json_object_get_member (model, "aliases"), &stored->aliases,
+                                 self->origin, "aliases", error))
+          return FALSE;
+        for (guint k = 0; stored->aliases[k] != NULL; k++)
+          {
+            char *lower = g_ascii_strdown (stored->aliases[k], -1);
+
+            g_free (stored->aliases[k]);
+            stored->aliases[k] = lower;
+          }
       }
     }
 

@@ -42,6 +42,7 @@ typedef struct
   double      output;
   double      cached_input;
   gint64      context;
+  GStrv       aliases;      /* other names clients use for the model, lower case */
   KpProvider *provider;     /* unowned: the offering lives in its provider */
 } KpOffering;
 

@@ -34,6 +34,7 @@
 #define READ_CHUNK        16384
 #define READS_PER_DISPATCH 16
 #define ERROR_BODY_LIMIT  (1024 * 1024)
+#define DEFAULT_OUTPUT_TOKENS 1000
 
 typedef enum
 {
@@ -61,13 +62,34 @@ struct _KpRelay
   char               *request_id;
 
   /* The request. */
+  GBytes             *client_body;
+  JsonParser         *parser;           /* its JSON, rewritten for each route */
   char               *model;
+  GStrv               providers;        /* the providers it may go to, or NULL */
+  gint64              prompt_tokens;    /* estimated */
+  gint64              output_tokens;    /* max_tokens, or a default */
   gboolean            client_stream;
   gboolean            strip_usage;      /* we asked for usage; the client did not */
+  gboolean            body_changed;
+
+  /* The routes, and the one being tried. */
+  KpPlan             *plan;
+  guint               route_index;
   const KpOffering   *offering;
   KpProvider         *provider;
   KpCredential       *credential;       /* NULL for a provider without keys */
-  GBytes             *upstream_body;
+  GArray             *attempts;         /* of KpAttemptRow */
+  gint64              attempt_started_us;
+  KpFailure           failure;          /* of the current route */
+  gboolean            failed;
+  guint               best_score;       /* the most telling failure so far */
+  guint               best_status;
+  KpFailureClass      best_class;
+  gboolean            best_timed_out;
+  char               *best_provider;
+  char               *best_message;
+  char               *best_code;
+  gint64              retry_after;      /* soonest a rate-limited route is back; -1 */
 
   /* The upstream exchange. */
   SoupMessage        *upstream;
@@ -152,7 +174,15 @@ kp_relay_finalize (GObject *object)
   g_clear_object (&self->stream);
   g_clear_object (&self->provider);
   g_clear_object (&self->credential);
-  g_clear_pointer (&self->upstream_body, g_bytes_unref);
+  g_clear_object (&self->parser);
+  g_clear_pointer (&self->client_body, g_bytes_unref);
+  g_clear_pointer (&self->providers, g_strfreev);
+  g_clear_pointer (&self->plan, kp_plan_free);
+  g_clear_pointer (&self->attempts, g_array_unref);
+  kp_failure_clear (&self->failure);
+  g_clear_pointer (&self->best_provider, g_free);
+  g_clear_pointer (&self->best_message, g_free);
+  g_clear_pointer (&self->best_code, g_free);
   g_clear_pointer (&self->pending, g_byte_array_unref);
   if (self->event.data != NULL)
     g_string_free (self->event.data, TRUE);
@@ -173,9 +203,23 @@ kp_relay_class_init (KpRelayClass *klass)
 }
 
 static void
+attempt_clear (gpointer data)
+{
+  KpAttemptRow *attempt = data;
+
+  g_clear_pointer (&attempt->provider, g_free);
+  g_clear_pointer (&attempt->failure, g_free);
+}
+
+static void
 kp_relay_init (KpRelay *self)
 {
   self->cancellable = g_cancellable_new ();
+  self->parser = json_parser_new ();
+  self->attempts = g_array_new (FALSE, TRUE, sizeof (KpAttemptRow));
+  g_array_set_clear_func (self->attempts, attempt_clear);
+  self->failure.retry_after = -1;
+  self->retry_after = -1;
   self->started_us = g_get_monotonic_time ();
   self->started_real_us = g_get_real_time ();
   self->outcome = KP_OUTCOME_OK;
@@ -208,9 +252,25 @@ add_route_headers (KpRelay            *self,
                    SoupMessageHeaders *headers)
 {
   soup_message_headers_replace (headers, "x-request-id", self->request_id);
-  if (self->provider != NULL)
-    soup_message_headers_replace (headers, "x-keypool-provider",
-                                  kp_provider_get_id (self->provider));
+  if (self->provider != NULL && self->plan != NULL && self->route_index < self->plan->routes->len)
+    {
+      const KpRoute *route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
+      g_autofree char *value = NULL;
+      g_autofree char *key = route->credential
+        ? g_strdup_printf ("%" G_GINT64_FORMAT, kp_credential_get_id (route->credential))
+        : g_strdup ("none");
+      char cost[G_ASCII_DTOSTR_BUF_SIZE] = "unknown";
+
+      if (route->expected_usd >= 0)
+        g_ascii_formatd (cost, sizeof cost, "%.6f", route->expected_usd);
+      value = g_strdup_printf ("rank=%u/%u provider=%s key=%s model=%s expected_usd=%s attempt=%u",
+                               route->rank, self->plan->routes->len,
+                               kp_provider_get_id (self->provider), key,
+                               route->offering->upstream_id, cost, self->attempts->len + 1);
+      soup_message_headers_replace (headers, "x-keypool-provider",
+                                    kp_provider_get_id (self->provider));
+      soup_message_headers_replace (headers, "x-keypool-route", value);
+    }
 }
 
 /* The outcome is final: the row goes to the ledger now, before the last
@@ -267,6 +327,8 @@ reply_error (KpRelay    *self,
   soup_server_message_unpause (self->msg);
 }
 
+static void record_attempt (KpRelay *self, guint status, KpFailureClass klass);
+
 static void
 commit_stream (KpRelay *self)
 {
@@ -274,6 +336,10 @@ commit_stream (KpRelay *self)
 
   g_assert (!self->committed);
 
+  /* From here on this route answers: no failover once a byte is out. */
+  record_attempt (self, self->upstream_status, KP_FAILURE_NONE);
+  kp_gateway_note_success (self->gateway, &g_array_index (self->plan->routes, KpRoute,
+                                                          self->route_index));
   self->committed = TRUE;
   self->status = self->upstream_status;
   note_first_byte (self);
@@ -524,7 +590,10 @@ has_usage_object (const char *data)
   return FALSE;
 }
 
-/* Returns whether the event goes to the client. */
+/* Returns whether the event goes to the client. Before anything reached the
+ * client, an error event is the route's failure (self->failed is set) and
+ * keep-alive comments are held back, so that another route can still answer.
+ */
 static gboolean
 handle_event (KpRelay          *self,
               const KpSseEvent *event)
@@ -535,7 +604,7 @@ handle_event (KpRelay          *self,
   JsonNode *node;
 
   if (!event->has_data)
-    return TRUE;
+    return self->committed;
 
   if (data->len == 6 && memcmp (data->str, "[DONE]", 6) == 0)
     {
@@ -545,6 +614,12 @@ handle_event (KpRelay          *self,
 
   if (data_is_error (data))
     {
+      if (!self->committed)
+        {
+          kp_failure_classify_event (&self->failure, data->str);
+          self->failed = TRUE;
+          return FALSE;
+        }
       self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
       set_error_message (self, data->str);
       return TRUE;
@@ -600,6 +675,8 @@ process_events (KpRelay  *self,
     {
       if (!handle_event (self, &self->event))
         {
+          if (self->failed)
+            return;
           forward (self, buf + run_start, offset - run_start);
           run_start = offset + n;
         }
@@ -613,8 +690,9 @@ process_events (KpRelay  *self,
 
       g_byte_array_append (tail, (const guint8 *)buf + offset, len - offset);
       g_byte_array_append (tail, (const guint8 *)"\n\n", 2);
-      if (kp_sse_next_event ((const char *)tail->data, tail->len, &self->event) > 0)
-        handle_event (self, &self->event);
+      if (kp_sse_next_event ((const char *)tail->data, tail->len, &self->event) > 0 &&
+          !handle_event (self, &self->event) && self->failed)
+        return;
       offset = len;
     }
 
@@ -642,6 +720,139 @@ parse_whole_usage (KpRelay *self)
     kp_usage_parse_openai (&self->usage, json_node_get_object (usage));
 }
 
+/* Attempts ---------------------------------------------------------------- */
+
+static void
+record_attempt (KpRelay        *self,
+                guint           status,
+                KpFailureClass  klass)
+{
+  KpAttemptRow attempt = { 0 };
+
+  attempt.provider = g_strdup (kp_provider_get_id (self->provider));
+  attempt.credential_id = self->credential ? kp_credential_get_id (self->credential) : 0;
+  attempt.status = status;
+  attempt.failure = klass != KP_FAILURE_NONE ? g_strdup (kp_failure_class_to_string (klass)) : NULL;
+  attempt.ms = (g_get_monotonic_time () - self->attempt_started_us) / 1000;
+  g_array_append_val (self->attempts, attempt);
+}
+
+/* How telling a failure is to the client: a provider's own error about the
+ * key, quota, model or rate beats a server error, which beats no answer.
+ */
+static guint
+informativeness (const KpFailure *failure,
+                 guint            status)
+{
+  if (status == 0)
+    return 1;
+  if (failure->klass == KP_FAILURE_DOWN)
+    return 2;
+  return 3;
+}
+
+static void try_route (KpRelay *self);
+
+/* An error event in a 200 stream has no status of its own: take the code when
+ * it is one (OpenRouter puts the HTTP status there), else 502.
+ */
+static guint
+event_failure_status (KpRelay *self)
+{
+  guint64 code;
+
+  if (self->failure.code != NULL &&
+      g_ascii_string_to_unsigned (self->failure.code, 10, 400, 599, &code, NULL))
+    return (guint)code;
+  return 502;
+}
+
+static void
+all_routes_failed (KpRelay *self)
+{
+  g_autoptr(GString) tried = g_string_new (NULL);
+  g_autofree char *message = NULL;
+  guint status = self->best_status ? self->best_status : (self->best_timed_out ? 504 : 502);
+
+  for (guint i = 0; i < self->attempts->len; i++)
+    {
+      KpAttemptRow *attempt = &g_array_index (self->attempts, KpAttemptRow, i);
+
+      g_string_append_printf (tried, "%s%s", i ? ", " : "", attempt->provider);
+      if (attempt->status)
+        g_string_append_printf (tried, " %u", attempt->status);
+      g_string_append_printf (tried, " %s", attempt->failure ? attempt->failure : "ok");
+    }
+
+  message = g_strdup_printf ("%s: %s (%u route%s tried: %s)", self->best_provider,
+                             self->best_message ? self->best_message : "failed",
+                             self->attempts->len, self->attempts->len == 1 ? "" : "s", tried->str);
+  self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
+  self->route_index = self->plan->routes->len - 1;
+  if (self->retry_after >= 0 && !self->committed && !self->client_gone)
+    {
+      g_autofree char *seconds = g_strdup_printf ("%" G_GINT64_FORMAT, self->retry_after);
+
+      soup_message_headers_replace (soup_server_message_get_response_headers (self->msg),
+                                    "Retry-After", seconds);
+    }
+  reply_error (self, status, self->best_code ? self->best_code
+                                             : kp_failure_class_to_string (self->best_class), message);
+}
+
+/* The current route failed before anything reached the client: note it, put
+ * the key or offering out of use as the failure class says, and go on with
+ * the next route.
+ */
+static void
+route_failed (KpRelay *self,
+              guint    status)
+{
+  const KpRoute *route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
+  guint score = informativeness (&self->failure, status);
+
+  release_upstream (self);
+  record_attempt (self, status, self->failure.klass);
+  kp_gateway_note_failure (self->gateway, route, &self->failure);
+  if ((self->failure.klass == KP_FAILURE_RATE_LIMITED || self->failure.klass == KP_FAILURE_QUOTA) &&
+      self->failure.retry_after >= 0 &&
+      (self->retry_after < 0 || self->failure.retry_after < self->retry_after))
+    self->retry_after = self->failure.retry_after;
+
+  g_debug ("%s: route %u (%s) failed: %s %s", self->request_id, route->rank,
+           kp_provider_get_id (self->provider), kp_failure_class_to_string (self->failure.klass),
+           self->failure.message ? self->failure.message : "");
+
+  if (score >= self->best_score)
+    {
+      g_autofree char *clean = kp_secret_scrub (self->failure.message,
+                                                self->credential
+                                                  ? kp_credential_get_secret (self->credential) : NULL);
+
+      self->best_score = score;
+      self->best_status = status;
+      self->best_class = self->failure.klass;
+      self->best_timed_out = self->timed_out;
+      g_free (self->best_provider);
+      self->best_provider = g_strdup (kp_provider_get_name (self->provider));
+      g_free (self->best_message);
+      self->best_message = g_steal_pointer (&clean);
+      g_free (self->best_code);
+      self->best_code = g_strdup (self->failure.code);
+    }
+  kp_failure_clear (&self->failure);
+
+  if (self->client_gone || self->completed)
+    return;
+
+  self->route_index++;
+  if (self->route_index < self->plan->routes->len)
+    try_route (self);
+  else
+    all_routes_failed (self);
+}
+
+/* The provider's answer to a non-streamed request, or its error. */
 static void
 finish_whole_body (KpRelay *self)
 {
@@ -651,15 +862,32 @@ finish_whole_body (KpRelay *self)
   gsize len = self->pending->len;
   guint8 *data;
 
-  if (self->body_mode == BODY_WHOLE)
-    parse_whole_usage (self);
+  if (self->body_mode == BODY_ERROR)
+    {
+      g_autofree char *text = g_strndup ((const char *)self->pending->data, MIN (len, 1000));
+
+      kp_failure_classify_http (&self->failure, self->upstream_status, upstream_headers,
+                                (const char *)self->pending->data, len);
+      if (self->failure.klass != KP_FAILURE_CLIENT)
+        {
+          route_failed (self, self->upstream_status);
+          return;
+        }
+
+      /* The request itself is at fault: the client gets the provider's answer
+       * as it is, and no other key is tried or blamed.
+       */
+      record_attempt (self, self->upstream_status, KP_FAILURE_CLIENT);
+      kp_failure_clear (&self->failure);
+      self->outcome = KP_OUTCOME_CLIENT_ERROR;
+      set_error_message (self, text);
+    }
   else
     {
-      g_autofree char *text = g_strndup ((const char *)self->pending->data,
-                                         MIN (self->pending->len, 1000));
-
-      self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
-      set_error_message (self, text);
+      parse_whole_usage (self);
+      record_attempt (self, self->upstream_status, KP_FAILURE_NONE);
+      kp_gateway_note_success (self->gateway, &g_array_index (self->plan->routes, KpRoute,
+                                                              self->route_index));
     }
 
   self->status = self->upstream_status;
@@ -683,6 +911,7 @@ finish_whole_body (KpRelay *self)
   soup_server_message_set_response (self->msg,
                                     content_type ? content_type : "application/json",
                                     SOUP_MEMORY_TAKE, (const char *)data, len);
+  release_upstream (self);
   end_relay (self);
   soup_server_message_unpause (self->msg);
 }
@@ -692,7 +921,6 @@ upstream_failed (KpRelay *self,
                  GError  *error)
 {
   const char *name = kp_provider_get_name (self->provider);
-  const char *host = g_uri_get_host (kp_provider_get_chat_uri (self->provider));
   g_autofree char *message = NULL;
 
   release_upstream (self);
@@ -704,36 +932,45 @@ upstream_failed (KpRelay *self,
     {
       guint timeout_ms = phase_timeout_ms (self, self->phase);
 
-      message = g_strdup_printf ("%s (%s) did not answer within %u.%u s (%s timeout).",
-                                 name, host, timeout_ms / 1000, (timeout_ms % 1000) / 100,
+      message = g_strdup_printf ("no answer within %u.%u s (%s timeout)",
+                                 timeout_ms / 1000, (timeout_ms % 1000) / 100,
                                  phase_name (self->phase));
     }
   else
-    message = g_strdup_printf ("Cannot reach %s (%s): %s.", name, host, error->message);
+    message = g_strdup (error->message);
 
   if (self->committed)
     {
+      g_autofree char *broke = g_strdup_printf ("The stream from %s broke off: %s.", name,
+                                                self->timed_out ? "no data arrived in time"
+                                                                : error->message);
+
       self->outcome = KP_OUTCOME_INTERRUPTED;
-      g_free (message);
-      message = g_strdup_printf ("The stream from %s broke off: %s",
-                                 name, self->timed_out ? "no data arrived in time." : error->message);
-      reply_error (self, 502, "upstream_interrupted", message);
+      reply_error (self, 502, "upstream_interrupted", broke);
       return;
     }
 
-  self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
-  reply_error (self, self->timed_out ? 504 : 502,
-               self->timed_out ? "upstream_timeout" : "upstream_unreachable", message);
+  /* Nothing reached the client yet: another route can still answer. */
+  self->failure = (KpFailure) {
+    .klass = KP_FAILURE_DOWN,
+    .message = g_strdup_printf ("%s (%s)", message, g_uri_get_host (kp_provider_get_chat_uri (self->provider))),
+    .code = g_strdup (self->timed_out ? "upstream_timeout" : "upstream_unreachable"),
+    .retry_after = -1,
+  };
+  route_failed (self, 0);
 }
 
 static void
 upstream_eof (KpRelay *self)
 {
-  release_upstream (self);
-
   if (self->body_mode == BODY_SSE)
     {
       process_events (self, TRUE);
+      if (self->failed)
+        {
+          route_failed (self, event_failure_status (self));
+          return;
+        }
       if (self->client_gone || self->completed)
         return;
 
@@ -744,14 +981,14 @@ upstream_eof (KpRelay *self)
         {
           g_autoptr(GError) error =
             g_error_new_literal (G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
-                                 "it ended before the answer was complete.");
+                                 self->committed ? "it ended before the answer was complete"
+                                                 : "the stream ended before the answer began");
 
-          if (!self->committed)
-            commit_stream (self);
           upstream_failed (self, error);
           return;
         }
 
+      release_upstream (self);
       if (!self->committed)
         {
           /* An empty stream: the client still gets a well-formed response. */
@@ -806,8 +1043,15 @@ read_upstream (KpRelay *self)
       if (n < 0)
         {
           g_debug ("%s: upstream read failed: %s", self->request_id, error->message);
-          if (self->body_mode == BODY_SSE)
-            process_events (self, FALSE);
+          if (self->body_mode == BODY_SSE && !self->committed)
+            {
+              process_events (self, FALSE);
+              if (self->failed)
+                {
+                  route_failed (self, event_failure_status (self));
+                  return;
+                }
+            }
           upstream_failed (self, error);
           return;
         }
@@ -821,7 +1065,14 @@ read_upstream (KpRelay *self)
       enter_phase (self, PHASE_BODY);
 
       if (self->body_mode == BODY_SSE)
-        process_events (self, FALSE);
+        {
+          process_events (self, FALSE);
+          if (self->failed)
+            {
+              route_failed (self, event_failure_status (self));
+              return;
+            }
+        }
       else if (self->body_mode == BODY_ERROR && self->pending->len > ERROR_BODY_LIMIT)
         {
           upstream_eof (self);
@@ -843,19 +1094,22 @@ on_sent (GObject      *object,
   g_autoptr(KpRelay) self = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GInputStream) stream = NULL;
+  SoupMessage *upstream = soup_session_get_async_result_message (SOUP_SESSION (object), result);
   SoupMessageHeaders *headers;
   const char *content_type;
 
   stream = soup_session_send_finish (SOUP_SESSION (object), result, &error);
+
+  /* A route given up on (timeout, hang-up) has been replaced meanwhile. */
+  if (upstream != self->upstream || self->client_gone || self->completed)
+    return;
+
   if (stream == NULL)
     {
       g_debug ("%s: upstream request failed: %s", self->request_id, error->message);
       upstream_failed (self, error);
       return;
     }
-
-  if (self->client_gone)
-    return;
 
   self->upstream_status = soup_message_get_status (self->upstream);
   headers = soup_message_get_response_headers (self->upstream);
@@ -879,8 +1133,6 @@ on_sent (GObject      *object,
     }
 
   self->stream = g_steal_pointer (&stream);
-  self->pending = g_byte_array_sized_new (READ_CHUNK);
-  self->event.data = g_string_sized_new (1024);
   enter_phase (self, PHASE_BODY);
   read_upstream (self);
 }
@@ -890,62 +1142,11 @@ on_wrote_body (SoupMessage *upstream,
                KpRelay     *self)
 {
   /* The request is out, so the connection is up: now wait for the answer. */
-  if (self->phase == PHASE_CONNECT)
+  if (self->phase == PHASE_CONNECT && upstream == self->upstream)
     enter_phase (self, PHASE_FIRST_BYTE);
 }
 
 /* Request ---------------------------------------------------------------- */
-
-/* Picks the best route: the cheapest usable key of an enabled provider. */
-static gboolean
-choose_route (KpRelay   *self,
-              GPtrArray *offerings)
-{
-  g_autoptr(GArray) routes = kp_gateway_get_routes (self->gateway, offerings);
-  KpRoute *route;
-
-  if (routes->len == 0)
-    return FALSE;
-
-  route = &g_array_index (routes, KpRoute, 0);
-  self->offering = route->offering;
-  self->provider = g_object_ref (route->offering->provider);
-  self->credential = route->credential ? g_object_ref (route->credential) : NULL;
-  return TRUE;
-}
-
-/* Says what is missing for a model nobody can serve right now. */
-static char *
-describe_no_route (KpRelay   *self,
-                   GPtrArray *offerings)
-{
-  g_autoptr(GString) names = g_string_new (NULL);
-  g_autoptr(GString) off = g_string_new (NULL);
-
-  for (guint i = 0; i < offerings->len; i++)
-    {
-      const KpOffering *offering = g_ptr_array_index (offerings, i);
-      const char * const *env = kp_provider_get_env (offering->provider);
-
-      if (!kp_gateway_provider_is_enabled (self->gateway, offering->provider))
-        {
-          g_string_append_printf (off, "%s%s", off->len ? ", " : "",
-                                  kp_provider_get_id (offering->provider));
-          continue;
-        }
-      for (guint j = 0; env != NULL && env[j] != NULL; j++)
-        if (strstr (names->str, env[j]) == NULL)
-          g_string_append_printf (names, "%s%s", names->len ? ", " : "", env[j]);
-    }
-
-  if (names->len == 0 && off->len > 0)
-    return g_strdup_printf ("Every provider serving “%s” is switched off (%s). "
-                            "Turn one on with “keypool providers enable ID”.", self->model, off->str);
-
-  return g_strdup_printf ("No provider serving “%s” has a usable key. Add one with "
-                          "“keypool keys add PROVIDER”%s%s.", self->model,
-                          names->len ? ", or set " : "", names->str);
-}
 
 static gboolean
 request_wants_usage (JsonObject *request)
@@ -959,24 +1160,23 @@ request_wants_usage (JsonObject *request)
   return json_object_get_boolean_member_with_default (options, "include_usage", FALSE);
 }
 
-/* Rewrites what the upstream must see differently; reuses the client's bytes
- * when nothing changes.
+/* What the current route's provider must see: its own model id, and a request
+ * for usage in streams. The client's bytes are reused when nothing changes.
  */
 static GBytes *
-build_upstream_body (KpRelay    *self,
-                     JsonNode   *root,
-                     GBytes     *client_body)
+build_upstream_body (KpRelay *self)
 {
-  JsonObject *request = json_node_get_object (root);
-  gboolean changed = FALSE;
+  JsonObject *request = json_node_get_object (json_parser_get_root (self->parser));
+  gboolean changed = self->body_changed;
 
-  if (g_strcmp0 (self->model, self->offering->upstream_id) != 0)
+  if (g_strcmp0 (json_object_get_string_member_with_default (request, "model", ""),
+                 self->offering->upstream_id) != 0)
     {
       json_object_set_string_member (request, "model", self->offering->upstream_id);
       changed = TRUE;
     }
 
-  if (self->client_stream && !request_wants_usage (request))
+  if (self->client_stream && !self->strip_usage && !request_wants_usage (request))
     {
       JsonObject *options = json_object_new ();
 
@@ -987,23 +1187,51 @@ build_upstream_body (KpRelay    *self,
       changed = TRUE;
     }
 
-  if (!changed)
-    return g_bytes_ref (client_body);
+  if (!changed && g_strcmp0 (self->model, self->offering->upstream_id) == 0)
+    return g_bytes_ref (self->client_body);
 
+  self->body_changed = TRUE;
   {
-    gsize length = 0;
-    char *json = json_to_string (root, FALSE);
+    char *json = json_to_string (json_parser_get_root (self->parser), FALSE);
 
-    length = strlen (json);
-    return g_bytes_new_take (json, length);
+    return g_bytes_new_take (json, strlen (json));
   }
 }
 
+/* Starts the current route: a fresh exchange with its provider and key. */
 static void
-send_upstream (KpRelay    *self,
-               const char *key)
+try_route (KpRelay *self)
 {
+  const KpRoute *route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
   SoupMessageHeaders *headers;
+  g_autoptr(GBytes) body = NULL;
+
+  g_clear_object (&self->provider);
+  g_clear_object (&self->credential);
+  g_clear_object (&self->upstream);
+  self->offering = route->offering;
+  self->provider = g_object_ref (route->offering->provider);
+  self->credential = route->credential ? g_object_ref (route->credential) : NULL;
+
+  /* Nothing of an earlier attempt carries over. */
+  self->body_mode = BODY_NONE;
+  self->upstream_status = 0;
+  self->timed_out = FALSE;
+  self->failed = FALSE;
+  self->saw_done = FALSE;
+  self->saw_finish = FALSE;
+  self->usage = (KpUsage) { 0 };
+  g_byte_array_set_size (self->pending, 0);
+  /* The last route's calls may still be winding down on the old one. */
+  g_clear_object (&self->cancellable);
+  self->cancellable = g_cancellable_new ();
+  self->attempt_started_us = g_get_monotonic_time ();
+
+  body = build_upstream_body (self);
+
+  g_debug ("%s: %s → route %u of %u: %s (%s)", self->request_id, self->model, route->rank,
+           self->plan->routes->len, kp_provider_get_id (self->provider),
+           self->offering->upstream_id);
 
   self->upstream = soup_message_new_from_uri (SOUP_METHOD_POST,
                                               kp_provider_get_chat_uri (self->provider));
@@ -1014,11 +1242,11 @@ send_upstream (KpRelay    *self,
    */
   soup_message_add_flags (self->upstream, SOUP_MESSAGE_IDEMPOTENT);
   headers = soup_message_get_request_headers (self->upstream);
-  kp_provider_apply_headers (self->provider, headers, key);
+  kp_provider_apply_headers (self->provider, headers,
+                             self->credential ? kp_credential_get_secret (self->credential) : NULL);
   soup_message_headers_replace (headers, "Accept",
                                 self->client_stream ? "text/event-stream" : "application/json");
-  soup_message_set_request_body_from_bytes (self->upstream, "application/json",
-                                            self->upstream_body);
+  soup_message_set_request_body_from_bytes (self->upstream, "application/json", body);
   g_signal_connect_object (self->upstream, "wrote-body", G_CALLBACK (on_wrote_body), self, 0);
 
   enter_phase (self, PHASE_CONNECT);
@@ -1029,7 +1257,6 @@ send_upstream (KpRelay    *self,
 
 static gboolean
 parse_request (KpRelay    *self,
-               JsonParser *parser,
                GBytes     *body)
 {
   g_autoptr(GError) error = NULL;
@@ -1046,7 +1273,7 @@ parse_request (KpRelay    *self,
       return FALSE;
     }
 
-  if (!json_parser_load_from_data (parser, data, len, &error))
+  if (!json_parser_load_from_data (self->parser, data, len, &error))
     {
       g_autofree char *message =
         g_strdup_printf ("The request body is not valid JSON: %s", error->message);
@@ -1054,7 +1281,7 @@ parse_request (KpRelay    *self,
       return FALSE;
     }
 
-  node = json_parser_get_root (parser);
+  node = json_parser_get_root (self->parser);
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
     {
       reply_error (self, 400, "invalid_json",
@@ -1093,63 +1320,156 @@ parse_request (KpRelay    *self,
       return FALSE;
     }
 
+  /* "provider": one id or a list; Keypool's, so it never goes upstream. */
+  node = json_object_get_member (request, "provider");
+  if (node != NULL)
+    {
+      g_autoptr(GStrvBuilder) providers = g_strv_builder_new ();
+      gboolean ok = TRUE;
+
+      if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+        g_strv_builder_add (providers, json_node_get_string (node));
+      else if (JSON_NODE_HOLDS_ARRAY (node))
+        {
+          JsonArray *array = json_node_get_array (node);
+
+          for (guint i = 0; i < json_array_get_length (array) && ok; i++)
+            {
+              JsonNode *element = json_array_get_element (array, i);
+
+              ok = JSON_NODE_HOLDS_VALUE (element) &&
+                   json_node_get_value_type (element) == G_TYPE_STRING;
+              if (ok)
+                g_strv_builder_add (providers, json_node_get_string (element));
+            }
+        }
+      else
+        ok = FALSE;
+
+      if (!ok)
+        {
+          reply_error (self, 400, "invalid_provider",
+                       "“provider” must be a provider id or a list of them, e.g. \"deepseek\".");
+          return FALSE;
+        }
+      self->providers = g_strv_builder_end (providers);
+      json_object_remove_member (request, "provider");
+      self->body_changed = TRUE;
+    }
+
+  {
+    gint64 max_tokens = json_object_get_int_member_with_default (request, "max_completion_tokens", 0);
+
+    if (max_tokens <= 0)
+      max_tokens = json_object_get_int_member_with_default (request, "max_tokens", 0);
+    self->output_tokens = max_tokens > 0 ? max_tokens : DEFAULT_OUTPUT_TOKENS;
+  }
+  /* About four bytes of JSON per token: rough, and the same for every route. */
+  self->prompt_tokens = MAX ((gint64)len / 4, 1);
+
   return TRUE;
+}
+
+/* "deepseek:deepseek-chat" pins a provider, and may use its own model name. */
+static GPtrArray *
+resolve_pin (KpRelay *self)
+{
+  KpCatalog *catalog = kp_gateway_get_catalog (self->gateway);
+  const char *colon = strchr (self->model, ':');
+  g_autofree char *provider_id = NULL;
+  KpProvider *provider;
+  GPtrArray *offerings;
+  const char *name;
+
+  if (colon == NULL)
+    return NULL;
+  provider_id = g_strndup (self->model, colon - self->model);
+  provider = kp_catalog_get_provider (catalog, provider_id);
+  if (provider == NULL)
+    return NULL;
+  name = colon + 1;
+
+  g_strfreev (self->providers);
+  self->providers = g_strdupv ((char *[]) { provider_id, NULL });
+
+  offerings = kp_catalog_lookup (catalog, name);
+  if (offerings != NULL)
+    return g_ptr_array_ref (offerings);
+
+  for (guint i = 0; i < kp_provider_get_n_offerings (provider); i++)
+    {
+      const KpOffering *offering = kp_provider_get_offering (provider, i);
+
+      if (g_ascii_strcasecmp (offering->upstream_id, name) == 0)
+        {
+          GPtrArray *single = g_ptr_array_new ();
+
+          g_ptr_array_add (single, (gpointer)offering);
+          return single;
+        }
+    }
+  return NULL;
 }
 
 /**
  * kp_relay_start:
  * @self: a #KpRelay
  *
- * Parses the client's chat request, picks a route and starts the upstream
- * exchange. Every outcome, including a refusal, ends the client's response.
+ * Parses the client's chat request, plans the routes and starts with the
+ * first. Every outcome, including a refusal, ends the client's response.
  */
 void
 kp_relay_start (KpRelay *self)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GBytes) body = NULL;
-  GPtrArray *offerings;
-  const char *key = NULL;
+  g_autoptr(GPtrArray) offerings = NULL;
+  KpRouteRequest request = { 0 };
 
   g_return_if_fail (KP_IS_RELAY (self));
 
-  body = soup_message_body_flatten (soup_server_message_get_request_body (self->msg));
+  self->client_body = soup_message_body_flatten (soup_server_message_get_request_body (self->msg));
 
   /* A refusal below is the client's error, and is recorded as one. */
   self->outcome = KP_OUTCOME_CLIENT_ERROR;
-  if (!parse_request (self, parser, body))
+  if (!parse_request (self, self->client_body))
     return;
-  self->outcome = KP_OUTCOME_OK;
 
-  offerings = kp_catalog_lookup (kp_gateway_get_catalog (self->gateway), self->model);
+  offerings = resolve_pin (self);
   if (offerings == NULL)
     {
+      GPtrArray *found = kp_catalog_lookup (kp_gateway_get_catalog (self->gateway), self->model);
+
+      offerings = found ? g_ptr_array_ref (found) : NULL;
+    }
+  if (offerings == NULL)
+    {
+      g_autofree char *close = kp_catalog_suggest (kp_gateway_get_catalog (self->gateway), self->model);
       g_autofree char *message =
-        g_strdup_printf ("The model “%s” is not served by any provider Keypool knows. "
-                         "GET /v1/models lists the models you can use.", self->model);
-      self->outcome = KP_OUTCOME_CLIENT_ERROR;
+        g_strdup_printf ("The model “%s” is not served by any provider Keypool knows.%s%s%s "
+                         "GET /v1/models lists the models you can use.", self->model,
+                         close ? " Did you mean " : "", close ? close : "", close ? "?" : "");
       reply_error (self, 404, "model_not_found", message);
       return;
     }
+  self->outcome = KP_OUTCOME_OK;
 
-  if (!choose_route (self, offerings))
+  request.prompt_tokens = self->prompt_tokens;
+  request.output_tokens = self->output_tokens;
+  request.providers = (const char * const *)self->providers;
+  self->plan = kp_gateway_plan (self->gateway, offerings, &request);
+
+  if (self->plan->routes->len == 0)
     {
-      g_autofree char *message = describe_no_route (self, offerings);
+      g_autofree char *message = kp_plan_describe_empty (self->plan, self->model);
+
       self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
       reply_error (self, 503, "no_route", message);
       return;
     }
 
-  self->upstream_body = build_upstream_body (self, json_parser_get_root (parser), body);
-
-  if (self->credential != NULL)
-    key = kp_credential_get_secret (self->credential);
-
-  g_debug ("%s: %s → %s (%s)", self->request_id, self->model,
-           kp_provider_get_id (self->provider), self->offering->upstream_id);
-
+  self->pending = g_byte_array_sized_new (READ_CHUNK);
+  self->event.data = g_string_sized_new (1024);
   watch_client (self);
-  send_upstream (self, key);
+  try_route (self);
 }
 
 /**
@@ -1286,6 +1606,18 @@ kp_relay_get_total_ms (KpRelay *self)
 {
   g_return_val_if_fail (KP_IS_RELAY (self), -1);
   return self->ended_us ? (self->ended_us - self->started_us) / 1000 : -1;
+}
+
+/**
+ * kp_relay_get_attempts:
+ *
+ * Returns: (transfer none) (element-type KpAttemptRow): every route tried
+ */
+GArray *
+kp_relay_get_attempts (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), NULL);
+  return self->attempts;
 }
 
 /**

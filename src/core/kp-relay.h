@@ -9,6 +9,7 @@
 #include <libsoup/soup.h>
 
 #include "kp-credential.h"
+#include "kp-ledger.h"
 #include "kp-usage.h"
 
 G_BEGIN_DECLS
@@ -46,6 +47,7 @@ KpCostSource    kp_relay_get_cost             (KpRelay           *self,
                                                gint64            *cost_nano);
 gboolean        kp_relay_get_streamed         (KpRelay           *self);
 KpCredential   *kp_relay_get_credential       (KpRelay           *self);
+GArray         *kp_relay_get_attempts         (KpRelay           *self);
 gint64          kp_relay_get_start_time       (KpRelay           *self);
 gint64          kp_relay_get_ttfb_ms          (KpRelay           *self);
 gint64          kp_relay_get_total_ms         (KpRelay           *self);

@@ -184,25 +184,35 @@ before(async () => {
                             { ...process.env }, /^(http:\/\/127\.0\.0\.1:\d+\/v1)\s*$/);
   const mockURL = mock.match[1];
 
-  const provider = {
-    schema: 1,
-    id: 'mock',
-    name: 'Mock',
-    dialect: 'openai',
-    base_url: mockURL,
-    auth: 'bearer',
-    env: ['MOCK_API_KEY'],
-    requires_key: true,
-    models: [
-      { id: 'mock/chat', upstream_id: 'mock-chat', input: 1.0, output: 2.0, context: 8192 },
-      { id: 'mock/rate-limited', upstream_id: 'mock-429', input: 1.0, output: 2.0 },
-      { id: 'mock/broken', upstream_id: 'mock-500', input: 1.0, output: 2.0 },
-      { id: 'mock/too-long', upstream_id: 'mock-400', input: 1.0, output: 2.0 },
-      { id: 'mock/cut', upstream_id: 'mock-cut', input: 1.0, output: 2.0 },
-      { id: 'mock/instream-error', upstream_id: 'mock-instream-error', input: 1.0, output: 2.0 },
-    ],
+  /* Failures put a key out of use for a while, so each failing model has a
+   * provider (and key) of its own; mock/failover is served by a cheaper
+   * provider that is rate limited and by mock, which answers.
+   */
+  const providerFile = (id, envName, models) => {
+    const provider = {
+      schema: 1, id, name: 'Mock ' + id, dialect: 'openai', base_url: mockURL,
+      auth: 'bearer', env: [envName], requires_key: true, models,
+    };
+    writeFileSync(join(providersDir, id + '.json'), JSON.stringify(provider, null, 2) + '\n');
   };
-  writeFileSync(join(providersDir, 'mock.json'), JSON.stringify(provider, null, 2) + '\n');
+  providerFile('mock', 'MOCK_API_KEY', [
+    { id: 'mock/chat', upstream_id: 'mock-chat', input: 1.0, output: 2.0, context: 8192 },
+    { id: 'mock/too-long', upstream_id: 'mock-400', input: 1.0, output: 2.0 },
+    { id: 'mock/cut', upstream_id: 'mock-cut', input: 1.0, output: 2.0 },
+    { id: 'mock/failover', upstream_id: 'mock-chat', input: 1.0, output: 2.0 },
+  ]);
+  providerFile('mockrate', 'MOCKRATE_API_KEY', [
+    { id: 'mock/rate-limited', upstream_id: 'mock-429', input: 1.0, output: 2.0 },
+  ]);
+  providerFile('mockbroken', 'MOCKBROKEN_API_KEY', [
+    { id: 'mock/broken', upstream_id: 'mock-500', input: 1.0, output: 2.0 },
+  ]);
+  providerFile('mockinstream', 'MOCKINSTREAM_API_KEY', [
+    { id: 'mock/instream-error', upstream_id: 'mock-instream-error', input: 1.0, output: 2.0 },
+  ]);
+  providerFile('mockcheap', 'MOCKCHEAP_API_KEY', [
+    { id: 'mock/failover', upstream_id: 'mock-429', input: 0.1, output: 0.2 },
+  ]);
 
   token = 'kp-test-' + randomBytes(16).toString('hex');
   const env = {
@@ -211,6 +221,12 @@ before(async () => {
     KEYPOOL_CONFIG_DIR: configDir,
     KEYPOOL_TOKEN: token,
     MOCK_API_KEY: 'sk-mock-' + randomBytes(8).toString('hex'),
+    MOCKRATE_API_KEY: 'sk-mockrate-' + randomBytes(8).toString('hex'),
+    MOCKBROKEN_API_KEY: 'sk-mockbroken-' + randomBytes(8).toString('hex'),
+    MOCKINSTREAM_API_KEY: 'sk-mockinstream-' + randomBytes(8).toString('hex'),
+    MOCKCHEAP_API_KEY: 'sk-mockcheap-' + randomBytes(8).toString('hex'),
+    KEYPOOL_DATA_DIR: join(tempDir, 'data'),
+    KEYPOOL_NO_KEYRING: '1',
     XDG_CONFIG_HOME: join(xdgDir, 'config'),
     XDG_DATA_HOME: join(xdgDir, 'data'),
     XDG_CACHE_HOME: join(xdgDir, 'cache'),
@@ -407,4 +423,22 @@ test('an in-stream upstream error reaches the client as an error', async () => {
   assert.ok(error !== null, `no error; chunks:\n${describeChunks(chunks)}`);
   assert.ok(error instanceof OpenAI.APIError, `got ${error?.constructor?.name}: ${error}`);
   assert.equal(text, '');
+});
+
+test('a rate-limited cheaper provider fails over: the client gets the whole answer', async () => {
+  /* mockcheap is cheaper and answers 429; mock answers. Streamed first, while
+   * mockcheap is still first in line, then not streamed.
+   */
+  const stream = await client.chat.completions.create({
+    model: 'mock/failover',
+    messages: MESSAGES,
+    stream: true,
+  });
+  const { text, error, chunks } = await drain(stream);
+  assert.equal(error, null, `the stream threw: ${error}`);
+  assert.equal(text, EXPECTED_TEXT, `chunks:\n${describeChunks(chunks)}`);
+
+  const completion = await client.chat.completions.create({ model: 'mock/failover', messages: MESSAGES });
+  assert.equal(completion.choices[0].message.content, EXPECTED_TEXT);
+  assert.equal(completion.usage.completion_tokens, 5);
 });

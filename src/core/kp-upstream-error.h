@@ -1,0 +1,45 @@
+/* kp-upstream-error.h: what an upstream failure means for the route
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  KP_FAILURE_NONE,
+  KP_FAILURE_RATE_LIMITED,   /* next route; the key cools down */
+  KP_FAILURE_QUOTA,          /* next route; the key is exhausted */
+  KP_FAILURE_AUTH,           /* next route; the key is invalid */
+  KP_FAILURE_MODEL_MISSING,  /* next route; the offering is suppressed */
+  KP_FAILURE_DOWN,           /* next route; short cooldown with backoff */
+  KP_FAILURE_CLIENT,         /* back to the client as it is */
+} KpFailureClass;
+
+typedef struct
+{
+  KpFailureClass  klass;
+  char           *message;     /* the provider's own words, when it gave any */
+  char           *code;        /* its error code, when it gave one */
+  gint64          retry_after; /* seconds the provider asked to wait; -1 = not said */
+} KpFailure;
+
+void           kp_failure_classify_http   (KpFailure          *failure,
+                                           guint               status,
+                                           SoupMessageHeaders *headers,
+                                           const char         *body,
+                                           gsize               body_len);
+void           kp_failure_classify_event  (KpFailure          *failure,
+                                           const char         *data);
+void           kp_failure_clear           (KpFailure          *failure);
+const char    *kp_failure_class_to_string (KpFailureClass      klass);
+gint64         kp_parse_retry_after       (const char         *value,
+                                           gint64              now);
+gint64         kp_parse_go_duration_ms    (const char         *value);
+
+G_END_DECLS
