@@ -91,6 +91,7 @@ print_usage (void)
            "  keypool keys list | remove ID | reset ID\n"
            "  keypool providers [enable|disable ID]\n"
            "  keypool models\n"
+           "  keypool route MODEL [--prompt-tokens N] [--max-tokens N]\n"
            "  keypool spend [--since 7d] [--by provider|model|key|day]\n"
            "  keypool requests [--last N]\n"
            "  keypool token [--regenerate]\n"

@@ -12,6 +12,10 @@
  *   mock-cut             streams three chunks, then drops the connection
  *   mock-instream-error  200 text/event-stream whose only event is an error
  *
+ * A key can override that, by a word in it: "invalid" → 401, "rate" → 429
+ * with Retry-After: 2, "quota" → 429 insufficient_quota, "nocredit" → 402,
+ * "down" → 500, "nomodel" → 404 model_not_found, "slow" → no answer.
+ *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -286,6 +290,52 @@ reply_error (SoupServerMessage *msg,
                                     body, strlen (body));
 }
 
+/* What a provider says to a key it has a problem with. */
+static gboolean
+reply_for_key (KpMockUpstream    *self,
+               SoupServerMessage *msg,
+               const char        *auth)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  if (auth == NULL)
+    return FALSE;
+
+  if (strstr (auth, "invalid") != NULL)
+    reply_error (msg, 401, "{\"error\":{\"message\":\"Incorrect API key provided.\","
+                           "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}");
+  else if (strstr (auth, "rate") != NULL)
+    {
+      soup_message_headers_replace (headers, "Retry-After", "2");
+      reply_error (msg, 429, "{\"error\":{\"message\":\"Rate limit reached for requests\","
+                             "\"type\":\"requests\",\"code\":\"rate_limit_exceeded\"}}");
+    }
+  else if (strstr (auth, "quota") != NULL)
+    reply_error (msg, 429, "{\"error\":{\"message\":\"You exceeded your current quota, please check "
+                           "your plan and billing details.\",\"type\":\"insufficient_quota\","
+                           "\"code\":\"insufficient_quota\"}}");
+  else if (strstr (auth, "nocredit") != NULL)
+    reply_error (msg, 402, "{\"error\":{\"message\":\"Insufficient credits\",\"code\":402}}");
+  else if (strstr (auth, "down") != NULL)
+    reply_error (msg, 500, "{\"error\":{\"message\":\"upstream is down\",\"type\":\"server_error\"}}");
+  else if (strstr (auth, "nomodel") != NULL)
+    reply_error (msg, 404, "{\"error\":{\"message\":\"The model does not exist or you do not have "
+                           "access to it.\",\"code\":\"model_not_found\"}}");
+  else if (strstr (auth, "slow") != NULL)
+    {
+      g_object_set_data (G_OBJECT (msg), "mock-hang", GINT_TO_POINTER (1));
+      soup_server_message_pause (msg);
+      watch_peer (msg);
+    }
+  else
+    return FALSE;
+
+  self->stats.requests++;
+  if (g_object_get_data (G_OBJECT (msg), "mock-hang") != NULL)
+    g_signal_connect (msg, "finished", G_CALLBACK (on_plain_finished), self);
+  return TRUE;
+}
+
 static void
 handle_chat (KpMockUpstream    *self,
              SoupServerMessage *msg)
@@ -400,13 +450,15 @@ handler (SoupServer        *server,
   g_free (self->stats.last_path);
   self->stats.last_path = g_strdup (path);
 
-  /* A key with "invalid" in it is refused, as a provider refuses a bad key. */
-  if (auth != NULL && strstr (auth, "invalid") != NULL)
+  if (auth != NULL)
     {
-      reply_error (msg, 401, "{\"error\":{\"message\":\"Incorrect API key provided.\","
-                             "\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}");
-      return;
+      guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->stats.by_key, auth));
+
+      g_hash_table_replace (self->stats.by_key, g_strdup (auth), GUINT_TO_POINTER (n + 1));
     }
+
+  if (reply_for_key (self, msg, auth))
+    return;
 
   if (g_str_has_suffix (path, "/chat/completions") &&
       soup_server_message_get_method (msg) == SOUP_METHOD_POST)
@@ -443,6 +495,7 @@ kp_mock_upstream_new (GError **error)
 
   self->n_chunks = 5;
   self->stats.emit_times = g_array_new (FALSE, FALSE, sizeof (gint64));
+  self->stats.by_key = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->server = soup_server_new (NULL, NULL);
   soup_server_add_handler (self->server, NULL, handler, self, NULL);
 
@@ -479,6 +532,7 @@ kp_mock_upstream_free (KpMockUpstream *self)
   g_clear_object (&self->server);
   kp_mock_upstream_reset (self);
   g_array_unref (self->stats.emit_times);
+  g_hash_table_unref (self->stats.by_key);
   g_free (self->url);
   g_free (self);
 }
@@ -511,6 +565,16 @@ kp_mock_upstream_reset (KpMockUpstream *self)
   g_clear_pointer (&self->stats.last_auth, g_free);
   g_clear_pointer (&self->stats.last_path, g_free);
   g_array_set_size (self->stats.emit_times, 0);
+  g_hash_table_remove_all (self->stats.by_key);
+}
+
+guint
+kp_mock_upstream_count_key (KpMockUpstream *self,
+                            const char     *key)
+{
+  g_autofree char *auth = g_strconcat ("Bearer ", key, NULL);
+
+  return GPOINTER_TO_UINT (g_hash_table_lookup (self->stats.by_key, auth));
 }
 
 void

@@ -24,7 +24,11 @@ typedef struct
   char   *last_auth;        /* its Authorization header */
   char   *last_path;
   GArray *emit_times;       /* of gint64: monotonic µs each content chunk was written */
+  GHashTable *by_key;       /* Authorization value → requests (GUINT_TO_POINTER) */
 } KpMockStats;
+
+guint           kp_mock_upstream_count_key     (KpMockUpstream *self,
+                                                const char     *key);
 
 KpMockUpstream *kp_mock_upstream_new           (GError        **error);
 void            kp_mock_upstream_free          (KpMockUpstream *self);

@@ -23,7 +23,8 @@
 
 #define SECRET_LIMIT (64 * 1024)
 
-static const char *commands[] = { "keys", "providers", "models", "spend", "requests", "token", NULL };
+static const char *commands[] = { "keys", "providers", "models", "route", "spend", "requests", "token",
+                                  NULL };
 
 gboolean
 kp_cli_is_command (const char *word)
@@ -390,14 +391,10 @@ keys_reset (KpGateway               *gateway,
             GApplicationCommandLine *cmdline,
             gint64                   id)
 {
-  KpCredential *credential = kp_gateway_find_credential (gateway, id);
   g_autoptr(GError) error = NULL;
 
-  if (credential == NULL)
-    return fail (cmdline, "There is no key with id %" G_GINT64_FORMAT "; “keypool keys list” shows them.", id);
-  if (!kp_ledger_set_credential_state (kp_gateway_get_ledger (gateway), id, "ok", 0, NULL, &error))
+  if (!kp_gateway_reset_key (gateway, id, &error))
     return fail (cmdline, "%s", error->message);
-  kp_credential_set_state (credential, KP_CREDENTIAL_OK, 0, NULL);
   g_application_command_line_print (cmdline, "Key %" G_GINT64_FORMAT " is ready for use again.\n", id);
   return EXIT_SUCCESS;
 }
@@ -503,6 +500,89 @@ models (KpGateway               *gateway,
       g_application_command_line_print (cmdline, "%s\n", line->str);
     }
   g_application_command_line_print (cmdline, "Prices are USD per million input/output tokens.\n");
+  return EXIT_SUCCESS;
+}
+
+/* route ----------------------------------------------------------------------- */
+
+static int
+route (KpGateway               *gateway,
+       GApplicationCommandLine *cmdline,
+       char                   **argv,
+       int                      argc)
+{
+  g_autofree char *prompt_text = NULL;
+  g_autofree char *max_text = NULL;
+  g_autoptr(GPtrArray) offerings = NULL;
+  g_autoptr(KpPlan) plan = NULL;
+  g_auto(GStrv) providers = NULL;
+  guint64 prompt = 1000, output = 1000;
+  KpRouteRequest request = { 0 };
+  const GOptionEntry entries[] = {
+    { "prompt-tokens", 0, 0, G_OPTION_ARG_STRING, &prompt_text, NULL, NULL },
+    { "max-tokens", 0, 0, G_OPTION_ARG_STRING, &max_text, NULL, NULL },
+    { NULL }
+  };
+
+  if (!parse_options (cmdline, &argv, &argc, entries))
+    return EXIT_FAILURE;
+  if (argc != 2)
+    return fail (cmdline, "usage: keypool route MODEL [--prompt-tokens N] [--max-tokens N]");
+  if (prompt_text != NULL && !g_ascii_string_to_unsigned (prompt_text, 10, 0, 10000000, &prompt, NULL))
+    return fail (cmdline, "--prompt-tokens “%s” is not a number from 0 to 10000000.", prompt_text);
+  if (max_text != NULL && !g_ascii_string_to_unsigned (max_text, 10, 1, 10000000, &output, NULL))
+    return fail (cmdline, "--max-tokens “%s” is not a number from 1 to 10000000.", max_text);
+
+  offerings = kp_gateway_resolve (gateway, argv[1], &providers);
+  if (offerings == NULL)
+    {
+      g_autofree char *close = kp_catalog_suggest (kp_gateway_get_catalog (gateway), argv[1]);
+
+      return fail (cmdline, "No provider Keypool knows serves “%s”.%s%s%s", argv[1],
+                   close ? " Did you mean " : "", close ? close : "", close ? "?" : "");
+    }
+
+  request.prompt_tokens = prompt;
+  request.output_tokens = output;
+  request.providers = (const char * const *)providers;
+  plan = kp_gateway_plan (gateway, offerings, &request);
+
+  g_application_command_line_print (cmdline,
+                                    "Routes for “%s” with %" G_GUINT64_FORMAT " prompt and %" G_GUINT64_FORMAT
+                                    " output tokens, best first:\n", argv[1], prompt, output);
+  if (plan->routes->len == 0)
+    {
+      g_autofree char *why = kp_plan_describe_empty (plan, argv[1]);
+
+      g_application_command_line_print (cmdline, "  none. %s\n", why);
+    }
+  for (guint i = 0; i < plan->routes->len; i++)
+    {
+      const KpRoute *r = &g_array_index (plan->routes, KpRoute, i);
+      g_autofree char *key = NULL;
+      g_autofree char *cost = NULL;
+
+      key = r->credential
+        ? g_strdup_printf ("key %" G_GINT64_FORMAT " “%s” ×%g", kp_credential_get_id (r->credential),
+                           kp_credential_get_label (r->credential),
+                           kp_credential_get_multiplier (r->credential))
+        : g_strdup ("no key needed");
+      cost = r->expected_usd >= 0 ? g_strdup_printf ("$%.6f", r->expected_usd)
+                                  : g_strdup ("price unknown (after every priced route)");
+      g_application_command_line_print (cmdline, "  %u. %-16s %-24s %-34s %s\n", r->rank,
+                                        kp_provider_get_id (r->offering->provider),
+                                        r->offering->upstream_id, key, cost);
+    }
+
+  if (plan->excluded->len > 0)
+    g_application_command_line_print (cmdline, "Not used now:\n");
+  for (guint i = 0; i < plan->excluded->len; i++)
+    {
+      KpExclusion *exclusion = g_ptr_array_index (plan->excluded, i);
+
+      g_application_command_line_print (cmdline, "  - %s: %s\n", exclusion->provider_id,
+                                        exclusion->reason);
+    }
   return EXIT_SUCCESS;
 }
 
@@ -759,6 +839,8 @@ kp_cli_run (KpApplication           *app,
     status = providers (gateway, cmdline, argv, argc);
   else if (g_str_equal (command, "models"))
     status = models (gateway, cmdline);
+  else if (g_str_equal (command, "route"))
+    status = route (gateway, cmdline, argv, argc);
   else if (g_str_equal (command, "spend"))
     status = spend (gateway, cmdline, argv, argc);
   else if (g_str_equal (command, "requests"))

@@ -1087,6 +1087,70 @@ route_clear (gpointer data)
 }
 
 /**
+ * kp_gateway_resolve:
+ * @self: a #KpGateway
+ * @model: what the client asked for: a canonical “vendor/model” (any case),
+ *   an alias, a bare name that names one model, or a pin “provider:model”
+ *   where the model may also be that provider's own name for it
+ * @providers: (inout) (nullable): the providers the request may use; a pin
+ *   narrows it to its provider
+ *
+ * Returns: (transfer container) (nullable) (element-type KpOffering): the
+ *   offerings of the model, or %NULL when nobody serves it
+ */
+GPtrArray *
+kp_gateway_resolve (KpGateway   *self,
+                    const char  *model,
+                    GStrv       *providers)
+{
+  const char *colon = strchr (model, ':');
+  GPtrArray *offerings;
+
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+  g_return_val_if_fail (model != NULL, NULL);
+
+  /* Only a known provider id before the colon makes a pin: model names such
+   * as "qwen2.5-coder:7b" or "…:free" have colons of their own.
+   */
+  if (colon != NULL)
+    {
+      g_autofree char *provider_id = g_strndup (model, colon - model);
+      KpProvider *provider = kp_catalog_get_provider (self->catalog, provider_id);
+      const char *name = colon + 1;
+
+      if (provider != NULL)
+        {
+          if (providers != NULL)
+            {
+              g_strfreev (*providers);
+              *providers = g_strdupv ((char *[]) { provider_id, NULL });
+            }
+
+          offerings = kp_catalog_lookup (self->catalog, name);
+          if (offerings != NULL)
+            return g_ptr_array_ref (offerings);
+
+          for (guint i = 0; i < kp_provider_get_n_offerings (provider); i++)
+            {
+              const KpOffering *offering = kp_provider_get_offering (provider, i);
+
+              if (g_ascii_strcasecmp (offering->upstream_id, name) == 0)
+                {
+                  GPtrArray *single = g_ptr_array_new ();
+
+                  g_ptr_array_add (single, (gpointer)offering);
+                  return single;
+                }
+            }
+          return NULL;
+        }
+    }
+
+  offerings = kp_catalog_lookup (self->catalog, model);
+  return offerings ? g_ptr_array_ref (offerings) : NULL;
+}
+
+/**
  * kp_gateway_plan:
  * @self: a #KpGateway
  * @offerings: (element-type KpOffering): the offerings of one model

@@ -125,6 +125,9 @@ gboolean      kp_gateway_provider_is_usable   (KpGateway   *self,
                                                KpProvider  *provider);
 guint         kp_gateway_count_keys           (KpGateway   *self,
                                                KpProvider  *provider);
+GPtrArray    *kp_gateway_resolve              (KpGateway            *self,
+                                               const char           *model,
+                                               GStrv                *providers);
 KpPlan       *kp_gateway_plan                 (KpGateway            *self,
                                                GPtrArray            *offerings,
                                                const KpRouteRequest *request);

@@ -80,6 +80,7 @@ struct _KpRelay
   KpCredential       *credential;       /* NULL for a provider without keys */
   GArray             *attempts;         /* of KpAttemptRow */
   gint64              attempt_started_us;
+  guint               attempt_number;   /* 1 for the first route tried */
   KpFailure           failure;          /* of the current route */
   gboolean            failed;
   guint               best_score;       /* the most telling failure so far */
@@ -266,7 +267,7 @@ add_route_headers (KpRelay            *self,
       value = g_strdup_printf ("rank=%u/%u provider=%s key=%s model=%s expected_usd=%s attempt=%u",
                                route->rank, self->plan->routes->len,
                                kp_provider_get_id (self->provider), key,
-                               route->offering->upstream_id, cost, self->attempts->len + 1);
+                               route->offering->upstream_id, cost, self->attempt_number);
       soup_message_headers_replace (headers, "x-keypool-provider",
                                     kp_provider_get_id (self->provider));
       soup_message_headers_replace (headers, "x-keypool-route", value);
@@ -1226,6 +1227,7 @@ try_route (KpRelay *self)
   g_clear_object (&self->cancellable);
   self->cancellable = g_cancellable_new ();
   self->attempt_started_us = g_get_monotonic_time ();
+  self->attempt_number = self->attempts->len + 1;
 
   body = build_upstream_body (self);
 
@@ -1370,47 +1372,6 @@ parse_request (KpRelay    *self,
   return TRUE;
 }
 
-/* "deepseek:deepseek-chat" pins a provider, and may use its own model name. */
-static GPtrArray *
-resolve_pin (KpRelay *self)
-{
-  KpCatalog *catalog = kp_gateway_get_catalog (self->gateway);
-  const char *colon = strchr (self->model, ':');
-  g_autofree char *provider_id = NULL;
-  KpProvider *provider;
-  GPtrArray *offerings;
-  const char *name;
-
-  if (colon == NULL)
-    return NULL;
-  provider_id = g_strndup (self->model, colon - self->model);
-  provider = kp_catalog_get_provider (catalog, provider_id);
-  if (provider == NULL)
-    return NULL;
-  name = colon + 1;
-
-  g_strfreev (self->providers);
-  self->providers = g_strdupv ((char *[]) { provider_id, NULL });
-
-  offerings = kp_catalog_lookup (catalog, name);
-  if (offerings != NULL)
-    return g_ptr_array_ref (offerings);
-
-  for (guint i = 0; i < kp_provider_get_n_offerings (provider); i++)
-    {
-      const KpOffering *offering = kp_provider_get_offering (provider, i);
-
-      if (g_ascii_strcasecmp (offering->upstream_id, name) == 0)
-        {
-          GPtrArray *single = g_ptr_array_new ();
-
-          g_ptr_array_add (single, (gpointer)offering);
-          return single;
-        }
-    }
-  return NULL;
-}
-
 /**
  * kp_relay_start:
  * @self: a #KpRelay
@@ -1433,13 +1394,7 @@ kp_relay_start (KpRelay *self)
   if (!parse_request (self, self->client_body))
     return;
 
-  offerings = resolve_pin (self);
-  if (offerings == NULL)
-    {
-      GPtrArray *found = kp_catalog_lookup (kp_gateway_get_catalog (self->gateway), self->model);
-
-      offerings = found ? g_ptr_array_ref (found) : NULL;
-    }
+  offerings = kp_gateway_resolve (self->gateway, self->model, &self->providers);
   if (offerings == NULL)
     {
       g_autofree char *close = kp_catalog_suggest (kp_gateway_get_catalog (self->gateway), self->model);

@@ -1,0 +1,719 @@
+/* test-routing.c: the cheapest healthy route, and failover that never lies
+ *
+ * Two mock providers on their own loopback ports, with different prices and
+ * keys whose words make the mock fail in each documented way.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "kp-gateway.h"
+#include "kp-mock-upstream.h"
+
+#define TOKEN "kp-routing-token-0123456789"
+
+typedef struct
+{
+  KpMockUpstream *a;
+  KpMockUpstream *b;
+  KpGateway      *gateway;
+  SoupSession    *client;
+  char           *root;
+  char           *providers;
+  char           *base;
+  GPtrArray      *env;      /* variables set for this test, unset after */
+} Fixture;
+
+typedef struct
+{
+  guint               status;
+  char               *body;
+  SoupMessageHeaders *headers;
+} Response;
+
+static void
+response_clear (Response *response)
+{
+  g_clear_pointer (&response->body, g_free);
+  g_clear_pointer (&response->headers, soup_message_headers_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Response, response_clear)
+
+static gboolean
+spin_until (gboolean (*done) (gpointer),
+            gpointer   data,
+            guint      timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+
+  while (!done (data))
+    {
+      if (g_get_monotonic_time () > deadline)
+        return FALSE;
+      g_main_context_iteration (NULL, FALSE);
+      if (!done (data))
+        g_usleep (500);
+    }
+  return TRUE;
+}
+
+static void
+spin_ms (guint ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64)ms * 1000;
+
+  while (g_get_monotonic_time () < deadline)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+}
+
+static void
+fixture_setup (Fixture       *fixture,
+               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+
+  fixture->a = kp_mock_upstream_new (&error);
+  g_assert_no_error (error);
+  fixture->b = kp_mock_upstream_new (&error);
+  g_assert_no_error (error);
+  fixture->root = g_dir_make_tmp ("keypool-routing-XXXXXX", NULL);
+  fixture->providers = g_build_filename (fixture->root, "providers", NULL);
+  g_mkdir (fixture->providers, 0700);
+  fixture->env = g_ptr_array_new_with_free_func (g_free);
+  fixture->client = soup_session_new ();
+}
+
+static void
+remove_tree (GFile *file)
+{
+  g_autoptr(GFileEnumerator) children =
+    g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                               G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  GFileInfo *info;
+
+  while (children != NULL && (info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL)
+    {
+      g_autoptr(GFile) child = g_file_get_child (file, g_file_info_get_name (info));
+
+      remove_tree (child);
+      g_object_unref (info);
+    }
+  g_file_delete (file, NULL, NULL);
+}
+
+static void
+stop_gateway (Fixture *fixture)
+{
+  if (fixture->gateway == NULL)
+    return;
+  kp_gateway_stop (fixture->gateway);
+  spin_ms (20);
+  g_clear_object (&fixture->gateway);
+  g_clear_pointer (&fixture->base, g_free);
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autoptr(GFile) root = g_file_new_for_path (fixture->root);
+
+  soup_session_abort (fixture->client);
+  g_clear_object (&fixture->client);
+  stop_gateway (fixture);
+  for (guint i = 0; i < fixture->env->len; i++)
+    g_unsetenv (g_ptr_array_index (fixture->env, i));
+  g_ptr_array_unref (fixture->env);
+  spin_ms (10);
+  g_clear_pointer (&fixture->a, kp_mock_upstream_free);
+  g_clear_pointer (&fixture->b, kp_mock_upstream_free);
+  remove_tree (root);
+  g_free (fixture->root);
+  g_free (fixture->providers);
+}
+
+/* A provider file: @models is the JSON of its "models" list; @keys are its
+ * keys, one environment variable each.
+ */
+static void
+provider (Fixture    *fixture,
+          const char *id,
+          const char *base_url,
+          const char *models,
+          ...)
+{
+  g_autoptr(GString) env = g_string_new (NULL);
+  g_autofree char *json = NULL;
+  g_autofree char *path = NULL;
+  const char *key;
+  va_list args;
+  guint n = 0;
+
+  va_start (args, models);
+  while ((key = va_arg (args, const char *)) != NULL)
+    {
+      char *name = g_strdup_printf ("KP_ROUTING_%s_%u", id, n++);
+
+      for (char *p = name; *p; p++)
+        *p = g_ascii_toupper (*p) == '-' ? '_' : g_ascii_toupper (*p);
+      g_setenv (name, key, TRUE);
+      g_string_append_printf (env, "%s\"%s\"", env->len ? "," : "", name);
+      g_ptr_array_add (fixture->env, name);
+    }
+  va_end (args);
+
+  json = g_strdup_printf ("{\"id\":\"%s\",\"name\":\"Provider %s\",\"base_url\":\"%s\",\"env\":[%s],"
+                          "\"models\":%s}", id, id, base_url, env->str, models);
+  path = g_strdup_printf ("%s/%s.json", fixture->providers, id);
+  g_assert_true (g_file_set_contents (path, json, -1, NULL));
+}
+
+static void
+on_loaded (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  *(GAsyncResult **)user_data = g_object_ref (result);
+}
+
+static gboolean
+result_ready (gpointer data)
+{
+  return *(GAsyncResult **)data != NULL;
+}
+
+static void
+start_gateway (Fixture *fixture,
+               guint    first_byte_ms)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) loaded = NULL;
+  g_autofree char *config = g_build_filename (fixture->root, "config", NULL);
+  g_autofree char *data = g_build_filename (fixture->root, "data", NULL);
+
+  fixture->gateway = kp_gateway_new ();
+  kp_gateway_set_port (fixture->gateway, 0);
+  kp_gateway_set_dirs (fixture->gateway, fixture->providers, config, data);
+  kp_gateway_set_token (fixture->gateway, TOKEN);
+  kp_gateway_set_use_keyring (fixture->gateway, FALSE);
+  kp_gateway_set_timeouts (fixture->gateway, 2000, first_byte_ms, 2000);
+  kp_gateway_load_async (fixture->gateway, NULL, on_loaded, &loaded);
+  g_assert_true (spin_until (result_ready, &loaded, 5000));
+  g_assert_true (kp_gateway_load_finish (fixture->gateway, loaded, &error));
+  g_assert_no_error (error);
+  g_assert_true (kp_gateway_listen (fixture->gateway, &error));
+  g_assert_no_error (error);
+  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
+}
+
+typedef struct
+{
+  GBytes  *body;
+  gboolean done;
+} Pending;
+
+static void
+on_read (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Pending *pending = user_data;
+
+  pending->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, NULL);
+  pending->done = TRUE;
+}
+
+static gboolean
+pending_done (gpointer data)
+{
+  return ((Pending *)data)->done;
+}
+
+static void
+chat (Fixture    *fixture,
+      const char *body,
+      Response   *response)
+{
+  g_autofree char *url = g_strconcat (fixture->base, "/v1/chat/completions", NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
+  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+  Pending pending = { 0 };
+
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
+                                "Bearer " TOKEN);
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  soup_session_send_and_read_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL, on_read, &pending);
+  g_assert_true (spin_until (pending_done, &pending, 15000));
+  g_assert_nonnull (pending.body);
+
+  response->status = soup_message_get_status (msg);
+  response->body = g_strndup (g_bytes_get_data (pending.body, NULL), g_bytes_get_size (pending.body));
+  response->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
+  g_bytes_unref (pending.body);
+}
+
+#define CHAT(model, extra) \
+  "{\"model\":\"" model "\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]" extra "}"
+
+static const char *
+provider_of (Response *response)
+{
+  return soup_message_headers_get_one (response->headers, "x-keypool-provider");
+}
+
+static KpCredential *
+credential_of (Fixture    *fixture,
+               const char *secret)
+{
+  GPtrArray *credentials = kp_gateway_get_credentials (fixture->gateway);
+
+  for (guint i = 0; i < credentials->len; i++)
+    {
+      KpCredential *credential = g_ptr_array_index (credentials, i);
+
+      if (g_strcmp0 (kp_credential_get_secret (credential), secret) == 0)
+        return credential;
+    }
+  g_error ("no credential with that secret");
+  return NULL;
+}
+
+static KpCredentialState
+state_of (Fixture    *fixture,
+          const char *secret)
+{
+  return kp_credential_get_state (credential_of (fixture, secret), g_get_real_time () / G_USEC_PER_SEC);
+}
+
+/* One model on two providers; a is cheaper. */
+#define SHARED(upstream, in, out) \
+  "[{\"id\":\"shared/model\",\"upstream_id\":\"" upstream "\",\"input\":" in ",\"output\":" out "}]"
+
+/* Tests ----------------------------------------------------------------- */
+
+static void
+test_cheapest_first (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_auto(Response) response = { 0 };
+  const char *route;
+
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
+            "key-a-good-0001", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "2", "2"),
+            "key-b-good-0001", NULL);
+  start_gateway (fixture, 5000);
+
+  chat (fixture, CHAT ("shared/model", ""), &response);
+  g_assert_cmpuint (response.status, ==, 200);
+  g_assert_cmpstr (provider_of (&response), ==, "a");
+  route = soup_message_headers_get_one (response.headers, "x-keypool-route");
+  g_assert_nonnull (strstr (route, "rank=1/2"));
+  g_assert_nonnull (strstr (route, "provider=a"));
+  g_assert_nonnull (strstr (route, "attempt=1"));
+  g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->b)->requests, ==, 0);
+}
+
+static void
+test_max_tokens_changes_winner (Fixture       *fixture,
+                                gconstpointer  data)
+{
+  /* a: cheap input, dear output; b: the other way round. */
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "10"),
+            "key-a-good-0002", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "3", "2"),
+            "key-b-good-0002", NULL);
+  start_gateway (fixture, 5000);
+
+  {
+    g_auto(Response) response = { 0 };
+
+    chat (fixture, CHAT ("shared/model", ",\"max_tokens\":1"), &response);
+    g_assert_cmpstr (provider_of (&response), ==, "a");
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    chat (fixture, CHAT ("shared/model", ",\"max_completion_tokens\":20000"), &response);
+    g_assert_cmpstr (provider_of (&response), ==, "b");
+  }
+}
+
+static void
+test_pins (Fixture       *fixture,
+           gconstpointer  data)
+{
+  KpMockStats *b = kp_mock_upstream_get_stats (fixture->b);
+
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
+            "key-a-good-0003", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b),
+            "[{\"id\":\"shared/model\",\"upstream_id\":\"mock-chat\",\"input\":2,\"output\":2,"
+            "\"aliases\":[\"Shared-Latest\"]}]", "key-b-good-0003", NULL);
+  start_gateway (fixture, 5000);
+
+  {
+    g_auto(Response) response = { 0 };
+
+    /* provider:model, with the provider's own model name. */
+    chat (fixture, CHAT ("b:mock-chat", ""), &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_cmpstr (provider_of (&response), ==, "b");
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    /* A "provider" field, taken out before the request goes upstream. */
+    chat (fixture, CHAT ("shared/model", ",\"provider\":[\"b\"]"), &response);
+    g_assert_cmpstr (provider_of (&response), ==, "b");
+    g_assert_null (strstr (b->last_body, "\"provider\""));
+    g_assert_nonnull (strstr (b->last_body, "\"model\":\"mock-chat\""));
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    /* An alias names the model; the cheapest provider still wins. */
+    chat (fixture, CHAT ("shared-latest", ""), &response);
+    g_assert_cmpstr (provider_of (&response), ==, "a");
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    chat (fixture, CHAT ("shared/model", ",\"provider\":\"nobody\""), &response);
+    g_assert_cmpuint (response.status, ==, 503);
+    g_assert_nonnull (strstr (response.body, "None of the providers the request named"));
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    /* Close names are suggested. */
+    chat (fixture, CHAT ("shared/modle", ""), &response);
+    g_assert_cmpuint (response.status, ==, 404);
+    g_assert_nonnull (strstr (response.body, "Did you mean “shared/model”?"));
+  }
+}
+
+static void
+test_rate_limited (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
+            "key-a-rate-0004", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "2", "2"),
+            "key-b-good-0004", NULL);
+  start_gateway (fixture, 5000);
+
+  {
+    g_auto(Response) response = { 0 };
+
+    /* 429 from a: on to b, and the client sees b's whole answer. */
+    chat (fixture, CHAT ("shared/model", ""), &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_cmpstr (provider_of (&response), ==, "b");
+    g_assert_nonnull (strstr (response.body, "tok0 tok1 tok2 tok3 tok4"));
+    g_assert_nonnull (strstr (soup_message_headers_get_one (response.headers, "x-keypool-route"),
+                              "attempt=2"));
+  }
+  g_assert_cmpint (state_of (fixture, "key-a-rate-0004"), ==, KP_CREDENTIAL_COOLING);
+  g_assert_cmpint (kp_credential_get_state_until (credential_of (fixture, "key-a-rate-0004")), <=,
+                   g_get_real_time () / G_USEC_PER_SEC + 2);
+
+  {
+    g_auto(Response) response = { 0 };
+
+    /* Skipped while it cools down (Retry-After: 2)… */
+    chat (fixture, CHAT ("shared/model", ""), &response);
+    g_assert_cmpstr (provider_of (&response), ==, "b");
+    g_assert_cmpuint (kp_mock_upstream_count_key (fixture->a, "key-a-rate-0004"), ==, 1);
+  }
+
+  spin_ms (2200);
+  {
+    g_auto(Response) response = { 0 };
+
+    /* …and tried again after. */
+    chat (fixture, CHAT ("shared/model", ""), &response);
+    g_assert_cmpuint (kp_mock_upstream_count_key (fixture->a, "key-a-rate-0004"), ==, 2);
+    g_assert_cmpstr (provider_of (&response), ==, "b");
+  }
+}
+
+static void
+test_key_states (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autofree char *data_dir = NULL;
+
+  /* Four keys of a, each failing its own way, then b. */
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
+            "key-a-nocredit-05", "key-a-quota-0005", "key-a-invalid-05", "key-a-down-00005", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "2", "2"),
+            "key-b-good-0005", NULL);
+  start_gateway (fixture, 5000);
+
+  {
+    g_auto(Response) response = { 0 };
+
+    chat (fixture, CHAT ("shared/model", ""), &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_cmpstr (provider_of (&response), ==, "b");
+    g_assert_nonnull (strstr (soup_message_headers_get_one (response.headers, "x-keypool-route"),
+                              "attempt=5"));
+  }
+
+  /* 402 and OpenAI's 429 insufficient_quota: exhausted; 401: invalid until
+   * the key changes; 500: a short cooldown.
+   */
+  g_assert_cmpint (state_of (fixture, "key-a-nocredit-05"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (state_of (fixture, "key-a-quota-0005"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (state_of (fixture, "key-a-invalid-05"), ==, KP_CREDENTIAL_INVALID);
+  g_assert_cmpint (kp_credential_get_state_until (credential_of (fixture, "key-a-invalid-05")), ==, 0);
+  g_assert_cmpint (state_of (fixture, "key-a-down-00005"), ==, KP_CREDENTIAL_COOLING);
+  g_assert_cmpint (kp_credential_get_state_until (credential_of (fixture, "key-a-down-00005")), <=,
+                   g_get_real_time () / G_USEC_PER_SEC + 5);
+  g_assert_nonnull (strstr (kp_credential_get_last_error (credential_of (fixture, "key-a-quota-0005")),
+                            "quota_exhausted: You exceeded your current quota"));
+
+  /* Every attempt is in the ledger with the request. */
+  rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->gateway), 1, NULL);
+  g_assert_cmpuint (((KpRequestRow *)g_ptr_array_index (rows, 0))->attempts, ==, 5);
+
+  /* The states survive a restart. */
+  stop_gateway (fixture);
+  start_gateway (fixture, 5000);
+  g_assert_cmpint (state_of (fixture, "key-a-nocredit-05"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (state_of (fixture, "key-a-invalid-05"), ==, KP_CREDENTIAL_INVALID);
+  {
+    g_auto(Response) response = { 0 };
+
+    chat (fixture, CHAT ("shared/model", ""), &response);
+    g_assert_cmpstr (provider_of (&response), ==, "b");
+    g_assert_cmpuint (kp_mock_upstream_count_key (fixture->a, "key-a-invalid-05"), ==, 1);
+  }
+
+  /* Reset: tried again at once. */
+  g_assert_true (kp_gateway_reset_key (fixture->gateway,
+                                       kp_credential_get_id (credential_of (fixture, "key-a-invalid-05")),
+                                       NULL));
+  g_assert_cmpint (state_of (fixture, "key-a-invalid-05"), ==, KP_CREDENTIAL_OK);
+  data_dir = g_build_filename (fixture->root, "data", NULL);
+  g_assert_true (g_file_test (data_dir, G_FILE_TEST_IS_DIR));
+}
+
+static void
+test_model_missing_and_down (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  /* c is cheapest but nothing listens on its port. */
+  provider (fixture, "c", "http://127.0.0.1:1/v1", SHARED ("mock-chat", "0.1", "0.1"),
+            "key-c-good-0006", NULL);
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
+            "key-a-nomodel-06", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "2", "2"),
+            "key-b-good-0006", NULL);
+  start_gateway (fixture, 5000);
+
+  {
+    g_auto(Response) response = { 0 };
+
+    chat (fixture, CHAT ("shared/model", ""), &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_cmpstr (provider_of (&response), ==, "b");
+  }
+  g_assert_cmpint (state_of (fixture, "key-c-good-0006"), ==, KP_CREDENTIAL_COOLING);
+  /* A model a provider says it lacks is not its key's fault. */
+  g_assert_cmpint (state_of (fixture, "key-a-nomodel-06"), ==, KP_CREDENTIAL_OK);
+
+  {
+    g_auto(Response) response = { 0 };
+
+    /* a's offering is suppressed now: its key is not even tried. */
+    chat (fixture, CHAT ("shared/model", ""), &response);
+    g_assert_cmpstr (provider_of (&response), ==, "b");
+    g_assert_cmpuint (kp_mock_upstream_count_key (fixture->a, "key-a-nomodel-06"), ==, 1);
+  }
+}
+
+static void
+test_client_error_is_returned (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  g_auto(Response) response = { 0 };
+
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-400", "1", "1"),
+            "key-a-good-0007", "key-a-good-0007b", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-400", "2", "2"),
+            "key-b-good-0007", NULL);
+  start_gateway (fixture, 5000);
+
+  chat (fixture, CHAT ("shared/model", ""), &response);
+  g_assert_cmpuint (response.status, ==, 400);
+  g_assert_nonnull (strstr (response.body, "\"code\":\"context_length_exceeded\""));
+
+  /* Returned at once: no other key tried, none blamed. */
+  g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->a)->requests, ==, 1);
+  g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->b)->requests, ==, 0);
+  g_assert_cmpint (state_of (fixture, "key-a-good-0007"), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (state_of (fixture, "key-a-good-0007b"), ==, KP_CREDENTIAL_OK);
+}
+
+static void
+test_first_byte_timeout (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_auto(Response) response = { 0 };
+  gint64 start;
+
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
+            "key-a-slow-0008", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "2", "2"),
+            "key-b-good-0008", NULL);
+  start_gateway (fixture, 500);
+
+  start = g_get_monotonic_time ();
+  chat (fixture, CHAT ("shared/model", ",\"stream\":true"), &response);
+  g_test_message ("answered by b after %.0f ms (first-byte timeout 500 ms)",
+                  (g_get_monotonic_time () - start) / 1000.0);
+  g_assert_cmpuint (response.status, ==, 200);
+  g_assert_cmpstr (provider_of (&response), ==, "b");
+  g_assert_true (g_str_has_suffix (response.body, "data: [DONE]\n\n"));
+  g_assert_cmpint (state_of (fixture, "key-a-slow-0008"), ==, KP_CREDENTIAL_COOLING);
+
+  /* The abandoned request upstream was hung up on. */
+  spin_ms (100);
+  g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->a)->cancelled, ==, 1);
+}
+
+static void
+test_error_event_fails_over (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  g_auto(Response) response = { 0 };
+
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a),
+            SHARED ("mock-instream-error", "1", "1"), "key-a-good-0009", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "2", "2"),
+            "key-b-good-0009", NULL);
+  start_gateway (fixture, 5000);
+
+  /* An error event before any content: the route failed, nothing was sent. */
+  chat (fixture, CHAT ("shared/model", ",\"stream\":true"), &response);
+  g_assert_cmpuint (response.status, ==, 200);
+  g_assert_cmpstr (provider_of (&response), ==, "b");
+  g_assert_null (strstr (response.body, "overloaded mid-stream"));
+  g_assert_nonnull (strstr (response.body, "tok4"));
+}
+
+static void
+test_all_routes_fail (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
+            "key-a-rate-0010", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "2", "2"),
+            "key-b-down-0010", NULL);
+  start_gateway (fixture, 5000);
+
+  {
+    g_auto(Response) response = { 0 };
+
+    /* The most telling error: the rate limit, not the 500. */
+    chat (fixture, CHAT ("shared/model", ""), &response);
+    g_assert_cmpuint (response.status, ==, 429);
+    g_assert_nonnull (strstr (response.body, "Provider a: Rate limit reached for requests"));
+    g_assert_nonnull (strstr (response.body, "2 routes tried: a 429 rate_limited, b 500 upstream_down"));
+    g_assert_nonnull (strstr (response.body, "\"code\":\"rate_limit_exceeded\""));
+    g_assert_cmpstr (soup_message_headers_get_one (response.headers, "Retry-After"), ==, "2");
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    /* Now no route is usable: say when the first is back. */
+    chat (fixture, CHAT ("shared/model", ""), &response);
+    g_assert_cmpuint (response.status, ==, 503);
+    g_assert_nonnull (strstr (response.body, "\"code\":\"no_route\""));
+    g_assert_nonnull (strstr (response.body, "resting after errors"));
+    g_assert_nonnull (strstr (response.body, "The first is back at "));
+  }
+}
+
+static void
+test_explain (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *config = g_build_filename (fixture->root, "config", NULL);
+  g_autofree char *data_dir = g_build_filename (fixture->root, "data", NULL);
+
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "10"),
+            "key-a-good-0011", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "3", "2"),
+            "key-b-good-0011", NULL);
+  provider (fixture, "c", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "0.1", "0.1"),
+            NULL);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", fixture->providers, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", config, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", data_dir, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_NO_KEYRING", "1", TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "DBUS_SESSION_BUS_ADDRESS");
+  process = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("KEYPOOL_TEST_BINARY"),
+                                         "route", "shared/model", "--prompt-tokens", "100",
+                                         "--max-tokens", "10000", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, NULL, &error);
+  g_assert_no_error (error);
+  g_test_message ("%s", out);
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+
+  /* 100 × $3 + 10000 × $2 per million for b; 100 × $1 + 10000 × $10 for a. */
+  g_assert_nonnull (strstr (out, "with 100 prompt and 10000 output tokens"));
+  g_assert_nonnull (strstr (out, "1. b "));
+  g_assert_nonnull (strstr (out, "$0.020300"));
+  g_assert_nonnull (strstr (out, "2. a "));
+  g_assert_nonnull (strstr (out, "$0.100100"));
+  g_assert_nonnull (strstr (out, "Not used now:"));
+  g_assert_nonnull (strstr (out, "- c: no key (add one with “keypool keys add c”"));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add ("/keypool/routing/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
+  ADD ("cheapest-first", test_cheapest_first);
+  ADD ("max-tokens-changes-winner", test_max_tokens_changes_winner);
+  ADD ("pins-aliases-suggestions", test_pins);
+  ADD ("rate-limited", test_rate_limited);
+  ADD ("key-states", test_key_states);
+  ADD ("model-missing-and-down", test_model_missing_and_down);
+  ADD ("client-error-is-returned", test_client_error_is_returned);
+  ADD ("first-byte-timeout", test_first_byte_timeout);
+  ADD ("error-event-fails-over", test_error_event_fails_over);
+  ADD ("all-routes-fail", test_all_routes_fail);
+  ADD ("explain", test_explain);
+
+#undef ADD
+
+  return g_test_run ();
+}
