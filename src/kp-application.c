@@ -25,10 +25,9 @@
 
 #define DRAIN_TIMEOUT_MS 3000
 
-struct _KpApplication
+struct _KpAppState
 {
-  GApplication  parent_instance;
-
+  GApplication *app;            /* unowned: the state lives in the application */
   KpGateway    *gateway;
   GError       *load_error;
   GPtrArray    *waiting;        /* command lines waiting for the gateway to load */
@@ -37,6 +36,7 @@ struct _KpApplication
   gboolean      daemon;         /* serving: this is the running Keypool */
   char         *pending_secret; /* read by `keys add` before forwarding */
   GApplicationCommandLine *daemon_cmdline;
+  KpAppShowWindow show_window;
   int           exit_status;
   guint         signal_ids[2];
   guint         drain_id;
@@ -44,10 +44,14 @@ struct _KpApplication
   gboolean      stopping;
 };
 
-G_DEFINE_TYPE (KpApplication, kp_application, G_TYPE_APPLICATION)
+struct _KpApplication
+{
+  GApplication parent_instance;
+};
+
 
 static void
-wipe_pending_secret (KpApplication *self)
+wipe_pending_secret (KpAppState *self)
 {
   if (self->pending_secret != NULL)
     {
@@ -57,29 +61,45 @@ wipe_pending_secret (KpApplication *self)
 }
 
 static void
-kp_application_dispose (GObject *object)
+kp_app_state_free (KpAppState *self)
 {
-  KpApplication *self = (KpApplication *)object;
-
   g_clear_handle_id (&self->drain_id, g_source_remove);
   for (guint i = 0; i < G_N_ELEMENTS (self->signal_ids); i++)
     g_clear_handle_id (&self->signal_ids[i], g_source_remove);
   g_clear_pointer (&self->waiting, g_ptr_array_unref);
   g_clear_object (&self->daemon_cmdline);
   g_clear_object (&self->gateway);
-
-  G_OBJECT_CLASS (kp_application_parent_class)->dispose (object);
-}
-
-static void
-kp_application_finalize (GObject *object)
-{
-  KpApplication *self = (KpApplication *)object;
-
   wipe_pending_secret (self);
   g_clear_error (&self->load_error);
+  g_free (self);
+}
 
-  G_OBJECT_CLASS (kp_application_parent_class)->finalize (object);
+/**
+ * kp_app_state_get:
+ * @app: Keypool's application, headless or with a window
+ *
+ * Returns: (transfer none): the state every face of Keypool shares: the
+ *   gateway, and the command lines being carried out
+ */
+KpAppState *
+kp_app_state_get (GApplication *app)
+{
+  static GQuark quark;
+  KpAppState *self;
+
+  if (quark == 0)
+    quark = g_quark_from_static_string ("kp-app-state");
+
+  self = g_object_get_qdata (G_OBJECT (app), quark);
+  if (self == NULL)
+    {
+      self = g_new0 (KpAppState, 1);
+      self->app = app;
+      self->gateway = kp_gateway_new ();
+      self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
+      g_object_set_qdata_full (G_OBJECT (app), quark, self, (GDestroyNotify)kp_app_state_free);
+    }
+  return self;
 }
 
 static void
@@ -110,12 +130,24 @@ print_usage (void)
            "database and the keyring directly.\n");
 }
 
-static gboolean
-kp_application_local_command_line (GApplication   *app,
-                                   char         ***arguments,
-                                   int            *exit_status)
+/* Command lines, local side ---------------------------------------------------- */
+
+/**
+ * kp_app_local_command_line:
+ * @app: the application
+ * @parent_class: the class to chain up to
+ *
+ * Runs in the process the user started. Help and the version are answered
+ * here; `keys add` reads the key here, in the user's terminal, never from
+ * argv, and it travels with the command line to the running Keypool.
+ */
+gboolean
+kp_app_local_command_line (GApplication       *app,
+                           GApplicationClass  *parent_class,
+                           char             ***arguments,
+                           int                *exit_status)
 {
-  KpApplication *self = KP_APPLICATION (app);
+  KpAppState *self = kp_app_state_get (app);
   char **argv = *arguments;
 
   if (argv[1] != NULL && (g_str_equal (argv[1], "--help") || g_str_equal (argv[1], "-h") ||
@@ -133,9 +165,6 @@ kp_application_local_command_line (GApplication   *app,
       return TRUE;
     }
 
-  /* The key is read here, in the terminal the user typed in, never from
-   * argv; it travels to the running Keypool with the command line.
-   */
   if (argv[1] != NULL && g_str_equal (argv[1], "keys") &&
       argv[2] != NULL && g_str_equal (argv[2], "add") &&
       argv[3] != NULL && argv[3][0] != '-')
@@ -151,17 +180,17 @@ kp_application_local_command_line (GApplication   *app,
         }
     }
 
-  return G_APPLICATION_CLASS (kp_application_parent_class)->local_command_line (app, arguments,
-                                                                                 exit_status);
+  return parent_class->local_command_line (app, arguments, exit_status);
 }
 
-static void
-kp_application_add_platform_data (GApplication    *app,
-                                  GVariantBuilder *builder)
+void
+kp_app_add_platform_data (GApplication      *app,
+                          GApplicationClass *parent_class,
+                          GVariantBuilder   *builder)
 {
-  KpApplication *self = KP_APPLICATION (app);
+  KpAppState *self = kp_app_state_get (app);
 
-  G_APPLICATION_CLASS (kp_application_parent_class)->add_platform_data (app, builder);
+  parent_class->add_platform_data (app, builder);
 
   if (self->pending_secret != NULL)
     {
@@ -184,7 +213,7 @@ env_or_default (const char *variable,
 }
 
 static void
-configure_gateway (KpApplication *self)
+configure_gateway (KpAppState *self)
 {
   g_autofree char *providers = env_or_default ("KEYPOOL_PROVIDERS_DIR", PKGDATADIR, "providers");
   g_autofree char *config = env_or_default ("KEYPOOL_CONFIG_DIR", g_get_user_config_dir (), "keypool");
@@ -199,39 +228,56 @@ configure_gateway (KpApplication *self)
     kp_gateway_set_use_keyring (self->gateway, FALSE);
 }
 
-/* Daemon ------------------------------------------------------------------ */
+/* Serving ------------------------------------------------------------------------ */
 
 static gboolean
 check_drained (gpointer user_data)
 {
-  KpApplication *self = user_data;
+  KpAppState *self = user_data;
 
   if (kp_gateway_get_n_active (self->gateway) > 0 &&
       g_get_monotonic_time () < self->stop_deadline)
     return G_SOURCE_CONTINUE;
 
   self->drain_id = 0;
-  g_application_release (G_APPLICATION (self));
+  g_application_release (self->app);
   return G_SOURCE_REMOVE;
+}
+
+/**
+ * kp_app_stop_serving:
+ *
+ * Ends the requests in flight with an error (never a false end), waits for
+ * them to finish for a moment, then lets the application quit.
+ */
+void
+kp_app_stop_serving (GApplication *app)
+{
+  KpAppState *self = kp_app_state_get (app);
+
+  if (self->stopping)
+    {
+      /* Asked twice (a second Ctrl-C): do not wait for the streams. */
+      self->stop_deadline = 0;
+      return;
+    }
+  if (!self->daemon)
+    return;
+
+  self->stopping = TRUE;
+  kp_gateway_stop (self->gateway);
+  self->stop_deadline = g_get_monotonic_time () + DRAIN_TIMEOUT_MS * 1000;
+  self->drain_id = g_timeout_add (20, check_drained, self);
 }
 
 static gboolean
 on_signal (gpointer user_data)
 {
-  KpApplication *self = user_data;
+  KpAppState *self = user_data;
 
-  if (self->stopping)
-    {
-      /* A second Ctrl-C: do not wait for the streams to end. */
-      self->stop_deadline = 0;
-      return G_SOURCE_CONTINUE;
-    }
-
-  self->stopping = TRUE;
-  g_printerr ("Stopping Keypool…\n");
-  kp_gateway_stop (self->gateway);
-  self->stop_deadline = g_get_monotonic_time () + DRAIN_TIMEOUT_MS * 1000;
-  self->drain_id = g_timeout_add (20, check_drained, self);
+  if (!self->stopping)
+    g_printerr ("Stopping Keypool…\n");
+  kp_app_stop_serving (self->app);
   return G_SOURCE_CONTINUE;
 }
 
@@ -244,6 +290,7 @@ typedef struct
   int     max_body_mib;
   GStrv   origins;
   gboolean headless;
+  gboolean background;
   gboolean no_keyring;
 } DaemonOptions;
 
@@ -267,6 +314,7 @@ parse_daemon_options (GApplicationCommandLine  *cmdline,
   int argc = g_strv_length (args);
   GOptionEntry entries[] = {
     { "headless", 0, 0, G_OPTION_ARG_NONE, &options->headless, NULL, NULL },
+    { "background", 0, 0, G_OPTION_ARG_NONE, &options->background, NULL, NULL },
     { "port", 'p', 0, G_OPTION_ARG_STRING, &options->port, NULL, NULL },
     { "connect-timeout", 0, 0, G_OPTION_ARG_INT, &options->connect_s, NULL, NULL },
     { "first-byte-timeout", 0, 0, G_OPTION_ARG_INT, &options->first_byte_s, NULL, NULL },
@@ -307,7 +355,7 @@ parse_daemon_options (GApplicationCommandLine  *cmdline,
 }
 
 static void
-describe_providers (KpApplication           *self,
+describe_providers (KpAppState              *self,
                     GApplicationCommandLine *cmdline)
 {
   GPtrArray *providers = kp_catalog_get_providers (kp_gateway_get_catalog (self->gateway));
@@ -344,14 +392,14 @@ describe_providers (KpApplication           *self,
                                        kp_gateway_get_token_origin (self->gateway));
 }
 
-static void run_waiting (KpApplication *self);
+static void run_waiting (KpAppState *self);
 
 static void
-on_daemon_loaded (GObject      *object,
-                  GAsyncResult *result,
-                  gpointer      user_data)
+on_serving_loaded (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
 {
-  KpApplication *self = user_data;
+  KpAppState *self = user_data;
   g_autoptr(GApplicationCommandLine) cmdline = g_steal_pointer (&self->daemon_cmdline);
   g_autoptr(GError) error = NULL;
   g_autofree char *url = NULL;
@@ -361,10 +409,10 @@ on_daemon_loaded (GObject      *object,
       !kp_gateway_listen (self->gateway, &error))
     {
       g_application_command_line_printerr (cmdline, "keypool: %s\n", error->message);
-      kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
+      kp_app_set_exit_status (self->app, cmdline, EXIT_FAILURE);
       self->load_error = g_steal_pointer (&error);
       run_waiting (self);
-      g_application_release (G_APPLICATION (self));
+      g_application_release (self->app);
       return;
     }
   self->loaded = TRUE;
@@ -378,31 +426,48 @@ on_daemon_loaded (GObject      *object,
   run_waiting (self);
 }
 
+/* `keypool [--headless|--background] [OPTION…]`: serve, with a window when the
+ * application has one and was not asked to be headless.
+ */
 static int
-start_daemon (KpApplication           *self,
-              GApplicationCommandLine *cmdline)
+start_serving (KpAppState              *self,
+               GApplicationCommandLine *cmdline)
 {
   g_auto(DaemonOptions) options = { 0 };
   g_autoptr(GError) error = NULL;
   guint64 port = KP_GATEWAY_DEFAULT_PORT;
   const char *port_text;
 
-  if (self->daemon || self->loading || self->loaded)
-    {
-      g_autofree char *url = self->gateway ? kp_gateway_dup_base_url (self->gateway) : NULL;
-
-      g_application_command_line_printerr (cmdline,
-        self->daemon ? "keypool: Keypool is already running, serving on %s.\n"
-                     : "keypool: another keypool command is running; try again in a moment.\n",
-        url);
-      kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
-      return EXIT_FAILURE;
-    }
+  if (self->daemon && self->show_window != NULL && !g_application_command_line_get_is_remote (cmdline))
+    return EXIT_SUCCESS;
 
   if (!parse_daemon_options (cmdline, &options, &error))
     {
       g_application_command_line_printerr (cmdline, "keypool: %s\n", error->message);
-      kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
+      kp_app_set_exit_status (self->app, cmdline, EXIT_FAILURE);
+      return EXIT_FAILURE;
+    }
+
+  if (self->daemon)
+    {
+      g_autofree char *url = kp_gateway_dup_base_url (self->gateway);
+
+      /* Launching again presents the window of the running Keypool. */
+      if (self->show_window != NULL && !options.headless && !options.background)
+        {
+          self->show_window (self->app, FALSE);
+          return EXIT_SUCCESS;
+        }
+      g_application_command_line_printerr (cmdline,
+                                           "keypool: Keypool is already running, serving on %s.\n", url);
+      kp_app_set_exit_status (self->app, cmdline, EXIT_FAILURE);
+      return EXIT_FAILURE;
+    }
+  if (self->loading || self->loaded)
+    {
+      g_application_command_line_printerr (cmdline,
+                                           "keypool: another keypool command is running; try again in a moment.\n");
+      kp_app_set_exit_status (self->app, cmdline, EXIT_FAILURE);
       return EXIT_FAILURE;
     }
 
@@ -411,13 +476,9 @@ start_daemon (KpApplication           *self,
     {
       g_application_command_line_printerr (cmdline, "keypool: Invalid port “%s”: %s\n",
                                            port_text, error->message);
-      kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
+      kp_app_set_exit_status (self->app, cmdline, EXIT_FAILURE);
       return EXIT_FAILURE;
     }
-
-  if (!options.headless)
-    g_application_command_line_printerr (cmdline,
-                                         "This build of Keypool has no window yet; serving headless.\n");
 
   self->daemon = TRUE;
   self->loading = TRUE;
@@ -430,17 +491,23 @@ start_daemon (KpApplication           *self,
   kp_gateway_set_body_limit (self->gateway, (gsize)options.max_body_mib * 1024 * 1024);
   kp_gateway_set_allowed_origins (self->gateway, (const char * const *)options.origins);
 
-  /* Serving holds the application until a signal stops it. */
-  g_application_hold (G_APPLICATION (self));
+  /* Serving holds the application until it is told to stop. */
+  g_application_hold (self->app);
   self->daemon_cmdline = g_object_ref (cmdline);
-  kp_gateway_load_async (self->gateway, NULL, on_daemon_loaded, self);
+  kp_gateway_load_async (self->gateway, NULL, on_serving_loaded, self);
+
+  if (self->show_window != NULL && !options.headless)
+    self->show_window (self->app, options.background);
+  else if (!options.headless)
+    g_application_command_line_printerr (cmdline, "No display: Keypool runs without its window.\n");
+
   return EXIT_SUCCESS;
 }
 
-/* Commands ------------------------------------------------------------------ */
+/* Commands ------------------------------------------------------------------------ */
 
 static void
-run_waiting (KpApplication *self)
+run_waiting (KpAppState *self)
 {
   g_autoptr(GPtrArray) waiting = g_steal_pointer (&self->waiting);
 
@@ -452,11 +519,11 @@ run_waiting (KpApplication *self)
       if (self->load_error != NULL)
         {
           g_application_command_line_printerr (cmdline, "keypool: %s\n", self->load_error->message);
-          kp_application_set_exit_status (self, cmdline, EXIT_FAILURE);
+          kp_app_set_exit_status (self->app, cmdline, EXIT_FAILURE);
         }
       else
-        kp_cli_run (self, self->gateway, cmdline);
-      g_application_release (G_APPLICATION (self));
+        kp_cli_run (self->app, self->gateway, cmdline);
+      g_application_release (self->app);
     }
 }
 
@@ -465,7 +532,7 @@ on_direct_loaded (GObject      *object,
                   GAsyncResult *result,
                   gpointer      user_data)
 {
-  KpApplication *self = user_data;
+  KpAppState *self = user_data;
   g_autoptr(GError) error = NULL;
 
   self->loading = FALSE;
@@ -474,25 +541,30 @@ on_direct_loaded (GObject      *object,
   else
     self->loaded = TRUE;
   run_waiting (self);
-  g_application_release (G_APPLICATION (self));
+  g_application_release (self->app);
 }
 
-static int
-kp_application_command_line (GApplication            *app,
-                             GApplicationCommandLine *cmdline)
+/**
+ * kp_app_command_line:
+ *
+ * Runs in the primary instance: serves, or carries out a command.
+ */
+int
+kp_app_command_line (GApplication            *app,
+                     GApplicationCommandLine *cmdline)
 {
-  KpApplication *self = KP_APPLICATION (app);
+  KpAppState *self = kp_app_state_get (app);
   g_auto(GStrv) args = g_application_command_line_get_arguments (cmdline, NULL);
 
   if (args[1] == NULL || args[1][0] == '-')
-    return start_daemon (self, cmdline);
+    return start_serving (self, cmdline);
 
   if (!kp_cli_is_command (args[1]))
     {
       g_application_command_line_printerr (cmdline,
                                            "keypool: unknown command “%s”. Run “keypool --help”.\n",
                                            args[1]);
-      kp_application_set_exit_status (self, cmdline, 2);
+      kp_app_set_exit_status (app, cmdline, 2);
       return 2;
     }
 
@@ -500,9 +572,9 @@ kp_application_command_line (GApplication            *app,
    * its status later, when it ends.
    */
   if (self->loaded)
-    return MAX (kp_cli_run (self, self->gateway, cmdline), EXIT_SUCCESS);
+    return MAX (kp_cli_run (app, self->gateway, cmdline), EXIT_SUCCESS);
 
-  /* No Keypool is running: load the store and keyring here, then run. */
+  /* No Keypool is serving: load the store and keyring here, then run. */
   g_application_hold (app);
   g_ptr_array_add (self->waiting, g_object_ref (cmdline));
   if (!self->loading)
@@ -515,24 +587,107 @@ kp_application_command_line (GApplication            *app,
   return EXIT_SUCCESS;
 }
 
+/**
+ * kp_app_set_window_hook:
+ * @show_window: shows (or presents) the window; with %TRUE, only makes sure
+ *   the application runs in the background
+ *
+ * Set by an application that can show a window; without one, Keypool
+ * serves headless.
+ */
+void
+kp_app_set_window_hook (GApplication    *app,
+                        KpAppShowWindow  show_window)
+{
+  kp_app_state_get (app)->show_window = show_window;
+}
+
+/**
+ * kp_app_set_exit_status:
+ *
+ * Sets how the command ends. For a command run in this process, GApplication
+ * reports success whenever the main loop ran, so the status is kept here too.
+ */
+void
+kp_app_set_exit_status (GApplication            *app,
+                        GApplicationCommandLine *cmdline,
+                        int                      status)
+{
+  g_application_command_line_set_exit_status (cmdline, status);
+  if (!g_application_command_line_get_is_remote (cmdline) && status != 0)
+    kp_app_state_get (app)->exit_status = status;
+}
+
+int
+kp_app_get_exit_status (GApplication *app)
+{
+  return kp_app_state_get (app)->exit_status;
+}
+
+KpGateway *
+kp_app_get_gateway (GApplication *app)
+{
+  return kp_app_state_get (app)->gateway;
+}
+
+/**
+ * kp_app_take_secret:
+ *
+ * Returns: (transfer full) (nullable): the key that `keys add` read in the
+ *   invoking process: sent along with a forwarded command line, or kept
+ *   here when the command runs in this process
+ */
+char *
+kp_app_take_secret (GApplication            *app,
+                    GApplicationCommandLine *cmdline)
+{
+  g_autoptr(GVariant) platform = NULL;
+  char *secret = NULL;
+
+  if (g_application_command_line_get_is_remote (cmdline))
+    {
+      platform = g_application_command_line_get_platform_data (cmdline);
+      if (platform != NULL)
+        g_variant_lookup (platform, "keypool-secret", "s", &secret);
+      return secret;
+    }
+
+  return g_steal_pointer (&kp_app_state_get (app)->pending_secret);
+}
+
+/* KpApplication: Keypool without a window ----------------------------------------- */
+
+G_DEFINE_TYPE (KpApplication, kp_application, G_TYPE_APPLICATION)
+
+static gboolean
+kp_application_local_command_line (GApplication   *app,
+                                   char         ***arguments,
+                                   int            *exit_status)
+{
+  return kp_app_local_command_line (app, G_APPLICATION_CLASS (kp_application_parent_class),
+                                    arguments, exit_status);
+}
+
+static void
+kp_application_add_platform_data (GApplication    *app,
+                                  GVariantBuilder *builder)
+{
+  kp_app_add_platform_data (app, G_APPLICATION_CLASS (kp_application_parent_class), builder);
+}
+
 static void
 kp_application_class_init (KpApplicationClass *klass)
 {
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
 
-  object_class->dispose = kp_application_dispose;
-  object_class->finalize = kp_application_finalize;
   app_class->local_command_line = kp_application_local_command_line;
   app_class->add_platform_data = kp_application_add_platform_data;
-  app_class->command_line = kp_application_command_line;
+  app_class->command_line = kp_app_command_line;
 }
 
 static void
 kp_application_init (KpApplication *self)
 {
-  self->gateway = kp_gateway_new ();
-  self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
 /**
@@ -551,63 +706,4 @@ kp_application_new (gboolean unique)
                        "application-id", APPLICATION_ID,
                        "flags", flags,
                        NULL);
-}
-
-/**
- * kp_application_set_exit_status:
- *
- * Sets how the command ends. For a command run in this process, GApplication
- * reports success whenever the main loop ran, so the status is kept here too.
- */
-void
-kp_application_set_exit_status (KpApplication           *self,
-                                GApplicationCommandLine *cmdline,
-                                int                      status)
-{
-  g_return_if_fail (KP_IS_APPLICATION (self));
-
-  g_application_command_line_set_exit_status (cmdline, status);
-  if (!g_application_command_line_get_is_remote (cmdline) && status != 0)
-    self->exit_status = status;
-}
-
-int
-kp_application_get_exit_status (KpApplication *self)
-{
-  g_return_val_if_fail (KP_IS_APPLICATION (self), EXIT_FAILURE);
-  return self->exit_status;
-}
-
-KpGateway *
-kp_application_get_gateway (KpApplication *self)
-{
-  g_return_val_if_fail (KP_IS_APPLICATION (self), NULL);
-  return self->gateway;
-}
-
-/**
- * kp_application_take_secret:
- *
- * Returns: (transfer full) (nullable): the key that `keys add` read in the
- *   invoking process: sent along with a forwarded command line, or kept
- *   here when the command runs in this process
- */
-char *
-kp_application_take_secret (KpApplication           *self,
-                            GApplicationCommandLine *cmdline)
-{
-  g_autoptr(GVariant) platform = NULL;
-  char *secret = NULL;
-
-  g_return_val_if_fail (KP_IS_APPLICATION (self), NULL);
-
-  if (g_application_command_line_get_is_remote (cmdline))
-    {
-      platform = g_application_command_line_get_platform_data (cmdline);
-      if (platform != NULL)
-        g_variant_lookup (platform, "keypool-secret", "s", &secret);
-      return secret;
-    }
-
-  return g_steal_pointer (&self->pending_secret);
 }

@@ -31,7 +31,7 @@ main (int   argc,
 
   status = g_application_run (G_APPLICATION (app), argc, argv);
   if (status == EXIT_SUCCESS)
-    status = kp_application_get_exit_status (app);
+    status = kp_app_get_exit_status (G_APPLICATION (app));
 
   return status;
 }

@@ -146,20 +146,20 @@ kp_cli_read_secret (const char  *provider,
 
 typedef struct
 {
-  KpApplication           *app;
+  GApplication            *app;
   GApplicationCommandLine *cmdline;
 } Pending;
 
 /* An asynchronous command keeps the application and the caller waiting. */
 static Pending *
-pending_new (KpApplication           *app,
+pending_new (GApplication            *app,
              GApplicationCommandLine *cmdline)
 {
   Pending *pending = g_new0 (Pending, 1);
 
   pending->app = g_object_ref (app);
   pending->cmdline = g_object_ref (cmdline);
-  g_application_hold (G_APPLICATION (app));
+  g_application_hold (app);
   return pending;
 }
 
@@ -167,8 +167,8 @@ static void
 pending_done (Pending *pending,
               int      status)
 {
-  kp_application_set_exit_status (pending->app, pending->cmdline, status);
-  g_application_release (G_APPLICATION (pending->app));
+  kp_app_set_exit_status (pending->app, pending->cmdline, status);
+  g_application_release (pending->app);
   g_object_unref (pending->cmdline);
   g_object_unref (pending->app);
   g_free (pending);
@@ -285,7 +285,7 @@ on_key_added (GObject      *object,
 }
 
 static int
-keys_add (KpApplication           *app,
+keys_add (GApplication            *app,
           KpGateway               *gateway,
           GApplicationCommandLine *cmdline,
           char                   **argv,
@@ -318,7 +318,7 @@ keys_add (KpApplication           *app,
                      multiplier_text);
     }
 
-  secret = kp_application_take_secret (app, cmdline);
+  secret = kp_app_take_secret (app, cmdline);
   if (secret == NULL)
     return fail (cmdline, "No key was given: pipe it on standard input, or type it at the prompt.");
 
@@ -400,7 +400,7 @@ keys_reset (KpGateway               *gateway,
 }
 
 static int
-keys (KpApplication           *app,
+keys (GApplication            *app,
       KpGateway               *gateway,
       GApplicationCommandLine *cmdline,
       char                   **argv,
@@ -774,7 +774,7 @@ on_token_regenerated (GObject      *object,
 }
 
 static int
-token (KpApplication           *app,
+token (GApplication            *app,
        KpGateway               *gateway,
        GApplicationCommandLine *cmdline,
        char                   **argv,
@@ -815,7 +815,7 @@ token (KpApplication           *app,
  *   and sets it when it ends
  */
 int
-kp_cli_run (KpApplication           *app,
+kp_cli_run (GApplication            *app,
             KpGateway               *gateway,
             GApplicationCommandLine *cmdline)
 {
@@ -825,7 +825,7 @@ kp_cli_run (KpApplication           *app,
   int argc;
   int status;
 
-  g_return_val_if_fail (KP_IS_APPLICATION (app), EXIT_FAILURE);
+  g_return_val_if_fail (G_IS_APPLICATION (app), EXIT_FAILURE);
   g_return_val_if_fail (args[1] != NULL, EXIT_FAILURE);
 
   /* GOption rearranges the array it parses: work on a shallow copy. */
@@ -850,6 +850,6 @@ kp_cli_run (KpApplication           *app,
 
   /* -1: an asynchronous command sets the status when it is done. */
   if (status >= 0)
-    kp_application_set_exit_status (app, cmdline, status);
+    kp_app_set_exit_status (app, cmdline, status);
   return status;
 }

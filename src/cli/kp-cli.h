@@ -13,7 +13,7 @@
 G_BEGIN_DECLS
 
 gboolean kp_cli_is_command   (const char              *word);
-int      kp_cli_run          (KpApplication           *app,
+int      kp_cli_run          (GApplication            *app,
                               KpGateway               *gateway,
                               GApplicationCommandLine *cmdline);
 char    *kp_cli_read_secret  (const char              *provider,
