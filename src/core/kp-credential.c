@@ -175,6 +175,18 @@ kp_credential_get_last_error (KpCredential *self)
 }
 
 void
+kp_credential_set_options (KpCredential *self,
+                           double        multiplier,
+                           gboolean      enabled)
+{
+  g_return_if_fail (KP_IS_CREDENTIAL (self));
+  g_return_if_fail (multiplier > 0);
+
+  self->multiplier = multiplier;
+  self->enabled = enabled;
+}
+
+void
 kp_credential_set_state (KpCredential      *self,
                          KpCredentialState  state,
                          gint64             until,

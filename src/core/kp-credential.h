@@ -36,6 +36,9 @@ KpCredentialState  kp_credential_get_state       (KpCredential *self,
                                                   gint64        now);
 gint64             kp_credential_get_state_until (KpCredential *self);
 const char        *kp_credential_get_last_error  (KpCredential *self);
+void               kp_credential_set_options     (KpCredential *self,
+                                                  double        multiplier,
+                                                  gboolean      enabled);
 void               kp_credential_set_state       (KpCredential *self,
                                                   KpCredentialState state,
                                                   gint64        until,

@@ -1447,6 +1447,41 @@ kp_gateway_note_success (KpGateway     *self,
 }
 
 /**
+ * kp_gateway_set_key_options:
+ * @multiplier: what the key costs relative to list price, above 0
+ * @enabled: whether it may be used at all
+ */
+gboolean
+kp_gateway_set_key_options (KpGateway  *self,
+                            gint64      id,
+                            double      multiplier,
+                            gboolean    enabled,
+                            GError    **error)
+{
+  KpCredential *credential = kp_gateway_find_credential (self, id);
+
+  g_return_val_if_fail (KP_IS_GATEWAY (self), FALSE);
+
+  if (credential == NULL)
+    {
+      g_set_error (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_NOT_FOUND,
+                   "There is no key with id %" G_GINT64_FORMAT "; “keypool keys list” shows them.", id);
+      return FALSE;
+    }
+  if (!(multiplier > 0 && multiplier <= 100))
+    {
+      g_set_error (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_INVALID,
+                   "The multiplier must be above 0 and at most 100.");
+      return FALSE;
+    }
+  if (!kp_ledger_set_credential_options (self->ledger, id, multiplier, enabled, error))
+    return FALSE;
+  kp_credential_set_options (credential, multiplier, enabled);
+  emit_changed (self);
+  return TRUE;
+}
+
+/**
  * kp_gateway_reset_key:
  *
  * Clears a key's state, so it is tried again at once.

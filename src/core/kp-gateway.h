@@ -139,6 +139,11 @@ void          kp_gateway_note_failure         (KpGateway            *self,
                                                const KpFailure      *failure);
 void          kp_gateway_note_success         (KpGateway            *self,
                                                const KpRoute        *route);
+gboolean      kp_gateway_set_key_options      (KpGateway            *self,
+                                               gint64                id,
+                                               double                multiplier,
+                                               gboolean              enabled,
+                                               GError              **error);
 gboolean      kp_gateway_reset_key            (KpGateway            *self,
                                                gint64                id,
                                                GError              **error);

@@ -476,6 +476,35 @@ kp_ledger_set_credential_state (KpLedger    *self,
 }
 
 gboolean
+kp_ledger_set_credential_options (KpLedger  *self,
+                                  gint64     id,
+                                  double     multiplier,
+                                  gboolean   enabled,
+                                  GError   **error)
+{
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+  g_return_val_if_fail (multiplier > 0, FALSE);
+
+  stmt = prepare (self, "UPDATE credentials SET multiplier = ?, enabled = ? WHERE id = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_double (stmt, 1, multiplier);
+  sqlite3_bind_int (stmt, 2, enabled ? 1 : 0);
+  sqlite3_bind_int64 (stmt, 3, id);
+  if (!step_done (self, stmt, "save the key’s details", error))
+    return FALSE;
+  if (sqlite3_changes (self->db) == 0)
+    {
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_NOT_FOUND,
+                   "There is no key with id %" G_GINT64_FORMAT "; “keypool keys list” shows them.", id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 kp_ledger_set_credential_fingerprint (KpLedger    *self,
                                       gint64       id,
                                       const char  *fingerprint,
@@ -769,7 +798,64 @@ kp_spend_row_free (KpSpendRow *row)
   if (row == NULL)
     return;
   g_free (row->key);
+  g_free (row->provider);
   g_free (row);
+}
+
+/**
+ * kp_ledger_spend_by_day_and_provider:
+ * @self: a #KpLedger
+ * @since_ms: unix ms; requests from then on count
+ * @error: a location for a #GError
+ *
+ * For a chart of spend per day, stacked by provider.
+ *
+ * Returns: (transfer container) (element-type KpSpendRow): one row per day
+ *   (local time, "YYYY-MM-DD" in @key) and provider, by day then provider
+ */
+GPtrArray *
+kp_ledger_spend_by_day_and_provider (KpLedger  *self,
+                                     gint64     since_ms,
+                                     GError   **error)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_spend_row_free);
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+
+  stmt = prepare (self,
+                  "SELECT strftime('%Y-%m-%d', time / 1000, 'unixepoch', 'localtime'), "
+                  "COALESCE(provider, '(none)'), COUNT(*), "
+                  "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
+                  "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
+                  "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
+                  "GROUP BY 1, 2 ORDER BY 1, 2", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_int64 (stmt, 1, since_ms);
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      KpSpendRow *row = g_new0 (KpSpendRow, 1);
+
+      row->key = column_text (stmt, 0);
+      row->provider = column_text (stmt, 1);
+      row->requests = sqlite3_column_int64 (stmt, 2);
+      row->cost_nano = sqlite3_column_int64 (stmt, 3);
+      row->unknown_cost = sqlite3_column_int64 (stmt, 4);
+      row->prompt_tokens = sqlite3_column_int64 (stmt, 5);
+      row->completion_tokens = sqlite3_column_int64 (stmt, 6);
+      g_ptr_array_add (rows, row);
+    }
+  sqlite3_reset (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "add up the spend");
+      return NULL;
+    }
+  return g_steal_pointer (&rows);
 }
 
 /**

@@ -84,7 +84,8 @@ typedef enum
 
 typedef struct
 {
-  char   *key;
+  char   *key;       /* the group; for the day-and-provider query, the day */
+  char   *provider;  /* only in the day-and-provider query */
   gint64  requests;
   gint64  cost_nano;       /* of the requests whose cost is known */
   gint64  unknown_cost;    /* requests whose cost is unknown */
@@ -120,6 +121,11 @@ gboolean    kp_ledger_set_credential_state    (KpLedger              *self,
                                                gint64                 until,
                                                const char            *last_error,
                                                GError               **error);
+gboolean    kp_ledger_set_credential_options  (KpLedger              *self,
+                                               gint64                 id,
+                                               double                 multiplier,
+                                               gboolean               enabled,
+                                               GError               **error);
 gboolean    kp_ledger_set_credential_fingerprint (KpLedger           *self,
                                                gint64                 id,
                                                const char            *fingerprint,
@@ -153,6 +159,9 @@ void        kp_request_row_free               (KpRequestRow          *row);
 GPtrArray  *kp_ledger_spend                   (KpLedger              *self,
                                                gint64                 since_ms,
                                                KpSpendBy              by,
+                                               GError               **error);
+GPtrArray  *kp_ledger_spend_by_day_and_provider (KpLedger            *self,
+                                               gint64                 since_ms,
                                                GError               **error);
 void        kp_spend_row_free                 (KpSpendRow            *row);
 
