@@ -2013,11 +2013,28 @@ kp_gateway_relay_started (KpGateway *self,
   g_hash_table_add (self->relays, g_object_ref (relay));
 }
 
+/* The relay's gateway is the one whose ledger wrote the row. */
+static void
+on_row_written (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(KpRelay) relay = user_data;
+  g_autoptr(GError) error = NULL;
+  KpGateway *self = kp_relay_get_gateway (relay);
+
+  if (!kp_ledger_add_request_finish (KP_LEDGER (object), result, &error))
+    g_warning ("A request was not recorded: %s", error->message);
+
+  if (self != NULL && self->relays != NULL && g_hash_table_remove (self->relays, relay))
+    g_signal_emit (self, signals[REQUEST_FINISHED], 0, relay);
+  kp_relay_row_written (relay);
+}
+
 static void
 record (KpGateway *self,
         KpRelay   *relay)
 {
-  g_autoptr(GError) error = NULL;
   const KpUsage *usage = kp_relay_get_usage (relay);
   KpCredential *credential = kp_relay_get_credential (relay);
   GArray *attempts = kp_relay_get_attempts (relay);
@@ -2048,20 +2065,19 @@ record (KpGateway *self,
   row.total_ms = MAX (kp_relay_get_total_ms (relay), 0);
   row.streamed = kp_relay_get_streamed (relay);
 
-  if (!kp_ledger_add_request (self->ledger, &row, (const KpAttemptRow *)attempts->data,
-                              attempts->len, &error))
-    g_warning ("A request was not recorded: %s", error->message);
+  kp_ledger_add_request_async (self->ledger, &row, (const KpAttemptRow *)attempts->data,
+                               attempts->len, on_row_written, g_object_ref (relay));
 }
 
+/* The relay stays among the active ones until its row is committed, so a
+ * shutdown waits for it.
+ */
 void
 kp_gateway_relay_finished (KpGateway *self,
                            KpRelay   *relay)
 {
-  g_autoptr(KpRelay) hold = g_object_ref (relay);
-
-  if (!g_hash_table_remove (self->relays, relay))
+  if (!g_hash_table_contains (self->relays, relay))
     return;
 
   record (self, relay);
-  g_signal_emit (self, signals[REQUEST_FINISHED], 0, relay);
 }

@@ -29,9 +29,22 @@ struct _KpLedger
   sqlite3    *db;
   char       *path;
   GHashTable *statements;   /* static SQL text → sqlite3_stmt */
+  GThread    *writer;       /* writes request rows; started on first use */
+  GAsyncQueue *queue;       /* of Job, for the writer */
 };
 
 G_DEFINE_TYPE (KpLedger, kp_ledger, G_TYPE_OBJECT)
+
+/* A request row on its way to the writer thread. */
+typedef struct
+{
+  KpRequestRow  row;
+  GArray       *attempts;   /* of KpAttemptRow, deep copies */
+  GTask        *task;
+} Job;
+
+/* Pushed last: the writer ends after the rows queued before it. */
+static Job stop_job;
 
 G_DEFINE_QUARK (kp-ledger-error-quark, kp_ledger_error)
 
@@ -100,6 +113,14 @@ kp_ledger_finalize (GObject *object)
 {
   KpLedger *self = (KpLedger *)object;
 
+  /* Rows already handed over are written before the ledger goes. */
+  if (self->writer != NULL)
+    {
+      g_async_queue_push (self->queue, &stop_job);
+      g_thread_join (self->writer);
+      self->writer = NULL;
+    }
+  g_clear_pointer (&self->queue, g_async_queue_unref);
   g_clear_pointer (&self->statements, g_hash_table_unref);
   if (self->db != NULL)
     {
@@ -628,21 +649,16 @@ kp_ledger_set_setting (KpLedger    *self,
  *
  * Writes the request and its attempts in one transaction.
  */
-gboolean
-kp_ledger_add_request (KpLedger            *self,
-                       const KpRequestRow  *row,
-                       const KpAttemptRow  *attempts,
-                       guint                n_attempts,
-                       GError             **error)
+/* One request and its attempts, inside a transaction the caller holds. */
+static gboolean
+insert_request (KpLedger            *self,
+                const KpRequestRow  *row,
+                const KpAttemptRow  *attempts,
+                guint                n_attempts,
+                GError             **error)
 {
   sqlite3_stmt *stmt;
   gint64 request;
-
-  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
-  g_return_val_if_fail (row != NULL, FALSE);
-
-  if (!exec (self, "BEGIN IMMEDIATE", "record a request", error))
-    return FALSE;
 
   stmt = prepare (self,
                   "INSERT INTO requests (request_id, time, dialect, model, provider, credential_id, "
@@ -651,7 +667,7 @@ kp_ledger_add_request (KpLedger            *self,
                   "ttfb_ms, total_ms, streamed) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", error);
   if (stmt == NULL)
-    goto fail;
+    return FALSE;
 
   bind_text (stmt, 1, row->request_id);
   sqlite3_bind_int64 (stmt, 2, row->time_ms);
@@ -681,7 +697,7 @@ kp_ledger_add_request (KpLedger            *self,
   sqlite3_bind_int (stmt, 20, row->streamed ? 1 : 0);
 
   if (!step_done (self, stmt, "record a request", error))
-    goto fail;
+    return FALSE;
   request = sqlite3_last_insert_rowid (self->db);
 
   for (guint i = 0; i < n_attempts; i++)
@@ -690,7 +706,7 @@ kp_ledger_add_request (KpLedger            *self,
                       "INSERT INTO attempts (request, n, provider, credential_id, status, failure, ms) "
                       "VALUES (?, ?, ?, ?, ?, ?, ?)", error);
       if (stmt == NULL)
-        goto fail;
+        return FALSE;
       sqlite3_bind_int64 (stmt, 1, request);
       sqlite3_bind_int (stmt, 2, i + 1);
       bind_text (stmt, 3, attempts[i].provider);
@@ -702,16 +718,243 @@ kp_ledger_add_request (KpLedger            *self,
       bind_text (stmt, 6, attempts[i].failure);
       sqlite3_bind_int64 (stmt, 7, attempts[i].ms);
       if (!step_done (self, stmt, "record an attempt", error))
-        goto fail;
+        return FALSE;
     }
 
-  if (!exec (self, "COMMIT", "record a request", error))
-    goto fail;
   return TRUE;
+}
 
-fail:
-  sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
-  return FALSE;
+/**
+ * kp_ledger_add_request:
+ * @self: a #KpLedger
+ * @row: the request
+ * @attempts: (array length=n_attempts): its attempts, in order
+ * @n_attempts: how many
+ * @error: a location for a #GError
+ *
+ * Writes the request and its attempts in one transaction.
+ */
+gboolean
+kp_ledger_add_request (KpLedger            *self,
+                       const KpRequestRow  *row,
+                       const KpAttemptRow  *attempts,
+                       guint                n_attempts,
+                       GError             **error)
+{
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+  g_return_val_if_fail (row != NULL, FALSE);
+
+  if (!exec (self, "BEGIN IMMEDIATE", "record a request", error))
+    return FALSE;
+  if (!insert_request (self, row, attempts, n_attempts, error) ||
+      !exec (self, "COMMIT", "record a request", error))
+    {
+      sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The writer thread ---------------------------------------------------------
+ *
+ * Rows are written by a thread of their own, on its own connection, so that
+ * sqlite's work (and, now and then, a WAL checkpoint) never runs on the main
+ * loop. Rows that arrive together share one transaction; each request hears
+ * back only once its row is committed.
+ */
+
+static void
+job_free (Job *job)
+{
+  g_free (job->row.request_id);
+  g_free (job->row.dialect);
+  g_free (job->row.model);
+  g_free (job->row.provider);
+  g_free (job->row.upstream_model);
+  g_free (job->row.outcome);
+  g_free (job->row.error);
+  g_free (job->row.cost_source);
+  g_clear_pointer (&job->attempts, g_array_unref);
+  g_clear_object (&job->task);
+  g_free (job);
+}
+
+static void
+attempt_row_clear (gpointer data)
+{
+  KpAttemptRow *attempt = data;
+
+  g_free (attempt->provider);
+  g_free (attempt->failure);
+}
+
+static void
+finish_jobs (GPtrArray *jobs,
+             GError    *error)
+{
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (error == NULL)
+        g_task_return_boolean (job->task, TRUE);
+      else
+        g_task_return_error (job->task, g_error_copy (error));
+    }
+  g_ptr_array_set_size (jobs, 0);
+}
+
+static gboolean
+write_batch (KpLedger   *writer,
+             GPtrArray  *jobs,
+             GError    **error)
+{
+  if (!exec (writer, "BEGIN IMMEDIATE", "record requests", error))
+    return FALSE;
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (!insert_request (writer, &job->row, (const KpAttemptRow *)job->attempts->data,
+                           job->attempts->len, error))
+        {
+          sqlite3_exec (writer->db, "ROLLBACK", NULL, NULL, NULL);
+          return FALSE;
+        }
+    }
+  if (!exec (writer, "COMMIT", "record requests", error))
+    {
+      sqlite3_exec (writer->db, "ROLLBACK", NULL, NULL, NULL);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gpointer
+writer_thread (gpointer data)
+{
+  KpLedger *self = data;
+  g_autoptr(GPtrArray) jobs = g_ptr_array_new_with_free_func ((GDestroyNotify)job_free);
+  g_autoptr(KpLedger) writer = NULL;
+  g_autoptr(GError) open_error = NULL;
+  gboolean stopping = FALSE;
+
+  writer = kp_ledger_open (self->path, &open_error);
+
+  while (!stopping)
+    {
+      Job *job = g_async_queue_pop (self->queue);
+
+      /* Take whatever else is waiting: one commit for all of it. */
+      while (job != NULL)
+        {
+          if (job == &stop_job)
+            stopping = TRUE;
+          else
+            g_ptr_array_add (jobs, job);
+          job = jobs->len < 256 ? g_async_queue_try_pop (self->queue) : NULL;
+        }
+
+      if (jobs->len == 0)
+        continue;
+
+      if (writer == NULL)
+        {
+          finish_jobs (jobs, open_error);
+          continue;
+        }
+
+      {
+        g_autoptr(GError) error = NULL;
+
+        if (write_batch (writer, jobs, &error))
+          {
+            finish_jobs (jobs, NULL);
+            continue;
+          }
+
+        /* One bad row must not take the others with it. */
+        for (guint i = 0; i < jobs->len; i++)
+          {
+            g_autoptr(GPtrArray) one = g_ptr_array_new ();
+            g_autoptr(GError) row_error = NULL;
+            Job *single = g_ptr_array_index (jobs, i);
+
+            g_ptr_array_add (one, single);
+            if (write_batch (writer, one, &row_error))
+              g_task_return_boolean (single->task, TRUE);
+            else
+              g_task_return_error (single->task, g_steal_pointer (&row_error));
+          }
+        g_ptr_array_set_size (jobs, 0);
+      }
+    }
+
+  return NULL;
+}
+
+/**
+ * kp_ledger_add_request_async:
+ * @self: a #KpLedger
+ * @row: the request; copied
+ * @attempts: (array length=n_attempts): its attempts; copied
+ * @n_attempts: how many
+ * @callback: called on this thread's main context once the row is committed
+ * @user_data: data for @callback
+ *
+ * Like kp_ledger_add_request(), without blocking the caller.
+ */
+void
+kp_ledger_add_request_async (KpLedger            *self,
+                             const KpRequestRow  *row,
+                             const KpAttemptRow  *attempts,
+                             guint                n_attempts,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  Job *job;
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (row != NULL);
+
+  job = g_new0 (Job, 1);
+  job->row = *row;
+  job->row.request_id = g_strdup (row->request_id);
+  job->row.dialect = g_strdup (row->dialect);
+  job->row.model = g_strdup (row->model);
+  job->row.provider = g_strdup (row->provider);
+  job->row.upstream_model = g_strdup (row->upstream_model);
+  job->row.outcome = g_strdup (row->outcome);
+  job->row.error = g_strdup (row->error);
+  job->row.cost_source = g_strdup (row->cost_source);
+  job->attempts = g_array_sized_new (FALSE, TRUE, sizeof (KpAttemptRow), n_attempts);
+  g_array_set_clear_func (job->attempts, attempt_row_clear);
+  for (guint i = 0; i < n_attempts; i++)
+    {
+      KpAttemptRow copy = attempts[i];
+
+      copy.provider = g_strdup (attempts[i].provider);
+      copy.failure = g_strdup (attempts[i].failure);
+      g_array_append_val (job->attempts, copy);
+    }
+  job->task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (job->task, kp_ledger_add_request_async);
+
+  if (self->writer == NULL)
+    {
+      self->queue = g_async_queue_new ();
+      self->writer = g_thread_new ("keypool-ledger", writer_thread, self);
+    }
+  g_async_queue_push (self->queue, job);
+}
+
+gboolean
+kp_ledger_add_request_finish (KpLedger      *self,
+                              GAsyncResult  *result,
+                              GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 void

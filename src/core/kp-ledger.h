@@ -151,6 +151,15 @@ gboolean    kp_ledger_add_request             (KpLedger              *self,
                                                const KpAttemptRow    *attempts,
                                                guint                  n_attempts,
                                                GError               **error);
+void        kp_ledger_add_request_async       (KpLedger              *self,
+                                               const KpRequestRow    *row,
+                                               const KpAttemptRow    *attempts,
+                                               guint                  n_attempts,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+gboolean    kp_ledger_add_request_finish      (KpLedger              *self,
+                                               GAsyncResult          *result,
+                                               GError               **error);
 GPtrArray  *kp_ledger_recent_requests         (KpLedger              *self,
                                                guint                  limit,
                                                GError               **error);

@@ -44,6 +44,14 @@ typedef enum
   PHASE_BODY,
 } Phase;
 
+/* How the client's response ends once the request's row is written. */
+typedef enum
+{
+  FINAL_NONE,      /* it has ended already (the client went away) */
+  FINAL_UNPAUSE,   /* a whole response is set: let it go out */
+  FINAL_COMPLETE,  /* a stream: write its last chunk */
+} FinalAction;
+
 typedef enum
 {
   BODY_NONE,       /* no upstream answer yet */
@@ -56,7 +64,7 @@ struct _KpRelay
 {
   GObject             parent_instance;
 
-  KpGateway          *gateway;          /* unowned: outlives every relay */
+  KpGateway          *gateway;          /* owned: the row is written after the response */
   SoupServerMessage  *msg;              /* owned until the relay is finalized */
   GCancellable       *cancellable;
   char               *request_id;
@@ -102,6 +110,7 @@ struct _KpRelay
   gboolean            timed_out;
   guint               upstream_status;
   GByteArray         *pending;          /* received, not yet consumed */
+  gsize               pending_cap;      /* bytes allocated for it */
   KpSseEvent          event;
 
   /* The client side. */
@@ -110,7 +119,8 @@ struct _KpRelay
   gboolean            committed;        /* status and headers went to the client */
   gboolean            completed;        /* we ended the client's response */
   gboolean            client_gone;      /* SoupServerMessage::finished fired */
-  gboolean            ended;            /* outcome final, ledger row written */
+  gboolean            ended;            /* outcome final, ledger row on its way */
+  FinalAction         final_action;
 
   /* What happened. */
   guint               status;
@@ -170,6 +180,7 @@ kp_relay_finalize (GObject *object)
   if (self->msg != NULL && self->finished_handler != 0)
     g_signal_handler_disconnect (self->msg, self->finished_handler);
   g_clear_object (&self->msg);
+  g_clear_object (&self->gateway);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->upstream);
   g_clear_object (&self->stream);
@@ -274,20 +285,51 @@ add_route_headers (KpRelay            *self,
     }
 }
 
-/* The outcome is final: the row goes to the ledger now, before the last
- * bytes go out, so a client that has seen its answer end has its row even if
- * Keypool is killed right after.
+/* The outcome is final: the row goes to the ledger, and the end of the
+ * response (@action) waits until it is committed, so a client that has seen
+ * its answer end has its row even if Keypool is killed right after.
  */
 static void
-end_relay (KpRelay *self)
+end_relay (KpRelay     *self,
+           FinalAction  action)
 {
   if (self->ended)
     return;
 
   self->ended = TRUE;
+  self->final_action = action;
   self->ended_us = g_get_monotonic_time ();
   clear_source (&self->client_watch);
   kp_gateway_relay_finished (self->gateway, self);
+}
+
+/**
+ * kp_relay_row_written:
+ *
+ * Called by the gateway once the request's row is committed: the client's
+ * response may end now.
+ */
+void
+kp_relay_row_written (KpRelay *self)
+{
+  g_return_if_fail (KP_IS_RELAY (self));
+
+  if (self->client_gone)
+    return;
+
+  switch (self->final_action)
+    {
+    case FINAL_COMPLETE:
+      soup_message_body_complete (soup_server_message_get_response_body (self->msg));
+      soup_server_message_unpause (self->msg);
+      break;
+    case FINAL_UNPAUSE:
+      soup_server_message_unpause (self->msg);
+      break;
+    case FINAL_NONE:
+    default:
+      break;
+    }
 }
 
 /* Ends the client's response with an error, in the client's protocol. Before
@@ -313,6 +355,7 @@ reply_error (KpRelay    *self,
     {
       add_route_headers (self, soup_server_message_get_response_headers (self->msg));
       kp_http_reply_json (self->msg, status, kp_http_error_json (status, code, message));
+      end_relay (self, FINAL_UNPAUSE);
     }
   else
     {
@@ -320,12 +363,11 @@ reply_error (KpRelay    *self,
       g_autofree char *json = kp_http_error_json (status, code, message);
       g_autofree char *event = g_strconcat ("data: ", json, "\n\n", NULL);
 
+      /* The error goes out now; the stream's end waits for the row. */
       soup_message_body_append (body, SOUP_MEMORY_COPY, event, strlen (event));
-      soup_message_body_complete (body);
+      soup_server_message_unpause (self->msg);
+      end_relay (self, FINAL_COMPLETE);
     }
-
-  end_relay (self);
-  soup_server_message_unpause (self->msg);
 }
 
 static void record_attempt (KpRelay *self, guint status, KpFailureClass klass);
@@ -396,7 +438,7 @@ on_client_finished (SoupServerMessage *msg,
   g_signal_handler_disconnect (msg, self->finished_handler);
   self->finished_handler = 0;
 
-  end_relay (self);
+  end_relay (self, FINAL_NONE);
 
   /* The reference taken in kp_relay_new(): the exchange is over. */
   g_object_unref (self);
@@ -442,7 +484,7 @@ on_client_socket (GSocket      *socket,
         soup_server_message_set_status (self->msg, 499, NULL);
       else
         soup_message_body_complete (soup_server_message_get_response_body (self->msg));
-      end_relay (self);
+      end_relay (self, FINAL_NONE);
       soup_server_message_unpause (self->msg);
     }
 
@@ -701,24 +743,82 @@ process_events (KpRelay  *self,
   g_byte_array_remove_range (self->pending, 0, offset);
 }
 
+/* The extent of the last `"usage": {…}` object in a JSON text. A quote
+ * inside a string is escaped, so the key cannot be matched inside one.
+ */
+static gboolean
+find_usage_object (const char  *data,
+                   gsize        len,
+                   const char **start,
+                   gsize       *object_len)
+{
+  const char *end = data + len;
+  const char *found = NULL;
+  const char *p = data;
+  const char *q;
+  guint depth = 0;
+  gboolean in_string = FALSE;
+
+  while ((p = memmem (p, end - p, "\"usage\"", 7)) != NULL)
+    {
+      q = p + 7;
+      while (q < end && g_ascii_isspace (*q))
+        q++;
+      if (q < end && *q == ':')
+        {
+          q++;
+          while (q < end && g_ascii_isspace (*q))
+            q++;
+          if (q < end && *q == '{')
+            found = q;
+        }
+      p += 7;
+    }
+  if (found == NULL)
+    return FALSE;
+
+  for (q = found; q < end; q++)
+    {
+      if (in_string)
+        {
+          if (*q == '\\')
+            q++;
+          else if (*q == '"')
+            in_string = FALSE;
+        }
+      else if (*q == '"')
+        in_string = TRUE;
+      else if (*q == '{')
+        depth++;
+      else if (*q == '}' && --depth == 0)
+        {
+          *start = found;
+          *object_len = q - found + 1;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* A whole answer can be long; only its usage object is parsed. */
 static void
 parse_whole_usage (KpRelay *self)
 {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(JsonParser) parser = NULL;
+  const char *start;
+  gsize len;
   JsonNode *root;
-  JsonNode *usage;
 
-  if (!json_parser_load_from_data (parser, (const char *)self->pending->data,
-                                   self->pending->len, NULL))
+  if (!find_usage_object ((const char *)self->pending->data, self->pending->len, &start, &len))
+    return;
+
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, start, len, NULL))
     return;
 
   root = json_parser_get_root (parser);
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    return;
-
-  usage = json_object_get_member (json_node_get_object (root), "usage");
-  if (usage != NULL && JSON_NODE_HOLDS_OBJECT (usage))
-    kp_usage_parse_openai (&self->usage, json_node_get_object (usage));
+  if (JSON_NODE_HOLDS_OBJECT (root))
+    kp_usage_parse_openai (&self->usage, json_node_get_object (root));
 }
 
 /* Attempts ---------------------------------------------------------------- */
@@ -908,13 +1008,13 @@ finish_whole_body (KpRelay *self)
 
   /* The body is ours now; keep its exact length (no re-chunking). */
   data = g_byte_array_steal (self->pending, NULL);
+  self->pending_cap = 0;
   soup_server_message_set_status (self->msg, self->upstream_status, NULL);
   soup_server_message_set_response (self->msg,
                                     content_type ? content_type : "application/json",
                                     SOUP_MEMORY_TAKE, (const char *)data, len);
   release_upstream (self);
-  end_relay (self);
-  soup_server_message_unpause (self->msg);
+  end_relay (self, FINAL_UNPAUSE);
 }
 
 static void
@@ -996,9 +1096,7 @@ upstream_eof (KpRelay *self)
           commit_stream (self);
         }
       self->completed = TRUE;
-      soup_message_body_complete (soup_server_message_get_response_body (self->msg));
-      end_relay (self);
-      soup_server_message_unpause (self->msg);
+      end_relay (self, FINAL_COMPLETE);
       return;
     }
 
@@ -1033,9 +1131,13 @@ read_upstream (KpRelay *self)
       if (self->client_gone)
         return;
 
-      g_byte_array_set_size (self->pending, old_len + READ_CHUNK);
+      /* Read into the buffer's free space; it grows only when nearly full. */
+      if (self->pending_cap - old_len < READ_CHUNK / 4)
+        self->pending_cap = MAX (self->pending_cap * 2, old_len + READ_CHUNK);
+      g_byte_array_set_size (self->pending, self->pending_cap);
       n = g_pollable_input_stream_read_nonblocking (pollable, self->pending->data + old_len,
-                                                    READ_CHUNK, self->cancellable, &error);
+                                                    self->pending_cap - old_len,
+                                                    self->cancellable, &error);
       g_byte_array_set_size (self->pending, old_len + MAX (n, 0));
 
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -1249,7 +1351,8 @@ try_route (KpRelay *self)
   soup_message_headers_replace (headers, "Accept",
                                 self->client_stream ? "text/event-stream" : "application/json");
   soup_message_set_request_body_from_bytes (self->upstream, "application/json", body);
-  g_signal_connect_object (self->upstream, "wrote-body", G_CALLBACK (on_wrote_body), self, 0);
+  /* The message never outlives the relay that owns it. */
+  g_signal_connect (self->upstream, "wrote-body", G_CALLBACK (on_wrote_body), self);
 
   enter_phase (self, PHASE_CONNECT);
   soup_session_send_async (kp_gateway_get_session (self->gateway), self->upstream,
@@ -1422,6 +1525,7 @@ kp_relay_start (KpRelay *self)
     }
 
   self->pending = g_byte_array_sized_new (READ_CHUNK);
+  self->pending_cap = READ_CHUNK;
   self->event.data = g_string_sized_new (1024);
   watch_client (self);
   try_route (self);
@@ -1444,7 +1548,7 @@ kp_relay_new (KpGateway         *gateway,
   g_return_val_if_fail (SOUP_IS_SERVER_MESSAGE (msg), NULL);
 
   self = g_object_new (KP_TYPE_RELAY, NULL);
-  self->gateway = gateway;
+  self->gateway = g_object_ref (gateway);
   self->msg = g_object_ref (msg);
   self->request_id = g_strdup (request_id);
   self->finished_handler = g_signal_connect (msg, "finished",
@@ -1561,6 +1665,13 @@ kp_relay_get_total_ms (KpRelay *self)
 {
   g_return_val_if_fail (KP_IS_RELAY (self), -1);
   return self->ended_us ? (self->ended_us - self->started_us) / 1000 : -1;
+}
+
+KpGateway *
+kp_relay_get_gateway (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), NULL);
+  return self->gateway;
 }
 
 /**

@@ -35,6 +35,7 @@ KpRelay        *kp_relay_new                  (KpGateway         *gateway,
 void            kp_relay_start                (KpRelay           *self);
 void            kp_relay_abort                (KpRelay           *self,
                                                const char        *reason);
+void            kp_relay_row_written          (KpRelay           *self);
 const char     *kp_relay_get_request_id       (KpRelay           *self);
 const char     *kp_relay_get_model            (KpRelay           *self);
 const char     *kp_relay_get_provider_id      (KpRelay           *self);
@@ -48,6 +49,7 @@ KpCostSource    kp_relay_get_cost             (KpRelay           *self,
 gboolean        kp_relay_get_streamed         (KpRelay           *self);
 KpCredential   *kp_relay_get_credential       (KpRelay           *self);
 GArray         *kp_relay_get_attempts         (KpRelay           *self);
+KpGateway      *kp_relay_get_gateway          (KpRelay           *self);
 gint64          kp_relay_get_start_time       (KpRelay           *self);
 gint64          kp_relay_get_ttfb_ms          (KpRelay           *self);
 gint64          kp_relay_get_total_ms         (KpRelay           *self);
