@@ -19,6 +19,7 @@
 
 #include "kp-ledger.h"
 #include "kp-mock-upstream.h"
+#include "kp-test-util.h"
 #include "kp-vault.h"
 
 #define GOOD_KEY      "sk-mock-valid-key-1234"
@@ -40,42 +41,6 @@ typedef struct
   char           *daemon_url;
   gboolean        no_bus;
 } Fixture;
-
-static gboolean
-spin_until (gboolean (*done) (gpointer),
-            gpointer   data,
-            guint      timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
-
-  while (!done (data))
-    {
-      if (g_get_monotonic_time () > deadline)
-        return FALSE;
-      g_main_context_iteration (NULL, FALSE);
-      if (!done (data))
-        g_usleep (1000);
-    }
-  return TRUE;
-}
-
-static void
-remove_tree (GFile *file)
-{
-  g_autoptr(GFileEnumerator) children =
-    g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
-                               G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  GFileInfo *info;
-
-  while (children != NULL && (info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL)
-    {
-      g_autoptr(GFile) child = g_file_get_child (file, g_file_info_get_name (info));
-
-      remove_tree (child);
-      g_object_unref (info);
-    }
-  g_file_delete (file, NULL, NULL);
-}
 
 static void
 fixture_setup (Fixture       *fixture,
@@ -108,8 +73,6 @@ static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  g_autoptr(GFile) root = g_file_new_for_path (fixture->root);
-
   if (fixture->daemon != NULL)
     {
       g_subprocess_force_exit (fixture->daemon);
@@ -125,7 +88,7 @@ fixture_teardown (Fixture       *fixture,
   g_assert_null (strstr (fixture->all_output->str, ENV_KEY));
 
   g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
-  remove_tree (root);
+  kp_test_remove_tree (fixture->root);
   g_string_free (fixture->all_output, TRUE);
   g_free (fixture->daemon_url);
   g_free (fixture->root);
@@ -211,7 +174,7 @@ run_cli (Fixture     *fixture,
   g_assert_no_error (error);
 
   g_subprocess_communicate_utf8_async (process, input ? input : "", NULL, on_communicated, &c);
-  g_assert_true (spin_until (communicated, &c, 30000));
+  g_assert_true (kp_test_spin_until (communicated, &c, 30000));
   g_assert_no_error (c.error);
 
   g_string_append (fixture->all_output, c.out);
@@ -266,20 +229,6 @@ assert_no_secret_on_disk (Fixture    *fixture,
   }
 }
 
-static void
-on_done (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  *(GAsyncResult **)user_data = g_object_ref (result);
-}
-
-static gboolean
-result_ready (gpointer data)
-{
-  return *(GAsyncResult **)data != NULL;
-}
-
 static GHashTable *
 keyring_secrets (void)
 {
@@ -288,8 +237,8 @@ keyring_secrets (void)
   g_autoptr(GError) error = NULL;
   GHashTable *secrets;
 
-  kp_vault_load_async (vault, NULL, on_done, &result);
-  g_assert_true (spin_until (result_ready, &result, 20000));
+  kp_vault_load_async (vault, NULL, kp_test_store_result, &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 20000));
   secrets = kp_vault_load_finish (vault, result, &error);
   g_assert_no_error (error);
   return secrets;
@@ -412,8 +361,8 @@ test_token_file_moves_to_keyring (Fixture       *fixture,
     g_autoptr(KpVault) vault = kp_vault_new ();
     g_autoptr(GAsyncResult) result = NULL;
 
-    kp_vault_clear_async (vault, KP_VAULT_TOKEN, NULL, on_done, &result);
-    g_assert_true (spin_until (result_ready, &result, 20000));
+    kp_vault_clear_async (vault, KP_VAULT_TOKEN, NULL, kp_test_store_result, &result);
+    g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 20000));
     g_assert_true (kp_vault_clear_finish (vault, result, NULL));
   }
   g_mkdir_with_parents (fixture->config, 0700);
@@ -514,7 +463,7 @@ chat (Fixture    *fixture,
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
   soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
   soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, on_reply, &reply);
-  g_assert_true (spin_until (replied, &reply, 20000));
+  g_assert_true (kp_test_spin_until (replied, &reply, 20000));
   g_clear_pointer (&reply.body, g_bytes_unref);
   return reply.status;
 }
@@ -712,10 +661,10 @@ test_kill_during_load (Fixture       *fixture,
   for (guint i = 0; i < 8; i++)
     send_one (&load);
 
-  g_assert_true (spin_until (load_reached, &load, 60000));
+  g_assert_true (kp_test_spin_until (load_reached, &load, 60000));
   g_subprocess_send_signal (fixture->daemon, SIGKILL);
   load.stopped = TRUE;
-  g_assert_true (spin_until (load_drained, &load, 20000));
+  g_assert_true (kp_test_spin_until (load_drained, &load, 20000));
   g_subprocess_wait (fixture->daemon, NULL, NULL);
   g_clear_object (&fixture->daemon);
   g_test_message ("%u requests completed, %u cut off by kill -9", load.completed, load.failed);

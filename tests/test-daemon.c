@@ -14,6 +14,8 @@
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
+#include "kp-test-util.h"
+
 typedef struct
 {
   GSubprocess *process;
@@ -37,24 +39,6 @@ new_launcher (const char *config)
   g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_TOKEN");
   g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_PORT");
   return launcher;
-}
-
-static void
-remove_tree (GFile *file)
-{
-  g_autoptr(GFileEnumerator) children =
-    g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
-                               G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  GFileInfo *info;
-
-  while (children != NULL && (info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL)
-    {
-      g_autoptr(GFile) child = g_file_get_child (file, g_file_info_get_name (info));
-
-      remove_tree (child);
-      g_object_unref (info);
-    }
-  g_file_delete (file, NULL, NULL);
 }
 
 static char *
@@ -105,9 +89,7 @@ daemon_free (Daemon *daemon)
   g_free (daemon->url);
   if (daemon->config != NULL)
     {
-      g_autoptr(GFile) dir = g_file_new_for_path (daemon->config);
-
-      remove_tree (dir);
+      kp_test_remove_tree (daemon->config);
       g_free (daemon->config);
     }
 }
@@ -207,11 +189,7 @@ test_port_env_and_conflict (void)
   g_assert_no_error (error);
   g_assert_cmpint (g_subprocess_get_exit_status (second), !=, 0);
   g_assert_nonnull (strstr (err, "Cannot listen on 127.0.0.1:"));
-  {
-    g_autoptr(GFile) dir = g_file_new_for_path (config);
-
-    remove_tree (dir);
-  }
+  kp_test_remove_tree (config);
 
   daemon_free (&first);
 }

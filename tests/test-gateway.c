@@ -16,6 +16,7 @@
 
 #include "kp-gateway.h"
 #include "kp-mock-upstream.h"
+#include "kp-test-util.h"
 
 #define TOKEN    "kp-test-token-0123456789"
 #define MOCK_KEY "mock-key-abcdefghijklmnop"
@@ -65,24 +66,6 @@ on_request_finished (KpGateway *gateway,
 }
 
 static gboolean
-spin_until (gboolean (*done) (gpointer),
-            gpointer   data,
-            guint      timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
-
-  while (!done (data))
-    {
-      if (g_get_monotonic_time () > deadline)
-        return FALSE;
-      g_main_context_iteration (NULL, FALSE);
-      if (!done (data))
-        g_usleep (500);
-    }
-  return TRUE;
-}
-
-static gboolean
 has_finished (gpointer data)
 {
   Fixture *fixture = data;
@@ -90,37 +73,11 @@ has_finished (gpointer data)
   return fixture->finished->len > 0;
 }
 
-static void
-spin_ms (guint ms)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64)ms * 1000;
-
-  while (g_get_monotonic_time () < deadline)
-    {
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (500);
-    }
-}
-
 static KpRelay *
 wait_finished (Fixture *fixture)
 {
-  g_assert_true (spin_until (has_finished, fixture, 5000));
+  g_assert_true (kp_test_spin_until (has_finished, fixture, 5000));
   return g_ptr_array_index (fixture->finished, fixture->finished->len - 1);
-}
-
-static void
-on_loaded (GObject      *object,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  *(GAsyncResult **)user_data = g_object_ref (result);
-}
-
-static gboolean
-result_ready (gpointer data)
-{
-  return *(GAsyncResult **)data != NULL;
 }
 
 static void
@@ -187,8 +144,8 @@ fixture_setup (Fixture       *fixture,
   kp_gateway_set_body_limit (fixture->gateway, 64 * 1024);
   kp_gateway_set_timeouts (fixture->gateway, 2000, 800, 800);
   kp_gateway_set_allowed_origins (fixture->gateway, origins);
-  kp_gateway_load_async (fixture->gateway, NULL, on_loaded, &loaded);
-  g_assert_true (spin_until (result_ready, &loaded, 5000));
+  kp_gateway_load_async (fixture->gateway, NULL, kp_test_store_result, &loaded);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &loaded, 5000));
   g_assert_true (kp_gateway_load_finish (fixture->gateway, loaded, &error));
   g_assert_no_error (error);
   g_clear_object (&loaded);
@@ -203,37 +160,18 @@ fixture_setup (Fixture       *fixture,
 }
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir != NULL)
-    while ((name = g_dir_read_name (dir)) != NULL)
-      {
-        g_autofree char *child = g_build_filename (path, name, NULL);
-
-        if (g_file_test (child, G_FILE_TEST_IS_DIR))
-          remove_tree (child);
-        else
-          g_unlink (child);
-      }
-  g_rmdir (path);
-}
-
-static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
   soup_session_abort (fixture->client);
   g_clear_object (&fixture->client);
   kp_gateway_stop (fixture->gateway);
-  spin_ms (20);
+  kp_test_spin_ms (20);
   g_clear_object (&fixture->gateway);
   g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
   g_clear_pointer (&fixture->finished, g_ptr_array_unref);
-  spin_ms (10);
-  remove_tree (fixture->root);
+  kp_test_spin_ms (10);
+  kp_test_remove_tree (fixture->root);
   g_free (fixture->root);
   g_free (fixture->base);
 }
@@ -294,7 +232,7 @@ send_message (Fixture     *fixture,
 
   soup_session_send_and_read_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL,
                                     on_read, &pending);
-  g_assert_true (spin_until (pending_done, &pending, 10000));
+  g_assert_true (kp_test_spin_until (pending_done, &pending, 10000));
   g_assert_no_error (pending.error);
 
   response->status = soup_message_get_status (msg);
@@ -642,7 +580,7 @@ test_stream_relay (Fixture       *fixture,
   kp_mock_upstream_set_chunks (fixture->mock, 5, 60);
   reader_init (&reader);
   msg = start_stream (fixture, CHAT ("mock/chat", ",\"stream\":true"), &reader);
-  g_assert_true (spin_until (reader_done, &reader, 10000));
+  g_assert_true (kp_test_spin_until (reader_done, &reader, 10000));
   g_assert_no_error (reader.error);
 
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
@@ -690,7 +628,7 @@ test_stream_usage_requested (Fixture       *fixture,
   reader_init (&reader);
   msg = start_stream (fixture, CHAT ("mock/chat", ",\"stream\":true,"
                                      "\"stream_options\":{\"include_usage\":true}"), &reader);
-  g_assert_true (spin_until (reader_done, &reader, 10000));
+  g_assert_true (kp_test_spin_until (reader_done, &reader, 10000));
   g_assert_no_error (reader.error);
 
   /* Asked for, so passed on. */
@@ -725,7 +663,7 @@ test_stream_cut (Fixture       *fixture,
 
   reader_init (&reader);
   msg = start_stream (fixture, CHAT ("mock/cut", ",\"stream\":true"), &reader);
-  g_assert_true (spin_until (reader_done, &reader, 10000));
+  g_assert_true (kp_test_spin_until (reader_done, &reader, 10000));
 
   assert_stream_error_end (&reader, "tok2");
   g_assert_nonnull (strstr (reader.text->str, "upstream_interrupted"));
@@ -746,7 +684,7 @@ test_stream_idle_timeout (Fixture       *fixture,
 
   reader_init (&reader);
   msg = start_stream (fixture, CHAT ("mock/stall", ",\"stream\":true"), &reader);
-  g_assert_true (spin_until (reader_done, &reader, 10000));
+  g_assert_true (kp_test_spin_until (reader_done, &reader, 10000));
 
   assert_stream_error_end (&reader, "tok1");
   relay = wait_finished (fixture);
@@ -754,7 +692,7 @@ test_stream_idle_timeout (Fixture       *fixture,
   g_assert_nonnull (strstr (kp_relay_get_error_message (relay), "no data arrived in time"));
 
   /* The silent upstream was hung up on. */
-  spin_ms (100);
+  kp_test_spin_ms (100);
   g_assert_cmpuint (stats->cancelled, ==, 1);
   reader_clear (&reader);
 }
@@ -780,11 +718,11 @@ test_disconnect_mid_stream (Fixture       *fixture,
   reader_init (&reader);
   reader.close_after = 1;
   msg = start_stream (fixture, CHAT ("mock/stall", ",\"stream\":true"), &reader);
-  g_assert_true (spin_until (reader_done, &reader, 10000));
+  g_assert_true (kp_test_spin_until (reader_done, &reader, 10000));
   g_assert_nonnull (strstr (reader.text->str, "tok0"));
   closed = g_get_monotonic_time ();
 
-  g_assert_true (spin_until (mock_cancelled, fixture->mock, 3000));
+  g_assert_true (kp_test_spin_until (mock_cancelled, fixture->mock, 3000));
   g_test_message ("upstream cancelled %.1f ms after the client hung up",
                   (g_get_monotonic_time () - closed) / 1000.0);
 
@@ -805,12 +743,12 @@ test_disconnect_before_first_byte (Fixture       *fixture,
 
   reader_init (&reader);
   msg = start_stream (fixture, CHAT ("mock/hang", ",\"stream\":true"), &reader);
-  spin_ms (200);
+  kp_test_spin_ms (200);
   g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->mock)->requests, ==, 1);
   g_cancellable_cancel (reader.cancellable);
 
   /* No timeout is set, so only noticing the hang-up can cancel upstream. */
-  g_assert_true (spin_until (mock_cancelled, fixture->mock, 3000));
+  g_assert_true (kp_test_spin_until (mock_cancelled, fixture->mock, 3000));
   relay = wait_finished (fixture);
   g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_CANCELLED);
   reader_clear (&reader);
@@ -828,11 +766,11 @@ test_stop_ends_streams (Fixture       *fixture,
 
   reader_init (&reader);
   msg = start_stream (fixture, CHAT ("mock/stall", ",\"stream\":true"), &reader);
-  spin_ms (200);
+  kp_test_spin_ms (200);
   g_assert_cmpuint (reader.text->len, >, 0);
 
   kp_gateway_stop (fixture->gateway);
-  g_assert_true (spin_until (reader_done, &reader, 5000));
+  g_assert_true (kp_test_spin_until (reader_done, &reader, 5000));
   assert_stream_error_end (&reader, "tok1");
   g_assert_nonnull (strstr (reader.text->str, "shutting down"));
 
@@ -938,7 +876,7 @@ raw_http (Fixture    *fixture,
   va_end (args);
 
   thread = g_thread_new ("raw-http", raw_thread, &raw);
-  g_assert_true (spin_until (raw_done, &raw, 10000));
+  g_assert_true (kp_test_spin_until (raw_done, &raw, 10000));
   g_thread_join (thread);
   g_free (raw.request);
   return raw.response;
@@ -1275,10 +1213,10 @@ test_ledger_rows (Fixture       *fixture,
   reader_init (&reader);
   reader.close_after = 1;
   msg = start_stream (fixture, CHAT ("mock/stall", ",\"stream\":true"), &reader);
-  g_assert_true (spin_until (reader_done, &reader, 10000));
-  g_assert_true (spin_until (mock_cancelled, fixture->mock, 3000));
+  g_assert_true (kp_test_spin_until (reader_done, &reader, 10000));
+  g_assert_true (kp_test_spin_until (mock_cancelled, fixture->mock, 3000));
   reader_clear (&reader);
-  spin_ms (50);
+  kp_test_spin_ms (50);
 
   /* One row per request, whatever its outcome. */
   rows = kp_ledger_recent_requests (ledger, 100, &error);

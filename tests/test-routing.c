@@ -16,6 +16,7 @@
 
 #include "kp-gateway.h"
 #include "kp-mock-upstream.h"
+#include "kp-test-util.h"
 
 #define TOKEN "kp-routing-token-0123456789"
 
@@ -47,36 +48,6 @@ response_clear (Response *response)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Response, response_clear)
 
-static gboolean
-spin_until (gboolean (*done) (gpointer),
-            gpointer   data,
-            guint      timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
-
-  while (!done (data))
-    {
-      if (g_get_monotonic_time () > deadline)
-        return FALSE;
-      g_main_context_iteration (NULL, FALSE);
-      if (!done (data))
-        g_usleep (500);
-    }
-  return TRUE;
-}
-
-static void
-spin_ms (guint ms)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64)ms * 1000;
-
-  while (g_get_monotonic_time () < deadline)
-    {
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
-}
-
 static void
 fixture_setup (Fixture       *fixture,
                gconstpointer  data)
@@ -95,30 +66,12 @@ fixture_setup (Fixture       *fixture,
 }
 
 static void
-remove_tree (GFile *file)
-{
-  g_autoptr(GFileEnumerator) children =
-    g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
-                               G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  GFileInfo *info;
-
-  while (children != NULL && (info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL)
-    {
-      g_autoptr(GFile) child = g_file_get_child (file, g_file_info_get_name (info));
-
-      remove_tree (child);
-      g_object_unref (info);
-    }
-  g_file_delete (file, NULL, NULL);
-}
-
-static void
 stop_gateway (Fixture *fixture)
 {
   if (fixture->gateway == NULL)
     return;
   kp_gateway_stop (fixture->gateway);
-  spin_ms (20);
+  kp_test_spin_ms (20);
   g_clear_object (&fixture->gateway);
   g_clear_pointer (&fixture->base, g_free);
 }
@@ -127,18 +80,16 @@ static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  g_autoptr(GFile) root = g_file_new_for_path (fixture->root);
-
   soup_session_abort (fixture->client);
   g_clear_object (&fixture->client);
   stop_gateway (fixture);
   for (guint i = 0; i < fixture->env->len; i++)
     g_unsetenv (g_ptr_array_index (fixture->env, i));
   g_ptr_array_unref (fixture->env);
-  spin_ms (10);
+  kp_test_spin_ms (10);
   g_clear_pointer (&fixture->a, kp_mock_upstream_free);
   g_clear_pointer (&fixture->b, kp_mock_upstream_free);
-  remove_tree (root);
+  kp_test_remove_tree (fixture->root);
   g_free (fixture->root);
   g_free (fixture->providers);
 }
@@ -180,20 +131,6 @@ provider (Fixture    *fixture,
 }
 
 static void
-on_loaded (GObject      *object,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  *(GAsyncResult **)user_data = g_object_ref (result);
-}
-
-static gboolean
-result_ready (gpointer data)
-{
-  return *(GAsyncResult **)data != NULL;
-}
-
-static void
 start_gateway (Fixture *fixture,
                guint    first_byte_ms)
 {
@@ -208,8 +145,8 @@ start_gateway (Fixture *fixture,
   kp_gateway_set_token (fixture->gateway, TOKEN);
   kp_gateway_set_use_keyring (fixture->gateway, FALSE);
   kp_gateway_set_timeouts (fixture->gateway, 2000, first_byte_ms, 2000);
-  kp_gateway_load_async (fixture->gateway, NULL, on_loaded, &loaded);
-  g_assert_true (spin_until (result_ready, &loaded, 5000));
+  kp_gateway_load_async (fixture->gateway, NULL, kp_test_store_result, &loaded);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &loaded, 5000));
   g_assert_true (kp_gateway_load_finish (fixture->gateway, loaded, &error));
   g_assert_no_error (error);
   g_assert_true (kp_gateway_listen (fixture->gateway, &error));
@@ -254,7 +191,7 @@ chat (Fixture    *fixture,
                                 "Bearer " TOKEN);
   soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
   soup_session_send_and_read_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL, on_read, &pending);
-  g_assert_true (spin_until (pending_done, &pending, 15000));
+  g_assert_true (kp_test_spin_until (pending_done, &pending, 15000));
   g_assert_nonnull (pending.body);
 
   response->status = soup_message_get_status (msg);
@@ -438,7 +375,7 @@ test_rate_limited (Fixture       *fixture,
     g_assert_cmpuint (kp_mock_upstream_count_key (fixture->a, "key-a-rate-0004"), ==, 1);
   }
 
-  spin_ms (2200);
+  kp_test_spin_ms (2200);
   {
     g_auto(Response) response = { 0 };
 
@@ -592,7 +529,7 @@ test_first_byte_timeout (Fixture       *fixture,
   g_assert_cmpint (state_of (fixture, "key-a-slow-0008"), ==, KP_CREDENTIAL_COOLING);
 
   /* The abandoned request upstream was hung up on. */
-  spin_ms (100);
+  kp_test_spin_ms (100);
   g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->a)->cancelled, ==, 1);
 }
 

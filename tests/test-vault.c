@@ -12,21 +12,8 @@
 
 #include <string.h>
 
+#include "kp-test-util.h"
 #include "kp-vault.h"
-
-static gboolean
-is_ready (gpointer data)
-{
-  return *(GAsyncResult **)data != NULL;
-}
-
-static void
-on_done (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  *(GAsyncResult **)user_data = g_object_ref (result);
-}
 
 /* Runs the loop until an async call is done; at most @timeout_ms. */
 static GAsyncResult *
@@ -35,7 +22,7 @@ wait_result (GAsyncResult **slot,
 {
   gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
 
-  while (!is_ready (slot) && g_get_monotonic_time () < deadline)
+  while (!kp_test_result_ready (slot) && g_get_monotonic_time () < deadline)
     g_main_context_iteration (NULL, TRUE);
   g_assert_nonnull (*slot);
   return *slot;
@@ -47,7 +34,7 @@ load (KpVault  *vault,
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  kp_vault_load_async (vault, NULL, on_done, &result);
+  kp_vault_load_async (vault, NULL, kp_test_store_result, &result);
   wait_result (&result, 20000);
   return kp_vault_load_finish (vault, result, error);
 }
@@ -61,7 +48,7 @@ store (KpVault    *vault,
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
 
-  kp_vault_store_async (vault, provider, credential, "Keypool test", secret, NULL, on_done, &result);
+  kp_vault_store_async (vault, provider, credential, "Keypool test", secret, NULL, kp_test_store_result, &result);
   wait_result (&result, 20000);
   g_assert_true (kp_vault_store_finish (vault, result, &error));
   g_assert_no_error (error);
@@ -89,7 +76,7 @@ test_roundtrip (void)
   g_assert_cmpstr (g_hash_table_lookup (secrets, KP_VAULT_TOKEN_KEY), ==, "kp-token-0003");
   g_clear_pointer (&secrets, g_hash_table_unref);
 
-  kp_vault_clear_async (vault, "1", NULL, on_done, &result);
+  kp_vault_clear_async (vault, "1", NULL, kp_test_store_result, &result);
   wait_result (&result, 20000);
   g_assert_true (kp_vault_clear_finish (vault, result, &error));
   g_assert_no_error (error);
