@@ -1045,6 +1045,42 @@ kp_spend_row_free (KpSpendRow *row)
   g_free (row);
 }
 
+/* Reads spend rows: key, [provider,] requests, cost, unknown, input, output. */
+static GPtrArray *
+read_spend_rows (KpLedger      *self,
+                 sqlite3_stmt  *stmt,
+                 gboolean       with_provider,
+                 GError       **error)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_spend_row_free);
+  int column;
+  int rc;
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      KpSpendRow *row = g_new0 (KpSpendRow, 1);
+
+      column = 0;
+      row->key = column_text (stmt, column++);
+      if (with_provider)
+        row->provider = column_text (stmt, column++);
+      row->requests = sqlite3_column_int64 (stmt, column++);
+      row->cost_nano = sqlite3_column_int64 (stmt, column++);
+      row->unknown_cost = sqlite3_column_int64 (stmt, column++);
+      row->prompt_tokens = sqlite3_column_int64 (stmt, column++);
+      row->completion_tokens = sqlite3_column_int64 (stmt, column++);
+      g_ptr_array_add (rows, row);
+    }
+  sqlite3_reset (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "add up the spend");
+      return NULL;
+    }
+  return g_steal_pointer (&rows);
+}
+
 /**
  * kp_ledger_spend_by_day_and_provider:
  * @self: a #KpLedger
@@ -1061,9 +1097,7 @@ kp_ledger_spend_by_day_and_provider (KpLedger  *self,
                                      gint64     since_ms,
                                      GError   **error)
 {
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_spend_row_free);
   sqlite3_stmt *stmt;
-  int rc;
 
   g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
 
@@ -1077,28 +1111,7 @@ kp_ledger_spend_by_day_and_provider (KpLedger  *self,
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int64 (stmt, 1, since_ms);
-
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      KpSpendRow *row = g_new0 (KpSpendRow, 1);
-
-      row->key = column_text (stmt, 0);
-      row->provider = column_text (stmt, 1);
-      row->requests = sqlite3_column_int64 (stmt, 2);
-      row->cost_nano = sqlite3_column_int64 (stmt, 3);
-      row->unknown_cost = sqlite3_column_int64 (stmt, 4);
-      row->prompt_tokens = sqlite3_column_int64 (stmt, 5);
-      row->completion_tokens = sqlite3_column_int64 (stmt, 6);
-      g_ptr_array_add (rows, row);
-    }
-  sqlite3_reset (stmt);
-
-  if (rc != SQLITE_DONE)
-    {
-      set_sqlite_error (self, error, "add up the spend");
-      return NULL;
-    }
-  return g_steal_pointer (&rows);
+  return read_spend_rows (self, stmt, TRUE, error);
 }
 
 /**
@@ -1145,9 +1158,7 @@ kp_ledger_spend (KpLedger  *self,
       "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
       "GROUP BY 1 ORDER BY 1",
   };
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_spend_row_free);
   sqlite3_stmt *stmt;
-  int rc;
 
   g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
   g_return_val_if_fail (by <= KP_SPEND_BY_DAY, NULL);
@@ -1156,27 +1167,7 @@ kp_ledger_spend (KpLedger  *self,
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int64 (stmt, 1, since_ms);
-
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      KpSpendRow *row = g_new0 (KpSpendRow, 1);
-
-      row->key = column_text (stmt, 0);
-      row->requests = sqlite3_column_int64 (stmt, 1);
-      row->cost_nano = sqlite3_column_int64 (stmt, 2);
-      row->unknown_cost = sqlite3_column_int64 (stmt, 3);
-      row->prompt_tokens = sqlite3_column_int64 (stmt, 4);
-      row->completion_tokens = sqlite3_column_int64 (stmt, 5);
-      g_ptr_array_add (rows, row);
-    }
-  sqlite3_reset (stmt);
-
-  if (rc != SQLITE_DONE)
-    {
-      set_sqlite_error (self, error, "add up the spend");
-      return NULL;
-    }
-  return g_steal_pointer (&rows);
+  return read_spend_rows (self, stmt, FALSE, error);
 }
 
 gboolean
