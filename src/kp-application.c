@@ -22,6 +22,7 @@
 
 #include "cli/kp-cli.h"
 #include "kp-application.h"
+#include "tray/kp-tray.h"
 
 #define DRAIN_TIMEOUT_MS 3000
 
@@ -37,6 +38,8 @@ struct _KpAppState
   char         *pending_secret; /* read by `keys add` before forwarding */
   GApplicationCommandLine *daemon_cmdline;
   KpAppShowWindow show_window;
+  KpTray       *tray;
+  gboolean      want_tray;      /* serving for a desktop, not headless */
   int           exit_status;
   guint         signal_ids[2];
   guint         drain_id;
@@ -68,6 +71,7 @@ kp_app_state_free (KpAppState *self)
     g_clear_handle_id (&self->signal_ids[i], g_source_remove);
   g_clear_pointer (&self->waiting, g_ptr_array_unref);
   g_clear_object (&self->daemon_cmdline);
+  g_clear_object (&self->tray);
   g_clear_object (&self->gateway);
   wipe_pending_secret (self);
   g_clear_error (&self->load_error);
@@ -395,6 +399,43 @@ describe_providers (KpAppState              *self,
 static void run_waiting (KpAppState *self);
 
 static void
+on_tray_activate (KpTray     *tray,
+                  KpAppState *self)
+{
+  if (self->show_window != NULL)
+    self->show_window (self->app, FALSE);
+}
+
+static void
+on_tray_quit (KpTray     *tray,
+              KpAppState *self)
+{
+  kp_app_stop_serving (self->app);
+}
+
+/* A tray icon when there is a session bus; with no tray host on it, the
+ * item simply waits for one, and Keypool works through its window.
+ */
+static void
+start_tray (KpAppState *self)
+{
+  GDBusConnection *bus = g_application_get_dbus_connection (self->app);
+  g_autoptr(GError) error = NULL;
+
+  if (bus == NULL || !self->want_tray)
+    return;
+
+  self->tray = kp_tray_new (bus, self->gateway, &error);
+  if (self->tray == NULL)
+    {
+      g_warning ("No tray icon: %s", error->message);
+      return;
+    }
+  g_signal_connect (self->tray, "activate", G_CALLBACK (on_tray_activate), self);
+  g_signal_connect (self->tray, "quit", G_CALLBACK (on_tray_quit), self);
+}
+
+static void
 on_serving_loaded (GObject      *object,
                    GAsyncResult *result,
                    gpointer      user_data)
@@ -420,6 +461,7 @@ on_serving_loaded (GObject      *object,
   url = kp_gateway_dup_base_url (self->gateway);
   g_application_command_line_print (cmdline, "Keypool is serving on %s\n", url);
   describe_providers (self, cmdline);
+  start_tray (self);
 
   self->signal_ids[0] = g_unix_signal_add (SIGINT, on_signal, self);
   self->signal_ids[1] = g_unix_signal_add (SIGTERM, on_signal, self);
@@ -482,6 +524,7 @@ start_serving (KpAppState              *self,
 
   self->daemon = TRUE;
   self->loading = TRUE;
+  self->want_tray = !options.headless;
   configure_gateway (self);
   if (options.no_keyring)
     kp_gateway_set_use_keyring (self->gateway, FALSE);
@@ -498,7 +541,7 @@ start_serving (KpAppState              *self,
 
   if (self->show_window != NULL && !options.headless)
     self->show_window (self->app, options.background);
-  else if (!options.headless)
+  else if (!options.headless && !options.background)
     g_application_command_line_printerr (cmdline, "No display: Keypool runs without its window.\n");
 
   return EXIT_SUCCESS;
