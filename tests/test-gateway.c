@@ -882,6 +882,55 @@ raw_http (Fixture    *fixture,
   return raw.response;
 }
 
+static gpointer
+raw_keepalive_thread (gpointer data)
+{
+  RawRequest *raw = data;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GString) response = g_string_new (NULL);
+  GInputStream *input;
+  char buffer[4096];
+  gssize n;
+
+  connection = g_socket_client_connect_to_host (client, "127.0.0.1", raw->port, NULL, NULL);
+  g_assert_nonnull (connection);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
+                                            raw->request, strlen (raw->request), NULL, NULL, NULL));
+  input = g_io_stream_get_input_stream (G_IO_STREAM (connection));
+
+  /* Read until the whole body named by Content-Length is in, then hang up. */
+  while ((n = g_input_stream_read (input, buffer, sizeof buffer, NULL, NULL)) > 0)
+    {
+      const char *end;
+      const char *length;
+
+      g_string_append_len (response, buffer, n);
+      end = strstr (response->str, "\r\n\r\n");
+      length = strstr (response->str, "Content-Length: ");
+      if (end != NULL && length != NULL &&
+          response->len >= (gsize)(end + 4 - response->str) + g_ascii_strtoull (length + 16, NULL, 10))
+        break;
+    }
+  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+
+  raw->response = g_string_free (g_steal_pointer (&response), FALSE);
+  g_atomic_int_set (&raw->done, TRUE);
+  return NULL;
+}
+
+static char *
+raw_http_keepalive (Fixture    *fixture,
+                    const char *request)
+{
+  RawRequest raw = { .port = kp_gateway_get_port (fixture->gateway), .request = (char *)request };
+  GThread *thread = g_thread_new ("raw-http", raw_keepalive_thread, &raw);
+
+  g_assert_true (kp_test_spin_until (raw_done, &raw, 10000));
+  g_thread_join (thread);
+  return raw.response;
+}
+
 static void
 assert_raw_status (const char *response,
                    guint       status,
@@ -927,6 +976,44 @@ test_errors_host (Fixture       *fixture,
       else
         assert_raw_status (response, 403, "forbidden_host");
     }
+}
+
+static guint
+count_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  while (dir != NULL && g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+static void
+test_idle_connections_closed (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  guint before;
+  guint after = 0;
+
+  /* A warm-up, so that lazily opened files do not count. */
+  g_free (raw_http (fixture, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+  kp_test_spin_ms (100);
+  before = count_fds ();
+
+  /* Twenty clients that keep their connection alive, then hang up. */
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autofree char *response =
+        raw_http_keepalive (fixture, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+
+      assert_raw_status (response, 200, NULL);
+    }
+
+  for (guint i = 0; i < 100 && (after = count_fds ()) > before; i++)
+    kp_test_spin_ms (10);
+  g_test_message ("%u descriptors before, %u after 20 kept-alive clients hung up", before, after);
+  g_assert_cmpuint (after, <=, before);
 }
 
 static void
@@ -1303,6 +1390,7 @@ main (int   argc,
   ADD ("errors/auth", test_errors_auth);
   ADD ("errors/host", test_errors_host);
   ADD ("errors/origin", test_errors_origin);
+  ADD ("idle-connections-closed", test_idle_connections_closed);
   ADD ("errors/request", test_errors_request);
   ADD ("errors/paths", test_errors_paths);
   ADD ("errors/body-limit", test_errors_body_limit);

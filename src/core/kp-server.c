@@ -12,7 +12,9 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "kp-http.h"
 #include "kp-server.h"
@@ -22,6 +24,8 @@
 struct _KpServer
 {
   GObject     parent_instance;
+
+  GHashTable *idle;        /* GSocket → GSource: kept-alive client connections between requests */
 
   KpGateway  *gateway;    /* unowned: the gateway owns the server */
   SoupServer *server;
@@ -39,6 +43,7 @@ kp_server_dispose (GObject *object)
 {
   KpServer *self = (KpServer *)object;
 
+  g_clear_pointer (&self->idle, g_hash_table_unref);
   if (self->server != NULL)
     soup_server_disconnect (self->server);
   g_clear_object (&self->server);
@@ -56,8 +61,80 @@ kp_server_class_init (KpServerClass *klass)
 }
 
 static void
+destroy_source (gpointer data)
+{
+  g_source_destroy (data);
+  g_source_unref (data);
+}
+
+static void
 kp_server_init (KpServer *self)
 {
+  self->idle = g_hash_table_new_full (NULL, NULL, g_object_unref, destroy_source);
+}
+
+/* Kept-alive connections that the client closes while idle are never closed
+ * by libsoup 3.2.3's server (fixed upstream later): each one would keep a
+ * socket in CLOSE-WAIT and a file descriptor for good. Between requests, a
+ * watch closes such a connection when its client has gone.
+ */
+static gboolean
+on_idle_socket (GSocket      *socket,
+                GIOCondition  condition,
+                gpointer      user_data)
+{
+  KpServer *self = user_data;
+  char byte;
+  gssize n = 0;
+
+  if ((condition & (G_IO_HUP | G_IO_ERR | G_IO_NVAL)) == 0 && !g_socket_is_closed (socket))
+    {
+      n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return G_SOURCE_CONTINUE;
+    }
+
+  /* A next request is arriving: libsoup reads it, the watch steps aside. */
+  if (n > 0)
+    {
+      g_hash_table_remove (self->idle, socket);
+      return G_SOURCE_REMOVE;
+    }
+
+  g_debug ("Closing a kept-alive connection its client has closed");
+  if (!g_socket_is_closed (socket))
+    g_socket_close (socket, NULL);
+  g_hash_table_remove (self->idle, socket);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_request_read (SoupServer        *server,
+                 SoupServerMessage *msg,
+                 KpServer          *self)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  if (socket != NULL)
+    g_hash_table_remove (self->idle, socket);
+}
+
+static void
+on_request_done (SoupServer        *server,
+                 SoupServerMessage *msg,
+                 KpServer          *self)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+  GSource *watch;
+
+  if (socket == NULL || g_socket_is_closed (socket) || g_hash_table_contains (self->idle, socket))
+    return;
+
+  watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (watch, G_SOURCE_FUNC (on_idle_socket), self, NULL);
+  g_source_set_static_name (watch, "[keypool] idle client");
+  g_source_attach (watch, NULL);
+  g_hash_table_insert (self->idle, g_object_ref (socket), watch);
 }
 
 static const char *
@@ -293,6 +370,9 @@ kp_server_new (KpGateway *gateway)
   self->server = soup_server_new ("server-header", "Keypool/" PACKAGE_VERSION " ", NULL);
   soup_server_add_early_handler (self->server, NULL, early_handler, self, NULL);
   soup_server_add_handler (self->server, NULL, handler, self, NULL);
+  g_signal_connect (self->server, "request-read", G_CALLBACK (on_request_read), self);
+  g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_done), self);
+  g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_done), self);
 
   return self;
 }
