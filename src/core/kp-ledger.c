@@ -764,16 +764,22 @@ kp_ledger_add_request (KpLedger            *self,
  */
 
 static void
+request_row_clear (KpRequestRow *row)
+{
+  g_clear_pointer (&row->request_id, g_free);
+  g_clear_pointer (&row->dialect, g_free);
+  g_clear_pointer (&row->model, g_free);
+  g_clear_pointer (&row->provider, g_free);
+  g_clear_pointer (&row->upstream_model, g_free);
+  g_clear_pointer (&row->outcome, g_free);
+  g_clear_pointer (&row->error, g_free);
+  g_clear_pointer (&row->cost_source, g_free);
+}
+
+static void
 job_free (Job *job)
 {
-  g_free (job->row.request_id);
-  g_free (job->row.dialect);
-  g_free (job->row.model);
-  g_free (job->row.provider);
-  g_free (job->row.upstream_model);
-  g_free (job->row.outcome);
-  g_free (job->row.error);
-  g_free (job->row.cost_source);
+  request_row_clear (&job->row);
   g_clear_pointer (&job->attempts, g_array_unref);
   g_clear_object (&job->task);
   g_free (job);
@@ -962,14 +968,7 @@ kp_request_row_free (KpRequestRow *row)
 {
   if (row == NULL)
     return;
-  g_free (row->request_id);
-  g_free (row->dialect);
-  g_free (row->model);
-  g_free (row->provider);
-  g_free (row->upstream_model);
-  g_free (row->outcome);
-  g_free (row->error);
-  g_free (row->cost_source);
+  request_row_clear (row);
   g_free (row);
 }
 
