@@ -380,7 +380,8 @@ test_token_file_moves_to_keyring (Fixture       *fixture,
 }
 
 static void
-start_daemon (Fixture *fixture)
+start_daemon_mode (Fixture    *fixture,
+                   const char *mode)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GDataInputStream) input = NULL;
@@ -389,7 +390,7 @@ start_daemon (Fixture *fixture)
 
   launcher = new_launcher (fixture, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   fixture->daemon = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("KEYPOOL_TEST_BINARY"),
-                                                 "--headless", "--port", "0", NULL);
+                                                 mode, "--port", "0", NULL);
   g_assert_no_error (error);
 
   input = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fixture->daemon));
@@ -399,6 +400,12 @@ start_daemon (Fixture *fixture)
   g_assert_nonnull (line);
   g_assert_true (g_str_has_prefix (line, "Keypool is serving on http://127.0.0.1:"));
   fixture->daemon_url = g_strdup (strstr (line, "http://"));
+}
+
+static void
+start_daemon (Fixture *fixture)
+{
+  start_daemon_mode (fixture, "--headless");
 }
 
 static char *
@@ -699,6 +706,125 @@ test_kill_during_load (Fixture       *fixture,
   g_free (load.url);
 }
 
+typedef struct
+{
+  GInputStream *stream;
+  GString      *text;
+  gboolean      done;
+  char          buffer[4096];
+} StreamReader;
+
+static void
+on_stream_chunk (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  StreamReader *reader = user_data;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (object), result, NULL);
+
+  if (n <= 0)
+    {
+      reader->done = TRUE;
+      return;
+    }
+  g_string_append_len (reader->text, reader->buffer, n);
+  g_input_stream_read_async (reader->stream, reader->buffer, sizeof reader->buffer,
+                             G_PRIORITY_DEFAULT, NULL, on_stream_chunk, reader);
+}
+
+static void
+on_stream_sent (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  StreamReader *reader = user_data;
+
+  reader->stream = soup_session_send_finish (SOUP_SESSION (object), result, NULL);
+  if (reader->stream == NULL)
+    {
+      reader->done = TRUE;
+      return;
+    }
+  g_input_stream_read_async (reader->stream, reader->buffer, sizeof reader->buffer,
+                             G_PRIORITY_DEFAULT, NULL, on_stream_chunk, reader);
+}
+
+static gboolean
+stream_started (gpointer data)
+{
+  return strstr (((StreamReader *)data)->text->str, "tok1") != NULL;
+}
+
+static gboolean
+stream_ended (gpointer data)
+{
+  return ((StreamReader *)data)->done;
+}
+
+static gboolean
+daemon_exited (gpointer data)
+{
+  return g_subprocess_get_identifier (G_SUBPROCESS (data)) == NULL;
+}
+
+static void
+test_tray_quit_ends_streams (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GAsyncResult) clicked = NULL;
+  g_autoptr(GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  g_autoptr(GSubprocess) daemon = NULL;
+  g_autoptr(KpLedger) ledger = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autofree char *token = NULL;
+  g_autofree char *auth = NULL;
+  g_autofree char *url = NULL;
+  static const char request[] =
+    "{\"model\":\"mock/stall\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  StreamReader reader = { .text = g_string_new (NULL) };
+
+  /* The tray only: serving, no window. */
+  start_daemon_mode (fixture, "--background");
+  g_assert_cmpint (run_cli (fixture, LIVE_KEY, NULL, NULL, "keys", "add", "mock", "--no-check", NULL), ==, 0);
+  g_assert_cmpint (run_cli (fixture, NULL, &token, NULL, "token", NULL), ==, 0);
+  g_strstrip (token);
+
+  url = g_strconcat (fixture->daemon_url, "/chat/completions", NULL);
+  auth = g_strconcat ("Bearer ", token, NULL);
+  msg = soup_message_new ("POST", url);
+  body = g_bytes_new_static (request, strlen (request));
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
+  soup_message_set_request_body_from_bytes (msg, "application/json", body);
+  soup_session_send_async (session, msg, G_PRIORITY_DEFAULT, NULL, on_stream_sent, &reader);
+  g_assert_true (kp_test_spin_until (stream_started, &reader, 10000));
+
+  /* Quit from the tray menu, as a panel would send it. */
+  g_dbus_connection_call (bus, APPLICATION_ID, "/MenuBar", "com.canonical.dbusmenu", "Event",
+                          g_variant_new ("(isvu)", 6, "clicked", g_variant_new_int32 (0), 0),
+                          NULL, G_DBUS_CALL_FLAGS_NONE, 5000, NULL, kp_test_store_result, &clicked);
+  g_assert_true (kp_test_spin_until (stream_ended, &reader, 10000));
+
+  /* The stream ends with an error event, never a false [DONE]… */
+  g_assert_nonnull (strstr (reader.text->str, "data: {\"error\""));
+  g_assert_nonnull (strstr (reader.text->str, "shutting down"));
+  g_assert_null (strstr (reader.text->str, "[DONE]"));
+
+  /* …Keypool exits cleanly, and the request has its row. */
+  daemon = g_steal_pointer (&fixture->daemon);
+  g_assert_true (kp_test_spin_until (daemon_exited, daemon, 10000));
+  g_assert_cmpint (g_subprocess_get_exit_status (daemon), ==, 0);
+  ledger = kp_ledger_open (fixture->db, NULL);
+  rows = kp_ledger_recent_requests (ledger, 5, NULL);
+  g_assert_cmpuint (rows->len, ==, 1);
+  g_assert_cmpstr (((KpRequestRow *)g_ptr_array_index (rows, 0))->outcome, ==, "interrupted");
+
+  g_string_free (reader.text, TRUE);
+  g_clear_object (&reader.stream);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -713,6 +839,7 @@ main (int   argc,
   ADD ("daemon-carries-out-commands", test_daemon_carries_out_commands);
   ADD ("without-keyring", test_without_keyring);
   ADD ("kill-during-load", test_kill_during_load);
+  ADD ("tray-quit-ends-streams", test_tray_quit_ends_streams);
 
 #undef ADD
 
