@@ -67,6 +67,16 @@ fixture_setup (Fixture       *fixture,
     kp_mock_upstream_get_url (fixture->mock));
   path = g_build_filename (fixture->providers, "mock.json", NULL);
   g_assert_true (g_file_set_contents (path, mock_json, -1, NULL));
+
+  /* A provider without a model list: keys are checked with a chat. */
+  g_free (mock_json);
+  mock_json = g_strdup_printf (
+    "{\"schema\":1,\"id\":\"chatcheck\",\"name\":\"Chat Check\",\"base_url\":\"%s\",\"key_check\":\"chat\","
+    "\"models\":[{\"id\":\"mock/chat-only\",\"upstream_id\":\"mock-chat\",\"input\":1,\"output\":2}]}",
+    kp_mock_upstream_get_url (fixture->mock));
+  g_free (path);
+  path = g_build_filename (fixture->providers, "chatcheck.json", NULL);
+  g_assert_true (g_file_set_contents (path, mock_json, -1, NULL));
 }
 
 static void
@@ -279,6 +289,21 @@ test_keys_lifecycle (Fixture       *fixture,
                               "keys", "add", "mock", "--label", "unchecked", "--no-check",
                               "--multiplier", "0.5", NULL), ==, 0);
     assert_contains (out, "Added key 2 for mock (…9999)");
+  }
+
+  {
+    KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_cli (fixture, UNCHECKED_KEY, &out, NULL,
+                              "keys", "add", "chatcheck", NULL), ==, 0);
+    assert_contains (out, "Chat Check accepted the key.");
+    g_assert_cmpstr (stats->last_path, ==, "/v1/chat/completions");
+    assert_contains (stats->last_body, "\"max_tokens\":1");
+    g_assert_cmpint (run_cli (fixture, BAD_KEY, NULL, &err, "keys", "add", "chatcheck", NULL), ==, 1);
+    assert_contains (err, "Chat Check rejected the key (HTTP 401)");
+    g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "keys", "remove", "3", NULL), ==, 0);
   }
 
   /* Each mistake: one line, non-zero. */

@@ -1738,8 +1738,49 @@ kp_gateway_add_key_async (KpGateway           *self,
 
   if (check)
     {
-      g_autofree char *url = g_strconcat (kp_provider_get_base_url (provider), "/models", NULL);
-      g_autoptr(SoupMessage) msg = soup_message_new (SOUP_METHOD_GET, url);
+      g_autofree char *url = NULL;
+      g_autoptr(SoupMessage) msg = NULL;
+
+      /* The model list costs nothing; a provider without one gets a chat
+       * request for a single token of its first model.
+       */
+      if (kp_provider_get_check_with_chat (provider) && kp_provider_get_n_offerings (provider) > 0)
+        {
+          g_autofree char *body = NULL;
+          g_autoptr(GBytes) bytes = NULL;
+          g_autoptr(JsonBuilder) builder = json_builder_new_immutable ();
+          g_autoptr(JsonNode) root = NULL;
+          gsize len;
+
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "model");
+          json_builder_add_string_value (builder, kp_provider_get_offering (provider, 0)->upstream_id);
+          json_builder_set_member_name (builder, "max_tokens");
+          json_builder_add_int_value (builder, 1);
+          json_builder_set_member_name (builder, "messages");
+          json_builder_begin_array (builder);
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "role");
+          json_builder_add_string_value (builder, "user");
+          json_builder_set_member_name (builder, "content");
+          json_builder_add_string_value (builder, "ping");
+          json_builder_end_object (builder);
+          json_builder_end_array (builder);
+          json_builder_end_object (builder);
+          root = json_builder_get_root (builder);
+          body = json_to_string (root, FALSE);
+          len = strlen (body);
+          bytes = g_bytes_new_take (g_steal_pointer (&body), len);
+
+          url = g_uri_to_string (kp_provider_get_chat_uri (provider));
+          msg = soup_message_new (SOUP_METHOD_POST, url);
+          soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+        }
+      else
+        {
+          url = g_strconcat (kp_provider_get_base_url (provider), "/models", NULL);
+          msg = soup_message_new (SOUP_METHOD_GET, url);
+        }
 
       if (self->session == NULL)
         self->session = soup_session_new_with_options ("timeout", KEY_CHECK_TIMEOUT_S,

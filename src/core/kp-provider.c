@@ -29,6 +29,7 @@ struct _KpProvider
   GStrv       header_names;
   GStrv       header_values;
   gboolean    requires_key;
+  gboolean    check_with_chat;  /* no model list: check keys with a tiny chat */
   GArray     *offerings;     /* of KpOffering */
 };
 
@@ -432,6 +433,19 @@ kp_provider_new_from_json (JsonNode    *root,
       return NULL;
     }
 
+  {
+    g_autofree char *key_check = NULL;
+
+    if (!get_string (object, "key_check", FALSE, &key_check, origin, "the provider", error))
+      return NULL;
+    if (key_check != NULL && !g_str_equal (key_check, "models") && !g_str_equal (key_check, "chat"))
+      {
+        invalid (error, origin, "“key_check” is “%s”; use “models” or “chat”", key_check);
+        return NULL;
+      }
+    self->check_with_chat = g_strcmp0 (key_check, "chat") == 0;
+  }
+
   node = json_object_get_member (object, "requires_key");
   if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
     {
@@ -529,6 +543,19 @@ kp_provider_get_auth_kind (KpProvider *self)
 {
   g_return_val_if_fail (KP_IS_PROVIDER (self), KP_AUTH_NONE);
   return self->auth_kind;
+}
+
+/**
+ * kp_provider_get_check_with_chat:
+ *
+ * Returns: whether a key is checked with a one-token chat request (for a
+ *   provider without a model list) instead of the model list
+ */
+gboolean
+kp_provider_get_check_with_chat (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), FALSE);
+  return self->check_with_chat;
 }
 
 gboolean

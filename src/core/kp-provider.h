@@ -59,6 +59,7 @@ const char        *kp_provider_get_origin      (KpProvider   *self);
 GUri              *kp_provider_get_chat_uri    (KpProvider   *self);
 KpAuthKind         kp_provider_get_auth_kind   (KpProvider   *self);
 gboolean           kp_provider_get_requires_key (KpProvider  *self);
+gboolean           kp_provider_get_check_with_chat (KpProvider *self);
 const char * const *kp_provider_get_env        (KpProvider   *self);
 guint              kp_provider_get_n_offerings (KpProvider   *self);
 const KpOffering  *kp_provider_get_offering    (KpProvider   *self,
