@@ -1109,18 +1109,21 @@ on_upstream_readable (GObject  *stream,
 {
   KpRelay *self = user_data;
 
-  g_clear_pointer (&self->read_source, g_source_unref);
+  /* The source stays for the whole body: no new source per chunk. It is
+   * destroyed with the upstream stream.
+   */
   read_upstream (self);
-  return G_SOURCE_REMOVE;
+  return G_SOURCE_CONTINUE;
 }
 
-/* Reads what upstream has without blocking; waits on a poll source when it
- * has nothing. No GIO worker thread is involved.
+/* Reads what upstream has without blocking; a poll source calls again when
+ * there is more. No GIO worker thread is involved.
  */
 static void
 read_upstream (KpRelay *self)
 {
   GPollableInputStream *pollable = G_POLLABLE_INPUT_STREAM (self->stream);
+  gboolean would_block = FALSE;
 
   for (guint i = 0; i < READS_PER_DISPATCH; i++)
     {
@@ -1141,7 +1144,10 @@ read_upstream (KpRelay *self)
       g_byte_array_set_size (self->pending, old_len + MAX (n, 0));
 
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        break;
+        {
+          would_block = TRUE;
+          break;
+        }
 
       if (n < 0)
         {
@@ -1182,6 +1188,13 @@ read_upstream (KpRelay *self)
           return;
         }
     }
+
+  /* A source made while the stream had nothing buffered stays right; after
+   * stopping with data still coming, a new one sees what the stream holds.
+   */
+  if (self->read_source != NULL && would_block)
+    return;
+  clear_source (&self->read_source);
 
   self->read_source = g_pollable_input_stream_create_source (pollable, self->cancellable);
   g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_upstream_readable), self, NULL);
