@@ -23,6 +23,7 @@ BUILD_PKGS=(
   libglib2.0-dev libglib2.0-dev-bin libglib2.0-bin
   libsoup-3.0-dev libjson-glib-dev libsecret-1-dev libsqlite3-dev
   glib-networking ca-certificates
+  libgtk-4-dev libadwaita-1-dev libxml2-utils
 )
 # A private session bus with a real gnome-keyring for the keyring tests,
 # sqlite3 to inspect databases, validators for data/, and the sanitizers.
@@ -30,6 +31,12 @@ TEST_PKGS=(
   dbus-daemon gnome-keyring sqlite3
   desktop-file-utils appstream appstream-util libxml2-utils flatpak-builder
   libclang-rt-14-dev
+  # The window test: Xvfb, the accessibility bus and Debian's Python bindings
+  # to drive it, ImageMagick for screenshots, secret-tool to read the keyring,
+  # and the fonts and icons of a GNOME desktop.
+  xvfb xauth at-spi2-core gir1.2-atspi-2.0 python3-pyatspi python3-gi
+  gir1.2-gtk-4.0 gir1.2-adw-1 imagemagick libsecret-tools
+  adwaita-icon-theme fonts-cantarell fonts-dejavu-core librsvg2-common
 )
 
 sudo_cmd=()

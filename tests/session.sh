@@ -4,10 +4,13 @@
 # and the XDG folders point into a temporary folder. Everything started here
 # is ended by PID when the command ends; its exit status is returned.
 #
-#   tests/session.sh [--keyring | --secret-service PROGRAM] [--] COMMAND [ARGS…]
+#   tests/session.sh [--keyring | --secret-service PROGRAM] [--x11] [--a11y] [--] COMMAND [ARGS…]
 #
 # --secret-service runs PROGRAM as the Secret Service instead of gnome-keyring
 # (a test uses one that never answers).
+# --x11 starts an Xvfb display (it picks a free number itself, so sessions can
+# run side by side) and sets DISPLAY; --a11y starts the AT-SPI bus and turns
+# accessibility on, so a test can drive GTK widgets as a screen reader would.
 #
 # Copyright 2026 The Keypool authors
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -16,17 +19,21 @@ set -u
 
 keyring=0
 service=""
+x11=0
+a11y=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --keyring) keyring=1 ;;
     --secret-service) service=$2; shift ;;
+    --x11) x11=1 ;;
+    --a11y) a11y=1 ;;
     --) shift; break ;;
     -*) echo "session.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
   shift
 done
-[ $# -gt 0 ] || { echo "usage: session.sh [--keyring] [--] COMMAND [ARGS…]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: session.sh [--keyring] [--x11] [--a11y] [--] COMMAND [ARGS…]" >&2; exit 2; }
 
 root=$(mktemp -d "${TMPDIR:-/tmp}/keypool-session.XXXXXX") || exit 1
 pids=()
@@ -69,6 +76,24 @@ has_owner () {
   gdbus call --session -d org.freedesktop.DBus -o /org/freedesktop/DBus \
     -m org.freedesktop.DBus.NameHasOwner "$1" | grep -q true
 }
+
+if [ "$x11" = 1 ]; then
+  Xvfb -displayfd 5 -screen 0 "${KEYPOOL_TEST_SCREEN:-1280x800x24}" -nolisten tcp -noreset \
+    5>"$root/display" >"$root/xvfb.log" 2>&1 &
+  pids+=($!)
+  wait_for test -s "$root/display" || die "Xvfb did not start"
+  DISPLAY=":$(head -n1 "$root/display")"
+  # No desktop settings service here: GTK's settings stay in memory.
+  export DISPLAY GDK_BACKEND=x11 GSETTINGS_BACKEND=memory
+fi
+
+if [ "$a11y" = 1 ]; then
+  /usr/libexec/at-spi-bus-launcher --launch-immediately >"$root/atspi.log" 2>&1 &
+  pids+=($!)
+  wait_for has_owner org.a11y.Bus || die "at-spi-bus-launcher did not start"
+  gdbus call --session -d org.a11y.Bus -o /org/a11y/bus -m org.freedesktop.DBus.Properties.Set \
+    org.a11y.Status IsEnabled '<true>' >/dev/null || die "could not turn accessibility on"
+fi
 
 if [ "$keyring" = 1 ]; then
   # A fresh login keyring, created and unlocked with a known password.
