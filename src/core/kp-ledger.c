@@ -336,6 +336,20 @@ step_done (KpLedger     *self,
 
 /* Credentials ----------------------------------------------------------- */
 
+/* After an UPDATE or DELETE of one key: no row touched means no such key. */
+static gboolean
+key_was_changed (KpLedger  *self,
+                 gint64     id,
+                 GError   **error)
+{
+  if (sqlite3_changes (self->db) > 0)
+    return TRUE;
+
+  g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_NOT_FOUND,
+               "There is no key with id %" G_GINT64_FORMAT "; “keypool keys list” shows them.", id);
+  return FALSE;
+}
+
 gint64
 kp_ledger_add_credential (KpLedger    *self,
                           const char  *provider,
@@ -388,13 +402,7 @@ kp_ledger_remove_credential (KpLedger  *self,
   if (!step_done (self, stmt, "remove the key", error))
     return FALSE;
 
-  if (sqlite3_changes (self->db) == 0)
-    {
-      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_NOT_FOUND,
-                   "There is no key with id %" G_GINT64_FORMAT "; “keypool keys list” shows them.", id);
-      return FALSE;
-    }
-  return TRUE;
+  return key_was_changed (self, id, error);
 }
 
 void
@@ -487,13 +495,7 @@ kp_ledger_set_credential_state (KpLedger    *self,
   if (!step_done (self, stmt, "save the key’s state", error))
     return FALSE;
 
-  if (sqlite3_changes (self->db) == 0)
-    {
-      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_NOT_FOUND,
-                   "There is no key with id %" G_GINT64_FORMAT "; “keypool keys list” shows them.", id);
-      return FALSE;
-    }
-  return TRUE;
+  return key_was_changed (self, id, error);
 }
 
 gboolean
@@ -516,13 +518,7 @@ kp_ledger_set_credential_options (KpLedger  *self,
   sqlite3_bind_int64 (stmt, 3, id);
   if (!step_done (self, stmt, "save the key’s details", error))
     return FALSE;
-  if (sqlite3_changes (self->db) == 0)
-    {
-      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_NOT_FOUND,
-                   "There is no key with id %" G_GINT64_FORMAT "; “keypool keys list” shows them.", id);
-      return FALSE;
-    }
-  return TRUE;
+  return key_was_changed (self, id, error);
 }
 
 gboolean
