@@ -24,7 +24,9 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +44,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench-util.h"
 
 #define MAX_CONNS       1024
 #define READ_BLOCK      65536
@@ -142,51 +146,6 @@ static int recording;
 static int64_t record_from_ns;
 static int64_t record_until_ns;
 static int printed_errors;
-
-static int64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void
-die (const char *what)
-{
-  fprintf (stderr, "bench-driver: %s: %s\n", what, strerror (errno));
-  exit (1);
-}
-
-static void *
-xrealloc (void   *p,
-          size_t  size)
-{
-  void *q = realloc (p, size);
-
-  if (q == NULL)
-    {
-      fprintf (stderr, "bench-driver: out of memory\n");
-      exit (1);
-    }
-  return q;
-}
-
-static void
-buf_reserve (char   **buf,
-             size_t  *cap,
-             size_t   need)
-{
-  size_t cap2 = *cap ? *cap : 4096;
-
-  if (need <= *cap)
-    return;
-  while (cap2 < need)
-    cap2 *= 2;
-  *buf = xrealloc (*buf, cap2);
-  *cap = cap2;
-}
 
 static void
 samples_add (Samples *s,
@@ -977,6 +936,8 @@ main (int    argc,
   char body[1024];
   int stream;
   int body_len;
+
+  bench_program = "bench-driver";
 
   opt.mode = "plain";
   opt.label = "";

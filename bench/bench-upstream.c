@@ -21,7 +21,9 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,6 +43,8 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench-util.h"
 
 #define MAX_EVENTS      256
 #define MAX_HEADER      (64 * 1024)
@@ -118,51 +122,6 @@ static const char stream_head[] =
   "Cache-Control: no-cache\r\n"
   "Transfer-Encoding: chunked\r\n"
   "\r\n";
-
-static int64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void
-die (const char *what)
-{
-  fprintf (stderr, "bench-upstream: %s: %s\n", what, strerror (errno));
-  exit (1);
-}
-
-static void *
-xrealloc (void   *p,
-          size_t  size)
-{
-  void *q = realloc (p, size);
-
-  if (q == NULL)
-    {
-      fprintf (stderr, "bench-upstream: out of memory\n");
-      exit (1);
-    }
-  return q;
-}
-
-static void
-buf_reserve (char   **buf,
-             size_t  *cap,
-             size_t   need)
-{
-  size_t cap2 = *cap ? *cap : 4096;
-
-  if (need <= *cap)
-    return;
-  while (cap2 < need)
-    cap2 *= 2;
-  *buf = xrealloc (*buf, cap2);
-  *cap = cap2;
-}
 
 static void
 conn_set_out_watch (Conn *c,
@@ -742,6 +701,8 @@ main (int    argc,
   struct sigaction sa;
   int port = 0;
   int one = 1;
+
+  bench_program = "bench-upstream";
 
   for (int i = 1; i < argc; i++)
     {

@@ -1,0 +1,61 @@
+/* bench-util.c: helpers the benchmark programs share
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench-util.h"
+
+const char *bench_program = "bench";
+
+int64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void
+die (const char *what)
+{
+  fprintf (stderr, "%s: %s: %s\n", bench_program, what, strerror (errno));
+  exit (1);
+}
+
+void *
+xrealloc (void   *p,
+          size_t  size)
+{
+  void *q = realloc (p, size);
+
+  if (q == NULL)
+    {
+      fprintf (stderr, "%s: out of memory\n", bench_program);
+      exit (1);
+    }
+  return q;
+}
+
+/* Grows a buffer to hold at least @need bytes, doubling. */
+void
+buf_reserve (char   **buf,
+             size_t  *cap,
+             size_t   need)
+{
+  size_t cap2 = *cap ? *cap : 4096;
+
+  if (need <= *cap)
+    return;
+  while (cap2 < need)
+    cap2 *= 2;
+  *buf = xrealloc (*buf, cap2);
+  *cap = cap2;
+}
