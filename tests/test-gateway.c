@@ -826,6 +826,7 @@ typedef struct
   guint  port;
   char  *request;
   char  *response;
+  gboolean keep_alive;   /* read one response by its Content-Length, then hang up */
   gboolean done;
 } RawRequest;
 
@@ -846,7 +847,22 @@ raw_thread (gpointer data)
                                             raw->request, strlen (raw->request), NULL, NULL, NULL));
   input = g_io_stream_get_input_stream (G_IO_STREAM (connection));
   while ((n = g_input_stream_read (input, buffer, sizeof buffer, NULL, NULL)) > 0)
-    g_string_append_len (response, buffer, n);
+    {
+      const char *end;
+      const char *length;
+
+      g_string_append_len (response, buffer, n);
+      if (!raw->keep_alive)
+        continue;
+
+      /* The whole body named by Content-Length is in: hang up. */
+      end = strstr (response->str, "\r\n\r\n");
+      length = strstr (response->str, "Content-Length: ");
+      if (end != NULL && length != NULL &&
+          response->len >= (gsize)(end + 4 - response->str) + g_ascii_strtoull (length + 16, NULL, 10))
+        break;
+    }
+  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
 
   raw->response = g_string_free (g_steal_pointer (&response), FALSE);
   g_atomic_int_set (&raw->done, TRUE);
@@ -882,49 +898,13 @@ raw_http (Fixture    *fixture,
   return raw.response;
 }
 
-static gpointer
-raw_keepalive_thread (gpointer data)
-{
-  RawRequest *raw = data;
-  g_autoptr(GSocketClient) client = g_socket_client_new ();
-  g_autoptr(GSocketConnection) connection = NULL;
-  g_autoptr(GString) response = g_string_new (NULL);
-  GInputStream *input;
-  char buffer[4096];
-  gssize n;
-
-  connection = g_socket_client_connect_to_host (client, "127.0.0.1", raw->port, NULL, NULL);
-  g_assert_nonnull (connection);
-  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
-                                            raw->request, strlen (raw->request), NULL, NULL, NULL));
-  input = g_io_stream_get_input_stream (G_IO_STREAM (connection));
-
-  /* Read until the whole body named by Content-Length is in, then hang up. */
-  while ((n = g_input_stream_read (input, buffer, sizeof buffer, NULL, NULL)) > 0)
-    {
-      const char *end;
-      const char *length;
-
-      g_string_append_len (response, buffer, n);
-      end = strstr (response->str, "\r\n\r\n");
-      length = strstr (response->str, "Content-Length: ");
-      if (end != NULL && length != NULL &&
-          response->len >= (gsize)(end + 4 - response->str) + g_ascii_strtoull (length + 16, NULL, 10))
-        break;
-    }
-  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-
-  raw->response = g_string_free (g_steal_pointer (&response), FALSE);
-  g_atomic_int_set (&raw->done, TRUE);
-  return NULL;
-}
-
 static char *
 raw_http_keepalive (Fixture    *fixture,
                     const char *request)
 {
-  RawRequest raw = { .port = kp_gateway_get_port (fixture->gateway), .request = (char *)request };
-  GThread *thread = g_thread_new ("raw-http", raw_keepalive_thread, &raw);
+  RawRequest raw = { .port = kp_gateway_get_port (fixture->gateway), .request = (char *)request,
+                     .keep_alive = TRUE };
+  GThread *thread = g_thread_new ("raw-http", raw_thread, &raw);
 
   g_assert_true (kp_test_spin_until (raw_done, &raw, 10000));
   g_thread_join (thread);
