@@ -77,7 +77,7 @@ test_schema (Fixture       *fixture,
   g_autoptr(KpLedger) again = NULL;
   GStatBuf st;
 
-  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 1);
+  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 2);
   g_assert_cmpint (query_int (fixture->path,
                               "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                               "('credentials', 'provider_settings', 'settings', 'requests', 'attempts')"),

@@ -2099,6 +2099,7 @@ record (KpGateway *self,
   row.prompt_tokens = usage->prompt_tokens;
   row.completion_tokens = usage->completion_tokens;
   row.cached_tokens = usage->cached_tokens;
+  row.cache_write_tokens = usage->cache_write_tokens;
   row.reasoning_tokens = usage->reasoning_tokens;
   row.cost_nano = cost;
   row.cost_source = (char *)kp_cost_source_to_string (source);

@@ -106,6 +106,9 @@ static const char *migrations[] = {
   "  failure TEXT,"
   "  ms INTEGER NOT NULL,"
   "  PRIMARY KEY (request, n));",
+
+  /* 2: tokens written to a prompt cache are priced apart (Anthropic) */
+  "ALTER TABLE requests ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;",
 };
 
 static void
@@ -660,8 +663,8 @@ insert_request (KpLedger            *self,
                   "INSERT INTO requests (request_id, time, dialect, model, provider, credential_id, "
                   "upstream_model, status, outcome, error, attempts, prompt_tokens, "
                   "completion_tokens, cached_tokens, reasoning_tokens, cost_nano, cost_source, "
-                  "ttfb_ms, total_ms, streamed) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", error);
+                  "ttfb_ms, total_ms, streamed, cache_write_tokens) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", error);
   if (stmt == NULL)
     return FALSE;
 
@@ -691,6 +694,7 @@ insert_request (KpLedger            *self,
     sqlite3_bind_null (stmt, 18);
   sqlite3_bind_int64 (stmt, 19, row->total_ms);
   sqlite3_bind_int (stmt, 20, row->streamed ? 1 : 0);
+  sqlite3_bind_int64 (stmt, 21, row->cache_write_tokens);
 
   if (!step_done (self, stmt, "record a request", error))
     return FALSE;
@@ -988,7 +992,8 @@ kp_ledger_recent_requests (KpLedger  *self,
   stmt = prepare (self,
                   "SELECT request_id, time, dialect, model, provider, credential_id, upstream_model, "
                   "status, outcome, error, attempts, prompt_tokens, completion_tokens, cached_tokens, "
-                  "reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, streamed "
+                  "reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, streamed, "
+                  "cache_write_tokens "
                   "FROM requests ORDER BY id DESC LIMIT ?", error);
   if (stmt == NULL)
     return NULL;
@@ -1018,6 +1023,7 @@ kp_ledger_recent_requests (KpLedger  *self,
       row->ttfb_ms = sqlite3_column_type (stmt, 17) == SQLITE_NULL ? -1 : sqlite3_column_int64 (stmt, 17);
       row->total_ms = sqlite3_column_int64 (stmt, 18);
       row->streamed = sqlite3_column_int (stmt, 19) != 0;
+      row->cache_write_tokens = sqlite3_column_int64 (stmt, 20);
       g_ptr_array_add (rows, row);
     }
   sqlite3_reset (stmt);

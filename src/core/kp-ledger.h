@@ -56,6 +56,7 @@ typedef struct
   gint64    prompt_tokens;
   gint64    completion_tokens;
   gint64    cached_tokens;
+  gint64    cache_write_tokens;
   gint64    reasoning_tokens;
   gint64    cost_nano;
   char     *cost_source;

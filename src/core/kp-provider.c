@@ -18,7 +18,7 @@ struct _KpProvider
 
   char       *id;
   char       *name;
-  char       *dialect;
+  KpDialect   dialect;
   char       *base_url;
   char       *origin;        /* the file it came from, for messages */
   GUri       *chat_uri;
@@ -54,7 +54,6 @@ kp_provider_finalize (GObject *object)
 
   g_clear_pointer (&self->id, g_free);
   g_clear_pointer (&self->name, g_free);
-  g_clear_pointer (&self->dialect, g_free);
   g_clear_pointer (&self->base_url, g_free);
   g_clear_pointer (&self->origin, g_free);
   g_clear_pointer (&self->chat_uri, g_uri_unref);
@@ -325,6 +324,8 @@ parse_models (KpProvider  *self,
             !get_price (model, "input", &stored->input, self->origin, model_where, error) ||
             !get_price (model, "output", &stored->output, self->origin, model_where, error) ||
             !get_price (model, "cached_input", &stored->cached_input,
+                        self->origin, model_where, error) ||
+            !get_price (model, "cache_write", &stored->cache_write,
                         self->origin, model_where, error))
           return FALSE;
 
@@ -371,6 +372,7 @@ kp_provider_new_from_json (JsonNode    *root,
   g_autoptr(KpProvider) self = NULL;
   g_autoptr(GError) uri_error = NULL;
   g_autofree char *chat_url = NULL;
+  g_autofree char *dialect = NULL;
   JsonObject *object;
   JsonNode *node;
 
@@ -397,7 +399,7 @@ kp_provider_new_from_json (JsonNode    *root,
 
   if (!get_string (object, "id", TRUE, &self->id, origin, "the provider", error) ||
       !get_string (object, "name", FALSE, &self->name, origin, "the provider", error) ||
-      !get_string (object, "dialect", FALSE, &self->dialect, origin, "the provider", error) ||
+      !get_string (object, "dialect", FALSE, &dialect, origin, "the provider", error) ||
       !get_string (object, "base_url", TRUE, &self->base_url, origin, "the provider", error))
     return NULL;
 
@@ -409,20 +411,25 @@ kp_provider_new_from_json (JsonNode    *root,
 
   if (self->name == NULL)
     self->name = g_strdup (self->id);
-  if (self->dialect == NULL)
-    self->dialect = g_strdup ("openai");
-  if (!g_str_equal (self->dialect, "openai"))
+  if (dialect == NULL || g_str_equal (dialect, "openai"))
+    self->dialect = KP_DIALECT_OPENAI;
+  else if (g_str_equal (dialect, "anthropic"))
+    self->dialect = KP_DIALECT_ANTHROPIC;
+  else
     {
       g_set_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_UNSUPPORTED,
-                   "%s: the dialect “%s” is not supported by this Keypool (only “openai”)",
-                   origin, self->dialect);
+                   "%s: the dialect “%s” is not supported by this Keypool "
+                   "(only “openai” and “anthropic”)",
+                   origin, dialect);
       return NULL;
     }
 
   while (g_str_has_suffix (self->base_url, "/"))
     self->base_url[strlen (self->base_url) - 1] = '\0';
 
-  chat_url = g_strconcat (self->base_url, "/chat/completions", NULL);
+  chat_url = g_strconcat (self->base_url,
+                          self->dialect == KP_DIALECT_ANTHROPIC ? "/messages" : "/chat/completions",
+                          NULL);
   self->chat_uri = g_uri_parse (chat_url, G_URI_FLAGS_ENCODED, &uri_error);
   if (self->chat_uri == NULL ||
       (g_strcmp0 (g_uri_get_scheme (self->chat_uri), "http") != 0 &&
@@ -538,6 +545,19 @@ kp_provider_get_chat_uri (KpProvider *self)
   return self->chat_uri;
 }
 
+/**
+ * kp_provider_get_dialect:
+ *
+ * Returns: the wire protocol the provider speaks
+ */
+KpDialect
+kp_provider_get_dialect (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), KP_DIALECT_OPENAI);
+
+  return self->dialect;
+}
+
 KpAuthKind
 kp_provider_get_auth_kind (KpProvider *self)
 {
@@ -629,4 +649,17 @@ gboolean
 kp_offering_has_price (const KpOffering *offering)
 {
   return offering->input >= 0 && offering->output >= 0;
+}
+
+const char *
+kp_dialect_to_string (KpDialect dialect)
+{
+  switch (dialect)
+    {
+    case KP_DIALECT_ANTHROPIC:
+      return "anthropic";
+    case KP_DIALECT_OPENAI:
+    default:
+      return "openai";
+    }
 }

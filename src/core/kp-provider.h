@@ -27,6 +27,12 @@ typedef enum
   KP_AUTH_NONE,
 } KpAuthKind;
 
+typedef enum
+{
+  KP_DIALECT_OPENAI,     /* OpenAI Chat Completions */
+  KP_DIALECT_ANTHROPIC,  /* Anthropic Messages */
+} KpDialect;
+
 #define KP_TYPE_PROVIDER (kp_provider_get_type ())
 
 G_DECLARE_FINAL_TYPE (KpProvider, kp_provider, KP, PROVIDER, GObject)
@@ -41,6 +47,7 @@ typedef struct
   double      input;
   double      output;
   double      cached_input;
+  double      cache_write;  /* input written to the prompt cache (Anthropic) */
   gint64      context;
   GStrv       aliases;      /* other names clients use for the model, lower case */
   KpProvider *provider;     /* unowned: the offering lives in its provider */
@@ -58,6 +65,7 @@ const char        *kp_provider_get_base_url    (KpProvider   *self);
 const char        *kp_provider_get_origin      (KpProvider   *self);
 GUri              *kp_provider_get_chat_uri    (KpProvider   *self);
 KpAuthKind         kp_provider_get_auth_kind   (KpProvider   *self);
+KpDialect          kp_provider_get_dialect     (KpProvider   *self);
 gboolean           kp_provider_get_requires_key (KpProvider  *self);
 gboolean           kp_provider_get_check_with_chat (KpProvider *self);
 const char * const *kp_provider_get_env        (KpProvider   *self);
@@ -68,5 +76,6 @@ void               kp_provider_apply_headers   (KpProvider   *self,
                                                 SoupMessageHeaders *headers,
                                                 const char   *key);
 gboolean           kp_offering_has_price       (const KpOffering *offering);
+const char        *kp_dialect_to_string        (KpDialect     dialect);
 
 G_END_DECLS

@@ -105,11 +105,83 @@ kp_usage_parse_openai (KpUsage    *usage,
   if (usage->cached_tokens == 0)
     usage->cached_tokens = get_count (usage_object, "prompt_cache_hit_tokens");
   usage->cached_tokens = MIN (usage->cached_tokens, usage->prompt_tokens);
+  usage->cache_write_tokens = get_count (prompt_details, "cache_write_tokens");
+  usage->cache_write_tokens = MIN (usage->cache_write_tokens,
+                                   usage->prompt_tokens - usage->cached_tokens);
   usage->reasoning_tokens = get_count (completion_details, "reasoning_tokens");
 
   usage->has_reported_cost = get_usd (usage_object, "cost", &usage->reported_cost_nano) ||
                              get_usd (usage_object, "estimated_cost", &usage->reported_cost_nano);
 
+  return TRUE;
+}
+
+static gboolean
+has_count (JsonObject *object,
+           const char *member)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  return node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
+         (json_node_get_value_type (node) == G_TYPE_INT64 ||
+          json_node_get_value_type (node) == G_TYPE_DOUBLE);
+}
+
+/**
+ * kp_usage_parse_anthropic:
+ * @usage: the usage to update
+ * @usage_object: an Anthropic `usage` object, from a message, a
+ *   `message_start` or a `message_delta` event
+ *
+ * Anthropic counts input without the cache: the prompt is `input_tokens` +
+ * `cache_creation_input_tokens` + `cache_read_input_tokens`. In a stream the
+ * input and cache counts come with `message_start` and the output count,
+ * cumulative, with each `message_delta`; so only the counts present in
+ * @usage_object replace what @usage held.
+ *
+ * Returns: %TRUE if @usage_object held any count
+ */
+gboolean
+kp_usage_parse_anthropic (KpUsage    *usage,
+                          JsonObject *usage_object)
+{
+  gboolean any = FALSE;
+  gint64 uncached;
+
+  g_return_val_if_fail (usage != NULL, FALSE);
+
+  if (usage_object == NULL)
+    return FALSE;
+
+  /* prompt_tokens is kept as the sum; take the uncached part back out. */
+  uncached = usage->prompt_tokens - usage->cached_tokens - usage->cache_write_tokens;
+
+  if (has_count (usage_object, "input_tokens"))
+    {
+      uncached = get_count (usage_object, "input_tokens");
+      any = TRUE;
+    }
+  if (has_count (usage_object, "cache_read_input_tokens"))
+    {
+      usage->cached_tokens = get_count (usage_object, "cache_read_input_tokens");
+      any = TRUE;
+    }
+  if (has_count (usage_object, "cache_creation_input_tokens"))
+    {
+      usage->cache_write_tokens = get_count (usage_object, "cache_creation_input_tokens");
+      any = TRUE;
+    }
+  if (has_count (usage_object, "output_tokens"))
+    {
+      usage->completion_tokens = get_count (usage_object, "output_tokens");
+      any = TRUE;
+    }
+
+  if (!any)
+    return FALSE;
+
+  usage->known = TRUE;
+  usage->prompt_tokens = MAX (uncached, 0) + usage->cached_tokens + usage->cache_write_tokens;
   return TRUE;
 }
 
@@ -128,6 +200,7 @@ kp_usage_get_cost (const KpUsage    *usage,
 {
   double nano;
   double cached_price;
+  double write_price;
   gint64 uncached;
 
   g_return_val_if_fail (usage != NULL, KP_COST_UNKNOWN);
@@ -146,9 +219,11 @@ kp_usage_get_cost (const KpUsage    *usage,
 
   /* USD per million tokens is nano-USD per thousand tokens. */
   cached_price = offering->cached_input >= 0 ? offering->cached_input : offering->input;
-  uncached = usage->prompt_tokens - usage->cached_tokens;
+  write_price = offering->cache_write >= 0 ? offering->cache_write : offering->input;
+  uncached = MAX (usage->prompt_tokens - usage->cached_tokens - usage->cache_write_tokens, 0);
   nano = (uncached * offering->input +
           usage->cached_tokens * cached_price +
+          usage->cache_write_tokens * write_price +
           usage->completion_tokens * offering->output) * 1000.0;
 
   *cost_nano = (gint64)llround (nano);

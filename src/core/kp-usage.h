@@ -23,15 +23,18 @@ typedef enum
 typedef struct
 {
   gboolean known;              /* the upstream reported usage */
-  gint64   prompt_tokens;      /* includes cached_tokens, as OpenAI counts */
+  gint64   prompt_tokens;      /* includes cached and cache-write tokens, as OpenAI counts */
   gint64   completion_tokens;  /* includes reasoning_tokens */
-  gint64   cached_tokens;
+  gint64   cached_tokens;      /* read from the prompt cache */
+  gint64   cache_write_tokens; /* written to the prompt cache (Anthropic) */
   gint64   reasoning_tokens;
   gboolean has_reported_cost;
   gint64   reported_cost_nano; /* nano-USD */
 } KpUsage;
 
 gboolean      kp_usage_parse_openai  (KpUsage          *usage,
+                                      JsonObject       *usage_object);
+gboolean      kp_usage_parse_anthropic (KpUsage        *usage,
                                       JsonObject       *usage_object);
 KpCostSource  kp_usage_get_cost      (const KpUsage    *usage,
                                       const KpOffering *offering,
