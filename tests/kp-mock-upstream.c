@@ -11,6 +11,9 @@
  *   mock-stall           streams two chunks, then stays silent
  *   mock-cut             streams three chunks, then drops the connection
  *   mock-instream-error  200 text/event-stream whose only event is an error
+ *   mock-tools           text, then two tool calls with their arguments in pieces
+ *
+ * POST …/messages is Anthropic's API: see kp-mock-anthropic.c.
  *
  * A key can override that, by a word in it: "invalid" → 401, "rate" → 429
  * with Retry-After: 2, "quota" → 429 insufficient_quota, "nocredit" → 402,
@@ -336,6 +339,56 @@ reply_for_key (KpMockUpstream    *self,
   return TRUE;
 }
 
+#define TOOL_CHUNK(delta, finish) \
+  "data: {\"id\":\"mock-t\",\"object\":\"chat.completion.chunk\",\"created\":1," \
+  "\"model\":\"mock-tools\",\"choices\":[{\"index\":0,\"delta\":" delta "," \
+  "\"finish_reason\":" finish "}]}\n\n"
+
+/* Text, then two tool calls whose arguments arrive split mid-token, the way
+ * OpenAI streams them: the first delta of a call has its id and name.
+ */
+static void
+reply_tools (SoupServerMessage *msg,
+             gboolean           stream,
+             gboolean           include_usage)
+{
+  static const char events[] =
+    TOOL_CHUNK ("{\"role\":\"assistant\",\"content\":\"\"}", "null")
+    TOOL_CHUNK ("{\"content\":\"Let me check.\"}", "null")
+    TOOL_CHUNK ("{\"tool_calls\":[{\"index\":0,\"id\":\"call_w1\",\"type\":\"function\","
+                "\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]}", "null")
+    TOOL_CHUNK ("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"ci\"}}]}", "null")
+    TOOL_CHUNK ("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"ty\\\": \\\"Paris\\\"}\"}}]}", "null")
+    TOOL_CHUNK ("{\"tool_calls\":[{\"index\":1,\"id\":\"call_t2\",\"type\":\"function\","
+                "\"function\":{\"name\":\"get_time\",\"arguments\":\"{\\\"zone\\\":\"}}]}", "null")
+    TOOL_CHUNK ("{\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\" \\\"CET\\\"}\"}}]}", "null")
+    TOOL_CHUNK ("{}", "\"tool_calls\"");
+  static const char usage[] =
+    "data: {\"id\":\"mock-t\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+    "\"model\":\"mock-tools\",\"choices\":[],\"usage\":{\"prompt_tokens\":30,"
+    "\"completion_tokens\":20,\"total_tokens\":50,\"prompt_tokens_details\":{\"cached_tokens\":10}}}\n\n";
+  static const char whole[] =
+    "{\"id\":\"mock-t\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"mock-tools\","
+    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Let me check.\","
+    "\"tool_calls\":[{\"id\":\"call_w1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+    "\"arguments\":\"{\\\"city\\\": \\\"Paris\\\"}\"}},{\"id\":\"call_t2\",\"type\":\"function\","
+    "\"function\":{\"name\":\"get_time\",\"arguments\":\"{\\\"zone\\\": \\\"CET\\\"}\"}}]},"
+    "\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":20,"
+    "\"total_tokens\":50,\"prompt_tokens_details\":{\"cached_tokens\":10}}}";
+  g_autofree char *body = NULL;
+
+  soup_server_message_set_status (msg, 200, NULL);
+  if (!stream)
+    {
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC,
+                                        whole, strlen (whole));
+      return;
+    }
+  body = g_strconcat (events, include_usage ? usage : "", "data: [DONE]\n\n", NULL);
+  soup_server_message_set_response (msg, "text/event-stream", SOUP_MEMORY_COPY,
+                                    body, strlen (body));
+}
+
 static void
 handle_chat (KpMockUpstream    *self,
              SoupServerMessage *msg)
@@ -413,6 +466,12 @@ handle_chat (KpMockUpstream    *self,
       return;
     }
 
+  if (g_str_equal (model, "mock-tools"))
+    {
+      reply_tools (msg, stream, include_usage);
+      return;
+    }
+
   if (stream)
     {
       start_stream (self, msg, model, include_usage);
@@ -455,6 +514,13 @@ handler (SoupServer        *server,
       guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->stats.by_key, auth));
 
       g_hash_table_replace (self->stats.by_key, g_strdup (auth), GUINT_TO_POINTER (n + 1));
+    }
+
+  if (g_str_has_suffix (path, "/messages") &&
+      soup_server_message_get_method (msg) == SOUP_METHOD_POST)
+    {
+      kp_mock_anthropic_handle (&self->stats, msg);
+      return;
     }
 
   if (reply_for_key (self, msg, auth))
@@ -564,6 +630,8 @@ kp_mock_upstream_reset (KpMockUpstream *self)
   g_clear_pointer (&self->stats.last_body, g_free);
   g_clear_pointer (&self->stats.last_auth, g_free);
   g_clear_pointer (&self->stats.last_path, g_free);
+  g_clear_pointer (&self->stats.last_anthropic_beta, g_free);
+  g_clear_pointer (&self->stats.last_anthropic_version, g_free);
   g_array_set_size (self->stats.emit_times, 0);
   g_hash_table_remove_all (self->stats.by_key);
 }

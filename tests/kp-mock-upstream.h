@@ -23,6 +23,8 @@ typedef struct
   char   *last_body;        /* the last chat request body */
   char   *last_auth;        /* its Authorization header */
   char   *last_path;
+  char   *last_anthropic_beta;     /* headers of the last Anthropic request */
+  char   *last_anthropic_version;
   GArray *emit_times;       /* of gint64: monotonic µs each content chunk was written */
   GHashTable *by_key;       /* Authorization value → requests (GUINT_TO_POINTER) */
 } KpMockStats;
@@ -39,6 +41,12 @@ void            kp_mock_upstream_reset         (KpMockUpstream *self);
 void            kp_mock_upstream_set_chunks    (KpMockUpstream *self,
                                                 guint           n_chunks,
                                                 guint           interval_ms);
+
+/* The Anthropic side (kp-mock-anthropic.c). */
+void            kp_mock_anthropic_handle       (KpMockStats       *stats,
+                                                SoupServerMessage *msg);
+const char     *kp_mock_anthropic_stream       (const char        *model);
+const char     *kp_mock_anthropic_message      (const char        *model);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpMockUpstream, kp_mock_upstream_free)
 

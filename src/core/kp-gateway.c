@@ -57,6 +57,7 @@ struct _KpGateway
   GPtrArray   *credentials;       /* of KpCredential, by id */
   GHashTable  *disabled;          /* provider ids switched off */
   GHashTable  *suppressed;        /* "provider\nmodel" → unix s: said it lacks the model */
+  GHashTable  *busy;              /* "provider\nmodel" → unix s: said it is overloaded */
   guint        rotation;
 
   guint        port;
@@ -126,6 +127,7 @@ kp_gateway_finalize (GObject *object)
   g_clear_pointer (&self->credentials, g_ptr_array_unref);
   g_clear_pointer (&self->disabled, g_hash_table_unref);
   g_clear_pointer (&self->suppressed, g_hash_table_unref);
+  g_clear_pointer (&self->busy, g_hash_table_unref);
   g_clear_pointer (&self->providers_dir, g_free);
   g_clear_pointer (&self->config_dir, g_free);
   g_clear_pointer (&self->data_dir, g_free);
@@ -183,6 +185,7 @@ kp_gateway_init (KpGateway *self)
   self->credentials = g_ptr_array_new_with_free_func (g_object_unref);
   self->disabled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->suppressed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->busy = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->port = KP_GATEWAY_DEFAULT_PORT;
   self->body_limit = KP_GATEWAY_DEFAULT_BODY_LIMIT;
   self->connect_ms = DEFAULT_CONNECT_MS;
@@ -1186,6 +1189,7 @@ kp_gateway_plan (KpGateway            *self,
       const char *provider_id = kp_provider_get_id (provider);
       g_autofree char *key = suppression_key (offering);
       gint64 suppressed = GPOINTER_TO_SIZE (g_hash_table_lookup (self->suppressed, key));
+      gint64 busy = GPOINTER_TO_SIZE (g_hash_table_lookup (self->busy, key));
       double base = -1;
       guint keys = 0;
 
@@ -1205,6 +1209,14 @@ kp_gateway_plan (KpGateway            *self,
 
           exclude (plan, provider_id, 0, "missing", suppressed,
                    "said it does not have this model; not tried again until %s", when);
+          continue;
+        }
+      if (busy > now)
+        {
+          g_autofree char *when = format_time (busy);
+
+          exclude (plan, provider_id, 0, "busy", busy,
+                   "said it is overloaded; not tried again until %s", when);
           continue;
         }
 
@@ -1418,6 +1430,15 @@ kp_gateway_note_failure (KpGateway       *self,
       break;
 
     case KP_FAILURE_DOWN:
+      if (failure->overloaded)
+        {
+          /* The provider is busy for everyone: rest the offering a moment,
+           * and leave the key's record alone.
+           */
+          g_hash_table_replace (self->busy, suppression_key (route->offering),
+                                GSIZE_TO_POINTER (now + DOWN_BASE_S));
+          return;
+        }
       if (credential == NULL)
         return;
       /* Short, and doubling while it keeps failing. */
@@ -2087,7 +2108,7 @@ record (KpGateway *self,
 
   row.request_id = (char *)kp_relay_get_request_id (relay);
   row.time_ms = kp_relay_get_start_time (relay) / 1000;
-  row.dialect = (char *)"openai";
+  row.dialect = (char *)kp_dialect_to_string (kp_relay_get_dialect (relay));
   row.model = (char *)kp_relay_get_model (relay);
   row.provider = (char *)kp_relay_get_provider_id (relay);
   row.credential_id = credential ? kp_credential_get_id (credential) : 0;

@@ -75,6 +75,82 @@ kp_http_error_json (guint       status,
   return json_to_string (root, FALSE);
 }
 
+static const char *
+anthropic_type_for_status (guint status)
+{
+  switch (status)
+    {
+    case 401:
+      return "authentication_error";
+    case 403:
+      return "permission_error";
+    case 404:
+      return "not_found_error";
+    case 413:
+      return "request_too_large";
+    case 429:
+      return "rate_limit_error";
+    case 503:
+    case 529:
+      return "overloaded_error";
+    default:
+      return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+/**
+ * kp_http_error_json_for:
+ * @dialect: the client's protocol
+ *
+ * Returns: (transfer full): an error body in @dialect's shape. Anthropic's
+ *   is `{"type":"error","error":{"type","message"}}`: it has no code.
+ */
+char *
+kp_http_error_json_for (KpDialect   dialect,
+                        guint       status,
+                        const char *code,
+                        const char *message)
+{
+  g_autoptr(JsonBuilder) builder = NULL;
+  g_autoptr(JsonNode) root = NULL;
+
+  if (dialect != KP_DIALECT_ANTHROPIC)
+    return kp_http_error_json (status, code, message);
+
+  builder = json_builder_new_immutable ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, "error");
+  json_builder_set_member_name (builder, "error");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, anthropic_type_for_status (status));
+  json_builder_set_member_name (builder, "message");
+  json_builder_add_string_value (builder, message);
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+
+  root = json_builder_get_root (builder);
+  return json_to_string (root, FALSE);
+}
+
+/**
+ * kp_http_client_dialect:
+ *
+ * Returns: the protocol a client speaks, by the path it asked for:
+ *   Anthropic's SDKs use `/v1/messages`
+ */
+KpDialect
+kp_http_client_dialect (SoupServerMessage *msg)
+{
+  const char *path = g_uri_get_path (soup_server_message_get_uri (msg));
+
+  if (path != NULL && g_str_has_prefix (path, "/v1/messages") &&
+      (path[12] == '\0' || path[12] == '/'))
+    return KP_DIALECT_ANTHROPIC;
+  return KP_DIALECT_OPENAI;
+}
+
 /**
  * kp_http_reply_json:
  * @json: (transfer full): the body
@@ -103,7 +179,8 @@ kp_http_reply_error (SoupServerMessage *msg,
   message = g_strdup_vprintf (format, args);
   va_end (args);
 
-  kp_http_reply_json (msg, status, kp_http_error_json (status, code, message));
+  kp_http_reply_json (msg, status,
+                      kp_http_error_json_for (kp_http_client_dialect (msg), status, code, message));
 }
 
 /**

@@ -8,6 +8,8 @@
 
 #include <libsoup/soup.h>
 
+#include "kp-provider.h"
+
 G_BEGIN_DECLS
 
 void      kp_http_reply_error      (SoupServerMessage *msg,
@@ -18,6 +20,11 @@ void      kp_http_reply_error      (SoupServerMessage *msg,
 char     *kp_http_error_json       (guint              status,
                                     const char        *code,
                                     const char        *message);
+char     *kp_http_error_json_for   (KpDialect          dialect,
+                                    guint              status,
+                                    const char        *code,
+                                    const char        *message);
+KpDialect kp_http_client_dialect   (SoupServerMessage *msg);
 void      kp_http_reply_json       (SoupServerMessage *msg,
                                     guint              status,
                                     char              *json);

@@ -11,6 +11,12 @@
  * the client's chunked response at once and parsed alongside for usage. The
  * client's response body does not accumulate.
  *
+ * The client speaks OpenAI's chat API or Anthropic's Messages API, and so
+ * does each provider. When the two match, the request and the answer pass
+ * through (only the model id changes); when they differ, kp-anthropic
+ * translates the request, the answer, its errors, and each stream event as
+ * it arrives.
+ *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -26,6 +32,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "kp-anthropic.h"
 #include "kp-gateway.h"
 #include "kp-http.h"
 #include "kp-relay.h"
@@ -70,6 +77,7 @@ struct _KpRelay
   char               *request_id;
 
   /* The request. */
+  KpDialect           client_dialect;
   GBytes             *client_body;
   JsonParser         *parser;           /* its JSON, rewritten for each route */
   char               *model;
@@ -79,6 +87,8 @@ struct _KpRelay
   gboolean            client_stream;
   gboolean            strip_usage;      /* we asked for usage; the client did not */
   gboolean            body_changed;
+  JsonNode           *translated;       /* the request in the other dialect, made once */
+  char               *translate_error;  /* why it could not be, or NULL */
 
   /* The routes, and the one being tried. */
   KpPlan             *plan;
@@ -86,6 +96,7 @@ struct _KpRelay
   const KpOffering   *offering;
   KpProvider         *provider;
   KpCredential       *credential;       /* NULL for a provider without keys */
+  KpDialect           upstream_dialect;
   GArray             *attempts;         /* of KpAttemptRow */
   gint64              attempt_started_us;
   guint               attempt_number;   /* 1 for the first route tried */
@@ -112,6 +123,8 @@ struct _KpRelay
   GByteArray         *pending;          /* received, not yet consumed */
   gsize               pending_cap;      /* bytes allocated for it */
   KpSseEvent          event;
+  KpStreamTranslator *translator;       /* when the two dialects differ */
+  GString            *out;              /* client bytes held until the answer begins */
 
   /* The client side. */
   GSource            *client_watch;
@@ -188,6 +201,11 @@ kp_relay_finalize (GObject *object)
   g_clear_object (&self->credential);
   g_clear_object (&self->parser);
   g_clear_pointer (&self->client_body, g_bytes_unref);
+  g_clear_pointer (&self->translated, json_node_unref);
+  g_clear_pointer (&self->translate_error, g_free);
+  g_clear_pointer (&self->translator, kp_stream_translator_free);
+  if (self->out != NULL)
+    g_string_free (self->out, TRUE);
   g_clear_pointer (&self->providers, g_strfreev);
   g_clear_pointer (&self->plan, kp_plan_free);
   g_clear_pointer (&self->attempts, g_array_unref);
@@ -354,14 +372,17 @@ reply_error (KpRelay    *self,
   if (!self->committed)
     {
       add_route_headers (self, soup_server_message_get_response_headers (self->msg));
-      kp_http_reply_json (self->msg, status, kp_http_error_json (status, code, message));
+      kp_http_reply_json (self->msg, status,
+                          kp_http_error_json_for (self->client_dialect, status, code, message));
       end_relay (self, FINAL_UNPAUSE);
     }
   else
     {
       SoupMessageBody *body = soup_server_message_get_response_body (self->msg);
-      g_autofree char *json = kp_http_error_json (status, code, message);
-      g_autofree char *event = g_strconcat ("data: ", json, "\n\n", NULL);
+      g_autofree char *json = kp_http_error_json_for (self->client_dialect, status, code, message);
+      g_autofree char *event =
+        g_strconcat (self->client_dialect == KP_DIALECT_ANTHROPIC ? "event: error\ndata: " : "data: ",
+                     json, "\n\n", NULL);
 
       /* The error goes out now; the stream's end waits for the row. */
       soup_message_body_append (body, SOUP_MEMORY_COPY, event, strlen (event));
@@ -599,6 +620,8 @@ enter_phase (KpRelay *self,
 
 /* Stream processing ----------------------------------------------------- */
 
+static guint event_failure_status (KpRelay *self);
+
 static gboolean
 data_is_error (const GString *data)
 {
@@ -633,18 +656,184 @@ has_usage_object (const char *data)
   return FALSE;
 }
 
+static JsonObject *
+parse_object (JsonParser    *parser,
+              const GString *data)
+{
+  JsonNode *root;
+
+  if (!json_parser_load_from_data (parser, data->str, data->len, NULL))
+    return NULL;
+  root = json_parser_get_root (parser);
+  return root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+}
+
+static JsonObject *
+get_object_member (JsonObject *object,
+                   const char *member)
+{
+  JsonNode *node = object ? json_object_get_member (object, member) : NULL;
+
+  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+/* An Anthropic stream, relayed as it is to an Anthropic client. Its
+ * message_start (and any ping) comes before the answer; they are held back
+ * until the first content block, so that an error event in its place can
+ * still fail over. Usage comes in message_start and message_delta.
+ */
+static gboolean
+handle_anthropic_event (KpRelay          *self,
+                        const KpSseEvent *event,
+                        const char       *raw,
+                        gsize             raw_len)
+{
+  gboolean is_start = kp_sse_event_is (event, "message_start");
+  gboolean is_delta = kp_sse_event_is (event, "message_delta");
+  gboolean is_stop = kp_sse_event_is (event, "message_stop");
+
+  if (!event->has_data)
+    return self->committed;
+
+  if (kp_sse_event_is (event, "error"))
+    {
+      if (!self->committed)
+        {
+          kp_failure_classify_event (&self->failure, event->data->str);
+          self->failed = TRUE;
+          return FALSE;
+        }
+      self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
+      set_error_message (self, event->data->str);
+      return TRUE;
+    }
+
+  if (is_start || is_delta)
+    {
+      g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+      JsonObject *object = parse_object (parser, event->data);
+      JsonObject *usage;
+
+      if (is_start)
+        object = get_object_member (object, "message");
+      usage = get_object_member (object, "usage");
+      if (usage != NULL)
+        kp_usage_parse_anthropic (&self->usage, usage);
+      if (is_delta)
+        {
+          JsonObject *delta = get_object_member (object, "delta");
+
+          if (delta != NULL &&
+              json_object_get_string_member_with_default (delta, "stop_reason", NULL) != NULL)
+            self->saw_finish = TRUE;
+        }
+    }
+  if (is_stop)
+    self->saw_done = TRUE;
+
+  if (self->committed)
+    return TRUE;
+
+  /* The answer begins (or ends without any content): what was held goes first. */
+  if (is_delta || is_stop || g_str_has_prefix (event->name ? event->name : "", "content_block"))
+    {
+      if (self->out->len > 0)
+        {
+          forward (self, self->out->str, self->out->len);
+          g_string_truncate (self->out, 0);
+        }
+      return TRUE;
+    }
+
+  g_string_append_len (self->out, raw, raw_len);
+  return FALSE;
+}
+
+/* A stream in the other dialect: each event is translated into self->out,
+ * which reaches the client once the answer has begun (see flush_translated).
+ * The provider's own bytes are never forwarded.
+ */
+static gboolean
+handle_translated_event (KpRelay          *self,
+                         const KpSseEvent *event)
+{
+  g_autofree char *name = NULL;
+  KpStreamStatus status;
+
+  if (!event->has_data)
+    return FALSE;
+
+  name = event->name ? g_strndup (event->name, event->name_len) : NULL;
+  status = kp_stream_translator_feed (self->translator, name, event->data->str,
+                                      event->data->len, self->out);
+  self->usage = *kp_stream_translator_get_usage (self->translator);
+  if (kp_stream_translator_has_finish (self->translator))
+    self->saw_finish = TRUE;
+
+  if (status == KP_STREAM_END)
+    self->saw_done = TRUE;
+  else if (status == KP_STREAM_ERROR && !self->completed)
+    {
+      kp_failure_classify_event (&self->failure, event->data->str);
+      if (!self->committed && !kp_stream_translator_has_content (self->translator))
+        {
+          self->failed = TRUE;
+          return FALSE;
+        }
+
+      /* Mid-answer: the client gets the error in its own dialect, and the end. */
+      {
+        g_autofree char *message =
+          g_strdup_printf ("%s: %s", kp_provider_get_name (self->provider),
+                           self->failure.message ? self->failure.message : "the stream failed");
+        guint status_code = event_failure_status (self);
+
+        if (self->out->len > 0)
+          {
+            forward (self, self->out->str, self->out->len);
+            g_string_truncate (self->out, 0);
+          }
+        self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
+        reply_error (self, status_code,
+                     self->failure.code ? self->failure.code : "upstream_error", message);
+        kp_failure_clear (&self->failure);
+      }
+    }
+  return FALSE;
+}
+
+static void
+flush_translated (KpRelay *self)
+{
+  if (self->translator == NULL || self->out->len == 0)
+    return;
+  if (!self->committed && !self->saw_done &&
+      !kp_stream_translator_has_content (self->translator))
+    return;
+
+  forward (self, self->out->str, self->out->len);
+  g_string_truncate (self->out, 0);
+}
+
 /* Returns whether the event goes to the client. Before anything reached the
  * client, an error event is the route's failure (self->failed is set) and
  * keep-alive comments are held back, so that another route can still answer.
  */
 static gboolean
 handle_event (KpRelay          *self,
-              const KpSseEvent *event)
+              const KpSseEvent *event,
+              const char       *raw,
+              gsize             raw_len)
 {
   const GString *data = event->data;
   g_autoptr(JsonParser) parser = NULL;
   JsonObject *object;
   JsonNode *node;
+
+  if (self->translator != NULL)
+    return handle_translated_event (self, event);
+  if (self->upstream_dialect == KP_DIALECT_ANTHROPIC)
+    return handle_anthropic_event (self, event, raw, raw_len);
 
   if (!event->has_data)
     return self->committed;
@@ -716,7 +905,7 @@ process_events (KpRelay  *self,
 
   while ((n = kp_sse_next_event (buf + offset, len - offset, &self->event)) > 0)
     {
-      if (!handle_event (self, &self->event))
+      if (!handle_event (self, &self->event, buf + offset, n))
         {
           if (self->failed)
             return;
@@ -734,12 +923,13 @@ process_events (KpRelay  *self,
       g_byte_array_append (tail, (const guint8 *)buf + offset, len - offset);
       g_byte_array_append (tail, (const guint8 *)"\n\n", 2);
       if (kp_sse_next_event ((const char *)tail->data, tail->len, &self->event) > 0 &&
-          !handle_event (self, &self->event) && self->failed)
+          !handle_event (self, &self->event, (const char *)tail->data, tail->len) && self->failed)
         return;
       offset = len;
     }
 
   forward (self, buf + run_start, offset - run_start);
+  flush_translated (self);
   g_byte_array_remove_range (self->pending, 0, offset);
 }
 
@@ -817,8 +1007,61 @@ parse_whole_usage (KpRelay *self)
     return;
 
   root = json_parser_get_root (parser);
-  if (JSON_NODE_HOLDS_OBJECT (root))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    return;
+  if (self->upstream_dialect == KP_DIALECT_ANTHROPIC)
+    kp_usage_parse_anthropic (&self->usage, json_node_get_object (root));
+  else
     kp_usage_parse_openai (&self->usage, json_node_get_object (root));
+}
+
+/* A whole answer or error body in the client's dialect. Returns FALSE when
+ * the answer cannot be read.
+ */
+static gboolean
+translate_whole_body (KpRelay  *self,
+                      gboolean  is_error)
+{
+  const char *data = (const char *)self->pending->data;
+  gsize len = self->pending->len;
+  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(JsonNode) answer = NULL;
+  g_autoptr(GError) error = NULL;
+  char *text;
+  JsonNode *root;
+
+  if (self->client_dialect == self->upstream_dialect)
+    return TRUE;
+
+  if (is_error)
+    text = self->client_dialect == KP_DIALECT_ANTHROPIC
+             ? kp_anthropic_error_from_openai (self->upstream_status, data, len)
+             : kp_anthropic_error_to_openai (self->upstream_status, data, len);
+  else
+    {
+      parser = json_parser_new_immutable ();
+      if (!json_parser_load_from_data (parser, data, len, &error) ||
+          !JSON_NODE_HOLDS_OBJECT ((root = json_parser_get_root (parser))))
+        {
+          g_debug ("%s: the answer is not a JSON object: %s", self->request_id,
+                   error ? error->message : "");
+          return FALSE;
+        }
+      answer = self->client_dialect == KP_DIALECT_ANTHROPIC
+                 ? kp_anthropic_response_from_openai (json_node_get_object (root), self->model, &error)
+                 : kp_anthropic_response_to_openai (json_node_get_object (root), self->model, &error);
+      if (answer == NULL)
+        {
+          g_debug ("%s: the answer cannot be translated: %s", self->request_id, error->message);
+          return FALSE;
+        }
+      text = json_to_string (answer, FALSE);
+    }
+
+  g_byte_array_set_size (self->pending, 0);
+  g_byte_array_append (self->pending, (const guint8 *)text, strlen (text));
+  g_free (text);
+  return TRUE;
 }
 
 /* Attempts ---------------------------------------------------------------- */
@@ -976,16 +1219,31 @@ finish_whole_body (KpRelay *self)
         }
 
       /* The request itself is at fault: the client gets the provider's answer
-       * as it is, and no other key is tried or blamed.
+       * as it is (in its own dialect), and no other key is tried or blamed.
        */
       record_attempt (self, self->upstream_status, KP_FAILURE_CLIENT);
       kp_failure_clear (&self->failure);
       self->outcome = KP_OUTCOME_CLIENT_ERROR;
       set_error_message (self, text);
+      translate_whole_body (self, TRUE);
+      content_type = "application/json";
     }
   else
     {
       parse_whole_usage (self);
+      if (!translate_whole_body (self, FALSE))
+        {
+          self->failure = (KpFailure) {
+            .klass = KP_FAILURE_DOWN,
+            .message = g_strdup ("its answer was not a message Keypool could read"),
+            .code = g_strdup ("upstream_invalid_answer"),
+            .retry_after = -1,
+          };
+          route_failed (self, 502);
+          return;
+        }
+      if (self->client_dialect != self->upstream_dialect)
+        content_type = "application/json";
       record_attempt (self, self->upstream_status, KP_FAILURE_NONE);
       kp_gateway_note_success (self->gateway, &g_array_index (self->plan->routes, KpRoute,
                                                               self->route_index));
@@ -1007,6 +1265,7 @@ finish_whole_body (KpRelay *self)
     }
 
   /* The body is ours now; keep its exact length (no re-chunking). */
+  len = self->pending->len;
   data = g_byte_array_steal (self->pending, NULL);
   self->pending_cap = 0;
   soup_server_message_set_status (self->msg, self->upstream_status, NULL);
@@ -1073,7 +1332,20 @@ upstream_eof (KpRelay *self)
           return;
         }
       if (self->client_gone || self->completed)
-        return;
+        {
+          release_upstream (self);
+          return;
+        }
+
+      /* A translated stream whose provider ended without its last event:
+       * the translator closes it when the answer was finished.
+       */
+      if (self->translator != NULL && !self->saw_done &&
+          kp_stream_translator_finish (self->translator, self->out))
+        {
+          self->saw_done = TRUE;
+          flush_translated (self);
+        }
 
       /* libsoup reports a connection dropped between two chunks as a plain
        * end; a stream that never finished its answer was cut.
@@ -1181,6 +1453,12 @@ read_upstream (KpRelay *self)
               route_failed (self, event_failure_status (self));
               return;
             }
+          if (self->completed)
+            {
+              /* An error event ended the client's answer. */
+              release_upstream (self);
+              return;
+            }
         }
       else if (self->body_mode == BODY_ERROR && self->pending->len > ERROR_BODY_LIMIT)
         {
@@ -1201,6 +1479,8 @@ read_upstream (KpRelay *self)
   g_source_set_static_name (self->read_source, "[keypool] upstream read");
   g_source_attach (self->read_source, NULL);
 }
+
+static gboolean request_wants_usage (JsonObject *request);
 
 static void
 on_sent (GObject      *object,
@@ -1248,6 +1528,19 @@ on_sent (GObject      *object,
       return;
     }
 
+  if (self->body_mode == BODY_SSE && self->client_dialect != self->upstream_dialect)
+    {
+      JsonObject *request = json_node_get_object (json_parser_get_root (self->parser));
+
+      self->translator =
+        kp_stream_translator_new (self->upstream_dialect == KP_DIALECT_ANTHROPIC
+                                    ? KP_STREAM_ANTHROPIC_TO_OPENAI
+                                    : KP_STREAM_OPENAI_TO_ANTHROPIC,
+                                  self->model,
+                                  self->client_dialect == KP_DIALECT_OPENAI &&
+                                  request_wants_usage (request));
+    }
+
   self->stream = g_steal_pointer (&stream);
   enter_phase (self, PHASE_BODY);
   read_upstream (self);
@@ -1276,6 +1569,34 @@ request_wants_usage (JsonObject *request)
   return json_object_get_boolean_member_with_default (options, "include_usage", FALSE);
 }
 
+/* The request for a provider of the other dialect, with its model id; made
+ * once, and NULL (self->translate_error says why) when it cannot be.
+ */
+static GBytes *
+build_translated_body (KpRelay *self)
+{
+  JsonObject *request = json_node_get_object (json_parser_get_root (self->parser));
+  char *json;
+
+  if (self->translated == NULL && self->translate_error == NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      self->translated = self->client_dialect == KP_DIALECT_OPENAI
+                           ? kp_anthropic_request_from_openai (request, &error)
+                           : kp_anthropic_request_to_openai (request, &error);
+      if (self->translated == NULL)
+        self->translate_error = g_strdup (error->message);
+    }
+  if (self->translated == NULL)
+    return NULL;
+
+  json_object_set_string_member (json_node_get_object (self->translated), "model",
+                                 self->offering->upstream_id);
+  json = json_to_string (self->translated, FALSE);
+  return g_bytes_new_take (json, strlen (json));
+}
+
 /* What the current route's provider must see: its own model id, and a request
  * for usage in streams. The client's bytes are reused when nothing changes.
  */
@@ -1285,6 +1606,9 @@ build_upstream_body (KpRelay *self)
   JsonObject *request = json_node_get_object (json_parser_get_root (self->parser));
   gboolean changed = self->body_changed;
 
+  if (self->client_dialect != self->upstream_dialect)
+    return build_translated_body (self);
+
   if (g_strcmp0 (json_object_get_string_member_with_default (request, "model", ""),
                  self->offering->upstream_id) != 0)
     {
@@ -1292,7 +1616,18 @@ build_upstream_body (KpRelay *self)
       changed = TRUE;
     }
 
-  if (self->client_stream && !self->strip_usage && !request_wants_usage (request))
+  /* Anthropic requires max_tokens; its clients always send it, but a
+   * hand-written request may not.
+   */
+  if (self->client_dialect == KP_DIALECT_ANTHROPIC &&
+      json_object_get_int_member_with_default (request, "max_tokens", 0) <= 0)
+    {
+      json_object_set_int_member (request, "max_tokens", KP_ANTHROPIC_DEFAULT_MAX_TOKENS);
+      changed = TRUE;
+    }
+
+  if (self->client_dialect == KP_DIALECT_OPENAI &&
+      self->client_stream && !self->strip_usage && !request_wants_usage (request))
     {
       JsonObject *options = json_object_new ();
 
@@ -1314,20 +1649,51 @@ build_upstream_body (KpRelay *self)
   }
 }
 
-/* Starts the current route: a fresh exchange with its provider and key. */
+/* Starts the current route: a fresh exchange with its provider and key. A
+ * route whose dialect cannot express the request is passed over.
+ */
 static void
 try_route (KpRelay *self)
 {
-  const KpRoute *route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
+  const KpRoute *route;
   SoupMessageHeaders *headers;
   g_autoptr(GBytes) body = NULL;
 
-  g_clear_object (&self->provider);
-  g_clear_object (&self->credential);
-  g_clear_object (&self->upstream);
-  self->offering = route->offering;
-  self->provider = g_object_ref (route->offering->provider);
-  self->credential = route->credential ? g_object_ref (route->credential) : NULL;
+  for (;;)
+    {
+      route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
+      g_clear_object (&self->provider);
+      g_clear_object (&self->credential);
+      g_clear_object (&self->upstream);
+      self->offering = route->offering;
+      self->provider = g_object_ref (route->offering->provider);
+      self->credential = route->credential ? g_object_ref (route->credential) : NULL;
+      self->upstream_dialect = kp_provider_get_dialect (self->provider);
+
+      body = build_upstream_body (self);
+      if (body != NULL)
+        break;
+
+      g_debug ("%s: route %u (%s) cannot take this request: %s", self->request_id, route->rank,
+               kp_provider_get_id (self->provider), self->translate_error);
+      if (++self->route_index < self->plan->routes->len)
+        continue;
+
+      if (self->attempts->len > 0)
+        {
+          all_routes_failed (self);
+        }
+      else
+        {
+          g_autofree char *message =
+            g_strdup_printf ("%s cannot take this request: %s", kp_provider_get_name (self->provider),
+                             self->translate_error);
+
+          self->outcome = KP_OUTCOME_CLIENT_ERROR;
+          reply_error (self, 400, "unsupported_request", message);
+        }
+      return;
+    }
 
   /* Nothing of an earlier attempt carries over. */
   self->body_mode = BODY_NONE;
@@ -1338,13 +1704,13 @@ try_route (KpRelay *self)
   self->saw_finish = FALSE;
   self->usage = (KpUsage) { 0 };
   g_byte_array_set_size (self->pending, 0);
+  g_string_truncate (self->out, 0);
+  g_clear_pointer (&self->translator, kp_stream_translator_free);
   /* The last route's calls may still be winding down on the old one. */
   g_clear_object (&self->cancellable);
   self->cancellable = g_cancellable_new ();
   self->attempt_started_us = g_get_monotonic_time ();
   self->attempt_number = self->attempts->len + 1;
-
-  body = build_upstream_body (self);
 
   g_debug ("%s: %s → route %u of %u: %s (%s)", self->request_id, self->model, route->rank,
            self->plan->routes->len, kp_provider_get_id (self->provider),
@@ -1363,6 +1729,16 @@ try_route (KpRelay *self)
                              self->credential ? kp_credential_get_secret (self->credential) : NULL);
   soup_message_headers_replace (headers, "Accept",
                                 self->client_stream ? "text/event-stream" : "application/json");
+  if (self->client_dialect == KP_DIALECT_ANTHROPIC &&
+      self->upstream_dialect == KP_DIALECT_ANTHROPIC)
+    {
+      /* The features a Claude client turned on go with its request. */
+      const char *beta = soup_message_headers_get_one (
+        soup_server_message_get_request_headers (self->msg), "anthropic-beta");
+
+      if (beta != NULL)
+        soup_message_headers_replace (headers, "anthropic-beta", beta);
+    }
   soup_message_set_request_body_from_bytes (self->upstream, "application/json", body);
   /* The message never outlives the relay that owns it. */
   g_signal_connect (self->upstream, "wrote-body", G_CALLBACK (on_wrote_body), self);
@@ -1435,6 +1811,16 @@ parse_request (KpRelay    *self,
   else if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
     {
       reply_error (self, 400, "invalid_stream", "“stream” must be true or false.");
+      return FALSE;
+    }
+
+  /* Anthropic's clients say how long an answer may be: it must be a number. */
+  node = json_object_get_member (request, "max_tokens");
+  if (self->client_dialect == KP_DIALECT_ANTHROPIC && node != NULL &&
+      (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
+       json_node_get_int (node) <= 0))
+    {
+      reply_error (self, 400, "invalid_max_tokens", "“max_tokens” must be a positive integer.");
       return FALSE;
     }
 
@@ -1537,6 +1923,7 @@ kp_relay_start (KpRelay *self)
       return;
     }
 
+  self->out = g_string_new (NULL);
   self->pending = g_byte_array_sized_new (READ_CHUNK);
   self->pending_cap = READ_CHUNK;
   self->event.data = g_string_sized_new (1024);
@@ -1564,6 +1951,7 @@ kp_relay_new (KpGateway         *gateway,
   self->gateway = g_object_ref (gateway);
   self->msg = g_object_ref (msg);
   self->request_id = g_strdup (request_id);
+  self->client_dialect = kp_http_client_dialect (msg);
   self->finished_handler = g_signal_connect (msg, "finished",
                                              G_CALLBACK (on_client_finished), self);
 
@@ -1593,6 +1981,18 @@ kp_relay_abort (KpRelay    *self,
   release_upstream (self);
   self->outcome = self->committed ? KP_OUTCOME_INTERRUPTED : KP_OUTCOME_UPSTREAM_ERROR;
   reply_error (self, 503, "shutting_down", reason);
+}
+
+/**
+ * kp_relay_get_dialect:
+ *
+ * Returns: the protocol the client speaks
+ */
+KpDialect
+kp_relay_get_dialect (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), KP_DIALECT_OPENAI);
+  return self->client_dialect;
 }
 
 const char *

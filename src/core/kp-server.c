@@ -224,8 +224,8 @@ early_handler (SoupServer        *server,
       if (token == NULL || *token == '\0')
         {
           kp_http_reply_error (msg, 401, "missing_api_key",
-                               "No access token. Send “Authorization: Bearer <token>” with Keypool’s "
-                               "token; “keypool token” prints it.");
+                               "No access token. Send Keypool’s token as “Authorization: Bearer "
+                               "<token>” or “x-api-key: <token>”; “keypool token” prints it.");
           return;
         }
       if (!kp_http_secret_equal (token, kp_gateway_get_token (self->gateway)))
@@ -277,7 +277,8 @@ add_cors_headers (KpServer          *self,
     {
       soup_message_headers_replace (response, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
       soup_message_headers_replace (response, "Access-Control-Allow-Headers",
-                                    "Authorization, Content-Type, x-api-key");
+                                    "Authorization, Content-Type, x-api-key, "
+                                    "anthropic-version, anthropic-beta");
       soup_message_headers_replace (response, "Access-Control-Max-Age", "600");
     }
 }
@@ -304,6 +305,81 @@ handle_chat (KpServer          *self,
   kp_relay_start (relay);
 }
 
+/* Anthropic's token counter, estimated: about four bytes of JSON a token,
+ * as the router estimates a prompt. Claude Code asks before it sends.
+ */
+static void
+handle_count_tokens (KpServer          *self,
+                     SoupServerMessage *msg)
+{
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(GPtrArray) offerings = NULL;
+  g_auto(GStrv) providers = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *members[] = { "system", "messages", "tools" };
+  JsonObject *request;
+  const char *model;
+  gsize bytes = 0;
+  gconstpointer data;
+  gsize len;
+
+  if (g_object_get_qdata (G_OBJECT (msg), too_large_quark) != NULL)
+    {
+      refuse_too_large (self, msg);
+      return;
+    }
+
+  body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  data = g_bytes_get_data (body, &len);
+  if (len == 0 || !json_parser_load_from_data (parser, data, len, &error) ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      kp_http_reply_error (msg, 400, "invalid_json",
+                           "The request body must be a JSON object with “model” and “messages”%s%s",
+                           error ? ": " : ".", error ? error->message : "");
+      return;
+    }
+  request = json_node_get_object (json_parser_get_root (parser));
+
+  model = json_object_get_string_member_with_default (request, "model", NULL);
+  if (model == NULL || *model == '\0')
+    {
+      kp_http_reply_error (msg, 400, "missing_model", "The request has no “model”.");
+      return;
+    }
+  if (!json_object_has_member (request, "messages") ||
+      !JSON_NODE_HOLDS_ARRAY (json_object_get_member (request, "messages")))
+    {
+      kp_http_reply_error (msg, 400, "missing_messages",
+                           "The request needs “messages”: a list of messages.");
+      return;
+    }
+
+  offerings = kp_gateway_resolve (self->gateway, model, &providers);
+  if (offerings == NULL)
+    {
+      g_autofree char *close = kp_catalog_suggest (kp_gateway_get_catalog (self->gateway), model);
+
+      kp_http_reply_error (msg, 404, "model_not_found",
+                           "The model “%s” is not served by any provider Keypool knows.%s%s%s",
+                           model, close ? " Did you mean " : "", close ? close : "",
+                           close ? "?" : "");
+      return;
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (members); i++)
+    {
+      JsonNode *node = json_object_get_member (request, members[i]);
+      g_autofree char *text = node ? json_to_string (node, FALSE) : NULL;
+
+      bytes += text ? strlen (text) : 0;
+    }
+
+  kp_http_reply_json (msg, 200, g_strdup_printf ("{\"input_tokens\":%" G_GSIZE_FORMAT "}",
+                                                 MAX ((bytes + 3) / 4, 1)));
+}
+
 static void
 handler (SoupServer        *server,
          SoupServerMessage *msg,
@@ -322,12 +398,19 @@ handler (SoupServer        *server,
       return;
     }
 
-  if (g_str_equal (path, "/v1/chat/completions"))
+  if (g_str_equal (path, "/v1/chat/completions") || g_str_equal (path, "/v1/messages"))
     {
       if (method != SOUP_METHOD_POST)
         reply_method_not_allowed (msg, "POST");
       else
         handle_chat (self, msg);
+    }
+  else if (g_str_equal (path, "/v1/messages/count_tokens"))
+    {
+      if (method != SOUP_METHOD_POST)
+        reply_method_not_allowed (msg, "POST");
+      else
+        handle_count_tokens (self, msg);
     }
   else if (g_str_equal (path, "/v1/models"))
     {
@@ -354,7 +437,7 @@ handler (SoupServer        *server,
     {
       kp_http_reply_error (msg, 404, "unknown_path",
                            "Keypool has nothing at %s. It serves POST /v1/chat/completions, "
-                           "GET /v1/models and GET /health.", path);
+                           "POST /v1/messages, GET /v1/models and GET /health.", path);
     }
 }
 

@@ -158,6 +158,10 @@ static gint64
 retry_from_headers (SoupMessageHeaders *headers)
 {
   const char *names[] = { "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens" };
+  const char *anthropic_names[] = {
+    "anthropic-ratelimit-requests-reset", "anthropic-ratelimit-tokens-reset",
+    "anthropic-ratelimit-input-tokens-reset", "anthropic-ratelimit-output-tokens-reset",
+  };
   const char *value;
   gint64 longest = -1;
 
@@ -192,6 +196,20 @@ retry_from_headers (SoupMessageHeaders *headers)
       if (ms >= 0)
         longest = MAX (longest, (ms + 999) / 1000);
     }
+  if (longest >= 0)
+    return longest;
+
+  /* Anthropic gives the times its limits reset, in RFC 3339. */
+  for (guint i = 0; i < G_N_ELEMENTS (anthropic_names); i++)
+    {
+      g_autoptr(GDateTime) reset = NULL;
+      const char *text = soup_message_headers_get_one (headers, anthropic_names[i]);
+
+      if (text == NULL || (reset = g_date_time_new_from_iso8601 (text, NULL)) == NULL)
+        continue;
+      longest = MAX (longest, MAX (g_date_time_to_unix (reset) -
+                                   g_get_real_time () / G_USEC_PER_SEC, 0));
+    }
   return longest;
 }
 
@@ -215,6 +233,13 @@ static const char *quota_words[] = {
   "insufficient balance", "insufficient credits", "credit balance", "out of credits",
   "spending limit", "billing", "per day", "(rpd)", "(tpd)", "quota_exhausted",
   "free allocated quota", "payment required", NULL
+};
+
+/* Money words that outweigh a 400's "invalid_request_error" (Anthropic's
+ * low credit balance comes as one).
+ */
+static const char *credit_words[] = {
+  "credit balance", "insufficient balance", "insufficient credits", "out of credits", NULL
 };
 
 static const char *model_missing_words[] = {
@@ -353,7 +378,9 @@ kp_failure_classify_http (KpFailure          *failure,
     case 400:
     case 422:
       /* A 400 is the client's, unless it names the key, the money or the model. */
-      if (contains_any (all, client_words))
+      if (contains_any (all, credit_words))
+        failure->klass = KP_FAILURE_QUOTA;
+      else if (contains_any (all, client_words))
         failure->klass = KP_FAILURE_CLIENT;
       else if (contains_any (all, quota_words))
         failure->klass = KP_FAILURE_QUOTA;
@@ -367,11 +394,38 @@ kp_failure_classify_http (KpFailure          *failure,
       break;
     default:
       if (status >= 500 || status == 498)
-        failure->klass = KP_FAILURE_DOWN;
+        {
+          failure->klass = KP_FAILURE_DOWN;
+          failure->overloaded = status == 529 || g_strcmp0 (type, "overloaded_error") == 0;
+        }
       else
         failure->klass = KP_FAILURE_CLIENT;
       break;
     }
+}
+
+/* Anthropic's error events carry no status, only the type its HTTP errors
+ * have: {"type":"error","error":{"type":"overloaded_error",…}}.
+ */
+static guint
+anthropic_event_status (const char *data)
+{
+  static const struct { const char *type; guint status; } types[] = {
+    { "\"overloaded_error\"", 529 },
+    { "\"rate_limit_error\"", 429 },
+    { "\"api_error\"", 500 },
+    { "\"authentication_error\"", 401 },
+    { "\"permission_error\"", 403 },
+    { "\"not_found_error\"", 404 },
+    { "\"billing_error\"", 402 },
+    { "\"request_too_large\"", 413 },
+    { "\"invalid_request_error\"", 400 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    if (strstr (data, types[i].type) != NULL)
+      return types[i].status;
+  return 0;
 }
 
 /**
@@ -392,13 +446,15 @@ kp_failure_classify_event (KpFailure  *failure,
   g_return_if_fail (failure != NULL);
 
   kp_failure_classify_http (failure, 502, NULL, data, strlen (data));
-  if (failure->code != NULL &&
-      g_ascii_string_to_unsigned (failure->code, 10, 400, 599, &status, NULL))
+  if ((failure->code != NULL &&
+       g_ascii_string_to_unsigned (failure->code, 10, 400, 599, &status, NULL)) ||
+      (status = anthropic_event_status (data)) != 0)
     {
       KpFailure again;
 
       kp_failure_classify_http (&again, (guint)status, NULL, data, strlen (data));
       failure->klass = again.klass;
+      failure->overloaded = again.overloaded;
       kp_failure_clear (&again);
     }
 }

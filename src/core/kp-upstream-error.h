@@ -27,6 +27,7 @@ typedef struct
   char           *message;     /* the provider's own words, when it gave any */
   char           *code;        /* its error code, when it gave one */
   gint64          retry_after; /* seconds the provider asked to wait; -1 = not said */
+  gboolean        overloaded;  /* the whole provider is busy (Anthropic's 529): not the key's fault */
 } KpFailure;
 
 void           kp_failure_classify_http   (KpFailure          *failure,

@@ -301,12 +301,12 @@ build_tools (KpConnectPage *self)
   add_snippet (self, TOOL_CODEX, "export KEYPOOL_API_KEY=@TOKEN@\ncodex");
 
   add_note (self, TOOL_CLAUDE_CODE,
-            _("Claude Code speaks Anthropic’s Messages API (/v1/messages). Keypool serves "
-              "only the OpenAI-compatible API for now, so Claude Code cannot use it yet. Once "
-              "Keypool serves the Messages API, this will start Claude Code through it:"));
+            _("Claude Code speaks Anthropic’s Messages API, which Keypool serves at "
+              "/v1/messages. Start it in a terminal with Keypool’s address and token; any "
+              "model Keypool routes can answer, not only Claude:"));
   /* Anthropic's clients add /v1 themselves. */
   add_snippet (self, TOOL_CLAUDE_CODE,
-               "ANTHROPIC_BASE_URL=@ROOT@ ANTHROPIC_AUTH_TOKEN=@TOKEN@ claude");
+               "ANTHROPIC_BASE_URL=@ROOT@ ANTHROPIC_AUTH_TOKEN=@TOKEN@ ANTHROPIC_MODEL=@MODEL@ claude");
 }
 
 static char *
