@@ -1,8 +1,9 @@
 /* openai-chat.mjs: the official OpenAI Node SDK against a real Keypool
  *
  * Starts tests/mock-upstream and `keypool --headless --port 0` as child
- * processes, points a provider file at the mock, and drives Keypool with
- * the `openai` npm package the way a user's program would.
+ * processes (see harness.mjs), points a provider file at the mock, and
+ * drives Keypool with the `openai` npm package the way a user's program
+ * would.
  *
  * Needs (from the environment, as meson's test() sets them):
  *   KEYPOOL_TEST_BINARY     path of the keypool program
@@ -16,115 +17,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 import OpenAI from 'openai';
 
+import { randomHex, startGateway } from './harness.mjs';
+
 const EXPECTED_TEXT = 'tok0 tok1 tok2 tok3 tok4 ';
 const MESSAGES = [{ role: 'user', content: 'Say something.' }];
-const START_TIMEOUT_MS = 15000;
-const STOP_TIMEOUT_MS = 5000;
-
-/* Every child we start, so that even an aborted run does not leave them. */
-const children = new Set();
-
-process.on('exit', () => {
-  for (const child of children) {
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-});
-
-function requireEnv(name) {
-  const value = process.env[name];
-  if (!value)
-    throw new Error(`${name} is not set: run this through 'meson test client-openai', ` +
-                    `or set ${name} to the built program's path`);
-  return value;
-}
-
-/* Starts PROGRAM and resolves with { child, line, stderr() } once a stdout
- * line matches PATTERN.  The child is killed again if it never says so.
- */
-function startProgram(name, program, args, env, pattern) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let settled = false;
-
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-
-    const fail = (why) => {
-      if (settled)
-        return;
-      settled = true;
-      clearTimeout(timer);
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        /* already gone */
-      }
-      reject(new Error(`${name}: ${why}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`));
-    };
-
-    const timer = setTimeout(() => fail(`no matching line within ${START_TIMEOUT_MS} ms`),
-                             START_TIMEOUT_MS);
-
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (data) => {
-      if (stderr.length < 64 * 1024)
-        stderr += data;
-    });
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (data) => {
-      if (settled)
-        return; /* keep draining the pipe */
-      stdout += data;
-      for (const line of stdout.split('\n').slice(0, -1)) {
-        const match = pattern.exec(line);
-        if (match) {
-          settled = true;
-          clearTimeout(timer);
-          resolve({ child, match, stderr: () => stderr });
-          return;
-        }
-      }
-    });
-    child.once('error', (error) => fail(`could not start ${program}: ${error.message}`));
-    child.once('exit', (code, signal) => fail(`exited early (code ${code}, signal ${signal})`));
-  });
-}
-
-/* Sends SIGTERM to this very child, and SIGKILL if it does not go. */
-function stopProgram(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode });
-      return;
-    }
-    const timer = setTimeout(() => {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }, STOP_TIMEOUT_MS);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /* Runs a stream to its end; returns the chunks, the text, and what it threw. */
 async function drain(stream) {
@@ -159,95 +58,62 @@ function assertOpenAIErrorBody(error) {
   assert.ok('code' in error.error, 'error.code is missing');
 }
 
-let tempDir;
-let mock;
-let keypool;
+let gateway;
 let baseURL;
-let token;
 let client;
 
 before(async () => {
-  const keypoolBinary = requireEnv('KEYPOOL_TEST_BINARY');
-  const mockBinary = requireEnv('KEYPOOL_MOCK_UPSTREAM');
-
-  tempDir = mkdtempSync(join(tmpdir(), 'keypool-client-test-'));
-  const providersDir = join(tempDir, 'providers');
-  const configDir = join(tempDir, 'config');
-  const xdgDir = join(tempDir, 'xdg');
-  for (const dir of [providersDir, configDir, xdgDir])
-    mkdirSync(dir);
-
-  /* An interval lets the cut stream's first chunks reach Keypool before
-   * the mock drops the connection.
-   */
-  mock = await startProgram('mock-upstream', mockBinary, ['--chunks', '5', '--interval', '10'],
-                            { ...process.env }, /^(http:\/\/127\.0\.0\.1:\d+\/v1)\s*$/);
-  const mockURL = mock.match[1];
-
   /* Failures put a key out of use for a while, so each failing model has a
    * provider (and key) of its own; mock/failover is served by a cheaper
    * provider that is rate limited and by mock, which answers.
    */
-  const providerFile = (id, envName, models) => {
-    const provider = {
-      schema: 1, id, name: 'Mock ' + id, dialect: 'openai', base_url: mockURL,
-      auth: 'bearer', env: [envName], requires_key: true, models,
-    };
-    writeFileSync(join(providersDir, id + '.json'), JSON.stringify(provider, null, 2) + '\n');
-  };
-  providerFile('mock', 'MOCK_API_KEY', [
-    { id: 'mock/chat', upstream_id: 'mock-chat', input: 1.0, output: 2.0, context: 8192 },
-    { id: 'mock/too-long', upstream_id: 'mock-400', input: 1.0, output: 2.0 },
-    { id: 'mock/cut', upstream_id: 'mock-cut', input: 1.0, output: 2.0 },
-    { id: 'mock/failover', upstream_id: 'mock-chat', input: 1.0, output: 2.0 },
-  ]);
-  providerFile('mockrate', 'MOCKRATE_API_KEY', [
-    { id: 'mock/rate-limited', upstream_id: 'mock-429', input: 1.0, output: 2.0 },
-  ]);
-  providerFile('mockbroken', 'MOCKBROKEN_API_KEY', [
-    { id: 'mock/broken', upstream_id: 'mock-500', input: 1.0, output: 2.0 },
-  ]);
-  providerFile('mockinstream', 'MOCKINSTREAM_API_KEY', [
-    { id: 'mock/instream-error', upstream_id: 'mock-instream-error', input: 1.0, output: 2.0 },
-  ]);
-  providerFile('mockcheap', 'MOCKCHEAP_API_KEY', [
-    { id: 'mock/failover', upstream_id: 'mock-429', input: 0.1, output: 0.2 },
-  ]);
+  const providerFile = (mockURL, id, envName, models) => ({
+    schema: 1, id, name: 'Mock ' + id, dialect: 'openai', base_url: mockURL,
+    auth: 'bearer', env: [envName], requires_key: true, models,
+  });
 
-  token = 'kp-test-' + randomBytes(16).toString('hex');
-  const env = {
-    ...process.env,
-    KEYPOOL_PROVIDERS_DIR: providersDir,
-    KEYPOOL_CONFIG_DIR: configDir,
-    KEYPOOL_TOKEN: token,
-    MOCK_API_KEY: 'sk-mock-' + randomBytes(8).toString('hex'),
-    MOCKRATE_API_KEY: 'sk-mockrate-' + randomBytes(8).toString('hex'),
-    MOCKBROKEN_API_KEY: 'sk-mockbroken-' + randomBytes(8).toString('hex'),
-    MOCKINSTREAM_API_KEY: 'sk-mockinstream-' + randomBytes(8).toString('hex'),
-    MOCKCHEAP_API_KEY: 'sk-mockcheap-' + randomBytes(8).toString('hex'),
-    KEYPOOL_DATA_DIR: join(tempDir, 'data'),
-    KEYPOOL_NO_KEYRING: '1',
-    XDG_CONFIG_HOME: join(xdgDir, 'config'),
-    XDG_DATA_HOME: join(xdgDir, 'data'),
-    XDG_CACHE_HOME: join(xdgDir, 'cache'),
-    XDG_STATE_HOME: join(xdgDir, 'state'),
-  };
-  keypool = await startProgram('keypool', keypoolBinary, ['--headless', '--port', '0'], env,
-                               /^Keypool is serving on (http:\/\/127\.0\.0\.1:\d+\/v1)\s*$/);
-  baseURL = keypool.match[1];
+  gateway = await startGateway({
+    testName: 'client-openai',
+    /* An interval lets the cut stream's first chunks reach Keypool before
+     * the mock drops the connection.
+     */
+    mockArgs: ['--chunks', '5', '--interval', '10'],
+    providers: (mockURL) => [
+      providerFile(mockURL, 'mock', 'MOCK_API_KEY', [
+        { id: 'mock/chat', upstream_id: 'mock-chat', input: 1.0, output: 2.0, context: 8192 },
+        { id: 'mock/too-long', upstream_id: 'mock-400', input: 1.0, output: 2.0 },
+        { id: 'mock/cut', upstream_id: 'mock-cut', input: 1.0, output: 2.0 },
+        { id: 'mock/failover', upstream_id: 'mock-chat', input: 1.0, output: 2.0 },
+      ]),
+      providerFile(mockURL, 'mockrate', 'MOCKRATE_API_KEY', [
+        { id: 'mock/rate-limited', upstream_id: 'mock-429', input: 1.0, output: 2.0 },
+      ]),
+      providerFile(mockURL, 'mockbroken', 'MOCKBROKEN_API_KEY', [
+        { id: 'mock/broken', upstream_id: 'mock-500', input: 1.0, output: 2.0 },
+      ]),
+      providerFile(mockURL, 'mockinstream', 'MOCKINSTREAM_API_KEY', [
+        { id: 'mock/instream-error', upstream_id: 'mock-instream-error', input: 1.0, output: 2.0 },
+      ]),
+      providerFile(mockURL, 'mockcheap', 'MOCKCHEAP_API_KEY', [
+        { id: 'mock/failover', upstream_id: 'mock-429', input: 0.1, output: 0.2 },
+      ]),
+    ],
+    keys: {
+      MOCK_API_KEY: 'sk-mock-' + randomHex(8),
+      MOCKRATE_API_KEY: 'sk-mockrate-' + randomHex(8),
+      MOCKBROKEN_API_KEY: 'sk-mockbroken-' + randomHex(8),
+      MOCKINSTREAM_API_KEY: 'sk-mockinstream-' + randomHex(8),
+      MOCKCHEAP_API_KEY: 'sk-mockcheap-' + randomHex(8),
+    },
+  });
+  baseURL = gateway.baseURL;
 
-  client = new OpenAI({ baseURL, apiKey: token, maxRetries: 0, timeout: 20000 });
+  client = new OpenAI({ baseURL, apiKey: gateway.token, maxRetries: 0, timeout: 20000 });
 });
 
 after(async () => {
-  const stopped = [];
-  if (keypool)
-    stopped.push(stopProgram(keypool.child));
-  if (mock)
-    stopped.push(stopProgram(mock.child));
-  await Promise.all(stopped);
-  if (tempDir)
-    rmSync(tempDir, { recursive: true, force: true });
+  if (gateway)
+    await gateway.stop();
 });
 
 test('non-streaming chat returns the text and the usage', async () => {
