@@ -12,6 +12,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "kp-anthropic.h"
 #include "kp-http.h"
 
 static const char *
@@ -75,29 +76,6 @@ kp_http_error_json (guint       status,
   return json_to_string (root, FALSE);
 }
 
-static const char *
-anthropic_type_for_status (guint status)
-{
-  switch (status)
-    {
-    case 401:
-      return "authentication_error";
-    case 403:
-      return "permission_error";
-    case 404:
-      return "not_found_error";
-    case 413:
-      return "request_too_large";
-    case 429:
-      return "rate_limit_error";
-    case 503:
-    case 529:
-      return "overloaded_error";
-    default:
-      return status >= 500 ? "api_error" : "invalid_request_error";
-    }
-}
-
 /**
  * kp_http_error_json_for:
  * @dialect: the client's protocol
@@ -111,27 +89,9 @@ kp_http_error_json_for (KpDialect   dialect,
                         const char *code,
                         const char *message)
 {
-  g_autoptr(JsonBuilder) builder = NULL;
-  g_autoptr(JsonNode) root = NULL;
-
-  if (dialect != KP_DIALECT_ANTHROPIC)
-    return kp_http_error_json (status, code, message);
-
-  builder = json_builder_new_immutable ();
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "type");
-  json_builder_add_string_value (builder, "error");
-  json_builder_set_member_name (builder, "error");
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "type");
-  json_builder_add_string_value (builder, anthropic_type_for_status (status));
-  json_builder_set_member_name (builder, "message");
-  json_builder_add_string_value (builder, message);
-  json_builder_end_object (builder);
-  json_builder_end_object (builder);
-
-  root = json_builder_get_root (builder);
-  return json_to_string (root, FALSE);
+  if (dialect == KP_DIALECT_ANTHROPIC)
+    return kp_anthropic_error_json (status, message);
+  return kp_http_error_json (status, code, message);
 }
 
 /**
