@@ -941,6 +941,25 @@ add_user_turn (JsonArray *out,
   json_array_add_object_element (out, message);
 }
 
+/* An Anthropic tool_use block as an OpenAI tool call: its input becomes the
+ * arguments' JSON text.
+ */
+static JsonObject *
+tool_call_for_block (JsonObject *block)
+{
+  JsonObject *call = json_object_new ();
+  JsonObject *function = json_object_new ();
+  JsonNode *input = get_member (block, "input");
+  g_autofree char *arguments = input != NULL ? json_to_string (input, FALSE) : g_strdup ("{}");
+
+  json_object_set_string_member (call, "id", get_string (block, "id") ?: "");
+  json_object_set_string_member (call, "type", "function");
+  json_object_set_string_member (function, "name", get_string (block, "name") ?: "");
+  json_object_set_string_member (function, "arguments", arguments);
+  json_object_set_object_member (call, "function", function);
+  return call;
+}
+
 static void
 add_assistant_turn (JsonArray *out,
                     JsonNode  *content)
@@ -972,20 +991,7 @@ add_assistant_turn (JsonArray *out,
           g_string_append (text, get_string (block, "text"));
         }
       else if (g_strcmp0 (type, "tool_use") == 0)
-        {
-          JsonObject *call = json_object_new ();
-          JsonObject *function = json_object_new ();
-          JsonNode *input = get_member (block, "input");
-          g_autofree char *arguments = input != NULL ? json_to_string (input, FALSE)
-                                                     : g_strdup ("{}");
-
-          json_object_set_string_member (call, "id", get_string (block, "id") ?: "");
-          json_object_set_string_member (call, "type", "function");
-          json_object_set_string_member (function, "name", get_string (block, "name") ?: "");
-          json_object_set_string_member (function, "arguments", arguments);
-          json_object_set_object_member (call, "function", function);
-          json_array_add_object_element (tool_calls, call);
-        }
+        json_array_add_object_element (tool_calls, tool_call_for_block (block));
       /* Thinking and redacted thinking only mean something to Anthropic. */
     }
 
@@ -1296,20 +1302,7 @@ kp_anthropic_response_to_openai (JsonObject  *anthropic_message,
           g_string_append (thinking, get_string (block, "thinking"));
         }
       else if (g_strcmp0 (type, "tool_use") == 0)
-        {
-          JsonObject *call = json_object_new ();
-          JsonObject *function = json_object_new ();
-          JsonNode *input = get_member (block, "input");
-          g_autofree char *arguments = input != NULL ? json_to_string (input, FALSE)
-                                                     : g_strdup ("{}");
-
-          json_object_set_string_member (call, "id", get_string (block, "id") ?: "");
-          json_object_set_string_member (call, "type", "function");
-          json_object_set_string_member (function, "name", get_string (block, "name") ?: "");
-          json_object_set_string_member (function, "arguments", arguments);
-          json_object_set_object_member (call, "function", function);
-          json_array_add_object_element (tool_calls, call);
-        }
+        json_array_add_object_element (tool_calls, tool_call_for_block (block));
     }
 
   if (text != NULL)
