@@ -818,6 +818,7 @@ kp_gateway_stop (KpGateway *self)
   if (!self->serving)
     return;
   self->serving = FALSE;
+  kp_refresh_stop (self->refresh);
 
   /* Aborting can finish a relay and remove it from the table at once. */
   g_hash_table_iter_init (&iter, self->relays);
