@@ -933,8 +933,10 @@ job_step_done (Job *job)
 
   g_clear_handle_id (&job->timeout_id, g_source_remove);
 
-  /* The gateway went away meanwhile: nobody to tell. */
-  if (job->run->refresh->gateway != NULL)
+  /* Stopped, or the gateway went away meanwhile: nothing to tell, and a
+   * cancelled request is not the provider's failure.
+   */
+  if (job->run->refresh->gateway != NULL && !g_cancellable_is_cancelled (job->run->cancellable))
     job_apply (job);
   run_job_done (job->run);
 }
@@ -1009,7 +1011,11 @@ schedule (KpRefresh *self)
   else
     delay = self->last_run * 1000 - g_get_real_time () / 1000 + self->interval_ms;
   delay = CLAMP (delay, 0, self->interval_ms);
-  self->timer_id = g_timeout_add ((guint)MIN (delay, G_MAXUINT), on_timer, self);
+  /* Hours away: a seconds timer, which also reaches past 49 days. */
+  if (delay >= 3600 * 1000)
+    self->timer_id = g_timeout_add_seconds ((guint)MIN (delay / 1000, G_MAXUINT), on_timer, self);
+  else
+    self->timer_id = g_timeout_add ((guint)delay, on_timer, self);
 }
 
 static void
@@ -1075,7 +1081,7 @@ run_finish (Run *run)
     {
       for (guint i = 0; i < queued->len; i++)
         g_task_return_new_error (g_ptr_array_index (queued, i), KP_REFRESH_ERROR,
-                                 KP_REFRESH_ERROR_CANCELLED, "Keypool is shutting down.");
+                                 KP_REFRESH_ERROR_UNAVAILABLE, "Keypool is shutting down.");
       schedule (self);
     }
 
@@ -1186,9 +1192,9 @@ kp_refresh_load (KpRefresh  *self,
   rows = kp_ledger_list_refreshes (ledger, error);
   if (rows == NULL)
     return FALSE;
-  for (guint i = 0; i < rows->len; i++)
+  while (rows->len > 0)
     {
-      KpRefreshRow *row = g_ptr_array_steal_index (rows, i--);
+      KpRefreshRow *row = g_ptr_array_steal_index (rows, 0);
 
       g_hash_table_replace (self->states, row->provider, row);
     }
@@ -1358,6 +1364,13 @@ kp_refresh_run_async (KpRefresh           *self,
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, kp_refresh_run_async);
   g_task_set_task_data (task, g_strdup (provider_id), g_free);
+
+  if (self->gateway == NULL || kp_gateway_get_ledger (self->gateway) == NULL)
+    {
+      g_task_return_new_error (task, KP_REFRESH_ERROR, KP_REFRESH_ERROR_UNAVAILABLE,
+                               "Keypool is still starting; refresh in a moment.");
+      return;
+    }
 
   if (provider_id != NULL && kp_catalog_get_provider (kp_gateway_get_catalog (self->gateway),
                                                       provider_id) == NULL)

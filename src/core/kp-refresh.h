@@ -20,7 +20,7 @@ typedef struct _KpGateway KpGateway;
 typedef enum
 {
   KP_REFRESH_ERROR_NOT_FOUND,
-  KP_REFRESH_ERROR_CANCELLED,
+  KP_REFRESH_ERROR_UNAVAILABLE,
 } KpRefreshError;
 
 typedef enum
