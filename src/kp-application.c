@@ -115,6 +115,7 @@ print_usage (void)
            "  keypool keys list | remove ID | reset ID\n"
            "  keypool providers [enable|disable ID]\n"
            "  keypool models\n"
+           "  keypool refresh [PROVIDER]\n"
            "  keypool route MODEL [--prompt-tokens N] [--max-tokens N]\n"
            "  keypool spend [--since 7d] [--by provider|model|key|day]\n"
            "  keypool requests [--last N]\n"
@@ -461,6 +462,7 @@ on_serving_loaded (GObject      *object,
   url = kp_gateway_dup_base_url (self->gateway);
   g_application_command_line_print (cmdline, "Keypool is serving on %s\n", url);
   describe_providers (self, cmdline);
+  kp_refresh_start (kp_gateway_get_refresh (self->gateway));
   start_tray (self);
 
   self->signal_ids[0] = g_unix_signal_add (SIGINT, on_signal, self);

@@ -570,6 +570,71 @@ test_daemon_carries_out_commands (Fixture       *fixture,
   assert_no_secret_on_disk (fixture, LIVE_KEY);
 }
 
+/* `keypool refresh` in the running Keypool: the live list replaces the
+ * file's, `keypool providers` says when and what failed, and a named
+ * provider that could not be refreshed fails the command.
+ */
+static void
+test_refresh (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autofree char *path = g_build_filename (fixture->providers, "broken.json", NULL);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  /* A local server that is not running. */
+  g_assert_true (g_file_set_contents (path,
+                                      "{\"id\":\"broken\",\"name\":\"Broken\","
+                                      "\"base_url\":\"http://127.0.0.1:1/v1\",\"auth\":\"none\","
+                                      "\"requires_key\":false,\"models\":[{\"id\":\"b/x\"}]}",
+                                      -1, NULL));
+  start_daemon (fixture);
+  g_assert_cmpint (run_cli (fixture, LIVE_KEY, NULL, NULL, "keys", "add", "mock", NULL), ==, 0);
+
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "models", NULL), ==, 0);
+  assert_contains (out, "mock/stall");
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "providers", NULL), ==, 0);
+  g_assert_true (g_regex_match_simple ("^mock +Mock +yes +1 +2 +never$", out, G_REGEX_MULTILINE, 0));
+  g_clear_pointer (&out, g_free);
+
+  /* The mock lists only mock-chat. */
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "refresh", "mock", NULL), ==, 0);
+  g_assert_true (g_regex_match_simple ("^mock +ok +1 models", out, G_REGEX_MULTILINE, 0));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "models", NULL), ==, 0);
+  assert_contains (out, "mock/chat");
+  g_assert_null (strstr (out, "mock/stall"));
+  g_clear_pointer (&out, g_free);
+
+  g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "refresh", "broken", NULL), ==, 1);
+  g_assert_true (g_regex_match_simple ("^broken +failed +models: ", out, G_REGEX_MULTILINE, 0));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "refresh", "nosuch", NULL), ==, 1);
+  assert_contains (err, "There is no provider “nosuch”");
+  g_clear_pointer (&err, g_free);
+  /* No key: nothing to ask it with. */
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "refresh", "chatcheck", NULL), ==, 1);
+  assert_contains (out, "skipped");
+  g_clear_pointer (&out, g_free);
+
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "providers", NULL), ==, 0);
+  g_assert_true (g_regex_match_simple ("^mock +Mock +yes +1 +1 +[0-9]{4}-", out, G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^broken .* [0-9]{4}-[0-9-]+ [0-9:]+\n +last error: models: ",
+                                       out, G_REGEX_MULTILINE, 0));
+  assert_contains (out, "models as of: the provider file");
+  g_clear_pointer (&out, g_free);
+
+  /* Everything: the broken one fails, the command does not. */
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "refresh", NULL), ==, 0);
+  g_assert_true (g_regex_match_simple ("^mock +ok ", out, G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^broken +failed ", out, G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^chatcheck +skipped ", out, G_REGEX_MULTILINE, 0));
+
+  g_free (stop_daemon (fixture));
+}
+
 static void
 test_without_keyring (Fixture       *fixture,
                       gconstpointer  data)
@@ -862,6 +927,7 @@ main (int   argc,
   ADD ("keys-lifecycle", test_keys_lifecycle);
   ADD ("token-file-moves-to-keyring", test_token_file_moves_to_keyring);
   ADD ("daemon-carries-out-commands", test_daemon_carries_out_commands);
+  ADD ("refresh", test_refresh);
   ADD ("without-keyring", test_without_keyring);
   ADD ("kill-during-load", test_kill_during_load);
   ADD ("tray-quit-ends-streams", test_tray_quit_ends_streams);

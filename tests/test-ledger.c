@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "kp-ledger.h"
+#include "kp-provider.h"
 
 typedef struct
 {
@@ -77,11 +78,12 @@ test_schema (Fixture       *fixture,
   g_autoptr(KpLedger) again = NULL;
   GStatBuf st;
 
-  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 2);
+  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 3);
   g_assert_cmpint (query_int (fixture->path,
                               "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                              "('credentials', 'provider_settings', 'settings', 'requests', 'attempts')"),
-                   ==, 5);
+                              "('credentials', 'provider_settings', 'settings', 'requests', 'attempts', "
+                              "'catalog_models', 'provider_refresh')"),
+                   ==, 7);
   /* WAL, and private to the user. */
   g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM pragma_journal_mode "
                                              "WHERE journal_mode = 'wal'"), ==, 1);
@@ -310,6 +312,73 @@ test_no_half_rows (Fixture       *fixture,
   g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM attempts"), ==, 0);
 }
 
+/* The catalog cache: a model list round-trips in order, an unknown price
+ * stays unknown (never 0), and a new list replaces the old one.
+ */
+static void
+test_catalog_cache (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) models = g_array_new (FALSE, TRUE, sizeof (KpLiveModel));
+  g_autoptr(GArray) read = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  KpLiveModel priced = { (char *)"b/priced", 2.5, 10.0, -1, 4096 };
+  KpLiveModel unpriced = { (char *)"a/unpriced", -1, -1, -1, 0 };
+  KpRefreshRow row = {
+    .provider = (char *)"p", .refreshed_at = 200, .ok_at = 100, .error = (char *)"HTTP 500",
+    .has_balance = TRUE, .balance = -0.5, .currency = (char *)"USD", .balance_at = 100,
+  };
+  gint64 when = 0;
+
+  g_array_append_val (models, priced);
+  g_array_append_val (models, unpriced);
+  g_assert_true (kp_ledger_save_live_models (fixture->ledger, "p", "http://x/models", models, 100,
+                                             &error));
+  g_assert_no_error (error);
+
+  read = kp_ledger_get_live_models (fixture->ledger, "p", &when, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (when, ==, 100);
+  g_assert_cmpuint (read->len, ==, 2);
+  g_assert_cmpstr (g_array_index (read, KpLiveModel, 0).upstream_id, ==, "b/priced");
+  g_assert_cmpfloat (g_array_index (read, KpLiveModel, 0).input, ==, 2.5);
+  g_assert_cmpfloat (g_array_index (read, KpLiveModel, 0).cached_input, <, 0);
+  g_assert_cmpint (g_array_index (read, KpLiveModel, 0).context, ==, 4096);
+  g_assert_cmpstr (g_array_index (read, KpLiveModel, 1).upstream_id, ==, "a/unpriced");
+  g_assert_cmpfloat (g_array_index (read, KpLiveModel, 1).input, <, 0);
+  g_assert_cmpfloat (g_array_index (read, KpLiveModel, 1).output, <, 0);
+  g_clear_pointer (&read, g_array_unref);
+
+  g_array_set_size (models, 1);
+  g_assert_true (kp_ledger_save_live_models (fixture->ledger, "p", "http://x/models", models, 300,
+                                             &error));
+  read = kp_ledger_get_live_models (fixture->ledger, "p", &when, &error);
+  g_assert_cmpuint (read->len, ==, 1);
+  g_assert_cmpint (when, ==, 300);
+  g_clear_pointer (&read, g_array_unref);
+  read = kp_ledger_get_live_models (fixture->ledger, "other", &when, &error);
+  g_assert_cmpuint (read->len, ==, 0);
+  g_assert_cmpint (when, ==, 0);
+
+  g_assert_true (kp_ledger_save_refresh (fixture->ledger, &row, &error));
+  g_assert_no_error (error);
+  rows = kp_ledger_list_refreshes (fixture->ledger, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, 1);
+  {
+    KpRefreshRow *got = g_ptr_array_index (rows, 0);
+
+    g_assert_cmpstr (got->provider, ==, "p");
+    g_assert_cmpint (got->refreshed_at, ==, 200);
+    g_assert_cmpint (got->ok_at, ==, 100);
+    g_assert_cmpstr (got->error, ==, "HTTP 500");
+    g_assert_true (got->has_balance);
+    g_assert_cmpfloat (got->balance, ==, -0.5);
+    g_assert_cmpstr (got->currency, ==, "USD");
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -324,6 +393,7 @@ main (int   argc,
   ADD ("providers", test_providers);
   ADD ("requests-and-spend", test_requests_and_spend);
   ADD ("no-half-rows", test_no_half_rows);
+  ADD ("catalog-cache", test_catalog_cache);
   g_test_add_func ("/keypool/ledger/newer-schema", test_newer_schema);
 
 #undef ADD

@@ -250,6 +250,121 @@ test_cost (void)
   g_assert_cmpint (cost, ==, 500000000);
 }
 
+/* The fields the catalog refresh reads, and the ids it gives new models. */
+static void
+test_parse_refresh (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpProvider) provider = NULL;
+  g_autoptr(KpProvider) plain = NULL;
+  g_autofree char *models = NULL;
+  g_autofree char *balance = NULL;
+  g_autofree char *id = NULL;
+  static const char *bad[] = {
+    "\"prices\":\"per_token\"",
+    "\"models_need_key\":\"no\"",
+    "\"balance\":\"/credits\"",
+    "\"balance\":{\"endpoint\":\"/credits\"}",
+    "\"balance\":{\"endpoint\":\"/credits\",\"format\":\"stripe\"}",
+  };
+
+  provider = provider_from_string (
+    "{\"id\":\"or\",\"base_url\":\"https://or.test/api/v1\",\"prices\":\"openrouter\","
+    "\"models_need_key\":false,\"prices_checked\":\"2026-11-27\","
+    "\"balance\":{\"endpoint\":\"/credits\",\"format\":\"openrouter_credits\"}}", &error);
+  g_assert_no_error (error);
+  models = kp_provider_dup_models_url (provider);
+  balance = kp_provider_dup_balance_url (provider);
+  g_assert_cmpstr (models, ==, "https://or.test/api/v1/models");
+  g_assert_cmpstr (balance, ==, "https://or.test/api/v1/credits");
+  g_assert_false (kp_provider_get_models_need_key (provider));
+  g_assert_cmpint (kp_provider_get_price_format (provider), ==, KP_PRICES_OPENROUTER);
+  g_assert_cmpint (kp_provider_get_balance_format (provider), ==, KP_BALANCE_OPENROUTER_CREDITS);
+  g_assert_cmpstr (kp_provider_get_prices_checked (provider), ==, "2026-11-27");
+
+  /* Defaults: the list under base_url, asked with a key, no prices, no balance. */
+  plain = provider_from_string ("{\"id\":\"ds\",\"base_url\":\"https://ds.test/v1\","
+                                "\"balance\":{\"endpoint\":\"https://ds.test/user/balance\","
+                                "\"format\":\"deepseek\"}}", &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&balance, g_free);
+  balance = kp_provider_dup_balance_url (plain);
+  g_assert_cmpstr (balance, ==, "https://ds.test/user/balance");
+  g_assert_true (kp_provider_get_models_need_key (plain));
+  g_assert_cmpint (kp_provider_get_price_format (plain), ==, KP_PRICES_NONE);
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *json = g_strdup_printf ("{\"id\":\"x\",\"base_url\":\"https://x.test\",%s}",
+                                               bad[i]);
+      g_autoptr(KpProvider) broken = provider_from_string (json, &error);
+
+      g_assert_null (broken);
+      g_assert_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_INVALID);
+      g_clear_error (&error);
+    }
+
+  /* Canonical ids for models the file does not know. */
+  id = kp_live_model_canonical_id (plain, "DeepSeek-Chat");
+  g_assert_cmpstr (id, ==, "ds/deepseek-chat");
+  g_clear_pointer (&id, g_free);
+  id = kp_live_model_canonical_id (plain, "Qwen/Qwen3-Coder");
+  g_assert_cmpstr (id, ==, "qwen/qwen3-coder");
+  g_clear_pointer (&id, g_free);
+  g_assert_null (kp_live_model_canonical_id (plain, "has space"));
+  g_assert_null (kp_live_model_canonical_id (plain, "/leading"));
+  g_assert_null (kp_live_model_canonical_id (plain, ""));
+}
+
+/* A live list replaces the file's models, unless the file says it only adds
+ * to them (Anthropic lists dated ids, not the aliases the file routes to).
+ */
+static void
+test_merge_live_list (void)
+{
+  static const char models[] =
+    "\"models\":[{\"id\":\"anthropic/claude-sonnet-9\",\"upstream_id\":\"claude-sonnet-9-0\","
+    "\"input\":3,\"output\":15,\"cached_input\":0.3,\"cache_write\":3.75}]";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) live = g_array_new (FALSE, TRUE, sizeof (KpLiveModel));
+  KpLiveModel dated = { g_strdup ("claude-sonnet-9-20261101"), -1, -1, -1, 0 };
+  g_autofree char *replaces_json = g_strdup_printf (
+    "{\"id\":\"anthropic\",\"dialect\":\"anthropic\",\"base_url\":\"https://a.test/v1\",%s}", models);
+  g_autofree char *adds_json = g_strdup_printf (
+    "{\"id\":\"anthropic\",\"dialect\":\"anthropic\",\"base_url\":\"https://a.test/v1\","
+    "\"models_list\":\"adds\",%s}", models);
+  g_autoptr(KpProvider) replaces = provider_from_string (replaces_json, &error);
+  g_autoptr(KpProvider) adds = provider_from_string (adds_json, &error);
+  g_autoptr(KpProvider) replaced = NULL;
+  g_autoptr(KpProvider) added = NULL;
+  const KpOffering *kept;
+  const KpOffering *dated_offering;
+
+  g_assert_no_error (error);
+  g_array_set_clear_func (live, kp_live_model_clear);
+  g_array_append_val (live, dated);
+
+  replaced = kp_provider_new_merged (replaces, live, 1000);
+  g_assert_cmpuint (kp_provider_get_n_offerings (replaced), ==, 1);
+  g_assert_cmpstr (kp_provider_get_offering (replaced, 0)->upstream_id, ==, "claude-sonnet-9-20261101");
+  g_assert_cmpint (kp_provider_get_dialect (replaced), ==, KP_DIALECT_ANTHROPIC);
+
+  added = kp_provider_new_merged (adds, live, 1000);
+  g_assert_cmpuint (kp_provider_get_n_offerings (added), ==, 2);
+  dated_offering = kp_provider_get_offering (added, 0);
+  g_assert_cmpstr (dated_offering->model_id, ==, "anthropic/claude-sonnet-9-20261101");
+  g_assert_false (kp_offering_has_price (dated_offering));
+  kept = kp_provider_get_offering (added, 1);
+  g_assert_cmpstr (kept->model_id, ==, "anthropic/claude-sonnet-9");
+  g_assert_cmpstr (kept->upstream_id, ==, "claude-sonnet-9-0");
+  g_assert_cmpfloat (kept->cache_write, ==, 3.75);
+  g_assert_true (kept->provider == added);
+
+  g_assert_null (provider_from_string ("{\"id\":\"x\",\"base_url\":\"https://x.test\","
+                                       "\"models_list\":\"merges\"}", &error));
+  g_assert_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_INVALID);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -259,6 +374,8 @@ main (int   argc,
   g_test_add_func ("/keypool/provider/parse-full", test_parse_full);
   g_test_add_func ("/keypool/provider/parse-auth-header", test_parse_auth_header);
   g_test_add_func ("/keypool/provider/parse-errors", test_parse_errors);
+  g_test_add_func ("/keypool/provider/parse-refresh", test_parse_refresh);
+  g_test_add_func ("/keypool/provider/merge-live-list", test_merge_live_list);
   g_test_add_func ("/keypool/catalog/override", test_catalog_override);
   g_test_add_func ("/keypool/catalog/shipped", test_shipped_providers);
   g_test_add_func ("/keypool/usage/cost", test_cost);

@@ -1,4 +1,4 @@
-/* kp-cli.c: `keypool keys|providers|models|spend|requests|token`
+/* kp-cli.c: `keypool keys|providers|models|refresh|spend|requests|token`
  *
  * Every command runs in the primary instance: the running Keypool when there
  * is one, or this process on the database and keyring directly. Output goes
@@ -23,8 +23,8 @@
 
 #define SECRET_LIMIT (64 * 1024)
 
-static const char *commands[] = { "keys", "providers", "models", "route", "spend", "requests", "token",
-                                  NULL };
+static const char *commands[] = { "keys", "providers", "models", "refresh", "route", "spend", "requests",
+                                  "token", NULL };
 
 gboolean
 kp_cli_is_command (const char *word)
@@ -148,6 +148,7 @@ typedef struct
 {
   GApplication            *app;
   GApplicationCommandLine *cmdline;
+  gboolean                 named;    /* `refresh PROVIDER`: it must be refreshed */
 } Pending;
 
 /* An asynchronous command keeps the application and the caller waiting. */
@@ -453,20 +454,40 @@ providers (KpGateway               *gateway,
   if (argc != 1)
     return fail (cmdline, "usage: keypool providers [enable|disable ID]");
 
-  g_application_command_line_print (cmdline, "%-18s %-22s %-8s %-5s %s\n",
-                                    "ID", "NAME", "ENABLED", "KEYS", "MODELS");
+  g_application_command_line_print (cmdline, "%-18s %-22s %-8s %-5s %-6s %s\n",
+                                    "ID", "NAME", "ENABLED", "KEYS", "MODELS", "REFRESHED");
   for (guint i = 0; i < list->len; i++)
     {
       KpProvider *provider = g_ptr_array_index (list, i);
+      const KpRefreshRow *state = kp_refresh_get_state (kp_gateway_get_refresh (gateway),
+                                                        kp_provider_get_id (provider));
       g_autofree char *keys_text = NULL;
+      g_autofree char *refreshed = NULL;
 
       keys_text = kp_provider_get_requires_key (provider)
                     ? g_strdup_printf ("%u", kp_gateway_count_keys (gateway, provider))
                     : g_strdup ("none needed");
-      g_application_command_line_print (cmdline, "%-18s %-22s %-8s %-5s %u\n",
+      refreshed = state && state->refreshed_at ? format_until (state->refreshed_at) : g_strdup ("never");
+      g_application_command_line_print (cmdline, "%-18s %-22s %-8s %-5s %-6u %s\n",
                                         kp_provider_get_id (provider), kp_provider_get_name (provider),
                                         kp_gateway_provider_is_enabled (gateway, provider) ? "yes" : "no",
-                                        keys_text, kp_provider_get_n_offerings (provider));
+                                        keys_text, kp_provider_get_n_offerings (provider), refreshed);
+      if (state != NULL && state->error != NULL)
+        {
+          g_autofree char *good = state->ok_at ? format_until (state->ok_at) : NULL;
+
+          g_application_command_line_print (cmdline, "     last error: %.200s\n", state->error);
+          g_application_command_line_print (cmdline, "     models as of: %s\n",
+                                            good ? good : "the provider file");
+        }
+      if (state != NULL && state->has_balance)
+        {
+          g_autofree char *when = format_until (state->balance_at);
+
+          g_application_command_line_print (cmdline, "     balance: %.2f %s (read %s)\n",
+                                            state->balance, state->currency ? state->currency : "",
+                                            when);
+        }
     }
   return EXIT_SUCCESS;
 }
@@ -490,7 +511,8 @@ models (KpGateway               *gateway,
 
           g_string_append_printf (line, " %s", kp_provider_get_id (offering->provider));
           if (kp_offering_has_price (offering))
-            g_string_append_printf (line, " $%g/$%g", offering->input, offering->output);
+            g_string_append_printf (line, " $%g/$%g%s", offering->input, offering->output,
+                                    offering->price_source == KP_PRICE_LIVE ? " (live)" : "");
           else
             g_string_append (line, " (price unknown)");
           if (!kp_gateway_provider_is_usable (gateway, offering->provider))
@@ -501,6 +523,61 @@ models (KpGateway               *gateway,
     }
   g_application_command_line_print (cmdline, "Prices are USD per million input/output tokens.\n");
   return EXIT_SUCCESS;
+}
+
+/* refresh --------------------------------------------------------------------- */
+
+static void
+on_refreshed (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Pending *pending = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) results = NULL;
+  int status = EXIT_SUCCESS;
+
+  results = kp_refresh_run_finish (KP_REFRESH (object), result, &error);
+  if (results == NULL)
+    {
+      pending_done (pending, fail (pending->cmdline, "%s", error->message));
+      return;
+    }
+
+  for (guint i = 0; i < results->len; i++)
+    {
+      KpRefreshResult *one = g_ptr_array_index (results, i);
+      const char *outcome = one->outcome == KP_REFRESH_OK ? "ok"
+                            : one->outcome == KP_REFRESH_FAILED ? "failed" : "skipped";
+
+      g_application_command_line_print (pending->cmdline, "%-18s %-8s %s\n", one->provider_id,
+                                        outcome, one->summary);
+      /* A provider asked for by name must have been refreshed. */
+      if (pending->named && one->outcome != KP_REFRESH_OK)
+        status = EXIT_FAILURE;
+    }
+  pending_done (pending, status);
+}
+
+static int
+refresh (GApplication            *app,
+         KpGateway               *gateway,
+         GApplicationCommandLine *cmdline,
+         char                   **argv,
+         int                      argc)
+{
+  Pending *pending;
+
+  if (argc > 2)
+    return fail (cmdline, "usage: keypool refresh [PROVIDER]");
+  if (argc == 2 && kp_catalog_get_provider (kp_gateway_get_catalog (gateway), argv[1]) == NULL)
+    return fail (cmdline, "There is no provider “%s”; “keypool providers” lists them.", argv[1]);
+
+  pending = pending_new (app, cmdline);
+  pending->named = argc == 2;
+  kp_refresh_run_async (kp_gateway_get_refresh (gateway), argc == 2 ? argv[1] : NULL, NULL,
+                        on_refreshed, pending);
+  return -1;
 }
 
 /* route ----------------------------------------------------------------------- */
@@ -839,6 +916,8 @@ kp_cli_run (GApplication            *app,
     status = providers (gateway, cmdline, argv, argc);
   else if (g_str_equal (command, "models"))
     status = models (gateway, cmdline);
+  else if (g_str_equal (command, "refresh"))
+    status = refresh (app, gateway, cmdline, argv, argc);
   else if (g_str_equal (command, "route"))
     status = route (gateway, cmdline, argv, argc);
   else if (g_str_equal (command, "spend"))

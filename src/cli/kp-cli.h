@@ -1,4 +1,4 @@
-/* kp-cli.h: `keypool keys|providers|models|spend|requests|token`
+/* kp-cli.h: `keypool keys|providers|models|refresh|spend|requests|token`
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later

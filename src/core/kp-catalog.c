@@ -16,7 +16,8 @@ struct _KpCatalog
 {
   GObject     parent_instance;
 
-  GPtrArray  *providers;    /* of KpProvider, in id order */
+  GPtrArray  *providers;    /* of KpProvider, in id order: as served now */
+  GHashTable *bundled;      /* id → KpProvider as its file describes it */
   GHashTable *by_model;     /* canonical id → GPtrArray of const KpOffering* */
   GHashTable *by_bare;      /* "model" part → canonical id, or "" when ambiguous */
   GHashTable *by_alias;     /* alias → canonical id, or "" when ambiguous */
@@ -36,6 +37,7 @@ kp_catalog_finalize (GObject *object)
   g_clear_pointer (&self->by_alias, g_hash_table_unref);
   g_clear_pointer (&self->model_ids, g_ptr_array_unref);
   g_clear_pointer (&self->providers, g_ptr_array_unref);
+  g_clear_pointer (&self->bundled, g_hash_table_unref);
   g_clear_pointer (&self->load_errors, g_ptr_array_unref);
 
   G_OBJECT_CLASS (kp_catalog_parent_class)->finalize (object);
@@ -53,6 +55,7 @@ static void
 kp_catalog_init (KpCatalog *self)
 {
   self->providers = g_ptr_array_new_with_free_func (g_object_unref);
+  self->bundled = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
   self->load_errors = g_ptr_array_new_with_free_func (g_free);
   self->by_model = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                           (GDestroyNotify)g_ptr_array_unref);
@@ -136,8 +139,9 @@ rebuild_index (KpCatalog *self)
   g_ptr_array_sort (self->model_ids, compare_string);
 }
 
+/* Puts @provider in place of the one with its id, or adds it. */
 static void
-add_provider (KpCatalog  *self,
+put_provider (KpCatalog  *self,
               KpProvider *provider)
 {
   const char *id = kp_provider_get_id (provider);
@@ -148,8 +152,6 @@ add_provider (KpCatalog  *self,
 
       if (g_str_equal (kp_provider_get_id (existing), id))
         {
-          g_debug ("Provider “%s” from %s replaces the one from %s",
-                   id, kp_provider_get_origin (provider), kp_provider_get_origin (existing));
           g_ptr_array_index (self->providers, i) = g_object_ref (provider);
           g_object_unref (existing);
           return;
@@ -157,6 +159,20 @@ add_provider (KpCatalog  *self,
     }
 
   g_ptr_array_add (self->providers, g_object_ref (provider));
+}
+
+static void
+add_provider (KpCatalog  *self,
+              KpProvider *provider)
+{
+  const char *id = kp_provider_get_id (provider);
+  KpProvider *existing = g_hash_table_lookup (self->bundled, id);
+
+  if (existing != NULL)
+    g_debug ("Provider “%s” from %s replaces the one from %s",
+             id, kp_provider_get_origin (provider), kp_provider_get_origin (existing));
+  g_hash_table_replace (self->bundled, (gpointer)id, g_object_ref (provider));
+  put_provider (self, provider);
 }
 
 /**
@@ -239,6 +255,59 @@ kp_catalog_load (KpCatalog  *self,
   load_dir (self, shipped_dir);
   load_dir (self, user_dir);
   rebuild_index (self);
+}
+
+/**
+ * kp_catalog_apply_live:
+ * @self: a #KpCatalog
+ * @provider_id: a provider from the files
+ * @live: (element-type KpLiveModel): the models its live list names
+ * @listed_at: when the list was fetched, unix seconds
+ *
+ * Serves the provider's live model list from now on, merged with its file
+ * (see kp_provider_new_merged()). The provider object is replaced, not
+ * changed: a request in flight that holds the old one keeps its offerings.
+ *
+ * Returns: (transfer none) (nullable): the provider as served now, or %NULL
+ *   when no file describes @provider_id
+ */
+KpProvider *
+kp_catalog_apply_live (KpCatalog  *self,
+                       const char *provider_id,
+                       GArray     *live,
+                       gint64      listed_at)
+{
+  g_autoptr(KpProvider) merged = NULL;
+  KpProvider *bundled;
+
+  g_return_val_if_fail (KP_IS_CATALOG (self), NULL);
+  g_return_val_if_fail (provider_id != NULL, NULL);
+  g_return_val_if_fail (live != NULL, NULL);
+
+  bundled = g_hash_table_lookup (self->bundled, provider_id);
+  if (bundled == NULL)
+    return NULL;
+
+  merged = kp_provider_new_merged (bundled, live, listed_at);
+  put_provider (self, merged);
+  rebuild_index (self);
+  return merged;
+}
+
+/**
+ * kp_catalog_get_bundled_provider:
+ *
+ * Returns: (transfer none) (nullable): the provider as its file describes
+ *   it, before any live model list
+ */
+KpProvider *
+kp_catalog_get_bundled_provider (KpCatalog  *self,
+                                 const char *id)
+{
+  g_return_val_if_fail (KP_IS_CATALOG (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  return g_hash_table_lookup (self->bundled, id);
 }
 
 /**

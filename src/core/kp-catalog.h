@@ -20,6 +20,12 @@ void        kp_catalog_load            (KpCatalog   *self,
                                         const char  *user_dir);
 void        kp_catalog_add_provider    (KpCatalog   *self,
                                         KpProvider  *provider);
+KpProvider *kp_catalog_apply_live      (KpCatalog   *self,
+                                        const char  *provider_id,
+                                        GArray      *live,
+                                        gint64       listed_at);
+KpProvider *kp_catalog_get_bundled_provider (KpCatalog *self,
+                                        const char  *id);
 GPtrArray  *kp_catalog_get_providers   (KpCatalog   *self);
 KpProvider *kp_catalog_get_provider    (KpCatalog   *self,
                                         const char  *id);

@@ -51,6 +51,7 @@ struct _KpGateway
   KpCatalog   *catalog;
   KpVault     *vault;
   KpLedger    *ledger;
+  KpRefresh   *refresh;
   KpServer    *server;
   SoupSession *session;
   GHashTable  *relays;            /* in flight: KpRelay → itself (owned) */
@@ -107,6 +108,9 @@ kp_gateway_dispose (GObject *object)
 {
   KpGateway *self = (KpGateway *)object;
 
+  if (self->refresh != NULL)
+    g_object_run_dispose (G_OBJECT (self->refresh));
+  g_clear_object (&self->refresh);
   g_clear_object (&self->server);
   g_clear_pointer (&self->relays, g_hash_table_unref);
   if (self->session != NULL)
@@ -181,6 +185,7 @@ kp_gateway_init (KpGateway *self)
 {
   self->catalog = kp_catalog_new ();
   self->vault = kp_vault_new ();
+  self->refresh = kp_refresh_new (self);
   self->relays = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
   self->credentials = g_ptr_array_new_with_free_func (g_object_unref);
   self->disabled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -571,6 +576,10 @@ load_local (KpGateway  *self,
   if (!load_env_credentials (self, rows, error))
     return FALSE;
 
+  /* The last good live model lists replace the files' until the next refresh. */
+  if (!kp_refresh_load (self->refresh, error))
+    return FALSE;
+
   /* Keyring credentials get their secret once the keyring answers. */
   for (guint i = 0; i < rows->len; i++)
     {
@@ -812,6 +821,7 @@ kp_gateway_stop (KpGateway *self)
   if (!self->serving)
     return;
   self->serving = FALSE;
+  kp_refresh_stop (self->refresh);
 
   /* Aborting can finish a relay and remove it from the table at once. */
   g_hash_table_iter_init (&iter, self->relays);
@@ -889,6 +899,19 @@ kp_gateway_get_ledger (KpGateway *self)
 {
   g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
   return self->ledger;
+}
+
+/**
+ * kp_gateway_get_refresh:
+ *
+ * Returns: (transfer none): the catalog refresh: live models, prices and
+ *   balances
+ */
+KpRefresh *
+kp_gateway_get_refresh (KpGateway *self)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+  return self->refresh;
 }
 
 SoupSession *
@@ -1087,6 +1110,7 @@ route_clear (gpointer data)
   KpRoute *route = data;
 
   g_clear_object (&route->credential);
+  g_clear_object (&route->provider);
 }
 
 /**
@@ -1226,7 +1250,7 @@ kp_gateway_plan (KpGateway            *self,
 
       if (!kp_provider_get_requires_key (provider))
         {
-          KpRoute route = { offering, NULL, base, 0 };
+          KpRoute route = { offering, NULL, base, 0, g_object_ref (provider) };
 
           g_array_append_val (plan->routes, route);
           continue;
@@ -1243,7 +1267,8 @@ kp_gateway_plan (KpGateway            *self,
             {
               KpRoute route = {
                 offering, g_object_ref (credential),
-                base >= 0 ? base * kp_credential_get_multiplier (credential) : -1, 0
+                base >= 0 ? base * kp_credential_get_multiplier (credential) : -1, 0,
+                g_object_ref (provider)
               };
 
               g_array_append_val (plan->routes, route);
@@ -1528,6 +1553,75 @@ kp_gateway_reset_key (KpGateway  *self,
   kp_credential_note_success (credential);
   emit_changed (self);
   return TRUE;
+}
+
+/* What a key's balance, read by the catalog refresh, means for it. */
+#define BALANCE_PREFIX "balance: "
+
+/**
+ * kp_gateway_note_balance:
+ * @self: a #KpGateway
+ * @credential: the key the balance was read with
+ * @balance: what is left, in @currency
+ * @currency: the currency the provider reported
+ * @available: whether the provider says the account may be used
+ *
+ * A balance at or below zero puts the key out of use (exhausted, until a
+ * later balance or a reset says otherwise); a positive one brings back a
+ * key that was exhausted.
+ */
+void
+kp_gateway_note_balance (KpGateway    *self,
+                         KpCredential *credential,
+                         double        balance,
+                         const char   *currency,
+                         gboolean      available)
+{
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  KpCredentialState state;
+
+  g_return_if_fail (KP_IS_GATEWAY (self));
+  g_return_if_fail (KP_IS_CREDENTIAL (credential));
+
+  /* The key may have been removed while its balance was on the way. */
+  if (kp_gateway_find_credential (self, kp_credential_get_id (credential)) != credential)
+    return;
+
+  state = kp_credential_get_state (credential, now);
+  if (balance <= 0 || !available)
+    {
+      g_autofree char *when = format_time (now);
+      g_autofree char *message = g_strdup_printf (BALANCE_PREFIX "%.2f %s left (read at %s)%s",
+                                                  balance, currency ? currency : "", when,
+                                                  available ? "" : "; the provider says the "
+                                                                   "account cannot be used");
+
+      kp_credential_set_state (credential, KP_CREDENTIAL_EXHAUSTED, 0, message);
+    }
+  else if (state == KP_CREDENTIAL_EXHAUSTED)
+    {
+      g_debug ("Key %" G_GINT64_FORMAT " has a balance again", kp_credential_get_id (credential));
+      kp_credential_set_state (credential, KP_CREDENTIAL_OK, 0, NULL);
+      kp_credential_note_success (credential);
+    }
+  else
+    return;
+
+  persist_state (self, credential);
+  emit_changed (self);
+}
+
+/**
+ * kp_gateway_catalog_changed:
+ *
+ * Called by the refresh when a provider's models or prices changed.
+ */
+void
+kp_gateway_catalog_changed (KpGateway *self)
+{
+  g_return_if_fail (KP_IS_GATEWAY (self));
+
+  emit_changed (self);
 }
 
 /* Management -------------------------------------------------------------- */

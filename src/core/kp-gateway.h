@@ -11,6 +11,7 @@
 #include "kp-catalog.h"
 #include "kp-credential.h"
 #include "kp-ledger.h"
+#include "kp-refresh.h"
 #include "kp-relay.h"
 #include "kp-upstream-error.h"
 #include "kp-vault.h"
@@ -41,6 +42,7 @@ typedef struct
   KpCredential     *credential;
   double            expected_usd;  /* < 0 when the offering has no price */
   guint             rank;          /* 1 = first choice */
+  KpProvider       *provider;      /* holds the offering: a refresh may replace it meanwhile */
 } KpRoute;
 
 /* A candidate that is not a route now, and why. */
@@ -114,6 +116,7 @@ const char   *kp_gateway_get_token_origin     (KpGateway   *self);
 const char   *kp_gateway_get_keyring_problem  (KpGateway   *self);
 KpCatalog    *kp_gateway_get_catalog          (KpGateway   *self);
 KpLedger     *kp_gateway_get_ledger           (KpGateway   *self);
+KpRefresh    *kp_gateway_get_refresh          (KpGateway   *self);
 SoupSession  *kp_gateway_get_session          (KpGateway   *self);
 guint         kp_gateway_get_n_active         (KpGateway   *self);
 GPtrArray    *kp_gateway_get_credentials      (KpGateway   *self);
@@ -147,6 +150,12 @@ gboolean      kp_gateway_set_key_options      (KpGateway            *self,
 gboolean      kp_gateway_reset_key            (KpGateway            *self,
                                                gint64                id,
                                                GError              **error);
+void          kp_gateway_note_balance         (KpGateway            *self,
+                                               KpCredential         *credential,
+                                               double                balance,
+                                               const char           *currency,
+                                               gboolean              available);
+void          kp_gateway_catalog_changed      (KpGateway            *self);
 
 /* Management: the CLI, the window and the tray go through these. */
 gboolean      kp_gateway_set_provider_enabled (KpGateway   *self,

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "kp-ledger.h"
+#include "kp-provider.h"
 
 struct _KpLedger
 {
@@ -109,6 +110,30 @@ static const char *migrations[] = {
 
   /* 2: tokens written to a prompt cache are priced apart (Anthropic) */
   "ALTER TABLE requests ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;",
+
+  /* 3: catalog cache: the last good live model list of each provider, and
+   * how its last refresh went. Prices are USD per million tokens; NULL = not
+   * given. No secret is kept here.
+   */
+  "CREATE TABLE catalog_models ("
+  "  provider TEXT NOT NULL,"
+  "  n INTEGER NOT NULL,"
+  "  upstream_id TEXT NOT NULL,"
+  "  input REAL,"
+  "  output REAL,"
+  "  cached_input REAL,"
+  "  context INTEGER NOT NULL DEFAULT 0,"
+  "  source TEXT NOT NULL,"
+  "  refreshed_at INTEGER NOT NULL,"
+  "  PRIMARY KEY (provider, upstream_id));"
+  "CREATE TABLE provider_refresh ("
+  "  provider TEXT PRIMARY KEY,"
+  "  refreshed_at INTEGER NOT NULL DEFAULT 0,"
+  "  ok_at INTEGER NOT NULL DEFAULT 0,"
+  "  error TEXT,"
+  "  balance REAL,"
+  "  currency TEXT,"
+  "  balance_at INTEGER NOT NULL DEFAULT 0);",
 };
 
 static void
@@ -634,6 +659,233 @@ kp_ledger_set_setting (KpLedger    *self,
   bind_text (stmt, 1, key);
   bind_text (stmt, 2, value);
   return step_done (self, stmt, "save a setting", error);
+}
+
+/* Catalog cache ---------------------------------------------------------- */
+
+static void
+bind_price (sqlite3_stmt *stmt,
+            int           index,
+            double        price)
+{
+  if (price >= 0)
+    sqlite3_bind_double (stmt, index, price);
+  else
+    sqlite3_bind_null (stmt, index);
+}
+
+static double
+column_price (sqlite3_stmt *stmt,
+              int           index)
+{
+  return sqlite3_column_type (stmt, index) == SQLITE_NULL ? -1.0 : sqlite3_column_double (stmt, index);
+}
+
+/**
+ * kp_ledger_save_live_models:
+ * @self: a #KpLedger
+ * @provider: the provider
+ * @source: the URL the list came from
+ * @models: (element-type KpLiveModel): the list, in the provider's order
+ * @refreshed_at: when it was fetched, unix seconds
+ * @error: a location for a #GError
+ *
+ * Replaces the provider's cached model list, in one transaction.
+ */
+gboolean
+kp_ledger_save_live_models (KpLedger    *self,
+                            const char  *provider,
+                            const char  *source,
+                            GArray      *models,
+                            gint64       refreshed_at,
+                            GError     **error)
+{
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+  g_return_val_if_fail (provider != NULL && source != NULL && models != NULL, FALSE);
+
+  if (!exec (self, "BEGIN IMMEDIATE", "save the model list", error))
+    return FALSE;
+
+  stmt = prepare (self, "DELETE FROM catalog_models WHERE provider = ?", error);
+  if (stmt == NULL)
+    goto fail;
+  bind_text (stmt, 1, provider);
+  if (!step_done (self, stmt, "save the model list", error))
+    goto fail;
+
+  for (guint i = 0; i < models->len; i++)
+    {
+      const KpLiveModel *model = &g_array_index (models, KpLiveModel, i);
+
+      stmt = prepare (self,
+                      "INSERT OR IGNORE INTO catalog_models (provider, n, upstream_id, input, output, "
+                      "cached_input, context, source, refreshed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      error);
+      if (stmt == NULL)
+        goto fail;
+      bind_text (stmt, 1, provider);
+      sqlite3_bind_int (stmt, 2, i);
+      bind_text (stmt, 3, model->upstream_id);
+      bind_price (stmt, 4, model->input);
+      bind_price (stmt, 5, model->output);
+      bind_price (stmt, 6, model->cached_input);
+      sqlite3_bind_int64 (stmt, 7, MAX (model->context, 0));
+      bind_text (stmt, 8, source);
+      sqlite3_bind_int64 (stmt, 9, refreshed_at);
+      if (!step_done (self, stmt, "save the model list", error))
+        goto fail;
+    }
+
+  if (exec (self, "COMMIT", "save the model list", error))
+    return TRUE;
+
+fail:
+  sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+  return FALSE;
+}
+
+/**
+ * kp_ledger_get_live_models:
+ * @self: a #KpLedger
+ * @provider: the provider
+ * @refreshed_at: (out): when the list was fetched; 0 when there is none
+ * @error: a location for a #GError
+ *
+ * Returns: (transfer full) (element-type KpLiveModel): the provider's last
+ *   good model list, empty when none was kept, or %NULL with @error set
+ */
+GArray *
+kp_ledger_get_live_models (KpLedger    *self,
+                           const char  *provider,
+                           gint64      *refreshed_at,
+                           GError     **error)
+{
+  g_autoptr(GArray) models = g_array_new (FALSE, TRUE, sizeof (KpLiveModel));
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+  g_return_val_if_fail (provider != NULL, NULL);
+
+  g_array_set_clear_func (models, kp_live_model_clear);
+  *refreshed_at = 0;
+
+  stmt = prepare (self,
+                  "SELECT upstream_id, input, output, cached_input, context, refreshed_at "
+                  "FROM catalog_models WHERE provider = ? ORDER BY n", error);
+  if (stmt == NULL)
+    return NULL;
+  bind_text (stmt, 1, provider);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      KpLiveModel model = {
+        .upstream_id = column_text (stmt, 0),
+        .input = column_price (stmt, 1),
+        .output = column_price (stmt, 2),
+        .cached_input = column_price (stmt, 3),
+        .context = sqlite3_column_int64 (stmt, 4),
+      };
+
+      *refreshed_at = MAX (*refreshed_at, sqlite3_column_int64 (stmt, 5));
+      g_array_append_val (models, model);
+    }
+  sqlite3_reset (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "read the model list");
+      return NULL;
+    }
+  return g_steal_pointer (&models);
+}
+
+gboolean
+kp_ledger_save_refresh (KpLedger            *self,
+                        const KpRefreshRow  *row,
+                        GError             **error)
+{
+  sqlite3_stmt *stmt;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+  g_return_val_if_fail (row != NULL && row->provider != NULL, FALSE);
+
+  stmt = prepare (self,
+                  "INSERT INTO provider_refresh (provider, refreshed_at, ok_at, error, balance, "
+                  "currency, balance_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT (provider) DO UPDATE SET refreshed_at = excluded.refreshed_at, "
+                  "ok_at = excluded.ok_at, error = excluded.error, balance = excluded.balance, "
+                  "currency = excluded.currency, balance_at = excluded.balance_at", error);
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, row->provider);
+  sqlite3_bind_int64 (stmt, 2, row->refreshed_at);
+  sqlite3_bind_int64 (stmt, 3, row->ok_at);
+  bind_text (stmt, 4, row->error);
+  if (row->has_balance)
+    sqlite3_bind_double (stmt, 5, row->balance);
+  else
+    sqlite3_bind_null (stmt, 5);
+  bind_text (stmt, 6, row->currency);
+  sqlite3_bind_int64 (stmt, 7, row->balance_at);
+  return step_done (self, stmt, "save how the refresh went", error);
+}
+
+void
+kp_refresh_row_free (KpRefreshRow *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->provider);
+  g_free (row->error);
+  g_free (row->currency);
+  g_free (row);
+}
+
+/**
+ * kp_ledger_list_refreshes:
+ *
+ * Returns: (transfer full) (element-type KpRefreshRow): how the last refresh
+ *   of each provider went, or %NULL with @error set
+ */
+GPtrArray *
+kp_ledger_list_refreshes (KpLedger  *self,
+                          GError   **error)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_refresh_row_free);
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+
+  stmt = prepare (self,
+                  "SELECT provider, refreshed_at, ok_at, error, balance, currency, balance_at "
+                  "FROM provider_refresh ORDER BY provider", error);
+  if (stmt == NULL)
+    return NULL;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      KpRefreshRow *row = g_new0 (KpRefreshRow, 1);
+
+      row->provider = column_text (stmt, 0);
+      row->refreshed_at = sqlite3_column_int64 (stmt, 1);
+      row->ok_at = sqlite3_column_int64 (stmt, 2);
+      row->error = column_text (stmt, 3);
+      row->has_balance = sqlite3_column_type (stmt, 4) != SQLITE_NULL;
+      row->balance = sqlite3_column_double (stmt, 4);
+      row->currency = column_text (stmt, 5);
+      row->balance_at = sqlite3_column_int64 (stmt, 6);
+      g_ptr_array_add (rows, row);
+    }
+  sqlite3_reset (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "read how the refreshes went");
+      return NULL;
+    }
+  return g_steal_pointer (&rows);
 }
 
 /* Requests --------------------------------------------------------------- */

@@ -75,6 +75,19 @@ typedef struct
   gint64  ms;
 } KpAttemptRow;
 
+/* How the last catalog refresh of one provider went. */
+typedef struct
+{
+  char     *provider;
+  gint64    refreshed_at;  /* last attempt, unix seconds; 0 = never */
+  gint64    ok_at;         /* last success: the cached model list is from then */
+  char     *error;         /* the last attempt's error; NULL when it worked */
+  gboolean  has_balance;
+  double    balance;       /* in @currency, as the provider said */
+  char     *currency;
+  gint64    balance_at;
+} KpRefreshRow;
+
 typedef enum
 {
   KP_SPEND_BY_PROVIDER,
@@ -147,6 +160,23 @@ gboolean    kp_ledger_set_setting             (KpLedger              *self,
                                                const char            *value,
                                                GError               **error);
 
+gboolean    kp_ledger_save_live_models        (KpLedger              *self,
+                                               const char            *provider,
+                                               const char            *source,
+                                               GArray                *models,
+                                               gint64                 refreshed_at,
+                                               GError               **error);
+GArray     *kp_ledger_get_live_models         (KpLedger              *self,
+                                               const char            *provider,
+                                               gint64                *refreshed_at,
+                                               GError               **error);
+gboolean    kp_ledger_save_refresh            (KpLedger              *self,
+                                               const KpRefreshRow    *row,
+                                               GError               **error);
+GPtrArray  *kp_ledger_list_refreshes          (KpLedger              *self,
+                                               GError               **error);
+void        kp_refresh_row_free               (KpRefreshRow          *row);
+
 gboolean    kp_ledger_add_request             (KpLedger              *self,
                                                const KpRequestRow    *row,
                                                const KpAttemptRow    *attempts,
@@ -180,5 +210,6 @@ gboolean    kp_ledger_check_integrity         (KpLedger              *self,
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpCredentialRow, kp_credential_row_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpRequestRow, kp_request_row_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpRefreshRow, kp_refresh_row_free)
 
 G_END_DECLS

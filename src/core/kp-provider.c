@@ -30,6 +30,14 @@ struct _KpProvider
   GStrv       header_values;
   gboolean    requires_key;
   gboolean    check_with_chat;  /* no model list: check keys with a tiny chat */
+  char       *prices_checked;
+  char       *models_endpoint;   /* a path under base_url or a URL; NULL = "/models" */
+  char       *models_prefix;     /* put before each name in the list, not in requests */
+  gboolean    models_need_key;
+  gboolean    models_list_adds; /* the live list adds to the file's models */
+  KpPriceFormat price_format;
+  char       *balance_endpoint;
+  KpBalanceFormat balance_format;
   GArray     *offerings;     /* of KpOffering */
 };
 
@@ -62,6 +70,10 @@ kp_provider_finalize (GObject *object)
   g_clear_pointer (&self->env, g_strfreev);
   g_clear_pointer (&self->header_names, g_strfreev);
   g_clear_pointer (&self->header_values, g_strfreev);
+  g_clear_pointer (&self->prices_checked, g_free);
+  g_clear_pointer (&self->models_endpoint, g_free);
+  g_clear_pointer (&self->models_prefix, g_free);
+  g_clear_pointer (&self->balance_endpoint, g_free);
   g_clear_pointer (&self->offerings, g_array_unref);
 
   G_OBJECT_CLASS (kp_provider_parent_class)->finalize (object);
@@ -336,6 +348,7 @@ parse_models (KpProvider  *self,
 
         if (stored->upstream_id == NULL)
           stored->upstream_id = g_strdup (strchr (id, '/') + 1);
+        stored->price_source = kp_offering_has_price (stored) ? KP_PRICE_BUNDLED : KP_PRICE_UNKNOWN;
 
         stored->context = json_object_get_int_member_with_default (model, "context", 0);
 
@@ -350,6 +363,104 @@ parse_models (KpProvider  *self,
             stored->aliases[k] = lower;
           }
       }
+    }
+
+  return TRUE;
+}
+
+static gboolean
+valid_endpoint (const char *base_url,
+                const char *endpoint)
+{
+  g_autofree char *url = NULL;
+  g_autoptr(GUri) uri = NULL;
+
+  if (g_str_has_prefix (endpoint, "http://") || g_str_has_prefix (endpoint, "https://"))
+    url = g_strdup (endpoint);
+  else
+    url = g_strconcat (base_url, endpoint[0] == '/' ? "" : "/", endpoint, NULL);
+  uri = g_uri_parse (url, G_URI_FLAGS_ENCODED, NULL);
+  return uri != NULL && g_uri_get_host (uri) != NULL;
+}
+
+/* The fields that say how the catalog refresh reads the provider's own
+ * model list, prices and balance.
+ */
+static gboolean
+parse_refresh (KpProvider  *self,
+               JsonObject  *object,
+               GError     **error)
+{
+  g_autofree char *prices = NULL;
+  g_autofree char *models_list = NULL;
+  JsonNode *node;
+
+  if (!get_string (object, "prices_checked", FALSE, &self->prices_checked, self->origin,
+                   "the provider", error) ||
+      !get_string (object, "models_endpoint", FALSE, &self->models_endpoint, self->origin,
+                   "the provider", error) ||
+      !get_string (object, "models_prefix", FALSE, &self->models_prefix, self->origin,
+                   "the provider", error) ||
+      !get_string (object, "prices", FALSE, &prices, self->origin, "the provider", error) ||
+      !get_string (object, "models_list", FALSE, &models_list, self->origin, "the provider", error))
+    return FALSE;
+
+  if (models_list != NULL && !g_str_equal (models_list, "replaces") &&
+      !g_str_equal (models_list, "adds"))
+    return invalid (error, self->origin, "“models_list” is “%s”; use “replaces” or “adds”",
+                    models_list);
+  self->models_list_adds = g_strcmp0 (models_list, "adds") == 0;
+
+  if (self->models_endpoint != NULL && !valid_endpoint (self->base_url, self->models_endpoint))
+    return invalid (error, self->origin, "“models_endpoint” “%s” is not a path or an http(s) URL",
+                    self->models_endpoint);
+
+  if (prices == NULL || g_str_equal (prices, "none"))
+    self->price_format = KP_PRICES_NONE;
+  else if (g_str_equal (prices, "openrouter"))
+    self->price_format = KP_PRICES_OPENROUTER;
+  else if (g_str_equal (prices, "per_million"))
+    self->price_format = KP_PRICES_PER_MILLION;
+  else if (g_str_equal (prices, "free"))
+    self->price_format = KP_PRICES_FREE;
+  else
+    return invalid (error, self->origin,
+                    "“prices” is “%s”; use “openrouter”, “per_million”, “free” or “none”", prices);
+
+  self->models_need_key = self->requires_key;
+  node = json_object_get_member (object, "models_need_key");
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
+        return invalid (error, self->origin, "“models_need_key” must be true or false");
+      self->models_need_key = json_node_get_boolean (node);
+    }
+
+  node = json_object_get_member (object, "balance");
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      g_autofree char *format = NULL;
+      JsonObject *balance;
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        return invalid (error, self->origin,
+                        "“balance” must be an object: {\"endpoint\": …, \"format\": …}");
+      balance = json_node_get_object (node);
+      if (!get_string (balance, "endpoint", TRUE, &self->balance_endpoint, self->origin,
+                       "“balance”", error) ||
+          !get_string (balance, "format", TRUE, &format, self->origin, "“balance”", error))
+        return FALSE;
+      if (!valid_endpoint (self->base_url, self->balance_endpoint))
+        return invalid (error, self->origin, "the balance endpoint “%s” is not a path or an http(s) URL",
+                        self->balance_endpoint);
+      if (g_str_equal (format, "openrouter_credits"))
+        self->balance_format = KP_BALANCE_OPENROUTER_CREDITS;
+      else if (g_str_equal (format, "deepseek"))
+        self->balance_format = KP_BALANCE_DEEPSEEK;
+      else
+        return invalid (error, self->origin,
+                        "the balance format “%s” is unknown; use “openrouter_credits” or “deepseek”",
+                        format);
     }
 
   return TRUE;
@@ -468,6 +579,7 @@ kp_provider_new_from_json (JsonNode    *root,
       !parse_string_array (json_object_get_member (object, "env"), &self->env,
                            origin, "env", error) ||
       !parse_headers (self, json_object_get_member (object, "headers"), error) ||
+      !parse_refresh (self, object, error) ||
       !parse_models (self, json_object_get_member (object, "models"), error))
     return NULL;
 
@@ -662,4 +774,294 @@ kp_dialect_to_string (KpDialect dialect)
     default:
       return "openai";
     }
+}
+
+const char *
+kp_price_source_to_string (KpPriceSource source)
+{
+  switch (source)
+    {
+    case KP_PRICE_BUNDLED:
+      return "bundled";
+    case KP_PRICE_LIVE:
+      return "live";
+    case KP_PRICE_UNKNOWN:
+    default:
+      return "unknown";
+    }
+}
+
+/**
+ * kp_provider_get_prices_checked:
+ *
+ * Returns: (nullable): the date the file's prices were last compared with the
+ *   provider's, as YYYY-MM-DD
+ */
+const char *
+kp_provider_get_prices_checked (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+  return self->prices_checked;
+}
+
+static char *
+resolve_endpoint (KpProvider *self,
+                  const char *endpoint)
+{
+  if (g_str_has_prefix (endpoint, "http://") || g_str_has_prefix (endpoint, "https://"))
+    return g_strdup (endpoint);
+  return g_strconcat (self->base_url, endpoint[0] == '/' ? "" : "/", endpoint, NULL);
+}
+
+/**
+ * kp_provider_dup_models_url:
+ *
+ * Returns: (transfer full) (nullable): where the provider lists its models,
+ *   or %NULL for a provider without a model list (`"key_check": "chat"`)
+ */
+char *
+kp_provider_dup_models_url (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+
+  if (self->models_endpoint == NULL && self->check_with_chat)
+    return NULL;
+  return resolve_endpoint (self, self->models_endpoint ? self->models_endpoint : "/models");
+}
+
+/**
+ * kp_provider_get_models_need_key:
+ *
+ * Returns: whether the model list is only given to a caller with a key
+ */
+gboolean
+kp_provider_get_models_need_key (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), TRUE);
+  return self->models_need_key;
+}
+
+/**
+ * kp_provider_get_models_prefix:
+ *
+ * Returns: (nullable): what the model list puts before each model's name
+ *   (Google's "models/"), which requests leave out
+ */
+const char *
+kp_provider_get_models_prefix (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+  return self->models_prefix;
+}
+
+KpPriceFormat
+kp_provider_get_price_format (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), KP_PRICES_NONE);
+  return self->price_format;
+}
+
+/**
+ * kp_provider_dup_balance_url:
+ *
+ * Returns: (transfer full) (nullable): where a key's balance is read, or
+ *   %NULL when the provider has no such endpoint
+ */
+char *
+kp_provider_dup_balance_url (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+  return self->balance_endpoint ? resolve_endpoint (self, self->balance_endpoint) : NULL;
+}
+
+KpBalanceFormat
+kp_provider_get_balance_format (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), KP_BALANCE_NONE);
+  return self->balance_endpoint ? self->balance_format : KP_BALANCE_NONE;
+}
+
+void
+kp_live_model_clear (gpointer data)
+{
+  KpLiveModel *model = data;
+
+  g_clear_pointer (&model->upstream_id, g_free);
+}
+
+/**
+ * kp_live_model_canonical_id:
+ * @provider: the provider that listed the model
+ * @upstream_id: what the provider calls it
+ *
+ * The canonical id of a model the provider file does not know: the upstream
+ * id in lower case when it already reads “vendor/model” (OpenRouter,
+ * DeepInfra, Together), otherwise “provider/model”.
+ *
+ * Returns: (transfer full) (nullable): the id, or %NULL for a name that
+ *   cannot be one (empty, too long, spaces or control characters)
+ */
+char *
+kp_live_model_canonical_id (KpProvider *provider,
+                            const char *upstream_id)
+{
+  g_autofree char *lower = NULL;
+  const char *slash;
+  gsize len;
+
+  g_return_val_if_fail (KP_IS_PROVIDER (provider), NULL);
+  g_return_val_if_fail (upstream_id != NULL, NULL);
+
+  len = strlen (upstream_id);
+  if (len == 0 || len > 200)
+    return NULL;
+  for (const char *p = upstream_id; *p; p++)
+    if ((guchar)*p <= ' ' || (guchar)*p >= 0x7f || *p == '"' || *p == '\\')
+      return NULL;
+
+  lower = g_ascii_strdown (upstream_id, -1);
+  slash = strchr (lower, '/');
+  if (slash != NULL && slash != lower && slash[1] != '\0' && !g_str_has_suffix (lower, "/"))
+    return g_steal_pointer (&lower);
+  if (slash != NULL)
+    return NULL;
+  return g_strconcat (provider->id, "/", lower, NULL);
+}
+
+static const KpOffering *
+find_bundled (KpProvider *bundled,
+              const char *upstream_id)
+{
+  const KpOffering *folded = NULL;
+
+  for (guint i = 0; i < bundled->offerings->len; i++)
+    {
+      const KpOffering *offering = &g_array_index (bundled->offerings, KpOffering, i);
+
+      if (g_str_equal (offering->upstream_id, upstream_id))
+        return offering;
+      if (folded == NULL && g_ascii_strcasecmp (offering->upstream_id, upstream_id) == 0)
+        folded = offering;
+    }
+  return folded;
+}
+
+/**
+ * kp_provider_new_merged:
+ * @bundled: the provider as its file describes it
+ * @live: (element-type KpLiveModel): the models its live list names
+ * @listed_at: when the list was fetched, unix seconds
+ *
+ * Makes the provider as it is now: its definition from the file, and exactly
+ * the models of the live list. A model the file knows keeps its canonical id
+ * and aliases, and its file price while the list gives none; a new model
+ * gets its live price, or none (never free). Models the list no longer names
+ * are left out, so they are no longer routed to this provider.
+ *
+ * The result is a new object, so that requests in flight keep the offerings
+ * they point at for as long as they hold the old one.
+ *
+ * Returns: (transfer full): the merged provider
+ */
+KpProvider *
+kp_provider_new_merged (KpProvider *bundled,
+                        GArray     *live,
+                        gint64      listed_at)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  KpProvider *self;
+
+  g_return_val_if_fail (KP_IS_PROVIDER (bundled), NULL);
+  g_return_val_if_fail (live != NULL, NULL);
+
+  self = g_object_new (KP_TYPE_PROVIDER, NULL);
+  self->id = g_strdup (bundled->id);
+  self->name = g_strdup (bundled->name);
+  self->dialect = bundled->dialect;
+  self->base_url = g_strdup (bundled->base_url);
+  self->origin = g_strdup (bundled->origin);
+  self->chat_uri = g_uri_ref (bundled->chat_uri);
+  self->auth_kind = bundled->auth_kind;
+  self->auth_header = g_strdup (bundled->auth_header);
+  self->auth_prefix = g_strdup (bundled->auth_prefix);
+  self->env = g_strdupv (bundled->env);
+  self->header_names = g_strdupv (bundled->header_names);
+  self->header_values = g_strdupv (bundled->header_values);
+  self->requires_key = bundled->requires_key;
+  self->check_with_chat = bundled->check_with_chat;
+  self->prices_checked = g_strdup (bundled->prices_checked);
+  self->models_endpoint = g_strdup (bundled->models_endpoint);
+  self->models_prefix = g_strdup (bundled->models_prefix);
+  self->models_need_key = bundled->models_need_key;
+  self->models_list_adds = bundled->models_list_adds;
+  self->price_format = bundled->price_format;
+  self->balance_endpoint = g_strdup (bundled->balance_endpoint);
+  self->balance_format = bundled->balance_format;
+
+  for (guint i = 0; i < live->len; i++)
+    {
+      const KpLiveModel *model = &g_array_index (live, KpLiveModel, i);
+      const KpOffering *known = find_bundled (bundled, model->upstream_id);
+      gboolean live_price = model->input >= 0 && model->output >= 0;
+      KpOffering offering = { 0 };
+
+      offering.model_id = known ? g_strdup (known->model_id)
+                                : kp_live_model_canonical_id (bundled, model->upstream_id);
+      if (offering.model_id == NULL || g_hash_table_contains (seen, offering.model_id))
+        {
+          g_free (offering.model_id);
+          continue;
+        }
+
+      offering.upstream_id = g_strdup (model->upstream_id);
+      offering.aliases = known ? g_strdupv (known->aliases) : g_new0 (char *, 1);
+      offering.context = model->context > 0 ? model->context : known ? known->context : 0;
+      offering.provider = self;
+      offering.listed_at = listed_at;
+      if (live_price)
+        {
+          offering.input = model->input;
+          offering.output = model->output;
+          offering.cached_input = model->cached_input;
+          /* Lists give no cache-write price: the file's, or the input price. */
+          offering.cache_write = known ? known->cache_write : -1;
+          offering.price_source = KP_PRICE_LIVE;
+        }
+      else if (known != NULL && kp_offering_has_price (known))
+        {
+          offering.input = known->input;
+          offering.output = known->output;
+          offering.cached_input = known->cached_input;
+          offering.cache_write = known->cache_write;
+          offering.price_source = KP_PRICE_BUNDLED;
+        }
+      else
+        {
+          offering.input = offering.output = offering.cached_input = offering.cache_write = -1;
+          offering.price_source = KP_PRICE_UNKNOWN;
+        }
+
+      g_array_append_val (self->offerings, offering);
+      g_hash_table_add (seen, g_array_index (self->offerings, KpOffering,
+                                             self->offerings->len - 1).model_id);
+    }
+
+  /* A list that names models otherwise than requests do (Anthropic lists
+   * dated ids, and serves the file's aliases too) only adds to the file.
+   */
+  for (guint i = 0; self->models_list_adds && i < bundled->offerings->len; i++)
+    {
+      const KpOffering *known = &g_array_index (bundled->offerings, KpOffering, i);
+      KpOffering offering = *known;
+
+      if (g_hash_table_contains (seen, known->model_id))
+        continue;
+      offering.model_id = g_strdup (known->model_id);
+      offering.upstream_id = g_strdup (known->upstream_id);
+      offering.aliases = g_strdupv (known->aliases);
+      offering.provider = self;
+      g_array_append_val (self->offerings, offering);
+    }
+
+  return self;
 }

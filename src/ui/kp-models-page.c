@@ -232,6 +232,36 @@ add_detail (AdwExpanderRow *row,
   g_ptr_array_add (children, child);
 }
 
+/* Where a price comes from: the provider file as of its check, or the
+ * provider's own list as of the refresh.
+ */
+static char *
+describe_price_source (const KpOffering *offering)
+{
+  const char *checked = kp_provider_get_prices_checked (offering->provider);
+
+  switch (offering->price_source)
+    {
+    case KP_PRICE_LIVE:
+      {
+        g_autofree char *when = kp_ui_format_time (offering->listed_at);
+
+        /* Translators: %s is a time, such as “14:05:10”. */
+        return g_strdup_printf (_("live price, %s"), when);
+      }
+
+    case KP_PRICE_BUNDLED:
+      if (checked != NULL)
+        /* Translators: %s is a date, such as “2026-11-27”. */
+        return g_strdup_printf (_("price from the provider file, checked %s"), checked);
+      return g_strdup (_("price from the provider file"));
+
+    case KP_PRICE_UNKNOWN:
+    default:
+      return g_strdup (_("no price known"));
+    }
+}
+
 static void
 add_offering_rows (KpModelsPage   *self,
                    AdwExpanderRow *row,
@@ -240,9 +270,15 @@ add_offering_rows (KpModelsPage   *self,
   for (guint i = 0; i < offerings->len; i++)
     {
       const KpOffering *offering = g_ptr_array_index (offerings, i);
-      g_autofree char *prices = describe_prices (offering);
+      g_autofree char *price_only = describe_prices (offering);
+      g_autofree char *source = describe_price_source (offering);
+      g_autofree char *prices = NULL;
       g_autofree char *subtitle = NULL;
       const char *state = NULL;
+
+      /* Translators: a price and where it comes from, e.g. “$3 in, $15 out (live price, 14:05)”. */
+      prices = kp_offering_has_price (offering) ? g_strdup_printf (_("%s (%s)"), price_only, source)
+                                                : g_strdup (price_only);
 
       if (!kp_gateway_provider_is_enabled (self->gateway, offering->provider))
         state = _("switched off");

@@ -164,6 +164,8 @@ on_refresh_changed (KpPreferencesWindow *self)
     return;
   value = g_strdup_printf ("%u", refresh_hours[selected]);
   save_setting (self, "catalog-refresh-hours", value);
+  /* The timer follows at once. */
+  kp_refresh_reload_interval (kp_gateway_get_refresh (self->gateway));
 }
 
 static void

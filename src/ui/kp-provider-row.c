@@ -33,6 +33,8 @@ struct _KpProviderRow
   GtkSwitch      *enabled_switch;
   AdwActionRow   *info_row;
   GtkWidget      *check_button;
+  AdwActionRow   *catalog_row;
+  GtkWidget      *catalog_warning;
 };
 
 G_DEFINE_FINAL_TYPE (KpProviderRow, kp_provider_row, ADW_TYPE_EXPANDER_ROW)
@@ -141,6 +143,8 @@ kp_provider_row_class_init (KpProviderRowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KpProviderRow, enabled_switch);
   gtk_widget_class_bind_template_child (widget_class, KpProviderRow, info_row);
   gtk_widget_class_bind_template_child (widget_class, KpProviderRow, check_button);
+  gtk_widget_class_bind_template_child (widget_class, KpProviderRow, catalog_row);
+  gtk_widget_class_bind_template_child (widget_class, KpProviderRow, catalog_warning);
   gtk_widget_class_bind_template_callback (widget_class, on_add_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_check_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_enabled_changed);
@@ -227,6 +231,60 @@ sync_keys (KpProviderRow *self,
   return n;
 }
 
+/* When the catalog was last refreshed from the provider, what failed, and
+ * the balance it reported.
+ */
+static char *
+describe_refresh (KpProviderRow      *self,
+                  const KpRefreshRow *state)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+
+  if (state == NULL || state->refreshed_at == 0)
+    {
+      const char *checked = kp_provider_get_prices_checked (self->provider);
+
+      if (checked != NULL)
+        /* Translators: %s is a date, such as “2026-11-27”. */
+        g_string_printf (text, _("Not refreshed yet; models and prices from the provider file, "
+                                 "checked %s"), checked);
+      else
+        g_string_assign (text, _("Not refreshed yet; models and prices from the provider file"));
+      return g_string_free (g_steal_pointer (&text), FALSE);
+    }
+
+  if (state->error != NULL)
+    {
+      g_autofree char *when = kp_ui_format_time (state->refreshed_at);
+      g_autofree char *good = state->ok_at ? kp_ui_format_time (state->ok_at) : NULL;
+
+      /* Translators: the first %s is a time, the second what went wrong. */
+      g_string_printf (text, _("Refresh failed at %s: %s"), when, state->error);
+      g_string_append (text, " · ");
+      if (good != NULL)
+        /* Translators: %s is a time, such as “14:05:10”. */
+        g_string_append_printf (text, _("models as of %s"), good);
+      else
+        g_string_append (text, _("models from the provider file"));
+    }
+  else
+    {
+      g_autofree char *when = kp_ui_format_time (state->refreshed_at);
+
+      /* Translators: %s is a time, such as “14:05:10”. */
+      g_string_printf (text, _("Refreshed at %s"), when);
+    }
+
+  if (state->has_balance)
+    {
+      g_string_append (text, " · ");
+      /* Translators: an amount and its currency, such as “12.50 USD”. */
+      g_string_append_printf (text, _("balance %.2f %s"), state->balance,
+                              state->currency ? state->currency : "");
+    }
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
 /**
  * kp_provider_row_update:
  * @self: a #KpProviderRow
@@ -239,6 +297,8 @@ kp_provider_row_update (KpProviderRow *self)
   gboolean enabled;
   gboolean needs_key;
   g_autofree char *summary = NULL;
+  g_autofree char *refresh_text = NULL;
+  const KpRefreshRow *state;
   guint n_keys = 0, n_ready = 0;
 
   g_return_if_fail (KP_IS_PROVIDER_ROW (self));
@@ -265,6 +325,20 @@ kp_provider_row_update (KpProviderRow *self)
     }
   else
     summary = describe_reachability (self);
+
+  state = kp_refresh_get_state (kp_gateway_get_refresh (self->gateway),
+                                kp_provider_get_id (self->provider));
+  refresh_text = describe_refresh (self, state);
+  adw_action_row_set_subtitle (self->catalog_row, refresh_text);
+  gtk_widget_set_visible (self->catalog_warning, state != NULL && state->error != NULL);
+  if (state != NULL && state->error != NULL)
+    {
+      /* Translators: %s says what keys the provider has, e.g. “2 keys, all ready”. */
+      g_autofree char *failed = g_strdup_printf (_("%s · refresh failed"), summary);
+
+      g_free (summary);
+      summary = g_steal_pointer (&failed);
+    }
 
   if (!enabled)
     {

@@ -192,6 +192,7 @@ kp_ui_application_startup (GApplication *app)
   static const char *preferences_accels[] = { "<Control>comma", NULL };
   static const char *close_accels[] = { "<Control>w", NULL };
   static const char *search_accels[] = { "<Control>f", NULL };
+  static const char *refresh_accels[] = { "<Control>r", NULL };
   static const char *page_accels[][2] = {
     { "<Alt>1", NULL }, { "<Alt>2", NULL }, { "<Alt>3", NULL }, { "<Alt>4", NULL },
   };
@@ -206,6 +207,7 @@ kp_ui_application_startup (GApplication *app)
   gtk_application_set_accels_for_action (gtk_app, "app.preferences", preferences_accels);
   gtk_application_set_accels_for_action (gtk_app, "window.close", close_accels);
   gtk_application_set_accels_for_action (gtk_app, "win.search", search_accels);
+  gtk_application_set_accels_for_action (gtk_app, "win.refresh-catalog", refresh_accels);
   for (guint i = 0; i < G_N_ELEMENTS (pages); i++)
     {
       g_autofree char *detailed = g_strdup_printf ("win.page::%s", pages[i]);

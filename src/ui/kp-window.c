@@ -196,6 +196,67 @@ search_activated (GtkWidget  *widget,
 }
 
 static void
+on_catalog_refreshed (GObject      *object,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr(KpWindow) self = user_data;
+  g_autoptr(GPtrArray) results = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) failed = g_string_new (NULL);
+  guint n_failed = 0;
+
+  results = kp_refresh_run_finish (KP_REFRESH (object), result, &error);
+  if (results == NULL)
+    {
+      kp_ui_toast (GTK_WIDGET (self), error->message);
+      return;
+    }
+
+  for (guint i = 0; i < results->len; i++)
+    {
+      KpRefreshResult *one = g_ptr_array_index (results, i);
+      KpProvider *provider;
+
+      if (one->outcome != KP_REFRESH_FAILED)
+        continue;
+      provider = kp_catalog_get_provider (kp_gateway_get_catalog (self->gateway), one->provider_id);
+      g_string_append_printf (failed, "%s%s", n_failed++ ? ", " : "",
+                              provider ? kp_provider_get_name (provider) : one->provider_id);
+    }
+
+  if (n_failed == 0)
+    kp_ui_toast (GTK_WIDGET (self), _("Models and prices are up to date"));
+  else
+    {
+      /* Translators: %s lists providers, such as “Ollama, DeepSeek”. */
+      g_autofree char *message = g_strdup_printf (_("Could not refresh %s; the Providers page says why"),
+                                                  failed->str);
+
+      kp_ui_toast (GTK_WIDGET (self), message);
+    }
+}
+
+static void
+refresh_catalog_activated (GtkWidget  *widget,
+                           const char *action_name,
+                           GVariant   *parameter)
+{
+  KpWindow *self = KP_WINDOW (widget);
+
+  kp_refresh_run_async (kp_gateway_get_refresh (self->gateway), NULL, NULL, on_catalog_refreshed,
+                        g_object_ref (self));
+}
+
+/* One refresh at a time: the button waits while one runs. */
+static void
+on_refresh_running (KpWindow *self)
+{
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.refresh-catalog",
+                                 !kp_refresh_is_running (kp_gateway_get_refresh (self->gateway)));
+}
+
+static void
 on_visible_page (KpWindow *self)
 {
   const char *name = adw_view_stack_get_visible_child_name (self->stack);
@@ -223,6 +284,9 @@ kp_window_constructed (GObject *object)
 
   g_signal_connect_object (self->stack, "notify::visible-child", G_CALLBACK (on_visible_page),
                            self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (kp_gateway_get_refresh (self->gateway), "notify::running",
+                           G_CALLBACK (on_refresh_running), self, G_CONNECT_SWAPPED);
+  on_refresh_running (self);
   on_visible_page (self);
 }
 
@@ -323,6 +387,8 @@ kp_window_class_init (KpWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.toast", "s", toast_activated);
   gtk_widget_class_install_action (widget_class, "win.page", "s", page_activated);
   gtk_widget_class_install_action (widget_class, "win.search", NULL, search_activated);
+  gtk_widget_class_install_action (widget_class, "win.refresh-catalog", NULL,
+                                   refresh_catalog_activated);
 }
 
 static void

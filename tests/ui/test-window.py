@@ -471,6 +471,21 @@ def run(root, state):
              lambda: find_now(window, "label", "Local server · not reachable"), 15)
     screenshot(window, "providers")
 
+  def refresh_catalog():
+    window = state["window"]
+    show_page(window, "Providers")
+    # Not refreshed yet: the timer is off in tests (KEYPOOL_REFRESH_INTERVAL_MS=0).
+    find(window, "label", lambda text: text.startswith("Not refreshed yet"))
+    click(find(window, "push button", "Refresh Models and Prices"))
+    # Mock lists its models; the local servers do not answer here.
+    wait_for("Mock's refresh", lambda: label_containing(window, "Refreshed at"), 20)
+    wait_for("a local server's failure", lambda: label_containing(window, "· refresh failed"), 20)
+    code, out, err = keypool_cli(env, "providers")
+    check(re.search(r"^mock\s+Mock\s+yes\s+1\s+1\s+\d{4}-", out, re.M) is not None,
+          f"keypool providers: {out}")
+    status, headers, body = chat(state["url"], state["token"])
+    check(status == 200, f"after the refresh the request got {status}: {body}")
+
   def provider_off_refuses():
     window = state["window"]
     switch = find(window, "check box", "Use Mock")
@@ -569,6 +584,7 @@ def run(root, state):
       ("the Models page searches and explains the route", models_show_route),
       ("the Connect page shows the base URL, not the token", connect_page),
       ("the Providers page lists the key", providers_page),
+      ("the Refresh button refreshes models and prices", refresh_catalog),
       ("switching the provider off refuses its requests", provider_off_refuses),
       ("closing the window keeps Keypool serving; keypool opens it again", close_and_launch_again),
       ("Preferences writes and removes the autostart entry", preferences),
