@@ -27,6 +27,7 @@ typedef struct
   guint  in_flight;
   guint  max_in_flight;
   char  *last_auth;
+  GHashTable *by_auth;   /* Authorization value → body answered to it */
 } Path;
 
 typedef struct
@@ -42,6 +43,7 @@ path_free (Path *path)
 {
   g_free (path->body);
   g_free (path->last_auth);
+  g_clear_pointer (&path->by_auth, g_hash_table_unref);
   g_free (path);
 }
 
@@ -64,9 +66,13 @@ static void
 respond (SoupServerMessage *msg,
          Path              *path)
 {
-  const char *body = path->body ? path->body : "{\"error\":{\"message\":\"mock: nothing here\"}}";
+  const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                   "Authorization");
+  const char *own = path->by_auth && auth ? g_hash_table_lookup (path->by_auth, auth) : NULL;
+  const char *body = own ? own
+                         : path->body ? path->body : "{\"error\":{\"message\":\"mock: nothing here\"}}";
 
-  soup_server_message_set_status (msg, path->status, NULL);
+  soup_server_message_set_status (msg, own ? 200 : path->status, NULL);
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
 }
 
@@ -248,4 +254,24 @@ kp_mock_catalog_last_auth_is (KpMockCatalog *self,
   Path *path = g_hash_table_lookup (self->paths, name);
 
   return path != NULL && g_strcmp0 (path->last_auth, expected) == 0;
+}
+
+/**
+ * kp_mock_catalog_set_for_key:
+ * @auth: an Authorization header value
+ *
+ * Answers requests for @path that carry @auth with 200 and @body, whatever
+ * kp_mock_catalog_set() said for the others: one account per key.
+ */
+void
+kp_mock_catalog_set_for_key (KpMockCatalog *self,
+                             const char    *name,
+                             const char    *auth,
+                             const char    *body)
+{
+  Path *path = ensure_path (self, name);
+
+  if (path->by_auth == NULL)
+    path->by_auth = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_hash_table_replace (path->by_auth, g_strdup (auth), g_strdup (body));
 }

@@ -24,6 +24,10 @@ void           kp_mock_catalog_set              (KpMockCatalog  *self,
                                                  guint           status,
                                                  const char     *body,
                                                  guint           delay_ms);
+void           kp_mock_catalog_set_for_key      (KpMockCatalog  *self,
+                                                 const char     *path,
+                                                 const char     *auth,
+                                                 const char     *body);
 guint          kp_mock_catalog_get_requests     (KpMockCatalog  *self,
                                                  const char     *path);
 guint          kp_mock_catalog_get_in_flight    (KpMockCatalog  *self,

@@ -489,6 +489,22 @@ assert_key_state (Fixture           *fixture,
   g_assert_cmpuint (found, ==, 1);
 }
 
+static KpCredentialState
+state_of_secret (Fixture    *fixture,
+                 const char *secret)
+{
+  GPtrArray *credentials = kp_gateway_get_credentials (fixture->gateway);
+
+  for (guint i = 0; i < credentials->len; i++)
+    {
+      KpCredential *credential = g_ptr_array_index (credentials, i);
+
+      if (g_strcmp0 (kp_credential_get_secret (credential), secret) == 0)
+        return kp_credential_get_state (credential, g_get_real_time () / G_USEC_PER_SEC);
+    }
+  g_assert_not_reached ();
+}
+
 #define DS_BALANCE(usd) \
   "{\"is_available\":true,\"balance_infos\":[{\"currency\":\"CNY\",\"total_balance\":\"110.00\"}," \
   "{\"currency\":\"USD\",\"total_balance\":\"" usd "\",\"granted_balance\":\"0.00\"}]}"
@@ -562,6 +578,55 @@ test_balance (Fixture       *fixture,
 /* A provider that fails keeps its last good list and records the error;
  * the others still refresh.
  */
+/* Each key is read for its own balance, and only the empty one is put out
+ * of use: two keys may be two accounts.
+ */
+static void
+test_balance_per_key (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(GPtrArray) results = NULL;
+  g_autofree char *path = g_strdup_printf ("%s/ds.json", fixture->providers);
+  g_autofree char *json = g_strdup_printf (
+    "{\"id\":\"ds\",\"base_url\":\"%s/v1\",\"env\":[\"KP_REFRESH_DS_A\",\"KP_REFRESH_DS_B\"],"
+    "\"models_endpoint\":\"%s/ds/models\","
+    "\"balance\":{\"endpoint\":\"%s/ds/balance\",\"format\":\"deepseek\"},"
+    "\"models\":[{\"id\":\"d/chat\",\"upstream_id\":\"d-chat\",\"input\":1,\"output\":2}]}",
+    kp_mock_upstream_get_url (fixture->chat), kp_mock_catalog_get_url (fixture->catalog),
+    kp_mock_catalog_get_url (fixture->catalog));
+  const KpRefreshRow *state;
+  const char *summary;
+
+  g_assert_true (g_file_set_contents (path, json, -1, NULL));
+  set_env (fixture, "KP_REFRESH_DS_A", "sk-ds-empty-key-0001");
+  set_env (fixture, "KP_REFRESH_DS_B", "sk-ds-funded-key-0002");
+  kp_mock_catalog_set (fixture->catalog, "/ds/models", 200, "{\"data\":[{\"id\":\"d-chat\"}]}", 0);
+  kp_mock_catalog_set_for_key (fixture->catalog, "/ds/balance", "Bearer sk-ds-empty-key-0001",
+                               DS_BALANCE ("0.00"));
+  kp_mock_catalog_set_for_key (fixture->catalog, "/ds/balance", "Bearer sk-ds-funded-key-0002",
+                               DS_BALANCE ("7.25"));
+  start_gateway (fixture);
+
+  results = run_refresh (fixture, NULL);
+  g_assert_cmpint (find_result (results, "ds")->outcome, ==, KP_REFRESH_OK);
+  g_assert_cmpuint (kp_mock_catalog_get_requests (fixture->catalog, "/ds/balance"), ==, 2);
+  g_assert_cmpint (state_of_secret (fixture, "sk-ds-empty-key-0001"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (state_of_secret (fixture, "sk-ds-funded-key-0002"), ==, KP_CREDENTIAL_OK);
+
+  /* The provider shows its first key's balance; the summary names both. */
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "ds");
+  g_assert_cmpfloat (state->balance, ==, 0.0);
+  summary = find_result (results, "ds")->summary;
+  g_assert_nonnull (strstr (summary, "balance 0.00 USD"));
+  g_assert_nonnull (strstr (summary, "balance 7.25 USD"));
+  g_assert_null (strstr (summary, "sk-"));
+
+  /* Requests still go out, on the funded key. */
+  g_assert_cmpuint (chat (fixture, "d/chat", NULL), ==, 200);
+  g_assert_cmpuint (kp_mock_upstream_count_key (fixture->chat, "sk-ds-funded-key-0002"), ==, 1);
+  g_assert_cmpuint (kp_mock_upstream_count_key (fixture->chat, "sk-ds-empty-key-0001"), ==, 0);
+}
+
 static void
 test_failing_provider (Fixture       *fixture,
                        gconstpointer  data)
@@ -807,6 +872,7 @@ main (int   argc,
   g_test_add_func ("/keypool/refresh/parse-models", test_parse_models);
   ADD ("models-added-and-removed", test_models_added_and_removed);
   ADD ("balance", test_balance);
+  ADD ("balance-per-key", test_balance_per_key);
   ADD ("failing-provider", test_failing_provider);
   ADD ("slow-provider", test_slow_provider);
   ADD ("timer", test_timer);

@@ -72,13 +72,27 @@ G_DEFINE_QUARK (kp-refresh-error-quark, kp_refresh_error)
 
 typedef struct _Run Run;
 
-/* One provider's part of a run. */
+typedef struct _Job Job;
+
+/* The balance of one key: each key may be an account of its own. */
 typedef struct
+{
+  Job          *job;           /* unowned: the job owns its balances */
+  KpCredential *credential;
+  gboolean      has_balance;
+  gboolean      available;
+  double        balance;
+  char         *currency;
+  char         *error;
+} Balance;
+
+/* One provider's part of a run. */
+struct _Job
 {
   Run          *run;           /* unowned: the run owns its jobs */
   char         *id;
   KpProvider   *provider;
-  KpCredential *credential;    /* the key it is asked with, or NULL */
+  KpCredential *credential;    /* the key its model list is asked with, or NULL */
   GCancellable *cancellable;
   guint         timeout_id;
   gboolean      timed_out;
@@ -86,12 +100,8 @@ typedef struct
   char         *models_url;
   GArray       *models;        /* of KpLiveModel, once parsed */
   char         *models_error;
-  gboolean      has_balance;
-  gboolean      available;
-  double        balance;
-  char         *currency;
-  char         *balance_error;
-} Job;
+  GPtrArray    *balances;      /* of Balance: one for each usable key */
+};
 
 struct _Run
 {
@@ -131,6 +141,15 @@ result_copy (const KpRefreshResult *result)
 }
 
 static void
+balance_free (Balance *balance)
+{
+  g_clear_object (&balance->credential);
+  g_clear_pointer (&balance->currency, g_free);
+  g_clear_pointer (&balance->error, g_free);
+  g_free (balance);
+}
+
+static void
 job_free (Job *job)
 {
   g_clear_handle_id (&job->timeout_id, g_source_remove);
@@ -141,8 +160,7 @@ job_free (Job *job)
   g_clear_pointer (&job->models_url, g_free);
   g_clear_pointer (&job->models, g_array_unref);
   g_clear_pointer (&job->models_error, g_free);
-  g_clear_pointer (&job->currency, g_free);
-  g_clear_pointer (&job->balance_error, g_free);
+  g_clear_pointer (&job->balances, g_ptr_array_unref);
   g_free (job);
 }
 
@@ -546,9 +564,9 @@ get_amount (JsonObject *object,
   return isfinite (*out);
 }
 
-/* Reads a balance answer into @job, or says what is wrong with it. */
+/* Reads a balance answer into @balance, or says what is wrong with it. */
 static void
-parse_balance (Job             *job,
+parse_balance (Balance         *balance,
                KpBalanceFormat  format,
                GBytes          *body)
 {
@@ -560,7 +578,7 @@ parse_balance (Job             *job,
 
   if (!json_parser_load_from_data (parser, data ? data : "", len, &error))
     {
-      job->balance_error = g_strdup_printf ("the balance is not JSON: %s", error->message);
+      balance->error = g_strdup_printf ("the balance is not JSON: %s", error->message);
       return;
     }
   if (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
@@ -574,14 +592,14 @@ parse_balance (Job             *job,
       if (!get_amount (credits, "total_credits", &total) ||
           !get_amount (credits, "total_usage", &usage))
         {
-          job->balance_error = g_strdup ("the credits answer has no total_credits and total_usage");
+          balance->error = g_strdup ("the credits answer has no total_credits and total_usage");
           return;
         }
       /* Cents are what matter; this keeps 10 − 9.7 from reading 0.30000000000000071. */
-      job->balance = round ((total - usage) * 1e6) / 1e6;
-      job->currency = g_strdup ("USD");
-      job->available = TRUE;
-      job->has_balance = TRUE;
+      balance->balance = round ((total - usage) * 1e6) / 1e6;
+      balance->currency = g_strdup ("USD");
+      balance->available = TRUE;
+      balance->has_balance = TRUE;
     }
   else if (format == KP_BALANCE_DEEPSEEK)
     {
@@ -601,14 +619,14 @@ parse_balance (Job             *job,
             chosen = info;
         }
 
-      if (chosen == NULL || !get_amount (chosen, "total_balance", &job->balance))
+      if (chosen == NULL || !get_amount (chosen, "total_balance", &balance->balance))
         {
-          job->balance_error = g_strdup ("the balance answer has no balance_infos total_balance");
+          balance->error = g_strdup ("the balance answer has no balance_infos total_balance");
           return;
         }
-      job->currency = g_strdup (json_object_get_string_member_with_default (chosen, "currency", "?"));
-      job->available = json_object_get_boolean_member_with_default (root, "is_available", TRUE);
-      job->has_balance = TRUE;
+      balance->currency = g_strdup (json_object_get_string_member_with_default (chosen, "currency", "?"));
+      balance->available = json_object_get_boolean_member_with_default (root, "is_available", TRUE);
+      balance->has_balance = TRUE;
     }
 }
 
@@ -628,15 +646,16 @@ get_session (KpRefresh *self)
 }
 
 static char *
-describe_failure (Job        *job,
-                  const char *what,
-                  GError     *error,
-                  guint       status,
-                  GBytes     *body)
+describe_failure (Job          *job,
+                  KpCredential *credential,
+                  const char   *what,
+                  GError       *error,
+                  guint         status,
+                  GBytes       *body)
 {
   g_autofree char *text = NULL;
   g_autofree char *clean = NULL;
-  const char *secret = job->credential ? kp_credential_get_secret (job->credential) : NULL;
+  const char *secret = credential ? kp_credential_get_secret (credential) : NULL;
 
   if (job->timed_out)
     return g_strdup_printf ("%s: no answer within %.1f s", what,
@@ -679,7 +698,7 @@ on_models_parsed (GObject      *object,
     }
 
   if (job->models == NULL)
-    job->models_error = describe_failure (job, "models", error, 0, NULL);
+    job->models_error = describe_failure (job, job->credential, "models", error, 0, NULL);
   else if (job->models->len == 0)
     {
       /* Most likely a fault: keep the last good list rather than lose every model. */
@@ -722,7 +741,7 @@ on_models_read (GObject      *object,
   status = soup_message_get_status (msg);
   if (body == NULL || !SOUP_STATUS_IS_SUCCESSFUL (status))
     {
-      job->models_error = describe_failure (job, "models", error, status, body);
+      job->models_error = describe_failure (job, job->credential, "models", error, status, body);
       job_step_done (job);
       return;
     }
@@ -740,7 +759,8 @@ on_balance_read (GObject      *object,
                  GAsyncResult *result,
                  gpointer      user_data)
 {
-  Job *job = user_data;
+  Balance *balance = user_data;
+  Job *job = balance->job;
   SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (object), result);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) body = NULL;
@@ -749,9 +769,9 @@ on_balance_read (GObject      *object,
   body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &error);
   status = soup_message_get_status (msg);
   if (body == NULL || !SOUP_STATUS_IS_SUCCESSFUL (status))
-    job->balance_error = describe_failure (job, "balance", error, status, body);
+    balance->error = describe_failure (job, balance->credential, "balance", error, status, body);
   else
-    parse_balance (job, kp_provider_get_balance_format (job->provider), body);
+    parse_balance (balance, kp_provider_get_balance_format (job->provider), body);
   job_step_done (job);
 }
 
@@ -766,10 +786,14 @@ on_job_timeout (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* Asks @url with @key (or none); @callback gets @data. */
 static void
 send (Job                 *job,
       const char          *url,
-      GAsyncReadyCallback  callback)
+      KpCredential        *key,
+      GAsyncReadyCallback  callback,
+      gpointer             data,
+      char               **error_out)
 {
   g_autoptr(SoupMessage) msg = soup_message_new (SOUP_METHOD_GET, url);
 
@@ -777,34 +801,28 @@ send (Job                 *job,
   if (msg == NULL)
     {
       /* Checked when the file was read; only a broken override gets here. */
-      g_autofree char *message = g_strdup_printf ("the address “%s” is not valid", url);
-
-      if (callback == on_models_read)
-        job->models_error = g_steal_pointer (&message);
-      else
-        job->balance_error = g_steal_pointer (&message);
+      *error_out = g_strdup_printf ("the address “%s” is not valid", url);
       job_step_done (job);
       return;
     }
 
   kp_provider_apply_headers (job->provider, soup_message_get_request_headers (msg),
-                             job->credential && (callback == on_balance_read ||
-                                                 kp_provider_get_models_need_key (job->provider))
-                               ? kp_credential_get_secret (job->credential) : NULL);
+                             key ? kp_credential_get_secret (key) : NULL);
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Accept", "application/json");
   soup_session_send_and_read_async (get_session (job->run->refresh), msg, G_PRIORITY_LOW,
-                                    job->cancellable, callback, job);
+                                    job->cancellable, callback, data);
 }
 
-/* The key a provider is asked with: the first that is switched on, has its
- * secret and was not refused. An exhausted key is asked too, so that a
- * balance topped up brings it back.
+/* The keys a provider is asked with: those that are switched on, have their
+ * secret and were not refused, in the order they were added. An exhausted
+ * key is asked too, so that a balance topped up brings it back.
  */
-static KpCredential *
-pick_credential (KpRefresh  *self,
-                 KpProvider *provider)
+static GPtrArray *
+usable_credentials (KpRefresh  *self,
+                    KpProvider *provider)
 {
   GPtrArray *credentials = kp_gateway_get_credentials (self->gateway);
+  GPtrArray *usable = g_ptr_array_new ();
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
   for (guint i = 0; i < credentials->len; i++)
@@ -814,9 +832,9 @@ pick_credential (KpRefresh  *self,
       if (g_str_equal (kp_credential_get_provider_id (credential), kp_provider_get_id (provider)) &&
           kp_credential_get_enabled (credential) && kp_credential_get_secret (credential) != NULL &&
           kp_credential_get_state (credential, now) != KP_CREDENTIAL_INVALID)
-        return credential;
+        g_ptr_array_add (usable, credential);
     }
-  return NULL;
+  return usable;
 }
 
 static KpRefreshRow *
@@ -860,7 +878,9 @@ job_apply (Job *job)
   g_autoptr(GString) summary = g_string_new (NULL);
   g_autoptr(GError) error = NULL;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  gboolean failed = job->models_error != NULL || job->balance_error != NULL;
+  g_autoptr(GString) balance_errors = g_string_new (NULL);
+  gboolean failed = job->models_error != NULL;
+  gboolean first_balance = TRUE;
 
   state->refreshed_at = now;
 
@@ -891,26 +911,49 @@ job_apply (Job *job)
         g_string_append_printf (summary, ", %u unpriced", unknown);
     }
 
-  if (job->has_balance)
+  /* Each key's balance is that key's: its account may be another's. The
+   * provider shows the first key's.
+   */
+  for (guint i = 0; i < job->balances->len; i++)
     {
-      state->has_balance = TRUE;
-      state->balance = job->balance;
-      g_free (state->currency);
-      state->currency = g_strdup (job->currency);
-      state->balance_at = now;
-      if (job->credential != NULL)
-        kp_gateway_note_balance (self->gateway, job->credential, job->balance, job->currency,
-                                 job->available);
-      g_string_append_printf (summary, "%sbalance %.2f %s", summary->len ? "; " : "", job->balance,
-                              job->currency);
+      Balance *balance = g_ptr_array_index (job->balances, i);
+      const char *label = kp_credential_get_label (balance->credential);
+      g_autofree char *who = job->balances->len < 2 ? g_strdup ("")
+        : label && *label ? g_strdup_printf (" (%s)", label)
+        : g_strdup_printf (" (key %" G_GINT64_FORMAT ")", kp_credential_get_id (balance->credential));
+
+      if (balance->error != NULL)
+        {
+          g_string_append_printf (balance_errors, "%s%s%s", balance_errors->len ? "; " : "",
+                                  balance->error, who);
+          failed = TRUE;
+          continue;
+        }
+      if (!balance->has_balance)
+        continue;
+
+      if (first_balance)
+        {
+          state->has_balance = TRUE;
+          state->balance = balance->balance;
+          g_free (state->currency);
+          state->currency = g_strdup (balance->currency);
+          state->balance_at = now;
+          first_balance = FALSE;
+        }
+      kp_gateway_note_balance (self->gateway, balance->credential, balance->balance,
+                               balance->currency, balance->available);
+      g_string_append_printf (summary, "%sbalance %.2f %s%s", summary->len ? "; " : "",
+                              balance->balance, balance->currency, who);
     }
 
   g_free (state->error);
   state->error = NULL;
   if (failed)
     {
-      state->error = g_strjoin ("; ", job->models_error ? job->models_error : job->balance_error,
-                                job->models_error ? job->balance_error : NULL, NULL);
+      state->error = g_strjoin ("; ", job->models_error ? job->models_error : balance_errors->str,
+                                job->models_error && balance_errors->len ? balance_errors->str : NULL,
+                                NULL);
       g_string_append_printf (summary, "%s%s", summary->len ? "; " : "", state->error);
       g_debug ("Refresh of %s failed: %s", job->id, state->error);
     }
@@ -950,6 +993,7 @@ job_start (Run        *run,
   const char *id = kp_provider_get_id (provider);
   KpProvider *bundled = kp_catalog_get_bundled_provider (catalog, id);
   g_autofree char *balance_url = NULL;
+  g_autoptr(GPtrArray) keys = NULL;
   Job *job;
 
   job = g_new0 (Job, 1);
@@ -959,12 +1003,11 @@ job_start (Run        *run,
   job->cancellable = g_cancellable_new ();
   g_signal_connect_object (run->cancellable, "cancelled", G_CALLBACK (g_cancellable_cancel),
                            job->cancellable, G_CONNECT_SWAPPED);
-  if (kp_provider_get_requires_key (provider))
-    {
-      KpCredential *credential = pick_credential (self, provider);
-
-      job->credential = credential ? g_object_ref (credential) : NULL;
-    }
+  job->balances = g_ptr_array_new_with_free_func ((GDestroyNotify)balance_free);
+  keys = kp_provider_get_requires_key (provider) ? usable_credentials (self, provider)
+                                                 : g_ptr_array_new ();
+  if (keys->len > 0)
+    job->credential = g_object_ref (g_ptr_array_index (keys, 0));
   g_ptr_array_add (run->jobs, job);
 
   job->models_url = kp_provider_dup_models_url (job->provider);
@@ -988,9 +1031,18 @@ job_start (Run        *run,
   job->pending = 1;
   job->timeout_id = g_timeout_add (self->timeout_ms, on_job_timeout, job);
   if (job->models_url != NULL)
-    send (job, job->models_url, on_models_read);
-  if (balance_url != NULL)
-    send (job, balance_url, on_balance_read);
+    send (job, job->models_url,
+          kp_provider_get_models_need_key (job->provider) ? job->credential : NULL,
+          on_models_read, job, &job->models_error);
+  for (guint i = 0; balance_url != NULL && i < keys->len; i++)
+    {
+      Balance *balance = g_new0 (Balance, 1);
+
+      balance->job = job;
+      balance->credential = g_object_ref (g_ptr_array_index (keys, i));
+      g_ptr_array_add (job->balances, balance);
+      send (job, balance_url, balance->credential, on_balance_read, balance, &balance->error);
+    }
   job_step_done (job);
 }
 
