@@ -378,7 +378,7 @@ kp_connect_page_init (KpConnectPage *self)
     _("An OpenAI provider in config.yaml"),
     _("Environment variables or command-line options"),
     _("A model provider in config.toml"),
-    _("Not yet: it needs Anthropic’s API"),
+    _("Anthropic’s Messages API, through environment variables"),
   };
 
   gtk_widget_init_template (GTK_WIDGET (self));
