@@ -872,6 +872,40 @@ test_own_errors (Fixture       *fixture,
   }
 }
 
+/* Claude Code asks for /v1/messages?beta=true, and names models with a
+ * snapshot date that no provider file lists.
+ */
+static void
+test_claude_code_names (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
+
+  {
+    g_auto(Response) response = { 0 };
+
+    post (fixture, "/v1/messages?beta=true", MESSAGES ("claude-text-20250929", ""), NULL,
+          "Authorization", "Bearer " TOKEN, &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_cmpstr (soup_message_headers_get_one (response.headers, "x-keypool-provider"), ==, "anthro");
+    g_assert_nonnull (strstr (stats->last_body, "\"model\":\"claude-text\""));
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    post (fixture, "/v1/messages", MESSAGES ("anthropic/claude-text-20250929", ""), TOKEN, NULL, NULL,
+          &response);
+    g_assert_cmpuint (response.status, ==, 200);
+  }
+  {
+    g_auto(Response) response = { 0 };
+
+    /* Only a date is taken off, and only a whole one. */
+    post (fixture, "/v1/messages", MESSAGES ("claude-text-2025", ""), TOKEN, NULL, NULL, &response);
+    assert_anthropic_error (&response, 404, "not_found_error");
+  }
+}
+
 static void
 test_count_tokens (Fixture       *fixture,
                    gconstpointer  data)
@@ -923,6 +957,7 @@ main (int   argc,
   ADD ("credit-and-rate", test_credit_and_rate);
   ADD ("client-errors", test_client_errors);
   ADD ("own-errors", test_own_errors);
+  ADD ("claude-code-names", test_claude_code_names);
   ADD ("count-tokens", test_count_tokens);
 
 #undef ADD

@@ -339,6 +339,25 @@ kp_catalog_get_provider (KpCatalog  *self,
   return NULL;
 }
 
+static GPtrArray *
+lookup_folded (KpCatalog  *self,
+               const char *lower)
+{
+  GPtrArray *offerings = g_hash_table_lookup (self->by_model, lower);
+  const char *canonical;
+
+  if (offerings != NULL)
+    return offerings;
+
+  canonical = g_hash_table_lookup (self->by_alias, lower);
+  if (canonical == NULL || *canonical == '\0')
+    canonical = g_hash_table_lookup (self->by_bare, lower);
+  if (canonical != NULL && *canonical != '\0')
+    return g_hash_table_lookup (self->by_model, canonical);
+
+  return NULL;
+}
+
 /**
  * kp_catalog_lookup:
  * @self: a #KpCatalog
@@ -355,7 +374,6 @@ kp_catalog_lookup (KpCatalog  *self,
   char lower[256];
   gsize len;
   GPtrArray *offerings;
-  const char *canonical;
 
   g_return_val_if_fail (KP_IS_CATALOG (self), NULL);
   g_return_val_if_fail (model != NULL, NULL);
@@ -367,15 +385,21 @@ kp_catalog_lookup (KpCatalog  *self,
   for (gsize i = 0; i <= len; i++)
     lower[i] = g_ascii_tolower (model[i]);
 
-  offerings = g_hash_table_lookup (self->by_model, lower);
+  offerings = lookup_folded (self, lower);
   if (offerings != NULL)
     return offerings;
 
-  canonical = g_hash_table_lookup (self->by_alias, lower);
-  if (canonical == NULL || *canonical == '\0')
-    canonical = g_hash_table_lookup (self->by_bare, lower);
-  if (canonical != NULL && *canonical != '\0')
-    return g_hash_table_lookup (self->by_model, canonical);
+  /* Anthropic's clients name snapshots by date ("claude-…-20250929"): when
+   * no provider lists that snapshot, the model without its date serves.
+   */
+  if (len > 9 && lower[len - 9] == '-')
+    {
+      for (gsize i = len - 8; i < len; i++)
+        if (!g_ascii_isdigit (lower[i]))
+          return NULL;
+      lower[len - 9] = '\0';
+      return lookup_folded (self, lower);
+    }
 
   return NULL;
 }
