@@ -85,3 +85,92 @@ kp_test_result_ready (gpointer data)
 {
   return *(GAsyncResult **)data != NULL;
 }
+
+void
+kp_test_response_clear (KpTestResponse *response)
+{
+  g_clear_pointer (&response->body, g_free);
+  g_clear_pointer (&response->headers, soup_message_headers_unref);
+  response->status = 0;
+  response->length = 0;
+}
+
+typedef struct
+{
+  GBytes  *body;
+  GError  *error;
+  gboolean done;
+} Pending;
+
+static void
+on_read (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Pending *pending = user_data;
+
+  pending->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result,
+                                                     &pending->error);
+  pending->done = TRUE;
+}
+
+static gboolean
+pending_done (gpointer data)
+{
+  return ((Pending *)data)->done;
+}
+
+/**
+ * kp_test_send:
+ *
+ * Sends @msg and reads its whole answer while the main loop runs (the server
+ * under test shares it). Fails the test when no answer came in @timeout_ms.
+ */
+void
+kp_test_send (SoupSession    *session,
+              SoupMessage    *msg,
+              guint           timeout_ms,
+              KpTestResponse *response)
+{
+  Pending pending = { 0 };
+  gsize length = 0;
+  const char *data;
+
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, on_read, &pending);
+  g_assert_true (kp_test_spin_until (pending_done, &pending, timeout_ms));
+  g_assert_no_error (pending.error);
+  g_assert_nonnull (pending.body);
+
+  data = g_bytes_get_data (pending.body, &length);
+  response->status = soup_message_get_status (msg);
+  response->body = g_strndup (data ? data : "", length);
+  response->length = length;
+  response->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
+  g_bytes_unref (pending.body);
+}
+
+/* The gateway's key with that secret; the test fails when there is none. */
+KpCredential *
+kp_test_credential (KpGateway  *gateway,
+                    const char *secret)
+{
+  GPtrArray *credentials = kp_gateway_get_credentials (gateway);
+
+  for (guint i = 0; i < credentials->len; i++)
+    {
+      KpCredential *credential = g_ptr_array_index (credentials, i);
+
+      if (g_strcmp0 (kp_credential_get_secret (credential), secret) == 0)
+        return credential;
+    }
+  g_error ("no key with that secret");
+  return NULL;
+}
+
+KpCredentialState
+kp_test_credential_state (KpGateway  *gateway,
+                          const char *secret)
+{
+  return kp_credential_get_state (kp_test_credential (gateway, secret),
+                                  g_get_real_time () / G_USEC_PER_SEC);
+}

@@ -7,6 +7,9 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <libsoup/soup.h>
+
+#include "kp-gateway.h"
 
 G_BEGIN_DECLS
 
@@ -19,5 +22,26 @@ void     kp_test_store_result   (GObject        *object,
                                  GAsyncResult   *result,
                                  gpointer        user_data);
 gboolean kp_test_result_ready   (gpointer        data);
+
+/* What a request through libsoup got back. */
+typedef struct
+{
+  guint               status;
+  char               *body;      /* NUL-terminated */
+  gsize               length;
+  SoupMessageHeaders *headers;
+} KpTestResponse;
+
+void          kp_test_response_clear (KpTestResponse *response);
+void          kp_test_send           (SoupSession    *session,
+                                      SoupMessage    *msg,
+                                      guint           timeout_ms,
+                                      KpTestResponse *response);
+KpCredential *kp_test_credential     (KpGateway      *gateway,
+                                      const char     *secret);
+KpCredentialState kp_test_credential_state (KpGateway *gateway,
+                                            const char *secret);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (KpTestResponse, kp_test_response_clear)
 
 G_END_DECLS

@@ -31,21 +31,6 @@ typedef struct
   GPtrArray      *finished;   /* of KpRelay */
 } Fixture;
 
-typedef struct
-{
-  guint               status;
-  GBytes             *body;
-  SoupMessageHeaders *headers;
-} Response;
-
-static void
-response_clear (Response *response)
-{
-  g_clear_pointer (&response->body, g_bytes_unref);
-  g_clear_pointer (&response->headers, soup_message_headers_unref);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Response, response_clear)
 
 static void
 write_provider (const char *dir,
@@ -178,31 +163,6 @@ fixture_teardown (Fixture       *fixture,
 
 /* A plain request through libsoup ------------------------------------- */
 
-typedef struct
-{
-  GBytes  *body;
-  GError  *error;
-  gboolean done;
-} Pending;
-
-static void
-on_read (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  Pending *pending = user_data;
-
-  pending->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result,
-                                                     &pending->error);
-  pending->done = TRUE;
-}
-
-static gboolean
-pending_done (gpointer data)
-{
-  return ((Pending *)data)->done;
-}
-
 static SoupMessage *
 new_message (Fixture    *fixture,
              const char *method,
@@ -224,28 +184,19 @@ new_message (Fixture    *fixture,
 }
 
 static void
-send_message (Fixture     *fixture,
-              SoupMessage *msg,
-              Response    *response)
+send_message (Fixture        *fixture,
+              SoupMessage    *msg,
+              KpTestResponse *response)
 {
-  Pending pending = { 0 };
-
-  soup_session_send_and_read_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL,
-                                    on_read, &pending);
-  g_assert_true (kp_test_spin_until (pending_done, &pending, 10000));
-  g_assert_no_error (pending.error);
-
-  response->status = soup_message_get_status (msg);
-  response->body = pending.body;
-  response->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
+  kp_test_send (fixture->client, msg, 10000, response);
 }
 
 static void
-request (Fixture    *fixture,
-         const char *method,
-         const char *path,
-         const char *body,
-         Response   *response)
+request (Fixture        *fixture,
+         const char     *method,
+         const char     *path,
+         const char     *body,
+         KpTestResponse *response)
 {
   g_autoptr(SoupMessage) msg = new_message (fixture, method, path, body);
 
@@ -253,18 +204,14 @@ request (Fixture    *fixture,
 }
 
 static const char *
-body_text (Response *response)
+body_text (KpTestResponse *response)
 {
-  gsize len;
-  const char *data = g_bytes_get_data (response->body, &len);
-
-  /* Bodies from libsoup end with a NUL that is not counted. */
-  return len ? data : "";
+  return response->body;
 }
 
 static JsonObject *
-parse_object (JsonParser *parser,
-              Response   *response)
+parse_object (JsonParser     *parser,
+              KpTestResponse *response)
 {
   g_autoptr(GError) error = NULL;
 
@@ -276,9 +223,9 @@ parse_object (JsonParser *parser,
 
 /* Checks the OpenAI error shape and returns its code. */
 static const char *
-assert_error (JsonParser *parser,
-              Response   *response,
-              guint       status)
+assert_error (JsonParser     *parser,
+              KpTestResponse *response,
+              guint           status)
 {
   JsonObject *root;
   JsonObject *error;
@@ -310,7 +257,7 @@ static void
 test_health (Fixture       *fixture,
              gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(SoupMessage) msg = NULL;
   g_autofree char *url = g_strconcat (fixture->base, "/health", NULL);
@@ -332,7 +279,7 @@ static void
 test_models (Fixture       *fixture,
              gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   g_autoptr(JsonParser) parser = json_parser_new ();
   JsonObject *root;
   JsonArray *models;
@@ -366,7 +313,7 @@ static void
 test_chat_plain (Fixture       *fixture,
                  gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(JsonParser) upstream = json_parser_new ();
   KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
@@ -417,7 +364,7 @@ test_chat_cost_sources (Fixture       *fixture,
   gint64 cost = -1;
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/cost", ""), &response);
     g_assert_cmpuint (response.status, ==, 200);
@@ -427,7 +374,7 @@ test_chat_cost_sources (Fixture       *fixture,
   }
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     g_ptr_array_set_size (fixture->finished, 0);
     request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/unpriced", ""), &response);
@@ -789,7 +736,7 @@ test_errors_auth (Fixture       *fixture,
   g_autoptr(JsonParser) parser = json_parser_new ();
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
     g_autoptr(SoupMessage) msg = new_message (fixture, "GET", "/v1/models", NULL);
 
     soup_message_headers_remove (soup_message_get_request_headers (msg), "Authorization");
@@ -797,7 +744,7 @@ test_errors_auth (Fixture       *fixture,
     g_assert_cmpstr (assert_error (parser, &response, 401), ==, "missing_api_key");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
     g_autoptr(SoupMessage) msg = new_message (fixture, "GET", "/v1/models", NULL);
 
     soup_message_headers_replace (soup_message_get_request_headers (msg),
@@ -809,7 +756,7 @@ test_errors_auth (Fixture       *fixture,
     g_assert_null (strstr (body_text (&response), "kp-wrong"));
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
     g_autoptr(SoupMessage) msg = new_message (fixture, "GET", "/v1/models", NULL);
 
     /* Anthropic clients send x-api-key. */
@@ -1042,7 +989,7 @@ test_errors_request (Fixture       *fixture,
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_auto(Response) response = { 0 };
+      g_auto(KpTestResponse) response = { 0 };
 
       request (fixture, "POST", "/v1/chat/completions", cases[i].body, &response);
       g_assert_cmpstr (assert_error (parser, &response, cases[i].status), ==, cases[i].code);
@@ -1066,26 +1013,26 @@ test_errors_paths (Fixture       *fixture,
   g_autoptr(JsonParser) parser = json_parser_new ();
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     request (fixture, "GET", "/v1/chat/completions", NULL, &response);
     g_assert_cmpstr (assert_error (parser, &response, 405), ==, "method_not_allowed");
     g_assert_cmpstr (soup_message_headers_get_one (response.headers, "Allow"), ==, "POST");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     request (fixture, "POST", "/v1/models", "{}", &response);
     g_assert_cmpstr (assert_error (parser, &response, 405), ==, "method_not_allowed");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     request (fixture, "GET", "/v1/nothing-here", NULL, &response);
     g_assert_cmpstr (assert_error (parser, &response, 404), ==, "unknown_path");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     request (fixture, "POST", "/v1/chat/completions/extra", CHAT ("mock/chat", ""), &response);
     g_assert_cmpstr (assert_error (parser, &response, 404), ==, "unknown_path");
@@ -1104,14 +1051,14 @@ test_errors_body_limit (Fixture       *fixture,
   g_string_append (big, "\"}]}");
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     request (fixture, "POST", "/v1/chat/completions", big->str, &response);
     g_assert_cmpstr (assert_error (parser, &response, 413), ==, "request_too_large");
   }
   {
     /* Chunked, so the size is not known up front. */
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
     g_autoptr(SoupMessage) msg = new_message (fixture, "POST", "/v1/chat/completions", NULL);
     g_autoptr(GInputStream) stream = g_memory_input_stream_new_from_data (big->str, big->len, NULL);
 
@@ -1123,7 +1070,7 @@ test_errors_body_limit (Fixture       *fixture,
 
   {
     /* Under the limit is fine. */
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/chat", ""), &response);
     g_assert_cmpuint (response.status, ==, 200);
@@ -1150,7 +1097,7 @@ test_errors_upstream (Fixture       *fixture,
   KpRelay *relay;
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/rate", ""), &response);
     /* The only route: its status, code and message, and its Retry-After. */
@@ -1163,7 +1110,7 @@ test_errors_upstream (Fixture       *fixture,
     g_assert_nonnull (strstr (kp_relay_get_error_message (relay), "Rate limit"));
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     reset_keys (fixture);
     request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/broken", ""), &response);
@@ -1171,7 +1118,7 @@ test_errors_upstream (Fixture       *fixture,
     g_assert_nonnull (strstr (body_text (&response), "mock upstream exploded"));
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     reset_keys (fixture);
     request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/too-long", ",\"stream\":true"),
@@ -1179,7 +1126,7 @@ test_errors_upstream (Fixture       *fixture,
     g_assert_cmpstr (assert_error (parser, &response, 400), ==, "context_length_exceeded");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     request (fixture, "POST", "/v1/chat/completions", CHAT ("dead/model", ""), &response);
     g_assert_cmpstr (assert_error (parser, &response, 502), ==, "upstream_unreachable");
@@ -1187,7 +1134,7 @@ test_errors_upstream (Fixture       *fixture,
     g_assert_cmpstr (soup_message_headers_get_one (response.headers, "x-keypool-provider"), ==, "dead");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
     gint64 start = g_get_monotonic_time ();
 
     reset_keys (fixture);
@@ -1198,7 +1145,7 @@ test_errors_upstream (Fixture       *fixture,
                     (g_get_monotonic_time () - start) / 1000.0);
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* An error event in a 200 stream before any content is the route's
      * failure; with no other route, the client gets it as an error.
@@ -1221,7 +1168,7 @@ test_rotation (Fixture       *fixture,
   /* Two keys of one provider at the same price take turns. */
   for (guint i = 0; i < 6; i++)
     {
-      g_auto(Response) response = { 0 };
+      g_auto(KpTestResponse) response = { 0 };
 
       request (fixture, "POST", "/v1/chat/completions", CHAT ("twin/chat", ""), &response);
       g_assert_cmpuint (response.status, ==, 200);
@@ -1269,7 +1216,7 @@ test_ledger_rows (Fixture       *fixture,
 
   for (guint i = 0; i < G_N_ELEMENTS (bodies); i++)
     {
-      g_auto(Response) response = { 0 };
+      g_auto(KpTestResponse) response = { 0 };
 
       request (fixture, "POST", "/v1/chat/completions", bodies[i], &response);
     }

@@ -37,22 +37,6 @@ typedef struct
   char           *base;
 } Fixture;
 
-typedef struct
-{
-  guint               status;
-  char               *body;
-  SoupMessageHeaders *headers;
-} Response;
-
-static void
-response_clear (Response *response)
-{
-  g_clear_pointer (&response->body, g_free);
-  g_clear_pointer (&response->headers, soup_message_headers_unref);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Response, response_clear)
-
 /* Claude models at Anthropic prices: input 3, output 15, cache read 0.3 and
  * cache write 3.75 USD per million tokens.
  */
@@ -151,44 +135,20 @@ fixture_teardown (Fixture       *fixture,
   g_free (fixture->base);
 }
 
-typedef struct
-{
-  GBytes  *body;
-  gboolean done;
-} Pending;
-
-static void
-on_read (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  Pending *pending = user_data;
-
-  pending->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, NULL);
-  pending->done = TRUE;
-}
-
-static gboolean
-pending_done (gpointer data)
-{
-  return ((Pending *)data)->done;
-}
-
 /* POSTs @body to @path; @header and @value add one request header. */
 static void
-post (Fixture    *fixture,
-      const char *path,
-      const char *body,
-      const char *token,
-      const char *header,
-      const char *value,
-      Response   *response)
+post (Fixture        *fixture,
+      const char     *path,
+      const char     *body,
+      const char     *token,
+      const char     *header,
+      const char     *value,
+      KpTestResponse *response)
 {
   g_autofree char *url = g_strconcat (fixture->base, path, NULL);
   g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
   g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
   SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
-  Pending pending = { 0 };
 
   /* Anthropic's SDK sends the key in x-api-key. */
   if (token != NULL)
@@ -197,14 +157,7 @@ post (Fixture    *fixture,
   if (header != NULL)
     soup_message_headers_replace (headers, header, value);
   soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  soup_session_send_and_read_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL, on_read, &pending);
-  g_assert_true (kp_test_spin_until (pending_done, &pending, 15000));
-  g_assert_nonnull (pending.body);
-
-  response->status = soup_message_get_status (msg);
-  response->body = g_strndup (g_bytes_get_data (pending.body, NULL), g_bytes_get_size (pending.body));
-  response->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
-  g_bytes_unref (pending.body);
+  kp_test_send (fixture->client, msg, 15000, response);
 }
 
 #define MESSAGES(model, extra) \
@@ -313,26 +266,10 @@ last_row (Fixture *fixture)
   return g_ptr_array_steal_index (rows, 0);
 }
 
-static KpCredentialState
-state_of (Fixture    *fixture,
-          const char *secret)
-{
-  GPtrArray *credentials = kp_gateway_get_credentials (fixture->gateway);
-
-  for (guint i = 0; i < credentials->len; i++)
-    {
-      KpCredential *credential = g_ptr_array_index (credentials, i);
-
-      if (g_strcmp0 (kp_credential_get_secret (credential), secret) == 0)
-        return kp_credential_get_state (credential, g_get_real_time () / G_USEC_PER_SEC);
-    }
-  g_assert_not_reached ();
-}
-
 static void
-assert_anthropic_error (Response   *response,
-                        guint       status,
-                        const char *type)
+assert_anthropic_error (KpTestResponse *response,
+                        guint           status,
+                        const char     *type)
 {
   g_autoptr(JsonNode) root = parse (response->body);
 
@@ -351,7 +288,7 @@ static void
 test_passthrough_stream (Fixture       *fixture,
                          gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
   g_autoptr(KpRequestRow) row = NULL;
 
@@ -393,7 +330,7 @@ test_passthrough_whole (Fixture       *fixture,
     "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"One and one.\","
     "\"signature\":\"EqQBCkYIARgCKkAsig\"},{\"type\":\"text\",\"text\":\"2\"}]},"
     "{\"role\":\"user\",\"content\":\"2+2?\"}]}";
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
   g_autoptr(JsonNode) sent = NULL;
   g_autoptr(JsonNode) expected = parse (body);
@@ -411,7 +348,7 @@ static void
 test_cache_cost (Fixture       *fixture,
                  gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   g_autoptr(KpRequestRow) row = NULL;
 
   post (fixture, "/v1/messages", MESSAGES ("anthropic/claude-cache", ",\"stream\":true"), TOKEN,
@@ -428,7 +365,7 @@ test_cache_cost (Fixture       *fixture,
 
   /* The same through the OpenAI dialect, not streamed. */
   {
-    g_auto(Response) chat = { 0 };
+    g_auto(KpTestResponse) chat = { 0 };
     g_autoptr(KpRequestRow) again = NULL;
     g_autoptr(JsonNode) root = NULL;
 
@@ -452,7 +389,7 @@ static void
 test_openai_client_anthropic_stream (Fixture       *fixture,
                                      gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
   g_autoptr(GArray) events = NULL;
   g_autoptr(GString) text = g_string_new (NULL);
@@ -549,7 +486,7 @@ static void
 test_openai_client_anthropic_whole (Fixture       *fixture,
                                     gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   g_autoptr(JsonNode) root = NULL;
 
   post (fixture, "/v1/chat/completions", CHAT ("anthropic/claude-thinking", ""), TOKEN, NULL, NULL,
@@ -563,7 +500,7 @@ test_openai_client_anthropic_whole (Fixture       *fixture,
   g_assert_cmpstr (string_at (root, "$.choices[0].finish_reason"), ==, "stop");
 
   {
-    g_auto(Response) cut = { 0 };
+    g_auto(KpTestResponse) cut = { 0 };
     g_autoptr(JsonNode) cut_root = NULL;
 
     post (fixture, "/v1/chat/completions", CHAT ("anthropic/claude-max", ""), TOKEN, NULL, NULL, &cut);
@@ -579,7 +516,7 @@ static void
 test_anthropic_client_openai_stream (Fixture       *fixture,
                                      gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
   g_autoptr(GArray) events = NULL;
   g_autoptr(JsonNode) sent = NULL;
@@ -673,7 +610,7 @@ static void
 test_anthropic_client_openai_whole (Fixture       *fixture,
                                     gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(JsonNode) input = NULL;
 
@@ -704,7 +641,7 @@ test_overloaded_fails_over (Fixture       *fixture,
   g_autoptr(KpRequestRow) row = NULL;
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
     g_autoptr(JsonNode) root = NULL;
 
     post (fixture, "/v1/messages", MESSAGES ("shared/flaky-529", ""), TOKEN, NULL, NULL, &response);
@@ -715,8 +652,8 @@ test_overloaded_fails_over (Fixture       *fixture,
   }
   row = last_row (fixture);
   g_assert_cmpint (row->attempts, ==, 2);
-  g_assert_cmpint (state_of (fixture, ANTHRO_KEY), !=, KP_CREDENTIAL_INVALID);
-  g_assert_cmpint (state_of (fixture, ANTHRO_KEY), !=, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), !=, KP_CREDENTIAL_INVALID);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), !=, KP_CREDENTIAL_EXHAUSTED);
 }
 
 /* An error event in a 200 stream, before any content: nothing of it reaches
@@ -726,7 +663,7 @@ static void
 test_error_event_fails_over (Fixture       *fixture,
                              gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   g_autoptr(GArray) events = NULL;
 
   post (fixture, "/v1/messages", MESSAGES ("shared/flaky-event", ",\"stream\":true"), TOKEN, NULL,
@@ -738,7 +675,7 @@ test_error_event_fails_over (Fixture       *fixture,
   events = parse_events (response.body);
   g_assert_cmpstr (g_array_index (events, Event, 0).name, ==, "message_start");
   g_assert_cmpstr (g_array_index (events, Event, events->len - 1).name, ==, "message_stop");
-  g_assert_cmpint (state_of (fixture, ANTHRO_KEY), !=, KP_CREDENTIAL_INVALID);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), !=, KP_CREDENTIAL_INVALID);
 }
 
 static void
@@ -746,12 +683,12 @@ test_credit_and_rate (Fixture       *fixture,
                       gconstpointer  data)
 {
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     post (fixture, "/v1/chat/completions", CHAT ("shared/flaky-429", ""), TOKEN, NULL, NULL, &response);
     g_assert_cmpuint (response.status, ==, 200);
     g_assert_cmpstr (soup_message_headers_get_one (response.headers, "x-keypool-provider"), ==, "oai");
-    g_assert_cmpint (state_of (fixture, ANTHRO_KEY), ==, KP_CREDENTIAL_COOLING);
+    g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), ==, KP_CREDENTIAL_COOLING);
   }
 
   {
@@ -762,15 +699,15 @@ test_credit_and_rate (Fixture       *fixture,
                                            kp_credential_get_id (g_ptr_array_index (credentials, i)),
                                            NULL));
   }
-  g_assert_cmpint (state_of (fixture, ANTHRO_KEY), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), ==, KP_CREDENTIAL_OK);
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     post (fixture, "/v1/messages", MESSAGES ("shared/flaky-credit", ""), TOKEN, NULL, NULL, &response);
     g_assert_cmpuint (response.status, ==, 200);
     g_assert_cmpstr (soup_message_headers_get_one (response.headers, "x-keypool-provider"), ==, "oai");
-    g_assert_cmpint (state_of (fixture, ANTHRO_KEY), ==, KP_CREDENTIAL_EXHAUSTED);
+    g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), ==, KP_CREDENTIAL_EXHAUSTED);
   }
 }
 
@@ -784,14 +721,14 @@ test_client_errors (Fixture       *fixture,
   KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     post (fixture, "/v1/messages", MESSAGES ("anthropic/claude-bad", ""), TOKEN, NULL, NULL, &response);
     assert_anthropic_error (&response, 400, "invalid_request_error");
     g_assert_nonnull (strstr (response.body, "unexpected tool_use_id"));
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
     g_autoptr(JsonNode) root = NULL;
 
     /* Anthropic's error, told to an OpenAI client. */
@@ -802,7 +739,7 @@ test_client_errors (Fixture       *fixture,
     g_assert_nonnull (strstr (string_at (root, "$.error.message"), "unexpected tool_use_id"));
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* OpenAI's error, told to an Anthropic client. */
     kp_mock_upstream_reset (fixture->mock);
@@ -819,20 +756,20 @@ test_own_errors (Fixture       *fixture,
                  gconstpointer  data)
 {
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     post (fixture, "/v1/messages", MESSAGES ("anthropic/claude-text", ""), NULL, NULL, NULL, &response);
     assert_anthropic_error (&response, 401, "authentication_error");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     post (fixture, "/v1/messages", MESSAGES ("anthropic/claude-text", ""), "wrong-token", NULL, NULL,
           &response);
     assert_anthropic_error (&response, 401, "authentication_error");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* Claude Code's way: ANTHROPIC_AUTH_TOKEN is sent as a bearer token. */
     post (fixture, "/v1/messages", MESSAGES ("anthropic/claude-text", ""), NULL, "Authorization",
@@ -840,20 +777,20 @@ test_own_errors (Fixture       *fixture,
     g_assert_cmpuint (response.status, ==, 200);
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     post (fixture, "/v1/messages", MESSAGES ("anthropic/claude-txet", ""), TOKEN, NULL, NULL, &response);
     assert_anthropic_error (&response, 404, "not_found_error");
     g_assert_nonnull (strstr (response.body, "anthropic/claude-text"));
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     post (fixture, "/v1/messages", "{\"model\":", TOKEN, NULL, NULL, &response);
     assert_anthropic_error (&response, 400, "invalid_request_error");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     post (fixture, "/v1/messages",
           "{\"model\":\"anthropic/claude-text\",\"max_tokens\":\"lots\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
@@ -862,7 +799,7 @@ test_own_errors (Fixture       *fixture,
     g_assert_nonnull (strstr (response.body, "max_tokens"));
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* No max_tokens at all: Keypool supplies Anthropic's required one. */
     post (fixture, "/v1/messages",
@@ -882,7 +819,7 @@ test_claude_code_names (Fixture       *fixture,
   KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     post (fixture, "/v1/messages?beta=true", MESSAGES ("claude-text-20250929", ""), NULL,
           "Authorization", "Bearer " TOKEN, &response);
@@ -891,14 +828,14 @@ test_claude_code_names (Fixture       *fixture,
     g_assert_nonnull (strstr (stats->last_body, "\"model\":\"claude-text\""));
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     post (fixture, "/v1/messages", MESSAGES ("anthropic/claude-text-20250929", ""), TOKEN, NULL, NULL,
           &response);
     g_assert_cmpuint (response.status, ==, 200);
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* Only a date is taken off, and only a whole one. */
     post (fixture, "/v1/messages", MESSAGES ("claude-text-2025", ""), TOKEN, NULL, NULL, &response);
@@ -911,7 +848,7 @@ test_count_tokens (Fixture       *fixture,
                    gconstpointer  data)
 {
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
     g_autoptr(JsonNode) root = NULL;
     gint64 tokens;
 
@@ -928,7 +865,7 @@ test_count_tokens (Fixture       *fixture,
     g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->mock)->requests, ==, 0);
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     post (fixture, "/v1/messages/count_tokens", "{\"model\":\"nobody/nothing\",\"messages\":[]}",
           TOKEN, NULL, NULL, &response);

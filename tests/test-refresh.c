@@ -214,31 +214,6 @@ find_offering (Fixture    *fixture,
   return NULL;
 }
 
-typedef struct
-{
-  GBytes  *body;
-  gboolean done;
-  gint64   done_us;
-} Pending;
-
-static void
-on_read (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  Pending *pending = user_data;
-
-  pending->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, NULL);
-  pending->done = TRUE;
-  pending->done_us = g_get_monotonic_time ();
-}
-
-static gboolean
-pending_done (gpointer data)
-{
-  return ((Pending *)data)->done;
-}
-
 /* A chat request for @model; returns the HTTP status. */
 static guint
 chat (Fixture    *fixture,
@@ -250,19 +225,15 @@ chat (Fixture    *fixture,
                                            "\"content\":\"hi\"}]}", model);
   g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
   g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-  Pending pending = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
 
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
                                 "Bearer " TOKEN);
   soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  soup_session_send_and_read_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL, on_read, &pending);
-  g_assert_true (kp_test_spin_until (pending_done, &pending, 15000));
-  g_assert_nonnull (pending.body);
-  g_bytes_unref (pending.body);
+  kp_test_send (fixture->client, msg, 15000, &response);
   if (provider != NULL)
-    *provider = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                        "x-keypool-provider"));
-  return soup_message_get_status (msg);
+    *provider = g_strdup (soup_message_headers_get_one (response.headers, "x-keypool-provider"));
+  return response.status;
 }
 
 /* Tests ------------------------------------------------------------------- */
@@ -489,22 +460,6 @@ assert_key_state (Fixture           *fixture,
   g_assert_cmpuint (found, ==, 1);
 }
 
-static KpCredentialState
-state_of_secret (Fixture    *fixture,
-                 const char *secret)
-{
-  GPtrArray *credentials = kp_gateway_get_credentials (fixture->gateway);
-
-  for (guint i = 0; i < credentials->len; i++)
-    {
-      KpCredential *credential = g_ptr_array_index (credentials, i);
-
-      if (g_strcmp0 (kp_credential_get_secret (credential), secret) == 0)
-        return kp_credential_get_state (credential, g_get_real_time () / G_USEC_PER_SEC);
-    }
-  g_assert_not_reached ();
-}
-
 #define DS_BALANCE(usd) \
   "{\"is_available\":true,\"balance_infos\":[{\"currency\":\"CNY\",\"total_balance\":\"110.00\"}," \
   "{\"currency\":\"USD\",\"total_balance\":\"" usd "\",\"granted_balance\":\"0.00\"}]}"
@@ -610,8 +565,8 @@ test_balance_per_key (Fixture       *fixture,
   results = run_refresh (fixture, NULL);
   g_assert_cmpint (find_result (results, "ds")->outcome, ==, KP_REFRESH_OK);
   g_assert_cmpuint (kp_mock_catalog_get_requests (fixture->catalog, "/ds/balance"), ==, 2);
-  g_assert_cmpint (state_of_secret (fixture, "sk-ds-empty-key-0001"), ==, KP_CREDENTIAL_EXHAUSTED);
-  g_assert_cmpint (state_of_secret (fixture, "sk-ds-funded-key-0002"), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "sk-ds-empty-key-0001"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "sk-ds-funded-key-0002"), ==, KP_CREDENTIAL_OK);
 
   /* The provider shows its first key's balance; the summary names both. */
   state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "ds");

@@ -32,21 +32,6 @@ typedef struct
   GPtrArray      *env;      /* variables set for this test, unset after */
 } Fixture;
 
-typedef struct
-{
-  guint               status;
-  char               *body;
-  SoupMessageHeaders *headers;
-} Response;
-
-static void
-response_clear (Response *response)
-{
-  g_clear_pointer (&response->body, g_free);
-  g_clear_pointer (&response->headers, soup_message_headers_unref);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Response, response_clear)
 
 static void
 fixture_setup (Fixture       *fixture,
@@ -154,83 +139,28 @@ start_gateway (Fixture *fixture,
   fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
 }
 
-typedef struct
-{
-  GBytes  *body;
-  gboolean done;
-} Pending;
-
 static void
-on_read (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  Pending *pending = user_data;
-
-  pending->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, NULL);
-  pending->done = TRUE;
-}
-
-static gboolean
-pending_done (gpointer data)
-{
-  return ((Pending *)data)->done;
-}
-
-static void
-chat (Fixture    *fixture,
-      const char *body,
-      Response   *response)
+chat (Fixture        *fixture,
+      const char     *body,
+      KpTestResponse *response)
 {
   g_autofree char *url = g_strconcat (fixture->base, "/v1/chat/completions", NULL);
   g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
   g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-  Pending pending = { 0 };
 
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
                                 "Bearer " TOKEN);
   soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  soup_session_send_and_read_async (fixture->client, msg, G_PRIORITY_DEFAULT, NULL, on_read, &pending);
-  g_assert_true (kp_test_spin_until (pending_done, &pending, 15000));
-  g_assert_nonnull (pending.body);
-
-  response->status = soup_message_get_status (msg);
-  response->body = g_strndup (g_bytes_get_data (pending.body, NULL), g_bytes_get_size (pending.body));
-  response->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
-  g_bytes_unref (pending.body);
+  kp_test_send (fixture->client, msg, 15000, response);
 }
 
 #define CHAT(model, extra) \
   "{\"model\":\"" model "\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]" extra "}"
 
 static const char *
-provider_of (Response *response)
+provider_of (KpTestResponse *response)
 {
   return soup_message_headers_get_one (response->headers, "x-keypool-provider");
-}
-
-static KpCredential *
-credential_of (Fixture    *fixture,
-               const char *secret)
-{
-  GPtrArray *credentials = kp_gateway_get_credentials (fixture->gateway);
-
-  for (guint i = 0; i < credentials->len; i++)
-    {
-      KpCredential *credential = g_ptr_array_index (credentials, i);
-
-      if (g_strcmp0 (kp_credential_get_secret (credential), secret) == 0)
-        return credential;
-    }
-  g_error ("no credential with that secret");
-  return NULL;
-}
-
-static KpCredentialState
-state_of (Fixture    *fixture,
-          const char *secret)
-{
-  return kp_credential_get_state (credential_of (fixture, secret), g_get_real_time () / G_USEC_PER_SEC);
 }
 
 /* One model on two providers; a is cheaper. */
@@ -243,7 +173,7 @@ static void
 test_cheapest_first (Fixture       *fixture,
                      gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   const char *route;
 
   provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
@@ -274,13 +204,13 @@ test_max_tokens_changes_winner (Fixture       *fixture,
   start_gateway (fixture, 5000);
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     chat (fixture, CHAT ("shared/model", ",\"max_tokens\":1"), &response);
     g_assert_cmpstr (provider_of (&response), ==, "a");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     chat (fixture, CHAT ("shared/model", ",\"max_completion_tokens\":20000"), &response);
     g_assert_cmpstr (provider_of (&response), ==, "b");
@@ -301,7 +231,7 @@ test_pins (Fixture       *fixture,
   start_gateway (fixture, 5000);
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* provider:model, with the provider's own model name. */
     chat (fixture, CHAT ("b:mock-chat", ""), &response);
@@ -309,7 +239,7 @@ test_pins (Fixture       *fixture,
     g_assert_cmpstr (provider_of (&response), ==, "b");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* A "provider" field, taken out before the request goes upstream. */
     chat (fixture, CHAT ("shared/model", ",\"provider\":[\"b\"]"), &response);
@@ -318,21 +248,21 @@ test_pins (Fixture       *fixture,
     g_assert_nonnull (strstr (b->last_body, "\"model\":\"mock-chat\""));
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* An alias names the model; the cheapest provider still wins. */
     chat (fixture, CHAT ("shared-latest", ""), &response);
     g_assert_cmpstr (provider_of (&response), ==, "a");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     chat (fixture, CHAT ("shared/model", ",\"provider\":\"nobody\""), &response);
     g_assert_cmpuint (response.status, ==, 503);
     g_assert_nonnull (strstr (response.body, "None of the providers the request named"));
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* Close names are suggested. */
     chat (fixture, CHAT ("shared/modle", ""), &response);
@@ -352,7 +282,7 @@ test_rate_limited (Fixture       *fixture,
   start_gateway (fixture, 5000);
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* 429 from a: on to b, and the client sees b's whole answer. */
     chat (fixture, CHAT ("shared/model", ""), &response);
@@ -362,12 +292,12 @@ test_rate_limited (Fixture       *fixture,
     g_assert_nonnull (strstr (soup_message_headers_get_one (response.headers, "x-keypool-route"),
                               "attempt=2"));
   }
-  g_assert_cmpint (state_of (fixture, "key-a-rate-0004"), ==, KP_CREDENTIAL_COOLING);
-  g_assert_cmpint (kp_credential_get_state_until (credential_of (fixture, "key-a-rate-0004")), <=,
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-rate-0004"), ==, KP_CREDENTIAL_COOLING);
+  g_assert_cmpint (kp_credential_get_state_until (kp_test_credential (fixture->gateway, "key-a-rate-0004")), <=,
                    g_get_real_time () / G_USEC_PER_SEC + 2);
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* Skipped while it cools down (Retry-After: 2)… */
     chat (fixture, CHAT ("shared/model", ""), &response);
@@ -377,7 +307,7 @@ test_rate_limited (Fixture       *fixture,
 
   kp_test_spin_ms (2200);
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* …and tried again after. */
     chat (fixture, CHAT ("shared/model", ""), &response);
@@ -401,7 +331,7 @@ test_key_states (Fixture       *fixture,
   start_gateway (fixture, 5000);
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     chat (fixture, CHAT ("shared/model", ""), &response);
     g_assert_cmpuint (response.status, ==, 200);
@@ -413,14 +343,14 @@ test_key_states (Fixture       *fixture,
   /* 402 and OpenAI's 429 insufficient_quota: exhausted; 401: invalid until
    * the key changes; 500: a short cooldown.
    */
-  g_assert_cmpint (state_of (fixture, "key-a-nocredit-05"), ==, KP_CREDENTIAL_EXHAUSTED);
-  g_assert_cmpint (state_of (fixture, "key-a-quota-0005"), ==, KP_CREDENTIAL_EXHAUSTED);
-  g_assert_cmpint (state_of (fixture, "key-a-invalid-05"), ==, KP_CREDENTIAL_INVALID);
-  g_assert_cmpint (kp_credential_get_state_until (credential_of (fixture, "key-a-invalid-05")), ==, 0);
-  g_assert_cmpint (state_of (fixture, "key-a-down-00005"), ==, KP_CREDENTIAL_COOLING);
-  g_assert_cmpint (kp_credential_get_state_until (credential_of (fixture, "key-a-down-00005")), <=,
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-nocredit-05"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-quota-0005"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-invalid-05"), ==, KP_CREDENTIAL_INVALID);
+  g_assert_cmpint (kp_credential_get_state_until (kp_test_credential (fixture->gateway, "key-a-invalid-05")), ==, 0);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-down-00005"), ==, KP_CREDENTIAL_COOLING);
+  g_assert_cmpint (kp_credential_get_state_until (kp_test_credential (fixture->gateway, "key-a-down-00005")), <=,
                    g_get_real_time () / G_USEC_PER_SEC + 5);
-  g_assert_nonnull (strstr (kp_credential_get_last_error (credential_of (fixture, "key-a-quota-0005")),
+  g_assert_nonnull (strstr (kp_credential_get_last_error (kp_test_credential (fixture->gateway, "key-a-quota-0005")),
                             "quota_exhausted: You exceeded your current quota"));
 
   /* Every attempt is in the ledger with the request. */
@@ -430,10 +360,10 @@ test_key_states (Fixture       *fixture,
   /* The states survive a restart. */
   stop_gateway (fixture);
   start_gateway (fixture, 5000);
-  g_assert_cmpint (state_of (fixture, "key-a-nocredit-05"), ==, KP_CREDENTIAL_EXHAUSTED);
-  g_assert_cmpint (state_of (fixture, "key-a-invalid-05"), ==, KP_CREDENTIAL_INVALID);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-nocredit-05"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-invalid-05"), ==, KP_CREDENTIAL_INVALID);
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     chat (fixture, CHAT ("shared/model", ""), &response);
     g_assert_cmpstr (provider_of (&response), ==, "b");
@@ -442,9 +372,9 @@ test_key_states (Fixture       *fixture,
 
   /* Reset: tried again at once. */
   g_assert_true (kp_gateway_reset_key (fixture->gateway,
-                                       kp_credential_get_id (credential_of (fixture, "key-a-invalid-05")),
+                                       kp_credential_get_id (kp_test_credential (fixture->gateway, "key-a-invalid-05")),
                                        NULL));
-  g_assert_cmpint (state_of (fixture, "key-a-invalid-05"), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-invalid-05"), ==, KP_CREDENTIAL_OK);
   data_dir = g_build_filename (fixture->root, "data", NULL);
   g_assert_true (g_file_test (data_dir, G_FILE_TEST_IS_DIR));
 }
@@ -463,18 +393,18 @@ test_model_missing_and_down (Fixture       *fixture,
   start_gateway (fixture, 5000);
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     chat (fixture, CHAT ("shared/model", ""), &response);
     g_assert_cmpuint (response.status, ==, 200);
     g_assert_cmpstr (provider_of (&response), ==, "b");
   }
-  g_assert_cmpint (state_of (fixture, "key-c-good-0006"), ==, KP_CREDENTIAL_COOLING);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-c-good-0006"), ==, KP_CREDENTIAL_COOLING);
   /* A model a provider says it lacks is not its key's fault. */
-  g_assert_cmpint (state_of (fixture, "key-a-nomodel-06"), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-nomodel-06"), ==, KP_CREDENTIAL_OK);
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* a's offering is suppressed now: its key is not even tried. */
     chat (fixture, CHAT ("shared/model", ""), &response);
@@ -487,7 +417,7 @@ static void
 test_client_error_is_returned (Fixture       *fixture,
                                gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
 
   provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-400", "1", "1"),
             "key-a-good-0007", "key-a-good-0007b", NULL);
@@ -502,15 +432,15 @@ test_client_error_is_returned (Fixture       *fixture,
   /* Returned at once: no other key tried, none blamed. */
   g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->a)->requests, ==, 1);
   g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->b)->requests, ==, 0);
-  g_assert_cmpint (state_of (fixture, "key-a-good-0007"), ==, KP_CREDENTIAL_OK);
-  g_assert_cmpint (state_of (fixture, "key-a-good-0007b"), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-good-0007"), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-good-0007b"), ==, KP_CREDENTIAL_OK);
 }
 
 static void
 test_first_byte_timeout (Fixture       *fixture,
                          gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
   gint64 start;
 
   provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
@@ -526,7 +456,7 @@ test_first_byte_timeout (Fixture       *fixture,
   g_assert_cmpuint (response.status, ==, 200);
   g_assert_cmpstr (provider_of (&response), ==, "b");
   g_assert_true (g_str_has_suffix (response.body, "data: [DONE]\n\n"));
-  g_assert_cmpint (state_of (fixture, "key-a-slow-0008"), ==, KP_CREDENTIAL_COOLING);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-slow-0008"), ==, KP_CREDENTIAL_COOLING);
 
   /* The abandoned request upstream was hung up on. */
   kp_test_spin_ms (100);
@@ -537,7 +467,7 @@ static void
 test_error_event_fails_over (Fixture       *fixture,
                              gconstpointer  data)
 {
-  g_auto(Response) response = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
 
   provider (fixture, "a", kp_mock_upstream_get_url (fixture->a),
             SHARED ("mock-instream-error", "1", "1"), "key-a-good-0009", NULL);
@@ -564,7 +494,7 @@ test_all_routes_fail (Fixture       *fixture,
   start_gateway (fixture, 5000);
 
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* The most telling error: the rate limit, not the 500. */
     chat (fixture, CHAT ("shared/model", ""), &response);
@@ -575,7 +505,7 @@ test_all_routes_fail (Fixture       *fixture,
     g_assert_cmpstr (soup_message_headers_get_one (response.headers, "Retry-After"), ==, "2");
   }
   {
-    g_auto(Response) response = { 0 };
+    g_auto(KpTestResponse) response = { 0 };
 
     /* Now no route is usable: say when the first is back. */
     chat (fixture, CHAT ("shared/model", ""), &response);
