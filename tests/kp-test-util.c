@@ -174,3 +174,43 @@ kp_test_credential_state (KpGateway  *gateway,
   return kp_credential_get_state (kp_test_credential (gateway, secret),
                                   g_get_real_time () / G_USEC_PER_SEC);
 }
+
+/**
+ * kp_test_gateway_new:
+ * @providers_dir: the provider files it reads
+ * @root: a private folder for its config and data
+ *
+ * A gateway for a test: any free port, no keyring, short timeouts. Set
+ * anything else, then kp_test_gateway_start().
+ */
+KpGateway *
+kp_test_gateway_new (const char *providers_dir,
+                     const char *root,
+                     const char *token)
+{
+  g_autofree char *config = g_build_filename (root, "config", NULL);
+  g_autofree char *data = g_build_filename (root, "data", NULL);
+  KpGateway *gateway = kp_gateway_new ();
+
+  kp_gateway_set_port (gateway, 0);
+  kp_gateway_set_dirs (gateway, providers_dir, config, data);
+  kp_gateway_set_token (gateway, token);
+  kp_gateway_set_use_keyring (gateway, FALSE);
+  kp_gateway_set_timeouts (gateway, 2000, 5000, 2000);
+  return gateway;
+}
+
+/* Loads @gateway and has it listen; the test fails if it cannot. */
+void
+kp_test_gateway_start (KpGateway *gateway)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) loaded = NULL;
+
+  kp_gateway_load_async (gateway, NULL, kp_test_store_result, &loaded);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &loaded, 5000));
+  g_assert_true (kp_gateway_load_finish (gateway, loaded, &error));
+  g_assert_no_error (error);
+  g_assert_true (kp_gateway_listen (gateway, &error));
+  g_assert_no_error (error);
+}

@@ -23,6 +23,11 @@ void     kp_test_store_result   (GObject        *object,
                                  gpointer        user_data);
 gboolean kp_test_result_ready   (gpointer        data);
 
+KpGateway    *kp_test_gateway_new    (const char     *providers_dir,
+                                      const char     *root,
+                                      const char     *token);
+void          kp_test_gateway_start  (KpGateway      *gateway);
+
 /* What a request through libsoup got back. */
 typedef struct
 {

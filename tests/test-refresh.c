@@ -140,23 +140,8 @@ on_finished (KpRefresh *refresh,
 static void
 start_gateway (Fixture *fixture)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GAsyncResult) loaded = NULL;
-  g_autofree char *config = g_build_filename (fixture->root, "config", NULL);
-  g_autofree char *data = g_build_filename (fixture->root, "data", NULL);
-
-  fixture->gateway = kp_gateway_new ();
-  kp_gateway_set_port (fixture->gateway, 0);
-  kp_gateway_set_dirs (fixture->gateway, fixture->providers, config, data);
-  kp_gateway_set_token (fixture->gateway, TOKEN);
-  kp_gateway_set_use_keyring (fixture->gateway, FALSE);
-  kp_gateway_set_timeouts (fixture->gateway, 2000, 5000, 2000);
-  kp_gateway_load_async (fixture->gateway, NULL, kp_test_store_result, &loaded);
-  g_assert_true (kp_test_spin_until (kp_test_result_ready, &loaded, 5000));
-  g_assert_true (kp_gateway_load_finish (fixture->gateway, loaded, &error));
-  g_assert_no_error (error);
-  g_assert_true (kp_gateway_listen (fixture->gateway, &error));
-  g_assert_no_error (error);
+  fixture->gateway = kp_test_gateway_new (fixture->providers, fixture->root, TOKEN);
+  kp_test_gateway_start (fixture->gateway);
   fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
   fixture->finished = 0;
   g_signal_connect (kp_gateway_get_refresh (fixture->gateway), "finished",
