@@ -71,11 +71,8 @@ fixture_setup (Fixture       *fixture,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *providers = NULL;
-  g_autofree char *config = NULL;
-  g_autofree char *data_dir = NULL;
   g_autofree char *mock_json = NULL;
   const char *origins[] = { "https://trusted.example", NULL };
-  GAsyncResult *loaded = NULL;
 
   fixture->mock = kp_mock_upstream_new (&error);
   g_assert_no_error (error);
@@ -84,8 +81,6 @@ fixture_setup (Fixture       *fixture,
   fixture->root = g_dir_make_tmp ("keypool-gateway-XXXXXX", &error);
   g_assert_no_error (error);
   providers = g_build_filename (fixture->root, "providers", NULL);
-  config = g_build_filename (fixture->root, "config", NULL);
-  data_dir = g_build_filename (fixture->root, "data", NULL);
   g_mkdir (providers, 0700);
 
   mock_json = g_strdup_printf (
@@ -121,21 +116,11 @@ fixture_setup (Fixture       *fixture,
                   "\"requires_key\":false,\"auth\":\"none\","
                   "\"models\":[{\"id\":\"dead/model\",\"input\":0,\"output\":0}]}");
 
-  fixture->gateway = kp_gateway_new ();
-  kp_gateway_set_port (fixture->gateway, 0);
-  kp_gateway_set_dirs (fixture->gateway, providers, config, data_dir);
-  kp_gateway_set_token (fixture->gateway, TOKEN);
-  kp_gateway_set_use_keyring (fixture->gateway, FALSE);
+  fixture->gateway = kp_test_gateway_new (providers, fixture->root, TOKEN);
   kp_gateway_set_body_limit (fixture->gateway, 64 * 1024);
   kp_gateway_set_timeouts (fixture->gateway, 2000, 800, 800);
   kp_gateway_set_allowed_origins (fixture->gateway, origins);
-  kp_gateway_load_async (fixture->gateway, NULL, kp_test_store_result, &loaded);
-  g_assert_true (kp_test_spin_until (kp_test_result_ready, &loaded, 5000));
-  g_assert_true (kp_gateway_load_finish (fixture->gateway, loaded, &error));
-  g_assert_no_error (error);
-  g_clear_object (&loaded);
-  g_assert_true (kp_gateway_listen (fixture->gateway, &error));
-  g_assert_no_error (error);
+  kp_test_gateway_start (fixture->gateway);
 
   fixture->finished = g_ptr_array_new_with_free_func (g_object_unref);
   g_signal_connect (fixture->gateway, "request-finished", G_CALLBACK (on_request_finished), fixture);
