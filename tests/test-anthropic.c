@@ -146,7 +146,49 @@ test_request_invalid (void)
   expect_invalid_request ("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
                           "\"image_url\":{\"url\":\"ftp://x/y.png\"}}]}]}", TRUE);
   expect_invalid_request ("{\"max_tokens\":5}", FALSE);
-  expect_invalid_request ("{\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}", FALSE);
+  expect_invalid_request ("{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", FALSE);
+}
+
+/* What Claude Code (2.1) sends: a system turn among the messages, adaptive
+ * thinking with its effort in output_config, and context management, which
+ * OpenAI has no word for.
+ */
+static void
+test_request_claude_code (void)
+{
+  g_autoptr(JsonNode) request = parse_json (
+    "{\"model\":\"claude-opus-5-5\",\"max_tokens\":32000,\"stream\":true,"
+    "\"system\":[{\"type\":\"text\",\"text\":\"You are an agent.\","
+    "\"cache_control\":{\"type\":\"ephemeral\"}}],"
+    "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Say hello\"}]},"
+    "{\"role\":\"system\",\"content\":[{\"type\":\"text\",\"text\":\"# Environment\\nlinux\"}]}],"
+    "\"thinking\":{\"type\":\"adaptive\",\"display\":\"omitted\"},"
+    "\"output_config\":{\"effort\":\"high\"},"
+    "\"context_management\":{\"edits\":[{\"type\":\"clear_thinking_20251015\",\"keep\":\"all\"}]}}",
+    -1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = kp_anthropic_request_to_openai (json_node_get_object (request), &error);
+  JsonObject *out;
+  JsonArray *messages;
+
+  g_assert_no_error (error);
+  out = json_node_get_object (result);
+  messages = json_object_get_array_member (out, "messages");
+  g_assert_cmpuint (json_array_get_length (messages), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (messages, 0), "role"),
+                   ==, "system");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (messages, 1), "role"),
+                   ==, "user");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (messages, 2), "role"),
+                   ==, "system");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (messages, 2), "content"),
+                   ==, "# Environment\nlinux");
+  g_assert_cmpstr (json_object_get_string_member (out, "reasoning_effort"), ==, "high");
+  g_assert_false (json_object_has_member (out, "context_management"));
+  g_assert_false (json_object_has_member (out, "output_config"));
+  g_assert_false (json_object_has_member (out, "thinking"));
+  g_assert_true (json_object_get_boolean_member (json_object_get_object_member (out, "stream_options"),
+                                                 "include_usage"));
 }
 
 /* OpenAI -> Anthropic -> OpenAI keeps the conversation and the tools. */
@@ -657,6 +699,7 @@ main (int   argc,
   g_test_add_func ("/keypool/anthropic/request/from-openai", test_request_from_openai);
   g_test_add_func ("/keypool/anthropic/request/to-openai", test_request_to_openai);
   g_test_add_func ("/keypool/anthropic/request/invalid", test_request_invalid);
+  g_test_add_func ("/keypool/anthropic/request/claude-code", test_request_claude_code);
   g_test_add_func ("/keypool/anthropic/request/round-trip", test_request_round_trip);
   g_test_add_func ("/keypool/anthropic/response/to-openai", test_response_to_openai);
   g_test_add_func ("/keypool/anthropic/response/from-openai", test_response_from_openai);

@@ -1105,6 +1105,7 @@ kp_anthropic_request_to_openai (JsonObject  *anthropic_request,
   JsonNode *system;
   JsonNode *stop;
   JsonObject *thinking;
+  const char *effort;
   gint64 budget;
   gboolean stream = FALSE;
 
@@ -1147,10 +1148,25 @@ kp_anthropic_request_to_openai (JsonObject  *anthropic_request,
         add_user_turn (out_messages, get_member (message, "content"));
       else if (g_strcmp0 (role, "assistant") == 0)
         add_assistant_turn (out_messages, get_member (message, "content"));
+      else if (g_strcmp0 (role, "system") == 0)
+        {
+          /* Claude Code puts system turns among the messages (a beta of
+           * 2026); OpenAI takes a system message anywhere.
+           */
+          g_autofree char *text = join_text (get_member (message, "content"));
+
+          if (text[0] != '\0')
+            {
+              JsonObject *turn = openai_message ("system");
+
+              json_object_set_string_member (turn, "content", text);
+              json_array_add_object_element (out_messages, turn);
+            }
+        }
       else
         {
           g_set_error (error, KP_ANTHROPIC_ERROR, KP_ANTHROPIC_ERROR_INVALID,
-                       "messages[%u] must have the role “user” or “assistant”.", i);
+                       "messages[%u] must have the role “user”, “assistant” or “system”.", i);
           json_array_unref (out_messages);
           return NULL;
         }
@@ -1172,10 +1188,23 @@ kp_anthropic_request_to_openai (JsonObject  *anthropic_request,
   copy_number (anthropic_request, "temperature", out, "temperature");
   copy_number (anthropic_request, "top_p", out, "top_p");
 
+  /* Thinking with a budget, or adaptive thinking at the effort output_config
+   * names (newer Claude clients send that), is an OpenAI reasoning effort.
+   */
   thinking = get_object (anthropic_request, "thinking");
+  effort = get_string (get_object (anthropic_request, "output_config"), "effort");
   if (g_strcmp0 (get_string (thinking, "type"), "enabled") == 0 &&
       get_int (thinking, "budget_tokens", &budget))
     json_object_set_string_member (out, "reasoning_effort", effort_for_budget (budget));
+  else if (g_strcmp0 (get_string (thinking, "type"), "disabled") != 0 &&
+           (g_strcmp0 (effort, "low") == 0 || g_strcmp0 (effort, "medium") == 0 ||
+            g_strcmp0 (effort, "high") == 0))
+    json_object_set_string_member (out, "reasoning_effort", effort);
+  else if (g_strcmp0 (get_string (thinking, "type"), "disabled") != 0 &&
+           (g_strcmp0 (effort, "xhigh") == 0 || g_strcmp0 (effort, "max") == 0))
+    json_object_set_string_member (out, "reasoning_effort", "high");
+  else if (g_strcmp0 (get_string (thinking, "type"), "adaptive") == 0)
+    json_object_set_string_member (out, "reasoning_effort", "medium");
 
   if (get_string (get_object (anthropic_request, "metadata"), "user_id") != NULL)
     json_object_set_string_member (out, "user",
