@@ -9,6 +9,8 @@
  *   claude-cache      text, with usage that read and wrote the prompt cache
  *   claude-max        text cut by max_tokens
  *   claude-429        429 rate_limit_error, retry-after: 5
+ *   claude-429-reset  429 rate_limit_error with only an
+ *                     anthropic-ratelimit-requests-reset time, 40 s ahead
  *   claude-529        529 overloaded_error
  *   claude-credit     400 "Your credit balance is too low …"
  *   claude-bad        400 invalid_request_error (the request's fault)
@@ -305,6 +307,16 @@ kp_mock_anthropic_handle (KpMockStats       *stats,
     {
       soup_message_headers_replace (headers, "retry-after", "5");
       reply_error (msg, 429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit");
+      return;
+    }
+  if (g_str_equal (model, "claude-429-reset"))
+    {
+      g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+      g_autoptr(GDateTime) reset = g_date_time_add_seconds (now, 40);
+      g_autofree char *text = g_date_time_format_iso8601 (reset);
+
+      soup_message_headers_replace (headers, "anthropic-ratelimit-requests-reset", text);
+      reply_error (msg, 429, "rate_limit_error", "Number of requests has exceeded your rate limit");
       return;
     }
   if (g_str_equal (model, "claude-529"))

@@ -79,7 +79,8 @@ fixture_setup (Fixture       *fixture,
     "{\"id\":\"shared/flaky-529\",\"upstream_id\":\"claude-529\",\"input\":1,\"output\":1},"
     "{\"id\":\"shared/flaky-event\",\"upstream_id\":\"claude-overload-event\",\"input\":1,\"output\":1},"
     "{\"id\":\"shared/flaky-credit\",\"upstream_id\":\"claude-credit\",\"input\":1,\"output\":1},"
-    "{\"id\":\"shared/flaky-429\",\"upstream_id\":\"claude-429\",\"input\":1,\"output\":1}]}",
+    "{\"id\":\"shared/flaky-429\",\"upstream_id\":\"claude-429\",\"input\":1,\"output\":1},"
+    "{\"id\":\"shared/flaky-reset\",\"upstream_id\":\"claude-429-reset\",\"input\":1,\"output\":1}]}",
     kp_mock_upstream_get_url (fixture->mock));
   oai = g_strdup_printf (
     "{\"id\":\"oai\",\"name\":\"Oai\",\"base_url\":\"%s\",\"env\":[\"KP_MESSAGES_OAI\"],"
@@ -89,7 +90,8 @@ fixture_setup (Fixture       *fixture,
     "{\"id\":\"shared/flaky-529\",\"upstream_id\":\"mock-chat\",\"input\":2,\"output\":2},"
     "{\"id\":\"shared/flaky-event\",\"upstream_id\":\"mock-chat\",\"input\":2,\"output\":2},"
     "{\"id\":\"shared/flaky-credit\",\"upstream_id\":\"mock-chat\",\"input\":2,\"output\":2},"
-    "{\"id\":\"shared/flaky-429\",\"upstream_id\":\"mock-chat\",\"input\":2,\"output\":2}]}",
+    "{\"id\":\"shared/flaky-429\",\"upstream_id\":\"mock-chat\",\"input\":2,\"output\":2},"
+    "{\"id\":\"shared/flaky-reset\",\"upstream_id\":\"mock-chat\",\"input\":2,\"output\":2}]}",
     kp_mock_upstream_get_url (fixture->mock));
   write_provider (fixture, "anthro", anthro);
   write_provider (fixture, "oai", oai);
@@ -685,6 +687,24 @@ test_credit_and_rate (Fixture       *fixture,
                                            NULL));
   }
   g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), ==, KP_CREDENTIAL_OK);
+
+  {
+    g_auto(KpTestResponse) response = { 0 };
+    gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+    gint64 until;
+
+    /* No retry-after: the time Anthropic's own header says the limit resets. */
+    post (fixture, "/v1/messages", MESSAGES ("shared/flaky-reset", ""), TOKEN, NULL, NULL, &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), ==, KP_CREDENTIAL_COOLING);
+    until = kp_credential_get_state_until (kp_test_credential (fixture->gateway, ANTHRO_KEY));
+    g_assert_cmpint (until, >=, now + 38);
+    g_assert_cmpint (until, <=, now + 42);
+    g_assert_true (kp_gateway_reset_key (fixture->gateway,
+                                         kp_credential_get_id (kp_test_credential (fixture->gateway,
+                                                                                   ANTHRO_KEY)),
+                                         NULL));
+  }
 
   {
     g_auto(KpTestResponse) response = { 0 };
