@@ -887,7 +887,7 @@ job_apply (Job *job)
   if (job->models != NULL)
     {
       KpProvider *merged;
-      guint live = 0, unknown = 0;
+      guint live = 0, unknown = 0, n_models;
 
       if (!kp_ledger_save_live_models (ledger, job->id, job->models_url, job->models, now, &error))
         {
@@ -904,7 +904,8 @@ job_apply (Job *job)
           unknown += source == KP_PRICE_UNKNOWN;
         }
       state->ok_at = now;
-      g_string_append_printf (summary, "%u models", merged ? kp_provider_get_n_offerings (merged) : 0);
+      n_models = merged ? kp_provider_get_n_offerings (merged) : 0;
+      g_string_append_printf (summary, "%u model%s", n_models, n_models == 1 ? "" : "s");
       if (live > 0)
         g_string_append_printf (summary, ", %u with live prices", live);
       if (unknown > 0)
