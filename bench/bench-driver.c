@@ -1,7 +1,10 @@
 /* bench-driver.c: load driver for Keypool's benchmark
  *
  * One thread, epoll, keep-alive HTTP/1.1 connections to one base URL
- * (http://127.0.0.1:PORT/v1). Two modes, each printing one JSON line:
+ * (http://127.0.0.1:PORT/v1). It speaks OpenAI's chat API (POST
+ * {url}/chat/completions, the default) or, with --dialect anthropic,
+ * Anthropic's Messages API (POST {url}/messages with x-api-key,
+ * anthropic-version and max_tokens). Two modes, each printing one JSON line:
  *
  *   --mode plain: non-streamed chat requests from --concurrency connections,
  *     each sending its next request as soon as the last answer is complete,
@@ -10,15 +13,21 @@
  *
  *   --mode stream: --streams concurrent streamed requests, --rounds times
  *     (the first --warmup-rounds unrecorded). Reports the time to the first
- *     content chunk and, for every chunk that carries "emit_ns", the delay
- *     between the upstream writing it and this process receiving it: both
- *     are CLOCK_MONOTONIC readings on the same machine.
+ *     content chunk and, for every content chunk, the delay between the
+ *     upstream writing it and this process receiving it: both are
+ *     CLOCK_MONOTONIC readings on the same machine. The upstream's time is
+ *     the chunk's "emit_ns" field or, where there is none (a translated
+ *     stream keeps only the text), its text "t<emit_ns> ": an OpenAI
+ *     chunk's delta content, or an Anthropic text_delta's text.
  *
  *   --get URL: prints the body of one GET (for the mock's /stats).
  *
  * Every answer is checked: status 200, a Content-Length on non-streamed
- * answers, the stream's chunk count (--expect-chunks), no usage-only chunk
- * (the driver never asks for usage), a [DONE] and a terminating chunk.
+ * answers, the stream's chunk count (--expect-chunks) and a terminating
+ * chunk. OpenAI streams: a finish chunk, no usage-only chunk (the driver
+ * never asks for usage) and a [DONE]. Anthropic streams: every event has an
+ * `event:` line naming the data's "type", and there are a message_start, a
+ * message_delta with a stop reason and usage, and a message_stop, last.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -102,12 +111,15 @@ typedef struct
   int        saw_usage_only;
   int        saw_finish;
   int        got_first;
+  int        saw_start;     /* Anthropic: message_start */
+  int        bad_events;    /* Anthropic: events out of shape or order */
 } Client;
 
 typedef struct
 {
   const char *mode;
   const char *label;
+  int         anthropic;    /* --dialect anthropic */
   char        host[64];
   int         port;
   char        path[512];
@@ -263,6 +275,8 @@ client_reset_response (Client *c)
   c->saw_usage_only = 0;
   c->saw_finish = 0;
   c->got_first = 0;
+  c->saw_start = 0;
+  c->bad_events = 0;
 }
 
 static void
@@ -349,13 +363,131 @@ client_send (Client *c)
 
 /* Streams --------------------------------------------------------------- */
 
+/* Reads the emit time from text that starts "t<digits>" at @p, the first
+ * character of a JSON string's contents; returns -1 if there is none.
+ */
+static int64_t
+stamp_at (const char *p,
+          const char *end)
+{
+  int64_t v = 0;
+  const char *q;
+
+  if (p >= end || *p != 't')
+    return -1;
+  for (q = p + 1; q < end && *q >= '0' && *q <= '9'; q++)
+    v = v * 10 + (*q - '0');
+  return q > p + 1 ? v : -1;
+}
+
+/* The emit time of a content chunk: "emit_ns", else the stamp at the start
+ * of the string after @text_key; -1 if the data carries neither.
+ */
+static int64_t
+emit_time (const char *data,
+           size_t      len,
+           const char *text_key)
+{
+  size_t klen = strlen (text_key);
+  const char *end = data + len;
+  const char *p;
+
+  p = memmem (data, len, "\"emit_ns\":", sizeof "\"emit_ns\":" - 1);
+  if (p != NULL)
+    return strtoll (p + sizeof "\"emit_ns\":" - 1, NULL, 10);
+
+  p = memmem (data, len, text_key, klen);
+  if (p == NULL)
+    return -1;
+  return stamp_at (p + klen, end);
+}
+
+static void
+content_chunk (Client  *c,
+               int64_t  emit,
+               int64_t  t)
+{
+  c->content_chunks++;
+  if (recording)
+    {
+      samples_add (&chunk_delays, t - emit);
+      if (!c->got_first)
+        samples_add (&ttfc, t - c->sent_ns);
+    }
+  c->got_first = 1;
+}
+
+/* One Anthropic event. The data's "type" must be the event's name. */
+static void
+handle_anthropic_event (Client     *c,
+                        const char *event,
+                        size_t      elen,
+                        const char *data,
+                        size_t      len,
+                        int64_t     t)
+{
+  char type[64];
+  int64_t emit;
+
+  if (event == NULL || elen == 0 || elen > 40)
+    {
+      c->bad_events++;
+      return;
+    }
+  snprintf (type, sizeof type, "\"type\":\"%.*s\"", (int)elen, event);
+  if (memmem (data, len, type, strlen (type)) == NULL)
+    {
+      c->bad_events++;
+      return;
+    }
+  /* Nothing may follow message_stop. */
+  if (c->saw_done)
+    c->bad_events++;
+
+#define IS(name) (elen == sizeof (name) - 1 && memcmp (event, name, elen) == 0)
+  if (IS ("message_start"))
+    {
+      if (c->saw_start || !HAS (data, len, "\"usage\""))
+        c->bad_events++;
+      c->saw_start = 1;
+    }
+  else if (IS ("content_block_delta"))
+    {
+      if (!c->saw_start)
+        c->bad_events++;
+      emit = HAS (data, len, "\"text_delta\"") ? emit_time (data, len, "\"text\":\"") : -1;
+      if (emit >= 0)
+        content_chunk (c, emit, t);
+    }
+  else if (IS ("message_delta"))
+    {
+      if (HAS (data, len, "\"stop_reason\":\"end_turn\"") && HAS (data, len, "\"usage\""))
+        c->saw_finish = 1;
+      else
+        c->bad_events++;
+    }
+  else if (IS ("message_stop"))
+    c->saw_done = 1;
+  else if (IS ("error"))
+    report_error ("error event", data, len);
+#undef IS
+}
+
 static void
 handle_event_data (Client     *c,
+                   const char *event,
+                   size_t      elen,
                    const char *data,
                    size_t      len,
                    int64_t     t)
 {
-  const char *p;
+  int64_t emit;
+
+  if (opt.anthropic)
+    {
+      handle_anthropic_event (c, event, elen, data, len, t);
+      return;
+    }
 
   if (len == 6 && memcmp (data, "[DONE]", 6) == 0)
     {
@@ -363,19 +495,10 @@ handle_event_data (Client     *c,
       return;
     }
 
-  p = memmem (data, len, "\"emit_ns\":", sizeof "\"emit_ns\":" - 1);
-  if (p != NULL)
+  emit = emit_time (data, len, "\"content\":\"");
+  if (emit >= 0)
     {
-      int64_t emit = strtoll (p + sizeof "\"emit_ns\":" - 1, NULL, 10);
-
-      c->content_chunks++;
-      if (recording)
-        {
-          samples_add (&chunk_delays, t - emit);
-          if (!c->got_first)
-            samples_add (&ttfc, t - c->sent_ns);
-        }
-      c->got_first = 1;
+      content_chunk (c, emit, t);
       return;
     }
 
@@ -399,6 +522,8 @@ process_sse (Client  *c,
       const char *start = c->sse + off;
       const char *end = memmem (start, c->sse_len - off, "\n\n", 2);
       const char *line;
+      const char *event = NULL;
+      size_t elen = 0;
 
       if (end == NULL)
         break;
@@ -409,10 +534,17 @@ process_sse (Client  *c,
 
           if (eol == NULL)
             eol = end;
-          if (eol - line >= 6 && memcmp (line, "data: ", 6) == 0)
-            handle_event_data (c, line + 6, (size_t)(eol - line - 6), t);
+          if (eol - line >= 6 && memcmp (line, "event:", 6) == 0)
+            {
+              event = line + 6;
+              if (event < eol && *event == ' ')
+                event++;
+              elen = (size_t)(eol - event);
+            }
+          else if (eol - line >= 6 && memcmp (line, "data: ", 6) == 0)
+            handle_event_data (c, event, elen, line + 6, (size_t)(eol - line - 6), t);
           else if (eol - line >= 5 && memcmp (line, "data:", 5) == 0)
-            handle_event_data (c, line + 5, (size_t)(eol - line - 5), t);
+            handle_event_data (c, event, elen, line + 5, (size_t)(eol - line - 5), t);
           line = eol + 1;
         }
       off = (size_t)(end - c->sse) + 2;
@@ -446,10 +578,20 @@ on_complete (Client  *c,
     }
   else if (!stream)
     {
+      int shaped;
+
       if (!c->has_length)
         n_chunked_plain++;
-      if (body == NULL || !HAS (body, body_len, "\"chat.completion\"") ||
-          !HAS (body, body_len, "\"usage\""))
+      if (body == NULL)
+        shaped = 0;
+      else if (opt.anthropic)
+        shaped = HAS (body, body_len, "\"type\":\"message\"") &&
+                 HAS (body, body_len, "\"input_tokens\"") &&
+                 HAS (body, body_len, "\"output_tokens\"");
+      else
+        shaped = HAS (body, body_len, "\"chat.completion\"") &&
+                 HAS (body, body_len, "\"usage\"");
+      if (!shaped)
         {
           n_bad_bytes++;
           report_error ("unexpected body", body, body ? body_len : 0);
@@ -463,17 +605,19 @@ on_complete (Client  *c,
   else
     {
       int good = c->saw_done && c->saw_finish && c->sse_len == 0 &&
+                 (!opt.anthropic || (c->saw_start && c->bad_events == 0)) &&
                  (opt.expect_chunks <= 0 || c->content_chunks == opt.expect_chunks);
 
       if (c->saw_usage_only)
         n_usage_leaks++;
       if (!good)
         {
-          char detail[160];
+          char detail[200];
           int n = snprintf (detail, sizeof detail,
-                            "chunks=%d expected=%d done=%d finish=%d leftover=%zu",
+                            "chunks=%d expected=%d done=%d finish=%d leftover=%zu "
+                            "start=%d bad_events=%d",
                             c->content_chunks, opt.expect_chunks, c->saw_done,
-                            c->saw_finish, c->sse_len);
+                            c->saw_finish, c->sse_len, c->saw_start, c->bad_events);
 
           n_bad_bytes++;
           report_error ("malformed stream", detail, (size_t)n);
@@ -876,7 +1020,11 @@ usage (void)
            "Usage: bench-driver --url http://127.0.0.1:PORT/v1 [options]\n"
            "       bench-driver --get URL\n"
            "  --mode plain|stream   non-streamed requests or concurrent streams (plain)\n"
-           "  --token TOKEN         sent as Authorization: Bearer TOKEN\n"
+           "  --dialect openai|anthropic\n"
+           "                        POST {url}/chat/completions, or POST {url}/messages\n"
+           "                        with Anthropic's headers and events (openai)\n"
+           "  --token TOKEN         sent as Authorization: Bearer TOKEN (OpenAI) or\n"
+           "                        x-api-key: TOKEN (Anthropic)\n"
            "  --model MODEL         the request's model (bench/chat)\n"
            "  --label TEXT          copied into the result line\n"
            "  --concurrency N       connections, or concurrent streams (1)\n"
@@ -896,12 +1044,12 @@ print_plain (void)
                                       : (double)(now_ns () - record_from_ns) / 1e9;
 
   qsort (latencies.v, latencies.len, sizeof *latencies.v, cmp_i64);
-  printf ("{\"mode\":\"plain\",\"label\":\"%s\",\"concurrency\":%d,\"seconds\":%.3f,"
+  printf ("{\"mode\":\"plain\",\"dialect\":\"%s\",\"label\":\"%s\",\"concurrency\":%d,\"seconds\":%.3f,"
           "\"requests\":%ld,\"errors\":%ld,\"bad_bytes\":%ld,\"chunked_answers\":%ld,"
           "\"connects\":%ld,\"server_closes\":%ld,\"rps\":%.1f,"
           "\"lat_p50_us\":%.1f,\"lat_p90_us\":%.1f,\"lat_p99_us\":%.1f,"
           "\"lat_mean_us\":%.1f,\"lat_max_us\":%.1f}\n",
-          opt.label, opt.concurrency, seconds, n_ok, n_errors, n_bad_bytes, n_chunked_plain,
+          opt.anthropic ? "anthropic" : "openai", opt.label, opt.concurrency, seconds, n_ok, n_errors, n_bad_bytes, n_chunked_plain,
           n_connects, n_server_closes,
           (double)plain_window_completions / seconds,
           percentile_us (&latencies, 50), percentile_us (&latencies, 90),
@@ -914,13 +1062,14 @@ print_stream (void)
 {
   qsort (ttfc.v, ttfc.len, sizeof *ttfc.v, cmp_i64);
   qsort (chunk_delays.v, chunk_delays.len, sizeof *chunk_delays.v, cmp_i64);
-  printf ("{\"mode\":\"stream\",\"label\":\"%s\",\"streams\":%d,\"rounds\":%d,"
+  printf ("{\"mode\":\"stream\",\"dialect\":\"%s\",\"label\":\"%s\",\"streams\":%d,\"rounds\":%d,"
           "\"warmup_rounds\":%d,\"streams_ok\":%ld,\"errors\":%ld,\"bad_bytes\":%ld,"
           "\"usage_leaks\":%ld,\"connects\":%ld,\"server_closes\":%ld,\"chunks\":%zu,"
           "\"ttfc_p50_us\":%.1f,\"ttfc_p99_us\":%.1f,\"ttfc_max_us\":%.1f,"
           "\"chunk_p50_us\":%.1f,\"chunk_p90_us\":%.1f,\"chunk_p99_us\":%.1f,"
           "\"chunk_mean_us\":%.1f,\"chunk_max_us\":%.1f}\n",
-          opt.label, opt.concurrency, opt.rounds, opt.warmup_rounds, n_streams_ok, n_errors,
+          opt.anthropic ? "anthropic" : "openai", opt.label, opt.concurrency, opt.rounds,
+          opt.warmup_rounds, n_streams_ok, n_errors,
           n_bad_bytes, n_usage_leaks, n_connects, n_server_closes, chunk_delays.len,
           percentile_us (&ttfc, 50), percentile_us (&ttfc, 99), percentile_us (&ttfc, 100),
           percentile_us (&chunk_delays, 50), percentile_us (&chunk_delays, 90),
@@ -963,6 +1112,15 @@ main (int    argc,
         url = v;
       else if (strcmp (a, "--mode") == 0)
         opt.mode = v;
+      else if (strcmp (a, "--dialect") == 0)
+        {
+          if (strcmp (v, "anthropic") == 0)
+            opt.anthropic = 1;
+          else if (strcmp (v, "openai") == 0)
+            opt.anthropic = 0;
+          else
+            usage ();
+        }
       else if (strcmp (a, "--token") == 0)
         opt.token = v;
       else if (strcmp (a, "--model") == 0)
@@ -1011,22 +1169,46 @@ main (int    argc,
       return 2;
     }
 
-  body_len = snprintf (body, sizeof body,
-                       "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Say x.\"}],"
-                       "\"max_tokens\":16,\"stream\":%s}",
-                       opt.model, stream ? "true" : "false");
-  request_buf = xrealloc (NULL, 2048 + strlen (opt.token));
-  request_len = (size_t)sprintf (request_buf,
-                                 "POST %s/chat/completions HTTP/1.1\r\n"
-                                 "Host: %s:%d\r\n"
-                                 "Authorization: Bearer %s\r\n"
-                                 "Content-Type: application/json\r\n"
-                                 "Accept: %s\r\n"
-                                 "Content-Length: %d\r\n"
-                                 "\r\n%s",
-                                 opt.path, opt.host, opt.port, opt.token,
-                                 stream ? "text/event-stream" : "application/json",
-                                 body_len, body);
+  if (opt.anthropic)
+    {
+      body_len = snprintf (body, sizeof body,
+                           "{\"model\":\"%s\",\"max_tokens\":16,"
+                           "\"messages\":[{\"role\":\"user\",\"content\":\"Say x.\"}],"
+                           "\"stream\":%s}",
+                           opt.model, stream ? "true" : "false");
+      request_buf = xrealloc (NULL, 2048 + strlen (opt.token));
+      request_len = (size_t)sprintf (request_buf,
+                                     "POST %s/messages HTTP/1.1\r\n"
+                                     "Host: %s:%d\r\n"
+                                     "x-api-key: %s\r\n"
+                                     "anthropic-version: 2023-06-01\r\n"
+                                     "Content-Type: application/json\r\n"
+                                     "Accept: %s\r\n"
+                                     "Content-Length: %d\r\n"
+                                     "\r\n%s",
+                                     opt.path, opt.host, opt.port, opt.token,
+                                     stream ? "text/event-stream" : "application/json",
+                                     body_len, body);
+    }
+  else
+    {
+      body_len = snprintf (body, sizeof body,
+                           "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Say x.\"}],"
+                           "\"max_tokens\":16,\"stream\":%s}",
+                           opt.model, stream ? "true" : "false");
+      request_buf = xrealloc (NULL, 2048 + strlen (opt.token));
+      request_len = (size_t)sprintf (request_buf,
+                                     "POST %s/chat/completions HTTP/1.1\r\n"
+                                     "Host: %s:%d\r\n"
+                                     "Authorization: Bearer %s\r\n"
+                                     "Content-Type: application/json\r\n"
+                                     "Accept: %s\r\n"
+                                     "Content-Length: %d\r\n"
+                                     "\r\n%s",
+                                     opt.path, opt.host, opt.port, opt.token,
+                                     stream ? "text/event-stream" : "application/json",
+                                     body_len, body);
+    }
 
   signal (SIGPIPE, SIG_IGN);
   epfd = epoll_create1 (EPOLL_CLOEXEC);

@@ -1,4 +1,5 @@
-/* bench-upstream.c: a fast mock OpenAI-style upstream for Keypool's benchmark
+/* bench-upstream.c: a fast mock OpenAI- and Anthropic-style upstream for
+ * Keypool's benchmark
  *
  * One thread, epoll, non-blocking sockets, HTTP/1.1 keep-alive, on an
  * ephemeral port of 127.0.0.1. It prints its base URL
@@ -8,9 +9,18 @@
  *     of --chunks content chunks, --interval-us apart (the first one at once),
  *     each carrying "emit_ns" (CLOCK_MONOTONIC when it was written); then a
  *     finish chunk, a usage-only chunk ("choices":[]) if the body asked for
- *     include_usage, "data: [DONE]" and the terminating chunk.
+ *     include_usage, "data: [DONE]" and the terminating chunk. When the
+ *     request's model is "stamped", each content chunk carries the emit time
+ *     in its text instead ("t<emit_ns> "), so that it survives translation.
  *   POST .../chat/completions otherwise: a small chat.completion with usage and
  *     a Content-Length.
+ *   POST .../messages with "stream":true: Anthropic's events (each with an
+ *     `event:` and a `data:` line), paced the same way: message_start (with
+ *     usage) and content_block_start, then --chunks text_delta events whose
+ *     text is "t<emit_ns> ", then content_block_stop, message_delta (stop
+ *     reason and usage), message_stop and the terminating chunk.
+ *   POST .../messages otherwise: a small Anthropic message with usage and a
+ *     Content-Length.
  *   GET /stats: counters as one JSON object (accepted TCP connections, open
  *     and peak open connections, requests). GET /stats?reset restarts the
  *     peak. SIGUSR1 prints the same object to stderr.
@@ -72,6 +82,8 @@ struct _Conn
 
   /* The stream in progress, if any. */
   int       streaming;
+  int       anthropic;      /* Anthropic's events rather than OpenAI's chunks */
+  int       stamped;        /* OpenAI: the emit time in the content text */
   int       include_usage;
   int       close_after;
   int       sent;           /* content chunks written */
@@ -89,6 +101,7 @@ typedef struct
   uint64_t chat_conns;
   uint64_t requests;
   uint64_t chat_requests;
+  uint64_t messages_requests;
   uint64_t stream_requests;
   uint64_t streams_done;
   uint64_t client_aborts;
@@ -115,6 +128,12 @@ static const char json_response[] =
   "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"x\"},"
   "\"finish_reason\":\"stop\"}],"
   "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}";
+
+static const char messages_response[] =
+  "{\"id\":\"msg_b\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"chat\","
+  "\"content\":[{\"type\":\"text\",\"text\":\"x\"}],\"stop_reason\":\"end_turn\","
+  "\"stop_sequence\":null,\"usage\":{\"input_tokens\":5,\"output_tokens\":1,"
+  "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0}}";
 
 static const char stream_head[] =
   "HTTP/1.1 200 OK\r\n"
@@ -248,6 +267,26 @@ conn_write_chunk (Conn       *c,
   return conn_write (c, frame, (size_t)head + len + 2);
 }
 
+/* Appends one payload in HTTP chunk framing to @buf, which has @size bytes;
+ * returns the new offset.
+ */
+static size_t
+frame_append (char       *buf,
+              size_t      off,
+              size_t      size,
+              const char *payload,
+              int         len)
+{
+  int n = snprintf (buf + off, size - off, "%x\r\n%s\r\n", len, payload);
+
+  if (n < 0 || (size_t)n >= size - off)
+    {
+      fprintf (stderr, "bench-upstream: frame buffer too small\n");
+      exit (1);
+    }
+  return off + (size_t)n;
+}
+
 static void
 arm_timer (int64_t when_ns)
 {
@@ -281,6 +320,87 @@ rearm_streams (void)
 
 static void process_input (Conn *c);
 
+/* Ends a stream whose last bytes are queued. Returns -1 if the connection
+ * failed.
+ */
+static int
+stream_finish (Conn       *c,
+               const char *tail,
+               size_t      len)
+{
+  stream_unlink (c);
+  stats.streams_done++;
+  if (c->close_after)
+    c->closing = 1;
+  if (conn_write (c, tail, len) < 0)
+    return -1;
+
+  /* A pipelined request may be waiting. */
+  if (c->in_len > 0)
+    process_input (c);
+  return 0;
+}
+
+/* The next piece of an Anthropic stream: the opening events go out with the
+ * first text_delta, in one write, and so do the closing ones.
+ */
+static int
+anthropic_step (Conn *c)
+{
+  char payload[1024];
+  char out[4096];
+  size_t off = 0;
+  int len;
+
+  if (c->sent == 0)
+    {
+      len = snprintf (payload, sizeof payload,
+                      "event: message_start\n"
+                      "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_b\","
+                      "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"chat\","
+                      "\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
+                      "\"usage\":{\"input_tokens\":5,\"output_tokens\":1,"
+                      "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0}}}\n\n");
+      off = frame_append (out, off, sizeof out, payload, len);
+      len = snprintf (payload, sizeof payload,
+                      "event: content_block_start\n"
+                      "data: {\"type\":\"content_block_start\",\"index\":0,"
+                      "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+      off = frame_append (out, off, sizeof out, payload, len);
+    }
+
+  if (c->sent < n_chunks)
+    {
+      len = snprintf (payload, sizeof payload,
+                      "event: content_block_delta\n"
+                      "data: {\"type\":\"content_block_delta\",\"index\":0,"
+                      "\"delta\":{\"type\":\"text_delta\",\"text\":\"t%" PRId64 " \"}}\n\n",
+                      now_ns ());
+      off = frame_append (out, off, sizeof out, payload, len);
+      c->sent++;
+      c->next_ns += interval_ns;
+      return conn_write (c, out, off);
+    }
+
+  /* The end: block stop, message_delta with usage, message_stop, terminator. */
+  len = snprintf (payload, sizeof payload,
+                  "event: content_block_stop\n"
+                  "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+  off = frame_append (out, off, sizeof out, payload, len);
+  len = snprintf (payload, sizeof payload,
+                  "event: message_delta\n"
+                  "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
+                  "\"stop_sequence\":null},\"usage\":{\"output_tokens\":%d}}\n\n",
+                  n_chunks);
+  off = frame_append (out, off, sizeof out, payload, len);
+  len = snprintf (payload, sizeof payload,
+                  "event: message_stop\n"
+                  "data: {\"type\":\"message_stop\"}\n\n");
+  off = frame_append (out, off, sizeof out, payload, len);
+  off += (size_t)snprintf (out + off, sizeof out - off, "0\r\n\r\n");
+  return stream_finish (c, out, off);
+}
+
 /* Writes the next piece of a stream. Returns -1 if the connection failed. */
 static int
 stream_step (Conn *c)
@@ -288,13 +408,23 @@ stream_step (Conn *c)
   char payload[1024];
   int len;
 
+  if (c->anthropic)
+    return anthropic_step (c);
+
   if (c->sent < n_chunks)
     {
-      len = snprintf (payload, sizeof payload,
-                      "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"created\":1,"
-                      "\"model\":\"chat\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},"
-                      "\"finish_reason\":null}],\"emit_ns\":%" PRId64 "}\n\n",
-                      now_ns ());
+      if (c->stamped)
+        len = snprintf (payload, sizeof payload,
+                        "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+                        "\"model\":\"stamped\",\"choices\":[{\"index\":0,\"delta\":"
+                        "{\"content\":\"t%" PRId64 " \"},\"finish_reason\":null}]}\n\n",
+                        now_ns ());
+      else
+        len = snprintf (payload, sizeof payload,
+                        "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+                        "\"model\":\"chat\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},"
+                        "\"finish_reason\":null}],\"emit_ns\":%" PRId64 "}\n\n",
+                        now_ns ());
       c->sent++;
       c->next_ns += interval_ns;
       return conn_write_chunk (c, payload, (size_t)len);
@@ -323,19 +453,8 @@ stream_step (Conn *c)
 
     off += (size_t)snprintf (tail + off, sizeof tail - off,
                              "e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n");
-
-    stream_unlink (c);
-    stats.streams_done++;
-    if (c->close_after)
-      c->closing = 1;
-    if (conn_write (c, tail, off) < 0)
-      return -1;
+    return stream_finish (c, tail, off);
   }
-
-  /* A pipelined request may be waiting. */
-  if (c->in_len > 0)
-    process_input (c);
-  return 0;
 }
 
 static void
@@ -395,6 +514,43 @@ json_flag_true (const char *body,
   return 0;
 }
 
+/* Whether `"key"` is followed by optional blanks, a colon, blanks and the
+ * JSON string @value (no escapes in it).
+ */
+static int
+json_string_is (const char *body,
+                size_t      len,
+                const char *key,
+                const char *value)
+{
+  size_t klen = strlen (key);
+  size_t vlen = strlen (value);
+  const char *p = body;
+  const char *end = body + len;
+
+  while (p < end)
+    {
+      const char *q = memmem (p, (size_t)(end - p), key, klen);
+
+      if (q == NULL)
+        return 0;
+      q += klen;
+      while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+        q++;
+      if (q < end && *q == ':')
+        {
+          q++;
+          while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+            q++;
+          if ((size_t)(end - q) >= vlen + 2 && q[0] == '"' &&
+              memcmp (q + 1, value, vlen) == 0 && q[vlen + 1] == '"')
+            return 1;
+        }
+      p = q;
+    }
+  return 0;
+}
+
 static int
 reply_simple (Conn       *c,
               const char *status,
@@ -424,10 +580,12 @@ format_stats (char   *buf,
   return snprintf (buf, size,
                    "{\"accepted\":%" PRIu64 ",\"open\":%" PRIu64 ",\"open_peak\":%" PRIu64
                    ",\"chat_conns\":%" PRIu64 ",\"requests\":%" PRIu64
-                   ",\"chat_requests\":%" PRIu64 ",\"stream_requests\":%" PRIu64
+                   ",\"chat_requests\":%" PRIu64 ",\"messages_requests\":%" PRIu64
+                   ",\"stream_requests\":%" PRIu64
                    ",\"streams_done\":%" PRIu64 ",\"client_aborts\":%" PRIu64 "}",
                    stats.accepted, stats.open, stats.open_peak, stats.chat_conns,
-                   stats.requests, stats.chat_requests, stats.stream_requests,
+                   stats.requests, stats.chat_requests, stats.messages_requests,
+                   stats.stream_requests,
                    stats.streams_done, stats.client_aborts);
 }
 
@@ -535,10 +693,15 @@ process_input (Conn *c)
 
       stats.requests++;
 
-      if (strncmp (c->in, "POST ", 5) == 0 && path_len >= 17 &&
-          memcmp (path + path_len - 17, "/chat/completions", 17) == 0)
+      if (strncmp (c->in, "POST ", 5) == 0 &&
+          ((path_len >= 17 && memcmp (path + path_len - 17, "/chat/completions", 17) == 0) ||
+           (path_len >= 9 && memcmp (path + path_len - 9, "/messages", 9) == 0)))
         {
+          int anthropic = path_len >= 9 && memcmp (path + path_len - 9, "/messages", 9) == 0;
+
           stats.chat_requests++;
+          if (anthropic)
+            stats.messages_requests++;
           if (!c->carried_chat)
             {
               c->carried_chat = 1;
@@ -548,7 +711,10 @@ process_input (Conn *c)
           if (json_flag_true (body, body_len, "\"stream\""))
             {
               stats.stream_requests++;
-              c->include_usage = json_flag_true (body, body_len, "\"include_usage\"");
+              c->anthropic = anthropic;
+              c->stamped = !anthropic && json_string_is (body, body_len, "\"model\"", "stamped");
+              c->include_usage = !anthropic &&
+                                 json_flag_true (body, body_len, "\"include_usage\"");
               c->close_after = c->closing;
               c->closing = 0;
               c->sent = 0;
@@ -564,6 +730,9 @@ process_input (Conn *c)
               if (rc == 0)
                 rc = stream_step (c);   /* the first chunk at once */
             }
+          else if (anthropic)
+            rc = reply_simple (c, "200 OK", "application/json",
+                               messages_response, sizeof messages_response - 1);
           else
             rc = reply_simple (c, "200 OK", "application/json",
                                json_response, sizeof json_response - 1);

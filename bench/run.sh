@@ -12,8 +12,15 @@
 # phase is repeated BENCH_REPS times, alternating direct and Keypool, and the
 # table shows medians over the repetitions.
 #
+# The OpenAI rows (an OpenAI client and an OpenAI provider) come first. The
+# Anthropic rows follow: an Anthropic client and an Anthropic provider
+# (passed through), an Anthropic client and an OpenAI provider, and an
+# OpenAI client and an Anthropic provider (both translated). Each is compared
+# with a direct run against the mock in the upstream's dialect.
+#
 # Knobs (environment): BENCH_REPS (3), BENCH_SECONDS (4, recorded seconds per
-# non-streamed run), BENCH_WARMUP (1, unrecorded seconds before that),
+# non-streamed OpenAI run), BENCH_ANTHROPIC_SECONDS (2, the same for the
+# Anthropic rows), BENCH_WARMUP (1, unrecorded seconds before that),
 # BENCH_STREAM_ROUNDS (2, recorded rounds of 50 streams, after one warm-up
 # round), BENCH_RAW (a file to which the raw JSON result lines are copied).
 #
@@ -28,6 +35,7 @@ set -euo pipefail
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPS=${BENCH_REPS:-3}
 SECONDS_PER_RUN=${BENCH_SECONDS:-4}
+ANTHROPIC_SECONDS=${BENCH_ANTHROPIC_SECONDS:-2}
 WARMUP=${BENCH_WARMUP:-1}
 STREAM_ROUNDS=${BENCH_STREAM_ROUNDS:-2}
 RAW=${BENCH_RAW:-}
@@ -49,6 +57,8 @@ is_uint () {
 is_uint "$REPS" && [ "$REPS" -ge 1 ] && [ "$REPS" -le 10 ] || die "BENCH_REPS must be 1..10"
 is_uint "$SECONDS_PER_RUN" && [ "$SECONDS_PER_RUN" -ge 1 ] && [ "$SECONDS_PER_RUN" -le 30 ] ||
   die "BENCH_SECONDS must be 1..30"
+is_uint "$ANTHROPIC_SECONDS" && [ "$ANTHROPIC_SECONDS" -ge 1 ] && [ "$ANTHROPIC_SECONDS" -le 30 ] ||
+  die "BENCH_ANTHROPIC_SECONDS must be 1..30"
 is_uint "$WARMUP" && [ "$WARMUP" -le 10 ] || die "BENCH_WARMUP must be 0..10"
 is_uint "$STREAM_ROUNDS" && [ "$STREAM_ROUNDS" -ge 1 ] && [ "$STREAM_ROUNDS" -le 10 ] ||
   die "BENCH_STREAM_ROUNDS must be 1..10"
@@ -172,10 +182,20 @@ wait_line "$WORK/upstream.out" "$UPSTREAM_PID" "bench-upstream"
 UPSTREAM_URL=$(head -n 1 "$WORK/upstream.out")
 UPSTREAM_ROOT=${UPSTREAM_URL%/v1}
 
+# Two providers on the same mock: OpenAI's dialect (bench/chat; bench/stamped
+# has the emit time in each chunk's text, which survives translation) and
+# Anthropic's (bench-anthropic/chat, served at /messages).
 mkdir -p "$WORK/providers" "$WORK/config"
 cat >"$WORK/providers/bench.json" <<EOF
 {"schema":1,"id":"bench","name":"Bench mock","dialect":"openai","base_url":"$UPSTREAM_URL","auth":"bearer","env":["BENCH_API_KEY"],"requires_key":true,
- "models":[{"id":"bench/chat","upstream_id":"chat","input":1.0,"output":2.0,"context":8192}]}
+ "models":[{"id":"bench/chat","upstream_id":"chat","input":1.0,"output":2.0,"context":8192},
+           {"id":"bench/stamped","upstream_id":"stamped","input":1.0,"output":2.0,"context":8192}]}
+EOF
+cat >"$WORK/providers/bench-anthropic.json" <<EOF
+{"schema":1,"id":"bench-anthropic","name":"Bench mock (Anthropic)","dialect":"anthropic","base_url":"$UPSTREAM_URL",
+ "auth":{"type":"header","name":"x-api-key"},"headers":{"anthropic-version":"2023-06-01"},
+ "env":["BENCH_API_KEY"],"requires_key":true,
+ "models":[{"id":"bench-anthropic/chat","upstream_id":"chat-a","input":1.0,"output":2.0,"context":8192}]}
 EOF
 TOKEN=bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 
@@ -211,15 +231,15 @@ echo "Mock upstream $UPSTREAM_URL, Keypool $KEYPOOL_URL (pid $KEYPOOL_PID), idle
 
 # Runs -------------------------------------------------------------------------
 
-# drive TARGET ARGS...: one driver run against Keypool or the mock.
+# drive TARGET MODEL ARGS...: one driver run against Keypool or the mock.
 drive () {
-  local target=$1 out
-  shift
+  local target=$1 model=$2 out
+  shift 2
 
   if [ "$target" = keypool ]; then
-    out=$("$DRIVER" --url "$KEYPOOL_URL" --token "$TOKEN" --model bench/chat --label keypool "$@")
+    out=$("$DRIVER" --url "$KEYPOOL_URL" --token "$TOKEN" --model "$model" --label keypool "$@")
   else
-    out=$("$DRIVER" --url "$UPSTREAM_URL" --token unused --model chat --label direct "$@")
+    out=$("$DRIVER" --url "$UPSTREAM_URL" --token unused --model "$model" --label direct "$@")
   fi
   raw "$out"
   echo "$out"
@@ -246,15 +266,15 @@ check () {
   CLIENT_RECONNECTS=$((CLIENT_RECONNECTS + ${sc:-0}))
 }
 
-# keypool_run NAME ARGS...: a Keypool run, counting the upstream connections
-# the mock accepted and Keypool's CPU time meanwhile.
+# keypool_run NAME MODEL ARGS...: a Keypool run, counting the upstream
+# connections the mock accepted and Keypool's CPU time meanwhile.
 keypool_run () {
-  local name=$1 before after ticks0 ticks1 out conns peak
-  shift
+  local name=$1 model=$2 before after ticks0 ticks1 out conns peak
+  shift 2
 
   before=$(stats "?reset")
   ticks0=$(cpu_ticks "$KEYPOOL_PID")
-  out=$(drive keypool "$@")
+  out=$(drive keypool "$model" "$@")
   ticks1=$(cpu_ticks "$KEYPOOL_PID")
   after=$(stats)
   check "$out"
@@ -270,6 +290,7 @@ keypool_run () {
 }
 
 PLAIN_ARGS=(--mode plain --warmup "$WARMUP" --duration "$SECONDS_PER_RUN")
+A_PLAIN_ARGS=(--mode plain --warmup "$WARMUP" --duration "$ANTHROPIC_SECONDS")
 STREAM_ARGS=(--mode stream --streams "$STREAMS" --rounds $((STREAM_ROUNDS + 1)) --warmup-rounds 1
              --expect-chunks "$CHUNKS" --duration 60)
 
@@ -277,32 +298,82 @@ for rep in $(seq 1 "$REPS"); do
   echo "Repetition $rep/$REPS ..." >&2
 
   for c in 1 "$HIGH_C"; do
-    out=$(drive direct "${PLAIN_ARGS[@]}" --concurrency "$c")
+    out=$(drive direct chat "${PLAIN_ARGS[@]}" --concurrency "$c")
     check "$out"
     record "d.c$c.p50" "$(jget "$out" lat_p50_us)"
     record "d.c$c.p99" "$(jget "$out" lat_p99_us)"
     record "d.c$c.rps" "$(jget "$out" rps)"
 
-    out=$(keypool_run "k.c$c" "${PLAIN_ARGS[@]}" --concurrency "$c")
+    out=$(keypool_run "k.c$c" bench/chat "${PLAIN_ARGS[@]}" --concurrency "$c")
     record "k.c$c.p50" "$(jget "$out" lat_p50_us)"
     record "k.c$c.p99" "$(jget "$out" lat_p99_us)"
     record "k.c$c.rps" "$(jget "$out" rps)"
     record "k.c$c.requests" "$(jget "$out" requests)"
   done
 
-  out=$(drive direct "${STREAM_ARGS[@]}")
+  out=$(drive direct chat "${STREAM_ARGS[@]}")
   check "$out"
   record d.s.ttfc50 "$(jget "$out" ttfc_p50_us)"
   record d.s.ttfc99 "$(jget "$out" ttfc_p99_us)"
   record d.s.chunk50 "$(jget "$out" chunk_p50_us)"
   record d.s.chunk99 "$(jget "$out" chunk_p99_us)"
 
-  out=$(keypool_run k.s "${STREAM_ARGS[@]}")
+  out=$(keypool_run k.s bench/chat "${STREAM_ARGS[@]}")
   record k.s.ttfc50 "$(jget "$out" ttfc_p50_us)"
   record k.s.ttfc99 "$(jget "$out" ttfc_p99_us)"
   record k.s.chunk50 "$(jget "$out" chunk_p50_us)"
   record k.s.chunk99 "$(jget "$out" chunk_p99_us)"
   record k.s.requests "$(jget "$out" streams_ok)"
+
+  # Anthropic client, Anthropic provider: passed through. Direct: the mock's
+  # /messages.
+  for c in 1 "$HIGH_C"; do
+    out=$(drive direct chat-a --dialect anthropic "${A_PLAIN_ARGS[@]}" --concurrency "$c")
+    check "$out"
+    record "ad.c$c.p50" "$(jget "$out" lat_p50_us)"
+    record "ad.c$c.p99" "$(jget "$out" lat_p99_us)"
+    record "ad.c$c.rps" "$(jget "$out" rps)"
+
+    out=$(keypool_run "aa.c$c" bench-anthropic/chat --dialect anthropic "${A_PLAIN_ARGS[@]}" \
+                      --concurrency "$c")
+    record "aa.c$c.p50" "$(jget "$out" lat_p50_us)"
+    record "aa.c$c.p99" "$(jget "$out" lat_p99_us)"
+    record "aa.c$c.rps" "$(jget "$out" rps)"
+  done
+
+  out=$(drive direct chat-a --dialect anthropic "${STREAM_ARGS[@]}")
+  check "$out"
+  record ad.s.chunk50 "$(jget "$out" chunk_p50_us)"
+  record ad.s.chunk99 "$(jget "$out" chunk_p99_us)"
+
+  out=$(keypool_run aa.s bench-anthropic/chat --dialect anthropic "${STREAM_ARGS[@]}")
+  record aa.s.chunk50 "$(jget "$out" chunk_p50_us)"
+  record aa.s.chunk99 "$(jget "$out" chunk_p99_us)"
+
+  # Anthropic client, OpenAI provider: translated. Direct: the mock's
+  # /chat/completions (requests/s: the OpenAI run at c=$HIGH_C above; streams:
+  # chunks that carry their emit time in the text).
+  out=$(keypool_run "ao.c$HIGH_C" bench/chat --dialect anthropic "${A_PLAIN_ARGS[@]}" \
+                    --concurrency "$HIGH_C")
+  record "ao.c$HIGH_C.rps" "$(jget "$out" rps)"
+
+  out=$(drive direct stamped "${STREAM_ARGS[@]}")
+  check "$out"
+  record od.s.chunk50 "$(jget "$out" chunk_p50_us)"
+  record od.s.chunk99 "$(jget "$out" chunk_p99_us)"
+
+  out=$(keypool_run ao.s bench/stamped --dialect anthropic "${STREAM_ARGS[@]}")
+  record ao.s.chunk50 "$(jget "$out" chunk_p50_us)"
+  record ao.s.chunk99 "$(jget "$out" chunk_p99_us)"
+
+  # OpenAI client, Anthropic provider: translated. Direct: the Anthropic runs
+  # against the mock above.
+  out=$(keypool_run "oa.c$HIGH_C" bench-anthropic/chat "${A_PLAIN_ARGS[@]}" --concurrency "$HIGH_C")
+  record "oa.c$HIGH_C.rps" "$(jget "$out" rps)"
+
+  out=$(keypool_run oa.s bench-anthropic/chat "${STREAM_ARGS[@]}")
+  record oa.s.chunk50 "$(jget "$out" chunk_p50_us)"
+  record oa.s.chunk99 "$(jget "$out" chunk_p99_us)"
 done
 
 sleep 2
@@ -335,6 +406,10 @@ verdict () {
   awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
     ok = (op == "<=") ? (v <= l) : (v >= l);
     print ok ? "yes" : "**no**" }'
+}
+
+ratio () {
+  awk -v k="$1" -v d="$2" 'BEGIN { printf "%.3f×", k / d }'
 }
 
 mb () {
@@ -376,7 +451,8 @@ C32_CPU=$(awk -v c="$(med k.c32.cpu_ms)" -v n="$C32_REQ" 'BEGIN { printf "%.0f",
 echo
 echo "## Keypool benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -sr), buildtype ${BUILDTYPE:-?}"
 echo
-echo "Medians of $REPS repetitions; each non-streamed run: ${WARMUP} s warm-up + ${SECONDS_PER_RUN} s recorded;"
+echo "Medians of $REPS repetitions; each non-streamed run: ${WARMUP} s warm-up + ${SECONDS_PER_RUN} s recorded"
+echo "(Anthropic rows: ${WARMUP} s + ${ANTHROPIC_SECONDS} s);"
 echo "streams: $STREAMS concurrent × $CHUNKS chunks at $((INTERVAL_US / 1000)) ms, 1 warm-up + $STREAM_ROUNDS recorded rounds."
 echo "Driver, mock upstream and Keypool share the machine. Times in ms."
 echo
@@ -398,6 +474,33 @@ row "Per-chunk delay p50, $STREAMS streams" "$(ms "$DS_C50")" "$(ms "$KS_C50")" 
     "$(verdict "$AC_50" "<=" 300)"
 row "Per-chunk delay p99, $STREAMS streams" "$(ms "$DS_C99")" "$(ms "$KS_C99")" "$(added_ms "$KS_C99" "$DS_C99")" "added ≤ 1.5" \
     "$(verdict "$AC_99" "<=" 1500)"
+# The Anthropic rows: a client and a provider dialect each, and a direct run
+# against the mock in the provider's dialect.
+AP="Anthropic → Anthropic (passthrough)"
+AO="Anthropic client → OpenAI provider"
+OA="OpenAI client → Anthropic provider"
+row "$AP: latency p50, c=1" "$(ms "$(med ad.c1.p50)")" "$(ms "$(med aa.c1.p50)")" \
+    "$(added_ms "$(med aa.c1.p50)" "$(med ad.c1.p50)")" "—" ""
+row "$AP: latency p99, c=1" "$(ms "$(med ad.c1.p99)")" "$(ms "$(med aa.c1.p99)")" \
+    "$(added_ms "$(med aa.c1.p99)" "$(med ad.c1.p99)")" "—" ""
+row "$AP: requests/s, c=$HIGH_C" "$(printf '%.0f' "$(med "ad.c$HIGH_C.rps")")" \
+    "$(printf '%.0f' "$(med "aa.c$HIGH_C.rps")")" "$(ratio "$(med "aa.c$HIGH_C.rps")" "$(med "ad.c$HIGH_C.rps")")" "—" ""
+row "$AP: per-chunk delay p50, $STREAMS streams" "$(ms "$(med ad.s.chunk50)")" "$(ms "$(med aa.s.chunk50)")" \
+    "$(added_ms "$(med aa.s.chunk50)" "$(med ad.s.chunk50)")" "—" ""
+row "$AP: per-chunk delay p99, $STREAMS streams" "$(ms "$(med ad.s.chunk99)")" "$(ms "$(med aa.s.chunk99)")" \
+    "$(added_ms "$(med aa.s.chunk99)" "$(med ad.s.chunk99)")" "—" ""
+row "$AO: requests/s, c=$HIGH_C" "$(printf '%.0f' "$D32_RPS")" "$(printf '%.0f' "$(med "ao.c$HIGH_C.rps")")" \
+    "$(ratio "$(med "ao.c$HIGH_C.rps")" "$D32_RPS")" "—" ""
+row "$AO: per-chunk delay p50, $STREAMS streams" "$(ms "$(med od.s.chunk50)")" "$(ms "$(med ao.s.chunk50)")" \
+    "$(added_ms "$(med ao.s.chunk50)" "$(med od.s.chunk50)")" "—" ""
+row "$AO: per-chunk delay p99, $STREAMS streams" "$(ms "$(med od.s.chunk99)")" "$(ms "$(med ao.s.chunk99)")" \
+    "$(added_ms "$(med ao.s.chunk99)" "$(med od.s.chunk99)")" "—" ""
+row "$OA: requests/s, c=$HIGH_C" "$(printf '%.0f' "$(med "ad.c$HIGH_C.rps")")" \
+    "$(printf '%.0f' "$(med "oa.c$HIGH_C.rps")")" "$(ratio "$(med "oa.c$HIGH_C.rps")" "$(med "ad.c$HIGH_C.rps")")" "—" ""
+row "$OA: per-chunk delay p50, $STREAMS streams" "$(ms "$(med ad.s.chunk50)")" "$(ms "$(med oa.s.chunk50)")" \
+    "$(added_ms "$(med oa.s.chunk50)" "$(med ad.s.chunk50)")" "—" ""
+row "$OA: per-chunk delay p99, $STREAMS streams" "$(ms "$(med ad.s.chunk99)")" "$(ms "$(med oa.s.chunk99)")" \
+    "$(added_ms "$(med oa.s.chunk99)" "$(med ad.s.chunk99)")" "—" ""
 row "RSS idle (MB)" "" "$(mb "$IDLE_RSS")" "anon $(mb "$IDLE_ANON"), file $(mb "$IDLE_FILE")" "≤ 8" \
     "$(verdict "$IDLE_RSS" "<=" 8192)"
 row "RSS peak, VmHWM (MB)" "" "$(mb "$PEAK_RSS")" "" "—" ""
