@@ -3,8 +3,8 @@
  * POST …/messages answers as Anthropic does. The model picks the answer:
  *
  *   claude-text       "Hello from Anthropic", end_turn
- *   claude-tools      a sentence, then two tool calls whose input arrives in
- *                     pieces split mid-token; stop_reason tool_use
+ *   claude-tools      a sentence, a ping, then two tool calls whose input
+ *                     arrives in pieces split mid-token; stop_reason tool_use
  *   claude-thinking   a thinking block with its signature, then text
  *   claude-cache      text, with usage that read and wrote the prompt cache
  *   claude-max        text cut by max_tokens
@@ -90,7 +90,7 @@ static const Script scripts[] = {
     "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0}}" },
   { "claude-tools",
     START ("claude-tools", "40", "0", "0") TEXT_BLOCK ("0") TEXT ("0", "Checking both.") STOP_BLOCK ("0")
-    TOOL_BLOCK ("1", "toolu_01A", "get_weather") JSON_PART ("1", "") JSON_PART ("1", "{\\\"ci")
+    PING TOOL_BLOCK ("1", "toolu_01A", "get_weather") JSON_PART ("1", "") JSON_PART ("1", "{\\\"ci")
     JSON_PART ("1", "ty\\\": \\\"Par") JSON_PART ("1", "is\\\"}") STOP_BLOCK ("1")
     TOOL_BLOCK ("2", "toolu_01B", "get_time") JSON_PART ("2", "{\\\"zone\\\":")
     JSON_PART ("2", " \\\"CET\\\"}") STOP_BLOCK ("2") END ("tool_use", "31"),

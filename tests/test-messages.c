@@ -405,6 +405,8 @@ test_openai_client_anthropic_stream (Fixture       *fixture,
   g_assert_cmpstr (string_at (sent, "$.tools[0].name"), ==, "get_weather");
   g_assert_false (json_object_has_member (json_node_get_object (sent), "stream_options"));
 
+  /* Anthropic's ping mid-answer is a comment in the OpenAI stream. */
+  g_assert_nonnull (strstr (response.body, "\n\n: keep-alive\n\n"));
   events = parse_events (response.body);
   g_assert_cmpuint (events->len, >, 3);
   g_assert_null (g_array_index (events, Event, events->len - 1).data);   /* [DONE] */

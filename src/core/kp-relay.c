@@ -760,8 +760,16 @@ handle_translated_event (KpRelay          *self,
   g_autofree char *name = NULL;
   KpStreamStatus status;
 
-  if (!event->has_data)
-    return FALSE;
+  /* The provider's keep-alives (comments, Anthropic's pings) become a comment
+   * in the client's stream, so that a long silence mid-answer does not look
+   * like a dead connection to it.
+   */
+  if (!event->has_data || kp_sse_event_is (event, "ping"))
+    {
+      if (self->committed)
+        g_string_append (self->out, ": keep-alive\n\n");
+      return FALSE;
+    }
 
   name = event->name ? g_strndup (event->name, event->name_len) : NULL;
   status = kp_stream_translator_feed (self->translator, name, event->data->str,
