@@ -1169,46 +1169,30 @@ main (int    argc,
       return 2;
     }
 
-  if (opt.anthropic)
-    {
-      body_len = snprintf (body, sizeof body,
-                           "{\"model\":\"%s\",\"max_tokens\":16,"
-                           "\"messages\":[{\"role\":\"user\",\"content\":\"Say x.\"}],"
-                           "\"stream\":%s}",
-                           opt.model, stream ? "true" : "false");
-      request_buf = xrealloc (NULL, 2048 + strlen (opt.token));
-      request_len = (size_t)sprintf (request_buf,
-                                     "POST %s/messages HTTP/1.1\r\n"
-                                     "Host: %s:%d\r\n"
-                                     "x-api-key: %s\r\n"
-                                     "anthropic-version: 2023-06-01\r\n"
-                                     "Content-Type: application/json\r\n"
-                                     "Accept: %s\r\n"
-                                     "Content-Length: %d\r\n"
-                                     "\r\n%s",
-                                     opt.path, opt.host, opt.port, opt.token,
-                                     stream ? "text/event-stream" : "application/json",
-                                     body_len, body);
-    }
-  else
-    {
-      body_len = snprintf (body, sizeof body,
-                           "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Say x.\"}],"
+  /* The two APIs differ in path, key header and where max_tokens goes. */
+  body_len = snprintf (body, sizeof body,
+                       opt.anthropic
+                         ? "{\"model\":\"%s\",\"max_tokens\":16,"
+                           "\"messages\":[{\"role\":\"user\",\"content\":\"Say x.\"}],\"stream\":%s}"
+                         : "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Say x.\"}],"
                            "\"max_tokens\":16,\"stream\":%s}",
-                           opt.model, stream ? "true" : "false");
-      request_buf = xrealloc (NULL, 2048 + strlen (opt.token));
-      request_len = (size_t)sprintf (request_buf,
-                                     "POST %s/chat/completions HTTP/1.1\r\n"
-                                     "Host: %s:%d\r\n"
-                                     "Authorization: Bearer %s\r\n"
-                                     "Content-Type: application/json\r\n"
-                                     "Accept: %s\r\n"
-                                     "Content-Length: %d\r\n"
-                                     "\r\n%s",
-                                     opt.path, opt.host, opt.port, opt.token,
-                                     stream ? "text/event-stream" : "application/json",
-                                     body_len, body);
-    }
+                       opt.model, stream ? "true" : "false");
+  request_buf = xrealloc (NULL, 2048 + strlen (opt.token));
+  request_len = (size_t)sprintf (request_buf,
+                                 "POST %s%s HTTP/1.1\r\n"
+                                 "Host: %s:%d\r\n"
+                                 "%s%s\r\n"
+                                 "%s"
+                                 "Content-Type: application/json\r\n"
+                                 "Accept: %s\r\n"
+                                 "Content-Length: %d\r\n"
+                                 "\r\n%s",
+                                 opt.path, opt.anthropic ? "/messages" : "/chat/completions",
+                                 opt.host, opt.port,
+                                 opt.anthropic ? "x-api-key: " : "Authorization: Bearer ", opt.token,
+                                 opt.anthropic ? "anthropic-version: 2023-06-01\r\n" : "",
+                                 stream ? "text/event-stream" : "application/json",
+                                 body_len, body);
 
   signal (SIGPIPE, SIG_IGN);
   epfd = epoll_create1 (EPOLL_CLOEXEC);

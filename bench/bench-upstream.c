@@ -482,11 +482,15 @@ on_timer (void)
   rearm_streams ();
 }
 
-/* Finds `"key"` followed by optional blanks, a colon, blanks and `true`. */
+/* Calls @match with each value that follows `"key"`, blanks, a colon and
+ * blanks in @body, until it says yes.
+ */
 static int
-json_flag_true (const char *body,
-                size_t      len,
-                const char *key)
+json_find_value (const char *body,
+                 size_t      len,
+                 const char *key,
+                 int       (*match) (const char *value, size_t left, const void *data),
+                 const void *data)
 {
   size_t klen = strlen (key);
   const char *p = body;
@@ -506,12 +510,40 @@ json_flag_true (const char *body,
           q++;
           while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
             q++;
-          if ((size_t)(end - q) >= 4 && memcmp (q, "true", 4) == 0)
+          if (match (q, (size_t)(end - q), data))
             return 1;
         }
       p = q;
     }
   return 0;
+}
+
+static int
+is_true (const char *value,
+         size_t      left,
+         const void *data)
+{
+  return left >= 4 && memcmp (value, "true", 4) == 0;
+}
+
+static int
+is_string (const char *value,
+           size_t      left,
+           const void *data)
+{
+  size_t vlen = strlen (data);
+
+  return left >= vlen + 2 && value[0] == '"' && memcmp (value + 1, data, vlen) == 0 &&
+         value[vlen + 1] == '"';
+}
+
+/* Finds `"key"` followed by optional blanks, a colon, blanks and `true`. */
+static int
+json_flag_true (const char *body,
+                size_t      len,
+                const char *key)
+{
+  return json_find_value (body, len, key, is_true, NULL);
 }
 
 /* Whether `"key"` is followed by optional blanks, a colon, blanks and the
@@ -523,32 +555,7 @@ json_string_is (const char *body,
                 const char *key,
                 const char *value)
 {
-  size_t klen = strlen (key);
-  size_t vlen = strlen (value);
-  const char *p = body;
-  const char *end = body + len;
-
-  while (p < end)
-    {
-      const char *q = memmem (p, (size_t)(end - p), key, klen);
-
-      if (q == NULL)
-        return 0;
-      q += klen;
-      while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
-        q++;
-      if (q < end && *q == ':')
-        {
-          q++;
-          while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
-            q++;
-          if ((size_t)(end - q) >= vlen + 2 && q[0] == '"' &&
-              memcmp (q + 1, value, vlen) == 0 && q[vlen + 1] == '"')
-            return 1;
-        }
-      p = q;
-    }
-  return 0;
+  return json_find_value (body, len, key, is_string, value);
 }
 
 static int
