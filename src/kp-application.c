@@ -38,6 +38,7 @@ struct _KpAppState
   char         *pending_secret; /* read by `keys add` before forwarding */
   GApplicationCommandLine *daemon_cmdline;
   KpAppShowWindow show_window;
+  KpAppServeFailed serve_failed;
   KpTray       *tray;
   gboolean      want_tray;      /* serving for a desktop, not headless */
   int           exit_status;
@@ -452,6 +453,8 @@ on_serving_loaded (GObject      *object,
     {
       g_application_command_line_printerr (cmdline, "keypool: %s\n", error->message);
       kp_app_set_exit_status (self->app, cmdline, EXIT_FAILURE);
+      if (self->serve_failed != NULL)
+        self->serve_failed (self->app, error->message);
       self->load_error = g_steal_pointer (&error);
       run_waiting (self);
       g_application_release (self->app);
@@ -636,15 +639,20 @@ kp_app_command_line (GApplication            *app,
  * kp_app_set_window_hook:
  * @show_window: shows (or presents) the window; with %TRUE, only makes sure
  *   the application runs in the background
+ * @serve_failed: tells the window that Keypool could not start serving
  *
  * Set by an application that can show a window; without one, Keypool
  * serves headless.
  */
 void
-kp_app_set_window_hook (GApplication    *app,
-                        KpAppShowWindow  show_window)
+kp_app_set_window_hook (GApplication     *app,
+                        KpAppShowWindow   show_window,
+                        KpAppServeFailed  serve_failed)
 {
-  kp_app_state_get (app)->show_window = show_window;
+  KpAppState *self = kp_app_state_get (app);
+
+  self->show_window = show_window;
+  self->serve_failed = serve_failed;
 }
 
 /**

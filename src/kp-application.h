@@ -19,6 +19,8 @@ typedef struct _KpAppState KpAppState;
 
 typedef void (*KpAppShowWindow) (GApplication *app,
                                  gboolean      background);
+typedef void (*KpAppServeFailed) (GApplication *app,
+                                  const char   *message);
 
 KpAppState *kp_app_state_get          (GApplication             *app);
 gboolean    kp_app_local_command_line (GApplication             *app,
@@ -31,7 +33,8 @@ void        kp_app_add_platform_data  (GApplication             *app,
 int         kp_app_command_line       (GApplication             *app,
                                        GApplicationCommandLine  *cmdline);
 void        kp_app_set_window_hook    (GApplication             *app,
-                                       KpAppShowWindow           show_window);
+                                       KpAppShowWindow           show_window,
+                                       KpAppServeFailed          serve_failed);
 void        kp_app_stop_serving       (GApplication             *app);
 void        kp_app_set_exit_status    (GApplication             *app,
                                        GApplicationCommandLine  *cmdline,

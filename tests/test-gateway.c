@@ -687,12 +687,22 @@ test_disconnect_before_first_byte (Fixture       *fixture,
 }
 
 static void
+count_notify (GObject    *object,
+              GParamSpec *pspec,
+              guint      *count)
+{
+  (*count)++;
+}
+
+static void
 test_stop_ends_streams (Fixture       *fixture,
                         gconstpointer  data)
 {
   g_autoptr(SoupMessage) msg = NULL;
   Reader reader;
   KpRelay *relay;
+  guint notified = 0;
+  gboolean serving = FALSE;
 
   kp_gateway_set_timeouts (fixture->gateway, 2000, 5000, 0);
 
@@ -701,7 +711,15 @@ test_stop_ends_streams (Fixture       *fixture,
   kp_test_spin_ms (200);
   g_assert_cmpuint (reader.text->len, >, 0);
 
+  /* The window and the tray learn of it by KpGateway:serving. */
+  g_object_get (fixture->gateway, "serving", &serving, NULL);
+  g_assert_true (serving);
+  g_signal_connect (fixture->gateway, "notify::serving", G_CALLBACK (count_notify), &notified);
   kp_gateway_stop (fixture->gateway);
+  kp_gateway_stop (fixture->gateway);
+  g_assert_cmpuint (notified, ==, 1);
+  g_assert_false (kp_gateway_is_serving (fixture->gateway));
+  g_signal_handlers_disconnect_by_func (fixture->gateway, count_notify, &notified);
   g_assert_true (kp_test_spin_until (reader_done, &reader, 5000));
   assert_stream_error_end (&reader, "tok1");
   g_assert_nonnull (strstr (reader.text->str, "shutting down"));

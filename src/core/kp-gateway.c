@@ -89,6 +89,14 @@ enum {
 
 static guint signals[N_SIGNALS];
 
+enum {
+  PROP_0,
+  PROP_SERVING,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
 G_DEFINE_TYPE (KpGateway, kp_gateway, G_TYPE_OBJECT)
 
 G_DEFINE_QUARK (kp-gateway-error-quark, kp_gateway_error)
@@ -145,12 +153,42 @@ kp_gateway_finalize (GObject *object)
 }
 
 static void
+kp_gateway_get_property (GObject    *object,
+                         guint       prop_id,
+                         GValue     *value,
+                         GParamSpec *pspec)
+{
+  KpGateway *self = KP_GATEWAY (object);
+
+  switch (prop_id)
+    {
+    case PROP_SERVING:
+      g_value_set_boolean (value, self->serving);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 kp_gateway_class_init (KpGatewayClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->dispose = kp_gateway_dispose;
   object_class->finalize = kp_gateway_finalize;
+  object_class->get_property = kp_gateway_get_property;
+
+  /**
+   * KpGateway:serving:
+   *
+   * Whether Keypool is listening for clients: from kp_gateway_listen() until
+   * kp_gateway_stop().
+   */
+  properties[PROP_SERVING] =
+    g_param_spec_boolean ("serving", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
    * KpGateway::request-finished:
@@ -798,6 +836,7 @@ kp_gateway_listen (KpGateway  *self,
 
   self->started_us = g_get_monotonic_time ();
   self->serving = TRUE;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SERVING]);
   return TRUE;
 }
 
@@ -822,6 +861,7 @@ kp_gateway_stop (KpGateway *self)
     return;
   self->serving = FALSE;
   kp_refresh_stop (self->refresh);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SERVING]);
 
   /* Aborting can finish a relay and remove it from the table at once. */
   g_hash_table_iter_init (&iter, self->relays);

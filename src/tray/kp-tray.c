@@ -920,6 +920,8 @@ kp_tray_new (GDBusConnection  *connection,
     return NULL;
 
   g_signal_connect_object (gateway, "changed", G_CALLBACK (refresh_later), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (gateway, "notify::serving", G_CALLBACK (refresh_later), self,
+                           G_CONNECT_SWAPPED);
   g_signal_connect_object (gateway, "request-finished", G_CALLBACK (refresh_later), self,
                            G_CONNECT_SWAPPED);
 

@@ -88,6 +88,16 @@ show_window (GApplication *app,
   gtk_window_present (GTK_WINDOW (self->window));
 }
 
+static void
+serve_failed (GApplication *app,
+              const char   *message)
+{
+  KpUiApplication *self = KP_UI_APPLICATION (app);
+
+  if (self->window != NULL)
+    kp_window_serve_failed (self->window, message);
+}
+
 static gboolean
 kp_ui_application_local_command_line (GApplication   *app,
                                       char         ***arguments,
@@ -215,7 +225,7 @@ kp_ui_application_startup (GApplication *app)
       gtk_application_set_accels_for_action (gtk_app, detailed, page_accels[i]);
     }
 
-  kp_app_set_window_hook (app, show_window);
+  kp_app_set_window_hook (app, show_window, serve_failed);
 }
 
 static void

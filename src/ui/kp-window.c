@@ -23,16 +23,14 @@
 #include "kp-spend-page.h"
 #include "kp-ui-util.h"
 
-#define SERVING_POLL_MS  200
-#define STOPPING_POLL_MS 500
 
 struct _KpWindow
 {
   AdwApplicationWindow  parent_instance;
 
   KpGateway            *gateway;
-  guint                 serving_poll_id;
   gboolean              was_serving;
+  gboolean              failed;          /* Keypool could not start serving */
 
   AdwToastOverlay      *toast_overlay;
   AdwViewStack         *stack;
@@ -76,8 +74,8 @@ gateway_failed (KpWindow *self)
 {
   GtkApplication *app = gtk_window_get_application (GTK_WINDOW (self));
 
-  return app != NULL && !kp_gateway_is_serving (self->gateway) &&
-         kp_app_get_exit_status (G_APPLICATION (app)) != 0;
+  return !kp_gateway_is_serving (self->gateway) &&
+         (self->failed || (app != NULL && kp_app_get_exit_status (G_APPLICATION (app)) != 0));
 }
 
 static void
@@ -99,44 +97,43 @@ update_status (KpWindow *self)
     gtk_label_set_label (self->status_label, _("Starting…"));
 }
 
-/* The gateway has no signal for starting or stopping to serve, so the
- * window looks. When it begins to serve, the keys' secrets have just come
- * from the keyring: everything is refreshed. When it stops (Quit, SIGTERM,
+/* When the gateway begins to serve, the keys' secrets have just come from
+ * the keyring: everything is refreshed. When it stops (Quit, SIGTERM,
  * SIGINT), the window goes, so that Keypool can end.
  */
-static gboolean
-poll_serving (gpointer user_data)
+static void
+on_serving (KpWindow *self)
 {
-  KpWindow *self = user_data;
-  gboolean serving = kp_gateway_is_serving (self->gateway);
-
-  if (self->was_serving)
+  if (!kp_gateway_is_serving (self->gateway))
     {
-      if (serving)
-        return G_SOURCE_CONTINUE;
-      self->serving_poll_id = 0;
-      gtk_window_destroy (GTK_WINDOW (self));
-      return G_SOURCE_REMOVE;
+      if (self->was_serving)
+        gtk_window_destroy (GTK_WINDOW (self));
+      return;
     }
-
-  update_status (self);
-  if (gateway_failed (self))
-    {
-      self->serving_poll_id = 0;
-      kp_ui_toast (GTK_WIDGET (self), _("Keypool could not start serving"));
-      return G_SOURCE_REMOVE;
-    }
-  if (!serving)
-    return G_SOURCE_CONTINUE;
 
   self->was_serving = TRUE;
+  update_status (self);
   kp_providers_page_refresh (self->providers_page);
   kp_spend_page_refresh (self->spend_page);
   kp_models_page_refresh (self->models_page);
   kp_connect_page_refresh (self->connect_page);
+}
 
-  self->serving_poll_id = g_timeout_add (STOPPING_POLL_MS, poll_serving, self);
-  return G_SOURCE_REMOVE;
+/**
+ * kp_window_serve_failed:
+ * @message: why, as Keypool told the terminal
+ *
+ * Keypool could not start serving: the window says so instead of waiting.
+ */
+void
+kp_window_serve_failed (KpWindow   *self,
+                        const char *message)
+{
+  g_return_if_fail (KP_IS_WINDOW (self));
+
+  self->failed = TRUE;
+  update_status (self);
+  kp_ui_toast (GTK_WIDGET (self), _("Keypool could not start serving"));
 }
 
 /* Closing the window leaves Keypool serving, unless the user turned "Run
@@ -279,8 +276,8 @@ kp_window_constructed (GObject *object)
 
   update_status (self);
   self->was_serving = kp_gateway_is_serving (self->gateway);
-  self->serving_poll_id = g_timeout_add (self->was_serving ? STOPPING_POLL_MS : SERVING_POLL_MS,
-                                         poll_serving, self);
+  g_signal_connect_object (self->gateway, "notify::serving", G_CALLBACK (on_serving), self,
+                           G_CONNECT_SWAPPED);
 
   g_signal_connect_object (self->stack, "notify::visible-child", G_CALLBACK (on_visible_page),
                            self, G_CONNECT_SWAPPED);
@@ -295,7 +292,6 @@ kp_window_dispose (GObject *object)
 {
   KpWindow *self = KP_WINDOW (object);
 
-  g_clear_handle_id (&self->serving_poll_id, g_source_remove);
   gtk_widget_dispose_template (GTK_WIDGET (self), KP_TYPE_WINDOW);
 
   G_OBJECT_CLASS (kp_window_parent_class)->dispose (object);

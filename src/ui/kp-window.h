@@ -19,5 +19,7 @@ G_DECLARE_FINAL_TYPE (KpWindow, kp_window, KP, WINDOW, AdwApplicationWindow)
 KpWindow *kp_window_new  (AdwApplication *application,
                           KpGateway      *gateway);
 void      kp_window_quit (KpWindow       *self);
+void      kp_window_serve_failed (KpWindow   *self,
+                                  const char *message);
 
 G_END_DECLS
