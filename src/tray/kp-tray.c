@@ -251,8 +251,13 @@ describe_today (KpTray *self)
     }
 
   if (unknown > 0)
-    /* Translators: a sum of money, and requests whose price is not known */
-    return g_strdup_printf (_("Today: $%.4f + %" G_GINT64_FORMAT " unknown"), cost / 1e9, unknown);
+    {
+      /* A format macro cannot be in a translatable string. */
+      g_autofree char *count = g_strdup_printf ("%" G_GINT64_FORMAT, unknown);
+
+      /* Translators: a sum of money, and how many requests have no known price */
+      return g_strdup_printf (_("Today: $%.4f + %s unknown"), cost / 1e9, count);
+    }
   return g_strdup_printf (_("Today: $%.4f"), cost / 1e9);
 }
 
