@@ -439,7 +439,12 @@ build_models_json (KpGateway *self)
   g_autoptr(JsonBuilder) builder = json_builder_new_immutable ();
   g_autoptr(JsonNode) root = NULL;
   GPtrArray *ids = kp_catalog_get_model_ids (self->catalog);
+  const char *first = NULL;
+  const char *last = NULL;
 
+  /* One list both SDKs read: OpenAI's fields, and Anthropic's (type,
+   * display_name, created_at; has_more, first_id, last_id) beside them.
+   */
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "object");
   json_builder_add_string_value (builder, "list");
@@ -471,6 +476,12 @@ build_models_json (KpGateway *self)
       json_builder_add_int_value (builder, 0);
       json_builder_set_member_name (builder, "owned_by");
       json_builder_add_string_value (builder, vendor);
+      json_builder_set_member_name (builder, "type");
+      json_builder_add_string_value (builder, "model");
+      json_builder_set_member_name (builder, "display_name");
+      json_builder_add_string_value (builder, id);
+      json_builder_set_member_name (builder, "created_at");
+      json_builder_add_string_value (builder, "1970-01-01T00:00:00Z");
       json_builder_set_member_name (builder, "providers");
       json_builder_begin_array (builder);
       for (guint j = 0; j < offerings->len; j++)
@@ -482,9 +493,24 @@ build_models_json (KpGateway *self)
         }
       json_builder_end_array (builder);
       json_builder_end_object (builder);
+      if (first == NULL)
+        first = id;
+      last = id;
     }
 
   json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "has_more");
+  json_builder_add_boolean_value (builder, FALSE);
+  json_builder_set_member_name (builder, "first_id");
+  if (first != NULL)
+    json_builder_add_string_value (builder, first);
+  else
+    json_builder_add_null_value (builder);
+  json_builder_set_member_name (builder, "last_id");
+  if (last != NULL)
+    json_builder_add_string_value (builder, last);
+  else
+    json_builder_add_null_value (builder);
   json_builder_end_object (builder);
 
   root = json_builder_get_root (builder);

@@ -401,6 +401,20 @@ test('messages.countTokens estimates the prompt', async () => {
     });
 });
 
+test('models.list() reads Keypool\'s model list in Anthropic\'s shape', async () => {
+  const models = [];
+  for await (const model of client.models.list())
+    models.push(model);
+
+  const ids = models.map((model) => model.id);
+  assert.ok(ids.includes('anthropic/claude-text'), `anthropic/claude-text missing from ${show(ids)}`);
+  for (const model of models) {
+    assert.equal(model.type, 'model', show(model));
+    assert.equal(typeof model.display_name, 'string', show(model));
+    assert.ok(!Number.isNaN(Date.parse(model.created_at)), show(model));
+  }
+});
+
 /* e. OpenAI SDK, Anthropic provider: translated the other way ------------- */
 
 test('openai SDK: a streamed Anthropic tool call comes back as tool_calls', async () => {
