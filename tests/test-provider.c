@@ -328,6 +328,7 @@ test_merge_live_list (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(GArray) live = g_array_new (FALSE, TRUE, sizeof (KpLiveModel));
   KpLiveModel dated = { g_strdup ("claude-sonnet-9-20261101"), -1, -1, -1, 0 };
+  KpLiveModel other = { g_strdup ("claude-haiku-1-20240101"), -1, -1, -1, 0 };
   g_autofree char *replaces_json = g_strdup_printf (
     "{\"id\":\"anthropic\",\"dialect\":\"anthropic\",\"base_url\":\"https://a.test/v1\",%s}", models);
   g_autofree char *adds_json = g_strdup_printf (
@@ -343,18 +344,25 @@ test_merge_live_list (void)
   g_assert_no_error (error);
   g_array_set_clear_func (live, kp_live_model_clear);
   g_array_append_val (live, dated);
+  g_array_append_val (live, other);
 
   replaced = kp_provider_new_merged (replaces, live, 1000);
-  g_assert_cmpuint (kp_provider_get_n_offerings (replaced), ==, 1);
+  g_assert_cmpuint (kp_provider_get_n_offerings (replaced), ==, 2);
   g_assert_cmpstr (kp_provider_get_offering (replaced, 0)->upstream_id, ==, "claude-sonnet-9-20261101");
   g_assert_cmpint (kp_provider_get_dialect (replaced), ==, KP_DIALECT_ANTHROPIC);
 
   added = kp_provider_new_merged (adds, live, 1000);
-  g_assert_cmpuint (kp_provider_get_n_offerings (added), ==, 2);
+  g_assert_cmpuint (kp_provider_get_n_offerings (added), ==, 3);
+  /* A dated snapshot of a model the file prices costs the same. */
   dated_offering = kp_provider_get_offering (added, 0);
   g_assert_cmpstr (dated_offering->model_id, ==, "anthropic/claude-sonnet-9-20261101");
-  g_assert_false (kp_offering_has_price (dated_offering));
-  kept = kp_provider_get_offering (added, 1);
+  g_assert_cmpstr (dated_offering->upstream_id, ==, "claude-sonnet-9-20261101");
+  g_assert_cmpfloat (dated_offering->input, ==, 3.0);
+  g_assert_cmpfloat (dated_offering->cache_write, ==, 3.75);
+  g_assert_cmpint (dated_offering->price_source, ==, KP_PRICE_BUNDLED);
+  /* Anything else the list names is unpriced, never free. */
+  g_assert_false (kp_offering_has_price (kp_provider_get_offering (added, 1)));
+  kept = kp_provider_get_offering (added, 2);
   g_assert_cmpstr (kept->model_id, ==, "anthropic/claude-sonnet-9");
   g_assert_cmpstr (kept->upstream_id, ==, "claude-sonnet-9-0");
   g_assert_cmpfloat (kept->cache_write, ==, 3.75);

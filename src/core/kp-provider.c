@@ -946,6 +946,38 @@ find_bundled (KpProvider *bundled,
   return folded;
 }
 
+/* The file's model of which @upstream_id is a dated snapshot
+ * ("claude-sonnet-4-20250514" of "claude-sonnet-4", by its upstream id, an
+ * alias or its canonical name without the vendor), or NULL.
+ */
+static const KpOffering *
+find_snapshot_of (KpProvider *bundled,
+                  const char *upstream_id)
+{
+  gsize len = strlen (upstream_id);
+  g_autofree char *base = NULL;
+
+  if (len <= 9 || upstream_id[len - 9] != '-')
+    return NULL;
+  for (gsize i = len - 8; i < len; i++)
+    if (!g_ascii_isdigit (upstream_id[i]))
+      return NULL;
+  base = g_ascii_strdown (upstream_id, len - 9);
+
+  for (guint i = 0; i < bundled->offerings->len; i++)
+    {
+      const KpOffering *offering = &g_array_index (bundled->offerings, KpOffering, i);
+      const char *bare = strchr (offering->model_id, '/');
+
+      if (g_ascii_strcasecmp (offering->upstream_id, base) == 0 ||
+          (bare != NULL && g_str_equal (bare + 1, base)) ||
+          (offering->aliases != NULL &&
+           g_strv_contains ((const char * const *)offering->aliases, base)))
+        return offering;
+    }
+  return NULL;
+}
+
 /**
  * kp_provider_new_merged:
  * @bundled: the provider as its file describes it
@@ -1002,6 +1034,7 @@ kp_provider_new_merged (KpProvider *bundled,
     {
       const KpLiveModel *model = &g_array_index (live, KpLiveModel, i);
       const KpOffering *known = find_bundled (bundled, model->upstream_id);
+      const KpOffering *snapshot_of = known ? NULL : find_snapshot_of (bundled, model->upstream_id);
       gboolean live_price = model->input >= 0 && model->output >= 0;
       KpOffering offering = { 0 };
 
@@ -1033,6 +1066,16 @@ kp_provider_new_merged (KpProvider *bundled,
           offering.output = known->output;
           offering.cached_input = known->cached_input;
           offering.cache_write = known->cache_write;
+          offering.price_source = KP_PRICE_BUNDLED;
+        }
+      else if (snapshot_of != NULL && kp_offering_has_price (snapshot_of))
+        {
+          /* A dated snapshot costs what the file says its model costs. */
+          offering.input = snapshot_of->input;
+          offering.output = snapshot_of->output;
+          offering.cached_input = snapshot_of->cached_input;
+          offering.cache_write = snapshot_of->cache_write;
+          offering.context = offering.context > 0 ? offering.context : snapshot_of->context;
           offering.price_source = KP_PRICE_BUNDLED;
         }
       else
