@@ -960,6 +960,39 @@ tool_call_for_block (JsonObject *block)
   return call;
 }
 
+/* An Anthropic assistant turn's blocks, OpenAI's way: the text joined, the
+ * thinking joined (when @thinking is given), and the tool calls.
+ */
+static void
+collect_blocks (JsonArray  *blocks,
+                GString   **text,
+                GString   **thinking,
+                JsonArray  *tool_calls)
+{
+  for (guint i = 0; i < json_array_get_length (blocks); i++)
+    {
+      JsonNode *node = json_array_get_element (blocks, i);
+      JsonObject *block = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      const char *type = get_string (block, "type");
+
+      if (g_strcmp0 (type, "text") == 0 && get_string (block, "text") != NULL)
+        {
+          if (*text == NULL)
+            *text = g_string_new (NULL);
+          g_string_append (*text, get_string (block, "text"));
+        }
+      else if (thinking != NULL && g_strcmp0 (type, "thinking") == 0 &&
+               get_string (block, "thinking") != NULL)
+        {
+          if (*thinking == NULL)
+            *thinking = g_string_new (NULL);
+          g_string_append (*thinking, get_string (block, "thinking"));
+        }
+      else if (g_strcmp0 (type, "tool_use") == 0)
+        json_array_add_object_element (tool_calls, tool_call_for_block (block));
+    }
+}
+
 static void
 add_assistant_turn (JsonArray *out,
                     JsonNode  *content)
@@ -977,23 +1010,9 @@ add_assistant_turn (JsonArray *out,
       return;
     }
 
+  /* Thinking in the history only means something to Anthropic. */
   blocks = json_node_get_array (content);
-  for (guint i = 0; i < json_array_get_length (blocks); i++)
-    {
-      JsonNode *node = json_array_get_element (blocks, i);
-      JsonObject *block = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      const char *type = get_string (block, "type");
-
-      if (g_strcmp0 (type, "text") == 0 && get_string (block, "text") != NULL)
-        {
-          if (text == NULL)
-            text = g_string_new (NULL);
-          g_string_append (text, get_string (block, "text"));
-        }
-      else if (g_strcmp0 (type, "tool_use") == 0)
-        json_array_add_object_element (tool_calls, tool_call_for_block (block));
-      /* Thinking and redacted thinking only mean something to Anthropic. */
-    }
+  collect_blocks (blocks, &text, NULL, tool_calls);
 
   if (text != NULL)
     json_object_set_string_member (message, "content", text->str);
@@ -1312,27 +1331,7 @@ kp_anthropic_response_to_openai (JsonObject  *anthropic_message,
 
   message = openai_message ("assistant");
   tool_calls = json_array_new ();
-  for (guint i = 0; i < json_array_get_length (content); i++)
-    {
-      JsonNode *node = json_array_get_element (content, i);
-      JsonObject *block = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      const char *type = get_string (block, "type");
-
-      if (g_strcmp0 (type, "text") == 0 && get_string (block, "text") != NULL)
-        {
-          if (text == NULL)
-            text = g_string_new (NULL);
-          g_string_append (text, get_string (block, "text"));
-        }
-      else if (g_strcmp0 (type, "thinking") == 0 && get_string (block, "thinking") != NULL)
-        {
-          if (thinking == NULL)
-            thinking = g_string_new (NULL);
-          g_string_append (thinking, get_string (block, "thinking"));
-        }
-      else if (g_strcmp0 (type, "tool_use") == 0)
-        json_array_add_object_element (tool_calls, tool_call_for_block (block));
-    }
+  collect_blocks (content, &text, &thinking, tool_calls);
 
   if (text != NULL)
     json_object_set_string_member (message, "content", text->str);
