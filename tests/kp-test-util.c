@@ -214,3 +214,14 @@ kp_test_gateway_start (KpGateway *gateway)
   g_assert_true (kp_gateway_listen (gateway, &error));
   g_assert_no_error (error);
 }
+
+/* Stops a test's gateway, lets its requests end, and drops it. */
+void
+kp_test_gateway_clear (KpGateway **gateway)
+{
+  if (*gateway == NULL)
+    return;
+  kp_gateway_stop (*gateway);
+  kp_test_spin_ms (20);
+  g_clear_object (gateway);
+}

@@ -27,6 +27,7 @@ KpGateway    *kp_test_gateway_new    (const char     *providers_dir,
                                       const char     *root,
                                       const char     *token);
 void          kp_test_gateway_start  (KpGateway      *gateway);
+void          kp_test_gateway_clear  (KpGateway     **gateway);
 
 /* What a request through libsoup got back. */
 typedef struct

@@ -135,9 +135,7 @@ fixture_teardown (Fixture       *fixture,
 {
   soup_session_abort (fixture->client);
   g_clear_object (&fixture->client);
-  kp_gateway_stop (fixture->gateway);
-  kp_test_spin_ms (20);
-  g_clear_object (&fixture->gateway);
+  kp_test_gateway_clear (&fixture->gateway);
   g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
   g_clear_pointer (&fixture->finished, g_ptr_array_unref);
   kp_test_spin_ms (10);

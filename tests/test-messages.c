@@ -109,9 +109,7 @@ fixture_teardown (Fixture       *fixture,
 {
   soup_session_abort (fixture->client);
   g_clear_object (&fixture->client);
-  kp_gateway_stop (fixture->gateway);
-  kp_test_spin_ms (20);
-  g_clear_object (&fixture->gateway);
+  kp_test_gateway_clear (&fixture->gateway);
   g_unsetenv ("KP_MESSAGES_ANTHRO");
   g_unsetenv ("KP_MESSAGES_OAI");
   kp_test_spin_ms (10);

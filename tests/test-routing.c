@@ -55,9 +55,7 @@ stop_gateway (Fixture *fixture)
 {
   if (fixture->gateway == NULL)
     return;
-  kp_gateway_stop (fixture->gateway);
-  kp_test_spin_ms (20);
-  g_clear_object (&fixture->gateway);
+  kp_test_gateway_clear (&fixture->gateway);
   g_clear_pointer (&fixture->base, g_free);
 }
 

@@ -206,9 +206,7 @@ fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
   g_clear_object (&fixture->tray);
-  kp_gateway_stop (fixture->gateway);
-  kp_test_spin_ms (20);
-  g_clear_object (&fixture->gateway);
+  kp_test_gateway_clear (&fixture->gateway);
   g_dbus_connection_signal_unsubscribe (fixture->host_bus, fixture->subscription);
   g_clear_handle_id (&fixture->owner_id, g_bus_unown_name);
   g_dbus_connection_unregister_object (fixture->host_bus, fixture->object_id);
