@@ -37,6 +37,10 @@ TEST_PKGS=(
   xvfb xauth at-spi2-core gir1.2-atspi-2.0 python3-pyatspi python3-gi
   gir1.2-gtk-4.0 gir1.2-adw-1 imagemagick libsecret-tools
   adwaita-icon-theme fonts-cantarell fonts-dejavu-core librsvg2-common
+  # The tray test against a real panel: xfce4-panel's systray plugin is a
+  # StatusNotifierItem host; xfconf holds the panel's settings, xdotool clicks
+  # the icon and x11-utils (xwininfo) finds the panel on the screen.
+  xfce4-panel xfconf xdotool x11-utils
 )
 
 sudo_cmd=()
