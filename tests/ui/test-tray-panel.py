@@ -43,26 +43,14 @@ import gi
 gi.require_version("Gio", "2.0")
 from gi.repository import Gio, GLib  # noqa: E402
 
+from tap import Failure, check, log, passed, results, step, stop  # noqa: E402
+
 WATCHER = "org.kde.StatusNotifierWatcher"
 WATCHER_PATH = "/StatusNotifierWatcher"
 TOKEN = "kp-tray-panel-test-token"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-results = []
 processes = []   # (name, Popen), in the order they started
-
-
-class Failure(Exception):
-  pass
-
-
-def check(condition, message):
-  if not condition:
-    raise Failure(message)
-
-
-def log(message):
-  print(f"# {message}", flush=True)
 
 
 def wait_for(what, predicate, timeout):
@@ -107,16 +95,6 @@ def alive(pid):
   except OSError:
     return False
 
-
-def stop(process, timeout=10):
-  if process.poll() is None:
-    process.send_signal(signal.SIGTERM)
-    try:
-      process.wait(timeout)
-    except subprocess.TimeoutExpired:
-      process.kill()
-      process.wait()
-  return process.returncode
 
 
 def stop_all():
@@ -296,20 +274,6 @@ def plain_label(label):
 
 
 # The test ---------------------------------------------------------------------------
-
-def step(name, function):
-  number = len(results) + 1
-  try:
-    function()
-  except Exception as error:  # noqa: BLE001 - every failure is reported as TAP
-    results.append(False)
-    print(f"not ok {number} - {name}")
-    for line in (str(error) if isinstance(error, Failure) else traceback.format_exc()).splitlines():
-      print(f"# {line}")
-    return False
-  results.append(True)
-  print(f"ok {number} - {name}", flush=True)
-  return True
 
 
 def run(root):
@@ -534,4 +498,4 @@ if __name__ == "__main__":
   except Exception:  # noqa: BLE001
     traceback.print_exc()
     sys.exit(1)
-  sys.exit(0 if results and all(results) else 1)
+  sys.exit(0 if passed() else 1)

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,26 +34,14 @@ import gi
 gi.require_version("Atspi", "2.0")
 from gi.repository import Atspi, GLib  # noqa: E402
 
+from tap import Failure, check, log, passed, results, step, stop  # noqa: E402
+
 GOOD_KEY = "sk-mock-window-key-7391"
 BAD_KEY = "sk-invalid-window-key-5555"
 KEY_LABEL = "Window Test Key"
 APP_NAME = "keypool"
 
-results = []
 processes = []
-
-
-class Failure(Exception):
-  pass
-
-
-def check(condition, message):
-  if not condition:
-    raise Failure(message)
-
-
-def log(message):
-  print(f"# {message}", flush=True)
 
 
 # AT-SPI helpers ---------------------------------------------------------------
@@ -234,16 +221,6 @@ def start(argv, env, **kwargs):
   return process
 
 
-def stop(process, timeout=10):
-  if process.poll() is None:
-    process.send_signal(signal.SIGTERM)
-    try:
-      process.wait(timeout)
-    except subprocess.TimeoutExpired:
-      process.kill()
-      process.wait()
-  return process.returncode
-
 
 def keypool_cli(env, *args):
   result = subprocess.run([os.environ["KEYPOOL_TEST_BINARY"], *args], env=env, capture_output=True,
@@ -275,20 +252,6 @@ def main():
       stop(process, 5)
     shutil.rmtree(root, ignore_errors=True)
 
-
-def step(name, function, *args):
-  number = len(results) + 1
-  try:
-    function(*args)
-  except Exception as error:  # noqa: BLE001 - every failure is reported as TAP
-    results.append(False)
-    print(f"not ok {number} - {name}")
-    for line in (str(error) if isinstance(error, Failure) else traceback.format_exc()).splitlines():
-      print(f"# {line}")
-    return False
-  results.append(True)
-  print(f"ok {number} - {name}", flush=True)
-  return True
 
 
 def run(root, state):
@@ -610,4 +573,4 @@ if __name__ == "__main__":
   except Exception:  # noqa: BLE001
     traceback.print_exc()
     sys.exit(1)
-  sys.exit(0 if results and all(results) else 1)
+  sys.exit(0 if passed() else 1)

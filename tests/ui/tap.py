@@ -1,0 +1,57 @@
+# tap.py: what Keypool's UI tests share: steps reported as TAP, checks that
+# fail a step with a message, and stopping the processes a test started.
+#
+# Copyright 2026 The Keypool authors
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+import signal
+import subprocess
+import traceback
+
+# One entry a step, True when it passed, in the order they ran.
+results = []
+
+
+class Failure(Exception):
+  pass
+
+
+def check(condition, message):
+  if not condition:
+    raise Failure(message)
+
+
+def log(message):
+  print(f"# {message}", flush=True)
+
+
+def step(name, function, *args):
+  """Runs one TAP step; a failure is reported with its message and not raised."""
+  number = len(results) + 1
+  try:
+    function(*args)
+  except Exception as error:  # noqa: BLE001 - every failure is reported as TAP
+    results.append(False)
+    print(f"not ok {number} - {name}")
+    for line in (str(error) if isinstance(error, Failure) else traceback.format_exc()).splitlines():
+      print(f"# {line}")
+    return False
+  results.append(True)
+  print(f"ok {number} - {name}", flush=True)
+  return True
+
+
+def stop(process, timeout=10):
+  """SIGTERM, then SIGKILL after @timeout seconds; returns the exit status."""
+  if process.poll() is None:
+    process.send_signal(signal.SIGTERM)
+    try:
+      process.wait(timeout)
+    except subprocess.TimeoutExpired:
+      process.kill()
+      process.wait()
+  return process.returncode
+
+
+def passed():
+  return bool(results) and all(results)
