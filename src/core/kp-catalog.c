@@ -392,16 +392,11 @@ kp_catalog_lookup (KpCatalog  *self,
   /* Anthropic's clients name snapshots by date ("claude-…-20250929"): when
    * no provider lists that snapshot, the model without its date serves.
    */
-  if (len > 9 && lower[len - 9] == '-')
-    {
-      for (gsize i = len - 8; i < len; i++)
-        if (!g_ascii_isdigit (lower[i]))
-          return NULL;
-      lower[len - 9] = '\0';
-      return lookup_folded (self, lower);
-    }
-
-  return NULL;
+  len = kp_model_name_undated_length (lower);
+  if (len == 0)
+    return NULL;
+  lower[len] = '\0';
+  return lookup_folded (self, lower);
 }
 
 static guint

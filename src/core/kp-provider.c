@@ -946,6 +946,28 @@ find_bundled (KpProvider *bundled,
   return folded;
 }
 
+/**
+ * kp_model_name_undated_length:
+ * @name: a model name
+ *
+ * Anthropic names snapshots by date: "claude-sonnet-4-20250514".
+ *
+ * Returns: the length of @name without a trailing "-YYYYMMDD", or 0 when it
+ *   has none
+ */
+gsize
+kp_model_name_undated_length (const char *name)
+{
+  gsize len = strlen (name);
+
+  if (len <= 9 || name[len - 9] != '-')
+    return 0;
+  for (gsize i = len - 8; i < len; i++)
+    if (!g_ascii_isdigit (name[i]))
+      return 0;
+  return len - 9;
+}
+
 /* The file's model of which @upstream_id is a dated snapshot
  * ("claude-sonnet-4-20250514" of "claude-sonnet-4", by its upstream id, an
  * alias or its canonical name without the vendor), or NULL.
@@ -954,15 +976,12 @@ static const KpOffering *
 find_snapshot_of (KpProvider *bundled,
                   const char *upstream_id)
 {
-  gsize len = strlen (upstream_id);
+  gsize len = kp_model_name_undated_length (upstream_id);
   g_autofree char *base = NULL;
 
-  if (len <= 9 || upstream_id[len - 9] != '-')
+  if (len == 0)
     return NULL;
-  for (gsize i = len - 8; i < len; i++)
-    if (!g_ascii_isdigit (upstream_id[i]))
-      return NULL;
-  base = g_ascii_strdown (upstream_id, len - 9);
+  base = g_ascii_strdown (upstream_id, len);
 
   for (guint i = 0; i < bundled->offerings->len; i++)
     {

@@ -114,6 +114,7 @@ void               kp_provider_apply_headers   (KpProvider   *self,
                                                 const char   *key);
 gboolean           kp_offering_has_price       (const KpOffering *offering);
 const char        *kp_dialect_to_string        (KpDialect     dialect);
+gsize              kp_model_name_undated_length (const char   *name);
 const char        *kp_price_source_to_string   (KpPriceSource source);
 
 /* The catalog refresh. */
