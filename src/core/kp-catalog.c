@@ -511,3 +511,21 @@ kp_catalog_get_load_errors (KpCatalog *self)
   g_return_val_if_fail (KP_IS_CATALOG (self), NULL);
   return self->load_errors;
 }
+
+/**
+ * kp_catalog_describe_unknown:
+ * @model: a model name nobody serves
+ *
+ * Returns: (transfer full): what to tell a client that asked for @model,
+ *   with close names when there are any
+ */
+char *
+kp_catalog_describe_unknown (KpCatalog  *self,
+                             const char *model)
+{
+  g_autofree char *close = kp_catalog_suggest (self, model);
+
+  return g_strdup_printf ("The model “%s” is not served by any provider Keypool knows.%s%s%s "
+                          "GET /v1/models lists the models you can use.", model,
+                          close ? " Did you mean " : "", close ? close : "", close ? "?" : "");
+}

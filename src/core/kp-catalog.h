@@ -34,6 +34,8 @@ GPtrArray  *kp_catalog_lookup          (KpCatalog   *self,
 GPtrArray  *kp_catalog_get_model_ids   (KpCatalog   *self);
 char       *kp_catalog_suggest         (KpCatalog   *self,
                                         const char  *model);
+char       *kp_catalog_describe_unknown (KpCatalog  *self,
+                                        const char  *model);
 const GPtrArray *kp_catalog_get_load_errors (KpCatalog *self);
 
 G_END_DECLS

@@ -1907,11 +1907,9 @@ kp_relay_start (KpRelay *self)
   offerings = kp_gateway_resolve (self->gateway, self->model, &self->providers);
   if (offerings == NULL)
     {
-      g_autofree char *close = kp_catalog_suggest (kp_gateway_get_catalog (self->gateway), self->model);
       g_autofree char *message =
-        g_strdup_printf ("The model “%s” is not served by any provider Keypool knows.%s%s%s "
-                         "GET /v1/models lists the models you can use.", self->model,
-                         close ? " Did you mean " : "", close ? close : "", close ? "?" : "");
+        kp_catalog_describe_unknown (kp_gateway_get_catalog (self->gateway), self->model);
+
       reply_error (self, 404, "model_not_found", message);
       return;
     }

@@ -359,12 +359,10 @@ handle_count_tokens (KpServer          *self,
   offerings = kp_gateway_resolve (self->gateway, model, &providers);
   if (offerings == NULL)
     {
-      g_autofree char *close = kp_catalog_suggest (kp_gateway_get_catalog (self->gateway), model);
+      g_autofree char *message =
+        kp_catalog_describe_unknown (kp_gateway_get_catalog (self->gateway), model);
 
-      kp_http_reply_error (msg, 404, "model_not_found",
-                           "The model “%s” is not served by any provider Keypool knows.%s%s%s",
-                           model, close ? " Did you mean " : "", close ? close : "",
-                           close ? "?" : "");
+      kp_http_reply_error (msg, 404, "model_not_found", "%s", message);
       return;
     }
 
