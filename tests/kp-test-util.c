@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <glib/gstdio.h>
+
 #include "kp-test-util.h"
 
 /**
@@ -224,4 +226,41 @@ kp_test_gateway_clear (KpGateway **gateway)
   kp_gateway_stop (*gateway);
   kp_test_spin_ms (20);
   g_clear_object (gateway);
+}
+
+/* A folder "keypool-NAME-…" with an empty providers/ in it. */
+void
+kp_test_place_init (KpTestPlace *place,
+                    const char  *name)
+{
+  g_autofree char *template = g_strdup_printf ("keypool-%s-XXXXXX", name);
+
+  place->root = g_dir_make_tmp (template, NULL);
+  g_assert_nonnull (place->root);
+  place->providers = g_build_filename (place->root, "providers", NULL);
+  g_assert_cmpint (g_mkdir (place->providers, 0700), ==, 0);
+  place->env = g_ptr_array_new_with_free_func (g_free);
+}
+
+/* Sets @variable until kp_test_place_clear(). */
+void
+kp_test_place_setenv (KpTestPlace *place,
+                      const char  *variable,
+                      const char  *value)
+{
+  g_setenv (variable, value, TRUE);
+  g_ptr_array_add (place->env, g_strdup (variable));
+}
+
+/* Unsets what the test set, and removes the folder. */
+void
+kp_test_place_clear (KpTestPlace *place)
+{
+  for (guint i = 0; place->env != NULL && i < place->env->len; i++)
+    g_unsetenv (g_ptr_array_index (place->env, i));
+  g_clear_pointer (&place->env, g_ptr_array_unref);
+  if (place->root != NULL)
+    kp_test_remove_tree (place->root);
+  g_clear_pointer (&place->root, g_free);
+  g_clear_pointer (&place->providers, g_free);
 }

@@ -29,6 +29,23 @@ KpGateway    *kp_test_gateway_new    (const char     *providers_dir,
 void          kp_test_gateway_start  (KpGateway      *gateway);
 void          kp_test_gateway_clear  (KpGateway     **gateway);
 
+/* A test's private folder, with a providers/ folder in it, and the
+ * environment variables it set.
+ */
+typedef struct
+{
+  char      *root;
+  char      *providers;
+  GPtrArray *env;
+} KpTestPlace;
+
+void          kp_test_place_init     (KpTestPlace    *place,
+                                      const char     *name);
+void          kp_test_place_setenv   (KpTestPlace    *place,
+                                      const char     *variable,
+                                      const char     *value);
+void          kp_test_place_clear    (KpTestPlace    *place);
+
 /* What a request through libsoup got back. */
 typedef struct
 {

@@ -32,8 +32,7 @@ typedef struct
   KpMockUpstream *mock;
   KpGateway      *gateway;
   SoupSession    *client;
-  char           *root;
-  char           *providers;
+  KpTestPlace     place;    /* its folder, and the variables it set */
   char           *base;
 } Fixture;
 
@@ -49,7 +48,7 @@ write_provider (Fixture    *fixture,
                 const char *id,
                 const char *json)
 {
-  g_autofree char *path = g_strdup_printf ("%s/%s.json", fixture->providers, id);
+  g_autofree char *path = g_strdup_printf ("%s/%s.json", fixture->place.providers, id);
 
   g_assert_true (g_file_set_contents (path, json, -1, NULL));
 }
@@ -64,9 +63,7 @@ fixture_setup (Fixture       *fixture,
 
   fixture->mock = kp_mock_upstream_new (&error);
   g_assert_no_error (error);
-  fixture->root = g_dir_make_tmp ("keypool-messages-XXXXXX", NULL);
-  fixture->providers = g_build_filename (fixture->root, "providers", NULL);
-  g_mkdir (fixture->providers, 0700);
+  kp_test_place_init (&fixture->place, "messages");
   fixture->client = soup_session_new ();
 
   /* "shared/flaky…" is cheaper on anthro, so anthro is tried first. */
@@ -95,10 +92,10 @@ fixture_setup (Fixture       *fixture,
     kp_mock_upstream_get_url (fixture->mock));
   write_provider (fixture, "anthro", anthro);
   write_provider (fixture, "oai", oai);
-  g_setenv ("KP_MESSAGES_ANTHRO", ANTHRO_KEY, TRUE);
-  g_setenv ("KP_MESSAGES_OAI", OAI_KEY, TRUE);
+  kp_test_place_setenv (&fixture->place, "KP_MESSAGES_ANTHRO", ANTHRO_KEY);
+  kp_test_place_setenv (&fixture->place, "KP_MESSAGES_OAI", OAI_KEY);
 
-  fixture->gateway = kp_test_gateway_new (fixture->providers, fixture->root, TOKEN);
+  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
   kp_test_gateway_start (fixture->gateway);
   fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
 }
@@ -110,13 +107,9 @@ fixture_teardown (Fixture       *fixture,
   soup_session_abort (fixture->client);
   g_clear_object (&fixture->client);
   kp_test_gateway_clear (&fixture->gateway);
-  g_unsetenv ("KP_MESSAGES_ANTHRO");
-  g_unsetenv ("KP_MESSAGES_OAI");
   kp_test_spin_ms (10);
   g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
-  kp_test_remove_tree (fixture->root);
-  g_free (fixture->root);
-  g_free (fixture->providers);
+  kp_test_place_clear (&fixture->place);
   g_free (fixture->base);
 }
 

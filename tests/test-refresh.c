@@ -27,10 +27,8 @@ typedef struct
   KpMockCatalog  *catalog;
   KpGateway      *gateway;
   SoupSession    *client;
-  char           *root;
-  char           *providers;
+  KpTestPlace     place;    /* its folder, and the variables it set */
   char           *base;
-  GPtrArray      *env;      /* variables set for this test, unset after */
   guint           finished; /* KpRefresh::finished emissions */
 } Fixture;
 
@@ -44,10 +42,7 @@ fixture_setup (Fixture       *fixture,
   g_assert_no_error (error);
   fixture->catalog = kp_mock_catalog_new (&error);
   g_assert_no_error (error);
-  fixture->root = g_dir_make_tmp ("keypool-refresh-XXXXXX", NULL);
-  fixture->providers = g_build_filename (fixture->root, "providers", NULL);
-  g_mkdir (fixture->providers, 0700);
-  fixture->env = g_ptr_array_new_with_free_func (g_free);
+  kp_test_place_init (&fixture->place, "refresh");
   fixture->client = soup_session_new ();
 }
 
@@ -67,24 +62,10 @@ fixture_teardown (Fixture       *fixture,
   soup_session_abort (fixture->client);
   g_clear_object (&fixture->client);
   stop_gateway (fixture);
-  for (guint i = 0; i < fixture->env->len; i++)
-    g_unsetenv (g_ptr_array_index (fixture->env, i));
-  g_ptr_array_unref (fixture->env);
   kp_test_spin_ms (10);
   g_clear_pointer (&fixture->chat, kp_mock_upstream_free);
   g_clear_pointer (&fixture->catalog, kp_mock_catalog_free);
-  kp_test_remove_tree (fixture->root);
-  g_free (fixture->root);
-  g_free (fixture->providers);
-}
-
-static void
-set_env (Fixture    *fixture,
-         const char *name,
-         const char *value)
-{
-  g_setenv (name, value, TRUE);
-  g_ptr_array_add (fixture->env, g_strdup (name));
+  kp_test_place_clear (&fixture->place);
 }
 
 /* A provider file whose chat goes to the chat mock and whose model list and
@@ -104,7 +85,7 @@ provider (Fixture    *fixture,
   g_autoptr(GString) json = g_string_new (NULL);
   g_autofree char *variable = g_ascii_strup (id, -1);
   g_autofree char *env = g_strconcat ("KP_REFRESH_", variable, NULL);
-  g_autofree char *path = g_strdup_printf ("%s/%s.json", fixture->providers, id);
+  g_autofree char *path = g_strdup_printf ("%s/%s.json", fixture->place.providers, id);
   const char *url = kp_mock_catalog_get_url (fixture->catalog);
 
   g_string_append_printf (json, "{\"id\":\"%s\",\"base_url\":\"%s/v1\",\"env\":[\"%s\"]",
@@ -125,7 +106,7 @@ provider (Fixture    *fixture,
   g_assert_true (g_file_set_contents (path, json->str, -1, NULL));
 
   if (key != NULL)
-    set_env (fixture, env, key);
+    kp_test_place_setenv (&fixture->place, env, key);
 }
 
 static void
@@ -138,7 +119,7 @@ on_finished (KpRefresh *refresh,
 static void
 start_gateway (Fixture *fixture)
 {
-  fixture->gateway = kp_test_gateway_new (fixture->providers, fixture->root, TOKEN);
+  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
   kp_test_gateway_start (fixture->gateway);
   fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
   fixture->finished = 0;
@@ -524,7 +505,7 @@ test_balance_per_key (Fixture       *fixture,
                       gconstpointer  data)
 {
   g_autoptr(GPtrArray) results = NULL;
-  g_autofree char *path = g_strdup_printf ("%s/ds.json", fixture->providers);
+  g_autofree char *path = g_strdup_printf ("%s/ds.json", fixture->place.providers);
   g_autofree char *json = g_strdup_printf (
     "{\"id\":\"ds\",\"base_url\":\"%s/v1\",\"env\":[\"KP_REFRESH_DS_A\",\"KP_REFRESH_DS_B\"],"
     "\"models_endpoint\":\"%s/ds/models\","
@@ -536,8 +517,8 @@ test_balance_per_key (Fixture       *fixture,
   const char *summary;
 
   g_assert_true (g_file_set_contents (path, json, -1, NULL));
-  set_env (fixture, "KP_REFRESH_DS_A", "sk-ds-empty-key-0001");
-  set_env (fixture, "KP_REFRESH_DS_B", "sk-ds-funded-key-0002");
+  kp_test_place_setenv (&fixture->place, "KP_REFRESH_DS_A", "sk-ds-empty-key-0001");
+  kp_test_place_setenv (&fixture->place, "KP_REFRESH_DS_B", "sk-ds-funded-key-0002");
   kp_mock_catalog_set (fixture->catalog, "/ds/models", 200, "{\"data\":[{\"id\":\"d-chat\"}]}", 0);
   kp_mock_catalog_set_for_key (fixture->catalog, "/ds/balance", "Bearer sk-ds-empty-key-0001",
                                DS_BALANCE ("0.00"));
@@ -649,7 +630,7 @@ test_slow_provider (Fixture       *fixture,
   KpRefresh *refresh;
   gint64 start;
 
-  set_env (fixture, "KEYPOOL_REFRESH_TIMEOUT_MS", "1500");
+  kp_test_place_setenv (&fixture->place, "KEYPOOL_REFRESH_TIMEOUT_MS", "1500");
   provider (fixture, "aaa", NULL, "/aaa/models", NULL, NULL, NULL,
             "[{\"id\":\"a/one\",\"upstream_id\":\"one\"}]");
   provider (fixture, "bbb", NULL, "/bbb/models", NULL, NULL, NULL,
@@ -687,7 +668,7 @@ test_timer (Fixture       *fixture,
   KpRefresh *refresh;
   guint joined = 0;
 
-  set_env (fixture, "KEYPOOL_REFRESH_INTERVAL_MS", "150");
+  kp_test_place_setenv (&fixture->place, "KEYPOOL_REFRESH_INTERVAL_MS", "150");
   provider (fixture, "aaa", NULL, "/aaa/models", NULL, NULL, NULL,
             "[{\"id\":\"a/one\",\"upstream_id\":\"one\"}]");
   kp_mock_catalog_set (fixture->catalog, "/aaa/models", 200, "{\"data\":[{\"id\":\"one\"}]}", 300);
@@ -744,7 +725,7 @@ test_timer_recent (Fixture       *fixture,
   stop_gateway (fixture);
 
   /* An hour between refreshes, the last one just now. */
-  set_env (fixture, "KEYPOOL_REFRESH_INTERVAL_MS", "3600000");
+  kp_test_place_setenv (&fixture->place, "KEYPOOL_REFRESH_INTERVAL_MS", "3600000");
   start_gateway (fixture);
   refresh = kp_gateway_get_refresh (fixture->gateway);
   kp_refresh_start (refresh);
@@ -754,7 +735,7 @@ test_timer_recent (Fixture       *fixture,
 
   /* Only on demand: starting arms nothing. */
   stop_gateway (fixture);
-  set_env (fixture, "KEYPOOL_REFRESH_INTERVAL_MS", "0");
+  kp_test_place_setenv (&fixture->place, "KEYPOOL_REFRESH_INTERVAL_MS", "0");
   start_gateway (fixture);
   kp_refresh_start (kp_gateway_get_refresh (fixture->gateway));
   kp_test_spin_ms (200);

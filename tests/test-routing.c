@@ -26,10 +26,8 @@ typedef struct
   KpMockUpstream *b;
   KpGateway      *gateway;
   SoupSession    *client;
-  char           *root;
-  char           *providers;
+  KpTestPlace     place;    /* its folder, and the variables it set */
   char           *base;
-  GPtrArray      *env;      /* variables set for this test, unset after */
 } Fixture;
 
 
@@ -43,10 +41,7 @@ fixture_setup (Fixture       *fixture,
   g_assert_no_error (error);
   fixture->b = kp_mock_upstream_new (&error);
   g_assert_no_error (error);
-  fixture->root = g_dir_make_tmp ("keypool-routing-XXXXXX", NULL);
-  fixture->providers = g_build_filename (fixture->root, "providers", NULL);
-  g_mkdir (fixture->providers, 0700);
-  fixture->env = g_ptr_array_new_with_free_func (g_free);
+  kp_test_place_init (&fixture->place, "routing");
   fixture->client = soup_session_new ();
 }
 
@@ -66,15 +61,10 @@ fixture_teardown (Fixture       *fixture,
   soup_session_abort (fixture->client);
   g_clear_object (&fixture->client);
   stop_gateway (fixture);
-  for (guint i = 0; i < fixture->env->len; i++)
-    g_unsetenv (g_ptr_array_index (fixture->env, i));
-  g_ptr_array_unref (fixture->env);
   kp_test_spin_ms (10);
   g_clear_pointer (&fixture->a, kp_mock_upstream_free);
   g_clear_pointer (&fixture->b, kp_mock_upstream_free);
-  kp_test_remove_tree (fixture->root);
-  g_free (fixture->root);
-  g_free (fixture->providers);
+  kp_test_place_clear (&fixture->place);
 }
 
 /* A provider file: @models is the JSON of its "models" list; @keys are its
@@ -97,19 +87,18 @@ provider (Fixture    *fixture,
   va_start (args, models);
   while ((key = va_arg (args, const char *)) != NULL)
     {
-      char *name = g_strdup_printf ("KP_ROUTING_%s_%u", id, n++);
+      g_autofree char *name = g_strdup_printf ("KP_ROUTING_%s_%u", id, n++);
 
       for (char *p = name; *p; p++)
         *p = g_ascii_toupper (*p) == '-' ? '_' : g_ascii_toupper (*p);
-      g_setenv (name, key, TRUE);
+      kp_test_place_setenv (&fixture->place, name, key);
       g_string_append_printf (env, "%s\"%s\"", env->len ? "," : "", name);
-      g_ptr_array_add (fixture->env, name);
     }
   va_end (args);
 
   json = g_strdup_printf ("{\"id\":\"%s\",\"name\":\"Provider %s\",\"base_url\":\"%s\",\"env\":[%s],"
                           "\"models\":%s}", id, id, base_url, env->str, models);
-  path = g_strdup_printf ("%s/%s.json", fixture->providers, id);
+  path = g_strdup_printf ("%s/%s.json", fixture->place.providers, id);
   g_assert_true (g_file_set_contents (path, json, -1, NULL));
 }
 
@@ -117,7 +106,7 @@ static void
 start_gateway (Fixture *fixture,
                guint    first_byte_ms)
 {
-  fixture->gateway = kp_test_gateway_new (fixture->providers, fixture->root, TOKEN);
+  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
   kp_gateway_set_timeouts (fixture->gateway, 2000, first_byte_ms, 2000);
   kp_test_gateway_start (fixture->gateway);
   fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
@@ -359,7 +348,7 @@ test_key_states (Fixture       *fixture,
                                        kp_credential_get_id (kp_test_credential (fixture->gateway, "key-a-invalid-05")),
                                        NULL));
   g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-invalid-05"), ==, KP_CREDENTIAL_OK);
-  data_dir = g_build_filename (fixture->root, "data", NULL);
+  data_dir = g_build_filename (fixture->place.root, "data", NULL);
   g_assert_true (g_file_test (data_dir, G_FILE_TEST_IS_DIR));
 }
 
@@ -508,8 +497,8 @@ test_explain (Fixture       *fixture,
   g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *out = NULL;
-  g_autofree char *config = g_build_filename (fixture->root, "config", NULL);
-  g_autofree char *data_dir = g_build_filename (fixture->root, "data", NULL);
+  g_autofree char *config = g_build_filename (fixture->place.root, "config", NULL);
+  g_autofree char *data_dir = g_build_filename (fixture->place.root, "data", NULL);
 
   provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "10"),
             "key-a-good-0011", NULL);
@@ -519,7 +508,7 @@ test_explain (Fixture       *fixture,
             NULL);
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", fixture->providers, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", fixture->place.providers, TRUE);
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", config, TRUE);
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", data_dir, TRUE);
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_NO_KEYRING", "1", TRUE);
