@@ -633,39 +633,6 @@ on_complete (Client  *c,
     }
 }
 
-static int
-header_value (const char *head,
-              size_t      len,
-              const char *name,
-              const char **value,
-              size_t     *vlen)
-{
-  size_t nlen = strlen (name);
-  const char *line = head;
-  const char *end = head + len;
-
-  while (line < end)
-    {
-      const char *eol = memmem (line, (size_t)(end - line), "\r\n", 2);
-
-      if (eol == NULL)
-        eol = end;
-      if ((size_t)(eol - line) > nlen && line[nlen] == ':' &&
-          strncasecmp (line, name, nlen) == 0)
-        {
-          const char *v = line + nlen + 1;
-
-          while (v < eol && (*v == ' ' || *v == '\t'))
-            v++;
-          *value = v;
-          *vlen = (size_t)(eol - v);
-          return 1;
-        }
-      line = eol + 2;
-    }
-  return 0;
-}
-
 /* Parses what has arrived; returns -1 on a protocol error. */
 static int
 client_parse (Client  *c,
@@ -692,13 +659,13 @@ client_parse (Client  *c,
               return -1;
             c->status = atoi (buf + 9);
 
-            if (header_value (buf, head_len, "Transfer-Encoding", &v, &vlen) &&
+            if ((v = find_header (buf, buf + head_len, "Transfer-Encoding", &vlen)) != NULL &&
                 vlen >= 7 && strncasecmp (v, "chunked", 7) == 0)
               {
                 c->chunked = 1;
                 c->state = RESP_CHUNK_SIZE;
               }
-            else if (header_value (buf, head_len, "Content-Length", &v, &vlen))
+            else if ((v = find_header (buf, buf + head_len, "Content-Length", &vlen)) != NULL)
               {
                 c->has_length = 1;
                 c->remaining = strtoul (v, NULL, 10);
@@ -707,7 +674,7 @@ client_parse (Client  *c,
             else
               c->state = RESP_BODY_EOF;
 
-            if ((header_value (buf, head_len, "Connection", &v, &vlen) &&
+            if (((v = find_header (buf, buf + head_len, "Connection", &vlen)) != NULL &&
                  vlen == 5 && strncasecmp (v, "close", 5) == 0) ||
                 strncmp (buf, "HTTP/1.0", 8) == 0)
               c->server_closes = 1;

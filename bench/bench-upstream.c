@@ -596,37 +596,6 @@ format_stats (char   *buf,
                    stats.streams_done, stats.client_aborts);
 }
 
-/* Header value of @name in [headers, end), or NULL; *vlen gets its length. */
-static const char *
-find_header (const char *headers,
-             const char *end,
-             const char *name,
-             size_t     *vlen)
-{
-  size_t nlen = strlen (name);
-  const char *line = headers;
-
-  while (line < end)
-    {
-      const char *eol = memmem (line, (size_t)(end - line), "\r\n", 2);
-
-      if (eol == NULL)
-        eol = end;
-      if ((size_t)(eol - line) > nlen && line[nlen] == ':' &&
-          strncasecmp (line, name, nlen) == 0)
-        {
-          const char *v = line + nlen + 1;
-
-          while (v < eol && (*v == ' ' || *v == '\t'))
-            v++;
-          *vlen = (size_t)(eol - v);
-          return v;
-        }
-      line = eol + 2;
-    }
-  return NULL;
-}
-
 /* Handles every complete request in the input buffer, stopping at a stream. */
 static void
 process_input (Conn *c)

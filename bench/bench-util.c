@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "bench-util.h"
@@ -58,4 +59,35 @@ buf_reserve (char   **buf,
     cap2 *= 2;
   *buf = xrealloc (*buf, cap2);
   *cap = cap2;
+}
+
+/* Header value of @name in [headers, end), or NULL; *vlen gets its length. */
+const char *
+find_header (const char *headers,
+             const char *end,
+             const char *name,
+             size_t     *vlen)
+{
+  size_t nlen = strlen (name);
+  const char *line = headers;
+
+  while (line < end)
+    {
+      const char *eol = memmem (line, (size_t)(end - line), "\r\n", 2);
+
+      if (eol == NULL)
+        eol = end;
+      if ((size_t)(eol - line) > nlen && line[nlen] == ':' &&
+          strncasecmp (line, name, nlen) == 0)
+        {
+          const char *v = line + nlen + 1;
+
+          while (v < eol && (*v == ' ' || *v == '\t'))
+            v++;
+          *vlen = (size_t)(eol - v);
+          return v;
+        }
+      line = eol + 2;
+    }
+  return NULL;
 }

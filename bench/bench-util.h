@@ -16,6 +16,10 @@ int64_t now_ns      (void);
 void    die         (const char  *what);
 void   *xrealloc    (void        *p,
                      size_t       size);
+const char *find_header (const char *headers,
+                         const char *end,
+                         const char *name,
+                         size_t     *vlen);
 void    buf_reserve (char       **buf,
                      size_t      *cap,
                      size_t       need);
