@@ -479,28 +479,25 @@ row "Per-chunk delay p99, $STREAMS streams" "$(ms "$DS_C99")" "$(ms "$KS_C99")" 
 AP="Anthropic → Anthropic (passthrough)"
 AO="Anthropic client → OpenAI provider"
 OA="OpenAI client → Anthropic provider"
-row "$AP: latency p50, c=1" "$(ms "$(med ad.c1.p50)")" "$(ms "$(med aa.c1.p50)")" \
-    "$(added_ms "$(med aa.c1.p50)" "$(med ad.c1.p50)")" "—" ""
-row "$AP: latency p99, c=1" "$(ms "$(med ad.c1.p99)")" "$(ms "$(med aa.c1.p99)")" \
-    "$(added_ms "$(med aa.c1.p99)" "$(med ad.c1.p99)")" "—" ""
-row "$AP: requests/s, c=$HIGH_C" "$(printf '%.0f' "$(med "ad.c$HIGH_C.rps")")" \
-    "$(printf '%.0f' "$(med "aa.c$HIGH_C.rps")")" "$(ratio "$(med "aa.c$HIGH_C.rps")" "$(med "ad.c$HIGH_C.rps")")" "—" ""
-row "$AP: per-chunk delay p50, $STREAMS streams" "$(ms "$(med ad.s.chunk50)")" "$(ms "$(med aa.s.chunk50)")" \
-    "$(added_ms "$(med aa.s.chunk50)" "$(med ad.s.chunk50)")" "—" ""
-row "$AP: per-chunk delay p99, $STREAMS streams" "$(ms "$(med ad.s.chunk99)")" "$(ms "$(med aa.s.chunk99)")" \
-    "$(added_ms "$(med aa.s.chunk99)" "$(med ad.s.chunk99)")" "—" ""
-row "$AO: requests/s, c=$HIGH_C" "$(printf '%.0f' "$D32_RPS")" "$(printf '%.0f' "$(med "ao.c$HIGH_C.rps")")" \
-    "$(ratio "$(med "ao.c$HIGH_C.rps")" "$D32_RPS")" "—" ""
-row "$AO: per-chunk delay p50, $STREAMS streams" "$(ms "$(med od.s.chunk50)")" "$(ms "$(med ao.s.chunk50)")" \
-    "$(added_ms "$(med ao.s.chunk50)" "$(med od.s.chunk50)")" "—" ""
-row "$AO: per-chunk delay p99, $STREAMS streams" "$(ms "$(med od.s.chunk99)")" "$(ms "$(med ao.s.chunk99)")" \
-    "$(added_ms "$(med ao.s.chunk99)" "$(med od.s.chunk99)")" "—" ""
-row "$OA: requests/s, c=$HIGH_C" "$(printf '%.0f' "$(med "ad.c$HIGH_C.rps")")" \
-    "$(printf '%.0f' "$(med "oa.c$HIGH_C.rps")")" "$(ratio "$(med "oa.c$HIGH_C.rps")" "$(med "ad.c$HIGH_C.rps")")" "—" ""
-row "$OA: per-chunk delay p50, $STREAMS streams" "$(ms "$(med ad.s.chunk50)")" "$(ms "$(med oa.s.chunk50)")" \
-    "$(added_ms "$(med oa.s.chunk50)" "$(med ad.s.chunk50)")" "—" ""
-row "$OA: per-chunk delay p99, $STREAMS streams" "$(ms "$(med ad.s.chunk99)")" "$(ms "$(med oa.s.chunk99)")" \
-    "$(added_ms "$(med oa.s.chunk99)" "$(med ad.s.chunk99)")" "—" ""
+# A row of added time: its label, the direct run's key, Keypool's key.
+added_row () {
+  row "$1" "$(ms "$(med "$2")")" "$(ms "$(med "$3")")" "$(added_ms "$(med "$3")" "$(med "$2")")" "—" ""
+}
+# A row of requests/s: its label, the direct rate, Keypool's key.
+rate_row () {
+  row "$1" "$(printf '%.0f' "$2")" "$(printf '%.0f' "$(med "$3")")" "$(ratio "$(med "$3")" "$2")" "—" ""
+}
+added_row "$AP: latency p50, c=1" ad.c1.p50 aa.c1.p50
+added_row "$AP: latency p99, c=1" ad.c1.p99 aa.c1.p99
+rate_row "$AP: requests/s, c=$HIGH_C" "$(med "ad.c$HIGH_C.rps")" "aa.c$HIGH_C.rps"
+added_row "$AP: per-chunk delay p50, $STREAMS streams" ad.s.chunk50 aa.s.chunk50
+added_row "$AP: per-chunk delay p99, $STREAMS streams" ad.s.chunk99 aa.s.chunk99
+rate_row "$AO: requests/s, c=$HIGH_C" "$D32_RPS" "ao.c$HIGH_C.rps"
+added_row "$AO: per-chunk delay p50, $STREAMS streams" od.s.chunk50 ao.s.chunk50
+added_row "$AO: per-chunk delay p99, $STREAMS streams" od.s.chunk99 ao.s.chunk99
+rate_row "$OA: requests/s, c=$HIGH_C" "$(med "ad.c$HIGH_C.rps")" "oa.c$HIGH_C.rps"
+added_row "$OA: per-chunk delay p50, $STREAMS streams" ad.s.chunk50 oa.s.chunk50
+added_row "$OA: per-chunk delay p99, $STREAMS streams" ad.s.chunk99 oa.s.chunk99
 row "RSS idle (MB)" "" "$(mb "$IDLE_RSS")" "anon $(mb "$IDLE_ANON"), file $(mb "$IDLE_FILE")" "≤ 8" \
     "$(verdict "$IDLE_RSS" "<=" 8192)"
 row "RSS peak, VmHWM (MB)" "" "$(mb "$PEAK_RSS")" "" "—" ""
