@@ -6,6 +6,7 @@
 
 import signal
 import subprocess
+import time
 import traceback
 
 # One entry a step, True when it passed, in the order they ran.
@@ -39,6 +40,18 @@ def step(name, function, *args):
   results.append(True)
   print(f"ok {number} - {name}", flush=True)
   return True
+
+
+def wait_for(what, predicate, timeout=20.0):
+  """Polls @predicate until it gives a true value, which it returns."""
+  end = time.monotonic() + timeout
+  while True:
+    value = predicate()
+    if value:
+      return value
+    if time.monotonic() > end:
+      raise Failure(f"timed out after {timeout} s waiting for {what}")
+    time.sleep(0.2)
 
 
 def stop(process, timeout=10):

@@ -43,7 +43,7 @@ import gi
 gi.require_version("Gio", "2.0")
 from gi.repository import Gio, GLib  # noqa: E402
 
-from tap import Failure, check, log, passed, results, step, stop  # noqa: E402
+from tap import Failure, check, log, passed, results, step, stop, wait_for  # noqa: E402
 
 WATCHER = "org.kde.StatusNotifierWatcher"
 WATCHER_PATH = "/StatusNotifierWatcher"
@@ -51,17 +51,6 @@ TOKEN = "kp-tray-panel-test-token"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 processes = []   # (name, Popen), in the order they started
-
-
-def wait_for(what, predicate, timeout):
-  end = time.monotonic() + timeout
-  while True:
-    value = predicate()
-    if value:
-      return value
-    if time.monotonic() > end:
-      raise Failure(f"timed out after {timeout} s waiting for {what}")
-    time.sleep(0.2)
 
 
 # Processes ----------------------------------------------------------------------

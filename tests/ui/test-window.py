@@ -34,7 +34,7 @@ import gi
 gi.require_version("Atspi", "2.0")
 from gi.repository import Atspi, GLib  # noqa: E402
 
-from tap import Failure, check, log, passed, results, step, stop  # noqa: E402
+from tap import Failure, check, log, passed, results, step, stop, wait_for  # noqa: E402
 
 GOOD_KEY = "sk-mock-window-key-7391"
 BAD_KEY = "sk-invalid-window-key-5555"
@@ -65,17 +65,6 @@ def name_matches(node, name):
   if callable(name):
     return name(actual)
   return actual in (name, f"{name} {name}…") or actual.endswith(" " + name)
-
-
-def wait_for(what, predicate, timeout=20.0):
-  end = time.monotonic() + timeout
-  while True:
-    value = predicate()
-    if value:
-      return value
-    if time.monotonic() > end:
-      raise Failure(f"timed out waiting for {what}")
-    time.sleep(0.2)
 
 
 def find_now(root, role, name):
