@@ -1,9 +1,12 @@
 # tap.py: what Keypool's UI tests share: steps reported as TAP, checks that
-# fail a step with a message, and stopping the processes a test started.
+# fail a step with a message, waiting, stopping the processes a test started,
+# and a Keypool's folders.
 #
 # Copyright 2026 The Keypool authors
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+import os
+import shutil
 import signal
 import subprocess
 import time
@@ -68,3 +71,15 @@ def stop(process, timeout=10):
 
 def passed():
   return bool(results) and all(results)
+
+
+def keypool_folders(root):
+  """Provider, config and data folders under @root; the shipped provider files copied in."""
+  providers = os.path.join(root, "providers")
+  shutil.copytree(os.environ["KEYPOOL_PROVIDERS_DIR"], providers,
+                  ignore=shutil.ignore_patterns("*.md", "meson.build"))
+  config = os.path.join(root, "config")
+  data = os.path.join(root, "data")
+  os.makedirs(config)
+  os.makedirs(data)
+  return providers, config, data

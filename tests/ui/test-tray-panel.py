@@ -43,7 +43,7 @@ import gi
 gi.require_version("Gio", "2.0")
 from gi.repository import Gio, GLib  # noqa: E402
 
-from tap import Failure, check, log, passed, results, step, stop, wait_for  # noqa: E402
+from tap import Failure, check, log, passed, results, step, stop, wait_for, keypool_folders  # noqa: E402
 
 WATCHER = "org.kde.StatusNotifierWatcher"
 WATCHER_PATH = "/StatusNotifierWatcher"
@@ -277,13 +277,7 @@ def run(root):
   for variable in ("G_DEBUG", "MALLOC_CHECK_", "G_SLICE"):
     panel_env.pop(variable, None)
 
-  providers = os.path.join(root, "providers")
-  shutil.copytree(os.environ["KEYPOOL_PROVIDERS_DIR"], providers,
-                  ignore=shutil.ignore_patterns("*.md", "meson.build"))
-  config = os.path.join(root, "config")
-  data = os.path.join(root, "data")
-  os.makedirs(config)
-  os.makedirs(data)
+  providers, config, data = keypool_folders(root)
   keypool_env = dict(os.environ)
   for variable in ("KEYPOOL_PORT", "MOCK_API_KEY"):
     keypool_env.pop(variable, None)

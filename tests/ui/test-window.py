@@ -34,7 +34,7 @@ import gi
 gi.require_version("Atspi", "2.0")
 from gi.repository import Atspi, GLib  # noqa: E402
 
-from tap import Failure, check, log, passed, results, step, stop, wait_for  # noqa: E402
+from tap import Failure, check, log, passed, results, step, stop, wait_for, keypool_folders  # noqa: E402
 
 GOOD_KEY = "sk-mock-window-key-7391"
 BAD_KEY = "sk-invalid-window-key-5555"
@@ -244,13 +244,7 @@ def main():
 
 
 def run(root, state):
-  providers = os.path.join(root, "providers")
-  shutil.copytree(os.environ["KEYPOOL_PROVIDERS_DIR"], providers,
-                  ignore=shutil.ignore_patterns("*.md", "meson.build"))
-  config = os.path.join(root, "config")
-  data = os.path.join(root, "data")
-  os.makedirs(config)
-  os.makedirs(data)
+  providers, config, data = keypool_folders(root)
 
   # The look of a GNOME session: Cantarell, light Adwaita.
   xdg_config = os.environ.get("XDG_CONFIG_HOME")
