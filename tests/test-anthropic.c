@@ -12,11 +12,67 @@
 
 #include <string.h>
 
-#include "kp-anthropic.h"
 #include "kp-sse.h"
+#include "wire/kp-wire-anthropic-private.h"
+#include "wire/kp-wire-openai-private.h"
 
-#define A2O KP_STREAM_ANTHROPIC_TO_OPENAI
-#define O2A KP_STREAM_OPENAI_TO_ANTHROPIC
+/* A stream from a provider of one wire to a client of the other, through
+ * the hub's events.
+ */
+typedef enum
+{
+  A2O,  /* Anthropic provider, OpenAI client */
+  O2A,  /* OpenAI provider, Anthropic client */
+} Direction;
+
+typedef struct
+{
+  KpWireRequest *req;
+  KpWireBridge  *bridge;
+} Translator;
+
+static Translator *
+translator_new (Direction   direction,
+                const char *model,
+                gboolean    include_usage)
+{
+  Translator *self = g_new0 (Translator, 1);
+  const KpWire *upstream = direction == A2O ? &kp_wire_anthropic : &kp_wire_openai_chat;
+  const KpWire *client = direction == A2O ? &kp_wire_openai_chat : &kp_wire_anthropic;
+  g_autoptr(GBytes) body = g_bytes_new_static ("{}", 2);
+
+  self->req = kp_wire_request_new (client, body, NULL);
+  self->req->model = g_strdup (model);
+  self->req->wants_usage = include_usage;
+  self->bridge = kp_wire_bridge_new (upstream, client, self->req, NULL);
+  return self;
+}
+
+static void
+translator_free (Translator *self)
+{
+  kp_wire_bridge_free (self->bridge);
+  kp_wire_request_free (self->req);
+  g_free (self);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Translator, translator_free)
+
+static KpStreamStatus
+translator_feed (Translator *self,
+                 const char *name,
+                 const char *data,
+                 gsize       len,
+                 GString    *out)
+{
+  gboolean forward_raw = TRUE;
+  KpStreamStatus status = kp_wire_bridge_feed (self->bridge, name, name ? strlen (name) : 0,
+                                               data, len, out, &forward_raw);
+
+  /* A translation never passes the provider's own bytes on. */
+  g_assert_false (forward_raw);
+  return status;
+}
 
 static char *
 fixture_path (const char *name)
@@ -130,7 +186,7 @@ expect_invalid_request (const char *json,
   else
     result = kp_anthropic_request_to_openai (json_node_get_object (request), &error);
   g_assert_null (result);
-  g_assert_error (error, KP_ANTHROPIC_ERROR, KP_ANTHROPIC_ERROR_INVALID);
+  g_assert_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID);
   g_assert_nonnull (error->message);
 }
 
@@ -403,11 +459,11 @@ test_errors (void)
   assert_error_body (body, "api_error", "Bad gateway", TRUE);
   g_clear_pointer (&body, g_free);
 
-  body = kp_anthropic_error_to_openai (529, anthropic, strlen (anthropic));
+  body = kp_openai_error_from_upstream (529, anthropic, strlen (anthropic));
   assert_error_body (body, "overloaded_error", "Overloaded", FALSE);
   g_clear_pointer (&body, g_free);
 
-  body = kp_anthropic_error_to_openai (401, "", 0);
+  body = kp_openai_error_from_upstream (401, "", 0);
   assert_error_body (body, "authentication_error",
                      "The provider answered with HTTP status 401.", FALSE);
 }
@@ -489,7 +545,7 @@ assert_events_equal (const char *actual,
  * (G_MAXUINT for all), and returns the status of the last one.
  */
 static KpStreamStatus
-run_stream (KpStreamTranslator *translator,
+run_stream (Translator *translator,
             const char         *input,
             guint               limit,
             GString            *out)
@@ -510,9 +566,9 @@ run_stream (KpStreamTranslator *translator,
       {
         g_autofree char *name = event.name != NULL ? g_strndup (event.name, event.name_len) : NULL;
 
-        g_assert_cmpint (status, ==, KP_STREAM_CONTINUE);
-        status = kp_stream_translator_feed (translator, name, event.data->str,
-                                            event.data->len, out);
+        /* Only the last event may end the stream; a ping is a sign of life. */
+        g_assert_true (status == KP_STREAM_CONTINUE || status == KP_STREAM_KEEPALIVE);
+        status = translator_feed (translator, name, event.data->str, event.data->len, out);
         fed++;
       }
     }
@@ -521,37 +577,37 @@ run_stream (KpStreamTranslator *translator,
 }
 
 static void
-check_stream (KpStreamDirection direction,
+check_stream (Direction direction,
               const char       *model,
               gboolean          include_usage,
               const char       *input,
               const char       *expected)
 {
-  g_autoptr(KpStreamTranslator) translator = kp_stream_translator_new (direction, model,
+  g_autoptr(Translator) translator = translator_new (direction, model,
                                                                         include_usage);
   g_autoptr(GString) out = g_string_new (NULL);
 
   g_assert_cmpint (run_stream (translator, input, G_MAXUINT, out), ==, KP_STREAM_END);
-  g_assert_true (kp_stream_translator_has_content (translator));
-  g_assert_true (kp_stream_translator_has_finish (translator));
+  g_assert_true (kp_wire_bridge_has_content (translator->bridge));
+  g_assert_true (kp_wire_bridge_has_finish (translator->bridge));
   assert_events_equal (out->str, out->len, expected);
 }
 
 static void
 test_stream_anthropic_to_openai (void)
 {
-  g_autoptr(KpStreamTranslator) translator = NULL;
+  g_autoptr(Translator) translator = NULL;
   g_autoptr(GString) out = g_string_new (NULL);
   const KpUsage *usage;
 
-  check_stream (KP_STREAM_ANTHROPIC_TO_OPENAI, "claude-sonnet", TRUE,
+  check_stream (A2O, "claude-sonnet", TRUE,
                 "anthropic-stream.sse", "anthropic-stream.openai.sse");
-  check_stream (KP_STREAM_ANTHROPIC_TO_OPENAI, "haiku", FALSE,
+  check_stream (A2O, "haiku", FALSE,
                 "anthropic-stream-text.sse", "anthropic-stream-text.openai.sse");
 
-  translator = kp_stream_translator_new (A2O, "m", TRUE);
+  translator = translator_new (A2O, "m", TRUE);
   run_stream (translator, "anthropic-stream.sse", G_MAXUINT, out);
-  usage = kp_stream_translator_get_usage (translator);
+  usage = kp_wire_bridge_get_usage (translator->bridge);
   g_assert_true (usage->known);
   g_assert_cmpint (usage->prompt_tokens, ==, 10100);
   g_assert_cmpint (usage->cached_tokens, ==, 8000);
@@ -560,7 +616,7 @@ test_stream_anthropic_to_openai (void)
 
   /* After the end, nothing more is written. */
   g_string_truncate (out, 0);
-  g_assert_cmpint (kp_stream_translator_feed (translator, "message_stop",
+  g_assert_cmpint (translator_feed (translator, "message_stop",
                                               "{\"type\":\"message_stop\"}", 23, out),
                    ==, KP_STREAM_END);
   g_assert_cmpuint (out->len, ==, 0);
@@ -569,18 +625,18 @@ test_stream_anthropic_to_openai (void)
 static void
 test_stream_openai_to_anthropic (void)
 {
-  g_autoptr(KpStreamTranslator) translator = NULL;
+  g_autoptr(Translator) translator = NULL;
   g_autoptr(GString) out = g_string_new (NULL);
   const KpUsage *usage;
 
-  check_stream (KP_STREAM_OPENAI_TO_ANTHROPIC, "claude-x", FALSE,
+  check_stream (O2A, "claude-x", FALSE,
                 "openai-stream.sse", "openai-stream.anthropic.sse");
-  check_stream (KP_STREAM_OPENAI_TO_ANTHROPIC, "claude-y", FALSE,
+  check_stream (O2A, "claude-y", FALSE,
                 "openai-stream-text.sse", "openai-stream-text.anthropic.sse");
 
-  translator = kp_stream_translator_new (O2A, "m", FALSE);
+  translator = translator_new (O2A, "m", FALSE);
   run_stream (translator, "openai-stream.sse", G_MAXUINT, out);
-  usage = kp_stream_translator_get_usage (translator);
+  usage = kp_wire_bridge_get_usage (translator->bridge);
   g_assert_cmpint (usage->prompt_tokens, ==, 10100);
   g_assert_cmpint (usage->cached_tokens, ==, 8000);
   g_assert_cmpint (usage->cache_write_tokens, ==, 2000);
@@ -596,22 +652,22 @@ test_stream_has_content (void)
   const char *role_chunk =
     "{\"id\":\"x\",\"choices\":[{\"index\":0,"
     "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}";
-  g_autoptr(KpStreamTranslator) a2o = kp_stream_translator_new (A2O, "m", FALSE);
-  g_autoptr(KpStreamTranslator) o2a = kp_stream_translator_new (O2A, "m", FALSE);
+  g_autoptr(Translator) a2o = translator_new (A2O, "m", FALSE);
+  g_autoptr(Translator) o2a = translator_new (O2A, "m", FALSE);
   g_autoptr(GString) out = g_string_new (NULL);
 
   /* message_start, then the empty text block start and a ping. */
   run_stream (a2o, "anthropic-stream-text.sse", 2, out);
-  g_assert_false (kp_stream_translator_has_content (a2o));
+  g_assert_false (kp_wire_bridge_has_content (a2o->bridge));
   g_assert_nonnull (strstr (out->str, "\"role\":\"assistant\""));
   g_assert_null (strstr (out->str, "\"content\":\"Hel\""));
 
   g_string_truncate (out, 0);
-  g_assert_cmpint (kp_stream_translator_feed (o2a, NULL, role_chunk, strlen (role_chunk), out),
+  g_assert_cmpint (translator_feed (o2a, NULL, role_chunk, strlen (role_chunk), out),
                    ==, KP_STREAM_CONTINUE);
-  g_assert_false (kp_stream_translator_has_content (o2a));
+  g_assert_false (kp_wire_bridge_has_content (o2a->bridge));
   g_assert_true (g_str_has_prefix (out->str, "event: message_start\n"));
-  g_assert_false (kp_stream_translator_has_finish (o2a));
+  g_assert_false (kp_wire_bridge_has_finish (o2a->bridge));
 }
 
 static void
@@ -620,32 +676,32 @@ test_stream_errors (void)
   const char *anthropic_error = "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
                                 "\"message\":\"Overloaded\"}}";
   const char *openai_error = "{\"error\":{\"message\":\"upstream failed\",\"code\":502}}";
-  g_autoptr(KpStreamTranslator) a2o = kp_stream_translator_new (A2O, "m", TRUE);
-  g_autoptr(KpStreamTranslator) a2o_unnamed = kp_stream_translator_new (A2O, "m", TRUE);
-  g_autoptr(KpStreamTranslator) o2a = kp_stream_translator_new (O2A, "m", FALSE);
+  g_autoptr(Translator) a2o = translator_new (A2O, "m", TRUE);
+  g_autoptr(Translator) a2o_unnamed = translator_new (A2O, "m", TRUE);
+  g_autoptr(Translator) o2a = translator_new (O2A, "m", FALSE);
   g_autoptr(GString) out = g_string_new (NULL);
   gsize before;
 
   /* An error before any content: the relay may fail over. */
   run_stream (a2o, "anthropic-stream.sse", 1, out);
   before = out->len;
-  g_assert_cmpint (kp_stream_translator_feed (a2o, "error", anthropic_error,
+  g_assert_cmpint (translator_feed (a2o, "error", anthropic_error,
                                               strlen (anthropic_error), out), ==, KP_STREAM_ERROR);
   g_assert_cmpuint (out->len, ==, before);
-  g_assert_false (kp_stream_translator_has_content (a2o));
+  g_assert_false (kp_wire_bridge_has_content (a2o->bridge));
 
   /* The data's type says it as well as the event name. */
-  g_assert_cmpint (kp_stream_translator_feed (a2o_unnamed, NULL, anthropic_error,
+  g_assert_cmpint (translator_feed (a2o_unnamed, NULL, anthropic_error,
                                               strlen (anthropic_error), out), ==, KP_STREAM_ERROR);
   g_assert_cmpuint (out->len, ==, before);
 
   g_string_truncate (out, 0);
-  g_assert_cmpint (kp_stream_translator_feed (o2a, NULL, openai_error, strlen (openai_error), out),
+  g_assert_cmpint (translator_feed (o2a, NULL, openai_error, strlen (openai_error), out),
                    ==, KP_STREAM_ERROR);
   g_assert_cmpuint (out->len, ==, 0);
 
   /* Data that is not JSON is ignored. */
-  g_assert_cmpint (kp_stream_translator_feed (o2a, NULL, "garbage", 7, out),
+  g_assert_cmpint (translator_feed (o2a, NULL, "garbage", 7, out),
                    ==, KP_STREAM_CONTINUE);
   g_assert_cmpuint (out->len, ==, 0);
 }
@@ -654,39 +710,39 @@ test_stream_errors (void)
 static void
 test_stream_cut (void)
 {
-  g_autoptr(KpStreamTranslator) early = kp_stream_translator_new (A2O, "haiku", FALSE);
-  g_autoptr(KpStreamTranslator) late = kp_stream_translator_new (A2O, "haiku", FALSE);
-  g_autoptr(KpStreamTranslator) o2a_early = kp_stream_translator_new (O2A, "claude-y", FALSE);
-  g_autoptr(KpStreamTranslator) o2a_late = kp_stream_translator_new (O2A, "claude-y", FALSE);
+  g_autoptr(Translator) early = translator_new (A2O, "haiku", FALSE);
+  g_autoptr(Translator) late = translator_new (A2O, "haiku", FALSE);
+  g_autoptr(Translator) o2a_early = translator_new (O2A, "claude-y", FALSE);
+  g_autoptr(Translator) o2a_late = translator_new (O2A, "claude-y", FALSE);
   g_autoptr(GString) out = g_string_new (NULL);
   gsize before;
 
   /* Cut in the middle of the text: no ending, the relay reports the cut. */
   run_stream (early, "anthropic-stream-text.sse", 4, out);
-  g_assert_true (kp_stream_translator_has_content (early));
-  g_assert_false (kp_stream_translator_has_finish (early));
+  g_assert_true (kp_wire_bridge_has_content (early->bridge));
+  g_assert_false (kp_wire_bridge_has_finish (early->bridge));
   before = out->len;
-  g_assert_false (kp_stream_translator_finish (early, out));
+  g_assert_false (kp_wire_bridge_finish (early->bridge, out));
   g_assert_cmpuint (out->len, ==, before);
 
   /* Cut after message_delta: the answer is whole, the client gets [DONE]. */
   g_string_truncate (out, 0);
   run_stream (late, "anthropic-stream-text.sse", 6, out);
-  g_assert_true (kp_stream_translator_has_finish (late));
-  g_assert_true (kp_stream_translator_finish (late, out));
+  g_assert_true (kp_wire_bridge_has_finish (late->bridge));
+  g_assert_true (kp_wire_bridge_finish (late->bridge, out));
   assert_events_equal (out->str, out->len, "anthropic-stream-text.openai.sse");
 
   g_string_truncate (out, 0);
   run_stream (o2a_early, "openai-stream-text.sse", 2, out);
-  g_assert_false (kp_stream_translator_has_finish (o2a_early));
+  g_assert_false (kp_wire_bridge_has_finish (o2a_early->bridge));
   before = out->len;
-  g_assert_false (kp_stream_translator_finish (o2a_early, out));
+  g_assert_false (kp_wire_bridge_finish (o2a_early->bridge, out));
   g_assert_cmpuint (out->len, ==, before);
 
   /* Cut before [DONE]: the finish reason and usage came, so the end is known. */
   g_string_truncate (out, 0);
   run_stream (o2a_late, "openai-stream-text.sse", 3, out);
-  g_assert_true (kp_stream_translator_finish (o2a_late, out));
+  g_assert_true (kp_wire_bridge_finish (o2a_late->bridge, out));
   assert_events_equal (out->str, out->len, "openai-stream-text.anthropic.sse");
 }
 

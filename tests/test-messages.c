@@ -355,7 +355,7 @@ test_cache_cost (Fixture       *fixture,
     g_assert_cmpint (json_object_get_int_member (object_at (root, "$.usage.prompt_tokens_details"),
                                                  "cached_tokens"), ==, 2000);
     again = last_row (fixture);
-    g_assert_cmpstr (again->dialect, ==, "openai");
+    g_assert_cmpstr (again->dialect, ==, "openai-chat");
     g_assert_cmpint (again->cost_nano, ==, 3525000);
   }
 }

@@ -349,7 +349,7 @@ test_merge_live_list (void)
   replaced = kp_provider_new_merged (replaces, live, 1000);
   g_assert_cmpuint (kp_provider_get_n_offerings (replaced), ==, 2);
   g_assert_cmpstr (kp_provider_get_offering (replaced, 0)->upstream_id, ==, "claude-sonnet-9-20261101");
-  g_assert_cmpint (kp_provider_get_dialect (replaced), ==, KP_DIALECT_ANTHROPIC);
+  g_assert_cmpstr (kp_provider_get_wire (replaced), ==, "anthropic");
 
   added = kp_provider_new_merged (adds, live, 1000);
   g_assert_cmpuint (kp_provider_get_n_offerings (added), ==, 3);

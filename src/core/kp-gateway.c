@@ -72,6 +72,9 @@ struct _KpGateway
   gboolean     loaded;
   GStrv        allowed_origins;
   gsize        body_limit;
+  gsize        body_cap;       /* reads from providers */
+  gsize        event_cap;
+  gsize        list_cap;
   guint        connect_ms;
   guint        first_byte_ms;
   guint        idle_ms;
@@ -231,6 +234,9 @@ kp_gateway_init (KpGateway *self)
   self->busy = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->port = KP_GATEWAY_DEFAULT_PORT;
   self->body_limit = KP_GATEWAY_DEFAULT_BODY_LIMIT;
+  self->body_cap = KP_GATEWAY_DEFAULT_BODY_CAP;
+  self->event_cap = KP_GATEWAY_DEFAULT_EVENT_CAP;
+  self->list_cap = KP_GATEWAY_DEFAULT_LIST_CAP;
   self->connect_ms = DEFAULT_CONNECT_MS;
   self->first_byte_ms = DEFAULT_FIRST_BYTE_MS;
   self->idle_ms = DEFAULT_IDLE_MS;
@@ -2178,6 +2184,49 @@ kp_gateway_get_body_limit (KpGateway *self)
   return self->body_limit;
 }
 
+/**
+ * kp_gateway_get_read_caps:
+ * @body_cap: (out) (optional): the largest whole answer read from a provider
+ * @event_cap: (out) (optional): the largest stream event
+ * @list_cap: (out) (optional): the largest model list or balance answer
+ */
+void
+kp_gateway_get_read_caps (KpGateway *self,
+                          gsize     *body_cap,
+                          gsize     *event_cap,
+                          gsize     *list_cap)
+{
+  g_return_if_fail (KP_IS_GATEWAY (self));
+
+  if (body_cap != NULL)
+    *body_cap = self->body_cap;
+  if (event_cap != NULL)
+    *event_cap = self->event_cap;
+  if (list_cap != NULL)
+    *list_cap = self->list_cap;
+}
+
+/**
+ * kp_gateway_set_read_caps:
+ *
+ * Bounds every read from a provider; 0 keeps a cap as it is.
+ */
+void
+kp_gateway_set_read_caps (KpGateway *self,
+                          gsize      body_cap,
+                          gsize      event_cap,
+                          gsize      list_cap)
+{
+  g_return_if_fail (KP_IS_GATEWAY (self));
+
+  if (body_cap > 0)
+    self->body_cap = body_cap;
+  if (event_cap > 0)
+    self->event_cap = event_cap;
+  if (list_cap > 0)
+    self->list_cap = list_cap;
+}
+
 void
 kp_gateway_get_timeouts (KpGateway *self,
                          guint     *connect_ms,
@@ -2268,7 +2317,7 @@ record (KpGateway *self,
 
   row.request_id = (char *)kp_relay_get_request_id (relay);
   row.time_ms = kp_relay_get_start_time (relay) / 1000;
-  row.dialect = (char *)kp_dialect_to_string (kp_relay_get_dialect (relay));
+  row.dialect = (char *)kp_relay_get_api (relay);
   row.model = (char *)kp_relay_get_model (relay);
   row.provider = (char *)kp_relay_get_provider_id (relay);
   row.credential_id = credential ? kp_credential_get_id (credential) : 0;

@@ -21,6 +21,11 @@ G_BEGIN_DECLS
 #define KP_GATEWAY_DEFAULT_PORT       7878
 #define KP_GATEWAY_DEFAULT_BODY_LIMIT (32 * 1024 * 1024)
 
+/* What Keypool reads from a provider at most. */
+#define KP_GATEWAY_DEFAULT_BODY_CAP   ((gsize)64 * 1024 * 1024)
+#define KP_GATEWAY_DEFAULT_EVENT_CAP  ((gsize)8 * 1024 * 1024)
+#define KP_GATEWAY_DEFAULT_LIST_CAP   ((gsize)16 * 1024 * 1024)
+
 #define KP_GATEWAY_ERROR (kp_gateway_error_quark ())
 
 typedef enum
@@ -193,6 +198,14 @@ gboolean      kp_gateway_regenerate_token_finish (KpGateway        *self,
 
 /* Used by the server and the relay only. */
 gsize         kp_gateway_get_body_limit       (KpGateway   *self);
+void          kp_gateway_get_read_caps        (KpGateway   *self,
+                                               gsize       *body_cap,
+                                               gsize       *event_cap,
+                                               gsize       *list_cap);
+void          kp_gateway_set_read_caps        (KpGateway   *self,
+                                               gsize        body_cap,
+                                               gsize        event_cap,
+                                               gsize        list_cap);
 void          kp_gateway_get_timeouts         (KpGateway   *self,
                                                guint       *connect_ms,
                                                guint       *first_byte_ms,

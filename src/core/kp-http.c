@@ -12,103 +12,21 @@
 
 #include <json-glib/json-glib.h>
 
-#include "kp-anthropic.h"
 #include "kp-http.h"
-
-static const char *
-error_type_for_status (guint status)
-{
-  switch (status)
-    {
-    case 400:
-    case 405:
-    case 413:
-    case 415:
-      return "invalid_request_error";
-    case 401:
-      return "authentication_error";
-    case 403:
-      return "permission_error";
-    case 404:
-      return "not_found_error";
-    case 429:
-      return "rate_limit_error";
-    case 503:
-    case 529:
-      return "overloaded_error";
-    default:
-      return "api_error";
-    }
-}
+#include "wire/kp-wire.h"
 
 /**
- * kp_http_error_json:
+ * kp_http_client_wire:
  *
- * Returns: (transfer full): an OpenAI-style error body:
- *   `{"error":{"message","type","param","code"}}`
+ * Returns: the wire a client speaks, by the path it asked for (OpenAI
+ *   Chat's for paths no wire serves)
  */
-char *
-kp_http_error_json (guint       status,
-                    const char *code,
-                    const char *message)
+const KpWire *
+kp_http_client_wire (SoupServerMessage *msg)
 {
-  g_autoptr(JsonBuilder) builder = json_builder_new_immutable ();
-  g_autoptr(JsonNode) root = NULL;
+  const KpWire *wire = kp_wire_for_route (g_uri_get_path (soup_server_message_get_uri (msg)));
 
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "error");
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "message");
-  json_builder_add_string_value (builder, message);
-  json_builder_set_member_name (builder, "type");
-  json_builder_add_string_value (builder, error_type_for_status (status));
-  json_builder_set_member_name (builder, "param");
-  json_builder_add_null_value (builder);
-  json_builder_set_member_name (builder, "code");
-  if (code != NULL)
-    json_builder_add_string_value (builder, code);
-  else
-    json_builder_add_null_value (builder);
-  json_builder_end_object (builder);
-  json_builder_end_object (builder);
-
-  root = json_builder_get_root (builder);
-  return json_to_string (root, FALSE);
-}
-
-/**
- * kp_http_error_json_for:
- * @dialect: the client's protocol
- *
- * Returns: (transfer full): an error body in @dialect's shape. Anthropic's
- *   is `{"type":"error","error":{"type","message"}}`: it has no code.
- */
-char *
-kp_http_error_json_for (KpDialect   dialect,
-                        guint       status,
-                        const char *code,
-                        const char *message)
-{
-  if (dialect == KP_DIALECT_ANTHROPIC)
-    return kp_anthropic_error_json (status, message);
-  return kp_http_error_json (status, code, message);
-}
-
-/**
- * kp_http_client_dialect:
- *
- * Returns: the protocol a client speaks, by the path it asked for:
- *   Anthropic's SDKs use `/v1/messages`
- */
-KpDialect
-kp_http_client_dialect (SoupServerMessage *msg)
-{
-  const char *path = g_uri_get_path (soup_server_message_get_uri (msg));
-
-  if (path != NULL && g_str_has_prefix (path, "/v1/messages") &&
-      (path[12] == '\0' || path[12] == '/'))
-    return KP_DIALECT_ANTHROPIC;
-  return KP_DIALECT_OPENAI;
+  return wire != NULL ? wire : kp_wire_default ();
 }
 
 /**
@@ -139,8 +57,7 @@ kp_http_reply_error (SoupServerMessage *msg,
   message = g_strdup_vprintf (format, args);
   va_end (args);
 
-  kp_http_reply_json (msg, status,
-                      kp_http_error_json_for (kp_http_client_dialect (msg), status, code, message));
+  kp_http_reply_json (msg, status, kp_http_client_wire (msg)->error_json (status, code, message));
 }
 
 /**

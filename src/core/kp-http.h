@@ -9,6 +9,7 @@
 #include <libsoup/soup.h>
 
 #include "kp-provider.h"
+#include "wire/kp-wire.h"
 
 G_BEGIN_DECLS
 
@@ -17,14 +18,7 @@ void      kp_http_reply_error      (SoupServerMessage *msg,
                                     const char        *code,
                                     const char        *format,
                                     ...) G_GNUC_PRINTF (4, 5);
-char     *kp_http_error_json       (guint              status,
-                                    const char        *code,
-                                    const char        *message);
-char     *kp_http_error_json_for   (KpDialect          dialect,
-                                    guint              status,
-                                    const char        *code,
-                                    const char        *message);
-KpDialect kp_http_client_dialect   (SoupServerMessage *msg);
+const KpWire *kp_http_client_wire  (SoupServerMessage *msg);
 void      kp_http_reply_json       (SoupServerMessage *msg,
                                     guint              status,
                                     char              *json);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kp-provider.h"
+#include "wire/kp-wire.h"
 
 struct _KpProvider
 {
@@ -18,10 +19,11 @@ struct _KpProvider
 
   char       *id;
   char       *name;
-  KpDialect   dialect;
+  char       *wire;          /* the wire of its chat API: "openai-chat", "anthropic", … */
   char       *base_url;
   char       *origin;        /* the file it came from, for messages */
   GUri       *chat_uri;
+  GHashTable *apis;          /* wire id -> GUri: every API it serves, the chat one included */
   KpAuthKind  auth_kind;
   char       *auth_header;
   char       *auth_prefix;
@@ -65,6 +67,8 @@ kp_provider_finalize (GObject *object)
   g_clear_pointer (&self->base_url, g_free);
   g_clear_pointer (&self->origin, g_free);
   g_clear_pointer (&self->chat_uri, g_uri_unref);
+  g_clear_pointer (&self->apis, g_hash_table_unref);
+  g_clear_pointer (&self->wire, g_free);
   g_clear_pointer (&self->auth_header, g_free);
   g_clear_pointer (&self->auth_prefix, g_free);
   g_clear_pointer (&self->env, g_strfreev);
@@ -94,6 +98,8 @@ kp_provider_init (KpProvider *self)
   self->requires_key = TRUE;
   self->offerings = g_array_new (FALSE, TRUE, sizeof (KpOffering));
   g_array_set_clear_func (self->offerings, kp_offering_clear);
+  self->apis = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                      (GDestroyNotify)g_uri_unref);
 }
 
 static gboolean
@@ -351,6 +357,26 @@ parse_models (KpProvider  *self,
         stored->price_source = kp_offering_has_price (stored) ? KP_PRICE_BUNDLED : KP_PRICE_UNKNOWN;
 
         stored->context = json_object_get_int_member_with_default (model, "context", 0);
+        {
+          JsonNode *reasoning = json_object_get_member (model, "reasoning");
+          g_autofree char *kind = NULL;
+
+          if (reasoning != NULL && !(JSON_NODE_HOLDS_VALUE (reasoning) &&
+                                     json_node_get_value_type (reasoning) == G_TYPE_BOOLEAN))
+            return invalid (error, self->origin, "model “%s”: “reasoning” must be true or false", id);
+          stored->reasoning = reasoning != NULL && json_node_get_boolean (reasoning);
+
+          if (!get_string (model, "kind", FALSE, &kind, self->origin, model_where, error))
+            return FALSE;
+          if (kind == NULL || g_str_equal (kind, "chat"))
+            stored->kind = KP_MODEL_CHAT;
+          else if (g_str_equal (kind, "embedding"))
+            stored->kind = KP_MODEL_EMBEDDING;
+          else
+            return invalid (error, self->origin,
+                            "model “%s” has the kind “%s”; it must be “chat” or “embedding”",
+                            id, kind);
+        }
 
         if (!parse_string_array (json_object_get_member (model, "aliases"), &stored->aliases,
                                  self->origin, "aliases", error))
@@ -381,6 +407,102 @@ valid_endpoint (const char *base_url,
     url = g_strconcat (base_url, endpoint[0] == '/' ? "" : "/", endpoint, NULL);
   uri = g_uri_parse (url, G_URI_FLAGS_ENCODED, NULL);
   return uri != NULL && g_uri_get_host (uri) != NULL;
+}
+
+/* "dialect": the wire of the provider's chat API. The names are the
+ * provider file's own: "openai" is OpenAI Chat.
+ */
+static gboolean
+parse_wire (KpProvider  *self,
+            const char  *dialect,
+            GError     **error)
+{
+  const KpWire *wire;
+
+  if (dialect == NULL || g_str_equal (dialect, "openai"))
+    dialect = "openai-chat";
+  wire = kp_wire_for_id (dialect);
+  if (wire == NULL || wire->kind != KP_WIRE_KIND_CHAT || wire->response_to_canonical == NULL)
+    {
+      g_set_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_UNSUPPORTED,
+                   "%s: the dialect “%s” is not supported by this Keypool "
+                   "(only “openai” and “anthropic”)",
+                   self->origin, dialect);
+      return FALSE;
+    }
+  self->wire = g_strdup (wire->id);
+  return TRUE;
+}
+
+/* @endpoint: a path under base_url, or a whole http(s) URL. */
+static GUri *
+api_uri (KpProvider  *self,
+         const char  *endpoint,
+         GError     **error)
+{
+  g_autofree char *url = NULL;
+  GUri *uri;
+
+  if (g_str_has_prefix (endpoint, "http://") || g_str_has_prefix (endpoint, "https://"))
+    url = g_strdup (endpoint);
+  else
+    url = g_strconcat (self->base_url, endpoint[0] == '/' ? "" : "/", endpoint, NULL);
+  uri = g_uri_parse (url, G_URI_FLAGS_ENCODED, NULL);
+  if (uri == NULL ||
+      (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0 &&
+       g_strcmp0 (g_uri_get_scheme (uri), "https") != 0) ||
+      g_uri_get_host (uri) == NULL)
+    {
+      g_clear_pointer (&uri, g_uri_unref);
+      invalid (error, self->origin, "“%s” is not an http(s) URL", url);
+    }
+  return uri;
+}
+
+/* "apis": the other APIs the provider serves, by wire id, each `true` (at
+ * the wire's own path under base_url) or the path or URL where it is.
+ */
+static gboolean
+parse_apis (KpProvider  *self,
+            JsonNode    *node,
+            GError     **error)
+{
+  JsonObjectIter iter;
+  const char *id;
+  JsonNode *value;
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return invalid (error, self->origin, "“apis” must be an object of API names");
+
+  json_object_iter_init (&iter, json_node_get_object (node));
+  while (json_object_iter_next (&iter, &id, &value))
+    {
+      const KpWire *wire = kp_wire_for_id (id);
+      const char *endpoint = NULL;
+      GUri *uri;
+
+      if (wire == NULL || wire->build_body == NULL)
+        return invalid (error, self->origin, "“apis” names “%s”, which this Keypool does not speak",
+                        id);
+      if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_BOOLEAN)
+        {
+          if (!json_node_get_boolean (value))
+            continue;
+          endpoint = wire->upstream_path;
+        }
+      else if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+        endpoint = json_node_get_string (value);
+      else
+        return invalid (error, self->origin, "“apis”: “%s” must be true, false or a path", id);
+
+      uri = api_uri (self, endpoint, error);
+      if (uri == NULL)
+        return FALSE;
+      g_hash_table_insert (self->apis, g_strdup (wire->id), uri);
+    }
+  return TRUE;
 }
 
 /* The fields that say how the catalog refresh reads the provider's own
@@ -481,8 +603,6 @@ kp_provider_new_from_json (JsonNode    *root,
                            GError     **error)
 {
   g_autoptr(KpProvider) self = NULL;
-  g_autoptr(GError) uri_error = NULL;
-  g_autofree char *chat_url = NULL;
   g_autofree char *dialect = NULL;
   JsonObject *object;
   JsonNode *node;
@@ -522,34 +642,21 @@ kp_provider_new_from_json (JsonNode    *root,
 
   if (self->name == NULL)
     self->name = g_strdup (self->id);
-  if (dialect == NULL || g_str_equal (dialect, "openai"))
-    self->dialect = KP_DIALECT_OPENAI;
-  else if (g_str_equal (dialect, "anthropic"))
-    self->dialect = KP_DIALECT_ANTHROPIC;
-  else
-    {
-      g_set_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_UNSUPPORTED,
-                   "%s: the dialect “%s” is not supported by this Keypool "
-                   "(only “openai” and “anthropic”)",
-                   origin, dialect);
-      return NULL;
-    }
+  if (!parse_wire (self, dialect, error))
+    return NULL;
 
   while (g_str_has_suffix (self->base_url, "/"))
     self->base_url[strlen (self->base_url) - 1] = '\0';
 
-  chat_url = g_strconcat (self->base_url,
-                          self->dialect == KP_DIALECT_ANTHROPIC ? "/messages" : "/chat/completions",
-                          NULL);
-  self->chat_uri = g_uri_parse (chat_url, G_URI_FLAGS_ENCODED, &uri_error);
-  if (self->chat_uri == NULL ||
-      (g_strcmp0 (g_uri_get_scheme (self->chat_uri), "http") != 0 &&
-       g_strcmp0 (g_uri_get_scheme (self->chat_uri), "https") != 0) ||
-      g_uri_get_host (self->chat_uri) == NULL)
+  self->chat_uri = api_uri (self, kp_wire_for_id (self->wire)->upstream_path, NULL);
+  if (self->chat_uri == NULL)
     {
       invalid (error, origin, "“base_url” “%s” is not an http(s) URL", self->base_url);
       return NULL;
     }
+  g_hash_table_insert (self->apis, g_strdup (self->wire), g_uri_ref (self->chat_uri));
+  if (!parse_apis (self, json_object_get_member (object, "apis"), error))
+    return NULL;
 
   {
     g_autofree char *key_check = NULL;
@@ -658,16 +765,46 @@ kp_provider_get_chat_uri (KpProvider *self)
 }
 
 /**
- * kp_provider_get_dialect:
+ * kp_provider_get_wire:
  *
- * Returns: the wire protocol the provider speaks
+ * Returns: the id of the wire its chat API speaks
  */
-KpDialect
-kp_provider_get_dialect (KpProvider *self)
+const char *
+kp_provider_get_wire (KpProvider *self)
 {
-  g_return_val_if_fail (KP_IS_PROVIDER (self), KP_DIALECT_OPENAI);
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
 
-  return self->dialect;
+  return self->wire;
+}
+
+/**
+ * kp_provider_serves:
+ * @wire_id: a wire's id
+ *
+ * Returns: whether the provider speaks that wire itself
+ */
+gboolean
+kp_provider_serves (KpProvider *self,
+                    const char *wire_id)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), FALSE);
+
+  return g_hash_table_contains (self->apis, wire_id);
+}
+
+/**
+ * kp_provider_get_api_uri:
+ * @wire_id: a wire the provider serves
+ *
+ * Returns: (transfer none) (nullable): where that API is
+ */
+GUri *
+kp_provider_get_api_uri (KpProvider *self,
+                         const char *wire_id)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+
+  return g_hash_table_lookup (self->apis, wire_id);
 }
 
 KpAuthKind
@@ -761,19 +898,6 @@ gboolean
 kp_offering_has_price (const KpOffering *offering)
 {
   return offering->input >= 0 && offering->output >= 0;
-}
-
-const char *
-kp_dialect_to_string (KpDialect dialect)
-{
-  switch (dialect)
-    {
-    case KP_DIALECT_ANTHROPIC:
-      return "anthropic";
-    case KP_DIALECT_OPENAI:
-    default:
-      return "openai";
-    }
 }
 
 const char *
@@ -1028,10 +1152,12 @@ kp_provider_new_merged (KpProvider *bundled,
   self = g_object_new (KP_TYPE_PROVIDER, NULL);
   self->id = g_strdup (bundled->id);
   self->name = g_strdup (bundled->name);
-  self->dialect = bundled->dialect;
+  self->wire = g_strdup (bundled->wire);
   self->base_url = g_strdup (bundled->base_url);
   self->origin = g_strdup (bundled->origin);
   self->chat_uri = g_uri_ref (bundled->chat_uri);
+  g_hash_table_unref (self->apis);
+  self->apis = g_hash_table_ref (bundled->apis);
   self->auth_kind = bundled->auth_kind;
   self->auth_header = g_strdup (bundled->auth_header);
   self->auth_prefix = g_strdup (bundled->auth_prefix);
@@ -1068,6 +1194,8 @@ kp_provider_new_merged (KpProvider *bundled,
       offering.upstream_id = g_strdup (model->upstream_id);
       offering.aliases = known ? g_strdupv (known->aliases) : g_new0 (char *, 1);
       offering.context = model->context > 0 ? model->context : known ? known->context : 0;
+      offering.reasoning = known ? known->reasoning : snapshot_of ? snapshot_of->reasoning : FALSE;
+      offering.kind = known ? known->kind : snapshot_of ? snapshot_of->kind : KP_MODEL_CHAT;
       offering.provider = self;
       offering.listed_at = listed_at;
       if (live_price)

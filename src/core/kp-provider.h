@@ -27,11 +27,12 @@ typedef enum
   KP_AUTH_NONE,
 } KpAuthKind;
 
+/* What a model is for. */
 typedef enum
 {
-  KP_DIALECT_OPENAI,     /* OpenAI Chat Completions */
-  KP_DIALECT_ANTHROPIC,  /* Anthropic Messages */
-} KpDialect;
+  KP_MODEL_CHAT,
+  KP_MODEL_EMBEDDING,
+} KpModelKind;
 
 #define KP_TYPE_PROVIDER (kp_provider_get_type ())
 
@@ -74,6 +75,8 @@ typedef struct
   double         cached_input;
   double         cache_write;  /* input written to the prompt cache (Anthropic) */
   gint64         context;
+  gboolean       reasoning;    /* takes max_completion_tokens and a reasoning effort */
+  KpModelKind    kind;
   GStrv          aliases;      /* other names clients use for the model, lower case */
   KpProvider    *provider;     /* unowned: the offering lives in its provider */
   KpPriceSource  price_source;
@@ -102,7 +105,11 @@ const char        *kp_provider_get_base_url    (KpProvider   *self);
 const char        *kp_provider_get_origin      (KpProvider   *self);
 GUri              *kp_provider_get_chat_uri    (KpProvider   *self);
 KpAuthKind         kp_provider_get_auth_kind   (KpProvider   *self);
-KpDialect          kp_provider_get_dialect     (KpProvider   *self);
+const char        *kp_provider_get_wire        (KpProvider   *self);
+gboolean           kp_provider_serves          (KpProvider   *self,
+                                                const char   *wire_id);
+GUri              *kp_provider_get_api_uri     (KpProvider   *self,
+                                                const char   *wire_id);
 gboolean           kp_provider_get_requires_key (KpProvider  *self);
 gboolean           kp_provider_get_check_with_chat (KpProvider *self);
 const char * const *kp_provider_get_env        (KpProvider   *self);
@@ -113,7 +120,6 @@ void               kp_provider_apply_headers   (KpProvider   *self,
                                                 SoupMessageHeaders *headers,
                                                 const char   *key);
 gboolean           kp_offering_has_price       (const KpOffering *offering);
-const char        *kp_dialect_to_string        (KpDialect     dialect);
 gsize              kp_model_name_undated_length (const char   *name);
 const char        *kp_price_source_to_string   (KpPriceSource source);
 

@@ -11,11 +11,12 @@
  * the client's chunked response at once and parsed alongside for usage. The
  * client's response body does not accumulate.
  *
- * The client speaks OpenAI's chat API or Anthropic's Messages API, and so
- * does each provider. When the two match, the request and the answer pass
- * through (only the model id changes); when they differ, kp-anthropic
- * translates the request, the answer, its errors, and each stream event as
- * it arrives.
+ * The relay knows no API: the client's wire (wire/) parses its request,
+ * the route's wire builds the provider's, and a bridge decodes the
+ * provider's stream into canonical events and, when the client speaks
+ * another wire, encodes them for it. When the two wires match, the bytes
+ * pass through and are decoded alongside for usage, errors and the start of
+ * the answer. Every read from a provider is bounded.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -32,16 +33,15 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
-#include "kp-anthropic.h"
 #include "kp-gateway.h"
 #include "kp-http.h"
 #include "kp-relay.h"
 #include "kp-sse.h"
+#include "wire/kp-wire.h"
 
-#define READ_CHUNK        16384
+#define READ_CHUNK         16384
 #define READS_PER_DISPATCH 16
-#define ERROR_BODY_LIMIT  (1024 * 1024)
-#define DEFAULT_OUTPUT_TOKENS 1000
+#define ERROR_BODY_LIMIT   (1024 * 1024)
 
 typedef enum
 {
@@ -77,18 +77,9 @@ struct _KpRelay
   char               *request_id;
 
   /* The request. */
-  KpDialect           client_dialect;
-  GBytes             *client_body;
-  JsonParser         *parser;           /* its JSON, rewritten for each route */
-  char               *model;
-  GStrv               providers;        /* the providers it may go to, or NULL */
-  gint64              prompt_tokens;    /* estimated */
-  gint64              output_tokens;    /* max_tokens, or a default */
-  gboolean            client_stream;
-  gboolean            strip_usage;      /* we asked for usage; the client did not */
-  gboolean            body_changed;
-  JsonNode           *translated;       /* the request in the other dialect, made once */
-  char               *translate_error;  /* why it could not be, or NULL */
+  const KpWire       *wire;             /* the client's */
+  KpWireRequest      *req;              /* parsed once; NULL until kp_relay_start() */
+  char               *translate_error;  /* why the last route could not take it */
 
   /* The routes, and the one being tried. */
   KpPlan             *plan;
@@ -96,7 +87,8 @@ struct _KpRelay
   const KpOffering   *offering;
   KpProvider         *provider;
   KpCredential       *credential;       /* NULL for a provider without keys */
-  KpDialect           upstream_dialect;
+  const KpWire       *upstream_wire;
+  KpWireTarget        target;
   GArray             *attempts;         /* of KpAttemptRow */
   gint64              attempt_started_us;
   guint               attempt_number;   /* 1 for the first route tried */
@@ -122,9 +114,10 @@ struct _KpRelay
   guint               upstream_status;
   GByteArray         *pending;          /* received, not yet consumed */
   gsize               pending_cap;      /* bytes allocated for it */
+  gsize               scanned;          /* of pending: no event ends before this */
   KpSseEvent          event;
-  KpStreamTranslator *translator;       /* when the two dialects differ */
-  GString            *out;              /* client bytes held until the answer begins */
+  KpWireBridge       *bridge;           /* the stream's decoder, and encoder when wires differ */
+  GString            *out;              /* client bytes, held until the answer begins */
 
   /* The client side. */
   GSource            *client_watch;
@@ -199,14 +192,11 @@ kp_relay_finalize (GObject *object)
   g_clear_object (&self->stream);
   g_clear_object (&self->provider);
   g_clear_object (&self->credential);
-  g_clear_object (&self->parser);
-  g_clear_pointer (&self->client_body, g_bytes_unref);
-  g_clear_pointer (&self->translated, json_node_unref);
+  g_clear_pointer (&self->req, kp_wire_request_free);
   g_clear_pointer (&self->translate_error, g_free);
-  g_clear_pointer (&self->translator, kp_stream_translator_free);
+  g_clear_pointer (&self->bridge, kp_wire_bridge_free);
   if (self->out != NULL)
     g_string_free (self->out, TRUE);
-  g_clear_pointer (&self->providers, g_strfreev);
   g_clear_pointer (&self->plan, kp_plan_free);
   g_clear_pointer (&self->attempts, g_array_unref);
   kp_failure_clear (&self->failure);
@@ -217,7 +207,6 @@ kp_relay_finalize (GObject *object)
   if (self->event.data != NULL)
     g_string_free (self->event.data, TRUE);
   g_clear_pointer (&self->request_id, g_free);
-  g_clear_pointer (&self->model, g_free);
   g_clear_pointer (&self->error_message, g_free);
 
   G_OBJECT_CLASS (kp_relay_parent_class)->finalize (object);
@@ -245,7 +234,6 @@ static void
 kp_relay_init (KpRelay *self)
 {
   self->cancellable = g_cancellable_new ();
-  self->parser = json_parser_new ();
   self->attempts = g_array_new (FALSE, TRUE, sizeof (KpAttemptRow));
   g_array_set_clear_func (self->attempts, attempt_clear);
   self->failure.retry_after = -1;
@@ -372,20 +360,17 @@ reply_error (KpRelay    *self,
   if (!self->committed)
     {
       add_route_headers (self, soup_server_message_get_response_headers (self->msg));
-      kp_http_reply_json (self->msg, status,
-                          kp_http_error_json_for (self->client_dialect, status, code, message));
+      kp_http_reply_json (self->msg, status, self->wire->error_json (status, code, self->error_message));
       end_relay (self, FINAL_UNPAUSE);
     }
   else
     {
       SoupMessageBody *body = soup_server_message_get_response_body (self->msg);
-      g_autofree char *json = kp_http_error_json_for (self->client_dialect, status, code, message);
-      g_autofree char *event =
-        g_strconcat (self->client_dialect == KP_DIALECT_ANTHROPIC ? "event: error\ndata: " : "data: ",
-                     json, "\n\n", NULL);
+      g_autoptr(GString) event = g_string_new (NULL);
 
       /* The error goes out now; the stream's end waits for the row. */
-      soup_message_body_append (body, SOUP_MEMORY_COPY, event, strlen (event));
+      self->wire->error_event (status, code, self->error_message, event);
+      soup_message_body_append (body, SOUP_MEMORY_COPY, event->str, event->len);
       soup_server_message_unpause (self->msg);
       end_relay (self, FINAL_COMPLETE);
     }
@@ -622,210 +607,72 @@ enter_phase (KpRelay *self,
 
 static guint event_failure_status (KpRelay *self);
 
-static gboolean
-data_is_error (const GString *data)
-{
-  const char *p = data->str;
-
-  while (g_ascii_isspace (*p))
-    p++;
-  return g_str_has_prefix (p, "{\"error\"");
-}
-
-/* With include_usage, every chunk says "usage":null; only the one with an
- * object is worth parsing.
+/* Text for the client or a log: no secret of the route in it, even when a
+ * provider echoes the key.
  */
+static char *
+scrub (KpRelay    *self,
+       const char *text)
+{
+  return kp_secret_scrub (text, self->credential ? kp_credential_get_secret (self->credential)
+                                                 : NULL);
+}
+
 static gboolean
-has_usage_object (const char *data)
+may_flush (KpRelay *self)
 {
-  const char *p = data;
-
-  while ((p = strstr (p, "\"usage\"")) != NULL)
-    {
-      p += strlen ("\"usage\"");
-      while (g_ascii_isspace (*p))
-        p++;
-      if (*p != ':')
-        continue;
-      p++;
-      while (g_ascii_isspace (*p))
-        p++;
-      if (*p == '{')
-        return TRUE;
-    }
-  return FALSE;
+  return self->committed || self->saw_done || kp_wire_bridge_has_content (self->bridge);
 }
 
-static JsonObject *
-parse_object (JsonParser    *parser,
-              const GString *data)
-{
-  JsonNode *root;
-
-  if (!json_parser_load_from_data (parser, data->str, data->len, NULL))
-    return NULL;
-  root = json_parser_get_root (parser);
-  return root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
-}
-
-static JsonObject *
-get_object_member (JsonObject *object,
-                   const char *member)
-{
-  JsonNode *node = object ? json_object_get_member (object, member) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
-/* An Anthropic stream, relayed as it is to an Anthropic client. Its
- * message_start (and any ping) comes before the answer; they are held back
- * until the first content block, so that an error event in its place can
- * still fail over. Usage comes in message_start and message_delta.
+/* What reached self->out goes to the client once the answer has begun;
+ * before, it is held, so that an error in its place can still fail over.
  */
-static gboolean
-handle_anthropic_event (KpRelay          *self,
-                        const KpSseEvent *event,
-                        const char       *raw,
-                        gsize             raw_len)
-{
-  gboolean is_start = kp_sse_event_is (event, "message_start");
-  gboolean is_delta = kp_sse_event_is (event, "message_delta");
-  gboolean is_stop = kp_sse_event_is (event, "message_stop");
-
-  if (!event->has_data)
-    return self->committed;
-
-  if (kp_sse_event_is (event, "error"))
-    {
-      if (!self->committed)
-        {
-          kp_failure_classify_event (&self->failure, event->data->str);
-          self->failed = TRUE;
-          return FALSE;
-        }
-      self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
-      set_error_message (self, event->data->str);
-      return TRUE;
-    }
-
-  if (is_start || is_delta)
-    {
-      g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-      JsonObject *object = parse_object (parser, event->data);
-      JsonObject *usage;
-
-      if (is_start)
-        object = get_object_member (object, "message");
-      usage = get_object_member (object, "usage");
-      if (usage != NULL)
-        kp_usage_parse_anthropic (&self->usage, usage);
-      if (is_delta)
-        {
-          JsonObject *delta = get_object_member (object, "delta");
-
-          if (delta != NULL &&
-              json_object_get_string_member_with_default (delta, "stop_reason", NULL) != NULL)
-            self->saw_finish = TRUE;
-        }
-    }
-  if (is_stop)
-    self->saw_done = TRUE;
-
-  if (self->committed)
-    return TRUE;
-
-  /* The answer begins (or ends without any content): what was held goes first. */
-  if (is_delta || is_stop || g_str_has_prefix (event->name ? event->name : "", "content_block"))
-    {
-      if (self->out->len > 0)
-        {
-          forward (self, self->out->str, self->out->len);
-          g_string_truncate (self->out, 0);
-        }
-      return TRUE;
-    }
-
-  g_string_append_len (self->out, raw, raw_len);
-  return FALSE;
-}
-
-/* A stream in the other dialect: each event is translated into self->out,
- * which reaches the client once the answer has begun (see flush_translated).
- * The provider's own bytes are never forwarded.
- */
-static gboolean
-handle_translated_event (KpRelay          *self,
-                         const KpSseEvent *event)
-{
-  g_autofree char *name = NULL;
-  KpStreamStatus status;
-
-  /* The provider's keep-alives (comments, Anthropic's pings) become a comment
-   * in the client's stream, so that a long silence mid-answer does not look
-   * like a dead connection to it.
-   */
-  if (!event->has_data || kp_sse_event_is (event, "ping"))
-    {
-      if (self->committed)
-        g_string_append (self->out, ": keep-alive\n\n");
-      return FALSE;
-    }
-
-  name = event->name ? g_strndup (event->name, event->name_len) : NULL;
-  status = kp_stream_translator_feed (self->translator, name, event->data->str,
-                                      event->data->len, self->out);
-  self->usage = *kp_stream_translator_get_usage (self->translator);
-  if (kp_stream_translator_has_finish (self->translator))
-    self->saw_finish = TRUE;
-
-  if (status == KP_STREAM_END)
-    self->saw_done = TRUE;
-  else if (status == KP_STREAM_ERROR && !self->completed)
-    {
-      kp_failure_classify_event (&self->failure, event->data->str);
-      if (!self->committed && !kp_stream_translator_has_content (self->translator))
-        {
-          self->failed = TRUE;
-          return FALSE;
-        }
-
-      /* Mid-answer: the client gets the error in its own dialect, and the end. */
-      {
-        g_autofree char *message =
-          g_strdup_printf ("%s: %s", kp_provider_get_name (self->provider),
-                           self->failure.message ? self->failure.message : "the stream failed");
-        guint status_code = event_failure_status (self);
-
-        if (self->out->len > 0)
-          {
-            forward (self, self->out->str, self->out->len);
-            g_string_truncate (self->out, 0);
-          }
-        self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
-        reply_error (self, status_code,
-                     self->failure.code ? self->failure.code : "upstream_error", message);
-        kp_failure_clear (&self->failure);
-      }
-    }
-  return FALSE;
-}
-
 static void
-flush_translated (KpRelay *self)
+flush_out (KpRelay *self)
 {
-  if (self->translator == NULL || self->out->len == 0)
+  if (self->out->len == 0 || !may_flush (self))
     return;
-  if (!self->committed && !self->saw_done &&
-      !kp_stream_translator_has_content (self->translator))
-    return;
-
   forward (self, self->out->str, self->out->len);
   g_string_truncate (self->out, 0);
 }
 
-/* Returns whether the event goes to the client. Before anything reached the
- * client, an error event is the route's failure (self->failed is set) and
- * keep-alive comments are held back, so that another route can still answer.
+/* The provider's error in the middle of the answer: the client gets it in
+ * its own wire, and the end.
+ */
+static void
+mid_stream_error (KpRelay          *self,
+                  const KpSseEvent *event,
+                  const char       *raw,
+                  gsize             raw_len)
+{
+  flush_out (self);
+  self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
+
+  if (kp_wire_bridge_is_passthrough (self->bridge))
+    {
+      g_autofree char *text = g_strndup (raw, raw_len);
+      g_autofree char *clean = scrub (self, text);
+
+      set_error_message (self, event->data->str);
+      forward (self, clean, strlen (clean));
+      self->completed = TRUE;
+      end_relay (self, FINAL_COMPLETE);
+    }
+  else
+    {
+      g_autofree char *message =
+        g_strdup_printf ("%s: %s", kp_provider_get_name (self->provider),
+                         self->failure.message ? self->failure.message : "the stream failed");
+
+      reply_error (self, event_failure_status (self),
+                   self->failure.code ? self->failure.code : "upstream_error", message);
+    }
+  kp_failure_clear (&self->failure);
+}
+
+/* One event of the provider's stream. Returns FALSE when the route failed
+ * before anything reached the client (self->failed), or the client's
+ * answer has ended.
  */
 static gboolean
 handle_event (KpRelay          *self,
@@ -833,73 +680,89 @@ handle_event (KpRelay          *self,
               const char       *raw,
               gsize             raw_len)
 {
-  const GString *data = event->data;
-  g_autoptr(JsonParser) parser = NULL;
-  JsonObject *object;
-  JsonNode *node;
+  gboolean forward_raw = FALSE;
+  KpStreamStatus status;
+  gsize name_len = event->name != NULL ? event->name_len : 0;
 
-  if (self->translator != NULL)
-    return handle_translated_event (self, event);
-  if (self->upstream_dialect == KP_DIALECT_ANTHROPIC)
-    return handle_anthropic_event (self, event, raw, raw_len);
-
+  /* Comments: the provider's keep-alives. */
   if (!event->has_data)
-    return self->committed;
-
-  if (data->len == 6 && memcmp (data->str, "[DONE]", 6) == 0)
     {
-      self->saw_done = TRUE;
+      if (self->committed)
+        {
+          if (kp_wire_bridge_is_passthrough (self->bridge))
+            g_string_append_len (self->out, raw, raw_len);
+          else
+            kp_wire_bridge_keepalive (self->bridge, self->out);
+        }
       return TRUE;
     }
 
-  if (data_is_error (data))
+  status = kp_wire_bridge_feed (self->bridge, event->name, name_len, event->data->str,
+                                event->data->len, self->out, &forward_raw);
+  self->usage = *kp_wire_bridge_get_usage (self->bridge);
+  if (kp_wire_bridge_has_finish (self->bridge))
+    self->saw_finish = TRUE;
+
+  switch (status)
     {
-      if (!self->committed)
+    case KP_STREAM_ERROR:
+      kp_failure_classify_event (&self->failure, event->data->str);
+      if (!self->committed && !kp_wire_bridge_has_content (self->bridge))
         {
-          kp_failure_classify_event (&self->failure, data->str);
           self->failed = TRUE;
           return FALSE;
         }
-      self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
-      set_error_message (self, data->str);
-      return TRUE;
+      mid_stream_error (self, event, raw, raw_len);
+      return FALSE;
+    case KP_STREAM_KEEPALIVE:
+      /* A sign of life mid-answer reaches the client, so that a long silence
+       * does not look like a dead connection to it.
+       */
+      if (!kp_wire_bridge_is_passthrough (self->bridge))
+        {
+          if (self->committed)
+            kp_wire_bridge_keepalive (self->bridge, self->out);
+          return TRUE;
+        }
+      break;
+    case KP_STREAM_END:
+      self->saw_done = TRUE;
+      break;
+    case KP_STREAM_CONTINUE:
+    default:
+      break;
     }
 
-  if (!self->saw_finish && strstr (data->str, "\"finish_reason\":\"") != NULL)
-    self->saw_finish = TRUE;
-
-  /* Only the rare event that carries usage is parsed as JSON. */
-  if (!has_usage_object (data->str))
-    return TRUE;
-
-  parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, data->str, data->len, NULL))
-    return TRUE;
-
-  node = json_parser_get_root (parser);
-  if (!JSON_NODE_HOLDS_OBJECT (node))
-    return TRUE;
-  object = json_node_get_object (node);
-
-  node = json_object_get_member (object, "usage");
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return TRUE;
-  kp_usage_parse_openai (&self->usage, json_node_get_object (node));
-
-  /* The usage-only chunk we asked for on the client's behalf. */
-  if (self->strip_usage)
-    {
-      node = json_object_get_member (object, "choices");
-      if (node != NULL && JSON_NODE_HOLDS_ARRAY (node) &&
-          json_array_get_length (json_node_get_array (node)) == 0)
-        return FALSE;
-    }
-
+  if (forward_raw)
+    g_string_append_len (self->out, raw, raw_len);
   return TRUE;
 }
 
-/* Hands every complete event in the buffer to the client, keeping runs of
- * forwarded events together so that one read becomes one chunk.
+/* Where the next event may end: after a blank line. Only the bytes that
+ * came since the last look are searched, so a large event that arrives in
+ * many reads costs linear time.
+ */
+static gboolean
+has_event_end (KpRelay *self)
+{
+  const char *buf = (const char *)self->pending->data;
+  gsize from = self->scanned > 2 ? self->scanned - 2 : 0;
+  gsize len = self->pending->len;
+
+  for (const char *p = buf + from; (p = memchr (p, '\n', len - (p - buf))) != NULL; p++)
+    {
+      gsize at = p - buf;
+
+      if (at + 1 < len && (buf[at + 1] == '\n' ||
+                           (buf[at + 1] == '\r' && at + 2 < len && buf[at + 2] == '\n')))
+        return TRUE;
+    }
+  self->scanned = len;
+  return FALSE;
+}
+
+/* Hands every complete event in the buffer to the client; one read becomes
+ * one chunk.
  */
 static void
 process_events (KpRelay  *self,
@@ -908,19 +771,21 @@ process_events (KpRelay  *self,
   const char *buf = (const char *)self->pending->data;
   gsize len = self->pending->len;
   gsize offset = 0;
-  gsize run_start = 0;
   gsize n;
+
+  if (!eof && !has_event_end (self))
+    return;
 
   while ((n = kp_sse_next_event (buf + offset, len - offset, &self->event)) > 0)
     {
-      if (!handle_event (self, &self->event, buf + offset, n))
-        {
-          if (self->failed)
-            return;
-          forward (self, buf + run_start, offset - run_start);
-          run_start = offset + n;
-        }
+      gboolean go_on = handle_event (self, &self->event, buf + offset, n);
+
       offset += n;
+      if (!go_on)
+        {
+          if (self->failed || self->completed)
+            return;
+        }
     }
 
   if (eof && offset < len)
@@ -931,14 +796,15 @@ process_events (KpRelay  *self,
       g_byte_array_append (tail, (const guint8 *)buf + offset, len - offset);
       g_byte_array_append (tail, (const guint8 *)"\n\n", 2);
       if (kp_sse_next_event ((const char *)tail->data, tail->len, &self->event) > 0 &&
-          !handle_event (self, &self->event, (const char *)tail->data, tail->len) && self->failed)
+          !handle_event (self, &self->event, (const char *)tail->data, tail->len) &&
+          (self->failed || self->completed))
         return;
       offset = len;
     }
 
-  forward (self, buf + run_start, offset - run_start);
-  flush_translated (self);
   g_byte_array_remove_range (self->pending, 0, offset);
+  self->scanned = 0;
+  flush_out (self);
 }
 
 /* The extent of the last `"usage": {…}` object in a JSON text. A quote
@@ -954,7 +820,7 @@ find_usage_object (const char  *data,
   const char *found = NULL;
   const char *p = data;
   const char *q;
-  guint depth = 0;
+  gsize depth = 0;
   gboolean in_string = FALSE;
 
   while ((p = memmem (p, end - p, "\"usage\"", 7)) != NULL)
@@ -1007,7 +873,8 @@ parse_whole_usage (KpRelay *self)
   gsize len;
   JsonNode *root;
 
-  if (!find_usage_object ((const char *)self->pending->data, self->pending->len, &start, &len))
+  if (self->upstream_wire->parse_usage == NULL ||
+      !find_usage_object ((const char *)self->pending->data, self->pending->len, &start, &len))
     return;
 
   parser = json_parser_new_immutable ();
@@ -1017,14 +884,23 @@ parse_whole_usage (KpRelay *self)
   root = json_parser_get_root (parser);
   if (!JSON_NODE_HOLDS_OBJECT (root))
     return;
-  if (self->upstream_dialect == KP_DIALECT_ANTHROPIC)
-    kp_usage_parse_anthropic (&self->usage, json_node_get_object (root));
-  else
-    kp_usage_parse_openai (&self->usage, json_node_get_object (root));
+  self->upstream_wire->parse_usage (&self->usage, json_node_get_object (root));
 }
 
-/* A whole answer or error body in the client's dialect. Returns FALSE when
- * the answer cannot be read.
+/* Replaces the pending body with @text. */
+static void
+take_body (KpRelay *self,
+           char    *text,
+           gsize    len)
+{
+  g_byte_array_set_size (self->pending, 0);
+  g_byte_array_append (self->pending, (const guint8 *)text, len);
+  self->pending_cap = self->pending->len;
+  g_free (text);
+}
+
+/* A whole answer or error body in the client's wire, with no secret of the
+ * route in it. Returns FALSE when the answer cannot be read.
  */
 static gboolean
 translate_whole_body (KpRelay  *self,
@@ -1032,43 +908,42 @@ translate_whole_body (KpRelay  *self,
 {
   const char *data = (const char *)self->pending->data;
   gsize len = self->pending->len;
-  g_autoptr(JsonParser) parser = NULL;
-  g_autoptr(JsonNode) answer = NULL;
-  g_autoptr(GError) error = NULL;
-  char *text;
-  JsonNode *root;
-
-  if (self->client_dialect == self->upstream_dialect)
-    return TRUE;
 
   if (is_error)
-    text = self->client_dialect == KP_DIALECT_ANTHROPIC
-             ? kp_anthropic_error_from_openai (self->upstream_status, data, len)
-             : kp_anthropic_error_to_openai (self->upstream_status, data, len);
-  else
     {
-      parser = json_parser_new_immutable ();
-      if (!json_parser_load_from_data (parser, data, len, &error) ||
-          !JSON_NODE_HOLDS_OBJECT ((root = json_parser_get_root (parser))))
+      char *text;
+
+      if (self->wire != self->upstream_wire)
+        text = kp_wire_translate_error (self->wire, self->upstream_status, data, len);
+      else
+        text = g_strndup (data, len);
+      if (self->credential != NULL)
         {
-          g_debug ("%s: the answer is not a JSON object: %s", self->request_id,
-                   error ? error->message : "");
-          return FALSE;
+          char *clean = scrub (self, text);
+
+          g_free (text);
+          text = clean;
         }
-      answer = self->client_dialect == KP_DIALECT_ANTHROPIC
-                 ? kp_anthropic_response_from_openai (json_node_get_object (root), self->model, &error)
-                 : kp_anthropic_response_to_openai (json_node_get_object (root), self->model, &error);
+      take_body (self, text, strlen (text));
+      return TRUE;
+    }
+
+  if (self->wire != self->upstream_wire)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GBytes) answer = kp_wire_translate_answer (self->req, self->upstream_wire,
+                                                           data, len, &error);
+      gsize answer_len;
+      gconstpointer answer_data;
+
       if (answer == NULL)
         {
           g_debug ("%s: the answer cannot be translated: %s", self->request_id, error->message);
           return FALSE;
         }
-      text = json_to_string (answer, FALSE);
+      answer_data = g_bytes_get_data (answer, &answer_len);
+      take_body (self, g_memdup2 (answer_data, answer_len), answer_len);
     }
-
-  g_byte_array_set_size (self->pending, 0);
-  g_byte_array_append (self->pending, (const guint8 *)text, strlen (text));
-  g_free (text);
   return TRUE;
 }
 
@@ -1227,7 +1102,7 @@ finish_whole_body (KpRelay *self)
         }
 
       /* The request itself is at fault: the client gets the provider's answer
-       * as it is (in its own dialect), and no other key is tried or blamed.
+       * as it is (in its own wire), and no other key is tried or blamed.
        */
       record_attempt (self, self->upstream_status, KP_FAILURE_CLIENT);
       kp_failure_clear (&self->failure);
@@ -1250,7 +1125,7 @@ finish_whole_body (KpRelay *self)
           route_failed (self, 502);
           return;
         }
-      if (self->client_dialect != self->upstream_dialect)
+      if (self->wire != self->upstream_wire)
         content_type = "application/json";
       record_attempt (self, self->upstream_status, KP_FAILURE_NONE);
       kp_gateway_note_success (self->gateway, &g_array_index (self->plan->routes, KpRoute,
@@ -1321,7 +1196,8 @@ upstream_failed (KpRelay *self,
   /* Nothing reached the client yet: another route can still answer. */
   self->failure = (KpFailure) {
     .klass = KP_FAILURE_DOWN,
-    .message = g_strdup_printf ("%s (%s)", message, g_uri_get_host (kp_provider_get_chat_uri (self->provider))),
+    .message = g_strdup_printf ("%s (%s)", message,
+                                g_uri_get_host (soup_message_get_uri (self->upstream))),
     .code = g_strdup (self->timed_out ? "upstream_timeout" : "upstream_unreachable"),
     .retry_after = -1,
   };
@@ -1345,14 +1221,13 @@ upstream_eof (KpRelay *self)
           return;
         }
 
-      /* A translated stream whose provider ended without its last event:
-       * the translator closes it when the answer was finished.
+      /* A stream whose provider ended without its last event: the bridge
+       * closes it when the answer was finished.
        */
-      if (self->translator != NULL && !self->saw_done &&
-          kp_stream_translator_finish (self->translator, self->out))
+      if (!self->saw_done && kp_wire_bridge_finish (self->bridge, self->out))
         {
           self->saw_done = TRUE;
-          flush_translated (self);
+          flush_out (self);
         }
 
       /* libsoup reports a connection dropped between two chunks as a plain
@@ -1394,6 +1269,51 @@ on_upstream_readable (GObject  *stream,
    */
   read_upstream (self);
   return G_SOURCE_CONTINUE;
+}
+
+/* Every read from a provider is bounded: a whole answer by the body cap, a
+ * stream by the size of one event. Past it the attempt ends with a clear
+ * error and the buffer does not grow. Returns TRUE when it did.
+ */
+static gboolean
+over_cap (KpRelay *self)
+{
+  gsize event_cap, body_cap;
+  gsize cap;
+  g_autofree char *what = NULL;
+
+  kp_gateway_get_read_caps (self->gateway, &body_cap, &event_cap, NULL);
+  cap = self->body_mode == BODY_SSE ? event_cap : body_cap;
+  if (self->body_mode == BODY_ERROR || self->pending->len <= cap)
+    return FALSE;
+
+  what = self->body_mode == BODY_SSE
+           ? g_strdup_printf ("it sent a stream event larger than %" G_GSIZE_FORMAT " MiB",
+                              cap / (1024 * 1024))
+           : g_strdup_printf ("its answer is larger than %" G_GSIZE_FORMAT " MiB",
+                              cap / (1024 * 1024));
+  g_debug ("%s: %s", self->request_id, what);
+  g_byte_array_set_size (self->pending, 0);
+  release_upstream (self);
+
+  if (self->committed)
+    {
+      g_autofree char *broke = g_strdup_printf ("The stream from %s broke off: %s.",
+                                                kp_provider_get_name (self->provider), what);
+
+      self->outcome = KP_OUTCOME_INTERRUPTED;
+      reply_error (self, 502, "upstream_too_large", broke);
+      return TRUE;
+    }
+
+  self->failure = (KpFailure) {
+    .klass = KP_FAILURE_DOWN,
+    .message = g_steal_pointer (&what),
+    .code = g_strdup ("upstream_too_large"),
+    .retry_after = -1,
+  };
+  route_failed (self, 502);
+  return TRUE;
 }
 
 /* Reads what upstream has without blocking; a poll source calls again when
@@ -1453,6 +1373,9 @@ read_upstream (KpRelay *self)
 
       enter_phase (self, PHASE_BODY);
 
+      if (over_cap (self))
+        return;
+
       if (self->body_mode == BODY_SSE)
         {
           process_events (self, FALSE);
@@ -1487,8 +1410,6 @@ read_upstream (KpRelay *self)
   g_source_set_static_name (self->read_source, "[keypool] upstream read");
   g_source_attach (self->read_source, NULL);
 }
-
-static gboolean request_wants_usage (JsonObject *request);
 
 static void
 on_sent (GObject      *object,
@@ -1536,18 +1457,11 @@ on_sent (GObject      *object,
       return;
     }
 
-  if (self->body_mode == BODY_SSE && self->client_dialect != self->upstream_dialect)
-    {
-      JsonObject *request = json_node_get_object (json_parser_get_root (self->parser));
-
-      self->translator =
-        kp_stream_translator_new (self->upstream_dialect == KP_DIALECT_ANTHROPIC
-                                    ? KP_STREAM_ANTHROPIC_TO_OPENAI
-                                    : KP_STREAM_OPENAI_TO_ANTHROPIC,
-                                  self->model,
-                                  self->client_dialect == KP_DIALECT_OPENAI &&
-                                  request_wants_usage (request));
-    }
+  /* A wire that has no stream of its own is read as a whole answer. */
+  if (self->body_mode == BODY_SSE && self->upstream_wire->decoder_new == NULL)
+    self->body_mode = BODY_WHOLE;
+  if (self->body_mode == BODY_SSE)
+    self->bridge = kp_wire_bridge_new (self->upstream_wire, self->wire, self->req, &self->target);
 
   self->stream = g_steal_pointer (&stream);
   enter_phase (self, PHASE_BODY);
@@ -1565,100 +1479,8 @@ on_wrote_body (SoupMessage *upstream,
 
 /* Request ---------------------------------------------------------------- */
 
-static gboolean
-request_wants_usage (JsonObject *request)
-{
-  JsonNode *node = json_object_get_member (request, "stream_options");
-  JsonObject *options;
-
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return FALSE;
-  options = json_node_get_object (node);
-  return json_object_get_boolean_member_with_default (options, "include_usage", FALSE);
-}
-
-/* The request for a provider of the other dialect, with its model id; made
- * once, and NULL (self->translate_error says why) when it cannot be.
- */
-static GBytes *
-build_translated_body (KpRelay *self)
-{
-  JsonObject *request = json_node_get_object (json_parser_get_root (self->parser));
-  char *json;
-
-  if (self->translated == NULL && self->translate_error == NULL)
-    {
-      g_autoptr(GError) error = NULL;
-
-      self->translated = self->client_dialect == KP_DIALECT_OPENAI
-                           ? kp_anthropic_request_from_openai (request, &error)
-                           : kp_anthropic_request_to_openai (request, &error);
-      if (self->translated == NULL)
-        self->translate_error = g_strdup (error->message);
-    }
-  if (self->translated == NULL)
-    return NULL;
-
-  json_object_set_string_member (json_node_get_object (self->translated), "model",
-                                 self->offering->upstream_id);
-  json = json_to_string (self->translated, FALSE);
-  return g_bytes_new_take (json, strlen (json));
-}
-
-/* What the current route's provider must see: its own model id, and a request
- * for usage in streams. The client's bytes are reused when nothing changes.
- */
-static GBytes *
-build_upstream_body (KpRelay *self)
-{
-  JsonObject *request = json_node_get_object (json_parser_get_root (self->parser));
-  gboolean changed = self->body_changed;
-
-  if (self->client_dialect != self->upstream_dialect)
-    return build_translated_body (self);
-
-  if (g_strcmp0 (json_object_get_string_member_with_default (request, "model", ""),
-                 self->offering->upstream_id) != 0)
-    {
-      json_object_set_string_member (request, "model", self->offering->upstream_id);
-      changed = TRUE;
-    }
-
-  /* Anthropic requires max_tokens; its clients always send it, but a
-   * hand-written request may not.
-   */
-  if (self->client_dialect == KP_DIALECT_ANTHROPIC &&
-      json_object_get_int_member_with_default (request, "max_tokens", 0) <= 0)
-    {
-      json_object_set_int_member (request, "max_tokens", KP_ANTHROPIC_DEFAULT_MAX_TOKENS);
-      changed = TRUE;
-    }
-
-  if (self->client_dialect == KP_DIALECT_OPENAI &&
-      self->client_stream && !self->strip_usage && !request_wants_usage (request))
-    {
-      JsonObject *options = json_object_new ();
-
-      /* Ask for usage so the cost is known; the extra chunk is removed again. */
-      json_object_set_boolean_member (options, "include_usage", TRUE);
-      json_object_set_object_member (request, "stream_options", options);
-      self->strip_usage = TRUE;
-      changed = TRUE;
-    }
-
-  if (!changed && g_strcmp0 (self->model, self->offering->upstream_id) == 0)
-    return g_bytes_ref (self->client_body);
-
-  self->body_changed = TRUE;
-  {
-    char *json = json_to_string (json_parser_get_root (self->parser), FALSE);
-
-    return g_bytes_new_take (json, strlen (json));
-  }
-}
-
 /* Starts the current route: a fresh exchange with its provider and key. A
- * route whose dialect cannot express the request is passed over.
+ * route whose wire cannot express the request is passed over.
  */
 static void
 try_route (KpRelay *self)
@@ -1676,11 +1498,21 @@ try_route (KpRelay *self)
       self->offering = route->offering;
       self->provider = g_object_ref (route->offering->provider);
       self->credential = route->credential ? g_object_ref (route->credential) : NULL;
-      self->upstream_dialect = kp_provider_get_dialect (self->provider);
+      self->upstream_wire = kp_wire_route_for (self->wire, self->offering);
+      self->target = (KpWireTarget) { .provider = self->provider, .offering = self->offering };
 
-      body = build_upstream_body (self);
-      if (body != NULL)
-        break;
+      g_clear_pointer (&self->translate_error, g_free);
+      if (self->upstream_wire != NULL)
+        {
+          g_autoptr(GError) error = NULL;
+
+          body = kp_wire_build_upstream (self->req, self->upstream_wire, &self->target, &error);
+          if (body != NULL)
+            break;
+          self->translate_error = g_strdup (error->message);
+        }
+      else
+        self->translate_error = g_strdup ("it does not serve this API");
 
       g_debug ("%s: route %u (%s) cannot take this request: %s", self->request_id, route->rank,
                kp_provider_get_id (self->provider), self->translate_error);
@@ -1713,19 +1545,21 @@ try_route (KpRelay *self)
   self->usage = (KpUsage) { 0 };
   g_byte_array_set_size (self->pending, 0);
   g_string_truncate (self->out, 0);
-  g_clear_pointer (&self->translator, kp_stream_translator_free);
+  g_clear_pointer (&self->bridge, kp_wire_bridge_free);
+  self->scanned = 0;
   /* The last route's calls may still be winding down on the old one. */
   g_clear_object (&self->cancellable);
   self->cancellable = g_cancellable_new ();
   self->attempt_started_us = g_get_monotonic_time ();
   self->attempt_number = self->attempts->len + 1;
 
-  g_debug ("%s: %s → route %u of %u: %s (%s)", self->request_id, self->model, route->rank,
+  g_debug ("%s: %s → route %u of %u: %s (%s)", self->request_id, self->req->model, route->rank,
            self->plan->routes->len, kp_provider_get_id (self->provider),
            self->offering->upstream_id);
 
   self->upstream = soup_message_new_from_uri (SOUP_METHOD_POST,
-                                              kp_provider_get_chat_uri (self->provider));
+                                              kp_provider_get_api_uri (self->provider,
+                                                                       self->upstream_wire->id));
   /* libsoup 3.2 opens a new connection for every POST unless told that it
    * may reuse one: with this, keep-alive connections to a provider are
    * pooled (no TCP and TLS handshake per request). A request on a pooled
@@ -1736,17 +1570,9 @@ try_route (KpRelay *self)
   kp_provider_apply_headers (self->provider, headers,
                              self->credential ? kp_credential_get_secret (self->credential) : NULL);
   soup_message_headers_replace (headers, "Accept",
-                                self->client_stream ? "text/event-stream" : "application/json");
-  if (self->client_dialect == KP_DIALECT_ANTHROPIC &&
-      self->upstream_dialect == KP_DIALECT_ANTHROPIC)
-    {
-      /* The features a Claude client turned on go with its request. */
-      const char *beta = soup_message_headers_get_one (
-        soup_server_message_get_request_headers (self->msg), "anthropic-beta");
-
-      if (beta != NULL)
-        soup_message_headers_replace (headers, "anthropic-beta", beta);
-    }
+                                self->req->stream ? "text/event-stream" : "application/json");
+  if (self->upstream_wire->add_headers != NULL)
+    self->upstream_wire->add_headers (self->req, headers);
   soup_message_set_request_body_from_bytes (self->upstream, "application/json", body);
   /* The message never outlives the relay that owns it. */
   g_signal_connect (self->upstream, "wrote-body", G_CALLBACK (on_wrote_body), self);
@@ -1757,172 +1583,83 @@ try_route (KpRelay *self)
                            g_object_ref (self));
 }
 
-static gboolean
-parse_request (KpRelay    *self,
-               GBytes     *body)
+/* Only the offerings whose provider can serve the client's API. */
+static GPtrArray *
+fitting_offerings (KpRelay   *self,
+                   GPtrArray *offerings)
 {
-  g_autoptr(GError) error = NULL;
-  JsonObject *request;
-  JsonNode *node;
-  gconstpointer data;
-  gsize len;
+  GPtrArray *fitting = g_ptr_array_new ();
 
-  data = g_bytes_get_data (body, &len);
-  if (len == 0)
+  for (guint i = 0; i < offerings->len; i++)
     {
-      reply_error (self, 400, "invalid_json",
-                   "The request body is empty; send a JSON object with “model” and “messages”.");
-      return FALSE;
+      const KpOffering *offering = g_ptr_array_index (offerings, i);
+
+      if (kp_wire_route_for (self->wire, offering) != NULL)
+        g_ptr_array_add (fitting, (gpointer)offering);
     }
-
-  if (!json_parser_load_from_data (self->parser, data, len, &error))
-    {
-      g_autofree char *message =
-        g_strdup_printf ("The request body is not valid JSON: %s", error->message);
-      reply_error (self, 400, "invalid_json", message);
-      return FALSE;
-    }
-
-  node = json_parser_get_root (self->parser);
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    {
-      reply_error (self, 400, "invalid_json",
-                   "The request body must be a JSON object with “model” and “messages”.");
-      return FALSE;
-    }
-  request = json_node_get_object (node);
-
-  node = json_object_get_member (request, "model");
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING || *json_node_get_string (node) == '\0')
-    {
-      reply_error (self, 400, "missing_model",
-                   "The request has no “model”: name the model to use, e.g. “deepseek/deepseek-chat”. "
-                   "GET /v1/models lists them.");
-      return FALSE;
-    }
-  self->model = g_strdup (json_node_get_string (node));
-
-  node = json_object_get_member (request, "messages");
-  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node) ||
-      json_array_get_length (json_node_get_array (node)) == 0)
-    {
-      reply_error (self, 400, "missing_messages",
-                   "The request needs “messages”: a non-empty list of chat messages.");
-      return FALSE;
-    }
-
-  node = json_object_get_member (request, "stream");
-  if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
-      json_node_get_value_type (node) == G_TYPE_BOOLEAN)
-    self->client_stream = json_node_get_boolean (node);
-  else if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
-    {
-      reply_error (self, 400, "invalid_stream", "“stream” must be true or false.");
-      return FALSE;
-    }
-
-  /* Anthropic's clients say how long an answer may be: it must be a number. */
-  node = json_object_get_member (request, "max_tokens");
-  if (self->client_dialect == KP_DIALECT_ANTHROPIC && node != NULL &&
-      (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
-       json_node_get_int (node) <= 0))
-    {
-      reply_error (self, 400, "invalid_max_tokens", "“max_tokens” must be a positive integer.");
-      return FALSE;
-    }
-
-  /* "provider": one id or a list; Keypool's, so it never goes upstream. */
-  node = json_object_get_member (request, "provider");
-  if (node != NULL)
-    {
-      g_autoptr(GStrvBuilder) providers = g_strv_builder_new ();
-      gboolean ok = TRUE;
-
-      if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
-        g_strv_builder_add (providers, json_node_get_string (node));
-      else if (JSON_NODE_HOLDS_ARRAY (node))
-        {
-          JsonArray *array = json_node_get_array (node);
-
-          for (guint i = 0; i < json_array_get_length (array) && ok; i++)
-            {
-              JsonNode *element = json_array_get_element (array, i);
-
-              ok = JSON_NODE_HOLDS_VALUE (element) &&
-                   json_node_get_value_type (element) == G_TYPE_STRING;
-              if (ok)
-                g_strv_builder_add (providers, json_node_get_string (element));
-            }
-        }
-      else
-        ok = FALSE;
-
-      if (!ok)
-        {
-          reply_error (self, 400, "invalid_provider",
-                       "“provider” must be a provider id or a list of them, e.g. \"deepseek\".");
-          return FALSE;
-        }
-      self->providers = g_strv_builder_end (providers);
-      json_object_remove_member (request, "provider");
-      self->body_changed = TRUE;
-    }
-
-  {
-    gint64 max_tokens = json_object_get_int_member_with_default (request, "max_completion_tokens", 0);
-
-    if (max_tokens <= 0)
-      max_tokens = json_object_get_int_member_with_default (request, "max_tokens", 0);
-    self->output_tokens = max_tokens > 0 ? max_tokens : DEFAULT_OUTPUT_TOKENS;
-  }
-  /* About four bytes of JSON per token: rough, and the same for every route. */
-  self->prompt_tokens = MAX ((gint64)len / 4, 1);
-
-  return TRUE;
+  return fitting;
 }
 
 /**
  * kp_relay_start:
  * @self: a #KpRelay
  *
- * Parses the client's chat request, plans the routes and starts with the
- * first. Every outcome, including a refusal, ends the client's response.
+ * Parses the client's request, plans the routes and starts with the first.
+ * Every outcome, including a refusal, ends the client's response.
  */
 void
 kp_relay_start (KpRelay *self)
 {
   g_autoptr(GPtrArray) offerings = NULL;
+  g_autoptr(GPtrArray) fitting = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GError) error = NULL;
   KpRouteRequest request = { 0 };
 
   g_return_if_fail (KP_IS_RELAY (self));
 
-  self->client_body = soup_message_body_flatten (soup_server_message_get_request_body (self->msg));
+  body = soup_message_body_flatten (soup_server_message_get_request_body (self->msg));
+  self->req = kp_wire_request_new (self->wire, body,
+                                   soup_server_message_get_request_headers (self->msg));
 
   /* A refusal below is the client's error, and is recorded as one. */
   self->outcome = KP_OUTCOME_CLIENT_ERROR;
-  if (!parse_request (self, self->client_body))
-    return;
+  if (!kp_wire_request_parse (self->req, &error))
+    {
+      reply_error (self, 400, kp_wire_error_code (error), error->message);
+      return;
+    }
 
-  offerings = kp_gateway_resolve (self->gateway, self->model, &self->providers);
+  offerings = kp_gateway_resolve (self->gateway, self->req->model, &self->req->providers);
   if (offerings == NULL)
     {
       g_autofree char *message =
-        kp_catalog_describe_unknown (kp_gateway_get_catalog (self->gateway), self->model);
+        kp_catalog_describe_unknown (kp_gateway_get_catalog (self->gateway), self->req->model);
+
+      reply_error (self, 404, "model_not_found", message);
+      return;
+    }
+  fitting = fitting_offerings (self, offerings);
+  if (fitting->len == 0)
+    {
+      g_autofree char *message =
+        g_strdup_printf ("No provider serves “%s” at %s: it is known, but not as a model "
+                         "for this API.", self->req->model,
+                         g_uri_get_path (soup_server_message_get_uri (self->msg)));
 
       reply_error (self, 404, "model_not_found", message);
       return;
     }
   self->outcome = KP_OUTCOME_OK;
 
-  request.prompt_tokens = self->prompt_tokens;
-  request.output_tokens = self->output_tokens;
-  request.providers = (const char * const *)self->providers;
-  self->plan = kp_gateway_plan (self->gateway, offerings, &request);
+  request.prompt_tokens = self->req->prompt_tokens;
+  request.output_tokens = self->req->output_tokens;
+  request.providers = (const char * const *)self->req->providers;
+  self->plan = kp_gateway_plan (self->gateway, fitting, &request);
 
   if (self->plan->routes->len == 0)
     {
-      g_autofree char *message = kp_plan_describe_empty (self->plan, self->model);
+      g_autofree char *message = kp_plan_describe_empty (self->plan, self->req->model);
 
       self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
       reply_error (self, 503, "no_route", message);
@@ -1957,7 +1694,9 @@ kp_relay_new (KpGateway         *gateway,
   self->gateway = g_object_ref (gateway);
   self->msg = g_object_ref (msg);
   self->request_id = g_strdup (request_id);
-  self->client_dialect = kp_http_client_dialect (msg);
+  self->wire = kp_wire_for_route (g_uri_get_path (soup_server_message_get_uri (msg)));
+  if (self->wire == NULL)
+    self->wire = kp_wire_default ();
   self->finished_handler = g_signal_connect (msg, "finished",
                                              G_CALLBACK (on_client_finished), self);
 
@@ -1990,15 +1729,15 @@ kp_relay_abort (KpRelay    *self,
 }
 
 /**
- * kp_relay_get_dialect:
+ * kp_relay_get_api:
  *
- * Returns: the protocol the client speaks
+ * Returns: the id of the API the client speaks, as the ledger records it
  */
-KpDialect
-kp_relay_get_dialect (KpRelay *self)
+const char *
+kp_relay_get_api (KpRelay *self)
 {
-  g_return_val_if_fail (KP_IS_RELAY (self), KP_DIALECT_OPENAI);
-  return self->client_dialect;
+  g_return_val_if_fail (KP_IS_RELAY (self), NULL);
+  return self->wire->id;
 }
 
 const char *
@@ -2012,7 +1751,7 @@ const char *
 kp_relay_get_model (KpRelay *self)
 {
   g_return_val_if_fail (KP_IS_RELAY (self), NULL);
-  return self->model;
+  return self->req != NULL ? self->req->model : NULL;
 }
 
 const char *

@@ -18,6 +18,7 @@
 
 #include "kp-http.h"
 #include "kp-server.h"
+#include "wire/kp-wire.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -284,7 +285,7 @@ add_cors_headers (KpServer          *self,
 }
 
 static void
-handle_chat (KpServer          *self,
+handle_request (KpServer          *self,
              SoupServerMessage *msg)
 {
   g_autoptr(KpRelay) relay = NULL;
@@ -305,22 +306,19 @@ handle_chat (KpServer          *self,
   kp_relay_start (relay);
 }
 
-/* Anthropic's token counter, estimated: about four bytes of JSON a token,
- * as the router estimates a prompt. Claude Code asks before it sends.
+/* A wire's token counter (Anthropic's count_tokens), estimated: about four
+ * bytes of JSON a token, as the router estimates a prompt. Claude Code asks
+ * before it sends.
  */
 static void
 handle_count_tokens (KpServer          *self,
-                     SoupServerMessage *msg)
+                     SoupServerMessage *msg,
+                     const KpWire      *wire)
 {
   g_autoptr(GBytes) body = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(KpWireRequest) req = NULL;
   g_autoptr(GPtrArray) offerings = NULL;
-  g_auto(GStrv) providers = NULL;
   g_autoptr(GError) error = NULL;
-  JsonObject *request;
-  const char *model;
-  gconstpointer data;
-  gsize len;
 
   if (g_object_get_qdata (G_OBJECT (msg), too_large_quark) != NULL)
     {
@@ -329,44 +327,46 @@ handle_count_tokens (KpServer          *self,
     }
 
   body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
-  data = g_bytes_get_data (body, &len);
-  if (len == 0 || !json_parser_load_from_data (parser, data, len, &error) ||
-      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  req = kp_wire_request_new (wire, body, NULL);
+  if (!kp_wire_request_parse_common (req, &error))
     {
-      kp_http_reply_error (msg, 400, "invalid_json",
-                           "The request body must be a JSON object with “model” and “messages”%s%s",
-                           error ? ": " : ".", error ? error->message : "");
-      return;
-    }
-  request = json_node_get_object (json_parser_get_root (parser));
-
-  model = json_object_get_string_member_with_default (request, "model", NULL);
-  if (model == NULL || *model == '\0')
-    {
-      kp_http_reply_error (msg, 400, "missing_model", "The request has no “model”.");
-      return;
-    }
-  if (!json_object_has_member (request, "messages") ||
-      !JSON_NODE_HOLDS_ARRAY (json_object_get_member (request, "messages")))
-    {
-      kp_http_reply_error (msg, 400, "missing_messages",
-                           "The request needs “messages”: a list of messages.");
+      kp_http_reply_error (msg, 400, kp_wire_error_code (error), "%s", error->message);
       return;
     }
 
-  offerings = kp_gateway_resolve (self->gateway, model, &providers);
+  offerings = kp_gateway_resolve (self->gateway, req->model, &req->providers);
   if (offerings == NULL)
     {
       g_autofree char *message =
-        kp_catalog_describe_unknown (kp_gateway_get_catalog (self->gateway), model);
+        kp_catalog_describe_unknown (kp_gateway_get_catalog (self->gateway), req->model);
 
       kp_http_reply_error (msg, 404, "model_not_found", "%s", message);
       return;
     }
 
   /* The router's estimate of a prompt: the body is already the measure. */
-  kp_http_reply_json (msg, 200, g_strdup_printf ("{\"input_tokens\":%" G_GSIZE_FORMAT "}",
-                                                 MAX (len / 4, 1)));
+  kp_http_reply_json (msg, 200, wire->count_json (req->prompt_tokens));
+}
+
+/* What a client that asked for a path Keypool does not serve is told. */
+static char *
+describe_routes (void)
+{
+  const KpWire * const *wires = kp_wire_all ();
+  g_autoptr(GString) routes = g_string_new (NULL);
+
+  for (guint i = 0; wires[i] != NULL; i++)
+    for (guint j = 0; wires[i]->client_routes != NULL && wires[i]->client_routes[j] != NULL; j++)
+      g_string_append_printf (routes, "POST %s, ", wires[i]->client_routes[j]);
+  g_string_append (routes, "GET /v1/models and GET /health");
+  return g_string_free (g_steal_pointer (&routes), FALSE);
+}
+
+static gboolean
+is_count_route (const KpWire *wire,
+                const char   *path)
+{
+  return wire->count_route != NULL && g_str_equal (wire->count_route, path);
 }
 
 static void
@@ -378,6 +378,7 @@ handler (SoupServer        *server,
 {
   KpServer *self = user_data;
   const char *method = soup_server_message_get_method (msg);
+  const KpWire *wire;
 
   add_cors_headers (self, msg);
 
@@ -387,19 +388,15 @@ handler (SoupServer        *server,
       return;
     }
 
-  if (g_str_equal (path, "/v1/chat/completions") || g_str_equal (path, "/v1/messages"))
+  wire = kp_wire_for_route (path);
+  if (wire != NULL && (is_count_route (wire, path) || kp_wire_serves_route (wire, path)))
     {
       if (method != SOUP_METHOD_POST)
         reply_method_not_allowed (msg, "POST");
+      else if (is_count_route (wire, path))
+        handle_count_tokens (self, msg, wire);
       else
-        handle_chat (self, msg);
-    }
-  else if (g_str_equal (path, "/v1/messages/count_tokens"))
-    {
-      if (method != SOUP_METHOD_POST)
-        reply_method_not_allowed (msg, "POST");
-      else
-        handle_count_tokens (self, msg);
+        handle_request (self, msg);
     }
   else if (g_str_equal (path, "/v1/models"))
     {
@@ -424,9 +421,10 @@ handler (SoupServer        *server,
     }
   else
     {
+      g_autofree char *routes = describe_routes ();
+
       kp_http_reply_error (msg, 404, "unknown_path",
-                           "Keypool has nothing at %s. It serves POST /v1/chat/completions, "
-                           "POST /v1/messages, GET /v1/models and GET /health.", path);
+                           "Keypool has nothing at %s. It serves %s.", path, routes);
     }
 }
 
