@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "codec/kp-json-guard.h"
+#include "kp-upstream-error.h"
 
 /* @depth arrays nested, then closed: "[[…]]". */
 static char *
@@ -171,6 +172,33 @@ test_malformed (void)
   g_assert_nonnull (error);
 }
 
+/* An upstream error body or in-stream error event of 100,000 "[" is a
+ * failure like any other, not the end of the process.
+ */
+static void
+test_upstream_error (void)
+{
+  g_autofree char *deep = g_malloc (100000 + 1);
+  KpFailure failure;
+
+  memset (deep, '[', 100000);
+  deep[100000] = '\0';
+
+  kp_failure_classify_http (&failure, 500, NULL, deep, 100000);
+  g_assert_cmpint (failure.klass, ==, KP_FAILURE_DOWN);
+  g_assert_nonnull (failure.message);
+  g_assert_cmpuint (strlen (failure.message), <=, 300);
+  kp_failure_clear (&failure);
+
+  kp_failure_classify_http (&failure, 429, NULL, deep, 100000);
+  g_assert_cmpint (failure.klass, ==, KP_FAILURE_RATE_LIMITED);
+  kp_failure_clear (&failure);
+
+  kp_failure_classify_event (&failure, deep);
+  g_assert_cmpint (failure.klass, ==, KP_FAILURE_DOWN);
+  kp_failure_clear (&failure);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -183,6 +211,7 @@ main (int   argc,
   g_test_add_func ("/keypool/json-guard/brackets-in-strings", test_brackets_in_strings);
   g_test_add_func ("/keypool/json-guard/escapes", test_escapes);
   g_test_add_func ("/keypool/json-guard/malformed", test_malformed);
+  g_test_add_func ("/keypool/json-guard/upstream-error", test_upstream_error);
 
   return g_test_run ();
 }

@@ -18,6 +18,7 @@
 
 #include "kp-http.h"
 #include "kp-server.h"
+#include "codec/kp-json-guard.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -330,7 +331,7 @@ handle_count_tokens (KpServer          *self,
 
   body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   data = g_bytes_get_data (body, &len);
-  if (len == 0 || !json_parser_load_from_data (parser, data, len, &error) ||
+  if (len == 0 || !kp_json_parser_load_from_data (parser, data, len, &error) ||
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
       kp_http_reply_error (msg, 400, "invalid_json",
