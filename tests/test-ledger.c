@@ -11,8 +11,11 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 
-#include "kp-ledger.h"
+#include <unistd.h>
+
+#include "kp-ledger-private.h"
 #include "kp-provider.h"
+#include "kp-test-util.h"
 
 typedef struct
 {
@@ -379,6 +382,391 @@ test_catalog_cache (Fixture       *fixture,
   }
 }
 
+/* The ledger fails loudly and loses nothing it can keep ----------------- */
+
+static void
+add_request_at (KpLedger   *ledger,
+                const char *request_id,
+                gint64      time_ms)
+{
+  g_autoptr(GError) error = NULL;
+  KpRequestRow row = {
+    .request_id = (char *)request_id, .time_ms = time_ms, .model = (char *)"m", .status = 200,
+    .outcome = (char *)"ok", .cost_source = (char *)"computed", .ttfb_ms = -1,
+  };
+
+  g_assert_true (kp_ledger_add_request (ledger, &row, NULL, 0, &error));
+  g_assert_no_error (error);
+}
+
+/* The moved-aside copy of @path in its folder, or NULL. */
+static char *
+find_moved_aside (const char *path)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *prefix = g_strconcat (base, ".damaged-", NULL);
+  g_autoptr(GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    if (g_str_has_prefix (name, prefix) && !g_str_has_suffix (name, "-wal"))
+      return g_build_filename (dir, name, NULL);
+  return NULL;
+}
+
+/* Opens a damaged @path: it is moved aside, a new one starts, and the
+ * problem says so.
+ */
+static void
+assert_recovers_from_damage (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpLedger) ledger = NULL;
+  g_autoptr(GPtrArray) recent = NULL;
+  g_autofree char *aside = NULL;
+
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*database was damaged*moved to*");
+  ledger = kp_ledger_open (path, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_nonnull (ledger);
+
+  aside = find_moved_aside (path);
+  g_assert_nonnull (aside);
+  g_assert_nonnull (kp_ledger_get_problem (ledger));
+  g_assert_nonnull (strstr (kp_ledger_get_problem (ledger), aside));
+
+  /* The new database works. */
+  add_request_at (ledger, "kp-after", 42);
+  recent = kp_ledger_recent_requests (ledger, 10, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (recent->len, ==, 1);
+  g_assert_true (kp_ledger_check_integrity (ledger, &error));
+}
+
+/* A file of garbage where the database was. */
+static void
+test_damaged_garbage (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("keypool-ledger-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "keypool.db", NULL);
+  g_autoptr(GString) garbage = g_string_new (NULL);
+  g_autofree char *aside = NULL;
+  g_autofree char *kept = NULL;
+  gsize kept_len = 0;
+
+  {
+    g_autoptr(KpLedger) ledger = kp_ledger_open (path, NULL);
+
+    add_request_at (ledger, "kp-before", 1);
+  }
+  for (guint i = 0; i < 8192; i++)
+    g_string_append (garbage, "garbage!");
+  g_assert_true (g_file_set_contents (path, garbage->str, garbage->len, NULL));
+
+  assert_recovers_from_damage (path);
+
+  /* Nothing is deleted: the damaged file is kept as it was. */
+  aside = find_moved_aside (path);
+  g_assert_true (g_file_get_contents (aside, &kept, &kept_len, NULL));
+  g_assert_cmpmem (kept, kept_len, garbage->str, garbage->len);
+  kp_test_remove_tree (dir);
+}
+
+/* A sound header over damaged pages: only PRAGMA quick_check notices. */
+static void
+test_damaged_pages (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("keypool-ledger-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "keypool.db", NULL);
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+
+  {
+    g_autoptr(KpLedger) ledger = kp_ledger_open (path, NULL);
+
+    for (guint i = 0; i < 2000; i++)
+      add_request_at (ledger, "kp-before-with-a-long-request-id-to-fill-pages", i);
+  }
+  g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
+  g_assert_cmpuint (len, >, 16 * 4096);
+  /* Pages from the fourth on, past the schema, become noise. */
+  for (gsize i = 3 * 4096; i < len - 4096; i++)
+    contents[i] = (char)(i * 7919 % 251);
+  g_assert_true (g_file_set_contents (path, contents, len, NULL));
+
+  assert_recovers_from_damage (path);
+  kp_test_remove_tree (dir);
+}
+
+static void
+on_written (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_ptr_array_add (user_data, g_object_ref (result));
+}
+
+static void
+add_request_later (KpLedger   *ledger,
+                   const char *request_id,
+                   gint64      time_ms,
+                   GPtrArray  *results)
+{
+  KpRequestRow row = {
+    .request_id = (char *)request_id, .time_ms = time_ms, .model = (char *)"m", .status = 200,
+    .outcome = (char *)"ok", .cost_source = (char *)"computed", .ttfb_ms = -1,
+  };
+
+  kp_ledger_add_request_async (ledger, &row, NULL, 0, on_written, results);
+}
+
+typedef struct
+{
+  KpLedger   *ledger;
+  const char *needle;   /* NULL: no problem */
+  GPtrArray  *results;
+  guint       n_results;
+} Waiting;
+
+static gboolean
+problem_is (gpointer data)
+{
+  Waiting *waiting = data;
+  const char *problem = kp_ledger_get_problem (waiting->ledger);
+
+  if (waiting->needle == NULL)
+    return problem == NULL;
+  return problem != NULL && strstr (problem, waiting->needle) != NULL;
+}
+
+static gboolean
+results_are_in (gpointer data)
+{
+  Waiting *waiting = data;
+
+  return waiting->results->len >= waiting->n_results;
+}
+
+/* Each result says the row waits in memory (or, @dropped of them, that it
+ * was dropped).
+ */
+static void
+assert_rows_wait (KpLedger  *ledger,
+                  GPtrArray *results,
+                  guint      dropped)
+{
+  guint n_dropped = 0;
+
+  for (guint i = 0; i < results->len; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_false (kp_ledger_add_request_finish (ledger, results->pdata[i], &error));
+      if (g_error_matches (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING))
+        continue;
+      g_assert_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY);
+      g_assert_nonnull (strstr (error->message, "dropped"));
+      n_dropped++;
+    }
+  g_assert_cmpuint (n_dropped, ==, dropped);
+}
+
+/* Writes fail as on a full disk: the rows wait in memory, the problem says
+ * so, and once writes work again every row is written with its own time.
+ */
+static void
+test_write_failure (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("keypool-ledger-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "keypool.db", NULL);
+  g_autoptr(GPtrArray) results = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpLedger) ledger = kp_ledger_open (path, &error);
+  g_autoptr(GPtrArray) recent = NULL;
+  gint64 base = g_get_real_time () / 1000 - 3600 * 1000;
+  Waiting waiting = { ledger, NULL, results, 3 };
+
+  g_assert_no_error (error);
+  g_assert_null (kp_ledger_get_problem (ledger));
+  kp_ledger_set_retry_policy (ledger, 5, 40, 10000);
+  kp_ledger_set_fail_writes (ledger, TRUE);
+
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*not being recorded*disk is full*");
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("kp-late-%u", i);
+
+      add_request_later (ledger, id, base + i * 60000, results);
+    }
+  g_assert_true (kp_test_spin_until (results_are_in, &waiting, 20000));
+  assert_rows_wait (ledger, results, 0);
+  waiting.needle = "3 wait in memory";
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+  g_test_assert_expected_messages ();
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM requests"), ==, 0);
+
+  /* The disk has room again. */
+  kp_ledger_set_fail_writes (ledger, FALSE);
+  waiting.needle = NULL;
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM requests"), ==, 3);
+  recent = kp_ledger_recent_requests (ledger, 10, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (recent->len, ==, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      KpRequestRow *row = g_ptr_array_index (recent, i);
+      g_autofree char *id = g_strdup_printf ("kp-late-%u", 2 - i);
+
+      /* Written late, at their true times. */
+      g_assert_cmpstr (row->request_id, ==, id);
+      g_assert_cmpint (row->time_ms, ==, base + (2 - i) * 60000);
+    }
+
+  g_clear_object (&ledger);
+  kp_test_remove_tree (dir);
+}
+
+/* No more rows wait than the bound: the newest are kept. */
+static void
+test_write_failure_bounded (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("keypool-ledger-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "keypool.db", NULL);
+  g_autoptr(GPtrArray) results = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpLedger) ledger = kp_ledger_open (path, &error);
+  g_autoptr(GPtrArray) recent = NULL;
+  Waiting waiting = { ledger, "2 older ones were dropped", results, 4 };
+
+  kp_ledger_set_retry_policy (ledger, 5, 40, 2);
+  kp_ledger_set_fail_writes (ledger, TRUE);
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*not being recorded*");
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("kp-%u", i);
+
+      add_request_later (ledger, id, 1000 + i, results);
+    }
+  g_assert_true (kp_test_spin_until (results_are_in, &waiting, 20000));
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+  g_test_assert_expected_messages ();
+  assert_rows_wait (ledger, results, 2);
+
+  kp_ledger_set_fail_writes (ledger, FALSE);
+  waiting.needle = NULL;
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+  recent = kp_ledger_recent_requests (ledger, 10, &error);
+  g_assert_cmpuint (recent->len, ==, 2);
+  g_assert_cmpstr (((KpRequestRow *)recent->pdata[0])->request_id, ==, "kp-3");
+  g_assert_cmpstr (((KpRequestRow *)recent->pdata[1])->request_id, ==, "kp-2");
+
+  g_clear_object (&ledger);
+  kp_test_remove_tree (dir);
+}
+
+/* A database the user may not write (root may write anything: the test
+ * runs as nobody then).
+ */
+static void
+test_read_only (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr(GPtrArray) results = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpLedger) ledger = NULL;
+  gboolean was_root = geteuid () == 0;
+  Waiting waiting = { NULL, NULL, results, 1 };
+
+  if (was_root && seteuid (65534) != 0)
+    {
+      g_test_skip ("cannot act as another user than root");
+      return;
+    }
+
+  dir = g_dir_make_tmp ("keypool-ledger-XXXXXX", NULL);
+  g_assert_nonnull (dir);
+  path = g_build_filename (dir, "keypool.db", NULL);
+  g_clear_object (&ledger);
+  ledger = kp_ledger_open (path, &error);
+  g_assert_no_error (error);
+  g_clear_object (&ledger);
+  g_assert_cmpint (g_chmod (path, 0400), ==, 0);
+
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*read-only*");
+  ledger = kp_ledger_open (path, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  waiting.ledger = ledger;
+  kp_ledger_set_retry_policy (ledger, 5, 40, 10000);
+
+  add_request_later (ledger, "kp-read-only", 1234, results);
+  g_assert_true (kp_test_spin_until (results_are_in, &waiting, 20000));
+  assert_rows_wait (ledger, results, 0);
+  waiting.needle = "not being recorded";
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+
+  /* The user makes it writable again. */
+  {
+    const char *suffixes[] = { "", "-wal", "-shm" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+      {
+        g_autofree char *file = g_strconcat (path, suffixes[i], NULL);
+
+        if (g_file_test (file, G_FILE_TEST_EXISTS))
+          g_assert_cmpint (g_chmod (file, 0600), ==, 0);
+      }
+  }
+  waiting.needle = NULL;
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM requests WHERE time = 1234"), ==, 1);
+
+  g_clear_object (&ledger);
+  kp_test_remove_tree (dir);
+  if (was_root)
+    g_assert_cmpint (seteuid (0), ==, 0);
+}
+
+/* /health says "degraded", and why, while the ledger has a problem. */
+static void
+test_health_degraded (void)
+{
+  KpTestPlace place = { 0 };
+  g_autofree char *data = NULL;
+  g_autofree char *db = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autoptr(SoupMessage) msg = NULL;
+  g_auto(KpTestResponse) response = { 0 };
+  KpGateway *gateway;
+
+  kp_test_place_init (&place, "ledger-health");
+  data = g_build_filename (place.root, "data", NULL);
+  db = g_build_filename (data, "keypool.db", NULL);
+  g_assert_cmpint (g_mkdir (data, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (db, "garbage garbage garbage garbage", -1, NULL));
+
+  gateway = kp_test_gateway_new (place.providers, place.root, "kp-health-token-0123456789");
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*database was damaged*");
+  kp_test_gateway_start (gateway);
+  g_test_assert_expected_messages ();
+
+  url = g_strdup_printf ("http://127.0.0.1:%u/health", kp_gateway_get_port (gateway));
+  msg = soup_message_new ("GET", url);
+  kp_test_send (session, msg, 10000, &response);
+  g_assert_cmpuint (response.status, ==, 200);
+  g_assert_nonnull (strstr (response.body, "\"status\":\"degraded\""));
+  g_assert_nonnull (strstr (response.body, "\"problem\":\"The database was damaged"));
+
+  soup_session_abort (session);
+  kp_test_gateway_clear (&gateway);
+  kp_test_place_clear (&place);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -395,6 +783,12 @@ main (int   argc,
   ADD ("no-half-rows", test_no_half_rows);
   ADD ("catalog-cache", test_catalog_cache);
   g_test_add_func ("/keypool/ledger/newer-schema", test_newer_schema);
+  g_test_add_func ("/keypool/ledger/damaged-garbage", test_damaged_garbage);
+  g_test_add_func ("/keypool/ledger/damaged-pages", test_damaged_pages);
+  g_test_add_func ("/keypool/ledger/write-failure", test_write_failure);
+  g_test_add_func ("/keypool/ledger/write-failure-bounded", test_write_failure_bounded);
+  g_test_add_func ("/keypool/ledger/read-only", test_read_only);
+  g_test_add_func ("/keypool/ledger/health-degraded", test_health_degraded);
 
 #undef ADD
 

@@ -886,6 +886,17 @@ test_count_tokens (Fixture       *fixture,
           TOKEN, NULL, NULL, &response);
     assert_anthropic_error (&response, 404, "not_found_error");
   }
+  {
+    /* 100,000 "[" are a 400, not a stack overflow that ends every stream. */
+    g_auto(KpTestResponse) response = { 0 };
+    g_autofree char *deep = g_malloc (100000 + 1);
+
+    memset (deep, '[', 100000);
+    deep[100000] = '\0';
+    post (fixture, "/v1/messages/count_tokens", deep, TOKEN, NULL, NULL, &response);
+    g_assert_cmpuint (response.status, ==, 400);
+    g_assert_nonnull (strstr (response.body, "deeper than 128 levels"));
+  }
 }
 
 int

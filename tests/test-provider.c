@@ -12,6 +12,7 @@
 
 #include "kp-catalog.h"
 #include "kp-usage.h"
+#include "kp-test-util.h"
 
 static KpProvider *
 provider_from_string (const char  *json,
@@ -107,6 +108,17 @@ test_parse_errors (void)
     { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"a/b\",\"input\":1}]}",
       "only one of" },
     { "{\"id\":\"x\",\"base_url\":\"http://a\",\"requires_key\":\"no\"}", "true or false" },
+    /* A line break in a header would let a file add headers of its own. */
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"headers\":{\"X-A\":\"1\\r\\nX-Evil: 2\"}}",
+      "line break" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"headers\":{\"X-A\":\"1\\nX-Evil: 2\"}}",
+      "line break" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"headers\":{\"X-A\\r\\nX-Evil\":\"1\"}}",
+      "not a valid header name" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"auth\":{\"type\":\"header\",\"name\":\"k\\ne\"}}",
+      "not a valid header name" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"auth\":{\"type\":\"header\",\"name\":\"k\","
+      "\"prefix\":\"a\\rb\"}}", "line break" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -183,6 +195,33 @@ test_catalog_override (void)
   g_assert_cmpuint (kp_catalog_get_model_ids (catalog)->len, ==, 3);
 }
 
+/* A provider file of 100,000 "[" is skipped with a clear warning; json-glib
+ * alone would overflow its stack on it and end Keypool.
+ */
+static void
+test_catalog_deep_file (void)
+{
+  g_autofree char *root = g_dir_make_tmp ("keypool-test-XXXXXX", NULL);
+  g_autofree char *deep = g_malloc (100000 + 1);
+  g_autoptr(KpCatalog) catalog = kp_catalog_new ();
+
+  memset (deep, '[', 100000);
+  deep[100000] = '\0';
+  write_file (root, "deep.json", deep);
+  write_file (root, "alpha.json",
+              "{\"id\":\"alpha\",\"base_url\":\"https://alpha.test/v1\","
+              "\"models\":[{\"id\":\"v/a\",\"input\":1,\"output\":1}]}");
+
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*deep.json*deeper than 128 levels*");
+  kp_catalog_load (catalog, root, NULL);
+  g_test_assert_expected_messages ();
+
+  g_assert_cmpuint (kp_catalog_get_providers (catalog)->len, ==, 1);
+  g_assert_nonnull (kp_catalog_get_provider (catalog, "alpha"));
+  g_assert_cmpuint (kp_catalog_get_load_errors (catalog)->len, ==, 1);
+  kp_test_remove_tree (root);
+}
+
 static void
 test_shipped_providers (void)
 {
@@ -248,6 +287,46 @@ test_cost (void)
   kp_usage_parse_openai (&usage, json_node_get_object (json_parser_get_root (parser)));
   g_assert_cmpint (kp_usage_get_cost (&usage, &offering, &cost), ==, KP_COST_REPORTED);
   g_assert_cmpint (cost, ==, 500000000);
+}
+
+/* What a provider reports is clamped before it is rounded or cast: a double
+ * past the range of gint64 is undefined behaviour there.
+ */
+static void
+test_cost_clamped (void)
+{
+  KpOffering dear = { .input = 1e6, .output = 1e6, .cached_input = -1, .cache_write = -1 };
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  KpUsage usage = { 0 };
+  gint64 cost = -1;
+
+  g_assert_true (json_parser_load_from_data (parser,
+    "{\"prompt_tokens\":1e300,\"completion_tokens\":9.3e18,"
+    "\"prompt_tokens_details\":{\"cached_tokens\":-1e300},"
+    "\"completion_tokens_details\":{\"reasoning_tokens\":99999999999999999999},"
+    "\"cost\":1e300}", -1, NULL));
+  g_assert_true (kp_usage_parse_openai (&usage, json_node_get_object (json_parser_get_root (parser))));
+  g_assert_cmpint (usage.prompt_tokens, ==, KP_USAGE_MAX_TOKENS);
+  g_assert_cmpint (usage.completion_tokens, ==, KP_USAGE_MAX_TOKENS);
+  g_assert_cmpint (usage.cached_tokens, ==, 0);
+  g_assert_cmpint (usage.reasoning_tokens, >=, 0);
+  g_assert_cmpint (usage.reasoning_tokens, <=, KP_USAGE_MAX_TOKENS);
+  g_assert_true (usage.has_reported_cost);
+  g_assert_cmpint (usage.reported_cost_nano, ==, KP_USAGE_MAX_COST_NANO);
+
+  /* The most tokens at the dearest price still fit. */
+  usage.has_reported_cost = FALSE;
+  g_assert_cmpint (kp_usage_get_cost (&usage, &dear, &cost), ==, KP_COST_COMPUTED);
+  g_assert_cmpint (cost, ==, KP_USAGE_MAX_COST_NANO);
+
+  g_assert_true (json_parser_load_from_data (parser,
+    "{\"input_tokens\":1e300,\"output_tokens\":-5,\"cache_read_input_tokens\":1e19}", -1, NULL));
+  usage = (KpUsage) { 0 };
+  g_assert_true (kp_usage_parse_anthropic (&usage, json_node_get_object (json_parser_get_root (parser))));
+  g_assert_cmpint (usage.completion_tokens, ==, 0);
+  g_assert_cmpint (usage.cached_tokens, ==, KP_USAGE_MAX_TOKENS);
+  g_assert_cmpint (usage.prompt_tokens, <=, 3 * KP_USAGE_MAX_TOKENS);
+  g_assert_cmpint (usage.prompt_tokens, >=, KP_USAGE_MAX_TOKENS);
 }
 
 /* The fields the catalog refresh reads, and the ids it gives new models. */
@@ -373,6 +452,41 @@ test_merge_live_list (void)
   g_assert_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_INVALID);
 }
 
+/* Two models of one file that map to the same upstream id (an alias written
+ * as its own entry) both stay when the live list names that id.
+ */
+static void
+test_merge_keeps_every_file_model (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) live = g_array_new (FALSE, TRUE, sizeof (KpLiveModel));
+  KpLiveModel listed = { g_strdup ("chat-v3"), -1, -1, -1, 0 };
+  g_autoptr(KpProvider) bundled = provider_from_string (
+    "{\"id\":\"deep\",\"base_url\":\"https://d.test/v1\",\"models\":["
+    "{\"id\":\"deep/chat\",\"upstream_id\":\"chat-v3\",\"input\":1,\"output\":2},"
+    "{\"id\":\"deep/chat-v3\",\"upstream_id\":\"chat-v3\",\"input\":1,\"output\":2},"
+    "{\"id\":\"deep/gone\",\"upstream_id\":\"gone\"}]}", &error);
+  g_autoptr(KpProvider) merged = NULL;
+
+  g_assert_no_error (error);
+  g_array_set_clear_func (live, kp_live_model_clear);
+  g_array_append_val (live, listed);
+
+  merged = kp_provider_new_merged (bundled, live, 1000);
+  g_assert_cmpuint (kp_provider_get_n_offerings (merged), ==, 2);
+  g_assert_cmpstr (kp_provider_get_offering (merged, 0)->model_id, ==, "deep/chat");
+  g_assert_cmpstr (kp_provider_get_offering (merged, 1)->model_id, ==, "deep/chat-v3");
+  for (guint i = 0; i < 2; i++)
+    {
+      const KpOffering *offering = kp_provider_get_offering (merged, i);
+
+      g_assert_cmpstr (offering->upstream_id, ==, "chat-v3");
+      g_assert_cmpfloat (offering->output, ==, 2.0);
+      g_assert_cmpint (offering->price_source, ==, KP_PRICE_BUNDLED);
+      g_assert_true (offering->provider == merged);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -384,9 +498,12 @@ main (int   argc,
   g_test_add_func ("/keypool/provider/parse-errors", test_parse_errors);
   g_test_add_func ("/keypool/provider/parse-refresh", test_parse_refresh);
   g_test_add_func ("/keypool/provider/merge-live-list", test_merge_live_list);
+  g_test_add_func ("/keypool/provider/merge-keeps-every-file-model", test_merge_keeps_every_file_model);
   g_test_add_func ("/keypool/catalog/override", test_catalog_override);
   g_test_add_func ("/keypool/catalog/shipped", test_shipped_providers);
+  g_test_add_func ("/keypool/catalog/deep-file", test_catalog_deep_file);
   g_test_add_func ("/keypool/usage/cost", test_cost);
+  g_test_add_func ("/keypool/usage/cost-clamped", test_cost_clamped);
 
   return g_test_run ();
 }

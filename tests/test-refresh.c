@@ -612,6 +612,39 @@ test_failing_provider (Fixture       *fixture,
   g_assert_nonnull (find_offering (fixture, "aaa", "aaa/two"));
 }
 
+/* A model list or a balance answer of 100,000 "[" fails that refresh with
+ * a clear error; json-glib alone would overflow its stack and end Keypool.
+ */
+static void
+test_deep_answers (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(GPtrArray) results = NULL;
+  g_autofree char *deep = g_malloc (100000 + 1);
+  const KpRefreshResult *result;
+  const KpRefreshRow *state;
+
+  memset (deep, '[', 100000);
+  deep[100000] = '\0';
+  provider (fixture, "ds", NULL, "/ds/models", "/ds/balance", "deepseek", "sk-ds-deep-key-5678",
+            "[{\"id\":\"d/chat\",\"upstream_id\":\"d-chat\",\"input\":1,\"output\":2}]");
+  kp_mock_catalog_set (fixture->catalog, "/ds/models", 200, deep, 0);
+  kp_mock_catalog_set (fixture->catalog, "/ds/balance", 200, deep, 0);
+  start_gateway (fixture);
+
+  results = run_refresh (fixture, NULL);
+  result = find_result (results, "ds");
+  g_assert_cmpint (result->outcome, ==, KP_REFRESH_FAILED);
+  g_assert_nonnull (strstr (result->summary, "deeper than 128 levels"));
+  g_assert_nonnull (find_offering (fixture, "ds", "d/chat"));
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "ds");
+  g_assert_false (state->has_balance);
+  assert_key_state (fixture, "ds", KP_CREDENTIAL_OK);
+
+  /* Keypool still serves. */
+  g_assert_cmpuint (chat (fixture, "d/chat", NULL), ==, 200);
+}
+
 static gboolean
 has_bbb_three (gpointer data)
 {
@@ -793,6 +826,7 @@ main (int   argc,
   ADD ("balance", test_balance);
   ADD ("balance-per-key", test_balance_per_key);
   ADD ("failing-provider", test_failing_provider);
+  ADD ("deep-answers", test_deep_answers);
   ADD ("slow-provider", test_slow_provider);
   ADD ("timer", test_timer);
   ADD ("timer-recent", test_timer_recent);

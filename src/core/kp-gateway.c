@@ -2256,20 +2256,36 @@ kp_gateway_get_models_json (KpGateway *self,
   return self->models_json;
 }
 
+/* "status":"ok", or "degraded" with the ledger's problem as "problem". */
+static char *
+health_status_json (const char *problem)
+{
+  g_autoptr(JsonNode) node = NULL;
+  g_autofree char *quoted = NULL;
+
+  if (problem == NULL)
+    return g_strdup ("\"status\":\"ok\"");
+  node = json_node_init_string (json_node_alloc (), problem);
+  quoted = json_to_string (node, FALSE);
+  return g_strdup_printf ("\"status\":\"degraded\",\"problem\":%s", quoted);
+}
+
 char *
 kp_gateway_dup_health_json (KpGateway *self)
 {
   GPtrArray *providers = kp_catalog_get_providers (self->catalog);
+  g_autofree char *status =
+    health_status_json (self->ledger ? kp_ledger_get_problem (self->ledger) : NULL);
   guint usable = 0;
 
   for (guint i = 0; i < providers->len; i++)
     if (kp_gateway_provider_is_usable (self, g_ptr_array_index (providers, i)))
       usable++;
 
-  return g_strdup_printf ("{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%" G_GINT64_FORMAT
+  return g_strdup_printf ("{%s,\"version\":\"%s\",\"uptime_s\":%" G_GINT64_FORMAT
                           ",\"providers\":%u,\"usable_providers\":%u,\"models\":%u,"
                           "\"active_requests\":%u,\"keyring\":%s}",
-                          PACKAGE_VERSION,
+                          status, PACKAGE_VERSION,
                           (g_get_monotonic_time () - self->started_us) / G_USEC_PER_SEC,
                           providers->len, usable,
                           kp_catalog_get_model_ids (self->catalog)->len,
@@ -2294,7 +2310,9 @@ on_row_written (GObject      *object,
   g_autoptr(GError) error = NULL;
   KpGateway *self = kp_relay_get_gateway (relay);
 
-  if (!kp_ledger_add_request_finish (KP_LEDGER (object), result, &error))
+  /* A row that waits in memory is the ledger's problem to tell, once. */
+  if (!kp_ledger_add_request_finish (KP_LEDGER (object), result, &error) &&
+      !g_error_matches (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING))
     g_warning ("A request was not recorded: %s", error->message);
 
   if (self != NULL && self->relays != NULL && g_hash_table_remove (self->relays, relay))

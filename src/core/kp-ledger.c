@@ -20,7 +20,7 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 
-#include "kp-ledger.h"
+#include "kp-ledger-private.h"
 #include "kp-provider.h"
 
 struct _KpLedger
@@ -32,7 +32,30 @@ struct _KpLedger
   GHashTable *statements;   /* static SQL text → sqlite3_stmt */
   GThread    *writer;       /* writes request rows; started on first use */
   GAsyncQueue *queue;       /* of Job, for the writer */
+  GMainContext *context;    /* where the problem is told */
+
+  /* What is wrong, for the user: set at open (damaged, read-only) and by the
+   * writer (rows not written). Main thread only.
+   */
+  char       *open_problem;
+  gboolean    open_read_only;
+  char       *write_problem;
+  char       *problem;
+
+  /* The writer's retry policy; tests shorten it. */
+  guint       retry_min_ms;
+  guint       retry_max_ms;
+  guint       max_pending;
+  gint        fail_writes;  /* atomic: a test's injected write failure */
 };
+
+enum {
+  PROP_0,
+  PROP_PROBLEM,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_TYPE (KpLedger, kp_ledger, G_TYPE_OBJECT)
 
@@ -41,8 +64,12 @@ typedef struct
 {
   KpRequestRow  row;
   GArray       *attempts;   /* of KpAttemptRow, deep copies */
-  GTask        *task;
+  GTask        *task;       /* NULL once the caller heard that the row waits */
 } Job;
+
+#define RETRY_MIN_MS 250
+#define RETRY_MAX_MS 30000
+#define MAX_PENDING  10000
 
 /* Pushed last: the writer ends after the rows queued before it. */
 static Job stop_job;
@@ -158,8 +185,30 @@ kp_ledger_finalize (GObject *object)
       self->db = NULL;
     }
   g_clear_pointer (&self->path, g_free);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->open_problem, g_free);
+  g_clear_pointer (&self->write_problem, g_free);
+  g_clear_pointer (&self->problem, g_free);
 
   G_OBJECT_CLASS (kp_ledger_parent_class)->finalize (object);
+}
+
+static void
+kp_ledger_get_property (GObject    *object,
+                        guint       prop_id,
+                        GValue     *value,
+                        GParamSpec *pspec)
+{
+  KpLedger *self = KP_LEDGER (object);
+
+  switch (prop_id)
+    {
+    case PROP_PROBLEM:
+      g_value_set_string (value, self->problem);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
 static void
@@ -168,6 +217,19 @@ kp_ledger_class_init (KpLedgerClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->finalize = kp_ledger_finalize;
+  object_class->get_property = kp_ledger_get_property;
+
+  /**
+   * KpLedger:problem:
+   *
+   * What keeps the ledger from recording as it should, in a sentence for
+   * the user, or %NULL when all is well: a damaged database that was moved
+   * aside, a read-only one, or rows that wait in memory because writes fail.
+   */
+  properties[PROP_PROBLEM] =
+    g_param_spec_string ("problem", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static void
@@ -175,6 +237,27 @@ kp_ledger_init (KpLedger *self)
 {
   self->statements = g_hash_table_new_full (NULL, NULL, NULL,
                                             (GDestroyNotify)sqlite3_finalize);
+  self->retry_min_ms = RETRY_MIN_MS;
+  self->retry_max_ms = RETRY_MAX_MS;
+  self->max_pending = MAX_PENDING;
+}
+
+/* Main thread: the problem is the write problem while there is one. */
+static void
+update_problem (KpLedger *self)
+{
+  const char *problem = self->write_problem ? self->write_problem : self->open_problem;
+
+  if (g_strcmp0 (problem, self->problem) == 0)
+    return;
+  /* Said once when it starts; the property follows every change. */
+  if (problem != NULL && self->problem == NULL)
+    g_warning ("%s", problem);
+  else if (problem == NULL)
+    g_message ("The ledger records requests again.");
+  g_free (self->problem);
+  self->problem = g_strdup (problem);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROBLEM]);
 }
 
 static gboolean
@@ -182,7 +265,11 @@ set_sqlite_error (KpLedger    *self,
                   GError     **error,
                   const char  *doing)
 {
-  g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY,
+  int code = sqlite3_errcode (self->db) & 0xff;
+
+  g_set_error (error, KP_LEDGER_ERROR,
+               code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? KP_LEDGER_ERROR_DAMAGED
+                                                               : KP_LEDGER_ERROR_QUERY,
                "Cannot %s in %s: %s", doing, self->path, sqlite3_errmsg (self->db));
   return FALSE;
 }
@@ -268,21 +355,49 @@ migrate (KpLedger  *self,
   return TRUE;
 }
 
-/**
- * kp_ledger_open:
- * @path: the database file; its folder is created when missing
- * @error: a location for a #GError
- *
- * Returns: (transfer full): the ledger, migrated to the current schema
+/* The first answer of PRAGMA quick_check: "ok" on a sound database. */
+static gboolean
+quick_check (KpLedger  *self,
+             GError   **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  g_autofree char *result = NULL;
+
+  if (sqlite3_prepare_v2 (self->db, "PRAGMA quick_check(1)", -1, &stmt, NULL) != SQLITE_OK)
+    {
+      sqlite3_finalize (stmt);
+      return set_sqlite_error (self, error, "check the database");
+    }
+  if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0) != NULL)
+    result = g_strdup ((const char *)sqlite3_column_text (stmt, 0));
+  else
+    {
+      set_sqlite_error (self, error, "check the database");
+      sqlite3_finalize (stmt);
+      return FALSE;
+    }
+  sqlite3_finalize (stmt);
+
+  if (!g_str_equal (result, "ok"))
+    {
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_DAMAGED,
+                   "%s is damaged: %s", self->path, result);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Opens @path and brings it to the current schema; @check runs
+ * PRAGMA quick_check first.
  */
-KpLedger *
-kp_ledger_open (const char  *path,
-                GError     **error)
+static KpLedger *
+open_connection (const char  *path,
+                 gboolean     check,
+                 GError     **error)
 {
   g_autoptr(KpLedger) self = NULL;
   g_autofree char *dir = NULL;
-
-  g_return_val_if_fail (path != NULL, NULL);
+  GStatBuf st;
 
   self = g_object_new (KP_TYPE_LEDGER, NULL);
   self->path = g_strdup (path);
@@ -310,15 +425,128 @@ kp_ledger_open (const char  *path,
   /* The CLI and a running Keypool may touch the file at the same moment. */
   sqlite3_busy_timeout (self->db, 2000);
 
-  if (!exec (self, "PRAGMA journal_mode = WAL", "switch to WAL", error) ||
+  /* sqlite opens a file it may not write read-only, and says so only when
+   * a write fails; the journal mode of such a file stays as it is.
+   */
+  self->open_read_only = sqlite3_db_readonly (self->db, "main") == 1;
+  if (!exec (self, self->open_read_only ? "PRAGMA schema_version" : "PRAGMA journal_mode = WAL",
+             "open the database", error) ||
+      (check && !quick_check (self, error)) ||
       !exec (self, "PRAGMA synchronous = NORMAL", "set synchronous", error) ||
       !exec (self, "PRAGMA foreign_keys = ON", "enable foreign keys", error) ||
       !migrate (self, error))
     return NULL;
 
-  g_chmod (path, 0600);
+  /* Private to the user; a file its owner made read-only stays so. */
+  if (g_stat (path, &st) == 0 && (st.st_mode & 077) != 0)
+    g_chmod (path, st.st_mode & 0700);
 
   return g_steal_pointer (&self);
+}
+
+/* Moves a damaged database (and its WAL) aside under a name with the time:
+ * keypool.db → keypool.db.damaged-20260501-101500.
+ */
+static char *
+move_aside (const char  *path,
+            GError     **error)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
+  g_autofree char *aside = g_strdup_printf ("%s.damaged-%s", path, stamp);
+  g_autofree char *wal = g_strconcat (path, "-wal", NULL);
+  g_autofree char *wal_aside = g_strconcat (aside, "-wal", NULL);
+  g_autofree char *shm = g_strconcat (path, "-shm", NULL);
+
+  for (guint n = 2; g_file_test (aside, G_FILE_TEST_EXISTS); n++)
+    {
+      g_free (aside);
+      aside = g_strdup_printf ("%s.damaged-%s-%u", path, stamp, n);
+      g_free (wal_aside);
+      wal_aside = g_strconcat (aside, "-wal", NULL);
+    }
+
+  if (g_rename (path, aside) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_OPEN,
+                   "%s is damaged and cannot be moved aside (%s). Move it away to start afresh.",
+                   path, g_strerror (saved_errno));
+      return NULL;
+    }
+  g_rename (wal, wal_aside);
+  g_unlink (shm);
+  return g_steal_pointer (&aside);
+}
+
+/**
+ * kp_ledger_open:
+ * @path: the database file; its folder is created when missing
+ * @error: a location for a #GError
+ *
+ * Checks the database (PRAGMA quick_check) before use. A damaged one is
+ * moved aside under a name with the time, never deleted, and a new one
+ * takes its place; #KpLedger:problem says so. A read-only one opens, and
+ * #KpLedger:problem says that requests cannot be recorded.
+ *
+ * Returns: (transfer full): the ledger, migrated to the current schema
+ */
+KpLedger *
+kp_ledger_open (const char  *path,
+                GError     **error)
+{
+  g_autoptr(KpLedger) self = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *aside = NULL;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  self = open_connection (path, TRUE, &local_error);
+  if (self == NULL && g_error_matches (local_error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_DAMAGED))
+    {
+      g_autofree char *reason = g_strdup (local_error->message);
+
+      g_clear_error (&local_error);
+      aside = move_aside (path, error);
+      if (aside == NULL)
+        return NULL;
+      self = open_connection (path, FALSE, &local_error);
+      if (self != NULL)
+        self->open_problem = g_strdup_printf ("The database was damaged (%s). It was moved to %s "
+                                              "and a new one started: spending before now is in "
+                                              "the moved file.", reason, aside);
+    }
+  if (self == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+
+  if (self->open_read_only)
+    self->open_problem = g_strdup_printf ("The database %s is read-only: requests cannot be "
+                                          "recorded. Make it writable; Keypool keeps up to %u "
+                                          "requests in memory until then.",
+                                          path, self->max_pending);
+
+  self->context = g_main_context_ref_thread_default ();
+  update_problem (self);
+
+  return g_steal_pointer (&self);
+}
+
+/**
+ * kp_ledger_get_problem:
+ * @self: a #KpLedger
+ *
+ * Returns: (nullable): what keeps the ledger from recording as it should,
+ *   or %NULL when all is well
+ */
+const char *
+kp_ledger_get_problem (KpLedger *self)
+{
+  g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+  return self->problem;
 }
 
 const char *
@@ -1012,7 +1240,10 @@ kp_ledger_add_request (KpLedger            *self,
  * Rows are written by a thread of their own, on its own connection, so that
  * sqlite's work (and, now and then, a WAL checkpoint) never runs on the main
  * loop. Rows that arrive together share one transaction; each request hears
- * back only once its row is committed.
+ * back once its row is committed. When the disk or the file fails (full,
+ * read-only, gone), the rows wait in memory, up to max_pending, the newest
+ * kept; the writer tries again with a growing delay, on a fresh connection,
+ * and #KpLedger:problem says what is wrong until a write works.
  */
 
 static void
@@ -1046,27 +1277,38 @@ attempt_row_clear (gpointer data)
   g_free (attempt->failure);
 }
 
+/* Tells the caller of each job how its row went, once. */
 static void
-finish_jobs (GPtrArray *jobs,
-             GError    *error)
+finish_jobs (GPtrArray    *jobs,
+             const GError *error)
 {
   for (guint i = 0; i < jobs->len; i++)
     {
       Job *job = g_ptr_array_index (jobs, i);
 
+      if (job->task == NULL)
+        continue;
       if (error == NULL)
         g_task_return_boolean (job->task, TRUE);
       else
         g_task_return_error (job->task, g_error_copy (error));
+      g_clear_object (&job->task);
     }
-  g_ptr_array_set_size (jobs, 0);
 }
 
 static gboolean
 write_batch (KpLedger   *writer,
+             KpLedger   *self,
              GPtrArray  *jobs,
              GError    **error)
 {
+  if (g_atomic_int_get (&self->fail_writes))
+    {
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY,
+                   "Cannot record requests in %s: database or disk is full", self->path);
+      return FALSE;
+    }
+
   if (!exec (writer, "BEGIN IMMEDIATE", "record requests", error))
     return FALSE;
   for (guint i = 0; i < jobs->len; i++)
@@ -1088,20 +1330,148 @@ write_batch (KpLedger   *writer,
   return TRUE;
 }
 
+/* The row itself is at fault (a constraint, a value sqlite refuses), not
+ * the disk or the file: writing it again would fail again.
+ */
+static gboolean
+row_at_fault (KpLedger *writer)
+{
+  switch (sqlite3_errcode (writer->db) & 0xff)
+    {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE:
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+typedef struct
+{
+  GWeakRef  ledger;
+  char     *problem;   /* NULL: rows are written again */
+} ProblemUpdate;
+
+static void
+problem_update_free (gpointer data)
+{
+  ProblemUpdate *update = data;
+
+  g_weak_ref_clear (&update->ledger);
+  g_free (update->problem);
+  g_free (update);
+}
+
+static gboolean
+apply_write_problem (gpointer data)
+{
+  ProblemUpdate *update = data;
+  g_autoptr(KpLedger) self = g_weak_ref_get (&update->ledger);
+
+  if (self == NULL)
+    return G_SOURCE_REMOVE;
+
+  g_free (self->write_problem);
+  self->write_problem = g_strdup (update->problem);
+  /* A row written means the file takes writes again. */
+  if (update->problem == NULL && self->open_read_only)
+    {
+      g_clear_pointer (&self->open_problem, g_free);
+      self->open_read_only = FALSE;
+    }
+  update_problem (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Writer thread: tells the main thread what is wrong now. */
+static void
+tell_write_problem (KpLedger   *self,
+                    const char *problem)
+{
+  ProblemUpdate *update = g_new0 (ProblemUpdate, 1);
+
+  g_weak_ref_init (&update->ledger, self);
+  update->problem = g_strdup (problem);
+  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, apply_write_problem,
+                              update, problem_update_free);
+}
+
+/* Writes every row that waits. Rows the database refuses for what they are
+ * fail alone; when the disk or the file fails, every row stays in @jobs.
+ *
+ * Returns: %TRUE when nothing is left to write
+ */
+static gboolean
+write_jobs (KpLedger   *self,
+            KpLedger  **writer,
+            GPtrArray  *jobs,
+            GError    **error)
+{
+  if (*writer == NULL)
+    {
+      *writer = open_connection (self->path, FALSE, error);
+      if (*writer == NULL)
+        return FALSE;
+    }
+
+  if (write_batch (*writer, self, jobs, error))
+    {
+      finish_jobs (jobs, NULL);
+      g_ptr_array_set_size (jobs, 0);
+      return TRUE;
+    }
+  if (!row_at_fault (*writer))
+    return FALSE;
+  g_clear_error (error);
+
+  /* One bad row must not take the others with it. */
+  for (guint i = 0; i < jobs->len;)
+    {
+      g_autoptr(GPtrArray) one = g_ptr_array_new ();
+      g_autoptr(GError) row_error = NULL;
+
+      g_ptr_array_add (one, g_ptr_array_index (jobs, i));
+      if (write_batch (*writer, self, one, &row_error))
+        finish_jobs (one, NULL);
+      else if (row_at_fault (*writer))
+        {
+          g_debug ("A request row was refused: %s", row_error->message);
+          finish_jobs (one, row_error);
+        }
+      else
+        {
+          g_propagate_error (error, g_steal_pointer (&row_error));
+          return FALSE;
+        }
+      g_ptr_array_remove_index (jobs, i);
+    }
+  return TRUE;
+}
+
 static gpointer
 writer_thread (gpointer data)
 {
   KpLedger *self = data;
   g_autoptr(GPtrArray) jobs = g_ptr_array_new_with_free_func ((GDestroyNotify)job_free);
   g_autoptr(KpLedger) writer = NULL;
-  g_autoptr(GError) open_error = NULL;
   gboolean stopping = FALSE;
+  guint delay_ms = 0;       /* 0 while writes work */
+  gint64 next_try = 0;      /* monotonic µs of the next retry */
+  guint64 lost = 0;
 
-  writer = kp_ledger_open (self->path, &open_error);
-
-  while (!stopping)
+  while (!stopping || jobs->len > 0)
     {
-      Job *job = g_async_queue_pop (self->queue);
+      gint64 now = g_get_monotonic_time ();
+      Job *job;
+
+      if (stopping)
+        job = NULL;
+      else if (delay_ms == 0)
+        job = g_async_queue_pop (self->queue);
+      else
+        job = g_async_queue_timeout_pop (self->queue, MAX (next_try - now, 0));
 
       /* Take whatever else is waiting: one commit for all of it. */
       while (job != NULL)
@@ -1110,41 +1480,73 @@ writer_thread (gpointer data)
             stopping = TRUE;
           else
             g_ptr_array_add (jobs, job);
-          job = jobs->len < 256 ? g_async_queue_try_pop (self->queue) : NULL;
+          job = g_async_queue_try_pop (self->queue);
+        }
+
+      /* Keep the newest rows when too many wait. */
+      if (jobs->len > self->max_pending)
+        {
+          g_autoptr(GPtrArray) dropped = g_ptr_array_new_with_free_func ((GDestroyNotify)job_free);
+          g_autoptr(GError) too_many = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY,
+                                                    "Too many requests wait to be recorded; "
+                                                    "the oldest are dropped");
+
+          while (jobs->len > self->max_pending)
+            g_ptr_array_add (dropped, g_ptr_array_steal_index (jobs, 0));
+          finish_jobs (dropped, too_many);
+          lost += dropped->len;
         }
 
       if (jobs->len == 0)
         continue;
 
-      if (writer == NULL)
+      if (delay_ms != 0 && !stopping && g_get_monotonic_time () < next_try)
         {
-          finish_jobs (jobs, open_error);
+          /* Rows that arrive while writes fail wait with the others. */
+          g_autoptr(GError) pending = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING,
+                                                   "The request waits in memory to be recorded");
+          finish_jobs (jobs, pending);
           continue;
         }
 
       {
         g_autoptr(GError) error = NULL;
+        g_autoptr(GError) pending = NULL;
+        g_autofree char *problem = NULL;
+        g_autofree char *lost_text = NULL;
 
-        if (write_batch (writer, jobs, &error))
+        if (write_jobs (self, &writer, jobs, &error))
           {
-            finish_jobs (jobs, NULL);
+            if (delay_ms != 0)
+              tell_write_problem (self, NULL);
+            delay_ms = 0;
+            lost = 0;
             continue;
           }
 
-        /* One bad row must not take the others with it. */
-        for (guint i = 0; i < jobs->len; i++)
+        /* The disk or the file failed: every row waits, and the connection
+         * is opened anew for the next try (a file made writable again).
+         */
+        g_clear_object (&writer);
+        if (stopping)
           {
-            g_autoptr(GPtrArray) one = g_ptr_array_new ();
-            g_autoptr(GError) row_error = NULL;
-            Job *single = g_ptr_array_index (jobs, i);
-
-            g_ptr_array_add (one, single);
-            if (write_batch (writer, one, &row_error))
-              g_task_return_boolean (single->task, TRUE);
-            else
-              g_task_return_error (single->task, g_steal_pointer (&row_error));
+            g_warning ("%u requests could not be recorded before Keypool stopped: %s",
+                       jobs->len, error->message);
+            finish_jobs (jobs, error);
+            break;
           }
-        g_ptr_array_set_size (jobs, 0);
+
+        pending = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING,
+                               "The request waits in memory to be recorded: %s", error->message);
+        finish_jobs (jobs, pending);
+        delay_ms = delay_ms == 0 ? self->retry_min_ms : MIN (delay_ms * 2, self->retry_max_ms);
+        next_try = g_get_monotonic_time () + (gint64)delay_ms * 1000;
+        if (lost > 0)
+          lost_text = g_strdup_printf (" %" G_GUINT64_FORMAT " older ones were dropped.", lost);
+        problem = g_strdup_printf ("Requests are not being recorded. %s. %u wait in memory and "
+                                   "are written when the database takes them again.%s",
+                                   error->message, jobs->len, lost_text ? lost_text : "");
+        tell_write_problem (self, problem);
       }
     }
 
@@ -1157,7 +1559,9 @@ writer_thread (gpointer data)
  * @row: the request; copied
  * @attempts: (array length=n_attempts): its attempts; copied
  * @n_attempts: how many
- * @callback: called on this thread's main context once the row is committed
+ * @callback: called on this thread's main context once the row is committed,
+ *   or with %KP_LEDGER_ERROR_PENDING when writes fail and the row waits in
+ *   memory (bounded) to be written, with its own time, once they work again
  * @user_data: data for @callback
  *
  * Like kp_ledger_add_request(), without blocking the caller.
@@ -1204,6 +1608,31 @@ kp_ledger_add_request_async (KpLedger            *self,
       self->writer = g_thread_new ("keypool-ledger", writer_thread, self);
     }
   g_async_queue_push (self->queue, job);
+}
+
+/* Before the first row. */
+void
+kp_ledger_set_retry_policy (KpLedger *self,
+                            guint     min_delay_ms,
+                            guint     max_delay_ms,
+                            guint     max_pending)
+{
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (self->writer == NULL);
+  g_return_if_fail (min_delay_ms > 0 && min_delay_ms <= max_delay_ms && max_pending > 0);
+
+  self->retry_min_ms = min_delay_ms;
+  self->retry_max_ms = max_delay_ms;
+  self->max_pending = max_pending;
+}
+
+/* Every write fails as a full disk would, until told otherwise. */
+void
+kp_ledger_set_fail_writes (KpLedger *self,
+                           gboolean  fail)
+{
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_atomic_int_set (&self->fail_writes, fail ? 1 : 0);
 }
 
 gboolean

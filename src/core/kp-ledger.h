@@ -18,6 +18,8 @@ typedef enum
   KP_LEDGER_ERROR_NEWER,
   KP_LEDGER_ERROR_QUERY,
   KP_LEDGER_ERROR_NOT_FOUND,
+  KP_LEDGER_ERROR_DAMAGED,   /* the database file is damaged */
+  KP_LEDGER_ERROR_PENDING,   /* the row waits in memory; it is written when writes work again */
 } KpLedgerError;
 
 /* A credential's metadata. The secret itself lives in the keyring (or the
@@ -115,6 +117,7 @@ GQuark      kp_ledger_error_quark             (void);
 KpLedger   *kp_ledger_open                    (const char            *path,
                                                GError               **error);
 const char *kp_ledger_get_path                (KpLedger              *self);
+const char *kp_ledger_get_problem             (KpLedger              *self);
 
 gint64      kp_ledger_add_credential          (KpLedger              *self,
                                                const char            *provider,

@@ -12,6 +12,7 @@
 
 #include "kp-provider.h"
 #include "wire/kp-wire.h"
+#include "codec/kp-json-guard.h"
 
 struct _KpProvider
 {
@@ -190,6 +191,33 @@ valid_id (const char *id)
   return *id != '\0';
 }
 
+/* An HTTP token (RFC 9110): what a header name may be. */
+static gboolean
+valid_header_name (const char *name)
+{
+  for (const char *p = name; *p; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("!#$%&'*+-.^_`|~", *p) == NULL)
+      return FALSE;
+  return *name != '\0';
+}
+
+/* A line break in a value would end the header and start one of the file's
+ * own choosing; libsoup would send it as it is.
+ */
+static gboolean
+check_header (const char  *name,
+              const char  *value,
+              const char  *origin,
+              GError     **error)
+{
+  if (name != NULL && !valid_header_name (name))
+    return invalid (error, origin, "“%s” is not a valid header name", name);
+  if (value != NULL && strpbrk (value, "\r\n") != NULL)
+    return invalid (error, origin, "the value of the header “%s” has a line break",
+                    name ? name : "prefix");
+  return TRUE;
+}
+
 static gboolean
 parse_auth (KpProvider  *self,
             JsonNode    *node,
@@ -227,7 +255,7 @@ parse_auth (KpProvider  *self,
           !JSON_NODE_HOLDS_NULL (json_object_get_member (auth, "prefix")))
         self->auth_prefix = g_strdup (json_object_get_string_member_with_default (auth, "prefix", ""));
       self->auth_kind = KP_AUTH_HEADER;
-      return TRUE;
+      return check_header (self->auth_header, self->auth_prefix, self->origin, error);
     }
 
   return invalid (error, self->origin, "“auth” must be a string or an object");
@@ -289,6 +317,8 @@ parse_headers (KpProvider  *self,
         {
           if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING)
             return invalid (error, self->origin, "header “%s” must be a string", name);
+          if (!check_header (name, json_node_get_string (value), self->origin, error))
+            return FALSE;
           g_strv_builder_add (names, name);
           g_strv_builder_add (values, json_node_get_string (value));
         }
@@ -715,9 +745,12 @@ kp_provider_new_from_file (GFile   *file,
   if (!g_file_load_contents (file, NULL, &contents, &length, NULL, error))
     return NULL;
 
-  if (!json_parser_load_from_data (parser, contents, length, error))
+  if (!kp_json_parser_load_from_data (parser, contents, length, error))
     {
-      g_prefix_error (error, "%s: not valid JSON: ", path);
+      if (g_error_matches (*error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP))
+        g_prefix_error (error, "%s: ", path);
+      else
+        g_prefix_error (error, "%s: not valid JSON: ", path);
       return NULL;
     }
 
@@ -1052,22 +1085,17 @@ kp_live_model_canonical_id (KpProvider *provider,
   return g_strconcat (provider->id, "/", lower, NULL);
 }
 
-static const KpOffering *
-find_bundled (KpProvider *bundled,
-              const char *upstream_id)
+/* Whether a file model has exactly @upstream_id; if none has, the file
+ * models whose upstream id differs from it only in case stand for it.
+ */
+static gboolean
+has_exact_upstream_id (KpProvider *bundled,
+                       const char *upstream_id)
 {
-  const KpOffering *folded = NULL;
-
   for (guint i = 0; i < bundled->offerings->len; i++)
-    {
-      const KpOffering *offering = &g_array_index (bundled->offerings, KpOffering, i);
-
-      if (g_str_equal (offering->upstream_id, upstream_id))
-        return offering;
-      if (folded == NULL && g_ascii_strcasecmp (offering->upstream_id, upstream_id) == 0)
-        folded = offering;
-    }
-  return folded;
+    if (g_str_equal (g_array_index (bundled->offerings, KpOffering, i).upstream_id, upstream_id))
+      return TRUE;
+  return FALSE;
 }
 
 /**
@@ -1119,6 +1147,74 @@ find_snapshot_of (KpProvider *bundled,
         return offering;
     }
   return NULL;
+}
+
+/* One offering of the merged provider: @model as the live list names it,
+ * under the name of the file model @known, or a name of its own.
+ */
+static void
+merge_one (KpProvider        *self,
+           KpProvider        *bundled,
+           const KpLiveModel *model,
+           const KpOffering  *known,
+           GHashTable        *seen,
+           gint64             listed_at)
+{
+  const KpOffering *snapshot_of = known ? NULL : find_snapshot_of (bundled, model->upstream_id);
+  gboolean live_price = model->input >= 0 && model->output >= 0;
+  KpOffering offering = { 0 };
+
+  offering.model_id = known ? g_strdup (known->model_id)
+                            : kp_live_model_canonical_id (bundled, model->upstream_id);
+  if (offering.model_id == NULL || g_hash_table_contains (seen, offering.model_id))
+    {
+      g_free (offering.model_id);
+      return;
+    }
+
+  offering.upstream_id = g_strdup (model->upstream_id);
+  offering.aliases = known ? g_strdupv (known->aliases) : g_new0 (char *, 1);
+  offering.context = model->context > 0 ? model->context : known ? known->context : 0;
+  offering.reasoning = known ? known->reasoning : snapshot_of ? snapshot_of->reasoning : FALSE;
+  offering.kind = known ? known->kind : snapshot_of ? snapshot_of->kind : KP_MODEL_CHAT;
+  offering.provider = self;
+  offering.listed_at = listed_at;
+  if (live_price)
+    {
+      offering.input = model->input;
+      offering.output = model->output;
+      offering.cached_input = model->cached_input;
+      /* Lists give no cache-write price: the file's, or the input price. */
+      offering.cache_write = known ? known->cache_write : -1;
+      offering.price_source = KP_PRICE_LIVE;
+    }
+  else if (known != NULL && kp_offering_has_price (known))
+    {
+      offering.input = known->input;
+      offering.output = known->output;
+      offering.cached_input = known->cached_input;
+      offering.cache_write = known->cache_write;
+      offering.price_source = KP_PRICE_BUNDLED;
+    }
+  else if (snapshot_of != NULL && kp_offering_has_price (snapshot_of))
+    {
+      /* A dated snapshot costs what the file says its model costs. */
+      offering.input = snapshot_of->input;
+      offering.output = snapshot_of->output;
+      offering.cached_input = snapshot_of->cached_input;
+      offering.cache_write = snapshot_of->cache_write;
+      offering.context = offering.context > 0 ? offering.context : snapshot_of->context;
+      offering.price_source = KP_PRICE_BUNDLED;
+    }
+  else
+    {
+      offering.input = offering.output = offering.cached_input = offering.cache_write = -1;
+      offering.price_source = KP_PRICE_UNKNOWN;
+    }
+
+  g_array_append_val (self->offerings, offering);
+  g_hash_table_add (seen, g_array_index (self->offerings, KpOffering,
+                                         self->offerings->len - 1).model_id);
 }
 
 /**
@@ -1178,62 +1274,24 @@ kp_provider_new_merged (KpProvider *bundled,
   for (guint i = 0; i < live->len; i++)
     {
       const KpLiveModel *model = &g_array_index (live, KpLiveModel, i);
-      const KpOffering *known = find_bundled (bundled, model->upstream_id);
-      const KpOffering *snapshot_of = known ? NULL : find_snapshot_of (bundled, model->upstream_id);
-      gboolean live_price = model->input >= 0 && model->output >= 0;
-      KpOffering offering = { 0 };
+      gboolean exact = has_exact_upstream_id (bundled, model->upstream_id);
+      gboolean found = FALSE;
 
-      offering.model_id = known ? g_strdup (known->model_id)
-                                : kp_live_model_canonical_id (bundled, model->upstream_id);
-      if (offering.model_id == NULL || g_hash_table_contains (seen, offering.model_id))
+      /* Every file model of that upstream id (an alias may be written as an
+       * entry of its own), or the live model under a name of its own.
+       */
+      for (guint k = 0; k < bundled->offerings->len; k++)
         {
-          g_free (offering.model_id);
-          continue;
-        }
+          const KpOffering *known = &g_array_index (bundled->offerings, KpOffering, k);
 
-      offering.upstream_id = g_strdup (model->upstream_id);
-      offering.aliases = known ? g_strdupv (known->aliases) : g_new0 (char *, 1);
-      offering.context = model->context > 0 ? model->context : known ? known->context : 0;
-      offering.reasoning = known ? known->reasoning : snapshot_of ? snapshot_of->reasoning : FALSE;
-      offering.kind = known ? known->kind : snapshot_of ? snapshot_of->kind : KP_MODEL_CHAT;
-      offering.provider = self;
-      offering.listed_at = listed_at;
-      if (live_price)
-        {
-          offering.input = model->input;
-          offering.output = model->output;
-          offering.cached_input = model->cached_input;
-          /* Lists give no cache-write price: the file's, or the input price. */
-          offering.cache_write = known ? known->cache_write : -1;
-          offering.price_source = KP_PRICE_LIVE;
+          if (exact ? !g_str_equal (known->upstream_id, model->upstream_id)
+                    : g_ascii_strcasecmp (known->upstream_id, model->upstream_id) != 0)
+            continue;
+          merge_one (self, bundled, model, known, seen, listed_at);
+          found = TRUE;
         }
-      else if (known != NULL && kp_offering_has_price (known))
-        {
-          offering.input = known->input;
-          offering.output = known->output;
-          offering.cached_input = known->cached_input;
-          offering.cache_write = known->cache_write;
-          offering.price_source = KP_PRICE_BUNDLED;
-        }
-      else if (snapshot_of != NULL && kp_offering_has_price (snapshot_of))
-        {
-          /* A dated snapshot costs what the file says its model costs. */
-          offering.input = snapshot_of->input;
-          offering.output = snapshot_of->output;
-          offering.cached_input = snapshot_of->cached_input;
-          offering.cache_write = snapshot_of->cache_write;
-          offering.context = offering.context > 0 ? offering.context : snapshot_of->context;
-          offering.price_source = KP_PRICE_BUNDLED;
-        }
-      else
-        {
-          offering.input = offering.output = offering.cached_input = offering.cache_write = -1;
-          offering.price_source = KP_PRICE_UNKNOWN;
-        }
-
-      g_array_append_val (self->offerings, offering);
-      g_hash_table_add (seen, g_array_index (self->offerings, KpOffering,
-                                             self->offerings->len - 1).model_id);
+      if (!found)
+        merge_one (self, bundled, model, NULL, seen, listed_at);
     }
 
   /* A list that names models otherwise than requests do (Anthropic lists

@@ -26,6 +26,7 @@
 #include <libsoup/soup.h>
 
 #include "kp-refresh.h"
+#include "codec/kp-json-guard.h"
 #include "kp-gateway.h"
 
 #define DEFAULT_INTERVAL_HOURS 6
@@ -491,9 +492,11 @@ kp_refresh_parse_models (GBytes         *body,
 
   g_array_set_clear_func (models, kp_live_model_clear);
 
-  if (!json_parser_load_from_data (parser, data ? data : "", len, error))
+  if (!kp_json_parser_load_from_data (parser, data, len, error))
     {
-      g_prefix_error (error, "the model list is not JSON: ");
+      g_prefix_error (error, "the model list %s: ",
+                      g_error_matches (*error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP) ? "is refused"
+                                                                                      : "is not JSON");
       return NULL;
     }
 
@@ -576,9 +579,11 @@ parse_balance (Balance         *balance,
   gsize len;
   const char *data = g_bytes_get_data (body, &len);
 
-  if (!json_parser_load_from_data (parser, data ? data : "", len, &error))
+  if (!kp_json_parser_load_from_data (parser, data, len, &error))
     {
-      balance->error = g_strdup_printf ("the balance is not JSON: %s", error->message);
+      balance->error = g_strdup_printf ("the balance %s: %s",
+                                        error->domain == KP_JSON_ERROR ? "is refused" : "is not JSON",
+                                        error->message);
       return;
     }
   if (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))

@@ -33,6 +33,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "codec/kp-json-guard.h"
 #include "kp-gateway.h"
 #include "kp-http.h"
 #include "kp-relay.h"
@@ -878,7 +879,7 @@ parse_whole_usage (KpRelay *self)
     return;
 
   parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, start, len, NULL))
+  if (!kp_json_parser_load_from_data (parser, start, len, NULL))
     return;
 
   root = json_parser_get_root (parser);

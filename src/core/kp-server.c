@@ -13,12 +13,16 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "kp-http.h"
 #include "kp-server.h"
 #include "wire/kp-wire.h"
+#include "codec/kp-json-guard.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -32,6 +36,11 @@ struct _KpServer
   SoupServer *server;
   guint       port;
   guint64     next_request;
+
+  GSocket    *listen_socket;
+  GSource    *listen_watch;  /* notices that libsoup stopped accepting */
+  guint       rewatch_id;
+  int         spare_fd;      /* given up to answer one connection when none are left */
 };
 
 G_DEFINE_TYPE (KpServer, kp_server, G_TYPE_OBJECT)
@@ -45,6 +54,16 @@ kp_server_dispose (GObject *object)
   KpServer *self = (KpServer *)object;
 
   g_clear_pointer (&self->idle, g_hash_table_unref);
+  g_clear_handle_id (&self->rewatch_id, g_source_remove);
+  if (self->listen_watch != NULL)
+    {
+      g_source_destroy (self->listen_watch);
+      g_clear_pointer (&self->listen_watch, g_source_unref);
+    }
+  g_clear_object (&self->listen_socket);
+  if (self->spare_fd >= 0)
+    close (self->spare_fd);
+  self->spare_fd = -1;
   if (self->server != NULL)
     soup_server_disconnect (self->server);
   g_clear_object (&self->server);
@@ -72,6 +91,7 @@ static void
 kp_server_init (KpServer *self)
 {
   self->idle = g_hash_table_new_full (NULL, NULL, g_object_unref, destroy_source);
+  self->spare_fd = -1;
 }
 
 /* Kept-alive connections that the client closes while idle are never closed
@@ -428,6 +448,121 @@ handler (SoupServer        *server,
     }
 }
 
+/* Out of file descriptors ----------------------------------------------------
+ *
+ * libsoup 3.2's listener removes its accept watch after one failed accept()
+ * (EMFILE) and never adds it back: the server would be deaf for good, even
+ * once the connections that used the descriptors are gone. A watch of our
+ * own on the listening socket, below libsoup's priority, runs only when a
+ * connection waits and libsoup did not take it: then descriptors are short,
+ * or libsoup's watch is gone. While none is free, each waiting client gets
+ * a quick 503 through a spare descriptor kept for that, not a hang; once
+ * one is free, the socket is handed to libsoup again.
+ */
+
+static void start_listen_watch (KpServer *self);
+
+/* Soft limit up to the hard one: a desktop's default 1,024 is little for a
+ * gateway with many streams.
+ */
+static void
+raise_fd_limit (void)
+{
+  struct rlimit limit;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+    return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit (RLIMIT_NOFILE, &limit) != 0)
+    g_debug ("Cannot raise the file descriptor limit: %s", g_strerror (errno));
+}
+
+#define BUSY_BODY \
+  "{\"error\":{\"message\":\"Keypool has too many connections open. Close some, or try again " \
+  "in a moment.\",\"type\":\"server_busy\",\"code\":503}}"
+#define BUSY_BODY_LENGTH 132
+G_STATIC_ASSERT (sizeof BUSY_BODY - 1 == BUSY_BODY_LENGTH);
+
+static const char busy_response[] =
+  "HTTP/1.1 503 Service Unavailable\r\n"
+  "Content-Type: application/json\r\n"
+  "Retry-After: 1\r\n"
+  "Connection: close\r\n"
+  "Content-Length: " G_STRINGIFY (BUSY_BODY_LENGTH) "\r\n"
+  "\r\n"
+  BUSY_BODY;
+
+/* Answers one waiting client 503 with the spare descriptor. */
+static gboolean
+shed_connection (KpServer *self)
+{
+  int fd;
+
+  if (self->spare_fd < 0)
+    return FALSE;
+  close (self->spare_fd);
+  fd = accept4 (g_socket_get_fd (self->listen_socket), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (fd >= 0)
+    {
+      if (send (fd, busy_response, sizeof busy_response - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        g_debug ("Cannot answer a client 503: %s", g_strerror (errno));
+      close (fd);
+    }
+  self->spare_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd >= 0;
+}
+
+static gboolean
+rewatch (gpointer user_data)
+{
+  KpServer *self = user_data;
+
+  self->rewatch_id = 0;
+  start_listen_watch (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_listen_ready (GSocket      *socket,
+                 GIOCondition  condition,
+                 gpointer      user_data)
+{
+  KpServer *self = user_data;
+  g_autoptr(GError) error = NULL;
+  int probe = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+
+  if (probe >= 0)
+    {
+      /* Descriptors are free again: libsoup listens anew on the same socket. */
+      close (probe);
+      g_message ("Accepting connections again on 127.0.0.1:%u", self->port);
+      if (soup_server_listen_socket (self->server, socket, 0, &error))
+        return G_SOURCE_CONTINUE;
+      g_warning ("Cannot accept connections again: %s", error->message);
+    }
+  else if (shed_connection (self))
+    return G_SOURCE_CONTINUE;
+
+  /* Nothing to do for now: look again shortly rather than spin. */
+  g_source_destroy (self->listen_watch);
+  g_clear_pointer (&self->listen_watch, g_source_unref);
+  if (self->rewatch_id == 0)
+    self->rewatch_id = g_timeout_add (100, rewatch, self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+start_listen_watch (KpServer *self)
+{
+  if (self->listen_watch != NULL || self->listen_socket == NULL)
+    return;
+  self->listen_watch = g_socket_create_source (self->listen_socket, G_IO_IN, NULL);
+  g_source_set_priority (self->listen_watch, G_PRIORITY_LOW);
+  g_source_set_callback (self->listen_watch, G_SOURCE_FUNC (on_listen_ready), self, NULL);
+  g_source_set_static_name (self->listen_watch, "[keypool] listener watch");
+  g_source_attach (self->listen_watch, NULL);
+}
+
 KpServer *
 kp_server_new (KpGateway *gateway)
 {
@@ -454,7 +589,8 @@ kp_server_new (KpGateway *gateway)
  * @error: a location for a #GError
  *
  * Binds a socket of our own so that the listen backlog is large enough for a
- * burst of clients (libsoup's own is 10).
+ * burst of clients (libsoup's own is 10), and keeps accepting after running
+ * out of file descriptors (see above).
  */
 gboolean
 kp_server_listen (KpServer  *self,
@@ -494,6 +630,12 @@ kp_server_listen (KpServer  *self,
   if (bound == NULL)
     return FALSE;
   self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+
+  raise_fd_limit ();
+  if (self->spare_fd < 0)
+    self->spare_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  g_set_object (&self->listen_socket, socket);
+  start_listen_watch (self);
 
   return TRUE;
 }

@@ -19,6 +19,7 @@
 #include <json-glib/json-glib.h>
 
 #include "kp-upstream-error.h"
+#include "codec/kp-json-guard.h"
 
 void
 kp_failure_clear (KpFailure *failure)
@@ -276,7 +277,7 @@ read_error_body (KpFailure  *failure,
   JsonNode *node;
 
   if (body == NULL || body_len == 0 ||
-      !json_parser_load_from_data (parser, body, body_len, NULL) ||
+      !kp_json_parser_load_from_data (parser, body, body_len, NULL) ||
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
       if (body != NULL && body_len > 0)

@@ -12,11 +12,15 @@
 
 #include "kp-usage.h"
 
+/* A count as a provider reports it, within 0 … KP_USAGE_MAX_TOKENS: a
+ * double outside gint64's range is undefined behaviour to cast.
+ */
 static gint64
 get_count (JsonObject *object,
            const char *member)
 {
   JsonNode *node;
+  double value;
 
   if (object == NULL)
     return 0;
@@ -24,10 +28,26 @@ get_count (JsonObject *object,
   if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
     return 0;
   if (json_node_get_value_type (node) == G_TYPE_INT64)
-    return MAX (json_node_get_int (node), 0);
-  if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
-    return MAX ((gint64)json_node_get_double (node), 0);
-  return 0;
+    return CLAMP (json_node_get_int (node), 0, KP_USAGE_MAX_TOKENS);
+  if (json_node_get_value_type (node) != G_TYPE_DOUBLE)
+    return 0;
+  value = json_node_get_double (node);
+  if (!(value > 0))
+    return 0;  /* negative or NaN */
+  if (value >= (double)KP_USAGE_MAX_TOKENS)
+    return KP_USAGE_MAX_TOKENS;
+  return (gint64)value;
+}
+
+/* nano-USD, rounded, within 0 … KP_USAGE_MAX_COST_NANO. */
+static gint64
+clamp_nano (double nano)
+{
+  if (!(nano > 0))
+    return 0;
+  if (nano >= (double)KP_USAGE_MAX_COST_NANO)
+    return KP_USAGE_MAX_COST_NANO;
+  return (gint64)llround (nano);
 }
 
 static JsonObject *
@@ -66,7 +86,7 @@ get_usd (JsonObject *object,
   if (!isfinite (usd) || usd < 0)
     return FALSE;
 
-  *nano = (gint64)llround (usd * 1e9);
+  *nano = clamp_nano (usd * 1e9);
   return TRUE;
 }
 
@@ -226,7 +246,7 @@ kp_usage_get_cost (const KpUsage    *usage,
           usage->cache_write_tokens * write_price +
           usage->completion_tokens * offering->output) * 1000.0;
 
-  *cost_nano = (gint64)llround (nano);
+  *cost_nano = clamp_nano (nano);
   return KP_COST_COMPUTED;
 }
 

@@ -12,6 +12,12 @@
 
 G_BEGIN_DECLS
 
+/* Bounds on what a provider reports, applied before rounding and casts:
+ * a trillion tokens, a million dollars for one request.
+ */
+#define KP_USAGE_MAX_TOKENS    G_GINT64_CONSTANT (1000000000000)
+#define KP_USAGE_MAX_COST_NANO G_GINT64_CONSTANT (1000000000000000)
+
 typedef enum
 {
   KP_COST_UNKNOWN,    /* no price: shown as unknown, never as $0 */

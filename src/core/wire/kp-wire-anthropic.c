@@ -20,6 +20,7 @@
 
 #include <string.h>
 
+#include "codec/kp-json-guard.h"
 #include "kp-wire-anthropic-private.h"
 
 /* Shared by the files of the wire ----------------------------------------- */
@@ -281,7 +282,7 @@ decoder_parse (Decoder    *self,
 {
   JsonNode *root;
 
-  if (len == 0 || !json_parser_load_from_data (self->parser, data, len, NULL))
+  if (len == 0 || !kp_json_parser_load_from_data (self->parser, data, len, NULL))
     return NULL;
   root = json_parser_get_root (self->parser);
   return root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;

@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "codec/kp-json-guard.h"
 #include "kp-wire-json.h"
 
 JsonNode *
@@ -140,7 +141,7 @@ kp_json_parse_object (const char *text,
   g_autoptr(JsonParser) parser = json_parser_new ();
   JsonNode *root;
 
-  if (text == NULL || !json_parser_load_from_data (parser, text, len, NULL))
+  if (text == NULL || !kp_json_parser_load_from_data (parser, text, len, NULL))
     return NULL;
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))

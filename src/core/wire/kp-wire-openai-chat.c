@@ -18,6 +18,7 @@
 
 #include <string.h>
 
+#include "codec/kp-json-guard.h"
 #include "kp-wire-openai-private.h"
 
 /* Errors ------------------------------------------------------------------ */
@@ -385,7 +386,7 @@ decode_light (Decoder     *self,
 
   if (kp_openai_has_usage_object (data))
     {
-      JsonNode *root = json_parser_load_from_data (self->parser, data, len, NULL)
+      JsonNode *root = kp_json_parser_load_from_data (self->parser, data, len, NULL)
                        ? json_parser_get_root (self->parser) : NULL;
       JsonObject *chunk = root != NULL && JSON_NODE_HOLDS_OBJECT (root)
                           ? json_node_get_object (root) : NULL;
@@ -434,7 +435,7 @@ kp_openai_chat_decode (KpWireDecoder  decoder,
     return decode_light (self, data, len, sink, user_data);
 
   /* Data that is not JSON is ignored, as any unknown event is. */
-  if (len == 0 || !json_parser_load_from_data (self->parser, data, len, NULL))
+  if (len == 0 || !kp_json_parser_load_from_data (self->parser, data, len, NULL))
     return KP_DECODE_FORWARD;
   root = json_parser_get_root (self->parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))

@@ -20,6 +20,7 @@
 
 #include <string.h>
 
+#include "codec/kp-json-guard.h"
 #include "kp-wire-openai-private.h"
 
 /* Usage ------------------------------------------------------------------- */
@@ -1139,7 +1140,7 @@ decode (KpWireDecoder  decoder,
       has_prefix (name, name_len, "response.failed") ||
       (name_len == 5 && memcmp (name, "error", 5) == 0))
     {
-      if (json_parser_load_from_data (self->parser, data, len, NULL) &&
+      if (kp_json_parser_load_from_data (self->parser, data, len, NULL) &&
           (root = json_parser_get_root (self->parser)) != NULL && JSON_NODE_HOLDS_OBJECT (root))
         object = json_node_get_object (root);
     }

@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "codec/kp-json-guard.h"
 #include "kp-wire.h"
 #include "kp-wire-anthropic-private.h"
 #include "kp-wire-openai-private.h"
@@ -327,7 +328,7 @@ kp_wire_request_parse_common (KpWireRequest  *req,
                            "the rest of the request.");
       return FALSE;
     }
-  if (!json_parser_load_from_data (parser, data, len, &json_error))
+  if (!kp_json_parser_load_from_data (parser, data, len, &json_error))
     {
       g_set_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID_JSON,
                    "The request body is not valid JSON: %s", json_error->message);
@@ -513,7 +514,7 @@ kp_wire_translate_answer (KpWireRequest  *req,
   g_autoptr(JsonNode) answer = NULL;
   JsonNode *root;
 
-  if (!json_parser_load_from_data (parser, data, len, error))
+  if (!kp_json_parser_load_from_data (parser, data, len, error))
     return NULL;
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))

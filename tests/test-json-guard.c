@@ -1,0 +1,217 @@
+/* test-json-guard.c: the depth check before every JSON parse
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "codec/kp-json-guard.h"
+#include "kp-upstream-error.h"
+
+/* @depth arrays nested, then closed: "[[…]]". */
+static char *
+nested_arrays (guint depth)
+{
+  GString *text = g_string_sized_new (depth * 2);
+
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (text, '[');
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (text, ']');
+  return g_string_free (text, FALSE);
+}
+
+/* 100,000 "[" with nothing closed: json-glib 1.6 alone overflows its stack. */
+static void
+test_hundred_thousand_brackets (void)
+{
+  g_autofree char *text = g_malloc (100000 + 1);
+  g_autoptr(GError) error = NULL;
+  JsonNode *root;
+
+  memset (text, '[', 100000);
+  text[100000] = '\0';
+
+  g_assert_false (kp_json_check (text, -1, KP_JSON_MAX_DEPTH, &error));
+  g_assert_error (error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP);
+  g_assert_nonnull (strstr (error->message, "128"));
+  g_clear_error (&error);
+
+  root = kp_json_parse (text, 100000, &error);
+  g_assert_null (root);
+  g_assert_error (error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP);
+}
+
+static void
+test_at_the_limit (void)
+{
+  g_autofree char *at = nested_arrays (KP_JSON_MAX_DEPTH);
+  g_autofree char *past = nested_arrays (KP_JSON_MAX_DEPTH + 1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) root = NULL;
+
+  g_assert_true (kp_json_check (at, -1, KP_JSON_MAX_DEPTH, &error));
+  g_assert_no_error (error);
+  root = kp_json_parse (at, -1, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (root));
+
+  g_assert_false (kp_json_check (past, -1, KP_JSON_MAX_DEPTH, &error));
+  g_assert_error (error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP);
+  g_clear_error (&error);
+
+  /* Depth counts what is open at once, not how many were ever opened. */
+  {
+    g_autoptr(GString) wide = g_string_new ("[");
+
+    for (guint i = 0; i < 10000; i++)
+      g_string_append (wide, i ? ",[[]]" : "[[]]");
+    g_string_append_c (wide, ']');
+    g_assert_true (kp_json_check (wide->str, wide->len, 3, &error));
+    g_assert_no_error (error);
+    g_assert_false (kp_json_check (wide->str, wide->len, 2, &error));
+    g_assert_error (error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP);
+  }
+}
+
+static void
+test_nested_objects (void)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+
+  /* {"a":{"a":…[{"a":1}]…}}, objects and arrays mixed */
+  for (guint i = 0; i < 200; i++)
+    g_string_append (text, i % 2 ? "[" : "{\"a\":");
+  g_string_append (text, "1");
+  for (guint i = 200; i-- > 0;)
+    g_string_append (text, i % 2 ? "]" : "}");
+
+  g_assert_true (kp_json_check (text->str, text->len, 200, &error));
+  g_assert_no_error (error);
+  g_assert_false (kp_json_check (text->str, text->len, 199, &error));
+  g_assert_error (error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP);
+  g_clear_error (&error);
+  g_assert_null (kp_json_parse (text->str, text->len, &error));
+  g_assert_error (error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP);
+}
+
+/* Brackets inside strings are text, not nesting. */
+static void
+test_brackets_in_strings (void)
+{
+  g_autoptr(GString) text = g_string_new ("{\"messages\":[{\"content\":\"");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) root = NULL;
+
+  for (guint i = 0; i < 50000; i++)
+    g_string_append (text, "[{");
+  g_string_append (text, "\"}]}");
+
+  g_assert_true (kp_json_check (text->str, text->len, KP_JSON_MAX_DEPTH, &error));
+  g_assert_no_error (error);
+  root = kp_json_parse (text->str, text->len, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (root));
+}
+
+/* An escaped quote does not end a string; an escaped backslash before a
+ * quote does.
+ */
+static void
+test_escapes (void)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* "\"[[[…" stays one string: 300 brackets of text */
+  {
+    g_autoptr(GString) text = g_string_new ("[\"\\\"");
+
+    for (guint i = 0; i < 300; i++)
+      g_string_append_c (text, '[');
+    g_string_append (text, "\"]");
+    g_assert_true (kp_json_check (text->str, text->len, 2, &error));
+    g_assert_no_error (error);
+  }
+
+  /* "\\" ends the string: the 300 brackets after it nest */
+  {
+    g_autoptr(GString) text = g_string_new ("[\"\\\\\",");
+
+    for (guint i = 0; i < 300; i++)
+      g_string_append_c (text, '[');
+    g_assert_false (kp_json_check (text->str, text->len, KP_JSON_MAX_DEPTH, &error));
+    g_assert_error (error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP);
+    g_clear_error (&error);
+  }
+
+  /* "\u005b" and a backslash as the very last byte */
+  g_assert_true (kp_json_check ("[\"\\u005b\"]", -1, 1, &error));
+  g_assert_true (kp_json_check ("[\"\\", -1, 1, &error));
+  g_assert_no_error (error);
+}
+
+/* Not too deep, but not JSON: json-glib's own error. */
+static void
+test_malformed (void)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (kp_json_check ("]]]}}{", -1, 1, &error));
+  g_assert_null (kp_json_parse ("{\"a\":", -1, &error));
+  g_assert_nonnull (error);
+  g_assert_true (error->domain == JSON_PARSER_ERROR);
+  g_clear_error (&error);
+  g_assert_null (kp_json_parse ("", 0, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  g_assert_null (kp_json_parse (NULL, 0, &error));
+  g_assert_nonnull (error);
+}
+
+/* An upstream error body or in-stream error event of 100,000 "[" is a
+ * failure like any other, not the end of the process.
+ */
+static void
+test_upstream_error (void)
+{
+  g_autofree char *deep = g_malloc (100000 + 1);
+  KpFailure failure;
+
+  memset (deep, '[', 100000);
+  deep[100000] = '\0';
+
+  kp_failure_classify_http (&failure, 500, NULL, deep, 100000);
+  g_assert_cmpint (failure.klass, ==, KP_FAILURE_DOWN);
+  g_assert_nonnull (failure.message);
+  g_assert_cmpuint (strlen (failure.message), <=, 300);
+  kp_failure_clear (&failure);
+
+  kp_failure_classify_http (&failure, 429, NULL, deep, 100000);
+  g_assert_cmpint (failure.klass, ==, KP_FAILURE_RATE_LIMITED);
+  kp_failure_clear (&failure);
+
+  kp_failure_classify_event (&failure, deep);
+  g_assert_cmpint (failure.klass, ==, KP_FAILURE_DOWN);
+  kp_failure_clear (&failure);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/keypool/json-guard/hundred-thousand-brackets", test_hundred_thousand_brackets);
+  g_test_add_func ("/keypool/json-guard/at-the-limit", test_at_the_limit);
+  g_test_add_func ("/keypool/json-guard/nested-objects", test_nested_objects);
+  g_test_add_func ("/keypool/json-guard/brackets-in-strings", test_brackets_in_strings);
+  g_test_add_func ("/keypool/json-guard/escapes", test_escapes);
+  g_test_add_func ("/keypool/json-guard/malformed", test_malformed);
+  g_test_add_func ("/keypool/json-guard/upstream-error", test_upstream_error);
+
+  return g_test_run ();
+}
