@@ -1273,8 +1273,8 @@ on_upstream_readable (GObject  *stream,
 }
 
 /* Every read from a provider is bounded: a whole answer by the body cap, a
- * stream by the size of one event. Past it the attempt ends with a clear
- * error and the buffer does not grow. Returns TRUE when it did.
+ * stream by the size of one event. Past it the exchange ends with a clear
+ * 502 and the buffer does not grow. Returns TRUE when it did.
  */
 static gboolean
 over_cap (KpRelay *self)
@@ -1307,13 +1307,17 @@ over_cap (KpRelay *self)
       return TRUE;
     }
 
-  self->failure = (KpFailure) {
-    .klass = KP_FAILURE_DOWN,
-    .message = g_steal_pointer (&what),
-    .code = g_strdup ("upstream_too_large"),
-    .retry_after = -1,
-  };
-  route_failed (self, 502);
+  /* The answer, not the key, is at fault, and another route would likely
+   * send the same: the client hears it now, and no key is rested.
+   */
+  {
+    g_autofree char *message = g_strdup_printf ("%s: %s", kp_provider_get_name (self->provider),
+                                                what);
+
+    record_attempt (self, 502, KP_FAILURE_DOWN);
+    self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
+    reply_error (self, 502, "upstream_too_large", message);
+  }
   return TRUE;
 }
 
