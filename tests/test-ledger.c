@@ -221,7 +221,7 @@ add_request (KpLedger   *ledger,
     { (char *)provider, 3, 200, NULL, 40 },
   };
   KpRequestRow row = {
-    .request_id = (char *)"kp-test", .time_ms = time_ms, .dialect = (char *)"openai",
+    .request_id = (char *)"kp-test", .time_ms = time_ms, .api = (char *)"openai-chat",
     .model = (char *)model, .provider = (char *)provider, .credential_id = 3,
     .upstream_model = (char *)model, .status = 200, .outcome = (char *)outcome,
     .attempts = 2, .prompt_tokens = prompt, .completion_tokens = completion,

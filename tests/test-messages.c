@@ -284,7 +284,7 @@ test_passthrough_stream (Fixture       *fixture,
   g_assert_nonnull (strstr (stats->last_body, "\"model\":\"claude-text\""));
 
   row = last_row (fixture);
-  g_assert_cmpstr (row->dialect, ==, "anthropic");
+  g_assert_cmpstr (row->api, ==, "anthropic");
   g_assert_cmpstr (row->outcome, ==, "ok");
   g_assert_cmpint (row->prompt_tokens, ==, 12);
   g_assert_cmpint (row->completion_tokens, ==, 4);
@@ -355,7 +355,7 @@ test_cache_cost (Fixture       *fixture,
     g_assert_cmpint (json_object_get_int_member (object_at (root, "$.usage.prompt_tokens_details"),
                                                  "cached_tokens"), ==, 2000);
     again = last_row (fixture);
-    g_assert_cmpstr (again->dialect, ==, "openai-chat");
+    g_assert_cmpstr (again->api, ==, "openai-chat");
     g_assert_cmpint (again->cost_nano, ==, 3525000);
   }
 }
@@ -579,7 +579,7 @@ test_anthropic_client_openai_stream (Fixture       *fixture,
   {
     g_autoptr(KpRequestRow) row = last_row (fixture);
 
-    g_assert_cmpstr (row->dialect, ==, "anthropic");
+    g_assert_cmpstr (row->api, ==, "anthropic");
     g_assert_cmpint (row->prompt_tokens, ==, 30);
     g_assert_cmpint (row->cached_tokens, ==, 10);
     g_assert_cmpint (row->completion_tokens, ==, 20);

@@ -2335,7 +2335,7 @@ record (KpGateway *self,
 
   row.request_id = (char *)kp_relay_get_request_id (relay);
   row.time_ms = kp_relay_get_start_time (relay) / 1000;
-  row.dialect = (char *)kp_relay_get_api (relay);
+  row.api = (char *)kp_relay_get_api (relay);
   row.model = (char *)kp_relay_get_model (relay);
   row.provider = (char *)kp_relay_get_provider_id (relay);
   row.credential_id = credential ? kp_credential_get_id (credential) : 0;

@@ -1150,7 +1150,7 @@ insert_request (KpLedger            *self,
 
   bind_text (stmt, 1, row->request_id);
   sqlite3_bind_int64 (stmt, 2, row->time_ms);
-  bind_text (stmt, 3, row->dialect ? row->dialect : "openai");
+  bind_text (stmt, 3, row->api ? row->api : "openai-chat");
   bind_text (stmt, 4, row->model);
   bind_text (stmt, 5, row->provider);
   if (row->credential_id > 0)
@@ -1250,7 +1250,7 @@ static void
 request_row_clear (KpRequestRow *row)
 {
   g_clear_pointer (&row->request_id, g_free);
-  g_clear_pointer (&row->dialect, g_free);
+  g_clear_pointer (&row->api, g_free);
   g_clear_pointer (&row->model, g_free);
   g_clear_pointer (&row->provider, g_free);
   g_clear_pointer (&row->upstream_model, g_free);
@@ -1582,7 +1582,7 @@ kp_ledger_add_request_async (KpLedger            *self,
   job = g_new0 (Job, 1);
   job->row = *row;
   job->row.request_id = g_strdup (row->request_id);
-  job->row.dialect = g_strdup (row->dialect);
+  job->row.api = g_strdup (row->api);
   job->row.model = g_strdup (row->model);
   job->row.provider = g_strdup (row->provider);
   job->row.upstream_model = g_strdup (row->upstream_model);
@@ -1686,7 +1686,7 @@ kp_ledger_recent_requests (KpLedger  *self,
 
       row->request_id = column_text (stmt, 0);
       row->time_ms = sqlite3_column_int64 (stmt, 1);
-      row->dialect = column_text (stmt, 2);
+      row->api = column_text (stmt, 2);
       row->model = column_text (stmt, 3);
       row->provider = column_text (stmt, 4);
       row->credential_id = sqlite3_column_int64 (stmt, 5);

@@ -46,7 +46,7 @@ typedef struct
 {
   char     *request_id;
   gint64    time_ms;        /* unix ms when it arrived */
-  char     *dialect;
+  char     *api;           /* the wire the client spoke: "openai-chat", "anthropic", … */
   char     *model;
   char     *provider;
   gint64    credential_id;  /* 0 = none */

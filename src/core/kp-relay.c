@@ -26,9 +26,7 @@
 
 #include "config.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
@@ -40,114 +38,14 @@
 #include "kp-sse.h"
 #include "wire/kp-wire.h"
 
-#define READ_CHUNK         16384
-#define READS_PER_DISPATCH 16
-#define ERROR_BODY_LIMIT   (1024 * 1024)
-
-typedef enum
-{
-  PHASE_IDLE,
-  PHASE_CONNECT,
-  PHASE_FIRST_BYTE,
-  PHASE_BODY,
-} Phase;
-
-/* How the client's response ends once the request's row is written. */
-typedef enum
-{
-  FINAL_NONE,      /* it has ended already (the client went away) */
-  FINAL_UNPAUSE,   /* a whole response is set: let it go out */
-  FINAL_COMPLETE,  /* a stream: write its last chunk */
-} FinalAction;
-
-typedef enum
-{
-  BODY_NONE,       /* no upstream answer yet */
-  BODY_SSE,        /* relay events as they come */
-  BODY_WHOLE,      /* a non-streamed answer: read it, then send it at once */
-  BODY_ERROR,      /* an upstream error before anything reached the client */
-} BodyMode;
-
-struct _KpRelay
-{
-  GObject             parent_instance;
-
-  KpGateway          *gateway;          /* owned: the row is written after the response */
-  SoupServerMessage  *msg;              /* owned until the relay is finalized */
-  GCancellable       *cancellable;
-  char               *request_id;
-
-  /* The request. */
-  const KpWire       *wire;             /* the client's */
-  KpWireRequest      *req;              /* parsed once; NULL until kp_relay_start() */
-  char               *translate_error;  /* why the last route could not take it */
-
-  /* The routes, and the one being tried. */
-  KpPlan             *plan;
-  guint               route_index;
-  const KpOffering   *offering;
-  KpProvider         *provider;
-  KpCredential       *credential;       /* NULL for a provider without keys */
-  const KpWire       *upstream_wire;
-  KpWireTarget        target;
-  GArray             *attempts;         /* of KpAttemptRow */
-  gint64              attempt_started_us;
-  guint               attempt_number;   /* 1 for the first route tried */
-  KpFailure           failure;          /* of the current route */
-  gboolean            failed;
-  guint               best_score;       /* the most telling failure so far */
-  guint               best_status;
-  KpFailureClass      best_class;
-  gboolean            best_timed_out;
-  char               *best_provider;
-  char               *best_message;
-  char               *best_code;
-  gint64              retry_after;      /* soonest a rate-limited route is back; -1 */
-
-  /* The upstream exchange. */
-  SoupMessage        *upstream;
-  GInputStream       *stream;
-  GSource            *read_source;
-  GSource            *timer;
-  Phase               phase;
-  BodyMode            body_mode;
-  gboolean            timed_out;
-  guint               upstream_status;
-  GByteArray         *pending;          /* received, not yet consumed */
-  gsize               pending_cap;      /* bytes allocated for it */
-  gsize               scanned;          /* of pending: no event ends before this */
-  KpSseEvent          event;
-  KpWireBridge       *bridge;           /* the stream's decoder, and encoder when wires differ */
-  GString            *out;              /* client bytes, held until the answer begins */
-
-  /* The client side. */
-  GSource            *client_watch;
-  gulong              finished_handler;
-  gboolean            committed;        /* status and headers went to the client */
-  gboolean            completed;        /* we ended the client's response */
-  gboolean            client_gone;      /* SoupServerMessage::finished fired */
-  gboolean            ended;            /* outcome final, ledger row on its way */
-  FinalAction         final_action;
-
-  /* What happened. */
-  guint               status;
-  KpOutcome           outcome;
-  char               *error_message;
-  KpUsage             usage;
-  gboolean            saw_done;
-  gboolean            saw_finish;       /* a choice carried a finish_reason */
-  gint64              started_us;
-  gint64              started_real_us;
-  gint64              first_byte_us;
-  gint64              ended_us;
-};
+#include "kp-relay-private.h"
 
 G_DEFINE_TYPE (KpRelay, kp_relay, G_TYPE_OBJECT)
 
 static void read_upstream (KpRelay *self);
 
-static void
-clear_source (GSource **source)
+void
+kp_relay_clear_source (GSource **source)
 {
   if (*source != NULL)
     {
@@ -159,11 +57,11 @@ clear_source (GSource **source)
 /* Ends the upstream exchange now. Dropping a body stream before its end
  * closes that connection, so a provider never keeps generating for nobody.
  */
-static void
-release_upstream (KpRelay *self)
+void
+kp_relay_release_upstream (KpRelay *self)
 {
-  clear_source (&self->read_source);
-  clear_source (&self->timer);
+  kp_relay_clear_source (&self->read_source);
+  kp_relay_clear_source (&self->timer);
   g_clear_object (&self->stream);
 }
 
@@ -172,9 +70,9 @@ kp_relay_dispose (GObject *object)
 {
   KpRelay *self = (KpRelay *)object;
 
-  clear_source (&self->read_source);
-  clear_source (&self->timer);
-  clear_source (&self->client_watch);
+  kp_relay_clear_source (&self->read_source);
+  kp_relay_clear_source (&self->timer);
+  kp_relay_clear_source (&self->client_watch);
 
   G_OBJECT_CLASS (kp_relay_parent_class)->dispose (object);
 }
@@ -242,274 +140,6 @@ kp_relay_init (KpRelay *self)
   self->started_us = g_get_monotonic_time ();
   self->started_real_us = g_get_real_time ();
   self->outcome = KP_OUTCOME_OK;
-}
-
-/* Client side ----------------------------------------------------------- */
-
-/* Kept in the ledger and shown, so never with the key in it, even when a
- * provider echoes the key in its error.
- */
-static void
-set_error_message (KpRelay    *self,
-                   const char *message)
-{
-  g_free (self->error_message);
-  self->error_message = kp_secret_scrub (message,
-                                         self->credential
-                                           ? kp_credential_get_secret (self->credential) : NULL);
-}
-
-static void
-note_first_byte (KpRelay *self)
-{
-  if (self->first_byte_us == 0)
-    self->first_byte_us = g_get_monotonic_time ();
-}
-
-static void
-add_route_headers (KpRelay            *self,
-                   SoupMessageHeaders *headers)
-{
-  soup_message_headers_replace (headers, "x-request-id", self->request_id);
-  if (self->provider != NULL && self->plan != NULL && self->route_index < self->plan->routes->len)
-    {
-      const KpRoute *route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
-      g_autofree char *value = NULL;
-      g_autofree char *key = route->credential
-        ? g_strdup_printf ("%" G_GINT64_FORMAT, kp_credential_get_id (route->credential))
-        : g_strdup ("none");
-      char cost[G_ASCII_DTOSTR_BUF_SIZE] = "unknown";
-
-      if (route->expected_usd >= 0)
-        g_ascii_formatd (cost, sizeof cost, "%.6f", route->expected_usd);
-      value = g_strdup_printf ("rank=%u/%u provider=%s key=%s model=%s expected_usd=%s attempt=%u",
-                               route->rank, self->plan->routes->len,
-                               kp_provider_get_id (self->provider), key,
-                               route->offering->upstream_id, cost, self->attempt_number);
-      soup_message_headers_replace (headers, "x-keypool-provider",
-                                    kp_provider_get_id (self->provider));
-      soup_message_headers_replace (headers, "x-keypool-route", value);
-    }
-}
-
-/* The outcome is final: the row goes to the ledger, and the end of the
- * response (@action) waits until it is committed, so a client that has seen
- * its answer end has its row even if Keypool is killed right after.
- */
-static void
-end_relay (KpRelay     *self,
-           FinalAction  action)
-{
-  if (self->ended)
-    return;
-
-  self->ended = TRUE;
-  self->final_action = action;
-  self->ended_us = g_get_monotonic_time ();
-  clear_source (&self->client_watch);
-  kp_gateway_relay_finished (self->gateway, self);
-}
-
-/**
- * kp_relay_row_written:
- *
- * Called by the gateway once the request's row is committed: the client's
- * response may end now.
- */
-void
-kp_relay_row_written (KpRelay *self)
-{
-  g_return_if_fail (KP_IS_RELAY (self));
-
-  if (self->client_gone)
-    return;
-
-  switch (self->final_action)
-    {
-    case FINAL_COMPLETE:
-      soup_message_body_complete (soup_server_message_get_response_body (self->msg));
-      soup_server_message_unpause (self->msg);
-      break;
-    case FINAL_UNPAUSE:
-      soup_server_message_unpause (self->msg);
-      break;
-    case FINAL_NONE:
-    default:
-      break;
-    }
-}
-
-/* Ends the client's response with an error, in the client's protocol. Before
- * anything reached the client that is a plain HTTP error; after, it is an
- * error event and no [DONE], so the stream never looks complete.
- */
-static void
-reply_error (KpRelay    *self,
-             guint       status,
-             const char *code,
-             const char *message)
-{
-  set_error_message (self, message);
-  if (self->status == 0 || !self->committed)
-    self->status = status;
-
-  if (self->client_gone || self->completed)
-    return;
-
-  self->completed = TRUE;
-
-  if (!self->committed)
-    {
-      add_route_headers (self, soup_server_message_get_response_headers (self->msg));
-      kp_http_reply_json (self->msg, status, self->wire->error_json (status, code, self->error_message));
-      end_relay (self, FINAL_UNPAUSE);
-    }
-  else
-    {
-      SoupMessageBody *body = soup_server_message_get_response_body (self->msg);
-      g_autoptr(GString) event = g_string_new (NULL);
-
-      /* The error goes out now; the stream's end waits for the row. */
-      self->wire->error_event (status, code, self->error_message, event);
-      soup_message_body_append (body, SOUP_MEMORY_COPY, event->str, event->len);
-      soup_server_message_unpause (self->msg);
-      end_relay (self, FINAL_COMPLETE);
-    }
-}
-
-static void record_attempt (KpRelay *self, guint status, KpFailureClass klass);
-
-static void
-commit_stream (KpRelay *self)
-{
-  SoupMessageHeaders *headers;
-
-  g_assert (!self->committed);
-
-  /* From here on this route answers: no failover once a byte is out. */
-  record_attempt (self, self->upstream_status, KP_FAILURE_NONE);
-  kp_gateway_note_success (self->gateway, &g_array_index (self->plan->routes, KpRoute,
-                                                          self->route_index));
-  self->committed = TRUE;
-  self->status = self->upstream_status;
-  note_first_byte (self);
-
-  headers = soup_server_message_get_response_headers (self->msg);
-  soup_server_message_set_status (self->msg, self->upstream_status, NULL);
-  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
-  soup_message_headers_replace (headers, "Content-Type", "text/event-stream");
-  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
-  add_route_headers (self, headers);
-
-  /* Without this, every relayed byte stays in memory until the stream ends. */
-  soup_message_body_set_accumulate (soup_server_message_get_response_body (self->msg), FALSE);
-}
-
-static void
-forward (KpRelay    *self,
-         const char *data,
-         gsize       len)
-{
-  if (len == 0 || self->client_gone || self->completed)
-    return;
-
-  if (!self->committed)
-    commit_stream (self);
-
-  soup_message_body_append (soup_server_message_get_response_body (self->msg),
-                            SOUP_MEMORY_COPY, data, len);
-  soup_server_message_unpause (self->msg);
-}
-
-static void
-on_client_finished (SoupServerMessage *msg,
-                    KpRelay           *self)
-{
-  g_assert (KP_IS_RELAY (self));
-
-  self->client_gone = TRUE;
-
-  if (!self->completed)
-    {
-      /* The client hung up before we were done: stop the upstream at once. */
-      self->outcome = KP_OUTCOME_CANCELLED;
-      if (self->status == 0)
-        self->status = 499;
-      set_error_message (self, "The client closed the connection before the response was complete.");
-      g_debug ("%s: client went away, cancelling upstream", self->request_id);
-    }
-
-  g_cancellable_cancel (self->cancellable);
-  release_upstream (self);
-
-  g_signal_handler_disconnect (msg, self->finished_handler);
-  self->finished_handler = 0;
-
-  end_relay (self, FINAL_NONE);
-
-  /* The reference taken in kp_relay_new(): the exchange is over. */
-  g_object_unref (self);
-}
-
-/* While a message is paused, libsoup 3.2 does not watch its connection, so a
- * client that hangs up while we wait for upstream would go unnoticed until
- * the next write. Watch the socket ourselves and treat EOF as a hang-up.
- */
-static gboolean
-on_client_socket (GSocket      *socket,
-                  GIOCondition  condition,
-                  gpointer      user_data)
-{
-  KpRelay *self = user_data;
-  char byte;
-  gssize n;
-
-  if ((condition & (G_IO_HUP | G_IO_ERR)) == 0)
-    {
-      n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
-        {
-          /* Pipelined data: not a hang-up, and we cannot tell more. */
-          g_clear_pointer (&self->client_watch, g_source_unref);
-          return G_SOURCE_REMOVE;
-        }
-    }
-
-  g_clear_pointer (&self->client_watch, g_source_unref);
-
-  if (!self->client_gone && !self->completed)
-    {
-      g_debug ("%s: client socket closed", self->request_id);
-      self->outcome = KP_OUTCOME_CANCELLED;
-      self->status = 499;
-      set_error_message (self, "The client closed the connection before the response was complete.");
-      g_cancellable_cancel (self->cancellable);
-
-      /* Let libsoup notice: its write fails and it emits ::finished. */
-      self->completed = TRUE;
-      if (!self->committed)
-        soup_server_message_set_status (self->msg, 499, NULL);
-      else
-        soup_message_body_complete (soup_server_message_get_response_body (self->msg));
-      end_relay (self, FINAL_NONE);
-      soup_server_message_unpause (self->msg);
-    }
-
-  return G_SOURCE_REMOVE;
-}
-
-static void
-watch_client (KpRelay *self)
-{
-  GSocket *socket = soup_server_message_get_socket (self->msg);
-
-  if (socket == NULL)
-    return;
-
-  self->client_watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-  g_source_set_callback (self->client_watch, G_SOURCE_FUNC (on_client_socket), self, NULL);
-  g_source_set_static_name (self->client_watch, "[keypool] client watch");
-  g_source_attach (self->client_watch, NULL);
 }
 
 /* Timers ----------------------------------------------------------------- */
@@ -604,354 +234,10 @@ enter_phase (KpRelay *self,
                              g_source_get_time (self->timer) + (gint64)timeout_ms * 1000);
 }
 
-/* Stream processing ----------------------------------------------------- */
-
-static guint event_failure_status (KpRelay *self);
-
-/* Text for the client or a log: no secret of the route in it, even when a
- * provider echoes the key.
- */
-static char *
-scrub (KpRelay    *self,
-       const char *text)
-{
-  return kp_secret_scrub (text, self->credential ? kp_credential_get_secret (self->credential)
-                                                 : NULL);
-}
-
-static gboolean
-may_flush (KpRelay *self)
-{
-  return self->committed || self->saw_done || kp_wire_bridge_has_content (self->bridge);
-}
-
-/* What reached self->out goes to the client once the answer has begun;
- * before, it is held, so that an error in its place can still fail over.
- */
-static void
-flush_out (KpRelay *self)
-{
-  if (self->out->len == 0 || !may_flush (self))
-    return;
-  forward (self, self->out->str, self->out->len);
-  g_string_truncate (self->out, 0);
-}
-
-/* The provider's error in the middle of the answer: the client gets it in
- * its own wire, and the end.
- */
-static void
-mid_stream_error (KpRelay          *self,
-                  const KpSseEvent *event,
-                  const char       *raw,
-                  gsize             raw_len)
-{
-  flush_out (self);
-  self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
-
-  if (kp_wire_bridge_is_passthrough (self->bridge))
-    {
-      g_autofree char *text = g_strndup (raw, raw_len);
-      g_autofree char *clean = scrub (self, text);
-
-      set_error_message (self, event->data->str);
-      forward (self, clean, strlen (clean));
-      self->completed = TRUE;
-      end_relay (self, FINAL_COMPLETE);
-    }
-  else
-    {
-      g_autofree char *message =
-        g_strdup_printf ("%s: %s", kp_provider_get_name (self->provider),
-                         self->failure.message ? self->failure.message : "the stream failed");
-
-      reply_error (self, event_failure_status (self),
-                   self->failure.code ? self->failure.code : "upstream_error", message);
-    }
-  kp_failure_clear (&self->failure);
-}
-
-/* One event of the provider's stream. Returns FALSE when the route failed
- * before anything reached the client (self->failed), or the client's
- * answer has ended.
- */
-static gboolean
-handle_event (KpRelay          *self,
-              const KpSseEvent *event,
-              const char       *raw,
-              gsize             raw_len)
-{
-  gboolean forward_raw = FALSE;
-  KpStreamStatus status;
-  gsize name_len = event->name != NULL ? event->name_len : 0;
-
-  /* Comments: the provider's keep-alives. */
-  if (!event->has_data)
-    {
-      if (self->committed)
-        {
-          if (kp_wire_bridge_is_passthrough (self->bridge))
-            g_string_append_len (self->out, raw, raw_len);
-          else
-            kp_wire_bridge_keepalive (self->bridge, self->out);
-        }
-      return TRUE;
-    }
-
-  status = kp_wire_bridge_feed (self->bridge, event->name, name_len, event->data->str,
-                                event->data->len, self->out, &forward_raw);
-  self->usage = *kp_wire_bridge_get_usage (self->bridge);
-  if (kp_wire_bridge_has_finish (self->bridge))
-    self->saw_finish = TRUE;
-
-  switch (status)
-    {
-    case KP_STREAM_ERROR:
-      kp_failure_classify_event (&self->failure, event->data->str);
-      if (!self->committed && !kp_wire_bridge_has_content (self->bridge))
-        {
-          self->failed = TRUE;
-          return FALSE;
-        }
-      mid_stream_error (self, event, raw, raw_len);
-      return FALSE;
-    case KP_STREAM_KEEPALIVE:
-      /* A sign of life mid-answer reaches the client, so that a long silence
-       * does not look like a dead connection to it.
-       */
-      if (!kp_wire_bridge_is_passthrough (self->bridge))
-        {
-          if (self->committed)
-            kp_wire_bridge_keepalive (self->bridge, self->out);
-          return TRUE;
-        }
-      break;
-    case KP_STREAM_END:
-      self->saw_done = TRUE;
-      break;
-    case KP_STREAM_CONTINUE:
-    default:
-      break;
-    }
-
-  if (forward_raw)
-    g_string_append_len (self->out, raw, raw_len);
-  return TRUE;
-}
-
-/* Where the next event may end: after a blank line. Only the bytes that
- * came since the last look are searched, so a large event that arrives in
- * many reads costs linear time.
- */
-static gboolean
-has_event_end (KpRelay *self)
-{
-  const char *buf = (const char *)self->pending->data;
-  gsize from = self->scanned > 2 ? self->scanned - 2 : 0;
-  gsize len = self->pending->len;
-
-  for (const char *p = buf + from; (p = memchr (p, '\n', len - (p - buf))) != NULL; p++)
-    {
-      gsize at = p - buf;
-
-      if (at + 1 < len && (buf[at + 1] == '\n' ||
-                           (buf[at + 1] == '\r' && at + 2 < len && buf[at + 2] == '\n')))
-        return TRUE;
-    }
-  self->scanned = len;
-  return FALSE;
-}
-
-/* Hands every complete event in the buffer to the client; one read becomes
- * one chunk.
- */
-static void
-process_events (KpRelay  *self,
-                gboolean  eof)
-{
-  const char *buf = (const char *)self->pending->data;
-  gsize len = self->pending->len;
-  gsize offset = 0;
-  gsize n;
-
-  if (!eof && !has_event_end (self))
-    return;
-
-  while ((n = kp_sse_next_event (buf + offset, len - offset, &self->event)) > 0)
-    {
-      gboolean go_on = handle_event (self, &self->event, buf + offset, n);
-
-      offset += n;
-      if (!go_on)
-        {
-          if (self->failed || self->completed)
-            return;
-        }
-    }
-
-  if (eof && offset < len)
-    {
-      /* A last event without its blank line: parse it, pass it on as is. */
-      g_autoptr(GByteArray) tail = g_byte_array_new ();
-
-      g_byte_array_append (tail, (const guint8 *)buf + offset, len - offset);
-      g_byte_array_append (tail, (const guint8 *)"\n\n", 2);
-      if (kp_sse_next_event ((const char *)tail->data, tail->len, &self->event) > 0 &&
-          !handle_event (self, &self->event, (const char *)tail->data, tail->len) &&
-          (self->failed || self->completed))
-        return;
-      offset = len;
-    }
-
-  g_byte_array_remove_range (self->pending, 0, offset);
-  self->scanned = 0;
-  flush_out (self);
-}
-
-/* The extent of the last `"usage": {…}` object in a JSON text. A quote
- * inside a string is escaped, so the key cannot be matched inside one.
- */
-static gboolean
-find_usage_object (const char  *data,
-                   gsize        len,
-                   const char **start,
-                   gsize       *object_len)
-{
-  const char *end = data + len;
-  const char *found = NULL;
-  const char *p = data;
-  const char *q;
-  gsize depth = 0;
-  gboolean in_string = FALSE;
-
-  while ((p = memmem (p, end - p, "\"usage\"", 7)) != NULL)
-    {
-      q = p + 7;
-      while (q < end && g_ascii_isspace (*q))
-        q++;
-      if (q < end && *q == ':')
-        {
-          q++;
-          while (q < end && g_ascii_isspace (*q))
-            q++;
-          if (q < end && *q == '{')
-            found = q;
-        }
-      p += 7;
-    }
-  if (found == NULL)
-    return FALSE;
-
-  for (q = found; q < end; q++)
-    {
-      if (in_string)
-        {
-          if (*q == '\\')
-            q++;
-          else if (*q == '"')
-            in_string = FALSE;
-        }
-      else if (*q == '"')
-        in_string = TRUE;
-      else if (*q == '{')
-        depth++;
-      else if (*q == '}' && --depth == 0)
-        {
-          *start = found;
-          *object_len = q - found + 1;
-          return TRUE;
-        }
-    }
-  return FALSE;
-}
-
-/* A whole answer can be long; only its usage object is parsed. */
-static void
-parse_whole_usage (KpRelay *self)
-{
-  g_autoptr(JsonParser) parser = NULL;
-  const char *start;
-  gsize len;
-  JsonNode *root;
-
-  if (self->upstream_wire->parse_usage == NULL ||
-      !find_usage_object ((const char *)self->pending->data, self->pending->len, &start, &len))
-    return;
-
-  parser = json_parser_new_immutable ();
-  if (!kp_json_parser_load_from_data (parser, start, len, NULL))
-    return;
-
-  root = json_parser_get_root (parser);
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    return;
-  self->upstream_wire->parse_usage (&self->usage, json_node_get_object (root));
-}
-
-/* Replaces the pending body with @text. */
-static void
-take_body (KpRelay *self,
-           char    *text,
-           gsize    len)
-{
-  g_byte_array_set_size (self->pending, 0);
-  g_byte_array_append (self->pending, (const guint8 *)text, len);
-  self->pending_cap = self->pending->len;
-  g_free (text);
-}
-
-/* A whole answer or error body in the client's wire, with no secret of the
- * route in it. Returns FALSE when the answer cannot be read.
- */
-static gboolean
-translate_whole_body (KpRelay  *self,
-                      gboolean  is_error)
-{
-  const char *data = (const char *)self->pending->data;
-  gsize len = self->pending->len;
-
-  if (is_error)
-    {
-      char *text;
-
-      if (self->wire != self->upstream_wire)
-        text = kp_wire_translate_error (self->wire, self->upstream_status, data, len);
-      else
-        text = g_strndup (data, len);
-      if (self->credential != NULL)
-        {
-          char *clean = scrub (self, text);
-
-          g_free (text);
-          text = clean;
-        }
-      take_body (self, text, strlen (text));
-      return TRUE;
-    }
-
-  if (self->wire != self->upstream_wire)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GBytes) answer = kp_wire_translate_answer (self->req, self->upstream_wire,
-                                                           data, len, &error);
-      gsize answer_len;
-      gconstpointer answer_data;
-
-      if (answer == NULL)
-        {
-          g_debug ("%s: the answer cannot be translated: %s", self->request_id, error->message);
-          return FALSE;
-        }
-      answer_data = g_bytes_get_data (answer, &answer_len);
-      take_body (self, g_memdup2 (answer_data, answer_len), answer_len);
-    }
-  return TRUE;
-}
-
 /* Attempts ---------------------------------------------------------------- */
 
-static void
-record_attempt (KpRelay        *self,
+void
+kp_relay_record_attempt (KpRelay        *self,
                 guint           status,
                 KpFailureClass  klass)
 {
@@ -984,8 +270,8 @@ static void try_route (KpRelay *self);
 /* An error event in a 200 stream has no status of its own: take the code when
  * it is one (OpenRouter puts the HTTP status there), else 502.
  */
-static guint
-event_failure_status (KpRelay *self)
+guint
+kp_relay_event_failure_status (KpRelay *self)
 {
   guint64 code;
 
@@ -1024,7 +310,7 @@ all_routes_failed (KpRelay *self)
       soup_message_headers_replace (soup_server_message_get_response_headers (self->msg),
                                     "Retry-After", seconds);
     }
-  reply_error (self, status, self->best_code ? self->best_code
+  kp_relay_reply_error (self, status, self->best_code ? self->best_code
                                              : kp_failure_class_to_string (self->best_class), message);
 }
 
@@ -1032,15 +318,15 @@ all_routes_failed (KpRelay *self)
  * the key or offering out of use as the failure class says, and go on with
  * the next route.
  */
-static void
-route_failed (KpRelay *self,
+void
+kp_relay_route_failed (KpRelay *self,
               guint    status)
 {
   const KpRoute *route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
   guint score = informativeness (&self->failure, status);
 
-  release_upstream (self);
-  record_attempt (self, status, self->failure.klass);
+  kp_relay_release_upstream (self);
+  kp_relay_record_attempt (self, status, self->failure.klass);
   kp_gateway_note_failure (self->gateway, route, &self->failure);
   if ((self->failure.klass == KP_FAILURE_RATE_LIMITED || self->failure.klass == KP_FAILURE_QUOTA) &&
       self->failure.retry_after >= 0 &&
@@ -1080,94 +366,14 @@ route_failed (KpRelay *self,
     all_routes_failed (self);
 }
 
-/* The provider's answer to a non-streamed request, or its error. */
-static void
-finish_whole_body (KpRelay *self)
-{
-  SoupMessageHeaders *upstream_headers = soup_message_get_response_headers (self->upstream);
-  const char *content_type = soup_message_headers_get_content_type (upstream_headers, NULL);
-  SoupMessageHeaders *headers;
-  gsize len = self->pending->len;
-  guint8 *data;
-
-  if (self->body_mode == BODY_ERROR)
-    {
-      g_autofree char *text = g_strndup ((const char *)self->pending->data, MIN (len, 1000));
-
-      kp_failure_classify_http (&self->failure, self->upstream_status, upstream_headers,
-                                (const char *)self->pending->data, len);
-      if (self->failure.klass != KP_FAILURE_CLIENT)
-        {
-          route_failed (self, self->upstream_status);
-          return;
-        }
-
-      /* The request itself is at fault: the client gets the provider's answer
-       * as it is (in its own wire), and no other key is tried or blamed.
-       */
-      record_attempt (self, self->upstream_status, KP_FAILURE_CLIENT);
-      kp_failure_clear (&self->failure);
-      self->outcome = KP_OUTCOME_CLIENT_ERROR;
-      set_error_message (self, text);
-      translate_whole_body (self, TRUE);
-      content_type = "application/json";
-    }
-  else
-    {
-      parse_whole_usage (self);
-      if (!translate_whole_body (self, FALSE))
-        {
-          self->failure = (KpFailure) {
-            .klass = KP_FAILURE_DOWN,
-            .message = g_strdup ("its answer was not a message Keypool could read"),
-            .code = g_strdup ("upstream_invalid_answer"),
-            .retry_after = -1,
-          };
-          route_failed (self, 502);
-          return;
-        }
-      if (self->wire != self->upstream_wire)
-        content_type = "application/json";
-      record_attempt (self, self->upstream_status, KP_FAILURE_NONE);
-      kp_gateway_note_success (self->gateway, &g_array_index (self->plan->routes, KpRoute,
-                                                              self->route_index));
-    }
-
-  self->status = self->upstream_status;
-  self->committed = TRUE;
-  self->completed = TRUE;
-  note_first_byte (self);
-
-  headers = soup_server_message_get_response_headers (self->msg);
-  add_route_headers (self, headers);
-  if (self->body_mode == BODY_ERROR)
-    {
-      const char *retry_after = soup_message_headers_get_one (upstream_headers, "Retry-After");
-
-      if (retry_after != NULL)
-        soup_message_headers_replace (headers, "Retry-After", retry_after);
-    }
-
-  /* The body is ours now; keep its exact length (no re-chunking). */
-  len = self->pending->len;
-  data = g_byte_array_steal (self->pending, NULL);
-  self->pending_cap = 0;
-  soup_server_message_set_status (self->msg, self->upstream_status, NULL);
-  soup_server_message_set_response (self->msg,
-                                    content_type ? content_type : "application/json",
-                                    SOUP_MEMORY_TAKE, (const char *)data, len);
-  release_upstream (self);
-  end_relay (self, FINAL_UNPAUSE);
-}
-
-static void
-upstream_failed (KpRelay *self,
+void
+kp_relay_upstream_failed (KpRelay *self,
                  GError  *error)
 {
   const char *name = kp_provider_get_name (self->provider);
   g_autofree char *message = NULL;
 
-  release_upstream (self);
+  kp_relay_release_upstream (self);
 
   if (self->client_gone || self->completed)
     return;
@@ -1190,7 +396,7 @@ upstream_failed (KpRelay *self,
                                                                 : error->message);
 
       self->outcome = KP_OUTCOME_INTERRUPTED;
-      reply_error (self, 502, "upstream_interrupted", broke);
+      kp_relay_reply_error (self, 502, "upstream_interrupted", broke);
       return;
     }
 
@@ -1202,7 +408,7 @@ upstream_failed (KpRelay *self,
     .code = g_strdup (self->timed_out ? "upstream_timeout" : "upstream_unreachable"),
     .retry_after = -1,
   };
-  route_failed (self, 0);
+  kp_relay_route_failed (self, 0);
 }
 
 static void
@@ -1210,15 +416,15 @@ upstream_eof (KpRelay *self)
 {
   if (self->body_mode == BODY_SSE)
     {
-      process_events (self, TRUE);
+      kp_relay_process_events (self, TRUE);
       if (self->failed)
         {
-          route_failed (self, event_failure_status (self));
+          kp_relay_route_failed (self, kp_relay_event_failure_status (self));
           return;
         }
       if (self->client_gone || self->completed)
         {
-          release_upstream (self);
+          kp_relay_release_upstream (self);
           return;
         }
 
@@ -1228,7 +434,7 @@ upstream_eof (KpRelay *self)
       if (!self->saw_done && kp_wire_bridge_finish (self->bridge, self->out))
         {
           self->saw_done = TRUE;
-          flush_out (self);
+          kp_relay_flush_out (self);
         }
 
       /* libsoup reports a connection dropped between two chunks as a plain
@@ -1241,22 +447,22 @@ upstream_eof (KpRelay *self)
                                  self->committed ? "it ended before the answer was complete"
                                                  : "the stream ended before the answer began");
 
-          upstream_failed (self, error);
+          kp_relay_upstream_failed (self, error);
           return;
         }
 
-      release_upstream (self);
+      kp_relay_release_upstream (self);
       if (!self->committed)
         {
           /* An empty stream: the client still gets a well-formed response. */
-          commit_stream (self);
+          kp_relay_commit_stream (self);
         }
       self->completed = TRUE;
-      end_relay (self, FINAL_COMPLETE);
+      kp_relay_end_relay (self, FINAL_COMPLETE);
       return;
     }
 
-  finish_whole_body (self);
+  kp_relay_finish_whole_body (self);
 }
 
 static gboolean
@@ -1270,55 +476,6 @@ on_upstream_readable (GObject  *stream,
    */
   read_upstream (self);
   return G_SOURCE_CONTINUE;
-}
-
-/* Every read from a provider is bounded: a whole answer by the body cap, a
- * stream by the size of one event. Past it the exchange ends with a clear
- * 502 and the buffer does not grow. Returns TRUE when it did.
- */
-static gboolean
-over_cap (KpRelay *self)
-{
-  gsize event_cap, body_cap;
-  gsize cap;
-  g_autofree char *what = NULL;
-
-  kp_gateway_get_read_caps (self->gateway, &body_cap, &event_cap, NULL);
-  cap = self->body_mode == BODY_SSE ? event_cap : body_cap;
-  if (self->body_mode == BODY_ERROR || self->pending->len <= cap)
-    return FALSE;
-
-  what = self->body_mode == BODY_SSE
-           ? g_strdup_printf ("it sent a stream event larger than %" G_GSIZE_FORMAT " MiB",
-                              cap / (1024 * 1024))
-           : g_strdup_printf ("its answer is larger than %" G_GSIZE_FORMAT " MiB",
-                              cap / (1024 * 1024));
-  g_debug ("%s: %s", self->request_id, what);
-  g_byte_array_set_size (self->pending, 0);
-  release_upstream (self);
-
-  if (self->committed)
-    {
-      g_autofree char *broke = g_strdup_printf ("The stream from %s broke off: %s.",
-                                                kp_provider_get_name (self->provider), what);
-
-      self->outcome = KP_OUTCOME_INTERRUPTED;
-      reply_error (self, 502, "upstream_too_large", broke);
-      return TRUE;
-    }
-
-  /* The answer, not the key, is at fault, and another route would likely
-   * send the same: the client hears it now, and no key is rested.
-   */
-  {
-    g_autofree char *message = g_strdup_printf ("%s: %s", kp_provider_get_name (self->provider),
-                                                what);
-
-    record_attempt (self, 502, KP_FAILURE_DOWN);
-    self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
-    reply_error (self, 502, "upstream_too_large", message);
-  }
-  return TRUE;
 }
 
 /* Reads what upstream has without blocking; a poll source calls again when
@@ -1359,14 +516,14 @@ read_upstream (KpRelay *self)
           g_debug ("%s: upstream read failed: %s", self->request_id, error->message);
           if (self->body_mode == BODY_SSE && !self->committed)
             {
-              process_events (self, FALSE);
+              kp_relay_process_events (self, FALSE);
               if (self->failed)
                 {
-                  route_failed (self, event_failure_status (self));
+                  kp_relay_route_failed (self, kp_relay_event_failure_status (self));
                   return;
                 }
             }
-          upstream_failed (self, error);
+          kp_relay_upstream_failed (self, error);
           return;
         }
 
@@ -1378,21 +535,21 @@ read_upstream (KpRelay *self)
 
       enter_phase (self, PHASE_BODY);
 
-      if (over_cap (self))
+      if (kp_relay_over_cap (self))
         return;
 
       if (self->body_mode == BODY_SSE)
         {
-          process_events (self, FALSE);
+          kp_relay_process_events (self, FALSE);
           if (self->failed)
             {
-              route_failed (self, event_failure_status (self));
+              kp_relay_route_failed (self, kp_relay_event_failure_status (self));
               return;
             }
           if (self->completed)
             {
               /* An error event ended the client's answer. */
-              release_upstream (self);
+              kp_relay_release_upstream (self);
               return;
             }
         }
@@ -1408,7 +565,7 @@ read_upstream (KpRelay *self)
    */
   if (self->read_source != NULL && would_block)
     return;
-  clear_source (&self->read_source);
+  kp_relay_clear_source (&self->read_source);
 
   self->read_source = g_pollable_input_stream_create_source (pollable, self->cancellable);
   g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_upstream_readable), self, NULL);
@@ -1437,7 +594,7 @@ on_sent (GObject      *object,
   if (stream == NULL)
     {
       g_debug ("%s: upstream request failed: %s", self->request_id, error->message);
-      upstream_failed (self, error);
+      kp_relay_upstream_failed (self, error);
       return;
     }
 
@@ -1458,7 +615,7 @@ on_sent (GObject      *object,
       g_autoptr(GError) poll_error =
         g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
                              "the response stream cannot be read without blocking");
-      upstream_failed (self, poll_error);
+      kp_relay_upstream_failed (self, poll_error);
       return;
     }
 
@@ -1535,7 +692,7 @@ try_route (KpRelay *self)
                              self->translate_error);
 
           self->outcome = KP_OUTCOME_CLIENT_ERROR;
-          reply_error (self, 400, "unsupported_request", message);
+          kp_relay_reply_error (self, 400, "unsupported_request", message);
         }
       return;
     }
@@ -1631,7 +788,7 @@ kp_relay_start (KpRelay *self)
   self->outcome = KP_OUTCOME_CLIENT_ERROR;
   if (!kp_wire_request_parse (self->req, &error))
     {
-      reply_error (self, 400, kp_wire_error_code (error), error->message);
+      kp_relay_reply_error (self, 400, kp_wire_error_code (error), error->message);
       return;
     }
 
@@ -1641,7 +798,7 @@ kp_relay_start (KpRelay *self)
       g_autofree char *message =
         kp_catalog_describe_unknown (kp_gateway_get_catalog (self->gateway), self->req->model);
 
-      reply_error (self, 404, "model_not_found", message);
+      kp_relay_reply_error (self, 404, "model_not_found", message);
       return;
     }
   fitting = fitting_offerings (self, offerings);
@@ -1652,7 +809,7 @@ kp_relay_start (KpRelay *self)
                          "for this API.", self->req->model,
                          g_uri_get_path (soup_server_message_get_uri (self->msg)));
 
-      reply_error (self, 404, "model_not_found", message);
+      kp_relay_reply_error (self, 404, "model_not_found", message);
       return;
     }
   self->outcome = KP_OUTCOME_OK;
@@ -1667,7 +824,7 @@ kp_relay_start (KpRelay *self)
       g_autofree char *message = kp_plan_describe_empty (self->plan, self->req->model);
 
       self->outcome = KP_OUTCOME_UPSTREAM_ERROR;
-      reply_error (self, 503, "no_route", message);
+      kp_relay_reply_error (self, 503, "no_route", message);
       return;
     }
 
@@ -1675,7 +832,7 @@ kp_relay_start (KpRelay *self)
   self->pending = g_byte_array_sized_new (READ_CHUNK);
   self->pending_cap = READ_CHUNK;
   self->event.data = g_string_sized_new (1024);
-  watch_client (self);
+  kp_relay_watch_client (self);
   try_route (self);
 }
 
@@ -1703,7 +860,7 @@ kp_relay_new (KpGateway         *gateway,
   if (self->wire == NULL)
     self->wire = kp_wire_default ();
   self->finished_handler = g_signal_connect (msg, "finished",
-                                             G_CALLBACK (on_client_finished), self);
+                                             G_CALLBACK (kp_relay_on_client_finished), self);
 
   /* A relay lives until the client's response is finished. */
   g_object_ref (self);
@@ -1728,9 +885,9 @@ kp_relay_abort (KpRelay    *self,
     return;
 
   g_cancellable_cancel (self->cancellable);
-  release_upstream (self);
+  kp_relay_release_upstream (self);
   self->outcome = self->committed ? KP_OUTCOME_INTERRUPTED : KP_OUTCOME_UPSTREAM_ERROR;
-  reply_error (self, 503, "shutting_down", reason);
+  kp_relay_reply_error (self, 503, "shutting_down", reason);
 }
 
 /**

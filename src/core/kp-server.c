@@ -297,9 +297,13 @@ add_cors_headers (KpServer          *self,
   if (soup_server_message_get_method (msg) == SOUP_METHOD_OPTIONS)
     {
       soup_message_headers_replace (response, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-      soup_message_headers_replace (response, "Access-Control-Allow-Headers",
-                                    "Authorization, Content-Type, x-api-key, "
-                                    "anthropic-version, anthropic-beta");
+      g_autoptr(GString) allowed = g_string_new ("Authorization, Content-Type, x-api-key");
+
+      /* And the headers each API's clients send. */
+      for (const KpWire * const *wire = kp_wire_all (); *wire != NULL; wire++)
+        if ((*wire)->client_headers != NULL)
+          g_string_append_printf (allowed, ", %s", (*wire)->client_headers);
+      soup_message_headers_replace (response, "Access-Control-Allow-Headers", allowed->str);
       soup_message_headers_replace (response, "Access-Control-Max-Age", "600");
     }
 }
@@ -326,7 +330,7 @@ handle_request (KpServer          *self,
   kp_relay_start (relay);
 }
 
-/* A wire's token counter (Anthropic's count_tokens), estimated: about four
+/* A wire's token counter, estimated: about four
  * bytes of JSON a token, as the router estimates a prompt. Claude Code asks
  * before it sends.
  */

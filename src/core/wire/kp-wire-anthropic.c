@@ -901,6 +901,7 @@ const KpWire kp_wire_anthropic = {
   .client_routes = client_routes,
   .upstream_path = "/messages",
   .count_route = "/v1/messages/count_tokens",
+  .client_headers = "anthropic-version, anthropic-beta",
   .count_json = count_json,
 
   .parse_request = parse_request,

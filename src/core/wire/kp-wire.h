@@ -140,6 +140,7 @@ struct _KpWire
   const char * const  *client_routes;  /* POST paths it serves; NULL = upstream only */
   const char          *upstream_path;  /* appended to a provider's base URL */
   const char          *count_route;    /* POST path of its token counter, or NULL */
+  const char          *client_headers; /* headers its clients send, for CORS */
   char         *(*count_json)        (gint64               input_tokens);
 
   /* Client side. */

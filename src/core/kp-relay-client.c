@@ -1,0 +1,290 @@
+/* kp-relay-client.c: the client's side of a relay
+ *
+ * What the client gets and when: route headers, a stream committed on the
+ * first byte, chunks forwarded as they come, an error in the client's wire
+ * (an error event mid-stream), and the end of the response once the row is
+ * written. A client that hangs up, even while its message is paused, ends
+ * the exchange at once.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "kp-gateway.h"
+#include "kp-http.h"
+#include "kp-relay-private.h"
+
+/* Client side ----------------------------------------------------------- */
+
+/* Kept in the ledger and shown, so never with the key in it, even when a
+ * provider echoes the key in its error.
+ */
+void
+kp_relay_set_error_message (KpRelay    *self,
+                   const char *message)
+{
+  g_free (self->error_message);
+  self->error_message = kp_secret_scrub (message,
+                                         self->credential
+                                           ? kp_credential_get_secret (self->credential) : NULL);
+}
+
+void
+kp_relay_note_first_byte (KpRelay *self)
+{
+  if (self->first_byte_us == 0)
+    self->first_byte_us = g_get_monotonic_time ();
+}
+
+void
+kp_relay_add_route_headers (KpRelay            *self,
+                   SoupMessageHeaders *headers)
+{
+  soup_message_headers_replace (headers, "x-request-id", self->request_id);
+  if (self->provider != NULL && self->plan != NULL && self->route_index < self->plan->routes->len)
+    {
+      const KpRoute *route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
+      g_autofree char *value = NULL;
+      g_autofree char *key = route->credential
+        ? g_strdup_printf ("%" G_GINT64_FORMAT, kp_credential_get_id (route->credential))
+        : g_strdup ("none");
+      char cost[G_ASCII_DTOSTR_BUF_SIZE] = "unknown";
+
+      if (route->expected_usd >= 0)
+        g_ascii_formatd (cost, sizeof cost, "%.6f", route->expected_usd);
+      value = g_strdup_printf ("rank=%u/%u provider=%s key=%s model=%s expected_usd=%s attempt=%u",
+                               route->rank, self->plan->routes->len,
+                               kp_provider_get_id (self->provider), key,
+                               route->offering->upstream_id, cost, self->attempt_number);
+      soup_message_headers_replace (headers, "x-keypool-provider",
+                                    kp_provider_get_id (self->provider));
+      soup_message_headers_replace (headers, "x-keypool-route", value);
+    }
+}
+
+/* The outcome is final: the row goes to the ledger, and the end of the
+ * response (@action) waits until it is committed, so a client that has seen
+ * its answer end has its row even if Keypool is killed right after.
+ */
+void
+kp_relay_end_relay (KpRelay     *self,
+           FinalAction  action)
+{
+  if (self->ended)
+    return;
+
+  self->ended = TRUE;
+  self->final_action = action;
+  self->ended_us = g_get_monotonic_time ();
+  kp_relay_clear_source (&self->client_watch);
+  kp_gateway_relay_finished (self->gateway, self);
+}
+
+/**
+ * kp_relay_row_written:
+ *
+ * Called by the gateway once the request's row is committed: the client's
+ * response may end now.
+ */
+void
+kp_relay_row_written (KpRelay *self)
+{
+  g_return_if_fail (KP_IS_RELAY (self));
+
+  if (self->client_gone)
+    return;
+
+  switch (self->final_action)
+    {
+    case FINAL_COMPLETE:
+      soup_message_body_complete (soup_server_message_get_response_body (self->msg));
+      soup_server_message_unpause (self->msg);
+      break;
+    case FINAL_UNPAUSE:
+      soup_server_message_unpause (self->msg);
+      break;
+    case FINAL_NONE:
+    default:
+      break;
+    }
+}
+
+/* Ends the client's response with an error, in the client's protocol. Before
+ * anything reached the client that is a plain HTTP error; after, it is an
+ * error event and no [DONE], so the stream never looks complete.
+ */
+void
+kp_relay_reply_error (KpRelay    *self,
+             guint       status,
+             const char *code,
+             const char *message)
+{
+  kp_relay_set_error_message (self, message);
+  if (self->status == 0 || !self->committed)
+    self->status = status;
+
+  if (self->client_gone || self->completed)
+    return;
+
+  self->completed = TRUE;
+
+  if (!self->committed)
+    {
+      kp_relay_add_route_headers (self, soup_server_message_get_response_headers (self->msg));
+      kp_http_reply_json (self->msg, status, self->wire->error_json (status, code, self->error_message));
+      kp_relay_end_relay (self, FINAL_UNPAUSE);
+    }
+  else
+    {
+      SoupMessageBody *body = soup_server_message_get_response_body (self->msg);
+      g_autoptr(GString) event = g_string_new (NULL);
+
+      /* The error goes out now; the stream's end waits for the row. */
+      self->wire->error_event (status, code, self->error_message, event);
+      soup_message_body_append (body, SOUP_MEMORY_COPY, event->str, event->len);
+      soup_server_message_unpause (self->msg);
+      kp_relay_end_relay (self, FINAL_COMPLETE);
+    }
+}
+
+
+void
+kp_relay_commit_stream (KpRelay *self)
+{
+  SoupMessageHeaders *headers;
+
+  g_assert (!self->committed);
+
+  /* From here on this route answers: no failover once a byte is out. */
+  kp_relay_record_attempt (self, self->upstream_status, KP_FAILURE_NONE);
+  kp_gateway_note_success (self->gateway, &g_array_index (self->plan->routes, KpRoute,
+                                                          self->route_index));
+  self->committed = TRUE;
+  self->status = self->upstream_status;
+  kp_relay_note_first_byte (self);
+
+  headers = soup_server_message_get_response_headers (self->msg);
+  soup_server_message_set_status (self->msg, self->upstream_status, NULL);
+  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+  soup_message_headers_replace (headers, "Content-Type", "text/event-stream");
+  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
+  kp_relay_add_route_headers (self, headers);
+
+  /* Without this, every relayed byte stays in memory until the stream ends. */
+  soup_message_body_set_accumulate (soup_server_message_get_response_body (self->msg), FALSE);
+}
+
+void
+kp_relay_forward (KpRelay    *self,
+         const char *data,
+         gsize       len)
+{
+  if (len == 0 || self->client_gone || self->completed)
+    return;
+
+  if (!self->committed)
+    kp_relay_commit_stream (self);
+
+  soup_message_body_append (soup_server_message_get_response_body (self->msg),
+                            SOUP_MEMORY_COPY, data, len);
+  soup_server_message_unpause (self->msg);
+}
+
+void
+kp_relay_on_client_finished (SoupServerMessage *msg,
+                    KpRelay           *self)
+{
+  g_assert (KP_IS_RELAY (self));
+
+  self->client_gone = TRUE;
+
+  if (!self->completed)
+    {
+      /* The client hung up before we were done: stop the upstream at once. */
+      self->outcome = KP_OUTCOME_CANCELLED;
+      if (self->status == 0)
+        self->status = 499;
+      kp_relay_set_error_message (self, "The client closed the connection before the response was complete.");
+      g_debug ("%s: client went away, cancelling upstream", self->request_id);
+    }
+
+  g_cancellable_cancel (self->cancellable);
+  kp_relay_release_upstream (self);
+
+  g_signal_handler_disconnect (msg, self->finished_handler);
+  self->finished_handler = 0;
+
+  kp_relay_end_relay (self, FINAL_NONE);
+
+  /* The reference taken in kp_relay_new(): the exchange is over. */
+  g_object_unref (self);
+}
+
+/* While a message is paused, libsoup 3.2 does not watch its connection, so a
+ * client that hangs up while we wait for upstream would go unnoticed until
+ * the next write. Watch the socket ourselves and treat EOF as a hang-up.
+ */
+static gboolean
+on_client_socket (GSocket      *socket,
+                  GIOCondition  condition,
+                  gpointer      user_data)
+{
+  KpRelay *self = user_data;
+  char byte;
+  gssize n;
+
+  if ((condition & (G_IO_HUP | G_IO_ERR)) == 0)
+    {
+      n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        {
+          /* Pipelined data: not a hang-up, and we cannot tell more. */
+          g_clear_pointer (&self->client_watch, g_source_unref);
+          return G_SOURCE_REMOVE;
+        }
+    }
+
+  g_clear_pointer (&self->client_watch, g_source_unref);
+
+  if (!self->client_gone && !self->completed)
+    {
+      g_debug ("%s: client socket closed", self->request_id);
+      self->outcome = KP_OUTCOME_CANCELLED;
+      self->status = 499;
+      kp_relay_set_error_message (self, "The client closed the connection before the response was complete.");
+      g_cancellable_cancel (self->cancellable);
+
+      /* Let libsoup notice: its write fails and it emits ::finished. */
+      self->completed = TRUE;
+      if (!self->committed)
+        soup_server_message_set_status (self->msg, 499, NULL);
+      else
+        soup_message_body_complete (soup_server_message_get_response_body (self->msg));
+      kp_relay_end_relay (self, FINAL_NONE);
+      soup_server_message_unpause (self->msg);
+    }
+
+  return G_SOURCE_REMOVE;
+}
+
+void
+kp_relay_watch_client (KpRelay *self)
+{
+  GSocket *socket = soup_server_message_get_socket (self->msg);
+
+  if (socket == NULL)
+    return;
+
+  self->client_watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (self->client_watch, G_SOURCE_FUNC (on_client_socket), self, NULL);
+  g_source_set_static_name (self->client_watch, "[keypool] client watch");
+  g_source_attach (self->client_watch, NULL);
+}

@@ -1,0 +1,162 @@
+/* kp-relay-private.h: what the three rooms of the relay share
+ *
+ * Only kp-relay.c, kp-relay-client.c and kp-relay-answer.c include this.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "kp-relay.h"
+#include "kp-sse.h"
+#include "kp-upstream-error.h"
+#include "wire/kp-wire.h"
+
+G_BEGIN_DECLS
+
+#define READ_CHUNK         16384
+#define READS_PER_DISPATCH 16
+#define ERROR_BODY_LIMIT   (1024 * 1024)
+
+typedef enum
+{
+  PHASE_IDLE,
+  PHASE_CONNECT,
+  PHASE_FIRST_BYTE,
+  PHASE_BODY,
+} Phase;
+
+/* How the client's response ends once the request's row is written. */
+typedef enum
+{
+  FINAL_NONE,      /* it has ended already (the client went away) */
+  FINAL_UNPAUSE,   /* a whole response is set: let it go out */
+  FINAL_COMPLETE,  /* a stream: write its last chunk */
+} FinalAction;
+
+typedef enum
+{
+  BODY_NONE,       /* no upstream answer yet */
+  BODY_SSE,        /* relay events as they come */
+  BODY_WHOLE,      /* a non-streamed answer: read it, then send it at once */
+  BODY_ERROR,      /* an upstream error before anything reached the client */
+} BodyMode;
+
+struct _KpRelay
+{
+  GObject             parent_instance;
+
+  KpGateway          *gateway;          /* owned: the row is written after the response */
+  SoupServerMessage  *msg;              /* owned until the relay is finalized */
+  GCancellable       *cancellable;
+  char               *request_id;
+
+  /* The request. */
+  const KpWire       *wire;             /* the client's */
+  KpWireRequest      *req;              /* parsed once; NULL until kp_relay_start() */
+  char               *translate_error;  /* why the last route could not take it */
+
+  /* The routes, and the one being tried. */
+  KpPlan             *plan;
+  guint               route_index;
+  const KpOffering   *offering;
+  KpProvider         *provider;
+  KpCredential       *credential;       /* NULL for a provider without keys */
+  const KpWire       *upstream_wire;
+  KpWireTarget        target;
+  GArray             *attempts;         /* of KpAttemptRow */
+  gint64              attempt_started_us;
+  guint               attempt_number;   /* 1 for the first route tried */
+  KpFailure           failure;          /* of the current route */
+  gboolean            failed;
+  guint               best_score;       /* the most telling failure so far */
+  guint               best_status;
+  KpFailureClass      best_class;
+  gboolean            best_timed_out;
+  char               *best_provider;
+  char               *best_message;
+  char               *best_code;
+  gint64              retry_after;      /* soonest a rate-limited route is back; -1 */
+
+  /* The upstream exchange. */
+  SoupMessage        *upstream;
+  GInputStream       *stream;
+  GSource            *read_source;
+  GSource            *timer;
+  Phase               phase;
+  BodyMode            body_mode;
+  gboolean            timed_out;
+  guint               upstream_status;
+  GByteArray         *pending;          /* received, not yet consumed */
+  gsize               pending_cap;      /* bytes allocated for it */
+  gsize               scanned;          /* of pending: no event ends before this */
+  KpSseEvent          event;
+  KpWireBridge       *bridge;           /* the stream's decoder, and encoder when wires differ */
+  GString            *out;              /* client bytes, held until the answer begins */
+
+  /* The client side. */
+  GSource            *client_watch;
+  gulong              finished_handler;
+  gboolean            committed;        /* status and headers went to the client */
+  gboolean            completed;        /* we ended the client's response */
+  gboolean            client_gone;      /* SoupServerMessage::finished fired */
+  gboolean            ended;            /* outcome final, ledger row on its way */
+  FinalAction         final_action;
+
+  /* What happened. */
+  guint               status;
+  KpOutcome           outcome;
+  char               *error_message;
+  KpUsage             usage;
+  gboolean            saw_done;
+  gboolean            saw_finish;       /* a choice carried a finish_reason */
+  gint64              started_us;
+  gint64              started_real_us;
+  gint64              first_byte_us;
+  gint64              ended_us;
+};
+
+void     kp_relay_clear_source         (GSource       **source);
+void     kp_relay_set_error_message    (KpRelay        *self,
+                                        const char     *message);
+void     kp_relay_note_first_byte      (KpRelay        *self);
+void     kp_relay_add_route_headers    (KpRelay        *self,
+                                        SoupMessageHeaders *headers);
+void     kp_relay_end_relay            (KpRelay        *self,
+                                        FinalAction     action);
+void     kp_relay_reply_error          (KpRelay        *self,
+                                        guint           status,
+                                        const char     *code,
+                                        const char     *message);
+void     kp_relay_commit_stream        (KpRelay        *self);
+void     kp_relay_forward              (KpRelay        *self,
+                                        const char     *data,
+                                        gsize           len);
+void     kp_relay_release_upstream     (KpRelay        *self);
+void     kp_relay_record_attempt       (KpRelay        *self,
+                                        guint           status,
+                                        KpFailureClass  klass);
+void     kp_relay_route_failed         (KpRelay        *self,
+                                        guint           status);
+guint    kp_relay_event_failure_status (KpRelay        *self);
+void     kp_relay_upstream_failed      (KpRelay        *self,
+                                        GError         *error);
+
+/* kp-relay-client.c */
+void     kp_relay_watch_client         (KpRelay        *self);
+void     kp_relay_on_client_finished   (SoupServerMessage *msg,
+                                        KpRelay        *self);
+
+/* kp-relay-answer.c */
+char    *kp_relay_scrub                (KpRelay        *self,
+                                        const char     *text);
+void     kp_relay_flush_out            (KpRelay        *self);
+void     kp_relay_process_events       (KpRelay        *self,
+                                        gboolean        eof);
+void     kp_relay_finish_whole_body    (KpRelay        *self);
+gboolean kp_relay_over_cap             (KpRelay        *self);
+
+G_END_DECLS
