@@ -518,6 +518,113 @@ test_offering_rests (Fixture       *fixture,
   }
 }
 
+/* The offering of @model that @provider_id serves. */
+static const KpOffering *
+offering_of (Fixture    *fixture,
+             const char *model,
+             const char *provider_id)
+{
+  GPtrArray *offerings = kp_catalog_lookup (fixture->catalog, model);
+
+  for (guint i = 0; offerings != NULL && i < offerings->len; i++)
+    {
+      const KpOffering *offering = g_ptr_array_index (offerings, i);
+
+      if (g_str_equal (kp_provider_get_id (offering->provider), provider_id))
+        return offering;
+    }
+  g_assert_not_reached ();
+  return NULL;
+}
+
+/* Anthropic's 529: every provider of the model is busy for a few seconds.
+ * That is neither “switched off” nor the keys' fault.
+ */
+static void
+test_describe_busy (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  KpFailure overloaded = { .klass = KP_FAILURE_DOWN, .retry_after = -1, .overloaded = TRUE };
+  const char * const only_ab[] = { "a", "b", NULL };
+  KpCredential *a = add_key (fixture, 1, "a", 1.0, "sk-a");
+  KpCredential *b = add_key (fixture, 2, "b", 1.0, "sk-b");
+  g_autoptr(KpPlan) plan = NULL;
+  g_autofree char *why = NULL;
+  g_autofree char *when = NULL;
+  g_autofree char *expected = NULL;
+
+  g_assert_false (kp_key_health_note_failure (fixture->health, offering_of (fixture, "v/m", "a"),
+                                              a, &overloaded));
+  fixture->now = NOW + 2;
+  g_assert_false (kp_key_health_note_failure (fixture->health, offering_of (fixture, "v/m", "b"),
+                                              b, &overloaded));
+
+  /* The keys keep a clean record. */
+  g_assert_cmpint (kp_credential_get_state (a, fixture->now), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpuint (kp_credential_get_failures (a), ==, 0);
+
+  plan = plan_for (fixture, "v/m", 0, only_ab);
+  g_assert_cmpuint (plan->routes->len, ==, 0);
+  g_assert_cmpint (exclusion_of (plan, "a", 0)->kind, ==, KP_EXCLUSION_BUSY);
+  g_assert_cmpint (exclusion_of (plan, "a", 0)->until, ==, NOW + KP_KEY_HEALTH_BUSY_S);
+  g_assert_cmpint (exclusion_of (plan, "b", 0)->kind, ==, KP_EXCLUSION_BUSY);
+  g_assert_cmpstr (kp_exclusion_kind_to_string (KP_EXCLUSION_BUSY), ==, "busy");
+  assert_contains (exclusion_of (plan, "a", 0)->reason, "said it is overloaded");
+
+  /* It names the first to come back: a, which rested first. */
+  why = kp_plan_describe_empty (plan, "v/m");
+  when = kp_format_time_of_day (NOW + KP_KEY_HEALTH_BUSY_S);
+  expected = g_strdup_printf ("Every provider serving “v/m” said it is overloaded, so each rests "
+                              "a few seconds. The first is back at %s. Try again then; “keypool "
+                              "route v/m” shows each one.", when);
+  g_assert_cmpstr (why, ==, expected);
+  g_assert_null (strstr (why, "switched off"));
+
+  /* Busy and cooling together: the resting message, which says both. */
+  kp_credential_set_state (b, KP_CREDENTIAL_COOLING, NOW + 60, NULL);
+  g_clear_pointer (&plan, kp_plan_free);
+  g_clear_pointer (&why, g_free);
+  fixture->now = NOW + KP_KEY_HEALTH_BUSY_S + 1;
+  plan = plan_for (fixture, "v/m", 0, only_ab);
+  g_assert_cmpuint (plan->routes->len, ==, 1);
+  g_assert_cmpstr (provider_at (plan, 0), ==, "a");
+  g_assert_cmpint (exclusion_of (plan, "b", 0)->kind, ==, KP_EXCLUSION_BUSY);
+
+  kp_credential_set_state (a, KP_CREDENTIAL_COOLING, NOW + 60, NULL);
+  g_clear_pointer (&plan, kp_plan_free);
+  plan = plan_for (fixture, "v/m", 0, only_ab);
+  why = kp_plan_describe_empty (plan, "v/m");
+  assert_contains (why, "is resting after errors (1 cooling down or out of quota, some providers "
+                        "overloaded)");
+}
+
+/* Every key switched off: that is the user's switch, not the provider's. */
+static void
+test_describe_keys_off (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  const char * const only_ab[] = { "a", "b", NULL };
+  g_autoptr(KpPlan) plan = NULL;
+  g_autofree char *why = NULL;
+
+  kp_credential_set_options (add_key (fixture, 1, "a", 1.0, "sk-a"), 1.0, FALSE);
+  kp_credential_set_options (add_key (fixture, 2, "b", 1.0, "sk-b"), 1.0, FALSE);
+
+  plan = plan_for (fixture, "v/m", 0, only_ab);
+  g_assert_cmpuint (plan->routes->len, ==, 0);
+  why = kp_plan_describe_empty (plan, "v/m");
+  g_assert_cmpstr (why, ==, "Every key that serves “v/m” is switched off. Turn one on in "
+                            "Keypool’s window, on the Providers page.");
+
+  /* With a provider switched off as well, that is the thing to say. */
+  g_hash_table_add (fixture->disabled, g_strdup ("b"));
+  g_clear_pointer (&plan, kp_plan_free);
+  g_clear_pointer (&why, g_free);
+  plan = plan_for (fixture, "v/m", 0, only_ab);
+  why = kp_plan_describe_empty (plan, "v/m");
+  assert_contains (why, "is switched off. Turn one on with “keypool providers enable ID”.");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -537,6 +644,8 @@ main (int   argc,
   ADD ("no-key-needed", test_no_key_needed);
   ADD ("pins", test_pins);
   ADD ("describe", test_describe);
+  ADD ("describe-busy", test_describe_busy);
+  ADD ("describe-keys-off", test_describe_keys_off);
   ADD ("offering-rests", test_offering_rests);
 
 #undef ADD

@@ -415,7 +415,7 @@ kp_plan_describe_empty (KpPlan     *plan,
   g_autoptr(GString) no_key = g_string_new (NULL);
   g_autofree char *when = NULL;
   gint64 soonest = 0;
-  guint waiting = 0, refused = 0, provider_off = 0, pinned = 0;
+  guint waiting = 0, busy = 0, refused = 0, provider_off = 0, key_off = 0, pinned = 0;
 
   g_return_val_if_fail (plan != NULL, NULL);
   g_return_val_if_fail (model != NULL, NULL);
@@ -436,15 +436,20 @@ kp_plan_describe_empty (KpPlan     *plan,
           waiting++;
           soonest = earlier (soonest, exclusion->until);
           break;
+        case KP_EXCLUSION_BUSY:
+          busy++;
+          soonest = earlier (soonest, exclusion->until);
+          break;
         case KP_EXCLUSION_INVALID:
           refused++;
           break;
         case KP_EXCLUSION_PINNED:
           pinned++;
           break;
-        case KP_EXCLUSION_PROVIDER_OFF:
         case KP_EXCLUSION_KEY_OFF:
-        case KP_EXCLUSION_BUSY:
+          key_off++;
+          break;
+        case KP_EXCLUSION_PROVIDER_OFF:
         default:
           provider_off++;
           break;
@@ -456,10 +461,16 @@ kp_plan_describe_empty (KpPlan     *plan,
 
   if (waiting > 0)
     return g_strdup_printf ("Every key that serves “%s” is resting after errors (%u cooling down "
-                            "or out of quota%s%s). %s%s%s“keypool route %s” shows each one.",
-                            model, waiting, refused ? ", some refused" : "",
+                            "or out of quota%s%s%s). %s%s%s“keypool route %s” shows each one.",
+                            model, waiting, busy ? ", some providers overloaded" : "",
+                            refused ? ", some refused" : "",
                             no_key->len ? "; other providers have no key" : "",
                             when ? "The first is back at " : "", when ? when : "",
+                            when ? ". " : "", model);
+  if (busy > 0)
+    return g_strdup_printf ("Every provider serving “%s” said it is overloaded, so each rests a "
+                            "few seconds. %s%s%sTry again then; “keypool route %s” shows each one.",
+                            model, when ? "The first is back at " : "", when ? when : "",
                             when ? ". " : "", model);
   if (refused > 0)
     return g_strdup_printf ("Every key that serves “%s” was refused by its provider. Replace "
@@ -467,6 +478,9 @@ kp_plan_describe_empty (KpPlan     *plan,
                             model);
   if (no_key->len > 0)
     return g_strdup_printf ("No key for any provider serving “%s”. %s.", model, no_key->str);
+  if (key_off > 0 && provider_off == 0)
+    return g_strdup_printf ("Every key that serves “%s” is switched off. Turn one on in Keypool’s "
+                            "window, on the Providers page.", model);
   if (pinned > 0 && provider_off == 0)
     return g_strdup_printf ("None of the providers the request named serves “%s”.", model);
   return g_strdup_printf ("Every provider serving “%s” is switched off. Turn one on with "
