@@ -222,7 +222,9 @@ kp_key_health_note_failure (KpKeyHealth      *self,
       break;
 
     case KP_FAILURE_QUOTA:
-      wait = failure->retry_after > 0 ? failure->retry_after : KP_KEY_HEALTH_QUOTA_DEFAULT_S;
+      /* A quota that resets “now” is no information: rest the default. */
+      wait = bounded_wait (failure->retry_after > 0 ? failure->retry_after : -1,
+                           KP_KEY_HEALTH_QUOTA_DEFAULT_S, KP_KEY_HEALTH_QUOTA_MAX_S);
       kp_credential_set_state (credential, KP_CREDENTIAL_EXHAUSTED, now + wait, message);
       break;
 
