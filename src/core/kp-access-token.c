@@ -20,6 +20,7 @@
 #include <glib/gstdio.h>
 
 #include "kp-access-token.h"
+#include "kp-credential.h"
 
 #define KEYRING_ORIGIN "the keyring"
 #define FIXED_ORIGIN   "KEYPOOL_TOKEN"
@@ -41,16 +42,6 @@ G_DEFINE_FINAL_TYPE (KpAccessToken, kp_access_token, G_TYPE_OBJECT)
 G_DEFINE_QUARK (kp-access-token-error-quark, kp_access_token_error)
 
 static void
-wipe_string (char **secret)
-{
-  if (*secret != NULL)
-    {
-      explicit_bzero (*secret, strlen (*secret));
-      g_clear_pointer (secret, g_free);
-    }
-}
-
-static void
 set_origin (KpAccessToken *self,
             const char    *origin)
 {
@@ -63,7 +54,7 @@ static void
 take_token (KpAccessToken *self,
             char          *token)
 {
-  wipe_string (&self->token);
+  kp_secret_wipe (&self->token);
   self->token = token;
 }
 
@@ -75,7 +66,7 @@ kp_access_token_finalize (GObject *object)
   g_clear_object (&self->vault);
   g_clear_pointer (&self->config_dir, g_free);
   g_clear_pointer (&self->origin, g_free);
-  wipe_string (&self->token);
+  kp_secret_wipe (&self->token);
 
   G_OBJECT_CLASS (kp_access_token_parent_class)->finalize (object);
 }
@@ -400,7 +391,7 @@ wipe_and_free (gpointer data)
 {
   char *token = data;
 
-  wipe_string (&token);
+  kp_secret_wipe (&token);
 }
 
 /**
@@ -453,7 +444,7 @@ kp_access_token_replace_async (KpAccessToken       *self,
         }
       else
         {
-          wipe_string (&token);
+          kp_secret_wipe (&token);
           g_task_return_error (task, g_steal_pointer (&error));
         }
       return;

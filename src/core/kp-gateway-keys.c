@@ -22,16 +22,6 @@
 #define KEY_CHECK_TIMEOUT_S 20
 
 static void
-wipe_string (char **secret)
-{
-  if (*secret != NULL)
-    {
-      explicit_bzero (*secret, strlen (*secret));
-      g_clear_pointer (secret, g_free);
-    }
-}
-
-static void
 set_no_such_key (GError **error,
                  gint64   id)
 {
@@ -249,7 +239,7 @@ add_key_free (AddKey *add)
 {
   g_free (add->provider_id);
   g_free (add->label);
-  wipe_string (&add->secret);
+  kp_secret_wipe (&add->secret);
   g_free (add->report);
   g_clear_object (&add->credential);
   g_free (add);

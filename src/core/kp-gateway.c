@@ -1,9 +1,13 @@
 /* kp-gateway.c: the composition root of Keypool's core
  *
- * The gateway owns the catalog, the ledger, the keys and the upstream
- * session, and serves them through KpServer. Loading reads the keyring once
- * (bounded by the vault's timeout); after that, nothing on the request path
- * waits for the keyring or the disk beyond one sqlite insert per request.
+ * The gateway owns the catalog, the ledger, the keys and their health, the
+ * access token and the upstream session, and serves them through KpServer.
+ * It composes the parts and does little itself: kp-planner ranks routes,
+ * kp-key-health says what a failure does to a key, kp-access-token keeps
+ * the token, and kp-gateway-keys.c manages keys. Loading reads the keyring
+ * once (bounded by the vault's timeout); after that, nothing on the request
+ * path waits for the keyring or the disk beyond one sqlite insert per
+ * request.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -32,37 +36,37 @@
 
 struct _KpGateway
 {
-  GObject      parent_instance;
+  GObject        parent_instance;
 
-  KpCatalog   *catalog;
-  KpVault     *vault;
-  KpLedger    *ledger;
-  KpRefresh   *refresh;
-  KpServer    *server;
-  SoupSession *session;
-  GHashTable  *relays;            /* in flight: KpRelay → itself (owned) */
-  GPtrArray   *credentials;       /* of KpCredential, by id */
-  GHashTable  *disabled;          /* provider ids switched off */
-  KpKeyHealth *health;            /* what failures mean for keys and offerings */
-  KpAccessToken *token;           /* what clients must send */
-  guint        rotation;          /* plans with ties so far: equal routes take turns */
+  KpCatalog     *catalog;
+  KpVault       *vault;
+  KpLedger      *ledger;
+  KpRefresh     *refresh;
+  KpServer      *server;
+  SoupSession   *session;
+  GHashTable    *relays;           /* in flight: KpRelay → itself (owned) */
+  GPtrArray     *credentials;      /* of KpCredential, by id */
+  GHashTable    *disabled;         /* provider ids switched off */
+  KpKeyHealth   *health;           /* what failures mean for keys and offerings */
+  KpAccessToken *token;            /* what clients must send */
+  guint          rotation;         /* plans with ties so far: equal routes take turns */
 
-  guint        port;
-  char        *providers_dir;
-  char        *config_dir;
-  char        *data_dir;
-  char        *keyring_problem;   /* why the keyring cannot be used, or NULL */
-  gboolean     use_keyring;
-  gboolean     loaded;
-  GStrv        allowed_origins;
-  gsize        body_limit;
-  guint        connect_ms;
-  guint        first_byte_ms;
-  guint        idle_ms;
-  gint64       started_us;
-  char        *models_json;
-  gsize        models_json_len;
-  gboolean     serving;
+  guint          port;
+  char          *providers_dir;
+  char          *config_dir;
+  char          *data_dir;
+  char          *keyring_problem;  /* why the keyring cannot be used, or NULL */
+  gboolean       use_keyring;
+  gboolean       loaded;
+  GStrv          allowed_origins;
+  gsize          body_limit;
+  guint          connect_ms;
+  guint          first_byte_ms;
+  guint          idle_ms;
+  gint64         started_us;
+  char          *models_json;
+  gsize          models_json_len;
+  gboolean       serving;
 };
 
 enum {
