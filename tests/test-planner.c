@@ -78,18 +78,20 @@ fixture_setup (Fixture       *fixture,
 
   /* a: cheap; b: twice the price; u: no price; local: needs no key. */
   add_provider (fixture,
-                "{\"id\":\"a\",\"name\":\"A\",\"base_url\":\"http://a.test/v1\",\"env\":[\"A_KEY\"],"
-                "\"models\":[{\"id\":\"v/m\",\"upstream_id\":\"a-m\",\"input\":1,\"output\":4}]}");
+                "{\"id\":\"a\",\"name\":\"A\",\"base_url\":\"http://a.test/v1\","
+                "\"env\":[\"A_KEY\"],\"models\":[{\"id\":\"v/m\",\"upstream_id\":\"a-m\","
+                "\"input\":1,\"output\":4}]}");
   add_provider (fixture,
-                "{\"id\":\"b\",\"name\":\"B\",\"base_url\":\"http://b.test/v1\",\"env\":[\"B_KEY\"],"
-                "\"models\":[{\"id\":\"v/m\",\"upstream_id\":\"b-own-name\",\"input\":2,\"output\":8}]}");
+                "{\"id\":\"b\",\"name\":\"B\",\"base_url\":\"http://b.test/v1\","
+                "\"env\":[\"B_KEY\"],\"models\":[{\"id\":\"v/m\",\"upstream_id\":"
+                "\"b-own-name\",\"input\":2,\"output\":8}]}");
   add_provider (fixture,
-                "{\"id\":\"u\",\"name\":\"U\",\"base_url\":\"http://u.test/v1\",\"env\":[\"U_KEY\"],"
-                "\"models\":[{\"id\":\"v/m\",\"upstream_id\":\"u-m\"}]}");
+                "{\"id\":\"u\",\"name\":\"U\",\"base_url\":\"http://u.test/v1\","
+                "\"env\":[\"U_KEY\"],\"models\":[{\"id\":\"v/m\",\"upstream_id\":\"u-m\"}]}");
   add_provider (fixture,
                 "{\"id\":\"local\",\"name\":\"Local\",\"base_url\":\"http://127.0.0.1:9/v1\","
-                "\"requires_key\":false,\"auth\":\"none\","
-                "\"models\":[{\"id\":\"v/local\",\"upstream_id\":\"l\",\"input\":0,\"output\":0}]}");
+                "\"requires_key\":false,\"auth\":\"none\",\"models\":[{\"id\":\"v/local\","
+                "\"upstream_id\":\"l\",\"input\":0,\"output\":0}]}");
 }
 
 static void
@@ -447,7 +449,8 @@ test_describe (Fixture       *fixture,
     g_autofree char *why = kp_plan_describe_empty (plan, "v/m");
 
     g_assert_cmpstr (why, ==, "Every key that serves “v/m” was refused by its provider. Replace "
-                              "them with “keypool keys add”; “keypool keys list” shows the errors.");
+                              "them with “keypool keys add”; “keypool keys list” shows the "
+                              "errors.");
   }
 
   /* One resting, one refused: the one that comes back by itself, and when. */
