@@ -603,6 +603,33 @@ test_stream_cut (Fixture       *fixture,
   reader_clear (&reader);
 }
 
+static gboolean
+mock_cancelled (gpointer data)
+{
+  return kp_mock_upstream_get_stats (data)->cancelled > 0;
+}
+
+static gboolean
+mock_has_request (gpointer data)
+{
+  return kp_mock_upstream_get_stats (data)->requests > 0;
+}
+
+/* The stalling mock's two chunks have reached the client. */
+static gboolean
+reader_has_two_chunks (gpointer data)
+{
+  Reader *reader = data;
+
+  return strstr (reader->text->str, "tok1") != NULL || reader_done (reader);
+}
+
+static gboolean
+no_relay_active (gpointer data)
+{
+  return kp_gateway_get_n_active (data) == 0;
+}
+
 static void
 test_stream_idle_timeout (Fixture       *fixture,
                           gconstpointer  data)
@@ -621,16 +648,10 @@ test_stream_idle_timeout (Fixture       *fixture,
   g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_INTERRUPTED);
   g_assert_nonnull (strstr (kp_relay_get_error_message (relay), "no data arrived in time"));
 
-  /* The silent upstream was hung up on. */
-  kp_test_spin_ms (100);
+  /* The silent upstream was hung up on, once. */
+  g_assert_true (kp_test_spin_until (mock_cancelled, fixture->mock, 3000));
   g_assert_cmpuint (stats->cancelled, ==, 1);
   reader_clear (&reader);
-}
-
-static gboolean
-mock_cancelled (gpointer data)
-{
-  return kp_mock_upstream_get_stats (data)->cancelled > 0;
 }
 
 static void
@@ -673,7 +694,7 @@ test_disconnect_before_first_byte (Fixture       *fixture,
 
   reader_init (&reader);
   msg = start_stream (fixture, CHAT ("mock/hang", ",\"stream\":true"), &reader);
-  kp_test_spin_ms (200);
+  g_assert_true (kp_test_spin_until (mock_has_request, fixture->mock, 5000));
   g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->mock)->requests, ==, 1);
   g_cancellable_cancel (reader.cancellable);
 
@@ -706,7 +727,8 @@ test_stop_ends_streams (Fixture       *fixture,
 
   reader_init (&reader);
   msg = start_stream (fixture, CHAT ("mock/stall", ",\"stream\":true"), &reader);
-  kp_test_spin_ms (200);
+  g_assert_true (kp_test_spin_until (reader_has_two_chunks, &reader, 5000));
+  g_assert_false (reader_done (&reader));
   g_assert_cmpuint (reader.text->len, >, 0);
 
   /* The window and the tray learn of it by KpGateway:serving. */
@@ -1231,7 +1253,8 @@ test_ledger_rows (Fixture       *fixture,
   g_assert_true (kp_test_spin_until (reader_done, &reader, 10000));
   g_assert_true (kp_test_spin_until (mock_cancelled, fixture->mock, 3000));
   reader_clear (&reader);
-  kp_test_spin_ms (50);
+  /* A relay is active until its row is in the ledger. */
+  g_assert_true (kp_test_spin_until (no_relay_active, fixture->gateway, 5000));
 
   /* One row per request, whatever its outcome. */
   rows = kp_ledger_recent_requests (ledger, 100, &error);

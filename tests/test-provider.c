@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 
 #include "kp-catalog.h"
+#include "kp-planner.h"
 #include "kp-usage.h"
 #include "kp-test-util.h"
 
@@ -249,6 +250,66 @@ test_shipped_providers (void)
 
   /* One model served by several providers shares one canonical id. */
   g_assert_cmpuint (kp_catalog_lookup (catalog, "meta-llama/llama-3.3-70b-instruct")->len, >=, 2);
+}
+
+/* Run unmodified, today's clients ask for these models by default: the
+ * shipped files must serve each with a price, so no override is needed.
+ */
+static void
+test_client_defaults (void)
+{
+  const struct {
+    const char *client;
+    const char *asks;          /* the model name the client sends */
+    const char *provider;      /* a provider that must serve it */
+    const char *upstream_id;   /* what that provider is asked for */
+  } cases[] = {
+    { "Claude Code 2.1", "claude-opus-4-8", "anthropic", "claude-opus-4-8" },
+    { "Claude Code 2.1 (small tasks)", "claude-haiku-4-5-20251001", "anthropic", "claude-haiku-4-5" },
+    { "Claude Code 2.1 (small tasks)", "claude-haiku-4-5", "anthropic", "claude-haiku-4-5" },
+    { "Codex CLI", "gpt-5-codex", "openai", "gpt-5-codex" },
+    { "Gemini CLI", "gemini-2.5-pro", "google-ai-studio", "gemini-2.5-pro" },
+    { "Gemini CLI", "gemini-2.5-flash", "google-ai-studio", "gemini-2.5-flash" },
+  };
+  const char *dir = g_getenv ("KEYPOOL_PROVIDERS_DIR");
+  g_autoptr(KpCatalog) catalog = kp_catalog_new ();
+
+  g_assert_nonnull (dir);
+  kp_catalog_load (catalog, dir, NULL);
+  g_assert_cmpuint (kp_catalog_get_load_errors (catalog)->len, ==, 0);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_auto(GStrv) providers = NULL;
+      g_autoptr(GPtrArray) offerings = kp_planner_resolve (catalog, cases[i].asks, &providers);
+      const KpOffering *found = NULL;
+
+      if (offerings == NULL)
+        g_error ("%s asks for “%s”: no shipped provider serves it", cases[i].client, cases[i].asks);
+      /* Not a pin: every provider of the model may serve it. */
+      g_assert_null (providers);
+
+      for (guint j = 0; j < offerings->len; j++)
+        {
+          const KpOffering *offering = g_ptr_array_index (offerings, j);
+
+          if (g_str_equal (kp_provider_get_id (offering->provider), cases[i].provider))
+            found = offering;
+          /* Every provider of it has a price from its file, and says when it was checked. */
+          if (!kp_offering_has_price (offering))
+            g_error ("%s: “%s” has no price at %s", cases[i].client, cases[i].asks,
+                     kp_provider_get_id (offering->provider));
+          g_assert_cmpint (offering->price_source, ==, KP_PRICE_BUNDLED);
+          g_assert_nonnull (kp_provider_get_prices_checked (offering->provider));
+        }
+
+      if (found == NULL)
+        g_error ("%s asks for “%s”: %s does not serve it", cases[i].client, cases[i].asks,
+                 cases[i].provider);
+      g_assert_cmpstr (found->upstream_id, ==, cases[i].upstream_id);
+      g_assert_cmpfloat (found->input, >, 0);
+      g_assert_cmpfloat (found->output, >, found->input);
+    }
 }
 
 static void
@@ -502,6 +563,7 @@ main (int   argc,
   g_test_add_func ("/keypool/catalog/override", test_catalog_override);
   g_test_add_func ("/keypool/catalog/shipped", test_shipped_providers);
   g_test_add_func ("/keypool/catalog/deep-file", test_catalog_deep_file);
+  g_test_add_func ("/keypool/catalog/client-defaults", test_client_defaults);
   g_test_add_func ("/keypool/usage/cost", test_cost);
   g_test_add_func ("/keypool/usage/cost-clamped", test_cost_clamped);
 

@@ -14,7 +14,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
-#include "kp-gateway.h"
+#include "kp-gateway-private.h"
 #include "kp-mock-upstream.h"
 #include "kp-test-util.h"
 
@@ -28,7 +28,24 @@ typedef struct
   SoupSession    *client;
   KpTestPlace     place;    /* its folder, and the variables it set */
   char           *base;
+  gint64          now;      /* unix s, for a gateway on the test's clock */
 } Fixture;
+
+static gint64
+fixture_clock (gpointer data)
+{
+  Fixture *fixture = data;
+
+  return fixture->now;
+}
+
+/* Cooldowns then pass when the test says so, not by waiting for them. */
+static void
+use_test_clock (Fixture *fixture)
+{
+  fixture->now = g_get_real_time () / G_USEC_PER_SEC;
+  kp_key_health_set_clock (kp_gateway_get_key_health (fixture->gateway), fixture_clock, fixture);
+}
 
 
 static void
@@ -253,6 +270,7 @@ test_rate_limited (Fixture       *fixture,
   provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "2", "2"),
             "key-b-good-0004", NULL);
   start_gateway (fixture, 5000);
+  use_test_clock (fixture);
 
   {
     g_auto(KpTestResponse) response = { 0 };
@@ -266,8 +284,8 @@ test_rate_limited (Fixture       *fixture,
                               "attempt=2"));
   }
   g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-rate-0004"), ==, KP_CREDENTIAL_COOLING);
-  g_assert_cmpint (kp_credential_get_state_until (kp_test_credential (fixture->gateway, "key-a-rate-0004")), <=,
-                   g_get_real_time () / G_USEC_PER_SEC + 2);
+  g_assert_cmpint (kp_credential_get_state_until (kp_test_credential (fixture->gateway, "key-a-rate-0004")), ==,
+                   fixture->now + 2);
 
   {
     g_auto(KpTestResponse) response = { 0 };
@@ -278,11 +296,11 @@ test_rate_limited (Fixture       *fixture,
     g_assert_cmpuint (kp_mock_upstream_count_key (fixture->a, "key-a-rate-0004"), ==, 1);
   }
 
-  kp_test_spin_ms (2200);
+  fixture->now += 2;
   {
     g_auto(KpTestResponse) response = { 0 };
 
-    /* …and tried again after. */
+    /* …and tried again once its two seconds have passed. */
     chat (fixture, CHAT ("shared/model", ""), &response);
     g_assert_cmpuint (kp_mock_upstream_count_key (fixture->a, "key-a-rate-0004"), ==, 2);
     g_assert_cmpstr (provider_of (&response), ==, "b");
@@ -409,6 +427,12 @@ test_client_error_is_returned (Fixture       *fixture,
   g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-good-0007b"), ==, KP_CREDENTIAL_OK);
 }
 
+static gboolean
+mock_cancelled (gpointer data)
+{
+  return kp_mock_upstream_get_stats (data)->cancelled > 0;
+}
+
 static void
 test_first_byte_timeout (Fixture       *fixture,
                          gconstpointer  data)
@@ -431,8 +455,8 @@ test_first_byte_timeout (Fixture       *fixture,
   g_assert_true (g_str_has_suffix (response.body, "data: [DONE]\n\n"));
   g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-slow-0008"), ==, KP_CREDENTIAL_COOLING);
 
-  /* The abandoned request upstream was hung up on. */
-  kp_test_spin_ms (100);
+  /* The abandoned request upstream was hung up on, once. */
+  g_assert_true (kp_test_spin_until (mock_cancelled, fixture->a, 3000));
   g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->a)->cancelled, ==, 1);
 }
 

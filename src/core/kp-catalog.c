@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include <json-glib/json-glib.h>
+
 #include "kp-catalog.h"
 
 struct _KpCatalog
@@ -528,4 +530,108 @@ kp_catalog_describe_unknown (KpCatalog  *self,
   return g_strdup_printf ("The model “%s” is not served by any provider Keypool knows.%s%s%s "
                           "GET /v1/models lists the models you can use.", model,
                           close ? " Did you mean " : "", close ? close : "", close ? "?" : "");
+}
+
+/* Whether any of the offerings' providers passes @usable. */
+static gboolean
+any_usable (GPtrArray        *offerings,
+            KpProviderFilter  usable,
+            gpointer          user_data)
+{
+  for (guint j = 0; j < offerings->len; j++)
+    {
+      const KpOffering *offering = g_ptr_array_index (offerings, j);
+
+      if (usable (offering->provider, user_data))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/**
+ * kp_catalog_dup_models_json:
+ * @self: a #KpCatalog
+ * @usable: which providers may serve now
+ * @user_data: data for @usable
+ *
+ * Returns: (transfer full): the models some usable provider serves, as the
+ *   one list both SDKs read: OpenAI's fields, and Anthropic's (type,
+ *   display_name, created_at; has_more, first_id, last_id) beside them
+ */
+char *
+kp_catalog_dup_models_json (KpCatalog        *self,
+                            KpProviderFilter  usable,
+                            gpointer          user_data)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new_immutable ();
+  g_autoptr(JsonNode) root = NULL;
+  const char *first = NULL;
+  const char *last = NULL;
+
+  g_return_val_if_fail (KP_IS_CATALOG (self), NULL);
+  g_return_val_if_fail (usable != NULL, NULL);
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "object");
+  json_builder_add_string_value (builder, "list");
+  json_builder_set_member_name (builder, "data");
+  json_builder_begin_array (builder);
+
+  for (guint i = 0; i < self->model_ids->len; i++)
+    {
+      const char *id = g_ptr_array_index (self->model_ids, i);
+      GPtrArray *offerings = kp_catalog_lookup (self, id);
+      g_autofree char *vendor = g_strndup (id, strchr (id, '/') - id);
+
+      if (!any_usable (offerings, usable, user_data))
+        continue;
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "id");
+      json_builder_add_string_value (builder, id);
+      json_builder_set_member_name (builder, "object");
+      json_builder_add_string_value (builder, "model");
+      json_builder_set_member_name (builder, "created");
+      json_builder_add_int_value (builder, 0);
+      json_builder_set_member_name (builder, "owned_by");
+      json_builder_add_string_value (builder, vendor);
+      json_builder_set_member_name (builder, "type");
+      json_builder_add_string_value (builder, "model");
+      json_builder_set_member_name (builder, "display_name");
+      json_builder_add_string_value (builder, id);
+      json_builder_set_member_name (builder, "created_at");
+      json_builder_add_string_value (builder, "1970-01-01T00:00:00Z");
+      json_builder_set_member_name (builder, "providers");
+      json_builder_begin_array (builder);
+      for (guint j = 0; j < offerings->len; j++)
+        {
+          const KpOffering *offering = g_ptr_array_index (offerings, j);
+
+          if (usable (offering->provider, user_data))
+            json_builder_add_string_value (builder, kp_provider_get_id (offering->provider));
+        }
+      json_builder_end_array (builder);
+      json_builder_end_object (builder);
+      if (first == NULL)
+        first = id;
+      last = id;
+    }
+
+  json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "has_more");
+  json_builder_add_boolean_value (builder, FALSE);
+  json_builder_set_member_name (builder, "first_id");
+  if (first != NULL)
+    json_builder_add_string_value (builder, first);
+  else
+    json_builder_add_null_value (builder);
+  json_builder_set_member_name (builder, "last_id");
+  if (last != NULL)
+    json_builder_add_string_value (builder, last);
+  else
+    json_builder_add_null_value (builder);
+  json_builder_end_object (builder);
+
+  root = json_builder_get_root (builder);
+  return json_to_string (root, FALSE);
 }

@@ -12,6 +12,10 @@ G_BEGIN_DECLS
 
 #define KP_TYPE_CATALOG (kp_catalog_get_type ())
 
+/* Whether a provider passes: for example, may serve now. */
+typedef gboolean (*KpProviderFilter) (KpProvider *provider,
+                                      gpointer    user_data);
+
 G_DECLARE_FINAL_TYPE (KpCatalog, kp_catalog, KP, CATALOG, GObject)
 
 KpCatalog  *kp_catalog_new             (void);
@@ -37,5 +41,8 @@ char       *kp_catalog_suggest         (KpCatalog   *self,
 char       *kp_catalog_describe_unknown (KpCatalog  *self,
                                         const char  *model);
 const GPtrArray *kp_catalog_get_load_errors (KpCatalog *self);
+char       *kp_catalog_dup_models_json (KpCatalog        *self,
+                                        KpProviderFilter  usable,
+                                        gpointer          user_data);
 
 G_END_DECLS

@@ -33,21 +33,11 @@ struct _KpCredential
 G_DEFINE_TYPE (KpCredential, kp_credential, G_TYPE_OBJECT)
 
 static void
-wipe (char **secret)
-{
-  if (*secret != NULL)
-    {
-      explicit_bzero (*secret, strlen (*secret));
-      g_clear_pointer (secret, g_free);
-    }
-}
-
-static void
 kp_credential_finalize (GObject *object)
 {
   KpCredential *self = (KpCredential *)object;
 
-  wipe (&self->secret);
+  kp_secret_wipe (&self->secret);
   g_clear_pointer (&self->provider_id, g_free);
   g_clear_pointer (&self->label, g_free);
   g_clear_pointer (&self->env_var, g_free);
@@ -244,7 +234,7 @@ kp_credential_set_secret (KpCredential *self,
 {
   g_return_if_fail (KP_IS_CREDENTIAL (self));
 
-  wipe (&self->secret);
+  kp_secret_wipe (&self->secret);
   self->secret = g_strdup (secret);
 }
 
@@ -292,6 +282,24 @@ kp_credential_state_from_string (const char *state)
   if (g_strcmp0 (state, "invalid") == 0)
     return KP_CREDENTIAL_INVALID;
   return KP_CREDENTIAL_OK;
+}
+
+/**
+ * kp_secret_wipe:
+ * @secret: (inout) (nullable): a secret string, or %NULL
+ *
+ * Overwrites the secret's bytes before freeing it, and clears the pointer.
+ */
+void
+kp_secret_wipe (char **secret)
+{
+  g_return_if_fail (secret != NULL);
+
+  if (*secret != NULL)
+    {
+      explicit_bzero (*secret, strlen (*secret));
+      g_clear_pointer (secret, g_free);
+    }
 }
 
 /**

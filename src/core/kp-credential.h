@@ -56,6 +56,7 @@ const char        *kp_credential_state_to_string (KpCredentialState state);
 KpCredentialState  kp_credential_state_from_string (const char *state);
 char              *kp_secret_fingerprint         (const char   *secret);
 char              *kp_secret_hint                (const char   *secret);
+void               kp_secret_wipe                (char        **secret);
 char              *kp_secret_scrub               (const char   *text,
                                                   const char   *secret);
 

@@ -10,7 +10,9 @@
 
 #include "kp-catalog.h"
 #include "kp-credential.h"
+#include "kp-key-health.h"
 #include "kp-ledger.h"
+#include "kp-planner.h"
 #include "kp-refresh.h"
 #include "kp-relay.h"
 #include "kp-upstream-error.h"
@@ -31,47 +33,11 @@ G_BEGIN_DECLS
 typedef enum
 {
   KP_GATEWAY_ERROR_LISTEN,
-  KP_GATEWAY_ERROR_TOKEN,
   KP_GATEWAY_ERROR_NOT_FOUND,
   KP_GATEWAY_ERROR_INVALID,
   KP_GATEWAY_ERROR_KEYRING,
   KP_GATEWAY_ERROR_KEY_REJECTED,
 } KpGatewayError;
-
-/* One way to serve a request: an offering, and the key to use (none for a
- * provider that needs no key), with what the request is expected to cost.
- */
-typedef struct
-{
-  const KpOffering *offering;
-  KpCredential     *credential;
-  double            expected_usd;  /* < 0 when the offering has no price */
-  guint             rank;          /* 1 = first choice */
-  KpProvider       *provider;      /* holds the offering: a refresh may replace it meanwhile */
-} KpRoute;
-
-/* A candidate that is not a route now, and why. */
-typedef struct
-{
-  char   *provider_id;
-  gint64  credential_id;  /* 0 = about the provider or offering */
-  char   *reason;
-  gint64  until;          /* unix seconds it may come back; 0 = not by itself */
-  char   *kind;           /* "off", "no-key", "cooling", "exhausted", "invalid", "missing", "pinned" */
-} KpExclusion;
-
-typedef struct
-{
-  gint64              prompt_tokens;
-  gint64              output_tokens;
-  const char * const *providers;     /* only these, or NULL for any */
-} KpRouteRequest;
-
-typedef struct
-{
-  GArray    *routes;    /* of KpRoute, best first */
-  GPtrArray *excluded;  /* of KpExclusion */
-} KpPlan;
 
 #define KP_TYPE_GATEWAY (kp_gateway_get_type ())
 
@@ -139,9 +105,6 @@ GPtrArray    *kp_gateway_resolve              (KpGateway            *self,
 KpPlan       *kp_gateway_plan                 (KpGateway            *self,
                                                GPtrArray            *offerings,
                                                const KpRouteRequest *request);
-char         *kp_plan_describe_empty          (KpPlan               *plan,
-                                               const char           *model);
-void          kp_plan_free                    (KpPlan               *plan);
 void          kp_gateway_note_failure         (KpGateway            *self,
                                                const KpRoute        *route,
                                                const KpFailure      *failure);
@@ -219,7 +182,5 @@ void          kp_gateway_relay_started        (KpGateway   *self,
                                                KpRelay     *relay);
 void          kp_gateway_relay_finished       (KpGateway   *self,
                                                KpRelay     *relay);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpPlan, kp_plan_free)
 
 G_END_DECLS
