@@ -49,6 +49,12 @@ test_parse_full (void)
   g_assert_cmpstr (kp_provider_get_env (provider)[0], ==, "ACME_KEY");
 
   g_assert_cmpuint (kp_provider_get_n_offerings (provider), ==, 2);
+  /* It speaks OpenAI Chat only, and its models are chat models. */
+  g_assert_cmpstr (kp_provider_get_wire (provider), ==, "openai-chat");
+  g_assert_true (kp_provider_serves (provider, "openai-chat"));
+  g_assert_false (kp_provider_serves (provider, "openai-responses"));
+  g_assert_false (kp_provider_get_offering (provider, 0)->reasoning);
+  g_assert_cmpint (kp_provider_get_offering (provider, 0)->kind, ==, KP_MODEL_CHAT);
   offering = kp_provider_get_offering (provider, 0);
   g_assert_cmpstr (offering->model_id, ==, "vendor/model-a");
   g_assert_cmpstr (offering->upstream_id, ==, "model-a");
@@ -86,6 +92,31 @@ test_parse_auth_header (void)
   g_assert_null (soup_message_headers_get_one (headers, "Authorization"));
 }
 
+/* "apis": where its other APIs are, by default under base_url. */
+static void
+test_parse_apis (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpProvider) provider = provider_from_string (
+    "{\"id\":\"many\",\"base_url\":\"https://api.many.test/v1\","
+    "\"apis\":{\"openai-responses\":true,\"openai-embeddings\":false,"
+    "\"openai-completions\":\"https://fim.many.test/beta/completions\"},"
+    "\"models\":[{\"id\":\"v/think\",\"reasoning\":true},{\"id\":\"v/embed\",\"kind\":\"embedding\"}]}",
+    &error);
+
+  g_assert_no_error (error);
+  g_assert_true (kp_provider_serves (provider, "openai-responses"));
+  g_assert_false (kp_provider_serves (provider, "openai-embeddings"));
+  g_assert_cmpstr (g_uri_get_path (kp_provider_get_api_uri (provider, "openai-responses")), ==,
+                   "/v1/responses");
+  g_assert_cmpstr (g_uri_get_host (kp_provider_get_api_uri (provider, "openai-completions")), ==,
+                   "fim.many.test");
+  g_assert_cmpstr (g_uri_get_path (kp_provider_get_api_uri (provider, "openai-chat")), ==,
+                   "/v1/chat/completions");
+  g_assert_true (kp_provider_get_offering (provider, 0)->reasoning);
+  g_assert_cmpint (kp_provider_get_offering (provider, 1)->kind, ==, KP_MODEL_EMBEDDING);
+}
+
 static void
 test_parse_errors (void)
 {
@@ -109,6 +140,19 @@ test_parse_errors (void)
     { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"a/b\",\"input\":1}]}",
       "only one of" },
     { "{\"id\":\"x\",\"base_url\":\"http://a\",\"requires_key\":\"no\"}", "true or false" },
+    /* The other APIs a provider serves, and what its models are. */
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"apis\":{\"smoke-signals\":true}}",
+      "does not speak" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"apis\":[\"openai-responses\"]}", "“apis” must be" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"apis\":{\"openai-embeddings\":3}}",
+      "must be true, false or a path" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"apis\":{\"openai-completions\":\"ftp://b\"}}",
+      "not an http(s) URL" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"dialect\":\"openai-responses\"}", "not supported" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"a/b\",\"kind\":\"image\"}]}",
+      "“chat” or “embedding”" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"a/b\",\"reasoning\":\"yes\"}]}",
+      "true or false" },
     /* A line break in a header would let a file add headers of its own. */
     { "{\"id\":\"x\",\"base_url\":\"http://a\",\"headers\":{\"X-A\":\"1\\r\\nX-Evil: 2\"}}",
       "line break" },
@@ -558,6 +602,7 @@ main (int   argc,
   g_test_add_func ("/keypool/provider/parse-auth-header", test_parse_auth_header);
   g_test_add_func ("/keypool/provider/parse-errors", test_parse_errors);
   g_test_add_func ("/keypool/provider/parse-refresh", test_parse_refresh);
+  g_test_add_func ("/keypool/provider/parse-apis", test_parse_apis);
   g_test_add_func ("/keypool/provider/merge-live-list", test_merge_live_list);
   g_test_add_func ("/keypool/provider/merge-keeps-every-file-model", test_merge_keeps_every_file_model);
   g_test_add_func ("/keypool/catalog/override", test_catalog_override);

@@ -473,7 +473,8 @@ api_uri (KpProvider  *self,
   g_autofree char *url = NULL;
   GUri *uri;
 
-  if (g_str_has_prefix (endpoint, "http://") || g_str_has_prefix (endpoint, "https://"))
+  if (g_str_has_prefix (endpoint, "http://") || g_str_has_prefix (endpoint, "https://") ||
+      strstr (endpoint, "://") != NULL)
     url = g_strdup (endpoint);
   else
     url = g_strconcat (self->base_url, endpoint[0] == '/' ? "" : "/", endpoint, NULL);
