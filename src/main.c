@@ -16,7 +16,9 @@
 #include "kp-application.h"
 
 #ifdef KEYPOOL_HAVE_GUI
-#include "ui/kp-ui-application.h"
+#include <gmodule.h>
+
+#include "ui/kp-ui-module.h"
 
 /* `keypool` and its serving options get the window; commands (any first
  * argument that is not an option), --headless, --help and --version never
@@ -36,9 +38,46 @@ wants_window (int   argc,
         g_str_equal (argv[i], "-h") || g_str_equal (argv[i], "--version"))
       return FALSE;
 
-  if ((display == NULL || *display == '\0') && (wayland == NULL || *wayland == '\0'))
-    return FALSE;
-  return gtk_init_check ();
+  return (display != NULL && *display != '\0') || (wayland != NULL && *wayland != '\0');
+}
+
+/* The window's module: beside the program in a build tree, installed under
+ * the library directory otherwise. Returns Keypool with its window, or
+ * NULL (with a warning when the module is there but broken) when there is
+ * no window to be had: Keypool then runs without one.
+ */
+static GApplication *
+load_window (gboolean unique)
+{
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *dir = exe != NULL ? g_path_get_dirname (exe) : NULL;
+  g_autofree char *beside = dir != NULL ? g_build_filename (dir, "ui", NULL) : NULL;
+  g_autofree char *path = NULL;
+  KpUiModuleInit init = NULL;
+  KpUiModuleApplicationNew application_new = NULL;
+  GModule *module;
+
+  if (beside != NULL && g_file_test (beside, G_FILE_TEST_IS_DIR))
+    path = g_module_build_path (beside, "keypool-ui");
+  else
+    path = g_module_build_path (KEYPOOL_UI_MODULE_DIR, "keypool-ui");
+
+  module = g_module_open (path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+  if (module == NULL)
+    {
+      g_warning ("The window cannot be loaded (%s); Keypool runs without it.", g_module_error ());
+      return NULL;
+    }
+  if (!g_module_symbol (module, KP_UI_MODULE_INIT, (gpointer *)&init) ||
+      !g_module_symbol (module, KP_UI_MODULE_APPLICATION_NEW, (gpointer *)&application_new))
+    {
+      g_warning ("%s is not Keypool's window module; Keypool runs without a window.", path);
+      return NULL;
+    }
+  /* The module stays loaded: it holds the window's types. */
+  if (!init ())
+    return NULL;
+  return application_new (unique);
 }
 #endif
 
@@ -61,9 +100,9 @@ main (int   argc,
   bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
 #ifdef KEYPOOL_HAVE_GUI
   if (wants_window (argc, argv))
-    app = G_APPLICATION (kp_ui_application_new (bus != NULL));
-  else
+    app = load_window (bus != NULL);
 #endif
+  if (app == NULL)
     app = G_APPLICATION (kp_application_new (bus != NULL));
 
   status = g_application_run (app, argc, argv);
