@@ -645,6 +645,37 @@ test_deep_answers (Fixture       *fixture,
   g_assert_cmpuint (chat (fixture, "d/chat", NULL), ==, 200);
 }
 
+/* A model list or balance larger than Keypool reads is not read past it. */
+static void
+test_huge_answers (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(GPtrArray) results = NULL;
+  g_autoptr(GString) huge = g_string_new ("{\"data\":[");
+  const KpRefreshResult *result;
+
+  /* 2 MiB of models, against a cap of 1 MiB. */
+  while (huge->len < 2 * 1024 * 1024)
+    g_string_append_printf (huge, "{\"id\":\"model-%" G_GSIZE_FORMAT "\"},", huge->len);
+  g_string_append (huge, "{\"id\":\"last\"}]}");
+  provider (fixture, "ds", NULL, "/ds/models", "/ds/balance", "deepseek", "sk-ds-huge-key-5678",
+            "[{\"id\":\"d/chat\",\"upstream_id\":\"d-chat\",\"input\":1,\"output\":2}]");
+  kp_mock_catalog_set (fixture->catalog, "/ds/models", 200, huge->str, 0);
+  kp_mock_catalog_set (fixture->catalog, "/ds/balance", 200, huge->str, 0);
+  start_gateway (fixture);
+  kp_gateway_set_read_caps (fixture->gateway, 0, 0, 1024 * 1024);
+
+  results = run_refresh (fixture, NULL);
+  result = find_result (results, "ds");
+  g_assert_cmpint (result->outcome, ==, KP_REFRESH_FAILED);
+  g_assert_nonnull (strstr (result->summary, "larger than 1 MiB"));
+  /* The file's models stay, and Keypool still serves. */
+  g_assert_nonnull (find_offering (fixture, "ds", "d/chat"));
+  g_assert_null (find_offering (fixture, "ds", "ds/last"));
+  assert_key_state (fixture, "ds", KP_CREDENTIAL_OK);
+  g_assert_cmpuint (chat (fixture, "d/chat", NULL), ==, 200);
+}
+
 static gboolean
 has_bbb_three (gpointer data)
 {
@@ -827,6 +858,7 @@ main (int   argc,
   ADD ("balance-per-key", test_balance_per_key);
   ADD ("failing-provider", test_failing_provider);
   ADD ("deep-answers", test_deep_answers);
+  ADD ("huge-answers", test_huge_answers);
   ADD ("slow-provider", test_slow_provider);
   ADD ("timer", test_timer);
   ADD ("timer-recent", test_timer_recent);

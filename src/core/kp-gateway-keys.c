@@ -17,6 +17,7 @@
 #include <json-glib/json-glib.h>
 
 #include "kp-gateway-private.h"
+#include "kp-http.h"
 
 /* A key check is one small request: it either answers soon or not at all. */
 #define KEY_CHECK_TIMEOUT_S 20
@@ -314,10 +315,10 @@ on_key_checked (GObject      *object,
   KpProvider *provider = kp_catalog_get_provider (kp_gateway_get_catalog (self), add->provider_id);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) body = NULL;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (object), result);
+  SoupMessage *msg = NULL;
   guint status;
 
-  body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &error);
+  body = kp_http_read_bounded_finish (result, &msg, &error);
   if (body == NULL)
     {
       g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_KEY_REJECTED,
@@ -379,6 +380,7 @@ kp_gateway_add_key_async (KpGateway           *self,
   g_autoptr(GTask) task = NULL;
   KpProvider *provider;
   AddKey *add;
+  gsize cap;
 
   g_return_if_fail (KP_IS_GATEWAY (self));
   g_return_if_fail (provider_id != NULL && secret != NULL);
@@ -472,9 +474,10 @@ kp_gateway_add_key_async (KpGateway           *self,
         }
 
       kp_provider_apply_headers (provider, soup_message_get_request_headers (msg), secret);
-      soup_session_send_and_read_async (kp_gateway_ensure_session (self, KEY_CHECK_TIMEOUT_S),
-                                        msg, G_PRIORITY_DEFAULT, cancellable, on_key_checked,
-                                        g_steal_pointer (&task));
+      kp_gateway_get_read_caps (self, NULL, NULL, &cap);
+      kp_http_read_bounded_async (kp_gateway_ensure_session (self, KEY_CHECK_TIMEOUT_S),
+                                  msg, cap, G_PRIORITY_DEFAULT, cancellable, on_key_checked,
+                                  g_steal_pointer (&task));
       return;
     }
 

@@ -143,3 +143,143 @@ kp_http_secret_equal (const char *a,
 
   return diff == 0;
 }
+
+/* Reading a provider's whole answer, bounded -------------------------------- */
+
+#define READ_BLOCK 65536
+
+typedef struct
+{
+  SoupMessage  *msg;
+  GInputStream *stream;
+  GByteArray   *body;
+  gsize         cap;
+  int           priority;
+} BoundedRead;
+
+static void
+bounded_read_free (gpointer data)
+{
+  BoundedRead *read = data;
+
+  g_clear_object (&read->msg);
+  g_clear_object (&read->stream);
+  g_clear_pointer (&read->body, g_byte_array_unref);
+  g_free (read);
+}
+
+static void on_block_read (GObject *object, GAsyncResult *result, gpointer user_data);
+
+static void
+read_next_block (GTask *task)
+{
+  BoundedRead *read = g_task_get_task_data (task);
+
+  g_input_stream_read_bytes_async (read->stream, READ_BLOCK, read->priority,
+                                   g_task_get_cancellable (task), on_block_read, task);
+}
+
+static void
+on_block_read (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GTask *task = user_data;
+  BoundedRead *read = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) block = g_input_stream_read_bytes_finish (G_INPUT_STREAM (object), result, &error);
+
+  if (block == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      g_object_unref (task);
+      return;
+    }
+  if (g_bytes_get_size (block) == 0)
+    {
+      g_task_return_pointer (task, g_byte_array_free_to_bytes (g_steal_pointer (&read->body)),
+                             (GDestroyNotify)g_bytes_unref);
+      g_object_unref (task);
+      return;
+    }
+  if (read->body->len + g_bytes_get_size (block) > read->cap)
+    {
+      /* Dropping the stream closes the connection: nothing more is read. */
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                               "the answer is larger than %" G_GSIZE_FORMAT " MiB",
+                               read->cap / (1024 * 1024));
+      g_clear_object (&read->stream);
+      g_object_unref (task);
+      return;
+    }
+  g_byte_array_append (read->body, g_bytes_get_data (block, NULL), g_bytes_get_size (block));
+  read_next_block (task);
+}
+
+static void
+on_bounded_sent (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  BoundedRead *read = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  read->stream = soup_session_send_finish (SOUP_SESSION (object), result, &error);
+  if (read->stream == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      g_object_unref (task);
+      return;
+    }
+  read_next_block (task);
+}
+
+/**
+ * kp_http_read_bounded_async:
+ * @session: the session to send with
+ * @msg: the request
+ * @cap: the most bytes of answer to read
+ *
+ * Like soup_session_send_and_read_async(), but an answer larger than @cap
+ * is not read past it: the read fails with %G_IO_ERROR_MESSAGE_TOO_LARGE.
+ */
+void
+kp_http_read_bounded_async (SoupSession         *session,
+                            SoupMessage         *msg,
+                            gsize                cap,
+                            int                  priority,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  GTask *task = g_task_new (session, cancellable, callback, user_data);
+  BoundedRead *read = g_new0 (BoundedRead, 1);
+
+  g_task_set_source_tag (task, kp_http_read_bounded_async);
+  read->msg = g_object_ref (msg);
+  read->body = g_byte_array_new ();
+  read->cap = cap;
+  read->priority = priority;
+  g_task_set_task_data (task, read, bounded_read_free);
+  soup_session_send_async (session, msg, priority, cancellable, on_bounded_sent, task);
+}
+
+/**
+ * kp_http_read_bounded_finish:
+ * @msg: (out) (optional) (transfer none): the request, for its status
+ *
+ * Returns: (transfer full) (nullable): the answer's body
+ */
+GBytes *
+kp_http_read_bounded_finish (GAsyncResult  *result,
+                             SoupMessage  **msg,
+                             GError       **error)
+{
+  g_return_val_if_fail (G_IS_TASK (result), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == kp_http_read_bounded_async, NULL);
+
+  if (msg != NULL)
+    *msg = ((BoundedRead *)g_task_get_task_data (G_TASK (result)))->msg;
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

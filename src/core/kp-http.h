@@ -22,6 +22,16 @@ const KpWire *kp_http_client_wire  (SoupServerMessage *msg);
 void      kp_http_reply_json       (SoupServerMessage *msg,
                                     guint              status,
                                     char              *json);
+void      kp_http_read_bounded_async  (SoupSession         *session,
+                                       SoupMessage         *msg,
+                                       gsize                cap,
+                                       int                  priority,
+                                       GCancellable        *cancellable,
+                                       GAsyncReadyCallback  callback,
+                                       gpointer             user_data);
+GBytes   *kp_http_read_bounded_finish (GAsyncResult        *result,
+                                       SoupMessage        **msg,
+                                       GError             **error);
 gboolean  kp_http_host_is_loopback (const char        *host);
 gboolean  kp_http_secret_equal     (const char        *a,
                                     const char        *b);

@@ -28,6 +28,7 @@
 #include "kp-refresh.h"
 #include "codec/kp-json-guard.h"
 #include "kp-gateway.h"
+#include "kp-http.h"
 
 #define DEFAULT_INTERVAL_HOURS 6
 #define DEFAULT_TIMEOUT_MS     30000
@@ -736,13 +737,13 @@ on_models_read (GObject      *object,
                 gpointer      user_data)
 {
   Job *job = user_data;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (object), result);
+  SoupMessage *msg = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) body = NULL;
   g_autoptr(GTask) task = NULL;
   guint status;
 
-  body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &error);
+  body = kp_http_read_bounded_finish (result, &msg, &error);
   status = soup_message_get_status (msg);
   if (body == NULL || !SOUP_STATUS_IS_SUCCESSFUL (status))
     {
@@ -766,12 +767,12 @@ on_balance_read (GObject      *object,
 {
   Balance *balance = user_data;
   Job *job = balance->job;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (object), result);
+  SoupMessage *msg = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) body = NULL;
   guint status;
 
-  body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, &error);
+  body = kp_http_read_bounded_finish (result, &msg, &error);
   status = soup_message_get_status (msg);
   if (body == NULL || !SOUP_STATUS_IS_SUCCESSFUL (status))
     balance->error = describe_failure (job, balance->credential, "balance", error, status, body);
@@ -801,6 +802,7 @@ send (Job                 *job,
       char               **error_out)
 {
   g_autoptr(SoupMessage) msg = soup_message_new (SOUP_METHOD_GET, url);
+  gsize cap;
 
   job->pending++;
   if (msg == NULL)
@@ -814,8 +816,9 @@ send (Job                 *job,
   kp_provider_apply_headers (job->provider, soup_message_get_request_headers (msg),
                              key ? kp_credential_get_secret (key) : NULL);
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Accept", "application/json");
-  soup_session_send_and_read_async (get_session (job->run->refresh), msg, G_PRIORITY_LOW,
-                                    job->cancellable, callback, data);
+  kp_gateway_get_read_caps (job->run->refresh->gateway, NULL, NULL, &cap);
+  kp_http_read_bounded_async (get_session (job->run->refresh), msg, cap, G_PRIORITY_LOW,
+                              job->cancellable, callback, data);
 }
 
 /* The keys a provider is asked with: those that are switched on, have their
