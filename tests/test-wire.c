@@ -524,6 +524,34 @@ test_responses_streams (void)
   g_assert_nonnull (strstr (out->str, "\"summary\":[{\"type\":\"summary_text\",\"text\":\"Two cities.\"}]"));
 }
 
+/* An Anthropic client streaming from an OpenAI provider: message_start
+ * carries Keypool's estimate of the input tokens, and message_delta the
+ * provider's figure.
+ */
+static void
+test_anthropic_input_estimate (void)
+{
+  KpUsage usage;
+  g_autoptr(GString) out = run_bridge (&kp_wire_openai_chat, &kp_wire_anthropic,
+                                       "openai-stream.sse", &usage);
+  g_auto(Events) events = scan_events (out->str, out->len);
+  g_autoptr(JsonNode) start = parse_json (events.datas->pdata[0], -1);
+  g_autoptr(JsonNode) delta = NULL;
+  JsonObject *start_usage;
+
+  g_assert_cmpstr (events.names->pdata[0], ==, "message_start");
+  start_usage = json_object_get_object_member (
+    json_object_get_object_member (json_node_get_object (start), "message"), "usage");
+  g_assert_cmpint (json_object_get_int_member (start_usage, "input_tokens"), ==, 42);
+
+  g_assert_cmpstr (events.names->pdata[events.names->len - 2], ==, "message_delta");
+  delta = parse_json (events.datas->pdata[events.names->len - 2], -1);
+  /* 10,100 prompt tokens, of which 8,000 read from the cache and 2,000 written to it. */
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (json_node_get_object (delta),
+                                                                              "usage"),
+                                               "input_tokens"), ==, 100);
+}
+
 /* A chat completion as a Responses response object. */
 static void
 test_responses_answer (void)
@@ -631,6 +659,7 @@ main (int   argc,
   g_test_add_func ("/keypool/wire/responses/streams", test_responses_streams);
   g_test_add_func ("/keypool/wire/responses/answer", test_responses_answer);
   g_test_add_func ("/keypool/wire/error-shapes", test_error_shapes);
+  g_test_add_func ("/keypool/wire/anthropic-input-estimate", test_anthropic_input_estimate);
 
   return g_test_run ();
 }
