@@ -192,6 +192,20 @@ test_request_errors (void)
       g_assert_cmpuint (strlen (error->message), >, 10);
     }
 
+  /* Nesting deeper than Keypool parses is refused before json-glib sees it. */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *deep = g_malloc (100001);
+    g_autoptr(KpWireRequest) req = NULL;
+
+    memset (deep, '[', 100000);
+    deep[100000] = '\0';
+    req = request_for (&kp_wire_openai_chat, deep, &error);
+    g_assert_null (req);
+    g_assert_cmpstr (kp_wire_error_code (error), ==, "invalid_json");
+    g_assert_nonnull (strstr (error->message, "deeper than"));
+  }
+
   /* Keypool's "provider" field is taken off the request. */
   {
     g_autoptr(GError) error = NULL;
@@ -333,6 +347,26 @@ test_passthrough (void)
   g_assert_cmpstr (json_object_get_string_member (built, "model"), ==, "other");
   g_assert_true (json_object_get_boolean_member (json_object_get_object_member (built, "stream_options"),
                                                  "include_usage"));
+
+  /* A rewritten body is JSON any reader takes: json-glib 1.6 alone would
+   * write 1e308 as "1e+308.0". Members keep their order.
+   */
+  {
+    static const char *big =
+      "{\"model\":\"m\",\"temperature\":1e308,\"top_p\":1,\"seed\":-7,"
+      "\"messages\":[{\"role\":\"user\",\"content\":\"\\u0001\\\"x\"}]}";
+    g_autoptr(KpWireRequest) big_req = request_for (&kp_wire_openai_chat, big, &error);
+    g_autoptr(KpOffering) other = offering_new ("other", FALSE);
+    KpWireTarget other_target = { .offering = other };
+    g_autoptr(GBytes) rewritten = kp_wire_build_upstream (big_req, &kp_wire_openai_chat,
+                                                          &other_target, &error);
+    g_autofree char *text = g_strndup (g_bytes_get_data (rewritten, NULL), g_bytes_get_size (rewritten));
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (text, ==,
+                     "{\"model\":\"other\",\"temperature\":1e+308,\"top_p\":1,\"seed\":-7,"
+                     "\"messages\":[{\"role\":\"user\",\"content\":\"\\u0001\\\"x\"}]}");
+  }
 }
 
 typedef struct

@@ -196,7 +196,7 @@ tool_call_for_block (JsonObject *block)
   JsonObject *call = json_object_new ();
   JsonObject *function = json_object_new ();
   JsonNode *input = kp_json_member (block, "input");
-  g_autofree char *arguments = input != NULL ? json_to_string (input, FALSE) : g_strdup ("{}");
+  g_autofree char *arguments = input != NULL ? kp_json_to_string (input, NULL) : g_strdup ("{}");
 
   json_object_set_string_member (call, "id", kp_json_string (block, "id") ?: "");
   json_object_set_string_member (call, "type", "function");

@@ -487,7 +487,7 @@ add_response_format (JsonObject *request,
       kp_anthropic_text_block ("Answer with a single JSON object and nothing else."));
   else if (g_strcmp0 (type, "json_schema") == 0 && schema != NULL)
     {
-      g_autofree char *text = json_to_string (schema, FALSE);
+      g_autofree char *text = kp_json_to_string (schema, NULL);
       g_autofree char *instruction =
         g_strdup_printf ("Answer with a single JSON value that conforms to this JSON "
                          "Schema, and nothing else: %s", text);

@@ -190,7 +190,7 @@ error_body (const char *wrapper_type,
     }
   json_object_set_object_member (body, "error", error);
   node = kp_json_object_node (g_steal_pointer (&body));
-  return json_to_string (node, FALSE);
+  return kp_json_to_string (node, NULL);
 }
 
 char *
@@ -374,7 +374,7 @@ decode_block_start (Decoder     *self,
        * gives the whole input at once is passed on as it is.
        */
       if (input != NULL && json_object_get_size (input) > 0)
-        arguments = json_to_string (kp_json_member (block, "input"), FALSE);
+        arguments = kp_json_to_string (kp_json_member (block, "input"), NULL);
       emit (sink, user_data, (KpEvent) {
         .type = KP_EVENT_TOOL_CALL,
         .index = ordinal,

@@ -207,13 +207,121 @@ kp_json_append_string (GString    *out,
   g_string_append_c (out, '"');
 }
 
-/* Compact JSON text of @node. */
+static void append_node (GString *out, JsonNode *node);
+
+/* A double as JSON: the shortest text that reads back the same, always with
+ * a fraction or an exponent; json-glib 1.6 writes 1e308 as "1e+308.0".
+ */
+static void
+append_double (GString *out,
+               double   value)
+{
+  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+
+  if (value != value || value > G_MAXDOUBLE || value < -G_MAXDOUBLE)
+    {
+      /* Not a JSON number; a parsed document never holds one. */
+      g_string_append (out, "null");
+      return;
+    }
+  g_ascii_dtostr (buffer, sizeof buffer, value);
+  g_string_append (out, buffer);
+  if (strpbrk (buffer, ".eE") == NULL)
+    g_string_append (out, ".0");
+}
+
+static void
+append_value (GString  *out,
+              JsonNode *node)
+{
+  switch (json_node_get_value_type (node))
+    {
+    case G_TYPE_INT64:
+      g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
+      break;
+    case G_TYPE_DOUBLE:
+      append_double (out, json_node_get_double (node));
+      break;
+    case G_TYPE_BOOLEAN:
+      g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+      break;
+    case G_TYPE_STRING:
+      kp_json_append_string (out, json_node_get_string (node));
+      break;
+    default:
+      g_string_append (out, "null");
+      break;
+    }
+}
+
+static void
+append_node (GString  *out,
+             JsonNode *node)
+{
+  switch (JSON_NODE_TYPE (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *member;
+        gboolean first = TRUE;
+
+        g_string_append_c (out, '{');
+        json_object_iter_init_ordered (&iter, json_node_get_object (node));
+        while (json_object_iter_next_ordered (&iter, &name, &member))
+          {
+            if (!first)
+              g_string_append_c (out, ',');
+            first = FALSE;
+            kp_json_append_string (out, name);
+            g_string_append_c (out, ':');
+            append_node (out, member);
+          }
+        g_string_append_c (out, '}');
+      }
+      break;
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+
+        g_string_append_c (out, '[');
+        for (guint i = 0; i < json_array_get_length (array); i++)
+          {
+            if (i > 0)
+              g_string_append_c (out, ',');
+            append_node (out, json_array_get_element (array, i));
+          }
+        g_string_append_c (out, ']');
+      }
+      break;
+    case JSON_NODE_VALUE:
+      append_value (out, node);
+      break;
+    case JSON_NODE_NULL:
+    default:
+      g_string_append (out, "null");
+      break;
+    }
+}
+
+/**
+ * kp_json_to_string:
+ * @node: a tree from a parsed (depth-checked) document, or one Keypool built
+ * @length: (out) (optional): the text's length
+ *
+ * Compact JSON text that any JSON reader takes, numbers included.
+ *
+ * Returns: (transfer full): the text
+ */
 char *
 kp_json_to_string (JsonNode *node,
                    gsize    *length)
 {
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  GString *out = g_string_sized_new (256);
 
-  json_generator_set_root (generator, node);
-  return json_generator_to_data (generator, length);
+  append_node (out, node);
+  if (length != NULL)
+    *length = out->len;
+  return g_string_free (out, FALSE);
 }

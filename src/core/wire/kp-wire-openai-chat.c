@@ -173,8 +173,8 @@ kp_json_object_shallow_copy (JsonObject *object)
   const char *name;
   JsonNode *node;
 
-  json_object_iter_init (&iter, object);
-  while (json_object_iter_next (&iter, &name, &node))
+  json_object_iter_init_ordered (&iter, object);
+  while (json_object_iter_next_ordered (&iter, &name, &node))
     json_object_set_member (copy, name, json_node_ref (node));
   return copy;
 }

@@ -738,8 +738,8 @@ write_event (Encoder    *self,
   json_object_set_int_member (data, "sequence_number", (gint64)self->sequence++);
   if (owned != NULL)
     {
-      json_object_iter_init (&iter, owned);
-      while (json_object_iter_next (&iter, &name, &member))
+      json_object_iter_init_ordered (&iter, owned);
+      while (json_object_iter_next_ordered (&iter, &name, &member))
         json_object_set_member (data, name, json_node_ref (member));
     }
   node = kp_json_object_node (json_object_ref (data));
