@@ -325,6 +325,17 @@ kp_relay_route_failed (KpRelay *self,
   const KpRoute *route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
   guint score = informativeness (&self->failure, status);
 
+  /* From here on the provider's words may reach a log, the ledger or the
+   * client: never with a key of the route in them.
+   */
+  if (self->failure.message != NULL)
+    {
+      char *clean = kp_relay_scrub (self, self->failure.message);
+
+      g_free (self->failure.message);
+      self->failure.message = clean;
+    }
+
   kp_relay_release_upstream (self);
   kp_relay_record_attempt (self, status, self->failure.klass);
   kp_gateway_note_failure (self->gateway, route, &self->failure);
@@ -339,9 +350,7 @@ kp_relay_route_failed (KpRelay *self,
 
   if (score >= self->best_score)
     {
-      g_autofree char *clean = kp_secret_scrub (self->failure.message,
-                                                self->credential
-                                                  ? kp_credential_get_secret (self->credential) : NULL);
+      g_autofree char *clean = g_strdup (self->failure.message);
 
       self->best_score = score;
       self->best_status = status;
