@@ -12,8 +12,16 @@
  *   mock-cut             streams three chunks, then drops the connection
  *   mock-instream-error  200 text/event-stream whose only event is an error
  *   mock-tools           text, then two tool calls with their arguments in pieces
+ *   mock-agent           a call of the request's first tool, with {"city": "Paris"};
+ *                        after a tool result, "The tool said: RESULT."
  *
- * POST …/messages is Anthropic's API: see kp-mock-anthropic.c.
+ * POST …/messages is Anthropic's API: see kp-mock-anthropic.c. POST
+ * …/responses, …/embeddings and …/completions are OpenAI's other APIs: see
+ * kp-mock-responses.c, kp-mock-embeddings.c and kp-mock-completions.c.
+ *
+ * GET /mock/requests answers the last requests the mock received (method,
+ * path, headers and body, oldest first), for tests that run the mock as a
+ * program and want to see what reached it.
  *
  * A key can override that, by a word in it: "invalid" → 401, "rate" → 429
  * with Retry-After: 2, "quota" → 429 insufficient_quota, "nocredit" → 402,
@@ -31,7 +39,10 @@
 
 #include <json-glib/json-glib.h>
 
-#include "kp-mock-upstream.h"
+#include "kp-mock-private.h"
+
+/* How many requests GET /mock/requests remembers. */
+#define LOG_LENGTH 64
 
 struct _KpMockUpstream
 {
@@ -95,6 +106,96 @@ append (SoupServerMessage *msg,
 {
   soup_message_body_append (soup_server_message_get_response_body (msg),
                             SOUP_MEMORY_TAKE, text, strlen (text));
+}
+
+/* The body of a request to an API, as JSON; counted and kept as the last
+ * request with the value of @auth_header. Answers 400 and returns NULL
+ * when the body is not a JSON object.
+ */
+JsonObject *
+kp_mock_read_request (KpMockStats       *stats,
+                      SoupServerMessage *msg,
+                      const char        *auth_header)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  gsize len;
+  const char *data = g_bytes_get_data (body, &len);
+
+  stats->requests++;
+  g_free (stats->last_body);
+  stats->last_body = g_strndup (data, len);
+  g_free (stats->last_auth);
+  stats->last_auth = g_strdup (soup_message_headers_get_one (headers, auth_header));
+
+  if (!json_parser_load_from_data (parser, data, len, NULL) ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      kp_mock_reply_error (msg, 400, "mock: bad JSON");
+      return NULL;
+    }
+  return json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+}
+
+/* @object as compact JSON text; consumes @object. */
+char *
+kp_mock_object_to_data (JsonObject *object)
+{
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), object);
+
+  json_object_unref (object);
+  return json_to_string (node, FALSE);
+}
+
+/* Answers @object; consumes it. */
+void
+kp_mock_reply_json (SoupServerMessage *msg,
+                    guint              status,
+                    JsonObject        *object)
+{
+  char *text = kp_mock_object_to_data (object);
+
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, strlen (text));
+}
+
+/* Answers a whole event stream at once. */
+void
+kp_mock_reply_sse (SoupServerMessage *msg,
+                   GString           *events)
+{
+  soup_server_message_set_status (msg, 200, NULL);
+  soup_server_message_set_response (msg, "text/event-stream", SOUP_MEMORY_COPY,
+                                    events->str, events->len);
+}
+
+/* An OpenAI error body with @message. */
+void
+kp_mock_reply_error (SoupServerMessage *msg,
+                     guint              status,
+                     const char        *message)
+{
+  JsonObject *error = json_object_new ();
+  JsonObject *body = json_object_new ();
+
+  json_object_set_string_member (error, "message", message);
+  json_object_set_string_member (error, "type", "invalid_request_error");
+  json_object_set_null_member (error, "param");
+  json_object_set_null_member (error, "code");
+  json_object_set_object_member (body, "error", error);
+  kp_mock_reply_json (msg, status, body);
+}
+
+/* The mock's usual answer: "tok0 tok1 … " with @n_chunks words. */
+char *
+kp_mock_answer_text (guint n_chunks)
+{
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; i < n_chunks; i++)
+    g_string_append_printf (text, "tok%u ", i);
+  return g_string_free (text, FALSE);
 }
 
 /* A paused message is not watched by libsoup 3.2, so notice ourselves when
@@ -471,6 +572,11 @@ handle_chat (KpMockUpstream    *self,
       reply_tools (msg, stream, include_usage);
       return;
     }
+  if (g_str_equal (model, "mock-agent"))
+    {
+      kp_mock_agent_reply (msg, request, stream, include_usage);
+      return;
+    }
 
   if (stream)
     {
@@ -479,20 +585,80 @@ handle_chat (KpMockUpstream    *self,
     }
 
   {
-    g_autoptr(GString) text = g_string_new (NULL);
+    g_autofree char *text = kp_mock_answer_text (self->n_chunks);
     g_autofree char *usage = usage_json (g_str_equal (model, "mock-cost"), self->n_chunks);
     char *json;
-
-    for (guint i = 0; i < self->n_chunks; i++)
-      g_string_append_printf (text, "tok%u ", i);
 
     json = g_strdup_printf ("{\"id\":\"mock-2\",\"object\":\"chat.completion\",\"created\":1,"
                             "\"model\":\"%s\",\"choices\":[{\"index\":0,\"message\":"
                             "{\"role\":\"assistant\",\"content\":\"%s\"},\"finish_reason\":\"stop\"}],"
-                            "\"usage\":%s}", model, text->str, usage);
+                            "\"usage\":%s}", model, text, usage);
     soup_server_message_set_status (msg, 200, NULL);
     soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, json, strlen (json));
   }
+}
+
+/* Remembers a request for GET /mock/requests: its method, path, headers
+ * and body (as JSON when it is JSON).
+ */
+static void
+log_request (KpMockUpstream    *self,
+             SoupServerMessage *msg,
+             const char        *path)
+{
+  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  SoupMessageHeadersIter iter;
+  JsonObject *entry = json_object_new ();
+  JsonObject *headers = json_object_new ();
+  const char *name;
+  const char *value;
+  gsize len;
+  const char *data = g_bytes_get_data (body, &len);
+
+  json_object_set_string_member (entry, "method", soup_server_message_get_method (msg));
+  json_object_set_string_member (entry, "path", path);
+  soup_message_headers_iter_init (&iter, soup_server_message_get_request_headers (msg));
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      g_autofree char *lower = g_ascii_strdown (name, -1);
+
+      json_object_set_string_member (headers, lower, value);
+    }
+  json_object_set_object_member (entry, "headers", headers);
+  if (len > 0 && json_parser_load_from_data (parser, data, len, NULL))
+    json_object_set_member (entry, "body", json_node_copy (json_parser_get_root (parser)));
+  else if (len > 0)
+    {
+      g_autofree char *raw = g_utf8_make_valid (data, len);
+
+      json_object_set_string_member (entry, "body", raw);
+    }
+  else
+    json_object_set_null_member (entry, "body");
+
+  if (self->stats.log->len == LOG_LENGTH)
+    g_ptr_array_remove_index (self->stats.log, 0);
+  g_ptr_array_add (self->stats.log, kp_mock_object_to_data (entry));
+}
+
+static void
+reply_log (KpMockUpstream    *self,
+           SoupServerMessage *msg)
+{
+  GString *text = g_string_new ("{\"requests\":[");
+
+  for (guint i = 0; i < self->stats.log->len; i++)
+    {
+      if (i > 0)
+        g_string_append_c (text, ',');
+      g_string_append (text, g_ptr_array_index (self->stats.log, i));
+    }
+  g_string_append (text, "]}");
+  soup_server_message_set_status (msg, 200, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE,
+                                    text->str, text->len);
+  g_string_free (text, FALSE);
 }
 
 static void
@@ -505,9 +671,17 @@ handler (SoupServer        *server,
   KpMockUpstream *self = user_data;
   const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                                    "Authorization");
+  const char *method = soup_server_message_get_method (msg);
+
+  if (g_str_equal (path, "/mock/requests") && method == SOUP_METHOD_GET)
+    {
+      reply_log (self, msg);
+      return;
+    }
 
   g_free (self->stats.last_path);
   self->stats.last_path = g_strdup (path);
+  log_request (self, msg, path);
 
   if (auth != NULL)
     {
@@ -538,6 +712,22 @@ handler (SoupServer        *server,
       return;
     }
 
+  if (g_str_has_suffix (path, "/responses") && method == SOUP_METHOD_POST)
+    {
+      kp_mock_responses_handle (&self->stats, self->n_chunks, msg);
+      return;
+    }
+  if (g_str_has_suffix (path, "/embeddings") && method == SOUP_METHOD_POST)
+    {
+      kp_mock_embeddings_handle (&self->stats, msg);
+      return;
+    }
+  if (g_str_has_suffix (path, "/completions") && method == SOUP_METHOD_POST)
+    {
+      kp_mock_completions_handle (&self->stats, self->n_chunks, msg);
+      return;
+    }
+
   if (g_str_has_suffix (path, "/models"))
     {
       static const char models[] =
@@ -562,6 +752,7 @@ kp_mock_upstream_new (GError **error)
   self->n_chunks = 5;
   self->stats.emit_times = g_array_new (FALSE, FALSE, sizeof (gint64));
   self->stats.by_key = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->stats.log = g_ptr_array_new_with_free_func (g_free);
   self->server = soup_server_new (NULL, NULL);
   soup_server_add_handler (self->server, NULL, handler, self, NULL);
 
@@ -599,6 +790,7 @@ kp_mock_upstream_free (KpMockUpstream *self)
   kp_mock_upstream_reset (self);
   g_array_unref (self->stats.emit_times);
   g_hash_table_unref (self->stats.by_key);
+  g_ptr_array_unref (self->stats.log);
   g_free (self->url);
   g_free (self);
 }
@@ -634,6 +826,7 @@ kp_mock_upstream_reset (KpMockUpstream *self)
   g_clear_pointer (&self->stats.last_anthropic_version, g_free);
   g_array_set_size (self->stats.emit_times, 0);
   g_hash_table_remove_all (self->stats.by_key);
+  g_ptr_array_set_size (self->stats.log, 0);
 }
 
 guint

@@ -17,16 +17,17 @@ typedef struct _KpMockUpstream KpMockUpstream;
 
 typedef struct
 {
-  guint   requests;         /* chat requests received */
+  guint   requests;         /* API requests received (chat, messages, responses, …) */
   guint   cancelled;        /* responses the client (Keypool) broke off */
   guint   completed;        /* responses written to the end */
-  char   *last_body;        /* the last chat request body */
+  char   *last_body;        /* the last API request's body */
   char   *last_auth;        /* its Authorization header */
   char   *last_path;
   char   *last_anthropic_beta;     /* headers of the last Anthropic request */
   char   *last_anthropic_version;
   GArray *emit_times;       /* of gint64: monotonic µs each content chunk was written */
   GHashTable *by_key;       /* Authorization value → requests (GUINT_TO_POINTER) */
+  GPtrArray  *log;          /* of char*: the last requests as JSON, for GET /mock/requests */
 } KpMockStats;
 
 guint           kp_mock_upstream_count_key     (KpMockUpstream *self,
@@ -47,6 +48,18 @@ void            kp_mock_anthropic_handle       (KpMockStats       *stats,
                                                 SoupServerMessage *msg);
 const char     *kp_mock_anthropic_stream       (const char        *model);
 const char     *kp_mock_anthropic_message      (const char        *model);
+
+/* OpenAI's other APIs (kp-mock-responses.c, kp-mock-embeddings.c,
+ * kp-mock-completions.c).
+ */
+void            kp_mock_responses_handle       (KpMockStats       *stats,
+                                                guint              n_chunks,
+                                                SoupServerMessage *msg);
+void            kp_mock_embeddings_handle      (KpMockStats       *stats,
+                                                SoupServerMessage *msg);
+void            kp_mock_completions_handle     (KpMockStats       *stats,
+                                                guint              n_chunks,
+                                                SoupServerMessage *msg);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpMockUpstream, kp_mock_upstream_free)
 

@@ -117,6 +117,28 @@ test_parse_apis (void)
   g_assert_cmpint (kp_provider_get_offering (provider, 1)->kind, ==, KP_MODEL_EMBEDDING);
 }
 
+/* An embedding has no output: its input price alone prices it. */
+static void
+test_parse_embedding_price (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpProvider) provider = NULL;
+  const KpOffering *offering;
+
+  provider = provider_from_string (
+    "{\"id\":\"e\",\"base_url\":\"http://127.0.0.1:1/v1\",\"apis\":{\"openai-embeddings\":true},"
+    "\"models\":[{\"id\":\"e/embed\",\"kind\":\"embedding\",\"input\":0.02},"
+    "{\"id\":\"e/unpriced\",\"kind\":\"embedding\"}]}", &error);
+  g_assert_no_error (error);
+
+  offering = kp_provider_get_offering (provider, 0);
+  g_assert_cmpint (offering->kind, ==, KP_MODEL_EMBEDDING);
+  g_assert_true (kp_offering_has_price (offering));
+  g_assert_cmpfloat (offering->input, ==, 0.02);
+  g_assert_cmpfloat (offering->output, ==, 0.0);
+  g_assert_false (kp_offering_has_price (kp_provider_get_offering (provider, 1)));
+}
+
 static void
 test_parse_errors (void)
 {
@@ -600,6 +622,7 @@ main (int   argc,
 
   g_test_add_func ("/keypool/provider/parse-full", test_parse_full);
   g_test_add_func ("/keypool/provider/parse-auth-header", test_parse_auth_header);
+  g_test_add_func ("/keypool/provider/parse-embedding-price", test_parse_embedding_price);
   g_test_add_func ("/keypool/provider/parse-errors", test_parse_errors);
   g_test_add_func ("/keypool/provider/parse-refresh", test_parse_refresh);
   g_test_add_func ("/keypool/provider/parse-apis", test_parse_apis);

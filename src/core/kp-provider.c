@@ -377,14 +377,8 @@ parse_models (KpProvider  *self,
                         self->origin, model_where, error))
           return FALSE;
 
-        if ((stored->input < 0) != (stored->output < 0))
-          return invalid (error, self->origin,
-                          "model “%s” has only one of “input” and “output”; give both prices or neither",
-                          id);
-
         if (stored->upstream_id == NULL)
           stored->upstream_id = g_strdup (strchr (id, '/') + 1);
-        stored->price_source = kp_offering_has_price (stored) ? KP_PRICE_BUNDLED : KP_PRICE_UNKNOWN;
 
         stored->context = json_object_get_int_member_with_default (model, "context", 0);
         {
@@ -407,6 +401,15 @@ parse_models (KpProvider  *self,
                             "model “%s” has the kind “%s”; it must be “chat” or “embedding”",
                             id, kind);
         }
+
+        /* An embedding has no output tokens: its input price is all it costs. */
+        if (stored->kind == KP_MODEL_EMBEDDING && stored->input >= 0 && stored->output < 0)
+          stored->output = 0;
+        if ((stored->input < 0) != (stored->output < 0))
+          return invalid (error, self->origin,
+                          "model “%s” has only one of “input” and “output”; give both prices or neither",
+                          id);
+        stored->price_source = kp_offering_has_price (stored) ? KP_PRICE_BUNDLED : KP_PRICE_UNKNOWN;
 
         if (!parse_string_array (json_object_get_member (model, "aliases"), &stored->aliases,
                                  self->origin, "aliases", error))

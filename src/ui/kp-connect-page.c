@@ -296,7 +296,7 @@ build_tools (KpConnectPage *self)
                "name = \"Keypool\"\n"
                "base_url = \"@URL@\"\n"
                "env_key = \"KEYPOOL_API_KEY\"\n"
-               "wire_api = \"chat\"");
+               "wire_api = \"responses\"");
   add_note (self, TOOL_CODEX, _("and start Codex where the token is set:"));
   add_snippet (self, TOOL_CODEX, "export KEYPOOL_API_KEY=@TOKEN@\ncodex");
 

@@ -133,7 +133,8 @@ export function stopProgram(child) {
  *   keys        { ENV_NAME: key } for the providers' "env" lists
  *
  * Resolves with { baseURL (…/v1), origin (without /v1), mockURL (…/v1),
- * token, stop() }.  stop() may be called whatever happened before.
+ * token, env (Keypool's environment, for running `keypool <command>` on
+ * the same data), stop() }.  stop() may be called whatever happened before.
  */
 export async function startGateway({ testName, mockArgs = [], providers, keys = {} }) {
   const keypoolBinary = requireEnv('KEYPOOL_TEST_BINARY', testName);
@@ -184,7 +185,7 @@ export async function startGateway({ testName, mockArgs = [], providers, keys = 
                                  /^Keypool is serving on (http:\/\/127\.0\.0\.1:\d+\/v1)\s*$/);
     const baseURL = keypool.match[1];
 
-    return { baseURL, origin: baseURL.replace(/\/v1$/, ''), mockURL, token, stop };
+    return { baseURL, origin: baseURL.replace(/\/v1$/, ''), mockURL, token, env, stop };
   } catch (error) {
     await stop();
     throw error;
