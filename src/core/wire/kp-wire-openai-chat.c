@@ -89,7 +89,8 @@ kp_openai_error_json (guint       status,
  * @len: its length
  *
  * The provider's error type (Anthropic's included) becomes the OpenAI
- * `type`; `code` and `param` are null.
+ * `type`; an OpenAI-shaped error keeps its `code` and `param`, which
+ * clients read (`context_length_exceeded` tells a prompt too long apart).
  *
  * Returns: the OpenAI error body
  */
@@ -100,13 +101,32 @@ kp_openai_error_from_upstream (guint       status,
 {
   g_autofree char *type = NULL;
   g_autofree char *message = kp_wire_error_message (body, len, NULL, &type);
+  g_autoptr(JsonObject) root = body != NULL && len > 0 ? kp_json_parse_object (body, len) : NULL;
+  JsonObject *error = kp_json_object (root, "error");
+  const char *code = kp_json_string (error, "code");
+  const char *param = kp_json_string (error, "param");
+  g_autoptr(GString) out = g_string_new ("{\"error\":{\"message\":");
 
   if (!kp_json_nonempty (message))
     {
       g_free (message);
       message = g_strdup_printf ("The provider answered with HTTP status %u.", status);
     }
-  return error_body (type != NULL ? type : kp_openai_error_type (status), NULL, message);
+  kp_json_append_string (out, message);
+  g_string_append (out, ",\"type\":");
+  kp_json_append_string (out, type != NULL ? type : kp_openai_error_type (status));
+  g_string_append (out, ",\"param\":");
+  if (param != NULL)
+    kp_json_append_string (out, param);
+  else
+    g_string_append (out, "null");
+  g_string_append (out, ",\"code\":");
+  if (code != NULL)
+    kp_json_append_string (out, code);
+  else
+    g_string_append (out, "null");
+  g_string_append (out, "}}");
+  return g_string_free (g_steal_pointer (&out), FALSE);
 }
 
 /* The same body as an event; no [DONE] follows, so the stream never looks

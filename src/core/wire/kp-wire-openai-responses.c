@@ -267,7 +267,10 @@ add_message (JsonArray   *messages,
   content = convert_content (kp_json_member (item, "content"), assistant, error);
   if (content == NULL)
     return FALSE;
-  message = chat_message (role);
+  /* Codex sends its rules as "developer" messages: most chat APIs other
+   * than OpenAI's know only "system".
+   */
+  message = chat_message (g_str_equal (role, "developer") ? "system" : role);
   json_object_set_member (message, "content", content);
   json_array_add_object_element (messages, message);
   return TRUE;
