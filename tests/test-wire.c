@@ -153,8 +153,13 @@ test_registry (void)
        */
       if ((*wire)->kind == KP_WIRE_KIND_CHAT)
         {
+          const KpWireEncoderClass *encoder = (*wire)->encoder;
+
           g_assert_nonnull ((*wire)->to_canonical);
-          g_assert_nonnull ((*wire)->encoder_new);
+          g_assert_nonnull (encoder);
+          g_assert_true (encoder->create && encoder->destroy && encoder->start && encoder->text &&
+                         encoder->reasoning && encoder->tool_call && encoder->tool_args &&
+                         encoder->usage && encoder->finish && encoder->end);
           g_assert_nonnull ((*wire)->response_from_canonical);
         }
     }

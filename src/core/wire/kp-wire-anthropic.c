@@ -735,55 +735,92 @@ encode_end (Encoder *self,
 }
 
 static void
-encode (KpWireEncoder  encoder,
-        const KpEvent *event,
-        GString       *out)
+on_start (KpWireEncoder  encoder,
+          const char    *id,
+          GString       *out)
 {
   Encoder *self = encoder;
 
-  if (self->ended)
-    return;
-
-  switch (event->type)
-    {
-    case KP_EVENT_START:
-      if (self->message_id == NULL)
-        self->message_id = kp_anthropic_message_id_for (event->id);
-      encode_start (self, out);
-      break;
-    case KP_EVENT_TEXT:
-      encode_text (self, BLOCK_TEXT, event->text, out);
-      break;
-    case KP_EVENT_REASONING:
-      encode_text (self, BLOCK_THINKING, event->text, out);
-      break;
-    case KP_EVENT_TOOL_CALL:
-      encode_tool_call (self, event, out);
-      break;
-    case KP_EVENT_TOOL_ARGS:
-      /* Fragments of a call whose block was closed by another one still go
-       * to that call's block: clients gather deltas by index.
-       */
-      if (event->index < self->tool_blocks->len)
-        encode_json_delta (g_array_index (self->tool_blocks, guint, event->index), event->text, out);
-      else if (self->block_kind == BLOCK_TOOL)
-        encode_json_delta (self->block_index, event->text, out);
-      break;
-    case KP_EVENT_USAGE:
-      self->usage = *event->usage;
-      break;
-    case KP_EVENT_FINISH:
-      self->stop_reason = kp_anthropic_stop_for_finish (kp_finish_to_string (event->finish));
-      break;
-    case KP_EVENT_END:
-      encode_end (self, out);
-      break;
-    case KP_EVENT_ERROR:
-    case KP_EVENT_KEEPALIVE:
-    default:
-      break;
-    }
+  if (self->message_id == NULL)
+    self->message_id = kp_anthropic_message_id_for (id);
+  encode_start (self, out);
 }
+
+static void
+on_text (KpWireEncoder  encoder,
+         const char    *text,
+         GString       *out)
+{
+  encode_text (encoder, BLOCK_TEXT, text, out);
+}
+
+static void
+on_reasoning (KpWireEncoder  encoder,
+              const char    *text,
+              GString       *out)
+{
+  encode_text (encoder, BLOCK_THINKING, text, out);
+}
+
+static void
+on_tool_call (KpWireEncoder  encoder,
+              const KpEvent *event,
+              GString       *out)
+{
+  encode_tool_call (encoder, event, out);
+}
+
+/* Fragments of a call whose block was closed by another one still go to
+ * that call's block: clients gather deltas by index.
+ */
+static void
+on_tool_args (KpWireEncoder  encoder,
+              guint          index,
+              const char    *text,
+              GString       *out)
+{
+  Encoder *self = encoder;
+
+  if (index < self->tool_blocks->len)
+    encode_json_delta (g_array_index (self->tool_blocks, guint, index), text, out);
+  else if (self->block_kind == BLOCK_TOOL)
+    encode_json_delta (self->block_index, text, out);
+}
+
+static void
+on_usage (KpWireEncoder  encoder,
+          const KpUsage *usage)
+{
+  ((Encoder *)encoder)->usage = *usage;
+}
+
+static void
+on_finish (KpWireEncoder  encoder,
+           KpFinish       finish,
+           GString       *out)
+{
+  ((Encoder *)encoder)->stop_reason = kp_anthropic_stop_for_finish (kp_finish_to_string (finish));
+}
+
+static void
+on_end (KpWireEncoder  encoder,
+        GString       *out)
+{
+  encode_end (encoder, out);
+}
+
+static const KpWireEncoderClass encoder_class = {
+  .create = encoder_new,
+  .destroy = encoder_free,
+  .start = on_start,
+  .text = on_text,
+  .reasoning = on_reasoning,
+  .tool_call = on_tool_call,
+  .tool_args = on_tool_args,
+  .usage = on_usage,
+  .finish = on_finish,
+  .end = on_end,
+};
 
 /* The table ---------------------------------------------------------------- */
 
@@ -910,9 +947,7 @@ const KpWire kp_wire_anthropic = {
   .error_json = anthropic_error_json,
   .error_from_upstream = kp_anthropic_error_from_openai,
   .error_event = anthropic_error_event,
-  .encoder_new = encoder_new,
-  .encode = encode,
-  .encoder_free = encoder_free,
+  .encoder = &encoder_class,
 
   .build_body = build_body,
   .add_headers = add_headers,

@@ -1007,47 +1007,80 @@ encode_end (Encoder *self,
 }
 
 static void
-encode (KpWireEncoder  encoder,
-        const KpEvent *event,
+on_start (KpWireEncoder  encoder,
+          const char    *id,
+          GString       *out)
+{
+  encode_start (encoder, id, out);
+}
+
+static void
+on_text (KpWireEncoder  encoder,
+         const char    *text,
+         GString       *out)
+{
+  encode_text (encoder, ITEM_MESSAGE, text, out);
+}
+
+static void
+on_reasoning (KpWireEncoder  encoder,
+              const char    *text,
+              GString       *out)
+{
+  encode_text (encoder, ITEM_REASONING, text, out);
+}
+
+static void
+on_tool_call (KpWireEncoder  encoder,
+              const KpEvent *event,
+              GString       *out)
+{
+  encode_tool_call (encoder, event, out);
+}
+
+static void
+on_tool_args (KpWireEncoder  encoder,
+              guint          index,
+              const char    *text,
+              GString       *out)
+{
+  encode_tool_args (encoder, index, text, out);
+}
+
+static void
+on_usage (KpWireEncoder  encoder,
+          const KpUsage *usage)
+{
+  ((Encoder *)encoder)->usage = *usage;
+}
+
+static void
+on_finish (KpWireEncoder  encoder,
+           KpFinish       finish,
+           GString       *out)
+{
+  ((Encoder *)encoder)->finish = finish;
+}
+
+static void
+on_end (KpWireEncoder  encoder,
         GString       *out)
 {
-  Encoder *self = encoder;
-
-  if (self->ended)
-    return;
-
-  switch (event->type)
-    {
-    case KP_EVENT_START:
-      encode_start (self, event->id, out);
-      break;
-    case KP_EVENT_TEXT:
-      encode_text (self, ITEM_MESSAGE, event->text, out);
-      break;
-    case KP_EVENT_REASONING:
-      encode_text (self, ITEM_REASONING, event->text, out);
-      break;
-    case KP_EVENT_TOOL_CALL:
-      encode_tool_call (self, event, out);
-      break;
-    case KP_EVENT_TOOL_ARGS:
-      encode_tool_args (self, event->index, event->text, out);
-      break;
-    case KP_EVENT_USAGE:
-      self->usage = *event->usage;
-      break;
-    case KP_EVENT_FINISH:
-      self->finish = event->finish;
-      break;
-    case KP_EVENT_END:
-      encode_end (self, out);
-      break;
-    case KP_EVENT_ERROR:
-    case KP_EVENT_KEEPALIVE:
-    default:
-      break;
-    }
+  encode_end (encoder, out);
 }
+
+static const KpWireEncoderClass encoder_class = {
+  .create = encoder_new,
+  .destroy = encoder_free,
+  .start = on_start,
+  .text = on_text,
+  .reasoning = on_reasoning,
+  .tool_call = on_tool_call,
+  .tool_args = on_tool_args,
+  .usage = on_usage,
+  .finish = on_finish,
+  .end = on_end,
+};
 
 /* Errors: the body is OpenAI's; in a stream, an `error` event that the SDK
  * throws (it looks for `error` in the data).
@@ -1234,9 +1267,7 @@ const KpWire kp_wire_openai_responses = {
   .error_json = kp_openai_error_json,
   .error_from_upstream = kp_openai_error_from_upstream,
   .error_event = error_event,
-  .encoder_new = encoder_new,
-  .encode = encode,
-  .encoder_free = encoder_free,
+  .encoder = &encoder_class,
 
   .build_body = build_body,
   .decoder_new = decoder_new,

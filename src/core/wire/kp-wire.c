@@ -566,6 +566,7 @@ struct _KpWireBridge
   gboolean       has_content;
   gboolean       has_finish;
   gboolean       ended;
+  gboolean       encoded_end;
   const char    *error;     /* during a feed */
   KpUsage        usage;
 };
@@ -590,7 +591,7 @@ kp_wire_bridge_new (const KpWire        *upstream,
   self->client = client;
   self->decoder = upstream->decoder_new (req, target, passthrough);
   if (!passthrough)
-    self->encoder = client->encoder_new (req);
+    self->encoder = client->encoder->create (req);
   return self;
 }
 
@@ -601,8 +602,51 @@ kp_wire_bridge_free (KpWireBridge *self)
     return;
   self->upstream->decoder_free (self->decoder);
   if (self->encoder != NULL)
-    self->client->encoder_free (self->encoder);
+    self->client->encoder->destroy (self->encoder);
   g_free (self);
+}
+
+/* The one place that tells events apart: each goes to its encoder method. */
+static void
+encode (KpWireBridge  *self,
+        const KpEvent *event)
+{
+  const KpWireEncoderClass *encoder = self->client->encoder;
+
+  switch (event->type)
+    {
+    case KP_EVENT_START:
+      encoder->start (self->encoder, event->id, self->out);
+      break;
+    case KP_EVENT_TEXT:
+      if (kp_json_nonempty (event->text))
+        encoder->text (self->encoder, event->text, self->out);
+      break;
+    case KP_EVENT_REASONING:
+      if (kp_json_nonempty (event->text))
+        encoder->reasoning (self->encoder, event->text, self->out);
+      break;
+    case KP_EVENT_TOOL_CALL:
+      encoder->tool_call (self->encoder, event, self->out);
+      break;
+    case KP_EVENT_TOOL_ARGS:
+      if (kp_json_nonempty (event->text))
+        encoder->tool_args (self->encoder, event->index, event->text, self->out);
+      break;
+    case KP_EVENT_USAGE:
+      encoder->usage (self->encoder, event->usage);
+      break;
+    case KP_EVENT_FINISH:
+      encoder->finish (self->encoder, event->finish, self->out);
+      break;
+    case KP_EVENT_END:
+      encoder->end (self->encoder, self->out);
+      break;
+    case KP_EVENT_ERROR:
+    case KP_EVENT_KEEPALIVE:
+    default:
+      break;
+    }
 }
 
 static void
@@ -646,8 +690,11 @@ on_event (const KpEvent *event,
       break;
     }
 
-  if (self->encoder != NULL && self->status != KP_STREAM_ERROR)
-    self->client->encode (self->encoder, event, self->out);
+  if (self->encoder != NULL && self->status != KP_STREAM_ERROR && !self->encoded_end)
+    {
+      encode (self, event);
+      self->encoded_end = event->type == KP_EVENT_END;
+    }
 }
 
 /**
@@ -716,8 +763,13 @@ kp_wire_bridge_finish (KpWireBridge *self,
     return TRUE;
   if (!self->has_finish)
     return FALSE;
-  if (self->encoder != NULL)
-    self->client->encode (self->encoder, &end, out);
+  if (self->encoder != NULL && !self->encoded_end)
+    {
+      self->out = out;
+      encode (self, &end);
+      self->out = NULL;
+      self->encoded_end = TRUE;
+    }
   self->ended = TRUE;
   return TRUE;
 }

@@ -133,6 +133,38 @@ typedef enum
   KP_DECODE_DROP,     /* keep them from the client (usage Keypool asked for) */
 } KpDecodeResult;
 
+/* How a client's wire writes the canonical stream: one method per event.
+ * The bridge calls them in the stream's order, and none after end.
+ */
+typedef struct
+{
+  KpWireEncoder (*create)    (const KpWireRequest *req);
+  void          (*destroy)   (KpWireEncoder        self);
+  void          (*start)     (KpWireEncoder        self,
+                              const char          *id,
+                              GString             *out);
+  void          (*text)      (KpWireEncoder        self,
+                              const char          *text,
+                              GString             *out);
+  void          (*reasoning) (KpWireEncoder        self,
+                              const char          *text,
+                              GString             *out);
+  void          (*tool_call) (KpWireEncoder        self,
+                              const KpEvent       *event,
+                              GString             *out);
+  void          (*tool_args) (KpWireEncoder        self,
+                              guint                index,
+                              const char          *text,
+                              GString             *out);
+  void          (*usage)     (KpWireEncoder        self,
+                              const KpUsage       *usage);
+  void          (*finish)    (KpWireEncoder        self,
+                              KpFinish             finish,
+                              GString             *out);
+  void          (*end)       (KpWireEncoder        self,
+                              GString             *out);
+} KpWireEncoderClass;
+
 struct _KpWire
 {
   const char          *id;             /* "openai-chat", "anthropic", … (the ledger's too) */
@@ -161,11 +193,7 @@ struct _KpWire
                                       const char          *code,
                                       const char          *message,
                                       GString             *out);
-  KpWireEncoder (*encoder_new)       (const KpWireRequest *req);
-  void          (*encode)            (KpWireEncoder        encoder,
-                                      const KpEvent       *event,
-                                      GString             *out);
-  void          (*encoder_free)      (KpWireEncoder        encoder);
+  const KpWireEncoderClass *encoder;  /* NULL: never streamed to clients */
 
   /* Upstream side. */
   GBytes       *(*build_body)        (KpWireRequest       *req,
