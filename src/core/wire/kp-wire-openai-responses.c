@@ -10,6 +10,9 @@
  * that names a previous response, or refers to an item by id, is refused
  * with a message that says to send the whole conversation.
  *
+ * This file holds the table, requests, whole answers and the passthrough
+ * decoder; kp-wire-openai-responses-stream.c writes the events.
+ *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -22,6 +25,7 @@
 
 #include "codec/kp-json-guard.h"
 #include "kp-wire-openai-private.h"
+#include "kp-wire-openai-responses-private.h"
 
 /* Usage ------------------------------------------------------------------- */
 
@@ -57,8 +61,8 @@ parse_usage (KpUsage    *usage,
   return TRUE;
 }
 
-static JsonObject *
-usage_object (const KpUsage *usage)
+JsonObject *
+kp_responses_usage_object (const KpUsage *usage)
 {
   JsonObject *object = json_object_new ();
   JsonObject *input = json_object_new ();
@@ -471,8 +475,8 @@ to_canonical (JsonObject  *request,
 
 /* Whole answers: Chat -> Responses ---------------------------------------- */
 
-static char *
-response_id_for (const char *id)
+char *
+kp_responses_response_id_for (const char *id)
 {
   if (!kp_json_nonempty (id))
     return g_strdup_printf ("resp_keypool%08x", g_random_int ());
@@ -481,8 +485,8 @@ response_id_for (const char *id)
   return g_strconcat ("resp_", id, NULL);
 }
 
-static JsonObject *
-output_text_part (const char *text)
+JsonObject *
+kp_responses_output_text_part (const char *text)
 {
   JsonObject *part = json_object_new ();
 
@@ -492,8 +496,8 @@ output_text_part (const char *text)
   return part;
 }
 
-static JsonObject *
-message_item (const char *id,
+JsonObject *
+kp_responses_message_item (const char *id,
               const char *text,
               const char *status)
 {
@@ -505,13 +509,13 @@ message_item (const char *id,
   json_object_set_string_member (item, "status", status);
   json_object_set_string_member (item, "role", "assistant");
   if (text != NULL)
-    json_array_add_object_element (content, output_text_part (text));
+    json_array_add_object_element (content, kp_responses_output_text_part (text));
   json_object_set_array_member (item, "content", content);
   return item;
 }
 
-static JsonObject *
-reasoning_item (const char *id,
+JsonObject *
+kp_responses_reasoning_item (const char *id,
                 const char *text)
 {
   JsonObject *item = json_object_new ();
@@ -527,8 +531,8 @@ reasoning_item (const char *id,
   return item;
 }
 
-static JsonObject *
-function_call_item (const char *id,
+JsonObject *
+kp_responses_function_call_item (const char *id,
                     const char *call_id,
                     const char *name,
                     const char *arguments,
@@ -546,8 +550,8 @@ function_call_item (const char *id,
 }
 
 /* The response object around @output. */
-static JsonObject *
-response_object (const char    *id,
+JsonObject *
+kp_responses_response_object (const char    *id,
                  const char    *model,
                  gint64         created_at,
                  const char    *status,
@@ -578,14 +582,14 @@ response_object (const char    *id,
   json_object_set_array_member (response, "tools", json_array_new ());
   json_object_set_string_member (response, "tool_choice", "auto");
   if (usage != NULL && usage->known)
-    json_object_set_object_member (response, "usage", usage_object (usage));
+    json_object_set_object_member (response, "usage", kp_responses_usage_object (usage));
   else
     json_object_set_null_member (response, "usage");
   return response;
 }
 
-static const char *
-status_for (KpFinish finish)
+const char *
+kp_responses_status_for (KpFinish finish)
 {
   return finish == KP_FINISH_LENGTH || finish == KP_FINISH_CONTENT_FILTER ? "incomplete"
                                                                           : "completed";
@@ -599,7 +603,7 @@ response_from_canonical (JsonObject          *completion,
   JsonObject *choice = kp_json_array_object (kp_json_array (completion, "choices"), 0);
   JsonObject *message = kp_json_object (choice, "message");
   JsonArray *calls = kp_json_array (message, "tool_calls");
-  g_autofree char *id = response_id_for (kp_json_string (completion, "id"));
+  g_autofree char *id = kp_responses_response_id_for (kp_json_string (completion, "id"));
   const char *reasoning = kp_json_string (message, "reasoning_content");
   const char *text = kp_json_string (message, "content");
   KpFinish finish = kp_finish_from_string (kp_json_string (choice, "finish_reason"));
@@ -621,13 +625,13 @@ response_from_canonical (JsonObject          *completion,
     {
       g_autofree char *item_id = g_strconcat ("rs_", id + 5, NULL);
 
-      json_array_add_object_element (output, reasoning_item (item_id, reasoning));
+      json_array_add_object_element (output, kp_responses_reasoning_item (item_id, reasoning));
     }
   if (kp_json_nonempty (text))
     {
       g_autofree char *item_id = g_strconcat ("msg_", id + 5, NULL);
 
-      json_array_add_object_element (output, message_item (item_id, text, "completed"));
+      json_array_add_object_element (output, kp_responses_message_item (item_id, text, "completed"));
     }
   for (guint i = 0; calls != NULL && i < json_array_get_length (calls); i++)
     {
@@ -636,7 +640,7 @@ response_from_canonical (JsonObject          *completion,
       g_autofree char *item_id = g_strdup_printf ("fc_%s_%u", id + 5, i);
 
       json_array_add_object_element (output,
-                                     function_call_item (item_id, kp_json_string (call, "id") ?: item_id,
+                                     kp_responses_function_call_item (item_id, kp_json_string (call, "id") ?: item_id,
                                                          kp_json_string (function, "name") ?: "",
                                                          kp_json_string (function, "arguments") ?: "",
                                                          "completed"));
@@ -645,442 +649,9 @@ response_from_canonical (JsonObject          *completion,
   kp_usage_parse_openai (&usage, kp_json_object (completion, "usage"));
   if (!kp_json_int (completion, "created", &created))
     created = g_get_real_time () / G_USEC_PER_SEC;
-  return kp_json_object_node (response_object (id, req->model, created, status_for (finish),
+  return kp_json_object_node (kp_responses_response_object (id, req->model, created, kp_responses_status_for (finish),
                                                finish, output, &usage));
 }
-
-/* Streams: the hub's events as Responses events --------------------------- */
-
-typedef enum
-{
-  ITEM_MESSAGE,
-  ITEM_REASONING,
-  ITEM_FUNCTION_CALL,
-} ItemKind;
-
-typedef struct
-{
-  ItemKind  kind;
-  char     *id;
-  char     *call_id;
-  char     *name;
-  GString  *text;    /* the text, the reasoning or the arguments so far */
-  gboolean  done;
-} Item;
-
-static void
-item_clear (gpointer data)
-{
-  Item *item = data;
-
-  g_free (item->id);
-  g_free (item->call_id);
-  g_free (item->name);
-  g_string_free (item->text, TRUE);
-}
-
-typedef struct
-{
-  char      *model;
-  char      *id;
-  gint64     created_at;
-  guint64    sequence;
-  gboolean   started;
-  gboolean   ended;
-  GArray    *items;       /* of Item, in output order */
-  gint       open_text;   /* the item text or reasoning goes to, or -1 */
-  GArray    *tools;       /* tool-call ordinal -> item index */
-  KpFinish   finish;
-  KpUsage    usage;
-} Encoder;
-
-static KpWireEncoder
-encoder_new (const KpWireRequest *req)
-{
-  Encoder *self = g_new0 (Encoder, 1);
-
-  self->model = g_strdup (req != NULL && req->model != NULL ? req->model : "");
-  self->created_at = g_get_real_time () / G_USEC_PER_SEC;
-  self->items = g_array_new (FALSE, TRUE, sizeof (Item));
-  g_array_set_clear_func (self->items, item_clear);
-  self->tools = g_array_new (FALSE, FALSE, sizeof (guint));
-  self->open_text = -1;
-  return self;
-}
-
-static void
-encoder_free (KpWireEncoder encoder)
-{
-  Encoder *self = encoder;
-
-  g_free (self->model);
-  g_free (self->id);
-  g_array_unref (self->items);
-  g_array_unref (self->tools);
-  g_free (self);
-}
-
-/* One event: its name, and the data with its type and sequence number
- * first; @object's members follow.
- */
-static void
-write_event (Encoder    *self,
-             GString    *out,
-             const char *type,
-             JsonObject *object)
-{
-  g_autoptr(JsonObject) owned = object;
-  g_autoptr(JsonObject) data = json_object_new ();
-  g_autoptr(JsonNode) node = NULL;
-  g_autofree char *json = NULL;
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *member;
-
-  json_object_set_string_member (data, "type", type);
-  json_object_set_int_member (data, "sequence_number", (gint64)self->sequence++);
-  if (owned != NULL)
-    {
-      json_object_iter_init_ordered (&iter, owned);
-      while (json_object_iter_next_ordered (&iter, &name, &member))
-        json_object_set_member (data, name, json_node_ref (member));
-    }
-  node = kp_json_object_node (json_object_ref (data));
-  json = kp_json_to_string (node, NULL);
-  g_string_append (out, "event: ");
-  g_string_append (out, type);
-  g_string_append (out, "\ndata: ");
-  g_string_append (out, json);
-  g_string_append (out, "\n\n");
-}
-
-static JsonObject *
-with_response (JsonObject *response)
-{
-  JsonObject *object = json_object_new ();
-
-  json_object_set_object_member (object, "response", response);
-  return object;
-}
-
-static void
-encode_start (Encoder    *self,
-              const char *upstream_id,
-              GString    *out)
-{
-  if (self->started)
-    return;
-  self->started = TRUE;
-  if (self->id == NULL)
-    self->id = response_id_for (upstream_id);
-  write_event (self, out, "response.created",
-               with_response (response_object (self->id, self->model, self->created_at,
-                                               "in_progress", KP_FINISH_NONE, NULL, NULL)));
-  write_event (self, out, "response.in_progress",
-               with_response (response_object (self->id, self->model, self->created_at,
-                                               "in_progress", KP_FINISH_NONE, NULL, NULL)));
-}
-
-static JsonObject *
-item_json (const Item *item,
-           gboolean    done)
-{
-  const char *status = done ? "completed" : "in_progress";
-
-  switch (item->kind)
-    {
-    case ITEM_REASONING:
-      {
-        JsonObject *object = reasoning_item (item->id, item->text->str);
-
-        if (!done)
-          json_object_set_array_member (object, "summary", json_array_new ());
-        return object;
-      }
-    case ITEM_FUNCTION_CALL:
-      return function_call_item (item->id, item->call_id, item->name,
-                                 done ? item->text->str : "", status);
-    case ITEM_MESSAGE:
-    default:
-      return message_item (item->id, done ? item->text->str : NULL, status);
-    }
-}
-
-static JsonObject *
-item_event (guint       output_index,
-            JsonObject *item)
-{
-  JsonObject *object = json_object_new ();
-
-  json_object_set_int_member (object, "output_index", output_index);
-  json_object_set_object_member (object, "item", item);
-  return object;
-}
-
-static JsonObject *
-part_event (const Item *item,
-            guint       output_index,
-            const char *member,
-            JsonObject *part)
-{
-  JsonObject *object = json_object_new ();
-
-  json_object_set_string_member (object, "item_id", item->id);
-  json_object_set_int_member (object, "output_index", output_index);
-  json_object_set_int_member (object, member, 0);
-  json_object_set_object_member (object, "part", part);
-  return object;
-}
-
-static JsonObject *
-summary_part (const char *text)
-{
-  JsonObject *part = json_object_new ();
-
-  json_object_set_string_member (part, "type", "summary_text");
-  json_object_set_string_member (part, "text", text);
-  return part;
-}
-
-static guint
-add_item (Encoder    *self,
-          ItemKind    kind,
-          const char *call_id,
-          const char *name,
-          GString    *out)
-{
-  static const char * const prefixes[] = { "msg_", "rs_", "fc_" };
-  Item item = { .kind = kind, .text = g_string_new (NULL) };
-  guint index = self->items->len;
-  Item *stored;
-
-  encode_start (self, NULL, out);
-  item.id = g_strdup_printf ("%s%s_%u", prefixes[kind], self->id + 5, index);
-  item.call_id = g_strdup (kp_json_nonempty (call_id) ? call_id : item.id);
-  item.name = g_strdup (name != NULL ? name : "");
-  g_array_append_val (self->items, item);
-  stored = &g_array_index (self->items, Item, index);
-
-  write_event (self, out, "response.output_item.added", item_event (index, item_json (stored, FALSE)));
-  if (kind == ITEM_MESSAGE)
-    write_event (self, out, "response.content_part.added",
-                 part_event (stored, index, "content_index", output_text_part ("")));
-  else if (kind == ITEM_REASONING)
-    write_event (self, out, "response.reasoning_summary_part.added",
-                 part_event (stored, index, "summary_index", summary_part ("")));
-  return index;
-}
-
-static JsonObject *
-delta_event (const Item *item,
-             guint       output_index,
-             const char *index_member,
-             const char *member,
-             const char *value)
-{
-  JsonObject *object = json_object_new ();
-
-  json_object_set_string_member (object, "item_id", item->id);
-  json_object_set_int_member (object, "output_index", output_index);
-  if (index_member != NULL)
-    json_object_set_int_member (object, index_member, 0);
-  json_object_set_string_member (object, member, value);
-  return object;
-}
-
-static void
-close_item (Encoder *self,
-            guint    index,
-            GString *out)
-{
-  Item *item = &g_array_index (self->items, Item, index);
-
-  if (item->done)
-    return;
-  item->done = TRUE;
-  switch (item->kind)
-    {
-    case ITEM_MESSAGE:
-      write_event (self, out, "response.output_text.done",
-                   delta_event (item, index, "content_index", "text", item->text->str));
-      write_event (self, out, "response.content_part.done",
-                   part_event (item, index, "content_index", output_text_part (item->text->str)));
-      break;
-    case ITEM_REASONING:
-      write_event (self, out, "response.reasoning_summary_text.done",
-                   delta_event (item, index, "summary_index", "text", item->text->str));
-      write_event (self, out, "response.reasoning_summary_part.done",
-                   part_event (item, index, "summary_index", summary_part (item->text->str)));
-      break;
-    case ITEM_FUNCTION_CALL:
-    default:
-      write_event (self, out, "response.function_call_arguments.done",
-                   delta_event (item, index, NULL, "arguments", item->text->str));
-      break;
-    }
-  write_event (self, out, "response.output_item.done", item_event (index, item_json (item, TRUE)));
-}
-
-static void
-encode_text (Encoder    *self,
-             ItemKind    kind,
-             const char *text,
-             GString    *out)
-{
-  Item *item;
-  guint index;
-
-  if (!kp_json_nonempty (text))
-    return;
-  if (self->open_text < 0 || g_array_index (self->items, Item, self->open_text).kind != kind)
-    {
-      if (self->open_text >= 0)
-        close_item (self, self->open_text, out);
-      self->open_text = add_item (self, kind, NULL, NULL, out);
-    }
-  index = self->open_text;
-  item = &g_array_index (self->items, Item, index);
-  g_string_append (item->text, text);
-  if (kind == ITEM_MESSAGE)
-    write_event (self, out, "response.output_text.delta",
-                 delta_event (item, index, "content_index", "delta", text));
-  else
-    write_event (self, out, "response.reasoning_summary_text.delta",
-                 delta_event (item, index, "summary_index", "delta", text));
-}
-
-static void
-encode_tool_args (Encoder    *self,
-                  guint       ordinal,
-                  const char *text,
-                  GString    *out)
-{
-  guint index;
-  Item *item;
-
-  if (!kp_json_nonempty (text) || ordinal >= self->tools->len)
-    return;
-  index = g_array_index (self->tools, guint, ordinal);
-  item = &g_array_index (self->items, Item, index);
-  g_string_append (item->text, text);
-  write_event (self, out, "response.function_call_arguments.delta",
-               delta_event (item, index, NULL, "delta", text));
-}
-
-static void
-encode_tool_call (Encoder       *self,
-                  const KpEvent *event,
-                  GString       *out)
-{
-  guint index;
-
-  if (self->open_text >= 0)
-    {
-      close_item (self, self->open_text, out);
-      self->open_text = -1;
-    }
-  index = add_item (self, ITEM_FUNCTION_CALL, event->id, event->name, out);
-  while (self->tools->len <= event->index)
-    g_array_append_val (self->tools, index);
-  g_array_index (self->tools, guint, event->index) = index;
-  encode_tool_args (self, event->index, event->text, out);
-}
-
-static void
-encode_end (Encoder *self,
-            GString *out)
-{
-  JsonArray *output = json_array_new ();
-  const char *status = status_for (self->finish);
-
-  encode_start (self, NULL, out);
-  for (guint i = 0; i < self->items->len; i++)
-    close_item (self, i, out);
-  for (guint i = 0; i < self->items->len; i++)
-    json_array_add_object_element (output, item_json (&g_array_index (self->items, Item, i), TRUE));
-
-  write_event (self, out, g_str_equal (status, "completed") ? "response.completed"
-                                                            : "response.incomplete",
-               with_response (response_object (self->id, self->model, self->created_at, status,
-                                               self->finish, output, &self->usage)));
-  self->ended = TRUE;
-}
-
-static void
-on_start (KpWireEncoder  encoder,
-          const char    *id,
-          GString       *out)
-{
-  encode_start (encoder, id, out);
-}
-
-static void
-on_text (KpWireEncoder  encoder,
-         const char    *text,
-         GString       *out)
-{
-  encode_text (encoder, ITEM_MESSAGE, text, out);
-}
-
-static void
-on_reasoning (KpWireEncoder  encoder,
-              const char    *text,
-              GString       *out)
-{
-  encode_text (encoder, ITEM_REASONING, text, out);
-}
-
-static void
-on_tool_call (KpWireEncoder  encoder,
-              const KpEvent *event,
-              GString       *out)
-{
-  encode_tool_call (encoder, event, out);
-}
-
-static void
-on_tool_args (KpWireEncoder  encoder,
-              guint          index,
-              const char    *text,
-              GString       *out)
-{
-  encode_tool_args (encoder, index, text, out);
-}
-
-static void
-on_usage (KpWireEncoder  encoder,
-          const KpUsage *usage)
-{
-  ((Encoder *)encoder)->usage = *usage;
-}
-
-static void
-on_finish (KpWireEncoder  encoder,
-           KpFinish       finish,
-           GString       *out)
-{
-  ((Encoder *)encoder)->finish = finish;
-}
-
-static void
-on_end (KpWireEncoder  encoder,
-        GString       *out)
-{
-  encode_end (encoder, out);
-}
-
-static const KpWireEncoderClass encoder_class = {
-  .create = encoder_new,
-  .destroy = encoder_free,
-  .start = on_start,
-  .text = on_text,
-  .reasoning = on_reasoning,
-  .tool_call = on_tool_call,
-  .tool_args = on_tool_args,
-  .usage = on_usage,
-  .finish = on_finish,
-  .end = on_end,
-};
 
 /* Errors: the body is OpenAI's; in a stream, an `error` event that the SDK
  * throws (it looks for `error` in the data).
@@ -1267,7 +838,7 @@ const KpWire kp_wire_openai_responses = {
   .error_json = kp_openai_error_json,
   .error_from_upstream = kp_openai_error_from_upstream,
   .error_event = error_event,
-  .encoder = &encoder_class,
+  .encoder = &kp_responses_encoder_class,
 
   .build_body = build_body,
   .decoder_new = decoder_new,
