@@ -479,12 +479,7 @@ kp_anthropic_request_to_openai (JsonObject  *anthropic_request,
   if (kp_json_bool (anthropic_request, "stream", &stream))
     json_object_set_boolean_member (out, "stream", stream);
   if (stream)
-    {
-      JsonObject *options = json_object_new ();
-
-      json_object_set_boolean_member (options, "include_usage", TRUE);
-      json_object_set_object_member (out, "stream_options", options);
-    }
+    kp_json_ask_usage (out);
 
   return kp_json_object_node (g_steal_pointer (&out));
 }

@@ -289,21 +289,13 @@ decoder_parse (Decoder    *self,
 }
 
 static void
-emit (KpEventSink  sink,
-      gpointer     user_data,
-      KpEvent      event)
-{
-  sink (&event, user_data);
-}
-
-static void
 emit_usage (Decoder     *self,
             JsonObject  *usage,
             KpEventSink  sink,
             gpointer     user_data)
 {
   if (usage != NULL && kp_usage_parse_anthropic (&self->usage, usage))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_USAGE, .usage = &self->usage });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_USAGE, .usage = &self->usage });
 }
 
 static gboolean
@@ -375,7 +367,7 @@ decode_block_start (Decoder     *self,
        */
       if (input != NULL && json_object_get_size (input) > 0)
         arguments = kp_json_to_string (kp_json_member (block, "input"), NULL);
-      emit (sink, user_data, (KpEvent) {
+      kp_event_emit (sink, user_data, (KpEvent) {
         .type = KP_EVENT_TOOL_CALL,
         .index = ordinal,
         .id = kp_json_string (block, "id"),
@@ -384,11 +376,11 @@ decode_block_start (Decoder     *self,
       });
     }
   else if (g_strcmp0 (type, "text") == 0 && kp_json_nonempty (kp_json_string (block, "text")))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT,
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT,
                                        .text = kp_json_string (block, "text") });
   else if (g_strcmp0 (type, "thinking") == 0 &&
            kp_json_nonempty (kp_json_string (block, "thinking")))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_REASONING,
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_REASONING,
                                        .text = kp_json_string (block, "thinking") });
 }
 
@@ -432,12 +424,12 @@ decode (KpWireDecoder  decoder,
 
   if (name_is (name, name_len, "error"))
     {
-      emit (sink, user_data, (KpEvent) { .type = KP_EVENT_ERROR, .text = data });
+      kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_ERROR, .text = data });
       return KP_DECODE_FORWARD;
     }
   if (name_is (name, name_len, "ping"))
     {
-      emit (sink, user_data, (KpEvent) { .type = KP_EVENT_KEEPALIVE });
+      kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_KEEPALIVE });
       return KP_DECODE_FORWARD;
     }
 
@@ -446,12 +438,12 @@ decode (KpWireDecoder  decoder,
     {
       if (name_len > 14 && memcmp (name, "content_block_", 14) == 0)
         {
-          emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
+          kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
           return KP_DECODE_FORWARD;
         }
       if (name_is (name, name_len, "message_stop"))
         {
-          emit (sink, user_data, (KpEvent) { .type = KP_EVENT_END, .light = TRUE });
+          kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_END, .light = TRUE });
           return KP_DECODE_FORWARD;
         }
       if (!name_is (name, name_len, "message_start") && !name_is (name, name_len, "message_delta"))
@@ -467,28 +459,28 @@ decode (KpWireDecoder  decoder,
   kp_json_int (object, "index", &index);
 
   if (g_str_equal (type, "error"))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_ERROR, .text = data });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_ERROR, .text = data });
   else if (g_str_equal (type, "ping"))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_KEEPALIVE });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_KEEPALIVE });
   else if (g_str_equal (type, "message_start"))
     {
       JsonObject *message = kp_json_object (object, "message");
 
-      emit (sink, user_data, (KpEvent) { .type = KP_EVENT_START,
+      kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_START,
                                          .id = kp_json_string (message, "id") });
       emit_usage (self, kp_json_object (message, "usage"), sink, user_data);
     }
   else if (g_str_equal (type, "content_block_start"))
     {
       if (self->passthrough)
-        emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
+        kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
       else
         decode_block_start (self, object, index, sink, user_data);
     }
   else if (g_str_equal (type, "content_block_delta"))
     {
       if (self->passthrough)
-        emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
+        kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
       else
         decode_block_delta (self, object, index, sink, user_data);
     }
@@ -498,13 +490,13 @@ decode (KpWireDecoder  decoder,
 
       emit_usage (self, kp_json_object (object, "usage"), sink, user_data);
       if (stop_reason != NULL)
-        emit (sink, user_data, (KpEvent) {
+        kp_event_emit (sink, user_data, (KpEvent) {
           .type = KP_EVENT_FINISH,
           .finish = kp_finish_from_string (kp_anthropic_finish_for_stop (stop_reason)),
         });
     }
   else if (g_str_equal (type, "message_stop"))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_END });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_END });
 
   return KP_DECODE_FORWARD;
 }

@@ -149,6 +149,16 @@ kp_json_parse_object (const char *text,
   return json_object_ref (json_node_get_object (root));
 }
 
+/* Asks a streamed OpenAI request for the usage at its end. */
+void
+kp_json_ask_usage (JsonObject *request)
+{
+  JsonObject *options = json_object_new ();
+
+  json_object_set_boolean_member (options, "include_usage", TRUE);
+  json_object_set_object_member (request, "stream_options", options);
+}
+
 /* Takes @object into a new node. */
 JsonNode *
 kp_json_object_node (JsonObject *object)

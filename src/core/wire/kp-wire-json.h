@@ -36,6 +36,7 @@ void         kp_json_copy_number  (JsonObject *from,
                                    const char *as);
 JsonObject  *kp_json_parse_object (const char *text,
                                    gssize      len);
+void         kp_json_ask_usage    (JsonObject *request);
 JsonNode    *kp_json_object_node  (JsonObject *object);
 JsonObject  *kp_json_array_object (JsonArray  *array,
                                    guint       index);

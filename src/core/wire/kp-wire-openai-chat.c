@@ -199,6 +199,21 @@ kp_json_object_shallow_copy (JsonObject *object)
   return copy;
 }
 
+/* A stream's usage is asked for when the client did not ask for it, so
+ * that the cost is known; the decoder drops that extra chunk again.
+ */
+void
+kp_openai_ask_usage (KpWireRequest *req,
+                     JsonObject    *request,
+                     KpWireTarget  *target)
+{
+  if (!req->stream || req->wants_usage)
+    return;
+  kp_json_ask_usage (request);
+  req->changed = TRUE;
+  target->strip_usage = TRUE;
+}
+
 /* The client's own request for a provider of its wire: only the model id
  * changes. The client's bytes are reused when nothing does.
  */
@@ -269,14 +284,6 @@ kp_openai_chat_decoder_free (KpWireDecoder decoder)
   g_free (self);
 }
 
-static void
-emit (KpEventSink sink,
-      gpointer    user_data,
-      KpEvent     event)
-{
-  sink (&event, user_data);
-}
-
 static ToolCall *
 find_tool_call (Decoder *self,
                 gint64   openai_index)
@@ -321,7 +328,7 @@ decode_tool_calls (Decoder     *self,
           };
 
           g_array_append_val (self->tool_calls, added);
-          emit (sink, user_data, (KpEvent) {
+          kp_event_emit (sink, user_data, (KpEvent) {
             .type = KP_EVENT_TOOL_CALL,
             .index = added.ordinal,
             .id = id,
@@ -330,7 +337,7 @@ decode_tool_calls (Decoder     *self,
           });
         }
       else if (kp_json_nonempty (arguments))
-        emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TOOL_ARGS, .index = known->ordinal,
+        kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TOOL_ARGS, .index = known->ordinal,
                                            .text = arguments });
     }
 }
@@ -361,12 +368,12 @@ decode_chunk (Decoder     *self,
 
   if (!self->started)
     {
-      emit (sink, user_data, (KpEvent) { .type = KP_EVENT_START,
+      kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_START,
                                          .id = kp_json_string (chunk, "id") });
       self->started = TRUE;
     }
   if (kp_usage_parse_openai (&self->usage, kp_json_object (chunk, "usage")))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_USAGE, .usage = &self->usage });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_USAGE, .usage = &self->usage });
 
   choice = kp_json_array_object (kp_json_array (chunk, "choices"), 0);
   if (choice == NULL)
@@ -374,16 +381,16 @@ decode_chunk (Decoder     *self,
 
   delta = kp_json_object (choice, "delta");
   if (kp_json_nonempty (reasoning_of (delta)))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_REASONING, .text = reasoning_of (delta) });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_REASONING, .text = reasoning_of (delta) });
   if (kp_json_nonempty (kp_json_string (delta, "content")))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT,
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT,
                                        .text = kp_json_string (delta, "content") });
   if (kp_json_array (delta, "tool_calls") != NULL)
     decode_tool_calls (self, kp_json_array (delta, "tool_calls"), sink, user_data);
 
   finish_reason = kp_json_string (choice, "finish_reason");
   if (finish_reason != NULL)
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_FINISH,
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_FINISH,
                                        .finish = kp_finish_from_string (finish_reason) });
   return TRUE;
 }
@@ -400,7 +407,7 @@ decode_light (Decoder     *self,
 
   if (!self->started)
     {
-      emit (sink, user_data, (KpEvent) { .type = KP_EVENT_START, .light = TRUE });
+      kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_START, .light = TRUE });
       self->started = TRUE;
     }
 
@@ -413,7 +420,7 @@ decode_light (Decoder     *self,
       JsonArray *array = kp_json_array (chunk, "choices");
 
       if (kp_usage_parse_openai (&self->usage, kp_json_object (chunk, "usage")))
-        emit (sink, user_data, (KpEvent) { .type = KP_EVENT_USAGE, .usage = &self->usage });
+        kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_USAGE, .usage = &self->usage });
       /* The usage-only chunk Keypool asked for on the client's behalf. */
       if (self->strip_usage && array != NULL && json_array_get_length (array) == 0)
         return KP_DECODE_DROP;
@@ -421,9 +428,9 @@ decode_light (Decoder     *self,
 
   choices = strstr (data, "\"choices\":[");
   if (choices != NULL && choices[strlen ("\"choices\":[")] != ']')
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
   if (strstr (data, "\"finish_reason\":\"") != NULL)
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_FINISH, .light = TRUE });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_FINISH, .light = TRUE });
   return KP_DECODE_FORWARD;
 }
 
@@ -442,12 +449,12 @@ kp_openai_chat_decode (KpWireDecoder  decoder,
   if ((name != NULL && name_len == 5 && memcmp (name, "error", 5) == 0) ||
       kp_openai_data_is_error (data, len))
     {
-      emit (sink, user_data, (KpEvent) { .type = KP_EVENT_ERROR, .text = data });
+      kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_ERROR, .text = data });
       return KP_DECODE_FORWARD;
     }
   if (len == 6 && memcmp (data, "[DONE]", 6) == 0)
     {
-      emit (sink, user_data, (KpEvent) { .type = KP_EVENT_END, .light = self->passthrough });
+      kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_END, .light = self->passthrough });
       return KP_DECODE_FORWARD;
     }
 
@@ -461,7 +468,7 @@ kp_openai_chat_decode (KpWireDecoder  decoder,
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return KP_DECODE_FORWARD;
   if (!decode_chunk (self, json_node_get_object (root), sink, user_data))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_ERROR, .text = data });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_ERROR, .text = data });
   return KP_DECODE_FORWARD;
 }
 
@@ -810,16 +817,7 @@ build_body (KpWireRequest  *req,
 
   if (passthrough)
     {
-      if (req->stream && !req->wants_usage)
-        {
-          JsonObject *options = json_object_new ();
-
-          /* Ask for usage so the cost is known; the extra chunk is removed again. */
-          json_object_set_boolean_member (options, "include_usage", TRUE);
-          json_object_set_object_member (source, "stream_options", options);
-          req->changed = TRUE;
-          target->strip_usage = TRUE;
-        }
+      kp_openai_ask_usage (req, source, target);
       return kp_openai_passthrough_body (req, source, target);
     }
 
@@ -828,12 +826,7 @@ build_body (KpWireRequest  *req,
   json_object_set_string_member (request, "model", target->offering->upstream_id);
   fit_model (request, target->offering);
   if (kp_json_bool (request, "stream", &stream) && stream)
-    {
-      JsonObject *options = json_object_new ();
-
-      json_object_set_boolean_member (options, "include_usage", TRUE);
-      json_object_set_object_member (request, "stream_options", options);
-    }
+    kp_json_ask_usage (request);
   return kp_wire_serialize (node);
 }
 

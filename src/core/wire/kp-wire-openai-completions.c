@@ -52,16 +52,7 @@ build_body (KpWireRequest  *req,
 {
   g_assert (passthrough);
 
-  if (req->stream && !req->wants_usage)
-    {
-      JsonObject *options = json_object_new ();
-
-      /* Ask for usage so the cost is known; the extra chunk is removed again. */
-      json_object_set_boolean_member (options, "include_usage", TRUE);
-      json_object_set_object_member (source, "stream_options", options);
-      req->changed = TRUE;
-      target->strip_usage = TRUE;
-    }
+  kp_openai_ask_usage (req, source, target);
   return kp_openai_passthrough_body (req, source, target);
 }
 

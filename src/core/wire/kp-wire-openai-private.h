@@ -33,6 +33,9 @@ void        kp_openai_error_event         (guint        status,
 gboolean    kp_openai_data_is_error       (const char  *data,
                                            gsize        len);
 gboolean    kp_openai_has_usage_object    (const char  *data);
+void        kp_openai_ask_usage           (KpWireRequest *req,
+                                           JsonObject  *request,
+                                           KpWireTarget *target);
 GBytes     *kp_openai_passthrough_body    (KpWireRequest *req,
                                            JsonObject  *request,
                                            KpWireTarget *target);

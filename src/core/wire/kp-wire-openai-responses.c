@@ -464,12 +464,7 @@ to_canonical (JsonObject  *request,
   if (kp_json_bool (request, "stream", &stream))
     json_object_set_boolean_member (out, "stream", stream);
   if (stream)
-    {
-      JsonObject *options = json_object_new ();
-
-      json_object_set_boolean_member (options, "include_usage", TRUE);
-      json_object_set_object_member (out, "stream_options", options);
-    }
+    kp_json_ask_usage (out);
   return kp_json_object_node (g_steal_pointer (&out));
 }
 
@@ -708,14 +703,6 @@ decoder_free (KpWireDecoder decoder)
   g_free (self);
 }
 
-static void
-emit (KpEventSink sink,
-      gpointer    user_data,
-      KpEvent     event)
-{
-  sink (&event, user_data);
-}
-
 static gboolean
 has_prefix (const char *name,
             gsize       len,
@@ -757,22 +744,22 @@ decode (KpWireDecoder  decoder,
     return KP_DECODE_FORWARD;
 
   if (g_str_equal (type, "error") || g_str_equal (type, "response.failed"))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_ERROR, .text = data });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_ERROR, .text = data });
   else if (g_str_equal (type, "response.created"))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_START, .light = TRUE });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_START, .light = TRUE });
   else if (g_str_equal (type, "response.completed") || g_str_equal (type, "response.incomplete"))
     {
       if (parse_usage (&self->usage, kp_json_object (kp_json_object (object, "response"), "usage")))
-        emit (sink, user_data, (KpEvent) { .type = KP_EVENT_USAGE, .usage = &self->usage });
-      emit (sink, user_data, (KpEvent) { .type = KP_EVENT_FINISH, .light = TRUE });
-      emit (sink, user_data, (KpEvent) { .type = KP_EVENT_END, .light = TRUE });
+        kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_USAGE, .usage = &self->usage });
+      kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_FINISH, .light = TRUE });
+      kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_END, .light = TRUE });
     }
   else if (g_str_has_prefix (type, "response.output_") ||
            g_str_has_prefix (type, "response.content_part") ||
            g_str_has_prefix (type, "response.function_call") ||
            g_str_has_prefix (type, "response.reasoning") ||
            g_str_has_prefix (type, "response.refusal"))
-    emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
+    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
   return KP_DECODE_FORWARD;
 }
 

@@ -126,6 +126,15 @@ typedef gpointer KpWireEncoder;
 typedef void (*KpEventSink) (const KpEvent *event,
                              gpointer       user_data);
 
+/* A decoder hands @event to @sink. */
+static inline void
+kp_event_emit (KpEventSink sink,
+               gpointer    user_data,
+               KpEvent     event)
+{
+  sink (&event, user_data);
+}
+
 /* What a decoded event means for a passthrough. */
 typedef enum
 {
