@@ -4,7 +4,8 @@
  * (a bad token, an unknown path, a wrong method, an untrusted Host, a body
  * too large) and a request for an unknown model are found in the database
  * with their status, path and client, and nothing of the request's body or
- * token; a flood of them is a handful of rows.
+ * token; a flood of them is a handful of rows; `keypool requests --errors`
+ * lists them.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -665,6 +666,127 @@ test_kept (void)
   kp_test_place_clear (&place);
 }
 
+/* The CLI ------------------------------------------------------------------ */
+
+typedef struct
+{
+  char    *out;
+  char    *err;
+  GError  *error;
+  gboolean done;
+} Communicated;
+
+static void
+on_communicated (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Communicated *c = user_data;
+
+  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (object), result, &c->out, &c->err, &c->error);
+  c->done = TRUE;
+}
+
+static gboolean
+communicated (gpointer data)
+{
+  return ((Communicated *)data)->done;
+}
+
+/* `keypool requests ARGS…` on this test's database, as a user would run it
+ * with no Keypool running (no session bus to find one on).
+ */
+static char *
+run_requests (Fixture    *fixture,
+              const char *first_arg,
+              ...)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                                       G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *config = g_build_filename (fixture->place.root, "config", NULL);
+  g_autofree char *data = g_build_filename (fixture->place.root, "data", NULL);
+  Communicated c = { 0 };
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer)g_getenv ("KEYPOOL_TEST_BINARY"));
+  g_ptr_array_add (argv, (gpointer)"requests");
+  va_start (args, first_arg);
+  for (const char *arg = first_arg; arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (gpointer)arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", fixture->place.providers, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", config, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", data, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_TOKEN", TOKEN, TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "DBUS_SESSION_BUS_ADDRESS");
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *)argv->pdata, &error);
+  g_assert_no_error (error);
+
+  g_subprocess_communicate_utf8_async (process, NULL, NULL, on_communicated, &c);
+  g_assert_true (kp_test_spin_until (communicated, &c, 30000));
+  g_assert_no_error (c.error);
+  if (g_subprocess_get_exit_status (process) != 0)
+    g_error ("keypool requests failed: %s", c.err);
+  g_free (c.err);
+  return c.out;
+}
+
+static void
+assert_line (const char *output,
+             const char *pattern)
+{
+  if (!g_regex_match_simple (pattern, output, G_REGEX_MULTILINE, 0))
+    g_error ("no line like “%s” in:\n%s", pattern, output);
+}
+
+static void
+test_cli (Fixture       *fixture,
+          gconstpointer  data)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *last = NULL;
+  g_autofree char *plain = NULL;
+
+  for (guint i = 0; i < 3; i++)
+    g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", WRONG_TOKEN, CHAT_BODY),
+                      ==, 401);
+  g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", TOKEN, CHAT_BODY), ==, 404);
+  g_assert_cmpuint (send_request (fixture, "PUT", "/v2/whatever", NULL, NULL), ==, 404);
+  /* Written when Keypool stops: the three wrong tokens count as one row. */
+  stop_gateway (fixture);
+
+  out = run_requests (fixture, "--errors", NULL);
+  g_test_message ("keypool requests --errors:\n%s", out);
+  assert_line (out, "^TIME +HTTP +TIMES +CLIENT +CODE +REQUEST$");
+  assert_line (out, "^[-0-9]{10} [:0-9]{8}  401      3 127\\.0\\.0\\.1 +invalid_api_key +"
+                    "POST /v1/chat/completions$");
+  assert_line (out, "^[-0-9]{10} [:0-9]{8}  404      1 - +client_error +"
+                    "model nobody/no-such-model: .*nobody/no-such-model");
+  assert_line (out, "^[-0-9]{10} [:0-9]{8}  404      1 127\\.0\\.0\\.1 +unknown_path +"
+                    "PUT /v2/whatever$");
+  g_assert_null (strstr (out, WRONG_TOKEN));
+  g_assert_null (strstr (out, BODY_SECRET));
+  /* Newest first: the unknown path came last. */
+  g_assert_true (strstr (out, "/v2/whatever") < strstr (out, "nobody/no-such-model"));
+  g_assert_true (strstr (out, "nobody/no-such-model") < strstr (out, "invalid_api_key"));
+
+  last = run_requests (fixture, "--errors", "--last", "1", NULL);
+  g_assert_nonnull (strstr (last, "/v2/whatever"));
+  g_assert_null (strstr (last, "invalid_api_key"));
+  g_assert_null (strstr (last, "no-such-model"));
+
+  /* Without --errors: the requests as before, refusals not among them. */
+  plain = run_requests (fixture, NULL);
+  assert_line (plain, "^TIME +MODEL +PROVIDER +HTTP +OUTCOME");
+  g_assert_nonnull (strstr (plain, "nobody/no-such-model"));
+  g_assert_null (strstr (plain, "invalid_api_key"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -680,6 +802,7 @@ main (int   argc,
   ADD ("hostile-path", test_hostile_path);
   ADD ("flood", test_flood);
   ADD ("flood-of-kinds", test_flood_of_kinds);
+  ADD ("cli", test_cli);
 
 #undef ADD
 
