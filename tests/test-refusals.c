@@ -723,7 +723,9 @@ run_requests (Fixture    *fixture,
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", config, TRUE);
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", data, TRUE);
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_TOKEN", TOKEN, TRUE);
+  /* No bus, not even $XDG_RUNTIME_DIR/bus: a Keypool running there is not this test's. */
   g_subprocess_launcher_unsetenv (launcher, "DBUS_SESSION_BUS_ADDRESS");
+  g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", fixture->place.root, TRUE);
   process = g_subprocess_launcher_spawnv (launcher, (const char * const *)argv->pdata, &error);
   g_assert_no_error (error);
 
