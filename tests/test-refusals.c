@@ -583,7 +583,8 @@ newest_written (gpointer data)
 }
 
 /* The table keeps the newest 1,000 refusals; a merge adds to the newest
- * row of its kind; failed requests are listed with them, answered ones not.
+ * row of its kind; failed requests are listed with them, answered ones and
+ * those the client gave up not.
  */
 static void
 test_kept (void)
@@ -635,12 +636,18 @@ test_kept (void)
   g_assert_cmpuint (((KpProblemRow *)g_ptr_array_index (rows, 0))->count, ==, 42);
   g_clear_pointer (&rows, g_ptr_array_unref);
 
-  /* A failed request is among the problems, an answered one is not. */
+  /* A failed request is among the problems; an answered one, or one its
+   * client gave up, is not.
+   */
   request.request_id = (char *)"kp-answered";
   request.time_ms = now_ms + 1;
   request.model = (char *)"mock/chat";
   request.status = 200;
   request.outcome = (char *)"ok";
+  g_assert_true (kp_ledger_add_request (ledger, &request, NULL, 0, &error));
+  request.request_id = (char *)"kp-cancelled";
+  request.status = 499;
+  request.outcome = (char *)"cancelled";
   g_assert_true (kp_ledger_add_request (ledger, &request, NULL, 0, &error));
   request.request_id = (char *)"kp-failed";
   request.time_ms = now_ms + 2;

@@ -1940,7 +1940,8 @@ kp_problem_row_free (KpProblemRow *row)
  * @error: a location for a #GError
  *
  * Why a tool "does nothing": refusals and requests that failed (HTTP status
- * 400 or above, or a stream cut short), together.
+ * 400 or above, or a stream cut short; not those the client itself gave
+ * up), together.
  *
  * Returns: (transfer container) (element-type KpProblemRow): the last
  *   @limit, newest first
@@ -1964,7 +1965,8 @@ kp_ledger_recent_problems (KpLedger  *self,
                   "NULL, client FROM refusals ORDER BY last_time DESC, id DESC LIMIT ?1) "
                   "UNION ALL "
                   "SELECT * FROM (SELECT 0, time, 1, status, NULL, NULL, model, dialect, outcome, "
-                  "error, NULL FROM requests WHERE status >= 400 OR outcome = 'interrupted' "
+                  "error, NULL FROM requests WHERE (status >= 400 OR outcome = 'interrupted') "
+                  "AND outcome != 'cancelled' "
                   "ORDER BY time DESC LIMIT ?1) "
                   "ORDER BY 2 DESC LIMIT ?1", error);
   if (stmt == NULL)
