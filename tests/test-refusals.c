@@ -255,6 +255,21 @@ send_raw (Fixture    *fixture,
   return status;
 }
 
+static gboolean
+clock_moved (gpointer data)
+{
+  return g_get_real_time () / 1000 > *(gint64 *)data;
+}
+
+/* Waits for the next millisecond: rows are ordered by their time in ms. */
+static void
+next_ms (void)
+{
+  gint64 now_ms = g_get_real_time () / 1000;
+
+  g_assert_true (kp_test_spin_until (clock_moved, &now_ms, 1000));
+}
+
 /* The database, read as another process would -------------------------------- */
 
 static sqlite3 *
@@ -391,6 +406,7 @@ test_traces (Fixture       *fixture,
   g_assert_cmpuint (send_request (fixture, "GET", "/v1/chat/completions", TOKEN, NULL), ==, 405);
   g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", TOKEN, CHAT_BODY), ==, 404);
   g_assert_cmpuint (send_raw (fixture, evil_host, strlen (evil_host)), ==, 403);
+  next_ms ();
   too_large = g_strdup_printf ("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
                                "Content-Length: 10000000\r\nExpect: 100-continue\r\n"
@@ -764,7 +780,9 @@ test_cli (Fixture       *fixture,
   for (guint i = 0; i < 3; i++)
     g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", WRONG_TOKEN, CHAT_BODY),
                       ==, 401);
+  next_ms ();
   g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", TOKEN, CHAT_BODY), ==, 404);
+  next_ms ();
   g_assert_cmpuint (send_request (fixture, "PUT", "/v2/whatever", NULL, NULL), ==, 404);
   /* Written when Keypool stops: the three wrong tokens count as one row. */
   stop_gateway (fixture);
