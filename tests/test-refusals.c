@@ -166,10 +166,12 @@ send_next (Many *many)
   number = many->numbered ? g_strdup_printf ("%u", many->sent) : NULL;
   url = g_strconcat (many->fixture->base, many->path, number, NULL);
   msg = soup_message_new (many->method, url);
-  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", many->auth);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
+                                many->auth);
   many->sent++;
   many->pending++;
-  soup_session_send_and_read_async (many->session, msg, G_PRIORITY_DEFAULT, NULL, on_many_sent, many);
+  soup_session_send_and_read_async (many->session, msg, G_PRIORITY_DEFAULT, NULL,
+                                    on_many_sent, many);
 }
 
 static gboolean
@@ -401,10 +403,11 @@ test_traces (Fixture       *fixture,
   g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", WRONG_TOKEN, CHAT_BODY),
                     ==, 401);
   g_assert_cmpuint (send_request (fixture, "POST", "/v1/messages", NULL, CHAT_BODY), ==, 401);
-  g_assert_cmpuint (send_request (fixture, "GET", "/v1/nothing-here?key=" QUERY_SECRET, TOKEN, NULL),
-                    ==, 404);
+  g_assert_cmpuint (send_request (fixture, "GET", "/v1/nothing-here?key=" QUERY_SECRET, TOKEN,
+                                  NULL), ==, 404);
   g_assert_cmpuint (send_request (fixture, "GET", "/v1/chat/completions", TOKEN, NULL), ==, 405);
-  g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", TOKEN, CHAT_BODY), ==, 404);
+  g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", TOKEN, CHAT_BODY),
+                    ==, 404);
   g_assert_cmpuint (send_raw (fixture, evil_host, strlen (evil_host)), ==, 403);
   next_ms ();
   too_large = g_strdup_printf ("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -437,7 +440,8 @@ test_traces (Fixture       *fixture,
 
   /* The unknown model went through the relay: a failed request row. */
   g_assert_cmpint (query_int (fixture, "SELECT COUNT(*) FROM requests WHERE status = 404 AND "
-                                       "outcome = 'client_error' AND model = 'nobody/no-such-model'"),
+                                       "outcome = 'client_error' AND "
+                                       "model = 'nobody/no-such-model'"),
                    ==, 1);
 
   /* Both in one list, newest first: the refusal of the large body last. */
@@ -550,7 +554,8 @@ test_flood (Fixture       *fixture,
   /* The repeats counted in memory are written when Keypool stops. */
   stop_gateway (fixture);
   wait_for (fixture, "SELECT SUM(count) FROM refusals WHERE code = 'invalid_api_key' AND "
-                     "path = '/v1/chat/completions' AND client = '127.0.0.1' AND status = 401", 2000);
+                     "path = '/v1/chat/completions' AND client = '127.0.0.1' AND "
+                     "status = 401", 2000);
   g_assert_cmpint (query_int (fixture, "SELECT COUNT(*) FROM refusals"), <=, windows);
   g_assert_cmpint (query_int (fixture, "SELECT MIN(last_time >= time) FROM refusals"), ==, 1);
 }
@@ -724,8 +729,7 @@ run_requests (Fixture    *fixture,
               const char *first_arg,
               ...)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                                       G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
@@ -742,6 +746,8 @@ run_requests (Fixture    *fixture,
   va_end (args);
   g_ptr_array_add (argv, NULL);
 
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", fixture->place.providers, TRUE);
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", config, TRUE);
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", data, TRUE);
@@ -778,10 +784,11 @@ test_cli (Fixture       *fixture,
   g_autofree char *plain = NULL;
 
   for (guint i = 0; i < 3; i++)
-    g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", WRONG_TOKEN, CHAT_BODY),
-                      ==, 401);
+    g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", WRONG_TOKEN,
+                                    CHAT_BODY), ==, 401);
   next_ms ();
-  g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", TOKEN, CHAT_BODY), ==, 404);
+  g_assert_cmpuint (send_request (fixture, "POST", "/v1/chat/completions", TOKEN, CHAT_BODY),
+                    ==, 404);
   next_ms ();
   g_assert_cmpuint (send_request (fixture, "PUT", "/v2/whatever", NULL, NULL), ==, 404);
   /* Written when Keypool stops: the three wrong tokens count as one row. */

@@ -801,7 +801,8 @@ problems (KpGateway               *gateway,
     {
       KpProblemRow *row = g_ptr_array_index (rows, i);
       g_autofree char *time_text = format_local_time (row->time_ms);
-      g_autofree char *status = row->status > 0 ? g_strdup_printf ("%u", row->status) : g_strdup ("-");
+      g_autofree char *status = row->status > 0 ? g_strdup_printf ("%u", row->status)
+                                                : g_strdup ("-");
       g_autofree char *what = NULL;
 
       if (row->refused && row->path == NULL)

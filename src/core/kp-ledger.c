@@ -1319,8 +1319,8 @@ insert_refusal (KpLedger            *self,
     }
 
   stmt = prepare (self,
-                  "INSERT INTO refusals (time, last_time, count, method, path, status, code, client) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", error);
+                  "INSERT INTO refusals (time, last_time, count, method, path, status, code, "
+                  "client) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, row->time_ms);
@@ -1961,8 +1961,8 @@ kp_ledger_recent_problems (KpLedger  *self,
    * partial index on exactly that condition), then both are merged.
    */
   stmt = prepare (self,
-                  "SELECT * FROM (SELECT 1, last_time, count, status, method, path, NULL, NULL, code, "
-                  "NULL, client FROM refusals ORDER BY last_time DESC, id DESC LIMIT ?1) "
+                  "SELECT * FROM (SELECT 1, last_time, count, status, method, path, NULL, NULL, "
+                  "code, NULL, client FROM refusals ORDER BY last_time DESC, id DESC LIMIT ?1) "
                   "UNION ALL "
                   "SELECT * FROM (SELECT 0, time, 1, status, NULL, NULL, model, dialect, outcome, "
                   "error, NULL FROM requests WHERE (status >= 400 OR outcome = 'interrupted') "

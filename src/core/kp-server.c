@@ -230,9 +230,9 @@ refuse_too_large (KpServer          *self,
   soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                 "Connection", "close");
   refuse (self, msg, 413, "request_too_large",
-                       "The request body is larger than Keypool accepts (%" G_GSIZE_FORMAT " MiB). "
-                       "Send less context, or raise the limit with --max-body-mib.",
-                       limit / (1024 * 1024));
+          "The request body is larger than Keypool accepts (%" G_GSIZE_FORMAT " MiB). "
+          "Send less context, or raise the limit with --max-body-mib.",
+          limit / (1024 * 1024));
 }
 
 static void
@@ -251,16 +251,16 @@ early_handler (SoupServer        *server,
   if (!kp_http_host_is_loopback (host))
     {
       refuse (self, msg, 403, "forbidden_host",
-                           "Keypool answers only to loopback host names (127.0.0.1, localhost, [::1]); "
-                           "this request named “%s”.", host ? host : "no host");
+              "Keypool answers only to loopback host names (127.0.0.1, localhost, [::1]); "
+              "this request named “%s”.", host ? host : "no host");
       return;
     }
 
   if (origin != NULL && !kp_gateway_origin_allowed (self->gateway, origin))
     {
       refuse (self, msg, 403, "forbidden_origin",
-                           "Requests from the web page at %s are refused. "
-                           "Allow the origin with --allow-origin if you trust it.", origin);
+              "Requests from the web page at %s are refused. "
+              "Allow the origin with --allow-origin if you trust it.", origin);
       return;
     }
 
@@ -274,15 +274,15 @@ early_handler (SoupServer        *server,
       if (token == NULL || *token == '\0')
         {
           refuse (self, msg, 401, "missing_api_key",
-                               "No access token. Send Keypool’s token as “Authorization: Bearer "
-                               "<token>” or “x-api-key: <token>”; “keypool token” prints it.");
+                  "No access token. Send Keypool’s token as “Authorization: Bearer "
+                  "<token>” or “x-api-key: <token>”; “keypool token” prints it.");
           return;
         }
       if (!kp_http_secret_equal (token, kp_gateway_get_token (self->gateway)))
         {
           refuse (self, msg, 401, "invalid_api_key",
-                               "The access token is not Keypool’s. “keypool token” prints the "
-                               "right one.");
+                  "The access token is not Keypool’s. “keypool token” prints the "
+                  "right one.");
           return;
         }
     }
@@ -305,9 +305,9 @@ reply_method_not_allowed (KpServer          *self,
 {
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allow);
   refuse (self, msg, 405, "method_not_allowed",
-                       "%s %s is not supported; use %s.",
-                       soup_server_message_get_method (msg),
-                       g_uri_get_path (soup_server_message_get_uri (msg)), allow);
+          "%s %s is not supported; use %s.",
+          soup_server_message_get_method (msg),
+          g_uri_get_path (soup_server_message_get_uri (msg)), allow);
 }
 
 static void
@@ -479,7 +479,7 @@ handler (SoupServer        *server,
       g_autofree char *routes = describe_routes ();
 
       refuse (self, msg, 404, "unknown_path",
-                           "Keypool has nothing at %s. It serves %s.", path, routes);
+              "Keypool has nothing at %s. It serves %s.", path, routes);
     }
 }
 

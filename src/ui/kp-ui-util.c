@@ -99,7 +99,8 @@ kp_ui_format_ago (gint64 unix_s)
   if (seconds < 3600)
     {
       n = seconds / 60;
-      return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%d minute ago", "%d minutes ago", n), n);
+      return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%d minute ago", "%d minutes ago", n),
+                              n);
     }
   if (seconds < 24 * 3600)
     {
