@@ -176,9 +176,9 @@ static const char *migrations[] = {
   "  balance_at INTEGER NOT NULL DEFAULT 0);",
 
   /* 4: requests refused before they reached a relay (a bad token, an
-   * unknown path, a wrong method...), counted together per path, status
-   * and client while they repeat: never a body, a header or a token. The
-   * index finds failed requests without reading every request.
+   * unknown path, a wrong method...), repeats of one method, path, status,
+   * code and client counted in one row: never a body, a header or a token.
+   * The index finds failed requests without reading every request.
    */
   "CREATE TABLE refusals ("
   "  id INTEGER PRIMARY KEY,"
@@ -1308,7 +1308,7 @@ insert_refusal (KpLedger            *self,
       sqlite3_bind_int64 (stmt, 1, MAX (row->count, 1));
       sqlite3_bind_int64 (stmt, 2, row->last_ms);
       sqlite3_bind_int (stmt, 3, row->status);
-      bind_text (stmt, 4, row->code);
+      bind_text (stmt, 4, row->code ? row->code : "unknown");
       bind_text (stmt, 5, row->method);
       bind_text (stmt, 6, row->path);
       bind_text (stmt, 7, row->client);
