@@ -119,7 +119,7 @@ print_usage (void)
            "  keypool refresh [PROVIDER]\n"
            "  keypool route MODEL [--prompt-tokens N] [--max-tokens N]\n"
            "  keypool spend [--since 7d] [--by provider|model|key|day]\n"
-           "  keypool requests [--last N]\n"
+           "  keypool requests [--errors] [--last N]\n"
            "  keypool token [--regenerate]\n"
            "\n"
            "Serving options:\n"

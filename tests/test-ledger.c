@@ -81,12 +81,17 @@ test_schema (Fixture       *fixture,
   g_autoptr(KpLedger) again = NULL;
   GStatBuf st;
 
-  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 3);
+  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 4);
   g_assert_cmpint (query_int (fixture->path,
                               "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                               "('credentials', 'provider_settings', 'settings', 'requests', 'attempts', "
-                              "'catalog_models', 'provider_refresh')"),
-                   ==, 7);
+                              "'catalog_models', 'provider_refresh', 'refusals')"),
+                   ==, 8);
+  /* Failed requests are found without reading every request. */
+  g_assert_cmpint (query_int (fixture->path,
+                              "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
+                              "name = 'requests_failed'"),
+                   ==, 1);
   /* WAL, and private to the user. */
   g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM pragma_journal_mode "
                                              "WHERE journal_mode = 'wal'"), ==, 1);

@@ -772,6 +772,58 @@ spend (KpGateway               *gateway,
   return EXIT_SUCCESS;
 }
 
+static char *
+format_local_time (gint64 time_ms)
+{
+  g_autoptr(GDateTime) when = g_date_time_new_from_unix_local (time_ms / 1000);
+
+  return g_date_time_format (when, "%Y-%m-%d %H:%M:%S");
+}
+
+/* `keypool requests --errors`: what was refused and what failed, so that a
+ * user whose tool "does nothing" sees why.
+ */
+static int
+problems (KpGateway               *gateway,
+          GApplicationCommandLine *cmdline,
+          guint                    last)
+{
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GError) error = NULL;
+
+  rows = kp_ledger_recent_problems (kp_gateway_get_ledger (gateway), last, &error);
+  if (rows == NULL)
+    return fail (cmdline, "%s", error->message);
+
+  g_application_command_line_print (cmdline, "%-19s %4s %6s %-15s %-20s %s\n",
+                                    "TIME", "HTTP", "TIMES", "CLIENT", "CODE", "REQUEST");
+  for (guint i = 0; i < rows->len; i++)
+    {
+      KpProblemRow *row = g_ptr_array_index (rows, i);
+      g_autofree char *time_text = format_local_time (row->time_ms);
+      g_autofree char *status = row->status > 0 ? g_strdup_printf ("%u", row->status)
+                                                : g_strdup ("-");
+      g_autofree char *what = NULL;
+
+      if (row->refused && row->path == NULL)
+        what = g_strdup ("(refused requests of too many kinds to list apart)");
+      else if (row->refused)
+        what = g_strdup_printf ("%s %s", row->method ? row->method : "?", row->path);
+      else if (row->error != NULL)
+        what = g_strdup_printf ("model %s: %s", row->model ? row->model : "-", row->error);
+      else
+        what = g_strdup_printf ("model %s", row->model ? row->model : "-");
+
+      g_application_command_line_print (cmdline, "%-19s %4s %6u %-15s %-20s %s\n",
+                                        time_text, status, row->count,
+                                        row->client ? row->client : "-",
+                                        row->code ? row->code : "-", what);
+    }
+  if (rows->len == 0)
+    g_application_command_line_print (cmdline, "Nothing was refused and no request failed.\n");
+  return EXIT_SUCCESS;
+}
+
 static int
 requests (KpGateway               *gateway,
           GApplicationCommandLine *cmdline,
@@ -782,17 +834,22 @@ requests (KpGateway               *gateway,
   g_autoptr(GPtrArray) rows = NULL;
   g_autoptr(GError) error = NULL;
   guint64 last = 20;
+  gboolean errors = FALSE;
   const GOptionEntry entries[] = {
     { "last", 'n', 0, G_OPTION_ARG_STRING, &last_text, NULL, NULL },
+    { "errors", 0, 0, G_OPTION_ARG_NONE, &errors, NULL, NULL },
     { NULL }
   };
 
   if (!parse_options (cmdline, &argv, &argc, entries))
     return EXIT_FAILURE;
   if (argc != 1)
-    return fail (cmdline, "usage: keypool requests [--last N]");
+    return fail (cmdline, "usage: keypool requests [--errors] [--last N]");
   if (last_text != NULL && !g_ascii_string_to_unsigned (last_text, 10, 1, 100000, &last, NULL))
     return fail (cmdline, "--last “%s” is not a number from 1 to 100000.", last_text);
+
+  if (errors)
+    return problems (gateway, cmdline, (guint)last);
 
   rows = kp_ledger_recent_requests (kp_gateway_get_ledger (gateway), (guint)last, &error);
   if (rows == NULL)
@@ -804,8 +861,7 @@ requests (KpGateway               *gateway,
   for (guint i = 0; i < rows->len; i++)
     {
       KpRequestRow *row = g_ptr_array_index (rows, i);
-      g_autoptr(GDateTime) when = g_date_time_new_from_unix_local (row->time_ms / 1000);
-      g_autofree char *time_text = g_date_time_format (when, "%Y-%m-%d %H:%M:%S");
+      g_autofree char *time_text = format_local_time (row->time_ms);
       g_autofree char *cost = NULL;
 
       if (g_strcmp0 (row->cost_source, "unknown") == 0)

@@ -33,6 +33,7 @@ struct _KpLedger
   GThread    *writer;       /* writes request rows; started on first use */
   GAsyncQueue *queue;       /* of Job, for the writer */
   GMainContext *context;    /* where the problem is told */
+  KpLedger  **owner;        /* atomic rc box: this ledger until it is finalized */
 
   /* What is wrong, for the user: set at open (damaged, read-only) and by the
    * writer (rows not written). Main thread only.
@@ -57,19 +58,31 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
+enum {
+  REFUSALS_WRITTEN,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
 G_DEFINE_TYPE (KpLedger, kp_ledger, G_TYPE_OBJECT)
 
-/* A request row on its way to the writer thread. */
+/* A request row, or a refusal, on its way to the writer thread. */
 typedef struct
 {
   KpRequestRow  row;
   GArray       *attempts;   /* of KpAttemptRow, deep copies */
+  KpRefusalRow *refusal;    /* set for a refusal; then row and attempts are unused */
+  gboolean      merge;      /* the refusal adds to the newest row like it */
   GTask        *task;       /* NULL once the caller heard that the row waits */
 } Job;
 
 #define RETRY_MIN_MS 250
 #define RETRY_MAX_MS 30000
 #define MAX_PENDING  10000
+
+/* Refusals are a trace for the user, not an archive: the newest are kept. */
+#define REFUSALS_KEPT 1000
 
 /* Pushed last: the writer ends after the rows queued before it. */
 static Job stop_job;
@@ -161,6 +174,23 @@ static const char *migrations[] = {
   "  balance REAL,"
   "  currency TEXT,"
   "  balance_at INTEGER NOT NULL DEFAULT 0);",
+
+  /* 4: requests refused before they reached a relay (a bad token, an
+   * unknown path, a wrong method...), repeats of one method, path, status,
+   * code and client counted in one row: never a body, a header or a token.
+   * The index finds failed requests without reading every request.
+   */
+  "CREATE TABLE refusals ("
+  "  id INTEGER PRIMARY KEY,"
+  "  time INTEGER NOT NULL,"
+  "  last_time INTEGER NOT NULL,"
+  "  count INTEGER NOT NULL DEFAULT 1 CHECK (count > 0),"
+  "  method TEXT,"
+  "  path TEXT,"
+  "  status INTEGER NOT NULL,"
+  "  code TEXT NOT NULL,"
+  "  client TEXT);"
+  "CREATE INDEX requests_failed ON requests (time) WHERE status >= 400 OR outcome = 'interrupted';",
 };
 
 static void
@@ -175,6 +205,9 @@ kp_ledger_finalize (GObject *object)
       g_thread_join (self->writer);
       self->writer = NULL;
     }
+  /* What the writer told is still on its way: it finds no ledger. */
+  *self->owner = NULL;
+  g_clear_pointer (&self->owner, g_atomic_rc_box_release);
   g_clear_pointer (&self->queue, g_async_queue_unref);
   g_clear_pointer (&self->statements, g_hash_table_unref);
   if (self->db != NULL)
@@ -230,6 +263,16 @@ kp_ledger_class_init (KpLedgerClass *klass)
     g_param_spec_string ("problem", NULL, NULL, NULL,
                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * KpLedger::refusals-written:
+   *
+   * Refusals were committed: what kp_ledger_recent_problems() reads changed.
+   * Emitted on the thread that opened the ledger, once per batch of rows.
+   */
+  signals[REFUSALS_WRITTEN] =
+    g_signal_new ("refusals-written", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -237,6 +280,8 @@ kp_ledger_init (KpLedger *self)
 {
   self->statements = g_hash_table_new_full (NULL, NULL, NULL,
                                             (GDestroyNotify)sqlite3_finalize);
+  self->owner = g_atomic_rc_box_new0 (KpLedger *);
+  *self->owner = self;
   self->retry_min_ms = RETRY_MIN_MS;
   self->retry_max_ms = RETRY_MAX_MS;
   self->max_pending = MAX_PENDING;
@@ -1235,6 +1280,97 @@ kp_ledger_add_request (KpLedger            *self,
   return TRUE;
 }
 
+/* Refusals -------------------------------------------------------------------
+ *
+ * Written by the writer thread like requests, and pruned there to the
+ * newest REFUSALS_KEPT. What to write, and how often, the caller decides
+ * (see kp-refusals.c): a flood of refusals is a few rows.
+ */
+
+/* Inside a transaction the caller holds. */
+static gboolean
+insert_refusal (KpLedger            *self,
+                const KpRefusalRow  *row,
+                gboolean             merge,
+                GError             **error)
+{
+  sqlite3_stmt *stmt;
+  gint64 id;
+
+  if (merge)
+    {
+      stmt = prepare (self,
+                      "UPDATE refusals SET count = count + ?, last_time = MAX(last_time, ?) "
+                      "WHERE id = (SELECT MAX(id) FROM refusals WHERE status = ? AND code = ? "
+                      "AND method IS ? AND path IS ? AND client IS ?)", error);
+      if (stmt == NULL)
+        return FALSE;
+      sqlite3_bind_int64 (stmt, 1, MAX (row->count, 1));
+      sqlite3_bind_int64 (stmt, 2, row->last_ms);
+      sqlite3_bind_int (stmt, 3, row->status);
+      bind_text (stmt, 4, row->code ? row->code : "unknown");
+      bind_text (stmt, 5, row->method);
+      bind_text (stmt, 6, row->path);
+      bind_text (stmt, 7, row->client);
+      if (!step_done (self, stmt, "record a refusal", error))
+        return FALSE;
+      if (sqlite3_changes (self->db) > 0)
+        return TRUE;
+    }
+
+  stmt = prepare (self,
+                  "INSERT INTO refusals (time, last_time, count, method, path, status, code, "
+                  "client) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, row->time_ms);
+  sqlite3_bind_int64 (stmt, 2, MAX (row->last_ms, row->time_ms));
+  sqlite3_bind_int64 (stmt, 3, MAX (row->count, 1));
+  bind_text (stmt, 4, row->method);
+  bind_text (stmt, 5, row->path);
+  sqlite3_bind_int (stmt, 6, row->status);
+  bind_text (stmt, 7, row->code ? row->code : "unknown");
+  bind_text (stmt, 8, row->client);
+  if (!step_done (self, stmt, "record a refusal", error))
+    return FALSE;
+
+  /* Ids only grow (the newest row is never deleted): the oldest go. */
+  id = sqlite3_last_insert_rowid (self->db);
+  if (id <= REFUSALS_KEPT)
+    return TRUE;
+  stmt = prepare (self, "DELETE FROM refusals WHERE id <= ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, id - REFUSALS_KEPT);
+  return step_done (self, stmt, "forget old refusals", error);
+}
+
+/* The ledger's thread: the owner is cleared there, after the writer ended. */
+static gboolean
+emit_refusals_written (gpointer data)
+{
+  KpLedger **owner = data;
+
+  if (*owner != NULL)
+    g_signal_emit (*owner, signals[REFUSALS_WRITTEN], 0);
+  return G_SOURCE_REMOVE;
+}
+
+/* Writer thread: tells the ledger's thread that refusals were committed;
+ * never runs the signal here, even while the ledger is being finalized.
+ */
+static void
+tell_refusals_written (KpLedger *self)
+{
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, emit_refusals_written, g_atomic_rc_box_acquire (self->owner),
+                         g_atomic_rc_box_release);
+  g_source_set_static_name (source, "[keypool] refusals written");
+  g_source_attach (source, self->context);
+}
+
 /* The writer thread ---------------------------------------------------------
  *
  * Rows are written by a thread of their own, on its own connection, so that
@@ -1263,6 +1399,7 @@ static void
 job_free (Job *job)
 {
   request_row_clear (&job->row);
+  g_clear_pointer (&job->refusal, kp_refusal_row_free);
   g_clear_pointer (&job->attempts, g_array_unref);
   g_clear_object (&job->task);
   g_free (job);
@@ -1302,6 +1439,8 @@ write_batch (KpLedger   *writer,
              GPtrArray  *jobs,
              GError    **error)
 {
+  gboolean refusals = FALSE;
+
   if (g_atomic_int_get (&self->fail_writes))
     {
       g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY,
@@ -1314,9 +1453,17 @@ write_batch (KpLedger   *writer,
   for (guint i = 0; i < jobs->len; i++)
     {
       Job *job = g_ptr_array_index (jobs, i);
+      gboolean written;
 
-      if (!insert_request (writer, &job->row, (const KpAttemptRow *)job->attempts->data,
-                           job->attempts->len, error))
+      if (job->refusal != NULL)
+        {
+          written = insert_refusal (writer, job->refusal, job->merge, error);
+          refusals = TRUE;
+        }
+      else
+        written = insert_request (writer, &job->row, (const KpAttemptRow *)job->attempts->data,
+                                  job->attempts->len, error);
+      if (!written)
         {
           sqlite3_exec (writer->db, "ROLLBACK", NULL, NULL, NULL);
           return FALSE;
@@ -1327,6 +1474,8 @@ write_batch (KpLedger   *writer,
       sqlite3_exec (writer->db, "ROLLBACK", NULL, NULL, NULL);
       return FALSE;
     }
+  if (refusals)
+    tell_refusals_written (self);
   return TRUE;
 }
 
@@ -1553,6 +1702,18 @@ writer_thread (gpointer data)
   return NULL;
 }
 
+static void
+push_job (KpLedger *self,
+          Job      *job)
+{
+  if (self->writer == NULL)
+    {
+      self->queue = g_async_queue_new ();
+      self->writer = g_thread_new ("keypool-ledger", writer_thread, self);
+    }
+  g_async_queue_push (self->queue, job);
+}
+
 /**
  * kp_ledger_add_request_async:
  * @self: a #KpLedger
@@ -1601,13 +1762,41 @@ kp_ledger_add_request_async (KpLedger            *self,
     }
   job->task = g_task_new (self, NULL, callback, user_data);
   g_task_set_source_tag (job->task, kp_ledger_add_request_async);
+  push_job (self, job);
+}
 
-  if (self->writer == NULL)
-    {
-      self->queue = g_async_queue_new ();
-      self->writer = g_thread_new ("keypool-ledger", writer_thread, self);
-    }
-  g_async_queue_push (self->queue, job);
+/**
+ * kp_ledger_add_refusal:
+ * @self: a #KpLedger
+ * @row: the refusal; copied
+ * @merge: add @row's count to the newest row of the same method, path,
+ *   status, code and client, when there is one, instead of a new row
+ *
+ * Queues @row for the writer thread and returns at once. The table keeps
+ * the newest 1,000 rows. #KpLedger::refusals-written follows the commit.
+ */
+void
+kp_ledger_add_refusal (KpLedger           *self,
+                       const KpRefusalRow *row,
+                       gboolean            merge)
+{
+  Job *job;
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (row != NULL);
+
+  job = g_new0 (Job, 1);
+  job->refusal = g_new0 (KpRefusalRow, 1);
+  *job->refusal = *row;
+  job->refusal->method = g_strdup (row->method);
+  job->refusal->path = g_strdup (row->path);
+  job->refusal->code = g_strdup (row->code);
+  job->refusal->client = g_strdup (row->client);
+  job->merge = merge;
+  /* No task: nobody waits for a refusal, and the ledger may go meanwhile
+   * (its finalize writes what is queued).
+   */
+  push_job (self, job);
 }
 
 /* Before the first row. */
@@ -1715,6 +1904,161 @@ kp_ledger_recent_requests (KpLedger  *self,
       return NULL;
     }
   return g_steal_pointer (&rows);
+}
+
+void
+kp_refusal_row_free (KpRefusalRow *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->method);
+  g_free (row->path);
+  g_free (row->code);
+  g_free (row->client);
+  g_free (row);
+}
+
+void
+kp_problem_row_free (KpProblemRow *row)
+{
+  if (row == NULL)
+    return;
+  g_free (row->method);
+  g_free (row->path);
+  g_free (row->model);
+  g_free (row->api);
+  g_free (row->code);
+  g_free (row->error);
+  g_free (row->client);
+  g_free (row);
+}
+
+/**
+ * kp_ledger_recent_problems:
+ * @self: a #KpLedger
+ * @limit: how many rows at most
+ * @error: a location for a #GError
+ *
+ * Why a tool "does nothing": refusals and requests that failed (HTTP status
+ * 400 or above, or a stream cut short; not those the client itself gave
+ * up), together.
+ *
+ * Returns: (transfer container) (element-type KpProblemRow): the last
+ *   @limit, newest first
+ */
+GPtrArray *
+kp_ledger_recent_problems (KpLedger  *self,
+                           guint      limit,
+                           GError   **error)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_problem_row_free);
+  sqlite3_stmt *stmt;
+  int rc;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+
+  /* Each side takes its newest through its own order (requests_failed is a
+   * partial index on exactly that condition), then both are merged.
+   */
+  stmt = prepare (self,
+                  "SELECT * FROM (SELECT 1, last_time, count, status, method, path, NULL, NULL, "
+                  "code, NULL, client FROM refusals ORDER BY last_time DESC, id DESC LIMIT ?1) "
+                  "UNION ALL "
+                  "SELECT * FROM (SELECT 0, time, 1, status, NULL, NULL, model, dialect, outcome, "
+                  "error, NULL FROM requests WHERE (status >= 400 OR outcome = 'interrupted') "
+                  "AND outcome != 'cancelled' "
+                  "ORDER BY time DESC LIMIT ?1) "
+                  "ORDER BY 2 DESC LIMIT ?1", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_int (stmt, 1, limit);
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      KpProblemRow *row = g_new0 (KpProblemRow, 1);
+
+      row->refused = sqlite3_column_int (stmt, 0) != 0;
+      row->time_ms = sqlite3_column_int64 (stmt, 1);
+      row->count = sqlite3_column_int (stmt, 2);
+      row->status = sqlite3_column_int (stmt, 3);
+      row->method = column_text (stmt, 4);
+      row->path = column_text (stmt, 5);
+      row->model = column_text (stmt, 6);
+      row->api = column_text (stmt, 7);
+      row->code = column_text (stmt, 8);
+      row->error = column_text (stmt, 9);
+      row->client = column_text (stmt, 10);
+      g_ptr_array_add (rows, row);
+    }
+  sqlite3_reset (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      set_sqlite_error (self, error, "read the recent problems");
+      return NULL;
+    }
+  return g_steal_pointer (&rows);
+}
+
+/* A worker thread, on a connection of its own: the main thread's is not
+ * shared between threads.
+ */
+static void
+read_problems (GTask        *task,
+               gpointer      source_object,
+               gpointer      task_data,
+               GCancellable *cancellable)
+{
+  KpLedger *self = source_object;
+  g_autoptr(KpLedger) reader = NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *rows = NULL;
+
+  reader = open_connection (self->path, FALSE, &error);
+  if (reader != NULL)
+    rows = kp_ledger_recent_problems (reader, GPOINTER_TO_UINT (task_data), &error);
+  if (rows == NULL)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_pointer (task, rows, (GDestroyNotify)g_ptr_array_unref);
+}
+
+/**
+ * kp_ledger_recent_problems_async:
+ *
+ * Like kp_ledger_recent_problems(), on a worker thread.
+ */
+void
+kp_ledger_recent_problems_async (KpLedger            *self,
+                                 guint                limit,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kp_ledger_recent_problems_async);
+  g_task_set_task_data (task, GUINT_TO_POINTER (limit), NULL);
+  g_task_set_return_on_cancel (task, TRUE);
+  g_task_run_in_thread (task, read_problems);
+}
+
+/**
+ * kp_ledger_recent_problems_finish:
+ *
+ * Returns: (transfer container) (element-type KpProblemRow): the rows, or
+ *   %NULL with @error set
+ */
+GPtrArray *
+kp_ledger_recent_problems_finish (KpLedger      *self,
+                                  GAsyncResult  *result,
+                                  GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 void

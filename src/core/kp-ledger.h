@@ -77,6 +77,38 @@ typedef struct
   gint64  ms;
 } KpAttemptRow;
 
+/* Requests refused before they reached a relay (a bad token, an unknown
+ * path, ...), counted together while they repeat. Never a body, a header
+ * or a token.
+ */
+typedef struct
+{
+  gint64  time_ms;   /* unix ms of the first refusal the row counts */
+  gint64  last_ms;   /* of the last */
+  guint   count;
+  char   *method;
+  char   *path;      /* NULL: refusals too many to keep apart, counted together */
+  guint   status;
+  char   *code;      /* the error code the client got: "invalid_api_key", ... */
+  char   *client;    /* the client's address; NULL when not known */
+} KpRefusalRow;
+
+/* Why a tool "does nothing": a refusal or a request that failed. */
+typedef struct
+{
+  gboolean  refused;   /* a refusal, else a failed request */
+  gint64    time_ms;   /* when it (last) happened */
+  guint     count;     /* how many times: refusals are counted together */
+  guint     status;
+  char     *method;    /* refusals only */
+  char     *path;      /* refusals only; NULL for the refusals counted together */
+  char     *model;     /* failed requests only */
+  char     *api;       /* failed requests: the API the client spoke */
+  char     *code;      /* a refusal's error code, or a failed request's outcome */
+  char     *error;     /* failed requests: what went wrong, in words */
+  char     *client;    /* NULL when not known */
+} KpProblemRow;
+
 /* How the last catalog refresh of one provider went. */
 typedef struct
 {
@@ -199,6 +231,23 @@ GPtrArray  *kp_ledger_recent_requests         (KpLedger              *self,
                                                GError               **error);
 void        kp_request_row_free               (KpRequestRow          *row);
 
+void        kp_ledger_add_refusal             (KpLedger              *self,
+                                               const KpRefusalRow    *row,
+                                               gboolean               merge);
+GPtrArray  *kp_ledger_recent_problems         (KpLedger              *self,
+                                               guint                  limit,
+                                               GError               **error);
+void        kp_ledger_recent_problems_async   (KpLedger              *self,
+                                               guint                  limit,
+                                               GCancellable          *cancellable,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+GPtrArray  *kp_ledger_recent_problems_finish  (KpLedger              *self,
+                                               GAsyncResult          *result,
+                                               GError               **error);
+void        kp_refusal_row_free               (KpRefusalRow          *row);
+void        kp_problem_row_free               (KpProblemRow          *row);
+
 GPtrArray  *kp_ledger_spend                   (KpLedger              *self,
                                                gint64                 since_ms,
                                                KpSpendBy              by,
@@ -214,5 +263,7 @@ gboolean    kp_ledger_check_integrity         (KpLedger              *self,
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpCredentialRow, kp_credential_row_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpRequestRow, kp_request_row_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpRefreshRow, kp_refresh_row_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpRefusalRow, kp_refusal_row_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpProblemRow, kp_problem_row_free)
 
 G_END_DECLS

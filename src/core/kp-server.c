@@ -3,6 +3,7 @@
  * Every request passes the early handler before its body is read: the Host
  * must be a loopback name (DNS rebinding), a browser Origin must be allowed,
  * /v1 needs the access token, and a body over the limit is refused unread.
+ * Every refusal goes through refuse(), which leaves a trace (kp-refusals.c).
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "kp-http.h"
+#include "kp-refusals.h"
 #include "kp-server.h"
 #include "wire/kp-wire.h"
 #include "codec/kp-json-guard.h"
@@ -34,6 +36,7 @@ struct _KpServer
 
   KpGateway  *gateway;    /* unowned: the gateway owns the server */
   SoupServer *server;
+  KpRefusals *refusals;
   guint       port;
   guint64     next_request;
 
@@ -67,6 +70,7 @@ kp_server_dispose (GObject *object)
   if (self->server != NULL)
     soup_server_disconnect (self->server);
   g_clear_object (&self->server);
+  g_clear_object (&self->refusals);
 
   G_OBJECT_CLASS (kp_server_parent_class)->dispose (object);
 }
@@ -158,6 +162,31 @@ on_request_done (SoupServer        *server,
   g_hash_table_insert (self->idle, g_object_ref (socket), watch);
 }
 
+/* Answers @msg with an error in its wire's shape, and notes the refusal:
+ * its method, path (not the query), status, code and the client's address.
+ */
+G_GNUC_PRINTF (5, 6)
+static void
+refuse (KpServer          *self,
+        SoupServerMessage *msg,
+        guint              status,
+        const char        *code,
+        const char        *format,
+        ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  kp_http_reply_error (msg, status, code, "%s", message);
+  kp_refusals_note (self->refusals, soup_server_message_get_method (msg),
+                    g_uri_get_path (soup_server_message_get_uri (msg)), status, code,
+                    soup_server_message_get_remote_host (msg));
+}
+
 static const char *
 get_token (SoupMessageHeaders *headers)
 {
@@ -200,10 +229,10 @@ refuse_too_large (KpServer          *self,
 
   soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                 "Connection", "close");
-  kp_http_reply_error (msg, 413, "request_too_large",
-                       "The request body is larger than Keypool accepts (%" G_GSIZE_FORMAT " MiB). "
-                       "Send less context, or raise the limit with --max-body-mib.",
-                       limit / (1024 * 1024));
+  refuse (self, msg, 413, "request_too_large",
+          "The request body is larger than Keypool accepts (%" G_GSIZE_FORMAT " MiB). "
+          "Send less context, or raise the limit with --max-body-mib.",
+          limit / (1024 * 1024));
 }
 
 static void
@@ -221,17 +250,17 @@ early_handler (SoupServer        *server,
 
   if (!kp_http_host_is_loopback (host))
     {
-      kp_http_reply_error (msg, 403, "forbidden_host",
-                           "Keypool answers only to loopback host names (127.0.0.1, localhost, [::1]); "
-                           "this request named “%s”.", host ? host : "no host");
+      refuse (self, msg, 403, "forbidden_host",
+              "Keypool answers only to loopback host names (127.0.0.1, localhost, [::1]); "
+              "this request named “%s”.", host ? host : "no host");
       return;
     }
 
   if (origin != NULL && !kp_gateway_origin_allowed (self->gateway, origin))
     {
-      kp_http_reply_error (msg, 403, "forbidden_origin",
-                           "Requests from the web page at %s are refused. "
-                           "Allow the origin with --allow-origin if you trust it.", origin);
+      refuse (self, msg, 403, "forbidden_origin",
+              "Requests from the web page at %s are refused. "
+              "Allow the origin with --allow-origin if you trust it.", origin);
       return;
     }
 
@@ -244,16 +273,16 @@ early_handler (SoupServer        *server,
 
       if (token == NULL || *token == '\0')
         {
-          kp_http_reply_error (msg, 401, "missing_api_key",
-                               "No access token. Send Keypool’s token as “Authorization: Bearer "
-                               "<token>” or “x-api-key: <token>”; “keypool token” prints it.");
+          refuse (self, msg, 401, "missing_api_key",
+                  "No access token. Send Keypool’s token as “Authorization: Bearer "
+                  "<token>” or “x-api-key: <token>”; “keypool token” prints it.");
           return;
         }
       if (!kp_http_secret_equal (token, kp_gateway_get_token (self->gateway)))
         {
-          kp_http_reply_error (msg, 401, "invalid_api_key",
-                               "The access token is not Keypool’s. “keypool token” prints the "
-                               "right one.");
+          refuse (self, msg, 401, "invalid_api_key",
+                  "The access token is not Keypool’s. “keypool token” prints the "
+                  "right one.");
           return;
         }
     }
@@ -270,14 +299,15 @@ early_handler (SoupServer        *server,
 }
 
 static void
-reply_method_not_allowed (SoupServerMessage *msg,
+reply_method_not_allowed (KpServer          *self,
+                          SoupServerMessage *msg,
                           const char        *allow)
 {
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allow);
-  kp_http_reply_error (msg, 405, "method_not_allowed",
-                       "%s %s is not supported; use %s.",
-                       soup_server_message_get_method (msg),
-                       g_uri_get_path (soup_server_message_get_uri (msg)), allow);
+  refuse (self, msg, 405, "method_not_allowed",
+          "%s %s is not supported; use %s.",
+          soup_server_message_get_method (msg),
+          g_uri_get_path (soup_server_message_get_uri (msg)), allow);
 }
 
 static void
@@ -296,8 +326,9 @@ add_cors_headers (KpServer          *self,
   soup_message_headers_replace (response, "Vary", "Origin");
   if (soup_server_message_get_method (msg) == SOUP_METHOD_OPTIONS)
     {
-      soup_message_headers_replace (response, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
       g_autoptr(GString) allowed = g_string_new ("Authorization, Content-Type, x-api-key");
+
+      soup_message_headers_replace (response, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
 
       /* And the headers each API's clients send. */
       for (const KpWire * const *wire = kp_wire_all (); *wire != NULL; wire++)
@@ -354,7 +385,7 @@ handle_count_tokens (KpServer          *self,
   req = kp_wire_request_new (wire, body, NULL);
   if (!kp_wire_request_parse_common (req, &error))
     {
-      kp_http_reply_error (msg, 400, kp_wire_error_code (error), "%s", error->message);
+      refuse (self, msg, 400, kp_wire_error_code (error), "%s", error->message);
       return;
     }
 
@@ -364,7 +395,7 @@ handle_count_tokens (KpServer          *self,
       g_autofree char *message =
         kp_catalog_describe_unknown (kp_gateway_get_catalog (self->gateway), req->model);
 
-      kp_http_reply_error (msg, 404, "model_not_found", "%s", message);
+      refuse (self, msg, 404, "model_not_found", "%s", message);
       return;
     }
 
@@ -416,7 +447,7 @@ handler (SoupServer        *server,
   if (wire != NULL && (is_count_route (wire, path) || kp_wire_serves_route (wire, path)))
     {
       if (method != SOUP_METHOD_POST)
-        reply_method_not_allowed (msg, "POST");
+        reply_method_not_allowed (self, msg, "POST");
       else if (is_count_route (wire, path))
         handle_count_tokens (self, msg, wire);
       else
@@ -429,7 +460,7 @@ handler (SoupServer        *server,
 
       if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD)
         {
-          reply_method_not_allowed (msg, "GET");
+          reply_method_not_allowed (self, msg, "GET");
           return;
         }
       json = kp_gateway_get_models_json (self->gateway, &length);
@@ -439,7 +470,7 @@ handler (SoupServer        *server,
   else if (g_str_equal (path, "/health"))
     {
       if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD)
-        reply_method_not_allowed (msg, "GET");
+        reply_method_not_allowed (self, msg, "GET");
       else
         kp_http_reply_json (msg, 200, kp_gateway_dup_health_json (self->gateway));
     }
@@ -447,8 +478,8 @@ handler (SoupServer        *server,
     {
       g_autofree char *routes = describe_routes ();
 
-      kp_http_reply_error (msg, 404, "unknown_path",
-                           "Keypool has nothing at %s. It serves %s.", path, routes);
+      refuse (self, msg, 404, "unknown_path",
+              "Keypool has nothing at %s. It serves %s.", path, routes);
     }
 }
 
@@ -577,6 +608,7 @@ kp_server_new (KpGateway *gateway)
   self = g_object_new (KP_TYPE_SERVER, NULL);
   self->gateway = gateway;
   self->server = soup_server_new ("server-header", "Keypool/" PACKAGE_VERSION " ", NULL);
+  self->refusals = kp_refusals_new (kp_gateway_get_ledger (gateway));
   soup_server_add_early_handler (self->server, NULL, early_handler, self, NULL);
   soup_server_add_handler (self->server, NULL, handler, self, NULL);
   g_signal_connect (self->server, "request-read", G_CALLBACK (on_request_read), self);

@@ -1,7 +1,8 @@
 /* kp-spend-page.c: what Keypool's requests cost
  *
  * Totals for today, 7 and 30 days per provider, a chart of spend per day,
- * and the recent requests. Refreshed as each request finishes.
+ * the recent problems (KpProblemsGroup) and the recent requests. Refreshed
+ * as each request finishes.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -15,6 +16,7 @@
 
 #include <glib/gi18n.h>
 
+#include "kp-problems-group.h"
 #include "kp-spend-chart.h"
 #include "kp-ui-util.h"
 
@@ -33,6 +35,7 @@ struct _KpSpendPage
   GtkGrid      *totals_grid;
   KpSpendChart *chart;
   GtkFlowBox   *legend;
+  KpProblemsGroup *problems_group;
   GtkListBox   *requests_list;
 };
 
@@ -77,10 +80,12 @@ kp_spend_page_class_init (KpSpendPageClass *klass)
   object_class->dispose = kp_spend_page_dispose;
 
   g_type_ensure (KP_TYPE_SPEND_CHART);
+  g_type_ensure (KP_TYPE_PROBLEMS_GROUP);
   gtk_widget_class_set_template_from_resource (widget_class, KP_UI_RESOURCE ("kp-spend-page.ui"));
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, totals_grid);
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, chart);
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, legend);
+  gtk_widget_class_bind_template_child (widget_class, KpSpendPage, problems_group);
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, requests_list);
 }
 
@@ -132,6 +137,7 @@ kp_spend_page_set_gateway (KpSpendPage *self,
   self->gateway = g_object_ref (gateway);
   g_signal_connect_object (gateway, "request-finished", G_CALLBACK (on_request_finished), self,
                            G_CONNECT_SWAPPED);
+  kp_problems_group_set_gateway (self->problems_group, gateway);
   kp_spend_page_refresh (self);
 }
 
@@ -455,4 +461,5 @@ kp_spend_page_refresh (KpSpendPage *self)
   refresh_totals (self, ledger);
   refresh_chart (self, ledger);
   refresh_requests (self, ledger);
+  kp_problems_group_refresh (self->problems_group);
 }

@@ -82,6 +82,35 @@ kp_ui_format_time (gint64 unix_s)
 }
 
 /**
+ * kp_ui_format_ago:
+ * @unix_s: a moment, in unix seconds
+ *
+ * Returns: (transfer full): how long ago that was, for the last day;
+ *   the time as kp_ui_format_time() gives it before that
+ */
+char *
+kp_ui_format_ago (gint64 unix_s)
+{
+  gint64 seconds = g_get_real_time () / G_USEC_PER_SEC - unix_s;
+  int n;
+
+  if (seconds < 60)
+    return g_strdup (_("just now"));
+  if (seconds < 3600)
+    {
+      n = seconds / 60;
+      return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%d minute ago", "%d minutes ago", n),
+                              n);
+    }
+  if (seconds < 24 * 3600)
+    {
+      n = seconds / 3600;
+      return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%d hour ago", "%d hours ago", n), n);
+    }
+  return kp_ui_format_time (unix_s);
+}
+
+/**
  * kp_ui_toast:
  * @widget: any widget in a Keypool window or dialog
  * @message: what to say

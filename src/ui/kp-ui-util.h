@@ -16,6 +16,7 @@ char *kp_ui_format_usd        (gint64       nano_usd);
 char *kp_ui_format_price      (double       usd_per_million);
 char *kp_ui_format_count      (gint64       count);
 char *kp_ui_format_time       (gint64       unix_s);
+char *kp_ui_format_ago        (gint64       unix_s);
 void  kp_ui_toast             (GtkWidget   *widget,
                                const char  *message);
 void  kp_ui_copy              (GtkWidget   *widget,

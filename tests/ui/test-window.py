@@ -5,7 +5,8 @@
 # with a real gnome-keyring, an Xvfb display and the accessibility bus. A
 # mock provider and `keypool --port 0` run as child processes; the test adds
 # a key in the Add Key dialog, finds it in the keyring, sends requests
-# through Keypool, switches the provider off, and saves a screenshot of
+# through Keypool, sends one with a wrong token and finds it among the Spend
+# page's problems, switches the provider off, and saves a screenshot of
 # every page. Output is TAP.
 #
 # Environment: KEYPOOL_TEST_BINARY (keypool), KEYPOOL_MOCK_UPSTREAM (the
@@ -372,6 +373,23 @@ def run(root, state):
     os.unlink(before)
     check(changed > 500, f"pointing at a bar changed {changed} pixels")
 
+  def spend_shows_problems():
+    window = state["window"]
+    title = "Wrong access token from 127.0.0.1"
+    # Nothing was refused and nothing failed yet: the empty state says so.
+    find(window, "label", lambda name: name.startswith("No problems."), 10)
+    check(find_now(window, "label", title) is None, "a refusal is shown before any")
+    wrong = "kp-wrong-window-token-4242"
+    status, headers, body = chat(state["url"], wrong)
+    check(status == 401, f"a wrong token got {status}: {body}")
+    # The ledger tells the page; the row says what and from where.
+    find(window, "label", title, 20)
+    check(label_containing(window, "POST /v1/chat/completions · ") is not None,
+          "the refused request's method and path are not shown")
+    check(label_containing(window, wrong) is None, "the wrong token is shown")
+    Atspi.generate_mouse_event(1, 1, "abs")  # no chart tooltip in the picture
+    screenshot(window, "spend-problems")
+
   def models_show_route():
     window = state["window"]
     show_page(window, "Models")
@@ -527,6 +545,7 @@ def run(root, state):
       ("the key is in the keyring", key_is_in_keyring),
       ("a request goes through Keypool to the mock provider", request_through_gateway),
       ("the Spend page shows the request", spend_shows_request),
+      ("a refused request shows on the Spend page, without its token", spend_shows_problems),
       ("the Models page searches and explains the route", models_show_route),
       ("the Connect page shows the base URL, not the token", connect_page),
       ("the Providers page lists the key", providers_page),
