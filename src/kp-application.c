@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 
 #include "cli/kp-cli.h"
 #include "kp-application.h"
@@ -46,6 +47,7 @@ struct _KpAppState
   guint         drain_id;
   gint64        stop_deadline;
   gboolean      stopping;
+  gboolean      told_ledger_problem;  /* the notification is out */
 };
 
 struct _KpApplication
@@ -437,6 +439,33 @@ start_tray (KpAppState *self)
   g_signal_connect (self->tray, "quit", G_CALLBACK (on_tray_quit), self);
 }
 
+/* One desktop notification when requests stop being recorded, taken back
+ * when they are recorded again. The problem is also on /health, the tray
+ * and the Spend page, and the ledger logs it.
+ */
+static void
+on_gateway_changed (KpAppState *self)
+{
+  KpLedger *ledger = kp_gateway_get_ledger (self->gateway);
+  const char *problem = ledger != NULL ? kp_ledger_get_problem (ledger) : NULL;
+
+  if (problem != NULL && !self->told_ledger_problem)
+    {
+      g_autoptr(GNotification) notification =
+        g_notification_new (_("Keypool cannot record requests"));
+
+      g_notification_set_body (notification, problem);
+      g_notification_set_priority (notification, G_NOTIFICATION_PRIORITY_HIGH);
+      g_application_send_notification (self->app, "ledger-problem", notification);
+      self->told_ledger_problem = TRUE;
+    }
+  else if (problem == NULL && self->told_ledger_problem)
+    {
+      g_application_withdraw_notification (self->app, "ledger-problem");
+      self->told_ledger_problem = FALSE;
+    }
+}
+
 static void
 on_serving_loaded (GObject      *object,
                    GAsyncResult *result,
@@ -467,6 +496,8 @@ on_serving_loaded (GObject      *object,
   describe_providers (self, cmdline);
   kp_refresh_start (kp_gateway_get_refresh (self->gateway));
   start_tray (self);
+  g_signal_connect_swapped (self->gateway, "changed", G_CALLBACK (on_gateway_changed), self);
+  on_gateway_changed (self);
 
   self->signal_ids[0] = g_unix_signal_add (SIGINT, on_signal, self);
   self->signal_ids[1] = g_unix_signal_add (SIGTERM, on_signal, self);

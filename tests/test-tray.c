@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 
 #include "kp-gateway.h"
+#include "kp-ledger-private.h"
 #include "kp-test-util.h"
 #include "tray/kp-tray.h"
 
@@ -550,6 +551,54 @@ test_live_updates (Fixture       *fixture,
   g_assert_cmpstr (kp_tray_get_status (fixture->tray), ==, "NeedsAttention");
 }
 
+static gboolean
+status_is_active (gpointer data)
+{
+  Fixture *fixture = data;
+
+  return g_strcmp0 (kp_tray_get_status (fixture->tray), "Active") == 0;
+}
+
+static gboolean
+status_needs_attention (gpointer data)
+{
+  Fixture *fixture = data;
+
+  return g_strcmp0 (kp_tray_get_status (fixture->tray), "NeedsAttention") == 0;
+}
+
+/* A ledger that cannot write asks for attention, says so in the menu, and
+ * stops asking once the rows are written.
+ */
+static void
+test_ledger_problem (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  KpLedger *ledger = kp_gateway_get_ledger (fixture->gateway);
+  KpRequestRow row = {
+    .request_id = (char *)"kp-tray-late", .time_ms = g_get_real_time () / 1000,
+    .api = (char *)"openai-chat", .model = (char *)"k/m", .status = 200,
+    .outcome = (char *)"ok", .cost_source = (char *)"unknown",
+  };
+  g_autoptr(GVariant) layout = NULL;
+
+  g_assert_true (kp_test_spin_until (status_is_active, fixture, 5000));
+  kp_ledger_set_retry_policy (ledger, 5, 40, 100);
+  kp_ledger_set_fail_writes (ledger, TRUE);
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*not being recorded*");
+  kp_ledger_add_request_async (ledger, &row, NULL, 0, NULL, NULL);
+  g_assert_true (kp_test_spin_until (status_needs_attention, fixture, 20000));
+  g_test_assert_expected_messages ();
+  layout = menu_layout (fixture);
+  g_assert_cmpint (find_item (layout, "Requests are not being recorded", NULL), >, 0);
+
+  kp_ledger_set_fail_writes (ledger, FALSE);
+  g_assert_true (kp_test_spin_until (status_is_active, fixture, 20000));
+  g_clear_pointer (&layout, g_variant_unref);
+  layout = menu_layout (fixture);
+  g_assert_cmpint (find_item (layout, "Requests are not being recorded", NULL), ==, -1);
+}
+
 static void
 test_watcher_comes_back (Fixture       *fixture,
                          gconstpointer  data)
@@ -578,6 +627,7 @@ main (int   argc,
   ADD ("menu", test_menu);
   ADD ("clicks", test_clicks);
   ADD ("live-updates", test_live_updates);
+  ADD ("ledger-problem", test_ledger_problem);
   ADD ("watcher-comes-back", test_watcher_comes_back);
 
 #undef ADD

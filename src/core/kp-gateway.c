@@ -374,6 +374,9 @@ load_local (KpGateway  *self,
   self->ledger = kp_ledger_open (db_path, error);
   if (self->ledger == NULL)
     return FALSE;
+  /* The faces show a ledger that cannot write; they learn of it here. */
+  g_signal_connect_object (self->ledger, "notify::problem", G_CALLBACK (emit_changed), self,
+                           G_CONNECT_SWAPPED);
 
   disabled = kp_ledger_get_disabled_providers (self->ledger, error);
   rows = kp_ledger_list_credentials (self->ledger, error);

@@ -34,6 +34,7 @@ enum {
   ID_SEPARATOR_2 = 4,
   ID_OPEN = 5,
   ID_QUIT = 6,
+  ID_PROBLEM = 7,
   ID_PROVIDERS = 100,   /* + the provider's index in the catalog */
 };
 
@@ -261,13 +262,22 @@ describe_today (KpTray *self)
   return g_strdup_printf (_("Today: $%.4f"), cost / 1e9);
 }
 
+/* Why requests are not being recorded, or NULL. */
+static const char *
+ledger_problem (KpTray *self)
+{
+  KpLedger *ledger = kp_gateway_get_ledger (self->gateway);
+
+  return ledger != NULL ? kp_ledger_get_problem (ledger) : NULL;
+}
+
 static gboolean
 needs_attention (KpTray *self)
 {
   GPtrArray *credentials = kp_gateway_get_credentials (self->gateway);
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
-  if (!kp_gateway_is_serving (self->gateway))
+  if (!kp_gateway_is_serving (self->gateway) || ledger_problem (self) != NULL)
     return TRUE;
   for (guint i = 0; i < credentials->len; i++)
     {
@@ -302,6 +312,8 @@ build_items (KpTray  *self,
 
   add_item (items, ID_SERVING, serving, FALSE, -1);
   add_item (items, ID_SPEND, today, FALSE, -1);
+  if (ledger_problem (self) != NULL)
+    add_item (items, ID_PROBLEM, _("Requests are not being recorded"), FALSE, -1);
   add_item (items, ID_SEPARATOR_1, NULL, TRUE, -1);
 
   for (guint i = 0; i < providers->len; i++)
@@ -318,7 +330,10 @@ build_items (KpTray  *self,
   add_item (items, ID_OPEN, _("Open Keypool"), TRUE, -1);
   add_item (items, ID_QUIT, _("Quit"), TRUE, -1);
 
-  *tooltip_body = g_strdup_printf ("%s\n%s", serving, today);
+  if (ledger_problem (self) != NULL)
+    *tooltip_body = g_strdup_printf ("%s\n%s\n%s", serving, today, ledger_problem (self));
+  else
+    *tooltip_body = g_strdup_printf ("%s\n%s", serving, today);
   return items;
 }
 

@@ -229,6 +229,28 @@ problem_row_new (const KpProblemRow *problem)
   return row;
 }
 
+/* The ledger cannot write: the first problem, and what Keypool does. */
+static GtkWidget *
+ledger_row_new (const char *problem)
+{
+  GtkWidget *row = adw_action_row_new ();
+  GtkWidget *icon = gtk_image_new_from_icon_name ("dialog-error-symbolic");
+  g_autofree char *subtitle =
+    /* Translators: %s says why the database cannot be written. */
+    g_strdup_printf (_("%s\nKeypool keeps the rows in memory and writes them when it can."),
+                     problem);
+
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Requests are not being recorded"));
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+  adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 4);
+  gtk_widget_add_css_class (icon, "error");
+  gtk_accessible_update_property (GTK_ACCESSIBLE (icon), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Failed"), -1);
+  adw_action_row_add_prefix (ADW_ACTION_ROW (row), icon);
+  return row;
+}
+
 static void
 on_problems_read (GObject      *object,
                   GAsyncResult *result,
@@ -252,6 +274,13 @@ on_problems_read (GObject      *object,
   for (guint i = 0; i < self->rows->len; i++)
     gtk_list_box_remove (self->list, g_ptr_array_index (self->rows, i));
   g_ptr_array_set_size (self->rows, 0);
+  if (kp_ledger_get_problem (KP_LEDGER (object)) != NULL)
+    {
+      GtkWidget *row = ledger_row_new (kp_ledger_get_problem (KP_LEDGER (object)));
+
+      gtk_list_box_append (self->list, row);
+      g_ptr_array_add (self->rows, row);
+    }
   for (guint i = 0; i < problems->len; i++)
     {
       GtkWidget *row = problem_row_new (g_ptr_array_index (problems, i));
@@ -313,6 +342,8 @@ kp_problems_group_refresh (KpProblemsGroup *self)
     {
       g_set_object (&self->ledger, ledger);
       g_signal_connect_object (ledger, "refusals-written", G_CALLBACK (refresh_soon), self,
+                               G_CONNECT_SWAPPED);
+      g_signal_connect_object (ledger, "notify::problem", G_CALLBACK (refresh_soon), self,
                                G_CONNECT_SWAPPED);
     }
 
