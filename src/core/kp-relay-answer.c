@@ -452,12 +452,9 @@ kp_relay_finish_whole_body (KpRelay *self)
 gboolean
 kp_relay_over_cap (KpRelay *self)
 {
-  gsize event_cap, body_cap;
-  gsize cap;
+  gsize cap = self->body_mode == BODY_SSE ? self->event_cap : self->body_cap;
   g_autofree char *what = NULL;
 
-  kp_gateway_get_read_caps (self->gateway, &body_cap, &event_cap, NULL);
-  cap = self->body_mode == BODY_SSE ? event_cap : body_cap;
   if (self->body_mode == BODY_ERROR || self->pending->len <= cap)
     return FALSE;
 

@@ -90,6 +90,11 @@ struct _KpRelay
   BodyMode            body_mode;
   gboolean            timed_out;
   guint               upstream_status;
+  guint               connect_ms;       /* the gateway's timeouts and caps, read once */
+  guint               first_byte_ms;
+  guint               idle_ms;
+  gsize               body_cap;
+  gsize               event_cap;
   GByteArray         *pending;          /* received, not yet consumed */
   gsize               pending_cap;      /* bytes allocated for it */
   gsize               scanned;          /* of pending: no event ends before this */

@@ -165,17 +165,14 @@ static guint
 phase_timeout_ms (KpRelay *self,
                   Phase    phase)
 {
-  guint connect_ms, first_byte_ms, idle_ms;
-
-  kp_gateway_get_timeouts (self->gateway, &connect_ms, &first_byte_ms, &idle_ms);
   switch (phase)
     {
     case PHASE_CONNECT:
-      return connect_ms;
+      return self->connect_ms;
     case PHASE_FIRST_BYTE:
-      return first_byte_ms;
+      return self->first_byte_ms;
     case PHASE_BODY:
-      return idle_ms;
+      return self->idle_ms;
     case PHASE_IDLE:
     default:
       return 0;
@@ -863,6 +860,9 @@ kp_relay_new (KpGateway         *gateway,
 
   self = g_object_new (KP_TYPE_RELAY, NULL);
   self->gateway = g_object_ref (gateway);
+  /* Read once: the read loop consults them for every chunk. */
+  kp_gateway_get_timeouts (gateway, &self->connect_ms, &self->first_byte_ms, &self->idle_ms);
+  kp_gateway_get_read_caps (gateway, &self->body_cap, &self->event_cap, NULL);
   self->msg = g_object_ref (msg);
   self->request_id = g_strdup (request_id);
   self->wire = kp_wire_for_route (g_uri_get_path (soup_server_message_get_uri (msg)));

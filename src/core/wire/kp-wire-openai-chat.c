@@ -261,8 +261,8 @@ typedef struct
 
 KpWireDecoder
 kp_openai_chat_decoder_new (const KpWireRequest *req,
-             const KpWireTarget  *target,
-             gboolean             passthrough)
+                            const KpWireTarget  *target,
+                            gboolean             passthrough)
 {
   Decoder *self = g_new0 (Decoder, 1);
 
@@ -403,8 +403,6 @@ decode_light (Decoder     *self,
               KpEventSink  sink,
               gpointer     user_data)
 {
-  const char *choices;
-
   if (!self->started)
     {
       kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_START, .light = TRUE });
@@ -426,9 +424,8 @@ decode_light (Decoder     *self,
         return KP_DECODE_DROP;
     }
 
-  choices = strstr (data, "\"choices\":[");
-  if (choices != NULL && choices[strlen ("\"choices\":[")] != ']')
-    kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
+  /* Any other chunk is the answer: its role, its text or its tool calls. */
+  kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_TEXT, .light = TRUE });
   if (strstr (data, "\"finish_reason\":\"") != NULL)
     kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_FINISH, .light = TRUE });
   return KP_DECODE_FORWARD;
@@ -436,12 +433,12 @@ decode_light (Decoder     *self,
 
 KpDecodeResult
 kp_openai_chat_decode (KpWireDecoder  decoder,
-        const char    *name,
-        gsize          name_len,
-        const char    *data,
-        gsize          len,
-        KpEventSink    sink,
-        gpointer       user_data)
+                       const char    *name,
+                       gsize          name_len,
+                       const char    *data,
+                       gsize          len,
+                       KpEventSink    sink,
+                       gpointer       user_data)
 {
   Decoder *self = decoder;
   JsonNode *root;
