@@ -36,6 +36,7 @@ typedef struct
   SoupServer *server;
   char       *url;
   Mode        mode;
+  GPtrArray  *stalled;    /* messages answered in part, held open */
   char       *block;      /* MIB bytes of 'a' */
   gsize       sent;
   gboolean    finished;
@@ -85,6 +86,38 @@ provider_handler (SoupServer        *server,
   static const char *good =
     "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n";
 
+  {
+    SoupMessageBody *request = soup_server_message_get_request_body (msg);
+    g_autofree char *text = g_strndup (request->data, request->length);
+
+    /* The pool test's models: one that answers at once, and one that
+     * starts its stream and then holds the connection.
+     */
+    if (strstr (text, "\"model\":\"small\"") != NULL)
+      {
+        static const char *small = "{\"id\":\"s\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+                                   "\"message\":{\"role\":\"assistant\",\"content\":\"Small.\"},"
+                                   "\"finish_reason\":\"stop\"}]}";
+
+        soup_server_message_set_status (msg, 200, NULL);
+        soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC, small,
+                                          strlen (small));
+        return;
+      }
+    if (strstr (text, "\"model\":\"stall\"") != NULL)
+      {
+        static const char *first =
+          "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n";
+
+        soup_server_message_set_status (msg, 200, NULL);
+        soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+        soup_message_headers_replace (headers, "Content-Type", "text/event-stream");
+        soup_message_body_append (body, SOUP_MEMORY_STATIC, first, strlen (first));
+        g_ptr_array_add (provider->stalled, g_object_ref (msg));
+        return;
+      }
+  }
+
   provider->sent = 0;
   provider->finished = FALSE;
   soup_server_message_set_status (msg, 200, NULL);
@@ -130,6 +163,7 @@ fixture_setup (Fixture       *fixture,
   GSList *uris;
 
   fixture->provider.block = g_malloc (MIB);
+  fixture->provider.stalled = g_ptr_array_new_with_free_func (g_object_unref);
   memset (fixture->provider.block, 'a', MIB);
   fixture->provider.server = soup_server_new (NULL, NULL);
   soup_server_add_handler (fixture->provider.server, NULL, provider_handler, &fixture->provider, NULL);
@@ -143,13 +177,17 @@ fixture_setup (Fixture       *fixture,
   kp_test_place_setenv (&fixture->place, "KP_CAPS_KEY", KEY);
   json = g_strdup_printf ("{\"id\":\"big\",\"name\":\"Big\",\"base_url\":\"%sv1\","
                           "\"env\":[\"KP_CAPS_KEY\"],\"models\":[{\"id\":\"big/model\","
-                          "\"upstream_id\":\"model\",\"input\":1,\"output\":1}]}",
+                          "\"upstream_id\":\"model\",\"input\":1,\"output\":1},"
+                          "{\"id\":\"big/small\",\"upstream_id\":\"small\",\"input\":1,\"output\":1},"
+                          "{\"id\":\"big/stall\",\"upstream_id\":\"stall\",\"input\":1,\"output\":1}]}",
                           fixture->provider.url);
   path = g_build_filename (fixture->place.providers, "big.json", NULL);
   g_assert_true (g_file_set_contents (path, json, -1, NULL));
 
   fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
   kp_gateway_set_read_caps (fixture->gateway, BODY_CAP, EVENT_CAP, 0);
+  /* One connection to the provider, so that the pool test can fill it. */
+  kp_gateway_set_upstream_conns (fixture->gateway, 1);
   kp_test_gateway_start (fixture->gateway);
   fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
   fixture->client = soup_session_new ();
@@ -166,6 +204,7 @@ fixture_teardown (Fixture       *fixture,
   g_clear_object (&fixture->provider.server);
   g_free (fixture->provider.url);
   g_free (fixture->provider.block);
+  g_ptr_array_unref (fixture->provider.stalled);
   kp_test_place_clear (&fixture->place);
   g_free (fixture->base);
 }
@@ -290,6 +329,98 @@ test_good_then_endless (Fixture       *fixture,
   assert_bounded (fixture, before);
 }
 
+typedef struct
+{
+  gboolean   done;
+  guint      status;
+  GString   *text;
+} Pending;
+
+static void
+on_sent_read (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Pending *pending = user_data;
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, NULL);
+
+  pending->status = soup_message_get_status (soup_session_get_async_result_message (SOUP_SESSION (object),
+                                                                                   result));
+  if (body != NULL)
+    g_string_append_len (pending->text, g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  pending->done = TRUE;
+}
+
+static gboolean
+pending_done (gpointer data)
+{
+  return ((Pending *)data)->done;
+}
+
+static gboolean
+has_stalled (gpointer data)
+{
+  return ((Fixture *)data)->provider.stalled->len > 0;
+}
+
+static SoupMessage *
+post_async (Fixture      *fixture,
+            const char   *body,
+            GCancellable *cancellable,
+            Pending      *pending)
+{
+  g_autofree char *url = g_strconcat (fixture->base, "/v1/chat/completions", NULL);
+  SoupMessage *msg = soup_message_new (SOUP_METHOD_POST, url);
+  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
+                                "Bearer " TOKEN);
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  soup_session_send_and_read_async (fixture->client, msg, G_PRIORITY_DEFAULT, cancellable,
+                                    on_sent_read, pending);
+  return msg;
+}
+
+/* Waiting for one of Keypool's own connections to a provider is not the
+ * provider's connect timeout, and blames no key.
+ */
+static void
+test_pool_wait (Fixture       *fixture,
+                gconstpointer  data)
+{
+  g_autoptr(GCancellable) cancel_first = g_cancellable_new ();
+  g_autoptr(SoupMessage) first = NULL;
+  g_autoptr(SoupMessage) second = NULL;
+  Pending a = { .text = g_string_new (NULL) };
+  Pending b = { .text = g_string_new (NULL) };
+
+  /* A 100 ms connect timeout, and patience for the first byte. */
+  kp_gateway_set_timeouts (fixture->gateway, 100, 20000, 0);
+
+  first = post_async (fixture, "{\"model\":\"big/stall\",\"stream\":true,"
+                      "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", cancel_first, &a);
+  g_assert_true (kp_test_spin_until (has_stalled, fixture, 10000));
+  second = post_async (fixture, "{\"model\":\"big/small\","
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, &b);
+
+  /* The only connection is taken. Time passing well beyond the connect
+   * timeout is what is tested here, so the test lets it pass.
+   */
+  kp_test_spin_ms (600);
+  g_assert_false (b.done);
+
+  /* The stream ends; its connection goes to the waiting request. */
+  g_cancellable_cancel (cancel_first);
+  g_assert_true (kp_test_spin_until (pending_done, &b, 20000));
+  g_assert_cmpuint (b.status, ==, 200);
+  g_assert_nonnull (strstr (b.text->str, "Small."));
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, KEY), ==, KP_CREDENTIAL_OK);
+
+  g_assert_true (kp_test_spin_until (pending_done, &a, 20000));
+  g_string_free (a.text, TRUE);
+  g_string_free (b.text, TRUE);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -302,6 +433,8 @@ main (int   argc,
               fixture_setup, test_endless_event, fixture_teardown);
   g_test_add ("/keypool/caps/good-then-endless", Fixture, NULL,
               fixture_setup, test_good_then_endless, fixture_teardown);
+  g_test_add ("/keypool/caps/pool-wait", Fixture, NULL,
+              fixture_setup, test_pool_wait, fixture_teardown);
 
   return g_test_run ();
 }

@@ -60,6 +60,7 @@ struct _KpGateway
   gboolean       loaded;
   GStrv          allowed_origins;
   gsize          body_limit;
+  guint          conns_per_host;   /* Keypool's own pool of upstream connections */
   gsize          body_cap;         /* reads from providers */
   gsize          event_cap;
   gsize          list_cap;
@@ -211,6 +212,7 @@ kp_gateway_init (KpGateway *self)
   self->port = KP_GATEWAY_DEFAULT_PORT;
   self->body_limit = KP_GATEWAY_DEFAULT_BODY_LIMIT;
   self->body_cap = KP_GATEWAY_DEFAULT_BODY_CAP;
+  self->conns_per_host = MAX_CONNS_PER_HOST;
   self->event_cap = KP_GATEWAY_DEFAULT_EVENT_CAP;
   self->list_cap = KP_GATEWAY_DEFAULT_LIST_CAP;
   self->connect_ms = DEFAULT_CONNECT_MS;
@@ -543,8 +545,8 @@ kp_gateway_listen (KpGateway  *self,
   g_return_val_if_fail (!self->serving, FALSE);
 
   if (self->session == NULL)
-    self->session = soup_session_new_with_options ("max-conns", MAX_CONNS,
-                                                   "max-conns-per-host", MAX_CONNS_PER_HOST,
+    self->session = soup_session_new_with_options ("max-conns", MAX (MAX_CONNS, self->conns_per_host),
+                                                   "max-conns-per-host", self->conns_per_host,
                                                    "timeout", 0,
                                                    "idle-timeout", 60,
                                                    "user-agent", "Keypool/" PACKAGE_VERSION,
@@ -992,6 +994,8 @@ kp_gateway_ensure_session (KpGateway *self,
 
   if (self->session == NULL)
     self->session = soup_session_new_with_options ("timeout", timeout_s,
+                                                   "max-conns", MAX (MAX_CONNS, self->conns_per_host),
+                                                   "max-conns-per-host", self->conns_per_host,
                                                    "user-agent", "Keypool/" PACKAGE_VERSION,
                                                    NULL);
   return self->session;
@@ -1010,6 +1014,30 @@ gsize
 kp_gateway_get_body_limit (KpGateway *self)
 {
   return self->body_limit;
+}
+
+/**
+ * kp_gateway_set_upstream_conns:
+ * @per_host: how many connections to one provider at once
+ *
+ * Before kp_gateway_listen(); tests lower it to fill the pool.
+ */
+void
+kp_gateway_set_upstream_conns (KpGateway *self,
+                               guint      per_host)
+{
+  g_return_if_fail (KP_IS_GATEWAY (self));
+  g_return_if_fail (self->session == NULL);
+  g_return_if_fail (per_host > 0);
+
+  self->conns_per_host = per_host;
+}
+
+guint
+kp_gateway_get_upstream_conns (KpGateway *self)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), 0);
+  return self->conns_per_host;
 }
 
 /**

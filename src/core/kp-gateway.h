@@ -161,6 +161,9 @@ gboolean      kp_gateway_regenerate_token_finish (KpGateway        *self,
 
 /* Used by the server and the relay only. */
 gsize         kp_gateway_get_body_limit       (KpGateway   *self);
+void          kp_gateway_set_upstream_conns   (KpGateway   *self,
+                                               guint        per_host);
+guint         kp_gateway_get_upstream_conns   (KpGateway   *self);
 void          kp_gateway_get_read_caps        (KpGateway   *self,
                                                gsize       *body_cap,
                                                gsize       *event_cap,

@@ -24,6 +24,7 @@ G_BEGIN_DECLS
 typedef enum
 {
   PHASE_IDLE,
+  PHASE_QUEUED,       /* waiting for a connection from Keypool's own pool */
   PHASE_CONNECT,
   PHASE_FIRST_BYTE,
   PHASE_BODY,

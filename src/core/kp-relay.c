@@ -149,6 +149,8 @@ phase_name (Phase phase)
 {
   switch (phase)
     {
+    case PHASE_QUEUED:
+      return "free connection";
     case PHASE_CONNECT:
       return "connect";
     case PHASE_FIRST_BYTE:
@@ -167,6 +169,11 @@ phase_timeout_ms (KpRelay *self,
 {
   switch (phase)
     {
+    case PHASE_QUEUED:
+      /* Waiting for one of Keypool's own connections is not the provider's
+       * fault: as much patience as for its first byte.
+       */
+      return self->first_byte_ms;
     case PHASE_CONNECT:
       return self->connect_ms;
     case PHASE_FIRST_BYTE:
@@ -335,7 +342,9 @@ kp_relay_route_failed (KpRelay *self,
 
   kp_relay_release_upstream (self);
   kp_relay_record_attempt (self, status, self->failure.klass);
-  kp_gateway_note_failure (self->gateway, route, &self->failure);
+  /* Keypool's own pool was full: no key or provider is at fault. */
+  if (!(self->timed_out && self->phase == PHASE_QUEUED))
+    kp_gateway_note_failure (self->gateway, route, &self->failure);
   if ((self->failure.klass == KP_FAILURE_RATE_LIMITED || self->failure.klass == KP_FAILURE_QUOTA) &&
       self->failure.retry_after >= 0 &&
       (self->retry_after < 0 || self->failure.retry_after < self->retry_after))
@@ -384,7 +393,11 @@ kp_relay_upstream_failed (KpRelay *self,
   if (self->client_gone || self->completed)
     return;
 
-  if (self->timed_out)
+  if (self->timed_out && self->phase == PHASE_QUEUED)
+    message = g_strdup_printf ("no free connection to it within %u s: Keypool opens at most %u "
+                               "at once to one provider", self->first_byte_ms / 1000,
+                               kp_gateway_get_upstream_conns (self->gateway));
+  else if (self->timed_out)
     {
       guint timeout_ms = phase_timeout_ms (self, self->phase);
 
@@ -636,12 +649,26 @@ on_sent (GObject      *object,
   read_upstream (self);
 }
 
+/* A new connection is being made for the request: from here the provider's
+ * connect timeout counts. A pooled connection makes none of these events.
+ */
+static void
+on_network_event (SoupMessage        *upstream,
+                  GSocketClientEvent  event,
+                  GIOStream          *connection,
+                  KpRelay            *self)
+{
+  if (self->phase == PHASE_QUEUED && upstream == self->upstream &&
+      (event == G_SOCKET_CLIENT_RESOLVING || event == G_SOCKET_CLIENT_CONNECTING))
+    enter_phase (self, PHASE_CONNECT);
+}
+
 static void
 on_wrote_body (SoupMessage *upstream,
                KpRelay     *self)
 {
   /* The request is out, so the connection is up: now wait for the answer. */
-  if (self->phase == PHASE_CONNECT && upstream == self->upstream)
+  if ((self->phase == PHASE_QUEUED || self->phase == PHASE_CONNECT) && upstream == self->upstream)
     enter_phase (self, PHASE_FIRST_BYTE);
 }
 
@@ -744,8 +771,9 @@ try_route (KpRelay *self)
   soup_message_set_request_body_from_bytes (self->upstream, "application/json", body);
   /* The message never outlives the relay that owns it. */
   g_signal_connect (self->upstream, "wrote-body", G_CALLBACK (on_wrote_body), self);
+  g_signal_connect (self->upstream, "network-event", G_CALLBACK (on_network_event), self);
 
-  enter_phase (self, PHASE_CONNECT);
+  enter_phase (self, PHASE_QUEUED);
   soup_session_send_async (kp_gateway_get_session (self->gateway), self->upstream,
                            G_PRIORITY_DEFAULT, self->cancellable, on_sent,
                            g_object_ref (self));
