@@ -296,8 +296,9 @@ add_cors_headers (KpServer          *self,
   soup_message_headers_replace (response, "Vary", "Origin");
   if (soup_server_message_get_method (msg) == SOUP_METHOD_OPTIONS)
     {
-      soup_message_headers_replace (response, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
       g_autoptr(GString) allowed = g_string_new ("Authorization, Content-Type, x-api-key");
+
+      soup_message_headers_replace (response, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
 
       /* And the headers each API's clients send. */
       for (const KpWire * const *wire = kp_wire_all (); *wire != NULL; wire++)
