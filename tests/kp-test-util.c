@@ -217,6 +217,12 @@ kp_test_gateway_start (KpGateway *gateway)
   g_assert_no_error (error);
 }
 
+static gboolean
+gateway_drained (gpointer data)
+{
+  return kp_gateway_get_n_active (data) == 0;
+}
+
 /* Stops a test's gateway, lets its requests end, and drops it. */
 void
 kp_test_gateway_clear (KpGateway **gateway)
@@ -224,7 +230,10 @@ kp_test_gateway_clear (KpGateway **gateway)
   if (*gateway == NULL)
     return;
   kp_gateway_stop (*gateway);
-  kp_test_spin_ms (20);
+  /* Stopping aborts every request; each ends on the main loop. */
+  g_assert_true (kp_test_spin_until (gateway_drained, *gateway, 30000));
+  while (g_main_context_pending (NULL))
+    g_main_context_iteration (NULL, FALSE);
   g_clear_object (gateway);
 }
 

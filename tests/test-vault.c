@@ -109,6 +109,24 @@ test_hung (void)
 }
 
 static void
+test_hung_env (void)
+{
+  g_autoptr(KpVault) vault = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) secrets = NULL;
+
+  /* KEYPOOL_KEYRING_TIMEOUT_MS replaces the default of 5 s. */
+  g_setenv ("KEYPOOL_KEYRING_TIMEOUT_MS", "2500", TRUE);
+  vault = kp_vault_new ();
+  g_unsetenv ("KEYPOOL_KEYRING_TIMEOUT_MS");
+  secrets = load (vault, &error);
+
+  g_assert_null (secrets);
+  g_assert_error (error, KP_VAULT_ERROR, KP_VAULT_ERROR_TIMEOUT);
+  g_assert_cmpstr (error->message, ==, "the keyring did not answer within 2 s");
+}
+
+static void
 test_none (void)
 {
   g_autoptr(KpVault) vault = kp_vault_new ();
@@ -139,7 +157,10 @@ main (int   argc,
   if (g_strcmp0 (mode, "real") == 0)
     g_test_add_func ("/keypool/vault/roundtrip", test_roundtrip);
   else if (g_strcmp0 (mode, "hung") == 0)
-    g_test_add_func ("/keypool/vault/hung", test_hung);
+    {
+      g_test_add_func ("/keypool/vault/hung", test_hung);
+      g_test_add_func ("/keypool/vault/hung-env", test_hung_env);
+    }
   else
     g_test_add_func ("/keypool/vault/none", test_none);
 

@@ -15,6 +15,11 @@ import traceback
 # One entry a step, True when it passed, in the order they ran.
 results = []
 
+# Every wait is for a condition and ends as soon as it holds; its timeout only
+# says when to give up. A sanitizer build runs a few times slower, so meson
+# sets this higher for one.
+TIMEOUT_SCALE = float(os.environ.get("KEYPOOL_TEST_TIMEOUT_SCALE") or 1)
+
 
 class Failure(Exception):
   pass
@@ -32,6 +37,7 @@ def log(message):
 def step(name, function, *args):
   """Runs one TAP step; a failure is reported with its message and not raised."""
   number = len(results) + 1
+  began = time.monotonic()
   try:
     function(*args)
   except Exception as error:  # noqa: BLE001 - every failure is reported as TAP
@@ -39,21 +45,25 @@ def step(name, function, *args):
     print(f"not ok {number} - {name}")
     for line in (str(error) if isinstance(error, Failure) else traceback.format_exc()).splitlines():
       print(f"# {line}")
+    log(f"after {time.monotonic() - began:.1f} s")
     return False
   results.append(True)
   print(f"ok {number} - {name}", flush=True)
+  log(f"in {time.monotonic() - began:.1f} s")
   return True
 
 
-def wait_for(what, predicate, timeout=20.0):
-  """Polls @predicate until it gives a true value, which it returns."""
+def wait_for(what, predicate, timeout=30.0):
+  """Polls @predicate until it gives a true value, which it returns; fails
+  after @timeout seconds (times TIMEOUT_SCALE)."""
+  timeout *= TIMEOUT_SCALE
   end = time.monotonic() + timeout
   while True:
     value = predicate()
     if value:
       return value
     if time.monotonic() > end:
-      raise Failure(f"timed out after {timeout} s waiting for {what}")
+      raise Failure(f"timed out after {timeout:g} s waiting for {what}")
     time.sleep(0.2)
 
 
