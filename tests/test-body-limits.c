@@ -26,6 +26,15 @@
 #include "kp-test-util.h"
 
 #define TOKEN "kp-body-limits-token-0123456789"
+
+/* AddressSanitizer keeps freed memory in quarantine and pads every block:
+ * sizes measured under it say nothing about Keypool's.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define MEASURES_MEMORY FALSE
+#else
+#define MEASURES_MEMORY TRUE
+#endif
 #define MIB   (1024 * 1024)
 
 typedef struct
@@ -328,7 +337,8 @@ test_refused_body_unread (Fixture       *fixture,
   g_test_message ("peak RSS %" G_GSIZE_FORMAT " → %" G_GSIZE_FORMAT " KiB; %" G_GSIZE_FORMAT
                   " body bytes sent; answer after %" G_GINT64_FORMAT " ms", before / 1024,
                   after / 1024, upload.sent, (upload.answered_us - start) / 1000);
-  g_assert_cmpuint (after - before, <, 20 * MIB);
+  if (MEASURES_MEMORY)
+    g_assert_cmpuint (after - before, <, 20 * MIB);
   /* The daemon stopped taking the body: far less than all of it went out. */
   g_assert_cmpuint (upload.sent, <, 100 * MIB);
   g_assert_true (g_str_has_prefix (upload.answer->str, "HTTP/1.1 401"));
@@ -364,7 +374,8 @@ test_large_body_peak (Fixture       *fixture,
   g_assert_true (g_str_has_prefix (upload.answer->str, "HTTP/1.1 200"));
   g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->mock)->requests, ==, 2);
   g_assert_cmpuint (strlen (kp_mock_upstream_get_stats (fixture->mock)->last_body), >, size - 100);
-  g_assert_cmpuint (after - before, <, size * 7 / 2);
+  if (MEASURES_MEMORY)
+    g_assert_cmpuint (after - before, <, size * 7 / 2);
   upload_clear (&upload);
 }
 
