@@ -17,23 +17,38 @@
 #include <sys/socket.h>
 
 #include "kp-gateway.h"
+#include "kp-mock-upstream.h"
 #include "kp-test-util.h"
 
 #define TOKEN "kp-server-token-0123456789"
 
 typedef struct
 {
-  KpTestPlace  place;
-  KpGateway   *gateway;
-  SoupSession *client;
-  char        *base;
+  KpTestPlace     place;
+  KpMockUpstream *mock;
+  KpGateway      *gateway;
+  SoupSession    *client;
+  char           *base;
 } Fixture;
 
 static void
 fixture_setup (Fixture       *fixture,
                gconstpointer  data)
 {
+  g_autoptr(GError) error = NULL;
+  g_autofree char *mock_json = NULL;
+  g_autofree char *path = NULL;
+
   kp_test_place_init (&fixture->place, "server");
+  fixture->mock = kp_mock_upstream_new (&error);
+  g_assert_no_error (error);
+  mock_json = g_strdup_printf (
+    "{\"schema\":1,\"id\":\"mock\",\"name\":\"Mock\",\"base_url\":\"%s\",\"env\":[\"MOCK_API_KEY\"],"
+    "\"models\":[{\"id\":\"mock/chat\",\"upstream_id\":\"mock-chat\",\"input\":1,\"output\":2}]}",
+    kp_mock_upstream_get_url (fixture->mock));
+  path = g_build_filename (fixture->place.providers, "mock.json", NULL);
+  g_assert_true (g_file_set_contents (path, mock_json, -1, NULL));
+  kp_test_place_setenv (&fixture->place, "MOCK_API_KEY", "sk-mock-server");
   fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
   kp_test_gateway_start (fixture->gateway);
   fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
@@ -47,6 +62,7 @@ fixture_teardown (Fixture       *fixture,
   soup_session_abort (fixture->client);
   g_clear_object (&fixture->client);
   kp_test_gateway_clear (&fixture->gateway);
+  g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
   kp_test_place_clear (&fixture->place);
   g_free (fixture->base);
 }
@@ -149,6 +165,275 @@ test_fd_exhaustion (Fixture       *fixture,
   g_assert_true (kp_test_spin_until (health_again, fixture, 30000));
 }
 
+/* Client connections: counted, timed ------------------------------------- */
+
+static void
+set_limits (Fixture *fixture,
+            guint    max_connections,
+            guint    header_ms,
+            guint    body_ms,
+            guint    idle_ms)
+{
+  KpClientLimits limits = KP_CLIENT_LIMITS_DEFAULT;
+
+  limits.max_connections = max_connections;
+  limits.header_ms = header_ms;
+  limits.body_ms = body_ms;
+  limits.idle_ms = idle_ms;
+  kp_gateway_set_client_limits (fixture->gateway, &limits);
+}
+
+/* A raw client connection, and what the server sent on it. */
+typedef struct
+{
+  int      fd;
+  GString *got;
+  gboolean closed;   /* by the server */
+  gint64   closed_us;
+} Raw;
+
+static void
+raw_open (Fixture *fixture,
+          Raw     *raw)
+{
+  raw->fd = connect_raw (fixture);
+  g_assert_cmpint (raw->fd, >=, 0);
+  raw->got = g_string_new (NULL);
+  raw->closed = FALSE;
+}
+
+static void
+raw_clear (Raw *raw)
+{
+  if (raw->fd >= 0)
+    close (raw->fd);
+  raw->fd = -1;
+  if (raw->got != NULL)
+    g_string_free (raw->got, TRUE);
+  raw->got = NULL;
+}
+
+static void
+raw_send (Raw        *raw,
+          const char *text)
+{
+  g_assert_cmpint (send (raw->fd, text, strlen (text), MSG_NOSIGNAL), ==, (gssize)strlen (text));
+}
+
+/* Reads what has come; TRUE once the server closed the connection. */
+static gboolean
+raw_closed (gpointer data)
+{
+  Raw *raw = data;
+  char buffer[4096];
+
+  while (!raw->closed)
+    {
+      gssize n = recv (raw->fd, buffer, sizeof buffer, MSG_DONTWAIT);
+
+      if (n > 0)
+        {
+          g_string_append_len (raw->got, buffer, n);
+          continue;
+        }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        break;
+      raw->closed = TRUE;
+      raw->closed_us = g_get_monotonic_time ();
+    }
+  return raw->closed;
+}
+
+/* TRUE once the server answered /health on @data, a Raw. */
+static gboolean
+raw_answered (gpointer data)
+{
+  Raw *raw = data;
+
+  raw_closed (raw);
+  return strstr (raw->got->str, "\"status\"") != NULL;
+}
+
+/* Over the connection limit a client gets a quick 503, not a hang; once a
+ * connection closes, the next is served.
+ */
+static void
+test_connection_cap (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  Raw raws[3], extra = { 0 };
+
+  set_limits (fixture, 3, 0, 0, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (raws); i++)
+    raw_open (fixture, &raws[i]);
+
+  raw_open (fixture, &extra);
+  g_assert_true (kp_test_spin_until (raw_closed, &extra, 10000));
+  g_assert_true (g_str_has_prefix (extra.got->str, "HTTP/1.1 503"));
+  g_assert_nonnull (strstr (extra.got->str, "Connection: close"));
+  g_assert_nonnull (strstr (extra.got->str, "\"server_busy\""));
+  raw_clear (&extra);
+
+  /* The first three are still open and served. */
+  for (guint i = 0; i < G_N_ELEMENTS (raws); i++)
+    g_assert_false (raw_closed (&raws[i]));
+  raw_send (&raws[0], "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  g_assert_true (kp_test_spin_until (raw_answered, &raws[0], 10000));
+
+  raw_clear (&raws[1]);
+  g_assert_true (kp_test_spin_until (health_again, fixture, 30000));
+  raw_clear (&raws[0]);
+  raw_clear (&raws[2]);
+}
+
+/* A connection that sends nothing is closed after the header timeout. */
+static void
+test_silent_connection (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  Raw raw = { 0 };
+  gint64 start;
+
+  set_limits (fixture, 512, 300, 300, 5000);
+  start = g_get_monotonic_time ();
+  raw_open (fixture, &raw);
+  g_assert_true (kp_test_spin_until (raw_closed, &raw, 20000));
+  g_assert_cmpint (raw.closed_us - start, >=, 250 * 1000);
+  raw_clear (&raw);
+  g_assert_true (health_answers (fixture, 5000));
+}
+
+typedef struct
+{
+  Raw   *raw;
+  guint  sent;
+} Trickle;
+
+static gboolean
+trickle_header (gpointer data)
+{
+  Trickle *trickle = data;
+
+  if (raw_closed (trickle->raw))
+    return G_SOURCE_REMOVE;
+  raw_send (trickle->raw, "X-Slow: 1\r\n");
+  trickle->sent++;
+  return G_SOURCE_CONTINUE;
+}
+
+/* Slowloris: headers trickled, a line at a time, never finished. */
+static void
+test_trickled_headers (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  Raw raw = { 0 };
+  Trickle trickle = { &raw, 0 };
+  guint id;
+
+  set_limits (fixture, 512, 500, 500, 5000);
+  raw_open (fixture, &raw);
+  raw_send (&raw, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+  id = g_timeout_add (50, trickle_header, &trickle);
+  g_assert_true (kp_test_spin_until (raw_closed, &raw, 20000));
+  g_source_remove (id);
+  g_assert_cmpuint (trickle.sent, >=, 3);
+  raw_clear (&raw);
+}
+
+/* A body that stops coming is closed after the body timeout. */
+static void
+test_unfinished_body (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  Raw raw = { 0 };
+
+  set_limits (fixture, 512, 5000, 300, 5000);
+  raw_open (fixture, &raw);
+  raw_send (&raw, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Authorization: Bearer " TOKEN "\r\nContent-Length: 100\r\n\r\n{\"model\":");
+  g_assert_true (kp_test_spin_until (raw_closed, &raw, 20000));
+  raw_clear (&raw);
+}
+
+/* A kept-alive connection idle between requests has a longer time than a
+ * new one to send its next request.
+ */
+static void
+test_idle_keepalive (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  Raw raw = { 0 };
+  gint64 answered;
+
+  set_limits (fixture, 512, 200, 200, 1500);
+  raw_open (fixture, &raw);
+  raw_send (&raw, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  g_assert_true (kp_test_spin_until (raw_answered, &raw, 10000));
+  g_assert_false (raw.closed);
+  answered = g_get_monotonic_time ();
+  g_assert_true (kp_test_spin_until (raw_closed, &raw, 20000));
+  g_assert_cmpint (raw.closed_us - answered, >=, 1200 * 1000);
+  raw_clear (&raw);
+}
+
+/* A long stream is not an idle connection: no client timeout cuts it. */
+static void
+test_stream_not_cut (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autofree char *url = g_strconcat (fixture->base, "/v1/chat/completions", NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
+  g_auto(KpTestResponse) response = { 0 };
+  const char *body = "{\"model\":\"mock/chat\",\"stream\":true,"
+                     "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  g_autoptr(GBytes) bytes = g_bytes_new_static (body, strlen (body));
+
+  set_limits (fixture, 512, 200, 200, 200);
+  kp_mock_upstream_set_chunks (fixture->mock, 6, 250);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
+                                "Bearer " TOKEN);
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  kp_test_send (fixture->client, msg, 30000, &response);
+  g_assert_cmpuint (response.status, ==, 200);
+  g_assert_nonnull (strstr (response.body, "[DONE]"));
+  g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->mock)->completed, ==, 1);
+}
+
+static gboolean
+either_closed (gpointer data)
+{
+  Raw **raws = data;
+
+  return raw_closed (raws[0]) || raw_closed (raws[1]);
+}
+
+/* Large bodies held at once are bounded: one more gets a quick 503. */
+static void
+test_large_bodies_at_once (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  KpClientLimits limits = KP_CLIENT_LIMITS_DEFAULT;
+  const char *head = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Authorization: Bearer " TOKEN "\r\nContent-Length: 2097152\r\n\r\n{\"model\":";
+  Raw a = { 0 }, b = { 0 };
+  Raw *refused;
+
+  limits.max_large_bodies = 1;
+  kp_gateway_set_client_limits (fixture->gateway, &limits);
+  raw_open (fixture, &a);
+  raw_open (fixture, &b);
+  raw_send (&a, head);
+  raw_send (&b, head);
+  g_assert_true (kp_test_spin_until (either_closed, (Raw *[]) { &a, &b }, 10000));
+  refused = a.closed ? &a : &b;
+  g_assert_true (g_str_has_prefix (refused->got->str, "HTTP/1.1 503"));
+  g_assert_nonnull (strstr (refused->got->str, "Retry-After: 1"));
+  g_assert_nonnull (strstr (refused->got->str, "server_busy"));
+  g_assert_false (raw_closed (refused == &a ? &b : &a));
+  raw_clear (&a);
+  raw_clear (&b);
+}
+
 /* At start the soft limit is raised to the hard one. */
 static void
 test_fd_limit_raised (Fixture       *fixture,
@@ -180,6 +465,13 @@ main (int   argc,
 
   ADD ("fd-limit-raised", test_fd_limit_raised);
   ADD ("fd-exhaustion", test_fd_exhaustion);
+  ADD ("connection-cap", test_connection_cap);
+  ADD ("silent-connection", test_silent_connection);
+  ADD ("trickled-headers", test_trickled_headers);
+  ADD ("unfinished-body", test_unfinished_body);
+  ADD ("idle-keepalive", test_idle_keepalive);
+  ADD ("stream-not-cut", test_stream_not_cut);
+  ADD ("large-bodies-at-once", test_large_bodies_at_once);
 
 #undef ADD
 

@@ -67,6 +67,7 @@ struct _KpGateway
   guint          connect_ms;
   guint          first_byte_ms;
   guint          idle_ms;
+  KpClientLimits client_limits;
   gint64         started_us;
   char          *models_json;
   gsize          models_json_len;
@@ -218,6 +219,7 @@ kp_gateway_init (KpGateway *self)
   self->connect_ms = DEFAULT_CONNECT_MS;
   self->first_byte_ms = DEFAULT_FIRST_BYTE_MS;
   self->idle_ms = DEFAULT_IDLE_MS;
+  self->client_limits = (KpClientLimits) KP_CLIENT_LIMITS_DEFAULT;
   self->use_keyring = TRUE;
   self->allowed_origins = g_new0 (char *, 1);
 }
@@ -318,6 +320,21 @@ kp_gateway_set_timeouts (KpGateway *self,
   self->connect_ms = connect_ms;
   self->first_byte_ms = first_byte_ms;
   self->idle_ms = idle_ms;
+}
+
+/**
+ * kp_gateway_set_client_limits:
+ *
+ * What the local server allows its clients; takes effect at once.
+ */
+void
+kp_gateway_set_client_limits (KpGateway            *self,
+                              const KpClientLimits *limits)
+{
+  g_return_if_fail (KP_IS_GATEWAY (self));
+  g_return_if_fail (limits != NULL && limits->max_connections > 0);
+
+  self->client_limits = *limits;
 }
 
 void
@@ -1092,6 +1109,12 @@ kp_gateway_get_timeouts (KpGateway *self,
   *connect_ms = self->connect_ms;
   *first_byte_ms = self->first_byte_ms;
   *idle_ms = self->idle_ms;
+}
+
+const KpClientLimits *
+kp_gateway_get_client_limits (KpGateway *self)
+{
+  return &self->client_limits;
 }
 
 gboolean

@@ -28,6 +28,21 @@ G_BEGIN_DECLS
 #define KP_GATEWAY_DEFAULT_EVENT_CAP  ((gsize)8 * 1024 * 1024)
 #define KP_GATEWAY_DEFAULT_LIST_CAP   ((gsize)16 * 1024 * 1024)
 
+/* What the local server allows its clients. Timeouts are in milliseconds;
+ * 0 turns one off.
+ */
+typedef struct
+{
+  guint max_connections;   /* open at once; more get a quick 503 */
+  guint max_large_bodies;  /* bodies of large_body bytes or more held at once */
+  gsize large_body;
+  guint header_ms;         /* from connecting, or a request's first byte, to its headers */
+  guint body_ms;           /* from the headers to the end of the body */
+  guint idle_ms;           /* a kept-alive connection between requests */
+} KpClientLimits;
+
+#define KP_CLIENT_LIMITS_DEFAULT { 512, 8, 1024 * 1024, 30000, 60000, 120000 }
+
 #define KP_GATEWAY_ERROR (kp_gateway_error_quark ())
 
 typedef enum
@@ -63,6 +78,8 @@ void          kp_gateway_set_timeouts         (KpGateway   *self,
                                                guint        connect_ms,
                                                guint        first_byte_ms,
                                                guint        idle_ms);
+void          kp_gateway_set_client_limits    (KpGateway   *self,
+                                               const KpClientLimits *limits);
 void          kp_gateway_set_allowed_origins  (KpGateway   *self,
                                                const char * const *origins);
 
@@ -176,6 +193,7 @@ void          kp_gateway_get_timeouts         (KpGateway   *self,
                                                guint       *connect_ms,
                                                guint       *first_byte_ms,
                                                guint       *idle_ms);
+const KpClientLimits *kp_gateway_get_client_limits (KpGateway *self);
 gboolean      kp_gateway_origin_allowed       (KpGateway   *self,
                                                const char  *origin);
 const char   *kp_gateway_get_models_json      (KpGateway   *self,

@@ -60,6 +60,79 @@ kp_http_reply_error (SoupServerMessage *msg,
   kp_http_reply_json (msg, status, kp_http_client_wire (msg)->error_json (status, code, message));
 }
 
+/* A request body, kept once ------------------------------------------------
+ *
+ * libsoup 3.2 keeps a request body as a list of 8 KiB blocks, and
+ * soup_message_body_flatten() copies them into one more buffer while
+ * keeping the list: twice the body for as long as the message lives. The
+ * server collects the body itself instead, into one buffer sized from
+ * Content-Length, and the relay takes that buffer without a copy.
+ */
+
+static GQuark
+body_quark (void)
+{
+  return g_quark_from_static_string ("kp-request-body");
+}
+
+/**
+ * kp_http_collect_body:
+ * @msg: a request whose body is not read yet
+ * @expected: its Content-Length, or 0 when unknown (chunked)
+ *
+ * Has libsoup drop each block of @msg's body once kp_http_collect_chunk()
+ * copied it into one buffer.
+ */
+void
+kp_http_collect_body (SoupServerMessage *msg,
+                      gsize              expected)
+{
+  g_return_if_fail (SOUP_IS_SERVER_MESSAGE (msg));
+
+  soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+  g_object_set_qdata_full (G_OBJECT (msg), body_quark (),
+                           g_byte_array_sized_new ((guint)MIN (expected, G_MAXUINT)),
+                           (GDestroyNotify)g_byte_array_unref);
+}
+
+/**
+ * kp_http_collect_chunk:
+ *
+ * Returns: how much of the body is collected so far
+ */
+gsize
+kp_http_collect_chunk (SoupServerMessage *msg,
+                       GBytes            *chunk)
+{
+  GByteArray *body = g_object_get_qdata (G_OBJECT (msg), body_quark ());
+  gsize len;
+  const guint8 *data = g_bytes_get_data (chunk, &len);
+
+  if (body == NULL)
+    return 0;
+  g_byte_array_append (body, data, (guint)len);
+  return body->len;
+}
+
+/**
+ * kp_http_take_body:
+ *
+ * Returns: (transfer full): the request body: the collected buffer, handed
+ *   over without a copy, or what libsoup kept
+ */
+GBytes *
+kp_http_take_body (SoupServerMessage *msg)
+{
+  GByteArray *body;
+
+  g_return_val_if_fail (SOUP_IS_SERVER_MESSAGE (msg), NULL);
+
+  body = g_object_steal_qdata (G_OBJECT (msg), body_quark ());
+  if (body != NULL)
+    return g_byte_array_free_to_bytes (body);
+  return soup_message_body_flatten (soup_server_message_get_request_body (msg));
+}
+
 /**
  * kp_http_host_is_loopback:
  * @host: (nullable): a Host header value

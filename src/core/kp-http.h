@@ -32,6 +32,11 @@ void      kp_http_read_bounded_async  (SoupSession         *session,
 GBytes   *kp_http_read_bounded_finish (GAsyncResult        *result,
                                        SoupMessage        **msg,
                                        GError             **error);
+void      kp_http_collect_body     (SoupServerMessage *msg,
+                                    gsize              expected);
+gsize     kp_http_collect_chunk    (SoupServerMessage *msg,
+                                    GBytes            *chunk);
+GBytes   *kp_http_take_body        (SoupServerMessage *msg);
 gboolean  kp_http_host_is_loopback (const char        *host);
 gboolean  kp_http_secret_equal     (const char        *a,
                                     const char        *b);

@@ -814,7 +814,7 @@ kp_relay_start (KpRelay *self)
 
   g_return_if_fail (KP_IS_RELAY (self));
 
-  body = soup_message_body_flatten (soup_server_message_get_request_body (self->msg));
+  body = kp_http_take_body (self->msg);
   self->req = kp_wire_request_new (self->wire, body,
                                    soup_server_message_get_request_headers (self->msg));
 

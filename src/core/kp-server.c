@@ -4,6 +4,9 @@
  * must be a loopback name (DNS rebinding), a browser Origin must be allowed,
  * /v1 needs the access token, and a body over the limit is refused unread.
  * Every refusal goes through refuse(), which leaves a trace (kp-refusals.c).
+ * A refused request with a body is answered and its connection closed
+ * without reading the body. Connections are counted and timed
+ * (kp-client-conns.c), and large bodies held at once are bounded.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -20,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "kp-client-conns.h"
 #include "kp-http.h"
 #include "kp-refusals.h"
 #include "kp-server.h"
@@ -28,11 +32,22 @@
 
 #define LISTEN_BACKLOG 1024
 
+/* After answering a request whose body it will not read, the server reads
+ * and drops at most this much, this long, before it closes: closing with
+ * unread bytes makes the kernel reset the connection, and a client still
+ * sending may then miss the answer.
+ */
+#define LINGER_BYTES (256 * 1024)
+#define LINGER_MS    1000
+
 struct _KpServer
 {
   GObject     parent_instance;
 
   GHashTable *idle;        /* GSocket → GSource: kept-alive client connections between requests */
+  KpClientConns *conns;
+  GHashTable *lingering;   /* of Linger: answered connections being closed */
+  guint       n_large;     /* large request bodies held */
 
   KpGateway  *gateway;    /* unowned: the gateway owns the server */
   SoupServer *server;
@@ -48,8 +63,8 @@ struct _KpServer
 
 G_DEFINE_TYPE (KpServer, kp_server, G_TYPE_OBJECT)
 
-/* Set on a message whose chunked body grew past the limit. */
-static GQuark too_large_quark;
+/* Set on a message whose large body is counted in n_large. */
+static GQuark large_quark;
 
 static void
 kp_server_dispose (GObject *object)
@@ -57,6 +72,8 @@ kp_server_dispose (GObject *object)
   KpServer *self = (KpServer *)object;
 
   g_clear_pointer (&self->idle, g_hash_table_unref);
+  g_clear_pointer (&self->conns, kp_client_conns_free);
+  g_clear_pointer (&self->lingering, g_hash_table_unref);
   g_clear_handle_id (&self->rewatch_id, g_source_remove);
   if (self->listen_watch != NULL)
     {
@@ -81,7 +98,7 @@ kp_server_class_init (KpServerClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->dispose = kp_server_dispose;
-  too_large_quark = g_quark_from_static_string ("kp-body-too-large");
+  large_quark = g_quark_from_static_string ("kp-large-body");
 }
 
 static void
@@ -91,10 +108,13 @@ destroy_source (gpointer data)
   g_source_unref (data);
 }
 
+static void linger_free (gpointer data);
+
 static void
 kp_server_init (KpServer *self)
 {
   self->idle = g_hash_table_new_full (NULL, NULL, g_object_unref, destroy_source);
+  self->lingering = g_hash_table_new_full (NULL, NULL, linger_free, NULL);
   self->spare_fd = -1;
 }
 
@@ -141,7 +161,10 @@ on_request_read (SoupServer        *server,
   GSocket *socket = soup_server_message_get_socket (msg);
 
   if (socket != NULL)
-    g_hash_table_remove (self->idle, socket);
+    {
+      g_hash_table_remove (self->idle, socket);
+      kp_client_conns_request_read (self->conns, socket);
+    }
 }
 
 static void
@@ -154,6 +177,7 @@ on_request_done (SoupServer        *server,
 
   if (socket == NULL || g_socket_is_closed (socket) || g_hash_table_contains (self->idle, socket))
     return;
+  kp_client_conns_request_done (self->conns, socket);
 
   watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
   g_source_set_callback (watch, G_SOURCE_FUNC (on_idle_socket), self, NULL);
@@ -205,20 +229,248 @@ get_token (SoupMessageHeaders *headers)
   return soup_message_headers_get_one (headers, "x-api-key");
 }
 
-static void
-on_got_chunk (SoupServerMessage *msg,
-              GBytes            *chunk,
-              KpServer          *self)
-{
-  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+/* Answering without reading the body -----------------------------------------
+ *
+ * libsoup 3.2 reads a request's whole body before it writes any answer, even
+ * once an early handler has refused the request, unless the client asked
+ * with `Expect: 100-continue`. A refused body is not read: the server takes
+ * the connection from libsoup (soup_server_message_steal_connection() is
+ * safe in an early handler and in got-chunk: libsoup touches nothing of the
+ * message's I/O after them), writes the answer libsoup would have written
+ * with `Connection: close`, and closes.
+ */
 
-  if (body->length <= (goffset)kp_gateway_get_body_limit (self->gateway))
+typedef struct
+{
+  KpServer  *server;
+  GIOStream *stream;
+  GSocket   *socket;
+  GBytes    *answer;
+  gsize      written;
+  gsize      drained;
+  GSource   *source;
+  guint      timer_id;
+} Linger;
+
+static void
+linger_free (gpointer data)
+{
+  Linger *linger = data;
+
+  if (linger->source != NULL)
+    {
+      g_source_destroy (linger->source);
+      g_source_unref (linger->source);
+    }
+  g_clear_handle_id (&linger->timer_id, g_source_remove);
+  g_io_stream_close (linger->stream, NULL, NULL);
+  g_object_unref (linger->stream);
+  g_clear_object (&linger->socket);
+  g_clear_pointer (&linger->answer, g_bytes_unref);
+  g_free (linger);
+}
+
+static void
+linger_end (Linger *linger)
+{
+  g_hash_table_remove (linger->server->lingering, linger);
+}
+
+static gboolean
+on_linger_timeout (gpointer user_data)
+{
+  Linger *linger = user_data;
+
+  linger->timer_id = 0;
+  linger_end (linger);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean linger_step (GSocket *socket, GIOCondition condition, gpointer user_data);
+
+static void
+linger_wait (Linger       *linger,
+             GIOCondition  condition)
+{
+  if (linger->source != NULL)
+    {
+      g_source_destroy (linger->source);
+      g_source_unref (linger->source);
+    }
+  linger->source = g_socket_create_source (linger->socket, condition, NULL);
+  g_source_set_callback (linger->source, G_SOURCE_FUNC (linger_step), linger, NULL);
+  g_source_set_static_name (linger->source, "[keypool] refused connection");
+  g_source_attach (linger->source, NULL);
+}
+
+/* Writes the answer, then reads and drops what the client still sends. */
+static gboolean
+linger_step (GSocket      *socket,
+             GIOCondition  condition,
+             gpointer      user_data)
+{
+  Linger *linger = user_data;
+  g_autoptr(GError) error = NULL;
+  gsize len;
+  const char *data = g_bytes_get_data (linger->answer, &len);
+  char buffer[16 * 1024];
+  gssize n;
+
+  while (linger->written < len)
+    {
+      n = g_socket_send_with_blocking (socket, data + linger->written, len - linger->written,
+                                       FALSE, NULL, &error);
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          linger_wait (linger, G_IO_OUT);
+          return G_SOURCE_REMOVE;
+        }
+      if (n <= 0)
+        {
+          linger_end (linger);
+          return G_SOURCE_REMOVE;
+        }
+      linger->written += (gsize)n;
+      if (linger->written == len)
+        {
+          g_socket_shutdown (socket, FALSE, TRUE, NULL);
+          linger_wait (linger, G_IO_IN);
+          return G_SOURCE_REMOVE;
+        }
+    }
+
+  for (;;)
+    {
+      n = g_socket_receive_with_blocking (socket, buffer, sizeof buffer, FALSE, NULL, &error);
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return G_SOURCE_CONTINUE;
+      if (n <= 0 || (linger->drained += (gsize)n) >= LINGER_BYTES)
+        break;
+    }
+  linger_end (linger);
+  return G_SOURCE_REMOVE;
+}
+
+/* The answer set on @msg, as libsoup would write it, closing the connection. */
+static GBytes *
+serialize_answer (SoupServerMessage *msg)
+{
+  GString *out = g_string_new (NULL);
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_response_body (msg));
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+  guint status = soup_server_message_get_status (msg);
+  const char *reason = soup_server_message_get_reason_phrase (msg);
+
+  g_string_append_printf (out, "HTTP/1.1 %u %s\r\n", status,
+                          reason != NULL ? reason : soup_status_get_phrase (status));
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    if (g_ascii_strcasecmp (name, "Content-Length") != 0 &&
+        g_ascii_strcasecmp (name, "Transfer-Encoding") != 0 &&
+        g_ascii_strcasecmp (name, "Connection") != 0)
+      g_string_append_printf (out, "%s: %s\r\n", name, value);
+  g_string_append_printf (out, "Connection: close\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
+                          g_bytes_get_size (body));
+  g_string_append_len (out, g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  return g_string_free_to_bytes (out);
+}
+
+static void release_large (KpServer *self, SoupServerMessage *msg);
+
+/* Writes @msg's answer (none when @answer is FALSE) and closes its connection
+ * without reading the rest of the request. @msg may be gone on return.
+ */
+static void
+answer_and_close (KpServer          *self,
+                  SoupServerMessage *msg,
+                  gboolean           answer)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+  g_autoptr(GBytes) bytes = answer ? serialize_answer (msg) : g_bytes_new (NULL, 0);
+  g_autoptr(GIOStream) stream = NULL;
+  Linger *linger;
+
+  if (socket != NULL)
+    {
+      kp_client_conns_forget (self->conns, socket);
+      g_hash_table_remove (self->idle, socket);
+    }
+  release_large (self, msg);
+
+  stream = soup_server_message_steal_connection (msg);
+  if (stream == NULL)
     return;
 
-  /* Stop keeping what a chunked upload sends past the limit. */
-  g_object_set_qdata (G_OBJECT (msg), too_large_quark, GINT_TO_POINTER (TRUE));
-  soup_message_body_set_accumulate (body, FALSE);
-  soup_message_body_truncate (body);
+  linger = g_new0 (Linger, 1);
+  linger->server = self;
+  linger->stream = g_steal_pointer (&stream);
+  linger->socket = g_object_get_data (G_OBJECT (linger->stream), "GSocket");
+  linger->answer = g_steal_pointer (&bytes);
+  g_hash_table_add (self->lingering, linger);
+  if (linger->socket == NULL || g_bytes_get_size (linger->answer) == 0)
+    {
+      linger_end (linger);
+      return;
+    }
+  g_object_ref (linger->socket);
+  linger->timer_id = g_timeout_add (LINGER_MS, on_linger_timeout, linger);
+  linger_step (linger->socket, G_IO_OUT, linger);
+}
+
+/* Whether a body follows the headers: one with a length, or chunks. */
+static gboolean
+has_body (SoupMessageHeaders *headers)
+{
+  return soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CHUNKED ||
+         soup_message_headers_get_content_length (headers) > 0;
+}
+
+/* Large bodies held at once ------------------------------------------------ */
+
+static void
+on_large_finished (SoupServerMessage *msg,
+                   KpServer          *self)
+{
+  release_large (self, msg);
+}
+
+static void
+release_large (KpServer          *self,
+               SoupServerMessage *msg)
+{
+  if (g_object_steal_qdata (G_OBJECT (msg), large_quark) == NULL)
+    return;
+  g_assert (self->n_large > 0);
+  self->n_large--;
+  g_signal_handlers_disconnect_by_func (msg, on_large_finished, self);
+}
+
+/* Counts @msg's body as a large one until its answer is finished, or refuses
+ * it with a quick 503 when too many are held.
+ */
+static gboolean
+take_large (KpServer          *self,
+            SoupServerMessage *msg)
+{
+  const KpClientLimits *limits = kp_gateway_get_client_limits (self->gateway);
+
+  if (g_object_get_qdata (G_OBJECT (msg), large_quark) != NULL)
+    return TRUE;
+  if (self->n_large >= limits->max_large_bodies)
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Retry-After", "1");
+      refuse (self, msg, 503, "server_busy",
+              "Keypool is holding %u large requests already. Try again in a moment.",
+              self->n_large);
+      return FALSE;
+    }
+  self->n_large++;
+  g_object_set_qdata (G_OBJECT (msg), large_quark, GINT_TO_POINTER (TRUE));
+  g_signal_connect (msg, "finished", G_CALLBACK (on_large_finished), self);
+  return TRUE;
 }
 
 static void
@@ -227,12 +479,97 @@ refuse_too_large (KpServer          *self,
 {
   gsize limit = kp_gateway_get_body_limit (self->gateway);
 
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                "Connection", "close");
   refuse (self, msg, 413, "request_too_large",
           "The request body is larger than Keypool accepts (%" G_GSIZE_FORMAT " MiB). "
           "Send less context, or raise the limit with --max-body-mib.",
           limit / (1024 * 1024));
+}
+
+static void
+on_got_chunk (SoupServerMessage *msg,
+              GBytes            *chunk,
+              KpServer          *self)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  gsize length = kp_http_collect_chunk (msg, chunk);
+
+  /* A chunked body's size shows only as it comes. */
+  if (soup_message_headers_get_encoding (headers) != SOUP_ENCODING_CHUNKED)
+    return;
+
+  if (length > kp_gateway_get_body_limit (self->gateway))
+    {
+      refuse_too_large (self, msg);
+      answer_and_close (self, msg, TRUE);
+    }
+  else if (length >= kp_gateway_get_client_limits (self->gateway)->large_body &&
+           !take_large (self, msg))
+    answer_and_close (self, msg, TRUE);
+}
+
+/* Every check a request passes before its body is read; FALSE once it is
+ * refused.
+ */
+static gboolean
+check_request (KpServer          *self,
+               SoupServerMessage *msg,
+               const char        *path)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *host = soup_message_headers_get_one (headers, "Host");
+  const char *origin = soup_message_headers_get_one (headers, "Origin");
+  goffset length;
+
+  if (!kp_http_host_is_loopback (host))
+    {
+      refuse (self, msg, 403, "forbidden_host",
+              "Keypool answers only to loopback host names (127.0.0.1, localhost, [::1]); "
+              "this request named “%s”.", host ? host : "no host");
+      return FALSE;
+    }
+
+  if (origin != NULL && !kp_gateway_origin_allowed (self->gateway, origin))
+    {
+      refuse (self, msg, 403, "forbidden_origin",
+              "Requests from the web page at %s are refused. "
+              "Allow the origin with --allow-origin if you trust it.", origin);
+      return FALSE;
+    }
+
+  if (g_str_has_prefix (path, "/v1/") || g_str_equal (path, "/v1"))
+    {
+      const char *token = get_token (headers);
+
+      if (soup_server_message_get_method (msg) == SOUP_METHOD_OPTIONS)
+        return TRUE;
+
+      if (token == NULL || *token == '\0')
+        {
+          refuse (self, msg, 401, "missing_api_key",
+                  "No access token. Send Keypool’s token as “Authorization: Bearer "
+                  "<token>” or “x-api-key: <token>”; “keypool token” prints it.");
+          return FALSE;
+        }
+      if (!kp_http_secret_equal (token, kp_gateway_get_token (self->gateway)))
+        {
+          refuse (self, msg, 401, "invalid_api_key",
+                  "The access token is not Keypool’s. “keypool token” prints the "
+                  "right one.");
+          return FALSE;
+        }
+    }
+
+  length = soup_message_headers_get_content_length (headers);
+  if (length > (goffset)kp_gateway_get_body_limit (self->gateway))
+    {
+      refuse_too_large (self, msg);
+      return FALSE;
+    }
+  if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH &&
+      length >= (goffset)kp_gateway_get_client_limits (self->gateway)->large_body)
+    return take_large (self, msg);
+
+  return TRUE;
 }
 
 static void
@@ -244,58 +581,33 @@ early_handler (SoupServer        *server,
 {
   KpServer *self = user_data;
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
-  const char *host = soup_message_headers_get_one (headers, "Host");
-  const char *origin = soup_message_headers_get_one (headers, "Origin");
-  goffset length;
+  GSocket *socket = soup_server_message_get_socket (msg);
 
-  if (!kp_http_host_is_loopback (host))
+  if (socket != NULL)
     {
-      refuse (self, msg, 403, "forbidden_host",
-              "Keypool answers only to loopback host names (127.0.0.1, localhost, [::1]); "
-              "this request named “%s”.", host ? host : "no host");
-      return;
-    }
-
-  if (origin != NULL && !kp_gateway_origin_allowed (self->gateway, origin))
-    {
-      refuse (self, msg, 403, "forbidden_origin",
-              "Requests from the web page at %s are refused. "
-              "Allow the origin with --allow-origin if you trust it.", origin);
-      return;
-    }
-
-  if (g_str_has_prefix (path, "/v1/") || g_str_equal (path, "/v1"))
-    {
-      const char *token = get_token (headers);
-
-      if (soup_server_message_get_method (msg) == SOUP_METHOD_OPTIONS)
-        return;
-
-      if (token == NULL || *token == '\0')
+      /* Turned away at connect: it was told so already. */
+      if (kp_client_conns_is_shed (self->conns, socket))
         {
-          refuse (self, msg, 401, "missing_api_key",
-                  "No access token. Send Keypool’s token as “Authorization: Bearer "
-                  "<token>” or “x-api-key: <token>”; “keypool token” prints it.");
+          answer_and_close (self, msg, FALSE);
           return;
         }
-      if (!kp_http_secret_equal (token, kp_gateway_get_token (self->gateway)))
-        {
-          refuse (self, msg, 401, "invalid_api_key",
-                  "The access token is not Keypool’s. “keypool token” prints the "
-                  "right one.");
-          return;
-        }
+      kp_client_conns_got_headers (self->conns, socket);
     }
 
-  length = soup_message_headers_get_content_length (headers);
-  if (length > (goffset)kp_gateway_get_body_limit (self->gateway))
+  if (!check_request (self, msg, path))
     {
-      refuse_too_large (self, msg);
+      if (has_body (headers))
+        answer_and_close (self, msg, TRUE);
       return;
     }
 
-  if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CHUNKED)
-    g_signal_connect_object (msg, "got-chunk", G_CALLBACK (on_got_chunk), self, 0);
+  if (has_body (headers))
+    {
+      gboolean chunked = soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CHUNKED;
+
+      kp_http_collect_body (msg, chunked ? 0 : soup_message_headers_get_content_length (headers));
+      g_signal_connect_object (msg, "got-chunk", G_CALLBACK (on_got_chunk), self, 0);
+    }
 }
 
 static void
@@ -346,12 +658,6 @@ handle_request (KpServer          *self,
   g_autoptr(KpRelay) relay = NULL;
   char request_id[40];
 
-  if (g_object_get_qdata (G_OBJECT (msg), too_large_quark) != NULL)
-    {
-      refuse_too_large (self, msg);
-      return;
-    }
-
   g_snprintf (request_id, sizeof request_id, "kp-%08x%08" G_GINT64_MODIFIER "x",
               g_random_int (), (gint64)++self->next_request);
 
@@ -375,13 +681,7 @@ handle_count_tokens (KpServer          *self,
   g_autoptr(GPtrArray) offerings = NULL;
   g_autoptr(GError) error = NULL;
 
-  if (g_object_get_qdata (G_OBJECT (msg), too_large_quark) != NULL)
-    {
-      refuse_too_large (self, msg);
-      return;
-    }
-
-  body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  body = kp_http_take_body (msg);
   req = kp_wire_request_new (wire, body, NULL);
   if (!kp_wire_request_parse_common (req, &error))
     {
@@ -598,6 +898,26 @@ start_listen_watch (KpServer *self)
   g_source_attach (self->listen_watch, NULL);
 }
 
+/* A new connection over the limit is told so at once and closed soon. */
+static void
+on_request_started (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    KpServer          *self)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  if (socket == NULL || kp_client_conns_request_started (self->conns, socket))
+    return;
+
+  g_debug ("Turning away a client connection: %u are open",
+           kp_gateway_get_client_limits (self->gateway)->max_connections);
+  if (send (g_socket_get_fd (socket), busy_response, sizeof busy_response - 1,
+            MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+    g_debug ("Cannot answer a client 503: %s", g_strerror (errno));
+  g_socket_shutdown (socket, FALSE, TRUE, NULL);
+  kp_client_conns_shed (self->conns, socket);
+}
+
 KpServer *
 kp_server_new (KpGateway *gateway)
 {
@@ -609,8 +929,10 @@ kp_server_new (KpGateway *gateway)
   self->gateway = gateway;
   self->server = soup_server_new ("server-header", "Keypool/" PACKAGE_VERSION " ", NULL);
   self->refusals = kp_refusals_new (kp_gateway_get_ledger (gateway));
+  self->conns = kp_client_conns_new (gateway);
   soup_server_add_early_handler (self->server, NULL, early_handler, self, NULL);
   soup_server_add_handler (self->server, NULL, handler, self, NULL);
+  g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
   g_signal_connect (self->server, "request-read", G_CALLBACK (on_request_read), self);
   g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_done), self);
   g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_done), self);
