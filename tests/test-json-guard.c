@@ -251,6 +251,16 @@ test_upstream_error (void)
   kp_failure_classify_event (&failure, deep);
   g_assert_cmpint (failure.klass, ==, KP_FAILURE_DOWN);
   kp_failure_clear (&failure);
+
+  /* Spaces or a comment alone are JSON with no root to json-glib. */
+  kp_failure_classify_http (&failure, 503, NULL, "\n", 1);
+  g_assert_cmpint (failure.klass, ==, KP_FAILURE_DOWN);
+  g_assert_cmpstr (failure.message, ==, "\n");
+  kp_failure_clear (&failure);
+
+  kp_failure_classify_event (&failure, "/* nothing */");
+  g_assert_cmpint (failure.klass, ==, KP_FAILURE_DOWN);
+  kp_failure_clear (&failure);
 }
 
 int
