@@ -4,6 +4,7 @@
 #   build-aux/quickstart.sh run    install what is missing, build, start Keypool headless
 #   build-aux/quickstart.sh test   install what is missing, build, run every test twice:
 #                                  a normal build, then AddressSanitizer + UBSan;
+#                                  then each libFuzzer target for 30 s (clang);
 #                                  the last line is "N passed, N failed"
 #
 # Packages come from apt (through sudo when not root); the client tests' npm
@@ -31,6 +32,9 @@ TEST_PKGS=(
   dbus-daemon gnome-keyring sqlite3
   desktop-file-utils appstream appstream-util libxml2-utils flatpak-builder
   libclang-rt-14-dev
+  # The fuzz targets: Debian's clang with libFuzzer, and llvm-symbolizer for
+  # the stack of a crash.
+  clang llvm
   # The window test: Xvfb, the accessibility bus and Debian's Python bindings
   # to drive it, ImageMagick for screenshots, secret-tool to read the keyring,
   # and the fonts and icons of a GNOME desktop.
@@ -88,7 +92,8 @@ case "$mode" in
     fi
 
     status=0
-    rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json
+    rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json \
+      build-fuzz/meson-logs/testlog*.json
 
     setup build -Dclient_tests=enabled
     meson test -C build --print-errorlogs || status=1
@@ -101,7 +106,13 @@ case "$mode" in
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       meson test -C build-asan --print-errorlogs || status=1
 
-    python3 build-aux/test-summary.py build build-asan || status=1
+    # libFuzzer targets (tests/fuzz): clang instruments the core for coverage,
+    # ASan and UBSan; only the suite fuzz runs here, about three minutes.
+    CC=clang setup build-fuzz -Dfuzz=true -Dtests=false -Dbench=false -Dgui=disabled \
+      -Dclient_tests=disabled
+    meson test -C build-fuzz --suite fuzz --print-errorlogs || status=1
+
+    python3 build-aux/test-summary.py build build-asan build-fuzz || status=1
     exit $status
     ;;
 

@@ -155,6 +155,60 @@ test_escapes (void)
 }
 
 /* Not too deep, but not JSON: json-glib's own error. */
+/* json-glib's scanner reads more than RFC 8259: 'strings', comments from
+ * one '/' to the next, and \u escapes that take the character after them.
+ * A quote inside one of those must not hide the brackets after it.
+ */
+static void
+test_json_glib_syntax (void)
+{
+  const char *hiding[] = {
+    "{'\"':1, \"a\":",        /* a quote in a 'string' */
+    "['\"',",
+    "[/*\"*/",                /* a quote in a comment */
+    "[\"\\uD800\", \",",      /* half a surrogate pair takes the closing quote */
+    "[\"\\u12\", \",",        /* so does a \u that ends early */
+  };
+  const char *fine[] = {
+    "[{\"a\": \"it's /fine/ [[\"}]",
+    "[\"\\uD83D\\uDE00\", {}]",
+    "[/* [[[ */ 1, 'x]]]', {}]",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (hiding); i++)
+    {
+      g_autoptr(GString) text = g_string_new (hiding[i]);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) root = NULL;
+
+      for (guint j = 0; j < 100000; j++)
+        g_string_append_c (text, '[');
+      g_assert_false (kp_json_check (text->str, text->len, KP_JSON_MAX_DEPTH, &error));
+      g_assert_error (error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP);
+      g_clear_error (&error);
+
+      /* Without the check, json-glib would overflow its stack here. */
+      root = kp_json_parse (text->str, text->len, &error);
+      g_assert_null (root);
+      g_assert_error (error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (fine); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) root = NULL;
+
+      g_assert_true (kp_json_check (fine[i], -1, 2, &error));
+      g_assert_no_error (error);
+      g_assert_false (kp_json_check (fine[i], -1, 1, &error));
+      g_assert_error (error, KP_JSON_ERROR, KP_JSON_ERROR_TOO_DEEP);
+      g_clear_error (&error);
+      root = kp_json_parse (fine[i], -1, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (root);
+    }
+}
+
 static void
 test_malformed (void)
 {
@@ -197,6 +251,16 @@ test_upstream_error (void)
   kp_failure_classify_event (&failure, deep);
   g_assert_cmpint (failure.klass, ==, KP_FAILURE_DOWN);
   kp_failure_clear (&failure);
+
+  /* Spaces or a comment alone are JSON with no root to json-glib. */
+  kp_failure_classify_http (&failure, 503, NULL, "\n", 1);
+  g_assert_cmpint (failure.klass, ==, KP_FAILURE_DOWN);
+  g_assert_cmpstr (failure.message, ==, "\n");
+  kp_failure_clear (&failure);
+
+  kp_failure_classify_event (&failure, "/* nothing */");
+  g_assert_cmpint (failure.klass, ==, KP_FAILURE_DOWN);
+  kp_failure_clear (&failure);
 }
 
 int
@@ -210,6 +274,7 @@ main (int   argc,
   g_test_add_func ("/keypool/json-guard/nested-objects", test_nested_objects);
   g_test_add_func ("/keypool/json-guard/brackets-in-strings", test_brackets_in_strings);
   g_test_add_func ("/keypool/json-guard/escapes", test_escapes);
+  g_test_add_func ("/keypool/json-guard/json-glib-syntax", test_json_glib_syntax);
   g_test_add_func ("/keypool/json-guard/malformed", test_malformed);
   g_test_add_func ("/keypool/json-guard/upstream-error", test_upstream_error);
 

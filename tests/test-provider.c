@@ -289,6 +289,32 @@ test_catalog_deep_file (void)
   kp_test_remove_tree (root);
 }
 
+/* An empty file (or one of spaces) is valid to json-glib, with no root: the
+ * catalog skips it with a message instead of ending the process.
+ */
+static void
+test_catalog_empty_file (void)
+{
+  g_autofree char *root = g_dir_make_tmp ("keypool-test-XXXXXX", NULL);
+  g_autoptr(KpCatalog) catalog = kp_catalog_new ();
+
+  write_file (root, "empty.json", "");
+  write_file (root, "spaces.json", " \n\t ");
+  write_file (root, "alpha.json",
+              "{\"id\":\"alpha\",\"base_url\":\"https://alpha.test/v1\","
+              "\"models\":[{\"id\":\"v/a\",\"input\":1,\"output\":1}]}");
+
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*empty.json*is empty*");
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*spaces.json*is empty*");
+  kp_catalog_load (catalog, root, NULL);
+  g_test_assert_expected_messages ();
+
+  g_assert_cmpuint (kp_catalog_get_providers (catalog)->len, ==, 1);
+  g_assert_nonnull (kp_catalog_get_provider (catalog, "alpha"));
+  g_assert_cmpuint (kp_catalog_get_load_errors (catalog)->len, ==, 2);
+  kp_test_remove_tree (root);
+}
+
 static void
 test_shipped_providers (void)
 {
@@ -631,6 +657,7 @@ main (int   argc,
   g_test_add_func ("/keypool/catalog/override", test_catalog_override);
   g_test_add_func ("/keypool/catalog/shipped", test_shipped_providers);
   g_test_add_func ("/keypool/catalog/deep-file", test_catalog_deep_file);
+  g_test_add_func ("/keypool/catalog/empty-file", test_catalog_empty_file);
   g_test_add_func ("/keypool/catalog/client-defaults", test_client_defaults);
   g_test_add_func ("/keypool/usage/cost", test_cost);
   g_test_add_func ("/keypool/usage/cost-clamped", test_cost_clamped);

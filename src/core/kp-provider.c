@@ -758,6 +758,13 @@ kp_provider_new_from_file (GFile   *file,
       return NULL;
     }
 
+  /* json-glib reads an empty file (or one of spaces) as valid, with no root. */
+  if (json_parser_get_root (parser) == NULL)
+    {
+      invalid (error, path, "the file is empty; a provider file holds one JSON object");
+      return NULL;
+    }
+
   return kp_provider_new_from_json (json_parser_get_root (parser), path, error);
 }
 

@@ -276,8 +276,10 @@ read_error_body (KpFailure  *failure,
   JsonObject *error;
   JsonNode *node;
 
+  /* Spaces or comments alone parse, with no root. */
   if (body == NULL || body_len == 0 ||
       !kp_json_parser_load_from_data (parser, body, body_len, NULL) ||
+      json_parser_get_root (parser) == NULL ||
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
       if (body != NULL && body_len > 0)

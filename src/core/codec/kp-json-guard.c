@@ -8,6 +8,13 @@
  * outside strings, and steps over escapes inside them. It checks nothing
  * else: json-glib still says what is wrong with malformed JSON.
  *
+ * A bracket counts when json-glib's scanner would read it as one, so the
+ * check reads strings and comments as that scanner does, not as RFC 8259
+ * says: json-glib 1.6 also takes 'single-quoted' strings and comments from
+ * one '/' to the next, and a \u escape that ends early or a half surrogate
+ * pair takes the characters after it, a closing quote included. Reading
+ * them otherwise would hide brackets from the count.
+ *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -21,6 +28,61 @@
 #include "kp-json-guard.h"
 
 G_DEFINE_QUARK (kp-json-error-quark, kp_json_error)
+
+/* json-glib's \u: up to four hex digits; the first other character ends
+ * the escape and is taken with it. @i is at the 'u' and ends at the last
+ * character taken.
+ */
+static gunichar
+skip_unicode_escape (const char *data,
+                     gsize       n,
+                     gsize      *i)
+{
+  gunichar value = 0;
+
+  for (guint k = 0; k < 4 && *i + 1 < n; k++)
+    {
+      char c = data[++*i];
+
+      if (!g_ascii_isxdigit (c))
+        break;
+      value += (gunichar)g_ascii_xdigit_value (c) << ((3 - k) * 4);
+    }
+  return value;
+}
+
+/* Steps over the rest of a \u escape in a double-quoted string, @i at the
+ * 'u'. Returns FALSE when json-glib would end the string there (a broken
+ * surrogate pair: it takes one more character and fails).
+ */
+static gboolean
+skip_escape_u (const char *data,
+               gsize       n,
+               gsize      *i)
+{
+  gunichar first;
+  gunichar second;
+
+  if (*i + 1 >= n || !g_ascii_isxdigit (data[*i + 1]))
+    return TRUE;
+  first = skip_unicode_escape (data, n, i);
+  if (first < 0xd800 || first > 0xdfff)
+    return TRUE;
+
+  /* A surrogate: json-glib takes the next character, and the one after a
+   * backslash, whatever they are, looking for the second half.
+   */
+  if (*i + 1 >= n || data[++*i] != '\\')
+    return TRUE;
+  if (*i + 1 >= n || data[++*i] != 'u')
+    return TRUE;
+  second = skip_unicode_escape (data, n, i);
+  if (first <= 0xdbff && second >= 0xdc00 && second <= 0xdfff)
+    return TRUE;
+  if (*i + 1 < n)
+    (*i)++;
+  return FALSE;
+}
 
 /**
  * kp_json_check:
@@ -38,7 +100,7 @@ kp_json_check (const char  *data,
                guint        max_depth,
                GError     **error)
 {
-  gboolean in_string = FALSE;
+  char in = 0;   /* the quote of the string, or the '/' of the comment, we are in */
   gsize depth = 0;
   gsize n;
 
@@ -49,19 +111,32 @@ kp_json_check (const char  *data,
     {
       char c = data[i];
 
-      if (in_string)
+      if (in == '"')
         {
-          if (c == '\\')
-            i++;          /* whatever follows is escaped: \" does not end the string */
-          else if (c == '"')
-            in_string = FALSE;
+          if (c == '"')
+            in = 0;
+          else if (c == '\\' && i + 1 < n)
+            {
+              /* Whatever follows is escaped: \" does not end the string. */
+              if (data[++i] == 'u' && !skip_escape_u (data, n, &i))
+                in = 0;
+            }
+          continue;
+        }
+      if (in != 0)
+        {
+          /* 'strings' have no escapes; a comment ends at the next '/'. */
+          if (c == in)
+            in = 0;
           continue;
         }
 
       switch (c)
         {
         case '"':
-          in_string = TRUE;
+        case '\'':
+        case '/':
+          in = c;
           break;
         case '[':
         case '{':
