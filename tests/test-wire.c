@@ -211,6 +211,26 @@ test_request_errors (void)
     g_assert_nonnull (strstr (error->message, "deeper than"));
   }
 
+  /* A lone surrogate decodes to bytes that are not UTF-8: what goes
+   * upstream is UTF-8 all the same.
+   */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(KpWireRequest) req =
+      request_for (&kp_wire_openai_chat,
+                   "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\\ud800bc\"}]}",
+                   &error);
+    g_autoptr(JsonObject) body = NULL;
+    g_autoptr(KpOffering) offering = offering_new ("other", FALSE);
+    KpWireTarget target = { .offering = offering };
+    g_autoptr(GBytes) built = NULL;
+
+    g_assert_no_error (error);
+    built = kp_wire_build_upstream (req, &kp_wire_anthropic, &target, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_utf8_validate (g_bytes_get_data (built, NULL), g_bytes_get_size (built), NULL));
+  }
+
   /* Keypool's "provider" field is taken off the request. */
   {
     g_autoptr(GError) error = NULL;

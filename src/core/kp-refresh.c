@@ -587,7 +587,8 @@ parse_balance (Balance         *balance,
                                         error->message);
       return;
     }
-  if (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  /* An empty or whitespace-only answer parses to no root at all. */
+  if (json_parser_get_root (parser) != NULL && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     root = json_node_get_object (json_parser_get_root (parser));
 
   if (format == KP_BALANCE_OPENROUTER_CREDITS)

@@ -191,6 +191,11 @@ kp_relay_process_events (KpRelay  *self,
   gsize offset = 0;
   gsize n;
 
+  if (len == 0)
+    {
+      kp_relay_flush_out (self);
+      return;
+    }
   if (!eof && !has_event_end (self))
     return;
 

@@ -172,15 +172,23 @@ kp_json_object_node (JsonObject *object)
 /**
  * kp_json_append_string:
  *
- * Writes @text as a JSON string, quotes included. The text comes from a
- * parsed document, so it is valid UTF-8 and only needs escaping.
+ * Writes @text as a JSON string, quotes included; bytes that are not
+ * UTF-8 become U+FFFD.
  */
 void
 kp_json_append_string (GString    *out,
                        const char *text)
 {
-  const char *run = text;
+  g_autofree char *valid = NULL;
+  const char *run;
   const char *p;
+
+  /* json-glib decodes a lone surrogate (\\ud800) into bytes that are not
+   * UTF-8, and providers may send any bytes: what Keypool writes is UTF-8.
+   */
+  if (!g_utf8_validate (text, -1, NULL))
+    text = valid = g_utf8_make_valid (text, -1);
+  run = text;
 
   g_string_append_c (out, '"');
   for (p = text; *p; p++)
