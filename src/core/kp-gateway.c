@@ -780,18 +780,18 @@ kp_gateway_plan (KpGateway            *self,
   return plan;
 }
 
+/* Queued for the ledger's writer thread: a failing request never waits for
+ * the database, even one another program holds locked.
+ */
 static void
 persist_state (KpGateway    *self,
                KpCredential *credential)
 {
-  g_autoptr(GError) error = NULL;
-
-  if (!kp_ledger_set_credential_state (self->ledger, kp_credential_get_id (credential),
-                                       kp_credential_state_to_string (
-                                         kp_credential_get_state (credential, 0)),
-                                       kp_credential_get_state_until (credential),
-                                       kp_credential_get_last_error (credential), &error))
-    g_warning ("A key’s state was not saved: %s", error->message);
+  kp_ledger_save_credential_state (self->ledger, kp_credential_get_id (credential),
+                                   kp_credential_state_to_string (
+                                     kp_credential_get_state (credential, 0)),
+                                   kp_credential_get_state_until (credential),
+                                   kp_credential_get_last_error (credential));
 }
 
 /**

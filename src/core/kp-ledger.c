@@ -67,12 +67,13 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (KpLedger, kp_ledger, G_TYPE_OBJECT)
 
-/* A request row, or a refusal, on its way to the writer thread. */
+/* A request row, a refusal or a key's state, on its way to the writer thread. */
 typedef struct
 {
   KpRequestRow  row;
   GArray       *attempts;   /* of KpAttemptRow, deep copies */
   KpRefusalRow *refusal;    /* set for a refusal; then row and attempts are unused */
+  KpCredentialRow *state;   /* set for a key's state (id, state, state_until, last_error) */
   gboolean      merge;      /* the refusal adds to the newest row like it */
   GTask        *task;       /* NULL once the caller heard that the row waits */
 } Job;
@@ -80,6 +81,15 @@ typedef struct
 #define RETRY_MIN_MS 250
 #define RETRY_MAX_MS 30000
 #define MAX_PENDING  10000
+
+/* How long a connection waits for another's write lock. The writer thread
+ * waits briefly: a request's response ends once its row is written or
+ * waits in memory. A lock held longer than BUSY_PROBLEM_AFTER_MS is shown.
+ */
+#define BUSY_TIMEOUT_MS        2000
+#define WRITER_BUSY_TIMEOUT_MS 100
+#define BUSY_RETRY_MAX_MS      1000
+#define BUSY_PROBLEM_AFTER_MS  2000
 
 /* Refusals are a trace for the user, not an archive: the newest are kept. */
 #define REFUSALS_KEPT 1000
@@ -468,7 +478,7 @@ open_connection (const char  *path,
     }
 
   /* The CLI and a running Keypool may touch the file at the same moment. */
-  sqlite3_busy_timeout (self->db, 2000);
+  sqlite3_busy_timeout (self->db, BUSY_TIMEOUT_MS);
 
   /* sqlite opens a file it may not write read-only, and says so only when
    * a write fails; the journal mode of such a file stays as it is.
@@ -797,6 +807,28 @@ kp_ledger_set_credential_state (KpLedger    *self,
     return FALSE;
 
   return key_was_changed (self, id, error);
+}
+
+/* Writer thread, inside a transaction it holds. A key removed meanwhile has
+ * no state to keep: no row touched is no error here.
+ */
+static gboolean
+insert_state (KpLedger               *self,
+              const KpCredentialRow  *row,
+              GError                **error)
+{
+  sqlite3_stmt *stmt;
+
+  stmt = prepare (self,
+                  "UPDATE credentials SET state = ?, state_until = ?, last_error = ? WHERE id = ?",
+                  error);
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, row->state);
+  sqlite3_bind_int64 (stmt, 2, row->state_until);
+  bind_text (stmt, 3, row->last_error);
+  sqlite3_bind_int64 (stmt, 4, row->id);
+  return step_done (self, stmt, "save a key’s state", error);
 }
 
 gboolean
@@ -1400,6 +1432,7 @@ job_free (Job *job)
 {
   request_row_clear (&job->row);
   g_clear_pointer (&job->refusal, kp_refusal_row_free);
+  g_clear_pointer (&job->state, kp_credential_row_free);
   g_clear_pointer (&job->attempts, g_array_unref);
   g_clear_object (&job->task);
   g_free (job);
@@ -1460,6 +1493,8 @@ write_batch (KpLedger   *writer,
           written = insert_refusal (writer, job->refusal, job->merge, error);
           refusals = TRUE;
         }
+      else if (job->state != NULL)
+        written = insert_state (writer, job->state, error);
       else
         written = insert_request (writer, &job->row, (const KpAttemptRow *)job->attempts->data,
                                   job->attempts->len, error);
@@ -1477,6 +1512,15 @@ write_batch (KpLedger   *writer,
   if (refusals)
     tell_refusals_written (self);
   return TRUE;
+}
+
+/* Another connection holds the write lock. */
+static gboolean
+is_busy (KpLedger *writer)
+{
+  int code = sqlite3_errcode (writer->db) & 0xff;
+
+  return code == SQLITE_BUSY || code == SQLITE_LOCKED;
 }
 
 /* The row itself is at fault (a constraint, a value sqlite refuses), not
@@ -1556,6 +1600,7 @@ static gboolean
 write_jobs (KpLedger   *self,
             KpLedger  **writer,
             GPtrArray  *jobs,
+            gboolean    stopping,
             GError    **error)
 {
   if (*writer == NULL)
@@ -1564,6 +1609,10 @@ write_jobs (KpLedger   *self,
       if (*writer == NULL)
         return FALSE;
     }
+  /* Rows wait for a lock only briefly, and their requests with them; the
+   * last ones, before Keypool stops, as long as the main connection would.
+   */
+  sqlite3_busy_timeout ((*writer)->db, stopping ? BUSY_TIMEOUT_MS : WRITER_BUSY_TIMEOUT_MS);
 
   if (write_batch (*writer, self, jobs, error))
     {
@@ -1586,7 +1635,7 @@ write_jobs (KpLedger   *self,
         finish_jobs (one, NULL);
       else if (row_at_fault (*writer))
         {
-          g_debug ("A request row was refused: %s", row_error->message);
+          g_debug ("A row was refused: %s", row_error->message);
           finish_jobs (one, row_error);
         }
       else
@@ -1599,6 +1648,28 @@ write_jobs (KpLedger   *self,
   return TRUE;
 }
 
+/* Writer thread: a key's newer state replaces one that still waits, so
+ * a key failing again and again while writes fail is one row to write.
+ */
+static gboolean
+replace_state (GPtrArray *jobs,
+               Job       *job)
+{
+  for (guint i = jobs->len; i > 0; i--)
+    {
+      Job *waiting = g_ptr_array_index (jobs, i - 1);
+
+      if (waiting->state != NULL && waiting->state->id == job->state->id)
+        {
+          g_assert (waiting->task == NULL);
+          job_free (waiting);
+          jobs->pdata[i - 1] = job;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
 static gpointer
 writer_thread (gpointer data)
 {
@@ -1609,6 +1680,9 @@ writer_thread (gpointer data)
   guint delay_ms = 0;       /* 0 while writes work */
   gint64 next_try = 0;      /* monotonic µs of the next retry */
   guint64 lost = 0;
+  gint64 failing_since = 0; /* monotonic µs of the first failed try; 0 while writes work */
+  gboolean busy;
+  guint n_rows;
 
   while (!stopping || jobs->len > 0)
     {
@@ -1627,21 +1701,35 @@ writer_thread (gpointer data)
         {
           if (job == &stop_job)
             stopping = TRUE;
-          else
+          else if (job->state == NULL || !replace_state (jobs, job))
             g_ptr_array_add (jobs, job);
           job = g_async_queue_try_pop (self->queue);
         }
 
-      /* Keep the newest rows when too many wait. */
-      if (jobs->len > self->max_pending)
+      /* Keep the newest rows when too many wait. Keys' states are few (one
+       * per key, see replace_state()) and stay: a restart must find them.
+       */
+      n_rows = 0;
+      for (guint i = 0; i < jobs->len; i++)
+        if (((Job *)g_ptr_array_index (jobs, i))->state == NULL)
+          n_rows++;
+      if (n_rows > self->max_pending)
         {
           g_autoptr(GPtrArray) dropped = g_ptr_array_new_with_free_func ((GDestroyNotify)job_free);
           g_autoptr(GError) too_many = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY,
                                                     "Too many requests wait to be recorded; "
                                                     "the oldest are dropped");
 
-          while (jobs->len > self->max_pending)
-            g_ptr_array_add (dropped, g_ptr_array_steal_index (jobs, 0));
+          for (guint i = 0; n_rows > self->max_pending;)
+            {
+              if (((Job *)g_ptr_array_index (jobs, i))->state != NULL)
+                i++;
+              else
+                {
+                  g_ptr_array_add (dropped, g_ptr_array_steal_index (jobs, i));
+                  n_rows--;
+                }
+            }
           finish_jobs (dropped, too_many);
           lost += dropped->len;
         }
@@ -1664,19 +1752,27 @@ writer_thread (gpointer data)
         g_autofree char *problem = NULL;
         g_autofree char *lost_text = NULL;
 
-        if (write_jobs (self, &writer, jobs, &error))
+        if (write_jobs (self, &writer, jobs, stopping, &error))
           {
             if (delay_ms != 0)
               tell_write_problem (self, NULL);
             delay_ms = 0;
+            failing_since = 0;
             lost = 0;
             continue;
           }
 
-        /* The disk or the file failed: every row waits, and the connection
-         * is opened anew for the next try (a file made writable again).
+        /* Another program holds the write lock: the rows wait, and are
+         * tried again soon on the same connection; that is a problem for
+         * the user only once it lasts. The disk or the file failed: every
+         * row waits, and the connection is opened anew for the next try (a
+         * file made writable again).
          */
-        g_clear_object (&writer);
+        busy = writer != NULL && is_busy (writer);
+        if (!busy)
+          g_clear_object (&writer);
+        if (failing_since == 0)
+          failing_since = g_get_monotonic_time ();
         if (stopping)
           {
             g_warning ("%u requests could not be recorded before Keypool stopped: %s",
@@ -1688,8 +1784,12 @@ writer_thread (gpointer data)
         pending = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING,
                                "The request waits in memory to be recorded: %s", error->message);
         finish_jobs (jobs, pending);
-        delay_ms = delay_ms == 0 ? self->retry_min_ms : MIN (delay_ms * 2, self->retry_max_ms);
+        delay_ms = delay_ms == 0 ? self->retry_min_ms
+                                 : MIN (delay_ms * 2, busy ? MIN (self->retry_max_ms, BUSY_RETRY_MAX_MS)
+                                                           : self->retry_max_ms);
         next_try = g_get_monotonic_time () + (gint64)delay_ms * 1000;
+        if (busy && g_get_monotonic_time () - failing_since < BUSY_PROBLEM_AFTER_MS * 1000)
+          continue;
         if (lost > 0)
           lost_text = g_strdup_printf (" %" G_GUINT64_FORMAT " older ones were dropped.", lost);
         problem = g_strdup_printf ("Requests are not being recorded. %s. %u wait in memory and "
@@ -1796,6 +1896,42 @@ kp_ledger_add_refusal (KpLedger           *self,
   /* No task: nobody waits for a refusal, and the ledger may go meanwhile
    * (its finalize writes what is queued).
    */
+  push_job (self, job);
+}
+
+/**
+ * kp_ledger_save_credential_state:
+ * @self: a #KpLedger
+ * @id: the key
+ * @state: "ok", "cooling", "exhausted" or "invalid"
+ * @until: unix seconds; 0 = until something changes
+ * @last_error: (nullable): what went wrong, without the secret
+ *
+ * Queues the key's state for the writer thread and returns at once, so a
+ * failing request never waits for the database. It is written in order
+ * with the rows queued before it; a newer state of the same key replaces
+ * one that still waits; while writes fail it waits in memory, and the
+ * ledger's finalize writes it. A key removed meanwhile is skipped.
+ */
+void
+kp_ledger_save_credential_state (KpLedger   *self,
+                                 gint64      id,
+                                 const char *state,
+                                 gint64      until,
+                                 const char *last_error)
+{
+  Job *job;
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (id > 0);
+  g_return_if_fail (state != NULL);
+
+  job = g_new0 (Job, 1);
+  job->state = g_new0 (KpCredentialRow, 1);
+  job->state->id = id;
+  job->state->state = g_strdup (state);
+  job->state->state_until = until;
+  job->state->last_error = g_strdup (last_error);
   push_job (self, job);
 }
 

@@ -170,6 +170,11 @@ gboolean    kp_ledger_set_credential_state    (KpLedger              *self,
                                                gint64                 until,
                                                const char            *last_error,
                                                GError               **error);
+void        kp_ledger_save_credential_state   (KpLedger              *self,
+                                               gint64                 id,
+                                               const char            *state,
+                                               gint64                 until,
+                                               const char            *last_error);
 gboolean    kp_ledger_set_credential_options  (KpLedger              *self,
                                                gint64                 id,
                                                double                 multiplier,
