@@ -472,6 +472,81 @@ test_state_saved_while_locked (Fixture       *fixture,
                    KP_CREDENTIAL_EXHAUSTED);
 }
 
+typedef struct
+{
+  guint  count;
+  gint64 last_us;   /* monotonic */
+} Emissions;
+
+static void
+on_changed (KpGateway *gateway,
+            Emissions *emissions)
+{
+  emissions->count++;
+  emissions->last_us = g_get_monotonic_time ();
+}
+
+typedef struct
+{
+  Emissions *emissions;
+  gint64     after_us;
+} Told;
+
+static gboolean
+told_after (gpointer data)
+{
+  Told *told = data;
+
+  return told->emissions->last_us > told->after_us;
+}
+
+/* A key that fails on every request changes its state every time: the
+ * faces hear of it a few times, not 200, and the model list (which a key's
+ * state does not change) is not built again.
+ */
+static void
+test_failures_coalesced (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  Emissions emissions = { 0 };
+  Told told = { &emissions, 0 };
+  guint builds;
+  gint64 started;
+  gint64 elapsed_ms;
+
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
+            "key-a-quota-0013", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "2", "2"),
+            "key-b-good-0013", NULL);
+  start_gateway (fixture, 5000);
+  use_test_clock (fixture);
+  g_signal_connect (fixture->gateway, "changed", G_CALLBACK (on_changed), &emissions);
+  builds = kp_gateway_get_models_builds (fixture->gateway);
+
+  started = g_get_monotonic_time ();
+  for (guint i = 0; i < 200; i++)
+    {
+      g_auto(KpTestResponse) response = { 0 };
+
+      told.after_us = g_get_monotonic_time ();
+      chat (fixture, CHAT ("shared/model", ""), &response);
+      g_assert_cmpstr (provider_of (&response), ==, "b");
+      fixture->now += KP_KEY_HEALTH_QUOTA_DEFAULT_S + 1;
+    }
+  elapsed_ms = (g_get_monotonic_time () - started) / 1000;
+  g_assert_cmpuint (kp_mock_upstream_count_key (fixture->a, "key-a-quota-0013"), ==, 200);
+
+  /* The last change is told, after the last failure. */
+  g_assert_true (kp_test_spin_until (told_after, &told, 5000));
+  g_test_message ("200 failures in %" G_GINT64_FORMAT " ms: %u emissions of ::changed, "
+                  "%u builds of the model list", elapsed_ms, emissions.count,
+                  kp_gateway_get_models_builds (fixture->gateway) - builds);
+  /* At most one per 200 ms, and one more at the end. */
+  g_assert_cmpuint (emissions.count, <=, elapsed_ms / 200 + 2);
+  g_assert_cmpuint (emissions.count, <, 50);
+  g_assert_cmpuint (kp_gateway_get_models_builds (fixture->gateway), ==, builds);
+}
+
 static void
 test_model_missing_and_down (Fixture       *fixture,
                              gconstpointer  data)
@@ -673,6 +748,7 @@ main (int   argc,
   ADD ("rate-limited", test_rate_limited);
   ADD ("key-states", test_key_states);
   ADD ("key-states/saved-while-locked", test_state_saved_while_locked);
+  ADD ("key-states/failures-coalesced", test_failures_coalesced);
   ADD ("model-missing-and-down", test_model_missing_and_down);
   ADD ("client-error-is-returned", test_client_error_is_returned);
   ADD ("first-byte-timeout", test_first_byte_timeout);
