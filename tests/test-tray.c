@@ -551,6 +551,62 @@ test_live_updates (Fixture       *fixture,
   g_assert_cmpstr (kp_tray_get_status (fixture->tray), ==, "NeedsAttention");
 }
 
+static void
+on_row_written (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  gboolean *written = user_data;
+
+  g_assert_true (kp_ledger_add_request_finish (KP_LEDGER (object), result, NULL));
+  *written = TRUE;
+}
+
+static gboolean
+is_true (gpointer data)
+{
+  return *(gboolean *)data;
+}
+
+static gboolean
+shows_today (gpointer data)
+{
+  g_autoptr(GVariant) layout = menu_layout (data);
+
+  return find_item (layout, "Today: $1.5000 + 1 unknown", NULL) > 0;
+}
+
+/* Today's spend is added up on a worker thread: the tray never queries
+ * the ledger on the loop that serves, however often it is refreshed.
+ */
+static void
+test_today_off_main_loop (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  KpLedger *ledger = kp_gateway_get_ledger (fixture->gateway);
+  KpRequestRow row = {
+    .request_id = (char *)"kp-tray-cost", .time_ms = g_get_real_time () / 1000,
+    .api = (char *)"openai-chat", .model = (char *)"k/m", .provider = (char *)"keyed",
+    .status = 200, .outcome = (char *)"ok", .cost_nano = 1500000000,
+    .cost_source = (char *)"computed", .ttfb_ms = -1,
+  };
+  gboolean written = FALSE;
+
+  kp_ledger_add_request_async (ledger, &row, NULL, 0, on_row_written, &written);
+  g_assert_true (kp_test_spin_until (is_true, &written, 10000));
+  written = FALSE;
+  row.request_id = (char *)"kp-tray-unpriced";
+  row.cost_nano = 0;
+  row.cost_source = (char *)"unknown";
+  kp_ledger_add_request_async (ledger, &row, NULL, 0, on_row_written, &written);
+  g_assert_true (kp_test_spin_until (is_true, &written, 10000));
+
+  for (guint i = 0; i < 20; i++)
+    kp_tray_refresh (fixture->tray);
+  g_assert_true (kp_test_spin_until (shows_today, fixture, 10000));
+  g_assert_cmpuint (kp_ledger_get_reads (ledger), ==, 0);
+}
+
 static gboolean
 status_is_active (gpointer data)
 {
@@ -628,6 +684,7 @@ main (int   argc,
   ADD ("clicks", test_clicks);
   ADD ("live-updates", test_live_updates);
   ADD ("ledger-problem", test_ledger_problem);
+  ADD ("today-off-main-loop", test_today_off_main_loop);
   ADD ("watcher-comes-back", test_watcher_comes_back);
 
 #undef ADD

@@ -48,6 +48,7 @@ struct _KpLedger
   guint       retry_max_ms;
   guint       max_pending;
   gint        fail_writes;  /* atomic: a test's injected write failure */
+  guint       reads;        /* aggregate queries run on this connection, for tests */
 };
 
 enum {
@@ -1995,6 +1996,7 @@ kp_ledger_recent_requests (KpLedger  *self,
 
   g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
 
+  self->reads++;
   stmt = prepare (self,
                   "SELECT request_id, time, dialect, model, provider, credential_id, upstream_model, "
                   "status, outcome, error, attempts, prompt_tokens, completion_tokens, cached_tokens, "
@@ -2136,27 +2138,101 @@ kp_ledger_recent_problems (KpLedger  *self,
   return g_steal_pointer (&rows);
 }
 
-/* A worker thread, on a connection of its own: the main thread's is not
- * shared between threads.
+/* Reads on a worker thread ---------------------------------------------------
+ *
+ * What the faces show (the spend totals, the chart, the recent requests and
+ * problems) is added up on a worker thread, on a read-only connection of its
+ * own (the main thread's is not shared between threads), so the main loop
+ * never waits for sqlite to go through a month of rows. In WAL mode a reader
+ * never waits for the writer either.
  */
+
+typedef struct _Read Read;
+typedef GPtrArray *(*ReadFunc) (KpLedger    *reader,
+                                const Read  *read,
+                                GError     **error);
+
+struct _Read
+{
+  ReadFunc  func;
+  gint64    since_ms;
+  KpSpendBy by;
+  guint     limit;
+};
+
+static KpLedger *
+open_reader (const char  *path,
+             GError     **error)
+{
+  g_autoptr(KpLedger) reader = g_object_new (KP_TYPE_LEDGER, NULL);
+
+  reader->path = g_strdup (path);
+  if (sqlite3_open_v2 (path, &reader->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                       NULL) != SQLITE_OK)
+    {
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_OPEN,
+                   "Cannot open the database %s: %s", path,
+                   reader->db ? sqlite3_errmsg (reader->db) : "out of memory");
+      return NULL;
+    }
+  sqlite3_busy_timeout (reader->db, BUSY_TIMEOUT_MS);
+  return g_steal_pointer (&reader);
+}
+
 static void
-read_problems (GTask        *task,
-               gpointer      source_object,
-               gpointer      task_data,
-               GCancellable *cancellable)
+read_in_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
 {
   KpLedger *self = source_object;
+  const Read *read = task_data;
   g_autoptr(KpLedger) reader = NULL;
   g_autoptr(GError) error = NULL;
   GPtrArray *rows = NULL;
 
-  reader = open_connection (self->path, FALSE, &error);
+  reader = open_reader (self->path, &error);
   if (reader != NULL)
-    rows = kp_ledger_recent_problems (reader, GPOINTER_TO_UINT (task_data), &error);
+    rows = read->func (reader, read, &error);
   if (rows == NULL)
     g_task_return_error (task, g_steal_pointer (&error));
   else
     g_task_return_pointer (task, rows, (GDestroyNotify)g_ptr_array_unref);
+}
+
+static void
+read_async (KpLedger            *self,
+            const Read          *read,
+            gpointer             source_tag,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_task_data (task, g_memdup2 (read, sizeof *read), g_free);
+  g_task_set_return_on_cancel (task, TRUE);
+  g_task_run_in_thread (task, read_in_thread);
+}
+
+static GPtrArray *
+read_finish (KpLedger      *self,
+             GAsyncResult  *result,
+             gpointer       source_tag,
+             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static GPtrArray *
+read_problems (KpLedger    *reader,
+               const Read  *read,
+               GError     **error)
+{
+  return kp_ledger_recent_problems (reader, read->limit, error);
 }
 
 /**
@@ -2171,15 +2247,10 @@ kp_ledger_recent_problems_async (KpLedger            *self,
                                  GAsyncReadyCallback  callback,
                                  gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  Read read = { .func = read_problems, .limit = limit };
 
   g_return_if_fail (KP_IS_LEDGER (self));
-
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, kp_ledger_recent_problems_async);
-  g_task_set_task_data (task, GUINT_TO_POINTER (limit), NULL);
-  g_task_set_return_on_cancel (task, TRUE);
-  g_task_run_in_thread (task, read_problems);
+  read_async (self, &read, kp_ledger_recent_problems_async, cancellable, callback, user_data);
 }
 
 /**
@@ -2193,8 +2264,47 @@ kp_ledger_recent_problems_finish (KpLedger      *self,
                                   GAsyncResult  *result,
                                   GError       **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return read_finish (self, result, kp_ledger_recent_problems_async, error);
+}
+
+static GPtrArray *
+read_requests (KpLedger    *reader,
+               const Read  *read,
+               GError     **error)
+{
+  return kp_ledger_recent_requests (reader, read->limit, error);
+}
+
+/**
+ * kp_ledger_recent_requests_async:
+ *
+ * Like kp_ledger_recent_requests(), on a worker thread.
+ */
+void
+kp_ledger_recent_requests_async (KpLedger            *self,
+                                 guint                limit,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  Read read = { .func = read_requests, .limit = limit };
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  read_async (self, &read, kp_ledger_recent_requests_async, cancellable, callback, user_data);
+}
+
+/**
+ * kp_ledger_recent_requests_finish:
+ *
+ * Returns: (transfer container) (element-type KpRequestRow): the rows, or
+ *   %NULL with @error set
+ */
+GPtrArray *
+kp_ledger_recent_requests_finish (KpLedger      *self,
+                                  GAsyncResult  *result,
+                                  GError       **error)
+{
+  return read_finish (self, result, kp_ledger_recent_requests_async, error);
 }
 
 void
@@ -2217,6 +2327,8 @@ read_spend_rows (KpLedger      *self,
   g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_spend_row_free);
   int column;
   int rc;
+
+  self->reads++;
 
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
@@ -2330,6 +2442,99 @@ kp_ledger_spend (KpLedger  *self,
     return NULL;
   sqlite3_bind_int64 (stmt, 1, since_ms);
   return read_spend_rows (self, stmt, FALSE, error);
+}
+
+static GPtrArray *
+read_spend (KpLedger    *reader,
+            const Read  *read,
+            GError     **error)
+{
+  return kp_ledger_spend (reader, read->since_ms, read->by, error);
+}
+
+/**
+ * kp_ledger_spend_async:
+ *
+ * Like kp_ledger_spend(), on a worker thread.
+ */
+void
+kp_ledger_spend_async (KpLedger            *self,
+                       gint64               since_ms,
+                       KpSpendBy            by,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  Read read = { .func = read_spend, .since_ms = since_ms, .by = by };
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (by <= KP_SPEND_BY_DAY);
+  read_async (self, &read, kp_ledger_spend_async, cancellable, callback, user_data);
+}
+
+/**
+ * kp_ledger_spend_finish:
+ *
+ * Returns: (transfer container) (element-type KpSpendRow): the rows, or
+ *   %NULL with @error set
+ */
+GPtrArray *
+kp_ledger_spend_finish (KpLedger      *self,
+                        GAsyncResult  *result,
+                        GError       **error)
+{
+  return read_finish (self, result, kp_ledger_spend_async, error);
+}
+
+static GPtrArray *
+read_spend_by_day (KpLedger    *reader,
+                   const Read  *read,
+                   GError     **error)
+{
+  return kp_ledger_spend_by_day_and_provider (reader, read->since_ms, error);
+}
+
+/**
+ * kp_ledger_spend_by_day_and_provider_async:
+ *
+ * Like kp_ledger_spend_by_day_and_provider(), on a worker thread.
+ */
+void
+kp_ledger_spend_by_day_and_provider_async (KpLedger            *self,
+                                           gint64               since_ms,
+                                           GCancellable        *cancellable,
+                                           GAsyncReadyCallback  callback,
+                                           gpointer             user_data)
+{
+  Read read = { .func = read_spend_by_day, .since_ms = since_ms };
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  read_async (self, &read, kp_ledger_spend_by_day_and_provider_async, cancellable, callback,
+              user_data);
+}
+
+/**
+ * kp_ledger_spend_by_day_and_provider_finish:
+ *
+ * Returns: (transfer container) (element-type KpSpendRow): the rows, or
+ *   %NULL with @error set
+ */
+GPtrArray *
+kp_ledger_spend_by_day_and_provider_finish (KpLedger      *self,
+                                            GAsyncResult  *result,
+                                            GError       **error)
+{
+  return read_finish (self, result, kp_ledger_spend_by_day_and_provider_async, error);
+}
+
+/* How many aggregate queries (spend, recent requests) ran on this
+ * connection: a test sees that the faces' run on worker threads.
+ */
+guint
+kp_ledger_get_reads (KpLedger *self)
+{
+  g_return_val_if_fail (KP_IS_LEDGER (self), 0);
+  return self->reads;
 }
 
 gboolean
