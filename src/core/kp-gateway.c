@@ -123,6 +123,8 @@ kp_gateway_finalize (GObject *object)
 {
   KpGateway *self = (KpGateway *)object;
 
+  /* Again: the ledger's problem may have changed since dispose. */
+  g_clear_handle_id (&self->changed_id, g_source_remove);
   g_clear_object (&self->catalog);
   g_clear_object (&self->vault);
   g_clear_object (&self->ledger);
