@@ -672,6 +672,58 @@ test_write_failure_bounded (void)
   kp_test_remove_tree (dir);
 }
 
+/* Keys' states go through the writer like rows: while writes fail they
+ * wait, a key's newest state replacing the older ones, and are not
+ * dropped for rows; a removed key's state is skipped.
+ */
+static void
+test_states_wait (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("keypool-ledger-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "keypool.db", NULL);
+  g_autofree char *sql = NULL;
+  g_autoptr(GPtrArray) results = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpLedger) ledger = kp_ledger_open (path, &error);
+  Waiting waiting = { ledger, "4 wait in memory", results, 4 };
+  gint64 a, b;
+
+  g_assert_no_error (error);
+  a = kp_ledger_add_credential (ledger, "openai", "a", 1.0, "keyring", NULL, NULL, &error);
+  b = kp_ledger_add_credential (ledger, "openai", "b", 1.0, "keyring", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (kp_ledger_remove_credential (ledger, b, &error));
+
+  kp_ledger_set_retry_policy (ledger, 5, 40, 2);
+  kp_ledger_set_fail_writes (ledger, TRUE);
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*not being recorded*");
+  for (guint i = 0; i < 50; i++)
+    kp_ledger_save_credential_state (ledger, a, "cooling", 1000 + i, "rate_limited");
+  kp_ledger_save_credential_state (ledger, b, "invalid", 0, NULL);
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("kp-%u", i);
+
+      add_request_later (ledger, id, 1000 + i, results);
+    }
+  g_assert_true (kp_test_spin_until (results_are_in, &waiting, 20000));
+  /* a's newest state, b's, and the two newest rows. */
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+  g_test_assert_expected_messages ();
+  sql = g_strdup_printf ("SELECT state_until FROM credentials WHERE id = %" G_GINT64_FORMAT, a);
+  g_assert_cmpint (query_int (path, sql), ==, 0);
+
+  kp_ledger_set_fail_writes (ledger, FALSE);
+  waiting.needle = NULL;
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+  g_assert_cmpint (query_int (path, sql), ==, 1049);
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM requests"), ==, 2);
+
+  g_clear_object (&ledger);
+  kp_test_remove_tree (dir);
+}
+
 /* A database the user may not write (root may write anything: the test
  * runs as nobody then).
  */
@@ -792,6 +844,7 @@ main (int   argc,
   g_test_add_func ("/keypool/ledger/damaged-pages", test_damaged_pages);
   g_test_add_func ("/keypool/ledger/write-failure", test_write_failure);
   g_test_add_func ("/keypool/ledger/write-failure-bounded", test_write_failure_bounded);
+  g_test_add_func ("/keypool/ledger/states-wait", test_states_wait);
   g_test_add_func ("/keypool/ledger/read-only", test_read_only);
   g_test_add_func ("/keypool/ledger/health-degraded", test_health_degraded);
 

@@ -13,6 +13,7 @@
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <sqlite3.h>
 
 #include "kp-gateway-private.h"
 #include "kp-mock-upstream.h"
@@ -370,6 +371,182 @@ test_key_states (Fixture       *fixture,
   g_assert_true (g_file_test (data_dir, G_FILE_TEST_IS_DIR));
 }
 
+static gboolean
+ledger_has_problem (gpointer data)
+{
+  return kp_ledger_get_problem (data) != NULL;
+}
+
+typedef struct
+{
+  sqlite3 *db;
+  gint64   id;
+  gint64   until;
+} SavedState;
+
+/* Whether the database (not the gateway's memory) has the key's state. */
+static gboolean
+state_is_saved (gpointer data)
+{
+  SavedState *saved = data;
+  sqlite3_stmt *stmt = NULL;
+  gboolean found;
+
+  g_assert_cmpint (sqlite3_prepare_v2 (saved->db, "SELECT state, state_until FROM credentials "
+                                       "WHERE id = ?", -1, &stmt, NULL), ==, SQLITE_OK);
+  sqlite3_bind_int64 (stmt, 1, saved->id);
+  found = sqlite3_step (stmt) == SQLITE_ROW &&
+          g_strcmp0 ((const char *)sqlite3_column_text (stmt, 0), "exhausted") == 0 &&
+          sqlite3_column_int64 (stmt, 1) == saved->until;
+  sqlite3_finalize (stmt);
+  return found;
+}
+
+/* Another program holds the database's write lock for seconds: requests
+ * that fail over (and so change a key's state) are answered without
+ * waiting for it, and the state is saved once the lock is gone.
+ */
+static void
+test_state_saved_while_locked (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  KpLedger *ledger;
+  KpCredential *credential;
+  SavedState saved = { 0 };
+  gint64 started;
+
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
+            "key-a-quota-0012", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "2", "2"),
+            "key-b-good-0012", NULL);
+  start_gateway (fixture, 5000);
+  use_test_clock (fixture);
+  ledger = kp_gateway_get_ledger (fixture->gateway);
+
+  g_assert_cmpint (sqlite3_open_v2 (kp_ledger_get_path (ledger), &saved.db, SQLITE_OPEN_READWRITE,
+                                    NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (saved.db, "BEGIN IMMEDIATE", NULL, NULL, NULL), ==, SQLITE_OK);
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*not being recorded*locked*");
+
+  /* Each request fails on a's key first and is served by b; the key's
+   * exhaustion has passed (by the test's clock) before the next one. Each
+   * waited two seconds (the busy timeout) when the state was written on
+   * the main loop, and as long for its row before its stream could end.
+   */
+  started = g_get_monotonic_time ();
+  for (guint i = 0; i < 5; i++)
+    {
+      g_auto(KpTestResponse) response = { 0 };
+      gint64 sent = g_get_monotonic_time ();
+
+      chat (fixture, CHAT ("shared/model", ",\"stream\":true"), &response);
+      g_assert_cmpint (g_get_monotonic_time () - sent, <, G_USEC_PER_SEC);
+      g_assert_cmpuint (response.status, ==, 200);
+      g_assert_cmpstr (provider_of (&response), ==, "b");
+      g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-quota-0012"), ==,
+                       KP_CREDENTIAL_EXHAUSTED);
+      fixture->now += KP_KEY_HEALTH_QUOTA_DEFAULT_S + 1;
+    }
+  g_assert_cmpuint (kp_mock_upstream_count_key (fixture->a, "key-a-quota-0012"), ==, 5);
+  g_test_message ("5 failing-over requests with the database locked: %" G_GINT64_FORMAT " ms",
+                  (g_get_monotonic_time () - started) / 1000);
+
+  /* The writer thread waited for the lock and says what is wrong. */
+  g_assert_true (kp_test_spin_until (ledger_has_problem, ledger, 20000));
+  g_test_assert_expected_messages ();
+
+  credential = kp_test_credential (fixture->gateway, "key-a-quota-0012");
+  saved.id = kp_credential_get_id (credential);
+  saved.until = kp_credential_get_state_until (credential);
+  g_assert_false (state_is_saved (&saved));
+  g_assert_cmpint (sqlite3_exec (saved.db, "ROLLBACK", NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_true (kp_test_spin_until (state_is_saved, &saved, 20000));
+  sqlite3_close (saved.db);
+
+  /* It survives a restart. */
+  stop_gateway (fixture);
+  start_gateway (fixture, 5000);
+  credential = kp_test_credential (fixture->gateway, "key-a-quota-0012");
+  g_assert_cmpint (kp_credential_get_state_until (credential), ==, saved.until);
+  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-quota-0012"), ==,
+                   KP_CREDENTIAL_EXHAUSTED);
+}
+
+typedef struct
+{
+  guint  count;
+  gint64 last_us;   /* monotonic */
+} Emissions;
+
+static void
+on_changed (KpGateway *gateway,
+            Emissions *emissions)
+{
+  emissions->count++;
+  emissions->last_us = g_get_monotonic_time ();
+}
+
+typedef struct
+{
+  Emissions *emissions;
+  gint64     after_us;
+} Told;
+
+static gboolean
+told_after (gpointer data)
+{
+  Told *told = data;
+
+  return told->emissions->last_us > told->after_us;
+}
+
+/* A key that fails on every request changes its state every time: the
+ * faces hear of it a few times, not 200, and the model list (which a key's
+ * state does not change) is not built again.
+ */
+static void
+test_failures_coalesced (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  Emissions emissions = { 0 };
+  Told told = { &emissions, 0 };
+  guint builds;
+  gint64 started;
+  gint64 elapsed_ms;
+
+  provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "1"),
+            "key-a-quota-0013", NULL);
+  provider (fixture, "b", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "2", "2"),
+            "key-b-good-0013", NULL);
+  start_gateway (fixture, 5000);
+  use_test_clock (fixture);
+  g_signal_connect (fixture->gateway, "changed", G_CALLBACK (on_changed), &emissions);
+  builds = kp_gateway_get_models_builds (fixture->gateway);
+
+  started = g_get_monotonic_time ();
+  for (guint i = 0; i < 200; i++)
+    {
+      g_auto(KpTestResponse) response = { 0 };
+
+      told.after_us = g_get_monotonic_time ();
+      chat (fixture, CHAT ("shared/model", ""), &response);
+      g_assert_cmpstr (provider_of (&response), ==, "b");
+      fixture->now += KP_KEY_HEALTH_QUOTA_DEFAULT_S + 1;
+    }
+  elapsed_ms = (g_get_monotonic_time () - started) / 1000;
+  g_assert_cmpuint (kp_mock_upstream_count_key (fixture->a, "key-a-quota-0013"), ==, 200);
+
+  /* The last change is told, after the last failure. */
+  g_assert_true (kp_test_spin_until (told_after, &told, 5000));
+  g_test_message ("200 failures in %" G_GINT64_FORMAT " ms: %u emissions of ::changed, "
+                  "%u builds of the model list", elapsed_ms, emissions.count,
+                  kp_gateway_get_models_builds (fixture->gateway) - builds);
+  /* At most one per 200 ms, and one more at the end. */
+  g_assert_cmpuint (emissions.count, <=, elapsed_ms / 200 + 2);
+  g_assert_cmpuint (emissions.count, <, 50);
+  g_assert_cmpuint (kp_gateway_get_models_builds (fixture->gateway), ==, builds);
+}
+
 static void
 test_model_missing_and_down (Fixture       *fixture,
                              gconstpointer  data)
@@ -570,6 +747,8 @@ main (int   argc,
   ADD ("pins-aliases-suggestions", test_pins);
   ADD ("rate-limited", test_rate_limited);
   ADD ("key-states", test_key_states);
+  ADD ("key-states/saved-while-locked", test_state_saved_while_locked);
+  ADD ("key-states/failures-coalesced", test_failures_coalesced);
   ADD ("model-missing-and-down", test_model_missing_and_down);
   ADD ("client-error-is-returned", test_client_error_is_returned);
   ADD ("first-byte-timeout", test_first_byte_timeout);

@@ -424,6 +424,17 @@ test_menu (Fixture       *fixture,
   g_assert_cmpint (find_item (layout, "Local", NULL), ==, -1);
 }
 
+/* @reply as text, kept until the next call: the assertions need no frees. */
+static const char *
+printed (GVariant *reply)
+{
+  static char *text;
+
+  g_free (text);
+  text = reply ? g_variant_print (reply, FALSE) : NULL;
+  return text;
+}
+
 static void
 test_clicks (Fixture       *fixture,
              gconstpointer  data)
@@ -443,7 +454,7 @@ test_clicks (Fixture       *fixture,
   g_variant_builder_add (&events, "(isvu)", 4242, "clicked", g_variant_new_int32 (0), 0);
   reply = call (fixture, MENU, "EventGroup", g_variant_new ("(a(isvu))", &events), &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (g_variant_print (reply, FALSE), ==, "([4242],)");
+  g_assert_cmpstr (printed (reply), ==, "([4242],)");
   g_assert_false (provider_enabled (fixture, "keyed"));
   kp_test_spin_ms (100);
   g_assert_true (saw_signal (fixture, "ItemsPropertiesUpdated ([("));
@@ -475,11 +486,11 @@ test_clicks (Fixture       *fixture,
   /* Hosts ask before showing; the menu is always current. */
   reply = call (fixture, MENU, "AboutToShow", g_variant_new ("(i)", 0), &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (g_variant_print (reply, FALSE), ==, "(false,)");
+  g_assert_cmpstr (printed (reply), ==, "(false,)");
   g_clear_pointer (&reply, g_variant_unref);
   reply = call (fixture, MENU, "AboutToShowGroup", g_variant_new_parsed ("([0, 4242],)"), &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (g_variant_print (reply, FALSE), ==, "([], [4242])");
+  g_assert_cmpstr (printed (reply), ==, "([], [4242])");
   g_clear_pointer (&reply, g_variant_unref);
 
   reply = call (fixture, MENU, "GetProperty", g_variant_new ("(is)", provider, "toggle-state"), &error);
@@ -496,8 +507,8 @@ test_clicks (Fixture       *fixture,
   reply = call (fixture, MENU, "GetGroupProperties",
                 g_variant_new_parsed ("(@ai [], ['label'])"), &error);
   g_assert_no_error (error);
-  g_assert_nonnull (strstr (g_variant_print (reply, FALSE), "'Open Keypool'"));
-  g_assert_null (strstr (g_variant_print (reply, FALSE), "toggle-type"));
+  g_assert_nonnull (strstr (printed (reply), "'Open Keypool'"));
+  g_assert_null (strstr (printed (reply), "toggle-type"));
   g_clear_pointer (&reply, g_variant_unref);
 
   /* The icon and the menu reach the application. */
@@ -549,6 +560,62 @@ test_live_updates (Fixture       *fixture,
   kp_gateway_note_failure (fixture->gateway, &route, &failure);
   g_assert_true (kp_test_spin_until (saw_new_status, fixture, 2000));
   g_assert_cmpstr (kp_tray_get_status (fixture->tray), ==, "NeedsAttention");
+}
+
+static void
+on_row_written (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  gboolean *written = user_data;
+
+  g_assert_true (kp_ledger_add_request_finish (KP_LEDGER (object), result, NULL));
+  *written = TRUE;
+}
+
+static gboolean
+is_true (gpointer data)
+{
+  return *(gboolean *)data;
+}
+
+static gboolean
+shows_today (gpointer data)
+{
+  g_autoptr(GVariant) layout = menu_layout (data);
+
+  return find_item (layout, "Today: $1.5000 + 1 unknown", NULL) > 0;
+}
+
+/* Today's spend is added up on a worker thread: the tray never queries
+ * the ledger on the loop that serves, however often it is refreshed.
+ */
+static void
+test_today_off_main_loop (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  KpLedger *ledger = kp_gateway_get_ledger (fixture->gateway);
+  KpRequestRow row = {
+    .request_id = (char *)"kp-tray-cost", .time_ms = g_get_real_time () / 1000,
+    .api = (char *)"openai-chat", .model = (char *)"k/m", .provider = (char *)"keyed",
+    .status = 200, .outcome = (char *)"ok", .cost_nano = 1500000000,
+    .cost_source = (char *)"computed", .ttfb_ms = -1,
+  };
+  gboolean written = FALSE;
+
+  kp_ledger_add_request_async (ledger, &row, NULL, 0, on_row_written, &written);
+  g_assert_true (kp_test_spin_until (is_true, &written, 10000));
+  written = FALSE;
+  row.request_id = (char *)"kp-tray-unpriced";
+  row.cost_nano = 0;
+  row.cost_source = (char *)"unknown";
+  kp_ledger_add_request_async (ledger, &row, NULL, 0, on_row_written, &written);
+  g_assert_true (kp_test_spin_until (is_true, &written, 10000));
+
+  for (guint i = 0; i < 20; i++)
+    kp_tray_refresh (fixture->tray);
+  g_assert_true (kp_test_spin_until (shows_today, fixture, 10000));
+  g_assert_cmpuint (kp_ledger_get_reads (ledger), ==, 0);
 }
 
 static gboolean
@@ -628,6 +695,7 @@ main (int   argc,
   ADD ("clicks", test_clicks);
   ADD ("live-updates", test_live_updates);
   ADD ("ledger-problem", test_ledger_problem);
+  ADD ("today-off-main-loop", test_today_off_main_loop);
   ADD ("watcher-comes-back", test_watcher_comes_back);
 
 #undef ADD

@@ -217,8 +217,8 @@ kp_gateway_reset_key (KpGateway  *self,
       set_no_such_key (error, id);
       return FALSE;
     }
-  if (!kp_ledger_set_credential_state (kp_gateway_get_ledger (self), id, "ok", 0, NULL, error))
-    return FALSE;
+  /* In order with the states the writer thread still has to save. */
+  kp_ledger_save_credential_state (kp_gateway_get_ledger (self), id, "ok", 0, NULL);
   kp_credential_set_state (credential, KP_CREDENTIAL_OK, 0, NULL);
   kp_credential_note_success (credential);
   kp_gateway_emit_changed (self);

@@ -15,6 +15,7 @@ KpKeyHealth *kp_gateway_get_key_health     (KpGateway   *self);
 SoupSession *kp_gateway_ensure_session     (KpGateway   *self,
                                             guint        timeout_s);
 void         kp_gateway_emit_changed       (KpGateway   *self);
+guint        kp_gateway_get_models_builds  (KpGateway   *self);
 
 /* kp-gateway-keys.c */
 gboolean     kp_gateway_load_env_keys      (KpGateway   *self,

@@ -71,8 +71,16 @@ struct _KpGateway
   gint64         started_us;
   char          *models_json;
   gsize          models_json_len;
+  char          *models_usable;    /* the usable providers models_json was built for */
+  gboolean       catalog_changed;  /* models_json is out of date whatever is usable */
+  guint          models_builds;
+  guint          changed_id;       /* a coalesced ::changed to come */
+  gint64         changed_us;       /* monotonic time of the last ::changed */
   gboolean       serving;
 };
+
+/* Failures and refreshes come in bursts: the faces redraw at most this often. */
+#define CHANGED_INTERVAL_MS 200
 
 enum {
   REQUEST_FINISHED,
@@ -99,6 +107,7 @@ kp_gateway_dispose (GObject *object)
 {
   KpGateway *self = (KpGateway *)object;
 
+  g_clear_handle_id (&self->changed_id, g_source_remove);
   if (self->refresh != NULL)
     g_object_run_dispose (G_OBJECT (self->refresh));
   g_clear_object (&self->refresh);
@@ -116,6 +125,8 @@ kp_gateway_finalize (GObject *object)
 {
   KpGateway *self = (KpGateway *)object;
 
+  /* Again: the ledger's problem may have changed since dispose. */
+  g_clear_handle_id (&self->changed_id, g_source_remove);
   g_clear_object (&self->catalog);
   g_clear_object (&self->vault);
   g_clear_object (&self->ledger);
@@ -129,6 +140,7 @@ kp_gateway_finalize (GObject *object)
   g_clear_pointer (&self->keyring_problem, g_free);
   g_clear_pointer (&self->allowed_origins, g_strfreev);
   g_clear_pointer (&self->models_json, g_free);
+  g_clear_pointer (&self->models_usable, g_free);
 
   G_OBJECT_CLASS (kp_gateway_parent_class)->finalize (object);
 }
@@ -189,7 +201,9 @@ kp_gateway_class_init (KpGatewayClass *klass)
   /**
    * KpGateway::changed:
    *
-   * Emitted when keys, providers or the token changed.
+   * Emitted when keys, their states, providers, the catalog, the token or
+   * the ledger's problem changed. Changes in quick succession are told
+   * together, at most once per 200 ms; the last one is always told.
    */
   signals[CHANGED] =
     g_signal_new ("changed",
@@ -359,19 +373,81 @@ provider_is_usable (KpProvider *provider,
   return kp_gateway_provider_is_usable (user_data, provider);
 }
 
-static void
-build_models_json (KpGateway *self)
+/* The ids of the providers that may serve now: what the model list
+ * depends on besides the catalog. A key's state does not change it.
+ */
+static char *
+dup_usable_providers (KpGateway *self)
 {
+  GPtrArray *providers = kp_catalog_get_providers (self->catalog);
+  GString *usable = g_string_new (NULL);
+
+  for (guint i = 0; i < providers->len; i++)
+    {
+      KpProvider *provider = g_ptr_array_index (providers, i);
+
+      if (kp_gateway_provider_is_usable (self, provider))
+        g_string_append_printf (usable, "%s\n", kp_provider_get_id (provider));
+    }
+  return g_string_free (usable, FALSE);
+}
+
+/* Rebuilds the model list only when the catalog or the usable providers
+ * changed, not for every failure.
+ */
+static void
+update_models_json (KpGateway *self)
+{
+  g_autofree char *usable = dup_usable_providers (self);
+
+  if (self->models_json != NULL && !self->catalog_changed &&
+      g_strcmp0 (usable, self->models_usable) == 0)
+    return;
+
   g_free (self->models_json);
   self->models_json = kp_catalog_dup_models_json (self->catalog, provider_is_usable, self);
   self->models_json_len = strlen (self->models_json);
+  g_free (self->models_usable);
+  self->models_usable = g_steal_pointer (&usable);
+  self->catalog_changed = FALSE;
+  self->models_builds++;
 }
 
+static gboolean
+emit_changed_now (gpointer data)
+{
+  KpGateway *self = data;
+
+  self->changed_id = 0;
+  self->changed_us = g_get_monotonic_time ();
+  g_signal_emit (self, signals[CHANGED], 0);
+  return G_SOURCE_REMOVE;
+}
+
+/* The model list is brought up to date at once; ::changed is told at once
+ * after a quiet moment, else together with what follows, CHANGED_INTERVAL_MS
+ * after the last time it was told.
+ */
 static void
 emit_changed (KpGateway *self)
 {
-  build_models_json (self);
-  g_signal_emit (self, signals[CHANGED], 0);
+  gint64 next_us;
+  gint64 now_us = g_get_monotonic_time ();
+
+  update_models_json (self);
+
+  if (self->changed_id != 0)
+    return;
+  next_us = self->changed_us + CHANGED_INTERVAL_MS * 1000;
+  if (self->changed_us == 0 || now_us >= next_us)
+    {
+      emit_changed_now (self);
+      return;
+    }
+  self->changed_id = g_timeout_add_full (G_PRIORITY_DEFAULT, (next_us - now_us + 999) / 1000,
+                                         emit_changed_now, self, NULL);
+  g_source_set_static_name (g_main_context_find_source_by_id (NULL, self->changed_id),
+                            "[keypool] changed");
 }
 
 /* Loading ----------------------------------------------------------------- */
@@ -442,7 +518,7 @@ static void
 finish_load (KpGateway *self,
              GTask     *task)
 {
-  build_models_json (self);
+  update_models_json (self);
   self->loaded = TRUE;
 
   kp_access_token_ensure_async (self->token, self->keyring_problem == NULL && self->use_keyring,
@@ -799,18 +875,18 @@ kp_gateway_plan (KpGateway            *self,
   return plan;
 }
 
+/* Queued for the ledger's writer thread: a failing request never waits for
+ * the database, even one another program holds locked.
+ */
 static void
 persist_state (KpGateway    *self,
                KpCredential *credential)
 {
-  g_autoptr(GError) error = NULL;
-
-  if (!kp_ledger_set_credential_state (self->ledger, kp_credential_get_id (credential),
-                                       kp_credential_state_to_string (
-                                         kp_credential_get_state (credential, 0)),
-                                       kp_credential_get_state_until (credential),
-                                       kp_credential_get_last_error (credential), &error))
-    g_warning ("A key’s state was not saved: %s", error->message);
+  kp_ledger_save_credential_state (self->ledger, kp_credential_get_id (credential),
+                                   kp_credential_state_to_string (
+                                     kp_credential_get_state (credential, 0)),
+                                   kp_credential_get_state_until (credential),
+                                   kp_credential_get_last_error (credential));
 }
 
 /**
@@ -890,6 +966,7 @@ kp_gateway_catalog_changed (KpGateway *self)
 {
   g_return_if_fail (KP_IS_GATEWAY (self));
 
+  self->catalog_changed = TRUE;
   emit_changed (self);
 }
 
@@ -1023,6 +1100,14 @@ kp_gateway_emit_changed (KpGateway *self)
 {
   g_return_if_fail (KP_IS_GATEWAY (self));
   emit_changed (self);
+}
+
+/* How many times the model list was built: tests see that failures do not. */
+guint
+kp_gateway_get_models_builds (KpGateway *self)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), 0);
+  return self->models_builds;
 }
 
 /* For the server and the relay --------------------------------------------- */

@@ -16,5 +16,6 @@ void kp_ledger_set_retry_policy (KpLedger *self,
                                  guint     max_pending);
 void kp_ledger_set_fail_writes  (KpLedger *self,
                                  gboolean  fail);
+guint kp_ledger_get_reads       (KpLedger *self);
 
 G_END_DECLS

@@ -48,6 +48,7 @@ struct _KpLedger
   guint       retry_max_ms;
   guint       max_pending;
   gint        fail_writes;  /* atomic: a test's injected write failure */
+  guint       reads;        /* aggregate queries run on this connection, for tests */
 };
 
 enum {
@@ -67,12 +68,13 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (KpLedger, kp_ledger, G_TYPE_OBJECT)
 
-/* A request row, or a refusal, on its way to the writer thread. */
+/* A request row, a refusal or a key's state, on its way to the writer thread. */
 typedef struct
 {
   KpRequestRow  row;
   GArray       *attempts;   /* of KpAttemptRow, deep copies */
   KpRefusalRow *refusal;    /* set for a refusal; then row and attempts are unused */
+  KpCredentialRow *state;   /* set for a key's state (id, state, state_until, last_error) */
   gboolean      merge;      /* the refusal adds to the newest row like it */
   GTask        *task;       /* NULL once the caller heard that the row waits */
 } Job;
@@ -80,6 +82,15 @@ typedef struct
 #define RETRY_MIN_MS 250
 #define RETRY_MAX_MS 30000
 #define MAX_PENDING  10000
+
+/* How long a connection waits for another's write lock. The writer thread
+ * waits briefly: a request's response ends once its row is written or
+ * waits in memory. A lock held longer than BUSY_PROBLEM_AFTER_MS is shown.
+ */
+#define BUSY_TIMEOUT_MS        2000
+#define WRITER_BUSY_TIMEOUT_MS 100
+#define BUSY_RETRY_MAX_MS      1000
+#define BUSY_PROBLEM_AFTER_MS  2000
 
 /* Refusals are a trace for the user, not an archive: the newest are kept. */
 #define REFUSALS_KEPT 1000
@@ -468,7 +479,7 @@ open_connection (const char  *path,
     }
 
   /* The CLI and a running Keypool may touch the file at the same moment. */
-  sqlite3_busy_timeout (self->db, 2000);
+  sqlite3_busy_timeout (self->db, BUSY_TIMEOUT_MS);
 
   /* sqlite opens a file it may not write read-only, and says so only when
    * a write fails; the journal mode of such a file stays as it is.
@@ -797,6 +808,28 @@ kp_ledger_set_credential_state (KpLedger    *self,
     return FALSE;
 
   return key_was_changed (self, id, error);
+}
+
+/* Writer thread, inside a transaction it holds. A key removed meanwhile has
+ * no state to keep: no row touched is no error here.
+ */
+static gboolean
+insert_state (KpLedger               *self,
+              const KpCredentialRow  *row,
+              GError                **error)
+{
+  sqlite3_stmt *stmt;
+
+  stmt = prepare (self,
+                  "UPDATE credentials SET state = ?, state_until = ?, last_error = ? WHERE id = ?",
+                  error);
+  if (stmt == NULL)
+    return FALSE;
+  bind_text (stmt, 1, row->state);
+  sqlite3_bind_int64 (stmt, 2, row->state_until);
+  bind_text (stmt, 3, row->last_error);
+  sqlite3_bind_int64 (stmt, 4, row->id);
+  return step_done (self, stmt, "save a key’s state", error);
 }
 
 gboolean
@@ -1400,6 +1433,7 @@ job_free (Job *job)
 {
   request_row_clear (&job->row);
   g_clear_pointer (&job->refusal, kp_refusal_row_free);
+  g_clear_pointer (&job->state, kp_credential_row_free);
   g_clear_pointer (&job->attempts, g_array_unref);
   g_clear_object (&job->task);
   g_free (job);
@@ -1460,6 +1494,8 @@ write_batch (KpLedger   *writer,
           written = insert_refusal (writer, job->refusal, job->merge, error);
           refusals = TRUE;
         }
+      else if (job->state != NULL)
+        written = insert_state (writer, job->state, error);
       else
         written = insert_request (writer, &job->row, (const KpAttemptRow *)job->attempts->data,
                                   job->attempts->len, error);
@@ -1477,6 +1513,15 @@ write_batch (KpLedger   *writer,
   if (refusals)
     tell_refusals_written (self);
   return TRUE;
+}
+
+/* Another connection holds the write lock. */
+static gboolean
+is_busy (KpLedger *writer)
+{
+  int code = sqlite3_errcode (writer->db) & 0xff;
+
+  return code == SQLITE_BUSY || code == SQLITE_LOCKED;
 }
 
 /* The row itself is at fault (a constraint, a value sqlite refuses), not
@@ -1556,6 +1601,7 @@ static gboolean
 write_jobs (KpLedger   *self,
             KpLedger  **writer,
             GPtrArray  *jobs,
+            gboolean    stopping,
             GError    **error)
 {
   if (*writer == NULL)
@@ -1564,6 +1610,10 @@ write_jobs (KpLedger   *self,
       if (*writer == NULL)
         return FALSE;
     }
+  /* Rows wait for a lock only briefly, and their requests with them; the
+   * last ones, before Keypool stops, as long as the main connection would.
+   */
+  sqlite3_busy_timeout ((*writer)->db, stopping ? BUSY_TIMEOUT_MS : WRITER_BUSY_TIMEOUT_MS);
 
   if (write_batch (*writer, self, jobs, error))
     {
@@ -1586,7 +1636,7 @@ write_jobs (KpLedger   *self,
         finish_jobs (one, NULL);
       else if (row_at_fault (*writer))
         {
-          g_debug ("A request row was refused: %s", row_error->message);
+          g_debug ("A row was refused: %s", row_error->message);
           finish_jobs (one, row_error);
         }
       else
@@ -1599,6 +1649,28 @@ write_jobs (KpLedger   *self,
   return TRUE;
 }
 
+/* Writer thread: a key's newer state replaces one that still waits, so
+ * a key failing again and again while writes fail is one row to write.
+ */
+static gboolean
+replace_state (GPtrArray *jobs,
+               Job       *job)
+{
+  for (guint i = jobs->len; i > 0; i--)
+    {
+      Job *waiting = g_ptr_array_index (jobs, i - 1);
+
+      if (waiting->state != NULL && waiting->state->id == job->state->id)
+        {
+          g_assert (waiting->task == NULL);
+          job_free (waiting);
+          jobs->pdata[i - 1] = job;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
 static gpointer
 writer_thread (gpointer data)
 {
@@ -1609,6 +1681,9 @@ writer_thread (gpointer data)
   guint delay_ms = 0;       /* 0 while writes work */
   gint64 next_try = 0;      /* monotonic µs of the next retry */
   guint64 lost = 0;
+  gint64 failing_since = 0; /* monotonic µs of the first failed try; 0 while writes work */
+  gboolean busy;
+  guint n_rows;
 
   while (!stopping || jobs->len > 0)
     {
@@ -1627,21 +1702,35 @@ writer_thread (gpointer data)
         {
           if (job == &stop_job)
             stopping = TRUE;
-          else
+          else if (job->state == NULL || !replace_state (jobs, job))
             g_ptr_array_add (jobs, job);
           job = g_async_queue_try_pop (self->queue);
         }
 
-      /* Keep the newest rows when too many wait. */
-      if (jobs->len > self->max_pending)
+      /* Keep the newest rows when too many wait. Keys' states are few (one
+       * per key, see replace_state()) and stay: a restart must find them.
+       */
+      n_rows = 0;
+      for (guint i = 0; i < jobs->len; i++)
+        if (((Job *)g_ptr_array_index (jobs, i))->state == NULL)
+          n_rows++;
+      if (n_rows > self->max_pending)
         {
           g_autoptr(GPtrArray) dropped = g_ptr_array_new_with_free_func ((GDestroyNotify)job_free);
           g_autoptr(GError) too_many = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY,
                                                     "Too many requests wait to be recorded; "
                                                     "the oldest are dropped");
 
-          while (jobs->len > self->max_pending)
-            g_ptr_array_add (dropped, g_ptr_array_steal_index (jobs, 0));
+          for (guint i = 0; n_rows > self->max_pending;)
+            {
+              if (((Job *)g_ptr_array_index (jobs, i))->state != NULL)
+                i++;
+              else
+                {
+                  g_ptr_array_add (dropped, g_ptr_array_steal_index (jobs, i));
+                  n_rows--;
+                }
+            }
           finish_jobs (dropped, too_many);
           lost += dropped->len;
         }
@@ -1664,19 +1753,27 @@ writer_thread (gpointer data)
         g_autofree char *problem = NULL;
         g_autofree char *lost_text = NULL;
 
-        if (write_jobs (self, &writer, jobs, &error))
+        if (write_jobs (self, &writer, jobs, stopping, &error))
           {
             if (delay_ms != 0)
               tell_write_problem (self, NULL);
             delay_ms = 0;
+            failing_since = 0;
             lost = 0;
             continue;
           }
 
-        /* The disk or the file failed: every row waits, and the connection
-         * is opened anew for the next try (a file made writable again).
+        /* Another program holds the write lock: the rows wait, and are
+         * tried again soon on the same connection; that is a problem for
+         * the user only once it lasts. The disk or the file failed: every
+         * row waits, and the connection is opened anew for the next try (a
+         * file made writable again).
          */
-        g_clear_object (&writer);
+        busy = writer != NULL && is_busy (writer);
+        if (!busy)
+          g_clear_object (&writer);
+        if (failing_since == 0)
+          failing_since = g_get_monotonic_time ();
         if (stopping)
           {
             g_warning ("%u requests could not be recorded before Keypool stopped: %s",
@@ -1688,8 +1785,12 @@ writer_thread (gpointer data)
         pending = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING,
                                "The request waits in memory to be recorded: %s", error->message);
         finish_jobs (jobs, pending);
-        delay_ms = delay_ms == 0 ? self->retry_min_ms : MIN (delay_ms * 2, self->retry_max_ms);
+        delay_ms = delay_ms == 0 ? self->retry_min_ms
+                                 : MIN (delay_ms * 2, busy ? MIN (self->retry_max_ms, BUSY_RETRY_MAX_MS)
+                                                           : self->retry_max_ms);
         next_try = g_get_monotonic_time () + (gint64)delay_ms * 1000;
+        if (busy && g_get_monotonic_time () - failing_since < BUSY_PROBLEM_AFTER_MS * 1000)
+          continue;
         if (lost > 0)
           lost_text = g_strdup_printf (" %" G_GUINT64_FORMAT " older ones were dropped.", lost);
         problem = g_strdup_printf ("Requests are not being recorded. %s. %u wait in memory and "
@@ -1799,6 +1900,42 @@ kp_ledger_add_refusal (KpLedger           *self,
   push_job (self, job);
 }
 
+/**
+ * kp_ledger_save_credential_state:
+ * @self: a #KpLedger
+ * @id: the key
+ * @state: "ok", "cooling", "exhausted" or "invalid"
+ * @until: unix seconds; 0 = until something changes
+ * @last_error: (nullable): what went wrong, without the secret
+ *
+ * Queues the key's state for the writer thread and returns at once, so a
+ * failing request never waits for the database. It is written in order
+ * with the rows queued before it; a newer state of the same key replaces
+ * one that still waits; while writes fail it waits in memory, and the
+ * ledger's finalize writes it. A key removed meanwhile is skipped.
+ */
+void
+kp_ledger_save_credential_state (KpLedger   *self,
+                                 gint64      id,
+                                 const char *state,
+                                 gint64      until,
+                                 const char *last_error)
+{
+  Job *job;
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (id > 0);
+  g_return_if_fail (state != NULL);
+
+  job = g_new0 (Job, 1);
+  job->state = g_new0 (KpCredentialRow, 1);
+  job->state->id = id;
+  job->state->state = g_strdup (state);
+  job->state->state_until = until;
+  job->state->last_error = g_strdup (last_error);
+  push_job (self, job);
+}
+
 /* Before the first row. */
 void
 kp_ledger_set_retry_policy (KpLedger *self,
@@ -1859,6 +1996,7 @@ kp_ledger_recent_requests (KpLedger  *self,
 
   g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
 
+  self->reads++;
   stmt = prepare (self,
                   "SELECT request_id, time, dialect, model, provider, credential_id, upstream_model, "
                   "status, outcome, error, attempts, prompt_tokens, completion_tokens, cached_tokens, "
@@ -2000,27 +2138,101 @@ kp_ledger_recent_problems (KpLedger  *self,
   return g_steal_pointer (&rows);
 }
 
-/* A worker thread, on a connection of its own: the main thread's is not
- * shared between threads.
+/* Reads on a worker thread ---------------------------------------------------
+ *
+ * What the faces show (the spend totals, the chart, the recent requests and
+ * problems) is added up on a worker thread, on a read-only connection of its
+ * own (the main thread's is not shared between threads), so the main loop
+ * never waits for sqlite to go through a month of rows. In WAL mode a reader
+ * never waits for the writer either.
  */
+
+typedef struct _Read Read;
+typedef GPtrArray *(*ReadFunc) (KpLedger    *reader,
+                                const Read  *read,
+                                GError     **error);
+
+struct _Read
+{
+  ReadFunc  func;
+  gint64    since_ms;
+  KpSpendBy by;
+  guint     limit;
+};
+
+static KpLedger *
+open_reader (const char  *path,
+             GError     **error)
+{
+  g_autoptr(KpLedger) reader = g_object_new (KP_TYPE_LEDGER, NULL);
+
+  reader->path = g_strdup (path);
+  if (sqlite3_open_v2 (path, &reader->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                       NULL) != SQLITE_OK)
+    {
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_OPEN,
+                   "Cannot open the database %s: %s", path,
+                   reader->db ? sqlite3_errmsg (reader->db) : "out of memory");
+      return NULL;
+    }
+  sqlite3_busy_timeout (reader->db, BUSY_TIMEOUT_MS);
+  return g_steal_pointer (&reader);
+}
+
 static void
-read_problems (GTask        *task,
-               gpointer      source_object,
-               gpointer      task_data,
-               GCancellable *cancellable)
+read_in_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
 {
   KpLedger *self = source_object;
+  const Read *read = task_data;
   g_autoptr(KpLedger) reader = NULL;
   g_autoptr(GError) error = NULL;
   GPtrArray *rows = NULL;
 
-  reader = open_connection (self->path, FALSE, &error);
+  reader = open_reader (self->path, &error);
   if (reader != NULL)
-    rows = kp_ledger_recent_problems (reader, GPOINTER_TO_UINT (task_data), &error);
+    rows = read->func (reader, read, &error);
   if (rows == NULL)
     g_task_return_error (task, g_steal_pointer (&error));
   else
     g_task_return_pointer (task, rows, (GDestroyNotify)g_ptr_array_unref);
+}
+
+static void
+read_async (KpLedger            *self,
+            const Read          *read,
+            gpointer             source_tag,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_task_data (task, g_memdup2 (read, sizeof *read), g_free);
+  g_task_set_return_on_cancel (task, TRUE);
+  g_task_run_in_thread (task, read_in_thread);
+}
+
+static GPtrArray *
+read_finish (KpLedger      *self,
+             GAsyncResult  *result,
+             gpointer       source_tag,
+             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static GPtrArray *
+read_problems (KpLedger    *reader,
+               const Read  *read,
+               GError     **error)
+{
+  return kp_ledger_recent_problems (reader, read->limit, error);
 }
 
 /**
@@ -2035,15 +2247,10 @@ kp_ledger_recent_problems_async (KpLedger            *self,
                                  GAsyncReadyCallback  callback,
                                  gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  Read read = { .func = read_problems, .limit = limit };
 
   g_return_if_fail (KP_IS_LEDGER (self));
-
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, kp_ledger_recent_problems_async);
-  g_task_set_task_data (task, GUINT_TO_POINTER (limit), NULL);
-  g_task_set_return_on_cancel (task, TRUE);
-  g_task_run_in_thread (task, read_problems);
+  read_async (self, &read, kp_ledger_recent_problems_async, cancellable, callback, user_data);
 }
 
 /**
@@ -2057,8 +2264,47 @@ kp_ledger_recent_problems_finish (KpLedger      *self,
                                   GAsyncResult  *result,
                                   GError       **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return read_finish (self, result, kp_ledger_recent_problems_async, error);
+}
+
+static GPtrArray *
+read_requests (KpLedger    *reader,
+               const Read  *read,
+               GError     **error)
+{
+  return kp_ledger_recent_requests (reader, read->limit, error);
+}
+
+/**
+ * kp_ledger_recent_requests_async:
+ *
+ * Like kp_ledger_recent_requests(), on a worker thread.
+ */
+void
+kp_ledger_recent_requests_async (KpLedger            *self,
+                                 guint                limit,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  Read read = { .func = read_requests, .limit = limit };
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  read_async (self, &read, kp_ledger_recent_requests_async, cancellable, callback, user_data);
+}
+
+/**
+ * kp_ledger_recent_requests_finish:
+ *
+ * Returns: (transfer container) (element-type KpRequestRow): the rows, or
+ *   %NULL with @error set
+ */
+GPtrArray *
+kp_ledger_recent_requests_finish (KpLedger      *self,
+                                  GAsyncResult  *result,
+                                  GError       **error)
+{
+  return read_finish (self, result, kp_ledger_recent_requests_async, error);
 }
 
 void
@@ -2081,6 +2327,8 @@ read_spend_rows (KpLedger      *self,
   g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_spend_row_free);
   int column;
   int rc;
+
+  self->reads++;
 
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
@@ -2194,6 +2442,99 @@ kp_ledger_spend (KpLedger  *self,
     return NULL;
   sqlite3_bind_int64 (stmt, 1, since_ms);
   return read_spend_rows (self, stmt, FALSE, error);
+}
+
+static GPtrArray *
+read_spend (KpLedger    *reader,
+            const Read  *read,
+            GError     **error)
+{
+  return kp_ledger_spend (reader, read->since_ms, read->by, error);
+}
+
+/**
+ * kp_ledger_spend_async:
+ *
+ * Like kp_ledger_spend(), on a worker thread.
+ */
+void
+kp_ledger_spend_async (KpLedger            *self,
+                       gint64               since_ms,
+                       KpSpendBy            by,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  Read read = { .func = read_spend, .since_ms = since_ms, .by = by };
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (by <= KP_SPEND_BY_DAY);
+  read_async (self, &read, kp_ledger_spend_async, cancellable, callback, user_data);
+}
+
+/**
+ * kp_ledger_spend_finish:
+ *
+ * Returns: (transfer container) (element-type KpSpendRow): the rows, or
+ *   %NULL with @error set
+ */
+GPtrArray *
+kp_ledger_spend_finish (KpLedger      *self,
+                        GAsyncResult  *result,
+                        GError       **error)
+{
+  return read_finish (self, result, kp_ledger_spend_async, error);
+}
+
+static GPtrArray *
+read_spend_by_day (KpLedger    *reader,
+                   const Read  *read,
+                   GError     **error)
+{
+  return kp_ledger_spend_by_day_and_provider (reader, read->since_ms, error);
+}
+
+/**
+ * kp_ledger_spend_by_day_and_provider_async:
+ *
+ * Like kp_ledger_spend_by_day_and_provider(), on a worker thread.
+ */
+void
+kp_ledger_spend_by_day_and_provider_async (KpLedger            *self,
+                                           gint64               since_ms,
+                                           GCancellable        *cancellable,
+                                           GAsyncReadyCallback  callback,
+                                           gpointer             user_data)
+{
+  Read read = { .func = read_spend_by_day, .since_ms = since_ms };
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  read_async (self, &read, kp_ledger_spend_by_day_and_provider_async, cancellable, callback,
+              user_data);
+}
+
+/**
+ * kp_ledger_spend_by_day_and_provider_finish:
+ *
+ * Returns: (transfer container) (element-type KpSpendRow): the rows, or
+ *   %NULL with @error set
+ */
+GPtrArray *
+kp_ledger_spend_by_day_and_provider_finish (KpLedger      *self,
+                                            GAsyncResult  *result,
+                                            GError       **error)
+{
+  return read_finish (self, result, kp_ledger_spend_by_day_and_provider_async, error);
+}
+
+/* How many aggregate queries (spend, recent requests) ran on this
+ * connection: a test sees that the faces' run on worker threads.
+ */
+guint
+kp_ledger_get_reads (KpLedger *self)
+{
+  g_return_val_if_fail (KP_IS_LEDGER (self), 0);
+  return self->reads;
 }
 
 gboolean

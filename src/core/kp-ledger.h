@@ -170,6 +170,11 @@ gboolean    kp_ledger_set_credential_state    (KpLedger              *self,
                                                gint64                 until,
                                                const char            *last_error,
                                                GError               **error);
+void        kp_ledger_save_credential_state   (KpLedger              *self,
+                                               gint64                 id,
+                                               const char            *state,
+                                               gint64                 until,
+                                               const char            *last_error);
 gboolean    kp_ledger_set_credential_options  (KpLedger              *self,
                                                gint64                 id,
                                                double                 multiplier,
@@ -229,6 +234,14 @@ gboolean    kp_ledger_add_request_finish      (KpLedger              *self,
 GPtrArray  *kp_ledger_recent_requests         (KpLedger              *self,
                                                guint                  limit,
                                                GError               **error);
+void        kp_ledger_recent_requests_async   (KpLedger              *self,
+                                               guint                  limit,
+                                               GCancellable          *cancellable,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+GPtrArray  *kp_ledger_recent_requests_finish  (KpLedger              *self,
+                                               GAsyncResult          *result,
+                                               GError               **error);
 void        kp_request_row_free               (KpRequestRow          *row);
 
 void        kp_ledger_add_refusal             (KpLedger              *self,
@@ -254,6 +267,23 @@ GPtrArray  *kp_ledger_spend                   (KpLedger              *self,
                                                GError               **error);
 GPtrArray  *kp_ledger_spend_by_day_and_provider (KpLedger            *self,
                                                gint64                 since_ms,
+                                               GError               **error);
+void        kp_ledger_spend_async             (KpLedger              *self,
+                                               gint64                 since_ms,
+                                               KpSpendBy              by,
+                                               GCancellable          *cancellable,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+GPtrArray  *kp_ledger_spend_finish            (KpLedger              *self,
+                                               GAsyncResult          *result,
+                                               GError               **error);
+void        kp_ledger_spend_by_day_and_provider_async (KpLedger      *self,
+                                               gint64                 since_ms,
+                                               GCancellable          *cancellable,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+GPtrArray  *kp_ledger_spend_by_day_and_provider_finish (KpLedger     *self,
+                                               GAsyncResult          *result,
                                                GError               **error);
 void        kp_spend_row_free                 (KpSpendRow            *row);
 

@@ -58,6 +58,13 @@ struct _KpTray
   guint            refresh_id;
   gboolean         registered;
 
+  /* Today's spend, added up on a worker thread (see read_today()). */
+  GCancellable    *cancellable;
+  gboolean         reading_today;
+  gboolean         read_today_again;
+  gint64           today_cost;
+  gint64           today_unknown;
+
   GArray          *items;       /* of Item, the root's children in order */
   guint            revision;
   char            *status;      /* "Active" or "NeedsAttention" */
@@ -233,33 +240,19 @@ start_of_today_ms (void)
   return g_date_time_to_unix (midnight) * 1000;
 }
 
+/* From the last sums read_today() got. */
 static char *
 describe_today (KpTray *self)
 {
-  KpLedger *ledger = kp_gateway_get_ledger (self->gateway);
-  g_autoptr(GPtrArray) rows = NULL;
-  gint64 cost = 0;
-  gint64 unknown = 0;
-
-  if (ledger != NULL)
-    rows = kp_ledger_spend (ledger, start_of_today_ms (), KP_SPEND_BY_PROVIDER, NULL);
-  for (guint i = 0; rows != NULL && i < rows->len; i++)
-    {
-      KpSpendRow *row = g_ptr_array_index (rows, i);
-
-      cost += row->cost_nano;
-      unknown += row->unknown_cost;
-    }
-
-  if (unknown > 0)
+  if (self->today_unknown > 0)
     {
       /* A format macro cannot be in a translatable string. */
-      g_autofree char *count = g_strdup_printf ("%" G_GINT64_FORMAT, unknown);
+      g_autofree char *count = g_strdup_printf ("%" G_GINT64_FORMAT, self->today_unknown);
 
       /* Translators: a sum of money, and how many requests have no known price */
-      return g_strdup_printf (_("Today: $%.4f + %s unknown"), cost / 1e9, count);
+      return g_strdup_printf (_("Today: $%.4f + %s unknown"), self->today_cost / 1e9, count);
     }
-  return g_strdup_printf (_("Today: $%.4f"), cost / 1e9);
+  return g_strdup_printf (_("Today: $%.4f"), self->today_cost / 1e9);
 }
 
 /* Why requests are not being recorded, or NULL. */
@@ -378,20 +371,15 @@ emit (KpTray     *self,
     g_debug ("Tray: cannot emit %s: %s", name, error->message);
 }
 
-/**
- * kp_tray_refresh:
- *
- * Brings the menu, status and tooltip up to date and tells the host what
- * changed.
+/* Brings the menu, status and tooltip up to date, with today's spend as
+ * last read, and tells the host what changed.
  */
-void
-kp_tray_refresh (KpTray *self)
+static void
+update_tray (KpTray *self)
 {
   g_autoptr(GArray) items = NULL;
   g_autofree char *tooltip = NULL;
   const char *status;
-
-  g_return_if_fail (KP_IS_TRAY (self));
 
   items = build_items (self, &tooltip);
   status = needs_attention (self) ? "NeedsAttention" : "Active";
@@ -418,6 +406,80 @@ kp_tray_refresh (KpTray *self)
       self->tooltip = g_steal_pointer (&tooltip);
       emit (self, ITEM_PATH, "org.kde.StatusNotifierItem", "NewToolTip", NULL);
     }
+}
+
+static void read_today (KpTray *self);
+
+static void
+on_today_read (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) rows = kp_ledger_spend_finish (KP_LEDGER (object), result, &error);
+  KpTray *self = user_data;
+
+  /* Cancelled when the tray went away: @self is no more. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  self->reading_today = FALSE;
+  if (rows == NULL)
+    g_debug ("Tray: cannot add up today’s spend: %s", error->message);
+  else
+    {
+      self->today_cost = 0;
+      self->today_unknown = 0;
+      for (guint i = 0; i < rows->len; i++)
+        {
+          KpSpendRow *row = g_ptr_array_index (rows, i);
+
+          self->today_cost += row->cost_nano;
+          self->today_unknown += row->unknown_cost;
+        }
+      update_tray (self);
+    }
+
+  if (self->read_today_again)
+    {
+      self->read_today_again = FALSE;
+      read_today (self);
+    }
+}
+
+/* Today's spend is added up on a worker thread, never on the loop that
+ * serves; one read at a time, and one more if asked meanwhile.
+ */
+static void
+read_today (KpTray *self)
+{
+  KpLedger *ledger = kp_gateway_get_ledger (self->gateway);
+
+  if (ledger == NULL)
+    return;
+  if (self->reading_today)
+    {
+      self->read_today_again = TRUE;
+      return;
+    }
+  self->reading_today = TRUE;
+  kp_ledger_spend_async (ledger, start_of_today_ms (), KP_SPEND_BY_PROVIDER, self->cancellable,
+                         on_today_read, self);
+}
+
+/**
+ * kp_tray_refresh:
+ *
+ * Brings the menu, status and tooltip up to date and tells the host what
+ * changed; today's spend follows once it is added up.
+ */
+void
+kp_tray_refresh (KpTray *self)
+{
+  g_return_if_fail (KP_IS_TRAY (self));
+
+  update_tray (self);
+  read_today (self);
 }
 
 static gboolean
@@ -834,6 +896,8 @@ kp_tray_dispose (GObject *object)
   KpTray *self = (KpTray *)object;
 
   g_clear_handle_id (&self->refresh_id, g_source_remove);
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
   g_clear_handle_id (&self->watch_id, g_bus_unwatch_name);
   if (self->connection != NULL)
     {
@@ -893,6 +957,7 @@ kp_tray_init (KpTray *self)
 {
   self->status = g_strdup ("Active");
   self->tooltip = g_strdup ("");
+  self->cancellable = g_cancellable_new ();
 }
 
 /**

@@ -24,12 +24,18 @@
 #define RECENT_REQUESTS 50
 #define REFRESH_DELAY_MS 150
 
+/* The totals' periods, in days before today: today, 7 days, 30 days. */
+static const int PERIODS[] = { 0, 6, 29 };
+
 struct _KpSpendPage
 {
   AdwBin        parent_instance;
 
   KpGateway    *gateway;
   guint         refresh_id;
+  GCancellable *cancellable;
+  gboolean      reading;        /* a Reading is on its way */
+  gboolean      read_again;     /* and another one is due when it is back */
   GPtrArray    *request_rows;   /* unowned: the list box has them */
 
   GtkGrid      *totals_grid;
@@ -45,8 +51,8 @@ G_DEFINE_FINAL_TYPE (KpSpendPage, kp_spend_page, ADW_TYPE_BIN)
 typedef struct
 {
   char   *provider;
-  gint64  cost[3];
-  gint64  unknown[3];
+  gint64  cost[G_N_ELEMENTS (PERIODS)];
+  gint64  unknown[G_N_ELEMENTS (PERIODS)];
 } Totals;
 
 static void
@@ -62,6 +68,8 @@ kp_spend_page_dispose (GObject *object)
   KpSpendPage *self = KP_SPEND_PAGE (object);
 
   g_clear_handle_id (&self->refresh_id, g_source_remove);
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
   /* AdwBin would unparent its child again after the template dropped it. */
   adw_bin_set_child (ADW_BIN (self), NULL);
   gtk_widget_dispose_template (GTK_WIDGET (self), KP_TYPE_SPEND_PAGE);
@@ -96,6 +104,7 @@ kp_spend_page_init (KpSpendPage *self)
 
   gtk_widget_init_template (GTK_WIDGET (self));
   self->request_rows = g_ptr_array_new ();
+  self->cancellable = g_cancellable_new ();
 
   placeholder = gtk_label_new (_("No requests yet. Point a tool at Keypool (see Connect) and its "
                                  "requests show here."));
@@ -198,13 +207,13 @@ format_total (gint64 cost,
                           usd, (int)unknown);
 }
 
+/* @periods: the spend by provider since today, 7 and 30 days (PERIODS). */
 static void
-refresh_totals (KpSpendPage *self,
-                KpLedger    *ledger)
+refresh_totals (KpSpendPage  *self,
+                GPtrArray   **periods)
 {
   g_autoptr(GPtrArray) totals = g_ptr_array_new_with_free_func ((GDestroyNotify)totals_free);
   g_autoptr(GHashTable) by_provider = g_hash_table_new (g_str_hash, g_str_equal);
-  static const int periods[3] = { 0, 6, 29 };
   const char *headings[] = { _("Provider"), _("Today"), _("7 Days"), _("30 Days") };
   Totals all = { 0 };
   GtkWidget *child;
@@ -216,18 +225,10 @@ refresh_totals (KpSpendPage *self,
   for (guint h = 0; h < G_N_ELEMENTS (headings); h++)
     gtk_grid_attach (self->totals_grid, grid_label (headings[h], h > 0, TRUE), h, 0, 1, 1);
 
-  for (guint p = 0; p < G_N_ELEMENTS (periods); p++)
+  for (guint p = 0; p < G_N_ELEMENTS (PERIODS); p++)
     {
-      g_autoptr(GDateTime) since = local_midnight_days_ago (periods[p]);
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GPtrArray) rows = kp_ledger_spend (ledger, g_date_time_to_unix (since) * 1000,
-                                                   KP_SPEND_BY_PROVIDER, &error);
+      GPtrArray *rows = periods[p];
 
-      if (rows == NULL)
-        {
-          kp_ui_toast (GTK_WIDGET (self), error->message);
-          return;
-        }
       for (guint i = 0; i < rows->len; i++)
         {
           KpSpendRow *spend = g_ptr_array_index (rows, i);
@@ -254,7 +255,7 @@ refresh_totals (KpSpendPage *self,
       const char *name = provider_name (self, t->provider);
 
       gtk_grid_attach (self->totals_grid, grid_label (name, FALSE, FALSE), 0, row, 1, 1);
-      for (guint p = 0; p < G_N_ELEMENTS (periods); p++)
+      for (guint p = 0; p < G_N_ELEMENTS (PERIODS); p++)
         {
           g_autofree char *text = format_total (t->cost[p], t->unknown[p]);
 
@@ -263,7 +264,7 @@ refresh_totals (KpSpendPage *self,
     }
 
   gtk_grid_attach (self->totals_grid, grid_label (_("All providers"), FALSE, TRUE), 0, row, 1, 1);
-  for (guint p = 0; p < G_N_ELEMENTS (periods); p++)
+  for (guint p = 0; p < G_N_ELEMENTS (PERIODS); p++)
     {
       g_autofree char *text = format_total (all.cost[p], all.unknown[p]);
 
@@ -271,23 +272,15 @@ refresh_totals (KpSpendPage *self,
     }
 }
 
+/* @rows: the spend by day and provider since @first. */
 static void
 refresh_chart (KpSpendPage *self,
-               KpLedger    *ledger)
+               GDateTime   *first,
+               GPtrArray   *rows)
 {
-  g_autoptr(GDateTime) first = local_midnight_days_ago (CHART_DAYS - 1);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) rows = NULL;
   g_autoptr(GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
   GPtrArray *providers = kp_catalog_get_providers (kp_gateway_get_catalog (self->gateway));
   GtkWidget *child;
-
-  rows = kp_ledger_spend_by_day_and_provider (ledger, g_date_time_to_unix (first) * 1000, &error);
-  if (rows == NULL)
-    {
-      kp_ui_toast (GTK_WIDGET (self), error->message);
-      return;
-    }
 
   for (guint i = 0; i < providers->len; i++)
     {
@@ -391,18 +384,10 @@ request_row_new (KpSpendPage        *self,
  */
 static void
 refresh_requests (KpSpendPage *self,
-                  KpLedger    *ledger)
+                  GPtrArray   *requests)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) requests = kp_ledger_recent_requests (ledger, RECENT_REQUESTS, &error);
   const char *newest = NULL;
   guint n_new = 0;
-
-  if (requests == NULL)
-    {
-      kp_ui_toast (GTK_WIDGET (self), error->message);
-      return;
-    }
 
   if (self->request_rows->len > 0)
     newest = g_object_get_data (g_ptr_array_index (self->request_rows, 0), "request-id");
@@ -442,24 +427,183 @@ refresh_requests (KpSpendPage *self,
     }
 }
 
+/* Reading -------------------------------------------------------------------
+ *
+ * The totals, the chart and the recent requests are read on worker threads
+ * (see kp_ledger_spend_async()), never on the loop that serves, and shown
+ * together once all are back.
+ */
+
+typedef struct
+{
+  KpSpendPage  *page;          /* not a reference: valid while not cancelled */
+  GCancellable *cancellable;
+  guint         pending;
+  GPtrArray    *periods[G_N_ELEMENTS (PERIODS)];
+  GDateTime    *chart_first;
+  GPtrArray    *chart;
+  GPtrArray    *requests;
+  GError       *error;         /* the first that went wrong */
+} Reading;
+
+static void
+reading_free (Reading *reading)
+{
+  g_clear_object (&reading->cancellable);
+  for (guint p = 0; p < G_N_ELEMENTS (PERIODS); p++)
+    g_clear_pointer (&reading->periods[p], g_ptr_array_unref);
+  g_clear_pointer (&reading->chart_first, g_date_time_unref);
+  g_clear_pointer (&reading->chart, g_ptr_array_unref);
+  g_clear_pointer (&reading->requests, g_ptr_array_unref);
+  g_clear_error (&reading->error);
+  g_free (reading);
+}
+
+static void read_ledger (KpSpendPage *self);
+
+/* Takes @reading once every read is back. */
+static void
+reading_step_done (Reading *reading)
+{
+  KpSpendPage *self = reading->page;
+
+  g_assert (reading->pending > 0);
+  if (--reading->pending > 0)
+    return;
+
+  /* The page went away meanwhile. */
+  if (g_cancellable_is_cancelled (reading->cancellable))
+    {
+      reading_free (reading);
+      return;
+    }
+
+  self->reading = FALSE;
+  if (reading->error != NULL)
+    kp_ui_toast (GTK_WIDGET (self), reading->error->message);
+  else
+    {
+      refresh_totals (self, reading->periods);
+      refresh_chart (self, reading->chart_first, reading->chart);
+      refresh_requests (self, reading->requests);
+    }
+  reading_free (reading);
+
+  if (self->read_again)
+    {
+      self->read_again = FALSE;
+      read_ledger (self);
+    }
+}
+
+static void
+keep_rows (Reading    *reading,
+           GPtrArray **where,
+           GPtrArray  *rows,
+           GError     *error)
+{
+  if (rows != NULL)
+    *where = rows;
+  else if (reading->error == NULL)
+    reading->error = error;
+  else
+    g_error_free (error);
+  reading_step_done (reading);
+}
+
+/* One of the periods: they come back in any order. */
+typedef struct
+{
+  Reading *reading;
+  guint    period;
+} PeriodRead;
+
+static void
+on_period_read (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autofree PeriodRead *read = user_data;
+  GError *error = NULL;
+  GPtrArray *rows = kp_ledger_spend_finish (KP_LEDGER (object), result, &error);
+
+  keep_rows (read->reading, &read->reading->periods[read->period], rows, error);
+}
+
+static void
+on_chart_read (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Reading *reading = user_data;
+  GError *error = NULL;
+  GPtrArray *rows = kp_ledger_spend_by_day_and_provider_finish (KP_LEDGER (object), result,
+                                                                &error);
+
+  keep_rows (reading, &reading->chart, rows, error);
+}
+
+static void
+on_requests_read (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Reading *reading = user_data;
+  GError *error = NULL;
+  GPtrArray *rows = kp_ledger_recent_requests_finish (KP_LEDGER (object), result, &error);
+
+  keep_rows (reading, &reading->requests, rows, error);
+}
+
+static void
+read_ledger (KpSpendPage *self)
+{
+  KpLedger *ledger;
+  Reading *reading;
+
+  if (self->gateway == NULL || (ledger = kp_gateway_get_ledger (self->gateway)) == NULL)
+    return;
+  if (self->reading)
+    {
+      self->read_again = TRUE;
+      return;
+    }
+
+  self->reading = TRUE;
+  reading = g_new0 (Reading, 1);
+  reading->page = self;
+  reading->cancellable = g_object_ref (self->cancellable);
+  reading->pending = G_N_ELEMENTS (PERIODS) + 2;
+  reading->chart_first = local_midnight_days_ago (CHART_DAYS - 1);
+  for (guint p = 0; p < G_N_ELEMENTS (PERIODS); p++)
+    {
+      g_autoptr(GDateTime) since = local_midnight_days_ago (PERIODS[p]);
+      PeriodRead *read = g_new0 (PeriodRead, 1);
+
+      read->reading = reading;
+      read->period = p;
+      kp_ledger_spend_async (ledger, g_date_time_to_unix (since) * 1000, KP_SPEND_BY_PROVIDER,
+                             self->cancellable, on_period_read, read);
+    }
+  kp_ledger_spend_by_day_and_provider_async (ledger,
+                                             g_date_time_to_unix (reading->chart_first) * 1000,
+                                             self->cancellable, on_chart_read, reading);
+  kp_ledger_recent_requests_async (ledger, RECENT_REQUESTS, self->cancellable, on_requests_read,
+                                   reading);
+}
+
 /**
  * kp_spend_page_refresh:
  * @self: a #KpSpendPage
  *
- * Reads the totals, the chart and the recent requests from the ledger.
+ * Reads the totals, the chart and the recent requests from the ledger, on
+ * worker threads; the page shows them once they are back.
  */
 void
 kp_spend_page_refresh (KpSpendPage *self)
 {
-  KpLedger *ledger;
-
   g_return_if_fail (KP_IS_SPEND_PAGE (self));
 
-  if (self->gateway == NULL || (ledger = kp_gateway_get_ledger (self->gateway)) == NULL)
-    return;
-
-  refresh_totals (self, ledger);
-  refresh_chart (self, ledger);
-  refresh_requests (self, ledger);
+  read_ledger (self);
   kp_problems_group_refresh (self->problems_group);
 }
