@@ -1319,7 +1319,7 @@ record (KpGateway *self,
   row.total_ms = MAX (kp_relay_get_total_ms (relay), 0);
   row.streamed = kp_relay_get_streamed (relay);
 
-  kp_ledger_add_request_async (self->ledger, &row, (const KpAttemptRow *)attempts->data,
+  kp_ledger_add_request_async (self->ledger, &row, (const KpAttemptRow *)(gpointer)attempts->data,
                                attempts->len, on_row_written, g_object_ref (relay));
 }
 

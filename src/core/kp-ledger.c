@@ -1497,7 +1497,7 @@ write_batch (KpLedger   *writer,
       else if (job->state != NULL)
         written = insert_state (writer, job->state, error);
       else
-        written = insert_request (writer, &job->row, (const KpAttemptRow *)job->attempts->data,
+        written = insert_request (writer, &job->row, (const KpAttemptRow *)(gpointer)job->attempts->data,
                                   job->attempts->len, error);
       if (!written)
         {
