@@ -1449,13 +1449,21 @@ attempt_row_clear (gpointer data)
 }
 
 /* Tells the caller of each job how its row went, once. */
+static gboolean
+release_task (gpointer data)
+{
+  return G_SOURCE_REMOVE;
+}
+
 static void
-finish_jobs (GPtrArray    *jobs,
+finish_jobs (KpLedger     *self,
+             GPtrArray    *jobs,
              const GError *error)
 {
   for (guint i = 0; i < jobs->len; i++)
     {
       Job *job = g_ptr_array_index (jobs, i);
+      g_autoptr(GSource) source = NULL;
 
       if (job->task == NULL)
         continue;
@@ -1463,7 +1471,14 @@ finish_jobs (GPtrArray    *jobs,
         g_task_return_boolean (job->task, TRUE);
       else
         g_task_return_error (job->task, g_error_copy (error));
-      g_clear_object (&job->task);
+
+      /* The task holds the ledger: its last reference must not go here,
+       * or the writer would finalize the ledger and join itself.
+       */
+      source = g_idle_source_new ();
+      g_source_set_callback (source, release_task, g_steal_pointer (&job->task), g_object_unref);
+      g_source_set_static_name (source, "[keypool] ledger task");
+      g_source_attach (source, self->context);
     }
 }
 
@@ -1544,8 +1559,8 @@ row_at_fault (KpLedger *writer)
 
 typedef struct
 {
-  GWeakRef  ledger;
-  char     *problem;   /* NULL: rows are written again */
+  KpLedger **owner;    /* the ledger's rc box: NULL once it is finalized */
+  char      *problem;  /* NULL: rows are written again */
 } ProblemUpdate;
 
 static void
@@ -1553,16 +1568,19 @@ problem_update_free (gpointer data)
 {
   ProblemUpdate *update = data;
 
-  g_weak_ref_clear (&update->ledger);
+  g_atomic_rc_box_release (update->owner);
   g_free (update->problem);
   g_free (update);
 }
 
+/* The ledger's thread. It holds no reference: taking one here could make
+ * this the last one, and a ledger must never be finalized by its writer.
+ */
 static gboolean
 apply_write_problem (gpointer data)
 {
   ProblemUpdate *update = data;
-  g_autoptr(KpLedger) self = g_weak_ref_get (&update->ledger);
+  KpLedger *self = *update->owner;
 
   if (self == NULL)
     return G_SOURCE_REMOVE;
@@ -1579,17 +1597,24 @@ apply_write_problem (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* Writer thread: tells the main thread what is wrong now. */
+/* Writer thread: tells the ledger's thread what is wrong now. Always
+ * through a source on that thread's context, never run here: invoking the
+ * context from this thread could run the update (and drop the ledger's last
+ * reference) on the writer itself, which then would have to join itself.
+ */
 static void
 tell_write_problem (KpLedger   *self,
                     const char *problem)
 {
   ProblemUpdate *update = g_new0 (ProblemUpdate, 1);
+  g_autoptr(GSource) source = g_idle_source_new ();
 
-  g_weak_ref_init (&update->ledger, self);
+  update->owner = g_atomic_rc_box_acquire (self->owner);
   update->problem = g_strdup (problem);
-  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, apply_write_problem,
-                              update, problem_update_free);
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, apply_write_problem, update, problem_update_free);
+  g_source_set_static_name (source, "[keypool] ledger problem");
+  g_source_attach (source, self->context);
 }
 
 /* Writes every row that waits. Rows the database refuses for what they are
@@ -1617,7 +1642,7 @@ write_jobs (KpLedger   *self,
 
   if (write_batch (*writer, self, jobs, error))
     {
-      finish_jobs (jobs, NULL);
+      finish_jobs (self, jobs, NULL);
       g_ptr_array_set_size (jobs, 0);
       return TRUE;
     }
@@ -1633,11 +1658,11 @@ write_jobs (KpLedger   *self,
 
       g_ptr_array_add (one, g_ptr_array_index (jobs, i));
       if (write_batch (*writer, self, one, &row_error))
-        finish_jobs (one, NULL);
+        finish_jobs (self, one, NULL);
       else if (row_at_fault (*writer))
         {
           g_debug ("A row was refused: %s", row_error->message);
-          finish_jobs (one, row_error);
+          finish_jobs (self, one, row_error);
         }
       else
         {
@@ -1731,7 +1756,7 @@ writer_thread (gpointer data)
                   n_rows--;
                 }
             }
-          finish_jobs (dropped, too_many);
+          finish_jobs (self, dropped, too_many);
           lost += dropped->len;
         }
 
@@ -1743,7 +1768,7 @@ writer_thread (gpointer data)
           /* Rows that arrive while writes fail wait with the others. */
           g_autoptr(GError) pending = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING,
                                                    "The request waits in memory to be recorded");
-          finish_jobs (jobs, pending);
+          finish_jobs (self, jobs, pending);
           continue;
         }
 
@@ -1778,13 +1803,13 @@ writer_thread (gpointer data)
           {
             g_warning ("%u requests could not be recorded before Keypool stopped: %s",
                        jobs->len, error->message);
-            finish_jobs (jobs, error);
+            finish_jobs (self, jobs, error);
             break;
           }
 
         pending = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING,
                                "The request waits in memory to be recorded: %s", error->message);
-        finish_jobs (jobs, pending);
+        finish_jobs (self, jobs, pending);
         delay_ms = delay_ms == 0 ? self->retry_min_ms
                                  : MIN (delay_ms * 2, busy ? MIN (self->retry_max_ms, BUSY_RETRY_MAX_MS)
                                                            : self->retry_max_ms);
