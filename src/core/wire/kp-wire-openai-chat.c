@@ -234,6 +234,20 @@ kp_openai_passthrough_body (KpWireRequest *req,
   return kp_wire_serialize (req->root);
 }
 
+/* The build_body of a wire that only passes through: the client's own
+ * request, with the provider's model id.
+ */
+GBytes *
+kp_openai_build_passthrough (KpWireRequest  *req,
+                             JsonObject     *source,
+                             gboolean        passthrough,
+                             KpWireTarget   *target,
+                             GError        **error)
+{
+  g_assert (passthrough);
+  return kp_openai_passthrough_body (req, source, target);
+}
+
 /* Decoding a provider's stream -------------------------------------------- */
 
 typedef struct

@@ -41,17 +41,6 @@ parse_request (KpWireRequest  *req,
   return TRUE;
 }
 
-static GBytes *
-build_body (KpWireRequest  *req,
-            JsonObject     *source,
-            gboolean        passthrough,
-            KpWireTarget   *target,
-            GError        **error)
-{
-  g_assert (passthrough);
-  return kp_openai_passthrough_body (req, source, target);
-}
-
 static const char * const client_routes[] = { "/v1/embeddings", NULL };
 
 const KpWire kp_wire_openai_embeddings = {
@@ -65,6 +54,6 @@ const KpWire kp_wire_openai_embeddings = {
   .error_from_upstream = kp_openai_error_from_upstream,
   .error_event = kp_openai_error_event,
 
-  .build_body = build_body,
+  .build_body = kp_openai_build_passthrough,
   .parse_usage = kp_usage_parse_openai,
 };

@@ -50,6 +50,11 @@ KpDecodeResult kp_openai_chat_decode       (KpWireDecoder        decoder,
                                            KpEventSink          sink,
                                            gpointer             user_data);
 void           kp_openai_chat_decoder_free (KpWireDecoder        decoder);
+GBytes     *kp_openai_build_passthrough   (KpWireRequest *req,
+                                           JsonObject  *source,
+                                           gboolean     passthrough,
+                                           KpWireTarget *target,
+                                           GError     **error);
 JsonObject *kp_json_object_shallow_copy   (JsonObject  *object);
 
 G_END_DECLS

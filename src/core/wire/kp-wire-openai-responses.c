@@ -791,17 +791,6 @@ parse_request (KpWireRequest  *req,
   return TRUE;
 }
 
-static GBytes *
-build_body (KpWireRequest  *req,
-            JsonObject     *source,
-            gboolean        passthrough,
-            KpWireTarget   *target,
-            GError        **error)
-{
-  g_assert (passthrough);
-  return kp_openai_passthrough_body (req, source, target);
-}
-
 static char *
 count_json (gint64 input_tokens)
 {
@@ -827,7 +816,7 @@ const KpWire kp_wire_openai_responses = {
   .error_event = error_event,
   .encoder = &kp_responses_encoder_class,
 
-  .build_body = build_body,
+  .build_body = kp_openai_build_passthrough,
   .decoder_new = decoder_new,
   .decode = decode,
   .decoder_free = decoder_free,
