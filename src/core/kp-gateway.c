@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "kp-access-token.h"
+#include "kp-clients.h"
 #include "kp-gateway-private.h"
 #include "kp-server.h"
 
@@ -49,6 +50,7 @@ struct _KpGateway
   GHashTable    *disabled;         /* provider ids switched off */
   KpKeyHealth   *health;           /* what failures mean for keys and offerings */
   KpAccessToken *token;            /* what clients must send */
+  KpClients     *clients;          /* named client tokens */
   guint          rotation;         /* plans with ties so far: equal routes take turns */
 
   guint          port;
@@ -134,6 +136,7 @@ kp_gateway_finalize (GObject *object)
   g_clear_pointer (&self->disabled, g_hash_table_unref);
   g_clear_object (&self->health);
   g_clear_object (&self->token);
+  g_clear_object (&self->clients);
   g_clear_pointer (&self->providers_dir, g_free);
   g_clear_pointer (&self->config_dir, g_free);
   g_clear_pointer (&self->data_dir, g_free);
@@ -213,6 +216,8 @@ kp_gateway_class_init (KpGatewayClass *klass)
                   G_TYPE_NONE, 0);
 }
 
+static void emit_changed (KpGateway *self);
+
 static void
 kp_gateway_init (KpGateway *self)
 {
@@ -224,6 +229,9 @@ kp_gateway_init (KpGateway *self)
   self->disabled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->health = kp_key_health_new ();
   self->token = kp_access_token_new (self->vault);
+  self->clients = kp_clients_new (self->vault);
+  g_signal_connect_object (self->clients, "changed", G_CALLBACK (emit_changed), self,
+                           G_CONNECT_SWAPPED);
   self->port = KP_GATEWAY_DEFAULT_PORT;
   self->body_limit = KP_GATEWAY_DEFAULT_BODY_LIMIT;
   self->body_cap = KP_GATEWAY_DEFAULT_BODY_CAP;
@@ -483,6 +491,9 @@ load_local (KpGateway  *self,
   if (!kp_gateway_load_env_keys (self, rows, error))
     return FALSE;
 
+  if (!kp_clients_load (self->clients, self->ledger, error))
+    return FALSE;
+
   /* The last good live model lists replace the files' until the next refresh. */
   if (!kp_refresh_load (self->refresh, error))
     return FALSE;
@@ -542,6 +553,7 @@ on_vault_loaded (GObject      *object,
       if (g_task_return_error_if_cancelled (task))
         return;
       self->keyring_problem = g_strdup (error->message);
+      kp_clients_set_keyring_problem (self->clients, self->keyring_problem);
       g_debug ("Keyring unavailable: %s", error->message);
       finish_load (self, g_steal_pointer (&task));
       return;
@@ -563,6 +575,8 @@ on_vault_loaded (GObject      *object,
       else
         g_debug ("Key %s has no secret in the keyring", name);
     }
+
+  kp_clients_found_secrets (self->clients, secrets);
 
   token = g_hash_table_lookup (secrets, KP_VAULT_TOKEN_KEY);
   if (token != NULL)
@@ -606,6 +620,7 @@ kp_gateway_load_async (KpGateway           *self,
   if (!self->use_keyring)
     {
       self->keyring_problem = g_strdup ("turned off with --no-keyring");
+      kp_clients_set_keyring_problem (self->clients, self->keyring_problem);
       finish_load (self, g_steal_pointer (&task));
       return;
     }
@@ -743,6 +758,19 @@ kp_gateway_get_keyring_problem (KpGateway *self)
 {
   g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
   return self->keyring_problem;
+}
+
+/**
+ * kp_gateway_get_clients:
+ *
+ * Returns: (transfer none): the named client tokens; kp_clients_add_async()
+ *   makes one for a tool
+ */
+KpClients *
+kp_gateway_get_clients (KpGateway *self)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+  return self->clients;
 }
 
 KpCatalog *

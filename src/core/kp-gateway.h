@@ -9,6 +9,7 @@
 #include <libsoup/soup.h>
 
 #include "kp-catalog.h"
+#include "kp-clients.h"
 #include "kp-credential.h"
 #include "kp-key-health.h"
 #include "kp-ledger.h"
@@ -103,6 +104,7 @@ const char   *kp_gateway_get_token            (KpGateway   *self);
 const char   *kp_gateway_get_token_origin     (KpGateway   *self);
 const char   *kp_gateway_get_keyring_problem  (KpGateway   *self);
 KpCatalog    *kp_gateway_get_catalog          (KpGateway   *self);
+KpClients    *kp_gateway_get_clients          (KpGateway   *self);
 KpLedger     *kp_gateway_get_ledger           (KpGateway   *self);
 KpRefresh    *kp_gateway_get_refresh          (KpGateway   *self);
 SoupSession  *kp_gateway_get_session          (KpGateway   *self);

@@ -54,6 +54,7 @@ struct _KpRelay
   SoupServerMessage  *msg;              /* owned until the relay is finalized */
   GCancellable       *cancellable;
   char               *request_id;
+  guint               client_id;        /* whose token the request carried */
 
   /* The request. */
   const KpWire       *wire;             /* the client's */

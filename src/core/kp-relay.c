@@ -893,6 +893,7 @@ kp_relay_new (KpGateway         *gateway,
   kp_gateway_get_read_caps (gateway, &self->body_cap, &self->event_cap, NULL);
   self->msg = g_object_ref (msg);
   self->request_id = g_strdup (request_id);
+  self->client_id = kp_clients_message_client (msg);
   self->wire = kp_wire_for_route (g_uri_get_path (soup_server_message_get_uri (msg)));
   if (self->wire == NULL)
     self->wire = kp_wire_default ();
@@ -925,6 +926,19 @@ kp_relay_abort (KpRelay    *self,
   kp_relay_release_upstream (self);
   self->outcome = self->committed ? KP_OUTCOME_INTERRUPTED : KP_OUTCOME_UPSTREAM_ERROR;
   kp_relay_reply_error (self, 503, "shutting_down", reason);
+}
+
+/**
+ * kp_relay_get_client_id:
+ *
+ * Returns: the client whose token the request carried;
+ *   %KP_CLIENT_OTHER for the main token
+ */
+guint
+kp_relay_get_client_id (KpRelay *self)
+{
+  g_return_val_if_fail (KP_IS_RELAY (self), KP_CLIENT_OTHER);
+  return self->client_id;
 }
 
 /**

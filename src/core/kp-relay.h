@@ -36,6 +36,7 @@ void            kp_relay_start                (KpRelay           *self);
 void            kp_relay_abort                (KpRelay           *self,
                                                const char        *reason);
 void            kp_relay_row_written          (KpRelay           *self);
+guint           kp_relay_get_client_id        (KpRelay           *self);
 const char     *kp_relay_get_api              (KpRelay           *self);
 const char     *kp_relay_get_request_id       (KpRelay           *self);
 const char     *kp_relay_get_model            (KpRelay           *self);

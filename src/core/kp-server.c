@@ -539,6 +539,7 @@ check_request (KpServer          *self,
   if (g_str_has_prefix (path, "/v1/") || g_str_equal (path, "/v1"))
     {
       const char *token = get_token (headers);
+      guint client = KP_CLIENT_OTHER;
 
       if (soup_server_message_get_method (msg) == SOUP_METHOD_OPTIONS)
         return TRUE;
@@ -550,11 +551,15 @@ check_request (KpServer          *self,
                   "<token>” or “x-api-key: <token>”; “keypool token” prints it.");
           return FALSE;
         }
-      if (!kp_http_secret_equal (token, kp_gateway_get_token (self->gateway)))
+      if (kp_http_secret_equal (token, kp_gateway_get_token (self->gateway)))
+        kp_clients_tag_message (msg, KP_CLIENT_OTHER);
+      else if (kp_clients_check (kp_gateway_get_clients (self->gateway), token, &client))
+        kp_clients_tag_message (msg, client);
+      else
         {
           refuse (self, msg, 401, "invalid_api_key",
-                  "The access token is not Keypool’s. “keypool token” prints the "
-                  "right one.");
+                  "The access token is not Keypool’s, nor a client token in use. “keypool "
+                  "token” prints the main one; “keypool clients list” lists the clients.");
           return FALSE;
         }
     }
