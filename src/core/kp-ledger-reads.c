@@ -38,8 +38,7 @@ kp_ledger_recent_requests (KpLedger  *self,
                             "status, outcome, error, attempts, prompt_tokens, completion_tokens, "
                             "cached_tokens, "
                             "reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, "
-                            "streamed, "
-                            "cache_write_tokens "
+                            "streamed, cache_write_tokens "
                             "FROM requests ORDER BY id DESC LIMIT ?", error);
   if (stmt == NULL)
     return NULL;
@@ -140,15 +139,12 @@ kp_ledger_recent_problems (KpLedger  *self,
                             "SELECT * FROM (SELECT 1, last_time, count, status, method, path, "
                             "NULL, NULL, "
                             "code, NULL, client FROM refusals ORDER BY last_time DESC, id DESC "
-                            "LIMIT ?1) "
-                            "UNION ALL "
+                            "LIMIT ?1) UNION ALL "
                             "SELECT * FROM (SELECT 0, time, 1, status, NULL, NULL, model, "
                             "dialect, outcome, "
                             "error, NULL FROM requests WHERE (status >= 400 OR outcome = "
-                            "'interrupted') "
-                            "AND outcome != 'cancelled' "
-                            "ORDER BY time DESC LIMIT ?1) "
-                            "ORDER BY 2 DESC LIMIT ?1", error);
+                            "'interrupted') AND outcome != 'cancelled' "
+                            "ORDER BY time DESC LIMIT ?1) ORDER BY 2 DESC LIMIT ?1", error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int (stmt, 1, limit);
@@ -423,8 +419,7 @@ kp_ledger_spend_by_day_and_provider (KpLedger  *self,
                             "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
                             "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
                             "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time "
-                            ">= ? "
-                            "GROUP BY 1, 2 ORDER BY 1, 2", error);
+                            ">= ? GROUP BY 1, 2 ORDER BY 1, 2", error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int64 (stmt, 1, since_ms);

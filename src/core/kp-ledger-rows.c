@@ -32,8 +32,7 @@ kp_ledger_insert_request (KpLedger            *self,
                             "credential_id, "
                             "upstream_model, status, outcome, error, attempts, prompt_tokens, "
                             "completion_tokens, cached_tokens, reasoning_tokens, cost_nano, "
-                            "cost_source, "
-                            "ttfb_ms, total_ms, streamed, cache_write_tokens) "
+                            "cost_source, ttfb_ms, total_ms, streamed, cache_write_tokens) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                             "?)", error);
   if (stmt == NULL)
@@ -75,8 +74,7 @@ kp_ledger_insert_request (KpLedger            *self,
     {
       stmt = kp_ledger_prepare (self,
                                 "INSERT INTO attempts (request, n, provider, credential_id, "
-                                "status, failure, ms) "
-                                "VALUES (?, ?, ?, ?, ?, ?, ?)", error);
+                                "status, failure, ms) VALUES (?, ?, ?, ?, ?, ?, ?)", error);
       if (stmt == NULL)
         return FALSE;
       sqlite3_bind_int64 (stmt, 1, request);
@@ -150,8 +148,7 @@ kp_ledger_insert_refusal (KpLedger            *self,
                                 "UPDATE refusals SET count = count + ?, last_time = "
                                 "MAX(last_time, ?) "
                                 "WHERE id = (SELECT MAX(id) FROM refusals WHERE status = ? AND "
-                                "code = ? "
-                                "AND method IS ? AND path IS ? AND client IS ?)", error);
+                                "code = ? AND method IS ? AND path IS ? AND client IS ?)", error);
       if (stmt == NULL)
         return FALSE;
       sqlite3_bind_int64 (stmt, 1, MAX (row->count, 1));
@@ -169,8 +166,7 @@ kp_ledger_insert_refusal (KpLedger            *self,
 
   stmt = kp_ledger_prepare (self,
                             "INSERT INTO refusals (time, last_time, count, method, path, status, "
-                            "code, "
-                            "client) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", error);
+                            "code, client) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, row->time_ms);

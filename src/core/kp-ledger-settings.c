@@ -49,8 +49,7 @@ kp_ledger_add_credential (KpLedger    *self,
 
   stmt = kp_ledger_prepare (self,
                             "INSERT INTO credentials (provider, label, multiplier, created, "
-                            "source, env_var, "
-                            "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)", error);
+                            "source, env_var, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)", error);
   if (stmt == NULL)
     return 0;
 
@@ -221,8 +220,7 @@ kp_ledger_set_credential_fingerprint (KpLedger    *self,
   /* A new key starts afresh: whatever the old one ran into is forgotten. */
   stmt = kp_ledger_prepare (self,
                             "UPDATE credentials SET fingerprint = ?, state = 'ok', state_until = "
-                            "0, "
-                            "last_error = NULL WHERE id = ?", error);
+                            "0, last_error = NULL WHERE id = ?", error);
   if (stmt == NULL)
     return FALSE;
   kp_ledger_bind_text (stmt, 1, fingerprint);
@@ -478,13 +476,11 @@ kp_ledger_save_refresh (KpLedger            *self,
 
   stmt = kp_ledger_prepare (self,
                             "INSERT INTO provider_refresh (provider, refreshed_at, ok_at, error, "
-                            "balance, "
-                            "currency, balance_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                            "balance, currency, balance_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
                             "ON CONFLICT (provider) DO UPDATE SET refreshed_at = "
                             "excluded.refreshed_at, "
                             "ok_at = excluded.ok_at, error = excluded.error, balance = "
-                            "excluded.balance, "
-                            "currency = excluded.currency, balance_at = "
+                            "excluded.balance, currency = excluded.currency, balance_at = "
                             "excluded.balance_at", error);
   if (stmt == NULL)
     return FALSE;
@@ -530,8 +526,7 @@ kp_ledger_list_refreshes (KpLedger  *self,
 
   stmt = kp_ledger_prepare (self,
                             "SELECT provider, refreshed_at, ok_at, error, balance, currency, "
-                            "balance_at "
-                            "FROM provider_refresh ORDER BY provider", error);
+                            "balance_at FROM provider_refresh ORDER BY provider", error);
   if (stmt == NULL)
     return NULL;
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
