@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "kp-access-token.h"
+#include "kp-budgets.h"
 #include "kp-clients.h"
 #include "kp-gateway-private.h"
 #include "kp-server.h"
@@ -51,6 +52,7 @@ struct _KpGateway
   KpKeyHealth   *health;           /* what failures mean for keys and offerings */
   KpAccessToken *token;            /* what clients must send */
   KpClients     *clients;          /* named client tokens */
+  KpBudgets     *budgets;          /* spend limits, with this day's and month's spend */
   guint          rotation;         /* plans with ties so far: equal routes take turns */
 
   guint          port;
@@ -137,6 +139,7 @@ kp_gateway_finalize (GObject *object)
   g_clear_object (&self->health);
   g_clear_object (&self->token);
   g_clear_object (&self->clients);
+  g_clear_object (&self->budgets);
   g_clear_pointer (&self->providers_dir, g_free);
   g_clear_pointer (&self->config_dir, g_free);
   g_clear_pointer (&self->data_dir, g_free);
@@ -232,6 +235,7 @@ kp_gateway_init (KpGateway *self)
   self->clients = kp_clients_new (self->vault);
   g_signal_connect_object (self->clients, "changed", G_CALLBACK (emit_changed), self,
                            G_CONNECT_SWAPPED);
+  self->budgets = kp_budgets_new (self->catalog, self->clients);
   self->port = KP_GATEWAY_DEFAULT_PORT;
   self->body_limit = KP_GATEWAY_DEFAULT_BODY_LIMIT;
   self->body_cap = KP_GATEWAY_DEFAULT_BODY_CAP;
@@ -491,7 +495,8 @@ load_local (KpGateway  *self,
   if (!kp_gateway_load_env_keys (self, rows, error))
     return FALSE;
 
-  if (!kp_clients_load (self->clients, self->ledger, error))
+  if (!kp_clients_load (self->clients, self->ledger, error) ||
+      !kp_budgets_load (self->budgets, self->ledger, error))
     return FALSE;
 
   /* The last good live model lists replace the files' until the next refresh. */
@@ -771,6 +776,18 @@ kp_gateway_get_clients (KpGateway *self)
 {
   g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
   return self->clients;
+}
+
+/**
+ * kp_gateway_get_budgets:
+ *
+ * Returns: (transfer none): the spend limits
+ */
+KpBudgets *
+kp_gateway_get_budgets (KpGateway *self)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+  return self->budgets;
 }
 
 KpCatalog *
@@ -1346,6 +1363,13 @@ record (KpGateway *self,
   row.ttfb_ms = kp_relay_get_ttfb_ms (relay);
   row.total_ms = MAX (kp_relay_get_total_ms (relay), 0);
   row.streamed = kp_relay_get_streamed (relay);
+  row.client_id = kp_relay_get_client_id (relay);
+
+  /* Counted at once: the next request is checked against it, even while
+   * the row is still on its way to the disk. */
+  if (kp_relay_get_outcome (relay) == KP_OUTCOME_OK ||
+      kp_relay_get_outcome (relay) == KP_OUTCOME_INTERRUPTED)
+    kp_budgets_note (self->budgets, row.provider, row.client_id, source, cost);
 
   kp_ledger_add_request_async (self->ledger, &row, (const KpAttemptRow *)(gpointer)attempts->data,
                                attempts->len, on_row_written, g_object_ref (relay));

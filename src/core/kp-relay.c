@@ -811,6 +811,7 @@ kp_relay_start (KpRelay *self)
   g_autoptr(GBytes) body = NULL;
   g_autoptr(GError) error = NULL;
   KpRouteRequest request = { 0 };
+  g_autofree char *refusal = NULL;
 
   g_return_if_fail (KP_IS_RELAY (self));
 
@@ -852,6 +853,14 @@ kp_relay_start (KpRelay *self)
   request.output_tokens = self->req->output_tokens;
   request.providers = (const char * const *)self->req->providers;
   self->plan = kp_gateway_plan (self->gateway, fitting, &request);
+  refusal = kp_budgets_filter_plan (kp_gateway_get_budgets (self->gateway), self->plan,
+                                    self->client_id);
+  if (refusal != NULL)
+    {
+      self->outcome = KP_OUTCOME_CLIENT_ERROR;
+      kp_relay_reply_error (self, 429, "budget_exceeded", refusal);
+      return;
+    }
 
   if (self->plan->routes->len == 0)
     {
