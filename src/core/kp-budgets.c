@@ -575,54 +575,36 @@ damaged:
   g_warning ("The budgets in the database are damaged; the ones that could be read are kept.");
 }
 
-/* The spend of the current day and month, from the ledger. */
-static gboolean
-seed (KpBudgets  *self,
-      GError    **error)
+static void
+add_rows (Totals    *totals,
+          GPtrArray *rows)
 {
-  g_autoptr(GDateTime) now = now_local (self);
-
-  for (guint p = KP_BUDGET_DAY; p <= KP_BUDGET_MONTH; p++)
+  for (guint i = 0; i < rows->len; i++)
     {
-      g_autoptr(GDateTime) start = period_start (now, p);
-      g_autoptr(GPtrArray) rows = NULL;
-      Totals *totals = &self->totals[p];
+      const KpSpendRow *row = g_ptr_array_index (rows, i);
+      guint64 client_id = 0;
+      Sum *sum;
 
-      rows = kp_ledger_spend_by_client_and_provider (self->ledger,
-                                                     g_date_time_to_unix (start) * 1000, error);
-      if (rows == NULL)
-        return FALSE;
-      totals_clear (totals);
-      totals->key = period_key (now, p);
-      for (guint i = 0; i < rows->len; i++)
+      if (row->key == NULL ||
+          !g_ascii_string_to_unsigned (row->key, 10, 0, G_MAXINT32, &client_id, NULL))
+        client_id = KP_CLIENT_OTHER;
+      totals->all.nano += row->cost_nano;
+      totals->all.unknown += row->unknown_cost;
+      if (row->provider != NULL)
         {
-          const KpSpendRow *row = g_ptr_array_index (rows, i);
-          guint64 client_id = 0;
-          Sum *sum;
-
-          if (row->key == NULL ||
-              !g_ascii_string_to_unsigned (row->key, 10, 0, G_MAXINT32, &client_id, NULL))
-            client_id = KP_CLIENT_OTHER;
-          totals->all.nano += row->cost_nano;
-          totals->all.unknown += row->unknown_cost;
-          if (row->provider != NULL)
-            {
-              sum = g_hash_table_lookup (totals->providers, row->provider);
-              if (sum == NULL)
-                g_hash_table_insert (totals->providers, g_strdup (row->provider),
-                                     sum = g_new0 (Sum, 1));
-              sum->nano += row->cost_nano;
-              sum->unknown += row->unknown_cost;
-            }
-          sum = g_hash_table_lookup (totals->clients, GUINT_TO_POINTER ((guint)client_id));
+          sum = g_hash_table_lookup (totals->providers, row->provider);
           if (sum == NULL)
-            g_hash_table_insert (totals->clients, GUINT_TO_POINTER ((guint)client_id),
-                                 sum = g_new0 (Sum, 1));
+            g_hash_table_insert (totals->providers, g_strdup (row->provider), sum = g_new0 (Sum, 1));
           sum->nano += row->cost_nano;
           sum->unknown += row->unknown_cost;
         }
+      sum = g_hash_table_lookup (totals->clients, GUINT_TO_POINTER ((guint)client_id));
+      if (sum == NULL)
+        g_hash_table_insert (totals->clients, GUINT_TO_POINTER ((guint)client_id),
+                             sum = g_new0 (Sum, 1));
+      sum->nano += row->cost_nano;
+      sum->unknown += row->unknown_cost;
     }
-  return TRUE;
 }
 
 /* What is spent already was told before, or is not news now. */
@@ -657,7 +639,8 @@ kp_budgets_set_clock (KpBudgets     *self,
  * kp_budgets_load:
  * @ledger: where budgets are kept and spend is recorded
  *
- * Reads the budgets and this day's and month's spend so far.
+ * Reads the budgets. This day's and month's spend so far comes with
+ * kp_budgets_seed_async(), before requests are served.
  */
 gboolean
 kp_budgets_load (KpBudgets  *self,
@@ -674,10 +657,86 @@ kp_budgets_load (KpBudgets  *self,
   text = kp_ledger_get_setting (ledger, SETTING_KEY);
   if (text != NULL)
     parse (self, text);
-  if (!seed (self, error))
-    return FALSE;
+  roll (self);
   settle_levels (self);
   return TRUE;
+}
+
+static void
+on_seed_read (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KpBudgets *self = g_task_get_source_object (task);
+  guint period = GPOINTER_TO_UINT (g_task_get_task_data (task));
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDateTime) now = NULL;
+  g_autoptr(GDateTime) start = NULL;
+
+  rows = kp_ledger_spend_by_client_and_provider_finish (KP_LEDGER (object), result, &error);
+  if (rows == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  roll (self);
+  add_rows (&self->totals[period], rows);
+
+  if (period == KP_BUDGET_MONTH)
+    {
+      settle_levels (self);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+
+  now = now_local (self);
+  start = period_start (now, KP_BUDGET_MONTH);
+  g_task_set_task_data (task, GUINT_TO_POINTER (KP_BUDGET_MONTH), NULL);
+  kp_ledger_spend_by_client_and_provider_async (self->ledger, g_date_time_to_unix (start) * 1000,
+                                                g_task_get_cancellable (task), on_seed_read,
+                                                g_object_ref (task));
+}
+
+/**
+ * kp_budgets_seed_async:
+ *
+ * Adds up this day's and this month's spend so far, on a worker thread. Call
+ * it once after kp_budgets_load(), before requests are served: what the
+ * ledger holds then is counted once.
+ */
+void
+kp_budgets_seed_async (KpBudgets           *self,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GDateTime) now = NULL;
+  g_autoptr(GDateTime) start = NULL;
+
+  g_return_if_fail (KP_IS_BUDGETS (self));
+  g_return_if_fail (self->ledger != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kp_budgets_seed_async);
+  g_task_set_task_data (task, GUINT_TO_POINTER (KP_BUDGET_DAY), NULL);
+  roll (self);
+  now = now_local (self);
+  start = period_start (now, KP_BUDGET_DAY);
+  kp_ledger_spend_by_client_and_provider_async (self->ledger, g_date_time_to_unix (start) * 1000,
+                                                cancellable, on_seed_read,
+                                                g_steal_pointer (&task));
+}
+
+gboolean
+kp_budgets_seed_finish (KpBudgets     *self,
+                        GAsyncResult  *result,
+                        GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 /* Managing ---------------------------------------------------------------------- */

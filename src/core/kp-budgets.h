@@ -79,6 +79,13 @@ void            kp_budgets_set_clock       (KpBudgets            *self,
 gboolean        kp_budgets_load            (KpBudgets            *self,
                                             KpLedger             *ledger,
                                             GError              **error);
+void            kp_budgets_seed_async      (KpBudgets            *self,
+                                            GCancellable         *cancellable,
+                                            GAsyncReadyCallback   callback,
+                                            gpointer              user_data);
+gboolean        kp_budgets_seed_finish     (KpBudgets            *self,
+                                            GAsyncResult         *result,
+                                            GError              **error);
 
 gboolean        kp_budgets_set             (KpBudgets            *self,
                                             const KpBudget       *budget,

@@ -529,6 +529,25 @@ on_token_ready (GObject      *object,
     g_task_return_boolean (task, TRUE);
 }
 
+static void
+on_budgets_seeded (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+  KpGateway *self = g_task_get_source_object (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!kp_budgets_seed_finish (KP_BUDGETS (object), result, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      g_object_unref (task);
+      return;
+    }
+  kp_access_token_ensure_async (self->token, self->keyring_problem == NULL && self->use_keyring,
+                                g_task_get_cancellable (task), on_token_ready, task);
+}
+
 /* Takes @task. */
 static void
 finish_load (KpGateway *self,
@@ -537,8 +556,8 @@ finish_load (KpGateway *self,
   update_models_json (self);
   self->loaded = TRUE;
 
-  kp_access_token_ensure_async (self->token, self->keyring_problem == NULL && self->use_keyring,
-                                g_task_get_cancellable (task), on_token_ready, task);
+  /* Budgets know this day's and month's spend before the first request. */
+  kp_budgets_seed_async (self->budgets, g_task_get_cancellable (task), on_budgets_seeded, task);
 }
 
 static void

@@ -73,3 +73,63 @@ kp_ledger_spend_by_client_and_provider (KpLedger  *self,
   sqlite3_bind_int64 (stmt, 1, since_ms);
   return kp_ledger_read_spend_rows (self, stmt, TRUE, error);
 }
+
+static void
+spend_in_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  KpLedger *self = source_object;
+  const gint64 *since_ms = task_data;
+  g_autoptr(KpLedger) reader = NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *rows = NULL;
+
+  reader = kp_ledger_open_reader (self->path, &error);
+  if (reader != NULL)
+    rows = kp_ledger_spend_by_client_and_provider (reader, *since_ms, &error);
+  if (rows == NULL)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_pointer (task, rows, (GDestroyNotify)g_ptr_array_unref);
+}
+
+/**
+ * kp_ledger_spend_by_client_and_provider_async:
+ *
+ * Like kp_ledger_spend_by_client_and_provider(), on a worker thread and its
+ * own read-only connection: the main loop never adds up a month of rows.
+ */
+void
+kp_ledger_spend_by_client_and_provider_async (KpLedger            *self,
+                                              gint64               since_ms,
+                                              GCancellable        *cancellable,
+                                              GAsyncReadyCallback  callback,
+                                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kp_ledger_spend_by_client_and_provider_async);
+  g_task_set_task_data (task, g_memdup2 (&since_ms, sizeof since_ms), g_free);
+  g_task_set_return_on_cancel (task, TRUE);
+  g_task_run_in_thread (task, spend_in_thread);
+}
+
+/**
+ * kp_ledger_spend_by_client_and_provider_finish:
+ *
+ * Returns: (transfer container) (element-type KpSpendRow): the rows, or
+ *   %NULL with @error set
+ */
+GPtrArray *
+kp_ledger_spend_by_client_and_provider_finish (KpLedger      *self,
+                                               GAsyncResult  *result,
+                                               GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

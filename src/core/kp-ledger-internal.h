@@ -105,7 +105,10 @@ gboolean      kp_ledger_insert_state      (KpLedger               *self,
                                            GError                **error);
 void          kp_ledger_request_row_clear (KpRequestRow           *row);
 
-/* kp-ledger-reads.c: rows of the reading queries */
+/* kp-ledger-reads.c: rows of the reading queries, and a read-only
+ * connection for a worker thread */
+KpLedger     *kp_ledger_open_reader       (const char    *path,
+                                           GError       **error);
 GPtrArray    *kp_ledger_read_request_rows (KpLedger      *self,
                                            sqlite3_stmt  *stmt,
                                            GError       **error);

@@ -208,9 +208,9 @@ struct _Read
   guint     limit;
 };
 
-static KpLedger *
-open_reader (const char  *path,
-             GError     **error)
+KpLedger *
+kp_ledger_open_reader (const char  *path,
+                       GError     **error)
 {
   g_autoptr(KpLedger) reader = g_object_new (KP_TYPE_LEDGER, NULL);
 
@@ -239,7 +239,7 @@ read_in_thread (GTask        *task,
   g_autoptr(GError) error = NULL;
   GPtrArray *rows = NULL;
 
-  reader = open_reader (self->path, &error);
+  reader = kp_ledger_open_reader (self->path, &error);
   if (reader != NULL)
     rows = read->func (reader, read, &error);
   if (rows == NULL)

@@ -252,6 +252,14 @@ GPtrArray  *kp_ledger_recent_requests_of_client (KpLedger            *self,
 GPtrArray  *kp_ledger_spend_by_client_and_provider (KpLedger         *self,
                                                gint64                 since_ms,
                                                GError               **error);
+void        kp_ledger_spend_by_client_and_provider_async (KpLedger   *self,
+                                               gint64                 since_ms,
+                                               GCancellable          *cancellable,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+GPtrArray  *kp_ledger_spend_by_client_and_provider_finish (KpLedger  *self,
+                                               GAsyncResult          *result,
+                                               GError               **error);
 
 void        kp_ledger_add_refusal             (KpLedger              *self,
                                                const KpRefusalRow    *row,
