@@ -277,6 +277,23 @@ test_refuse (Fixture       *fixture,
   assert_contains (message, "$0.000063 so far");
   assert_contains (message, reset);
 
+  /* In the client's own API: Anthropic's error shape for an Anthropic client. */
+  {
+    g_auto(KpTestResponse) anthropic = { 0 };
+    g_autoptr(JsonParser) shape = json_parser_new ();
+    JsonObject *root;
+
+    post (fixture, "/v1/messages",
+          "{\"model\":\"mock/chat\",\"max_tokens\":16,"
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &anthropic);
+    g_assert_cmpuint (anthropic.status, ==, 429);
+    g_assert_true (json_parser_load_from_data (shape, anthropic.body, -1, NULL));
+    root = json_node_get_object (json_parser_get_root (shape));
+    g_assert_cmpstr (json_object_get_string_member (root, "type"), ==, "error");
+    assert_contains (json_object_get_string_member (json_object_get_object_member (root, "error"),
+                                                    "message"), "$0.000063 so far");
+  }
+
   /* A $0 route is not billed against it. */
   g_assert_cmpuint (chat (fixture, "mock/free", NULL), ==, 200);
   /* Nothing more is told this day. */
@@ -288,7 +305,7 @@ test_refuse (Fixture       *fixture,
 
   /* Every request has its row, the refused ones too. */
   rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->gateway), 100, NULL);
-  g_assert_cmpuint (rows->len, ==, 6);
+  g_assert_cmpuint (rows->len, ==, 7);
   g_assert_cmpuint (((KpRequestRow *)g_ptr_array_index (rows, 0))->status, ==, 429);
 }
 
