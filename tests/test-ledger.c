@@ -283,6 +283,27 @@ test_clients (Fixture       *fixture,
   g_clear_pointer (&spend, g_ptr_array_unref);
   spend = kp_ledger_spend_by_client_and_provider (fixture->ledger, now_ms + 1, &error);
   g_assert_cmpuint (spend->len, ==, 0);
+  g_clear_pointer (&spend, g_ptr_array_unref);
+
+  /* The same on worker threads, as the window and the budgets read them. */
+  {
+    g_autoptr(GAsyncResult) by_client = NULL;
+    g_autoptr(GAsyncResult) by_both = NULL;
+
+    kp_ledger_spend_async (fixture->ledger, 0, KP_SPEND_BY_CLIENT, NULL, kp_test_store_result,
+                           &by_client);
+    kp_ledger_spend_by_client_and_provider_async (fixture->ledger, 0, NULL, kp_test_store_result,
+                                                  &by_both);
+    g_assert_true (kp_test_spin_until (kp_test_result_ready, &by_client, 10000));
+    g_assert_true (kp_test_spin_until (kp_test_result_ready, &by_both, 10000));
+    spend = kp_ledger_spend_finish (fixture->ledger, by_client, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (spend->len, ==, 3);
+    g_clear_pointer (&spend, g_ptr_array_unref);
+    spend = kp_ledger_spend_by_client_and_provider_finish (fixture->ledger, by_both, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (spend->len, ==, 4);
+  }
 
   rows = kp_ledger_recent_requests_of_client (fixture->ledger, 2, 2, &error);
   g_assert_no_error (error);

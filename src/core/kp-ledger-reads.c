@@ -522,7 +522,7 @@ kp_ledger_spend_async (KpLedger            *self,
   Read read = { .func = read_spend, .since_ms = since_ms, .by = by };
 
   g_return_if_fail (KP_IS_LEDGER (self));
-  g_return_if_fail (by <= KP_SPEND_BY_DAY);
+  g_return_if_fail (by <= KP_SPEND_BY_CLIENT);
   read_async (self, &read, kp_ledger_spend_async, cancellable, callback, user_data);
 }
 
