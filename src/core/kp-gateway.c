@@ -540,9 +540,14 @@ on_budgets_seeded (GObject      *object,
 
   if (!kp_budgets_seed_finish (KP_BUDGETS (object), result, &error))
     {
-      g_task_return_error (task, g_steal_pointer (&error));
-      g_object_unref (task);
-      return;
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_task_return_error (task, g_steal_pointer (&error));
+          g_object_unref (task);
+          return;
+        }
+      /* A ledger that cannot be read is told elsewhere; Keypool still serves. */
+      g_warning ("Budgets count from $0: the spend so far could not be read: %s", error->message);
     }
   kp_access_token_ensure_async (self->token, self->keyring_problem == NULL && self->use_keyring,
                                 g_task_get_cancellable (task), on_token_ready, task);
