@@ -85,7 +85,9 @@ struct _KpRelay
   /* The upstream exchange. */
   SoupMessage        *upstream;
   GInputStream       *stream;
-  GSource            *read_source;
+  GSource            *read_source;      /* kp-upstream-watch.c */
+  guint               empty_wakeups;    /* in a row, of read_source */
+  gboolean            watch_whole;      /* poll the stream, not under it */
   GSource            *timer;
   Phase               phase;
   BodyMode            body_mode;
@@ -94,6 +96,7 @@ struct _KpRelay
   guint               connect_ms;       /* the gateway's timeouts and caps, read once */
   guint               first_byte_ms;
   guint               idle_ms;
+  gint64              deadline_us;      /* of the phase; -1 for none (on_timer) */
   gsize               body_cap;
   gsize               event_cap;
   GByteArray         *pending;          /* received, not yet consumed */
