@@ -105,6 +105,7 @@ struct _KpRelay
   KpSseEvent          event;
   KpWireBridge       *bridge;           /* the stream's decoder, and encoder when wires differ */
   GString            *out;              /* client bytes, held until the answer begins */
+  gboolean            hold_out;         /* reading a burst: flush once at its end */
 
   /* The client side. */
   GSource            *client_watch;

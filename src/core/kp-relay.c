@@ -44,6 +44,7 @@
 G_DEFINE_TYPE (KpRelay, kp_relay, G_TYPE_OBJECT)
 
 static void read_upstream (KpRelay *self);
+static void read_burst    (KpRelay *self);
 
 void
 kp_relay_clear_source (GSource **source)
@@ -548,10 +549,25 @@ on_upstream_readable (gpointer user_data)
 #define EMPTY_WAKEUPS_MAX 64
 
 /* Reads what upstream has without blocking; a poll source calls again when
- * there is more. No GIO worker thread is involved.
+ * there is more. No GIO worker thread is involved. The events of all the
+ * chunks read at once go to the client together (kp_relay_process_events):
+ * nothing waits for more, and a burst costs one client chunk, not one per
+ * upstream chunk.
  */
 static void
 read_upstream (KpRelay *self)
+{
+  g_autoptr(KpRelay) hold = g_object_ref (self);
+
+  self->hold_out = TRUE;
+  read_burst (self);
+  self->hold_out = FALSE;
+  if (self->out != NULL)
+    kp_relay_flush_out (self);
+}
+
+static void
+read_burst (KpRelay *self)
 {
   GPollableInputStream *pollable = G_POLLABLE_INPUT_STREAM (self->stream);
   gboolean would_block = FALSE;
@@ -582,6 +598,13 @@ read_upstream (KpRelay *self)
           else if (self->read_source != NULL)
             self->empty_wakeups++;
           break;
+        }
+
+      /* What the burst held goes out before any error or the end. */
+      if (n <= 0)
+        {
+          self->hold_out = FALSE;
+          kp_relay_flush_out (self);
         }
 
       if (n < 0)
