@@ -866,7 +866,9 @@ try_route (KpRelay *self)
   g_signal_connect (self->upstream, "network-event", G_CALLBACK (on_network_event), self);
 
   enter_phase (self, PHASE_QUEUED);
-  soup_session_send_async (kp_gateway_get_session (self->gateway), self->upstream,
+  soup_session_send_async (kp_gateway_get_session_for (self->gateway,
+                                                       soup_message_get_uri (self->upstream)),
+                           self->upstream,
                            G_PRIORITY_DEFAULT, self->cancellable, on_sent,
                            g_object_ref (self));
 }
