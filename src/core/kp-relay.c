@@ -557,13 +557,16 @@ on_upstream_readable (gpointer user_data)
 static void
 read_upstream (KpRelay *self)
 {
-  g_autoptr(KpRelay) hold = g_object_ref (self);
-
+  /* A route that fails over or a client that goes away may drop the last
+   * other reference meanwhile.
+   */
+  g_object_ref (self);
   self->hold_out = TRUE;
   read_burst (self);
   self->hold_out = FALSE;
   if (self->out != NULL)
     kp_relay_flush_out (self);
+  g_object_unref (self);
 }
 
 static void
