@@ -824,6 +824,7 @@ kp_relay_start (KpRelay *self)
   body = kp_http_take_body (self->msg);
   self->req = kp_wire_request_new (self->wire, body,
                                    soup_server_message_get_request_headers (self->msg));
+  kp_http_set_request_path (self->req, self->msg);
 
   /* A refusal below is the client's error, and is recorded as one. */
   self->outcome = KP_OUTCOME_CLIENT_ERROR;

@@ -398,11 +398,16 @@ read_error_body (KpFailure     *failure,
 static gboolean
 classify_google (KpFailure     *failure,
                  guint          status,
+                 const char    *type,
                  GoogleDetails *google)
 {
   const char *reason = google->reason != NULL ? google->reason : "";
 
-  if (g_str_equal (reason, "API_KEY_INVALID") || g_str_equal (reason, "API_KEY_EXPIRED"))
+  /* FAILED_PRECONDITION: the account cannot use the API (its region, its
+   * free tier): nothing this request or another model can change.
+   */
+  if (g_str_equal (reason, "API_KEY_INVALID") || g_str_equal (reason, "API_KEY_EXPIRED") ||
+      (status == 400 && g_strcmp0 (type, "FAILED_PRECONDITION") == 0))
     failure->klass = KP_FAILURE_AUTH;
   else if (g_str_equal (reason, "QUOTA_EXHAUSTED") ||
            g_str_equal (reason, "INSUFFICIENT_G1_CREDITS_BALANCE"))
@@ -451,7 +456,7 @@ kp_failure_classify_http (KpFailure          *failure,
     failure->retry_after = retry_from_message (failure->message);
 
   /* Google's details say it plainly, whatever the status. */
-  if (classify_google (failure, status, &google))
+  if (classify_google (failure, status, type, &google))
     {
       g_free (google.reason);
       return;

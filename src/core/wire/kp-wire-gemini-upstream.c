@@ -166,6 +166,8 @@ clean_schema (JsonNode *schema,
 
           json_array_add_string_element (values, kp_json_node_string (value));
           json_object_set_array_member (out, "enum", values);
+          if (!json_object_has_member (in, "type"))
+            json_object_set_string_member (out, "type", "string");
         }
       else if (is_schema_key (key))
         json_object_set_member (out, key, json_node_copy (value));
@@ -208,7 +210,8 @@ kp_gemini_tool_id_with_signature (const char *id,
   if (!kp_json_nonempty (id))
     id = made = g_strdup_printf ("call_%08x%08x%08x", g_random_int (), g_random_int (),
                                  g_random_int ());
-  if (!kp_json_nonempty (signature))
+  /* An id that carries its signature already (one Keypool made). */
+  if (!kp_json_nonempty (signature) || strstr (id, KP_GEMINI_SIGNATURE_MARK) != NULL)
     return g_strdup (id);
 
   /* Already base64: only its alphabet changes (URL-safe, no padding). */
@@ -223,9 +226,7 @@ kp_gemini_tool_id_with_signature (const char *id,
       *p = '_';
     else if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_')
       {
-        /* Not base64 after all: encode it whole, marked by a leading '.'
-         * would not survive Anthropic; such signatures are not kept.
-         */
+        /* Not base64 after all: it could not travel in an id. */
         return g_strdup (id);
       }
   return g_strconcat (id, KP_GEMINI_SIGNATURE_MARK, encoded, NULL);
@@ -1056,12 +1057,11 @@ kp_gemini_decoder_feed (KpGeminiDecoder *self,
 
   if (!self->started)
     {
-      g_autofree char *id = g_strconcat ("chatcmpl-",
-                                         kp_json_string (response, "responseId") ?: "keypool",
-                                         NULL);
-
       self->started = TRUE;
-      kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_START, .id = id });
+      kp_event_emit (sink, user_data, (KpEvent) {
+        .type = KP_EVENT_START,
+        .id = kp_json_string (response, "responseId") ?: "keypool",
+      });
     }
 
   for (guint i = 0; parts != NULL && i < json_array_get_length (parts); i++)

@@ -61,11 +61,12 @@ kp_wire_for_route (const char *path)
   for (guint i = 0; wires[i] != NULL; i++)
     {
       const char * const *routes = wires[i]->client_routes;
+      const char *models = wires[i]->models_route;
+      gsize len;
 
       for (guint j = 0; routes != NULL && routes[j] != NULL; j++)
         {
-          gsize len = strlen (routes[j]);
-
+          len = strlen (routes[j]);
           if (strncmp (path, routes[j], len) != 0)
             continue;
           if (path[len] == '\0')
@@ -73,6 +74,12 @@ kp_wire_for_route (const char *path)
           if (path[len] == '/')
             below = wires[i];
         }
+
+      /* A wire whose requests go below its model list (Gemini's). */
+      len = models != NULL ? strlen (models) : 0;
+      if (len > 0 && strncmp (path, models, len) == 0 &&
+          (path[len] == '\0' || path[len] == '/'))
+        below = wires[i];
     }
   return below;
 }
@@ -405,16 +412,17 @@ kp_wire_request_parse_common (KpWireRequest  *req,
     return FALSE;
 
   node = json_object_get_member (request, "model");
-  if (req->model != NULL)
-    ;
-  else if (kp_json_node_string (node) == NULL || *kp_json_node_string (node) == '\0')
+  if (req->model == NULL)
     {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MODEL,
-                           "The request has no “model”: name the model to use, e.g. "
-                           "“deepseek/deepseek-chat”. GET /v1/models lists them.");
-      return FALSE;
+      if (kp_json_node_string (node) == NULL || *kp_json_node_string (node) == '\0')
+        {
+          g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MODEL,
+                               "The request has no “model”: name the model to use, e.g. "
+                               "“deepseek/deepseek-chat”. GET /v1/models lists them.");
+          return FALSE;
+        }
+      req->model = g_strdup (kp_json_node_string (node));
     }
-  req->model = g_strdup (kp_json_node_string (node));
 
   node = json_object_get_member (request, "stream");
   if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
