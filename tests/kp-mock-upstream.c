@@ -15,7 +15,8 @@
  *   mock-agent           a call of the request's first tool, with {"city": "Paris"};
  *                        after a tool result, "The tool said: RESULT."
  *
- * POST …/messages is Anthropic's API: see kp-mock-anthropic.c. POST
+ * POST …/messages is Anthropic's API: see kp-mock-anthropic.c;
+ * POST …/models/{model}:generateContent Gemini's: see kp-mock-gemini.c. POST
  * …/responses, …/embeddings and …/completions are OpenAI's other APIs: see
  * kp-mock-responses.c, kp-mock-embeddings.c and kp-mock-completions.c.
  *
@@ -694,6 +695,14 @@ handler (SoupServer        *server,
       soup_server_message_get_method (msg) == SOUP_METHOD_POST)
     {
       kp_mock_anthropic_handle (&self->stats, msg);
+      return;
+    }
+
+  if (method == SOUP_METHOD_POST && strstr (path, "/models/") != NULL &&
+      (g_str_has_suffix (path, ":generateContent") ||
+       g_str_has_suffix (path, ":streamGenerateContent")))
+    {
+      kp_mock_gemini_handle (&self->stats, msg, path, query);
       return;
     }
 

@@ -814,6 +814,8 @@ test_error_classes (void)
 
       kp_failure_classify_http (&failure, cases[i].status, NULL, cases[i].body,
                                 strlen (cases[i].body));
+      /* Gemini's 503 is the model's load, not the key's fault. */
+      g_assert_cmpint (failure.overloaded, ==, cases[i].status == 503);
       if (failure.klass != cases[i].klass || failure.retry_after != cases[i].retry_after)
         g_error ("case %u: %s, retry %" G_GINT64_FORMAT, i,
                  kp_failure_class_to_string (failure.klass), failure.retry_after);

@@ -513,7 +513,9 @@ kp_failure_classify_http (KpFailure          *failure,
       if (status >= 500 || status == 498)
         {
           failure->klass = KP_FAILURE_DOWN;
-          failure->overloaded = status == 529 || g_strcmp0 (type, "overloaded_error") == 0;
+          /* Anthropic's 529, and Gemini's 503 "The model is overloaded". */
+          failure->overloaded = status == 529 || g_strcmp0 (type, "overloaded_error") == 0 ||
+                                (status == 503 && g_strcmp0 (type, "UNAVAILABLE") == 0);
         }
       else
         failure->klass = KP_FAILURE_CLIENT;
