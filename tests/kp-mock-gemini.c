@@ -15,6 +15,8 @@
  *   gemini-bad          400 INVALID_ARGUMENT (the request's fault)
  *   gemini-error-event  200 stream whose first event is an error
  *
+ * GET /v1beta/models lists them, Gemini's way (kp-mock-upstream.c).
+ *
  * A key with "invalid" in it gets 400 API_KEY_INVALID, as Google answers.
  * A request whose function call lacks its thoughtSignature, or which has no
  * "contents", gets 400 INVALID_ARGUMENT.

@@ -737,6 +737,21 @@ handler (SoupServer        *server,
       return;
     }
 
+  /* Gemini's list: names with their "models/" prefix. */
+  if (g_str_has_prefix (path, "/v1beta/") && g_str_has_suffix (path, "/models"))
+    {
+      static const char models[] =
+        "{\"models\":[{\"name\":\"models/gemini-text\",\"inputTokenLimit\":1048576},"
+        "{\"name\":\"models/gemini-tools\"},{\"name\":\"models/gemini-bad\"},"
+        "{\"name\":\"models/gemini-429-day\"},{\"name\":\"models/gemini-429-minute\"},"
+        "{\"name\":\"models/gemini-503\"},{\"name\":\"models/gemini-error-event\"}]}";
+
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC,
+                                        models, strlen (models));
+      return;
+    }
+
   if (g_str_has_suffix (path, "/models"))
     {
       static const char models[] =

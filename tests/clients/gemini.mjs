@@ -48,6 +48,7 @@ before(async () => {
       {
         id: 'gem', name: 'Gem', dialect: 'gemini', base_url: mockURL.replace(/\/v1$/, '/v1beta'),
         auth: { type: 'header', name: 'x-goog-api-key' }, env: ['KP_CLIENT_GEM_KEY'],
+        models_prefix: 'models/',
         models: [gem('google/gemini-text', 'gemini-text'), gem('google/gemini-tools', 'gemini-tools')],
       },
       {
