@@ -758,6 +758,79 @@ test_array_error (void)
                    "\"status\":\"RESOURCE_EXHAUSTED\"}}\r\n\r\n");
 }
 
+/* Signs of life: none for Gemini's SSE clients (their SDK would stall on a
+ * comment), white space in an array, a comment for the others.
+ */
+static void
+test_keepalive (void)
+{
+  const char *body = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}";
+  g_autoptr(KpWireRequest) sse = request_for (&kp_wire_gemini, body,
+                                              "/v1beta/models/m:streamGenerateContent", "sse");
+  g_autoptr(KpWireRequest) array = request_for (&kp_wire_gemini, body,
+                                                "/v1beta/models/m:streamGenerateContent", NULL);
+  g_autoptr(KpWireRequest) chat = request_for (&kp_wire_openai_chat,
+    "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+    NULL, NULL);
+  g_autoptr(KpWireBridge) to_sse = kp_wire_bridge_new (&kp_wire_openai_chat, &kp_wire_gemini, sse, NULL);
+  g_autoptr(KpWireBridge) to_array = kp_wire_bridge_new (&kp_wire_openai_chat, &kp_wire_gemini, array,
+                                                         NULL);
+  g_autoptr(KpWireBridge) to_chat = kp_wire_bridge_new (&kp_wire_gemini, &kp_wire_openai_chat, chat,
+                                                        NULL);
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  kp_wire_bridge_keepalive (to_sse, out);
+  g_assert_cmpstr (out->str, ==, "");
+  kp_wire_bridge_keepalive (to_array, out);
+  g_assert_cmpstr (out->str, ==, "\n");
+  g_string_truncate (out, 0);
+  kp_wire_bridge_keepalive (to_chat, out);
+  g_assert_cmpstr (out->str, ==, ": keep-alive\n\n");
+}
+
+/* Function calls wait for the end of the stream: their number and size are
+ * bounded.
+ */
+static void
+test_held_calls_bounded (void)
+{
+  const char *body = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}";
+  g_autoptr(KpWireRequest) req = request_for (&kp_wire_gemini, body,
+                                              "/v1beta/models/m:streamGenerateContent", "sse");
+  const KpWireEncoderClass *klass = &kp_gemini_encoder_class;
+  KpWireEncoder encoder = klass->create (req);
+  g_autoptr(GString) out = g_string_new (NULL);
+  g_autofree char *piece = g_strnfill (1024 * 1024, ' ');
+  g_autoptr(GPtrArray) datas = NULL;
+  g_autoptr(JsonNode) last = NULL;
+  JsonArray *parts;
+
+  for (guint i = 0; i < 600; i++)
+    {
+      KpEvent event = { .type = KP_EVENT_TOOL_CALL, .index = i, .id = "c", .name = "f",
+                        .text = "{}" };
+
+      klass->tool_call (encoder, &event, out);
+    }
+  /* 64 MiB offered; at most 16 held. */
+  for (guint i = 0; i < 64; i++)
+    klass->tool_args (encoder, 0, piece, out);
+  g_assert_cmpuint (out->len, ==, 0);
+  klass->finish (encoder, KP_FINISH_TOOL_CALLS, out);
+  klass->end (encoder, out);
+  klass->destroy (encoder);
+
+  g_assert_cmpuint (out->len, <, 17 * 1024 * 1024);
+  datas = sse_datas (out->str, out->len, NULL);
+  g_assert_cmpuint (datas->len, ==, 1);
+  last = parse_json (datas->pdata[0], -1);
+  parts = json_object_get_array_member (json_object_get_object_member (
+    json_array_get_object_element (json_object_get_array_member (json_node_get_object (last),
+                                                                 "candidates"), 0), "content"),
+    "parts");
+  g_assert_cmpuint (json_array_get_length (parts), ==, 512);
+}
+
 /* Every Google error body of §3.1 and §7 into its class. */
 static void
 test_error_classes (void)
@@ -892,6 +965,8 @@ main (int   argc,
   g_test_add_func ("/keypool/gemini/stream-to-anthropic", test_stream_to_anthropic);
   g_test_add_func ("/keypool/gemini/client-streams", test_gemini_client_streams);
   g_test_add_func ("/keypool/gemini/array-error", test_array_error);
+  g_test_add_func ("/keypool/gemini/keepalive", test_keepalive);
+  g_test_add_func ("/keypool/gemini/held-calls-bounded", test_held_calls_bounded);
   g_test_add_func ("/keypool/gemini/error-classes", test_error_classes);
   g_test_add_func ("/keypool/gemini/models-json", test_models_json);
 

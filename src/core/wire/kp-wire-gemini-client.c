@@ -740,6 +740,12 @@ typedef struct
   GString *arguments;
 } PendingCall;
 
+/* Function calls are held until the end: bounded, whatever a provider
+ * sends.
+ */
+#define MAX_CALLS      512
+#define MAX_CALL_BYTES (16 * 1024 * 1024)
+
 typedef struct
 {
   char     *model;
@@ -747,6 +753,7 @@ typedef struct
   gboolean  as_array;
   gboolean  wrote;       /* an element (and "[") is out */
   gboolean  ended;
+  gsize     held;        /* bytes of arguments held */
   KpUsage   usage;
   KpFinish  finish;
   GArray   *calls;       /* of PendingCall, sent whole at the end */
@@ -868,12 +875,19 @@ on_tool_call (KpWireEncoder  encoder,
               GString       *out)
 {
   Encoder *self = encoder;
-  PendingCall call = {
+  PendingCall call;
+
+  if (self->calls->len >= MAX_CALLS)
+    {
+      g_debug ("A stream made more than %d function calls; the rest are dropped", MAX_CALLS);
+      return;
+    }
+  call = (PendingCall) {
     .id = g_strdup (event->id),
     .name = g_strdup (event->name ?: ""),
     .arguments = g_string_new (event->text),
   };
-
+  self->held += call.arguments->len;
   /* The index is the call's ordinal: a gap would be the provider's fault. */
   g_array_append_val (self->calls, call);
 }
@@ -885,9 +899,17 @@ on_tool_args (KpWireEncoder  encoder,
               GString       *out)
 {
   Encoder *self = encoder;
+  gsize len = strlen (text);
 
-  if (index < self->calls->len)
-    g_string_append (g_array_index (self->calls, PendingCall, index).arguments, text);
+  if (index >= self->calls->len)
+    return;
+  if (self->held + len > MAX_CALL_BYTES)
+    {
+      g_debug ("A stream's function calls passed %d bytes; the rest is dropped", MAX_CALL_BYTES);
+      return;
+    }
+  self->held += len;
+  g_string_append_len (g_array_index (self->calls, PendingCall, index).arguments, text, len);
 }
 
 static void

@@ -1,11 +1,12 @@
 /* kp-wire-gemini-private.h: what the Gemini wire's files share, and what a
  * wire around the same requests (Code Assist's v1internal envelope) reuses
  *
- * The wire is three files: kp-wire-gemini.c (the table, routes, errors,
- * usage), kp-wire-gemini-upstream.c (the hub's request as a Gemini
- * generateContent request, a Gemini answer and stream back into the hub)
- * and kp-wire-gemini-client.c (a Gemini client's request into the hub, and
- * the hub's answer and stream back). Nothing in them does I/O.
+ * The wire is four files: kp-wire-gemini.c (the table, routes, errors),
+ * kp-wire-gemini-upstream.c (the hub's request as a Gemini generateContent
+ * request; schemas, signatures), kp-wire-gemini-answer.c (a Gemini answer
+ * and stream back into the hub; usage, finish reasons) and
+ * kp-wire-gemini-client.c (a Gemini client's request into the hub, and the
+ * hub's answer and stream back). Nothing in them does I/O.
  *
  * thoughtSignature across turns. Gemini puts an opaque signature on the
  * parts of its answer (on a functionCall part above all) and wants it back

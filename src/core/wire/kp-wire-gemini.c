@@ -373,6 +373,10 @@ const KpWire kp_wire_gemini = {
   .upstream_path = "/models",
   .models_route = "/v1beta/models",
   .usage_member = "usageMetadata",
+  /* Google's SDKs read an SSE stream as `data:` events only: a comment
+   * would stall them.
+   */
+  .keepalive = "",
   .client_headers = "x-goog-api-key, x-goog-api-client",
   .count_json = count_json,
   .match_route = match_route,

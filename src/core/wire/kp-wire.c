@@ -917,7 +917,10 @@ kp_wire_bridge_keepalive (KpWireBridge *self,
                           GString      *out)
 {
   /* Between the elements of a JSON array, white space is all there is. */
-  g_string_append (out, self->as_array ? "\n" : ": keep-alive\n\n");
+  if (self->as_array)
+    g_string_append (out, "\n");
+  else
+    g_string_append (out, self->client->keepalive ?: ": keep-alive\n\n");
 }
 
 gboolean

@@ -197,6 +197,8 @@ struct _KpWire
   const char          *client_headers; /* headers its clients send, for CORS */
   const char          *models_route;   /* GET path of its model list, or NULL */
   const char          *usage_member;   /* a whole answer's usage object; NULL = "usage" */
+  const char          *keepalive;      /* a sign of life in its streams; NULL = an SSE
+                                        * comment, "" = none (its clients take none) */
   char         *(*count_json)        (gint64               input_tokens);
   /* Paths below a client route that carry part of the request (Gemini's
    * model and method): what @path is, or KP_ROUTE_NONE.
