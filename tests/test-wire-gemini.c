@@ -704,9 +704,10 @@ test_gemini_client_streams (void)
             "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL, NULL);
           g_autoptr(GString) openai = run_bridge (&kp_wire_gemini, openai_req, text, len, &usage);
+          g_autoptr(GPtrArray) datas = NULL;
 
           out = run_bridge (&kp_wire_openai_chat, req, openai->str, openai->len, &usage);
-          g_autoptr(GPtrArray) datas = sse_datas (out->str, out->len, NULL);
+          datas = sse_datas (out->str, out->len, NULL);
 
           for (guint i = 0; i < datas->len; i++)
             kp_gemini_decoder_feed_data (decoder, datas->pdata[i], strlen (datas->pdata[i]),

@@ -165,7 +165,8 @@ answer_call (GArray     *pending,
     {
       Call *call = &g_array_index (pending, Call, i);
       g_autofree char *bare = NULL;
-      g_autofree char *signature = kp_gemini_signature_from_tool_id (call->id, &bare);
+
+      g_free (kp_gemini_signature_from_tool_id (call->id, &bare));
 
       if (id != NULL ? (g_str_equal (call->id, id) || g_str_equal (bare, id))
                      : g_strcmp0 (call->name, name) == 0)
