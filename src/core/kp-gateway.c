@@ -44,6 +44,7 @@ struct _KpGateway
   KpRefresh     *refresh;
   KpServer      *server;
   SoupSession   *session;
+  SoupSession   *local_session;    /* for providers on this machine: no proxy */
   GHashTable    *relays;           /* in flight: KpRelay → itself (owned) */
   GPtrArray     *credentials;      /* of KpCredential, by id */
   GHashTable    *disabled;         /* provider ids switched off */
@@ -116,6 +117,9 @@ kp_gateway_dispose (GObject *object)
   if (self->session != NULL)
     soup_session_abort (self->session);
   g_clear_object (&self->session);
+  if (self->local_session != NULL)
+    soup_session_abort (self->local_session);
+  g_clear_object (&self->local_session);
 
   G_OBJECT_CLASS (kp_gateway_parent_class)->dispose (object);
 }
@@ -777,6 +781,60 @@ kp_gateway_get_session (KpGateway *self)
 {
   g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
   return self->session;
+}
+
+static gboolean
+uri_is_loopback (GUri *uri)
+{
+  g_autoptr(GInetAddress) address = NULL;
+  const char *host = g_uri_get_host (uri);
+
+  if (host == NULL)
+    return FALSE;
+  if (g_ascii_strcasecmp (host, "localhost") == 0)
+    return TRUE;
+  address = g_inet_address_new_from_string (host);
+  return address != NULL && g_inet_address_get_is_loopback (address);
+}
+
+/**
+ * kp_gateway_get_session_for:
+ * @uri: the upstream request's URI
+ *
+ * A provider on this machine (a local model server, a test's mock) needs no
+ * proxy. Its requests go through a session of their own without a proxy
+ * resolver, with the same limits: libsoup then never asks GIO's default
+ * resolver, which loads libproxy and GNOME's proxy settings (GSettings,
+ * dconf and their threads, about 2.5 MB) and looks each new connection up
+ * in a worker thread.
+ *
+ * Returns: (transfer none) (nullable): the session for @uri, or %NULL as
+ *   kp_gateway_get_session()
+ */
+SoupSession *
+kp_gateway_get_session_for (KpGateway *self,
+                            GUri      *uri)
+{
+  guint timeout_s = 0;
+  guint idle_s = 0;
+
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+
+  if (self->session == NULL || uri == NULL || !uri_is_loopback (uri))
+    return self->session;
+
+  if (self->local_session == NULL)
+    {
+      g_object_get (self->session, "timeout", &timeout_s, "idle-timeout", &idle_s, NULL);
+      self->local_session = soup_session_new_with_options ("max-conns", MAX (MAX_CONNS, self->conns_per_host),
+                                                           "max-conns-per-host", self->conns_per_host,
+                                                           "timeout", timeout_s,
+                                                           "idle-timeout", idle_s,
+                                                           "user-agent", "Keypool/" PACKAGE_VERSION,
+                                                           "proxy-resolver", NULL,
+                                                           NULL);
+    }
+  return self->local_session;
 }
 
 guint

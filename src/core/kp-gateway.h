@@ -106,6 +106,8 @@ KpCatalog    *kp_gateway_get_catalog          (KpGateway   *self);
 KpLedger     *kp_gateway_get_ledger           (KpGateway   *self);
 KpRefresh    *kp_gateway_get_refresh          (KpGateway   *self);
 SoupSession  *kp_gateway_get_session          (KpGateway   *self);
+SoupSession  *kp_gateway_get_session_for      (KpGateway   *self,
+                                               GUri        *uri);
 guint         kp_gateway_get_n_active         (KpGateway   *self);
 GPtrArray    *kp_gateway_get_credentials      (KpGateway   *self);
 KpCredential *kp_gateway_find_credential      (KpGateway   *self,
