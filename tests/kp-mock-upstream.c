@@ -15,7 +15,8 @@
  *   mock-agent           a call of the request's first tool, with {"city": "Paris"};
  *                        after a tool result, "The tool said: RESULT."
  *
- * POST …/messages is Anthropic's API: see kp-mock-anthropic.c. POST
+ * POST …/messages is Anthropic's API: see kp-mock-anthropic.c;
+ * POST …/models/{model}:generateContent Gemini's: see kp-mock-gemini.c. POST
  * …/responses, …/embeddings and …/completions are OpenAI's other APIs: see
  * kp-mock-responses.c, kp-mock-embeddings.c and kp-mock-completions.c.
  *
@@ -697,6 +698,14 @@ handler (SoupServer        *server,
       return;
     }
 
+  if (method == SOUP_METHOD_POST && strstr (path, "/models/") != NULL &&
+      (g_str_has_suffix (path, ":generateContent") ||
+       g_str_has_suffix (path, ":streamGenerateContent")))
+    {
+      kp_mock_gemini_handle (&self->stats, msg, path, query);
+      return;
+    }
+
   if (reply_for_key (self, msg, auth))
     return;
 
@@ -725,6 +734,21 @@ handler (SoupServer        *server,
   if (g_str_has_suffix (path, "/completions") && method == SOUP_METHOD_POST)
     {
       kp_mock_completions_handle (&self->stats, self->n_chunks, msg);
+      return;
+    }
+
+  /* Gemini's list: names with their "models/" prefix. */
+  if (g_str_has_prefix (path, "/v1beta/") && g_str_has_suffix (path, "/models"))
+    {
+      static const char models[] =
+        "{\"models\":[{\"name\":\"models/gemini-text\",\"inputTokenLimit\":1048576},"
+        "{\"name\":\"models/gemini-tools\"},{\"name\":\"models/gemini-bad\"},"
+        "{\"name\":\"models/gemini-429-day\"},{\"name\":\"models/gemini-429-minute\"},"
+        "{\"name\":\"models/gemini-503\"},{\"name\":\"models/gemini-error-event\"}]}";
+
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC,
+                                        models, strlen (models));
       return;
     }
 

@@ -49,6 +49,12 @@ void            kp_mock_anthropic_handle       (KpMockStats       *stats,
 const char     *kp_mock_anthropic_stream       (const char        *model);
 const char     *kp_mock_anthropic_message      (const char        *model);
 
+/* Gemini's generateContent (kp-mock-gemini.c). */
+void            kp_mock_gemini_handle          (KpMockStats       *stats,
+                                                SoupServerMessage *msg,
+                                                const char        *path,
+                                                GHashTable        *query);
+
 /* OpenAI's other APIs (kp-mock-responses.c, kp-mock-embeddings.c,
  * kp-mock-completions.c).
  */

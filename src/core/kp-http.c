@@ -30,6 +30,23 @@ kp_http_client_wire (SoupServerMessage *msg)
 }
 
 /**
+ * kp_http_set_request_path:
+ *
+ * Tells @req the path and query @msg asked for (a wire may read its model
+ * there).
+ */
+void
+kp_http_set_request_path (KpWireRequest     *req,
+                          SoupServerMessage *msg)
+{
+  GUri *uri = soup_server_message_get_uri (msg);
+  const char *query = g_uri_get_query (uri);
+  g_autoptr(GHashTable) form = query != NULL ? soup_form_decode (query) : NULL;
+
+  kp_wire_request_set_path (req, g_uri_get_path (uri), form);
+}
+
+/**
  * kp_http_reply_json:
  * @json: (transfer full): the body
  */

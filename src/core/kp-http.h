@@ -18,6 +18,8 @@ void      kp_http_reply_error      (SoupServerMessage *msg,
                                     const char        *code,
                                     const char        *format,
                                     ...) G_GNUC_PRINTF (4, 5);
+void      kp_http_set_request_path (KpWireRequest     *req,
+                                    SoupServerMessage *msg);
 const KpWire *kp_http_client_wire  (SoupServerMessage *msg);
 void      kp_http_reply_json       (SoupServerMessage *msg,
                                     guint              status,

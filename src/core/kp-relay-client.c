@@ -149,7 +149,7 @@ kp_relay_reply_error (KpRelay    *self,
       g_autoptr(GString) event = g_string_new (NULL);
 
       /* The error goes out now; the stream's end waits for the row. */
-      self->wire->error_event (status, code, self->error_message, event);
+      kp_wire_error_event (self->req, status, code, self->error_message, event);
       soup_message_body_append (body, SOUP_MEMORY_COPY, event->str, event->len);
       soup_server_message_unpause (self->msg);
       kp_relay_end_relay (self, FINAL_COMPLETE);
@@ -175,7 +175,9 @@ kp_relay_commit_stream (KpRelay *self)
   headers = soup_server_message_get_response_headers (self->msg);
   soup_server_message_set_status (self->msg, self->upstream_status, NULL);
   soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
-  soup_message_headers_replace (headers, "Content-Type", "text/event-stream");
+  soup_message_headers_replace (headers, "Content-Type",
+                                self->req->stream_as_array ? "application/json"
+                                                           : "text/event-stream");
   soup_message_headers_replace (headers, "Cache-Control", "no-cache");
   kp_relay_add_route_headers (self, headers);
 

@@ -211,10 +211,15 @@ refuse (KpServer          *self,
                     soup_server_message_get_remote_host (msg));
 }
 
+/* Bearer (OpenAI's clients), x-api-key (Anthropic's), x-goog-api-key or
+ * ?key= (Gemini's).
+ */
 static const char *
-get_token (SoupMessageHeaders *headers)
+get_token (SoupMessageHeaders *headers,
+           GHashTable         *query)
 {
   const char *value = soup_message_headers_get_one (headers, "Authorization");
+  const char *key = query != NULL ? g_hash_table_lookup (query, "key") : NULL;
 
   if (value != NULL)
     {
@@ -226,7 +231,10 @@ get_token (SoupMessageHeaders *headers)
       return value;
     }
 
-  return soup_message_headers_get_one (headers, "x-api-key");
+  value = soup_message_headers_get_one (headers, "x-api-key");
+  if (value == NULL)
+    value = soup_message_headers_get_one (headers, "x-goog-api-key");
+  return value != NULL ? value : key;
 }
 
 /* Answering without reading the body -----------------------------------------
@@ -513,7 +521,8 @@ on_got_chunk (SoupServerMessage *msg,
 static gboolean
 check_request (KpServer          *self,
                SoupServerMessage *msg,
-               const char        *path)
+               const char        *path,
+               GHashTable        *query)
 {
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   const char *host = soup_message_headers_get_one (headers, "Host");
@@ -536,9 +545,10 @@ check_request (KpServer          *self,
       return FALSE;
     }
 
-  if (g_str_has_prefix (path, "/v1/") || g_str_equal (path, "/v1"))
+  if (g_str_has_prefix (path, "/v1/") || g_str_equal (path, "/v1") ||
+      kp_wire_is_client_path (path))
     {
-      const char *token = get_token (headers);
+      const char *token = get_token (headers, query);
       guint client = KP_CLIENT_OTHER;
 
       if (soup_server_message_get_method (msg) == SOUP_METHOD_OPTIONS)
@@ -548,7 +558,8 @@ check_request (KpServer          *self,
         {
           refuse (self, msg, 401, "missing_api_key",
                   "No access token. Send Keypool’s token as “Authorization: Bearer "
-                  "<token>” or “x-api-key: <token>”; “keypool token” prints it.");
+                  "<token>”, “x-api-key: <token>” or “x-goog-api-key: <token>”; "
+                  "“keypool token” prints it.");
           return FALSE;
         }
       if (kp_http_secret_equal (token, kp_gateway_get_token (self->gateway)))
@@ -599,7 +610,7 @@ early_handler (SoupServer        *server,
       kp_client_conns_got_headers (self->conns, socket);
     }
 
-  if (!check_request (self, msg, path))
+  if (!check_request (self, msg, path, query))
     {
       if (has_body (headers))
         answer_and_close (self, msg, TRUE);
@@ -688,6 +699,7 @@ handle_count_tokens (KpServer          *self,
 
   body = kp_http_take_body (msg);
   req = kp_wire_request_new (wire, body, NULL);
+  kp_http_set_request_path (req, msg);
   if (!kp_wire_request_parse_common (req, &error))
     {
       refuse (self, msg, 400, kp_wire_error_code (error), "%s", error->message);
@@ -722,11 +734,16 @@ describe_routes (void)
   return g_string_free (g_steal_pointer (&routes), FALSE);
 }
 
-static gboolean
-is_count_route (const KpWire *wire,
-                const char   *path)
+/* A wire's own model list, made from Keypool's. */
+static void
+reply_wire_models (KpServer          *self,
+                   SoupServerMessage *msg,
+                   const KpWire      *wire)
 {
-  return wire->count_route != NULL && g_str_equal (wire->count_route, path);
+  gsize length;
+  const char *json = kp_gateway_get_models_json (self->gateway, &length);
+
+  kp_http_reply_json (msg, 200, wire->models_json (json, length));
 }
 
 static void
@@ -739,6 +756,7 @@ handler (SoupServer        *server,
   KpServer *self = user_data;
   const char *method = soup_server_message_get_method (msg);
   const KpWire *wire;
+  KpRouteKind kind;
 
   add_cors_headers (self, msg);
 
@@ -749,11 +767,19 @@ handler (SoupServer        *server,
     }
 
   wire = kp_wire_for_route (path);
-  if (wire != NULL && (is_count_route (wire, path) || kp_wire_serves_route (wire, path)))
+  kind = kp_wire_route_kind (wire, path);
+  if (kind == KP_ROUTE_MODELS && wire->models_json != NULL)
+    {
+      if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD)
+        reply_method_not_allowed (self, msg, "GET");
+      else
+        reply_wire_models (self, msg, wire);
+    }
+  else if (kind == KP_ROUTE_REQUEST || kind == KP_ROUTE_COUNT)
     {
       if (method != SOUP_METHOD_POST)
         reply_method_not_allowed (self, msg, "POST");
-      else if (is_count_route (wire, path))
+      else if (kind == KP_ROUTE_COUNT)
         handle_count_tokens (self, msg, wire);
       else
         handle_request (self, msg);

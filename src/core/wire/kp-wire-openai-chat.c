@@ -646,10 +646,15 @@ encode_end (Encoder *self,
                               ",\"completion_tokens\":%" G_GINT64_FORMAT
                               ",\"total_tokens\":%" G_GINT64_FORMAT
                               ",\"prompt_tokens_details\":{\"cached_tokens\":%" G_GINT64_FORMAT
-                              ",\"cache_write_tokens\":%" G_GINT64_FORMAT "}}}\n\n",
+                              ",\"cache_write_tokens\":%" G_GINT64_FORMAT "}",
                               self->usage.prompt_tokens, self->usage.completion_tokens,
                               self->usage.prompt_tokens + self->usage.completion_tokens,
                               self->usage.cached_tokens, self->usage.cache_write_tokens);
+      /* Thinking tokens, when the provider told them apart (Gemini does). */
+      if (self->usage.reasoning_tokens > 0)
+        g_string_append_printf (out, ",\"completion_tokens_details\":{\"reasoning_tokens\":%"
+                                G_GINT64_FORMAT "}", self->usage.reasoning_tokens);
+      g_string_append (out, "}}\n\n");
     }
   g_string_append (out, "data: [DONE]\n\n");
   self->ended = TRUE;

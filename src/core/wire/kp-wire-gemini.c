@@ -1,0 +1,401 @@
+/* kp-wire-gemini.c: Google's Gemini API (generateContent), as a provider's
+ * API and a client's
+ *
+ * The table, the routes (the model and the method are in the path:
+ * `/v1beta/models/{model}:generateContent`), errors in Google's shape and
+ * the stream decoder's wrapper. Requests and answers are in
+ * kp-wire-gemini-upstream.c and kp-wire-gemini-client.c.
+ *
+ * Upstream, a request goes to `{base_url}/models/{model}:generateContent`,
+ * or `:streamGenerateContent?alt=sse` for a stream, whose events are one
+ * answer object each and which simply ends.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "codec/kp-json-guard.h"
+#include "kp-wire-gemini-private.h"
+
+/* Errors ------------------------------------------------------------------ */
+
+/* google.rpc.Code names, by HTTP status. */
+const char *
+kp_gemini_status_for_http (guint status)
+{
+  switch (status)
+    {
+    case 400:
+      return "INVALID_ARGUMENT";
+    case 401:
+      return "UNAUTHENTICATED";
+    case 403:
+      return "PERMISSION_DENIED";
+    case 404:
+      return "NOT_FOUND";
+    case 405:
+      return "UNIMPLEMENTED";
+    case 409:
+      return "ABORTED";
+    case 413:
+      return "INVALID_ARGUMENT";
+    case 429:
+      return "RESOURCE_EXHAUSTED";
+    case 499:
+      return "CANCELLED";
+    case 501:
+      return "UNIMPLEMENTED";
+    case 503:
+      return "UNAVAILABLE";
+    case 504:
+      return "DEADLINE_EXCEEDED";
+    default:
+      if (status >= 500)
+        return "INTERNAL";
+      return status >= 400 ? "FAILED_PRECONDITION" : "UNKNOWN";
+    }
+}
+
+char *
+kp_gemini_error_json (guint       status,
+                      const char *message)
+{
+  g_autoptr(GString) out = g_string_new ("{\"error\":{\"code\":");
+
+  g_string_append_printf (out, "%u,\"message\":", status);
+  kp_json_append_string (out, message ?: "");
+  g_string_append (out, ",\"status\":");
+  kp_json_append_string (out, kp_gemini_status_for_http (status));
+  g_string_append (out, "}}");
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static char *
+gemini_error_json (guint       status,
+                   const char *code,
+                   const char *message)
+{
+  return kp_gemini_error_json (status, message);
+}
+
+/* A provider's error (any wire's shape) in Google's. */
+static char *
+error_from_upstream (guint       status,
+                     const char *body,
+                     gsize       len)
+{
+  gint64 code = 0;
+  g_autofree char *message = kp_wire_error_message (body, len, &code, NULL);
+
+  if (status < 400 && code >= 400 && code < 600)
+    status = (guint)code;
+  if (!kp_json_nonempty (message))
+    {
+      g_free (message);
+      message = g_strdup_printf ("The provider answered with HTTP status %u.", status);
+    }
+  return kp_gemini_error_json (status, message);
+}
+
+/* Mid-stream, Gemini sends the error as one more event. */
+static void
+error_event (guint       status,
+             const char *code,
+             const char *message,
+             GString    *out)
+{
+  g_autofree char *json = kp_gemini_error_json (status, message);
+
+  g_string_append (out, "data: ");
+  g_string_append (out, json);
+  g_string_append (out, "\r\n\r\n");
+}
+
+/* Decoding a provider's stream -------------------------------------------- */
+
+static KpWireDecoder
+decoder_new (const KpWireRequest *req,
+             const KpWireTarget  *target,
+             gboolean             passthrough)
+{
+  return kp_gemini_decoder_new ();
+}
+
+static void
+decoder_free (KpWireDecoder decoder)
+{
+  kp_gemini_decoder_free (decoder);
+}
+
+/* Every event is read, passthrough or not: each may carry the usage. */
+static KpDecodeResult
+decode (KpWireDecoder  decoder,
+        const char    *event_name,
+        gsize          name_len,
+        const char    *data,
+        gsize          len,
+        KpEventSink    sink,
+        gpointer       user_data)
+{
+  kp_gemini_decoder_feed_data (decoder, data, len, sink, user_data);
+  return KP_DECODE_FORWARD;
+}
+
+/* Upstream requests ------------------------------------------------------- */
+
+static GBytes *
+build_body (KpWireRequest  *req,
+            JsonObject     *source,
+            gboolean        passthrough,
+            KpWireTarget   *target,
+            GError        **error)
+{
+  g_autoptr(JsonNode) built = NULL;
+
+  /* The model and the stream are in the path: the body goes as it came. */
+  if (passthrough)
+    return req->changed ? kp_wire_serialize (req->root) : g_bytes_ref (req->body);
+
+  built = kp_gemini_request_from_openai (source, error);
+  if (built == NULL)
+    return NULL;
+  return kp_wire_serialize (built);
+}
+
+/* "/{model}:generateContent", or the stream's method with SSE. */
+static char *
+upstream_suffix (const KpWireRequest *req,
+                 const KpWireTarget  *target)
+{
+  g_autofree char *model = g_uri_escape_string (target->offering->upstream_id, NULL, FALSE);
+
+  return g_strconcat ("/", model,
+                      req->stream ? ":streamGenerateContent?alt=sse" : ":generateContent", NULL);
+}
+
+static JsonNode *
+response_to_canonical (JsonObject  *answer,
+                       const char  *model,
+                       GError     **error)
+{
+  return kp_gemini_response_to_openai (answer, model, error);
+}
+
+/* The client's side ------------------------------------------------------- */
+
+#define MODELS_PREFIX "/v1beta/models/"
+
+typedef enum
+{
+  METHOD_NONE,
+  METHOD_GENERATE,
+  METHOD_STREAM,
+  METHOD_COUNT,
+} Method;
+
+/* "/v1beta/models/{model}:{method}": the model (decoded) and the method. */
+static Method
+split_path (const char  *path,
+            char       **model)
+{
+  const char *name;
+  const char *colon;
+  g_autofree char *escaped = NULL;
+  g_autofree char *decoded = NULL;
+  Method method;
+
+  if (model != NULL)
+    *model = NULL;
+  if (path == NULL || !g_str_has_prefix (path, MODELS_PREFIX))
+    return METHOD_NONE;
+  name = path + strlen (MODELS_PREFIX);
+  colon = strrchr (name, ':');
+  if (colon == NULL || colon == name || colon - name > 3 * KP_GEMINI_MODEL_MAX)
+    return METHOD_NONE;
+
+  if (g_str_equal (colon + 1, "generateContent"))
+    method = METHOD_GENERATE;
+  else if (g_str_equal (colon + 1, "streamGenerateContent"))
+    method = METHOD_STREAM;
+  else if (g_str_equal (colon + 1, "countTokens"))
+    method = METHOD_COUNT;
+  else
+    return METHOD_NONE;
+
+  escaped = g_strndup (name, colon - name);
+  decoded = g_uri_unescape_string (escaped, NULL);
+  if (decoded == NULL || *decoded == '\0' || strlen (decoded) > KP_GEMINI_MODEL_MAX ||
+      !g_utf8_validate (decoded, -1, NULL))
+    return METHOD_NONE;
+  if (model != NULL)
+    *model = g_steal_pointer (&decoded);
+  return method;
+}
+
+static KpRouteKind
+match_route (const char *path)
+{
+  switch (split_path (path, NULL))
+    {
+    case METHOD_GENERATE:
+    case METHOD_STREAM:
+      return KP_ROUTE_REQUEST;
+    case METHOD_COUNT:
+      return KP_ROUTE_COUNT;
+    case METHOD_NONE:
+    default:
+      return KP_ROUTE_NONE;
+    }
+}
+
+/* The model and the stream are in the path; `alt=sse` picks SSE over a
+ * JSON array.
+ */
+static gboolean
+parse_route (KpWireRequest  *req,
+             GError        **error)
+{
+  g_autofree char *model = NULL;
+  Method method;
+  const char *alt;
+
+  if (req->path == NULL)
+    return TRUE;
+  method = split_path (req->path, &model);
+  if (method == METHOD_NONE)
+    {
+      g_set_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MODEL,
+                   "The path must be /v1beta/models/{model}:generateContent (or "
+                   ":streamGenerateContent, :countTokens), with a model name of at most %u "
+                   "characters.", KP_GEMINI_MODEL_MAX);
+      return FALSE;
+    }
+  /* "models/gemini-2.5-flash" and "gemini-2.5-flash" are one model. */
+  g_free (req->model);
+  req->model = g_strdup (g_str_has_prefix (model, "models/") ? model + strlen ("models/") : model);
+  req->stream = method == METHOD_STREAM;
+  alt = req->query != NULL ? g_hash_table_lookup (req->query, "alt") : NULL;
+  req->stream_as_array = req->stream && g_strcmp0 (alt, "sse") != 0;
+  return TRUE;
+}
+
+static gboolean
+parse_request (KpWireRequest  *req,
+               GError        **error)
+{
+  JsonObject *request = json_node_get_object (req->root);
+  JsonArray *contents = kp_json_array (request, "contents");
+  gint64 max_tokens = 0;
+
+  if (contents == NULL || json_array_get_length (contents) == 0)
+    {
+      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MESSAGES,
+                           "The request needs “contents”: a non-empty list of turns.");
+      return FALSE;
+    }
+  if (kp_json_int (kp_json_object (request, "generationConfig"), "maxOutputTokens", &max_tokens) &&
+      max_tokens > 0)
+    req->output_tokens = max_tokens;
+  return TRUE;
+}
+
+static JsonNode *
+to_canonical (JsonObject  *request,
+              GError     **error)
+{
+  return kp_gemini_request_to_openai (request, error);
+}
+
+static JsonNode *
+response_from_canonical (JsonObject          *completion,
+                         const KpWireRequest *req,
+                         GError             **error)
+{
+  return kp_gemini_response_from_openai (completion, req->model, error);
+}
+
+static char *
+count_json (gint64 input_tokens)
+{
+  return g_strdup_printf ("{\"totalTokens\":%" G_GINT64_FORMAT "}", input_tokens);
+}
+
+/* Keypool's model list ({"data":[{"id"}]}) in Gemini's shape. */
+static char *
+models_json (const char *openai_models,
+             gsize       len)
+{
+  g_autoptr(JsonObject) list = kp_json_parse_object (openai_models, len);
+  JsonArray *data = kp_json_array (list, "data");
+  g_autoptr(GString) out = g_string_new ("{\"models\":[");
+
+  for (guint i = 0; data != NULL && i < json_array_get_length (data); i++)
+    {
+      const char *id = kp_json_string (kp_json_array_object (data, i), "id");
+      const char *display = kp_json_string (kp_json_array_object (data, i), "display_name");
+      g_autofree char *name = NULL;
+
+      if (id == NULL)
+        continue;
+      name = g_strconcat ("models/", id, NULL);
+      if (out->str[out->len - 1] != '[')
+        g_string_append_c (out, ',');
+      g_string_append (out, "{\"name\":");
+      kp_json_append_string (out, name);
+      g_string_append (out, ",\"baseModelId\":");
+      kp_json_append_string (out, id);
+      g_string_append (out, ",\"version\":\"keypool\",\"displayName\":");
+      kp_json_append_string (out, display ?: id);
+      g_string_append (out, ",\"supportedGenerationMethods\":"
+                       "[\"generateContent\",\"streamGenerateContent\",\"countTokens\"]}");
+    }
+  g_string_append (out, "]}");
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* For the list of what Keypool serves; paths below /v1beta/models. */
+static const char * const client_routes[] = {
+  MODELS_PREFIX "{model}:generateContent",
+  MODELS_PREFIX "{model}:streamGenerateContent",
+  NULL,
+};
+
+const KpWire kp_wire_gemini = {
+  .id = "gemini",
+  .kind = KP_WIRE_KIND_CHAT,
+  .client_routes = client_routes,
+  .upstream_path = "/models",
+  .models_route = "/v1beta/models",
+  .usage_member = "usageMetadata",
+  /* Google's SDKs read an SSE stream as `data:` events only: a comment
+   * would stall them.
+   */
+  .keepalive = "",
+  .client_headers = "x-goog-api-key, x-goog-api-client",
+  .count_json = count_json,
+  .match_route = match_route,
+  .parse_route = parse_route,
+  .models_json = models_json,
+
+  .parse_request = parse_request,
+  .to_canonical = to_canonical,
+  .response_from_canonical = response_from_canonical,
+  .encoder = &kp_gemini_encoder_class,
+  .error_json = gemini_error_json,
+  .error_from_upstream = error_from_upstream,
+  .error_event = error_event,
+
+  .build_body = build_body,
+  .upstream_suffix = upstream_suffix,
+  .decoder_new = decoder_new,
+  .decode = decode,
+  .decoder_free = decoder_free,
+  .response_to_canonical = response_to_canonical,
+  .parse_usage = kp_gemini_parse_usage,
+};
