@@ -763,7 +763,7 @@ try_route (KpRelay *self)
   soup_message_add_flags (self->upstream, SOUP_MESSAGE_IDEMPOTENT);
   headers = soup_message_get_request_headers (self->upstream);
   kp_provider_apply_headers (self->provider, headers,
-                             self->credential ? kp_credential_get_secret (self->credential) : NULL);
+                             self->credential ? kp_credential_get_token (self->credential) : NULL);
   soup_message_headers_replace (headers, "Accept",
                                 self->req->stream ? "text/event-stream" : "application/json");
   if (self->upstream_wire->add_headers != NULL)
