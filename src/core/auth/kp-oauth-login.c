@@ -429,6 +429,8 @@ kp_oauth_login_run_async (KpOAuthLogin        *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, kp_oauth_login_run_async);
+  /* A cancelled sign-in says so in Keypool's words. */
+  g_task_set_check_cancellable (task, FALSE);
 
   if (self->server == NULL && !kp_oauth_login_listen (self, &error))
     {

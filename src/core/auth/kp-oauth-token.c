@@ -192,7 +192,9 @@ oauth_rejected (KpAuth *auth)
 
   if (self->state == KP_OAUTH_STATE_REFUSED || self->refresh_token == NULL)
     return FALSE;
-  /* Refused again right after a refresh: it is the account, not the token. */
+  /* Refused again after the refresh a 401 brought: it is the account, not
+   * the token.
+   */
   if (self->rejected_once)
     return FALSE;
   self->rejected_once = TRUE;
@@ -309,7 +311,6 @@ on_refreshed (GObject      *object,
     }
   self->state = KP_OAUTH_STATE_READY;
   g_clear_pointer (&self->problem, g_free);
-  self->rejected_once = FALSE;
   schedule (self, self->expires_at - KP_OAUTH_REFRESH_AHEAD_S - now);
   finish_waiting (self, NULL);
   g_signal_emit (self, signals[SIGNAL_REFRESHED], 0);
@@ -389,6 +390,8 @@ kp_oauth_token_tick (KpOAuthToken *self)
       schedule (self, self->expires_at - KP_OAUTH_REFRESH_AHEAD_S - now);
       return;
     }
+  /* A refresh on time: a later 401 may be a token's again. */
+  self->rejected_once = FALSE;
   refresh_in_background (self);
 }
 
