@@ -462,7 +462,7 @@ parse_wire (KpProvider  *self,
     {
       g_set_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_UNSUPPORTED,
                    "%s: the dialect “%s” is not supported by this Keypool "
-                   "(only “openai” and “anthropic”)",
+                   "(only “openai”, “anthropic” and “gemini”)",
                    self->origin, dialect);
       return FALSE;
     }

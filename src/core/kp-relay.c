@@ -703,8 +703,18 @@ try_route (KpRelay *self)
 
           body = kp_wire_build_upstream (self->req, self->upstream_wire, &self->target, &error);
           if (body != NULL)
-            break;
-          self->translate_error = g_strdup (error->message);
+            {
+              g_autofree char *uri = kp_wire_upstream_uri (self->req, self->upstream_wire,
+                                                           &self->target);
+
+              self->upstream = uri != NULL ? soup_message_new (SOUP_METHOD_POST, uri) : NULL;
+              if (self->upstream != NULL)
+                break;
+              g_clear_pointer (&body, g_bytes_unref);
+              self->translate_error = g_strdup ("its address for this model is not a valid URL");
+            }
+          else
+            self->translate_error = g_strdup (error->message);
         }
       else
         self->translate_error = g_strdup ("it does not serve this API");
@@ -752,9 +762,6 @@ try_route (KpRelay *self)
            self->plan->routes->len, kp_provider_get_id (self->provider),
            self->offering->upstream_id);
 
-  self->upstream = soup_message_new_from_uri (SOUP_METHOD_POST,
-                                              kp_provider_get_api_uri (self->provider,
-                                                                       self->upstream_wire->id));
   /* libsoup 3.2 opens a new connection for every POST unless told that it
    * may reuse one: with this, keep-alive connections to a provider are
    * pooled (no TCP and TLS handshake per request). A request on a pooled
