@@ -365,7 +365,10 @@ keys_list (KpGateway               *gateway,
                                         state);
       if (last_error != NULL && kp_credential_get_state (credential, g_get_real_time () / G_USEC_PER_SEC)
                                   != KP_CREDENTIAL_OK)
-        g_application_command_line_print (cmdline, "     last error: %.160s\n", last_error);
+        g_application_command_line_print (cmdline, "     last error: %.300s\n", last_error);
+      if (kp_credential_get_meta (credential, "quota") != NULL)
+        g_application_command_line_print (cmdline, "     %s\n",
+                                          kp_credential_get_meta (credential, "quota"));
     }
   return EXIT_SUCCESS;
 }

@@ -358,3 +358,119 @@ kp_code_assist_setup_finish (GAsyncResult  *result,
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
 }
+
+/* Quota ---------------------------------------------------------------------- */
+
+static void
+on_quota (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(JsonNode) root = read_answer (task, result, "retrieveUserQuota");
+  JsonArray *buckets;
+  double lowest = 2;
+  const char *reset = NULL;
+  KpCodeAssistQuota *quota;
+
+  if (root == NULL)
+    return;
+  buckets = kp_json_array (json_node_get_object (root), "buckets");
+  for (guint i = 0; buckets != NULL && i < MIN (json_array_get_length (buckets), 256); i++)
+    {
+      JsonObject *bucket = kp_json_array_object (buckets, i);
+      JsonNode *fraction = bucket ? json_object_get_member (bucket, "remainingFraction") : NULL;
+      double value;
+
+      if (fraction == NULL || !kp_json_is_number (fraction))
+        continue;
+      value = json_node_get_double (fraction);
+      if (value >= 0 && value <= 1 && value < lowest)
+        {
+          lowest = value;
+          reset = kp_json_string (bucket, "resetTime");
+        }
+    }
+
+  quota = g_new0 (KpCodeAssistQuota, 1);
+  quota->remaining = lowest <= 1 ? lowest : -1;
+  if (reset != NULL)
+    {
+      g_autoptr(GDateTime) when = g_date_time_new_from_iso8601 (reset, NULL);
+
+      quota->reset_at = when ? g_date_time_to_unix (when) : 0;
+    }
+  g_task_return_pointer (task, quota, g_free);
+  g_object_unref (task);
+}
+
+/**
+ * kp_code_assist_quota_async:
+ * @project: (nullable): the account's project
+ *
+ * Reads what is left of the account's quota (retrieveUserQuota): the
+ * lowest remaining fraction of its buckets, and when that one resets.
+ */
+void
+kp_code_assist_quota_async (SoupSession         *session,
+                            const char          *base_url,
+                            const char          *access_token,
+                            const char          *project,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  GTask *task;
+  Setup *setup;
+  g_autoptr(JsonObject) body = json_object_new ();
+
+  g_return_if_fail (SOUP_IS_SESSION (session));
+  g_return_if_fail (base_url != NULL && access_token != NULL);
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kp_code_assist_quota_async);
+  setup = g_new0 (Setup, 1);
+  setup->session = g_object_ref (session);
+  setup->base_url = g_strdup (base_url);
+  setup->access_token = g_strdup (access_token);
+  g_task_set_task_data (task, setup, (GDestroyNotify)setup_free);
+
+  if (project != NULL)
+    json_object_set_string_member (body, "project", project);
+  send (task, SOUP_METHOD_POST, ":retrieveUserQuota", body, on_quota);
+}
+
+/**
+ * kp_code_assist_quota_finish:
+ *
+ * Returns: (transfer full): what is left (remaining < 0: not said), or
+ *   %NULL with @error set
+ */
+KpCodeAssistQuota *
+kp_code_assist_quota_finish (GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * kp_code_assist_quota_describe:
+ * @quota: what is left
+ *
+ * Returns: (transfer full) (nullable): "62 % of today's quota left, resets
+ *   09:00", or %NULL when the quota was not said
+ */
+char *
+kp_code_assist_quota_describe (const KpCodeAssistQuota *quota)
+{
+  g_autoptr(GDateTime) when = NULL;
+  g_autofree char *time = NULL;
+
+  if (quota == NULL || quota->remaining < 0)
+    return NULL;
+  if (quota->reset_at > 0 && (when = g_date_time_new_from_unix_local (quota->reset_at)) != NULL)
+    time = g_date_time_format (when, "%H:%M");
+  return g_strdup_printf ("%d %% of today's quota left%s%s", (int)(quota->remaining * 100 + 0.5),
+                          time ? ", resets " : "", time ? time : "");
+}

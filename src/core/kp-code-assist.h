@@ -30,6 +30,12 @@ typedef struct
   char *validation_url;  /* set with KP_CODE_ASSIST_ERROR_VALIDATION */
 } KpCodeAssistAccount;
 
+typedef struct
+{
+  double remaining;   /* the lowest remaining fraction, 0..1; < 0 = not said */
+  gint64 reset_at;    /* when that bucket resets, unix s; 0 = not said */
+} KpCodeAssistQuota;
+
 GQuark               kp_code_assist_error_quark   (void);
 void                 kp_code_assist_setup_async   (SoupSession          *session,
                                                    const char           *base_url,
@@ -40,6 +46,16 @@ void                 kp_code_assist_setup_async   (SoupSession          *session
                                                    gpointer              user_data);
 KpCodeAssistAccount *kp_code_assist_setup_finish  (GAsyncResult         *result,
                                                    GError              **error);
+void                 kp_code_assist_quota_async   (SoupSession          *session,
+                                                   const char           *base_url,
+                                                   const char           *access_token,
+                                                   const char           *project,
+                                                   GCancellable         *cancellable,
+                                                   GAsyncReadyCallback   callback,
+                                                   gpointer              user_data);
+KpCodeAssistQuota   *kp_code_assist_quota_finish  (GAsyncResult         *result,
+                                                   GError              **error);
+char                *kp_code_assist_quota_describe (const KpCodeAssistQuota *quota);
 void                 kp_code_assist_account_free  (KpCodeAssistAccount  *account);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpCodeAssistAccount, kp_code_assist_account_free)

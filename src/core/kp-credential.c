@@ -218,6 +218,8 @@ kp_credential_note_success (KpCredential *self)
 {
   g_return_if_fail (KP_IS_CREDENTIAL (self));
   self->failures = 0;
+  if (self->auth != NULL)
+    kp_auth_accepted (self->auth);
 }
 
 /**

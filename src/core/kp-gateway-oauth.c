@@ -21,6 +21,7 @@
 #include "auth/kp-cli-creds.h"
 #include "auth/kp-oauth-login.h"
 #include "auth/kp-oauth-token.h"
+#include "kp-code-assist.h"
 
 static KpCredential *
 credential_of_auth (KpGateway *self,
@@ -56,10 +57,167 @@ on_refused (KpOAuthToken *token,
   kp_gateway_emit_changed (self);
 }
 
+/* Setting an account up (Code Assist: its project) ------------------------ */
+
+typedef struct
+{
+  GWeakRef      gateway;
+  KpCredential *credential;
+  char         *base_url;
+  char         *project;
+} SetUp;
+
+static void
+set_up_free (SetUp *set_up)
+{
+  g_weak_ref_clear (&set_up->gateway);
+  g_clear_object (&set_up->credential);
+  g_free (set_up->base_url);
+  g_free (set_up->project);
+  g_free (set_up);
+}
+
+static void
+on_quota_read (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  SetUp *set_up = user_data;
+  g_autoptr(KpGateway) self = g_weak_ref_get (&set_up->gateway);
+  g_autoptr(GError) error = NULL;
+  g_autofree KpCodeAssistQuota *quota = kp_code_assist_quota_finish (result, &error);
+  g_autofree char *text = NULL;
+
+  if (self != NULL && quota != NULL && (text = kp_code_assist_quota_describe (quota)) != NULL)
+    {
+      kp_credential_set_meta (set_up->credential, "quota", text);
+      kp_gateway_emit_changed (self);
+    }
+  else if (error != NULL)
+    g_debug ("No quota for key %" G_GINT64_FORMAT ": %s",
+             kp_credential_get_id (set_up->credential), error->message);
+  set_up_free (set_up);
+}
+
+/* What is left of a subscription's quota, for the window and the list. */
+static void
+read_quota (KpGateway    *self,
+            KpCredential *credential,
+            SetUp        *set_up)
+{
+  KpAuth *auth = kp_credential_get_auth (credential);
+  const char *token = KP_IS_OAUTH_TOKEN (auth) ? kp_oauth_token_peek (KP_OAUTH_TOKEN (auth)) : NULL;
+
+  if (token == NULL)
+    {
+      set_up_free (set_up);
+      return;
+    }
+  kp_code_assist_quota_async (kp_gateway_get_auth_session (self), set_up->base_url, token,
+                              kp_credential_get_meta (credential, "project"), NULL, on_quota_read,
+                              set_up);
+}
+
+static void
+on_set_up (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  SetUp *set_up = user_data;
+  g_autoptr(KpGateway) self = g_weak_ref_get (&set_up->gateway);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCodeAssistAccount) account = kp_code_assist_setup_finish (result, &error);
+  KpCredential *credential = set_up->credential;
+  KpAuth *auth = kp_credential_get_auth (credential);
+
+  kp_credential_set_meta (credential, "setup", NULL);
+  if (self == NULL || !KP_IS_OAUTH_TOKEN (auth))
+    {
+      set_up_free (set_up);
+      return;
+    }
+
+  if (account == NULL)
+    {
+      g_autofree char *clean = kp_secret_scrub (error->message, kp_credential_get_secret (credential));
+
+      g_debug ("Key %" G_GINT64_FORMAT " not set up: %s", kp_credential_get_id (credential), clean);
+      if (g_error_matches (error, KP_CODE_ASSIST_ERROR, KP_CODE_ASSIST_ERROR_VALIDATION) ||
+          g_error_matches (error, KP_CODE_ASSIST_ERROR, KP_CODE_ASSIST_ERROR_INELIGIBLE))
+        {
+          kp_credential_set_state (credential, KP_CREDENTIAL_INVALID, 0, clean);
+          kp_ledger_save_credential_state (kp_gateway_get_ledger (self),
+                                           kp_credential_get_id (credential), "invalid", 0, clean);
+        }
+      /* Otherwise tried again at the next refresh. */
+      kp_gateway_emit_changed (self);
+      set_up_free (set_up);
+      return;
+    }
+
+  kp_credential_set_meta (credential, "tier", account->tier);
+  kp_credential_set_meta (credential, "project", account->project);
+  kp_oauth_token_set_held (KP_OAUTH_TOKEN (auth), FALSE);
+  kp_gateway_emit_changed (self);
+  read_quota (self, credential, set_up);
+}
+
+/* An account that needs setting up is held until it is: a request sent
+ * without its project would fail.
+ */
+static void
+maybe_set_up (KpGateway    *self,
+              KpCredential *credential)
+{
+  KpAuth *auth = kp_credential_get_auth (credential);
+  KpOAuthToken *token;
+  const KpOAuthClient *client;
+  KpProvider *provider;
+  const char *access_token;
+  SetUp *set_up;
+
+  if (auth == NULL || !KP_IS_OAUTH_TOKEN (auth))
+    return;
+  token = KP_OAUTH_TOKEN (auth);
+  client = kp_oauth_token_get_client (token);
+  provider = kp_catalog_get_provider (kp_gateway_get_catalog (self),
+                                      kp_credential_get_provider_id (credential));
+  if (client->account_setup == NULL || provider == NULL)
+    return;
+
+  set_up = g_new0 (SetUp, 1);
+  g_weak_ref_init (&set_up->gateway, self);
+  set_up->credential = g_object_ref (credential);
+  set_up->base_url = g_strdup (kp_provider_get_base_url (provider));
+
+  if (kp_credential_get_meta (credential, "tier") != NULL)
+    {
+      /* Set up already: the quota is read again with each new token. */
+      kp_oauth_token_set_held (token, FALSE);
+      read_quota (self, credential, set_up);
+      return;
+    }
+
+  kp_oauth_token_set_held (token, TRUE);
+  access_token = kp_oauth_token_peek (token);
+  if (access_token == NULL || kp_credential_get_meta (credential, "setup") != NULL)
+    {
+      set_up_free (set_up);
+      return;
+    }
+  kp_credential_set_meta (credential, "setup", "running");
+  kp_code_assist_setup_async (kp_gateway_get_auth_session (self), set_up->base_url, access_token,
+                              0, NULL, on_set_up, set_up);
+}
+
 static void
 on_refreshed (KpOAuthToken *token,
               KpGateway    *self)
 {
+  KpCredential *credential = credential_of_auth (self, KP_AUTH (token));
+
+  if (credential != NULL)
+    maybe_set_up (self, credential);
   kp_gateway_emit_changed (self);
 }
 
@@ -90,6 +248,9 @@ kp_gateway_attach_auth (KpGateway    *self,
   g_signal_connect_object (auth, "refused", G_CALLBACK (on_refused), self, 0);
   g_signal_connect_object (auth, "refreshed", G_CALLBACK (on_refreshed), self, 0);
   kp_credential_set_auth (credential, auth);
+  /* Held until set up, if it must be. */
+  if (client->account_setup != NULL)
+    kp_oauth_token_set_held (KP_OAUTH_TOKEN (auth), TRUE);
 }
 
 /* Cancels every refresh under way: the gateway is going. */
@@ -177,6 +338,7 @@ on_account_stored (GObject      *object,
                                          add->expires_at);
       /* Ready before the first request asks. */
       kp_auth_get_token (auth);
+      maybe_set_up (KP_GATEWAY (object), credential);
     }
   g_task_return_pointer (task, g_steal_pointer (&credential), g_object_unref);
 }

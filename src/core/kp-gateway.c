@@ -570,7 +570,11 @@ on_vault_loaded (GObject      *object,
                               kp_credential_get_id (credential));
       secret = g_hash_table_lookup (secrets, name);
       if (secret != NULL)
-        kp_credential_set_secret (credential, secret);
+        {
+          kp_credential_set_secret (credential, secret);
+          /* An OAuth account gets its first access token now, not when asked. */
+          kp_credential_get_token (credential);
+        }
       else
         g_debug ("Key %s has no secret in the keyring", name);
     }

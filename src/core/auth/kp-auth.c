@@ -19,9 +19,15 @@ kp_auth_default_rejected (KpAuth *self)
 }
 
 static void
+kp_auth_default_accepted (KpAuth *self)
+{
+}
+
+static void
 kp_auth_default_init (KpAuthInterface *iface)
 {
   iface->rejected = kp_auth_default_rejected;
+  iface->accepted = kp_auth_default_accepted;
 }
 
 KpAuthKindId
@@ -79,6 +85,13 @@ kp_auth_rejected (KpAuth *self)
 {
   g_return_val_if_fail (KP_IS_AUTH (self), FALSE);
   return KP_AUTH_GET_IFACE (self)->rejected (self);
+}
+
+void
+kp_auth_accepted (KpAuth *self)
+{
+  g_return_if_fail (KP_IS_AUTH (self));
+  KP_AUTH_GET_IFACE (self)->accepted (self);
 }
 
 const char *

@@ -41,6 +41,8 @@ struct _KpAuthInterface
    * by itself (a refresh is under way), the credential stays usable.
    */
   gboolean      (*rejected)   (KpAuth     *self);
+  /* The provider served a request with what was sent. */
+  void          (*accepted)   (KpAuth     *self);
 };
 
 KpAuthKindId  kp_auth_get_kind             (KpAuth       *self);
@@ -49,6 +51,7 @@ void          kp_auth_set_secret           (KpAuth       *self,
                                             const char   *secret);
 const char   *kp_auth_get_token            (KpAuth       *self);
 gboolean      kp_auth_rejected             (KpAuth       *self);
+void          kp_auth_accepted             (KpAuth       *self);
 const char   *kp_auth_kind_to_string       (KpAuthKindId  kind);
 
 G_END_DECLS

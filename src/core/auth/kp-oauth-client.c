@@ -35,6 +35,7 @@ kp_oauth_client_free (KpOAuthClient *client)
   g_free (client->redirect_path);
   g_strfreev (client->auth_params);
   g_free (client->import_file);
+  g_free (client->account_setup);
   g_free (client);
 }
 
@@ -55,6 +56,7 @@ kp_oauth_client_copy (const KpOAuthClient *client)
   copy->redirect_path = g_strdup (client->redirect_path);
   copy->auth_params = g_strdupv (client->auth_params);
   copy->import_file = g_strdup (client->import_file);
+  copy->account_setup = g_strdup (client->account_setup);
   return copy;
 }
 
@@ -140,10 +142,18 @@ kp_oauth_client_new_from_json (JsonObject  *object,
       !get_text (object, "client_secret", FALSE, &client->client_secret, origin, error) ||
       !get_text (object, "redirect_path", FALSE, &client->redirect_path, origin, error) ||
       !get_text (object, "import_file", FALSE, &client->import_file, origin, error) ||
+      !get_text (object, "account_setup", FALSE, &client->account_setup, origin, error) ||
       !check_url (client->token_url, "token_url", origin, error) ||
       !check_url (client->auth_url, "auth_url", origin, error))
     return NULL;
 
+  if (client->account_setup != NULL && !g_str_equal (client->account_setup, "code-assist"))
+    {
+      g_set_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_INVALID,
+                   "%s: “oauth.account_setup” is “%s”; the one known is “code-assist”.", origin,
+                   client->account_setup);
+      return NULL;
+    }
   if (client->redirect_path == NULL)
     client->redirect_path = g_strdup ("/oauth2callback");
   if (client->redirect_path[0] != '/')

@@ -41,6 +41,7 @@ typedef struct
   char     *redirect_path;   /* "/oauth2callback" */
   GStrv     auth_params;     /* extra query of the sign-in URL: name, value, name, value, … */
   char     *import_file;     /* a CLI's credentials file, "~/"-relative, or NULL */
+  char     *account_setup;   /* what an account needs before use ("code-assist"), or NULL */
 } KpOAuthClient;
 
 /* What a token endpoint granted. */

@@ -36,6 +36,7 @@ struct _KpOAuthToken
   KpOAuthState   state;
   char          *problem;        /* why the last refresh failed, or NULL */
   gboolean       rejected_once;  /* a 401 came since the last refresh */
+  gboolean       held;           /* the account is being set up: nothing is sent yet */
 
   GPtrArray     *waiting;        /* tasks waiting for the refresh under way */
   GCancellable  *cancellable;    /* of the refresh under way */
@@ -179,7 +180,7 @@ oauth_get_token (KpAuth *auth)
   KpOAuthToken *self = KP_OAUTH_TOKEN (auth);
 
   if (token_valid (self, now_s (self)))
-    return self->access_token;
+    return self->held ? NULL : self->access_token;
   /* The request goes elsewhere; the next one finds a token. */
   refresh_in_background (self);
   return NULL;
@@ -204,9 +205,17 @@ oauth_rejected (KpAuth *auth)
   return TRUE;
 }
 
+/* The token works: a later 401 is the token's again, worth a refresh. */
+static void
+oauth_accepted (KpAuth *auth)
+{
+  KP_OAUTH_TOKEN (auth)->rejected_once = FALSE;
+}
+
 static void
 kp_oauth_token_iface_init (KpAuthInterface *iface)
 {
+  iface->accepted = oauth_accepted;
   iface->get_kind = oauth_get_kind;
   iface->get_secret = oauth_get_secret;
   iface->set_secret = oauth_set_secret;
@@ -517,6 +526,40 @@ kp_oauth_token_is_refreshing (KpOAuthToken *self)
 {
   g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), FALSE);
   return self->cancellable != NULL;
+}
+
+/**
+ * kp_oauth_token_set_held:
+ * @held: whether requests must wait (the account is being set up)
+ *
+ * A held token is refreshed as usual but not given to requests.
+ */
+void
+kp_oauth_token_set_held (KpOAuthToken *self,
+                         gboolean      held)
+{
+  g_return_if_fail (KP_IS_OAUTH_TOKEN (self));
+  self->held = held;
+}
+
+gboolean
+kp_oauth_token_get_held (KpOAuthToken *self)
+{
+  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), FALSE);
+  return self->held;
+}
+
+/**
+ * kp_oauth_token_peek:
+ *
+ * Returns: (nullable): the valid access token, held or not (for setting the
+ *   account up)
+ */
+const char *
+kp_oauth_token_peek (KpOAuthToken *self)
+{
+  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), NULL);
+  return token_valid (self, now_s (self)) ? self->access_token : NULL;
 }
 
 /* How many refreshes were sent: tests see that a cached token is used. */

@@ -57,6 +57,10 @@ void           kp_oauth_token_refresh_async    (KpOAuthToken        *self,
 gboolean       kp_oauth_token_refresh_finish   (KpOAuthToken        *self,
                                                 GAsyncResult        *result,
                                                 GError             **error);
+void           kp_oauth_token_set_held         (KpOAuthToken        *self,
+                                                gboolean             held);
+gboolean       kp_oauth_token_get_held         (KpOAuthToken        *self);
+const char    *kp_oauth_token_peek             (KpOAuthToken        *self);
 void           kp_oauth_token_stop             (KpOAuthToken        *self);
 const char    *kp_oauth_state_to_string        (KpOAuthState         state);
 
