@@ -165,6 +165,13 @@ test_refresh_after_401 (Fixture       *fixture,
   kp_oauth_token_tick (token);
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
   g_assert_true (kp_auth_rejected (KP_AUTH (token)));
+  g_assert_true (kp_test_spin_until (token_settled, token, 10000));
+
+  /* A request served with the new token: a later 401 is worth a refresh again. */
+  kp_auth_accepted (KP_AUTH (token));
+  g_assert_true (kp_auth_rejected (KP_AUTH (token)));
+  g_assert_true (kp_test_spin_until (token_settled, token, 10000));
+  g_assert_cmpuint (kp_oauth_token_get_refreshes (token), ==, 4);
 }
 
 static void
