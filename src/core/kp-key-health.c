@@ -196,6 +196,7 @@ kp_key_health_note_failure (KpKeyHealth      *self,
     case KP_FAILURE_RATE_LIMITED:
     case KP_FAILURE_QUOTA:
     case KP_FAILURE_AUTH:
+    case KP_FAILURE_NEEDS_USER:
       break;
 
     case KP_FAILURE_CLIENT:
@@ -205,6 +206,9 @@ kp_key_health_note_failure (KpKeyHealth      *self,
     }
 
   if (credential == NULL)
+    return FALSE;
+  /* An OAuth access token refused: a refresh is under way, the account is fine. */
+  if (failure->klass == KP_FAILURE_AUTH && kp_credential_rejected (credential))
     return FALSE;
 
   said = g_strdup_printf ("%s%s%s", kp_failure_class_to_string (failure->klass),
@@ -229,6 +233,8 @@ kp_key_health_note_failure (KpKeyHealth      *self,
       break;
 
     case KP_FAILURE_AUTH:
+    case KP_FAILURE_NEEDS_USER:
+      /* Out of use until its owner acts ("keypool keys reset" after). */
       kp_credential_set_state (credential, KP_CREDENTIAL_INVALID, 0, message);
       break;
 

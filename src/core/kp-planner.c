@@ -167,6 +167,9 @@ exclude_credential (KpPlan       *plan,
     exclude (plan, provider_id, id, KP_EXCLUSION_NO_KEY, 0,
              "key %" G_GINT64_FORMAT " “%s” is not available (keyring locked or unavailable)",
              id, label);
+  else if (state == KP_CREDENTIAL_OK && kp_credential_get_token (credential) == NULL)
+    exclude (plan, provider_id, id, KP_EXCLUSION_NO_KEY, 0,
+             "key %" G_GINT64_FORMAT " “%s” is getting a new access token", id, label);
   else if (state == KP_CREDENTIAL_COOLING)
     exclude (plan, provider_id, id, KP_EXCLUSION_COOLING, until,
              "key %" G_GINT64_FORMAT " “%s” is cooling down until %s%s%s", id, label,
@@ -189,7 +192,15 @@ compare_routes (gconstpointer a,
   const KpRoute *rb = b;
   gboolean pa = ra->expected_usd >= 0;
   gboolean pb = rb->expected_usd >= 0;
+  gboolean sa = kp_provider_get_subscription (ra->provider);
+  gboolean sb = kp_provider_get_subscription (rb->provider);
   guint fa, fb;
+
+  /* A subscription's quota is paid already: used first while it lasts (an
+   * exhausted or cooling account is not a route at all).
+   */
+  if (sa != sb)
+    return sa ? -1 : 1;
 
   /* Unpriced offerings come after every priced one: never treated as free. */
   if (pa != pb)

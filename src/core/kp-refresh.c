@@ -826,7 +826,7 @@ send (Job                 *job,
     }
 
   kp_provider_apply_headers (job->provider, soup_message_get_request_headers (msg),
-                             key ? kp_credential_get_secret (key) : NULL);
+                             key ? kp_credential_get_token (key) : NULL);
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Accept", "application/json");
   kp_gateway_get_read_caps (job->run->refresh->gateway, NULL, NULL, &cap);
   kp_http_read_bounded_async (get_session (job->run->refresh, msg), msg, cap, G_PRIORITY_LOW,

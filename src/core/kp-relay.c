@@ -789,7 +789,10 @@ try_route (KpRelay *self)
       self->provider = g_object_ref (route->offering->provider);
       self->credential = route->credential ? g_object_ref (route->credential) : NULL;
       self->upstream_wire = kp_wire_route_for (self->wire, self->offering);
-      self->target = (KpWireTarget) { .provider = self->provider, .offering = self->offering };
+      self->target = (KpWireTarget) {
+        .provider = self->provider, .offering = self->offering,
+        .project = self->credential ? kp_credential_get_meta (self->credential, "project") : NULL,
+      };
 
       g_clear_pointer (&self->translate_error, g_free);
       if (self->upstream_wire != NULL)
@@ -865,7 +868,7 @@ try_route (KpRelay *self)
   soup_message_add_flags (self->upstream, SOUP_MESSAGE_IDEMPOTENT);
   headers = soup_message_get_request_headers (self->upstream);
   kp_provider_apply_headers (self->provider, headers,
-                             self->credential ? kp_credential_get_secret (self->credential) : NULL);
+                             self->credential ? kp_credential_get_token (self->credential) : NULL);
   soup_message_headers_replace (headers, "Accept",
                                 self->req->stream ? "text/event-stream" : "application/json");
   if (self->upstream_wire->add_headers != NULL)

@@ -122,6 +122,8 @@ typedef struct
 {
   KpProvider       *provider;
   const KpOffering *offering;        /* its upstream id is the model sent */
+  const char       *project;         /* the account's project, for APIs that name
+                                      * one (Code Assist); NULL = none */
   gboolean          strip_usage;     /* out: Keypool asked for usage the client did not */
 } KpWireTarget;
 

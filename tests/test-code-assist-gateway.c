@@ -1,0 +1,195 @@
+/* test-code-assist-gateway.c: a Code Assist account through the gateway, with
+ * its refresh token in a real keyring (on a private bus) and a mock Google
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "auth/kp-oauth-token.h"
+#include "kp-gateway-private.h"
+#include "kp-mock-google.h"
+#include "kp-test-util.h"
+
+#define TOKEN "kp-test-token-code-assist"
+
+typedef struct
+{
+  KpTestPlace    place;
+  KpMockGoogle  *google;
+  KpGateway     *gateway;
+  SoupSession   *client;
+  char          *base;
+} Fixture;
+
+static void
+fixture_set_up (Fixture       *fixture,
+                gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *provider = NULL;
+  g_autofree char *path = NULL;
+
+  kp_test_place_init (&fixture->place, "code-assist");
+  fixture->google = kp_mock_google_new (&error);
+  g_assert_no_error (error);
+  provider = g_strdup_printf (
+    "{\"schema\":1,\"id\":\"gca\",\"name\":\"Code Assist test\",\"dialect\":\"code-assist\","
+    "\"base_url\":\"%s/v1internal\",\"key_check\":\"chat\",\"requires_key\":true,"
+    "\"subscription\":true,\"prices_checked\":\"2026-12-02\","
+    "\"oauth\":{\"token_url\":\"%s/token\",\"client_id\":\"test-client.apps\","
+    "\"account_setup\":\"code-assist\"},"
+    "\"models\":[{\"id\":\"google/gemini-2.5-pro\",\"upstream_id\":\"gemini-2.5-pro\","
+    "\"input\":0,\"output\":0}]}",
+    kp_mock_google_get_url (fixture->google), kp_mock_google_get_url (fixture->google));
+  path = g_build_filename (fixture->place.providers, "gca.json", NULL);
+  g_file_set_contents (path, provider, -1, &error);
+  g_assert_no_error (error);
+
+  kp_mock_google_set_tier (fixture->google, KP_MOCK_TIER_EXISTING, 0);
+  kp_mock_google_set_quota (fixture->google,
+                            "[{\"modelId\":\"gemini-2.5-pro\",\"remainingFraction\":0.62,"
+                            "\"resetTime\":\"2030-01-01T09:00:00Z\"},"
+                            "{\"modelId\":\"gemini-2.5-flash\",\"remainingFraction\":0.9}]");
+
+  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
+  kp_gateway_set_use_keyring (fixture->gateway, TRUE);
+  kp_test_gateway_start (fixture->gateway);
+  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
+  fixture->client = soup_session_new ();
+}
+
+static void
+fixture_tear_down (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  kp_test_gateway_clear (&fixture->gateway);
+  g_clear_object (&fixture->client);
+  g_free (fixture->base);
+  kp_mock_google_free (fixture->google);
+  kp_test_place_clear (&fixture->place);
+}
+
+static void
+chat (Fixture        *fixture,
+      KpTestResponse *response)
+{
+  static const char body[] =
+    "{\"model\":\"google/gemini-2.5-pro\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  g_autofree char *url = g_strconcat (fixture->base, "/v1/chat/completions", NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
+  g_autoptr(GBytes) bytes = g_bytes_new_static (body, strlen (body));
+
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
+                                "Bearer " TOKEN);
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  kp_test_send (fixture->client, msg, 15000, response);
+}
+
+static gboolean
+account_ready (gpointer data)
+{
+  KpCredential *credential = data;
+
+  return kp_credential_is_usable (credential, g_get_real_time () / G_USEC_PER_SEC) &&
+         kp_credential_get_meta (credential, "quota") != NULL;
+}
+
+static gboolean
+refreshes_reach_2 (gpointer data)
+{
+  return kp_mock_google_get_stats (data)->refreshes >= 2;
+}
+
+static gboolean
+account_invalid (gpointer data)
+{
+  return kp_credential_get_state (data, 0) == KP_CREDENTIAL_INVALID;
+}
+
+static void
+test_account (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
+
+  kp_gateway_add_account_async (fixture->gateway, "gca", "me", "rt-good-refresh-0001", NULL, 0,
+                                NULL, kp_test_store_result, &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  credential = kp_gateway_add_account_finish (fixture->gateway, result, &error);
+  g_assert_no_error (error);
+  g_assert_true (KP_IS_OAUTH_TOKEN (kp_credential_get_auth (credential)));
+
+  /* Refreshed, set up (loadCodeAssist), and its quota read, before any request. */
+  g_assert_true (kp_test_spin_until (account_ready, credential, 10000));
+  g_assert_cmpuint (stats->refreshes, ==, 1);
+  g_assert_cmpuint (stats->loads, ==, 1);
+  g_assert_cmpstr (kp_credential_get_meta (credential, "project"), ==, "existing-proj-42");
+  g_assert_true (g_str_has_prefix (kp_credential_get_meta (credential, "quota"),
+                                   "62 % of today's quota left, resets "));
+
+  {
+    g_auto(KpTestResponse) response = { 0 };
+
+    chat (fixture, &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_nonnull (strstr (response.body, "Hello from Code Assist"));
+    g_assert_cmpstr (stats->last_auth, ==, "Bearer at-1");
+    g_assert_nonnull (strstr (stats->last_generate, "\"project\":\"existing-proj-42\""));
+    g_assert_nonnull (strstr (stats->last_generate, "\"model\":\"gemini-2.5-pro\""));
+    /* The cached token served it: no refresh on the request path. */
+    g_assert_cmpuint (stats->refreshes, ==, 1);
+  }
+
+  /* A 401: refreshed once, the account stays usable, the next request works. */
+  kp_mock_google_reject_access_token (fixture->google, "at-1");
+  {
+    g_auto(KpTestResponse) response = { 0 };
+
+    chat (fixture, &response);
+    g_assert_cmpuint (response.status, !=, 200);
+  }
+  g_assert_true (kp_test_spin_until (refreshes_reach_2, fixture->google, 10000));
+  g_assert_cmpint (kp_credential_get_state (credential, 0), ==, KP_CREDENTIAL_OK);
+  g_assert_true (kp_test_spin_until (account_ready, credential, 10000));
+  {
+    g_auto(KpTestResponse) response = { 0 };
+
+    chat (fixture, &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_cmpstr (stats->last_auth, ==, "Bearer at-2");
+  }
+
+  /* The refresh token revoked: after the next 401 the account is invalid,
+   * and says why without the token.
+   */
+  kp_mock_google_kill_refresh_token (fixture->google, "rt-good-refresh-0001");
+  kp_mock_google_reject_access_token (fixture->google, "at-2");
+  {
+    g_auto(KpTestResponse) response = { 0 };
+
+    chat (fixture, &response);
+    g_assert_cmpuint (response.status, !=, 200);
+  }
+  g_assert_true (kp_test_spin_until (account_invalid, credential, 10000));
+  g_assert_nonnull (strstr (kp_credential_get_last_error (credential), "Sign in again"));
+  g_assert_null (strstr (kp_credential_get_last_error (credential), "rt-good-refresh-0001"));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/code-assist-gateway/account", Fixture, NULL, fixture_set_up, test_account,
+              fixture_tear_down);
+
+  return g_test_run ();
+}
