@@ -453,6 +453,7 @@ upstream_eof (KpRelay *self)
       if (!self->saw_done && kp_wire_bridge_finish (self->bridge, self->out))
         {
           self->saw_done = TRUE;
+          self->usage = *kp_wire_bridge_get_usage (self->bridge);
           kp_relay_flush_out (self);
         }
 
@@ -625,6 +626,12 @@ on_sent (GObject      *object,
     self->body_mode = BODY_ERROR;
   else if (g_strcmp0 (content_type, "text/event-stream") == 0)
     self->body_mode = BODY_SSE;
+  /* A stream of the wire's own framing: relayed as events when the client
+   * asked for a stream, read whole when it did not.
+   */
+  else if (self->upstream_wire->stream_content_type != NULL &&
+           g_strcmp0 (content_type, self->upstream_wire->stream_content_type) == 0)
+    self->body_mode = self->req->stream ? BODY_SSE : BODY_WHOLE;
   else
     self->body_mode = BODY_WHOLE;
 
@@ -752,9 +759,13 @@ try_route (KpRelay *self)
            self->plan->routes->len, kp_provider_get_id (self->provider),
            self->offering->upstream_id);
 
+  /* The wire may pick where its request goes (Kiro's region). */
   self->upstream = soup_message_new_from_uri (SOUP_METHOD_POST,
-                                              kp_provider_get_api_uri (self->provider,
-                                                                       self->upstream_wire->id));
+                                              self->target.uri != NULL
+                                                ? self->target.uri
+                                                : kp_provider_get_api_uri (self->provider,
+                                                                           self->upstream_wire->id));
+  kp_wire_target_clear (&self->target);
   /* libsoup 3.2 opens a new connection for every POST unless told that it
    * may reuse one: with this, keep-alive connections to a provider are
    * pooled (no TCP and TLS handshake per request). A request on a pooled
