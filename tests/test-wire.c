@@ -148,8 +148,9 @@ test_registry (void)
           g_assert_nonnull ((*wire)->error_event);
           g_assert_nonnull ((*wire)->error_from_upstream);
         }
-      /* A wire that streams to clients has an encoder; one that can take a
-       * translation has the hub's conversions.
+      /* A chat wire that clients speak streams to them with an encoder and
+       * takes translations with the hub's conversions; an upstream-only one
+       * needs neither.
        */
       if ((*wire)->kind == KP_WIRE_KIND_CHAT && (*wire)->client_routes == NULL)
         {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kp-credential.h"
+#include "auth/kp-static-auth.h"
 
 struct _KpCredential
 {
@@ -26,7 +27,8 @@ struct _KpCredential
   KpCredentialState  state;
   gint64             state_until;  /* unix seconds; 0 = until something changes */
   char              *last_error;
-  char              *secret;       /* wiped when dropped */
+  KpAuth            *auth;         /* holds the secret; NULL while there is none */
+  GHashTable        *meta;         /* name -> value: what the provider said of the account */
   guint              failures;     /* in a row; health when prices tie */
 };
 
@@ -37,7 +39,8 @@ kp_credential_finalize (GObject *object)
 {
   KpCredential *self = (KpCredential *)object;
 
-  kp_secret_wipe (&self->secret);
+  g_clear_object (&self->auth);
+  g_clear_pointer (&self->meta, g_hash_table_unref);
   g_clear_pointer (&self->provider_id, g_free);
   g_clear_pointer (&self->label, g_free);
   g_clear_pointer (&self->env_var, g_free);
@@ -59,6 +62,7 @@ kp_credential_init (KpCredential *self)
 {
   self->multiplier = 1.0;
   self->enabled = TRUE;
+  self->meta = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
 
 KpCredential *
@@ -219,30 +223,136 @@ kp_credential_note_success (KpCredential *self)
 /**
  * kp_credential_get_secret:
  *
- * Returns: (nullable): the key, or %NULL while the keyring has not given it
+ * Returns: (nullable): what the keyring keeps (the key, or an OAuth refresh
+ *   token), or %NULL while the keyring has not given it
  */
 const char *
 kp_credential_get_secret (KpCredential *self)
 {
   g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
-  return self->secret;
+  return self->auth ? kp_auth_get_secret (self->auth) : NULL;
 }
 
+/**
+ * kp_credential_set_secret:
+ *
+ * Gives the credential its secret: to its OAuth auth if it has one, else it
+ * becomes a static key.
+ */
 void
 kp_credential_set_secret (KpCredential *self,
                           const char   *secret)
 {
   g_return_if_fail (KP_IS_CREDENTIAL (self));
 
-  kp_secret_wipe (&self->secret);
-  self->secret = g_strdup (secret);
+  if (self->auth != NULL && kp_auth_get_kind (self->auth) != KP_AUTH_KIND_STATIC)
+    kp_auth_set_secret (self->auth, secret);
+  else
+    {
+      g_clear_object (&self->auth);
+      if (secret != NULL)
+        self->auth = kp_static_auth_new (secret);
+    }
+}
+
+/**
+ * kp_credential_set_auth:
+ * @auth: (transfer none): how the credential is sent
+ *
+ * A secret the credential already holds moves to @auth.
+ */
+void
+kp_credential_set_auth (KpCredential *self,
+                        KpAuth       *auth)
+{
+  g_autoptr(KpAuth) old = NULL;
+
+  g_return_if_fail (KP_IS_CREDENTIAL (self));
+  g_return_if_fail (KP_IS_AUTH (auth));
+
+  old = g_steal_pointer (&self->auth);
+  self->auth = g_object_ref (auth);
+  if (old != NULL && kp_auth_get_secret (old) != NULL && kp_auth_get_secret (auth) == NULL)
+    kp_auth_set_secret (auth, kp_auth_get_secret (old));
+}
+
+/**
+ * kp_credential_get_auth:
+ *
+ * Returns: (transfer none) (nullable): how the credential is sent
+ */
+KpAuth *
+kp_credential_get_auth (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
+  return self->auth;
+}
+
+/**
+ * kp_credential_get_token:
+ *
+ * Never waits (see kp_auth_get_token()).
+ *
+ * Returns: (nullable): what is sent to the provider now
+ */
+const char *
+kp_credential_get_token (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
+  return self->auth ? kp_auth_get_token (self->auth) : NULL;
+}
+
+/**
+ * kp_credential_rejected:
+ *
+ * The provider refused what the credential sent (HTTP 401).
+ *
+ * Returns: %TRUE if its auth recovers by itself (an OAuth refresh), so the
+ *   credential is not invalid
+ */
+gboolean
+kp_credential_rejected (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), FALSE);
+  return self->auth != NULL && kp_auth_rejected (self->auth);
+}
+
+/**
+ * kp_credential_get_meta:
+ * @name: what is asked, such as "project"
+ *
+ * Returns: (nullable): what the provider said of the account; never a secret
+ */
+const char *
+kp_credential_get_meta (KpCredential *self,
+                        const char   *name)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
+  return g_hash_table_lookup (self->meta, name);
+}
+
+void
+kp_credential_set_meta (KpCredential *self,
+                        const char   *name,
+                        const char   *value)
+{
+  g_return_if_fail (KP_IS_CREDENTIAL (self));
+  g_return_if_fail (name != NULL);
+
+  if (value == NULL)
+    g_hash_table_remove (self->meta, name);
+  else
+    g_hash_table_replace (self->meta, g_strdup (name), g_strdup (value));
 }
 
 char *
 kp_credential_dup_hint (KpCredential *self)
 {
+  const char *secret;
+
   g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
-  return self->secret ? kp_secret_hint (self->secret) : g_strdup ("(locked)");
+  secret = kp_credential_get_secret (self);
+  return secret ? kp_secret_hint (secret) : g_strdup ("(locked)");
 }
 
 gboolean
@@ -251,8 +361,9 @@ kp_credential_is_usable (KpCredential *self,
 {
   g_return_val_if_fail (KP_IS_CREDENTIAL (self), FALSE);
 
-  return self->enabled && self->secret != NULL &&
-         kp_credential_get_state (self, now) == KP_CREDENTIAL_OK;
+  /* An OAuth credential without a valid access token gets one meanwhile. */
+  return self->enabled && kp_credential_get_state (self, now) == KP_CREDENTIAL_OK &&
+         kp_credential_get_token (self) != NULL;
 }
 
 const char *

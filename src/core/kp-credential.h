@@ -9,6 +9,7 @@
 #include <glib-object.h>
 
 #include "kp-ledger.h"
+#include "auth/kp-auth.h"
 
 G_BEGIN_DECLS
 
@@ -49,6 +50,16 @@ void               kp_credential_note_success    (KpCredential *self);
 const char        *kp_credential_get_secret      (KpCredential *self);
 void               kp_credential_set_secret      (KpCredential *self,
                                                   const char   *secret);
+void               kp_credential_set_auth        (KpCredential *self,
+                                                  KpAuth       *auth);
+KpAuth            *kp_credential_get_auth        (KpCredential *self);
+const char        *kp_credential_get_token       (KpCredential *self);
+gboolean           kp_credential_rejected        (KpCredential *self);
+const char        *kp_credential_get_meta        (KpCredential *self,
+                                                  const char   *name);
+void               kp_credential_set_meta        (KpCredential *self,
+                                                  const char   *name,
+                                                  const char   *value);
 char              *kp_credential_dup_hint        (KpCredential *self);
 gboolean           kp_credential_is_usable       (KpCredential *self,
                                                   gint64        now);

@@ -295,6 +295,7 @@ store_new_key (GTask *task)
       return;
     }
   add->credential = kp_credential_new_from_row (&row);
+  kp_gateway_attach_auth (self, add->credential);
 
   name = g_strdup_printf ("%" G_GINT64_FORMAT, row.id);
   item_label = g_strdup_printf ("Keypool: %s key%s%s", kp_provider_get_name (provider),

@@ -17,6 +17,13 @@ SoupSession *kp_gateway_ensure_session     (KpGateway   *self,
 void         kp_gateway_emit_changed       (KpGateway   *self);
 guint        kp_gateway_get_models_builds  (KpGateway   *self);
 
+SoupSession *kp_gateway_get_auth_session   (KpGateway   *self);
+
+/* kp-gateway-oauth.c */
+void         kp_gateway_attach_auth        (KpGateway    *self,
+                                            KpCredential *credential);
+void         kp_gateway_stop_auth          (KpGateway    *self);
+
 /* kp-gateway-keys.c */
 gboolean     kp_gateway_load_env_keys      (KpGateway   *self,
                                             GPtrArray   *rows,

@@ -44,6 +44,7 @@ struct _KpGateway
   KpRefresh     *refresh;
   KpServer      *server;
   SoupSession   *session;
+  SoupSession   *auth_session;     /* OAuth token endpoints and account setup */
   GHashTable    *relays;           /* in flight: KpRelay → itself (owned) */
   GPtrArray     *credentials;      /* of KpCredential, by id */
   GHashTable    *disabled;         /* provider ids switched off */
@@ -113,9 +114,14 @@ kp_gateway_dispose (GObject *object)
   g_clear_object (&self->refresh);
   g_clear_object (&self->server);
   g_clear_pointer (&self->relays, g_hash_table_unref);
+  if (self->credentials != NULL)
+    kp_gateway_stop_auth (self);
   if (self->session != NULL)
     soup_session_abort (self->session);
   g_clear_object (&self->session);
+  if (self->auth_session != NULL)
+    soup_session_abort (self->auth_session);
+  g_clear_object (&self->auth_session);
 
   G_OBJECT_CLASS (kp_gateway_parent_class)->dispose (object);
 }
@@ -493,7 +499,12 @@ load_local (KpGateway  *self,
       KpCredentialRow *row = g_ptr_array_index (rows, i);
 
       if (g_strcmp0 (row->source, "keyring") == 0)
-        g_ptr_array_add (self->credentials, kp_credential_new_from_row (row));
+        {
+          KpCredential *credential = kp_credential_new_from_row (row);
+
+          g_ptr_array_add (self->credentials, credential);
+          kp_gateway_attach_auth (self, credential);
+        }
     }
 
   return TRUE;
@@ -770,6 +781,24 @@ kp_gateway_get_refresh (KpGateway *self)
 {
   g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
   return self->refresh;
+}
+
+/**
+ * kp_gateway_get_auth_session:
+ *
+ * Returns: (transfer none): the session for OAuth token endpoints and
+ *   account setup: small requests, a short timeout
+ */
+SoupSession *
+kp_gateway_get_auth_session (KpGateway *self)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+
+  if (self->auth_session == NULL)
+    self->auth_session = soup_session_new_with_options ("timeout", 30,
+                                                        "user-agent", "Keypool/" PACKAGE_VERSION,
+                                                        NULL);
+  return self->auth_session;
 }
 
 SoupSession *

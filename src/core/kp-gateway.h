@@ -160,6 +160,42 @@ KpCredential *kp_gateway_add_key_finish       (KpGateway           *self,
                                                GAsyncResult        *result,
                                                char               **check_report,
                                                GError             **error);
+void          kp_gateway_add_account_async    (KpGateway           *self,
+                                               const char          *provider_id,
+                                               const char          *label,
+                                               const char          *refresh_token,
+                                               const char          *access_token,
+                                               gint64               expires_at,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+KpCredential *kp_gateway_add_account_finish   (KpGateway           *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+char         *kp_gateway_dup_login_file       (KpGateway           *self,
+                                               const char          *provider_id);
+void          kp_gateway_import_login_async   (KpGateway           *self,
+                                               const char          *provider_id,
+                                               const char          *label,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+KpCredential *kp_gateway_import_login_finish  (KpGateway           *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+gboolean      kp_gateway_login_async          (KpGateway           *self,
+                                               const char          *provider_id,
+                                               const char          *label,
+                                               gboolean             open_browser,
+                                               guint                timeout_s,
+                                               char               **url_out,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data,
+                                               GError             **error);
+KpCredential *kp_gateway_login_finish         (KpGateway           *self,
+                                               GAsyncResult        *result,
+                                               GError             **error);
 void          kp_gateway_remove_key_async     (KpGateway           *self,
                                                gint64               id,
                                                GCancellable        *cancellable,

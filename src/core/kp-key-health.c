@@ -206,6 +206,9 @@ kp_key_health_note_failure (KpKeyHealth      *self,
 
   if (credential == NULL)
     return FALSE;
+  /* An OAuth access token refused: a refresh is under way, the account is fine. */
+  if (failure->klass == KP_FAILURE_AUTH && kp_credential_rejected (credential))
+    return FALSE;
 
   said = g_strdup_printf ("%s%s%s", kp_failure_class_to_string (failure->klass),
                           failure->message ? ": " : "", failure->message ? failure->message : "");

@@ -167,6 +167,9 @@ exclude_credential (KpPlan       *plan,
     exclude (plan, provider_id, id, KP_EXCLUSION_NO_KEY, 0,
              "key %" G_GINT64_FORMAT " “%s” is not available (keyring locked or unavailable)",
              id, label);
+  else if (state == KP_CREDENTIAL_OK && kp_credential_get_token (credential) == NULL)
+    exclude (plan, provider_id, id, KP_EXCLUSION_NO_KEY, 0,
+             "key %" G_GINT64_FORMAT " “%s” is getting a new access token", id, label);
   else if (state == KP_CREDENTIAL_COOLING)
     exclude (plan, provider_id, id, KP_EXCLUSION_COOLING, until,
              "key %" G_GINT64_FORMAT " “%s” is cooling down until %s%s%s", id, label,

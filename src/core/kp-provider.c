@@ -41,6 +41,8 @@ struct _KpProvider
   KpPriceFormat price_format;
   char       *balance_endpoint;
   KpBalanceFormat balance_format;
+  KpOAuthClient *oauth;      /* its keys are OAuth refresh tokens; NULL = API keys */
+  gboolean    subscription;  /* its accounts' quota is paid already: $0 at the margin */
   GArray     *offerings;     /* of KpOffering */
 };
 
@@ -81,6 +83,7 @@ kp_provider_finalize (GObject *object)
   g_clear_pointer (&self->balance_endpoint, g_free);
   g_clear_pointer (&self->offerings, g_array_unref);
 
+  g_clear_pointer (&self->oauth, kp_oauth_client_free);
   G_OBJECT_CLASS (kp_provider_parent_class)->finalize (object);
 }
 
@@ -460,7 +463,7 @@ parse_wire (KpProvider  *self,
     {
       g_set_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_UNSUPPORTED,
                    "%s: the dialect “%s” is not supported by this Keypool "
-                   "(only “openai”, “anthropic” and “kiro”)",
+                   "(only “openai”, “anthropic”, “gemini” and “kiro”)",
                    self->origin, dialect);
       return FALSE;
     }
@@ -623,6 +626,48 @@ parse_refresh (KpProvider  *self,
   return TRUE;
 }
 
+/* "oauth": the provider's keys are OAuth refresh tokens of this application
+ * (see auth/kp-oauth-client.h); "subscription": its accounts' quota is paid
+ * for already.
+ */
+static gboolean
+parse_oauth (KpProvider  *self,
+             JsonObject  *object,
+             GError     **error)
+{
+  JsonNode *node = json_object_get_member (object, "oauth");
+  g_autoptr(GError) oauth_error = NULL;
+
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        {
+          invalid (error, self->origin, "“oauth” must be an object");
+          return FALSE;
+        }
+      self->oauth = kp_oauth_client_new_from_json (json_node_get_object (node), self->origin,
+                                                   &oauth_error);
+      if (self->oauth == NULL)
+        {
+          g_set_error_literal (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_INVALID,
+                               oauth_error->message);
+          return FALSE;
+        }
+    }
+
+  node = json_object_get_member (object, "subscription");
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
+        {
+          invalid (error, self->origin, "“subscription” must be true or false");
+          return FALSE;
+        }
+      self->subscription = json_node_get_boolean (node);
+    }
+  return TRUE;
+}
+
 /**
  * kp_provider_new_from_json:
  * @root: the parsed provider file
@@ -717,7 +762,8 @@ kp_provider_new_from_json (JsonNode    *root,
       self->requires_key = json_node_get_boolean (node);
     }
 
-  if (!parse_auth (self, json_object_get_member (object, "auth"), error) ||
+  if (!parse_oauth (self, object, error) ||
+      !parse_auth (self, json_object_get_member (object, "auth"), error) ||
       !parse_string_array (json_object_get_member (object, "env"), &self->env,
                            origin, "env", error) ||
       !parse_headers (self, json_object_get_member (object, "headers"), error) ||
@@ -937,6 +983,26 @@ kp_provider_apply_headers (KpProvider         *self,
       soup_message_headers_replace (headers, self->auth_header, value);
       memset (value, 0, strlen (value));
     }
+}
+
+/**
+ * kp_provider_get_oauth:
+ *
+ * Returns: (nullable): the OAuth application its keys belong to, or %NULL
+ *   when its keys are API keys
+ */
+const KpOAuthClient *
+kp_provider_get_oauth (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), NULL);
+  return self->oauth;
+}
+
+gboolean
+kp_provider_get_subscription (KpProvider *self)
+{
+  g_return_val_if_fail (KP_IS_PROVIDER (self), FALSE);
+  return self->subscription;
 }
 
 gboolean
@@ -1282,6 +1348,8 @@ kp_provider_new_merged (KpProvider *bundled,
   self->price_format = bundled->price_format;
   self->balance_endpoint = g_strdup (bundled->balance_endpoint);
   self->balance_format = bundled->balance_format;
+  self->oauth = kp_oauth_client_copy (bundled->oauth);
+  self->subscription = bundled->subscription;
 
   for (guint i = 0; i < live->len; i++)
     {

@@ -10,6 +10,8 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
+#include "auth/kp-oauth-client.h"
+
 G_BEGIN_DECLS
 
 #define KP_PROVIDER_ERROR (kp_provider_error_quark ())
@@ -119,6 +121,8 @@ const KpOffering  *kp_provider_get_offering    (KpProvider   *self,
 void               kp_provider_apply_headers   (KpProvider   *self,
                                                 SoupMessageHeaders *headers,
                                                 const char   *key);
+const KpOAuthClient *kp_provider_get_oauth    (KpProvider   *self);
+gboolean           kp_provider_get_subscription (KpProvider  *self);
 gboolean           kp_offering_has_price       (const KpOffering *offering);
 gsize              kp_model_name_undated_length (const char   *name);
 const char        *kp_price_source_to_string   (KpPriceSource source);

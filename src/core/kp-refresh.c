@@ -390,7 +390,8 @@ get_object (JsonObject *object,
 static gint64
 get_context (JsonObject *model)
 {
-  static const char *members[] = { "context_length", "context_window", "max_context_length", NULL };
+  static const char *members[] = { "context_length", "context_window", "max_context_length",
+                                   "inputTokenLimit", NULL };
   JsonObject *metadata = get_object (model, "metadata");
 
   for (guint i = 0; members[i] != NULL; i++)
@@ -488,6 +489,7 @@ kp_refresh_parse_models (GBytes         *body,
   g_autoptr(GArray) models = g_array_new (FALSE, TRUE, sizeof (KpLiveModel));
   JsonNode *root;
   JsonArray *list = NULL;
+  gboolean named = FALSE;   /* Gemini's: "name", not "id" */
   gsize len;
   const char *data = g_bytes_get_data (body, &len);
 
@@ -508,6 +510,12 @@ kp_refresh_parse_models (GBytes         *body,
     {
       JsonNode *node = json_object_get_member (json_node_get_object (root), "data");
 
+      /* Gemini's own list: {"models": [{"name": "models/…"}]}. */
+      if (node == NULL)
+        {
+          node = json_object_get_member (json_node_get_object (root), "models");
+          named = TRUE;
+        }
       if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
         list = json_node_get_array (node);
     }
@@ -529,6 +537,8 @@ kp_refresh_parse_models (GBytes         *body,
         continue;
       object = json_node_get_object (element);
       id = json_object_get_string_member_with_default (object, "id", NULL);
+      if (id == NULL && named)
+        id = json_object_get_string_member_with_default (object, "name", NULL);
       if (id == NULL || *id == '\0')
         continue;
 
@@ -815,7 +825,7 @@ send (Job                 *job,
     }
 
   kp_provider_apply_headers (job->provider, soup_message_get_request_headers (msg),
-                             key ? kp_credential_get_secret (key) : NULL);
+                             key ? kp_credential_get_token (key) : NULL);
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Accept", "application/json");
   kp_gateway_get_read_caps (job->run->refresh->gateway, NULL, NULL, &cap);
   kp_http_read_bounded_async (get_session (job->run->refresh), msg, cap, G_PRIORITY_LOW,

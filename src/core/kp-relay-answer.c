@@ -305,9 +305,12 @@ kp_relay_process_events (KpRelay  *self,
 static gboolean
 find_usage_object (const char  *data,
                    gsize        len,
+                   const char  *member,
                    const char **start,
                    gsize       *object_len)
 {
+  g_autofree char *key = g_strdup_printf ("\"%s\"", member);
+  gsize key_len = strlen (key);
   const char *end = data + len;
   const char *found = NULL;
   const char *p = data;
@@ -315,9 +318,9 @@ find_usage_object (const char  *data,
   gsize depth = 0;
   gboolean in_string = FALSE;
 
-  while ((p = memmem (p, end - p, "\"usage\"", 7)) != NULL)
+  while ((p = memmem (p, end - p, key, key_len)) != NULL)
     {
-      q = p + 7;
+      q = p + key_len;
       while (q < end && g_ascii_isspace (*q))
         q++;
       if (q < end && *q == ':')
@@ -328,7 +331,7 @@ find_usage_object (const char  *data,
           if (q < end && *q == '{')
             found = q;
         }
-      p += 7;
+      p += key_len;
     }
   if (found == NULL)
     return FALSE;
@@ -366,7 +369,8 @@ parse_whole_usage (KpRelay *self)
   JsonNode *root;
 
   if (self->upstream_wire->parse_usage == NULL ||
-      !find_usage_object ((const char *)self->pending->data, self->pending->len, &start, &len))
+      !find_usage_object ((const char *)self->pending->data, self->pending->len,
+                          self->upstream_wire->usage_member ?: "usage", &start, &len))
     return;
 
   parser = json_parser_new_immutable ();

@@ -710,8 +710,20 @@ try_route (KpRelay *self)
 
           body = kp_wire_build_upstream (self->req, self->upstream_wire, &self->target, &error);
           if (body != NULL)
-            break;
-          self->translate_error = g_strdup (error->message);
+            {
+              g_autofree char *uri = kp_wire_upstream_uri (self->req, self->upstream_wire,
+                                                           &self->target);
+
+              kp_wire_target_clear (&self->target);
+
+              self->upstream = uri != NULL ? soup_message_new (SOUP_METHOD_POST, uri) : NULL;
+              if (self->upstream != NULL)
+                break;
+              g_clear_pointer (&body, g_bytes_unref);
+              self->translate_error = g_strdup ("its address for this model is not a valid URL");
+            }
+          else
+            self->translate_error = g_strdup (error->message);
         }
       else
         self->translate_error = g_strdup ("it does not serve this API");
@@ -759,13 +771,6 @@ try_route (KpRelay *self)
            self->plan->routes->len, kp_provider_get_id (self->provider),
            self->offering->upstream_id);
 
-  /* The wire may pick where its request goes (Kiro's region). */
-  self->upstream = soup_message_new_from_uri (SOUP_METHOD_POST,
-                                              self->target.uri != NULL
-                                                ? self->target.uri
-                                                : kp_provider_get_api_uri (self->provider,
-                                                                           self->upstream_wire->id));
-  kp_wire_target_clear (&self->target);
   /* libsoup 3.2 opens a new connection for every POST unless told that it
    * may reuse one: with this, keep-alive connections to a provider are
    * pooled (no TCP and TLS handshake per request). A request on a pooled
@@ -774,7 +779,7 @@ try_route (KpRelay *self)
   soup_message_add_flags (self->upstream, SOUP_MESSAGE_IDEMPOTENT);
   headers = soup_message_get_request_headers (self->upstream);
   kp_provider_apply_headers (self->provider, headers,
-                             self->credential ? kp_credential_get_secret (self->credential) : NULL);
+                             self->credential ? kp_credential_get_token (self->credential) : NULL);
   soup_message_headers_replace (headers, "Accept",
                                 self->req->stream ? "text/event-stream" : "application/json");
   if (self->upstream_wire->add_headers != NULL)

@@ -262,14 +262,80 @@ static const char *client_words[] = {
   "moderation", "flagged", "invalid_request", NULL
 };
 
+/* What google.rpc error details say (Gemini, Code Assist). */
+typedef struct
+{
+  char    *reason;        /* ErrorInfo.reason */
+  gboolean daily;         /* a QuotaFailure on a per-day quota */
+  gboolean per_minute;    /* a QuotaFailure on a per-minute quota */
+  gint64   retry_delay;   /* RetryInfo.retryDelay in seconds; -1 = none */
+} GoogleDetails;
+
+static void
+read_google_details (JsonObject    *error,
+                     GoogleDetails *google)
+{
+  JsonNode *node = json_object_get_member (error, "details");
+  JsonArray *details;
+
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+    return;
+  details = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (details) && i < 32; i++)
+    {
+      JsonNode *element = json_array_get_element (details, i);
+      JsonObject *detail;
+      const char *type;
+
+      if (!JSON_NODE_HOLDS_OBJECT (element))
+        continue;
+      detail = json_node_get_object (element);
+      type = json_object_get_string_member_with_default (detail, "@type", "");
+      if (g_str_has_suffix (type, "google.rpc.ErrorInfo") && google->reason == NULL)
+        google->reason = g_strdup (json_object_get_string_member_with_default (detail, "reason",
+                                                                               NULL));
+      else if (g_str_has_suffix (type, "google.rpc.RetryInfo"))
+        {
+          gint64 ms = kp_parse_go_duration_ms (json_object_get_string_member_with_default (detail,
+                                                                                 "retryDelay",
+                                                                                 NULL));
+
+          if (ms >= 0)
+            google->retry_delay = (ms + 999) / 1000;
+        }
+      else if (g_str_has_suffix (type, "google.rpc.QuotaFailure"))
+        {
+          JsonNode *list = json_object_get_member (detail, "violations");
+
+          for (guint j = 0; list != NULL && JSON_NODE_HOLDS_ARRAY (list) &&
+                            j < json_array_get_length (json_node_get_array (list)) && j < 32; j++)
+            {
+              JsonNode *violation = json_array_get_element (json_node_get_array (list), j);
+              const char *quota;
+
+              if (!JSON_NODE_HOLDS_OBJECT (violation))
+                continue;
+              quota = json_object_get_string_member_with_default (json_node_get_object (violation),
+                                                                  "quotaId", "");
+              if (strstr (quota, "PerDay") != NULL || strstr (quota, "Daily") != NULL)
+                google->daily = TRUE;
+              else if (strstr (quota, "PerMinute") != NULL)
+                google->per_minute = TRUE;
+            }
+        }
+    }
+}
+
 /* Reads {"error":{"message","code","type"}} and the variants providers use:
- * OpenRouter's numeric code, a bare {"message"}, Gemini's "status".
+ * OpenRouter's numeric code, a bare {"message"}, Gemini's "status" and
+ * details, Google's error wrapped in an array.
  */
 static void
-read_error_body (KpFailure  *failure,
-                 const char *body,
-                 gsize       body_len,
-                 char      **type)
+read_error_body (KpFailure     *failure,
+                 const char    *body,
+                 gsize          body_len,
+                 char         **type,
+                 GoogleDetails *google)
 {
   g_autoptr(JsonParser) parser = json_parser_new_immutable ();
   JsonObject *root;
@@ -279,15 +345,22 @@ read_error_body (KpFailure  *failure,
   /* Spaces or comments alone parse, with no root. */
   if (body == NULL || body_len == 0 ||
       !kp_json_parser_load_from_data (parser, body, body_len, NULL) ||
-      json_parser_get_root (parser) == NULL ||
-      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+      (node = json_parser_get_root (parser)) == NULL)
     {
       if (body != NULL && body_len > 0)
         failure->message = g_strndup (body, MIN (body_len, 300));
       return;
     }
+  /* Gemini's OpenAI-compatible endpoint may wrap the error in an array. */
+  if (JSON_NODE_HOLDS_ARRAY (node) && json_array_get_length (json_node_get_array (node)) > 0)
+    node = json_array_get_element (json_node_get_array (node), 0);
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    {
+      failure->message = g_strndup (body, MIN (body_len, 300));
+      return;
+    }
 
-  root = json_node_get_object (json_parser_get_root (parser));
+  root = json_node_get_object (node);
   node = json_object_get_member (root, "error");
   if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
     error = json_node_get_object (node);
@@ -312,12 +385,37 @@ read_error_body (KpFailure  *failure,
         failure->code = g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (node));
     }
 
+  read_google_details (error, google);
   node = json_object_get_member (error, "type");
   if (node == NULL)
     node = json_object_get_member (error, "status");
   if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
       json_node_get_value_type (node) == G_TYPE_STRING)
     *type = g_strdup (json_node_get_string (node));
+}
+
+/* Google's error details, when they settle the class. */
+static gboolean
+classify_google (KpFailure     *failure,
+                 guint          status,
+                 GoogleDetails *google)
+{
+  const char *reason = google->reason != NULL ? google->reason : "";
+
+  if (g_str_equal (reason, "API_KEY_INVALID") || g_str_equal (reason, "API_KEY_EXPIRED"))
+    failure->klass = KP_FAILURE_AUTH;
+  else if (g_str_equal (reason, "QUOTA_EXHAUSTED") ||
+           g_str_equal (reason, "INSUFFICIENT_G1_CREDITS_BALANCE"))
+    failure->klass = KP_FAILURE_QUOTA;
+  else if (status != 429)
+    return FALSE;
+  else if (google->daily)
+    failure->klass = KP_FAILURE_QUOTA;
+  else if (google->per_minute || g_str_equal (reason, "RATE_LIMIT_EXCEEDED"))
+    failure->klass = KP_FAILURE_RATE_LIMITED;
+  else
+    return FALSE;
+  return TRUE;
 }
 
 /**
@@ -340,14 +438,25 @@ kp_failure_classify_http (KpFailure          *failure,
 {
   g_autofree char *type = NULL;
   g_autofree char *all = NULL;
+  GoogleDetails google = { .retry_delay = -1 };
 
   g_return_if_fail (failure != NULL);
 
   *failure = (KpFailure) { .retry_after = -1 };
-  read_error_body (failure, body, body_len, &type);
+  read_error_body (failure, body, body_len, &type, &google);
   failure->retry_after = retry_from_headers (headers);
   if (failure->retry_after < 0)
+    failure->retry_after = google.retry_delay;
+  if (failure->retry_after < 0)
     failure->retry_after = retry_from_message (failure->message);
+
+  /* Google's details say it plainly, whatever the status. */
+  if (classify_google (failure, status, &google))
+    {
+      g_free (google.reason);
+      return;
+    }
+  g_free (google.reason);
 
   /* Code, type and message together: providers put the telling word in any. */
   all = g_strjoin (" ", failure->code ? failure->code : "", type ? type : "",

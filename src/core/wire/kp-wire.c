@@ -14,6 +14,7 @@
 #include "codec/kp-json-guard.h"
 #include "kp-wire.h"
 #include "kp-wire-anthropic-private.h"
+#include "kp-wire-gemini-private.h"
 #include "kp-wire-kiro-private.h"
 #include "kp-wire-openai-private.h"
 
@@ -26,6 +27,7 @@ static const KpWire * const wires[] = {
   &kp_wire_openai_responses,
   &kp_wire_openai_embeddings,
   &kp_wire_openai_completions,
+  &kp_wire_gemini,
   &kp_wire_kiro,
   NULL,
 };
@@ -86,6 +88,37 @@ kp_wire_serves_route (const KpWire *wire,
     if (g_str_equal (wire->client_routes[j], path))
       return TRUE;
   return FALSE;
+}
+
+/**
+ * kp_wire_route_kind:
+ * @wire: the wire kp_wire_for_route() found for @path
+ *
+ * Returns: what @path is to @wire: one of its routes, its token counter,
+ *   its model list, a path its match_route() takes, or none of these
+ */
+KpRouteKind
+kp_wire_route_kind (const KpWire *wire,
+                    const char   *path)
+{
+  if (wire == NULL || path == NULL)
+    return KP_ROUTE_NONE;
+  if (kp_wire_serves_route (wire, path))
+    return KP_ROUTE_REQUEST;
+  if (wire->count_route != NULL && g_str_equal (wire->count_route, path))
+    return KP_ROUTE_COUNT;
+  if (wire->models_route != NULL && g_str_equal (wire->models_route, path))
+    return KP_ROUTE_MODELS;
+  if (wire->match_route != NULL)
+    return wire->match_route (path);
+  return KP_ROUTE_NONE;
+}
+
+/* Whether @path is one of a wire's, or below one: it needs the token. */
+gboolean
+kp_wire_is_client_path (const char *path)
+{
+  return kp_wire_for_route (path) != NULL;
 }
 
 const KpWire *
@@ -261,8 +294,31 @@ kp_wire_request_free (KpWireRequest *req)
   g_clear_pointer (&req->canonical, json_node_unref);
   g_clear_pointer (&req->headers, soup_message_headers_unref);
   g_clear_pointer (&req->providers, g_strfreev);
+  g_clear_pointer (&req->query, g_hash_table_unref);
+  g_free (req->path);
   g_free (req->model);
   g_free (req);
+}
+
+/**
+ * kp_wire_request_set_path:
+ * @path: the path the client asked for
+ * @query: (nullable): its query, as libsoup decoded it
+ *
+ * For the wires whose path says part of the request (see
+ * KpWire.parse_route); call before parsing.
+ */
+void
+kp_wire_request_set_path (KpWireRequest *req,
+                          const char    *path,
+                          GHashTable    *query)
+{
+  g_return_if_fail (req != NULL);
+
+  g_free (req->path);
+  req->path = g_strdup (path);
+  g_clear_pointer (&req->query, g_hash_table_unref);
+  req->query = query != NULL ? g_hash_table_ref (query) : NULL;
 }
 
 /* "provider": one id or a list; Keypool's, so it never goes upstream. */
@@ -353,8 +409,14 @@ kp_wire_request_parse_common (KpWireRequest  *req,
   req->root = json_node_ref (node);
   request = json_node_get_object (node);
 
+  /* A wire whose path names the model (Gemini's) says so first. */
+  if (req->wire->parse_route != NULL && !req->wire->parse_route (req, error))
+    return FALSE;
+
   node = json_object_get_member (request, "model");
-  if (kp_json_node_string (node) == NULL || *kp_json_node_string (node) == '\0')
+  if (req->model != NULL)
+    ;
+  else if (kp_json_node_string (node) == NULL || *kp_json_node_string (node) == '\0')
     {
       g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MODEL,
                            "The request has no “model”: name the model to use, e.g. "
@@ -425,6 +487,13 @@ kp_wire_request_get_canonical (KpWireRequest  *req,
       req->canonical = req->wire->to_canonical (json_node_get_object (req->root), error);
       if (req->canonical == NULL)
         return NULL;
+      /* A wire whose path says the model and stream (Gemini's) has neither
+       * in its body.
+       */
+      if (!json_object_has_member (json_node_get_object (req->canonical), "model"))
+        json_object_set_string_member (json_node_get_object (req->canonical), "model", req->model);
+      if (req->stream && !json_object_has_member (json_node_get_object (req->canonical), "stream"))
+        json_object_set_boolean_member (json_node_get_object (req->canonical), "stream", TRUE);
     }
   return json_node_get_object (req->canonical);
 }
@@ -471,6 +540,35 @@ kp_wire_route_for (const KpWire     *client,
   if (offering->kind != needs)
     return NULL;
   return kp_wire_upstream_for (client, offering->provider);
+}
+
+/**
+ * kp_wire_upstream_uri:
+ * @req: the client's request
+ * @upstream: the provider's wire
+ * @target: the route
+ *
+ * Returns: (transfer full) (nullable): where to send the request: the
+ *   provider's API for @upstream, and what the wire adds for this request
+ */
+char *
+kp_wire_upstream_uri (const KpWireRequest *req,
+                      const KpWire        *upstream,
+                      const KpWireTarget  *target)
+{
+  /* The wire may have picked it (Kiro's region). */
+  GUri *api = target->uri != NULL ? target->uri
+                                  : kp_provider_get_api_uri (target->provider, upstream->id);
+  g_autofree char *base = NULL;
+  g_autofree char *suffix = NULL;
+
+  if (api == NULL)
+    return NULL;
+  base = g_uri_to_string (api);
+  if (upstream->upstream_suffix == NULL)
+    return g_steal_pointer (&base);
+  suffix = upstream->upstream_suffix (req, target);
+  return g_strconcat (base, suffix, NULL);
 }
 
 /**
@@ -584,6 +682,34 @@ kp_wire_translate_error (const KpWire *client,
   return client->error_from_upstream (status, data, len);
 }
 
+/**
+ * kp_wire_error_event:
+ * @req: (nullable): the client's request
+ *
+ * The error that ends a stream already under way, in the client's wire and
+ * framing: an event, or the last element of a JSON array stream.
+ */
+void
+kp_wire_error_event (const KpWireRequest *req,
+                     guint                status,
+                     const char          *code,
+                     const char          *message,
+                     GString             *out)
+{
+  g_autofree char *json = NULL;
+
+  if (req == NULL || !req->stream_as_array)
+    {
+      req != NULL ? req->wire->error_event (status, code, message, out)
+                  : kp_wire_default ()->error_event (status, code, message, out);
+      return;
+    }
+  json = req->wire->error_json (status, code, message);
+  g_string_append (out, ",\r\n");
+  g_string_append (out, json);
+  g_string_append (out, "]");
+}
+
 /* Streams ------------------------------------------------------------------ */
 
 struct _KpWireBridge
@@ -598,6 +724,7 @@ struct _KpWireBridge
   gboolean       has_finish;
   gboolean       ended;
   gboolean       encoded_end;
+  gboolean       as_array;  /* the client's stream is a JSON array */
   const char    *error;     /* during a feed */
   KpUsage        usage;
 };
@@ -616,8 +743,10 @@ kp_wire_bridge_new (const KpWire        *upstream,
                     const KpWireTarget  *target)
 {
   KpWireBridge *self = g_new0 (KpWireBridge, 1);
-  gboolean passthrough = upstream == client;
+  gboolean as_array = req != NULL && req->stream_as_array;
+  gboolean passthrough = upstream == client && !as_array;
 
+  self->as_array = as_array;
   self->upstream = upstream;
   self->client = client;
   self->decoder = upstream->decoder_new (req, target, passthrough);
@@ -823,7 +952,8 @@ void
 kp_wire_bridge_keepalive (KpWireBridge *self,
                           GString      *out)
 {
-  g_string_append (out, ": keep-alive\n\n");
+  /* Between the elements of a JSON array, white space is all there is. */
+  g_string_append (out, self->as_array ? "\n" : ": keep-alive\n\n");
 }
 
 gboolean

@@ -113,6 +113,10 @@ typedef struct
   gint64              output_tokens; /* asked for, or a default */
   GStrv               providers;     /* Keypool's "provider" field, or NULL */
   gboolean            changed;       /* @root no longer says what @body says */
+  char               *path;          /* the path the client asked for, or NULL */
+  GHashTable         *query;         /* its query (decoded), or NULL */
+  gboolean            stream_as_array; /* the client reads its stream as one JSON
+                                        * array, not SSE: nothing passes through */
 } KpWireRequest;
 
 /* The route the upstream request is built for. */
@@ -147,6 +151,15 @@ typedef enum
   KP_DECODE_FORWARD,  /* pass the event's bytes on */
   KP_DECODE_DROP,     /* keep them from the client (usage Keypool asked for) */
 } KpDecodeResult;
+
+/* What a path below a wire's route is (see KpWire.match_route). */
+typedef enum
+{
+  KP_ROUTE_NONE,
+  KP_ROUTE_REQUEST,   /* a request the relay serves */
+  KP_ROUTE_COUNT,     /* the wire's token counter */
+  KP_ROUTE_MODELS,    /* the wire's model list (GET) */
+} KpRouteKind;
 
 /* How a client's wire writes the canonical stream: one method per event.
  * The bridge calls them in the stream's order, and none after end.
@@ -188,7 +201,19 @@ struct _KpWire
   const char          *upstream_path;  /* appended to a provider's base URL */
   const char          *count_route;    /* POST path of its token counter, or NULL */
   const char          *client_headers; /* headers its clients send, for CORS */
+  const char          *models_route;   /* GET path of its model list, or NULL */
+  const char          *usage_member;   /* a whole answer's usage object; NULL = "usage" */
   char         *(*count_json)        (gint64               input_tokens);
+  /* Paths below a client route that carry part of the request (Gemini's
+   * model and method): what @path is, or KP_ROUTE_NONE.
+   */
+  KpRouteKind   (*match_route)       (const char          *path);
+  /* Reads what the path and query say (model, stream) before the body. */
+  gboolean      (*parse_route)       (KpWireRequest       *req,
+                                      GError             **error);
+  /* The model list (OpenAI's shape, as Keypool serves it) in this wire's. */
+  char         *(*models_json)       (const char          *openai_models,
+                                      gsize                len);
 
   /* Client side. */
   gboolean      (*parse_request)     (KpWireRequest       *req,
@@ -218,6 +243,11 @@ struct _KpWire
                                       GError             **error);
   void          (*add_headers)       (const KpWireRequest *req,
                                       SoupMessageHeaders  *headers);
+  /* What follows upstream_path for this request, when it depends on it
+   * (Gemini's "/{model}:generateContent"); NULL = nothing.
+   */
+  char         *(*upstream_suffix)   (const KpWireRequest *req,
+                                      const KpWireTarget  *target);
   KpWireDecoder (*decoder_new)       (const KpWireRequest *req,
                                       const KpWireTarget  *target,
                                       gboolean             passthrough);
@@ -273,6 +303,9 @@ GBytes         *kp_wire_serialize          (JsonNode            *node);
 const KpWire   *kp_wire_for_route          (const char          *path);
 gboolean        kp_wire_serves_route       (const KpWire        *wire,
                                             const char          *path);
+KpRouteKind     kp_wire_route_kind         (const KpWire        *wire,
+                                            const char          *path);
+gboolean        kp_wire_is_client_path     (const char          *path);
 const KpWire   *kp_wire_for_id             (const char          *id);
 const KpWire   *kp_wire_default            (void);
 const KpWire * const *kp_wire_all          (void);
@@ -282,6 +315,9 @@ KpWireRequest  *kp_wire_request_new        (const KpWire        *wire,
                                             GBytes              *body,
                                             SoupMessageHeaders  *headers);
 void            kp_wire_request_free       (KpWireRequest       *req);
+void            kp_wire_request_set_path   (KpWireRequest       *req,
+                                            const char          *path,
+                                            GHashTable          *query);
 gboolean        kp_wire_request_parse_common (KpWireRequest     *req,
                                             GError             **error);
 gboolean        kp_wire_request_parse      (KpWireRequest       *req,
@@ -292,6 +328,9 @@ const KpWire   *kp_wire_upstream_for       (const KpWire        *client,
                                             KpProvider          *provider);
 const KpWire   *kp_wire_route_for          (const KpWire        *client,
                                             const KpOffering    *offering);
+char           *kp_wire_upstream_uri       (const KpWireRequest *req,
+                                            const KpWire        *upstream,
+                                            const KpWireTarget  *target);
 GBytes         *kp_wire_build_upstream     (KpWireRequest       *req,
                                             const KpWire        *upstream,
                                             KpWireTarget        *target,
@@ -313,6 +352,11 @@ char           *kp_wire_error_message      (const char          *body,
                                             gint64              *code,
                                             char               **type);
 void            kp_wire_target_clear       (KpWireTarget        *target);
+void            kp_wire_error_event        (const KpWireRequest *req,
+                                            guint                status,
+                                            const char          *code,
+                                            const char          *message,
+                                            GString             *out);
 const char     *kp_finish_to_string        (KpFinish             finish);
 KpFinish        kp_finish_from_string      (const char          *reason);
 

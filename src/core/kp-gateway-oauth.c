@@ -1,0 +1,492 @@
+/* kp-gateway-oauth.c: accounts signed in with OAuth
+ *
+ * Part of KpGateway. A provider whose file has an "oauth" object takes OAuth
+ * accounts instead of API keys: the keyring keeps each account's refresh
+ * token as it keeps a key, and the credential's auth (a KpOAuthToken) turns
+ * it into access tokens. Accounts come in from a CLI's saved login or from
+ * a sign-in in the browser.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "kp-gateway-private.h"
+#include "kp-http.h"
+#include "auth/kp-cli-creds.h"
+#include "auth/kp-oauth-login.h"
+#include "auth/kp-oauth-token.h"
+
+static KpCredential *
+credential_of_auth (KpGateway *self,
+                    KpAuth    *auth)
+{
+  GPtrArray *credentials = kp_gateway_get_credentials (self);
+
+  for (guint i = 0; i < credentials->len; i++)
+    {
+      KpCredential *credential = g_ptr_array_index (credentials, i);
+
+      if (kp_credential_get_auth (credential) == auth)
+        return credential;
+    }
+  return NULL;
+}
+
+/* The refresh token is dead: the account is invalid until signed in again. */
+static void
+on_refused (KpOAuthToken *token,
+            const char   *message,
+            KpGateway    *self)
+{
+  KpCredential *credential = credential_of_auth (self, KP_AUTH (token));
+  g_autofree char *clean = NULL;
+
+  if (credential == NULL)
+    return;
+  clean = kp_secret_scrub (message, kp_credential_get_secret (credential));
+  kp_credential_set_state (credential, KP_CREDENTIAL_INVALID, 0, clean);
+  kp_ledger_save_credential_state (kp_gateway_get_ledger (self), kp_credential_get_id (credential),
+                                   "invalid", 0, clean);
+  kp_gateway_emit_changed (self);
+}
+
+static void
+on_refreshed (KpOAuthToken *token,
+              KpGateway    *self)
+{
+  kp_gateway_emit_changed (self);
+}
+
+/**
+ * kp_gateway_attach_auth:
+ *
+ * Gives a credential of an OAuth provider its OAuth auth; a key of any other
+ * provider stays a static key.
+ */
+void
+kp_gateway_attach_auth (KpGateway    *self,
+                        KpCredential *credential)
+{
+  KpProvider *provider;
+  const KpOAuthClient *client;
+  g_autoptr(KpAuth) auth = NULL;
+
+  g_return_if_fail (KP_IS_GATEWAY (self));
+  g_return_if_fail (KP_IS_CREDENTIAL (credential));
+
+  provider = kp_catalog_get_provider (kp_gateway_get_catalog (self),
+                                      kp_credential_get_provider_id (credential));
+  client = provider ? kp_provider_get_oauth (provider) : NULL;
+  if (client == NULL || kp_credential_is_from_env (credential))
+    return;
+
+  auth = kp_oauth_token_new (client, kp_gateway_get_auth_session (self));
+  g_signal_connect_object (auth, "refused", G_CALLBACK (on_refused), self, 0);
+  g_signal_connect_object (auth, "refreshed", G_CALLBACK (on_refreshed), self, 0);
+  kp_credential_set_auth (credential, auth);
+}
+
+/* Cancels every refresh under way: the gateway is going. */
+void
+kp_gateway_stop_auth (KpGateway *self)
+{
+  GPtrArray *credentials = kp_gateway_get_credentials (self);
+
+  for (guint i = 0; i < credentials->len; i++)
+    {
+      KpAuth *auth = kp_credential_get_auth (g_ptr_array_index (credentials, i));
+
+      if (auth != NULL && KP_IS_OAUTH_TOKEN (auth))
+        kp_oauth_token_stop (KP_OAUTH_TOKEN (auth));
+    }
+}
+
+static KpProvider *
+oauth_provider (KpGateway   *self,
+                const char  *provider_id,
+                GError     **error)
+{
+  KpProvider *provider = kp_catalog_get_provider (kp_gateway_get_catalog (self), provider_id);
+
+  if (provider == NULL)
+    {
+      g_set_error (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_NOT_FOUND,
+                   "There is no provider “%s”; “keypool providers” lists them.", provider_id);
+      return NULL;
+    }
+  if (kp_provider_get_oauth (provider) == NULL)
+    {
+      g_set_error (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_INVALID,
+                   "%s takes API keys, not sign-ins: use “keypool keys add %s”.",
+                   kp_provider_get_name (provider), provider_id);
+      return NULL;
+    }
+  return provider;
+}
+
+/* Add an account ------------------------------------------------------------ */
+
+typedef struct
+{
+  char   *provider_id;
+  char   *label;
+  char   *refresh_token;
+  char   *access_token;
+  gint64  expires_at;
+} AddAccount;
+
+static void
+add_account_free (AddAccount *add)
+{
+  g_free (add->provider_id);
+  g_free (add->label);
+  kp_secret_wipe (&add->refresh_token);
+  kp_secret_wipe (&add->access_token);
+  g_free (add);
+}
+
+static void
+on_account_stored (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  AddAccount *add = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+  KpAuth *auth;
+
+  credential = kp_gateway_add_key_finish (KP_GATEWAY (object), result, NULL, &error);
+  if (credential == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  auth = kp_credential_get_auth (credential);
+  if (auth != NULL && KP_IS_OAUTH_TOKEN (auth))
+    {
+      if (add->access_token != NULL)
+        kp_oauth_token_set_access_token (KP_OAUTH_TOKEN (auth), add->access_token,
+                                         add->expires_at);
+      /* Ready before the first request asks. */
+      kp_auth_get_token (auth);
+    }
+  g_task_return_pointer (task, g_steal_pointer (&credential), g_object_unref);
+}
+
+static KpCredential *
+find_account (KpGateway  *self,
+              const char *provider_id,
+              const char *refresh_token)
+{
+  GPtrArray *credentials = kp_gateway_get_credentials (self);
+
+  for (guint i = 0; i < credentials->len; i++)
+    {
+      KpCredential *credential = g_ptr_array_index (credentials, i);
+      const char *secret = kp_credential_get_secret (credential);
+
+      if (g_str_equal (kp_credential_get_provider_id (credential), provider_id) &&
+          secret != NULL && kp_http_secret_equal (secret, refresh_token))
+        return credential;
+    }
+  return NULL;
+}
+
+/**
+ * kp_gateway_add_account_async:
+ * @provider_id: a provider with an "oauth" object
+ * @label: a name for the account
+ * @refresh_token: the account's refresh token (kept in the keyring)
+ * @access_token: (nullable): a valid access token, if one is known
+ * @expires_at: when @access_token expires, unix s
+ *
+ * Saves an OAuth account like a key: routable at once.
+ */
+void
+kp_gateway_add_account_async (KpGateway           *self,
+                              const char          *provider_id,
+                              const char          *label,
+                              const char          *refresh_token,
+                              const char          *access_token,
+                              gint64               expires_at,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  KpCredential *existing;
+  AddAccount *add;
+
+  g_return_if_fail (KP_IS_GATEWAY (self));
+  g_return_if_fail (provider_id != NULL && refresh_token != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kp_gateway_add_account_async);
+
+  if (oauth_provider (self, provider_id, &error) == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  existing = find_account (self, provider_id, refresh_token);
+  if (existing != NULL)
+    {
+      g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_INVALID,
+                               "That account is already key %" G_GINT64_FORMAT
+                               "; “keypool keys reset %" G_GINT64_FORMAT "” tries it again.",
+                               kp_credential_get_id (existing), kp_credential_get_id (existing));
+      return;
+    }
+
+  add = g_new0 (AddAccount, 1);
+  add->provider_id = g_strdup (provider_id);
+  add->label = g_strdup (label ? label : "");
+  add->refresh_token = g_strdup (refresh_token);
+  add->access_token = g_strdup (access_token);
+  add->expires_at = expires_at;
+  g_task_set_task_data (task, add, (GDestroyNotify)add_account_free);
+
+  /* The refresh at once checks the account better than any key check. */
+  kp_gateway_add_key_async (self, provider_id, add->label, 1.0, refresh_token, FALSE,
+                            cancellable, on_account_stored, g_steal_pointer (&task));
+}
+
+/**
+ * kp_gateway_add_account_finish:
+ *
+ * Returns: (transfer full): the new account, or %NULL with @error set
+ */
+KpCredential *
+kp_gateway_add_account_finish (KpGateway     *self,
+                               GAsyncResult  *result,
+                               GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* Import a CLI's login ------------------------------------------------------- */
+
+/**
+ * kp_gateway_dup_login_file:
+ *
+ * Returns: (transfer full) (nullable): the full path of the CLI login file
+ *   the provider's accounts can be imported from, if it exists
+ */
+char *
+kp_gateway_dup_login_file (KpGateway  *self,
+                           const char *provider_id)
+{
+  KpProvider *provider;
+  const KpOAuthClient *client;
+
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+
+  provider = kp_catalog_get_provider (kp_gateway_get_catalog (self), provider_id);
+  client = provider ? kp_provider_get_oauth (provider) : NULL;
+  if (client == NULL || client->import_file == NULL || !kp_cli_creds_exists (client->import_file))
+    return NULL;
+  return kp_cli_creds_expand_path (client->import_file);
+}
+
+/**
+ * kp_gateway_import_login_async:
+ *
+ * Adds the account a CLI is signed in with (for gemini-cli,
+ * ~/.gemini/oauth_creds.json). The file is only read.
+ */
+void
+kp_gateway_import_login_async (KpGateway           *self,
+                               const char          *provider_id,
+                               const char          *label,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCliCreds) creds = NULL;
+  KpProvider *provider;
+  const KpOAuthClient *client;
+
+  g_return_if_fail (KP_IS_GATEWAY (self));
+  g_return_if_fail (provider_id != NULL);
+
+  provider = oauth_provider (self, provider_id, &error);
+  client = provider ? kp_provider_get_oauth (provider) : NULL;
+  if (client != NULL && client->import_file == NULL)
+    g_set_error (&error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_INVALID,
+                 "%s has no CLI login to import; use “keypool login %s”.",
+                 kp_provider_get_name (provider), provider_id);
+  if (error == NULL)
+    {
+      creds = kp_cli_creds_read (client->import_file, &error);
+      if (creds == NULL)
+        g_prefix_error (&error, "Nothing imported: ");
+    }
+  if (error != NULL)
+    {
+      g_task_report_error (self, callback, user_data, kp_gateway_import_login_async,
+                           g_steal_pointer (&error));
+      return;
+    }
+
+  kp_gateway_add_account_async (self, provider_id, label, creds->refresh_token,
+                                creds->access_token, creds->expires_at, cancellable, callback,
+                                user_data);
+}
+
+KpCredential *
+kp_gateway_import_login_finish (KpGateway     *self,
+                                GAsyncResult  *result,
+                                GError       **error)
+{
+  g_return_val_if_fail (G_IS_TASK (result), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* Sign in in the browser ------------------------------------------------------ */
+
+typedef struct
+{
+  char         *provider_id;
+  char         *label;
+  KpOAuthLogin *login;
+} Login;
+
+static void
+login_free (Login *login)
+{
+  g_free (login->provider_id);
+  g_free (login->label);
+  g_clear_object (&login->login);
+  g_free (login);
+}
+
+static void
+on_login_account_added (GObject      *object,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  KpCredential *credential;
+
+  credential = kp_gateway_add_account_finish (KP_GATEWAY (object), result, &error);
+  if (credential == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, credential, g_object_unref);
+}
+
+static void
+on_signed_in (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KpGateway *self = g_task_get_source_object (task);
+  Login *login = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpOAuthGrant) grant = NULL;
+
+  grant = kp_oauth_login_run_finish (KP_OAUTH_LOGIN (object), result, &error);
+  if (grant == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  kp_gateway_add_account_async (self, login->provider_id, login->label, grant->refresh_token,
+                                grant->access_token,
+                                g_get_real_time () / G_USEC_PER_SEC + grant->expires_in,
+                                g_task_get_cancellable (task), on_login_account_added,
+                                g_steal_pointer (&task));
+}
+
+/**
+ * kp_gateway_login_async:
+ * @provider_id: a provider with an "oauth" object that has an "auth_url"
+ * @label: a name for the account
+ * @open_browser: open the sign-in page in the default browser
+ * @timeout_s: how long to wait for the browser; 0 = the default
+ * @url_out: (out) (optional): the sign-in URL, to show the user
+ *
+ * Signs in in the browser (PKCE, loopback redirect) and adds the account.
+ *
+ * Returns: %FALSE with @error set if the sign-in cannot start; the callback
+ *   is then not called
+ */
+gboolean
+kp_gateway_login_async (KpGateway           *self,
+                        const char          *provider_id,
+                        const char          *label,
+                        gboolean             open_browser,
+                        guint                timeout_s,
+                        char               **url_out,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data,
+                        GError             **error)
+{
+  g_autoptr(GTask) task = NULL;
+  KpProvider *provider;
+  Login *login;
+
+  g_return_val_if_fail (KP_IS_GATEWAY (self), FALSE);
+  g_return_val_if_fail (provider_id != NULL, FALSE);
+
+  provider = oauth_provider (self, provider_id, error);
+  if (provider == NULL)
+    return FALSE;
+  if (kp_gateway_get_keyring_problem (self) != NULL)
+    {
+      g_set_error (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_KEYRING,
+                   "Cannot keep a sign-in: the keyring is unavailable (%s).",
+                   kp_gateway_get_keyring_problem (self));
+      return FALSE;
+    }
+
+  login = g_new0 (Login, 1);
+  login->provider_id = g_strdup (provider_id);
+  login->label = g_strdup (label);
+  login->login = kp_oauth_login_new (kp_provider_get_oauth (provider),
+                                     kp_gateway_get_auth_session (self));
+  kp_oauth_login_set_open_browser (login->login, open_browser);
+  if (timeout_s > 0)
+    kp_oauth_login_set_timeout (login->login, timeout_s);
+  if (!kp_oauth_login_listen (login->login, error))
+    {
+      login_free (login);
+      return FALSE;
+    }
+  if (url_out != NULL)
+    *url_out = g_strdup (kp_oauth_login_get_url (login->login));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kp_gateway_login_async);
+  g_task_set_task_data (task, login, (GDestroyNotify)login_free);
+  kp_oauth_login_run_async (login->login, cancellable, on_signed_in, g_steal_pointer (&task));
+  return TRUE;
+}
+
+/**
+ * kp_gateway_login_finish:
+ *
+ * Returns: (transfer full): the new account, or %NULL with @error set
+ */
+KpCredential *
+kp_gateway_login_finish (KpGateway     *self,
+                         GAsyncResult  *result,
+                         GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
