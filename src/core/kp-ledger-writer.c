@@ -1,0 +1,630 @@
+/* kp-ledger-writer.c: the ledger's writer thread, its queue and retries
+ *
+ * Rows are written by a thread of their own, on its own connection, so that
+ * sqlite's work (and, now and then, a WAL checkpoint) never runs on the main
+ * loop. Rows that arrive together share one transaction; each request hears
+ * back once its row is committed. When the disk or the file fails (full,
+ * read-only, gone), the rows wait in memory, up to max_pending, the newest
+ * kept; the writer tries again with a growing delay, on a fresh connection,
+ * and #KpLedger:problem says what is wrong until a write works.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <sqlite3.h>
+
+#include "kp-ledger-internal.h"
+#include "kp-ledger-private.h"
+
+/* Pushed last: the writer ends after the rows queued before it. */
+static Job stop_job;
+
+/* The ledger's thread: the owner is cleared there, after the writer ended. */
+static gboolean
+emit_refusals_written (gpointer data)
+{
+  KpLedger **owner = data;
+
+  if (*owner != NULL)
+    kp_ledger_emit_refusals_written (*owner);
+  return G_SOURCE_REMOVE;
+}
+
+/* Writer thread: tells the ledger's thread that refusals were committed;
+ * never runs the signal here, even while the ledger is being finalized.
+ */
+static void
+tell_refusals_written (KpLedger *self)
+{
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, emit_refusals_written, g_atomic_rc_box_acquire (self->owner),
+                         g_atomic_rc_box_release);
+  g_source_set_static_name (source, "[keypool] refusals written");
+  g_source_attach (source, self->context);
+}
+
+static void
+job_free (Job *job)
+{
+  kp_ledger_request_row_clear (&job->row);
+  g_clear_pointer (&job->refusal, kp_refusal_row_free);
+  g_clear_pointer (&job->state, kp_credential_row_free);
+  g_clear_pointer (&job->attempts, g_array_unref);
+  g_clear_object (&job->task);
+  g_free (job);
+}
+
+static void
+attempt_row_clear (gpointer data)
+{
+  KpAttemptRow *attempt = data;
+
+  g_free (attempt->provider);
+  g_free (attempt->failure);
+}
+
+/* Tells the caller of each job how its row went, once. */
+static gboolean
+release_task (gpointer data)
+{
+  return G_SOURCE_REMOVE;
+}
+
+static void
+finish_jobs (KpLedger     *self,
+             GPtrArray    *jobs,
+             const GError *error)
+{
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+      g_autoptr(GSource) source = NULL;
+
+      if (job->task == NULL)
+        continue;
+      if (error == NULL)
+        g_task_return_boolean (job->task, TRUE);
+      else
+        g_task_return_error (job->task, g_error_copy (error));
+
+      /* The task holds the ledger: its last reference must not go here,
+       * or the writer would finalize the ledger and join itself.
+       */
+      source = g_idle_source_new ();
+      g_source_set_callback (source, release_task, g_steal_pointer (&job->task), g_object_unref);
+      g_source_set_static_name (source, "[keypool] ledger task");
+      g_source_attach (source, self->context);
+    }
+}
+
+static gboolean
+write_batch (KpLedger   *writer,
+             KpLedger   *self,
+             GPtrArray  *jobs,
+             GError    **error)
+{
+  gboolean refusals = FALSE;
+
+  if (g_atomic_int_get (&self->fail_writes))
+    {
+      g_set_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY,
+                   "Cannot record requests in %s: database or disk is full", self->path);
+      return FALSE;
+    }
+
+  if (!kp_ledger_exec (writer, "BEGIN IMMEDIATE", "record requests", error))
+    return FALSE;
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+      gboolean written;
+
+      if (job->refusal != NULL)
+        {
+          written = kp_ledger_insert_refusal (writer, job->refusal, job->merge, error);
+          refusals = TRUE;
+        }
+      else if (job->state != NULL)
+        written = kp_ledger_insert_state (writer, job->state, error);
+      else
+        written = kp_ledger_insert_request (writer, &job->row,
+                                            (const KpAttemptRow *)(gpointer)job->attempts->data,
+                                            job->attempts->len, error);
+      if (!written)
+        {
+          sqlite3_exec (writer->db, "ROLLBACK", NULL, NULL, NULL);
+          return FALSE;
+        }
+    }
+  if (!kp_ledger_exec (writer, "COMMIT", "record requests", error))
+    {
+      sqlite3_exec (writer->db, "ROLLBACK", NULL, NULL, NULL);
+      return FALSE;
+    }
+  if (refusals)
+    tell_refusals_written (self);
+  return TRUE;
+}
+
+/* Another connection holds the write lock. */
+static gboolean
+is_busy (KpLedger *writer)
+{
+  int code = sqlite3_errcode (writer->db) & 0xff;
+
+  return code == SQLITE_BUSY || code == SQLITE_LOCKED;
+}
+
+/* The row itself is at fault (a constraint, a value sqlite refuses), not
+ * the disk or the file: writing it again would fail again.
+ */
+static gboolean
+row_at_fault (KpLedger *writer)
+{
+  switch (sqlite3_errcode (writer->db) & 0xff)
+    {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE:
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+typedef struct
+{
+  KpLedger **owner;    /* the ledger's rc box: NULL once it is finalized */
+  char      *problem;  /* NULL: rows are written again */
+} ProblemUpdate;
+
+static void
+problem_update_free (gpointer data)
+{
+  ProblemUpdate *update = data;
+
+  g_atomic_rc_box_release (update->owner);
+  g_free (update->problem);
+  g_free (update);
+}
+
+/* The ledger's thread. It holds no reference: taking one here could make
+ * this the last one, and a ledger must never be finalized by its writer.
+ */
+static gboolean
+apply_write_problem (gpointer data)
+{
+  ProblemUpdate *update = data;
+  KpLedger *self = *update->owner;
+
+  if (self == NULL)
+    return G_SOURCE_REMOVE;
+
+  g_free (self->write_problem);
+  self->write_problem = g_strdup (update->problem);
+  /* A row written means the file takes writes again. */
+  if (update->problem == NULL && self->open_read_only)
+    {
+      g_clear_pointer (&self->open_problem, g_free);
+      self->open_read_only = FALSE;
+    }
+  kp_ledger_update_problem (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Writer thread: tells the ledger's thread what is wrong now. Always
+ * through a source on that thread's context, never run here: invoking the
+ * context from this thread could run the update (and drop the ledger's last
+ * reference) on the writer itself, which then would have to join itself.
+ */
+static void
+tell_write_problem (KpLedger   *self,
+                    const char *problem)
+{
+  ProblemUpdate *update = g_new0 (ProblemUpdate, 1);
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  update->owner = g_atomic_rc_box_acquire (self->owner);
+  update->problem = g_strdup (problem);
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, apply_write_problem, update, problem_update_free);
+  g_source_set_static_name (source, "[keypool] ledger problem");
+  g_source_attach (source, self->context);
+}
+
+/* Writes every row that waits. Rows the database refuses for what they are
+ * fail alone; when the disk or the file fails, every row stays in @jobs.
+ *
+ * Returns: %TRUE when nothing is left to write
+ */
+static gboolean
+write_jobs (KpLedger   *self,
+            KpLedger  **writer,
+            GPtrArray  *jobs,
+            gboolean    stopping,
+            GError    **error)
+{
+  if (*writer == NULL)
+    {
+      *writer = kp_ledger_open_connection (self->path, FALSE, error);
+      if (*writer == NULL)
+        return FALSE;
+    }
+  /* Rows wait for a lock only briefly, and their requests with them; the
+   * last ones, before Keypool stops, as long as the main connection would.
+   */
+  sqlite3_busy_timeout ((*writer)->db, stopping ? BUSY_TIMEOUT_MS : WRITER_BUSY_TIMEOUT_MS);
+
+  if (write_batch (*writer, self, jobs, error))
+    {
+      finish_jobs (self, jobs, NULL);
+      g_ptr_array_set_size (jobs, 0);
+      return TRUE;
+    }
+  if (!row_at_fault (*writer))
+    return FALSE;
+  g_clear_error (error);
+
+  /* One bad row must not take the others with it. */
+  for (guint i = 0; i < jobs->len;)
+    {
+      g_autoptr(GPtrArray) one = g_ptr_array_new ();
+      g_autoptr(GError) row_error = NULL;
+
+      g_ptr_array_add (one, g_ptr_array_index (jobs, i));
+      if (write_batch (*writer, self, one, &row_error))
+        finish_jobs (self, one, NULL);
+      else if (row_at_fault (*writer))
+        {
+          g_debug ("A row was refused: %s", row_error->message);
+          finish_jobs (self, one, row_error);
+        }
+      else
+        {
+          g_propagate_error (error, g_steal_pointer (&row_error));
+          return FALSE;
+        }
+      g_ptr_array_remove_index (jobs, i);
+    }
+  return TRUE;
+}
+
+/* Writer thread: a key's newer state replaces one that still waits, so
+ * a key failing again and again while writes fail is one row to write.
+ */
+static gboolean
+replace_state (GPtrArray *jobs,
+               Job       *job)
+{
+  for (guint i = jobs->len; i > 0; i--)
+    {
+      Job *waiting = g_ptr_array_index (jobs, i - 1);
+
+      if (waiting->state != NULL && waiting->state->id == job->state->id)
+        {
+          g_assert (waiting->task == NULL);
+          job_free (waiting);
+          jobs->pdata[i - 1] = job;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+static gpointer
+writer_thread (gpointer data)
+{
+  KpLedger *self = data;
+  g_autoptr(GPtrArray) jobs = g_ptr_array_new_with_free_func ((GDestroyNotify)job_free);
+  g_autoptr(KpLedger) writer = NULL;
+  gboolean stopping = FALSE;
+  guint delay_ms = 0;       /* 0 while writes work */
+  gint64 next_try = 0;      /* monotonic µs of the next retry */
+  guint64 lost = 0;
+  gint64 failing_since = 0; /* monotonic µs of the first failed try; 0 while writes work */
+  gboolean busy;
+  guint n_rows;
+
+  while (!stopping || jobs->len > 0)
+    {
+      gint64 now = g_get_monotonic_time ();
+      Job *job;
+
+      if (stopping)
+        job = NULL;
+      else if (delay_ms == 0)
+        job = g_async_queue_pop (self->queue);
+      else
+        job = g_async_queue_timeout_pop (self->queue, MAX (next_try - now, 0));
+
+      /* Take whatever else is waiting: one commit for all of it. */
+      while (job != NULL)
+        {
+          if (job == &stop_job)
+            stopping = TRUE;
+          else if (job->state == NULL || !replace_state (jobs, job))
+            g_ptr_array_add (jobs, job);
+          job = g_async_queue_try_pop (self->queue);
+        }
+
+      /* Keep the newest rows when too many wait. Keys' states are few (one
+       * per key, see replace_state()) and stay: a restart must find them.
+       */
+      n_rows = 0;
+      for (guint i = 0; i < jobs->len; i++)
+        if (((Job *)g_ptr_array_index (jobs, i))->state == NULL)
+          n_rows++;
+      if (n_rows > self->max_pending)
+        {
+          g_autoptr(GPtrArray) dropped = g_ptr_array_new_with_free_func ((GDestroyNotify)job_free);
+          g_autoptr(GError) too_many = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY,
+                                                    "Too many requests wait to be recorded; "
+                                                    "the oldest are dropped");
+
+          for (guint i = 0; n_rows > self->max_pending;)
+            {
+              if (((Job *)g_ptr_array_index (jobs, i))->state != NULL)
+                i++;
+              else
+                {
+                  g_ptr_array_add (dropped, g_ptr_array_steal_index (jobs, i));
+                  n_rows--;
+                }
+            }
+          finish_jobs (self, dropped, too_many);
+          lost += dropped->len;
+        }
+
+      if (jobs->len == 0)
+        continue;
+
+      if (delay_ms != 0 && !stopping && g_get_monotonic_time () < next_try)
+        {
+          /* Rows that arrive while writes fail wait with the others. */
+          g_autoptr(GError) pending = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING,
+                                                   "The request waits in memory to be recorded");
+          finish_jobs (self, jobs, pending);
+          continue;
+        }
+
+      {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GError) pending = NULL;
+        g_autofree char *problem = NULL;
+        g_autofree char *lost_text = NULL;
+
+        if (write_jobs (self, &writer, jobs, stopping, &error))
+          {
+            if (delay_ms != 0)
+              tell_write_problem (self, NULL);
+            delay_ms = 0;
+            failing_since = 0;
+            lost = 0;
+            continue;
+          }
+
+        /* Another program holds the write lock: the rows wait, and are
+         * tried again soon on the same connection; that is a problem for
+         * the user only once it lasts. The disk or the file failed: every
+         * row waits, and the connection is opened anew for the next try (a
+         * file made writable again).
+         */
+        busy = writer != NULL && is_busy (writer);
+        if (!busy)
+          g_clear_object (&writer);
+        if (failing_since == 0)
+          failing_since = g_get_monotonic_time ();
+        if (stopping)
+          {
+            g_warning ("%u requests could not be recorded before Keypool stopped: %s",
+                       jobs->len, error->message);
+            finish_jobs (self, jobs, error);
+            break;
+          }
+
+        pending = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING,
+                               "The request waits in memory to be recorded: %s", error->message);
+        finish_jobs (self, jobs, pending);
+        delay_ms = delay_ms == 0 ? self->retry_min_ms
+                                 : MIN (delay_ms * 2, busy ? MIN (self->retry_max_ms, BUSY_RETRY_MAX_MS)
+                                                           : self->retry_max_ms);
+        next_try = g_get_monotonic_time () + (gint64)delay_ms * 1000;
+        if (busy && g_get_monotonic_time () - failing_since < BUSY_PROBLEM_AFTER_MS * 1000)
+          continue;
+        if (lost > 0)
+          lost_text = g_strdup_printf (" %" G_GUINT64_FORMAT " older ones were dropped.", lost);
+        problem = g_strdup_printf ("Requests are not being recorded. %s. %u wait in memory and "
+                                   "are written when the database takes them again.%s",
+                                   error->message, jobs->len, lost_text ? lost_text : "");
+        tell_write_problem (self, problem);
+      }
+    }
+
+  return NULL;
+}
+
+/* The ledger's finalize: rows already handed over are written first. */
+void
+kp_ledger_stop_writer (KpLedger *self)
+{
+  if (self->writer == NULL)
+    return;
+  g_async_queue_push (self->queue, &stop_job);
+  g_thread_join (self->writer);
+  self->writer = NULL;
+}
+
+static void
+push_job (KpLedger *self,
+          Job      *job)
+{
+  if (self->writer == NULL)
+    {
+      self->queue = g_async_queue_new ();
+      self->writer = g_thread_new ("keypool-ledger", writer_thread, self);
+    }
+  g_async_queue_push (self->queue, job);
+}
+
+/**
+ * kp_ledger_add_request_async:
+ * @self: a #KpLedger
+ * @row: the request; copied
+ * @attempts: (array length=n_attempts): its attempts; copied
+ * @n_attempts: how many
+ * @callback: called on this thread's main context once the row is committed,
+ *   or with %KP_LEDGER_ERROR_PENDING when writes fail and the row waits in
+ *   memory (bounded) to be written, with its own time, once they work again
+ * @user_data: data for @callback
+ *
+ * Like kp_ledger_add_request(), without blocking the caller.
+ */
+void
+kp_ledger_add_request_async (KpLedger            *self,
+                             const KpRequestRow  *row,
+                             const KpAttemptRow  *attempts,
+                             guint                n_attempts,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  Job *job;
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (row != NULL);
+
+  job = g_new0 (Job, 1);
+  job->row = *row;
+  job->row.request_id = g_strdup (row->request_id);
+  job->row.api = g_strdup (row->api);
+  job->row.model = g_strdup (row->model);
+  job->row.provider = g_strdup (row->provider);
+  job->row.upstream_model = g_strdup (row->upstream_model);
+  job->row.outcome = g_strdup (row->outcome);
+  job->row.error = g_strdup (row->error);
+  job->row.cost_source = g_strdup (row->cost_source);
+  job->attempts = g_array_sized_new (FALSE, TRUE, sizeof (KpAttemptRow), n_attempts);
+  g_array_set_clear_func (job->attempts, attempt_row_clear);
+  for (guint i = 0; i < n_attempts; i++)
+    {
+      KpAttemptRow copy = attempts[i];
+
+      copy.provider = g_strdup (attempts[i].provider);
+      copy.failure = g_strdup (attempts[i].failure);
+      g_array_append_val (job->attempts, copy);
+    }
+  job->task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (job->task, kp_ledger_add_request_async);
+  push_job (self, job);
+}
+
+/**
+ * kp_ledger_add_refusal:
+ * @self: a #KpLedger
+ * @row: the refusal; copied
+ * @merge: add @row's count to the newest row of the same method, path,
+ *   status, code and client, when there is one, instead of a new row
+ *
+ * Queues @row for the writer thread and returns at once. The table keeps
+ * the newest 1,000 rows. #KpLedger::refusals-written follows the commit.
+ */
+void
+kp_ledger_add_refusal (KpLedger           *self,
+                       const KpRefusalRow *row,
+                       gboolean            merge)
+{
+  Job *job;
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (row != NULL);
+
+  job = g_new0 (Job, 1);
+  job->refusal = g_new0 (KpRefusalRow, 1);
+  *job->refusal = *row;
+  job->refusal->method = g_strdup (row->method);
+  job->refusal->path = g_strdup (row->path);
+  job->refusal->code = g_strdup (row->code);
+  job->refusal->client = g_strdup (row->client);
+  job->merge = merge;
+  /* No task: nobody waits for a refusal, and the ledger may go meanwhile
+   * (its finalize writes what is queued).
+   */
+  push_job (self, job);
+}
+
+/**
+ * kp_ledger_save_credential_state:
+ * @self: a #KpLedger
+ * @id: the key
+ * @state: "ok", "cooling", "exhausted" or "invalid"
+ * @until: unix seconds; 0 = until something changes
+ * @last_error: (nullable): what went wrong, without the secret
+ *
+ * Queues the key's state for the writer thread and returns at once, so a
+ * failing request never waits for the database. It is written in order
+ * with the rows queued before it; a newer state of the same key replaces
+ * one that still waits; while writes fail it waits in memory, and the
+ * ledger's finalize writes it. A key removed meanwhile is skipped.
+ */
+void
+kp_ledger_save_credential_state (KpLedger   *self,
+                                 gint64      id,
+                                 const char *state,
+                                 gint64      until,
+                                 const char *last_error)
+{
+  Job *job;
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (id > 0);
+  g_return_if_fail (state != NULL);
+
+  job = g_new0 (Job, 1);
+  job->state = g_new0 (KpCredentialRow, 1);
+  job->state->id = id;
+  job->state->state = g_strdup (state);
+  job->state->state_until = until;
+  job->state->last_error = g_strdup (last_error);
+  push_job (self, job);
+}
+
+/* Before the first row. */
+void
+kp_ledger_set_retry_policy (KpLedger *self,
+                            guint     min_delay_ms,
+                            guint     max_delay_ms,
+                            guint     max_pending)
+{
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (self->writer == NULL);
+  g_return_if_fail (min_delay_ms > 0 && min_delay_ms <= max_delay_ms && max_pending > 0);
+
+  self->retry_min_ms = min_delay_ms;
+  self->retry_max_ms = max_delay_ms;
+  self->max_pending = max_pending;
+}
+
+/* Every write fails as a full disk would, until told otherwise. */
+void
+kp_ledger_set_fail_writes (KpLedger *self,
+                           gboolean  fail)
+{
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_atomic_int_set (&self->fail_writes, fail ? 1 : 0);
+}
+
+gboolean
+kp_ledger_add_request_finish (KpLedger      *self,
+                              GAsyncResult  *result,
+                              GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
