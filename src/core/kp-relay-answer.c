@@ -215,7 +215,7 @@ static void
 process_framed (KpRelay  *self,
                 gboolean  eof)
 {
-  const guint8 *buf = self->pending->data;
+  const guint8 *buf = self->pending->len > 0 ? self->pending->data : (const guint8 *)"";
   gsize len = self->pending->len;
   gsize offset = 0;
   gssize n;

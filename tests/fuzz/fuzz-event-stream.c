@@ -54,14 +54,16 @@ take_messages (GByteArray           *pending,
                GString              *found)
 {
   g_autoptr(GError) error = NULL;
+  /* An empty GByteArray has no data at all. */
+  const guint8 *buf = pending->len > 0 ? pending->data : (const guint8 *)"";
   gsize offset = 0;
   gssize used;
 
-  while ((used = kp_event_stream_next (pending->data + offset, pending->len - offset,
+  while ((used = kp_event_stream_next (buf + offset, pending->len - offset,
                                        message, &error)) > 0)
     {
       g_assert ((gsize)used <= pending->len - offset);
-      add_message (found, message, pending->data + offset, used);
+      add_message (found, message, buf + offset, used);
       offset += used;
     }
   if (used < 0)
@@ -72,7 +74,8 @@ take_messages (GByteArray           *pending,
       return FALSE;
     }
   g_byte_array_remove_range (pending, 0, offset);
-  if (eof && !kp_event_stream_check_end (pending->data, pending->len, &error))
+  if (eof && !kp_event_stream_check_end (pending->len > 0 ? pending->data : buf, pending->len,
+                                          &error))
     {
       g_assert (error != NULL && error->code == KP_EVENT_STREAM_ERROR_TRUNCATED);
       g_string_append (found, "truncated\n");
