@@ -69,4 +69,6 @@ void               kp_mock_google_reject_access_token (KpMockGoogle *self,
 void               kp_mock_google_set_quota        (KpMockGoogle *self,
                                                     const char   *buckets_json);
 
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpMockGoogle, kp_mock_google_free)
+
 G_END_DECLS

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "kp-ledger.h"
+#include "kp-mock-google.h"
 #include "kp-mock-upstream.h"
 #include "kp-test-util.h"
 #include "kp-vault.h"
@@ -915,6 +916,87 @@ test_tray_quit_ends_streams (Fixture       *fixture,
   g_clear_object (&reader.stream);
 }
 
+/* keypool keys import: a CLI's saved login becomes an account in the keyring;
+ * the file is only read, the refresh token never printed; the account gets
+ * its access token from the (mock) token endpoint.
+ */
+static void
+test_import_login (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpMockGoogle) google = kp_mock_google_new (&error);
+  g_autofree char *provider = NULL;
+  g_autofree char *provider_path = g_build_filename (fixture->providers, "gca.json", NULL);
+  g_autofree char *dir = g_build_filename (fixture->root, ".gemini", NULL);
+  g_autofree char *creds = g_build_filename (dir, "oauth_creds.json", NULL);
+  g_autofree char *fixture_file = g_build_filename (g_getenv ("KEYPOOL_FIXTURES_DIR"), "oauth",
+                                                    "oauth_creds.json", NULL);
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *home = g_strdup (g_getenv ("HOME"));
+  gsize len;
+
+  g_assert_no_error (error);
+  provider = g_strdup_printf (
+    "{\"schema\":1,\"id\":\"gca\",\"name\":\"Code Assist test\",\"dialect\":\"code-assist\","
+    "\"base_url\":\"%s/v1internal\",\"key_check\":\"chat\",\"requires_key\":true,"
+    "\"subscription\":true,\"prices_checked\":\"2026-12-02\","
+    "\"oauth\":{\"token_url\":\"%s/token\",\"client_id\":\"test-client.apps\","
+    "\"import_file\":\"~/.gemini/oauth_creds.json\"},"
+    "\"models\":[{\"id\":\"google/gemini-2.5-pro\",\"upstream_id\":\"gemini-2.5-pro\","
+    "\"input\":0,\"output\":0}]}",
+    kp_mock_google_get_url (google), kp_mock_google_get_url (google));
+  g_file_set_contents (provider_path, provider, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
+  g_file_get_contents (fixture_file, &before, &len, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (creds, before, len, &error);
+  g_assert_no_error (error);
+  g_setenv ("HOME", fixture->root, TRUE);
+
+  {
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "keys", "import", "gca", "--label",
+                              "me", NULL), ==, 0);
+    assert_contains (out, "Added account 1 for gca");
+  }
+  {
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "keys", "import", "gca", NULL), ==, 1);
+    assert_contains (err, "already key 1");
+  }
+  {
+    g_autofree char *err = NULL;
+
+    /* An API-key provider has nothing to import. */
+    g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "keys", "import", "mock", NULL), ==, 1);
+    assert_contains (err, "takes API keys");
+  }
+  {
+    g_autofree char *out = NULL;
+
+    g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "keys", "list", NULL), ==, 0);
+    assert_contains (out, "gca");
+    assert_contains (out, "…0001");
+  }
+
+  if (home != NULL)
+    g_setenv ("HOME", home, TRUE);
+  else
+    g_unsetenv ("HOME");
+
+  g_file_get_contents (creds, &after, NULL, &error);
+  g_assert_cmpstr (after, ==, before);
+  /* Neither token was ever printed. */
+  g_assert_null (strstr (fixture->all_output->str, "fixture-refresh-token"));
+  g_assert_null (strstr (fixture->all_output->str, "fixture-access-token"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -925,6 +1007,7 @@ main (int   argc,
   g_test_add ("/keypool/cli/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
   ADD ("keys-lifecycle", test_keys_lifecycle);
+  ADD ("import-login", test_import_login);
   ADD ("token-file-moves-to-keyring", test_token_file_moves_to_keyring);
   ADD ("daemon-carries-out-commands", test_daemon_carries_out_commands);
   ADD ("refresh", test_refresh);

@@ -13,6 +13,7 @@
 #include "auth/kp-cli-creds.h"
 #include "auth/kp-oauth-login.h"
 #include "auth/kp-oauth-token.h"
+#include "kp-code-assist.h"
 #include "kp-mock-google.h"
 #include "kp-test-util.h"
 
@@ -335,6 +336,79 @@ test_pkce (void)
   g_assert_cmpstr (challenge, ==, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
 }
 
+/* Project discovery ------------------------------------------------------ */
+
+static KpCodeAssistAccount *
+discover (Fixture  *fixture,
+          GError  **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree char *base = g_strconcat (kp_mock_google_get_url (fixture->google), "/v1internal",
+                                       NULL);
+
+  /* A short poll: the wait is the mock's, not Google's 5 s. */
+  kp_code_assist_setup_async (fixture->session, base, "at-77", 20, NULL, kp_test_store_result,
+                              &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  return kp_code_assist_setup_finish (result, error);
+}
+
+static void
+test_discover_existing (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCodeAssistAccount) account = NULL;
+  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
+
+  kp_mock_google_set_tier (fixture->google, KP_MOCK_TIER_EXISTING, 0);
+  account = discover (fixture, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (account->project, ==, "existing-proj-42");
+  /* paidTier wins over currentTier. */
+  g_assert_cmpstr (account->tier, ==, "g1-pro-tier");
+  g_assert_cmpuint (stats->loads, ==, 1);
+  g_assert_cmpuint (stats->onboards, ==, 0);
+  g_assert_cmpstr (stats->last_auth, ==, "Bearer at-77");
+}
+
+static void
+test_discover_onboard (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCodeAssistAccount) account = NULL;
+  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
+
+  kp_mock_google_set_tier (fixture->google, KP_MOCK_TIER_ONBOARD, 2);
+  account = discover (fixture, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (account->project, ==, "onboarded-proj-7");
+  g_assert_cmpstr (account->tier, ==, "standard-tier");
+  g_assert_cmpuint (stats->onboards, ==, 1);
+  g_assert_cmpuint (stats->polls, ==, 2);
+  g_assert_nonnull (strstr (stats->last_onboard, "\"tierId\":\"standard-tier\""));
+}
+
+/* The free tier: no project sent, none kept. */
+static void
+test_discover_free (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCodeAssistAccount) account = NULL;
+  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
+
+  kp_mock_google_set_tier (fixture->google, KP_MOCK_TIER_FREE, 1);
+  account = discover (fixture, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (account->tier, ==, "free-tier");
+  g_assert_null (account->project);
+  g_assert_nonnull (strstr (stats->last_onboard, "\"tierId\":\"free-tier\""));
+  g_assert_null (strstr (stats->last_onboard, "cloudaicompanionProject"));
+  g_assert_cmpuint (stats->polls, ==, 1);
+}
+
 /* CLI logins --------------------------------------------------------------- */
 
 static void
@@ -468,6 +542,9 @@ main (int   argc,
   ADD ("/oauth/login/flow", test_login);
   ADD ("/oauth/login/bad-verifier", test_login_bad_verifier);
   ADD ("/oauth/login/cancel-timeout", test_login_cancel_timeout);
+  ADD ("/oauth/discover/existing", test_discover_existing);
+  ADD ("/oauth/discover/onboard", test_discover_onboard);
+  ADD ("/oauth/discover/free", test_discover_free);
 #undef ADD
   g_test_add_func ("/oauth/pkce", test_pkce);
   g_test_add_func ("/oauth/import", test_import);

@@ -24,7 +24,7 @@
 #define SECRET_LIMIT (64 * 1024)
 
 static const char *commands[] = { "keys", "providers", "models", "refresh", "route", "spend", "requests",
-                                  "token", NULL };
+                                  "token", "login", NULL };
 
 gboolean
 kp_cli_is_command (const char *word)
@@ -400,6 +400,92 @@ keys_reset (KpGateway               *gateway,
   return EXIT_SUCCESS;
 }
 
+static void
+on_account_added (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Pending *pending = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+
+  /* The import and the sign-in finish alike. */
+  credential = kp_gateway_login_finish (KP_GATEWAY (object), result, &error);
+  if (credential == NULL)
+    {
+      pending_done (pending, fail (pending->cmdline, "%s", error->message));
+      return;
+    }
+  g_application_command_line_print (pending->cmdline,
+                                    "Added account %" G_GINT64_FORMAT " for %s; its refresh token "
+                                    "is kept in the keyring.\n",
+                                    kp_credential_get_id (credential),
+                                    kp_credential_get_provider_id (credential));
+  pending_done (pending, EXIT_SUCCESS);
+}
+
+/* keypool keys import PROVIDER: a CLI's saved login (read, never changed). */
+static int
+keys_import (GApplication            *app,
+             KpGateway               *gateway,
+             GApplicationCommandLine *cmdline,
+             char                   **argv,
+             int                      argc)
+{
+  g_autofree char *label = NULL;
+  const GOptionEntry entries[] = {
+    { "label", 0, 0, G_OPTION_ARG_STRING, &label, NULL, NULL },
+    { NULL }
+  };
+
+  if (!parse_options (cmdline, &argv, &argc, entries))
+    return EXIT_FAILURE;
+  if (argc != 2)
+    return fail (cmdline, "usage: keypool keys import PROVIDER [--label L] (e.g. gemini-cli)");
+
+  kp_gateway_import_login_async (gateway, argv[1], label, NULL, on_account_added,
+                                 pending_new (app, cmdline));
+  return -1;
+}
+
+/* keypool login PROVIDER: sign in in the browser. */
+static int
+login (GApplication            *app,
+       KpGateway               *gateway,
+       GApplicationCommandLine *cmdline,
+       char                   **argv,
+       int                      argc)
+{
+  g_autofree char *label = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean no_browser = FALSE;
+  int timeout_s = 0;
+  Pending *pending;
+  const GOptionEntry entries[] = {
+    { "label", 0, 0, G_OPTION_ARG_STRING, &label, NULL, NULL },
+    { "no-browser", 0, 0, G_OPTION_ARG_NONE, &no_browser, NULL, NULL },
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout_s, NULL, NULL },
+    { NULL }
+  };
+
+  if (!parse_options (cmdline, &argv, &argc, entries))
+    return EXIT_FAILURE;
+  if (argc != 2 || timeout_s < 0 || timeout_s > 3600)
+    return fail (cmdline, "usage: keypool login PROVIDER [--label L] [--no-browser] "
+                          "[--timeout SECONDS] (e.g. gemini-cli, antigravity)");
+
+  pending = pending_new (app, cmdline);
+  if (!kp_gateway_login_async (gateway, argv[1], label, !no_browser, (guint)timeout_s, &url, NULL,
+                               on_account_added, pending, &error))
+    {
+      pending_done (pending, fail (cmdline, "%s", error->message));
+      return -1;
+    }
+  g_application_command_line_print (cmdline, "Sign in here (waiting for the browser):\n%s\n", url);
+  return -1;
+}
+
 static int
 keys (GApplication            *app,
       KpGateway               *gateway,
@@ -416,6 +502,8 @@ keys (GApplication            *app,
     return keys_add (app, gateway, cmdline, argv + 1, argc - 1);
   if (g_str_equal (argv[1], "list") && argc == 2)
     return keys_list (gateway, cmdline);
+  if (g_str_equal (argv[1], "import"))
+    return keys_import (app, gateway, cmdline, argv + 1, argc - 1);
 
   if ((g_str_equal (argv[1], "remove") || g_str_equal (argv[1], "reset")) && argc == 3)
     {
@@ -427,7 +515,8 @@ keys (GApplication            *app,
       return -1;
     }
 
-  return fail (cmdline, "usage: keypool keys add PROVIDER | list | remove ID | reset ID");
+  return fail (cmdline, "usage: keypool keys add PROVIDER | import PROVIDER | list | remove ID | "
+                        "reset ID");
 }
 
 /* providers, models ------------------------------------------------------------ */
@@ -980,6 +1069,8 @@ kp_cli_run (GApplication            *app,
     status = spend (gateway, cmdline, argv, argc);
   else if (g_str_equal (command, "requests"))
     status = requests (gateway, cmdline, argv, argc);
+  else if (g_str_equal (command, "login"))
+    status = login (app, gateway, cmdline, argv, argc);
   else
     status = token (app, gateway, cmdline, argv, argc);
 

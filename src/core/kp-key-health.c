@@ -196,6 +196,7 @@ kp_key_health_note_failure (KpKeyHealth      *self,
     case KP_FAILURE_RATE_LIMITED:
     case KP_FAILURE_QUOTA:
     case KP_FAILURE_AUTH:
+    case KP_FAILURE_NEEDS_USER:
       break;
 
     case KP_FAILURE_CLIENT:
@@ -232,6 +233,8 @@ kp_key_health_note_failure (KpKeyHealth      *self,
       break;
 
     case KP_FAILURE_AUTH:
+    case KP_FAILURE_NEEDS_USER:
+      /* Out of use until its owner acts ("keypool keys reset" after). */
       kp_credential_set_state (credential, KP_CREDENTIAL_INVALID, 0, message);
       break;
 

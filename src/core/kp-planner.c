@@ -192,7 +192,15 @@ compare_routes (gconstpointer a,
   const KpRoute *rb = b;
   gboolean pa = ra->expected_usd >= 0;
   gboolean pb = rb->expected_usd >= 0;
+  gboolean sa = kp_provider_get_subscription (ra->provider);
+  gboolean sb = kp_provider_get_subscription (rb->provider);
   guint fa, fb;
+
+  /* A subscription's quota is paid already: used first while it lasts (an
+   * exhausted or cooling account is not a route at all).
+   */
+  if (sa != sb)
+    return sa ? -1 : 1;
 
   /* Unpriced offerings come after every priced one: never treated as free. */
   if (pa != pb)

@@ -484,7 +484,8 @@ api_uri (KpProvider  *self,
       strstr (endpoint, "://") != NULL)
     url = g_strdup (endpoint);
   else
-    url = g_strconcat (self->base_url, endpoint[0] == '/' ? "" : "/", endpoint, NULL);
+    url = g_strconcat (self->base_url, (endpoint[0] == '/' || endpoint[0] == '\0') ? "" : "/",
+                       endpoint, NULL);
   uri = g_uri_parse (url, G_URI_FLAGS_ENCODED, NULL);
   if (uri == NULL ||
       (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0 &&

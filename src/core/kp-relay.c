@@ -701,7 +701,10 @@ try_route (KpRelay *self)
       self->provider = g_object_ref (route->offering->provider);
       self->credential = route->credential ? g_object_ref (route->credential) : NULL;
       self->upstream_wire = kp_wire_route_for (self->wire, self->offering);
-      self->target = (KpWireTarget) { .provider = self->provider, .offering = self->offering };
+      self->target = (KpWireTarget) {
+        .provider = self->provider, .offering = self->offering,
+        .project = self->credential ? kp_credential_get_meta (self->credential, "project") : NULL,
+      };
 
       g_clear_pointer (&self->translate_error, g_free);
       if (self->upstream_wire != NULL)

@@ -39,6 +39,8 @@ kp_failure_class_to_string (KpFailureClass klass)
       return "rate_limited";
     case KP_FAILURE_QUOTA:
       return "quota_exhausted";
+    case KP_FAILURE_NEEDS_USER:
+      return "needs-user";
     case KP_FAILURE_AUTH:
       return "auth_invalid";
     case KP_FAILURE_MODEL_MISSING:
@@ -269,7 +271,11 @@ typedef struct
   gboolean daily;         /* a QuotaFailure on a per-day quota */
   gboolean per_minute;    /* a QuotaFailure on a per-minute quota */
   gint64   retry_delay;   /* RetryInfo.retryDelay in seconds; -1 = none */
+  char    *help_url;      /* Help.links[0].url: where the user must go */
 } GoogleDetails;
+
+/* Code Assist: a per-minute limit longer than this is a quota (googleQuotaErrors.ts). */
+#define GOOGLE_RETRYABLE_MAX_S 300
 
 static void
 read_google_details (JsonObject    *error,
@@ -294,6 +300,20 @@ read_google_details (JsonObject    *error,
       if (g_str_has_suffix (type, "google.rpc.ErrorInfo") && google->reason == NULL)
         google->reason = g_strdup (json_object_get_string_member_with_default (detail, "reason",
                                                                                NULL));
+      else if (g_str_has_suffix (type, "google.rpc.Help") && google->help_url == NULL)
+        {
+          JsonNode *links = json_object_get_member (detail, "links");
+          JsonNode *first = links && JSON_NODE_HOLDS_ARRAY (links) &&
+                            json_array_get_length (json_node_get_array (links)) > 0
+                            ? json_array_get_element (json_node_get_array (links), 0) : NULL;
+          const char *url = first && JSON_NODE_HOLDS_OBJECT (first)
+                            ? json_object_get_string_member_with_default (json_node_get_object (first),
+                                                                          "url", NULL)
+                            : NULL;
+
+          if (url != NULL && g_str_has_prefix (url, "https://") && strlen (url) < 2048)
+            google->help_url = g_strdup (url);
+        }
       else if (g_str_has_suffix (type, "google.rpc.RetryInfo"))
         {
           gint64 ms = kp_parse_go_duration_ms (json_object_get_string_member_with_default (detail,
@@ -404,6 +424,26 @@ classify_google (KpFailure     *failure,
 
   if (g_str_equal (reason, "API_KEY_INVALID") || g_str_equal (reason, "API_KEY_EXPIRED"))
     failure->klass = KP_FAILURE_AUTH;
+  else if (g_str_equal (reason, "VALIDATION_REQUIRED"))
+    {
+      /* Not a bad key: its owner must visit a page first. */
+      failure->klass = KP_FAILURE_NEEDS_USER;
+      if (google->help_url != NULL)
+        {
+          char *message = g_strdup_printf ("%s Verify the account at %s",
+                                           failure->message ? failure->message : "",
+                                           google->help_url);
+
+          g_free (failure->message);
+          failure->message = message;
+        }
+    }
+  else if (g_str_equal (reason, "MODEL_CAPACITY_EXHAUSTED"))
+    {
+      /* The model is busy for everyone: another route, the key is fine. */
+      failure->klass = KP_FAILURE_DOWN;
+      failure->overloaded = TRUE;
+    }
   else if (g_str_equal (reason, "QUOTA_EXHAUSTED") ||
            g_str_equal (reason, "INSUFFICIENT_G1_CREDITS_BALANCE"))
     failure->klass = KP_FAILURE_QUOTA;
@@ -412,7 +452,8 @@ classify_google (KpFailure     *failure,
   else if (google->daily)
     failure->klass = KP_FAILURE_QUOTA;
   else if (google->per_minute || g_str_equal (reason, "RATE_LIMIT_EXCEEDED"))
-    failure->klass = KP_FAILURE_RATE_LIMITED;
+    failure->klass = google->retry_delay > GOOGLE_RETRYABLE_MAX_S ? KP_FAILURE_QUOTA
+                                                                  : KP_FAILURE_RATE_LIMITED;
   else
     return FALSE;
   return TRUE;
@@ -454,9 +495,11 @@ kp_failure_classify_http (KpFailure          *failure,
   if (classify_google (failure, status, &google))
     {
       g_free (google.reason);
+      g_free (google.help_url);
       return;
     }
   g_free (google.reason);
+  g_free (google.help_url);
 
   /* Code, type and message together: providers put the telling word in any. */
   all = g_strjoin (" ", failure->code ? failure->code : "", type ? type : "",

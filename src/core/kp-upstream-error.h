@@ -16,6 +16,7 @@ typedef enum
   KP_FAILURE_RATE_LIMITED,   /* next route; the key cools down */
   KP_FAILURE_QUOTA,          /* next route; the key is exhausted */
   KP_FAILURE_AUTH,           /* next route; the key is invalid */
+  KP_FAILURE_NEEDS_USER,     /* next route; the account waits for its owner (a validation) */
   KP_FAILURE_MODEL_MISSING,  /* next route; the offering is suppressed */
   KP_FAILURE_DOWN,           /* next route; short cooldown with backoff */
   KP_FAILURE_CLIENT,         /* back to the client as it is */

@@ -14,6 +14,7 @@
 #include "codec/kp-json-guard.h"
 #include "kp-wire.h"
 #include "kp-wire-anthropic-private.h"
+#include "kp-wire-code-assist.h"
 #include "kp-wire-gemini-private.h"
 #include "kp-wire-kiro-private.h"
 #include "kp-wire-openai-private.h"
@@ -28,6 +29,8 @@ static const KpWire * const wires[] = {
   &kp_wire_openai_embeddings,
   &kp_wire_openai_completions,
   &kp_wire_gemini,
+  &kp_wire_code_assist,
+  &kp_wire_antigravity,
   &kp_wire_kiro,
   NULL,
 };

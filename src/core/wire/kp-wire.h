@@ -126,6 +126,8 @@ typedef struct
   const KpOffering *offering;        /* its upstream id is the model sent */
   JsonObject       *account;         /* (nullable): what the credential's login knows
                                       * of its account (Kiro's profileArn, …) */
+  const char       *project;         /* the account's project, for APIs that name
+                                      * one (Code Assist); NULL = none */
   gboolean          strip_usage;     /* out: Keypool asked for usage the client did not */
   GUri             *uri;             /* out (nullable): where to send the request, when
                                       * the wire picks it (Kiro's region); owned */
