@@ -22,7 +22,7 @@ cd "$top"
 BUILD_PKGS=(
   build-essential pkg-config meson ninja-build gettext python3
   libglib2.0-dev libglib2.0-dev-bin libglib2.0-bin
-  libsoup-3.0-dev libjson-glib-dev libsecret-1-dev libsqlite3-dev
+  libsoup-3.0-dev libjson-glib-dev libsecret-1-dev libsqlite3-dev zlib1g-dev
   glib-networking ca-certificates
   libgtk-4-dev libadwaita-1-dev libxml2-utils
 )

@@ -140,7 +140,7 @@ test_answer (void)
 
   g_assert_true (kp_wire_request_parse (req, &error));
   out = kp_wire_translate_answer (req, kp_wire_for_id ("code-assist"), answer, strlen (answer),
-                                  &error);
+                                  NULL, &error);
   g_assert_no_error (error);
   text = g_bytes_get_data (out, NULL);
   g_assert_nonnull (strstr (text, "\"content\":\"Hello from Code Assist\""));

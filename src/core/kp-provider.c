@@ -458,11 +458,12 @@ parse_wire (KpProvider  *self,
   if (dialect == NULL || g_str_equal (dialect, "openai"))
     dialect = "openai-chat";
   wire = kp_wire_for_id (dialect);
-  if (wire == NULL || wire->kind != KP_WIRE_KIND_CHAT || wire->response_to_canonical == NULL)
+  if (wire == NULL || wire->kind != KP_WIRE_KIND_CHAT ||
+      (wire->response_to_canonical == NULL && wire->answer_to_canonical == NULL))
     {
       g_set_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_UNSUPPORTED,
                    "%s: the dialect “%s” is not supported by this Keypool "
-                   "(only “openai”, “anthropic” and “gemini”)",
+                   "(only “openai”, “anthropic”, “gemini” and “kiro”)",
                    self->origin, dialect);
       return FALSE;
     }

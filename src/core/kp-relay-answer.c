@@ -179,6 +179,71 @@ has_event_end (KpRelay *self)
   return FALSE;
 }
 
+/* A stream whose framing is broken (a bad checksum, a cut message): it
+ * cannot be read on. Before the answer began another route may answer;
+ * after, the client's stream ends with the error.
+ */
+static void
+framing_failed (KpRelay *self,
+                GError  *error)
+{
+  g_autofree char *broke = NULL;
+
+  g_debug ("%s: the stream cannot be read: %s", self->request_id, error->message);
+  if (!self->committed && !kp_wire_bridge_has_content (self->bridge))
+    {
+      kp_failure_clear (&self->failure);
+      self->failure = (KpFailure) {
+        .klass = KP_FAILURE_DOWN,
+        .message = g_strdup_printf ("its stream cannot be read: %s", error->message),
+        .code = g_strdup ("upstream_invalid_stream"),
+        .retry_after = -1,
+      };
+      self->failed = TRUE;
+      return;
+    }
+
+  kp_relay_flush_out (self);
+  broke = g_strdup_printf ("The stream from %s broke off: %s.",
+                           kp_provider_get_name (self->provider), error->message);
+  self->outcome = KP_OUTCOME_INTERRUPTED;
+  kp_relay_reply_error (self, 502, "upstream_invalid_stream", broke);
+}
+
+/* The events of a stream its wire cuts (not SSE): every whole one. */
+static void
+process_framed (KpRelay  *self,
+                gboolean  eof)
+{
+  const guint8 *buf = self->pending->len > 0 ? self->pending->data : (const guint8 *)"";
+  gsize len = self->pending->len;
+  gsize offset = 0;
+  gssize n;
+
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+
+      n = self->upstream_wire->next_event (buf + offset, len - offset, eof, &self->event, &error);
+      if (n < 0)
+        {
+          g_byte_array_set_size (self->pending, 0);
+          framing_failed (self, error);
+          return;
+        }
+      if (n == 0)
+        break;
+      if (!handle_event (self, &self->event, (const char *)buf + offset, n) &&
+          (self->failed || self->completed))
+        return;
+      offset += n;
+    }
+
+  g_byte_array_remove_range (self->pending, 0, offset);
+  if (eof || !self->hold_out)
+    kp_relay_flush_out (self);
+}
+
 /* Hands every complete event in the buffer to the client. While the relay
  * reads a burst of upstream chunks (hold_out), what they produce goes out
  * once, at the end of the burst: one client chunk for all that was there.
@@ -192,6 +257,11 @@ kp_relay_process_events (KpRelay  *self,
   gsize offset = 0;
   gsize n;
 
+  if (self->upstream_wire->next_event != NULL)
+    {
+      process_framed (self, eof);
+      return;
+    }
   if (len == 0)
     {
       if (eof || !self->hold_out)
@@ -362,7 +432,7 @@ translate_whole_body (KpRelay  *self,
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(GBytes) answer = kp_wire_translate_answer (self->req, self->upstream_wire,
-                                                           data, len, &error);
+                                                           data, len, &self->usage, &error);
       gsize answer_len;
       gconstpointer answer_data;
 
@@ -393,6 +463,9 @@ kp_relay_finish_whole_body (KpRelay *self)
 
       kp_failure_classify_http (&self->failure, self->upstream_status, upstream_headers,
                                 (const char *)self->pending->data, len);
+      if (self->upstream_wire->classify != NULL)
+        self->upstream_wire->classify (&self->failure, self->upstream_status,
+                                       (const char *)self->pending->data, len);
       if (self->failure.klass != KP_FAILURE_CLIENT)
         {
           kp_relay_route_failed (self, self->upstream_status);

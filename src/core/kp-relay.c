@@ -500,6 +500,7 @@ upstream_eof (KpRelay *self)
       if (!self->saw_done && kp_wire_bridge_finish (self->bridge, self->out))
         {
           self->saw_done = TRUE;
+          self->usage = *kp_wire_bridge_get_usage (self->bridge);
           kp_relay_flush_out (self);
         }
 
@@ -720,6 +721,12 @@ on_sent (GObject      *object,
     self->body_mode = BODY_ERROR;
   else if (g_strcmp0 (content_type, "text/event-stream") == 0)
     self->body_mode = BODY_SSE;
+  /* A stream of the wire's own framing: relayed as events when the client
+   * asked for a stream, read whole when it did not.
+   */
+  else if (self->upstream_wire->stream_content_type != NULL &&
+           g_strcmp0 (content_type, self->upstream_wire->stream_content_type) == 0)
+    self->body_mode = self->req->stream ? BODY_SSE : BODY_WHOLE;
   else
     self->body_mode = BODY_WHOLE;
 
@@ -804,6 +811,8 @@ try_route (KpRelay *self)
             {
               g_autofree char *uri = kp_wire_upstream_uri (self->req, self->upstream_wire,
                                                            &self->target);
+
+              kp_wire_target_clear (&self->target);
 
               self->upstream = uri != NULL ? soup_message_new (SOUP_METHOD_POST, uri) : NULL;
               if (self->upstream != NULL)

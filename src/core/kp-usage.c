@@ -247,7 +247,7 @@ kp_usage_get_cost (const KpUsage    *usage,
           usage->completion_tokens * offering->output) * 1000.0;
 
   *cost_nano = clamp_nano (nano);
-  return KP_COST_COMPUTED;
+  return usage->estimated ? KP_COST_ESTIMATED : KP_COST_COMPUTED;
 }
 
 const char *

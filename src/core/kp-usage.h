@@ -36,6 +36,8 @@ typedef struct
   gint64   reasoning_tokens;
   gboolean has_reported_cost;
   gint64   reported_cost_nano; /* nano-USD */
+  gboolean estimated;          /* the token counts are Keypool's guess (Kiro counts none) */
+  double   credits;            /* subscription credits the provider said it used (Kiro) */
 } KpUsage;
 
 gboolean      kp_usage_parse_openai  (KpUsage          *usage,

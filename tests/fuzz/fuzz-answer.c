@@ -28,7 +28,7 @@ static const struct
   { "openai-responses", "{\"model\":\"fuzz/model\",\"input\":\"hi\"}" },
 };
 
-static const guint statuses[] = { 400, 401, 429, 503, 529 };
+static const guint statuses[] = { 400, 401, 402, 403, 423, 429, 503, 529 };
 
 static SoupMessageHeaders *headers;
 
@@ -59,9 +59,10 @@ LLVMFuzzerTestOneInput (const guint8 *data,
           g_autoptr(GError) error = NULL;
           g_autoptr(GBytes) answer = NULL;
 
-          if ((*upstream)->response_to_canonical == NULL)
+          if ((*upstream)->response_to_canonical == NULL &&
+              (*upstream)->answer_to_canonical == NULL)
             continue;
-          answer = kp_wire_translate_answer (req, *upstream, text, size, &error);
+          answer = kp_wire_translate_answer (req, *upstream, text, size, NULL, &error);
           g_assert_true ((answer != NULL) != (error != NULL));
           if (answer != NULL)
             fuzz_assert_json (g_bytes_get_data (answer, NULL), g_bytes_get_size (answer));
@@ -73,11 +74,18 @@ LLVMFuzzerTestOneInput (const guint8 *data,
       KpFailure failure = { 0 };
 
       kp_failure_classify_http (&failure, statuses[i], headers, text, size);
+      /* And as the wires that read their provider's error words read them. */
+      for (const KpWire * const *upstream = kp_wire_all (); *upstream != NULL; upstream++)
+        if ((*upstream)->classify != NULL)
+          (*upstream)->classify (&failure, statuses[i], text, size);
       kp_failure_clear (&failure);
       for (const KpWire * const *client = kp_wire_all (); *client != NULL; client++)
         {
-          g_autofree char *body = kp_wire_translate_error (*client, statuses[i], text, size);
+          g_autofree char *body = NULL;
 
+          if ((*client)->client_routes == NULL)
+            continue;
+          body = kp_wire_translate_error (*client, statuses[i], text, size);
           g_assert_nonnull (body);
           fuzz_assert_json (body, strlen (body));
         }

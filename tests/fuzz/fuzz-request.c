@@ -58,6 +58,7 @@ build (KpWireRequest *req,
       g_autoptr(SoupMessageHeaders) headers = NULL;
 
       g_assert_true ((body != NULL) != (error != NULL));
+      kp_wire_target_clear (&target);
       if (body == NULL)
         continue;
       fuzz_assert_json (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
@@ -102,7 +103,7 @@ LLVMFuzzerTestOneInput (const guint8 *data,
     }
   for (const KpWire * const *upstream = kp_wire_all (); *upstream != NULL; upstream++)
     if (*upstream != wire && (*upstream)->kind == KP_WIRE_KIND_CHAT &&
-        (*upstream)->response_to_canonical != NULL)
+        ((*upstream)->response_to_canonical != NULL || (*upstream)->answer_to_canonical != NULL))
       build (req, *upstream);
   return 0;
 }

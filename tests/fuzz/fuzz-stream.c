@@ -1,6 +1,7 @@
 /* fuzz-stream.c: a provider's stream in one wire (FUZZ_WIRE), decoded
  *
- * The bytes are cut into SSE events as the relay cuts them and fed to a
+ * The bytes are cut into events as the relay cuts them (SSE, or the wire's
+ * own framing) and fed to a
  * bridge toward every client wire that streams, the provider's own wire
  * being a passthrough; a stream that stops without its last event is
  * finished as the relay finishes it. What a bridge writes for a client must
@@ -104,7 +105,8 @@ LLVMFuzzerTestOneInput (const guint8 *data,
     {
       Client *client;
 
-      if (*wire != upstream && (*wire)->encoder == NULL)
+      /* No client speaks a provider-only wire (Kiro): no passthrough of it. */
+      if ((*wire)->client_routes == NULL || (*wire != upstream && (*wire)->encoder == NULL))
         continue;
       client = g_new0 (Client, 1);
       client->req = kp_wire_request_new (*wire, body, NULL);
@@ -117,22 +119,40 @@ LLVMFuzzerTestOneInput (const guint8 *data,
       g_ptr_array_add (clients, client);
     }
 
-  while ((used = kp_sse_next_event (buf + offset, size - offset, &event)) > 0)
+  if (upstream->next_event != NULL)
     {
-      for (guint i = 0; i < clients->len; i++)
-        feed (g_ptr_array_index (clients, i), &event);
-      offset += used;
-    }
-  if (offset < size)
-    {
-      /* A last event without its blank line. */
-      g_autofree char *tail = g_malloc (size - offset + 2);
+      /* A stream of the wire's own framing (Kiro's AWS event stream), cut
+       * as the relay cuts it; a broken frame ends it.
+       */
+      gssize n;
 
-      memcpy (tail, buf + offset, size - offset);
-      memcpy (tail + size - offset, "\n\n", 2);
-      if (kp_sse_next_event (tail, size - offset + 2, &event) > 0)
-        for (guint i = 0; i < clients->len; i++)
-          feed (g_ptr_array_index (clients, i), &event);
+      while ((n = upstream->next_event ((const guint8 *)buf + offset, size - offset, TRUE,
+                                        &event, NULL)) > 0)
+        {
+          for (guint i = 0; i < clients->len; i++)
+            feed (g_ptr_array_index (clients, i), &event);
+          offset += n;
+        }
+    }
+  else
+    {
+      while ((used = kp_sse_next_event (buf + offset, size - offset, &event)) > 0)
+        {
+          for (guint i = 0; i < clients->len; i++)
+            feed (g_ptr_array_index (clients, i), &event);
+          offset += used;
+        }
+      if (offset < size)
+        {
+          /* A last event without its blank line. */
+          g_autofree char *tail = g_malloc (size - offset + 2);
+
+          memcpy (tail, buf + offset, size - offset);
+          memcpy (tail + size - offset, "\n\n", 2);
+          if (kp_sse_next_event (tail, size - offset + 2, &event) > 0)
+            for (guint i = 0; i < clients->len; i++)
+              feed (g_ptr_array_index (clients, i), &event);
+        }
     }
 
   for (guint i = 0; i < clients->len; i++)

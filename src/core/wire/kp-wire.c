@@ -16,6 +16,7 @@
 #include "kp-wire-anthropic-private.h"
 #include "kp-wire-code-assist.h"
 #include "kp-wire-gemini-private.h"
+#include "kp-wire-kiro-private.h"
 #include "kp-wire-openai-private.h"
 
 G_DEFINE_QUARK (kp-wire-error-quark, kp_wire_error)
@@ -30,6 +31,7 @@ static const KpWire * const wires[] = {
   &kp_wire_gemini,
   &kp_wire_code_assist,
   &kp_wire_antigravity,
+  &kp_wire_kiro,
   NULL,
 };
 
@@ -184,6 +186,13 @@ kp_wire_serialize (JsonNode *node)
   char *json = kp_json_to_string (node, &len);
 
   return g_bytes_new_take (json, len);
+}
+
+/* What a wire left in a target for the caller: the URI it picked. */
+void
+kp_wire_target_clear (KpWireTarget *target)
+{
+  g_clear_pointer (&target->uri, g_uri_unref);
 }
 
 const char *
@@ -520,7 +529,8 @@ kp_wire_upstream_for (const KpWire *client,
   if (client->kind != KP_WIRE_KIND_CHAT)
     return NULL;
   chat = kp_wire_for_id (kp_provider_get_wire (provider));
-  return chat != NULL && chat->response_to_canonical != NULL ? chat : NULL;
+  return chat != NULL && (chat->response_to_canonical != NULL ||
+                          chat->answer_to_canonical != NULL) ? chat : NULL;
 }
 
 /**
@@ -557,7 +567,9 @@ kp_wire_upstream_uri (const KpWireRequest *req,
                       const KpWire        *upstream,
                       const KpWireTarget  *target)
 {
-  GUri *api = kp_provider_get_api_uri (target->provider, upstream->id);
+  /* The wire may have picked it (Kiro's region). */
+  GUri *api = target->uri != NULL ? target->uri
+                                  : kp_provider_get_api_uri (target->provider, upstream->id);
   g_autofree char *base = NULL;
   g_autofree char *suffix = NULL;
 
@@ -614,12 +626,33 @@ kp_wire_translate_answer (KpWireRequest  *req,
                           const KpWire   *upstream,
                           const char     *data,
                           gsize           len,
+                          KpUsage        *usage,
                           GError        **error)
 {
   g_autoptr(JsonParser) parser = json_parser_new_immutable ();
   g_autoptr(JsonNode) canonical = NULL;
   g_autoptr(JsonNode) answer = NULL;
   JsonNode *root;
+
+  /* An answer that is no JSON: its wire reads it whole, usage and all. */
+  if (upstream->answer_to_canonical != NULL)
+    {
+      KpUsage ignored = { 0 };
+
+      if (req->wire->response_from_canonical == NULL)
+        {
+          g_set_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_ANSWER,
+                       "an answer in %s cannot be given to a client of %s",
+                       upstream->id, req->wire->id);
+          return NULL;
+        }
+      canonical = upstream->answer_to_canonical (data, len, req->model,
+                                                 usage != NULL ? usage : &ignored, error);
+      if (canonical == NULL)
+        return NULL;
+      answer = req->wire->response_from_canonical (json_node_get_object (canonical), req, error);
+      return answer != NULL ? kp_wire_serialize (answer) : NULL;
+    }
 
   if (!kp_json_parser_load_from_data (parser, data, len, error))
     return NULL;
@@ -899,6 +932,17 @@ kp_wire_bridge_finish (KpWireBridge *self,
 
   if (self->ended)
     return TRUE;
+  /* A wire whose streams end with the connection ends its answer here. */
+  if (self->upstream->decode_end != NULL)
+    {
+      self->out = out;
+      self->status = KP_STREAM_CONTINUE;
+      self->error = NULL;
+      self->upstream->decode_end (self->decoder, on_event, self);
+      self->out = NULL;
+      if (self->ended)
+        return TRUE;
+    }
   if (!self->has_finish)
     return FALSE;
   if (self->encoder != NULL && !self->encoded_end)

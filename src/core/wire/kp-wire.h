@@ -22,6 +22,8 @@
 #include <libsoup/soup.h>
 
 #include "kp-provider.h"
+#include "kp-sse.h"
+#include "kp-upstream-error.h"
 #include "kp-usage.h"
 
 G_BEGIN_DECLS
@@ -122,9 +124,13 @@ typedef struct
 {
   KpProvider       *provider;
   const KpOffering *offering;        /* its upstream id is the model sent */
+  JsonObject       *account;         /* (nullable): what the credential's login knows
+                                      * of its account (Kiro's profileArn, …) */
   const char       *project;         /* the account's project, for APIs that name
                                       * one (Code Assist); NULL = none */
   gboolean          strip_usage;     /* out: Keypool asked for usage the client did not */
+  GUri             *uri;             /* out (nullable): where to send the request, when
+                                      * the wire picks it (Kiro's region); owned */
 } KpWireTarget;
 
 typedef gpointer KpWireDecoder;
@@ -262,6 +268,35 @@ struct _KpWire
                                       GError             **error);
   gboolean      (*parse_usage)       (KpUsage             *usage,
                                       JsonObject          *usage_object);
+
+  /* Upstream side, for a provider whose answers are not SSE or JSON (Kiro's
+   * AWS event stream). NULL for the others.
+   */
+  const char   *stream_content_type; /* its streams' Content-Type */
+  /* Cuts one event from the start of @buf into @event: its length, 0 when
+   * more bytes are needed, -1 with @error set when the stream cannot be
+   * read on (at @eof, bytes that are no whole event are an error too).
+   */
+  gssize        (*next_event)        (const guint8        *buf,
+                                      gsize                len,
+                                      gboolean             eof,
+                                      KpSseEvent          *event,
+                                      GError             **error);
+  /* The provider closed a stream that has no last event of its own. */
+  void          (*decode_end)        (KpWireDecoder        decoder,
+                                      KpEventSink          sink,
+                                      gpointer             user_data);
+  /* A whole answer read from its bytes, with its usage. */
+  JsonNode     *(*answer_to_canonical) (const char        *data,
+                                      gsize                len,
+                                      const char          *model,
+                                      KpUsage             *usage,
+                                      GError             **error);
+  /* What the provider's own error words mean, after the common reading. */
+  void          (*classify)          (KpFailure           *failure,
+                                      guint                status,
+                                      const char          *body,
+                                      gsize                len);
 };
 
 GQuark          kp_wire_error_quark        (void);
@@ -310,6 +345,7 @@ GBytes         *kp_wire_translate_answer   (KpWireRequest       *req,
                                             const KpWire        *upstream,
                                             const char          *data,
                                             gsize                len,
+                                            KpUsage             *usage,
                                             GError             **error);
 char           *kp_wire_translate_error    (const KpWire        *client,
                                             guint                status,
@@ -319,6 +355,7 @@ char           *kp_wire_error_message      (const char          *body,
                                             gsize                len,
                                             gint64              *code,
                                             char               **type);
+void            kp_wire_target_clear       (KpWireTarget        *target);
 void            kp_wire_error_event        (const KpWireRequest *req,
                                             guint                status,
                                             const char          *code,
