@@ -724,6 +724,74 @@ test_states_wait (void)
   kp_test_remove_tree (dir);
 }
 
+/* The user's writes through the writer thread while writes fail: a setting
+ * waits in memory and reads back at once; a new key is answered with the
+ * error, never left waiting; both work once writes do.
+ */
+static void
+test_writes_wait (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("keypool-ledger-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "keypool.db", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpLedger) ledger = kp_ledger_open (path, &error);
+  g_autoptr(GAsyncResult) saved = NULL;
+  g_autoptr(GAsyncResult) added = NULL;
+  g_autofree char *value = NULL;
+  Waiting waiting = { ledger, "wait in memory", NULL, 0 };
+  sqlite3 *db = NULL;
+  gint64 id;
+
+  g_assert_no_error (error);
+  kp_ledger_set_retry_policy (ledger, 5, 40, 10);
+  kp_ledger_set_fail_writes (ledger, TRUE);
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*not being recorded*");
+
+  kp_ledger_set_setting_async (ledger, "port", "7979", kp_test_store_result, &saved);
+  value = kp_ledger_get_setting (ledger, "port");
+  g_assert_cmpstr (value, ==, "7979");
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &saved, 20000));
+  g_assert_false (kp_ledger_write_finish (ledger, saved, &error));
+  g_assert_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING);
+  g_clear_error (&error);
+
+  kp_ledger_add_credential_async (ledger, "openai", "new", 1.0, "keyring", NULL, NULL,
+                                  kp_test_store_result, &added);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &added, 20000));
+  g_assert_cmpint (kp_ledger_add_credential_finish (ledger, added, &error), ==, 0);
+  g_assert_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY);
+  g_clear_error (&error);
+  g_clear_object (&added);
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+  g_test_assert_expected_messages ();
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM settings"), ==, 0);
+
+  /* Writes work again: the setting lands; the database says what it is. */
+  kp_ledger_set_fail_writes (ledger, FALSE);
+  waiting.needle = NULL;
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+  g_assert_cmpint (query_int (path, "SELECT CAST(value AS INTEGER) FROM settings "
+                                    "WHERE key = 'port'"), ==, 7979);
+  kp_ledger_add_credential_async (ledger, "openai", "new", 1.0, "keyring", NULL, NULL,
+                                  kp_test_store_result, &added);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &added, 20000));
+  id = kp_ledger_add_credential_finish (ledger, added, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (id, >, 0);
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
+
+  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "UPDATE settings SET value = '8080' WHERE key = 'port'",
+                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+  g_clear_pointer (&value, g_free);
+  value = kp_ledger_get_setting (ledger, "port");
+  g_assert_cmpstr (value, ==, "8080");
+
+  g_clear_object (&ledger);
+  kp_test_remove_tree (dir);
+}
+
 /* A database the user may not write (root may write anything: the test
  * runs as nobody then).
  */
@@ -845,6 +913,7 @@ main (int   argc,
   g_test_add_func ("/keypool/ledger/write-failure", test_write_failure);
   g_test_add_func ("/keypool/ledger/write-failure-bounded", test_write_failure_bounded);
   g_test_add_func ("/keypool/ledger/states-wait", test_states_wait);
+  g_test_add_func ("/keypool/ledger/writes-wait", test_writes_wait);
   g_test_add_func ("/keypool/ledger/read-only", test_read_only);
   g_test_add_func ("/keypool/ledger/health-degraded", test_health_degraded);
 

