@@ -81,7 +81,9 @@ test_schema (Fixture       *fixture,
   g_autoptr(KpLedger) again = NULL;
   GStatBuf st;
 
-  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 4);
+  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 5);
+  g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM pragma_table_info('requests') "
+                                             "WHERE name = 'client_address'"), ==, 1);
   g_assert_cmpint (query_int (fixture->path,
                               "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                               "('credentials', 'provider_settings', 'settings', 'requests', 'attempts', "
@@ -231,7 +233,7 @@ add_request (KpLedger   *ledger,
     .upstream_model = (char *)model, .status = 200, .outcome = (char *)outcome,
     .attempts = 2, .prompt_tokens = prompt, .completion_tokens = completion,
     .cost_nano = cost_nano, .cost_source = (char *)cost_source, .ttfb_ms = 5, .total_ms = 52,
-    .streamed = TRUE,
+    .streamed = TRUE, .client_address = (char *)"127.0.0.1",
   };
 
   g_assert_true (kp_ledger_add_request (ledger, &row, attempts, G_N_ELEMENTS (attempts), &error));
@@ -263,6 +265,8 @@ test_requests_and_spend (Fixture       *fixture,
   g_assert_cmpuint (recent->len, ==, 2);
   g_assert_cmpstr (((KpRequestRow *)g_ptr_array_index (recent, 0))->outcome, ==, "client_error");
   g_assert_cmpint (((KpRequestRow *)g_ptr_array_index (recent, 1))->ttfb_ms, ==, 5);
+  g_assert_cmpstr (((KpRequestRow *)g_ptr_array_index (recent, 1))->client_address, ==,
+                   "127.0.0.1");
   g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM attempts"), ==, 10);
   g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM attempts WHERE failure IS NULL"), ==, 5);
 

@@ -662,6 +662,7 @@ kp_ledger_add_request_async (KpLedger            *self,
   job->row.outcome = g_strdup (row->outcome);
   job->row.error = g_strdup (row->error);
   job->row.cost_source = g_strdup (row->cost_source);
+  job->row.client_address = g_strdup (row->client_address);
   job->attempts = g_array_sized_new (FALSE, TRUE, sizeof (KpAttemptRow), n_attempts);
   g_array_set_clear_func (job->attempts, attempt_row_clear);
   for (guint i = 0; i < n_attempts; i++)

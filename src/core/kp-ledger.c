@@ -156,6 +156,9 @@ static const char *migrations[] = {
   "  client TEXT);"
   "CREATE INDEX requests_failed ON requests (time) WHERE status >= 400 OR outcome = "
   "'interrupted';",
+
+  /* 5: where a relayed request came from, as a refusal's client says */
+  "ALTER TABLE requests ADD COLUMN client_address TEXT;",
 };
 
 static void

@@ -65,6 +65,7 @@ typedef struct
   gint64    ttfb_ms;        /* -1 = none */
   gint64    total_ms;
   gboolean  streamed;
+  char     *client_address; /* the client's IP address, as refusals keep it; NULL = unknown */
 } KpRequestRow;
 
 /* One attempt of a request on one route. */
@@ -106,7 +107,7 @@ typedef struct
   char     *api;       /* failed requests: the API the client spoke */
   char     *code;      /* a refusal's error code, or a failed request's outcome */
   char     *error;     /* failed requests: what went wrong, in words */
-  char     *client;    /* NULL when not known */
+  char     *client;    /* the client's address; NULL when not known */
 } KpProblemRow;
 
 /* How the last catalog refresh of one provider went. */

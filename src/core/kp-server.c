@@ -663,7 +663,7 @@ handle_request (KpServer          *self,
 
   soup_server_message_pause (msg);
   relay = kp_relay_new (self->gateway, msg, request_id);
-  kp_gateway_relay_started (self->gateway, relay);
+  kp_gateway_relay_started (self->gateway, relay, soup_server_message_get_remote_host (msg));
   kp_relay_start (relay);
 }
 
