@@ -784,6 +784,26 @@ test_writes_wait (void)
   g_assert_cmpint (id, >, 0);
   g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
 
+  /* A new key alone while writes fail: answered, and nothing is left to
+   * retry; the writer waits for the next write, which lands.
+   */
+  kp_ledger_set_fail_writes (ledger, TRUE);
+  g_clear_object (&added);
+  kp_ledger_add_credential_async (ledger, "openai", "other", 1.0, "keyring", NULL, NULL,
+                                  kp_test_store_result, &added);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &added, 20000));
+  g_assert_cmpint (kp_ledger_add_credential_finish (ledger, added, &error), ==, 0);
+  g_assert_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY);
+  g_clear_error (&error);
+  kp_ledger_set_fail_writes (ledger, FALSE);
+  g_clear_object (&saved);
+  kp_ledger_set_setting_async (ledger, "run-in-background", "true", kp_test_store_result, &saved);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &saved, 20000));
+  g_assert_true (kp_ledger_write_finish (ledger, saved, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM settings"), ==, 2);
+
   g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_exec (db, "UPDATE settings SET value = '8080' WHERE key = 'port'",
                                  NULL, NULL, NULL), ==, SQLITE_OK);

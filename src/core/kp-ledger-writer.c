@@ -458,7 +458,7 @@ writer_thread (gpointer data)
 
       if (stopping)
         job = NULL;
-      else if (delay_ms == 0)
+      else if (delay_ms == 0 || jobs->len == 0)
         job = g_async_queue_pop (self->queue);
       else
         job = g_async_queue_timeout_pop (self->queue, MAX (next_try - now, 0));
