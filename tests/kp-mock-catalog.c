@@ -156,6 +156,25 @@ handler (SoupServer        *server,
   }
 }
 
+/* Answers every request to @path that waits for its delay, now. */
+void
+kp_mock_catalog_release (KpMockCatalog *self,
+                         const char    *path)
+{
+  Path *held = g_hash_table_lookup (self->paths, path);
+
+  for (GList *l = self->delayed; l != NULL; l = l->next)
+    {
+      Delayed *delayed = l->data;
+
+      if (delayed->timeout_id == 0 || delayed->path != held)
+        continue;
+      g_clear_handle_id (&delayed->timeout_id, g_source_remove);
+      respond (delayed->msg, delayed->path);
+      soup_server_message_unpause (delayed->msg);
+    }
+}
+
 KpMockCatalog *
 kp_mock_catalog_new (GError **error)
 {

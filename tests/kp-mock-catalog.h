@@ -24,6 +24,11 @@ void           kp_mock_catalog_set              (KpMockCatalog  *self,
                                                  guint           status,
                                                  const char     *body,
                                                  guint           delay_ms);
+/* A delay that ends only with kp_mock_catalog_release(). */
+#define KP_MOCK_CATALOG_HOLD ((guint)G_MAXINT)
+
+void           kp_mock_catalog_release          (KpMockCatalog  *self,
+                                                 const char     *path);
 void           kp_mock_catalog_set_for_key      (KpMockCatalog  *self,
                                                  const char     *path,
                                                  const char     *auth,

@@ -81,7 +81,9 @@ test_schema (Fixture       *fixture,
   g_autoptr(KpLedger) again = NULL;
   GStatBuf st;
 
-  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 5);
+  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 6);
+  g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM pragma_table_info('requests') "
+                                             "WHERE name = 'client_address'"), ==, 1);
   g_assert_cmpint (query_int (fixture->path,
                               "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                               "('credentials', 'provider_settings', 'settings', 'requests', 'attempts', "
@@ -231,7 +233,7 @@ add_request (KpLedger   *ledger,
     .upstream_model = (char *)model, .status = 200, .outcome = (char *)outcome,
     .attempts = 2, .prompt_tokens = prompt, .completion_tokens = completion,
     .cost_nano = cost_nano, .cost_source = (char *)cost_source, .ttfb_ms = 5, .total_ms = 52,
-    .streamed = TRUE,
+    .streamed = TRUE, .client_address = (char *)"127.0.0.1",
   };
 
   g_assert_true (kp_ledger_add_request (ledger, &row, attempts, G_N_ELEMENTS (attempts), &error));
@@ -341,6 +343,8 @@ test_requests_and_spend (Fixture       *fixture,
   g_assert_cmpuint (recent->len, ==, 2);
   g_assert_cmpstr (((KpRequestRow *)g_ptr_array_index (recent, 0))->outcome, ==, "client_error");
   g_assert_cmpint (((KpRequestRow *)g_ptr_array_index (recent, 1))->ttfb_ms, ==, 5);
+  g_assert_cmpstr (((KpRequestRow *)g_ptr_array_index (recent, 1))->client_address, ==,
+                   "127.0.0.1");
   g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM attempts"), ==, 10);
   g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM attempts WHERE failure IS NULL"), ==, 5);
 
@@ -802,6 +806,94 @@ test_states_wait (void)
   kp_test_remove_tree (dir);
 }
 
+/* The user's writes through the writer thread while writes fail: a setting
+ * waits in memory and reads back at once; a new key is answered with the
+ * error, never left waiting; both work once writes do.
+ */
+static void
+test_writes_wait (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("keypool-ledger-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "keypool.db", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpLedger) ledger = kp_ledger_open (path, &error);
+  g_autoptr(GAsyncResult) saved = NULL;
+  g_autoptr(GAsyncResult) added = NULL;
+  g_autofree char *value = NULL;
+  Waiting waiting = { ledger, "wait in memory", NULL, 0 };
+  sqlite3 *db = NULL;
+  gint64 id;
+
+  g_assert_no_error (error);
+  kp_ledger_set_retry_policy (ledger, 5, 40, 10);
+  kp_ledger_set_fail_writes (ledger, TRUE);
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*not being recorded*");
+
+  kp_ledger_set_setting_async (ledger, "port", "7979", kp_test_store_result, &saved);
+  value = kp_ledger_get_setting (ledger, "port");
+  g_assert_cmpstr (value, ==, "7979");
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &saved, 20000));
+  g_assert_false (kp_ledger_write_finish (ledger, saved, &error));
+  g_assert_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING);
+  g_clear_error (&error);
+
+  kp_ledger_add_credential_async (ledger, "openai", "new", 1.0, "keyring", NULL, NULL,
+                                  kp_test_store_result, &added);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &added, 20000));
+  g_assert_cmpint (kp_ledger_add_credential_finish (ledger, added, &error), ==, 0);
+  g_assert_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY);
+  g_clear_error (&error);
+  g_clear_object (&added);
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+  g_test_assert_expected_messages ();
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM settings"), ==, 0);
+
+  /* Writes work again: the setting lands; the database says what it is. */
+  kp_ledger_set_fail_writes (ledger, FALSE);
+  waiting.needle = NULL;
+  g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
+  g_assert_cmpint (query_int (path, "SELECT CAST(value AS INTEGER) FROM settings "
+                                    "WHERE key = 'port'"), ==, 7979);
+  kp_ledger_add_credential_async (ledger, "openai", "new", 1.0, "keyring", NULL, NULL,
+                                  kp_test_store_result, &added);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &added, 20000));
+  id = kp_ledger_add_credential_finish (ledger, added, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (id, >, 0);
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
+
+  /* A new key alone while writes fail: answered, and nothing is left to
+   * retry; the writer waits for the next write, which lands.
+   */
+  kp_ledger_set_fail_writes (ledger, TRUE);
+  g_clear_object (&added);
+  kp_ledger_add_credential_async (ledger, "openai", "other", 1.0, "keyring", NULL, NULL,
+                                  kp_test_store_result, &added);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &added, 20000));
+  g_assert_cmpint (kp_ledger_add_credential_finish (ledger, added, &error), ==, 0);
+  g_assert_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY);
+  g_clear_error (&error);
+  kp_ledger_set_fail_writes (ledger, FALSE);
+  g_clear_object (&saved);
+  kp_ledger_set_setting_async (ledger, "run-in-background", "true", kp_test_store_result, &saved);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &saved, 20000));
+  g_assert_true (kp_ledger_write_finish (ledger, saved, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
+  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM settings"), ==, 2);
+
+  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "UPDATE settings SET value = '8080' WHERE key = 'port'",
+                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+  g_clear_pointer (&value, g_free);
+  value = kp_ledger_get_setting (ledger, "port");
+  g_assert_cmpstr (value, ==, "8080");
+
+  g_clear_object (&ledger);
+  kp_test_remove_tree (dir);
+}
+
 /* A database the user may not write (root may write anything: the test
  * runs as nobody then).
  */
@@ -924,6 +1016,7 @@ main (int   argc,
   g_test_add_func ("/keypool/ledger/write-failure", test_write_failure);
   g_test_add_func ("/keypool/ledger/write-failure-bounded", test_write_failure_bounded);
   g_test_add_func ("/keypool/ledger/states-wait", test_states_wait);
+  g_test_add_func ("/keypool/ledger/writes-wait", test_writes_wait);
   g_test_add_func ("/keypool/ledger/read-only", test_read_only);
   g_test_add_func ("/keypool/ledger/health-degraded", test_health_degraded);
 

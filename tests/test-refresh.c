@@ -699,7 +699,9 @@ test_slow_provider (Fixture       *fixture,
             "[{\"id\":\"a/one\",\"upstream_id\":\"one\"}]");
   provider (fixture, "bbb", NULL, "/bbb/models", NULL, NULL, NULL,
             "[{\"id\":\"b/one\",\"upstream_id\":\"one\"}]");
-  kp_mock_catalog_set (fixture->catalog, "/aaa/models", 200, "{\"data\":[{\"id\":\"late\"}]}", 8000);
+  /* aaa answers only when the test says: the timeout alone ends its wait. */
+  kp_mock_catalog_set (fixture->catalog, "/aaa/models", 200, "{\"data\":[{\"id\":\"late\"}]}",
+                       KP_MOCK_CATALOG_HOLD);
   kp_mock_catalog_set (fixture->catalog, "/bbb/models", 200,
                        "{\"data\":[{\"id\":\"one\"},{\"id\":\"three\"}]}", 0);
   start_gateway (fixture);
@@ -708,13 +710,14 @@ test_slow_provider (Fixture       *fixture,
   start = g_get_monotonic_time ();
   kp_refresh_run_async (refresh, NULL, NULL, kp_test_store_result, &result);
   g_assert_true (kp_refresh_is_running (refresh));
-  g_assert_true (kp_test_spin_until (has_bbb_three, fixture, 1000));
+  g_assert_true (kp_test_spin_until (has_bbb_three, fixture, 20000));
   /* bbb is served while aaa is still being waited for. */
   g_assert_true (kp_refresh_is_running (refresh));
   g_assert_null (result);
 
-  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 5000));
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 4 * G_USEC_PER_SEC);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 20000));
+  g_test_message ("the refresh gave up on aaa after %" G_GINT64_FORMAT " ms (timeout 1500 ms)",
+                  (g_get_monotonic_time () - start) / 1000);
   results = kp_refresh_run_finish (refresh, result, NULL);
   g_assert_cmpint (find_result (results, "aaa")->outcome, ==, KP_REFRESH_FAILED);
   g_assert_nonnull (strstr (find_result (results, "aaa")->summary, "no answer within 1.5 s"));
@@ -827,24 +830,24 @@ test_serves_during_refresh (Fixture       *fixture,
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GPtrArray) results = NULL;
   KpRefresh *refresh;
-  gint64 start, took;
 
   provider (fixture, "aaa", NULL, "/aaa/models", NULL, NULL, "sk-aaa-key-1111",
             "[{\"id\":\"a/one\",\"upstream_id\":\"one\"}]");
-  kp_mock_catalog_set (fixture->catalog, "/aaa/models", 200, "{\"data\":[{\"id\":\"one\"}]}", 2500);
+  /* The model list is held until the chat is answered. */
+  kp_mock_catalog_set (fixture->catalog, "/aaa/models", 200, "{\"data\":[{\"id\":\"one\"}]}",
+                       KP_MOCK_CATALOG_HOLD);
   start_gateway (fixture);
   refresh = kp_gateway_get_refresh (fixture->gateway);
 
   kp_refresh_run_async (refresh, NULL, NULL, kp_test_store_result, &result);
   g_assert_true (kp_test_spin_until (aaa_in_flight, fixture, 10000));
 
-  start = g_get_monotonic_time ();
   g_assert_cmpuint (chat (fixture, "a/one", NULL), ==, 200);
-  took = g_get_monotonic_time () - start;
-  g_assert_cmpint (took, <, G_USEC_PER_SEC);
   g_assert_true (kp_refresh_is_running (refresh));
+  g_assert_true (aaa_in_flight (fixture));
   g_assert_null (result);
 
+  kp_mock_catalog_release (fixture->catalog, "/aaa/models");
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
   results = kp_refresh_run_finish (refresh, result, NULL);
   g_assert_cmpint (find_result (results, "aaa")->outcome, ==, KP_REFRESH_OK);

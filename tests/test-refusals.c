@@ -441,7 +441,8 @@ test_traces (Fixture       *fixture,
   /* The unknown model went through the relay: a failed request row. */
   g_assert_cmpint (query_int (fixture, "SELECT COUNT(*) FROM requests WHERE status = 404 AND "
                                        "outcome = 'client_error' AND "
-                                       "model = 'nobody/no-such-model'"),
+                                       "model = 'nobody/no-such-model' AND "
+                                       "client_address = '127.0.0.1'"),
                    ==, 1);
 
   /* Both in one list, newest first: the refusal of the large body last. */
@@ -466,6 +467,8 @@ test_traces (Fixture       *fixture,
             g_assert_cmpstr (problem->model, ==, "nobody/no-such-model");
             g_assert_cmpuint (problem->status, ==, 404);
             g_assert_cmpstr (problem->code, ==, "client_error");
+            /* Where it came from, like a refusal. */
+            g_assert_cmpstr (problem->client, ==, "127.0.0.1");
             model_seen = TRUE;
           }
       }
@@ -799,7 +802,8 @@ test_cli (Fixture       *fixture,
   assert_line (out, "^TIME +HTTP +TIMES +CLIENT +CODE +REQUEST$");
   assert_line (out, "^[-0-9]{10} [:0-9]{8}  401      3 127\\.0\\.0\\.1 +invalid_api_key +"
                     "POST /v1/chat/completions$");
-  assert_line (out, "^[-0-9]{10} [:0-9]{8}  404      1 - +client_error +"
+  /* A relayed request says where it came from too. */
+  assert_line (out, "^[-0-9]{10} [:0-9]{8}  404      1 127\\.0\\.0\\.1 +client_error +"
                     "model nobody/no-such-model: .*nobody/no-such-model");
   assert_line (out, "^[-0-9]{10} [:0-9]{8}  404      1 127\\.0\\.0\\.1 +unknown_path +"
                     "PUT /v2/whatever$");

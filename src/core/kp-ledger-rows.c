@@ -29,13 +29,12 @@ kp_ledger_insert_request (KpLedger            *self,
 
   stmt = kp_ledger_prepare (self,
                             "INSERT INTO requests (request_id, time, dialect, model, provider, "
-                            "credential_id, "
-                            "upstream_model, status, outcome, error, attempts, prompt_tokens, "
-                            "completion_tokens, cached_tokens, reasoning_tokens, cost_nano, "
-                            "cost_source, ttfb_ms, total_ms, streamed, cache_write_tokens, "
-                            "client_id) "
+                            "credential_id, upstream_model, status, outcome, error, attempts, "
+                            "prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, "
+                            "cost_nano, cost_source, ttfb_ms, total_ms, streamed, "
+                            "cache_write_tokens, client_id, client_address) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                            "?, ?)", error);
+                            "?, ?, ?)", error);
   if (stmt == NULL)
     return FALSE;
 
@@ -67,6 +66,7 @@ kp_ledger_insert_request (KpLedger            *self,
   sqlite3_bind_int (stmt, 20, row->streamed ? 1 : 0);
   sqlite3_bind_int64 (stmt, 21, row->cache_write_tokens);
   sqlite3_bind_int64 (stmt, 22, row->client_id);
+  kp_ledger_bind_text (stmt, 23, row->client_address);
 
   if (!kp_ledger_step_done (self, stmt, "record a request", error))
     return FALSE;
@@ -227,6 +227,7 @@ kp_ledger_request_row_clear (KpRequestRow *row)
   g_clear_pointer (&row->outcome, g_free);
   g_clear_pointer (&row->error, g_free);
   g_clear_pointer (&row->cost_source, g_free);
+  g_clear_pointer (&row->client_address, g_free);
 }
 
 void

@@ -286,10 +286,16 @@ char *
 kp_ledger_get_setting (KpLedger   *self,
                        const char *key)
 {
+  QueuedSetting *queued;
   sqlite3_stmt *stmt;
   char *value = NULL;
 
   g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
+
+  /* What this process set is what it reads, even before it is written. */
+  queued = g_hash_table_lookup (self->queued_settings, key);
+  if (queued != NULL)
+    return g_strdup (queued->value);
 
   stmt = kp_ledger_prepare (self, "SELECT value FROM settings WHERE key = ?", NULL);
   if (stmt == NULL)
@@ -311,6 +317,7 @@ kp_ledger_set_setting (KpLedger    *self,
 
   g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
 
+  g_hash_table_remove (self->queued_settings, key);
   stmt = kp_ledger_prepare (self,
                             "INSERT INTO settings (key, value) VALUES (?, ?) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", error);
@@ -341,6 +348,51 @@ column_price (sqlite3_stmt *stmt,
   return sqlite3_column_type (stmt, index) == SQLITE_NULL ? -1.0 : sqlite3_column_double (stmt, index);
 }
 
+/* Replaces the provider's cached model list, inside a transaction the
+ * caller holds.
+ */
+gboolean
+kp_ledger_write_live_models (KpLedger    *self,
+                             const char  *provider,
+                             const char  *source,
+                             GArray      *models,
+                             gint64       refreshed_at,
+                             GError     **error)
+{
+  sqlite3_stmt *stmt;
+
+  stmt = kp_ledger_prepare (self, "DELETE FROM catalog_models WHERE provider = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  kp_ledger_bind_text (stmt, 1, provider);
+  if (!kp_ledger_step_done (self, stmt, "save the model list", error))
+    return FALSE;
+
+  for (guint i = 0; i < models->len; i++)
+    {
+      const KpLiveModel *model = &g_array_index (models, KpLiveModel, i);
+
+      stmt = kp_ledger_prepare (self,
+                                "INSERT OR IGNORE INTO catalog_models (provider, n, upstream_id, "
+                                "input, output, cached_input, context, source, refreshed_at) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", error);
+      if (stmt == NULL)
+        return FALSE;
+      kp_ledger_bind_text (stmt, 1, provider);
+      sqlite3_bind_int (stmt, 2, i);
+      kp_ledger_bind_text (stmt, 3, model->upstream_id);
+      bind_price (stmt, 4, model->input);
+      bind_price (stmt, 5, model->output);
+      bind_price (stmt, 6, model->cached_input);
+      sqlite3_bind_int64 (stmt, 7, MAX (model->context, 0));
+      kp_ledger_bind_text (stmt, 8, source);
+      sqlite3_bind_int64 (stmt, 9, refreshed_at);
+      if (!kp_ledger_step_done (self, stmt, "save the model list", error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 /**
  * kp_ledger_save_live_models:
  * @self: a #KpLedger
@@ -360,50 +412,14 @@ kp_ledger_save_live_models (KpLedger    *self,
                             gint64       refreshed_at,
                             GError     **error)
 {
-  sqlite3_stmt *stmt;
-
   g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
   g_return_val_if_fail (provider != NULL && source != NULL && models != NULL, FALSE);
 
   if (!kp_ledger_exec (self, "BEGIN IMMEDIATE", "save the model list", error))
     return FALSE;
-
-  stmt = kp_ledger_prepare (self, "DELETE FROM catalog_models WHERE provider = ?", error);
-  if (stmt == NULL)
-    goto fail;
-  kp_ledger_bind_text (stmt, 1, provider);
-  if (!kp_ledger_step_done (self, stmt, "save the model list", error))
-    goto fail;
-
-  for (guint i = 0; i < models->len; i++)
-    {
-      const KpLiveModel *model = &g_array_index (models, KpLiveModel, i);
-
-      stmt = kp_ledger_prepare (self,
-                                "INSERT OR IGNORE INTO catalog_models (provider, n, upstream_id, "
-                                "input, output, "
-                                "cached_input, context, source, refreshed_at) VALUES (?, ?, ?, ?, "
-                                "?, ?, ?, ?, ?)",
-                                error);
-      if (stmt == NULL)
-        goto fail;
-      kp_ledger_bind_text (stmt, 1, provider);
-      sqlite3_bind_int (stmt, 2, i);
-      kp_ledger_bind_text (stmt, 3, model->upstream_id);
-      bind_price (stmt, 4, model->input);
-      bind_price (stmt, 5, model->output);
-      bind_price (stmt, 6, model->cached_input);
-      sqlite3_bind_int64 (stmt, 7, MAX (model->context, 0));
-      kp_ledger_bind_text (stmt, 8, source);
-      sqlite3_bind_int64 (stmt, 9, refreshed_at);
-      if (!kp_ledger_step_done (self, stmt, "save the model list", error))
-        goto fail;
-    }
-
-  if (kp_ledger_exec (self, "COMMIT", "save the model list", error))
+  if (kp_ledger_write_live_models (self, provider, source, models, refreshed_at, error) &&
+      kp_ledger_exec (self, "COMMIT", "save the model list", error))
     return TRUE;
-
-fail:
   sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
   return FALSE;
 }
@@ -477,11 +493,11 @@ kp_ledger_save_refresh (KpLedger            *self,
   stmt = kp_ledger_prepare (self,
                             "INSERT INTO provider_refresh (provider, refreshed_at, ok_at, error, "
                             "balance, currency, balance_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                            "ON CONFLICT (provider) DO UPDATE SET refreshed_at = "
-                            "excluded.refreshed_at, "
-                            "ok_at = excluded.ok_at, error = excluded.error, balance = "
-                            "excluded.balance, currency = excluded.currency, balance_at = "
-                            "excluded.balance_at", error);
+                            "ON CONFLICT (provider) DO UPDATE SET "
+                            "refreshed_at = excluded.refreshed_at, ok_at = excluded.ok_at, "
+                            "error = excluded.error, balance = excluded.balance, "
+                            "currency = excluded.currency, balance_at = excluded.balance_at",
+                            error);
   if (stmt == NULL)
     return FALSE;
   kp_ledger_bind_text (stmt, 1, row->provider);

@@ -58,6 +58,9 @@ job_free (Job *job)
   g_clear_pointer (&job->state, kp_credential_row_free);
   g_clear_pointer (&job->attempts, g_array_unref);
   g_clear_object (&job->task);
+  if (job->op_data_free != NULL)
+    g_clear_pointer (&job->op_data, job->op_data_free);
+  g_free (job->op_key);
   g_free (job);
 }
 
@@ -77,22 +80,84 @@ release_task (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+typedef struct
+{
+  KpLedger        **owner;   /* the ledger's rc box: NULL once it is finalized */
+  KpLedgerOpSettled settled;
+  gpointer          data;
+  GDestroyNotify    data_free;
+} Settled;
+
+static void
+settled_free (gpointer data)
+{
+  Settled *settled = data;
+
+  g_atomic_rc_box_release (settled->owner);
+  if (settled->data_free != NULL)
+    settled->data_free (settled->data);
+  g_free (settled);
+}
+
+/* The ledger's thread, holding no reference (see apply_write_problem()). */
+static gboolean
+run_settled (gpointer data)
+{
+  Settled *settled = data;
+
+  if (*settled->owner != NULL)
+    settled->settled (*settled->owner, settled->data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Writer thread: an op's fate is known; its data goes to the ledger's
+ * thread with the news.
+ */
+static void
+tell_settled (KpLedger *self,
+              Job      *job)
+{
+  Settled *settled;
+  g_autoptr(GSource) source = NULL;
+
+  if (job->op_settled == NULL)
+    return;
+  settled = g_new0 (Settled, 1);
+  settled->owner = g_atomic_rc_box_acquire (self->owner);
+  settled->settled = job->op_settled;
+  settled->data = g_steal_pointer (&job->op_data);
+  settled->data_free = job->op_data_free;
+  job->op_settled = NULL;
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, run_settled, settled, settled_free);
+  g_source_set_static_name (source, "[keypool] ledger write settled");
+  g_source_attach (source, self->context);
+}
+
 static void
 finish_jobs (KpLedger     *self,
              GPtrArray    *jobs,
              const GError *error)
 {
+  gboolean pending = g_error_matches (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING);
+
   for (guint i = 0; i < jobs->len; i++)
     {
       Job *job = g_ptr_array_index (jobs, i);
       g_autoptr(GSource) source = NULL;
 
-      if (job->task == NULL)
+      if (job->op != NULL && !pending)
+        tell_settled (self, job);
+      /* Its caller waits for the answer, not for news that it waits. */
+      if (job->task == NULL || (pending && job->op_answer))
         continue;
-      if (error == NULL)
-        g_task_return_boolean (job->task, TRUE);
-      else
+      if (error != NULL)
         g_task_return_error (job->task, g_error_copy (error));
+      else if (job->op != NULL)
+        g_task_return_int (job->task, job->op_result);
+      else
+        g_task_return_boolean (job->task, TRUE);
 
       /* The task holds the ledger: its last reference must not go here,
        * or the writer would finalize the ledger and join itself.
@@ -133,6 +198,8 @@ write_batch (KpLedger   *writer,
         }
       else if (job->state != NULL)
         written = kp_ledger_insert_state (writer, job->state, error);
+      else if (job->op != NULL)
+        written = job->op (writer, job->op_data, &job->op_result, error);
       else
         written = kp_ledger_insert_request (writer, &job->row,
                                             (const KpAttemptRow *)(gpointer)job->attempts->data,
@@ -298,25 +365,76 @@ write_jobs (KpLedger   *self,
 }
 
 /* Writer thread: a key's newer state replaces one that still waits, so
- * a key failing again and again while writes fail is one row to write.
+ * a key failing again and again while writes fail is one row to write;
+ * so does an op of the same key (a setting, a provider's model list)
+ * whose caller already heard that it waits.
  */
 static gboolean
-replace_state (GPtrArray *jobs,
-               Job       *job)
+replace_waiting (KpLedger  *self,
+                 GPtrArray *jobs,
+                 Job       *job)
 {
+  if (job->state == NULL && job->op_key == NULL)
+    return FALSE;
+
   for (guint i = jobs->len; i > 0; i--)
     {
       Job *waiting = g_ptr_array_index (jobs, i - 1);
 
-      if (waiting->state != NULL && waiting->state->id == job->state->id)
-        {
-          g_assert (waiting->task == NULL);
-          job_free (waiting);
-          jobs->pdata[i - 1] = job;
-          return TRUE;
-        }
+      if (job->state != NULL && waiting->state != NULL && waiting->state->id == job->state->id)
+        g_assert (waiting->task == NULL);
+      else if (!(job->op_key != NULL && waiting->task == NULL &&
+                 g_strcmp0 (waiting->op_key, job->op_key) == 0))
+        continue;
+      if (waiting->op != NULL)
+        tell_settled (self, waiting);
+      job_free (waiting);
+      jobs->pdata[i - 1] = job;
+      return TRUE;
     }
   return FALSE;
+}
+
+/* A request row or a refusal: what may be dropped when too many wait. */
+static gboolean
+is_row (Job *job)
+{
+  return job->state == NULL && job->op == NULL;
+}
+
+/* Ops whose caller waits for the answer, not for news that they wait: each
+ * is tried at once, even while writes fail; after a failure it is answered
+ * with the error and forgotten, unless another program holds the lock and
+ * it has waited less than a caller on the main connection would.
+ */
+static gboolean
+has_answer_op (GPtrArray *jobs)
+{
+  for (guint i = 0; i < jobs->len; i++)
+    if (((Job *)g_ptr_array_index (jobs, i))->op_answer)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+fail_answer_ops (KpLedger     *self,
+                 GPtrArray    *jobs,
+                 gboolean      busy,
+                 const GError *error)
+{
+  g_autoptr(GPtrArray) failed = g_ptr_array_new_with_free_func ((GDestroyNotify)job_free);
+  gint64 now = g_get_monotonic_time ();
+
+  for (guint i = 0; i < jobs->len;)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (job->op_answer && (!busy || now - job->queued_us >= BUSY_TIMEOUT_MS * 1000))
+        g_ptr_array_add (failed, g_ptr_array_steal_index (jobs, i));
+      else
+        i++;
+    }
+  finish_jobs (self, failed, error);
 }
 
 static gpointer
@@ -340,7 +458,7 @@ writer_thread (gpointer data)
 
       if (stopping)
         job = NULL;
-      else if (delay_ms == 0)
+      else if (delay_ms == 0 || jobs->len == 0)
         job = g_async_queue_pop (self->queue);
       else
         job = g_async_queue_timeout_pop (self->queue, MAX (next_try - now, 0));
@@ -350,17 +468,18 @@ writer_thread (gpointer data)
         {
           if (job == &stop_job)
             stopping = TRUE;
-          else if (job->state == NULL || !replace_state (jobs, job))
+          else if (!replace_waiting (self, jobs, job))
             g_ptr_array_add (jobs, job);
           job = g_async_queue_try_pop (self->queue);
         }
 
       /* Keep the newest rows when too many wait. Keys' states are few (one
-       * per key, see replace_state()) and stay: a restart must find them.
+       * per key, see replace_waiting()) and stay: a restart must find them;
+       * so do ops, which the user or a refresh made, a few at a time.
        */
       n_rows = 0;
       for (guint i = 0; i < jobs->len; i++)
-        if (((Job *)g_ptr_array_index (jobs, i))->state == NULL)
+        if (is_row (g_ptr_array_index (jobs, i)))
           n_rows++;
       if (n_rows > self->max_pending)
         {
@@ -371,7 +490,7 @@ writer_thread (gpointer data)
 
           for (guint i = 0; n_rows > self->max_pending;)
             {
-              if (((Job *)g_ptr_array_index (jobs, i))->state != NULL)
+              if (!is_row (g_ptr_array_index (jobs, i)))
                 i++;
               else
                 {
@@ -386,7 +505,8 @@ writer_thread (gpointer data)
       if (jobs->len == 0)
         continue;
 
-      if (delay_ms != 0 && !stopping && g_get_monotonic_time () < next_try)
+      if (delay_ms != 0 && !stopping && g_get_monotonic_time () < next_try &&
+          !has_answer_op (jobs))
         {
           /* Rows that arrive while writes fail wait with the others. */
           g_autoptr(GError) pending = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING,
@@ -422,14 +542,22 @@ writer_thread (gpointer data)
           g_clear_object (&writer);
         if (failing_since == 0)
           failing_since = g_get_monotonic_time ();
+        fail_answer_ops (self, jobs, busy && !stopping, error);
         if (stopping)
           {
-            g_warning ("%u requests could not be recorded before Keypool stopped: %s",
-                       jobs->len, error->message);
+            if (jobs->len > 0)
+              g_warning ("%u requests could not be recorded before Keypool stopped: %s",
+                         jobs->len, error->message);
             finish_jobs (self, jobs, error);
             break;
           }
 
+        if (jobs->len == 0)
+          {
+            if (delay_ms == 0)
+              failing_since = 0;
+            continue;
+          }
         pending = g_error_new (KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING,
                                "The request waits in memory to be recorded: %s", error->message);
         finish_jobs (self, jobs, pending);
@@ -474,6 +602,30 @@ push_job (KpLedger *self,
   g_async_queue_push (self->queue, job);
 }
 
+/* Queues an op for the writer thread; @task (nullable, taken) hears back. */
+void
+kp_ledger_push_op (KpLedger          *self,
+                   KpLedgerOpFunc     op,
+                   gpointer           op_data,
+                   GDestroyNotify     op_data_free,
+                   KpLedgerOpSettled  op_settled,
+                   const char        *op_key,
+                   gboolean           answer,
+                   GTask             *task)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->op = op;
+  job->op_data = op_data;
+  job->op_data_free = op_data_free;
+  job->op_settled = op_settled;
+  job->op_key = g_strdup (op_key);
+  job->op_answer = answer;
+  job->task = task;
+  job->queued_us = g_get_monotonic_time ();
+  push_job (self, job);
+}
+
 /**
  * kp_ledger_add_request_async:
  * @self: a #KpLedger
@@ -510,6 +662,7 @@ kp_ledger_add_request_async (KpLedger            *self,
   job->row.outcome = g_strdup (row->outcome);
   job->row.error = g_strdup (row->error);
   job->row.cost_source = g_strdup (row->cost_source);
+  job->row.client_address = g_strdup (row->client_address);
   job->attempts = g_array_sized_new (FALSE, TRUE, sizeof (KpAttemptRow), n_attempts);
   g_array_set_clear_func (job->attempts, attempt_row_clear);
   for (guint i = 0; i < n_attempts; i++)

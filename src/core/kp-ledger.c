@@ -9,7 +9,8 @@
  * The rooms: this file (the object, open, migrations, quick_check and the
  * sqlite helpers), kp-ledger-settings.c (keys, providers, settings, the
  * catalog cache), kp-ledger-rows.c (what one request, refusal or key state
- * writes), kp-ledger-writer.c (the writer thread) and kp-ledger-reads.c
+ * writes), kp-ledger-writer.c (the writer thread), kp-ledger-writes.c (the
+ * keys', settings' and catalog's writes through it) and kp-ledger-reads.c
  * (requests, problems and spend read back, also on worker threads).
  *
  * Copyright 2026 The Keypool authors
@@ -158,6 +159,9 @@ static const char *migrations[] = {
 
   /* 5: the client token each request came with (0 = the main token). */
   "ALTER TABLE requests ADD COLUMN client_id INTEGER NOT NULL DEFAULT 0;",
+
+  /* 6: where a relayed request came from, as a refusal's client says */
+  "ALTER TABLE requests ADD COLUMN client_address TEXT;",
 };
 
 static void
@@ -172,6 +176,7 @@ kp_ledger_finalize (GObject *object)
   g_clear_pointer (&self->owner, g_atomic_rc_box_release);
   g_clear_pointer (&self->queue, g_async_queue_unref);
   g_clear_pointer (&self->statements, g_hash_table_unref);
+  g_clear_pointer (&self->queued_settings, g_hash_table_unref);
   if (self->db != NULL)
     {
       /* Folding the WAL back keeps the folder tidy; errors here are harmless. */
@@ -242,6 +247,8 @@ kp_ledger_init (KpLedger *self)
 {
   self->statements = g_hash_table_new_full (NULL, NULL, NULL,
                                             (GDestroyNotify)sqlite3_finalize);
+  self->queued_settings = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                 kp_ledger_queued_setting_free);
   self->owner = g_atomic_rc_box_new0 (KpLedger *);
   *self->owner = self;
   self->retry_min_ms = RETRY_MIN_MS;

@@ -66,6 +66,7 @@ typedef struct
   gint64    total_ms;
   gboolean  streamed;
   guint     client_id;      /* the client token it came with; 0 = the main token */
+  char     *client_address; /* the client's IP address, as refusals keep it; NULL = unknown */
 } KpRequestRow;
 
 /* One attempt of a request on one route. */
@@ -107,7 +108,7 @@ typedef struct
   char     *api;       /* failed requests: the API the client spoke */
   char     *code;      /* a refusal's error code, or a failed request's outcome */
   char     *error;     /* failed requests: what went wrong, in words */
-  char     *client;    /* NULL when not known */
+  char     *client;    /* the client's address; NULL when not known */
 } KpProblemRow;
 
 /* How the last catalog refresh of one provider went. */
@@ -218,6 +219,54 @@ gboolean    kp_ledger_save_refresh            (KpLedger              *self,
 GPtrArray  *kp_ledger_list_refreshes          (KpLedger              *self,
                                                GError               **error);
 void        kp_refresh_row_free               (KpRefreshRow          *row);
+
+/* The same writes through the writer thread: the caller never waits. */
+void        kp_ledger_add_credential_async    (KpLedger              *self,
+                                               const char            *provider,
+                                               const char            *label,
+                                               double                 multiplier,
+                                               const char            *source,
+                                               const char            *env_var,
+                                               const char            *fingerprint,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+gint64      kp_ledger_add_credential_finish   (KpLedger              *self,
+                                               GAsyncResult          *result,
+                                               GError               **error);
+void        kp_ledger_remove_credential_async (KpLedger              *self,
+                                               gint64                 id,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+void        kp_ledger_set_credential_options_async (KpLedger         *self,
+                                               gint64                 id,
+                                               double                 multiplier,
+                                               gboolean               enabled,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+void        kp_ledger_set_provider_enabled_async (KpLedger           *self,
+                                               const char            *provider,
+                                               gboolean               enabled,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+void        kp_ledger_set_setting_async       (KpLedger              *self,
+                                               const char            *key,
+                                               const char            *value,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+void        kp_ledger_save_live_models_async  (KpLedger              *self,
+                                               const char            *provider,
+                                               const char            *source,
+                                               GArray                *models,
+                                               gint64                 refreshed_at,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+void        kp_ledger_save_refresh_async      (KpLedger              *self,
+                                               const KpRefreshRow    *row,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+gboolean    kp_ledger_write_finish            (KpLedger              *self,
+                                               GAsyncResult          *result,
+                                               GError               **error);
 
 gboolean    kp_ledger_add_request             (KpLedger              *self,
                                                const KpRequestRow    *row,

@@ -896,7 +896,6 @@ job_apply (Job *job)
   KpLedger *ledger = kp_gateway_get_ledger (self->gateway);
   KpRefreshRow *state = ensure_state (self, job->id);
   g_autoptr(GString) summary = g_string_new (NULL);
-  g_autoptr(GError) error = NULL;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   g_autoptr(GString) balance_errors = g_string_new (NULL);
   gboolean failed = job->models_error != NULL;
@@ -909,11 +908,11 @@ job_apply (Job *job)
       KpProvider *merged;
       guint live = 0, unknown = 0, n_models;
 
-      if (!kp_ledger_save_live_models (ledger, job->id, job->models_url, job->models, now, &error))
-        {
-          g_warning ("The model list of %s was not saved: %s", job->id, error->message);
-          g_clear_error (&error);
-        }
+      /* Through the writer thread: a busy database never stalls the loop;
+       * when writes fail, the ledger keeps it and says so.
+       */
+      kp_ledger_save_live_models_async (ledger, job->id, job->models_url, job->models, now,
+                                        NULL, NULL);
       merged = kp_catalog_apply_live (kp_gateway_get_catalog (self->gateway), job->id, job->models,
                                       now);
       for (guint i = 0; merged != NULL && i < kp_provider_get_n_offerings (merged); i++)
@@ -979,8 +978,7 @@ job_apply (Job *job)
       g_debug ("Refresh of %s failed: %s", job->id, state->error);
     }
 
-  if (!kp_ledger_save_refresh (ledger, state, &error))
-    g_warning ("How the refresh of %s went was not saved: %s", job->id, error->message);
+  kp_ledger_save_refresh_async (ledger, state, NULL, NULL);
 
   add_result (job->run, job->id, failed ? KP_REFRESH_FAILED : KP_REFRESH_OK,
               g_string_free (g_steal_pointer (&summary), FALSE));
@@ -1106,7 +1104,8 @@ run_finish (Run *run)
       self->last_run_us = g_get_real_time ();
       self->last_run = self->last_run_us / G_USEC_PER_SEC;
       value = g_strdup_printf ("%" G_GINT64_FORMAT, self->last_run);
-      kp_ledger_set_setting (kp_gateway_get_ledger (self->gateway), LAST_RUN_SETTING, value, NULL);
+      kp_ledger_set_setting_async (kp_gateway_get_ledger (self->gateway), LAST_RUN_SETTING, value,
+                                   NULL, NULL);
     }
 
   for (guint i = 0; i < run->tasks->len; i++)

@@ -25,6 +25,7 @@
 
 #include "kp-client-conns.h"
 #include "kp-http.h"
+#include "kp-linger.h"
 #include "kp-refusals.h"
 #include "kp-server.h"
 #include "wire/kp-wire.h"
@@ -32,21 +33,13 @@
 
 #define LISTEN_BACKLOG 1024
 
-/* After answering a request whose body it will not read, the server reads
- * and drops at most this much, this long, before it closes: closing with
- * unread bytes makes the kernel reset the connection, and a client still
- * sending may then miss the answer.
- */
-#define LINGER_BYTES (256 * 1024)
-#define LINGER_MS    1000
-
 struct _KpServer
 {
   GObject     parent_instance;
 
   GHashTable *idle;        /* GSocket → GSource: kept-alive client connections between requests */
   KpClientConns *conns;
-  GHashTable *lingering;   /* of Linger: answered connections being closed */
+  GHashTable *lingering;   /* answered connections being closed (kp-linger.c) */
   guint       n_large;     /* large request bodies held */
 
   KpGateway  *gateway;    /* unowned: the gateway owns the server */
@@ -108,13 +101,11 @@ destroy_source (gpointer data)
   g_source_unref (data);
 }
 
-static void linger_free (gpointer data);
-
 static void
 kp_server_init (KpServer *self)
 {
   self->idle = g_hash_table_new_full (NULL, NULL, g_object_unref, destroy_source);
-  self->lingering = g_hash_table_new_full (NULL, NULL, linger_free, NULL);
+  self->lingering = kp_linger_table_new ();
   self->spare_fd = -1;
 }
 
@@ -245,145 +236,8 @@ get_token (SoupMessageHeaders *headers,
  * the connection from libsoup (soup_server_message_steal_connection() is
  * safe in an early handler and in got-chunk: libsoup touches nothing of the
  * message's I/O after them), writes the answer libsoup would have written
- * with `Connection: close`, and closes.
+ * with `Connection: close`, and closes (kp-linger.c).
  */
-
-typedef struct
-{
-  KpServer  *server;
-  GIOStream *stream;
-  GSocket   *socket;
-  GBytes    *answer;
-  gsize      written;
-  gsize      drained;
-  GSource   *source;
-  guint      timer_id;
-} Linger;
-
-static void
-linger_free (gpointer data)
-{
-  Linger *linger = data;
-
-  if (linger->source != NULL)
-    {
-      g_source_destroy (linger->source);
-      g_source_unref (linger->source);
-    }
-  g_clear_handle_id (&linger->timer_id, g_source_remove);
-  g_io_stream_close (linger->stream, NULL, NULL);
-  g_object_unref (linger->stream);
-  g_clear_object (&linger->socket);
-  g_clear_pointer (&linger->answer, g_bytes_unref);
-  g_free (linger);
-}
-
-static void
-linger_end (Linger *linger)
-{
-  g_hash_table_remove (linger->server->lingering, linger);
-}
-
-static gboolean
-on_linger_timeout (gpointer user_data)
-{
-  Linger *linger = user_data;
-
-  linger->timer_id = 0;
-  linger_end (linger);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean linger_step (GSocket *socket, GIOCondition condition, gpointer user_data);
-
-static void
-linger_wait (Linger       *linger,
-             GIOCondition  condition)
-{
-  if (linger->source != NULL)
-    {
-      g_source_destroy (linger->source);
-      g_source_unref (linger->source);
-    }
-  linger->source = g_socket_create_source (linger->socket, condition, NULL);
-  g_source_set_callback (linger->source, G_SOURCE_FUNC (linger_step), linger, NULL);
-  g_source_set_static_name (linger->source, "[keypool] refused connection");
-  g_source_attach (linger->source, NULL);
-}
-
-/* Writes the answer, then reads and drops what the client still sends. */
-static gboolean
-linger_step (GSocket      *socket,
-             GIOCondition  condition,
-             gpointer      user_data)
-{
-  Linger *linger = user_data;
-  g_autoptr(GError) error = NULL;
-  gsize len;
-  const char *data = g_bytes_get_data (linger->answer, &len);
-  char buffer[16 * 1024];
-  gssize n;
-
-  while (linger->written < len)
-    {
-      n = g_socket_send_with_blocking (socket, data + linger->written, len - linger->written,
-                                       FALSE, NULL, &error);
-      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        {
-          linger_wait (linger, G_IO_OUT);
-          return G_SOURCE_REMOVE;
-        }
-      if (n <= 0)
-        {
-          linger_end (linger);
-          return G_SOURCE_REMOVE;
-        }
-      linger->written += (gsize)n;
-      if (linger->written == len)
-        {
-          g_socket_shutdown (socket, FALSE, TRUE, NULL);
-          linger_wait (linger, G_IO_IN);
-          return G_SOURCE_REMOVE;
-        }
-    }
-
-  for (;;)
-    {
-      n = g_socket_receive_with_blocking (socket, buffer, sizeof buffer, FALSE, NULL, &error);
-      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        return G_SOURCE_CONTINUE;
-      if (n <= 0 || (linger->drained += (gsize)n) >= LINGER_BYTES)
-        break;
-    }
-  linger_end (linger);
-  return G_SOURCE_REMOVE;
-}
-
-/* The answer set on @msg, as libsoup would write it, closing the connection. */
-static GBytes *
-serialize_answer (SoupServerMessage *msg)
-{
-  GString *out = g_string_new (NULL);
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
-  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_response_body (msg));
-  SoupMessageHeadersIter iter;
-  const char *name, *value;
-  guint status = soup_server_message_get_status (msg);
-  const char *reason = soup_server_message_get_reason_phrase (msg);
-
-  g_string_append_printf (out, "HTTP/1.1 %u %s\r\n", status,
-                          reason != NULL ? reason : soup_status_get_phrase (status));
-  soup_message_headers_iter_init (&iter, headers);
-  while (soup_message_headers_iter_next (&iter, &name, &value))
-    if (g_ascii_strcasecmp (name, "Content-Length") != 0 &&
-        g_ascii_strcasecmp (name, "Transfer-Encoding") != 0 &&
-        g_ascii_strcasecmp (name, "Connection") != 0)
-      g_string_append_printf (out, "%s: %s\r\n", name, value);
-  g_string_append_printf (out, "Connection: close\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
-                          g_bytes_get_size (body));
-  g_string_append_len (out, g_bytes_get_data (body, NULL), g_bytes_get_size (body));
-  return g_string_free_to_bytes (out);
-}
 
 static void release_large (KpServer *self, SoupServerMessage *msg);
 
@@ -396,9 +250,8 @@ answer_and_close (KpServer          *self,
                   gboolean           answer)
 {
   GSocket *socket = soup_server_message_get_socket (msg);
-  g_autoptr(GBytes) bytes = answer ? serialize_answer (msg) : g_bytes_new (NULL, 0);
+  g_autoptr(GBytes) bytes = answer ? kp_linger_serialize_answer (msg) : g_bytes_new (NULL, 0);
   g_autoptr(GIOStream) stream = NULL;
-  Linger *linger;
 
   if (socket != NULL)
     {
@@ -408,23 +261,8 @@ answer_and_close (KpServer          *self,
   release_large (self, msg);
 
   stream = soup_server_message_steal_connection (msg);
-  if (stream == NULL)
-    return;
-
-  linger = g_new0 (Linger, 1);
-  linger->server = self;
-  linger->stream = g_steal_pointer (&stream);
-  linger->socket = g_object_get_data (G_OBJECT (linger->stream), "GSocket");
-  linger->answer = g_steal_pointer (&bytes);
-  g_hash_table_add (self->lingering, linger);
-  if (linger->socket == NULL || g_bytes_get_size (linger->answer) == 0)
-    {
-      linger_end (linger);
-      return;
-    }
-  g_object_ref (linger->socket);
-  linger->timer_id = g_timeout_add (LINGER_MS, on_linger_timeout, linger);
-  linger_step (linger->socket, G_IO_OUT, linger);
+  if (stream != NULL)
+    kp_linger_start (self->lingering, g_steal_pointer (&stream), g_steal_pointer (&bytes));
 }
 
 /* Whether a body follows the headers: one with a length, or chunks. */
@@ -679,7 +517,7 @@ handle_request (KpServer          *self,
 
   soup_server_message_pause (msg);
   relay = kp_relay_new (self->gateway, msg, request_id);
-  kp_gateway_relay_started (self->gateway, relay);
+  kp_gateway_relay_started (self->gateway, relay, soup_server_message_get_remote_host (msg));
   kp_relay_start (relay);
 }
 

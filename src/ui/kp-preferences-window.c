@@ -48,12 +48,25 @@ autostart_path (void)
 }
 
 static void
+on_setting_saved (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(KpPreferencesWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  /* A setting that waits in memory is the ledger's problem, shown as such. */
+  if (!kp_ledger_write_finish (KP_LEDGER (object), result, &error) &&
+      !g_error_matches (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING))
+    kp_ui_toast (GTK_WIDGET (self), error->message);
+}
+
+static void
 save_setting (KpPreferencesWindow *self,
               const char          *key,
               const char          *value)
 {
   KpLedger *ledger = kp_gateway_get_ledger (self->gateway);
-  g_autoptr(GError) error = NULL;
 
   if (ledger == NULL)
     {
@@ -61,8 +74,7 @@ save_setting (KpPreferencesWindow *self,
                    _("Keypool’s store is not open, so the setting was not saved"));
       return;
     }
-  if (!kp_ledger_set_setting (ledger, key, value, &error))
-    kp_ui_toast (GTK_WIDGET (self), error->message);
+  kp_ledger_set_setting_async (ledger, key, value, on_setting_saved, g_object_ref (self));
 }
 
 static void
