@@ -462,12 +462,35 @@ def run(root, state):
     press(aider)
     # Opened, aider's settings push the next tool down.
     wait_for("aider's settings to open", lambda: top(codex) > closed + 100)
-    exports = "export OPENAI_API_BASE=" + state["url"] + "\n"
-    find(window, "label", lambda text: text.startswith(exports))
+    settings = 'openai-api-base: "' + state["url"] + '"\n'
+    find(window, "label", lambda text: text.startswith(settings))
     check(label_containing(window, state["token"]) is None,
           "the token shows before it is asked for")
     find(window, "label", "Claude Code")
     screenshot(window, "connect")
+
+  def connect_codex():
+    window = state["window"]
+    show_page(window, "Connect")
+    config = os.path.join(os.environ["HOME"], ".codex", "config.toml")
+    check(not os.path.exists(config), f"{config} is there before Connect")
+    codex = find(window, "list item", "Codex")
+    click(find(codex, "push button", "Connect Codex"))
+
+    def written():
+      if not os.path.exists(config):
+        return None
+      with open(config) as f:
+        text = f.read()
+      return text if 'base_url = "' + state["url"] + '"' in text else None
+
+    text = wait_for("Codex's config to point at Keypool", written)
+    check(state["token"] not in text, "Codex got the main token, not one of its own")
+    check("experimental_bearer_token = " in text, "no token in Codex's config")
+    find(window, "label", lambda name: "Uses Keypool" in name)
+    screenshot(window, "connect-codex")
+    click(find(codex, "push button", "Disconnect Codex"))
+    wait_for("Codex's config to be gone again", lambda: not os.path.exists(config))
 
   def providers_page():
     window = state["window"]
@@ -593,6 +616,7 @@ def run(root, state):
       ("a refused request shows on the Spend page, without its token", spend_shows_problems),
       ("the Models page searches and explains the route", models_show_route),
       ("the Connect page shows the base URL, not the token", connect_page),
+      ("Connect writes Codex's config with a token of its own; Disconnect removes it", connect_codex),
       ("the Providers page lists the key", providers_page),
       ("the Refresh button refreshes models and prices", refresh_catalog),
       ("switching the provider off refuses its requests", provider_off_refuses),
