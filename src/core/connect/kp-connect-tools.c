@@ -1,7 +1,8 @@
 /* kp-connect-tools.c: the tools `keypool connect` knows, one table each
  *
  * What each tool reads, and where: adding a tool is one table here and one
- * line in the list. The models are strong coding models, the tool's own
+ * line in the list. A tool counts as installed when its program is on PATH
+ * (not by its settings folder, which connecting makes). The models are strong coding models, the tool's own
  * family first; Keypool picks the cheapest the user's keys serve now.
  *
  * Copyright 2026 The Keypool authors
@@ -43,7 +44,6 @@ static const KpConnectTool claude_code = {
   .file = ".claude/settings.json",
   .format = &kp_conf_format_json,
   .programs = claude_programs,
-  .marker = ".claude",
   .entries = claude_entries,
   .url_path = claude_url,
   .token_path = claude_token,
@@ -80,7 +80,6 @@ static const KpConnectTool codex = {
   .file = ".codex/config.toml",
   .format = &kp_conf_format_toml,
   .programs = codex_programs,
-  .marker = ".codex",
   .entries = codex_entries,
   .url_path = codex_url,
   .token_path = codex_token,
@@ -111,7 +110,6 @@ static const KpConnectTool gemini_cli = {
   .file = ".gemini/.env",
   .format = &kp_conf_format_dotenv,
   .programs = gemini_programs,
-  .marker = ".gemini",
   .entries = gemini_entries,
   .url_path = gemini_url,
   .token_path = gemini_token,
@@ -149,7 +147,6 @@ static const KpConnectTool continue_tool = {
   .file = ".continue/config.yaml",
   .format = &kp_conf_format_yaml,
   .programs = continue_programs,
-  .marker = ".continue",
   .skeleton = "name: Local Config\nversion: 1.0.0\nschema: v1\n",
   .entries = continue_entries,
   .url_path = continue_url,
@@ -205,7 +202,6 @@ static const KpConnectTool opencode = {
   .file = ".config/opencode/opencode.json",
   .format = &kp_conf_format_json,
   .programs = opencode_programs,
-  .marker = ".config/opencode",
   .skeleton = "{\"$schema\": \"https://opencode.ai/config.json\"}",
   .entries = opencode_entries,
   .url_path = opencode_url,
