@@ -17,6 +17,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <glib-unix.h>
 #include <glib/gi18n.h>
@@ -120,9 +123,13 @@ print_usage (void)
            "  keypool models\n"
            "  keypool refresh [PROVIDER]\n"
            "  keypool route MODEL [--prompt-tokens N] [--max-tokens N]\n"
-           "  keypool spend [--since 7d] [--by provider|model|key|day]\n"
-           "  keypool requests [--errors] [--last N]\n"
+           "  keypool spend [--since 7d] [--by provider|model|key|day|client]\n"
+           "  keypool requests [--errors] [--last N] [--client NAME]\n"
            "  keypool token [--regenerate]\n"
+           "  keypool clients add NAME | list | remove NAME | rename NAME NEW\n"
+           "  keypool budget set daily|monthly USD [--provider ID | --client NAME] "
+           "[--action warn|refuse]\n"
+           "  keypool budget list | clear daily|monthly [--provider ID | --client NAME]\n"
            "\n"
            "Serving options:\n"
            "  --port PORT              port on 127.0.0.1 (default 7878, or KEYPOOL_PORT; 0 = any)\n"
@@ -466,6 +473,49 @@ on_gateway_changed (KpAppState *self)
     }
 }
 
+/* A budget 80 % spent, then spent: one notification each per period. Its
+ * action opens the Spend page (the window's own "show-spend"; headless,
+ * there is nothing to open).
+ */
+static void
+on_budget_crossed (KpBudgets  *budgets,
+                   const char *id,
+                   guint       percent,
+                   const char *title,
+                   const char *body,
+                   KpAppState *self)
+{
+  g_autoptr(GNotification) notification = g_notification_new (title);
+
+  g_notification_set_body (notification, body);
+  g_notification_set_priority (notification, percent >= 100 ? G_NOTIFICATION_PRIORITY_HIGH
+                                                           : G_NOTIFICATION_PRIORITY_NORMAL);
+  g_notification_set_default_action (notification, "app.show-spend");
+  g_notification_add_button (notification, _("Show Spend"), "app.show-spend");
+  g_application_send_notification (self->app, id, notification);
+}
+
+static void
+show_spend_activated (GSimpleAction *action,
+                      GVariant      *parameter,
+                      gpointer       user_data)
+{
+  g_debug ("No window to show the spend in");
+}
+
+/* Loading parsed every provider file, the catalog and the ledger's schema:
+ * once Keypool waits for clients, what that freed goes back to the system
+ * (about 100 KB of a headless Keypool's idle memory).
+ */
+static gboolean
+trim_after_start (gpointer user_data)
+{
+#ifdef __GLIBC__
+  malloc_trim (0);
+#endif
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_serving_loaded (GObject      *object,
                    GAsyncResult *result,
@@ -498,9 +548,19 @@ on_serving_loaded (GObject      *object,
   start_tray (self);
   g_signal_connect_swapped (self->gateway, "changed", G_CALLBACK (on_gateway_changed), self);
   on_gateway_changed (self);
+  g_signal_connect (kp_gateway_get_budgets (self->gateway), "crossed",
+                    G_CALLBACK (on_budget_crossed), self);
+  if (g_action_map_lookup_action (G_ACTION_MAP (self->app), "show-spend") == NULL)
+    {
+      static const GActionEntry entries[] = { { "show-spend", show_spend_activated } };
+
+      g_action_map_add_action_entries (G_ACTION_MAP (self->app), entries, G_N_ELEMENTS (entries),
+                                       self);
+    }
 
   self->signal_ids[0] = g_unix_signal_add (SIGINT, on_signal, self);
   self->signal_ids[1] = g_unix_signal_add (SIGTERM, on_signal, self);
+  g_idle_add_full (G_PRIORITY_LOW, trim_after_start, NULL, NULL);
   run_waiting (self);
 }
 

@@ -339,6 +339,44 @@ test_chat_plain (Fixture       *fixture,
   g_assert_cmpint (cost, ==, 19500);
 }
 
+/* A provider on this machine goes through a session without a proxy
+ * resolver (GIO's default one is never loaded for it); any other address
+ * through the main session, which keeps the system's proxy settings.
+ */
+static void
+test_chat_local_session (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_auto(KpTestResponse) response = { 0 };
+  g_autoptr(GUri) local = g_uri_parse (kp_mock_upstream_get_url (fixture->mock), G_URI_FLAGS_NONE, NULL);
+  g_autoptr(GUri) named = g_uri_parse ("http://localhost:9/v1", G_URI_FLAGS_NONE, NULL);
+  g_autoptr(GUri) v6 = g_uri_parse ("http://[::1]:9/v1", G_URI_FLAGS_NONE, NULL);
+  g_autoptr(GUri) remote = g_uri_parse ("https://api.example.com/v1", G_URI_FLAGS_NONE, NULL);
+  g_autoptr(GUri) lookalike = g_uri_parse ("http://127.0.0.1.example.com/v1", G_URI_FLAGS_NONE, NULL);
+  g_autoptr(GProxyResolver) resolver = NULL;
+  SoupSession *main_session = kp_gateway_get_session (fixture->gateway);
+  SoupSession *local_session;
+  guint main_per_host = 0;
+  guint local_per_host = 0;
+
+  request (fixture, "POST", "/v1/chat/completions", CHAT ("mock/chat", ""), &response);
+  g_assert_cmpuint (response.status, ==, 200);
+  g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->mock)->requests, ==, 1);
+
+  local_session = kp_gateway_get_session_for (fixture->gateway, local);
+  g_assert_nonnull (local_session);
+  g_assert_true (local_session != main_session);
+  g_assert_true (kp_gateway_get_session_for (fixture->gateway, named) == local_session);
+  g_assert_true (kp_gateway_get_session_for (fixture->gateway, v6) == local_session);
+  g_assert_true (kp_gateway_get_session_for (fixture->gateway, remote) == main_session);
+  g_assert_true (kp_gateway_get_session_for (fixture->gateway, lookalike) == main_session);
+
+  g_object_get (local_session, "proxy-resolver", &resolver, "max-conns-per-host", &local_per_host, NULL);
+  g_object_get (main_session, "max-conns-per-host", &main_per_host, NULL);
+  g_assert_null (resolver);
+  g_assert_cmpuint (local_per_host, ==, main_per_host);
+}
+
 static void
 test_chat_cost_sources (Fixture       *fixture,
                         gconstpointer  data)
@@ -1331,6 +1369,7 @@ main (int   argc,
   ADD ("models", test_models);
   ADD ("chat/plain", test_chat_plain);
   ADD ("chat/cost-sources", test_chat_cost_sources);
+  ADD ("chat/local-session", test_chat_local_session);
   ADD ("stream/relay-as-it-comes", test_stream_relay);
   ADD ("stream/usage-requested", test_stream_usage_requested);
   ADD ("stream/cut", test_stream_cut);

@@ -81,7 +81,7 @@ test_schema (Fixture       *fixture,
   g_autoptr(KpLedger) again = NULL;
   GStatBuf st;
 
-  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 4);
+  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 5);
   g_assert_cmpint (query_int (fixture->path,
                               "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                               "('credentials', 'provider_settings', 'settings', 'requests', 'attempts', "
@@ -236,6 +236,84 @@ add_request (KpLedger   *ledger,
 
   g_assert_true (kp_ledger_add_request (ledger, &row, attempts, G_N_ELEMENTS (attempts), &error));
   g_assert_no_error (error);
+}
+
+/* Each row keeps its client; spend and requests are read back per client. */
+static void
+test_clients (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) spend = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  gint64 now_ms = g_get_real_time () / 1000;
+  const struct { guint client; const char *provider; gint64 cost; const char *source; } requests[] = {
+    { 0, "deepseek", 1000, "computed" },
+    { 2, "deepseek", 2000, "computed" },
+    { 2, "openai", 3000, "reported" },
+    { 2, "openai", 0, "unknown" },
+    { 5, "openai", 4000, "computed" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (requests); i++)
+    {
+      KpRequestRow row = {
+        .request_id = (char *)"kp-client", .time_ms = now_ms, .api = (char *)"openai-chat",
+        .model = (char *)"m", .provider = (char *)requests[i].provider, .status = 200,
+        .outcome = (char *)"ok", .cost_nano = requests[i].cost,
+        .cost_source = (char *)requests[i].source, .ttfb_ms = -1, .client_id = requests[i].client,
+      };
+
+      g_assert_true (kp_ledger_add_request (fixture->ledger, &row, NULL, 0, &error));
+      g_assert_no_error (error);
+    }
+
+  spend = kp_ledger_spend (fixture->ledger, 0, KP_SPEND_BY_CLIENT, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (spend->len, ==, 3);
+  g_assert_cmpstr (((KpSpendRow *)g_ptr_array_index (spend, 0))->key, ==, "2");
+  g_assert_cmpint (((KpSpendRow *)g_ptr_array_index (spend, 0))->cost_nano, ==, 5000);
+  g_assert_cmpint (((KpSpendRow *)g_ptr_array_index (spend, 0))->unknown_cost, ==, 1);
+  g_assert_cmpint (((KpSpendRow *)g_ptr_array_index (spend, 0))->requests, ==, 3);
+  g_clear_pointer (&spend, g_ptr_array_unref);
+
+  spend = kp_ledger_spend_by_client_and_provider (fixture->ledger, now_ms, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (spend->len, ==, 4);
+  g_clear_pointer (&spend, g_ptr_array_unref);
+  spend = kp_ledger_spend_by_client_and_provider (fixture->ledger, now_ms + 1, &error);
+  g_assert_cmpuint (spend->len, ==, 0);
+  g_clear_pointer (&spend, g_ptr_array_unref);
+
+  /* The same on worker threads, as the window and the budgets read them. */
+  {
+    g_autoptr(GAsyncResult) by_client = NULL;
+    g_autoptr(GAsyncResult) by_both = NULL;
+
+    kp_ledger_spend_async (fixture->ledger, 0, KP_SPEND_BY_CLIENT, NULL, kp_test_store_result,
+                           &by_client);
+    kp_ledger_spend_by_client_and_provider_async (fixture->ledger, 0, NULL, kp_test_store_result,
+                                                  &by_both);
+    g_assert_true (kp_test_spin_until (kp_test_result_ready, &by_client, 10000));
+    g_assert_true (kp_test_spin_until (kp_test_result_ready, &by_both, 10000));
+    spend = kp_ledger_spend_finish (fixture->ledger, by_client, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (spend->len, ==, 3);
+    g_clear_pointer (&spend, g_ptr_array_unref);
+    spend = kp_ledger_spend_by_client_and_provider_finish (fixture->ledger, by_both, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (spend->len, ==, 4);
+  }
+
+  rows = kp_ledger_recent_requests_of_client (fixture->ledger, 2, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, 2);
+  g_assert_cmpuint (((KpRequestRow *)g_ptr_array_index (rows, 0))->client_id, ==, 2);
+  g_assert_cmpstr (((KpRequestRow *)g_ptr_array_index (rows, 0))->cost_source, ==, "unknown");
+  g_clear_pointer (&rows, g_ptr_array_unref);
+  rows = kp_ledger_recent_requests (fixture->ledger, 10, &error);
+  g_assert_cmpuint (((KpRequestRow *)g_ptr_array_index (rows, 0))->client_id, ==, 5);
+  g_assert_cmpuint (((KpRequestRow *)g_ptr_array_index (rows, 4))->client_id, ==, 0);
 }
 
 static void
@@ -837,6 +915,7 @@ main (int   argc,
   ADD ("credentials", test_credentials);
   ADD ("providers", test_providers);
   ADD ("requests-and-spend", test_requests_and_spend);
+  ADD ("clients", test_clients);
   ADD ("no-half-rows", test_no_half_rows);
   ADD ("catalog-cache", test_catalog_cache);
   g_test_add_func ("/keypool/ledger/newer-schema", test_newer_schema);

@@ -20,11 +20,12 @@
 #include <unistd.h>
 
 #include "kp-cli.h"
+#include "kp-cli-private.h"
 
 #define SECRET_LIMIT (64 * 1024)
 
 static const char *commands[] = { "keys", "providers", "models", "refresh", "route", "spend", "requests",
-                                  "token", "connect", "disconnect", NULL };
+                                  "token", "clients", "budget", "connect", "disconnect", NULL };
 
 gboolean
 kp_cli_is_command (const char *word)
@@ -144,16 +145,9 @@ kp_cli_read_secret (const char  *provider,
 
 /* Helpers ------------------------------------------------------------------- */
 
-typedef struct
-{
-  GApplication            *app;
-  GApplicationCommandLine *cmdline;
-  gboolean                 named;    /* `refresh PROVIDER`: it must be refreshed */
-} Pending;
-
 /* An asynchronous command keeps the application and the caller waiting. */
-static Pending *
-pending_new (GApplication            *app,
+Pending *
+kp_cli_pending_new (GApplication            *app,
              GApplicationCommandLine *cmdline)
 {
   Pending *pending = g_new0 (Pending, 1);
@@ -164,8 +158,8 @@ pending_new (GApplication            *app,
   return pending;
 }
 
-static void
-pending_done (Pending *pending,
+void
+kp_cli_pending_done (Pending *pending,
               int      status)
 {
   kp_app_set_exit_status (pending->app, pending->cmdline, status);
@@ -175,8 +169,8 @@ pending_done (Pending *pending,
   g_free (pending);
 }
 
-static int G_GNUC_PRINTF (2, 3)
-fail (GApplicationCommandLine *cmdline,
+int
+kp_cli_fail (GApplicationCommandLine *cmdline,
       const char              *format,
       ...)
 {
@@ -203,8 +197,8 @@ parse_id (const char *text,
   return TRUE;
 }
 
-static char *
-format_usd (gint64 nano)
+char *
+kp_cli_format_usd (gint64 nano)
 {
   return g_strdup_printf ("$%.6f", nano / 1e9);
 }
@@ -236,8 +230,8 @@ describe_state (KpCredential *credential)
 }
 
 /* Parses the options of one command; the rest arguments stay in @argv. */
-static gboolean
-parse_options (GApplicationCommandLine   *cmdline,
+gboolean
+kp_cli_parse_options (GApplicationCommandLine   *cmdline,
                char                    ***argv,
                int                       *argc,
                const GOptionEntry        *entries)
@@ -249,7 +243,7 @@ parse_options (GApplicationCommandLine   *cmdline,
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, argc, argv, &error))
     {
-      fail (cmdline, "%s", error->message);
+      kp_cli_fail (cmdline, "%s", error->message);
       return FALSE;
     }
   return TRUE;
@@ -271,7 +265,7 @@ on_key_added (GObject      *object,
   credential = kp_gateway_add_key_finish (KP_GATEWAY (object), result, &report, &error);
   if (credential == NULL)
     {
-      pending_done (pending, fail (pending->cmdline, "%s", error->message));
+      kp_cli_pending_done (pending, kp_cli_fail (pending->cmdline, "%s", error->message));
       return;
     }
 
@@ -282,7 +276,7 @@ on_key_added (GObject      *object,
                                     "Added key %" G_GINT64_FORMAT " for %s (%s), kept in the keyring.\n",
                                     kp_credential_get_id (credential),
                                     kp_credential_get_provider_id (credential), hint);
-  pending_done (pending, EXIT_SUCCESS);
+  kp_cli_pending_done (pending, EXIT_SUCCESS);
 }
 
 static int
@@ -304,10 +298,10 @@ keys_add (GApplication            *app,
     { NULL }
   };
 
-  if (!parse_options (cmdline, &argv, &argc, entries))
+  if (!kp_cli_parse_options (cmdline, &argv, &argc, entries))
     return EXIT_FAILURE;
   if (argc != 2)
-    return fail (cmdline, "usage: keypool keys add PROVIDER [--label L] [--multiplier M] [--no-check]");
+    return kp_cli_fail (cmdline, "usage: keypool keys add PROVIDER [--label L] [--multiplier M] [--no-check]");
 
   if (multiplier_text != NULL)
     {
@@ -315,16 +309,16 @@ keys_add (GApplication            *app,
 
       multiplier = g_ascii_strtod (multiplier_text, &end);
       if (end == multiplier_text || *end != '\0' || !(multiplier > 0 && multiplier <= 100))
-        return fail (cmdline, "--multiplier “%s” is not a number above 0 and at most 100.",
+        return kp_cli_fail (cmdline, "--multiplier “%s” is not a number above 0 and at most 100.",
                      multiplier_text);
     }
 
   secret = kp_app_take_secret (app, cmdline);
   if (secret == NULL)
-    return fail (cmdline, "No key was given: pipe it on standard input, or type it at the prompt.");
+    return kp_cli_fail (cmdline, "No key was given: pipe it on standard input, or type it at the prompt.");
 
   kp_gateway_add_key_async (gateway, argv[1], label, multiplier, secret, !no_check, NULL,
-                            on_key_added, pending_new (app, cmdline));
+                            on_key_added, kp_cli_pending_new (app, cmdline));
   explicit_bzero (secret, strlen (secret));
   return -1;
 }
@@ -380,11 +374,11 @@ on_key_removed (GObject      *object,
 
   if (!kp_gateway_remove_key_finish (KP_GATEWAY (object), result, &error))
     {
-      pending_done (pending, fail (pending->cmdline, "%s", error->message));
+      kp_cli_pending_done (pending, kp_cli_fail (pending->cmdline, "%s", error->message));
       return;
     }
   g_application_command_line_print (pending->cmdline, "Removed the key from Keypool and the keyring.\n");
-  pending_done (pending, EXIT_SUCCESS);
+  kp_cli_pending_done (pending, EXIT_SUCCESS);
 }
 
 static int
@@ -395,7 +389,7 @@ keys_reset (KpGateway               *gateway,
   g_autoptr(GError) error = NULL;
 
   if (!kp_gateway_reset_key (gateway, id, &error))
-    return fail (cmdline, "%s", error->message);
+    return kp_cli_fail (cmdline, "%s", error->message);
   g_application_command_line_print (cmdline, "Key %" G_GINT64_FORMAT " is ready for use again.\n", id);
   return EXIT_SUCCESS;
 }
@@ -410,7 +404,7 @@ keys (GApplication            *app,
   gint64 id;
 
   if (argc < 2)
-    return fail (cmdline, "usage: keypool keys add|list|remove|reset …");
+    return kp_cli_fail (cmdline, "usage: keypool keys add|list|remove|reset …");
 
   if (g_str_equal (argv[1], "add"))
     return keys_add (app, gateway, cmdline, argv + 1, argc - 1);
@@ -420,14 +414,14 @@ keys (GApplication            *app,
   if ((g_str_equal (argv[1], "remove") || g_str_equal (argv[1], "reset")) && argc == 3)
     {
       if (!parse_id (argv[2], &id))
-        return fail (cmdline, "“%s” is not a key id; “keypool keys list” shows them.", argv[2]);
+        return kp_cli_fail (cmdline, "“%s” is not a key id; “keypool keys list” shows them.", argv[2]);
       if (g_str_equal (argv[1], "reset"))
         return keys_reset (gateway, cmdline, id);
-      kp_gateway_remove_key_async (gateway, id, NULL, on_key_removed, pending_new (app, cmdline));
+      kp_gateway_remove_key_async (gateway, id, NULL, on_key_removed, kp_cli_pending_new (app, cmdline));
       return -1;
     }
 
-  return fail (cmdline, "usage: keypool keys add PROVIDER | list | remove ID | reset ID");
+  return kp_cli_fail (cmdline, "usage: keypool keys add PROVIDER | list | remove ID | reset ID");
 }
 
 /* providers, models ------------------------------------------------------------ */
@@ -446,13 +440,13 @@ providers (KpGateway               *gateway,
       gboolean enable = g_str_equal (argv[1], "enable");
 
       if (!kp_gateway_set_provider_enabled (gateway, argv[2], enable, &error))
-        return fail (cmdline, "%s", error->message);
+        return kp_cli_fail (cmdline, "%s", error->message);
       g_application_command_line_print (cmdline, "%s is %s.\n", argv[2],
                                         enable ? "switched on" : "switched off");
       return EXIT_SUCCESS;
     }
   if (argc != 1)
-    return fail (cmdline, "usage: keypool providers [enable|disable ID]");
+    return kp_cli_fail (cmdline, "usage: keypool providers [enable|disable ID]");
 
   g_application_command_line_print (cmdline, "%-18s %-22s %-8s %-5s %-6s %s\n",
                                     "ID", "NAME", "ENABLED", "KEYS", "MODELS", "REFRESHED");
@@ -540,7 +534,7 @@ on_refreshed (GObject      *object,
   results = kp_refresh_run_finish (KP_REFRESH (object), result, &error);
   if (results == NULL)
     {
-      pending_done (pending, fail (pending->cmdline, "%s", error->message));
+      kp_cli_pending_done (pending, kp_cli_fail (pending->cmdline, "%s", error->message));
       return;
     }
 
@@ -556,7 +550,7 @@ on_refreshed (GObject      *object,
       if (pending->named && one->outcome != KP_REFRESH_OK)
         status = EXIT_FAILURE;
     }
-  pending_done (pending, status);
+  kp_cli_pending_done (pending, status);
 }
 
 static int
@@ -569,11 +563,11 @@ refresh (GApplication            *app,
   Pending *pending;
 
   if (argc > 2)
-    return fail (cmdline, "usage: keypool refresh [PROVIDER]");
+    return kp_cli_fail (cmdline, "usage: keypool refresh [PROVIDER]");
   if (argc == 2 && kp_catalog_get_provider (kp_gateway_get_catalog (gateway), argv[1]) == NULL)
-    return fail (cmdline, "There is no provider “%s”; “keypool providers” lists them.", argv[1]);
+    return kp_cli_fail (cmdline, "There is no provider “%s”; “keypool providers” lists them.", argv[1]);
 
-  pending = pending_new (app, cmdline);
+  pending = kp_cli_pending_new (app, cmdline);
   pending->named = argc == 2;
   kp_refresh_run_async (kp_gateway_get_refresh (gateway), argc == 2 ? argv[1] : NULL, NULL,
                         on_refreshed, pending);
@@ -601,21 +595,21 @@ route (KpGateway               *gateway,
     { NULL }
   };
 
-  if (!parse_options (cmdline, &argv, &argc, entries))
+  if (!kp_cli_parse_options (cmdline, &argv, &argc, entries))
     return EXIT_FAILURE;
   if (argc != 2)
-    return fail (cmdline, "usage: keypool route MODEL [--prompt-tokens N] [--max-tokens N]");
+    return kp_cli_fail (cmdline, "usage: keypool route MODEL [--prompt-tokens N] [--max-tokens N]");
   if (prompt_text != NULL && !g_ascii_string_to_unsigned (prompt_text, 10, 0, 10000000, &prompt, NULL))
-    return fail (cmdline, "--prompt-tokens “%s” is not a number from 0 to 10000000.", prompt_text);
+    return kp_cli_fail (cmdline, "--prompt-tokens “%s” is not a number from 0 to 10000000.", prompt_text);
   if (max_text != NULL && !g_ascii_string_to_unsigned (max_text, 10, 1, 10000000, &output, NULL))
-    return fail (cmdline, "--max-tokens “%s” is not a number from 1 to 10000000.", max_text);
+    return kp_cli_fail (cmdline, "--max-tokens “%s” is not a number from 1 to 10000000.", max_text);
 
   offerings = kp_gateway_resolve (gateway, argv[1], &providers);
   if (offerings == NULL)
     {
       g_autofree char *close = kp_catalog_suggest (kp_gateway_get_catalog (gateway), argv[1]);
 
-      return fail (cmdline, "No provider Keypool knows serves “%s”.%s%s%s", argv[1],
+      return kp_cli_fail (cmdline, "No provider Keypool knows serves “%s”.%s%s%s", argv[1],
                    close ? " Did you mean " : "", close ? close : "", close ? "?" : "");
     }
 
@@ -665,8 +659,8 @@ route (KpGateway               *gateway,
 
 /* spend, requests --------------------------------------------------------------- */
 
-static gboolean
-parse_since (const char *text,
+gboolean
+kp_cli_parse_since (const char *text,
              gint64     *since_ms)
 {
   gint64 now_ms = g_get_real_time () / 1000;
@@ -700,6 +694,18 @@ parse_since (const char *text,
   return TRUE;
 }
 
+/* A client's id, as the ledger groups by it, as its name. */
+static char *
+client_name (KpGateway  *gateway,
+             const char *id_text)
+{
+  guint64 id = 0;
+
+  if (id_text == NULL || !g_ascii_string_to_unsigned (id_text, 10, 0, G_MAXUINT, &id, NULL))
+    id = KP_CLIENT_OTHER;
+  return kp_clients_dup_name (kp_gateway_get_clients (gateway), (guint)id);
+}
+
 static int
 spend (KpGateway               *gateway,
        GApplicationCommandLine *cmdline,
@@ -719,13 +725,13 @@ spend (KpGateway               *gateway,
     { NULL }
   };
 
-  if (!parse_options (cmdline, &argv, &argc, entries))
+  if (!kp_cli_parse_options (cmdline, &argv, &argc, entries))
     return EXIT_FAILURE;
   if (argc != 1)
-    return fail (cmdline, "usage: keypool spend [--since 7d] [--by provider|model|key|day]");
+    return kp_cli_fail (cmdline, "usage: keypool spend [--since 7d] [--by provider|model|key|day|client]");
 
-  if (!parse_since (since_text ? since_text : "30d", &since_ms))
-    return fail (cmdline, "--since “%s” is not a period such as 30m, 24h, 7d, 2w or all.", since_text);
+  if (!kp_cli_parse_since (since_text ? since_text : "30d", &since_ms))
+    return kp_cli_fail (cmdline, "--since “%s” is not a period such as 30m, 24h, 7d, 2w or all.", since_text);
 
   if (by_text == NULL || g_str_equal (by_text, "provider"))
     by = KP_SPEND_BY_PROVIDER;
@@ -735,23 +741,27 @@ spend (KpGateway               *gateway,
     by = KP_SPEND_BY_KEY;
   else if (g_str_equal (by_text, "day"))
     by = KP_SPEND_BY_DAY;
+  else if (g_str_equal (by_text, "client"))
+    by = KP_SPEND_BY_CLIENT;
   else
-    return fail (cmdline, "--by “%s” is not provider, model, key or day.", by_text);
+    return kp_cli_fail (cmdline, "--by “%s” is not provider, model, key, day or client.", by_text);
 
   rows = kp_ledger_spend (kp_gateway_get_ledger (gateway), since_ms, by, &error);
   if (rows == NULL)
-    return fail (cmdline, "%s", error->message);
+    return kp_cli_fail (cmdline, "%s", error->message);
 
   g_application_command_line_print (cmdline, "%-36s %9s %14s %12s %12s\n", by_text ? by_text : "provider",
                                     "REQUESTS", "COST", "INPUT", "OUTPUT");
   for (guint i = 0; i < rows->len; i++)
     {
       KpSpendRow *row = g_ptr_array_index (rows, i);
-      g_autofree char *cost = format_usd (row->cost_nano);
+      g_autofree char *cost = kp_cli_format_usd (row->cost_nano);
+      g_autofree char *client = by == KP_SPEND_BY_CLIENT ? client_name (gateway, row->key) : NULL;
 
       g_application_command_line_print (cmdline, "%-36s %9" G_GINT64_FORMAT " %14s %12" G_GINT64_FORMAT
                                         " %12" G_GINT64_FORMAT "%s\n",
-                                        row->key, row->requests, cost, row->prompt_tokens,
+                                        client ? client : row->key, row->requests, cost,
+                                        row->prompt_tokens,
                                         row->completion_tokens,
                                         row->unknown_cost ? "  + unknown" : "");
       total += row->cost_nano;
@@ -760,7 +770,7 @@ spend (KpGateway               *gateway,
     }
 
   {
-    g_autofree char *cost = format_usd (total);
+    g_autofree char *cost = kp_cli_format_usd (total);
 
     g_application_command_line_print (cmdline, "%-36s %9" G_GINT64_FORMAT " %14s\n", "TOTAL",
                                       requests, cost);
@@ -793,7 +803,7 @@ problems (KpGateway               *gateway,
 
   rows = kp_ledger_recent_problems (kp_gateway_get_ledger (gateway), last, &error);
   if (rows == NULL)
-    return fail (cmdline, "%s", error->message);
+    return kp_cli_fail (cmdline, "%s", error->message);
 
   g_application_command_line_print (cmdline, "%-19s %4s %6s %-15s %-20s %s\n",
                                     "TIME", "HTTP", "TIMES", "CLIENT", "CODE", "REQUEST");
@@ -831,55 +841,68 @@ requests (KpGateway               *gateway,
           int                      argc)
 {
   g_autofree char *last_text = NULL;
+  g_autofree char *client_text = NULL;
   g_autoptr(GPtrArray) rows = NULL;
   g_autoptr(GError) error = NULL;
   guint64 last = 20;
   gboolean errors = FALSE;
+  guint client = KP_CLIENT_OTHER;
   const GOptionEntry entries[] = {
     { "last", 'n', 0, G_OPTION_ARG_STRING, &last_text, NULL, NULL },
     { "errors", 0, 0, G_OPTION_ARG_NONE, &errors, NULL, NULL },
+    { "client", 0, 0, G_OPTION_ARG_STRING, &client_text, NULL, NULL },
     { NULL }
   };
 
-  if (!parse_options (cmdline, &argv, &argc, entries))
+  if (!kp_cli_parse_options (cmdline, &argv, &argc, entries))
     return EXIT_FAILURE;
   if (argc != 1)
-    return fail (cmdline, "usage: keypool requests [--errors] [--last N]");
+    return kp_cli_fail (cmdline, "usage: keypool requests [--errors] [--last N] [--client NAME]");
   if (last_text != NULL && !g_ascii_string_to_unsigned (last_text, 10, 1, 100000, &last, NULL))
-    return fail (cmdline, "--last “%s” is not a number from 1 to 100000.", last_text);
+    return kp_cli_fail (cmdline, "--last “%s” is not a number from 1 to 100000.", last_text);
+
+  if (client_text != NULL && !kp_clients_find (kp_gateway_get_clients (gateway), client_text, &client))
+    return kp_cli_fail (cmdline, "There is no client named “%s”; “keypool clients list” lists them.",
+                        client_text);
 
   if (errors)
     return problems (gateway, cmdline, (guint)last);
 
-  rows = kp_ledger_recent_requests (kp_gateway_get_ledger (gateway), (guint)last, &error);
+  if (client_text != NULL)
+    rows = kp_ledger_recent_requests_of_client (kp_gateway_get_ledger (gateway), client, (guint)last,
+                                                &error);
+  else
+    rows = kp_ledger_recent_requests (kp_gateway_get_ledger (gateway), (guint)last, &error);
   if (rows == NULL)
-    return fail (cmdline, "%s", error->message);
+    return kp_cli_fail (cmdline, "%s", error->message);
 
-  g_application_command_line_print (cmdline, "%-19s %-32s %-14s %4s %-14s %7s %7s %-22s %7s\n",
+  g_application_command_line_print (cmdline, "%-19s %-32s %-14s %4s %-14s %7s %7s %-22s %7s %s\n",
                                     "TIME", "MODEL", "PROVIDER", "HTTP", "OUTCOME", "IN", "OUT",
-                                    "COST", "MS");
+                                    "COST", "MS", "CLIENT");
   for (guint i = 0; i < rows->len; i++)
     {
       KpRequestRow *row = g_ptr_array_index (rows, i);
       g_autofree char *time_text = format_local_time (row->time_ms);
       g_autofree char *cost = NULL;
+      g_autofree char *client_name = kp_clients_dup_name (kp_gateway_get_clients (gateway),
+                                                          row->client_id);
 
       if (g_strcmp0 (row->cost_source, "unknown") == 0)
         cost = g_strdup ("unknown");
       else
         {
-          g_autofree char *usd = format_usd (row->cost_nano);
+          g_autofree char *usd = kp_cli_format_usd (row->cost_nano);
 
           cost = g_strdup_printf ("%s %s", usd, row->cost_source);
         }
 
       g_application_command_line_print (cmdline,
                                         "%-19s %-32.32s %-14.14s %4u %-14s %7" G_GINT64_FORMAT
-                                        " %7" G_GINT64_FORMAT " %-22s %7" G_GINT64_FORMAT "\n",
+                                        " %7" G_GINT64_FORMAT " %-22s %7" G_GINT64_FORMAT " %s\n",
                                         time_text, row->model ? row->model : "-",
                                         row->provider ? row->provider : "-", row->status,
                                         row->outcome, row->prompt_tokens, row->completion_tokens,
-                                        cost, row->total_ms);
+                                        cost, row->total_ms, client_name);
     }
   return EXIT_SUCCESS;
 }
@@ -897,13 +920,13 @@ on_token_regenerated (GObject      *object,
 
   if (!kp_gateway_regenerate_token_finish (gateway, result, &error))
     {
-      pending_done (pending, fail (pending->cmdline, "%s", error->message));
+      kp_cli_pending_done (pending, kp_cli_fail (pending->cmdline, "%s", error->message));
       return;
     }
   g_application_command_line_print (pending->cmdline, "%s\n", kp_gateway_get_token (gateway));
   g_application_command_line_printerr (pending->cmdline,
                                        "A new token is in use; give it to your clients.\n");
-  pending_done (pending, EXIT_SUCCESS);
+  kp_cli_pending_done (pending, EXIT_SUCCESS);
 }
 
 static int
@@ -919,15 +942,15 @@ token (GApplication            *app,
     { NULL }
   };
 
-  if (!parse_options (cmdline, &argv, &argc, entries))
+  if (!kp_cli_parse_options (cmdline, &argv, &argc, entries))
     return EXIT_FAILURE;
   if (argc != 1)
-    return fail (cmdline, "usage: keypool token [--regenerate]");
+    return kp_cli_fail (cmdline, "usage: keypool token [--regenerate]");
 
   if (regenerate)
     {
       kp_gateway_regenerate_token_async (gateway, NULL, on_token_regenerated,
-                                         pending_new (app, cmdline));
+                                         kp_cli_pending_new (app, cmdline));
       return -1;
     }
 
@@ -982,6 +1005,10 @@ kp_cli_run (GApplication            *app,
     status = requests (gateway, cmdline, argv, argc);
   else if (g_str_equal (command, "connect") || g_str_equal (command, "disconnect"))
     status = kp_cli_connect (app, gateway, cmdline, argv, argc);
+  else if (g_str_equal (command, "clients"))
+    status = kp_cli_clients (app, gateway, cmdline, argv, argc);
+  else if (g_str_equal (command, "budget"))
+    status = kp_cli_budget (gateway, cmdline, argv, argc);
   else
     status = token (app, gateway, cmdline, argv, argc);
 

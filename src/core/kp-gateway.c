@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "kp-access-token.h"
+#include "kp-budgets.h"
 #include "kp-clients.h"
 #include "kp-gateway-private.h"
 #include "kp-server.h"
@@ -45,12 +46,14 @@ struct _KpGateway
   KpRefresh     *refresh;
   KpServer      *server;
   SoupSession   *session;
+  SoupSession   *local_session;    /* for providers on this machine: no proxy */
   GHashTable    *relays;           /* in flight: KpRelay → itself (owned) */
   GPtrArray     *credentials;      /* of KpCredential, by id */
   GHashTable    *disabled;         /* provider ids switched off */
   KpKeyHealth   *health;           /* what failures mean for keys and offerings */
   KpAccessToken *token;            /* what clients must send */
   KpClients     *clients;          /* named client tokens */
+  KpBudgets     *budgets;          /* spend limits, with this day's and month's spend */
   guint          rotation;         /* plans with ties so far: equal routes take turns */
 
   guint          port;
@@ -118,6 +121,9 @@ kp_gateway_dispose (GObject *object)
   if (self->session != NULL)
     soup_session_abort (self->session);
   g_clear_object (&self->session);
+  if (self->local_session != NULL)
+    soup_session_abort (self->local_session);
+  g_clear_object (&self->local_session);
 
   G_OBJECT_CLASS (kp_gateway_parent_class)->dispose (object);
 }
@@ -137,6 +143,7 @@ kp_gateway_finalize (GObject *object)
   g_clear_object (&self->health);
   g_clear_object (&self->token);
   g_clear_object (&self->clients);
+  g_clear_object (&self->budgets);
   g_clear_pointer (&self->providers_dir, g_free);
   g_clear_pointer (&self->config_dir, g_free);
   g_clear_pointer (&self->data_dir, g_free);
@@ -232,6 +239,7 @@ kp_gateway_init (KpGateway *self)
   self->clients = kp_clients_new (self->vault);
   g_signal_connect_object (self->clients, "changed", G_CALLBACK (emit_changed), self,
                            G_CONNECT_SWAPPED);
+  self->budgets = kp_budgets_new (self->catalog, self->clients);
   self->port = KP_GATEWAY_DEFAULT_PORT;
   self->body_limit = KP_GATEWAY_DEFAULT_BODY_LIMIT;
   self->body_cap = KP_GATEWAY_DEFAULT_BODY_CAP;
@@ -491,7 +499,8 @@ load_local (KpGateway  *self,
   if (!kp_gateway_load_env_keys (self, rows, error))
     return FALSE;
 
-  if (!kp_clients_load (self->clients, self->ledger, error))
+  if (!kp_clients_load (self->clients, self->ledger, error) ||
+      !kp_budgets_load (self->budgets, self->ledger, error))
     return FALSE;
 
   /* The last good live model lists replace the files' until the next refresh. */
@@ -524,6 +533,30 @@ on_token_ready (GObject      *object,
     g_task_return_boolean (task, TRUE);
 }
 
+static void
+on_budgets_seeded (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+  KpGateway *self = g_task_get_source_object (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!kp_budgets_seed_finish (KP_BUDGETS (object), result, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_task_return_error (task, g_steal_pointer (&error));
+          g_object_unref (task);
+          return;
+        }
+      /* A ledger that cannot be read is told elsewhere; Keypool still serves. */
+      g_warning ("Budgets count from $0: the spend so far could not be read: %s", error->message);
+    }
+  kp_access_token_ensure_async (self->token, self->keyring_problem == NULL && self->use_keyring,
+                                g_task_get_cancellable (task), on_token_ready, task);
+}
+
 /* Takes @task. */
 static void
 finish_load (KpGateway *self,
@@ -532,8 +565,8 @@ finish_load (KpGateway *self,
   update_models_json (self);
   self->loaded = TRUE;
 
-  kp_access_token_ensure_async (self->token, self->keyring_problem == NULL && self->use_keyring,
-                                g_task_get_cancellable (task), on_token_ready, task);
+  /* Budgets know this day's and month's spend before the first request. */
+  kp_budgets_seed_async (self->budgets, g_task_get_cancellable (task), on_budgets_seeded, task);
 }
 
 static void
@@ -773,6 +806,18 @@ kp_gateway_get_clients (KpGateway *self)
   return self->clients;
 }
 
+/**
+ * kp_gateway_get_budgets:
+ *
+ * Returns: (transfer none): the spend limits
+ */
+KpBudgets *
+kp_gateway_get_budgets (KpGateway *self)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+  return self->budgets;
+}
+
 KpCatalog *
 kp_gateway_get_catalog (KpGateway *self)
 {
@@ -805,6 +850,60 @@ kp_gateway_get_session (KpGateway *self)
 {
   g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
   return self->session;
+}
+
+static gboolean
+uri_is_loopback (GUri *uri)
+{
+  g_autoptr(GInetAddress) address = NULL;
+  const char *host = g_uri_get_host (uri);
+
+  if (host == NULL)
+    return FALSE;
+  if (g_ascii_strcasecmp (host, "localhost") == 0)
+    return TRUE;
+  address = g_inet_address_new_from_string (host);
+  return address != NULL && g_inet_address_get_is_loopback (address);
+}
+
+/**
+ * kp_gateway_get_session_for:
+ * @uri: the upstream request's URI
+ *
+ * A provider on this machine (a local model server, a test's mock) needs no
+ * proxy. Its requests go through a session of their own without a proxy
+ * resolver, with the same limits: libsoup then never asks GIO's default
+ * resolver, which loads libproxy and GNOME's proxy settings (GSettings,
+ * dconf and their threads, about 2.5 MB) and looks each new connection up
+ * in a worker thread.
+ *
+ * Returns: (transfer none) (nullable): the session for @uri, or %NULL as
+ *   kp_gateway_get_session()
+ */
+SoupSession *
+kp_gateway_get_session_for (KpGateway *self,
+                            GUri      *uri)
+{
+  guint timeout_s = 0;
+  guint idle_s = 0;
+
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+
+  if (self->session == NULL || uri == NULL || !uri_is_loopback (uri))
+    return self->session;
+
+  if (self->local_session == NULL)
+    {
+      g_object_get (self->session, "timeout", &timeout_s, "idle-timeout", &idle_s, NULL);
+      self->local_session = soup_session_new_with_options ("max-conns", MAX (MAX_CONNS, self->conns_per_host),
+                                                           "max-conns-per-host", self->conns_per_host,
+                                                           "timeout", timeout_s,
+                                                           "idle-timeout", idle_s,
+                                                           "user-agent", "Keypool/" PACKAGE_VERSION,
+                                                           "proxy-resolver", NULL,
+                                                           NULL);
+    }
+  return self->local_session;
 }
 
 guint
@@ -1346,6 +1445,13 @@ record (KpGateway *self,
   row.ttfb_ms = kp_relay_get_ttfb_ms (relay);
   row.total_ms = MAX (kp_relay_get_total_ms (relay), 0);
   row.streamed = kp_relay_get_streamed (relay);
+  row.client_id = kp_relay_get_client_id (relay);
+
+  /* Counted at once: the next request is checked against it, even while
+   * the row is still on its way to the disk. */
+  if (kp_relay_get_outcome (relay) == KP_OUTCOME_OK ||
+      kp_relay_get_outcome (relay) == KP_OUTCOME_INTERRUPTED)
+    kp_budgets_note (self->budgets, row.provider, row.client_id, source, cost);
 
   kp_ledger_add_request_async (self->ledger, &row, (const KpAttemptRow *)(gpointer)attempts->data,
                                attempts->len, on_row_written, g_object_ref (relay));

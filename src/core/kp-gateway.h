@@ -8,6 +8,7 @@
 
 #include <libsoup/soup.h>
 
+#include "kp-budgets.h"
 #include "kp-catalog.h"
 #include "kp-clients.h"
 #include "kp-credential.h"
@@ -105,9 +106,12 @@ const char   *kp_gateway_get_token_origin     (KpGateway   *self);
 const char   *kp_gateway_get_keyring_problem  (KpGateway   *self);
 KpCatalog    *kp_gateway_get_catalog          (KpGateway   *self);
 KpClients    *kp_gateway_get_clients          (KpGateway   *self);
+KpBudgets    *kp_gateway_get_budgets          (KpGateway   *self);
 KpLedger     *kp_gateway_get_ledger           (KpGateway   *self);
 KpRefresh    *kp_gateway_get_refresh          (KpGateway   *self);
 SoupSession  *kp_gateway_get_session          (KpGateway   *self);
+SoupSession  *kp_gateway_get_session_for      (KpGateway   *self,
+                                               GUri        *uri);
 guint         kp_gateway_get_n_active         (KpGateway   *self);
 GPtrArray    *kp_gateway_get_credentials      (KpGateway   *self);
 KpCredential *kp_gateway_find_credential      (KpGateway   *self,

@@ -1,7 +1,8 @@
 /* kp-ledger-internal.h: what the rooms of the ledger share
  *
  * Only kp-ledger.c, kp-ledger-settings.c, kp-ledger-rows.c,
- * kp-ledger-writer.c and kp-ledger-reads.c include this.
+ * kp-ledger-writer.c, kp-ledger-reads.c and kp-ledger-clients.c include
+ * this.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -103,6 +104,18 @@ gboolean      kp_ledger_insert_state      (KpLedger               *self,
                                            const KpCredentialRow  *row,
                                            GError                **error);
 void          kp_ledger_request_row_clear (KpRequestRow           *row);
+
+/* kp-ledger-reads.c: rows of the reading queries, and a read-only
+ * connection for a worker thread */
+KpLedger     *kp_ledger_open_reader       (const char    *path,
+                                           GError       **error);
+GPtrArray    *kp_ledger_read_request_rows (KpLedger      *self,
+                                           sqlite3_stmt  *stmt,
+                                           GError       **error);
+GPtrArray    *kp_ledger_read_spend_rows   (KpLedger      *self,
+                                           sqlite3_stmt  *stmt,
+                                           gboolean       with_provider,
+                                           GError       **error);
 
 /* kp-ledger-writer.c */
 void          kp_ledger_stop_writer       (KpLedger      *self);

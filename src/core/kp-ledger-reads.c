@@ -25,25 +25,34 @@ kp_ledger_recent_requests (KpLedger  *self,
                            guint      limit,
                            GError   **error)
 {
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_request_row_free);
   sqlite3_stmt *stmt;
-  int rc;
 
   g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
 
-  self->reads++;
   stmt = kp_ledger_prepare (self,
                             "SELECT request_id, time, dialect, model, provider, credential_id, "
                             "upstream_model, "
                             "status, outcome, error, attempts, prompt_tokens, completion_tokens, "
                             "cached_tokens, "
                             "reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, "
-                            "streamed, cache_write_tokens "
+                            "streamed, cache_write_tokens, client_id "
                             "FROM requests ORDER BY id DESC LIMIT ?", error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int (stmt, 1, limit);
+  return kp_ledger_read_request_rows (self, stmt, error);
+}
 
+/* The rows of a query that selects what kp_ledger_recent_requests() does. */
+GPtrArray *
+kp_ledger_read_request_rows (KpLedger      *self,
+                             sqlite3_stmt  *stmt,
+                             GError       **error)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_request_row_free);
+  int rc;
+
+  self->reads++;
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
       KpRequestRow *row = g_new0 (KpRequestRow, 1);
@@ -69,6 +78,7 @@ kp_ledger_recent_requests (KpLedger  *self,
       row->total_ms = sqlite3_column_int64 (stmt, 18);
       row->streamed = sqlite3_column_int (stmt, 19) != 0;
       row->cache_write_tokens = sqlite3_column_int64 (stmt, 20);
+      row->client_id = (guint)sqlite3_column_int64 (stmt, 21);
       g_ptr_array_add (rows, row);
     }
   sqlite3_reset (stmt);
@@ -198,9 +208,9 @@ struct _Read
   guint     limit;
 };
 
-static KpLedger *
-open_reader (const char  *path,
-             GError     **error)
+KpLedger *
+kp_ledger_open_reader (const char  *path,
+                       GError     **error)
 {
   g_autoptr(KpLedger) reader = g_object_new (KP_TYPE_LEDGER, NULL);
 
@@ -229,7 +239,7 @@ read_in_thread (GTask        *task,
   g_autoptr(GError) error = NULL;
   GPtrArray *rows = NULL;
 
-  reader = open_reader (self->path, &error);
+  reader = kp_ledger_open_reader (self->path, &error);
   if (reader != NULL)
     rows = read->func (reader, read, &error);
   if (rows == NULL)
@@ -356,11 +366,11 @@ kp_spend_row_free (KpSpendRow *row)
 }
 
 /* Reads spend rows: key, [provider,] requests, cost, unknown, input, output. */
-static GPtrArray *
-read_spend_rows (KpLedger      *self,
-                 sqlite3_stmt  *stmt,
-                 gboolean       with_provider,
-                 GError       **error)
+GPtrArray *
+kp_ledger_read_spend_rows (KpLedger      *self,
+                           sqlite3_stmt  *stmt,
+                           gboolean       with_provider,
+                           GError       **error)
 {
   g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_spend_row_free);
   int column;
@@ -423,7 +433,7 @@ kp_ledger_spend_by_day_and_provider (KpLedger  *self,
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int64 (stmt, 1, since_ms);
-  return read_spend_rows (self, stmt, TRUE, error);
+  return kp_ledger_read_spend_rows (self, stmt, TRUE, error);
 }
 
 /**
@@ -469,17 +479,23 @@ kp_ledger_spend (KpLedger  *self,
       "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
       "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
       "GROUP BY 1 ORDER BY 1",
+    [KP_SPEND_BY_CLIENT] =
+      "SELECT CAST(client_id AS TEXT), COUNT(*), "
+      "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
+      "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
+      "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
+      "GROUP BY 1 ORDER BY 3 DESC, 1",
   };
   sqlite3_stmt *stmt;
 
   g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
-  g_return_val_if_fail (by <= KP_SPEND_BY_DAY, NULL);
+  g_return_val_if_fail (by <= KP_SPEND_BY_CLIENT, NULL);
 
   stmt = kp_ledger_prepare (self, queries[by], error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int64 (stmt, 1, since_ms);
-  return read_spend_rows (self, stmt, FALSE, error);
+  return kp_ledger_read_spend_rows (self, stmt, FALSE, error);
 }
 
 static GPtrArray *
@@ -506,7 +522,7 @@ kp_ledger_spend_async (KpLedger            *self,
   Read read = { .func = read_spend, .since_ms = since_ms, .by = by };
 
   g_return_if_fail (KP_IS_LEDGER (self));
-  g_return_if_fail (by <= KP_SPEND_BY_DAY);
+  g_return_if_fail (by <= KP_SPEND_BY_CLIENT);
   read_async (self, &read, kp_ledger_spend_async, cancellable, callback, user_data);
 }
 

@@ -32,9 +32,10 @@ kp_ledger_insert_request (KpLedger            *self,
                             "credential_id, "
                             "upstream_model, status, outcome, error, attempts, prompt_tokens, "
                             "completion_tokens, cached_tokens, reasoning_tokens, cost_nano, "
-                            "cost_source, ttfb_ms, total_ms, streamed, cache_write_tokens) "
+                            "cost_source, ttfb_ms, total_ms, streamed, cache_write_tokens, "
+                            "client_id) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                            "?)", error);
+                            "?, ?)", error);
   if (stmt == NULL)
     return FALSE;
 
@@ -65,6 +66,7 @@ kp_ledger_insert_request (KpLedger            *self,
   sqlite3_bind_int64 (stmt, 19, row->total_ms);
   sqlite3_bind_int (stmt, 20, row->streamed ? 1 : 0);
   sqlite3_bind_int64 (stmt, 21, row->cache_write_tokens);
+  sqlite3_bind_int64 (stmt, 22, row->client_id);
 
   if (!kp_ledger_step_done (self, stmt, "record a request", error))
     return FALSE;

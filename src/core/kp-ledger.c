@@ -155,6 +155,9 @@ static const char *migrations[] = {
   "  client TEXT);"
   "CREATE INDEX requests_failed ON requests (time) WHERE status >= 400 OR outcome = "
   "'interrupted';",
+
+  /* 5: the client token each request came with (0 = the main token). */
+  "ALTER TABLE requests ADD COLUMN client_id INTEGER NOT NULL DEFAULT 0;",
 };
 
 static void

@@ -65,6 +65,7 @@ typedef struct
   gint64    ttfb_ms;        /* -1 = none */
   gint64    total_ms;
   gboolean  streamed;
+  guint     client_id;      /* the client token it came with; 0 = the main token */
 } KpRequestRow;
 
 /* One attempt of a request on one route. */
@@ -128,6 +129,7 @@ typedef enum
   KP_SPEND_BY_MODEL,
   KP_SPEND_BY_KEY,
   KP_SPEND_BY_DAY,
+  KP_SPEND_BY_CLIENT,   /* the key is the client's id; 0 = the main token */
 } KpSpendBy;
 
 typedef struct
@@ -243,6 +245,21 @@ GPtrArray  *kp_ledger_recent_requests_finish  (KpLedger              *self,
                                                GAsyncResult          *result,
                                                GError               **error);
 void        kp_request_row_free               (KpRequestRow          *row);
+GPtrArray  *kp_ledger_recent_requests_of_client (KpLedger            *self,
+                                               guint                  client_id,
+                                               guint                  limit,
+                                               GError               **error);
+GPtrArray  *kp_ledger_spend_by_client_and_provider (KpLedger         *self,
+                                               gint64                 since_ms,
+                                               GError               **error);
+void        kp_ledger_spend_by_client_and_provider_async (KpLedger   *self,
+                                               gint64                 since_ms,
+                                               GCancellable          *cancellable,
+                                               GAsyncReadyCallback    callback,
+                                               gpointer               user_data);
+GPtrArray  *kp_ledger_spend_by_client_and_provider_finish (KpLedger  *self,
+                                               GAsyncResult          *result,
+                                               GError               **error);
 
 void        kp_ledger_add_refusal             (KpLedger              *self,
                                                const KpRefusalRow    *row,

@@ -640,9 +640,10 @@ parse_balance (Balance         *balance,
 /* Running ------------------------------------------------------------------ */
 
 static SoupSession *
-get_session (KpRefresh *self)
+get_session (KpRefresh   *self,
+             SoupMessage *msg)
 {
-  SoupSession *session = kp_gateway_get_session (self->gateway);
+  SoupSession *session = kp_gateway_get_session_for (self->gateway, soup_message_get_uri (msg));
 
   if (session != NULL)
     return session;
@@ -818,7 +819,7 @@ send (Job                 *job,
                              key ? kp_credential_get_secret (key) : NULL);
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Accept", "application/json");
   kp_gateway_get_read_caps (job->run->refresh->gateway, NULL, NULL, &cap);
-  kp_http_read_bounded_async (get_session (job->run->refresh), msg, cap, G_PRIORITY_LOW,
+  kp_http_read_bounded_async (get_session (job->run->refresh, msg), msg, cap, G_PRIORITY_LOW,
                               job->cancellable, callback, data);
 }
 

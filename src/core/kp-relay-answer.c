@@ -179,8 +179,9 @@ has_event_end (KpRelay *self)
   return FALSE;
 }
 
-/* Hands every complete event in the buffer to the client; one read becomes
- * one chunk.
+/* Hands every complete event in the buffer to the client. While the relay
+ * reads a burst of upstream chunks (hold_out), what they produce goes out
+ * once, at the end of the burst: one client chunk for all that was there.
  */
 void
 kp_relay_process_events (KpRelay  *self,
@@ -193,7 +194,8 @@ kp_relay_process_events (KpRelay  *self,
 
   if (len == 0)
     {
-      kp_relay_flush_out (self);
+      if (eof || !self->hold_out)
+        kp_relay_flush_out (self);
       return;
     }
   if (!eof && !has_event_end (self))
@@ -227,7 +229,8 @@ kp_relay_process_events (KpRelay  *self,
 
   g_byte_array_remove_range (self->pending, 0, offset);
   self->scanned = 0;
-  kp_relay_flush_out (self);
+  if (eof || !self->hold_out)
+    kp_relay_flush_out (self);
 }
 
 /* The extent of the last `"usage": {…}` object in a JSON text. A quote
@@ -469,6 +472,7 @@ kp_relay_over_cap (KpRelay *self)
            : g_strdup_printf ("its answer is larger than %" G_GSIZE_FORMAT " MiB",
                               cap / (1024 * 1024));
   g_debug ("%s: %s", self->request_id, what);
+  kp_relay_flush_out (self);
   g_byte_array_set_size (self->pending, 0);
   kp_relay_release_upstream (self);
 

@@ -21,6 +21,7 @@
 #include "kp-gateway.h"
 #include "kp-http.h"
 #include "kp-relay-private.h"
+#include "kp-upstream-watch.h"
 
 /* Client side ----------------------------------------------------------- */
 
@@ -286,5 +287,6 @@ kp_relay_watch_client (KpRelay *self)
   self->client_watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
   g_source_set_callback (self->client_watch, G_SOURCE_FUNC (on_client_socket), self, NULL);
   g_source_set_static_name (self->client_watch, "[keypool] client watch");
+  kp_source_set_unblocked (self->client_watch);
   g_source_attach (self->client_watch, NULL);
 }

@@ -86,7 +86,9 @@ struct _KpRelay
   /* The upstream exchange. */
   SoupMessage        *upstream;
   GInputStream       *stream;
-  GSource            *read_source;
+  GSource            *read_source;      /* kp-upstream-watch.c */
+  guint               empty_wakeups;    /* in a row, of read_source */
+  gboolean            watch_whole;      /* poll the stream, not under it */
   GSource            *timer;
   Phase               phase;
   BodyMode            body_mode;
@@ -95,6 +97,7 @@ struct _KpRelay
   guint               connect_ms;       /* the gateway's timeouts and caps, read once */
   guint               first_byte_ms;
   guint               idle_ms;
+  gint64              deadline_us;      /* of the phase; -1 for none (on_timer) */
   gsize               body_cap;
   gsize               event_cap;
   GByteArray         *pending;          /* received, not yet consumed */
@@ -103,6 +106,7 @@ struct _KpRelay
   KpSseEvent          event;
   KpWireBridge       *bridge;           /* the stream's decoder, and encoder when wires differ */
   GString            *out;              /* client bytes, held until the answer begins */
+  gboolean            hold_out;         /* reading a burst: flush once at its end */
 
   /* The client side. */
   GSource            *client_watch;

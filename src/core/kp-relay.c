@@ -36,6 +36,7 @@
 #include "kp-http.h"
 #include "kp-relay.h"
 #include "kp-sse.h"
+#include "kp-upstream-watch.h"
 #include "wire/kp-wire.h"
 
 #include "kp-relay-private.h"
@@ -43,6 +44,7 @@
 G_DEFINE_TYPE (KpRelay, kp_relay, G_TYPE_OBJECT)
 
 static void read_upstream (KpRelay *self);
+static void read_burst    (KpRelay *self);
 
 void
 kp_relay_clear_source (GSource **source)
@@ -137,6 +139,7 @@ kp_relay_init (KpRelay *self)
   g_array_set_clear_func (self->attempts, attempt_clear);
   self->failure.retry_after = -1;
   self->retry_after = -1;
+  self->deadline_us = -1;
   self->started_us = g_get_monotonic_time ();
   self->started_real_us = g_get_real_time ();
   self->outcome = KP_OUTCOME_OK;
@@ -191,8 +194,23 @@ on_timer (gpointer user_data)
 {
   KpRelay *self = user_data;
 
+  /* The deadline moved later since the timer was set (a new phase, a chunk
+   * of the body): follow it now, once, rather than at every move.
+   */
+  if (self->deadline_us == -1)
+    {
+      g_source_set_ready_time (self->timer, -1);
+      return G_SOURCE_CONTINUE;
+    }
+  if (self->deadline_us > g_source_get_time (self->timer))
+    {
+      g_source_set_ready_time (self->timer, self->deadline_us);
+      return G_SOURCE_CONTINUE;
+    }
+
   self->timed_out = TRUE;
   g_debug ("%s: %s timeout", self->request_id, phase_name (self->phase));
+  self->deadline_us = -1;
   g_source_set_ready_time (self->timer, -1);
   g_cancellable_cancel (self->cancellable);
 
@@ -209,9 +227,28 @@ timer_dispatch (GSource     *source,
 
 static GSourceFuncs timer_funcs = { NULL, NULL, timer_dispatch, NULL, NULL, NULL };
 
-/* One timer for all phases; moving a deadline is a field update, not a new
- * source, so the per-chunk cost of the idle timeout stays tiny.
+/* One timer for all phases, and a deadline in a field. Each call to
+ * g_source_set_ready_time() writes to the main context's wakeup eventfd (and
+ * costs a main-loop iteration), so the timer is moved only when the deadline
+ * comes sooner than it is set for; a later deadline is followed when the
+ * timer fires (on_timer). A relay therefore sets its timer about once per
+ * request, not once per phase and chunk.
  */
+static void
+set_deadline (KpRelay *self,
+              gint64   deadline_us)
+{
+  gint64 ready;
+
+  self->deadline_us = deadline_us;
+  if (deadline_us == -1 || self->timer == NULL)
+    return;
+
+  ready = g_source_get_ready_time (self->timer);
+  if (ready == -1 || deadline_us < ready)
+    g_source_set_ready_time (self->timer, deadline_us);
+}
+
 static void
 enter_phase (KpRelay *self,
              Phase    phase)
@@ -224,18 +261,28 @@ enter_phase (KpRelay *self,
   if (self->timer == NULL)
     {
       if (timeout_ms == 0)
-        return;
+        {
+          self->deadline_us = -1;
+          return;
+        }
       self->timer = g_source_new (&timer_funcs, sizeof (GSource));
       g_source_set_callback (self->timer, on_timer, self, NULL);
       g_source_set_static_name (self->timer, "[keypool] relay timer");
       g_source_attach (self->timer, NULL);
     }
 
-  if (timeout_ms == 0)
-    g_source_set_ready_time (self->timer, -1);
-  else
-    g_source_set_ready_time (self->timer,
-                             g_source_get_time (self->timer) + (gint64)timeout_ms * 1000);
+  set_deadline (self, timeout_ms == 0
+                        ? -1 : g_source_get_time (self->timer) + (gint64)timeout_ms * 1000);
+}
+
+/* A chunk arrived: the idle deadline counts from now (the iteration's time). */
+static void
+note_body_activity (KpRelay *self)
+{
+  if (self->phase != PHASE_BODY || self->timer == NULL)
+    enter_phase (self, PHASE_BODY);
+  else if (self->idle_ms > 0)
+    set_deadline (self, g_source_get_time (self->timer) + (gint64)self->idle_ms * 1000);
 }
 
 /* Attempts ---------------------------------------------------------------- */
@@ -485,23 +532,45 @@ upstream_eof (KpRelay *self)
 }
 
 static gboolean
-on_upstream_readable (GObject  *stream,
-                      gpointer  user_data)
+on_upstream_readable (gpointer user_data)
 {
   KpRelay *self = user_data;
 
-  /* The source stays for the whole body: no new source per chunk. It is
+  /* The watch stays for the whole body: no new source per chunk. It is
    * destroyed with the upstream stream.
    */
   read_upstream (self);
   return G_SOURCE_CONTINUE;
 }
 
+/* How many wake-ups in a row may find nothing to read before the relay stops
+ * trusting the flat watch (kp-upstream-watch.c) and polls the stream itself.
+ */
+#define EMPTY_WAKEUPS_MAX 64
+
 /* Reads what upstream has without blocking; a poll source calls again when
- * there is more. No GIO worker thread is involved.
+ * there is more. No GIO worker thread is involved. The events of all the
+ * chunks read at once go to the client together (kp_relay_process_events):
+ * nothing waits for more, and a burst costs one client chunk, not one per
+ * upstream chunk.
  */
 static void
 read_upstream (KpRelay *self)
+{
+  /* A route that fails over or a client that goes away may drop the last
+   * other reference meanwhile.
+   */
+  g_object_ref (self);
+  self->hold_out = TRUE;
+  read_burst (self);
+  self->hold_out = FALSE;
+  if (self->out != NULL)
+    kp_relay_flush_out (self);
+  g_object_unref (self);
+}
+
+static void
+read_burst (KpRelay *self)
 {
   GPollableInputStream *pollable = G_POLLABLE_INPUT_STREAM (self->stream);
   gboolean would_block = FALSE;
@@ -527,7 +596,18 @@ read_upstream (KpRelay *self)
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
           would_block = TRUE;
+          if (i > 0)
+            self->empty_wakeups = 0;
+          else if (self->read_source != NULL)
+            self->empty_wakeups++;
           break;
+        }
+
+      /* What the burst held goes out before any error or the end. */
+      if (n <= 0)
+        {
+          self->hold_out = FALSE;
+          kp_relay_flush_out (self);
         }
 
       if (n < 0)
@@ -552,7 +632,7 @@ read_upstream (KpRelay *self)
           return;
         }
 
-      enter_phase (self, PHASE_BODY);
+      note_body_activity (self);
 
       if (kp_relay_over_cap (self))
         return;
@@ -579,17 +659,32 @@ read_upstream (KpRelay *self)
         }
     }
 
-  /* A source made while the stream had nothing buffered stays right; after
-   * stopping with data still coming, a new one sees what the stream holds.
-   */
-  if (self->read_source != NULL && would_block)
-    return;
-  kp_relay_clear_source (&self->read_source);
+  if (self->read_source != NULL)
+    {
+      if (!would_block)
+        {
+          /* Stopped with data still coming: the stream may hold bytes that
+           * no poll would announce.
+           */
+          kp_upstream_watch_again (self->read_source);
+          return;
+        }
+      if (self->empty_wakeups < EMPTY_WAKEUPS_MAX ||
+          !kp_upstream_watch_is_flat (self->read_source))
+        return;
+      g_debug ("%s: upstream watch woke up empty %u times; polling the stream itself",
+               self->request_id, self->empty_wakeups);
+      kp_relay_clear_source (&self->read_source);
+      self->watch_whole = TRUE;
+    }
 
-  self->read_source = g_pollable_input_stream_create_source (pollable, self->cancellable);
-  g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_upstream_readable), self, NULL);
+  self->empty_wakeups = 0;
+  self->read_source = kp_upstream_watch_new (pollable, !self->watch_whole, self->cancellable);
+  g_source_set_callback (self->read_source, on_upstream_readable, self, NULL);
   g_source_set_static_name (self->read_source, "[keypool] upstream read");
   g_source_attach (self->read_source, NULL);
+  if (!would_block)
+    kp_upstream_watch_again (self->read_source);
 }
 
 static void
@@ -774,7 +869,9 @@ try_route (KpRelay *self)
   g_signal_connect (self->upstream, "network-event", G_CALLBACK (on_network_event), self);
 
   enter_phase (self, PHASE_QUEUED);
-  soup_session_send_async (kp_gateway_get_session (self->gateway), self->upstream,
+  soup_session_send_async (kp_gateway_get_session_for (self->gateway,
+                                                       soup_message_get_uri (self->upstream)),
+                           self->upstream,
                            G_PRIORITY_DEFAULT, self->cancellable, on_sent,
                            g_object_ref (self));
 }
@@ -811,6 +908,7 @@ kp_relay_start (KpRelay *self)
   g_autoptr(GBytes) body = NULL;
   g_autoptr(GError) error = NULL;
   KpRouteRequest request = { 0 };
+  g_autofree char *refusal = NULL;
 
   g_return_if_fail (KP_IS_RELAY (self));
 
@@ -852,6 +950,14 @@ kp_relay_start (KpRelay *self)
   request.output_tokens = self->req->output_tokens;
   request.providers = (const char * const *)self->req->providers;
   self->plan = kp_gateway_plan (self->gateway, fitting, &request);
+  refusal = kp_budgets_filter_plan (kp_gateway_get_budgets (self->gateway), self->plan,
+                                    self->client_id);
+  if (refusal != NULL)
+    {
+      self->outcome = KP_OUTCOME_CLIENT_ERROR;
+      kp_relay_reply_error (self, 429, "budget_exceeded", refusal);
+      return;
+    }
 
   if (self->plan->routes->len == 0)
     {

@@ -35,6 +35,7 @@ enum {
   ID_OPEN = 5,
   ID_QUIT = 6,
   ID_PROBLEM = 7,
+  ID_BUDGET = 8,
   ID_PROVIDERS = 100,   /* + the provider's index in the catalog */
 };
 
@@ -270,7 +271,8 @@ needs_attention (KpTray *self)
   GPtrArray *credentials = kp_gateway_get_credentials (self->gateway);
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
-  if (!kp_gateway_is_serving (self->gateway) || ledger_problem (self) != NULL)
+  if (!kp_gateway_is_serving (self->gateway) || ledger_problem (self) != NULL ||
+      kp_budgets_get_warning (kp_gateway_get_budgets (self->gateway)))
     return TRUE;
   for (guint i = 0; i < credentials->len; i++)
     {
@@ -307,6 +309,8 @@ build_items (KpTray  *self,
   add_item (items, ID_SPEND, today, FALSE, -1);
   if (ledger_problem (self) != NULL)
     add_item (items, ID_PROBLEM, _("Requests are not being recorded"), FALSE, -1);
+  if (kp_budgets_get_warning (kp_gateway_get_budgets (self->gateway)))
+    add_item (items, ID_BUDGET, _("A budget is 80 % spent or more"), FALSE, -1);
   add_item (items, ID_SEPARATOR_1, NULL, TRUE, -1);
 
   for (guint i = 0; i < providers->len; i++)

@@ -18,6 +18,7 @@
 
 #include <glib/gi18n.h>
 
+#include "kp-clients-group.h"
 #include "kp-tool-row.h"
 #include "kp-ui-util.h"
 
@@ -56,6 +57,7 @@ struct _KpConnectPage
   GtkWidget           *copy_token_button;
   GtkWidget           *regenerate_button;
   AdwPreferencesGroup *tools_group;
+  KpClientsGroup      *clients_group;
 };
 
 G_DEFINE_FINAL_TYPE (KpConnectPage, kp_connect_page, ADW_TYPE_BIN)
@@ -309,6 +311,7 @@ kp_connect_page_class_init (KpConnectPageClass *klass)
 
   object_class->dispose = kp_connect_page_dispose;
 
+  g_type_ensure (KP_TYPE_CLIENTS_GROUP);
   gtk_widget_class_set_template_from_resource (widget_class, KP_UI_RESOURCE ("kp-connect-page.ui"));
   gtk_widget_class_bind_template_child (widget_class, KpConnectPage, url_row);
   gtk_widget_class_bind_template_child (widget_class, KpConnectPage, token_row);
@@ -317,6 +320,7 @@ kp_connect_page_class_init (KpConnectPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KpConnectPage, copy_token_button);
   gtk_widget_class_bind_template_child (widget_class, KpConnectPage, regenerate_button);
   gtk_widget_class_bind_template_child (widget_class, KpConnectPage, tools_group);
+  gtk_widget_class_bind_template_child (widget_class, KpConnectPage, clients_group);
   gtk_widget_class_bind_template_callback (widget_class, on_copy_url);
   gtk_widget_class_bind_template_callback (widget_class, on_copy_token);
   gtk_widget_class_bind_template_callback (widget_class, on_regenerate_clicked);
@@ -362,6 +366,7 @@ kp_connect_page_set_gateway (KpConnectPage *self,
       g_ptr_array_add (self->connect_rows, row);
       adw_preferences_group_add (self->tools_group, GTK_WIDGET (row));
     }
+  kp_clients_group_set_gateway (self->clients_group, gateway);
   g_signal_connect_object (gateway, "changed", G_CALLBACK (kp_connect_page_refresh), self,
                            G_CONNECT_SWAPPED);
   kp_connect_page_refresh (self);

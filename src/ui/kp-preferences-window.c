@@ -19,6 +19,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
+#include "kp-budgets-group.h"
 #include "kp-ui-util.h"
 
 static const guint refresh_hours[] = { 6, 12, 24, 168, 0 };
@@ -253,5 +254,17 @@ kp_preferences_window_new (GtkWindow *parent,
   self->gateway = g_object_ref (gateway);
   load_settings (self);
   self->loading = FALSE;
+
+  /* Budgets need the ledger's spend; they have a page of their own. */
+  if (kp_gateway_get_ledger (gateway) != NULL)
+    {
+      GtkWidget *page = adw_preferences_page_new ();
+
+      adw_preferences_page_set_title (ADW_PREFERENCES_PAGE (page), _("Budgets"));
+      adw_preferences_page_set_icon_name (ADW_PREFERENCES_PAGE (page), "keypool-spend-symbolic");
+      adw_preferences_page_add (ADW_PREFERENCES_PAGE (page),
+                                ADW_PREFERENCES_GROUP (kp_budgets_group_new (gateway, TRUE)));
+      adw_preferences_window_add (ADW_PREFERENCES_WINDOW (self), ADW_PREFERENCES_PAGE (page));
+    }
   return self;
 }

@@ -16,6 +16,7 @@
 
 #include <glib/gi18n.h>
 
+#include "kp-budgets-group.h"
 #include "kp-problems-group.h"
 #include "kp-spend-chart.h"
 #include "kp-ui-util.h"
@@ -42,6 +43,7 @@ struct _KpSpendPage
   KpSpendChart *chart;
   GtkFlowBox   *legend;
   KpProblemsGroup *problems_group;
+  KpBudgetsGroup  *budgets_group;
   GtkListBox   *requests_list;
 };
 
@@ -89,11 +91,13 @@ kp_spend_page_class_init (KpSpendPageClass *klass)
 
   g_type_ensure (KP_TYPE_SPEND_CHART);
   g_type_ensure (KP_TYPE_PROBLEMS_GROUP);
+  g_type_ensure (KP_TYPE_BUDGETS_GROUP);
   gtk_widget_class_set_template_from_resource (widget_class, KP_UI_RESOURCE ("kp-spend-page.ui"));
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, totals_grid);
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, chart);
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, legend);
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, problems_group);
+  gtk_widget_class_bind_template_child (widget_class, KpSpendPage, budgets_group);
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, requests_list);
 }
 
@@ -147,6 +151,7 @@ kp_spend_page_set_gateway (KpSpendPage *self,
   g_signal_connect_object (gateway, "request-finished", G_CALLBACK (on_request_finished), self,
                            G_CONNECT_SWAPPED);
   kp_problems_group_set_gateway (self->problems_group, gateway);
+  kp_budgets_group_set_gateway (self->budgets_group, gateway);
   kp_spend_page_refresh (self);
 }
 
@@ -606,4 +611,5 @@ kp_spend_page_refresh (KpSpendPage *self)
 
   read_ledger (self);
   kp_problems_group_refresh (self->problems_group);
+  kp_budgets_group_refresh (self->budgets_group);
 }

@@ -189,8 +189,22 @@ about_activated (GSimpleAction *action,
   gtk_window_present (GTK_WINDOW (about));
 }
 
+/* A budget's notification: the window, on its Spend page. */
+static void
+show_spend_activated (GSimpleAction *action,
+                      GVariant      *parameter,
+                      gpointer       user_data)
+{
+  KpUiApplication *self = user_data;
+
+  show_window (G_APPLICATION (self), FALSE);
+  if (self->window != NULL)
+    gtk_widget_activate_action (GTK_WIDGET (self->window), "win.page", "s", "spend");
+}
+
 static const GActionEntry app_actions[] = {
   { "quit", quit_activated },
+  { "show-spend", show_spend_activated },
   { "preferences", preferences_activated },
   { "about", about_activated },
 };

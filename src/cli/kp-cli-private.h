@@ -1,0 +1,50 @@
+/* kp-cli-private.h: what the files of the command line share
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include "kp-cli.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  GApplication            *app;
+  GApplicationCommandLine *cmdline;
+  gboolean                 named;    /* `refresh PROVIDER`: it must be refreshed */
+} Pending;
+
+Pending  *kp_cli_pending_new   (GApplication            *app,
+                                GApplicationCommandLine *cmdline);
+void      kp_cli_pending_done  (Pending                 *pending,
+                                int                      status);
+int       kp_cli_fail          (GApplicationCommandLine *cmdline,
+                                const char              *format,
+                                ...) G_GNUC_PRINTF (2, 3);
+gboolean  kp_cli_parse_options (GApplicationCommandLine   *cmdline,
+                                char                    ***argv,
+                                int                       *argc,
+                                const GOptionEntry        *entries);
+gboolean  kp_cli_parse_since   (const char              *text,
+                                gint64                  *since_ms);
+char     *kp_cli_format_usd    (gint64                   nano);
+
+/* kp-cli-clients.c */
+int       kp_cli_clients       (GApplication            *app,
+                                KpGateway               *gateway,
+                                GApplicationCommandLine *cmdline,
+                                char                   **argv,
+                                int                      argc);
+
+/* kp-cli-budget.c */
+int       kp_cli_budget        (KpGateway               *gateway,
+                                GApplicationCommandLine *cmdline,
+                                char                   **argv,
+                                int                      argc);
+gboolean  kp_cli_parse_usd     (const char              *text,
+                                gint64                  *nano);
+
+G_END_DECLS

@@ -1,0 +1,1075 @@
+/* kp-budgets.c: daily and monthly spend limits, overall, per provider, per client
+ *
+ * The check runs for every request, so it never asks sqlite: running
+ * totals for the current day and month are kept in memory, seeded from the
+ * ledger at start and updated as each request's row goes to the ledger.
+ * Days and months are local time, read from a clock that tests can move.
+ *
+ * At 80 % a budget is told once (::crossed), at 100 % once more; a budget
+ * whose action is "refuse" then takes paid routes away from the requests
+ * billed against it. Free routes ($0: local models, subscriptions) still
+ * serve. A request under way when a budget is crossed finishes.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <json-glib/json-glib.h>
+
+#include "codec/kp-json-guard.h"
+#include "kp-budgets.h"
+
+#define SETTING_KEY  "budgets"
+#define SETTING_MAX  (256 * 1024)
+#define MAX_BUDGETS  200
+#define WARN_PERCENT 80
+
+typedef struct
+{
+  gint64 nano;
+  gint64 unknown;
+} Sum;
+
+typedef struct
+{
+  gint64      key;        /* the day (YYYYMMDD) or month (YYYYMM) counted */
+  Sum         all;
+  GHashTable *providers;  /* provider id → Sum */
+  GHashTable *clients;    /* client id → Sum */
+} Totals;
+
+typedef struct
+{
+  KpBudget budget;
+  guint    level;         /* 0, 80 or 100: what was told this period */
+} Entry;
+
+struct _KpBudgets
+{
+  GObject        parent_instance;
+
+  KpCatalog     *catalog;
+  KpClients     *clients;
+  KpLedger      *ledger;
+  GArray        *entries;  /* of Entry */
+  Totals         totals[2];
+  KpBudgetClock  clock;
+  gpointer       clock_data;
+  gboolean       warning;
+};
+
+G_DEFINE_FINAL_TYPE (KpBudgets, kp_budgets, G_TYPE_OBJECT)
+
+G_DEFINE_QUARK (kp-budgets-error-quark, kp_budgets_error)
+
+enum {
+  PROP_0,
+  PROP_WARNING,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+enum {
+  CROSSED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+static void
+budget_clear (KpBudget *budget)
+{
+  g_clear_pointer (&budget->provider_id, g_free);
+}
+
+static void
+entry_clear (gpointer data)
+{
+  budget_clear (&((Entry *)data)->budget);
+}
+
+static void
+kp_budgets_finalize (GObject *object)
+{
+  KpBudgets *self = (KpBudgets *)object;
+
+  g_clear_object (&self->catalog);
+  g_clear_object (&self->clients);
+  g_clear_object (&self->ledger);
+  g_clear_pointer (&self->entries, g_array_unref);
+  for (guint i = 0; i < G_N_ELEMENTS (self->totals); i++)
+    {
+      g_clear_pointer (&self->totals[i].providers, g_hash_table_unref);
+      g_clear_pointer (&self->totals[i].clients, g_hash_table_unref);
+    }
+
+  G_OBJECT_CLASS (kp_budgets_parent_class)->finalize (object);
+}
+
+static void
+kp_budgets_get_property (GObject    *object,
+                         guint       prop_id,
+                         GValue     *value,
+                         GParamSpec *pspec)
+{
+  KpBudgets *self = KP_BUDGETS (object);
+
+  switch (prop_id)
+    {
+    case PROP_WARNING:
+      g_value_set_boolean (value, self->warning);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+kp_budgets_class_init (KpBudgetsClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = kp_budgets_finalize;
+  object_class->get_property = kp_budgets_get_property;
+
+  /**
+   * KpBudgets:warning:
+   *
+   * Whether a budget is 80 % spent or more this period.
+   */
+  properties[PROP_WARNING] =
+    g_param_spec_boolean ("warning", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * KpBudgets::crossed:
+   * @budgets: the budgets
+   * @id: a name for the budget, the same each time it is told
+   * @percent: 80 or 100
+   * @title: a short sentence for a notification's title
+   * @body: the figures: the limit, what was spent, when it resets
+   *
+   * Emitted once when a budget is 80 % spent in a period, and once more
+   * when it is spent.
+   */
+  signals[CROSSED] =
+    g_signal_new ("crossed",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 4, G_TYPE_STRING, G_TYPE_UINT, G_TYPE_STRING, G_TYPE_STRING);
+}
+
+static gint64
+real_clock (gpointer user_data)
+{
+  return g_get_real_time ();
+}
+
+static void
+kp_budgets_init (KpBudgets *self)
+{
+  self->entries = g_array_new (FALSE, TRUE, sizeof (Entry));
+  g_array_set_clear_func (self->entries, entry_clear);
+  for (guint i = 0; i < G_N_ELEMENTS (self->totals); i++)
+    {
+      self->totals[i].providers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      self->totals[i].clients = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+    }
+  self->clock = real_clock;
+}
+
+KpBudgets *
+kp_budgets_new (KpCatalog *catalog,
+                KpClients *clients)
+{
+  KpBudgets *self;
+
+  g_return_val_if_fail (KP_IS_CATALOG (catalog), NULL);
+  g_return_val_if_fail (KP_IS_CLIENTS (clients), NULL);
+
+  self = g_object_new (KP_TYPE_BUDGETS, NULL);
+  self->catalog = g_object_ref (catalog);
+  self->clients = g_object_ref (clients);
+  return self;
+}
+
+void
+kp_budget_status_free (KpBudgetStatus *status)
+{
+  if (status == NULL)
+    return;
+  budget_clear (&status->budget);
+  g_free (status->name);
+  g_free (status);
+}
+
+/* Names ------------------------------------------------------------------------- */
+
+const char *
+kp_budget_period_to_string (KpBudgetPeriod period)
+{
+  return period == KP_BUDGET_DAY ? "daily" : "monthly";
+}
+
+gboolean
+kp_budget_period_from_string (const char     *text,
+                              KpBudgetPeriod *period)
+{
+  if (g_strcmp0 (text, "daily") == 0 || g_strcmp0 (text, "day") == 0)
+    *period = KP_BUDGET_DAY;
+  else if (g_strcmp0 (text, "monthly") == 0 || g_strcmp0 (text, "month") == 0)
+    *period = KP_BUDGET_MONTH;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+const char *
+kp_budget_action_to_string (KpBudgetAction action)
+{
+  return action == KP_BUDGET_REFUSE ? "refuse" : "warn";
+}
+
+gboolean
+kp_budget_action_from_string (const char     *text,
+                              KpBudgetAction *action)
+{
+  if (g_strcmp0 (text, "refuse") == 0)
+    *action = KP_BUDGET_REFUSE;
+  else if (g_strcmp0 (text, "warn") == 0)
+    *action = KP_BUDGET_WARN;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+const char *
+kp_budget_scope_to_string (KpBudgetScope scope)
+{
+  switch (scope)
+    {
+    case KP_BUDGET_ALL: return "all";
+    case KP_BUDGET_PROVIDER: return "provider";
+    case KP_BUDGET_CLIENT: return "client";
+    default: g_assert_not_reached ();
+    }
+}
+
+static char *
+budget_name (KpBudgets      *self,
+             const KpBudget *budget)
+{
+  const char *period = kp_budget_period_to_string (budget->period);
+
+  switch (budget->scope)
+    {
+    case KP_BUDGET_ALL:
+      return g_strdup_printf ("the %s budget", period);
+    case KP_BUDGET_PROVIDER:
+      {
+        KpProvider *provider = kp_catalog_get_provider (self->catalog, budget->provider_id);
+
+        return g_strdup_printf ("the %s budget for %s", period,
+                                provider ? kp_provider_get_name (provider) : budget->provider_id);
+      }
+    case KP_BUDGET_CLIENT:
+      {
+        g_autofree char *client = kp_clients_dup_name (self->clients, budget->client_id);
+
+        return g_strdup_printf ("the %s budget for %s", period, client);
+      }
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* An id that stays the same for one budget: for notifications. */
+static char *
+budget_id (const KpBudget *budget)
+{
+  return g_strdup_printf ("budget-%s-%s-%s-%u", kp_budget_period_to_string (budget->period),
+                          kp_budget_scope_to_string (budget->scope),
+                          budget->provider_id ? budget->provider_id : "", budget->client_id);
+}
+
+static gboolean
+same_target (const KpBudget *a,
+             const KpBudget *b)
+{
+  return a->scope == b->scope && a->period == b->period &&
+         g_strcmp0 (a->provider_id, b->provider_id) == 0 && a->client_id == b->client_id;
+}
+
+/* Periods ----------------------------------------------------------------------- */
+
+static GDateTime *
+now_local (KpBudgets *self)
+{
+  gint64 us = self->clock (self->clock_data);
+  g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc (us / G_USEC_PER_SEC);
+
+  return g_date_time_to_local (utc);
+}
+
+static gint64
+period_key (GDateTime      *now,
+            KpBudgetPeriod  period)
+{
+  gint64 key = g_date_time_get_year (now) * 100 + g_date_time_get_month (now);
+
+  return period == KP_BUDGET_DAY ? key * 100 + g_date_time_get_day_of_month (now) : key;
+}
+
+static GDateTime *
+period_start (GDateTime      *now,
+              KpBudgetPeriod  period)
+{
+  return g_date_time_new_local (g_date_time_get_year (now), g_date_time_get_month (now),
+                                period == KP_BUDGET_DAY ? g_date_time_get_day_of_month (now) : 1,
+                                0, 0, 0);
+}
+
+static gint64
+period_end (GDateTime      *now,
+            KpBudgetPeriod  period)
+{
+  g_autoptr(GDateTime) start = period_start (now, period);
+  g_autoptr(GDateTime) end = period == KP_BUDGET_DAY ? g_date_time_add_days (start, 1)
+                                                     : g_date_time_add_months (start, 1);
+
+  return g_date_time_to_unix (end);
+}
+
+static void
+totals_clear (Totals *totals)
+{
+  totals->all = (Sum) { 0 };
+  g_hash_table_remove_all (totals->providers);
+  g_hash_table_remove_all (totals->clients);
+}
+
+static void update_warning (KpBudgets *self);
+
+/* A new day or month starts from nothing. */
+static void
+roll (KpBudgets *self)
+{
+  g_autoptr(GDateTime) now = now_local (self);
+  gboolean rolled = FALSE;
+
+  for (guint p = KP_BUDGET_DAY; p <= KP_BUDGET_MONTH; p++)
+    {
+      gint64 key = period_key (now, p);
+
+      if (self->totals[p].key == key)
+        continue;
+      totals_clear (&self->totals[p]);
+      self->totals[p].key = key;
+      for (guint i = 0; i < self->entries->len; i++)
+        {
+          Entry *entry = &g_array_index (self->entries, Entry, i);
+
+          if (entry->budget.period == p)
+            entry->level = 0;
+        }
+      rolled = TRUE;
+    }
+  if (rolled)
+    update_warning (self);
+}
+
+static const Sum *
+budget_sum (KpBudgets      *self,
+            const KpBudget *budget)
+{
+  static const Sum none = { 0 };
+  Totals *totals = &self->totals[budget->period];
+  const Sum *sum = NULL;
+
+  switch (budget->scope)
+    {
+    case KP_BUDGET_ALL:
+      sum = &totals->all;
+      break;
+    case KP_BUDGET_PROVIDER:
+      sum = g_hash_table_lookup (totals->providers, budget->provider_id);
+      break;
+    case KP_BUDGET_CLIENT:
+      sum = g_hash_table_lookup (totals->clients, GUINT_TO_POINTER (budget->client_id));
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+  return sum ? sum : &none;
+}
+
+static guint
+level_of (KpBudgets      *self,
+          const KpBudget *budget)
+{
+  gint64 spent = budget_sum (self, budget)->nano;
+
+  if (spent >= budget->limit_nano)
+    return 100;
+  /* spent / limit ≥ 80 %, without overflow for any sane limit. */
+  if (spent >= budget->limit_nano / 100 * WARN_PERCENT + budget->limit_nano % 100 * WARN_PERCENT / 100)
+    return WARN_PERCENT;
+  return 0;
+}
+
+static void
+update_warning (KpBudgets *self)
+{
+  gboolean warning = FALSE;
+
+  for (guint i = 0; i < self->entries->len; i++)
+    if (level_of (self, &g_array_index (self->entries, Entry, i).budget) > 0)
+      warning = TRUE;
+
+  if (warning != self->warning)
+    {
+      self->warning = warning;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WARNING]);
+    }
+}
+
+/* Cents for budgets of dollars; small test budgets keep their digits. */
+static char *
+format_usd (gint64 nano)
+{
+  return g_strdup_printf (nano < 1000000000 ? "$%.6f" : "$%.2f", nano / 1e9);
+}
+
+static char *
+format_reset (gint64 unix_s)
+{
+  g_autoptr(GDateTime) when = g_date_time_new_from_unix_local (unix_s);
+
+  return g_date_time_format (when, "%Y-%m-%d %H:%M");
+}
+
+/* Storage ----------------------------------------------------------------------- */
+
+static gboolean
+save (KpBudgets  *self,
+      GError    **error)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  if (self->ledger == NULL)
+    return TRUE;
+
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < self->entries->len; i++)
+    {
+      const KpBudget *budget = &g_array_index (self->entries, Entry, i).budget;
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "scope");
+      json_builder_add_string_value (builder, kp_budget_scope_to_string (budget->scope));
+      if (budget->provider_id != NULL)
+        {
+          json_builder_set_member_name (builder, "provider");
+          json_builder_add_string_value (builder, budget->provider_id);
+        }
+      if (budget->scope == KP_BUDGET_CLIENT)
+        {
+          json_builder_set_member_name (builder, "client");
+          json_builder_add_int_value (builder, budget->client_id);
+        }
+      json_builder_set_member_name (builder, "period");
+      json_builder_add_string_value (builder, kp_budget_period_to_string (budget->period));
+      json_builder_set_member_name (builder, "limit_nano");
+      json_builder_add_int_value (builder, budget->limit_nano);
+      json_builder_set_member_name (builder, "action");
+      json_builder_add_string_value (builder, kp_budget_action_to_string (budget->action));
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+
+  root = json_builder_get_root (builder);
+  text = json_to_string (root, FALSE);
+  return kp_ledger_set_setting (self->ledger, SETTING_KEY, text, error);
+}
+
+static gboolean
+check_budget (const KpBudget  *budget,
+              GError         **error)
+{
+  if (budget->limit_nano <= 0)
+    {
+      g_set_error_literal (error, KP_BUDGETS_ERROR, KP_BUDGETS_ERROR_INVALID,
+                           "A budget’s limit is an amount of US dollars above 0.");
+      return FALSE;
+    }
+  if ((budget->scope == KP_BUDGET_PROVIDER) != (budget->provider_id != NULL) ||
+      (budget->scope == KP_BUDGET_CLIENT && budget->client_id == 0) ||
+      (budget->scope != KP_BUDGET_CLIENT && budget->client_id != 0))
+    {
+      g_set_error_literal (error, KP_BUDGETS_ERROR, KP_BUDGETS_ERROR_INVALID,
+                           "A budget is for everything, one provider or one client.");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+parse (KpBudgets  *self,
+       const char *text)
+{
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonArray *array;
+
+  if (strlen (text) > SETTING_MAX || (root = kp_json_parse (text, -1, &error)) == NULL ||
+      !JSON_NODE_HOLDS_ARRAY (root))
+    goto damaged;
+  array = json_node_get_array (root);
+  for (guint i = 0; i < json_array_get_length (array) && i < MAX_BUDGETS; i++)
+    {
+      JsonNode *node = json_array_get_element (array, i);
+      JsonObject *object;
+      const char *scope;
+      Entry entry = { 0 };
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        goto damaged;
+      object = json_node_get_object (node);
+      scope = json_object_get_string_member_with_default (object, "scope", "");
+      if (g_str_equal (scope, "all"))
+        entry.budget.scope = KP_BUDGET_ALL;
+      else if (g_str_equal (scope, "provider"))
+        entry.budget.scope = KP_BUDGET_PROVIDER;
+      else if (g_str_equal (scope, "client"))
+        entry.budget.scope = KP_BUDGET_CLIENT;
+      else
+        goto damaged;
+      entry.budget.provider_id =
+        g_strdup (json_object_get_string_member_with_default (object, "provider", NULL));
+      entry.budget.client_id =
+        (guint)CLAMP (json_object_get_int_member_with_default (object, "client", 0), 0, G_MAXINT32);
+      entry.budget.limit_nano = json_object_get_int_member_with_default (object, "limit_nano", 0);
+      if (!kp_budget_period_from_string (json_object_get_string_member_with_default (object, "period", NULL),
+                                         &entry.budget.period) ||
+          !kp_budget_action_from_string (json_object_get_string_member_with_default (object, "action", NULL),
+                                         &entry.budget.action) ||
+          !check_budget (&entry.budget, NULL))
+        {
+          budget_clear (&entry.budget);
+          goto damaged;
+        }
+      g_array_append_val (self->entries, entry);
+    }
+  return;
+
+damaged:
+  g_warning ("The budgets in the database are damaged; the ones that could be read are kept.");
+}
+
+static void
+add_rows (Totals    *totals,
+          GPtrArray *rows)
+{
+  for (guint i = 0; i < rows->len; i++)
+    {
+      const KpSpendRow *row = g_ptr_array_index (rows, i);
+      guint64 client_id = 0;
+      Sum *sum;
+
+      if (row->key == NULL ||
+          !g_ascii_string_to_unsigned (row->key, 10, 0, G_MAXINT32, &client_id, NULL))
+        client_id = KP_CLIENT_OTHER;
+      totals->all.nano += row->cost_nano;
+      totals->all.unknown += row->unknown_cost;
+      if (row->provider != NULL)
+        {
+          sum = g_hash_table_lookup (totals->providers, row->provider);
+          if (sum == NULL)
+            g_hash_table_insert (totals->providers, g_strdup (row->provider), sum = g_new0 (Sum, 1));
+          sum->nano += row->cost_nano;
+          sum->unknown += row->unknown_cost;
+        }
+      sum = g_hash_table_lookup (totals->clients, GUINT_TO_POINTER ((guint)client_id));
+      if (sum == NULL)
+        g_hash_table_insert (totals->clients, GUINT_TO_POINTER ((guint)client_id),
+                             sum = g_new0 (Sum, 1));
+      sum->nano += row->cost_nano;
+      sum->unknown += row->unknown_cost;
+    }
+}
+
+/* What is spent already was told before, or is not news now. */
+static void
+settle_levels (KpBudgets *self)
+{
+  for (guint i = 0; i < self->entries->len; i++)
+    {
+      Entry *entry = &g_array_index (self->entries, Entry, i);
+
+      entry->level = level_of (self, &entry->budget);
+    }
+  update_warning (self);
+}
+
+/**
+ * kp_budgets_set_clock:
+ * @clock: (nullable): the time in unix microseconds, or %NULL for the real one
+ */
+void
+kp_budgets_set_clock (KpBudgets     *self,
+                      KpBudgetClock  clock,
+                      gpointer       user_data)
+{
+  g_return_if_fail (KP_IS_BUDGETS (self));
+
+  self->clock = clock ? clock : real_clock;
+  self->clock_data = user_data;
+}
+
+/**
+ * kp_budgets_load:
+ * @ledger: where budgets are kept and spend is recorded
+ *
+ * Reads the budgets. This day's and month's spend so far comes with
+ * kp_budgets_seed_async(), before requests are served.
+ */
+gboolean
+kp_budgets_load (KpBudgets  *self,
+                 KpLedger   *ledger,
+                 GError    **error)
+{
+  g_autofree char *text = NULL;
+
+  g_return_val_if_fail (KP_IS_BUDGETS (self), FALSE);
+  g_return_val_if_fail (KP_IS_LEDGER (ledger), FALSE);
+
+  g_set_object (&self->ledger, ledger);
+  g_array_set_size (self->entries, 0);
+  text = kp_ledger_get_setting (ledger, SETTING_KEY);
+  if (text != NULL)
+    parse (self, text);
+  roll (self);
+  settle_levels (self);
+  return TRUE;
+}
+
+static void
+on_seed_read (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KpBudgets *self = g_task_get_source_object (task);
+  guint period = GPOINTER_TO_UINT (g_task_get_task_data (task));
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDateTime) now = NULL;
+  g_autoptr(GDateTime) start = NULL;
+
+  rows = kp_ledger_spend_by_client_and_provider_finish (KP_LEDGER (object), result, &error);
+  if (rows == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  roll (self);
+  add_rows (&self->totals[period], rows);
+
+  if (period == KP_BUDGET_MONTH)
+    {
+      settle_levels (self);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+
+  now = now_local (self);
+  start = period_start (now, KP_BUDGET_MONTH);
+  g_task_set_task_data (task, GUINT_TO_POINTER (KP_BUDGET_MONTH), NULL);
+  kp_ledger_spend_by_client_and_provider_async (self->ledger, g_date_time_to_unix (start) * 1000,
+                                                g_task_get_cancellable (task), on_seed_read,
+                                                g_object_ref (task));
+}
+
+/**
+ * kp_budgets_seed_async:
+ *
+ * Adds up this day's and this month's spend so far, on a worker thread. Call
+ * it once after kp_budgets_load(), before requests are served: what the
+ * ledger holds then is counted once.
+ */
+void
+kp_budgets_seed_async (KpBudgets           *self,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GDateTime) now = NULL;
+  g_autoptr(GDateTime) start = NULL;
+
+  g_return_if_fail (KP_IS_BUDGETS (self));
+  g_return_if_fail (self->ledger != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kp_budgets_seed_async);
+  g_task_set_task_data (task, GUINT_TO_POINTER (KP_BUDGET_DAY), NULL);
+  roll (self);
+  now = now_local (self);
+  start = period_start (now, KP_BUDGET_DAY);
+  kp_ledger_spend_by_client_and_provider_async (self->ledger, g_date_time_to_unix (start) * 1000,
+                                                cancellable, on_seed_read,
+                                                g_steal_pointer (&task));
+}
+
+gboolean
+kp_budgets_seed_finish (KpBudgets     *self,
+                        GAsyncResult  *result,
+                        GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* Managing ---------------------------------------------------------------------- */
+
+/**
+ * kp_budgets_set:
+ * @budget: the budget; one of the same period and target is replaced
+ */
+gboolean
+kp_budgets_set (KpBudgets       *self,
+                const KpBudget  *budget,
+                GError         **error)
+{
+  Entry entry = { 0 };
+  guint i;
+
+  g_return_val_if_fail (KP_IS_BUDGETS (self), FALSE);
+  g_return_val_if_fail (budget != NULL, FALSE);
+
+  if (!check_budget (budget, error))
+    return FALSE;
+
+  roll (self);
+  entry.budget = *budget;
+  entry.budget.provider_id = g_strdup (budget->provider_id);
+  for (i = 0; i < self->entries->len; i++)
+    if (same_target (&g_array_index (self->entries, Entry, i).budget, budget))
+      break;
+  if (i < self->entries->len)
+    {
+      Entry *old = &g_array_index (self->entries, Entry, i);
+
+      budget_clear (&old->budget);
+      *old = entry;
+    }
+  else if (self->entries->len >= MAX_BUDGETS)
+    {
+      budget_clear (&entry.budget);
+      g_set_error (error, KP_BUDGETS_ERROR, KP_BUDGETS_ERROR_INVALID,
+                   "Keypool keeps at most %d budgets.", MAX_BUDGETS);
+      return FALSE;
+    }
+  else
+    g_array_append_val (self->entries, entry);
+
+  /* A new limit is told about when it is crossed from now on. */
+  settle_levels (self);
+  return save (self, error);
+}
+
+/**
+ * kp_budgets_clear:
+ * @budget: the period and target of the budget to clear; the rest is ignored
+ */
+gboolean
+kp_budgets_clear (KpBudgets       *self,
+                  const KpBudget  *budget,
+                  GError         **error)
+{
+  g_return_val_if_fail (KP_IS_BUDGETS (self), FALSE);
+  g_return_val_if_fail (budget != NULL, FALSE);
+
+  for (guint i = 0; i < self->entries->len; i++)
+    if (same_target (&g_array_index (self->entries, Entry, i).budget, budget))
+      {
+        g_array_remove_index (self->entries, i);
+        update_warning (self);
+        return save (self, error);
+      }
+
+  g_set_error_literal (error, KP_BUDGETS_ERROR, KP_BUDGETS_ERROR_NOT_FOUND,
+                       "There is no such budget; “keypool budget list” lists them.");
+  return FALSE;
+}
+
+static KpBudgetStatus *
+status_new (KpBudgets      *self,
+            GDateTime      *now,
+            const KpBudget *budget)
+{
+  KpBudgetStatus *status = g_new0 (KpBudgetStatus, 1);
+  const Sum *sum = budget_sum (self, budget);
+
+  status->budget = *budget;
+  status->budget.provider_id = g_strdup (budget->provider_id);
+  status->name = budget_name (self, budget);
+  status->spent_nano = sum->nano;
+  status->unknown = sum->unknown;
+  status->resets_at = period_end (now, budget->period);
+  return status;
+}
+
+/**
+ * kp_budgets_list:
+ *
+ * Returns: (transfer container) (element-type KpBudgetStatus): every
+ *   budget with what was spent against it this period
+ */
+GPtrArray *
+kp_budgets_list (KpBudgets *self)
+{
+  GPtrArray *list = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_budget_status_free);
+  g_autoptr(GDateTime) now = NULL;
+
+  g_return_val_if_fail (KP_IS_BUDGETS (self), list);
+
+  roll (self);
+  now = now_local (self);
+  for (guint i = 0; i < self->entries->len; i++)
+    g_ptr_array_add (list, status_new (self, now, &g_array_index (self->entries, Entry, i).budget));
+  return list;
+}
+
+gboolean
+kp_budgets_get_warning (KpBudgets *self)
+{
+  g_return_val_if_fail (KP_IS_BUDGETS (self), FALSE);
+
+  roll (self);
+  return self->warning;
+}
+
+/**
+ * kp_budgets_get_unknown:
+ *
+ * Returns: how many requests this day or month have no known price, and
+ *   are counted in no budget
+ */
+gint64
+kp_budgets_get_unknown (KpBudgets      *self,
+                        KpBudgetPeriod  period)
+{
+  g_return_val_if_fail (KP_IS_BUDGETS (self), 0);
+
+  roll (self);
+  return self->totals[period].all.unknown;
+}
+
+/* The request path -------------------------------------------------------------- */
+
+static void
+add_to (Sum          *sum,
+        KpCostSource  source,
+        gint64        cost_nano)
+{
+  if (source == KP_COST_UNKNOWN)
+    sum->unknown++;
+  else
+    sum->nano += cost_nano;
+}
+
+static void
+tell (KpBudgets      *self,
+      const KpBudget *budget,
+      guint           level)
+{
+  g_autoptr(GDateTime) now = now_local (self);
+  g_autoptr(KpBudgetStatus) status = status_new (self, now, budget);
+  g_autofree char *id = budget_id (budget);
+  g_autofree char *limit = format_usd (budget->limit_nano);
+  g_autofree char *spent = format_usd (status->spent_nano);
+  g_autofree char *reset = format_reset (status->resets_at);
+  g_autofree char *title = NULL;
+  g_autofree char *body = NULL;
+
+  if (level < 100)
+    {
+      title = g_strdup_printf ("%d %% of %s is spent", WARN_PERCENT, status->name);
+      body = g_strdup_printf ("%s of %s so far; it resets at %s.", spent, limit, reset);
+    }
+  else
+    {
+      title = g_strdup_printf ("%c%s is spent", g_ascii_toupper (status->name[0]), status->name + 1);
+      body = g_strdup_printf ("%s of %s. %s until %s.", spent, limit,
+                              budget->action == KP_BUDGET_REFUSE
+                                ? "Requests billed against it are refused (free routes still serve)"
+                                : "Keypool keeps serving (this budget only warns)",
+                              reset);
+    }
+  g_debug ("Budget: %s. %s", title, body);
+  g_signal_emit (self, signals[CROSSED], 0, id, level, title, body);
+}
+
+/**
+ * kp_budgets_note:
+ * @provider_id: (nullable): the provider that served the request
+ * @client_id: the client that made it
+ * @source: where its cost comes from
+ * @cost_nano: its cost
+ *
+ * Counts one finished request, as its row goes to the ledger, and tells of
+ * the budgets it made cross 80 % or 100 %.
+ */
+void
+kp_budgets_note (KpBudgets    *self,
+                 const char   *provider_id,
+                 guint         client_id,
+                 KpCostSource  source,
+                 gint64        cost_nano)
+{
+  g_return_if_fail (KP_IS_BUDGETS (self));
+
+  if (source != KP_COST_UNKNOWN && cost_nano <= 0)
+    return;
+
+  roll (self);
+  for (guint p = KP_BUDGET_DAY; p <= KP_BUDGET_MONTH; p++)
+    {
+      Totals *totals = &self->totals[p];
+      Sum *sum;
+
+      add_to (&totals->all, source, cost_nano);
+      if (provider_id != NULL)
+        {
+          sum = g_hash_table_lookup (totals->providers, provider_id);
+          if (sum == NULL)
+            g_hash_table_insert (totals->providers, g_strdup (provider_id), sum = g_new0 (Sum, 1));
+          add_to (sum, source, cost_nano);
+        }
+      sum = g_hash_table_lookup (totals->clients, GUINT_TO_POINTER (client_id));
+      if (sum == NULL)
+        g_hash_table_insert (totals->clients, GUINT_TO_POINTER (client_id), sum = g_new0 (Sum, 1));
+      add_to (sum, source, cost_nano);
+    }
+
+  for (guint i = 0; i < self->entries->len; i++)
+    {
+      Entry *entry = &g_array_index (self->entries, Entry, i);
+      guint level = level_of (self, &entry->budget);
+
+      if (level > entry->level)
+        {
+          entry->level = level;
+          tell (self, &entry->budget, level);
+        }
+    }
+  update_warning (self);
+}
+
+static gboolean
+applies (const KpBudget *budget,
+         const char     *provider_id,
+         guint           client_id)
+{
+  switch (budget->scope)
+    {
+    case KP_BUDGET_ALL:
+      return TRUE;
+    case KP_BUDGET_PROVIDER:
+      return g_strcmp0 (budget->provider_id, provider_id) == 0;
+    case KP_BUDGET_CLIENT:
+      return budget->client_id == client_id;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* The spent budget in "refuse" mode a paid request on @provider_id by
+ * @client_id would be billed against, or NULL.
+ */
+static const KpBudget *
+refusing_budget (KpBudgets  *self,
+                 const char *provider_id,
+                 guint       client_id)
+{
+  for (guint i = 0; i < self->entries->len; i++)
+    {
+      const KpBudget *budget = &g_array_index (self->entries, Entry, i).budget;
+
+      if (budget->action == KP_BUDGET_REFUSE && applies (budget, provider_id, client_id) &&
+          budget_sum (self, budget)->nano >= budget->limit_nano)
+        return budget;
+    }
+  return NULL;
+}
+
+/**
+ * kp_budgets_filter_plan:
+ * @plan: the routes for one request
+ * @client_id: the client that made it
+ *
+ * Takes out the paid routes (and those of unknown price) that a spent
+ * budget in "refuse" mode holds; free routes stay.
+ *
+ * Returns: (transfer full) (nullable): when no route is left because of a
+ *   budget, what to tell the client: the budget, its limit, what was spent
+ *   and when it resets
+ */
+char *
+kp_budgets_filter_plan (KpBudgets *self,
+                        KpPlan    *plan,
+                        guint      client_id)
+{
+  const KpBudget *first = NULL;
+  g_autoptr(GDateTime) now = NULL;
+  g_autoptr(KpBudgetStatus) status = NULL;
+  g_autofree char *limit = NULL;
+  g_autofree char *spent = NULL;
+  g_autofree char *reset = NULL;
+
+  g_return_val_if_fail (KP_IS_BUDGETS (self), NULL);
+  g_return_val_if_fail (plan != NULL, NULL);
+
+  if (self->entries->len == 0)
+    return NULL;
+
+  roll (self);
+  for (guint i = 0; i < plan->routes->len;)
+    {
+      const KpRoute *route = &g_array_index (plan->routes, KpRoute, i);
+      const KpBudget *budget = NULL;
+
+      if (route->expected_usd != 0)
+        budget = refusing_budget (self, kp_provider_get_id (route->provider), client_id);
+      if (budget == NULL)
+        {
+          i++;
+          continue;
+        }
+      if (first == NULL)
+        first = budget;
+      g_array_remove_index (plan->routes, i);
+    }
+
+  if (first == NULL || plan->routes->len > 0)
+    return NULL;
+
+  now = now_local (self);
+  status = status_new (self, now, first);
+  limit = format_usd (first->limit_nano);
+  spent = format_usd (status->spent_nano);
+  reset = format_reset (status->resets_at);
+  return g_strdup_printf ("Refused: %s (%s) is spent: %s so far. It resets at %s. Free routes "
+                          "still serve; “keypool budget” raises or clears it.",
+                          status->name, limit, spent, reset);
+}
