@@ -37,6 +37,7 @@ typedef struct
   char           *config;
   char           *data;
   char           *db;
+  char           *home;         /* where tools' configs are, for `keypool connect` */
   GString        *all_output;   /* everything keypool printed, to search for secrets */
   GSubprocess    *daemon;
   char           *daemon_url;
@@ -58,6 +59,7 @@ fixture_setup (Fixture       *fixture,
   fixture->config = g_build_filename (fixture->root, "config", NULL);
   fixture->data = g_build_filename (fixture->root, "data", NULL);
   fixture->db = g_build_filename (fixture->data, "keypool.db", NULL);
+  fixture->home = g_build_filename (fixture->root, "home", NULL);
   fixture->all_output = g_string_new (NULL);
   g_mkdir (fixture->providers, 0700);
 
@@ -107,6 +109,7 @@ fixture_teardown (Fixture       *fixture,
   g_free (fixture->config);
   g_free (fixture->data);
   g_free (fixture->db);
+  g_free (fixture->home);
 }
 
 static GSubprocessLauncher *
@@ -118,6 +121,7 @@ new_launcher (Fixture        *fixture,
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", fixture->providers, TRUE);
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", fixture->config, TRUE);
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", fixture->data, TRUE);
+  g_subprocess_launcher_setenv (launcher, "HOME", fixture->home, TRUE);
   g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_TOKEN");
   g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_PORT");
   g_subprocess_launcher_unsetenv (launcher, "MOCK_API_KEY");
@@ -997,6 +1001,99 @@ test_import_login (Fixture       *fixture,
   g_assert_null (strstr (fixture->all_output->str, "fixture-access-token"));
 }
 
+/* The token `keypool connect codex` wrote into Codex's config. */
+static char *
+codex_token (const char *path)
+{
+  g_autofree char *text = NULL;
+  const char *at;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return NULL;
+  at = strstr (text, "experimental_bearer_token = \"");
+  if (at == NULL)
+    return NULL;
+  at += strlen ("experimental_bearer_token = \"");
+  return g_strndup (at, strcspn (at, "\""));
+}
+
+/* `keypool connect codex` in the running Keypool: Codex's config gets a
+ * client token of its own that Keypool serves at once; connecting again
+ * changes nothing; disconnecting removes the file it made and retires the
+ * token; a file Keypool cannot edit is left alone, with what to paste.
+ */
+static void
+test_connect (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autoptr(SoupSession) session = soup_session_new ();
+  KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
+  g_autofree char *path = g_build_filename (fixture->home, ".codex", "config.toml", NULL);
+  g_autofree char *main_token = NULL;
+  g_autofree char *token = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  const char *bad = "model = \"x\"\nnot toml at all\n";
+
+  g_assert_cmpint (g_mkdir_with_parents (fixture->home, 0700), ==, 0);
+  start_daemon (fixture);
+  g_assert_cmpint (run_cli (fixture, NULL, &main_token, NULL, "token", NULL), ==, 0);
+  g_strstrip (main_token);
+  g_assert_cmpint (run_cli (fixture, LIVE_KEY, NULL, NULL, "keys", "add", "mock", NULL), ==, 0);
+
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "connect", "codex", "--model", "mock/chat", NULL),
+                   ==, 0);
+  assert_contains (out, "Codex now uses Keypool");
+  assert_contains (out, "Model: mock/chat\n");
+  token = codex_token (path);
+  g_assert_nonnull (token);
+  g_assert_cmpstr (token, !=, main_token);
+  g_assert_null (strstr (fixture->all_output->str, token));
+  g_assert_true (g_file_get_contents (path, &first, NULL, NULL));
+  assert_contains (first, "model = \"mock/chat\"\nmodel_provider = \"keypool\"\n");
+  assert_contains (first, fixture->daemon_url);
+
+  g_assert_cmpuint (chat (fixture, session, token, "mock/chat"), ==, 200);
+  g_assert_cmpstr (stats->last_auth, ==, "Bearer " LIVE_KEY);
+
+  /* The list shows it connected. */
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "connect", NULL), ==, 0);
+  assert_contains (out, "connected   mock/chat");
+
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "connect", "codex", "--model", "mock/chat", NULL),
+                   ==, 0);
+  assert_contains (out, "already uses Keypool");
+  g_assert_true (g_file_get_contents (path, &second, NULL, NULL));
+  g_assert_cmpstr (first, ==, second);
+
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "disconnect", "codex", NULL), ==, 0);
+  assert_contains (out, "as it was before Keypool");
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (chat (fixture, session, token, "mock/chat"), ==, 401);
+
+  /* A file Keypool cannot edit: left alone, the snippet instead. */
+  g_assert_true (g_file_set_contents (path, bad, -1, NULL));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "connect", "codex", "--model", "mock/chat", NULL),
+                   ==, 1);
+  assert_contains (err, "cannot edit");
+  assert_contains (err, "line 2");
+  assert_contains (out, "[model_providers.keypool]");
+  g_clear_pointer (&second, g_free);
+  g_assert_true (g_file_get_contents (path, &second, NULL, NULL));
+  g_assert_cmpstr (second, ==, bad);
+
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "connect", "cursor", NULL), ==, 1);
+  assert_contains (err, "claude-code, codex, gemini-cli, continue, aider, opencode");
+  g_free (stop_daemon (fixture));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1014,6 +1111,7 @@ main (int   argc,
   ADD ("without-keyring", test_without_keyring);
   ADD ("kill-during-load", test_kill_during_load);
   ADD ("tray-quit-ends-streams", test_tray_quit_ends_streams);
+  ADD ("connect", test_connect);
 
 #undef ADD
 

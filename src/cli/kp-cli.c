@@ -25,7 +25,8 @@
 #define SECRET_LIMIT (64 * 1024)
 
 static const char *commands[] = { "keys", "providers", "models", "refresh", "route", "spend", "requests",
-                                  "token", "clients", "budget", "login", NULL };
+                                  "token", "clients", "budget", "login", "connect", "disconnect",
+                                  NULL };
 
 gboolean
 kp_cli_is_command (const char *word)
@@ -1095,6 +1096,8 @@ kp_cli_run (GApplication            *app,
     status = spend (gateway, cmdline, argv, argc);
   else if (g_str_equal (command, "requests"))
     status = requests (gateway, cmdline, argv, argc);
+  else if (g_str_equal (command, "connect") || g_str_equal (command, "disconnect"))
+    status = kp_cli_connect (app, gateway, cmdline, argv, argc);
   else if (g_str_equal (command, "clients"))
     status = kp_cli_clients (app, gateway, cmdline, argv, argc);
   else if (g_str_equal (command, "budget"))

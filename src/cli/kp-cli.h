@@ -16,6 +16,11 @@ gboolean kp_cli_is_command   (const char              *word);
 int      kp_cli_run          (GApplication            *app,
                               KpGateway               *gateway,
                               GApplicationCommandLine *cmdline);
+int      kp_cli_connect      (GApplication            *app,
+                              KpGateway               *gateway,
+                              GApplicationCommandLine *cmdline,
+                              char                   **argv,
+                              int                      argc);
 char    *kp_cli_read_secret  (const char              *provider,
                               GError                 **error);
 

@@ -19,17 +19,17 @@
 #include <glib/gi18n.h>
 
 #include "kp-clients-group.h"
+#include "kp-tool-row.h"
 #include "kp-ui-util.h"
 
 #define FALLBACK_MODEL "openai/gpt-4.1-mini"
 
+/* Tools whose settings Keypool cannot write (Cursor keeps them in its own
+ * database): ready-to-paste settings. The others are KpToolRows.
+ */
 typedef enum
 {
   TOOL_CURSOR,
-  TOOL_CONTINUE,
-  TOOL_AIDER,
-  TOOL_CODEX,
-  TOOL_CLAUDE_CODE,
   N_TOOLS
 } Tool;
 
@@ -48,6 +48,7 @@ struct _KpConnectPage
   KpGateway           *gateway;
   AdwExpanderRow      *tool_rows[N_TOOLS];
   GPtrArray           *snippets;     /* of Snippet */
+  GPtrArray           *connect_rows; /* of KpToolRow, unowned: in tools_group */
 
   AdwActionRow        *url_row;
   AdwActionRow        *token_row;
@@ -70,6 +71,7 @@ kp_connect_page_dispose (GObject *object)
   adw_bin_set_child (ADW_BIN (self), NULL);
   gtk_widget_dispose_template (GTK_WIDGET (self), KP_TYPE_CONNECT_PAGE);
   g_clear_pointer (&self->snippets, g_ptr_array_unref);
+  g_clear_pointer (&self->connect_rows, g_ptr_array_unref);
   g_clear_object (&self->gateway);
 
   G_OBJECT_CLASS (kp_connect_page_parent_class)->dispose (object);
@@ -261,54 +263,6 @@ build_tools (KpConnectPage *self)
                "Override OpenAI Base URL: @URL@\n"
                "Model: @MODEL@");
 
-  add_note (self, TOOL_CONTINUE, _("Add this model to ~/.continue/config.yaml:"));
-  add_snippet (self, TOOL_CONTINUE,
-               "models:\n"
-               "  - name: @MODEL@ via Keypool\n"
-               "    provider: openai\n"
-               "    model: @MODEL@\n"
-               "    apiBase: @URL@\n"
-               "    apiKey: @TOKEN@");
-  add_note (self, TOOL_CONTINUE, _("Or, in the older config.json, add to \"models\":"));
-  add_snippet (self, TOOL_CONTINUE,
-               "{\n"
-               "  \"title\": \"@MODEL@ via Keypool\",\n"
-               "  \"provider\": \"openai\",\n"
-               "  \"model\": \"@MODEL@\",\n"
-               "  \"apiBase\": \"@URL@\",\n"
-               "  \"apiKey\": \"@TOKEN@\"\n"
-               "}");
-
-  add_note (self, TOOL_AIDER,
-            _("In a terminal; aider names OpenAI-compatible models with an “openai/” in front:"));
-  add_snippet (self, TOOL_AIDER,
-               "export OPENAI_API_BASE=@URL@\n"
-               "export OPENAI_API_KEY=@TOKEN@\n"
-               "aider --model openai/@MODEL@");
-  add_note (self, TOOL_AIDER, _("Or with options only:"));
-  add_snippet (self, TOOL_AIDER,
-               "aider --openai-api-base @URL@ --openai-api-key @TOKEN@ --model openai/@MODEL@");
-
-  add_note (self, TOOL_CODEX, _("Add to ~/.codex/config.toml:"));
-  add_snippet (self, TOOL_CODEX,
-               "model = \"@MODEL@\"\n"
-               "model_provider = \"keypool\"\n"
-               "\n"
-               "[model_providers.keypool]\n"
-               "name = \"Keypool\"\n"
-               "base_url = \"@URL@\"\n"
-               "env_key = \"KEYPOOL_API_KEY\"\n"
-               "wire_api = \"responses\"");
-  add_note (self, TOOL_CODEX, _("and start Codex where the token is set:"));
-  add_snippet (self, TOOL_CODEX, "export KEYPOOL_API_KEY=@TOKEN@\ncodex");
-
-  add_note (self, TOOL_CLAUDE_CODE,
-            _("Claude Code speaks Anthropic’s Messages API, which Keypool serves at "
-              "/v1/messages. Start it in a terminal with Keypool’s address and token; any "
-              "model Keypool routes can answer, not only Claude:"));
-  /* Anthropic's clients add /v1 themselves. */
-  add_snippet (self, TOOL_CLAUDE_CODE,
-               "ANTHROPIC_BASE_URL=@ROOT@ ANTHROPIC_AUTH_TOKEN=@TOKEN@ ANTHROPIC_MODEL=@MODEL@ claude");
 }
 
 static char *
@@ -376,13 +330,9 @@ kp_connect_page_class_init (KpConnectPageClass *klass)
 static void
 kp_connect_page_init (KpConnectPage *self)
 {
-  const char *names[N_TOOLS] = { "Cursor", "Continue", "aider", "Codex", "Claude Code" };
+  const char *names[N_TOOLS] = { "Cursor" };
   const char *subtitles[N_TOOLS] = {
     _("OpenAI API key and base URL in its settings"),
-    _("An OpenAI provider in config.yaml"),
-    _("Environment variables or command-line options"),
-    _("A model provider in config.toml"),
-    _("Anthropic’s Messages API, through environment variables"),
   };
 
   gtk_widget_init_template (GTK_WIDGET (self));
@@ -396,6 +346,7 @@ kp_connect_page_init (KpConnectPage *self)
       adw_preferences_group_add (self->tools_group, GTK_WIDGET (self->tool_rows[i]));
     }
   self->snippets = g_ptr_array_new_with_free_func (g_free);
+  self->connect_rows = g_ptr_array_new ();
   build_tools (self);
 }
 
@@ -408,6 +359,13 @@ kp_connect_page_set_gateway (KpConnectPage *self,
   g_return_if_fail (self->gateway == NULL);
 
   self->gateway = g_object_ref (gateway);
+  for (const KpConnectTool * const *tool = kp_connect_get_tools (); *tool != NULL; tool++)
+    {
+      KpToolRow *row = kp_tool_row_new (gateway, *tool);
+
+      g_ptr_array_add (self->connect_rows, row);
+      adw_preferences_group_add (self->tools_group, GTK_WIDGET (row));
+    }
   kp_clients_group_set_gateway (self->clients_group, gateway);
   g_signal_connect_object (gateway, "changed", G_CALLBACK (kp_connect_page_refresh), self,
                            G_CONNECT_SWAPPED);
@@ -466,4 +424,6 @@ kp_connect_page_refresh (KpConnectPage *self)
   masked = g_strdup_printf ("••••••••%s", len > 4 ? token + len - 4 : "");
   adw_action_row_set_subtitle (self->token_row, reveal ? token : masked);
   refresh_tools (self, url, token, reveal ? token : masked);
+  for (guint i = 0; i < self->connect_rows->len; i++)
+    kp_tool_row_refresh (g_ptr_array_index (self->connect_rows, i), token, reveal ? token : masked);
 }

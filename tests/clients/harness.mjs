@@ -131,12 +131,16 @@ export function stopProgram(child) {
  *   mockArgs    the mock's command line
  *   providers   (mockURL) => [provider object, …]; each becomes <id>.json
  *   keys        { ENV_NAME: key } for the providers' "env" lists
+ *   keyring     true: use the session's keyring (run inside tests/session.sh
+ *               --keyring), for what needs one, such as client tokens
+ *   home        a HOME for Keypool, or none
  *
  * Resolves with { baseURL (…/v1), origin (without /v1), mockURL (…/v1),
  * token, env (Keypool's environment, for running `keypool <command>` on
  * the same data), stop() }.  stop() may be called whatever happened before.
  */
-export async function startGateway({ testName, mockArgs = [], providers, keys = {} }) {
+export async function startGateway({ testName, mockArgs = [], providers, keys = {}, keyring = false,
+                                    home = null }) {
   const keypoolBinary = requireEnv('KEYPOOL_TEST_BINARY', testName);
   const mockBinary = requireEnv('KEYPOOL_MOCK_UPSTREAM', testName);
   const tempDir = mkdtempSync(join(tmpdir(), 'keypool-client-test-'));
@@ -175,7 +179,8 @@ export async function startGateway({ testName, mockArgs = [], providers, keys = 
       KEYPOOL_CONFIG_DIR: configDir,
       KEYPOOL_TOKEN: token,
       KEYPOOL_DATA_DIR: join(tempDir, 'data'),
-      KEYPOOL_NO_KEYRING: '1',
+      ...(keyring ? {} : { KEYPOOL_NO_KEYRING: '1' }),
+      ...(home ? { HOME: home } : {}),
       XDG_CONFIG_HOME: join(xdgDir, 'config'),
       XDG_DATA_HOME: join(xdgDir, 'data'),
       XDG_CACHE_HOME: join(xdgDir, 'cache'),

@@ -69,6 +69,11 @@ def name_matches(node, name):
   return actual in (name, f"{name} {name}…") or actual.endswith(" " + name)
 
 
+def name_matches_text(actual, name):
+  # GTK 4.8 puts a button's accessible label before its text: "Connect Codex Connect".
+  return actual == name or actual.startswith(name + " ") or actual.endswith(" " + name)
+
+
 def find_now(root, role, name):
   # Rows come and go as the window refreshes: a node that vanished while
   # being looked at means "not found yet".
@@ -457,17 +462,49 @@ def run(root, state):
     find(window, "label", state["url"])
     find(window, "push button", "Copy Token")
     aider = find(window, "list item", "aider")
-    codex = find(window, "list item", "Codex")
-    closed = laid_out(codex).y
+    opencode = find(window, "list item", "opencode")
+    closed = laid_out(opencode).y
     press(aider)
     # Opened, aider's settings push the next tool down.
-    wait_for("aider's settings to open", lambda: top(codex) > closed + 100)
-    exports = "export OPENAI_API_BASE=" + state["url"] + "\n"
-    find(window, "label", lambda text: text.startswith(exports))
+    wait_for("aider's settings to open", lambda: top(opencode) > closed + 100)
+    settings = 'openai-api-base: "' + state["url"] + '"\n'
+    find(window, "label", lambda text: text.startswith(settings))
     check(label_containing(window, state["token"]) is None,
           "the token shows before it is asked for")
     find(window, "label", "Claude Code")
     screenshot(window, "connect")
+
+  def connect_codex():
+    window = state["window"]
+    show_page(window, "Connect")
+    config = os.path.join(os.environ["HOME"], ".codex", "config.toml")
+    check(not os.path.exists(config), f"{config} is there before Connect")
+    def button(name):
+      try:
+        return find(window, "push button",
+                    lambda text: name_matches_text(text, name) and "Disconnect" not in text)
+      except Failure:
+        names = [node.get_name() for node in walk(window)
+                 if "Codex" in (node.get_name() or "")]
+        log(f"nodes with Codex in their name: {names!r}")
+        raise
+
+    click(button("Connect Codex"))
+
+    def written():
+      if not os.path.exists(config):
+        return None
+      with open(config) as f:
+        text = f.read()
+      return text if 'base_url = "' + state["url"] + '"' in text else None
+
+    text = wait_for("Codex's config to point at Keypool", written)
+    check(state["token"] not in text, "Codex got the main token, not one of its own")
+    check("experimental_bearer_token = " in text, "no token in Codex's config")
+    find(window, "label", lambda name: "Uses Keypool" in name)
+    screenshot(window, "connect-codex")
+    click(find(window, "push button", "Disconnect Codex"))
+    wait_for("Codex's config to be gone again", lambda: not os.path.exists(config))
 
   def providers_page():
     window = state["window"]
@@ -593,6 +630,7 @@ def run(root, state):
       ("a refused request shows on the Spend page, without its token", spend_shows_problems),
       ("the Models page searches and explains the route", models_show_route),
       ("the Connect page shows the base URL, not the token", connect_page),
+      ("Connect writes Codex's config with a token of its own; Disconnect removes it", connect_codex),
       ("the Providers page lists the key", providers_page),
       ("the Refresh button refreshes models and prices", refresh_catalog),
       ("switching the provider off refuses its requests", provider_off_refuses),

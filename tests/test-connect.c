@@ -1,0 +1,400 @@
+/* test-connect.c: writing and restoring tools' own config files
+ *
+ * Each tool Keypool connects, against a temporary home: a missing file is
+ * made; a file with the user's own settings keeps them; connecting again
+ * changes nothing; disconnecting puts the file back byte for byte; a file
+ * Keypool cannot parse is left alone; edits the user made meanwhile stay.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#include <glib/gstdio.h>
+
+#include "connect/kp-connect.h"
+#include "kp-test-util.h"
+
+#define TOKEN "kp-test-token-0123456789abcdef"
+#define USER_MARK "user-mark-1"
+
+typedef struct
+{
+  const char *tool;
+  const char *user;   /* the user's own file, with USER_MARK in it */
+  const char *bad;    /* one Keypool cannot edit */
+} Case;
+
+static const Case cases[] = {
+  { "claude-code",
+    "{\n  \"permissions\": {\"allow\": [\"Bash(ls)\"]},\n  \"env\": {\"FOO\": \"" USER_MARK "\"},\n"
+    "  \"theme\": \"dark\"\n}\n",
+    "{ \"env\": { not json" },
+  { "codex",
+    "# my codex\nmodel = \"o3\"\napproval_policy = \"never\"   # keep asking\n\n[profiles.fast]\n"
+    "model = \"" USER_MARK "\"\n\n[model_providers.other]\nname = \"Other\"\n"
+    "base_url = \"https://example.com/v1\"\nenv_key = \"OTHER_KEY\"\n",
+    "model = \"x\"\nthis is not toml\n" },
+  { "gemini-cli",
+    "# my env\nGEMINI_API_KEY=user-own-key\nexport OTHER=" USER_MARK "\n",
+    "GOOD=1\nnot an assignment\n" },
+  { "continue",
+    "name: Mine\nversion: 1.0.0\nschema: v1\nmodels:\n  - name: " USER_MARK "\n    provider: ollama\n"
+    "    model: llama3\n\n# the context providers\ncontext:\n  - provider: code\n",
+    "name: Mine\nmodels: {a: 1}\n" },
+  { "aider",
+    "# aider\nmodel: gpt-4o\ndark-mode: true\nlint-cmd: " USER_MARK "\n",
+    "{flow: mapping}\n" },
+  { "opencode",
+    "{\"$schema\": \"https://opencode.ai/config.json\", \"theme\": \"" USER_MARK "\", "
+    "\"provider\": {\"other\": {\"name\": \"x\"}}}",
+    "{\n  // a comment\n  \"theme\": \"x\"\n}\n" },
+};
+
+typedef struct
+{
+  char *home;
+} Fixture;
+
+static const KpConnectValues values = {
+  "http://127.0.0.1:7878/v1", "http://127.0.0.1:7878", TOKEN, "openai/gpt-5"
+};
+
+static void
+fixture_setup (gpointer       user_fixture,
+               gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  fixture->home = g_dir_make_tmp ("keypool-connect-XXXXXX", NULL);
+  g_assert_nonnull (fixture->home);
+}
+
+static void
+fixture_teardown (gpointer       user_fixture,
+                  gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  kp_test_remove_tree (fixture->home);
+  g_free (fixture->home);
+}
+
+static char *
+read_file (const char *path)
+{
+  char *text = NULL;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  return text;
+}
+
+static void
+put_file (const char *path,
+          const char *text,
+          int         mode)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  g_assert_cmpint (g_chmod (path, mode), ==, 0);
+}
+
+static int
+mode_of (const char *path)
+{
+  GStatBuf st;
+
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  return st.st_mode & 0777;
+}
+
+static void
+assert_connected (const KpConnectTool *tool,
+                  const char          *home)
+{
+  g_auto(KpConnectStatus) status = { 0 };
+  g_autofree char *token = kp_connect_dup_token (tool, home);
+
+  kp_connect_inspect (tool, home, values.url, &status);
+  g_assert_cmpstr (kp_connect_file_state_to_string (status.state), ==, "connected");
+  g_assert_cmpstr (status.model, ==, values.model);
+  g_assert_true (status.restorable);
+  g_assert_cmpstr (token, ==, TOKEN);
+}
+
+static void
+test_missing (gpointer       user_fixture,
+              gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  const Case *c = data;
+  const KpConnectTool *tool = kp_connect_lookup (c->tool);
+  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean changed = FALSE;
+
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_no_error (error);
+  g_assert_true (changed);
+  g_assert_cmpint (mode_of (path), ==, 0600);
+  assert_connected (tool, fixture->home);
+  first = read_file (path);
+  g_assert_true (tool->format->check (first, NULL));
+
+  /* Again: nothing changes. */
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_false (changed);
+  second = read_file (path);
+  g_assert_cmpstr (first, ==, second);
+
+  /* Disconnecting removes the file Keypool made, and its records. */
+  g_assert_true (kp_connect_restore (tool, fixture->home, &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  {
+    g_autofree char *state = g_strconcat (path, ".keypool-state", NULL);
+
+    g_assert_false (g_file_test (state, G_FILE_TEST_EXISTS));
+  }
+}
+
+static void
+test_user_file (gpointer       user_fixture,
+                gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  const Case *c = data;
+  const KpConnectTool *tool = kp_connect_lookup (c->tool);
+  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autofree char *backup_path = g_strconcat (path, ".keypool-backup", NULL);
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  g_autofree char *backup = NULL;
+  g_autofree char *restored = NULL;
+  g_autoptr(GError) error = NULL;
+  KpConnectValues other = values;
+  gboolean changed = FALSE;
+
+  put_file (path, c->user, 0640);
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_no_error (error);
+  g_assert_true (changed);
+  assert_connected (tool, fixture->home);
+
+  first = read_file (path);
+  g_assert_nonnull (strstr (first, USER_MARK));
+  g_assert_cmpint (mode_of (path), ==, 0640);
+  backup = read_file (backup_path);
+  g_assert_cmpstr (backup, ==, c->user);
+  g_assert_cmpint (mode_of (backup_path), ==, 0640);
+
+  /* The line formats keep every line of the user's as it was. */
+  if (!g_str_equal (tool->format->id, "json"))
+    {
+      g_auto(GStrv) lines = g_strsplit (c->user, "\n", -1);
+
+      for (guint i = 0; lines[i] != NULL; i++)
+        if (*lines[i] != '\0' && !g_str_has_prefix (lines[i], "model:") &&
+            !g_str_has_prefix (lines[i], "model =") && !g_str_has_prefix (lines[i], "GEMINI_API_KEY"))
+          g_assert_nonnull (strstr (first, lines[i]));
+    }
+
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_false (changed);
+  second = read_file (path);
+  g_assert_cmpstr (first, ==, second);
+
+  /* Another model: the file changes, the backup stays the user's own. */
+  other.model = "anthropic/claude-sonnet-5";
+  g_assert_true (kp_connect_write (tool, fixture->home, &other, &changed, &error));
+  g_assert_true (changed);
+  g_clear_pointer (&backup, g_free);
+  backup = read_file (backup_path);
+  g_assert_cmpstr (backup, ==, c->user);
+
+  g_assert_true (kp_connect_restore (tool, fixture->home, &error));
+  g_assert_no_error (error);
+  restored = read_file (path);
+  g_assert_cmpstr (restored, ==, c->user);
+  g_assert_cmpint (mode_of (path), ==, 0640);
+  g_assert_false (g_file_test (backup_path, G_FILE_TEST_EXISTS));
+
+  /* Nothing of Keypool's is left to undo. */
+  g_assert_false (kp_connect_restore (tool, fixture->home, &error));
+  g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO);
+}
+
+static void
+test_edited_since (gpointer       user_fixture,
+                   gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  const Case *c = data;
+  const KpConnectTool *tool = kp_connect_lookup (c->tool);
+  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autofree char *connected = NULL;
+  g_autofree char *edited = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *quoted = tool->format->quote ("edited-later");
+  g_autoptr(GError) error = NULL;
+  const char *key[] = { "keypoolTestEdit", NULL };
+  gboolean changed;
+
+  put_file (path, c->user, 0600);
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  connected = read_file (path);
+  edited = tool->format->set (connected, key, quoted, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (path, edited, -1, NULL));
+
+  g_assert_true (kp_connect_restore (tool, fixture->home, &error));
+  g_assert_no_error (error);
+  after = read_file (path);
+  g_assert_nonnull (strstr (after, "edited-later"));
+  g_assert_nonnull (strstr (after, USER_MARK));
+  g_assert_null (strstr (after, TOKEN));
+  g_assert_null (strstr (after, "127.0.0.1"));
+
+  /* Taking the user's edit out again gives the user's file. */
+  {
+    g_autofree char *undone = tool->format->set (after, key, NULL, &error);
+
+    g_assert_no_error (error);
+    if (!g_str_equal (tool->format->id, "json"))
+      g_assert_cmpstr (undone, ==, c->user);
+  }
+}
+
+static void
+test_unparsable (gpointer       user_fixture,
+                 gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  const Case *c = data;
+  const KpConnectTool *tool = kp_connect_lookup (c->tool);
+  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autofree char *backup_path = g_strconcat (path, ".keypool-backup", NULL);
+  g_autofree char *after = NULL;
+  g_autofree char *snippet = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(KpConnectStatus) status = { 0 };
+  gboolean changed = TRUE;
+
+  put_file (path, c->bad, 0600);
+  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE);
+  g_assert_nonnull (strstr (error->message, "cannot edit"));
+  g_assert_null (strstr (error->message, TOKEN));
+  g_assert_false (changed);
+  after = read_file (path);
+  g_assert_cmpstr (after, ==, c->bad);
+  g_assert_false (g_file_test (backup_path, G_FILE_TEST_EXISTS));
+
+  kp_connect_inspect (tool, fixture->home, values.url, &status);
+  g_assert_cmpstr (kp_connect_file_state_to_string (status.state), ==, "unreadable");
+  g_assert_nonnull (status.problem);
+
+  /* What to paste instead is a file Keypool could have written. */
+  snippet = kp_connect_dup_snippet (tool, &values);
+  g_assert_nonnull (snippet);
+  g_assert_nonnull (strstr (snippet, TOKEN));
+  g_assert_true (tool->format->check (snippet, NULL));
+}
+
+static void
+test_too_big (gpointer       user_fixture,
+              gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  const KpConnectTool *tool = kp_connect_lookup ("gemini-cli");
+  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autofree char *big = g_strnfill (2 * 1024 * 1024, '#');
+  g_autoptr(GError) error = NULL;
+  gboolean changed;
+  GStatBuf st;
+
+  put_file (path, big, 0600);
+  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_TOO_BIG);
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_size, ==, 2 * 1024 * 1024);
+}
+
+static void
+test_too_deep (gpointer       user_fixture,
+               gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  const KpConnectTool *tool = kp_connect_lookup ("claude-code");
+  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autoptr(GString) deep = g_string_new ("{\"a\":");
+  g_autoptr(GError) error = NULL;
+  gboolean changed;
+
+  for (guint i = 0; i < 10000; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 0; i < 10000; i++)
+    g_string_append_c (deep, ']');
+  g_string_append_c (deep, '}');
+  put_file (path, deep->str, 0600);
+  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE);
+}
+
+static void
+test_codex_toml (void)
+{
+  const KpConnectTool *tool = kp_connect_lookup ("codex");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+
+  /* Keypool's table written some other way is not edited. */
+  out = kp_connect_render (tool, "model_providers = { keypool = { name = \"x\" } }\n", &values, &error);
+  g_assert_null (out);
+  g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE);
+  g_clear_error (&error);
+
+  /* Multi-line values are one value; top-level keys stay before the tables. */
+  out = kp_connect_render (tool,
+                           "notify = [\n  \"a\",\n  \"b\",\n]\ninstructions = \"\"\"\n[not a table]\n\"\"\"\n"
+                           "[tui]\nmodel = \"kept\"\n", &values, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (out, ==,
+                   "notify = [\n  \"a\",\n  \"b\",\n]\ninstructions = \"\"\"\n[not a table]\n\"\"\"\n"
+                   "model = \"openai/gpt-5\"\nmodel_provider = \"keypool\"\n"
+                   "[tui]\nmodel = \"kept\"\n\n[model_providers.keypool]\nname = \"Keypool\"\n"
+                   "base_url = \"http://127.0.0.1:7878/v1\"\nwire_api = \"responses\"\n"
+                   "experimental_bearer_token = \"" TOKEN "\"\n");
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const char *tests[] = { "missing", "user-file", "edited-since", "unparsable" };
+      GTestFixtureFunc funcs[] = { test_missing, test_user_file, test_edited_since, test_unparsable };
+
+      g_assert_nonnull (kp_connect_lookup (cases[i].tool));
+      for (guint j = 0; j < G_N_ELEMENTS (tests); j++)
+        {
+          g_autofree char *name = g_strdup_printf ("/keypool/connect/%s/%s", cases[i].tool, tests[j]);
+
+          g_test_add_vtable (name, sizeof (Fixture), &cases[i], fixture_setup, funcs[j], fixture_teardown);
+        }
+    }
+  g_test_add_vtable ("/keypool/connect/too-big", sizeof (Fixture), NULL, fixture_setup, test_too_big, fixture_teardown);
+  g_test_add_vtable ("/keypool/connect/too-deep", sizeof (Fixture), NULL, fixture_setup, test_too_deep, fixture_teardown);
+  g_test_add_func ("/keypool/connect/codex-toml", test_codex_toml);
+  return g_test_run ();
+}
