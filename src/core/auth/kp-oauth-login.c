@@ -304,7 +304,6 @@ kp_oauth_login_listen (KpOAuthLogin  *self,
 {
   g_autoptr(GInetAddress) loopback = NULL;
   g_autoptr(GSocketAddress) address = NULL;
-  g_autoptr(GUri) auth = NULL;
   g_autoptr(GSList) uris = NULL;
   g_autofree char *challenge = NULL;
   g_autofree char *scope = NULL;

@@ -279,8 +279,10 @@ yaml_get (const char          *text,
 
   if (path[1] == NULL)
     {
-      g_autofree char *name = top_key (g_ptr_array_index (lines, at), &value);
-      GString *raw = g_string_new (value);
+      GString *raw;
+
+      g_free (top_key (g_ptr_array_index (lines, at), &value));
+      raw = g_string_new (value);
 
       for (guint i = at + 1; i < end; i++)
         g_string_append (raw, g_ptr_array_index (lines, i));
@@ -389,8 +391,10 @@ yaml_set (const char          *text,
 
   {
     const char *value = NULL;
-    g_autofree char *name = top_key (g_ptr_array_index (lines, at), &value);
-    g_autofree char *rest = g_strstrip (g_strdup (value));
+    g_autofree char *rest = NULL;
+
+    g_free (top_key (g_ptr_array_index (lines, at), &value));
+    rest = g_strstrip (g_strdup (value));
 
     if (rest[0] != '\0' && rest[0] != '#')
       {
