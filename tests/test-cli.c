@@ -932,7 +932,7 @@ test_import_login (Fixture       *fixture,
   g_autoptr(KpMockGoogle) google = kp_mock_google_new (&error);
   g_autofree char *provider = NULL;
   g_autofree char *provider_path = g_build_filename (fixture->providers, "gca.json", NULL);
-  g_autofree char *dir = g_build_filename (fixture->root, ".gemini", NULL);
+  g_autofree char *dir = g_build_filename (fixture->home, ".gemini", NULL);
   g_autofree char *creds = g_build_filename (dir, "oauth_creds.json", NULL);
   g_autofree char *fixture_file = g_build_filename (g_getenv ("KEYPOOL_FIXTURES_DIR"), "oauth",
                                                     "oauth_creds.json", NULL);
@@ -953,12 +953,12 @@ test_import_login (Fixture       *fixture,
     kp_mock_google_get_url (google), kp_mock_google_get_url (google));
   g_file_set_contents (provider_path, provider, -1, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
   g_file_get_contents (fixture_file, &before, &len, &error);
   g_assert_no_error (error);
   g_file_set_contents (creds, before, len, &error);
   g_assert_no_error (error);
-  g_setenv ("HOME", fixture->root, TRUE);
+  g_setenv ("HOME", fixture->home, TRUE);
 
   {
     g_autofree char *out = NULL;

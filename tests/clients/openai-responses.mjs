@@ -664,7 +664,7 @@ function ledgerRows() {
         reject(new Error(`keypool requests failed: ${error.message}\n${stderr}`));
         return;
       }
-      const pattern = /^\S+ \S+\s+(\S+)\s+(\S+)\s+(\d+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(.*?)\s+\d+$/;
+      const pattern = /^\S+ \S+\s+(\S+)\s+(\S+)\s+(\d+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(.*?)\s+\d+ (?:\S.*)?$/;
       resolve(stdout.split('\n').slice(1).map((line) => pattern.exec(line)).filter(Boolean)
         .map(([, model, provider, status, outcome, input, output, cost]) => ({
           model, provider, status: Number(status), outcome, input: Number(input), output: Number(output), cost,
