@@ -263,6 +263,21 @@ test_upstream_error (void)
   kp_failure_clear (&failure);
 }
 
+/* A provider's RetryInfo delay is a Go duration; one past gint64's range
+ * (found by fuzz-stream-anthropic) is clamped, not cast: the cast of such a
+ * double is undefined.
+ */
+static void
+test_huge_go_duration (void)
+{
+  g_assert_cmpint (kp_parse_go_duration_ms ("1.5s"), ==, 1500);
+  g_assert_cmpint (kp_parse_go_duration_ms ("2m59.56s"), ==, 179560);
+  g_assert_cmpint (kp_parse_go_duration_ms ("5728320000000000000000000ms"), ==,
+                   (gint64)G_MAXINT32 * 1000);
+  g_assert_cmpint (kp_parse_go_duration_ms ("1e300h"), ==, (gint64)G_MAXINT32 * 1000);
+  g_assert_cmpint (kp_parse_go_duration_ms ("-1s"), ==, -1);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -277,6 +292,7 @@ main (int   argc,
   g_test_add_func ("/keypool/json-guard/json-glib-syntax", test_json_glib_syntax);
   g_test_add_func ("/keypool/json-guard/malformed", test_malformed);
   g_test_add_func ("/keypool/json-guard/upstream-error", test_upstream_error);
+  g_test_add_func ("/keypool/json-guard/huge-go-duration", test_huge_go_duration);
 
   return g_test_run ();
 }

@@ -90,6 +90,11 @@ kp_parse_go_duration_ms (const char *value)
         return -1;
     }
 
+  /* A duration no one waits for (years of them) is as good as a day: the
+   * caller caps it anyway, and a double past gint64's range has no value.
+   */
+  if (total > (double)G_MAXINT32 * 1000)
+    return (gint64)G_MAXINT32 * 1000;
   return (gint64)ceil (total);
 }
 
