@@ -19,6 +19,7 @@
 #include "kp-gateway-private.h"
 #include "kp-http.h"
 #include "auth/kp-cli-creds.h"
+#include "auth/kp-kiro-token.h"
 #include "auth/kp-oauth-login.h"
 #include "auth/kp-oauth-token.h"
 #include "kp-code-assist.h"
@@ -243,6 +244,11 @@ kp_gateway_attach_auth (KpGateway    *self,
   client = provider ? kp_provider_get_oauth (provider) : NULL;
   if (client == NULL || kp_credential_is_from_env (credential))
     return;
+  if (client->flow == KP_OAUTH_FLOW_KIRO)
+    {
+      kp_gateway_attach_kiro (self, credential, client);
+      return;
+    }
 
   auth = kp_oauth_token_new (client, kp_gateway_get_auth_session (self));
   g_signal_connect_object (auth, "refused", G_CALLBACK (on_refused), self, 0);
@@ -265,6 +271,8 @@ kp_gateway_stop_auth (KpGateway *self)
 
       if (auth != NULL && KP_IS_OAUTH_TOKEN (auth))
         kp_oauth_token_stop (KP_OAUTH_TOKEN (auth));
+      else if (auth != NULL && KP_IS_KIRO_TOKEN (auth))
+        kp_kiro_token_stop (KP_KIRO_TOKEN (auth));
     }
 }
 
@@ -455,6 +463,8 @@ kp_gateway_dup_login_file (KpGateway  *self,
 
   provider = kp_catalog_get_provider (kp_gateway_get_catalog (self), provider_id);
   client = provider ? kp_provider_get_oauth (provider) : NULL;
+  if (client != NULL && client->flow == KP_OAUTH_FLOW_KIRO)
+    return kp_gateway_dup_kiro_source (client);
   if (client == NULL || client->import_file == NULL || !kp_cli_creds_exists (client->import_file))
     return NULL;
   return kp_cli_creds_expand_path (client->import_file);
@@ -484,6 +494,12 @@ kp_gateway_import_login_async (KpGateway           *self,
 
   provider = oauth_provider (self, provider_id, &error);
   client = provider ? kp_provider_get_oauth (provider) : NULL;
+  if (client != NULL && client->flow == KP_OAUTH_FLOW_KIRO)
+    {
+      kp_gateway_import_kiro_async (self, provider_id, client, label, NULL, cancellable, callback,
+                                    user_data);
+      return;
+    }
   if (client != NULL && client->import_file == NULL)
     g_set_error (&error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_INVALID,
                  "%s has no CLI login to import; use “keypool login %s”.",

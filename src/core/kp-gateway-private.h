@@ -7,6 +7,7 @@
 #pragma once
 
 #include "kp-gateway.h"
+#include "auth/kp-oauth-client.h"
 
 G_BEGIN_DECLS
 
@@ -23,6 +24,20 @@ SoupSession *kp_gateway_get_auth_session   (KpGateway   *self);
 void         kp_gateway_attach_auth        (KpGateway    *self,
                                             KpCredential *credential);
 void         kp_gateway_stop_auth          (KpGateway    *self);
+
+/* kp-gateway-kiro.c */
+void         kp_gateway_attach_kiro        (KpGateway           *self,
+                                            KpCredential        *credential,
+                                            const KpOAuthClient *client);
+char        *kp_gateway_dup_kiro_source    (const KpOAuthClient *client);
+void         kp_gateway_import_kiro_async  (KpGateway           *self,
+                                            const char          *provider_id,
+                                            const KpOAuthClient *client,
+                                            const char          *label,
+                                            const char          *path,
+                                            GCancellable        *cancellable,
+                                            GAsyncReadyCallback  callback,
+                                            gpointer             user_data);
 
 /* kp-gateway-keys.c */
 gboolean     kp_gateway_load_env_keys      (KpGateway   *self,
