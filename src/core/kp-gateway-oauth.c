@@ -276,6 +276,29 @@ kp_gateway_stop_auth (KpGateway *self)
     }
 }
 
+/**
+ * kp_gateway_oauth_adjust_failure:
+ *
+ * A quota error of an account whose sign-in has a daily quota (Qwen Code's
+ * free tier) lasts until the provider's next day, not the default hour.
+ */
+void
+kp_gateway_oauth_adjust_failure (KpCredential *credential,
+                                 KpFailure    *failure)
+{
+  KpAuth *auth = kp_credential_get_auth (credential);
+  const KpOAuthClient *client;
+
+  if (failure->klass != KP_FAILURE_QUOTA || failure->quota_reset != KP_QUOTA_RESET_UNKNOWN ||
+      auth == NULL || !KP_IS_OAUTH_TOKEN (auth))
+    return;
+  client = kp_oauth_token_get_client (KP_OAUTH_TOKEN (auth));
+  if (client->daily_quota_utc_offset_min == G_MININT)
+    return;
+  failure->quota_reset = KP_QUOTA_RESET_DAY;
+  failure->reset_utc_offset_min = client->daily_quota_utc_offset_min;
+}
+
 static KpProvider *
 oauth_provider (KpGateway   *self,
                 const char  *provider_id,

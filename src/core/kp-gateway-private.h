@@ -8,6 +8,7 @@
 
 #include "kp-gateway.h"
 #include "auth/kp-oauth-client.h"
+#include "kp-upstream-error.h"
 
 G_BEGIN_DECLS
 
@@ -24,6 +25,8 @@ SoupSession *kp_gateway_get_auth_session   (KpGateway   *self);
 void         kp_gateway_attach_auth        (KpGateway    *self,
                                             KpCredential *credential);
 void         kp_gateway_stop_auth          (KpGateway    *self);
+void         kp_gateway_oauth_adjust_failure (KpCredential *credential,
+                                              KpFailure    *failure);
 
 /* kp-gateway-kiro.c */
 void         kp_gateway_attach_kiro        (KpGateway           *self,
