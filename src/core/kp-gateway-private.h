@@ -17,6 +17,10 @@ KpKeyHealth *kp_gateway_get_key_health     (KpGateway   *self);
 SoupSession *kp_gateway_ensure_session     (KpGateway   *self,
                                             guint        timeout_s);
 void         kp_gateway_emit_changed       (KpGateway   *self);
+void         kp_gateway_emit_login_code    (KpGateway   *self,
+                                            const char  *provider_id,
+                                            const char  *user_code,
+                                            const char  *url);
 guint        kp_gateway_get_models_builds  (KpGateway   *self);
 
 SoupSession *kp_gateway_get_auth_session   (KpGateway   *self);
@@ -27,6 +31,28 @@ void         kp_gateway_attach_auth        (KpGateway    *self,
 void         kp_gateway_stop_auth          (KpGateway    *self);
 void         kp_gateway_oauth_adjust_failure (KpCredential *credential,
                                               KpFailure    *failure);
+
+void         kp_gateway_add_account_full_async (KpGateway           *self,
+                                                const char          *provider_id,
+                                                const char          *label,
+                                                const char          *refresh_token,
+                                                const char          *access_token,
+                                                gint64               expires_at,
+                                                const char          *resource_url,
+                                                GCancellable        *cancellable,
+                                                GAsyncReadyCallback  callback,
+                                                gpointer             user_data);
+
+/* kp-gateway-device.c */
+gboolean     kp_gateway_login_device_async (KpGateway           *self,
+                                            KpProvider          *provider,
+                                            const char          *label,
+                                            gboolean             open_browser,
+                                            guint                timeout_s,
+                                            GCancellable        *cancellable,
+                                            GAsyncReadyCallback  callback,
+                                            gpointer             user_data,
+                                            GError             **error);
 
 /* kp-gateway-kiro.c */
 void         kp_gateway_attach_kiro        (KpGateway           *self,

@@ -323,6 +323,7 @@ kp_oauth_grant_free (KpOAuthGrant *grant)
   kp_secret_wipe (&grant->access_token);
   kp_secret_wipe (&grant->refresh_token);
   g_free (grant->scope);
+  g_free (grant->resource_url);
   g_free (grant);
 }
 
@@ -441,6 +442,7 @@ on_token_answer (GObject      *object,
       grant->access_token = dup_member_string (answer, "access_token");
       grant->refresh_token = dup_member_string (answer, "refresh_token");
       grant->scope = dup_member_string (answer, "scope");
+      grant->resource_url = dup_member_string (answer, "resource_url");
       if (expires != NULL && JSON_NODE_HOLDS_VALUE (expires))
         {
           GType type = json_node_get_value_type (expires);

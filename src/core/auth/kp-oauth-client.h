@@ -64,6 +64,7 @@ typedef struct
   char   *refresh_token;   /* NULL when the endpoint keeps the old one */
   gint64  expires_in;      /* seconds; 0 if not said */
   char   *scope;
+  char   *resource_url;    /* where the account's API is (Qwen Code), or NULL */
 } KpOAuthGrant;
 
 #define KP_TYPE_OAUTH_CLIENT (kp_oauth_client_get_type ())
