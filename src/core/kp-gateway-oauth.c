@@ -281,6 +281,9 @@ kp_gateway_stop_auth (KpGateway *self)
  *
  * A quota error of an account whose sign-in has a daily quota (Qwen Code's
  * free tier) lasts until the provider's next day, not the default hour.
+ * Qwen Code's provider file gives 480 minutes: the next 00:00 in Beijing
+ * (UTC+8), Alibaba's own day. §5 of the protocol notes says only "the next
+ * day"; which midnight the free quota resets at is UNCONFIRMED.
  */
 void
 kp_gateway_oauth_adjust_failure (KpCredential *credential,
