@@ -669,6 +669,51 @@ test_quota_reset (void)
   g_assert_cmpint (kp_quota_reset_next (KP_QUOTA_RESET_UNKNOWN, 0, 1000), ==, 0);
 }
 
+/* What the keyring keeps: one word whatever the paths hold, read back whole;
+ * a pasted token is sent as it is and never refreshed.
+ */
+static void
+test_secret (void)
+{
+  KpKiroLogin login = {
+    .method = KP_KIRO_AUTH_IDC, .refresh_token = (char *)"rt-secret", .region = (char *)"eu-central-1",
+    .profile_arn = (char *)ARN, .client_id = (char *)"cid", .client_secret = (char *)"csecret",
+    .source = (char *)"/Users/me/Library/Application Support/kiro-cli/data.sqlite3",
+  };
+  g_autofree char *secret = kp_kiro_login_to_secret (&login);
+  g_autoptr(KpKiroLogin) back = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpOAuthClient) client = g_new0 (KpOAuthClient, 1);
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autoptr(KpAuth) auth = NULL;
+
+  g_assert_null (strchr (secret, ' '));
+  g_assert_null (strstr (secret, "rt-secret"));
+  g_assert_true (kp_kiro_secret_is_login (secret));
+  back = kp_kiro_login_from_secret (secret, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (back->method, ==, KP_KIRO_AUTH_IDC);
+  g_assert_cmpstr (back->refresh_token, ==, "rt-secret");
+  g_assert_cmpstr (back->client_secret, ==, "csecret");
+  g_assert_cmpstr (back->region, ==, "eu-central-1");
+  g_assert_cmpstr (back->source, ==, login.source);
+  g_assert_null (back->access_token);
+
+  g_assert_null (kp_kiro_login_from_secret ("kiro-login:!!!not-base64", &error));
+  g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_INVALID);
+
+  client->flow = KP_OAUTH_FLOW_KIRO;
+  auth = kp_kiro_token_new (client, session);
+  kp_auth_set_secret (auth, "ksk_pasted_token_1");
+  g_assert_cmpstr (kp_auth_get_token (auth), ==, "ksk_pasted_token_1");
+  g_assert_false (kp_auth_rejected (auth));
+  g_assert_cmpuint (kp_kiro_token_get_refreshes (KP_KIRO_TOKEN (auth)), ==, 0);
+  kp_auth_set_secret (auth, secret);
+  g_assert_cmpstr (json_object_get_string_member (kp_auth_get_account (auth), "profileArn"), ==,
+                   ARN);
+  kp_kiro_token_stop (KP_KIRO_TOKEN (auth));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -677,6 +722,7 @@ main (int   argc,
 
   g_test_add_func ("/kiro-accounts/usage-describe", test_usage_describe);
   g_test_add_func ("/kiro-accounts/quota-reset", test_quota_reset);
+  g_test_add_func ("/kiro-accounts/secret", test_secret);
   g_test_add ("/kiro-accounts/import-file", Fixture, NULL, fixture_set_up, test_import_file,
               fixture_tear_down);
   g_test_add ("/kiro-accounts/import-sqlite", Fixture, NULL, fixture_set_up, test_import_sqlite,
