@@ -671,6 +671,10 @@ on_signed_in (GObject      *object,
  * @url_out: (out) (optional): the sign-in URL, to show the user
  *
  * Signs in in the browser (PKCE, loopback redirect) and adds the account.
+ * For a provider whose sign-in is a device code (Qwen Code), @url_out is set
+ * to %NULL: the code and its page come with the signal #KpGateway::login-code
+ * once the provider gave them (kp-gateway-device.c). Kiro's accounts are
+ * imported, not signed in here.
  *
  * Returns: %FALSE with @error set if the sign-in cannot start; the callback
  *   is then not called
