@@ -458,7 +458,6 @@ test_refused (Fixture       *fixture,
   g_autoptr(KpCredential) credential = NULL;
   KpMockKiroStats *stats = kp_mock_kiro_get_stats (fixture->mock);
   KpKiroToken *token;
-  g_autofree char *unused = NULL;
 
   write_provider (fixture, file, "/refreshToken");
   start_gateway (fixture);

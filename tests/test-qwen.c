@@ -688,17 +688,20 @@ test_gateway_quota (Place         *place,
   g_autoptr(GDateTime) clock = g_date_time_new_utc (2027, 3, 10, 15, 59, 0);
   g_autoptr(GDateTime) midnight = g_date_time_new_utc (2027, 3, 10, 16, 0, 0);
   g_autoptr(SoupSession) client = soup_session_new ();
-  g_autofree char *creds = write_creds (place);
   g_autofree char *home = g_strdup (g_getenv ("HOME"));
   g_autofree char *chat_url = NULL;
 
+  g_free (write_creds (place));
   g_setenv ("HOME", place->home, TRUE);
   start_gateway (place);
   kp_gateway_import_login_async (place->gateway, "qwen", NULL, NULL, kp_test_store_result,
                                  &result);
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
   credential = kp_gateway_import_login_finish (place->gateway, result, &error);
-  g_setenv ("HOME", home, TRUE);
+  if (home != NULL)
+    g_setenv ("HOME", home, TRUE);
+  else
+    g_unsetenv ("HOME");
   g_assert_no_error (error);
   /* No resource_url in the file: the provider's own base URL. */
   g_assert_null (kp_credential_get_account (credential));
