@@ -52,6 +52,7 @@ struct _KpMockKiro
   char       *good_refresh;   /* the refresh token the refresh endpoints accept */
   gboolean    rotate;
   char       *required;       /* the access token chat requests must carry, or NULL */
+  char       *usage_answer;   /* getUsageLimits' answer instead of the usual one, or NULL */
   KpMockKiroStats stats;
 };
 
@@ -139,6 +140,11 @@ sign_in_handler (KpMockKiro        *self,
       self->stats.usage_reads++;
       remember (&self->stats.last_usage_auth, soup_message_headers_get_one (headers, "Authorization"));
       remember (&self->stats.last_usage_arn, query ? g_hash_table_lookup (query, "profileArn") : NULL);
+      if (self->usage_answer != NULL)
+        {
+          set_error (msg, 200, NULL, self->usage_answer);
+          return;
+        }
       set_error (msg, 200, NULL,
                  "{\"usageBreakdownList\":[{\"resourceType\":\"CREDIT\",\"currentUsage\":12,"
                  "\"currentUsageWithPrecision\":12.5,\"usageLimit\":50,"
@@ -333,6 +339,7 @@ kp_mock_kiro_free (KpMockKiro *self)
   g_free (self->last_auth);
   g_free (self->good_refresh);
   g_free (self->required);
+  g_free (self->usage_answer);
   g_free (self->stats.last_refresh_path);
   g_free (self->stats.last_refresh_body);
   g_free (self->stats.last_usage_auth);
@@ -357,6 +364,14 @@ kp_mock_kiro_require_token (KpMockKiro *self,
                             const char *access_token)
 {
   remember (&self->required, access_token);
+}
+
+/* What getUsageLimits answers from now on (NULL: the usual). */
+void
+kp_mock_kiro_set_usage_answer (KpMockKiro *self,
+                               const char *answer)
+{
+  remember (&self->usage_answer, answer);
 }
 
 KpMockKiroStats *

@@ -44,6 +44,8 @@ void        kp_mock_kiro_set_refresh    (KpMockKiro  *self,
                                          gboolean     rotate);
 void        kp_mock_kiro_require_token  (KpMockKiro  *self,
                                          const char  *access_token);
+void        kp_mock_kiro_set_usage_answer (KpMockKiro *self,
+                                           const char *answer);
 KpMockKiroStats *kp_mock_kiro_get_stats (KpMockKiro  *self);
 
 GByteArray *kp_mock_kiro_load_events    (const char  *name);

@@ -668,6 +668,72 @@ test_quota_reset (void)
   g_assert_cmpint (kp_quota_reset_next (KP_QUOTA_RESET_UNKNOWN, 0, 1000), ==, 0);
 }
 
+static gboolean
+has_quota (gpointer data)
+{
+  return kp_credential_get_meta (data, "quota") != NULL;
+}
+
+static gboolean
+has_models (gpointer data)
+{
+  return kp_credential_get_meta (data, "models") != NULL;
+}
+
+static gboolean
+usage_read (gpointer data)
+{
+  return kp_mock_kiro_get_stats (data)->usage_reads >= 1;
+}
+
+/* A usage answer too big or too deep is not read; the models still are. */
+static void
+test_usage_bounds (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autofree char *file = write_token_file (fixture, "social", REFRESH_FILE, fixture->now + 3600);
+  g_autoptr(GString) big = g_string_new ("{\"usageBreakdownList\":[{\"currentUsage\":1,"
+                                         "\"usageLimit\":50}],\"pad\":\"");
+  g_autoptr(GString) deep = g_string_new ("{\"usageBreakdownList\":[{\"currentUsage\":1,"
+                                          "\"usageLimit\":50}],\"pad\":");
+  const char *answers[2];
+
+  while (big->len <= KP_KIRO_MANAGE_MAX_ANSWER)
+    g_string_append (big, "xxxxxxxxxxxxxxxx");
+  g_string_append (big, "\"}");
+  for (guint i = 0; i < 1000; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 0; i < 1000; i++)
+    g_string_append_c (deep, ']');
+  g_string_append_c (deep, '}');
+  answers[0] = big->str;
+  answers[1] = deep->str;
+
+  write_provider (fixture, file, "/refreshToken");
+  start_gateway (fixture);
+  for (guint i = 0; i < G_N_ELEMENTS (answers); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(KpCredential) credential = NULL;
+      g_autoptr(GAsyncResult) result = NULL;
+
+      kp_mock_kiro_set_usage_answer (fixture->mock, answers[i]);
+      kp_mock_kiro_get_stats (fixture->mock)->usage_reads = 0;
+      credential = import (fixture);
+      g_assert_true (kp_test_spin_until (usage_read, fixture->mock, 10000));
+      g_assert_true (kp_test_spin_until (has_models, credential, 10000));
+      /* Both answers came; the usage one never becomes a text. */
+      g_assert_false (kp_test_spin_until (has_quota, credential, 1000));
+
+      kp_kiro_token_stop (KP_KIRO_TOKEN (kp_credential_get_auth (credential)));
+      kp_gateway_remove_key_async (fixture->gateway, kp_credential_get_id (credential), NULL,
+                                   kp_test_store_result, &result);
+      g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+      g_assert_true (kp_gateway_remove_key_finish (fixture->gateway, result, &error));
+      g_assert_no_error (error);
+    }
+}
+
 /* What the keyring keeps: one word whatever the paths hold, read back whole;
  * a pasted token is sent as it is and never refreshed.
  */
@@ -700,6 +766,15 @@ test_secret (void)
 
   g_assert_null (kp_kiro_login_from_secret ("kiro-login:!!!not-base64", &error));
   g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_INVALID);
+  g_clear_error (&error);
+  {
+    /* Bigger than the keyring keeps: not read. */
+    g_autofree char *padding = g_strnfill (KP_KIRO_MAX_SECRET, 'A');
+    g_autofree char *huge = g_strconcat (secret, padding, NULL);
+
+    g_assert_null (kp_kiro_login_from_secret (huge, &error));
+    g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_INVALID);
+  }
 
   client->flow = KP_OAUTH_FLOW_KIRO;
   auth = kp_kiro_token_new (client, session);
@@ -723,6 +798,8 @@ main (int   argc,
   g_test_add_func ("/kiro-accounts/quota-reset", test_quota_reset);
   g_test_add_func ("/kiro-accounts/secret", test_secret);
   g_test_add ("/kiro-accounts/import-file", Fixture, NULL, fixture_set_up, test_import_file,
+              fixture_tear_down);
+  g_test_add ("/kiro-accounts/usage-bounds", Fixture, NULL, fixture_set_up, test_usage_bounds,
               fixture_tear_down);
   g_test_add ("/kiro-accounts/import-sqlite", Fixture, NULL, fixture_set_up, test_import_sqlite,
               fixture_tear_down);
