@@ -15,6 +15,19 @@
  *   kiro-malformed   400 "Improperly formed request."
  *   kiro-bearer      403 "The bearer token included in the request is invalid."
  *
+ * It also plays Kiro's sign-in and management endpoints:
+ *
+ *   POST /refreshToken     a social login's refresh
+ *   POST /token            an IdC login's refresh (SSO-OIDC CreateToken)
+ *   GET  /getUsageLimits   the account's usage
+ *   POST /                 ListAvailableModels (x-amz-target)
+ *
+ * A refresh with the refresh token it accepts (kp_mock_kiro_set_refresh())
+ * gives the access token "at-<n>" for the n-th refresh, and a new refresh
+ * token "rt-rotated-<n>" when told to rotate; any other is refused (400). Once
+ * kp_mock_kiro_require_token() named an access token, a chat request with
+ * another gets 403 "The bearer token … is invalid".
+ *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -35,6 +48,12 @@ struct _KpMockKiro
   guint       requests;
   char       *last_body;
   char       *last_auth;
+
+  char       *good_refresh;   /* the refresh token the refresh endpoints accept */
+  gboolean    rotate;
+  char       *required;       /* the access token chat requests must carry, or NULL */
+  char       *usage_answer;   /* getUsageLimits' answer instead of the usual one, or NULL */
+  KpMockKiroStats stats;
 };
 
 /**
@@ -99,6 +118,89 @@ set_stream (SoupServerMessage *msg,
 }
 
 static void
+remember (char       **slot,
+          const char  *value)
+{
+  g_free (*slot);
+  *slot = g_strdup (value);
+}
+
+static void
+sign_in_handler (KpMockKiro        *self,
+                 SoupServerMessage *msg,
+                 const char        *path,
+                 GHashTable        *query)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *method = soup_server_message_get_method (msg);
+
+  if (g_str_equal (path, "/getUsageLimits"))
+    {
+      self->stats.usage_reads++;
+      remember (&self->stats.last_usage_auth, soup_message_headers_get_one (headers, "Authorization"));
+      remember (&self->stats.last_usage_arn, query ? g_hash_table_lookup (query, "profileArn") : NULL);
+      if (self->usage_answer != NULL)
+        {
+          set_error (msg, 200, NULL, self->usage_answer);
+          return;
+        }
+      set_error (msg, 200, NULL,
+                 "{\"usageBreakdownList\":[{\"resourceType\":\"CREDIT\",\"currentUsage\":12,"
+                 "\"currentUsageWithPrecision\":12.5,\"usageLimit\":50,"
+                 "\"usageLimitWithPrecision\":50.0,\"unitPlural\":\"credits\"}],"
+                 "\"nextDateReset\":4102444800,"
+                 "\"subscriptionInfo\":{\"subscriptionTitle\":\"KIRO FREE\"}}");
+      return;
+    }
+  if (g_str_equal (path, "/") && g_str_equal (method, "POST"))
+    {
+      self->stats.model_reads++;
+      if (g_strcmp0 (soup_message_headers_get_one (headers, "x-amz-target"),
+                     "KiroControlPlaneBearerService.ListAvailableModels") != 0)
+        {
+          set_error (msg, 400, "UnknownOperationException", "{\"message\":\"unknown\"}");
+          return;
+        }
+      set_error (msg, 200, NULL,
+                 "{\"models\":[{\"modelId\":\"claude-sonnet-4.5\",\"modelName\":\"Sonnet\"},"
+                 "{\"modelId\":\"auto\"},{\"modelId\":\"deepseek-3.2\"}]}");
+      return;
+    }
+
+  /* /refreshToken or /token */
+  self->stats.refreshes++;
+  remember (&self->stats.last_refresh_path, path);
+  g_free (self->stats.last_refresh_body);
+  self->stats.last_refresh_body = g_strndup (body->data, body->length);
+  if (self->good_refresh == NULL ||
+      strstr (self->stats.last_refresh_body, self->good_refresh) == NULL)
+    {
+      set_error (msg, 400, "InvalidGrantException",
+                 "{\"error\":\"invalid_grant\",\"message\":\"Invalid refresh token\"}");
+      return;
+    }
+  {
+    g_autofree char *answer = NULL;
+    g_autofree char *rotated = NULL;
+
+    if (self->rotate)
+      {
+        rotated = g_strdup_printf ("rt-rotated-%u", self->stats.refreshes);
+        remember (&self->good_refresh, rotated);
+      }
+    answer = g_strdup_printf ("{\"accessToken\":\"at-%u\",%s%s%s\"expiresIn\":3600%s}",
+                              self->stats.refreshes,
+                              rotated ? "\"refreshToken\":\"" : "", rotated ? rotated : "",
+                              rotated ? "\"," : "",
+                              g_str_equal (path, "/refreshToken")
+                                ? ",\"profileArn\":\"arn:aws:codewhisperer:eu-central-1:111:profile/NEW\""
+                                : "");
+    set_error (msg, 200, NULL, answer);
+  }
+}
+
+static void
 handler (SoupServer        *server,
          SoupServerMessage *msg,
          const char        *path,
@@ -111,6 +213,12 @@ handler (SoupServer        *server,
   const char *model = NULL;
   JsonNode *root;
 
+  if (g_str_equal (path, "/refreshToken") || g_str_equal (path, "/token") ||
+      g_str_equal (path, "/getUsageLimits") || g_str_equal (path, "/"))
+    {
+      sign_in_handler (self, msg, path, query);
+      return;
+    }
   if (!g_str_equal (soup_server_message_get_method (msg), "POST") ||
       !g_str_equal (path, "/generateAssistantResponse"))
     {
@@ -135,6 +243,17 @@ handler (SoupServer        *server,
                                  : NULL;
 
       model = user ? json_object_get_string_member_with_default (user, "modelId", NULL) : NULL;
+    }
+  if (self->required != NULL)
+    {
+      g_autofree char *bearer = g_strconcat ("Bearer ", self->required, NULL);
+
+      if (g_strcmp0 (self->last_auth, bearer) != 0)
+        {
+          set_error (msg, 403, "AccessDeniedException",
+                     "{\"message\":\"The bearer token included in the request is invalid.\"}");
+          return;
+        }
     }
   if (model == NULL)
     {
@@ -218,7 +337,47 @@ kp_mock_kiro_free (KpMockKiro *self)
   g_free (self->url);
   g_free (self->last_body);
   g_free (self->last_auth);
+  g_free (self->good_refresh);
+  g_free (self->required);
+  g_free (self->usage_answer);
+  g_free (self->stats.last_refresh_path);
+  g_free (self->stats.last_refresh_body);
+  g_free (self->stats.last_usage_auth);
+  g_free (self->stats.last_usage_arn);
   g_free (self);
+}
+
+/* The refresh token the refresh endpoints accept (NULL: none), and whether
+ * each refresh hands out a new one.
+ */
+void
+kp_mock_kiro_set_refresh (KpMockKiro *self,
+                          const char *refresh_token,
+                          gboolean    rotate)
+{
+  remember (&self->good_refresh, refresh_token);
+  self->rotate = rotate;
+}
+
+void
+kp_mock_kiro_require_token (KpMockKiro *self,
+                            const char *access_token)
+{
+  remember (&self->required, access_token);
+}
+
+/* What getUsageLimits answers from now on (NULL: the usual). */
+void
+kp_mock_kiro_set_usage_answer (KpMockKiro *self,
+                               const char *answer)
+{
+  remember (&self->usage_answer, answer);
+}
+
+KpMockKiroStats *
+kp_mock_kiro_get_stats (KpMockKiro *self)
+{
+  return &self->stats;
 }
 
 const char *

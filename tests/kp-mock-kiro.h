@@ -21,12 +21,32 @@ G_BEGIN_DECLS
 
 typedef struct _KpMockKiro KpMockKiro;
 
+typedef struct
+{
+  guint  refreshes;
+  char  *last_refresh_path;
+  char  *last_refresh_body;
+  guint  usage_reads;
+  char  *last_usage_auth;
+  char  *last_usage_arn;
+  guint  model_reads;
+} KpMockKiroStats;
+
 KpMockKiro *kp_mock_kiro_new            (GError     **error);
 void        kp_mock_kiro_free           (KpMockKiro  *self);
 const char *kp_mock_kiro_get_url        (KpMockKiro  *self);
 guint       kp_mock_kiro_get_requests   (KpMockKiro  *self);
 const char *kp_mock_kiro_get_last_body  (KpMockKiro  *self);
 const char *kp_mock_kiro_get_last_auth  (KpMockKiro  *self);
+
+void        kp_mock_kiro_set_refresh    (KpMockKiro  *self,
+                                         const char  *refresh_token,
+                                         gboolean     rotate);
+void        kp_mock_kiro_require_token  (KpMockKiro  *self,
+                                         const char  *access_token);
+void        kp_mock_kiro_set_usage_answer (KpMockKiro *self,
+                                           const char *answer);
+KpMockKiroStats *kp_mock_kiro_get_stats (KpMockKiro  *self);
 
 GByteArray *kp_mock_kiro_load_events    (const char  *name);
 

@@ -1001,6 +1001,47 @@ test_import_login (Fixture       *fixture,
   g_assert_null (strstr (fixture->all_output->str, "fixture-access-token"));
 }
 
+/* keypool keys import kiro: Kiro's sign-in goes to the keyring, its file is
+ * only read, and no token is printed or written to the database.
+ */
+static void
+test_import_kiro (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *cache = g_build_filename (fixture->home, ".aws", "sso", "cache", NULL);
+  g_autofree char *token = g_build_filename (cache, "kiro-auth-token.json", NULL);
+  g_autofree char *provider = g_build_filename (fixture->providers, "kiro.json", NULL);
+  g_autofree char *after = NULL;
+  const char *before =
+    "{\"accessToken\":\"kiro-cli-access-1\",\"refreshToken\":\"kiro-cli-refresh-1\","
+    "\"expiresAt\":\"2099-01-01T00:00:00.000Z\",\"authMethod\":\"social\","
+    "\"profileArn\":\"arn:aws:codewhisperer:us-east-1:1:profile/P\"}";
+
+  /* Its management API on a closed loopback port: nothing leaves the machine. */
+  g_file_set_contents (provider,
+                       "{\"schema\":1,\"id\":\"kiro\",\"name\":\"Kiro\",\"dialect\":\"kiro\","
+                       "\"base_url\":\"http://127.0.0.1:9\",\"requires_key\":true,"
+                       "\"oauth\":{\"flow\":\"kiro\",\"token_url\":\"http://127.0.0.1:9/refreshToken\","
+                       "\"manage_url\":\"http://127.0.0.1:9\"},\"models\":[{\"id\":\"kiro/auto\","
+                       "\"upstream_id\":\"auto\",\"input\":0,\"output\":0}]}", -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir_with_parents (cache, 0700), ==, 0);
+  g_file_set_contents (token, before, -1, &error);
+  g_assert_no_error (error);
+  {
+    g_autofree char *out = NULL;
+
+    g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "keys", "import", "kiro", NULL), ==, 0);
+    assert_contains (out, "Added account 1 for kiro");
+  }
+  g_file_get_contents (token, &after, NULL, &error);
+  g_assert_cmpstr (after, ==, before);
+  g_assert_null (strstr (fixture->all_output->str, "kiro-cli-refresh-1"));
+  g_assert_null (strstr (fixture->all_output->str, "kiro-cli-access-1"));
+  assert_no_secret_on_disk (fixture, "kiro-cli-refresh-1");
+}
+
 /* The token `keypool connect codex` wrote into Codex's config. */
 static char *
 codex_token (const char *path)
@@ -1105,6 +1146,7 @@ main (int   argc,
 
   ADD ("keys-lifecycle", test_keys_lifecycle);
   ADD ("import-login", test_import_login);
+  ADD ("import-kiro", test_import_kiro);
   ADD ("token-file-moves-to-keyring", test_token_file_moves_to_keyring);
   ADD ("daemon-carries-out-commands", test_daemon_carries_out_commands);
   ADD ("refresh", test_refresh);

@@ -19,7 +19,10 @@
 #include "auth/kp-device-flow.h"
 #include "auth/kp-oauth-client.h"
 #include "auth/kp-oauth-token.h"
+#include "kp-gateway-private.h"
+#include "kp-key-health.h"
 #include "kp-test-util.h"
+#include "wire/kp-wire.h"
 
 #define SCOPE "openid profile email model.completion"
 
@@ -34,6 +37,8 @@ typedef struct
   char       *last_refresh_form;
   gint64      last_poll_us;
   GArray     *gaps_us;      /* between polls */
+  guint       chats;
+  char       *last_chat_auth;
 } Mock;
 
 static const char * const script_ok[] = { "authorization_pending", "slow_down",
@@ -86,8 +91,10 @@ handle_token (Mock              *mock,
   {
     const char *verifier = g_hash_table_lookup (form, "code_verifier");
     g_autofree char *challenge = kp_device_flow_pkce_challenge (verifier != NULL ? verifier : "");
-    const char * const *script = g_str_equal (mock->client_id, "slow") ? script_slow
-                               : g_str_equal (mock->client_id, "expired") ? script_expired
+    const char *id = g_str_has_prefix (mock->client_id, "gw-") ? mock->client_id + 3
+                                                               : mock->client_id;
+    const char * const *script = g_str_equal (id, "slow") ? script_slow
+                               : g_str_equal (id, "expired") ? script_expired
                                : g_str_equal (mock->client_id, "denied") ? script_denied
                                : script_ok;
     gint64 now = g_get_monotonic_time ();
@@ -147,13 +154,34 @@ handler (SoupServer        *server,
           reply (msg, 400, "{\"error\":\"invalid_request\"}");
           return;
         }
-      reply (msg, 200, "{\"device_code\":\"qwen-device-code\",\"user_code\":\"ABCD-1234\","
-                       "\"verification_uri\":\"https://chat.qwen.ai/authorize\","
-                       "\"verification_uri_complete\":\"https://chat.qwen.ai/authorize?user_code=ABCD-1234\","
-                       "\"expires_in\":600}");
+      /* The gateway's and the command's sign-ins (client ids "gw-…") poll each second. */
+      reply (msg, 200, g_str_has_prefix (mock->client_id, "gw-")
+        ? "{\"device_code\":\"qwen-device-code\",\"user_code\":\"ABCD-1234\","
+          "\"verification_uri\":\"https://chat.qwen.ai/authorize\","
+          "\"verification_uri_complete\":\"https://chat.qwen.ai/authorize?user_code=ABCD-1234\","
+          "\"expires_in\":600,\"interval\":1}"
+        : "{\"device_code\":\"qwen-device-code\",\"user_code\":\"ABCD-1234\","
+          "\"verification_uri\":\"https://chat.qwen.ai/authorize\","
+          "\"verification_uri_complete\":\"https://chat.qwen.ai/authorize?user_code=ABCD-1234\","
+          "\"expires_in\":600}");
     }
   else if (g_str_equal (path, "/api/v1/oauth2/token"))
     handle_token (mock, msg, form);
+  else if (g_str_equal (path, "/v1/chat/completions"))
+    {
+      SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+
+      mock->chats++;
+      g_free (mock->last_chat_auth);
+      mock->last_chat_auth = g_strdup (soup_message_headers_get_one (headers, "Authorization"));
+      /* The model says which of §5's errors: the daily quota, or a rate limit. */
+      if (strstr (text, "\"quota-model\"") != NULL)
+        reply (msg, 403, "{\"error\":{\"code\":\"insufficient_quota\",\"type\":\"insufficient_quota\","
+                         "\"message\":\"Free allocated quota exceeded.\"}}");
+      else
+        reply (msg, 429, "{\"error\":{\"code\":\"rate_limit_exceeded\","
+                         "\"message\":\"Too many requests\"}}");
+    }
   else
     reply (msg, 404, "{\"error\":\"not_found\"}");
 }
@@ -184,6 +212,7 @@ mock_clear (Mock *mock)
   g_free (mock->challenge);
   g_free (mock->client_id);
   g_free (mock->last_refresh_form);
+  g_free (mock->last_chat_auth);
   g_array_unref (mock->gaps_us);
 }
 
@@ -412,6 +441,445 @@ test_refresh_keeps_refresh_token (void)
   kp_oauth_token_stop (KP_OAUTH_TOKEN (auth));
 }
 
+/* Accounts: the gateway's sign-in, import and quota, and the commands --- */
+
+/* Where the account's API is: the provider's base URL swapped for it. */
+static void
+test_rebase (void)
+{
+  g_autofree char *moved = kp_wire_rebase_url ("https://portal.qwen.ai/v1/chat/completions",
+                                               "https://portal.qwen.ai/v1",
+                                               "https://dashscope.example/v1");
+  g_autoptr(KpOAuthClient) client = g_new0 (KpOAuthClient, 1);
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autoptr(KpAuth) auth = NULL;
+  JsonObject *account;
+
+  g_assert_cmpstr (moved, ==, "https://dashscope.example/v1/chat/completions");
+  /* Only https; only under the provider's base. */
+  g_assert_null (kp_wire_rebase_url ("https://portal.qwen.ai/v1/chat/completions",
+                                     "https://portal.qwen.ai/v1", "http://evil.example/v1"));
+  g_assert_null (kp_wire_rebase_url ("https://other.example/v1/chat/completions",
+                                     "https://portal.qwen.ai/v1", "https://dashscope.example/v1"));
+  g_assert_null (kp_wire_rebase_url ("https://portal.qwen.ai/v10/x", "https://portal.qwen.ai/v1",
+                                     "https://dashscope.example/v1"));
+
+  client->token_url = g_strdup ("https://chat.qwen.ai/api/v1/oauth2/token");
+  client->client_id = g_strdup ("x");
+  auth = kp_oauth_token_new (client, session);
+  g_assert_null (kp_auth_get_account (auth));
+  kp_oauth_token_set_resource_url (KP_OAUTH_TOKEN (auth), "http://plain.example");
+  g_assert_null (kp_auth_get_account (auth));
+  kp_oauth_token_set_resource_url (KP_OAUTH_TOKEN (auth), "portal.qwen.ai");
+  account = kp_auth_get_account (auth);
+  g_assert_nonnull (account);
+  g_assert_cmpstr (json_object_get_string_member (account, "baseUrl"), ==,
+                   "https://portal.qwen.ai/v1");
+}
+
+typedef struct
+{
+  Mock         mock;
+  KpTestPlace  place;
+  char        *home;
+  KpGateway   *gateway;
+  char        *code;      /* what "login-code" said */
+  char        *page;
+  gint64       now;       /* the key health's clock */
+} Place;
+
+static gint64
+place_clock (gpointer data)
+{
+  return ((Place *)data)->now;
+}
+
+/* The provider file, with the mock's endpoints and @client_id choosing its script. */
+static void
+write_provider (Place      *place,
+                const char *client_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *json = g_strdup_printf (
+    "{\"schema\":1,\"id\":\"qwen-code\",\"name\":\"Qwen Code\",\"dialect\":\"openai\","
+    "\"base_url\":\"%s/v1\",\"auth\":\"bearer\",\"requires_key\":true,\"key_check\":\"chat\","
+    "\"subscription\":true,\"prices_checked\":\"2026-12-02\","
+    "\"oauth\":{\"flow\":\"device\",\"device_code_url\":\"%s/api/v1/oauth2/device/code\","
+    "\"token_url\":\"%s/api/v1/oauth2/token\",\"client_id\":\"%s\","
+    "\"scopes\":[\"openid\",\"profile\",\"email\",\"model.completion\"],"
+    "\"import_file\":\"~/.qwen/oauth_creds.json\",\"daily_quota_utc_offset_min\":480},"
+    "\"models\":[{\"id\":\"qwen/quota\",\"upstream_id\":\"quota-model\",\"input\":0,\"output\":0},"
+    "{\"id\":\"qwen/busy\",\"upstream_id\":\"busy-model\",\"input\":0,\"output\":0}]}",
+    place->mock.base, place->mock.base, place->mock.base, client_id);
+  g_autofree char *path = g_build_filename (place->place.providers, "qwen-code.json", NULL);
+
+  g_file_set_contents (path, json, -1, &error);
+  g_assert_no_error (error);
+}
+
+/* Qwen Code's own credentials file, as qwen-code writes it. */
+static char *
+write_creds (Place *place)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_build_filename (place->home, ".qwen", NULL);
+  g_autofree char *path = g_build_filename (dir, "oauth_creds.json", NULL);
+  g_autofree char *json = g_strdup_printf (
+    "{\"access_token\":\"qwen-file-access\",\"refresh_token\":\"qwen-file-refresh\","
+    "\"token_type\":\"Bearer\",\"expiry_date\":%" G_GINT64_FORMAT "}",
+    (g_get_real_time () / G_USEC_PER_SEC + 3600) * 1000);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_file_set_contents (path, json, -1, &error);
+  g_assert_no_error (error);
+  return g_steal_pointer (&path);
+}
+
+static void
+place_set_up (Place         *place,
+              gconstpointer  data)
+{
+  mock_init (&place->mock);
+  kp_test_place_init (&place->place, "qwen");
+  place->home = g_build_filename (place->place.root, "home", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (place->home, 0700), ==, 0);
+  write_provider (place, "gw-ok");
+}
+
+static void
+start_gateway (Place *place)
+{
+  place->gateway = kp_test_gateway_new (place->place.providers, place->place.root, "kp-qwen-test");
+  kp_gateway_set_use_keyring (place->gateway, TRUE);
+  kp_test_gateway_start (place->gateway);
+}
+
+static void
+place_tear_down (Place         *place,
+                 gconstpointer  data)
+{
+  kp_test_gateway_clear (&place->gateway);
+  kp_test_spin_ms (10);
+  mock_clear (&place->mock);
+  kp_test_place_clear (&place->place);
+  g_free (place->home);
+  g_free (place->code);
+  g_free (place->page);
+}
+
+static void
+on_login_code (KpGateway  *gateway,
+               const char *provider_id,
+               const char *user_code,
+               const char *url,
+               Place      *place)
+{
+  g_assert_cmpstr (provider_id, ==, "qwen-code");
+  g_free (place->code);
+  place->code = g_strdup (user_code);
+  g_free (place->page);
+  place->page = g_strdup (url);
+}
+
+static KpCredential *
+gateway_login (Place   *place,
+               guint    timeout_s,
+               GCancellable *cancellable,
+               GError **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree char *url = g_strdup ("not cleared");
+
+  g_signal_connect (place->gateway, "login-code", G_CALLBACK (on_login_code), place);
+  g_assert_true (kp_gateway_login_async (place->gateway, "qwen", "me", FALSE, timeout_s, &url,
+                                         cancellable, kp_test_store_result, &result, error));
+  /* The page comes with the code, later. */
+  g_assert_null (url);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 30000));
+  g_signal_handlers_disconnect_by_func (place->gateway, on_login_code, place);
+  return kp_gateway_login_finish (place->gateway, result, error);
+}
+
+/* `login qwen` through the gateway: the code and its page told, pending and
+ * slow_down waited out, the account kept with its API's address.
+ */
+static void
+test_gateway_login (Place         *place,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+  KpAuth *auth;
+
+  start_gateway (place);
+  credential = gateway_login (place, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (place->code, ==, "ABCD-1234");
+  g_assert_cmpstr (place->page, ==, "https://chat.qwen.ai/authorize?user_code=ABCD-1234");
+  g_assert_cmpuint (place->mock.polls, ==, 4);
+  g_assert_cmpstr (kp_credential_get_provider_id (credential), ==, "qwen-code");
+  auth = kp_credential_get_auth (credential);
+  g_assert_true (KP_IS_OAUTH_TOKEN (auth));
+  g_assert_cmpstr (kp_oauth_token_peek (KP_OAUTH_TOKEN (auth)), ==, "qwen-access-1");
+  g_assert_cmpstr (kp_credential_get_secret (credential), ==, "qwen-refresh-1");
+  g_assert_cmpstr (json_object_get_string_member (kp_credential_get_account (credential),
+                                                  "baseUrl"), ==, "https://portal.qwen.ai/v1");
+}
+
+static gboolean
+cancel_when_coded (gpointer data)
+{
+  return ((Place *)data)->code != NULL;
+}
+
+/* The caller's cancellable ends the sign-in; nothing is kept. */
+static void
+test_gateway_cancel (Place         *place,
+                     gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+  g_autofree char *url = NULL;
+
+  write_provider (place, "gw-slow");
+  start_gateway (place);
+  g_signal_connect (place->gateway, "login-code", G_CALLBACK (on_login_code), place);
+  g_assert_true (kp_gateway_login_async (place->gateway, "qwen-code", NULL, FALSE, 0, &url,
+                                         cancellable, kp_test_store_result, &result, &error));
+  g_assert_true (kp_test_spin_until (cancel_when_coded, place, 10000));
+  g_cancellable_cancel (cancellable);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  g_signal_handlers_disconnect_by_func (place->gateway, on_login_code, place);
+  credential = kp_gateway_login_finish (place->gateway, result, &error);
+  g_assert_null (credential);
+  g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_CANCELLED);
+  g_assert_cmpstr (error->message, ==, "The sign-in was cancelled.");
+  g_assert_cmpuint (kp_gateway_get_credentials (place->gateway)->len, ==, 0);
+}
+
+/* Nobody approves: the timeout ends it. */
+static void
+test_gateway_timeout (Place         *place,
+                      gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+
+  write_provider (place, "gw-slow");
+  start_gateway (place);
+  credential = gateway_login (place, 1, NULL, &error);
+  g_assert_null (credential);
+  g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_CANCELLED);
+  g_assert_nonnull (strstr (error->message, "timed out after 1 s"));
+}
+
+/* An imported account: its quota error rests it until 00:00 in Beijing (UTC+8),
+ * a plain 429 only cools it down.
+ */
+static void
+test_gateway_quota (Place         *place,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+  g_autoptr(GDateTime) clock = g_date_time_new_utc (2027, 3, 10, 15, 59, 0);
+  g_autoptr(GDateTime) midnight = g_date_time_new_utc (2027, 3, 10, 16, 0, 0);
+  g_autoptr(SoupSession) client = soup_session_new ();
+  g_autofree char *home = g_strdup (g_getenv ("HOME"));
+  g_autofree char *chat_url = NULL;
+
+  g_free (write_creds (place));
+  g_setenv ("HOME", place->home, TRUE);
+  start_gateway (place);
+  kp_gateway_import_login_async (place->gateway, "qwen", NULL, NULL, kp_test_store_result,
+                                 &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  credential = kp_gateway_import_login_finish (place->gateway, result, &error);
+  if (home != NULL)
+    g_setenv ("HOME", home, TRUE);
+  else
+    g_unsetenv ("HOME");
+  g_assert_no_error (error);
+  /* No resource_url in the file: the provider's own base URL. */
+  g_assert_null (kp_credential_get_account (credential));
+
+  place->now = g_date_time_to_unix (clock);
+  kp_key_health_set_clock (kp_gateway_get_key_health (place->gateway), place_clock, place);
+  chat_url = g_strdup_printf ("http://127.0.0.1:%u/v1/chat/completions",
+                              kp_gateway_get_port (place->gateway));
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *body = i == 0 ? "{\"model\":\"qwen/quota\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+                                : "{\"model\":\"qwen/busy\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+      g_autoptr(SoupMessage) msg = soup_message_new ("POST", chat_url);
+      g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+      g_auto(KpTestResponse) response = { 0 };
+
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
+                                    "Bearer kp-qwen-test");
+      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+      kp_test_send (client, msg, 15000, &response);
+      g_assert_cmpuint (response.status, !=, 200);
+      g_assert_cmpstr (place->mock.last_chat_auth, ==, "Bearer qwen-file-access");
+      if (i == 0)
+        {
+          g_assert_cmpint (kp_credential_get_state (credential, place->now), ==,
+                           KP_CREDENTIAL_EXHAUSTED);
+          /* 23:59 in Beijing: back at its midnight, a minute away, not in an hour. */
+          g_assert_cmpint (kp_credential_get_state_until (credential), ==,
+                           g_date_time_to_unix (midnight));
+          g_assert_true (kp_gateway_reset_key (place->gateway, kp_credential_get_id (credential),
+                                               &error));
+        }
+      else
+        g_assert_cmpint (kp_credential_get_state (credential, place->now), ==,
+                         KP_CREDENTIAL_COOLING);
+    }
+  g_assert_cmpuint (place->mock.chats, ==, 2);
+}
+
+/* The commands ---------------------------------------------------------- */
+
+typedef struct
+{
+  char    *out;
+  char    *err;
+  GError  *error;
+  gboolean done;
+} Ran;
+
+static void
+on_ran (GObject      *object,
+        GAsyncResult *result,
+        gpointer      user_data)
+{
+  Ran *ran = user_data;
+
+  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (object), result, &ran->out, &ran->err,
+                                        &ran->error);
+  ran->done = TRUE;
+}
+
+static gboolean
+ran_done (gpointer data)
+{
+  return ((Ran *)data)->done;
+}
+
+/* `keypool ARGS…` in its own process, while this loop serves the mock. */
+static int
+run_keypool (Place       *place,
+             char       **out,
+             char       **err,
+             ...)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                               G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *config = g_build_filename (place->place.root, "cli-config", NULL);
+  g_autofree char *data_dir = g_build_filename (place->place.root, "cli-data", NULL);
+  Ran ran = { 0 };
+  const char *arg;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer)g_getenv ("KEYPOOL_TEST_BINARY"));
+  va_start (args, err);
+  while ((arg = va_arg (args, const char *)) != NULL)
+    g_ptr_array_add (argv, (gpointer)arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", place->place.providers, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", config, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", data_dir, TRUE);
+  g_subprocess_launcher_setenv (launcher, "HOME", place->home, TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_TOKEN");
+  g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_PORT");
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *)argv->pdata, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8_async (process, "", NULL, on_ran, &ran);
+  g_assert_true (kp_test_spin_until (ran_done, &ran, 60000));
+  g_assert_no_error (ran.error);
+  /* No token ever reaches what keypool prints. */
+  for (const char *const *secret = (const char *const[]) { "qwen-access-1", "qwen-refresh-1",
+                                                           "qwen-file-access",
+                                                           "qwen-file-refresh", NULL };
+       *secret != NULL; secret++)
+    {
+      g_assert_null (strstr (ran.out, *secret));
+      g_assert_null (strstr (ran.err, *secret));
+    }
+  *out = ran.out;
+  *err = ran.err;
+  return g_subprocess_get_exit_status (process);
+}
+
+/* `keypool login qwen --no-browser`: pending, slow_down, approved; then a code
+ * that expires.
+ */
+static void
+test_cli_login (Place         *place,
+                gconstpointer  data)
+{
+  {
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_keypool (place, &out, &err, "login", "qwen", "--no-browser", "--label",
+                                  "work", NULL), ==, 0);
+    g_assert_nonnull (strstr (out, "ABCD-1234"));
+    g_assert_nonnull (strstr (out, "https://chat.qwen.ai/authorize?user_code=ABCD-1234"));
+    g_assert_nonnull (strstr (out, "Added account 1 for qwen-code"));
+    g_assert_cmpuint (place->mock.polls, ==, 4);
+  }
+  {
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_keypool (place, &out, &err, "keys", "list", NULL), ==, 0);
+    g_assert_nonnull (strstr (out, "qwen-code"));
+    g_assert_nonnull (strstr (out, "work"));
+  }
+  write_provider (place, "gw-expired");
+  {
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_keypool (place, &out, &err, "login", "qwen", "--no-browser", NULL), ==,
+                     1);
+    g_assert_nonnull (strstr (out, "ABCD-1234"));
+    g_assert_nonnull (strstr (err, "expired"));
+  }
+}
+
+/* `keypool keys import qwen`: ~/.qwen/oauth_creds.json, read and left as it was. */
+static void
+test_cli_import (Place         *place,
+                 gconstpointer  data)
+{
+  g_autofree char *creds = write_creds (place);
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  g_assert_true (g_file_get_contents (creds, &before, NULL, NULL));
+  g_assert_cmpint (run_keypool (place, &out, &err, "keys", "import", "qwen", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "Added account 1 for qwen-code"));
+  g_assert_true (g_file_get_contents (creds, &after, NULL, NULL));
+  g_assert_cmpstr (before, ==, after);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_keypool (place, &out, &err, "keys", "import", "qwen", NULL), ==, 1);
+  g_assert_nonnull (strstr (err, "already key 1"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -425,6 +893,17 @@ main (int   argc,
   g_test_add_func ("/qwen/pkce", test_pkce);
   g_test_add_func ("/qwen/resource-url", test_resource_url);
   g_test_add_func ("/qwen/refresh", test_refresh_keeps_refresh_token);
+  g_test_add_func ("/qwen/rebase", test_rebase);
+  g_test_add ("/qwen/gateway/login", Place, NULL, place_set_up, test_gateway_login,
+              place_tear_down);
+  g_test_add ("/qwen/gateway/cancel", Place, NULL, place_set_up, test_gateway_cancel,
+              place_tear_down);
+  g_test_add ("/qwen/gateway/timeout", Place, NULL, place_set_up, test_gateway_timeout,
+              place_tear_down);
+  g_test_add ("/qwen/gateway/quota", Place, NULL, place_set_up, test_gateway_quota,
+              place_tear_down);
+  g_test_add ("/qwen/cli/login", Place, NULL, place_set_up, test_cli_login, place_tear_down);
+  g_test_add ("/qwen/cli/import", Place, NULL, place_set_up, test_cli_import, place_tear_down);
 
   return g_test_run ();
 }

@@ -12,6 +12,9 @@
 
 #include "config.h"
 
+#include <glib-unix.h>
+#include <signal.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,6 +281,9 @@ keys_list (KpGateway               *gateway,
       if (kp_credential_get_meta (credential, "quota") != NULL)
         g_application_command_line_print (cmdline, "     %s\n",
                                           kp_credential_get_meta (credential, "quota"));
+      if (kp_credential_get_meta (credential, "models") != NULL)
+        g_application_command_line_print (cmdline, "     models: %.300s\n",
+                                          kp_credential_get_meta (credential, "models"));
     }
   return EXIT_SUCCESS;
 }
@@ -360,7 +366,58 @@ keys_import (GApplication            *app,
   return -1;
 }
 
-/* keypool login PROVIDER: sign in in the browser. */
+/* A sign-in under way: a device sign-in's code is printed when it comes, and
+ * Ctrl-C (in a keypool of its own) cancels it.
+ */
+typedef struct
+{
+  Pending      *pending;
+  KpGateway    *gateway;
+  GCancellable *cancellable;
+  gulong        code_id;
+  guint         sigint_id;
+} Login;
+
+static void
+on_login_code (KpGateway  *gateway,
+               const char *provider_id,
+               const char *user_code,
+               const char *url,
+               Login      *login)
+{
+  g_application_command_line_print (login->pending->cmdline,
+                                    "To sign in to %s, open\n  %s\nand enter the code %s "
+                                    "(waiting for your approval; Ctrl-C cancels).\n",
+                                    provider_id, url ? url : "(the provider gave no page)",
+                                    user_code ? user_code : "");
+}
+
+static gboolean
+on_login_interrupted (gpointer user_data)
+{
+  Login *login = user_data;
+
+  login->sigint_id = 0;
+  g_cancellable_cancel (login->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_signed_in (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Login *login = user_data;
+
+  g_clear_signal_handler (&login->code_id, login->gateway);
+  g_clear_handle_id (&login->sigint_id, g_source_remove);
+  g_clear_object (&login->cancellable);
+  g_clear_object (&login->gateway);
+  on_account_added (object, result, login->pending);
+  g_free (login);
+}
+
+/* keypool login PROVIDER: sign in in the browser, or with a device code. */
 int
 kp_cli_login (GApplication            *app,
               KpGateway               *gateway,
@@ -373,7 +430,7 @@ kp_cli_login (GApplication            *app,
   g_autoptr(GError) error = NULL;
   gboolean no_browser = FALSE;
   int timeout_s = 0;
-  Pending *pending;
+  Login *login;
   const GOptionEntry entries[] = {
     { "label", 0, 0, G_OPTION_ARG_STRING, &label, NULL, NULL },
     { "no-browser", 0, 0, G_OPTION_ARG_NONE, &no_browser, NULL, NULL },
@@ -385,16 +442,32 @@ kp_cli_login (GApplication            *app,
     return EXIT_FAILURE;
   if (argc != 2 || timeout_s < 0 || timeout_s > 3600)
     return kp_cli_fail (cmdline, "usage: keypool login PROVIDER [--label L] [--no-browser] "
-                          "[--timeout SECONDS] (e.g. gemini-cli, antigravity)");
+                          "[--timeout SECONDS] (e.g. gemini-cli, antigravity, qwen)");
 
-  pending = kp_cli_pending_new (app, cmdline);
-  if (!kp_gateway_login_async (gateway, argv[1], label, !no_browser, (guint)timeout_s, &url, NULL,
-                               on_account_added, pending, &error))
+  login = g_new0 (Login, 1);
+  login->pending = kp_cli_pending_new (app, cmdline);
+  login->gateway = g_object_ref (gateway);
+  login->cancellable = g_cancellable_new ();
+  login->code_id = g_signal_connect (gateway, "login-code", G_CALLBACK (on_login_code), login);
+  if (!g_application_command_line_get_is_remote (cmdline))
+    login->sigint_id = g_unix_signal_add (SIGINT, on_login_interrupted, login);
+  if (!kp_gateway_login_async (gateway, argv[1], label, !no_browser, (guint)timeout_s, &url,
+                               login->cancellable, on_signed_in, login, &error))
     {
+      Pending *pending = login->pending;
+
+      g_clear_signal_handler (&login->code_id, login->gateway);
+      g_clear_handle_id (&login->sigint_id, g_source_remove);
+      g_clear_object (&login->cancellable);
+      g_clear_object (&login->gateway);
+      g_free (login);
       kp_cli_pending_done (pending, kp_cli_fail (cmdline, "%s", error->message));
       return -1;
     }
-  g_application_command_line_print (cmdline, "Sign in here (waiting for the browser):\n%s\n", url);
+  /* A device sign-in has no page yet: its code comes with "login-code". */
+  if (url != NULL)
+    g_application_command_line_print (cmdline, "Sign in here (waiting for the browser):\n%s\n",
+                                      url);
   return -1;
 }
 

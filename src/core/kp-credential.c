@@ -291,6 +291,19 @@ kp_credential_get_auth (KpCredential *self)
 }
 
 /**
+ * kp_credential_get_account:
+ *
+ * Returns: (transfer none) (nullable): what the credential's login knows of
+ *   its account that requests must name (Kiro's profileArn)
+ */
+JsonObject *
+kp_credential_get_account (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
+  return self->auth != NULL ? kp_auth_get_account (self->auth) : NULL;
+}
+
+/**
  * kp_credential_get_token:
  *
  * Never waits (see kp_auth_get_token()).

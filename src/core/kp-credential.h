@@ -53,6 +53,7 @@ void               kp_credential_set_secret      (KpCredential *self,
 void               kp_credential_set_auth        (KpCredential *self,
                                                   KpAuth       *auth);
 KpAuth            *kp_credential_get_auth        (KpCredential *self);
+JsonObject        *kp_credential_get_account     (KpCredential *self);
 const char        *kp_credential_get_token       (KpCredential *self);
 gboolean           kp_credential_rejected        (KpCredential *self);
 const char        *kp_credential_get_meta        (KpCredential *self,

@@ -19,6 +19,7 @@
 #include "kp-gateway-private.h"
 #include "kp-http.h"
 #include "auth/kp-cli-creds.h"
+#include "auth/kp-kiro-token.h"
 #include "auth/kp-oauth-login.h"
 #include "auth/kp-oauth-token.h"
 #include "kp-code-assist.h"
@@ -243,6 +244,11 @@ kp_gateway_attach_auth (KpGateway    *self,
   client = provider ? kp_provider_get_oauth (provider) : NULL;
   if (client == NULL || kp_credential_is_from_env (credential))
     return;
+  if (client->flow == KP_OAUTH_FLOW_KIRO)
+    {
+      kp_gateway_attach_kiro (self, credential, client);
+      return;
+    }
 
   auth = kp_oauth_token_new (client, kp_gateway_get_auth_session (self));
   g_signal_connect_object (auth, "refused", G_CALLBACK (on_refused), self, 0);
@@ -265,7 +271,53 @@ kp_gateway_stop_auth (KpGateway *self)
 
       if (auth != NULL && KP_IS_OAUTH_TOKEN (auth))
         kp_oauth_token_stop (KP_OAUTH_TOKEN (auth));
+      else if (auth != NULL && KP_IS_KIRO_TOKEN (auth))
+        kp_kiro_token_stop (KP_KIRO_TOKEN (auth));
     }
+}
+
+/**
+ * kp_gateway_oauth_adjust_failure:
+ *
+ * A quota error of an account whose sign-in has a daily quota (Qwen Code's
+ * free tier) lasts until the provider's next day, not the default hour.
+ * Qwen Code's provider file gives 480 minutes: the next 00:00 in Beijing
+ * (UTC+8), Alibaba's own day. §5 of the protocol notes says only "the next
+ * day"; which midnight the free quota resets at is UNCONFIRMED.
+ */
+void
+kp_gateway_oauth_adjust_failure (KpCredential *credential,
+                                 KpFailure    *failure)
+{
+  KpAuth *auth = kp_credential_get_auth (credential);
+  const KpOAuthClient *client;
+
+  if (failure->klass != KP_FAILURE_QUOTA || failure->quota_reset != KP_QUOTA_RESET_UNKNOWN ||
+      auth == NULL || !KP_IS_OAUTH_TOKEN (auth))
+    return;
+  client = kp_oauth_token_get_client (KP_OAUTH_TOKEN (auth));
+  if (client->daily_quota_utc_offset_min == G_MININT)
+    return;
+  failure->quota_reset = KP_QUOTA_RESET_DAY;
+  failure->reset_utc_offset_min = client->daily_quota_utc_offset_min;
+}
+
+/* Short names the commands take for sign-in providers: `keypool login qwen`. */
+static const char *
+resolve_alias (KpGateway  *self,
+               const char *provider_id)
+{
+  static const struct { const char *alias; const char *id; } aliases[] = {
+    { "qwen", "qwen-code" },
+  };
+
+  if (provider_id == NULL ||
+      kp_catalog_get_provider (kp_gateway_get_catalog (self), provider_id) != NULL)
+    return provider_id;
+  for (guint i = 0; i < G_N_ELEMENTS (aliases); i++)
+    if (g_str_equal (provider_id, aliases[i].alias))
+      return aliases[i].id;
+  return provider_id;
 }
 
 static KpProvider *
@@ -300,6 +352,7 @@ typedef struct
   char   *refresh_token;
   char   *access_token;
   gint64  expires_at;
+  char   *resource_url;
 } AddAccount;
 
 static void
@@ -309,6 +362,7 @@ add_account_free (AddAccount *add)
   g_free (add->label);
   kp_secret_wipe (&add->refresh_token);
   kp_secret_wipe (&add->access_token);
+  g_free (add->resource_url);
   g_free (add);
 }
 
@@ -333,6 +387,8 @@ on_account_stored (GObject      *object,
   auth = kp_credential_get_auth (credential);
   if (auth != NULL && KP_IS_OAUTH_TOKEN (auth))
     {
+      if (add->resource_url != NULL)
+        kp_oauth_token_set_resource_url (KP_OAUTH_TOKEN (auth), add->resource_url);
       if (add->access_token != NULL)
         kp_oauth_token_set_access_token (KP_OAUTH_TOKEN (auth), add->access_token,
                                          add->expires_at);
@@ -363,25 +419,22 @@ find_account (KpGateway  *self,
 }
 
 /**
- * kp_gateway_add_account_async:
- * @provider_id: a provider with an "oauth" object
- * @label: a name for the account
- * @refresh_token: the account's refresh token (kept in the keyring)
- * @access_token: (nullable): a valid access token, if one is known
- * @expires_at: when @access_token expires, unix s
+ * kp_gateway_add_account_full_async:
+ * @resource_url: (nullable): where the login says the account's API is (Qwen)
  *
- * Saves an OAuth account like a key: routable at once.
+ * kp_gateway_add_account_async(), and where the account's API is.
  */
 void
-kp_gateway_add_account_async (KpGateway           *self,
-                              const char          *provider_id,
-                              const char          *label,
-                              const char          *refresh_token,
-                              const char          *access_token,
-                              gint64               expires_at,
-                              GCancellable        *cancellable,
-                              GAsyncReadyCallback  callback,
-                              gpointer             user_data)
+kp_gateway_add_account_full_async (KpGateway           *self,
+                                   const char          *provider_id,
+                                   const char          *label,
+                                   const char          *refresh_token,
+                                   const char          *access_token,
+                                   gint64               expires_at,
+                                   const char          *resource_url,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
   g_autoptr(GError) error = NULL;
@@ -415,11 +468,37 @@ kp_gateway_add_account_async (KpGateway           *self,
   add->refresh_token = g_strdup (refresh_token);
   add->access_token = g_strdup (access_token);
   add->expires_at = expires_at;
+  add->resource_url = g_strdup (resource_url);
   g_task_set_task_data (task, add, (GDestroyNotify)add_account_free);
 
   /* The refresh at once checks the account better than any key check. */
   kp_gateway_add_key_async (self, provider_id, add->label, 1.0, refresh_token, FALSE,
                             cancellable, on_account_stored, g_steal_pointer (&task));
+}
+
+/**
+ * kp_gateway_add_account_async:
+ * @provider_id: a provider with an "oauth" object
+ * @label: a name for the account
+ * @refresh_token: the account's refresh token (kept in the keyring)
+ * @access_token: (nullable): a valid access token, if one is known
+ * @expires_at: when @access_token expires, unix s
+ *
+ * Saves an OAuth account like a key: routable at once.
+ */
+void
+kp_gateway_add_account_async (KpGateway           *self,
+                              const char          *provider_id,
+                              const char          *label,
+                              const char          *refresh_token,
+                              const char          *access_token,
+                              gint64               expires_at,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  kp_gateway_add_account_full_async (self, provider_id, label, refresh_token, access_token,
+                                     expires_at, NULL, cancellable, callback, user_data);
 }
 
 /**
@@ -453,8 +532,11 @@ kp_gateway_dup_login_file (KpGateway  *self,
 
   g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
 
+  provider_id = resolve_alias (self, provider_id);
   provider = kp_catalog_get_provider (kp_gateway_get_catalog (self), provider_id);
   client = provider ? kp_provider_get_oauth (provider) : NULL;
+  if (client != NULL && client->flow == KP_OAUTH_FLOW_KIRO)
+    return kp_gateway_dup_kiro_source (client);
   if (client == NULL || client->import_file == NULL || !kp_cli_creds_exists (client->import_file))
     return NULL;
   return kp_cli_creds_expand_path (client->import_file);
@@ -482,8 +564,15 @@ kp_gateway_import_login_async (KpGateway           *self,
   g_return_if_fail (KP_IS_GATEWAY (self));
   g_return_if_fail (provider_id != NULL);
 
+  provider_id = resolve_alias (self, provider_id);
   provider = oauth_provider (self, provider_id, &error);
   client = provider ? kp_provider_get_oauth (provider) : NULL;
+  if (client != NULL && client->flow == KP_OAUTH_FLOW_KIRO)
+    {
+      kp_gateway_import_kiro_async (self, provider_id, client, label, NULL, cancellable, callback,
+                                    user_data);
+      return;
+    }
   if (client != NULL && client->import_file == NULL)
     g_set_error (&error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_INVALID,
                  "%s has no CLI login to import; use “keypool login %s”.",
@@ -501,9 +590,9 @@ kp_gateway_import_login_async (KpGateway           *self,
       return;
     }
 
-  kp_gateway_add_account_async (self, provider_id, label, creds->refresh_token,
-                                creds->access_token, creds->expires_at, cancellable, callback,
-                                user_data);
+  kp_gateway_add_account_full_async (self, provider_id, label, creds->refresh_token,
+                                     creds->access_token, creds->expires_at, creds->resource_url,
+                                     cancellable, callback, user_data);
 }
 
 KpCredential *
@@ -582,6 +671,10 @@ on_signed_in (GObject      *object,
  * @url_out: (out) (optional): the sign-in URL, to show the user
  *
  * Signs in in the browser (PKCE, loopback redirect) and adds the account.
+ * For a provider whose sign-in is a device code (Qwen Code), @url_out is set
+ * to %NULL: the code and its page come with the signal #KpGateway::login-code
+ * once the provider gave them (kp-gateway-device.c). Kiro's accounts are
+ * imported, not signed in here.
  *
  * Returns: %FALSE with @error set if the sign-in cannot start; the callback
  *   is then not called
@@ -605,6 +698,7 @@ kp_gateway_login_async (KpGateway           *self,
   g_return_val_if_fail (KP_IS_GATEWAY (self), FALSE);
   g_return_val_if_fail (provider_id != NULL, FALSE);
 
+  provider_id = resolve_alias (self, provider_id);
   provider = oauth_provider (self, provider_id, error);
   if (provider == NULL)
     return FALSE;
@@ -614,6 +708,22 @@ kp_gateway_login_async (KpGateway           *self,
                    "Cannot keep a sign-in: the keyring is unavailable (%s).",
                    kp_gateway_get_keyring_problem (self));
       return FALSE;
+    }
+  switch (kp_provider_get_oauth (provider)->flow)
+    {
+    case KP_OAUTH_FLOW_DEVICE:
+      /* The code and its page come with the signal "login-code". */
+      if (url_out != NULL)
+        *url_out = NULL;
+      return kp_gateway_login_device_async (self, provider, label, open_browser, timeout_s,
+                                            cancellable, callback, user_data, error);
+    case KP_OAUTH_FLOW_KIRO:
+      g_set_error (error, KP_GATEWAY_ERROR, KP_GATEWAY_ERROR_INVALID,
+                   "Sign in to Kiro itself, then “keypool keys import %s”.", provider_id);
+      return FALSE;
+    case KP_OAUTH_FLOW_CODE:
+    default:
+      break;
     }
 
   login = g_new0 (Login, 1);

@@ -7,6 +7,8 @@
 #pragma once
 
 #include "kp-gateway.h"
+#include "auth/kp-oauth-client.h"
+#include "kp-upstream-error.h"
 
 G_BEGIN_DECLS
 
@@ -15,6 +17,10 @@ KpKeyHealth *kp_gateway_get_key_health     (KpGateway   *self);
 SoupSession *kp_gateway_ensure_session     (KpGateway   *self,
                                             guint        timeout_s);
 void         kp_gateway_emit_changed       (KpGateway   *self);
+void         kp_gateway_emit_login_code    (KpGateway   *self,
+                                            const char  *provider_id,
+                                            const char  *user_code,
+                                            const char  *url);
 guint        kp_gateway_get_models_builds  (KpGateway   *self);
 
 SoupSession *kp_gateway_get_auth_session   (KpGateway   *self);
@@ -23,6 +29,44 @@ SoupSession *kp_gateway_get_auth_session   (KpGateway   *self);
 void         kp_gateway_attach_auth        (KpGateway    *self,
                                             KpCredential *credential);
 void         kp_gateway_stop_auth          (KpGateway    *self);
+void         kp_gateway_oauth_adjust_failure (KpCredential *credential,
+                                              KpFailure    *failure);
+
+void         kp_gateway_add_account_full_async (KpGateway           *self,
+                                                const char          *provider_id,
+                                                const char          *label,
+                                                const char          *refresh_token,
+                                                const char          *access_token,
+                                                gint64               expires_at,
+                                                const char          *resource_url,
+                                                GCancellable        *cancellable,
+                                                GAsyncReadyCallback  callback,
+                                                gpointer             user_data);
+
+/* kp-gateway-device.c */
+gboolean     kp_gateway_login_device_async (KpGateway           *self,
+                                            KpProvider          *provider,
+                                            const char          *label,
+                                            gboolean             open_browser,
+                                            guint                timeout_s,
+                                            GCancellable        *cancellable,
+                                            GAsyncReadyCallback  callback,
+                                            gpointer             user_data,
+                                            GError             **error);
+
+/* kp-gateway-kiro.c */
+void         kp_gateway_attach_kiro        (KpGateway           *self,
+                                            KpCredential        *credential,
+                                            const KpOAuthClient *client);
+char        *kp_gateway_dup_kiro_source    (const KpOAuthClient *client);
+void         kp_gateway_import_kiro_async  (KpGateway           *self,
+                                            const char          *provider_id,
+                                            const KpOAuthClient *client,
+                                            const char          *label,
+                                            const char          *path,
+                                            GCancellable        *cancellable,
+                                            GAsyncReadyCallback  callback,
+                                            gpointer             user_data);
 
 /* kp-gateway-keys.c */
 gboolean     kp_gateway_load_env_keys      (KpGateway   *self,

@@ -194,11 +194,17 @@ kp_gateway_note_failure (KpGateway       *self,
                          const KpRoute   *route,
                          const KpFailure *failure)
 {
+  KpFailure known;
+
   g_return_if_fail (KP_IS_GATEWAY (self));
   g_return_if_fail (route != NULL);
   g_return_if_fail (failure != NULL);
 
-  if (!kp_key_health_note_failure (self->health, route->offering, route->credential, failure))
+  known = *failure;  /* shallow: its strings stay the caller's */
+  /* What the account's sign-in knows of its quota (Qwen's daily one). */
+  if (route->credential != NULL)
+    kp_gateway_oauth_adjust_failure (route->credential, &known);
+  if (!kp_key_health_note_failure (self->health, route->offering, route->credential, &known))
     return;
 
   persist_state (self, route->credential);

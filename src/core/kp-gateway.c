@@ -33,6 +33,7 @@
 enum {
   REQUEST_FINISHED,
   CHANGED,
+  LOGIN_CODE,
   N_SIGNALS
 };
 
@@ -169,6 +170,23 @@ kp_gateway_class_init (KpGatewayClass *klass)
                   G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL,
                   G_TYPE_NONE, 0);
+
+  /**
+   * KpGateway::login-code:
+   * @provider_id: the provider being signed in to
+   * @user_code: the code the user enters
+   * @url: the page where it is entered (with the code in it, when the
+   *   provider gives such a page)
+   *
+   * A device sign-in (kp_gateway_login_async() for Qwen Code) has its code:
+   * show it to the user. The sign-in then waits for their approval.
+   */
+  signals[LOGIN_CODE] =
+    g_signal_new ("login-code",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
 }
 
 static void emit_changed (KpGateway *self);
@@ -784,6 +802,16 @@ kp_gateway_get_key_health (KpGateway *self)
 {
   g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
   return self->health;
+}
+
+void
+kp_gateway_emit_login_code (KpGateway  *self,
+                            const char *provider_id,
+                            const char *user_code,
+                            const char *url)
+{
+  g_return_if_fail (KP_IS_GATEWAY (self));
+  g_signal_emit (self, signals[LOGIN_CODE], 0, provider_id, user_code, url);
 }
 
 void

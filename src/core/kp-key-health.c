@@ -208,7 +208,8 @@ kp_key_health_note_failure (KpKeyHealth      *self,
   if (credential == NULL)
     return FALSE;
   /* An OAuth access token refused: a refresh is under way, the account is fine. */
-  if (failure->klass == KP_FAILURE_AUTH && kp_credential_rejected (credential))
+  if (failure->klass == KP_FAILURE_AUTH && !failure->account_locked &&
+      kp_credential_rejected (credential))
     return FALSE;
 
   said = g_strdup_printf ("%s%s%s", kp_failure_class_to_string (failure->klass),
@@ -226,6 +227,14 @@ kp_key_health_note_failure (KpKeyHealth      *self,
       break;
 
     case KP_FAILURE_QUOTA:
+      if (failure->quota_reset != KP_QUOTA_RESET_UNKNOWN)
+        {
+          /* Back at the start of the provider's next day or month. */
+          wait = kp_quota_reset_next (failure->quota_reset, failure->reset_utc_offset_min, now) - now;
+          wait = CLAMP (wait, 1, KP_KEY_HEALTH_QUOTA_RESET_MAX_S);
+          kp_credential_set_state (credential, KP_CREDENTIAL_EXHAUSTED, now + wait, message);
+          break;
+        }
       /* A quota that resets “now” is no information: rest the default. */
       wait = bounded_wait (failure->retry_after > 0 ? failure->retry_after : -1,
                            KP_KEY_HEALTH_QUOTA_DEFAULT_S, KP_KEY_HEALTH_QUOTA_MAX_S);

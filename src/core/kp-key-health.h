@@ -22,6 +22,10 @@ G_BEGIN_DECLS
 #define KP_KEY_HEALTH_RATE_LIMIT_MAX_S      3600
 #define KP_KEY_HEALTH_QUOTA_DEFAULT_S       3600
 #define KP_KEY_HEALTH_QUOTA_MAX_S           (24 * 3600)
+/* A quota the provider counts by the month (Kiro's) comes back at the start
+ * of the next one: at most a month and a day away, whatever the clock says.
+ */
+#define KP_KEY_HEALTH_QUOTA_RESET_MAX_S     (32 * 24 * 3600)
 #define KP_KEY_HEALTH_MODEL_MISSING_S       3600
 #define KP_KEY_HEALTH_BUSY_S                5
 #define KP_KEY_HEALTH_DOWN_BASE_S           5

@@ -359,6 +359,7 @@ try_route (KpRelay *self)
       self->target = (KpWireTarget) {
         .provider = self->provider, .offering = self->offering,
         .project = self->credential ? kp_credential_get_meta (self->credential, "project") : NULL,
+        .account = self->credential ? kp_credential_get_account (self->credential) : NULL,
       };
 
       g_clear_pointer (&self->translate_error, g_free);

@@ -28,6 +28,67 @@ kp_failure_clear (KpFailure *failure)
   g_clear_pointer (&failure->code, g_free);
   failure->klass = KP_FAILURE_NONE;
   failure->retry_after = -1;
+  failure->quota_reset = KP_QUOTA_RESET_UNKNOWN;
+  failure->reset_utc_offset_min = 0;
+  failure->account_locked = FALSE;
+}
+
+const char *
+kp_quota_reset_to_string (KpQuotaReset reset)
+{
+  switch (reset)
+    {
+    case KP_QUOTA_RESET_DAY:
+      return "day";
+    case KP_QUOTA_RESET_MONTH:
+      return "month";
+    case KP_QUOTA_RESET_UNKNOWN:
+    default:
+      return "unknown";
+    }
+}
+
+/**
+ * kp_quota_reset_next:
+ * @reset: the quota's period
+ * @utc_offset_min: for %KP_QUOTA_RESET_DAY, where the provider's day starts:
+ *   minutes east of UTC
+ * @now: unix s
+ *
+ * Returns: when the period after @now starts (unix s), or 0 for
+ *   %KP_QUOTA_RESET_UNKNOWN
+ */
+gint64
+kp_quota_reset_next (KpQuotaReset reset,
+                     int          utc_offset_min,
+                     gint64       now)
+{
+  g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc (now);
+  g_autoptr(GDateTime) local = NULL;
+  g_autoptr(GDateTime) start = NULL;
+  g_autoptr(GDateTime) next = NULL;
+
+  if (utc == NULL)
+    return 0;
+  switch (reset)
+    {
+    case KP_QUOTA_RESET_DAY:
+      utc_offset_min = CLAMP (utc_offset_min, -14 * 60, 14 * 60);
+      /* The provider's wall clock, read as if it were UTC. */
+      local = g_date_time_add_minutes (utc, utc_offset_min);
+      start = g_date_time_new_utc (g_date_time_get_year (local), g_date_time_get_month (local),
+                                   g_date_time_get_day_of_month (local), 0, 0, 0);
+      next = g_date_time_add_days (start, 1);
+      return g_date_time_to_unix (next) - (gint64)utc_offset_min * 60;
+    case KP_QUOTA_RESET_MONTH:
+      start = g_date_time_new_utc (g_date_time_get_year (utc), g_date_time_get_month (utc), 1,
+                                   0, 0, 0);
+      next = g_date_time_add_months (start, 1);
+      return g_date_time_to_unix (next);
+    case KP_QUOTA_RESET_UNKNOWN:
+    default:
+      return 0;
+    }
 }
 
 const char *
@@ -493,7 +554,7 @@ kp_failure_classify_http (KpFailure          *failure,
 
   g_return_if_fail (failure != NULL);
 
-  *failure = (KpFailure) { .retry_after = -1 };
+  *failure = (KpFailure) { .retry_after = -1, .quota_reset = KP_QUOTA_RESET_UNKNOWN };
   read_error_body (failure, body, body_len, &type, &google);
   failure->retry_after = retry_from_headers (headers);
   if (failure->retry_after < 0)

@@ -22,6 +22,14 @@ typedef enum
   KP_FAILURE_CLIENT,         /* back to the client as it is */
 } KpFailureClass;
 
+/* A quota the provider documents as coming back at the start of a period. */
+typedef enum
+{
+  KP_QUOTA_RESET_UNKNOWN,  /* Retry-After, or a default */
+  KP_QUOTA_RESET_DAY,      /* 00:00 of the provider's next day */
+  KP_QUOTA_RESET_MONTH,    /* 00:00 UTC on the first of next month (Kiro's) */
+} KpQuotaReset;
+
 typedef struct
 {
   KpFailureClass  klass;
@@ -29,6 +37,10 @@ typedef struct
   char           *code;        /* its error code, when it gave one */
   gint64          retry_after; /* seconds the provider asked to wait; -1 = not said */
   gboolean        overloaded;  /* the whole provider is busy (Anthropic's 529): not the key's fault */
+  KpQuotaReset    quota_reset; /* QUOTA: the period the provider's quota is counted in */
+  int             reset_utc_offset_min; /* ...for a day: its 00:00 is this far east of UTC */
+  gboolean        account_locked; /* AUTH: the account itself is refused (suspended, banned):
+                                   * no new token helps */
 } KpFailure;
 
 void           kp_failure_classify_http   (KpFailure          *failure,
@@ -40,6 +52,10 @@ void           kp_failure_classify_event  (KpFailure          *failure,
                                            const char         *data);
 void           kp_failure_clear           (KpFailure          *failure);
 const char    *kp_failure_class_to_string (KpFailureClass      klass);
+const char    *kp_quota_reset_to_string   (KpQuotaReset        reset);
+gint64         kp_quota_reset_next        (KpQuotaReset        reset,
+                                           int                 utc_offset_min,
+                                           gint64              now);
 gint64         kp_parse_retry_after       (const char         *value,
                                            gint64              now);
 gint64         kp_parse_go_duration_ms    (const char         *value);

@@ -94,6 +94,21 @@ kp_auth_accepted (KpAuth *self)
   KP_AUTH_GET_IFACE (self)->accepted (self);
 }
 
+/**
+ * kp_auth_get_account:
+ *
+ * Returns: (transfer none) (nullable): what the login knows of its account
+ *   that a request must carry (Kiro's profileArn), or %NULL
+ */
+JsonObject *
+kp_auth_get_account (KpAuth *self)
+{
+  g_return_val_if_fail (KP_IS_AUTH (self), NULL);
+  if (KP_AUTH_GET_IFACE (self)->get_account == NULL)
+    return NULL;
+  return KP_AUTH_GET_IFACE (self)->get_account (self);
+}
+
 const char *
 kp_auth_kind_to_string (KpAuthKindId kind)
 {

@@ -13,6 +13,7 @@
 
 #include <glib-object.h>
 #include <libsoup/soup.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -43,6 +44,10 @@ struct _KpAuthInterface
   gboolean      (*rejected)   (KpAuth     *self);
   /* The provider served a request with what was sent. */
   void          (*accepted)   (KpAuth     *self);
+  /* What the login knows of its account that requests must name (Kiro's
+   * profileArn), or NULL.
+   */
+  JsonObject   *(*get_account) (KpAuth    *self);
 };
 
 KpAuthKindId  kp_auth_get_kind             (KpAuth       *self);
@@ -52,6 +57,7 @@ void          kp_auth_set_secret           (KpAuth       *self,
 const char   *kp_auth_get_token            (KpAuth       *self);
 gboolean      kp_auth_rejected             (KpAuth       *self);
 void          kp_auth_accepted             (KpAuth       *self);
+JsonObject   *kp_auth_get_account          (KpAuth       *self);
 const char   *kp_auth_kind_to_string       (KpAuthKindId  kind);
 
 G_END_DECLS

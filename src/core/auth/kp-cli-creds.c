@@ -57,6 +57,7 @@ kp_cli_creds_free (KpCliCreds *creds)
     return;
   kp_secret_wipe (&creds->refresh_token);
   kp_secret_wipe (&creds->access_token);
+  g_free (creds->resource_url);
   g_free (creds);
 }
 
@@ -158,6 +159,7 @@ kp_cli_creds_read (const char  *path,
   creds = g_new0 (KpCliCreds, 1);
   creds->refresh_token = dup_token (object, "refresh_token");
   creds->access_token = dup_token (object, "access_token");
+  creds->resource_url = dup_token (object, "resource_url");
   expiry = json_object_get_member (object, "expiry_date");
   if (expiry != NULL && JSON_NODE_HOLDS_VALUE (expiry))
     {

@@ -23,6 +23,7 @@ typedef struct
   char   *refresh_token;
   char   *access_token;  /* NULL if none */
   gint64  expires_at;    /* unix s; 0 if not said */
+  char   *resource_url;  /* where the account's API is (Qwen Code), or NULL */
 } KpCliCreds;
 
 char       *kp_cli_creds_expand_path (const char  *path);

@@ -190,6 +190,48 @@ take_registration (KpKiroLogin  *login,
 }
 
 /**
+ * kp_kiro_login_new_from_object:
+ * @object: a sign-in in Kiro's fields (what Keypool keeps in the keyring)
+ * @source: (nullable): the file it came from, to read again on a refused refresh
+ *
+ * Returns: (transfer full): the sign-in, or %NULL with @error set
+ */
+KpKiroLogin *
+kp_kiro_login_new_from_object (JsonObject  *object,
+                               const char  *source,
+                               GError     **error)
+{
+  g_autoptr(KpKiroLogin) login = login_from_object (object, source ? source : "The sign-in",
+                                                    error);
+
+  if (login == NULL)
+    return NULL;
+  if (source == NULL)
+    g_clear_pointer (&login->source, g_free);
+  if (login->method == KP_KIRO_AUTH_IDC && !take_registration (login, object, error))
+    return NULL;
+  return g_steal_pointer (&login);
+}
+
+/* A copy a refresh can change while the original stays as it was. */
+KpKiroLogin *
+kp_kiro_login_copy (const KpKiroLogin *login)
+{
+  KpKiroLogin *copy = g_new0 (KpKiroLogin, 1);
+
+  copy->method = login->method;
+  copy->access_token = g_strdup (login->access_token);
+  copy->refresh_token = g_strdup (login->refresh_token);
+  copy->expires_at = login->expires_at;
+  copy->profile_arn = g_strdup (login->profile_arn);
+  copy->region = g_strdup (login->region);
+  copy->client_id = g_strdup (login->client_id);
+  copy->client_secret = g_strdup (login->client_secret);
+  copy->source = g_strdup (login->source);
+  return copy;
+}
+
+/**
  * kp_kiro_login_read_file:
  * @path: Kiro's kiro-auth-token.json
  *

@@ -16,6 +16,7 @@
 
 #include <gio/gio.h>
 #include <libsoup/soup.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -44,6 +45,10 @@ typedef struct
 } KpKiroLogin;
 
 const char  *kp_kiro_auth_method_to_string (KpKiroAuthMethod  method);
+KpKiroLogin *kp_kiro_login_new_from_object (JsonObject      *object,
+                                             const char       *source,
+                                             GError          **error);
+KpKiroLogin *kp_kiro_login_copy             (const KpKiroLogin *login);
 KpKiroLogin *kp_kiro_login_read_file        (const char       *path,
                                              GError          **error);
 KpKiroLogin *kp_kiro_login_read_sqlite      (const char       *path,

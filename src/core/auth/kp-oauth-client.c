@@ -36,6 +36,8 @@ kp_oauth_client_free (KpOAuthClient *client)
   g_strfreev (client->auth_params);
   g_free (client->import_file);
   g_free (client->account_setup);
+  g_free (client->device_code_url);
+  g_free (client->manage_url);
   g_free (client);
 }
 
@@ -57,6 +59,10 @@ kp_oauth_client_copy (const KpOAuthClient *client)
   copy->auth_params = g_strdupv (client->auth_params);
   copy->import_file = g_strdup (client->import_file);
   copy->account_setup = g_strdup (client->account_setup);
+  copy->flow = client->flow;
+  copy->device_code_url = g_strdup (client->device_code_url);
+  copy->manage_url = g_strdup (client->manage_url);
+  copy->daily_quota_utc_offset_min = client->daily_quota_utc_offset_min;
   return copy;
 }
 
@@ -117,6 +123,72 @@ check_url (const char  *url,
   return TRUE;
 }
 
+const char *
+kp_oauth_flow_to_string (KpOAuthFlow flow)
+{
+  switch (flow)
+    {
+    case KP_OAUTH_FLOW_DEVICE:
+      return "device";
+    case KP_OAUTH_FLOW_KIRO:
+      return "kiro";
+    case KP_OAUTH_FLOW_CODE:
+    default:
+      return "code";
+    }
+}
+
+static gboolean
+read_flow (JsonObject     *object,
+           KpOAuthClient  *client,
+           const char     *origin,
+           GError        **error)
+{
+  g_autofree char *flow = NULL;
+  JsonNode *node;
+
+  if (!get_text (object, "flow", FALSE, &flow, origin, error))
+    return FALSE;
+  if (flow == NULL || g_str_equal (flow, "code"))
+    client->flow = KP_OAUTH_FLOW_CODE;
+  else if (g_str_equal (flow, "device"))
+    client->flow = KP_OAUTH_FLOW_DEVICE;
+  else if (g_str_equal (flow, "kiro"))
+    client->flow = KP_OAUTH_FLOW_KIRO;
+  else
+    {
+      g_set_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_INVALID,
+                   "%s: “oauth.flow” is “%s”; the known ones are “code”, “device” and “kiro”.",
+                   origin, flow);
+      return FALSE;
+    }
+  if (!get_text (object, "device_code_url", client->flow == KP_OAUTH_FLOW_DEVICE,
+                 &client->device_code_url, origin, error) ||
+      !get_text (object, "manage_url", FALSE, &client->manage_url, origin, error) ||
+      !check_url (client->device_code_url, "device_code_url", origin, error) ||
+      !check_url (client->manage_url, "manage_url", origin, error))
+    return FALSE;
+
+  client->daily_quota_utc_offset_min = G_MININT;
+  node = json_object_get_member (object, "daily_quota_utc_offset_min");
+  if (node != NULL)
+    {
+      gint64 offset = JSON_NODE_HOLDS_VALUE (node) &&
+                      json_node_get_value_type (node) == G_TYPE_INT64
+                        ? json_node_get_int (node) : G_MININT64;
+
+      if (offset < -14 * 60 || offset > 14 * 60)
+        {
+          g_set_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_INVALID,
+                       "%s: “oauth.daily_quota_utc_offset_min” must be minutes east of UTC "
+                       "(-840 to 840).", origin);
+          return FALSE;
+        }
+      client->daily_quota_utc_offset_min = (int)offset;
+    }
+  return TRUE;
+}
+
 /**
  * kp_oauth_client_new_from_json:
  * @object: a provider file's "oauth" object
@@ -136,9 +208,15 @@ kp_oauth_client_new_from_json (JsonObject  *object,
 
   g_return_val_if_fail (object != NULL, NULL);
 
-  if (!get_text (object, "token_url", TRUE, &client->token_url, origin, error) ||
+  /* Kiro's login names its own refresh endpoint and client: a token_url is
+   * only an override (tests), and there is no client id.
+   */
+  if (!read_flow (object, client, origin, error) ||
+      !get_text (object, "token_url", client->flow != KP_OAUTH_FLOW_KIRO, &client->token_url,
+                 origin, error) ||
       !get_text (object, "auth_url", FALSE, &client->auth_url, origin, error) ||
-      !get_text (object, "client_id", TRUE, &client->client_id, origin, error) ||
+      !get_text (object, "client_id", client->flow != KP_OAUTH_FLOW_KIRO, &client->client_id,
+                 origin, error) ||
       !get_text (object, "client_secret", FALSE, &client->client_secret, origin, error) ||
       !get_text (object, "redirect_path", FALSE, &client->redirect_path, origin, error) ||
       !get_text (object, "import_file", FALSE, &client->import_file, origin, error) ||
@@ -245,6 +323,7 @@ kp_oauth_grant_free (KpOAuthGrant *grant)
   kp_secret_wipe (&grant->access_token);
   kp_secret_wipe (&grant->refresh_token);
   g_free (grant->scope);
+  g_free (grant->resource_url);
   g_free (grant);
 }
 
@@ -363,6 +442,7 @@ on_token_answer (GObject      *object,
       grant->access_token = dup_member_string (answer, "access_token");
       grant->refresh_token = dup_member_string (answer, "refresh_token");
       grant->scope = dup_member_string (answer, "scope");
+      grant->resource_url = dup_member_string (answer, "resource_url");
       if (expires != NULL && JSON_NODE_HOLDS_VALUE (expires))
         {
           GType type = json_node_get_value_type (expires);

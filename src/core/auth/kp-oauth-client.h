@@ -30,8 +30,17 @@ typedef enum
 /* Token answers are small; a bigger one is not a token answer. */
 #define KP_OAUTH_MAX_ANSWER (64 * 1024)
 
+/* How an account of the provider signs in and refreshes. */
+typedef enum
+{
+  KP_OAUTH_FLOW_CODE,    /* the browser, PKCE, a loopback redirect (Google's) */
+  KP_OAUTH_FLOW_DEVICE,  /* a code the user enters on a page (Qwen Code's, RFC 8628) */
+  KP_OAUTH_FLOW_KIRO,    /* Kiro's own login, imported; refreshed at Kiro or AWS SSO-OIDC */
+} KpOAuthFlow;
+
 typedef struct
 {
+  KpOAuthFlow flow;
   char     *token_url;       /* where codes and refresh tokens become access tokens */
   char     *auth_url;        /* where the browser signs in; NULL: no browser sign-in */
   char     *client_id;
@@ -42,6 +51,10 @@ typedef struct
   GStrv     auth_params;     /* extra query of the sign-in URL: name, value, name, value, … */
   char     *import_file;     /* a CLI's credentials file, "~/"-relative, or NULL */
   char     *account_setup;   /* what an account needs before use ("code-assist"), or NULL */
+  char     *device_code_url; /* the device flow's code endpoint */
+  char     *manage_url;      /* Kiro: the management API instead of management.<region>.kiro.dev */
+  int       daily_quota_utc_offset_min; /* the provider's day for a daily quota, minutes east
+                                         * of UTC; G_MININT = no daily quota known */
 } KpOAuthClient;
 
 /* What a token endpoint granted. */
@@ -51,11 +64,13 @@ typedef struct
   char   *refresh_token;   /* NULL when the endpoint keeps the old one */
   gint64  expires_in;      /* seconds; 0 if not said */
   char   *scope;
+  char   *resource_url;    /* where the account's API is (Qwen Code), or NULL */
 } KpOAuthGrant;
 
 #define KP_TYPE_OAUTH_CLIENT (kp_oauth_client_get_type ())
 
 GType          kp_oauth_client_get_type     (void) G_GNUC_CONST;
+const char    *kp_oauth_flow_to_string      (KpOAuthFlow    flow);
 GQuark         kp_oauth_error_quark         (void);
 KpOAuthClient *kp_oauth_client_new_from_json (JsonObject     *object,
                                              const char     *origin,

@@ -20,6 +20,7 @@
 
 #include "kp-oauth-token.h"
 #include "kp-credential.h"
+#include "kp-device-flow.h"
 
 struct _KpOAuthToken
 {
@@ -42,6 +43,7 @@ struct _KpOAuthToken
   GCancellable  *cancellable;    /* of the refresh under way */
   guint          timer;
   guint          refreshes;      /* how many refreshes were asked of the endpoint */
+  JsonObject    *account;        /* {"baseUrl": …} when the login named its API (Qwen) */
 };
 
 enum
@@ -88,6 +90,7 @@ kp_oauth_token_finalize (GObject *object)
   g_clear_pointer (&self->client, kp_oauth_client_free);
   g_clear_object (&self->session);
   g_clear_pointer (&self->waiting, g_ptr_array_unref);
+  g_clear_pointer (&self->account, json_object_unref);
 
   G_OBJECT_CLASS (kp_oauth_token_parent_class)->finalize (object);
 }
@@ -123,6 +126,7 @@ static void
 kp_oauth_token_init (KpOAuthToken *self)
 {
   self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
+  self->account = json_object_new ();
 }
 
 /* KpAuth ------------------------------------------------------------------- */
@@ -212,9 +216,18 @@ oauth_accepted (KpAuth *auth)
   KP_OAUTH_TOKEN (auth)->rejected_once = FALSE;
 }
 
+static JsonObject *
+oauth_get_account (KpAuth *auth)
+{
+  KpOAuthToken *self = KP_OAUTH_TOKEN (auth);
+
+  return json_object_get_size (self->account) > 0 ? self->account : NULL;
+}
+
 static void
 kp_oauth_token_iface_init (KpAuthInterface *iface)
 {
+  iface->get_account = oauth_get_account;
   iface->accepted = oauth_accepted;
   iface->get_kind = oauth_get_kind;
   iface->get_secret = oauth_get_secret;
@@ -318,6 +331,8 @@ on_refreshed (GObject      *object,
       kp_secret_wipe (&self->refresh_token);
       self->refresh_token = g_steal_pointer (&grant->refresh_token);
     }
+  if (grant->resource_url != NULL)
+    kp_oauth_token_set_resource_url (self, grant->resource_url);
   self->state = KP_OAUTH_STATE_READY;
   g_clear_pointer (&self->problem, g_free);
   schedule (self, self->expires_at - KP_OAUTH_REFRESH_AHEAD_S - now);
@@ -568,6 +583,29 @@ kp_oauth_token_get_refreshes (KpOAuthToken *self)
 {
   g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), 0);
   return self->refreshes;
+}
+
+/**
+ * kp_oauth_token_set_resource_url:
+ * @resource_url: (nullable): where the login says the account's API is
+ *   (Qwen Code's `resource_url`: a host, or an https URL)
+ *
+ * Requests of the account go to `https://<host>/v1` instead of the
+ * provider's base URL. Anything but a plain https host is ignored.
+ */
+void
+kp_oauth_token_set_resource_url (KpOAuthToken *self,
+                                 const char   *resource_url)
+{
+  g_autofree char *base = NULL;
+
+  g_return_if_fail (KP_IS_OAUTH_TOKEN (self));
+
+  base = resource_url != NULL && strlen (resource_url) <= 512
+           ? kp_oauth_api_base_from_resource (resource_url, NULL) : NULL;
+  /* The same object, changed in place: a request being built holds it. */
+  if (base != NULL)
+    json_object_set_string_member (self->account, "baseUrl", base);
 }
 
 const char *

@@ -62,6 +62,8 @@ void           kp_oauth_token_set_held         (KpOAuthToken        *self,
 gboolean       kp_oauth_token_get_held         (KpOAuthToken        *self);
 const char    *kp_oauth_token_peek             (KpOAuthToken        *self);
 void           kp_oauth_token_stop             (KpOAuthToken        *self);
+void           kp_oauth_token_set_resource_url (KpOAuthToken        *self,
+                                                const char          *resource_url);
 const char    *kp_oauth_state_to_string        (KpOAuthState         state);
 
 G_END_DECLS

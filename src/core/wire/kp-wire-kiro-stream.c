@@ -644,6 +644,8 @@ kp_kiro_classify (KpFailure  *failure,
       failure->klass = KP_FAILURE_AUTH;
       g_free (failure->code);
       failure->code = g_strdup ("account_suspended");
+      /* No refresh brings a locked account back. */
+      failure->account_locked = TRUE;
       if (failure->message == NULL)
         failure->message = g_strdup ("the Kiro account is suspended or locked");
     }
@@ -651,6 +653,10 @@ kp_kiro_classify (KpFailure  *failure,
            has (lower, "monthly_request_count"))
     {
       failure->klass = KP_FAILURE_QUOTA;
+      /* Kiro's limits are monthly; key health rests the account until the
+       * first of next month by its clock. The Retry-After for the client.
+       */
+      failure->quota_reset = KP_QUOTA_RESET_MONTH;
       failure->retry_after = seconds_to_next_month ();
     }
   else if (status == 429 || has (lower, "throttlingexception"))

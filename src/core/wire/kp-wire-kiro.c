@@ -348,6 +348,38 @@ assistant_message (Turn *turn)
   return wrapper;
 }
 
+/* §4.2's optional inferenceConfig: the client's output cap and temperature
+ * (UNCONFIRMED whether Kiro honours them; sent beside conversationState, as
+ * gateways do). Values out of range are left out, not clamped.
+ */
+static void
+add_inference_config (JsonObject *root,
+                      JsonObject *openai_request)
+{
+  JsonNode *max = kp_json_member (openai_request, "max_completion_tokens");
+  JsonNode *temperature = kp_json_member (openai_request, "temperature");
+  JsonObject *config = json_object_new ();
+
+  if (max == NULL || !JSON_NODE_HOLDS_VALUE (max))
+    max = kp_json_member (openai_request, "max_tokens");
+  if (max != NULL && JSON_NODE_HOLDS_VALUE (max) && json_node_get_value_type (max) == G_TYPE_INT64 &&
+      json_node_get_int (max) > 0 && json_node_get_int (max) <= G_MAXINT32)
+    json_object_set_int_member (config, "maxTokens", json_node_get_int (max));
+  if (temperature != NULL && JSON_NODE_HOLDS_VALUE (temperature) &&
+      (json_node_get_value_type (temperature) == G_TYPE_DOUBLE ||
+       json_node_get_value_type (temperature) == G_TYPE_INT64))
+    {
+      double value = json_node_get_double (temperature);
+
+      if (value >= 0 && value <= 2)
+        json_object_set_double_member (config, "temperature", value);
+    }
+  if (json_object_get_size (config) > 0)
+    json_object_set_object_member (root, "inferenceConfig", config);
+  else
+    json_object_unref (config);
+}
+
 /**
  * kp_kiro_request_from_openai:
  * @openai_request: the hub's request
@@ -463,6 +495,7 @@ kp_kiro_request_from_openai (JsonObject  *openai_request,
 
   root = json_object_new ();
   json_object_set_object_member (root, "conversationState", state);
+  add_inference_config (root, openai_request);
   if (kp_json_nonempty (profile_arn))
     json_object_set_string_member (root, "profileArn", profile_arn);
   node = json_node_new (JSON_NODE_OBJECT);

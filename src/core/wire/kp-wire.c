@@ -554,6 +554,36 @@ kp_wire_route_for (const KpWire     *client,
 }
 
 /**
+ * kp_wire_rebase_url:
+ * @url: a provider's API URL
+ * @provider_base: (nullable): the provider's base URL, which @url starts with
+ * @account_base: where the account's API is instead (https only)
+ *
+ * Returns: (transfer full) (nullable): @url under @account_base, or %NULL
+ *   when @url is not under @provider_base or @account_base is not https
+ */
+char *
+kp_wire_rebase_url (const char *url,
+                    const char *provider_base,
+                    const char *account_base)
+{
+  g_autofree char *trimmed = NULL;
+  gsize len;
+
+  if (provider_base == NULL || account_base == NULL ||
+      !g_str_has_prefix (account_base, "https://") || strchr (account_base, '?') != NULL)
+    return NULL;
+  trimmed = g_strdup (provider_base);
+  len = strlen (trimmed);
+  while (len > 0 && trimmed[len - 1] == '/')
+    trimmed[--len] = '\0';
+  if (len == 0 || !g_str_has_prefix (url, trimmed) ||
+      (url[len] != '\0' && url[len] != '/'))
+    return NULL;
+  return g_strconcat (account_base, url + len, NULL);
+}
+
+/**
  * kp_wire_upstream_uri:
  * @req: the client's request
  * @upstream: the provider's wire
@@ -570,12 +600,26 @@ kp_wire_upstream_uri (const KpWireRequest *req,
   /* The wire may have picked it (Kiro's region). */
   GUri *api = target->uri != NULL ? target->uri
                                   : kp_provider_get_api_uri (target->provider, upstream->id);
+  const char *account_base = target->uri == NULL ? kp_json_string (target->account, "baseUrl")
+                                                 : NULL;
   g_autofree char *base = NULL;
   g_autofree char *suffix = NULL;
 
   if (api == NULL)
     return NULL;
   base = g_uri_to_string (api);
+  /* The account's own API (Qwen's resource_url) in place of the provider's base URL. */
+  if (account_base != NULL)
+    {
+      g_autofree char *moved = kp_wire_rebase_url (base, kp_provider_get_base_url (target->provider),
+                                                   account_base);
+
+      if (moved != NULL)
+        {
+          g_free (base);
+          base = g_steal_pointer (&moved);
+        }
+    }
   if (upstream->upstream_suffix == NULL)
     return g_steal_pointer (&base);
   suffix = upstream->upstream_suffix (req, target);

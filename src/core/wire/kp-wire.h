@@ -356,6 +356,9 @@ char           *kp_wire_error_message      (const char          *body,
                                             gint64              *code,
                                             char               **type);
 void            kp_wire_target_clear       (KpWireTarget        *target);
+char           *kp_wire_rebase_url         (const char          *url,
+                                            const char          *provider_base,
+                                            const char          *account_base);
 void            kp_wire_error_event        (const KpWireRequest *req,
                                             guint                status,
                                             const char          *code,
