@@ -63,7 +63,7 @@ kp_ledger_spend_by_client_and_provider (KpLedger  *self,
                             "SELECT CAST(client_id AS TEXT), provider, COUNT(*), "
                             "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
                             "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
-                            "SUM(prompt_tokens), SUM(completion_tokens) FROM requests "
+                            "SUM(prompt_tokens), SUM(completion_tokens), " KP_LEDGER_SPEND_MORE " FROM requests "
                             "WHERE time >= ? GROUP BY 1, 2", error);
   if (stmt == NULL)
     return NULL;

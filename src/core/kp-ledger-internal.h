@@ -150,6 +150,12 @@ KpLedger     *kp_ledger_open_reader       (const char    *path,
   "reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, streamed, " \
   "cache_write_tokens, client_id, client_address, credits, tokens_estimated"
 
+/* What every spend query sums after the output tokens: the requests served
+ * by a subscription (their cost is no spend) and the credits used (NULL
+ * when no request said any).
+ */
+#define KP_LEDGER_SPEND_MORE "SUM(cost_source = 'subscription'), SUM(credits)"
+
 GPtrArray    *kp_ledger_read_request_rows (KpLedger      *self,
                                            sqlite3_stmt  *stmt,
                                            GError       **error);

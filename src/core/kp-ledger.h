@@ -152,6 +152,9 @@ typedef struct
   gint64  unknown_cost;    /* requests whose cost is unknown */
   gint64  prompt_tokens;
   gint64  completion_tokens;
+  gint64  subscription;    /* requests served by a subscription: no spend */
+  gboolean has_credits;    /* some request said how many credits it used (Kiro) */
+  double  credits;         /* their sum */
 } KpSpendRow;
 
 #define KP_TYPE_LEDGER (kp_ledger_get_type ())
