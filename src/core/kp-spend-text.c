@@ -3,7 +3,8 @@
  * Shared by the Spend page and `keypool spend` / `keypool requests`, so
  * both say the same: a request served by a subscription is "subscription",
  * never "$0.00" and never spend; a cost nobody knows is "unknown", never
- * "$0"; credits (Kiro's unit) are counted apart from money.
+ * "$0"; credits (Kiro's unit) are counted apart from money. The words are
+ * translatable (the window's language; the CLI's, where its locale has it).
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -15,6 +16,8 @@
 
 #include <math.h>
 #include <string.h>
+
+#include <glib/gi18n-lib.h>
 
 #include "kp-spend-text.h"
 
@@ -40,7 +43,8 @@ kp_spend_format_credits (double credits)
     number[--len] = '\0';
   if (len > 0 && number[len - 1] == '.')
     number[--len] = '\0';
-  return g_strdup_printf ("%s %s", number, g_str_equal (number, "1") ? "credit" : "credits");
+  /* Translators: a count of credits, a provider's unit of use: "41.3 credits". */
+  return g_strdup_printf (g_str_equal (number, "1") ? _("%s credit") : _("%s credits"), number);
 }
 
 /**
@@ -69,12 +73,22 @@ kp_spend_describe_total (const KpSpendRow *row,
 
       g_string_append (text, usd);
       if (row->unknown_cost > 0)
-        g_string_append_printf (text, " + %" G_GINT64_FORMAT " unknown", row->unknown_cost);
+        /* Translators: after an amount, a count of requests whose cost is unknown. */
+        g_string_append_printf (text, g_dngettext (GETTEXT_PACKAGE, " + %d unknown",
+                                                   " + %d unknown",
+                                                   (gulong)row->unknown_cost),
+                                (int)row->unknown_cost);
     }
   if (row->subscription > 0)
-    g_string_append_printf (text, "%ssubscription (%" G_GINT64_FORMAT " %s)",
-                            text->len > 0 ? " + " : "", row->subscription,
-                            row->subscription == 1 ? "request" : "requests");
+    {
+      if (text->len > 0)
+        g_string_append (text, " + ");
+      /* Translators: requests served by a subscription, which cost nothing more. */
+      g_string_append_printf (text, g_dngettext (GETTEXT_PACKAGE, "subscription (%d request)",
+                                                 "subscription (%d requests)",
+                                                 (gulong)row->subscription),
+                              (int)row->subscription);
+    }
   return g_string_free (g_steal_pointer (&text), FALSE);
 }
 
@@ -93,9 +107,9 @@ kp_spend_describe_request (const KpRequestRow *row,
   g_return_val_if_fail (format_usd != NULL, NULL);
 
   if (g_strcmp0 (row->cost_source, "subscription") == 0)
-    return g_strdup ("subscription");
+    return g_strdup (_("subscription"));
   if (row->cost_source == NULL || g_str_equal (row->cost_source, "unknown"))
-    return g_strdup ("unknown");
+    return g_strdup (_("unknown"));
   return format_usd (row->cost_nano);
 }
 
@@ -132,8 +146,10 @@ kp_spend_describe_credits (GPtrArray    *rows,
         continue;
       credits = kp_spend_format_credits (row->credits);
       name = name_of ? name_of (row->key, data) : row->key;
-      g_string_append_printf (text, "%s%s: %s %s", text->len > 0 ? "\n" : "",
-                              name ? name : "?", credits, period);
+      if (text->len > 0)
+        g_string_append_c (text, '\n');
+      /* Translators: a provider, its credits and a period: "Kiro: 41.3 credits this month". */
+      g_string_append_printf (text, _("%s: %s %s"), name ? name : "?", credits, period);
     }
   if (text->len == 0)
     return NULL;

@@ -51,9 +51,7 @@ struct _KpSpendPage
 
 G_DEFINE_FINAL_TYPE (KpSpendPage, kp_spend_page, ADW_TYPE_BIN)
 
-/* Totals are kept per provider for each period: the key of each is the
- * provider.
- */
+/* Totals are kept per provider for each period. */
 typedef struct
 {
   char       *provider;
@@ -360,6 +358,8 @@ request_row_new (KpSpendPage        *self,
   /* Translators: a time, a provider, input and output tokens, and milliseconds. */
   g_string_append_printf (subtitle, _("%s · %s · %s in, %s out tokens · %s ms"),
                           time, provider_name (self, request->provider), in, out, ms);
+  if (request->tokens_estimated)
+    g_string_append_printf (subtitle, " · %s", _("tokens estimated by Keypool"));
   if (!ok)
     {
       g_string_append_printf (subtitle, "\n%s", request->outcome ? request->outcome : "?");
@@ -382,8 +382,6 @@ request_row_new (KpSpendPage        *self,
     cost = g_strdup (_("subscription"));
   else
     cost = kp_ui_format_usd (request->cost_nano);
-  if (request->tokens_estimated)
-    g_string_append (subtitle, _(" (tokens estimated)"));
   cost_label = gtk_label_new (cost);
   gtk_label_set_xalign (GTK_LABEL (cost_label), 1.0f);
   gtk_widget_add_css_class (cost_label, "numeric");
