@@ -422,6 +422,99 @@ test_seeded_from_ledger (Fixture       *fixture,
   g_assert_cmpuint (chat (fixture, "mock/chat", NULL), ==, 200);
 }
 
+typedef struct
+{
+  KpLedger *ledger;
+  guint     rows;
+} RowsWait;
+
+static gboolean
+rows_written (gpointer user_data)
+{
+  RowsWait *wait = user_data;
+  g_autoptr(GPtrArray) rows = kp_ledger_recent_requests (wait->ledger, 100, NULL);
+
+  return rows != NULL && rows->len >= wait->rows;
+}
+
+/* A subscription's route is paid already: its requests are recorded as
+ * "subscription", count in no budget (not even as unknown), and it still
+ * serves once a budget in refuse mode is spent, whatever its list price.
+ */
+static void
+test_subscription (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autofree char *sub_json = NULL;
+  g_autofree char *provider = NULL;
+  g_autoptr(GPtrArray) list = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GPtrArray) spend = NULL;
+  KpBudgets *budgets;
+  RowsWait wait = { NULL, 4 };
+  guint subscription_rows = 0;
+
+  sub_json = g_strdup_printf (
+    "{\"schema\":1,\"id\":\"sub\",\"name\":\"Sub\",\"base_url\":\"%s\",\"env\":[\"SUB_KEY\"],"
+    "\"subscription\":true,"
+    "\"models\":[{\"id\":\"sub/chat\",\"upstream_id\":\"mock-chat\",\"input\":1,\"output\":2}]}",
+    kp_mock_upstream_get_url (fixture->mock));
+  write_provider (fixture->providers, "sub.json", sub_json);
+  start_gateway (fixture);
+  budgets = kp_gateway_get_budgets (fixture->gateway);
+  set_budget (fixture, KP_BUDGET_ALL, NULL, KP_BUDGET_DAY, COST, KP_BUDGET_REFUSE);
+
+  g_assert_cmpuint (chat (fixture, "sub/chat", &provider), ==, 200);
+  g_assert_cmpstr (provider, ==, "sub");
+  g_clear_pointer (&provider, g_free);
+  list = kp_budgets_list (budgets);
+  g_assert_cmpint (find_status (list, KP_BUDGET_DAY)->spent_nano, ==, 0);
+  g_assert_cmpint (kp_budgets_get_unknown (budgets, KP_BUDGET_DAY), ==, 0);
+  g_assert_cmpuint (fixture->crossed->len, ==, 0);
+
+  /* Paid requests spend the budget; then only the subscription serves. */
+  g_assert_cmpuint (chat (fixture, "mock/chat", NULL), ==, 200);
+  g_assert_cmpuint (chat (fixture, "mock/chat", NULL), ==, 429);
+  g_assert_cmpuint (chat (fixture, "sub/chat", &provider), ==, 200);
+  g_assert_cmpstr (provider, ==, "sub");
+  g_clear_pointer (&list, g_ptr_array_unref);
+  list = kp_budgets_list (budgets);
+  g_assert_cmpint (find_status (list, KP_BUDGET_DAY)->spent_nano, ==, COST);
+  g_assert_cmpint (kp_budgets_get_unknown (budgets, KP_BUDGET_DAY), ==, 0);
+
+  wait.ledger = kp_gateway_get_ledger (fixture->gateway);
+  g_assert_true (kp_test_spin_until (rows_written, &wait, 20000));
+  rows = kp_ledger_recent_requests (wait.ledger, 100, NULL);
+  for (guint i = 0; i < rows->len; i++)
+    {
+      KpRequestRow *row = g_ptr_array_index (rows, i);
+
+      if (g_strcmp0 (row->provider, "sub") != 0)
+        continue;
+      g_assert_cmpstr (row->cost_source, ==, "subscription");
+      g_assert_cmpint (row->cost_nano, ==, 0);
+      g_assert_cmpint (row->prompt_tokens, >, 0);
+      subscription_rows++;
+    }
+  g_assert_cmpuint (subscription_rows, ==, 2);
+
+  spend = kp_ledger_spend (wait.ledger, 0, KP_SPEND_BY_PROVIDER, NULL);
+  g_assert_nonnull (spend);
+  for (guint i = 0; i < spend->len; i++)
+    {
+      KpSpendRow *row = g_ptr_array_index (spend, i);
+
+      if (g_str_equal (row->key, "sub"))
+        {
+          g_assert_cmpint (row->subscription, ==, 2);
+          g_assert_cmpint (row->cost_nano, ==, 0);
+          g_assert_cmpint (row->unknown_cost, ==, 0);
+        }
+      else
+        g_assert_cmpint (row->subscription, ==, 0);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -429,6 +522,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_setenv ("MOCK_API_KEY", MOCK_KEY, TRUE);
   g_setenv ("TWIN_KEY", "twin-key-aaaaaaaaaaaa", TRUE);
+  g_setenv ("SUB_KEY", "sub-key-bbbbbbbbbbbbbb", TRUE);
 
 #define ADD(path, func) \
   g_test_add ("/keypool/budgets/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
@@ -438,6 +532,7 @@ main (int   argc,
   ADD ("provider", test_provider_budget);
   ADD ("daily-reset", test_daily_reset);
   ADD ("seeded-from-ledger", test_seeded_from_ledger);
+  ADD ("subscription", test_subscription);
 
 #undef ADD
 

@@ -1135,6 +1135,80 @@ test_connect (Fixture       *fixture,
   g_free (stop_daemon (fixture));
 }
 
+static void
+add_row (KpLedger   *ledger,
+         const char *id,
+         const char *provider,
+         const char *source,
+         gint64      cost_nano,
+         double      credits,
+         gboolean    estimated)
+{
+  g_autoptr(GError) error = NULL;
+  KpRequestRow row = {
+    .request_id = (char *)id, .time_ms = g_get_real_time () / 1000, .api = (char *)"openai-chat",
+    .model = (char *)"mock/chat", .provider = (char *)provider, .status = 200,
+    .outcome = (char *)"ok", .prompt_tokens = 25000, .completion_tokens = 4,
+    .cost_nano = cost_nano, .cost_source = (char *)source, .ttfb_ms = -1, .total_ms = 12,
+    .has_credits = credits >= 0, .credits = credits, .tokens_estimated = estimated,
+  };
+
+  g_assert_true (kp_ledger_add_request (ledger, &row, NULL, 0, &error));
+  g_assert_no_error (error);
+}
+
+/* `keypool spend` and `keypool requests` on a real ledger file: a
+ * subscription's requests are "subscription", never $0 and never in the
+ * spend; credits are summed apart; estimated tokens are marked.
+ */
+static void
+test_spend_subscription (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpLedger) ledger = kp_ledger_open (fixture->db, &error);
+  g_autofree char *out = NULL;
+  g_autofree char *kiro_line = NULL;
+  g_autofree char *mock_line = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  g_assert_no_error (error);
+  add_row (ledger, "kp-1", "mock", "computed", 21000, -1, FALSE);
+  add_row (ledger, "kp-2", "kiro", "subscription", 0, 41.25, TRUE);
+  add_row (ledger, "kp-3", "kiro", "subscription", 0, 0.05, TRUE);
+  add_row (ledger, "kp-4", "gemini-cli", "subscription", 0, -1, FALSE);
+  g_clear_object (&ledger);
+
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "spend", "--by", "provider", NULL), ==, 0);
+  g_test_message ("%s", out);
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], "kiro "))
+      kiro_line = g_strdup (lines[i]);
+    else if (g_str_has_prefix (lines[i], "mock "))
+      mock_line = g_strdup (lines[i]);
+  assert_contains (kiro_line, "subscription (2 requests)");
+  assert_contains (kiro_line, "41.3");
+  g_assert_null (strstr (kiro_line, "$"));
+  assert_contains (mock_line, "$0.000021");
+  assert_contains (out, "subscription (1 request)");
+  /* The total is the money; the subscriptions and credits are told apart. */
+  assert_contains (out, "TOTAL");
+  assert_contains (out, "$0.000021 + subscription (3 requests)");
+  assert_contains (out, "3 requests went to subscriptions: no spend.");
+  assert_contains (out, "41.3 credits");
+  g_assert_null (strstr (out, "$0.000000"));
+
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "requests", "--last", "10", NULL), ==, 0);
+  g_test_message ("%s", out);
+  assert_contains (out, "subscription");
+  assert_contains (out, "$0.000021 computed");
+  /* Estimated token counts are marked. */
+  assert_contains (out, "~25000");
+  g_assert_null (strstr (out, "$0.000000"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1154,6 +1228,7 @@ main (int   argc,
   ADD ("kill-during-load", test_kill_during_load);
   ADD ("tray-quit-ends-streams", test_tray_quit_ends_streams);
   ADD ("connect", test_connect);
+  ADD ("spend-subscription", test_spend_subscription);
 
 #undef ADD
 

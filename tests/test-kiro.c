@@ -512,6 +512,7 @@ test_stream_text (void)
       g_assert_true (usage.known && usage.estimated);
       g_assert_cmpint (usage.prompt_tokens, ==, 25000);
       g_assert_cmpint (usage.completion_tokens, ==, 4);
+      g_assert_true (usage.has_credits);
       g_assert_cmpfloat_with_epsilon (usage.credits, 0.0097, 1e-9);
     }
 }
@@ -704,7 +705,7 @@ fixture_setup (Fixture       *fixture,
 
   provider = g_strdup_printf (
     "{\"id\":\"kiro\",\"name\":\"Kiro\",\"dialect\":\"kiro\",\"base_url\":\"%s\","
-    "\"env\":[\"KP_KIRO_TEST_TOKEN\"],\"models\":["
+    "\"subscription\":true,\"env\":[\"KP_KIRO_TEST_TOKEN\"],\"models\":["
     MODEL ("text", "kiro-text") "," MODEL ("tools", "kiro-tools") ","
     MODEL ("exception", "kiro-exception") "," MODEL ("bad-crc", "kiro-bad-crc") ","
     MODEL ("cut", "kiro-cut") "," MODEL ("empty", "kiro-empty") ","
@@ -818,12 +819,19 @@ test_relay_stream (Fixture       *fixture,
   g_assert_cmpstr (json_object_get_string_member (user, "content"), ==, "Be brief.\n\nHello");
   g_assert_cmpstr (json_object_get_string_member (user, "modelId"), ==, "kiro-text");
 
-  /* Tokens estimated: 12.5 % of the context in, 13 characters out. */
+  /* Tokens estimated: 12.5 % of the context in, 13 characters out; the
+   * money a subscription's (no spend, whatever the list price), and the
+   * credits as the meteringEvent said.
+   */
   row = last_row (fixture);
   g_assert_cmpstr (row->outcome, ==, "ok");
   g_assert_cmpint (row->prompt_tokens, ==, 25000);
   g_assert_cmpint (row->completion_tokens, ==, 4);
-  g_assert_cmpstr (row->cost_source, ==, "estimated");
+  g_assert_true (row->tokens_estimated);
+  g_assert_cmpstr (row->cost_source, ==, "subscription");
+  g_assert_cmpint (row->cost_nano, ==, 0);
+  g_assert_true (row->has_credits);
+  g_assert_cmpfloat_with_epsilon (row->credits, 0.0097, 1e-9);
 }
 
 static void
@@ -866,8 +874,11 @@ test_relay_whole (Fixture       *fixture,
   g_assert_nonnull (strstr (text, "\"finish_reason\":\"tool_calls\""));
   g_assert_nonnull (strstr (text, "\"name\":\"get_time\""));
   row = last_row (fixture);
-  g_assert_cmpstr (row->cost_source, ==, "estimated");
+  g_assert_cmpstr (row->cost_source, ==, "subscription");
   g_assert_cmpint (row->completion_tokens, >, 0);
+  g_assert_true (row->tokens_estimated);
+  g_assert_true (row->has_credits);
+  g_assert_cmpfloat_with_epsilon (row->credits, 0.02, 1e-9);
 }
 
 /* An exception after text: the client's stream ends with an error event in

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "kp-cli-private.h"
+#include "kp-spend-text.h"
 
 /* spend, requests --------------------------------------------------------------- */
 
@@ -77,7 +78,7 @@ kp_cli_spend (KpGateway               *gateway,
   g_autoptr(GPtrArray) rows = NULL;
   g_autoptr(GError) error = NULL;
   gint64 since_ms;
-  gint64 total = 0, unknown = 0, requests = 0;
+  KpSpendRow all = { 0 };
   KpSpendBy by;
   const GOptionEntry entries[] = {
     { "since", 0, 0, G_OPTION_ARG_STRING, &since_text, NULL, NULL },
@@ -110,35 +111,53 @@ kp_cli_spend (KpGateway               *gateway,
   if (rows == NULL)
     return kp_cli_fail (cmdline, "%s", error->message);
 
-  g_application_command_line_print (cmdline, "%-36s %9s %14s %12s %12s\n", by_text ? by_text : "provider",
-                                    "REQUESTS", "COST", "INPUT", "OUTPUT");
+  /* A subscription's requests are no spend: "subscription (N requests)",
+   * never $0; credits (Kiro's unit) are no money either, told apart.
+   */
+  g_application_command_line_print (cmdline, "%-36s %9s %38s %12s %12s  %s\n",
+                                    by_text ? by_text : "provider", "REQUESTS", "COST", "INPUT",
+                                    "OUTPUT", "CREDITS");
   for (guint i = 0; i < rows->len; i++)
     {
       KpSpendRow *row = g_ptr_array_index (rows, i);
-      g_autofree char *cost = kp_cli_format_usd (row->cost_nano);
+      g_autofree char *cost = kp_spend_describe_total (row, kp_cli_format_usd);
+      g_autofree char *credits = row->has_credits ? kp_spend_format_credits (row->credits)
+                                                  : g_strdup ("-");
       g_autofree char *client = by == KP_SPEND_BY_CLIENT ? client_name (gateway, row->key) : NULL;
 
-      g_application_command_line_print (cmdline, "%-36s %9" G_GINT64_FORMAT " %14s %12" G_GINT64_FORMAT
-                                        " %12" G_GINT64_FORMAT "%s\n",
+      g_application_command_line_print (cmdline, "%-36s %9" G_GINT64_FORMAT " %38s %12" G_GINT64_FORMAT
+                                        " %12" G_GINT64_FORMAT "  %s\n",
                                         client ? client : row->key, row->requests, cost,
-                                        row->prompt_tokens,
-                                        row->completion_tokens,
-                                        row->unknown_cost ? "  + unknown" : "");
-      total += row->cost_nano;
-      unknown += row->unknown_cost;
-      requests += row->requests;
+                                        row->prompt_tokens, row->completion_tokens, credits);
+      all.requests += row->requests;
+      all.cost_nano += row->cost_nano;
+      all.unknown_cost += row->unknown_cost;
+      all.subscription += row->subscription;
+      all.has_credits |= row->has_credits;
+      all.credits += row->credits;
     }
 
   {
-    g_autofree char *cost = kp_cli_format_usd (total);
+    g_autofree char *cost = kp_spend_describe_total (&all, kp_cli_format_usd);
 
-    g_application_command_line_print (cmdline, "%-36s %9" G_GINT64_FORMAT " %14s\n", "TOTAL",
-                                      requests, cost);
+    g_application_command_line_print (cmdline, "%-36s %9" G_GINT64_FORMAT " %38s\n", "TOTAL",
+                                      all.requests, cost);
   }
-  if (unknown > 0)
+  if (all.unknown_cost > 0)
     g_application_command_line_print (cmdline,
                                       "%" G_GINT64_FORMAT " answered requests have an unknown cost "
-                                      "(no price known), not counted above.\n", unknown);
+                                      "(no price known), not counted above.\n", all.unknown_cost);
+  if (all.subscription > 0)
+    g_application_command_line_print (cmdline,
+                                      "%" G_GINT64_FORMAT " %s went to subscriptions: no spend.\n",
+                                      all.subscription,
+                                      all.subscription == 1 ? "request" : "requests");
+  if (all.has_credits)
+    {
+      g_autofree char *credits = kp_spend_format_credits (all.credits);
+
+      g_application_command_line_print (cmdline, "Credits used: %s.\n", credits);
+    }
   return EXIT_SUCCESS;
 }
 
@@ -243,26 +262,30 @@ kp_cli_requests (KpGateway               *gateway,
     {
       KpRequestRow *row = g_ptr_array_index (rows, i);
       g_autofree char *time_text = format_local_time (row->time_ms);
-      g_autofree char *cost = NULL;
+      g_autofree char *cost = kp_spend_describe_request (row, kp_cli_format_usd);
       g_autofree char *client_name = kp_clients_dup_name (kp_gateway_get_clients (gateway),
                                                           row->client_id);
+      /* "~": a count Keypool estimated, not one the provider reported. */
+      const char *mark = row->tokens_estimated ? "~" : "";
+      g_autofree char *in = g_strdup_printf ("%s%" G_GINT64_FORMAT, mark, row->prompt_tokens);
+      g_autofree char *out = g_strdup_printf ("%s%" G_GINT64_FORMAT, mark, row->completion_tokens);
 
-      if (g_strcmp0 (row->cost_source, "unknown") == 0)
-        cost = g_strdup ("unknown");
-      else
+      /* An amount says where it came from; "subscription" and "unknown" say all. */
+      if (g_strcmp0 (row->cost_source, "subscription") != 0 &&
+          g_strcmp0 (row->cost_source, "unknown") != 0 && row->cost_source != NULL)
         {
-          g_autofree char *usd = kp_cli_format_usd (row->cost_nano);
+          char *with_source = g_strdup_printf ("%s %s", cost, row->cost_source);
 
-          cost = g_strdup_printf ("%s %s", usd, row->cost_source);
+          g_free (cost);
+          cost = with_source;
         }
 
       g_application_command_line_print (cmdline,
-                                        "%-19s %-32.32s %-14.14s %4u %-14s %7" G_GINT64_FORMAT
-                                        " %7" G_GINT64_FORMAT " %-22s %7" G_GINT64_FORMAT " %s\n",
+                                        "%-19s %-32.32s %-14.14s %4u %-14s %7s %7s %-22s %7"
+                                        G_GINT64_FORMAT " %s\n",
                                         time_text, row->model ? row->model : "-",
                                         row->provider ? row->provider : "-", row->status,
-                                        row->outcome, row->prompt_tokens, row->completion_tokens,
-                                        cost, row->total_ms, client_name);
+                                        row->outcome, in, out, cost, row->total_ms, client_name);
     }
   return EXIT_SUCCESS;
 }

@@ -1036,7 +1036,7 @@ refusing_budget (KpBudgets  *self,
  * @client_id: the client that made it
  *
  * Takes out the paid routes (and those of unknown price) that a spent
- * budget in "refuse" mode holds; free routes stay.
+ * budget in "refuse" mode holds; free routes and subscriptions' stay.
  *
  * Returns: (transfer full) (nullable): when no route is left because of a
  *   budget, what to tell the client: the budget, its limit, what was spent
@@ -1066,7 +1066,8 @@ kp_budgets_filter_plan (KpBudgets *self,
       const KpRoute *route = &g_array_index (plan->routes, KpRoute, i);
       const KpBudget *budget = NULL;
 
-      if (route->expected_usd != 0)
+      /* A subscription's route is paid already, whatever its list price. */
+      if (route->expected_usd != 0 && !kp_provider_get_subscription (route->provider))
         budget = refusing_budget (self, kp_provider_get_id (route->provider), client_id);
       if (budget == NULL)
         {

@@ -129,6 +129,9 @@ record (KpGateway *self,
   row.streamed = kp_relay_get_streamed (relay);
   row.client_id = kp_relay_get_client_id (relay);
   row.client_address = g_hash_table_lookup (self->relays, relay);
+  row.has_credits = usage->has_credits;
+  row.credits = usage->credits;
+  row.tokens_estimated = usage->known && usage->estimated;
 
   /* Counted at once: the next request is checked against it, even while
    * the row is still on its way to the disk. */

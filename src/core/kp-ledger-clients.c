@@ -31,11 +31,8 @@ kp_ledger_recent_requests_of_client (KpLedger  *self,
   g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
 
   stmt = kp_ledger_prepare (self,
-                            "SELECT request_id, time, dialect, model, provider, credential_id, "
-                            "upstream_model, status, outcome, error, attempts, prompt_tokens, "
-                            "completion_tokens, cached_tokens, reasoning_tokens, cost_nano, "
-                            "cost_source, ttfb_ms, total_ms, streamed, cache_write_tokens, "
-                            "client_id FROM requests WHERE client_id = ? ORDER BY id DESC LIMIT ?",
+                            "SELECT " KP_LEDGER_REQUEST_COLUMNS " FROM requests "
+                            "WHERE client_id = ? ORDER BY id DESC LIMIT ?",
                             error);
   if (stmt == NULL)
     return NULL;
@@ -66,7 +63,7 @@ kp_ledger_spend_by_client_and_provider (KpLedger  *self,
                             "SELECT CAST(client_id AS TEXT), provider, COUNT(*), "
                             "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
                             "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
-                            "SUM(prompt_tokens), SUM(completion_tokens) FROM requests "
+                            "SUM(prompt_tokens), SUM(completion_tokens), " KP_LEDGER_SPEND_MORE " FROM requests "
                             "WHERE time >= ? GROUP BY 1, 2", error);
   if (stmt == NULL)
     return NULL;

@@ -30,11 +30,8 @@ kp_ledger_recent_requests (KpLedger  *self,
   g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
 
   stmt = kp_ledger_prepare (self,
-                            "SELECT request_id, time, dialect, model, provider, credential_id, "
-                            "upstream_model, status, outcome, error, attempts, prompt_tokens, "
-                            "completion_tokens, cached_tokens, reasoning_tokens, cost_nano, "
-                            "cost_source, ttfb_ms, total_ms, streamed, cache_write_tokens, "
-                            "client_id, client_address FROM requests ORDER BY id DESC LIMIT ?", error);
+                            "SELECT " KP_LEDGER_REQUEST_COLUMNS " FROM requests "
+                            "ORDER BY id DESC LIMIT ?", error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int (stmt, 1, limit);
@@ -78,6 +75,9 @@ kp_ledger_read_request_rows (KpLedger      *self,
       row->cache_write_tokens = sqlite3_column_int64 (stmt, 20);
       row->client_id = (guint)sqlite3_column_int64 (stmt, 21);
       row->client_address = kp_ledger_column_text (stmt, 22);
+      row->has_credits = sqlite3_column_type (stmt, 23) != SQLITE_NULL;
+      row->credits = row->has_credits ? sqlite3_column_double (stmt, 23) : 0;
+      row->tokens_estimated = sqlite3_column_int (stmt, 24) != 0;
       g_ptr_array_add (rows, row);
     }
   sqlite3_reset (stmt);
@@ -365,7 +365,9 @@ kp_spend_row_free (KpSpendRow *row)
   g_free (row);
 }
 
-/* Reads spend rows: key, [provider,] requests, cost, unknown, input, output. */
+/* Reads spend rows: key, [provider,] requests, cost, unknown, input, output,
+ * and KP_LEDGER_SPEND_MORE's subscription requests and credits.
+ */
 GPtrArray *
 kp_ledger_read_spend_rows (KpLedger      *self,
                            sqlite3_stmt  *stmt,
@@ -391,6 +393,9 @@ kp_ledger_read_spend_rows (KpLedger      *self,
       row->unknown_cost = sqlite3_column_int64 (stmt, column++);
       row->prompt_tokens = sqlite3_column_int64 (stmt, column++);
       row->completion_tokens = sqlite3_column_int64 (stmt, column++);
+      row->subscription = sqlite3_column_int64 (stmt, column++);
+      row->has_credits = sqlite3_column_type (stmt, column) != SQLITE_NULL;
+      row->credits = sqlite3_column_double (stmt, column++);
       g_ptr_array_add (rows, row);
     }
   sqlite3_reset (stmt);
@@ -428,7 +433,7 @@ kp_ledger_spend_by_day_and_provider (KpLedger  *self,
                             "COALESCE(provider, '(none)'), COUNT(*), "
                             "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
                             "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
-                            "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time "
+                            "SUM(prompt_tokens), SUM(completion_tokens), " KP_LEDGER_SPEND_MORE " FROM requests WHERE time "
                             ">= ? GROUP BY 1, 2 ORDER BY 1, 2", error);
   if (stmt == NULL)
     return NULL;
@@ -459,31 +464,31 @@ kp_ledger_spend (KpLedger  *self,
       "SELECT COALESCE(provider, '(none)'), COUNT(*), "
       "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
       "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
-      "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
+      "SUM(prompt_tokens), SUM(completion_tokens), " KP_LEDGER_SPEND_MORE " FROM requests WHERE time >= ? "
       "GROUP BY 1 ORDER BY 3 DESC, 1",
     [KP_SPEND_BY_MODEL] =
       "SELECT COALESCE(model, '(none)'), COUNT(*), "
       "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
       "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
-      "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
+      "SUM(prompt_tokens), SUM(completion_tokens), " KP_LEDGER_SPEND_MORE " FROM requests WHERE time >= ? "
       "GROUP BY 1 ORDER BY 3 DESC, 1",
     [KP_SPEND_BY_KEY] =
       "SELECT COALESCE(CAST(credential_id AS TEXT), '(none)'), COUNT(*), "
       "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
       "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
-      "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
+      "SUM(prompt_tokens), SUM(completion_tokens), " KP_LEDGER_SPEND_MORE " FROM requests WHERE time >= ? "
       "GROUP BY 1 ORDER BY 3 DESC, 1",
     [KP_SPEND_BY_DAY] =
       "SELECT strftime('%Y-%m-%d', time / 1000, 'unixepoch', 'localtime'), COUNT(*), "
       "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
       "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
-      "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
+      "SUM(prompt_tokens), SUM(completion_tokens), " KP_LEDGER_SPEND_MORE " FROM requests WHERE time >= ? "
       "GROUP BY 1 ORDER BY 1",
     [KP_SPEND_BY_CLIENT] =
       "SELECT CAST(client_id AS TEXT), COUNT(*), "
       "SUM(CASE WHEN cost_source != 'unknown' THEN cost_nano ELSE 0 END), "
       "SUM(cost_source = 'unknown' AND outcome IN ('ok', 'interrupted')), "
-      "SUM(prompt_tokens), SUM(completion_tokens) FROM requests WHERE time >= ? "
+      "SUM(prompt_tokens), SUM(completion_tokens), " KP_LEDGER_SPEND_MORE " FROM requests WHERE time >= ? "
       "GROUP BY 1 ORDER BY 3 DESC, 1",
   };
   sqlite3_stmt *stmt;

@@ -209,7 +209,8 @@ kp_usage_parse_anthropic (KpUsage    *usage,
  * kp_usage_get_cost:
  * @usage: the usage of one request
  * @offering: (nullable): the offering that served it
- * @cost_nano: (out): the cost in nano-USD; 0 when the source is unknown
+ * @cost_nano: (out): the cost in nano-USD; 0 when the source is unknown or
+ *   a subscription
  *
  * Returns: where the cost comes from
  */
@@ -227,6 +228,13 @@ kp_usage_get_cost (const KpUsage    *usage,
   g_return_val_if_fail (cost_nano != NULL, KP_COST_UNKNOWN);
 
   *cost_nano = 0;
+
+  /* A subscription's quota is paid already: whatever the tokens, this
+   * request spent nothing at the margin.
+   */
+  if (offering != NULL && offering->provider != NULL &&
+      kp_provider_get_subscription (offering->provider))
+    return KP_COST_SUBSCRIPTION;
 
   if (usage->has_reported_cost)
     {
@@ -261,6 +269,8 @@ kp_cost_source_to_string (KpCostSource source)
       return "computed";
     case KP_COST_ESTIMATED:
       return "estimated";
+    case KP_COST_SUBSCRIPTION:
+      return "subscription";
     case KP_COST_UNKNOWN:
     default:
       return "unknown";

@@ -24,6 +24,7 @@ typedef enum
   KP_COST_REPORTED,   /* the provider said what it charged */
   KP_COST_COMPUTED,   /* reported tokens × list price */
   KP_COST_ESTIMATED,  /* tokens counted or guessed by Keypool */
+  KP_COST_SUBSCRIPTION, /* served by a subscription paid already: no spend, never "$0" */
 } KpCostSource;
 
 typedef struct
@@ -37,6 +38,7 @@ typedef struct
   gboolean has_reported_cost;
   gint64   reported_cost_nano; /* nano-USD */
   gboolean estimated;          /* the token counts are Keypool's guess (Kiro counts none) */
+  gboolean has_credits;        /* the provider said how many credits it used */
   double   credits;            /* subscription credits the provider said it used (Kiro) */
 } KpUsage;
 

@@ -19,6 +19,7 @@
 #include "kp-budgets-group.h"
 #include "kp-problems-group.h"
 #include "kp-spend-chart.h"
+#include "kp-spend-text.h"
 #include "kp-ui-util.h"
 
 #define CHART_DAYS      30
@@ -40,6 +41,7 @@ struct _KpSpendPage
   GPtrArray    *request_rows;   /* unowned: the list box has them */
 
   GtkGrid      *totals_grid;
+  GtkLabel     *credits_label;
   KpSpendChart *chart;
   GtkFlowBox   *legend;
   KpProblemsGroup *problems_group;
@@ -52,9 +54,8 @@ G_DEFINE_FINAL_TYPE (KpSpendPage, kp_spend_page, ADW_TYPE_BIN)
 /* Totals are kept per provider for each period. */
 typedef struct
 {
-  char   *provider;
-  gint64  cost[G_N_ELEMENTS (PERIODS)];
-  gint64  unknown[G_N_ELEMENTS (PERIODS)];
+  char       *provider;
+  KpSpendRow  period[G_N_ELEMENTS (PERIODS)];
 } Totals;
 
 static void
@@ -94,6 +95,7 @@ kp_spend_page_class_init (KpSpendPageClass *klass)
   g_type_ensure (KP_TYPE_BUDGETS_GROUP);
   gtk_widget_class_set_template_from_resource (widget_class, KP_UI_RESOURCE ("kp-spend-page.ui"));
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, totals_grid);
+  gtk_widget_class_bind_template_child (widget_class, KpSpendPage, credits_label);
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, chart);
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, legend);
   gtk_widget_class_bind_template_child (widget_class, KpSpendPage, problems_group);
@@ -198,18 +200,23 @@ grid_label (const char *text,
   return label;
 }
 
-static char *
-format_total (gint64 cost,
-              gint64 unknown)
+static void
+add_spend (KpSpendRow       *sum,
+           const KpSpendRow *row)
 {
-  g_autofree char *usd = kp_ui_format_usd (cost);
+  sum->requests += row->requests;
+  sum->cost_nano += row->cost_nano;
+  sum->unknown_cost += row->unknown_cost;
+  sum->subscription += row->subscription;
+  sum->has_credits |= row->has_credits;
+  sum->credits += row->credits;
+}
 
-  if (unknown == 0)
-    return g_steal_pointer (&usd);
-  /* Translators: an amount, and a count of requests whose cost is unknown. */
-  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%s + %d unknown", "%s + %d unknown",
-                                       (gulong)unknown),
-                          usd, (int)unknown);
+static const char *
+provider_name_cb (const char *id,
+                  gpointer    data)
+{
+  return provider_name (data, id);
 }
 
 /* @periods: the spend by provider since today, 7 and 30 days (PERIODS). */
@@ -246,10 +253,8 @@ refresh_totals (KpSpendPage  *self,
               g_ptr_array_add (totals, t);
               g_hash_table_insert (by_provider, t->provider, t);
             }
-          t->cost[p] += spend->cost_nano;
-          t->unknown[p] += spend->unknown_cost;
-          all.cost[p] += spend->cost_nano;
-          all.unknown[p] += spend->unknown_cost;
+          add_spend (&t->period[p], spend);
+          add_spend (&all.period[p], spend);
         }
     }
 
@@ -262,7 +267,7 @@ refresh_totals (KpSpendPage  *self,
       gtk_grid_attach (self->totals_grid, grid_label (name, FALSE, FALSE), 0, row, 1, 1);
       for (guint p = 0; p < G_N_ELEMENTS (PERIODS); p++)
         {
-          g_autofree char *text = format_total (t->cost[p], t->unknown[p]);
+          g_autofree char *text = kp_spend_describe_total (&t->period[p], kp_ui_format_usd);
 
           gtk_grid_attach (self->totals_grid, grid_label (text, TRUE, FALSE), p + 1, row, 1, 1);
         }
@@ -271,10 +276,25 @@ refresh_totals (KpSpendPage  *self,
   gtk_grid_attach (self->totals_grid, grid_label (_("All providers"), FALSE, TRUE), 0, row, 1, 1);
   for (guint p = 0; p < G_N_ELEMENTS (PERIODS); p++)
     {
-      g_autofree char *text = format_total (all.cost[p], all.unknown[p]);
+      g_autofree char *text = kp_spend_describe_total (&all.period[p], kp_ui_format_usd);
 
       gtk_grid_attach (self->totals_grid, grid_label (text, TRUE, TRUE), p + 1, row, 1, 1);
     }
+}
+
+/* @rows: the spend by provider this month. Credits are no money: they are
+ * told apart, per provider that reported any.
+ */
+static void
+refresh_credits (KpSpendPage *self,
+                 GPtrArray   *rows)
+{
+  /* Translators: after a count of credits: "Kiro: 41.3 credits this month". */
+  g_autofree char *text = kp_spend_describe_credits (rows, provider_name_cb, self,
+                                                     _("this month"));
+
+  gtk_label_set_text (self->credits_label, text ? text : "");
+  gtk_widget_set_visible (GTK_WIDGET (self->credits_label), text != NULL);
 }
 
 /* @rows: the spend by day and provider since @first. */
@@ -328,6 +348,7 @@ request_row_new (KpSpendPage        *self,
   g_autofree char *in = kp_ui_format_count (request->prompt_tokens);
   g_autofree char *out = kp_ui_format_count (request->completion_tokens);
   g_autofree char *cost = NULL;
+  g_autofree char *credits = NULL;
   g_autofree char *ms = request->total_ms >= 0 ? kp_ui_format_count (request->total_ms)
                                                : g_strdup ("–");
   g_autoptr(GString) subtitle = g_string_new (NULL);
@@ -337,6 +358,8 @@ request_row_new (KpSpendPage        *self,
   /* Translators: a time, a provider, input and output tokens, and milliseconds. */
   g_string_append_printf (subtitle, _("%s · %s · %s in, %s out tokens · %s ms"),
                           time, provider_name (self, request->provider), in, out, ms);
+  if (request->tokens_estimated)
+    g_string_append_printf (subtitle, " · %s", _("tokens estimated by Keypool"));
   if (!ok)
     {
       g_string_append_printf (subtitle, "\n%s", request->outcome ? request->outcome : "?");
@@ -352,16 +375,23 @@ request_row_new (KpSpendPage        *self,
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle->str);
   adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 3);
 
+  /* A subscription's request is no spend: never shown as $0.00. */
   if (g_str_equal (source, "unknown"))
     cost = g_strdup (_("unknown"));
+  else if (g_str_equal (source, "subscription"))
+    cost = g_strdup (_("subscription"));
   else
     cost = kp_ui_format_usd (request->cost_nano);
   cost_label = gtk_label_new (cost);
   gtk_label_set_xalign (GTK_LABEL (cost_label), 1.0f);
   gtk_widget_add_css_class (cost_label, "numeric");
-  source_label = gtk_label_new (g_str_equal (source, "reported") ? _("reported")
+  if (request->has_credits)
+    credits = kp_spend_format_credits (request->credits);
+  source_label = gtk_label_new (credits ? credits
+                                : g_str_equal (source, "reported") ? _("reported")
                                 : g_str_equal (source, "computed") ? _("computed")
                                 : g_str_equal (source, "estimated") ? _("estimated")
+                                : g_str_equal (source, "subscription") ? _("no spend")
                                 : _("no price"));
   gtk_label_set_xalign (GTK_LABEL (source_label), 1.0f);
   gtk_widget_add_css_class (source_label, "caption");
@@ -445,6 +475,7 @@ typedef struct
   GCancellable *cancellable;
   guint         pending;
   GPtrArray    *periods[G_N_ELEMENTS (PERIODS)];
+  GPtrArray    *month;         /* by provider, for the credits */
   GDateTime    *chart_first;
   GPtrArray    *chart;
   GPtrArray    *requests;
@@ -457,6 +488,7 @@ reading_free (Reading *reading)
   g_clear_object (&reading->cancellable);
   for (guint p = 0; p < G_N_ELEMENTS (PERIODS); p++)
     g_clear_pointer (&reading->periods[p], g_ptr_array_unref);
+  g_clear_pointer (&reading->month, g_ptr_array_unref);
   g_clear_pointer (&reading->chart_first, g_date_time_unref);
   g_clear_pointer (&reading->chart, g_ptr_array_unref);
   g_clear_pointer (&reading->requests, g_ptr_array_unref);
@@ -489,6 +521,7 @@ reading_step_done (Reading *reading)
   else
     {
       refresh_totals (self, reading->periods);
+      refresh_credits (self, reading->month);
       refresh_chart (self, reading->chart_first, reading->chart);
       refresh_requests (self, reading->requests);
     }
@@ -536,6 +569,18 @@ on_period_read (GObject      *object,
 }
 
 static void
+on_month_read (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Reading *reading = user_data;
+  GError *error = NULL;
+  GPtrArray *rows = kp_ledger_spend_finish (KP_LEDGER (object), result, &error);
+
+  keep_rows (reading, &reading->month, rows, error);
+}
+
+static void
 on_chart_read (GObject      *object,
                GAsyncResult *result,
                gpointer      user_data)
@@ -578,7 +623,7 @@ read_ledger (KpSpendPage *self)
   reading = g_new0 (Reading, 1);
   reading->page = self;
   reading->cancellable = g_object_ref (self->cancellable);
-  reading->pending = G_N_ELEMENTS (PERIODS) + 2;
+  reading->pending = G_N_ELEMENTS (PERIODS) + 3;
   reading->chart_first = local_midnight_days_ago (CHART_DAYS - 1);
   for (guint p = 0; p < G_N_ELEMENTS (PERIODS); p++)
     {
@@ -590,6 +635,14 @@ read_ledger (KpSpendPage *self)
       kp_ledger_spend_async (ledger, g_date_time_to_unix (since) * 1000, KP_SPEND_BY_PROVIDER,
                              self->cancellable, on_period_read, read);
     }
+  {
+    g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+    g_autoptr(GDateTime) month = g_date_time_new_local (g_date_time_get_year (now),
+                                                        g_date_time_get_month (now), 1, 0, 0, 0);
+
+    kp_ledger_spend_async (ledger, g_date_time_to_unix (month) * 1000, KP_SPEND_BY_PROVIDER,
+                           self->cancellable, on_month_read, reading);
+  }
   kp_ledger_spend_by_day_and_provider_async (ledger,
                                              g_date_time_to_unix (reading->chart_first) * 1000,
                                              self->cancellable, on_chart_read, reading);

@@ -178,6 +178,7 @@ typedef struct
   gint64      prompt_estimate;
   gint64      context;        /* the model's context window, or 0 */
   double      credits;
+  gboolean    has_credits;    /* a meteringEvent came */
   KpUsage     usage;
 } Decoder;
 
@@ -229,6 +230,7 @@ emit_usage (Decoder     *self,
     .estimated = TRUE,
     .prompt_tokens = MAX (self->prompt_estimate, 0),
     .completion_tokens = (self->output_chars + 3) / 4,
+    .has_credits = self->has_credits,
     .credits = self->credits,
   };
   kp_event_emit (sink, user_data, (KpEvent) { .type = KP_EVENT_USAGE, .usage = &self->usage });
@@ -357,6 +359,7 @@ kp_kiro_decode (KpWireDecoder  decoder,
           if (isfinite (credits) && credits >= 0 && self->credits + credits <= MAX_CREDITS)
             {
               self->credits += credits;
+              self->has_credits = TRUE;
               emit_usage (self, sink, user_data);
             }
         }
