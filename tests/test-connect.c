@@ -138,18 +138,20 @@ test_missing (gpointer       user_fixture,
   g_autofree char *second = NULL;
   g_autoptr(GError) error = NULL;
   gboolean changed = FALSE;
+  guint opened = 0;
 
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
-  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_no_error (error);
   g_assert_true (changed);
+  g_assert_cmpint (opened, ==, 0);
   g_assert_cmpint (mode_of (path), ==, 0600);
   assert_connected (tool, fixture->home);
   first = read_file (path);
   g_assert_true (tool->format->check (first, NULL));
 
   /* Again: nothing changes. */
-  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_false (changed);
   second = read_file (path);
   g_assert_cmpstr (first, ==, second);
@@ -181,16 +183,19 @@ test_user_file (gpointer       user_fixture,
   g_autoptr(GError) error = NULL;
   KpConnectValues other = values;
   gboolean changed = FALSE;
+  guint opened = 0;
 
   put_file (path, c->user, 0640);
-  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_no_error (error);
   g_assert_true (changed);
   assert_connected (tool, fixture->home);
 
   first = read_file (path);
   g_assert_nonnull (strstr (first, USER_MARK));
-  g_assert_cmpint (mode_of (path), ==, 0640);
+  /* It holds a token now: only its owner reads it, and the caller is told. */
+  g_assert_cmpint (mode_of (path), ==, 0600);
+  g_assert_cmpint (opened, ==, 0640);
   backup = read_file (backup_path);
   g_assert_cmpstr (backup, ==, c->user);
   g_assert_cmpint (mode_of (backup_path), ==, 0640);
@@ -206,14 +211,15 @@ test_user_file (gpointer       user_fixture,
           g_assert_nonnull (strstr (first, lines[i]));
     }
 
-  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_false (changed);
+  g_assert_cmpint (opened, ==, 0);
   second = read_file (path);
   g_assert_cmpstr (first, ==, second);
 
   /* Another model: the file changes, the backup stays the user's own. */
   other.model = "anthropic/claude-sonnet-5";
-  g_assert_true (kp_connect_write (tool, fixture->home, &other, &changed, &error));
+  g_assert_true (kp_connect_write (tool, fixture->home, &other, &changed, &opened, &error));
   g_assert_true (changed);
   g_clear_pointer (&backup, g_free);
   backup = read_file (backup_path);
@@ -246,9 +252,12 @@ test_edited_since (gpointer       user_fixture,
   g_autoptr(GError) error = NULL;
   const char *key[] = { "keypoolTestEdit", NULL };
   gboolean changed;
+  guint opened = 0;
 
-  put_file (path, c->user, 0600);
-  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  put_file (path, c->user, 0644);
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
+  g_assert_cmpint (opened, ==, 0644);
+  g_assert_cmpint (mode_of (path), ==, 0600);
   connected = read_file (path);
   edited = tool->format->set (connected, key, quoted, &error);
   g_assert_no_error (error);
@@ -257,6 +266,7 @@ test_edited_since (gpointer       user_fixture,
   g_assert_true (kp_connect_restore (tool, fixture->home, &error));
   g_assert_no_error (error);
   after = read_file (path);
+  g_assert_cmpint (mode_of (path), ==, 0644);
   g_assert_nonnull (strstr (after, "edited-later"));
   g_assert_nonnull (strstr (after, USER_MARK));
   g_assert_null (strstr (after, TOKEN));
@@ -286,9 +296,10 @@ test_unparsable (gpointer       user_fixture,
   g_autoptr(GError) error = NULL;
   g_auto(KpConnectStatus) status = { 0 };
   gboolean changed = TRUE;
+  guint opened = 0;
 
   put_file (path, c->bad, 0600);
-  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE);
   g_assert_nonnull (strstr (error->message, "cannot edit"));
   g_assert_null (strstr (error->message, TOKEN));
@@ -318,10 +329,11 @@ test_too_big (gpointer       user_fixture,
   g_autofree char *big = g_strnfill (2 * 1024 * 1024, '#');
   g_autoptr(GError) error = NULL;
   gboolean changed;
+  guint opened = 0;
   GStatBuf st;
 
   put_file (path, big, 0600);
-  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_TOO_BIG);
   g_assert_cmpint (g_stat (path, &st), ==, 0);
   g_assert_cmpint (st.st_size, ==, 2 * 1024 * 1024);
@@ -337,6 +349,7 @@ test_too_deep (gpointer       user_fixture,
   g_autoptr(GString) deep = g_string_new ("{\"a\":");
   g_autoptr(GError) error = NULL;
   gboolean changed;
+  guint opened = 0;
 
   for (guint i = 0; i < 10000; i++)
     g_string_append_c (deep, '[');
@@ -344,7 +357,7 @@ test_too_deep (gpointer       user_fixture,
     g_string_append_c (deep, ']');
   g_string_append_c (deep, '}');
   put_file (path, deep->str, 0600);
-  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE);
 }
 

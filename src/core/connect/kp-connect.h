@@ -94,6 +94,7 @@ gboolean             kp_connect_write        (const KpConnectTool    *tool,
                                               const char             *home,
                                               const KpConnectValues  *values,
                                               gboolean               *changed,
+                                              guint                  *opened_mode,
                                               GError                **error);
 gboolean             kp_connect_restore      (const KpConnectTool    *tool,
                                               const char             *home,

@@ -136,7 +136,8 @@ finish_connect (GTask      *task,
   result->path = kp_connect_dup_path (data->tool, data->home);
   result->model = g_strdup (data->model);
   result->model_served = data->served;
-  if (!kp_connect_write (data->tool, data->home, &values, &result->changed, &error))
+  if (!kp_connect_write (data->tool, data->home, &values, &result->changed, &result->opened_mode,
+                         &error))
     {
       if (g_error_matches (error, KP_CONF_ERROR, KP_CONF_ERROR_IO))
         {
