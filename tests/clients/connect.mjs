@@ -222,16 +222,21 @@ test('keypool connect gemini-cli: gemini -p answers through Keypool with its own
   }
   const path = join(home, '.gemini', '.env');
   /* The user's own settings: one in the .env, the rest in settings.json,
-   * which Keypool does not touch (nothing leaves the machine).
+   * which Keypool does not touch (nothing leaves the machine). Gemini CLI
+   * reads ~/.gemini/.env only in a folder the user trusts: this one is.
+   * Gemini CLI 0.61 also needs the API-key sign-in chosen in settings.json:
+   * with GOOGLE_GEMINI_BASE_URL alone it says "Invalid auth method".
    */
   const mine = '# mine\nNO_BROWSER=true\n';
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, mine, { mode: 0o644 });
   writeFileSync(join(home, '.gemini', 'settings.json'), JSON.stringify({
+    security: { auth: { selectedType: 'gemini-api-key' } },
     privacy: { usageStatisticsEnabled: false },
     telemetry: { enabled: false },
     general: { disableAutoUpdate: true, disableUpdateNag: true },
   }));
+  writeFileSync(join(home, '.gemini', 'trustedFolders.json'), JSON.stringify({ [join(home, 'work')]: 'TRUST_FOLDER' }));
 
   const connected = connect('gemini-cli');
   assert.match(connected.stdout, /Model: google\/gemini-2\.5-pro\n/);

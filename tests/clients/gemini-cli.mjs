@@ -93,8 +93,7 @@ function runCli(model, prompt) {
 }
 
 async function lastMockRequest() {
-  const response = await fetch(gateway.mockURL.replace(/\/v1$/, '/mock/requests'));
-  const { requests } = await response.json();
+  const requests = await gateway.upstreamRequests();
   return requests[requests.length - 1];
 }
 

@@ -72,12 +72,7 @@ after(async () => {
     await gateway.stop();
 });
 
-/* The requests the mock received, oldest first. */
-async function mockRequests() {
-  const response = await fetch(gateway.mockURL.replace(/\/v1$/, '/mock/requests'));
-  assert.equal(response.status, 200);
-  return (await response.json()).requests;
-}
+const mockRequests = () => gateway.upstreamRequests();
 
 async function lastMockRequest() {
   const requests = await mockRequests();
