@@ -387,6 +387,80 @@ test_codex_toml (void)
                    "experimental_bearer_token = \"" TOKEN "\"\n");
 }
 
+static gboolean
+continue_installed (const char *home)
+{
+  const KpConnectTool *tool = kp_connect_lookup ("continue");
+  g_auto(KpConnectStatus) status = { 0 };
+
+  kp_connect_inspect (tool, home, values.url, &status);
+  return status.installed;
+}
+
+/* Continue is found by its editor extension or its own folder, not by the
+ * folder connecting makes.
+ */
+static void
+test_continue_detected (gpointer       user_fixture,
+                        gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  const KpConnectTool *tool = kp_connect_lookup ("continue");
+  g_autofree char *old_path = g_strdup (g_getenv ("PATH"));
+  g_autofree char *bin = g_build_filename (fixture->home, "bin", NULL);
+  const char *extensions[] = {
+    ".vscode/extensions/continue.continue-1.2.3-linux-x64",
+    ".vscode-oss/extensions/continue.continue-1.2.3-universal",
+    ".cursor/extensions/continue.continue-1.0.9",
+  };
+  g_autoptr(GError) error = NULL;
+  gboolean changed;
+  guint opened;
+
+  /* No `cn` on this PATH. */
+  g_assert_cmpint (g_mkdir_with_parents (bin, 0700), ==, 0);
+  g_setenv ("PATH", bin, TRUE);
+
+  g_assert_false (continue_installed (fixture->home));
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
+  g_assert_no_error (error);
+  g_assert_false (continue_installed (fixture->home));
+  g_assert_true (kp_connect_restore (tool, fixture->home, &error));
+  g_assert_no_error (error);
+
+  /* Another extension of the same editor is not Continue. */
+  {
+    g_autofree char *other = g_build_filename (fixture->home, ".vscode/extensions/continued.other-1.0", NULL);
+
+    g_assert_cmpint (g_mkdir_with_parents (other, 0700), ==, 0);
+    g_assert_false (continue_installed (fixture->home));
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (extensions); i++)
+    {
+      g_autofree char *dir = g_build_filename (fixture->home, extensions[i], NULL);
+
+      g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+      g_assert_true (continue_installed (fixture->home));
+      g_assert_cmpint (g_rmdir (dir), ==, 0);
+      g_assert_false (continue_installed (fixture->home));
+    }
+
+  /* The user's own ~/.continue: a config Keypool did not make, or anything else in it. */
+  {
+    g_autofree char *config = kp_connect_dup_path (tool, fixture->home);
+    g_autofree char *index = g_build_filename (fixture->home, ".continue", "index", NULL);
+
+    put_file (config, "name: Mine\n", 0600);
+    g_assert_true (continue_installed (fixture->home));
+    g_assert_cmpint (g_unlink (config), ==, 0);
+    g_assert_false (continue_installed (fixture->home));
+    g_assert_cmpint (g_mkdir_with_parents (index, 0700), ==, 0);
+    g_assert_true (continue_installed (fixture->home));
+  }
+
+  g_setenv ("PATH", old_path, TRUE);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -409,5 +483,7 @@ main (int   argc,
   g_test_add_vtable ("/keypool/connect/too-big", sizeof (Fixture), NULL, fixture_setup, test_too_big, fixture_teardown);
   g_test_add_vtable ("/keypool/connect/too-deep", sizeof (Fixture), NULL, fixture_setup, test_too_deep, fixture_teardown);
   g_test_add_func ("/keypool/connect/codex-toml", test_codex_toml);
+  g_test_add_vtable ("/keypool/connect/continue-detected", sizeof (Fixture), NULL, fixture_setup,
+                     test_continue_detected, fixture_teardown);
   return g_test_run ();
 }

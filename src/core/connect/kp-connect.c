@@ -94,6 +94,71 @@ read_bounded (const char  *path,
   return g_steal_pointer (&contents);
 }
 
+/* Whether @dir has an entry that is not Keypool's own doing: a file other
+ * than the tool's config and Keypool's records beside it, or the config
+ * itself when Keypool did not make it.
+ */
+static gboolean
+has_user_entries (const KpConnectTool *tool,
+                  const char          *home,
+                  const char          *dir)
+{
+  g_autofree char *path = kp_connect_dup_path (tool, home);
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *state_name = g_strconcat (base, ".keypool-state", NULL);
+  g_autofree char *backup_name = g_strconcat (base, ".keypool-backup", NULL);
+  g_autofree char *state_path = g_strconcat (path, ".keypool-state", NULL);
+  g_autoptr(GKeyFile) state = g_key_file_new ();
+  g_autoptr(GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  if (listing == NULL)
+    return FALSE;
+  while ((name = g_dir_read_name (listing)) != NULL)
+    if (!g_str_equal (name, base) && !g_str_equal (name, state_name) &&
+        !g_str_equal (name, backup_name))
+      return TRUE;
+  /* Only the config (if anything): the user's own unless Keypool made it. */
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    return FALSE;
+  if (!g_key_file_load_from_file (state, state_path, G_KEY_FILE_NONE, NULL))
+    return TRUE;
+  return g_key_file_get_boolean (state, STATE_GROUP, "existed", NULL);
+}
+
+/* Whether @marker (relative to @home; see KpConnectTool) is there. */
+static gboolean
+marker_exists (const KpConnectTool *tool,
+               const char          *home,
+               const char          *marker)
+{
+  g_autofree char *path = g_build_filename (home, marker, NULL);
+  g_autofree char *config = kp_connect_dup_path (tool, home);
+  g_autofree char *config_dir = g_path_get_dirname (config);
+  g_autofree char *dir = NULL;
+  g_autofree char *prefix = NULL;
+  g_autoptr(GDir) listing = NULL;
+  const char *name;
+
+  if (!g_str_has_suffix (path, "*"))
+    {
+      if (g_str_equal (path, config_dir))
+        return has_user_entries (tool, home, path);
+      return g_file_test (path, G_FILE_TEST_EXISTS);
+    }
+  path[strlen (path) - 1] = '\0';
+  dir = g_path_get_dirname (path);
+  prefix = g_path_get_basename (path);
+  listing = g_dir_open (dir, 0, NULL);
+  if (listing == NULL)
+    return FALSE;
+  /* A bounded look: an extensions folder has some hundreds of entries. */
+  for (guint n = 0; (name = g_dir_read_name (listing)) != NULL && n < 10000; n++)
+    if (g_str_has_prefix (name, prefix))
+      return TRUE;
+  return FALSE;
+}
+
 static char *
 fill (const char            *format,
       const KpConnectValues *values,
@@ -191,12 +256,8 @@ kp_connect_inspect (const KpConnectTool *tool,
 
       status->installed = found != NULL;
     }
-  if (!status->installed && tool->marker != NULL)
-    {
-      g_autofree char *marker = g_build_filename (home, tool->marker, NULL);
-
-      status->installed = g_file_test (marker, G_FILE_TEST_EXISTS);
-    }
+  for (guint i = 0; tool->markers && tool->markers[i] != NULL && !status->installed; i++)
+    status->installed = marker_exists (tool, home, tool->markers[i]);
 
   state_path = g_strconcat (status->path, ".keypool-state", NULL);
   status->restorable = g_file_test (state_path, G_FILE_TEST_IS_REGULAR);
