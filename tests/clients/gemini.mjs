@@ -221,6 +221,28 @@ test('models.list and Google-shaped errors', async () => {
                        (error) => /404/.test(String(error.message ?? error)));
 });
 
+test('models.get: one model in Google\'s shape, or a 404 in Google\'s error shape', async () => {
+  const model = await ai.models.get({ model: 'google/gemini-text' });
+  assert.equal(model.name, 'models/google/gemini-text');
+  assert.ok(model.supportedActions.includes('generateContent'), JSON.stringify(model));
+
+  /* Gemini's clients name models bare: the first Keypool model of that name. */
+  const bare = await ai.models.get({ model: 'gemini-tools' });
+  assert.equal(bare.name, 'models/google/gemini-tools');
+
+  await assert.rejects(ai.models.get({ model: 'no-such-model' }),
+                       (error) => /404/.test(String(error.message ?? error)));
+  const response = await fetch(`${gateway.origin}/v1beta/models/no-such-model?key=${gateway.token}`);
+  assert.equal(response.status, 404);
+  const body = await response.json();
+  assert.equal(body.error.code, 404);
+  assert.equal(body.error.status, 'NOT_FOUND');
+  assert.match(body.error.message, /models\/no-such-model/);
+
+  const refused = await fetch(`${gateway.origin}/v1beta/models/gemini-text`);
+  assert.equal(refused.status, 401, 'one model without the token');
+});
+
 test('the OpenAI SDK on a Gemini provider', async () => {
   const stream = await openai.chat.completions.create({
     model: 'google/gemini-text', stream: true, stream_options: { include_usage: true },
