@@ -39,6 +39,7 @@ G_BEGIN_DECLS
 #define KP_GEMINI_MODEL_MAX 256
 
 extern const KpWire kp_wire_gemini;
+extern const KpWire kp_wire_gemini_embed;
 extern const KpWireEncoderClass kp_gemini_encoder_class;
 
 /* Requests. kp_gemini_request_from_openai() builds the body of
