@@ -165,6 +165,7 @@ build_body (KpWireRequest  *req,
   built = kp_gemini_request_from_openai (source, error);
   if (built == NULL)
     return NULL;
+  kp_gemini_thinking_for_model (json_node_get_object (built), target->offering->upstream_id);
   return kp_wire_serialize (built);
 }
 
