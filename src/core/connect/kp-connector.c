@@ -53,7 +53,8 @@ cheapest (KpGateway  *gateway,
   if (offerings == NULL)
     return FALSE;
   request.providers = (const char * const *)providers;
-  plan = kp_gateway_plan (gateway, offerings, &request);
+  /* A question, not a request: the keys' rotation stays where it is. */
+  plan = kp_gateway_plan_peek (gateway, offerings, &request);
   if (plan->routes->len == 0)
     return FALSE;
   best = &g_array_index (plan->routes, KpRoute, 0);
