@@ -165,3 +165,66 @@ kp_mock_embeddings_handle (KpMockStats       *stats,
   json_object_set_object_member (answer, "usage", usage);
   kp_mock_reply_json (msg, 200, answer);
 }
+
+/* Gemini's: {"values": [...]} for a content, from the index of its text. */
+static JsonObject *
+gemini_embedding (guint index)
+{
+  JsonObject *embedding = json_object_new ();
+  JsonNode *values = vector (index, DEFAULT_DIMENSIONS, FALSE);
+
+  json_object_set_member (embedding, "values", values);
+  return embedding;
+}
+
+/**
+ * kp_mock_gemini_embed_handle:
+ * @path: …/models/{model}:embedContent or :batchEmbedContents
+ *
+ * Like Google: a batch whose requests name another model than the path's
+ * is refused; there is no usage in the answer.
+ */
+void
+kp_mock_gemini_embed_handle (KpMockStats       *stats,
+                             SoupServerMessage *msg,
+                             const char        *path)
+{
+  g_autoptr(JsonObject) request = kp_mock_read_request (stats, msg, "x-goog-api-key");
+  const char *models = strstr (path, "/models/");
+  g_autofree char *model = NULL;
+  JsonObject *answer;
+
+  if (request == NULL)
+    return;
+  model = g_strndup (models + 1, strrchr (path, ':') - (models + 1));
+  answer = json_object_new ();
+  if (g_str_has_suffix (path, ":batchEmbedContents"))
+    {
+      JsonArray *requests = kp_mock_array_member (request, "requests");
+      JsonArray *embeddings = json_array_new ();
+
+      for (guint i = 0; requests != NULL && i < json_array_get_length (requests); i++)
+        {
+          JsonObject *one = json_array_get_object_element (requests, i);
+
+          if (g_strcmp0 (json_object_get_string_member_with_default (one, "model", ""), model) != 0)
+            {
+              json_array_unref (embeddings);
+              json_object_unref (answer);
+              kp_mock_reply_error (msg, 400, "mock: a batch request names another model than the path");
+              return;
+            }
+          json_array_add_object_element (embeddings, gemini_embedding (i));
+        }
+      json_object_set_array_member (answer, "embeddings", embeddings);
+    }
+  else if (kp_mock_object_member (request, "content") != NULL)
+    json_object_set_object_member (answer, "embedding", gemini_embedding (0));
+  else
+    {
+      json_object_unref (answer);
+      kp_mock_reply_error (msg, 400, "mock: “content” is missing");
+      return;
+    }
+  kp_mock_reply_json (msg, 200, answer);
+}

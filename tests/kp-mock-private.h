@@ -26,6 +26,10 @@ void        kp_mock_reply_error     (SoupServerMessage *msg,
 char       *kp_mock_object_to_data  (JsonObject        *object);
 char       *kp_mock_answer_text     (guint              n_chunks);
 
+void        kp_mock_gemini_embed_handle (KpMockStats       *stats,
+                                         SoupServerMessage *msg,
+                                         const char        *path);
+
 void        kp_mock_agent_reply     (SoupServerMessage *msg,
                                      JsonObject        *request,
                                      gboolean           stream,

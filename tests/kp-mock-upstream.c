@@ -17,6 +17,8 @@
  *
  * POST …/messages is Anthropic's API: see kp-mock-anthropic.c;
  * POST …/models/{model}:generateContent Gemini's: see kp-mock-gemini.c. POST
+ * …/models/{model}:embedContent and :batchEmbedContents are Gemini's
+ * embeddings, in kp-mock-embeddings.c. POST
  * …/responses, …/embeddings and …/completions are OpenAI's other APIs: see
  * kp-mock-responses.c, kp-mock-embeddings.c and kp-mock-completions.c.
  *
@@ -703,6 +705,12 @@ handler (SoupServer        *server,
        g_str_has_suffix (path, ":streamGenerateContent")))
     {
       kp_mock_gemini_handle (&self->stats, msg, path, query);
+      return;
+    }
+  if (method == SOUP_METHOD_POST && strstr (path, "/models/") != NULL &&
+      (g_str_has_suffix (path, ":embedContent") || g_str_has_suffix (path, ":batchEmbedContents")))
+    {
+      kp_mock_gemini_embed_handle (&self->stats, msg, path);
       return;
     }
 

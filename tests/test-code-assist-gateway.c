@@ -182,6 +182,50 @@ test_account (Fixture       *fixture,
   g_assert_null (strstr (kp_credential_get_last_error (credential), "rt-good-refresh-0001"));
 }
 
+/* The account's project is kept: a restart uses it without loadCodeAssist. */
+static void
+test_restart (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+  KpCredential *again;
+  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
+  gint64 id;
+
+  kp_gateway_add_account_async (fixture->gateway, "gca", "me", "rt-good-refresh-0001", NULL, 0,
+                                NULL, kp_test_store_result, &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  credential = kp_gateway_add_account_finish (fixture->gateway, result, &error);
+  g_assert_no_error (error);
+  g_assert_true (kp_test_spin_until (account_ready, credential, 10000));
+  g_assert_cmpuint (stats->loads, ==, 1);
+  id = kp_credential_get_id (credential);
+
+  kp_test_gateway_clear (&fixture->gateway);
+  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
+  kp_gateway_set_use_keyring (fixture->gateway, TRUE);
+  kp_test_gateway_start (fixture->gateway);
+  g_free (fixture->base);
+  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
+
+  again = kp_gateway_find_credential (fixture->gateway, id);
+  g_assert_nonnull (again);
+  g_assert_true (kp_test_spin_until (account_ready, again, 10000));
+  /* A new access token and the quota, but no second discovery. */
+  g_assert_cmpuint (stats->refreshes, ==, 2);
+  g_assert_cmpuint (stats->loads, ==, 1);
+  g_assert_cmpstr (kp_credential_get_meta (again, "project"), ==, "existing-proj-42");
+  {
+    g_auto(KpTestResponse) response = { 0 };
+
+    chat (fixture, &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_nonnull (strstr (stats->last_generate, "\"project\":\"existing-proj-42\""));
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -189,6 +233,8 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add ("/code-assist-gateway/account", Fixture, NULL, fixture_set_up, test_account,
+              fixture_tear_down);
+  g_test_add ("/code-assist-gateway/restart", Fixture, NULL, fixture_set_up, test_restart,
               fixture_tear_down);
 
   return g_test_run ();

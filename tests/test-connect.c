@@ -138,18 +138,20 @@ test_missing (gpointer       user_fixture,
   g_autofree char *second = NULL;
   g_autoptr(GError) error = NULL;
   gboolean changed = FALSE;
+  guint opened = 0;
 
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
-  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_no_error (error);
   g_assert_true (changed);
+  g_assert_cmpint (opened, ==, 0);
   g_assert_cmpint (mode_of (path), ==, 0600);
   assert_connected (tool, fixture->home);
   first = read_file (path);
   g_assert_true (tool->format->check (first, NULL));
 
   /* Again: nothing changes. */
-  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_false (changed);
   second = read_file (path);
   g_assert_cmpstr (first, ==, second);
@@ -181,16 +183,19 @@ test_user_file (gpointer       user_fixture,
   g_autoptr(GError) error = NULL;
   KpConnectValues other = values;
   gboolean changed = FALSE;
+  guint opened = 0;
 
   put_file (path, c->user, 0640);
-  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_no_error (error);
   g_assert_true (changed);
   assert_connected (tool, fixture->home);
 
   first = read_file (path);
   g_assert_nonnull (strstr (first, USER_MARK));
-  g_assert_cmpint (mode_of (path), ==, 0640);
+  /* It holds a token now: only its owner reads it, and the caller is told. */
+  g_assert_cmpint (mode_of (path), ==, 0600);
+  g_assert_cmpint (opened, ==, 0640);
   backup = read_file (backup_path);
   g_assert_cmpstr (backup, ==, c->user);
   g_assert_cmpint (mode_of (backup_path), ==, 0640);
@@ -206,14 +211,15 @@ test_user_file (gpointer       user_fixture,
           g_assert_nonnull (strstr (first, lines[i]));
     }
 
-  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_false (changed);
+  g_assert_cmpint (opened, ==, 0);
   second = read_file (path);
   g_assert_cmpstr (first, ==, second);
 
   /* Another model: the file changes, the backup stays the user's own. */
   other.model = "anthropic/claude-sonnet-5";
-  g_assert_true (kp_connect_write (tool, fixture->home, &other, &changed, &error));
+  g_assert_true (kp_connect_write (tool, fixture->home, &other, &changed, &opened, &error));
   g_assert_true (changed);
   g_clear_pointer (&backup, g_free);
   backup = read_file (backup_path);
@@ -246,9 +252,12 @@ test_edited_since (gpointer       user_fixture,
   g_autoptr(GError) error = NULL;
   const char *key[] = { "keypoolTestEdit", NULL };
   gboolean changed;
+  guint opened = 0;
 
-  put_file (path, c->user, 0600);
-  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  put_file (path, c->user, 0644);
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
+  g_assert_cmpint (opened, ==, 0644);
+  g_assert_cmpint (mode_of (path), ==, 0600);
   connected = read_file (path);
   edited = tool->format->set (connected, key, quoted, &error);
   g_assert_no_error (error);
@@ -257,6 +266,7 @@ test_edited_since (gpointer       user_fixture,
   g_assert_true (kp_connect_restore (tool, fixture->home, &error));
   g_assert_no_error (error);
   after = read_file (path);
+  g_assert_cmpint (mode_of (path), ==, 0644);
   g_assert_nonnull (strstr (after, "edited-later"));
   g_assert_nonnull (strstr (after, USER_MARK));
   g_assert_null (strstr (after, TOKEN));
@@ -286,9 +296,10 @@ test_unparsable (gpointer       user_fixture,
   g_autoptr(GError) error = NULL;
   g_auto(KpConnectStatus) status = { 0 };
   gboolean changed = TRUE;
+  guint opened = 0;
 
   put_file (path, c->bad, 0600);
-  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE);
   g_assert_nonnull (strstr (error->message, "cannot edit"));
   g_assert_null (strstr (error->message, TOKEN));
@@ -318,10 +329,11 @@ test_too_big (gpointer       user_fixture,
   g_autofree char *big = g_strnfill (2 * 1024 * 1024, '#');
   g_autoptr(GError) error = NULL;
   gboolean changed;
+  guint opened = 0;
   GStatBuf st;
 
   put_file (path, big, 0600);
-  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_TOO_BIG);
   g_assert_cmpint (g_stat (path, &st), ==, 0);
   g_assert_cmpint (st.st_size, ==, 2 * 1024 * 1024);
@@ -337,6 +349,7 @@ test_too_deep (gpointer       user_fixture,
   g_autoptr(GString) deep = g_string_new ("{\"a\":");
   g_autoptr(GError) error = NULL;
   gboolean changed;
+  guint opened = 0;
 
   for (guint i = 0; i < 10000; i++)
     g_string_append_c (deep, '[');
@@ -344,7 +357,7 @@ test_too_deep (gpointer       user_fixture,
     g_string_append_c (deep, ']');
   g_string_append_c (deep, '}');
   put_file (path, deep->str, 0600);
-  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &error));
+  g_assert_false (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE);
 }
 
@@ -374,6 +387,80 @@ test_codex_toml (void)
                    "experimental_bearer_token = \"" TOKEN "\"\n");
 }
 
+static gboolean
+continue_installed (const char *home)
+{
+  const KpConnectTool *tool = kp_connect_lookup ("continue");
+  g_auto(KpConnectStatus) status = { 0 };
+
+  kp_connect_inspect (tool, home, values.url, &status);
+  return status.installed;
+}
+
+/* Continue is found by its editor extension or its own folder, not by the
+ * folder connecting makes.
+ */
+static void
+test_continue_detected (gpointer       user_fixture,
+                        gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  const KpConnectTool *tool = kp_connect_lookup ("continue");
+  g_autofree char *old_path = g_strdup (g_getenv ("PATH"));
+  g_autofree char *bin = g_build_filename (fixture->home, "bin", NULL);
+  const char *extensions[] = {
+    ".vscode/extensions/continue.continue-1.2.3-linux-x64",
+    ".vscode-oss/extensions/continue.continue-1.2.3-universal",
+    ".cursor/extensions/continue.continue-1.0.9",
+  };
+  g_autoptr(GError) error = NULL;
+  gboolean changed;
+  guint opened;
+
+  /* No `cn` on this PATH. */
+  g_assert_cmpint (g_mkdir_with_parents (bin, 0700), ==, 0);
+  g_setenv ("PATH", bin, TRUE);
+
+  g_assert_false (continue_installed (fixture->home));
+  g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
+  g_assert_no_error (error);
+  g_assert_false (continue_installed (fixture->home));
+  g_assert_true (kp_connect_restore (tool, fixture->home, &error));
+  g_assert_no_error (error);
+
+  /* Another extension of the same editor is not Continue. */
+  {
+    g_autofree char *other = g_build_filename (fixture->home, ".vscode/extensions/continued.other-1.0", NULL);
+
+    g_assert_cmpint (g_mkdir_with_parents (other, 0700), ==, 0);
+    g_assert_false (continue_installed (fixture->home));
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (extensions); i++)
+    {
+      g_autofree char *dir = g_build_filename (fixture->home, extensions[i], NULL);
+
+      g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+      g_assert_true (continue_installed (fixture->home));
+      g_assert_cmpint (g_rmdir (dir), ==, 0);
+      g_assert_false (continue_installed (fixture->home));
+    }
+
+  /* The user's own ~/.continue: a config Keypool did not make, or anything else in it. */
+  {
+    g_autofree char *config = kp_connect_dup_path (tool, fixture->home);
+    g_autofree char *index = g_build_filename (fixture->home, ".continue", "index", NULL);
+
+    put_file (config, "name: Mine\n", 0600);
+    g_assert_true (continue_installed (fixture->home));
+    g_assert_cmpint (g_unlink (config), ==, 0);
+    g_assert_false (continue_installed (fixture->home));
+    g_assert_cmpint (g_mkdir_with_parents (index, 0700), ==, 0);
+    g_assert_true (continue_installed (fixture->home));
+  }
+
+  g_setenv ("PATH", old_path, TRUE);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -396,5 +483,7 @@ main (int   argc,
   g_test_add_vtable ("/keypool/connect/too-big", sizeof (Fixture), NULL, fixture_setup, test_too_big, fixture_teardown);
   g_test_add_vtable ("/keypool/connect/too-deep", sizeof (Fixture), NULL, fixture_setup, test_too_deep, fixture_teardown);
   g_test_add_func ("/keypool/connect/codex-toml", test_codex_toml);
+  g_test_add_vtable ("/keypool/connect/continue-detected", sizeof (Fixture), NULL, fixture_setup,
+                     test_continue_detected, fixture_teardown);
   return g_test_run ();
 }

@@ -14,6 +14,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
+#include "connect/kp-connector.h"
 #include "kp-gateway.h"
 #include "kp-mock-upstream.h"
 #include "kp-test-util.h"
@@ -1256,6 +1257,53 @@ test_rotation (Fixture       *fixture,
   g_assert_cmpuint (b, ==, 3);
 }
 
+/* Which twin key served the last request: 'a' or 'b'. */
+static char
+twin_served (KpMockStats *stats)
+{
+  if (g_str_equal (stats->last_auth, "Bearer twin-key-aaaaaaaaaaaa"))
+    return 'a';
+  g_assert_cmpstr (stats->last_auth, ==, "Bearer twin-key-bbbbbbbbbbbb");
+  return 'b';
+}
+
+/* Picking a tool's default model is a question: the keys do not take a
+ * turn for it, so the next request gets the other key all the same.
+ */
+static void
+test_pick_is_pure (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  static const char * const models[] = { "twin/chat", NULL };
+  KpConnectTool tool = { .id = "test-tool", .name = "Test tool", .models = models };
+  KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
+  char first;
+
+  {
+    g_auto(KpTestResponse) response = { 0 };
+
+    request (fixture, "POST", "/v1/chat/completions", CHAT ("twin/chat", ""), &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    first = twin_served (stats);
+  }
+  /* An odd number of picks: were each a turn, the same key would come next. */
+  for (guint i = 0; i < 3; i++)
+    {
+      gboolean served = FALSE;
+      g_autofree char *pick = kp_connector_pick_model (fixture->gateway, &tool, &served);
+
+      g_assert_cmpstr (pick, ==, "twin/chat");
+      g_assert_true (served);
+    }
+  {
+    g_auto(KpTestResponse) response = { 0 };
+
+    request (fixture, "POST", "/v1/chat/completions", CHAT ("twin/chat", ""), &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_cmpint (twin_served (stats), !=, first);
+  }
+}
+
 static KpRequestRow *
 find_row (GPtrArray  *rows,
           const char *model,
@@ -1400,6 +1448,7 @@ main (int   argc,
   ADD ("errors/body-limit", test_errors_body_limit);
   ADD ("errors/upstream", test_errors_upstream);
   ADD ("routing/rotates-equal-keys", test_rotation);
+  ADD ("routing/connect-pick-is-pure", test_pick_is_pure);
   ADD ("ledger/one-row-per-request", test_ledger_rows);
 
 #undef ADD

@@ -207,8 +207,9 @@ test_routes (void)
     { "/v1beta/models/google/gemini-2.5-flash:generateContent", KP_ROUTE_REQUEST },
     { "/v1beta/models/gemini-2.5-flash:countTokens", KP_ROUTE_COUNT },
     { "/v1beta/models", KP_ROUTE_MODELS },
-    { "/v1beta/models/gemini-2.5-flash:embedContent", KP_ROUTE_NONE },
-    { "/v1beta/models/gemini-2.5-flash", KP_ROUTE_NONE },
+    { "/v1beta/models/gemini-2.5-flash", KP_ROUTE_MODEL },
+    { "/v1beta/models/models%2Fgemini-2.5-flash", KP_ROUTE_MODEL },
+    { "/v1beta/models/gemini-2.5-flash:embedSomething", KP_ROUTE_NONE },
     { "/v1beta/models/:generateContent", KP_ROUTE_NONE },
     { "/v1beta/models/%ff%fe:generateContent", KP_ROUTE_NONE },
   };
@@ -222,6 +223,12 @@ test_routes (void)
       g_assert_cmpint (kp_wire_route_kind (&kp_wire_gemini, routes[i].path), ==, routes[i].kind);
     }
   g_assert_cmpint (kp_wire_route_kind (&kp_wire_gemini, long_path), ==, KP_ROUTE_NONE);
+  g_assert_cmpint (kp_wire_route_kind (&kp_wire_gemini, "/v1beta/models/"), ==, KP_ROUTE_NONE);
+  {
+    g_autofree char *long_model = g_strconcat ("/v1beta/models/", long_name, NULL);
+
+    g_assert_cmpint (kp_wire_route_kind (&kp_wire_gemini, long_model), ==, KP_ROUTE_NONE);
+  }
   g_assert_false (kp_wire_is_client_path ("/v1beta/modelsx"));
   g_assert_null (kp_wire_for_route ("/v1beta"));
 
@@ -948,6 +955,131 @@ test_models_json (void)
   g_assert_cmpstr (count, ==, "{\"totalTokens\":42}");
 }
 
+/* GET /v1beta/models/{model}: the id, else the first whose id ends in it. */
+static void
+test_model_json (void)
+{
+  const char *openai = "{\"object\":\"list\",\"data\":[{\"id\":\"google/gemini-2.5-flash\","
+                       "\"display_name\":\"Gemini 2.5 Flash\"},{\"id\":\"other/gemini-2.5-flash\"},"
+                       "{\"id\":\"deepseek-chat\"}]}";
+  static const struct { const char *path; guint status; const char *name; } cases[] = {
+    { "/v1beta/models/google/gemini-2.5-flash", 200, "models/google/gemini-2.5-flash" },
+    { "/v1beta/models/google%2Fgemini-2.5-flash", 200, "models/google/gemini-2.5-flash" },
+    { "/v1beta/models/gemini-2.5-flash", 200, "models/google/gemini-2.5-flash" },
+    { "/v1beta/models/models%2Fdeepseek-chat", 200, "models/deepseek-chat" },
+    { "/v1beta/models/other%2Fgemini-2.5-flash", 200, "models/other/gemini-2.5-flash" },
+    { "/v1beta/models/gemini-9", 404, NULL },
+    { "/v1beta/models/flash", 404, NULL },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      guint status = 0;
+      g_autofree char *json = kp_wire_gemini.model_json (openai, strlen (openai), cases[i].path, &status);
+      g_autoptr(JsonNode) node = parse_json (json, -1);
+      JsonObject *object = json_node_get_object (node);
+
+      g_assert_cmpuint (status, ==, cases[i].status);
+      if (cases[i].name != NULL)
+        g_assert_cmpstr (json_object_get_string_member (object, "name"), ==, cases[i].name);
+      else
+        {
+          JsonObject *error = json_object_get_object_member (object, "error");
+
+          g_assert_cmpint (json_object_get_int_member (error, "code"), ==, 404);
+          g_assert_cmpstr (json_object_get_string_member (error, "status"), ==, "NOT_FOUND");
+          g_assert_nonnull (strstr (json_object_get_string_member (error, "message"), "models/"));
+        }
+    }
+}
+
+/* Gemini 3 thinks by level, not budget: low for little effort, else high. */
+static void
+test_thinking_level (void)
+{
+  static const struct { const char *effort; const char *model; const char *level; gint64 budget; } cases[] = {
+    { "low", "gemini-3-pro-preview", "low", -1 },
+    { "none", "gemini-3-pro-preview", "low", -1 },
+    { "minimal", "models/gemini-3-flash", "low", -1 },
+    { "medium", "gemini-3-pro-preview", "high", -1 },
+    { "high", "gemini-3.1-pro-preview", "high", -1 },
+    { "high", "gemini-2.5-pro", NULL, 24576 },
+    { "none", "gemini-2.5-flash", NULL, 0 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("{\"model\":\"m\",\"reasoning_effort\":\"%s\","
+                                               "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                                               cases[i].effort);
+      g_autoptr(JsonNode) request = parse_json (text, -1);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) built = kp_gemini_request_from_openai (json_node_get_object (request), &error);
+      JsonObject *thinking;
+
+      g_assert_no_error (error);
+      kp_gemini_thinking_for_model (json_node_get_object (built), cases[i].model);
+      thinking = json_object_get_object_member (
+        json_object_get_object_member (json_node_get_object (built), "generationConfig"), "thinkingConfig");
+      g_assert_cmpstr (json_object_get_string_member_with_default (thinking, "thinkingLevel", NULL), ==,
+                       cases[i].level);
+      g_assert_cmpint (json_object_get_int_member_with_default (thinking, "thinkingBudget", -1), ==,
+                       cases[i].budget);
+      if (cases[i].level != NULL)
+        g_assert_true (json_object_get_boolean_member (thinking, "includeThoughts"));
+
+      /* And back: a Gemini client's level is the same effort. */
+      if (cases[i].level != NULL)
+        g_assert_cmpstr (kp_gemini_effort_for_thinking (thinking), ==, cases[i].level);
+    }
+}
+
+/* :embedContent and :batchEmbedContents are Gemini's embeddings wire. */
+static void
+test_embed_routes (void)
+{
+  const char *one = "{\"content\":{\"parts\":[{\"text\":\"hi\"}]}}";
+  const char *batch = "{\"requests\":[{\"model\":\"models/e\",\"content\":{\"parts\":[{\"text\":\"a\"}]}},"
+                      "{\"model\":\"models/e\",\"content\":{\"parts\":[{\"text\":\"b\"}]}}]}";
+  g_autoptr(GString) big = g_string_new ("{\"requests\":[");
+  g_autoptr(KpWireRequest) req = NULL;
+  g_autoptr(KpWireRequest) many = NULL;
+  g_autoptr(KpWireRequest) partless = NULL;
+  g_autoptr(GBytes) big_bytes = NULL;
+  g_autoptr(GBytes) partless_bytes = g_bytes_new_static ("{\"content\":{\"parts\":[]}}", 24);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (kp_wire_for_route ("/v1beta/models/e:embedContent") == &kp_wire_gemini_embed);
+  g_assert_true (kp_wire_for_route ("/v1beta/models/google%2Fe:batchEmbedContents") == &kp_wire_gemini_embed);
+  g_assert_true (kp_wire_for_route ("/v1beta/models/e:generateContent") == &kp_wire_gemini);
+  g_assert_true (kp_wire_for_route ("/v1beta/models/e") == &kp_wire_gemini);
+  g_assert_cmpint (kp_wire_route_kind (&kp_wire_gemini_embed, "/v1beta/models/e:embedContent"), ==,
+                   KP_ROUTE_REQUEST);
+  g_assert_cmpint (kp_wire_gemini_embed.kind, ==, KP_WIRE_KIND_EMBEDDINGS);
+
+  req = request_for (&kp_wire_gemini_embed, one, "/v1beta/models/models%2Fgoogle%2Fe:embedContent", NULL);
+  g_assert_cmpstr (req->model, ==, "google/e");
+  g_assert_false (req->stream);
+  g_clear_pointer (&req, kp_wire_request_free);
+  req = request_for (&kp_wire_gemini_embed, batch, "/v1beta/models/e:batchEmbedContents", NULL);
+  g_assert_cmpstr (req->model, ==, "e");
+
+  /* The batch is bounded, and every content has a part. */
+  for (guint i = 0; i < 101; i++)
+    g_string_append_printf (big, "%s{\"content\":{\"parts\":[{\"text\":\"x\"}]}}", i ? "," : "");
+  g_string_append (big, "]}");
+  big_bytes = g_bytes_new (big->str, big->len);
+  many = kp_wire_request_new (&kp_wire_gemini_embed, big_bytes, NULL);
+  kp_wire_request_set_path (many, "/v1beta/models/e:batchEmbedContents", NULL);
+  g_assert_false (kp_wire_request_parse (many, &error));
+  g_assert_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_INPUT);
+  g_clear_error (&error);
+  partless = kp_wire_request_new (&kp_wire_gemini_embed, partless_bytes, NULL);
+  kp_wire_request_set_path (partless, "/v1beta/models/e:embedContent", NULL);
+  g_assert_false (kp_wire_request_parse (partless, &error));
+  g_assert_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_INPUT);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -970,6 +1102,9 @@ main (int   argc,
   g_test_add_func ("/keypool/gemini/held-calls-bounded", test_held_calls_bounded);
   g_test_add_func ("/keypool/gemini/error-classes", test_error_classes);
   g_test_add_func ("/keypool/gemini/models-json", test_models_json);
+  g_test_add_func ("/keypool/gemini/model-json", test_model_json);
+  g_test_add_func ("/keypool/gemini/thinking-level", test_thinking_level);
+  g_test_add_func ("/keypool/gemini/embed-routes", test_embed_routes);
 
   return g_test_run ();
 }

@@ -209,7 +209,7 @@ kp_cli_route (KpGateway               *gateway,
   request.prompt_tokens = prompt;
   request.output_tokens = output;
   request.providers = (const char * const *)providers;
-  plan = kp_gateway_plan (gateway, offerings, &request);
+  plan = kp_gateway_plan_peek (gateway, offerings, &request);
 
   g_application_command_line_print (cmdline,
                                     "Routes for “%s” with %" G_GUINT64_FORMAT " prompt and %" G_GUINT64_FORMAT

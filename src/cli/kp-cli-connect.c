@@ -124,6 +124,10 @@ on_connected (GObject      *object,
   else
     g_application_command_line_print (cmdline, "%s already uses Keypool: %s is unchanged.\n",
                                       pending->tool->name, result->path);
+  if (result->opened_mode != 0)
+    g_application_command_line_print (cmdline, "%s was open to others (mode %04o); it holds a "
+                                      "token now, so it is 0600: only you can read it.\n",
+                                      result->path, result->opened_mode);
   g_application_command_line_print (cmdline, "Model: %s%s\n", result->model,
                                     result->model_served ? ""
                                     : " (no key of yours serves it now: add one, or pick another "

@@ -60,6 +60,46 @@ on_refused (KpOAuthToken *token,
 
 /* Setting an account up (Code Assist: its project) ------------------------ */
 
+/* A set-up account's tier and project (no secret: a Google Cloud project
+ * id) are kept in the ledger's settings, so that a restart does not
+ * discover them again: "code-assist-account.{key id}" = "{tier}\t{project}".
+ */
+#define ACCOUNT_SETTING "code-assist-account.%" G_GINT64_FORMAT
+#define ACCOUNT_TEXT_MAX 1024
+
+static void
+save_account (KpGateway    *self,
+              KpCredential *credential,
+              const char   *tier,
+              const char   *project)
+{
+  g_autofree char *key = g_strdup_printf (ACCOUNT_SETTING, kp_credential_get_id (credential));
+  g_autofree char *value = g_strconcat (tier ? tier : "", "\t", project ? project : "", NULL);
+
+  kp_ledger_set_setting_async (kp_gateway_get_ledger (self), key, value, NULL, NULL);
+}
+
+/* What save_account() kept, onto the credential; FALSE when nothing (or
+ * nothing readable) was.
+ */
+static gboolean
+load_account (KpGateway    *self,
+              KpCredential *credential)
+{
+  g_autofree char *key = g_strdup_printf (ACCOUNT_SETTING, kp_credential_get_id (credential));
+  g_autofree char *value = kp_ledger_get_setting (kp_gateway_get_ledger (self), key);
+  g_auto(GStrv) fields = NULL;
+
+  if (value == NULL || strlen (value) > ACCOUNT_TEXT_MAX || !g_utf8_validate (value, -1, NULL))
+    return FALSE;
+  fields = g_strsplit (value, "\t", 3);
+  if (g_strv_length (fields) != 2 || *fields[0] == '\0')
+    return FALSE;
+  kp_credential_set_meta (credential, "tier", fields[0]);
+  kp_credential_set_meta (credential, "project", *fields[1] != '\0' ? fields[1] : NULL);
+  return TRUE;
+}
+
 typedef struct
 {
   GWeakRef      gateway;
@@ -158,6 +198,7 @@ on_set_up (GObject      *object,
 
   kp_credential_set_meta (credential, "tier", account->tier);
   kp_credential_set_meta (credential, "project", account->project);
+  save_account (self, credential, account->tier, account->project);
   kp_oauth_token_set_held (KP_OAUTH_TOKEN (auth), FALSE);
   kp_gateway_emit_changed (self);
   read_quota (self, credential, set_up);
@@ -191,9 +232,9 @@ maybe_set_up (KpGateway    *self,
   set_up->credential = g_object_ref (credential);
   set_up->base_url = g_strdup (kp_provider_get_base_url (provider));
 
-  if (kp_credential_get_meta (credential, "tier") != NULL)
+  if (kp_credential_get_meta (credential, "tier") != NULL || load_account (self, credential))
     {
-      /* Set up already: the quota is read again with each new token. */
+      /* Set up already (before a restart, too): the quota is read again with each new token. */
       kp_oauth_token_set_held (token, FALSE);
       read_quota (self, credential, set_up);
       return;

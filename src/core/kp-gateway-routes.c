@@ -129,6 +129,21 @@ kp_gateway_resolve (KpGateway  *self,
   return kp_planner_resolve (self->catalog, model, providers);
 }
 
+static KpPlan *
+plan_now (KpGateway            *self,
+          GPtrArray            *offerings,
+          const KpRouteRequest *request)
+{
+  KpPlanContext context = { 0 };
+
+  context.credentials = self->credentials;
+  context.disabled = self->disabled;
+  context.health = self->health;
+  context.now = kp_key_health_now (self->health);
+  context.rotation = self->rotation;
+  return kp_planner_plan (&context, offerings, request);
+}
+
 /**
  * kp_gateway_plan:
  * @self: a #KpGateway
@@ -146,23 +161,37 @@ kp_gateway_plan (KpGateway            *self,
                  GPtrArray            *offerings,
                  const KpRouteRequest *request)
 {
-  KpPlanContext context = { 0 };
   KpPlan *plan;
 
   g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
   g_return_val_if_fail (offerings != NULL, NULL);
   g_return_val_if_fail (request != NULL, NULL);
 
-  context.credentials = self->credentials;
-  context.disabled = self->disabled;
-  context.health = self->health;
-  context.now = kp_key_health_now (self->health);
-  context.rotation = self->rotation;
-
-  plan = kp_planner_plan (&context, offerings, request);
+  plan = plan_now (self, offerings, request);
   if (plan->tied > 1)
     self->rotation++;
   return plan;
+}
+
+/**
+ * kp_gateway_plan_peek:
+ *
+ * Like kp_gateway_plan(), for a question, not a request: the routes that
+ * tie do not take a turn (picking a tool's model must not move the keys'
+ * rotation).
+ *
+ * Returns: (transfer full): the plan
+ */
+KpPlan *
+kp_gateway_plan_peek (KpGateway            *self,
+                      GPtrArray            *offerings,
+                      const KpRouteRequest *request)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+  g_return_val_if_fail (offerings != NULL, NULL);
+  g_return_val_if_fail (request != NULL, NULL);
+
+  return plan_now (self, offerings, request);
 }
 
 /* Queued for the ledger's writer thread: a failing request never waits for

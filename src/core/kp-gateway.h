@@ -128,6 +128,9 @@ GPtrArray    *kp_gateway_resolve              (KpGateway            *self,
 KpPlan       *kp_gateway_plan                 (KpGateway            *self,
                                                GPtrArray            *offerings,
                                                const KpRouteRequest *request);
+KpPlan       *kp_gateway_plan_peek            (KpGateway            *self,
+                                               GPtrArray            *offerings,
+                                               const KpRouteRequest *request);
 void          kp_gateway_note_failure         (KpGateway            *self,
                                                const KpRoute        *route,
                                                const KpFailure      *failure);

@@ -572,16 +572,19 @@ describe_routes (void)
   return g_string_free (g_steal_pointer (&routes), FALSE);
 }
 
-/* A wire's own model list, made from Keypool's. */
+/* A wire's own model list, or one model of it, made from Keypool's. */
 static void
 reply_wire_models (KpServer          *self,
                    SoupServerMessage *msg,
-                   const KpWire      *wire)
+                   const KpWire      *wire,
+                   const char        *path)
 {
   gsize length;
   const char *json = kp_gateway_get_models_json (self->gateway, &length);
+  guint status = 200;
+  char *body = path ? wire->model_json (json, length, path, &status) : wire->models_json (json, length);
 
-  kp_http_reply_json (msg, 200, wire->models_json (json, length));
+  kp_http_reply_json (msg, status, body);
 }
 
 static void
@@ -606,12 +609,13 @@ handler (SoupServer        *server,
 
   wire = kp_wire_for_route (path);
   kind = kp_wire_route_kind (wire, path);
-  if (kind == KP_ROUTE_MODELS && wire->models_json != NULL)
+  if ((kind == KP_ROUTE_MODELS && wire->models_json != NULL) ||
+      (kind == KP_ROUTE_MODEL && wire->model_json != NULL))
     {
       if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD)
         reply_method_not_allowed (self, msg, "GET");
       else
-        reply_wire_models (self, msg, wire);
+        reply_wire_models (self, msg, wire, kind == KP_ROUTE_MODEL ? path : NULL);
     }
   else if (kind == KP_ROUTE_REQUEST || kind == KP_ROUTE_COUNT)
     {

@@ -309,7 +309,7 @@ add_plan_rows (KpModelsPage   *self,
   request.prompt_tokens = PLAN_PROMPT_TOKENS;
   request.output_tokens = PLAN_OUTPUT_TOKENS;
   request.providers = (const char * const *)providers;
-  plan = kp_gateway_plan (self->gateway, offerings, &request);
+  plan = kp_gateway_plan_peek (self->gateway, offerings, &request);
 
   if (plan->routes->len == 0)
     {

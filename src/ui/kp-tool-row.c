@@ -153,6 +153,15 @@ on_connected (GObject      *object,
   else
     message = g_strdup_printf (_("%s uses Keypool, with %s, which none of your keys serves yet"),
                                self->tool->name, result->model);
+  if (result != NULL && result->problem == NULL && result->opened_mode != 0)
+    {
+      /* Translators: a sentence after the one above; %s is a file. */
+      char *more = g_strdup_printf (_("%s. Only you can read %s now: it holds a token"), message,
+                                    result->path);
+
+      g_free (message);
+      message = more;
+    }
   kp_ui_toast (GTK_WIDGET (self), message);
   update_status (self);
 }

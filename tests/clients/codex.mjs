@@ -26,67 +26,25 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { randomHex, startGateway } from './harness.mjs';
+import { findNpmProgram, randomHex, runNpmProgram, startGateway, startTrapProxy } from './harness.mjs';
 
 const CODEX_TIMEOUT_MS = 60000;
 const MOCK_TEXT = 'tok0 tok1 tok2 tok3 tok4 ';
 
 const require = createRequire(import.meta.url);
 
-/* Codex's launcher, or why it cannot run here. */
-function findCodex() {
-  let launcher;
-  try {
-    launcher = require.resolve('@openai/codex/bin/codex.js');
-  } catch {
-    return { skip: '@openai/codex is not installed: run `npm ci` in tests/clients' };
-  }
-  const probe = spawnSync(process.execPath, [launcher, '--version'], { encoding: 'utf8', timeout: 30000 });
-  if (probe.status !== 0) {
-    const lines = (probe.stderr || probe.stdout || '').trim().split('\n');
-    const why = lines.find((line) => /^\w*Error: /.test(line)) ?? lines.at(-1);
-    return { skip: `\`codex --version\` failed here (${probe.error?.message ?? 'exit ' + probe.status}): ${why}` };
-  }
-  return { launcher, version: probe.stdout.trim() };
-}
-
-const codex = findCodex();
+const codex = findNpmProgram('codex', () => require.resolve('@openai/codex/bin/codex.js'), true);
 
 let gateway;
 let trap;
 let tempDir;
-
-/* A proxy that lets nothing through, and remembers where Codex wanted to go. */
-function startTrapProxy() {
-  return new Promise((resolve) => {
-    const attempts = [];
-    const server = createServer((request, response) => {
-      attempts.push(request.url);
-      response.writeHead(403).end();
-    });
-    server.on('connect', (request, socket) => {
-      attempts.push(request.url);
-      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
-    });
-    server.listen(0, '127.0.0.1', () => resolve({
-      url: `http://127.0.0.1:${server.address().port}`,
-      attempts,
-      close: () => new Promise((done) => {
-        server.closeAllConnections?.();
-        server.close(done);
-      }),
-    }));
-  });
-}
 
 before(async () => {
   if (codex.skip)
@@ -142,12 +100,6 @@ function show(value) {
   return JSON.stringify(value, null, 1);
 }
 
-async function upstreamRequests() {
-  const response = await fetch(gateway.mockURL.replace(/\/v1$/, '') + '/mock/requests');
-  assert.equal(response.status, 200, 'the mock does not show its requests');
-  return (await response.json()).requests;
-}
-
 /* A CODEX_HOME with Keypool as the model provider. */
 function codexHome(name) {
   const home = join(tempDir, name);
@@ -178,7 +130,7 @@ wire_api = "responses"
  * stdout, stderr }.  The environment is Codex's own: no key of the
  * developer's leaks in, and every proxy variable points at the trap.
  */
-function runCodex(name, prompt, extraArgs = []) {
+async function runCodex(name, prompt, extraArgs = []) {
   const home = codexHome(name);
   const work = join(home, 'work');
   mkdirSync(work);
@@ -187,37 +139,13 @@ function runCodex(name, prompt, extraArgs = []) {
     HOME: home,
     CODEX_HOME: join(home, 'codex'),
     KEYPOOL_CODEX_TOKEN: gateway.token,
-    HTTP_PROXY: trap.url, HTTPS_PROXY: trap.url, ALL_PROXY: trap.url,
-    http_proxy: trap.url, https_proxy: trap.url, all_proxy: trap.url,
-    NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost',
+    ...trap.env,
   };
-  const args = [codex.launcher, 'exec', '--skip-git-repo-check', '--json', '--ephemeral',
-                ...extraArgs, prompt];
-
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`codex exec did not end within ${CODEX_TIMEOUT_MS} ms\n` +
-                       `--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`));
-    }, CODEX_TIMEOUT_MS);
-
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (data) => { stdout += data; });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (data) => { stderr += data; });
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const events = stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
-      resolve({ code, signal, events, stdout, stderr });
-    });
-  });
+  const run = await runNpmProgram(codex, ['exec', '--skip-git-repo-check', '--json', '--ephemeral',
+                                          ...extraArgs, prompt],
+                                  { cwd: work, env, timeoutMs: CODEX_TIMEOUT_MS });
+  const events = run.stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+  return { ...run, events };
 }
 
 /* The run ended well: exit 0, a completed turn, no error event, and no
@@ -253,7 +181,7 @@ test('codex exec answers through Keypool, passed through to a Responses provider
   if (skipUnlessCodex(t))
     return;
   const trapBefore = trap.attempts.length;
-  const seen = (await upstreamRequests()).length;
+  const seen = (await gateway.upstreamRequests()).length;
 
   const run = await runCodex('plain', 'Say hi.');
   const { text, usage } = checkRun(run, trapBefore);
@@ -263,7 +191,7 @@ test('codex exec answers through Keypool, passed through to a Responses provider
   assert.equal(usage.output_tokens, 5);
 
   /* What Codex sends, as it reached the provider: the lead reads this. */
-  const sent = (await upstreamRequests()).slice(seen);
+  const sent = (await gateway.upstreamRequests()).slice(seen);
   assert.equal(sent.length, 1, show(sent.map((request) => request.path)));
   const body = sent[0].body;
   assert.equal(sent[0].path, '/v1/responses');
@@ -288,7 +216,7 @@ test('codex exec runs a tool round trip, passed through', async (t) => {
   if (skipUnlessCodex(t))
     return;
   const trapBefore = trap.attempts.length;
-  const seen = (await upstreamRequests()).length;
+  const seen = (await gateway.upstreamRequests()).length;
 
   /* The mock calls Codex's first function tool with arguments it cannot
    * use ({"city": "Paris"}), so Codex runs nothing and reports that back
@@ -298,7 +226,7 @@ test('codex exec runs a tool round trip, passed through', async (t) => {
   const { text } = checkRun(run, trapBefore);
 
   assert.match(text, /^The tool said: /);
-  const sent = (await upstreamRequests()).slice(seen);
+  const sent = (await gateway.upstreamRequests()).slice(seen);
   assert.equal(sent.length, 2, show(sent.map((request) => request.path)));
   const output = sent[1].body.input.at(-1);
   assert.equal(output.type, 'function_call_output', show(sent[1].body.input.slice(-2)));
@@ -312,13 +240,13 @@ test('codex exec runs a tool round trip, translated to Chat', async (t) => {
   if (skipUnlessCodex(t))
     return;
   const trapBefore = trap.attempts.length;
-  const seen = (await upstreamRequests()).length;
+  const seen = (await gateway.upstreamRequests()).length;
 
   const run = await runCodex('chat', 'What is the weather in Paris?', ['-m', 'chatonly/agent']);
   const { text } = checkRun(run, trapBefore);
 
   assert.match(text, /^The tool said: /);
-  const sent = (await upstreamRequests()).slice(seen);
+  const sent = (await gateway.upstreamRequests()).slice(seen);
   assert.deepEqual(sent.map((request) => request.path), ['/v1/chat/completions', '/v1/chat/completions']);
   assert.ok(sent[0].body.tools.length > 0, 'Codex\'s function tools did not reach the provider');
   for (const tool of sent[0].body.tools)
@@ -333,13 +261,13 @@ test('codex exec answers through Keypool, translated to Anthropic', async (t) =>
   if (skipUnlessCodex(t))
     return;
   const trapBefore = trap.attempts.length;
-  const seen = (await upstreamRequests()).length;
+  const seen = (await gateway.upstreamRequests()).length;
 
   const run = await runCodex('anthropic', 'Say hi.', ['-m', 'anthro/claude']);
   const { text } = checkRun(run, trapBefore);
 
   assert.equal(text, 'Hello from Anthropic');
-  const sent = (await upstreamRequests()).slice(seen);
+  const sent = (await gateway.upstreamRequests()).slice(seen);
   assert.deepEqual(sent.map((request) => request.path), ['/v1/messages']);
   assert.equal(sent[0].body.model, 'claude-text');
   assert.ok(sent[0].body.max_tokens > 0);

@@ -21,66 +21,30 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { randomHex, startGateway } from './harness.mjs';
+import { findNpmProgram, randomHex, runNpmProgram, startGateway, startTrapProxy } from './harness.mjs';
 
 const RUN_TIMEOUT_MS = 90000;
 const require = createRequire(import.meta.url);
 
-/* A program of an npm package, or why it cannot run here. */
-function findProgram(name, resolveProgram, viaNode) {
-  let program;
-  try {
-    program = resolveProgram();
-  } catch {
-    return { skip: `${name} is not installed: run \`npm ci\` in tests/clients` };
-  }
-  const args = viaNode ? [program, '--version'] : ['--version'];
-  const probe = spawnSync(viaNode ? process.execPath : program, args, { encoding: 'utf8', timeout: 30000 });
-  if (probe.status !== 0) {
-    const why = (probe.stderr || probe.stdout || '').trim().split('\n').at(-1);
-    return { skip: `\`${name} --version\` failed here (${probe.error?.message ?? 'exit ' + probe.status}): ${why}` };
-  }
-  return { program, viaNode, version: probe.stdout.trim() };
-}
-
-const codex = findProgram('codex', () => require.resolve('@openai/codex/bin/codex.js'), true);
-const claude = findProgram('claude',
+const codex = findNpmProgram('codex', () => require.resolve('@openai/codex/bin/codex.js'), true);
+const claude = findNpmProgram('claude',
   () => join(dirname(require.resolve('@anthropic-ai/claude-code/package.json')), 'bin', 'claude.exe'), false);
+/* `gemini --version` alone takes half a minute on a busy machine: no probe. */
+const gemini = findNpmProgram('gemini',
+  () => join(dirname(require.resolve('@google/gemini-cli/package.json')), 'bundle', 'gemini.js'), true,
+  { probe: false, minNode: 20 });
 
 let gateway;
 let trap;
 let home;
-
-function startTrapProxy() {
-  return new Promise((resolve) => {
-    const attempts = [];
-    const server = createServer((request, response) => {
-      attempts.push(request.url);
-      response.writeHead(403).end();
-    });
-    server.on('connect', (request, socket) => {
-      attempts.push(request.url);
-      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
-    });
-    server.listen(0, '127.0.0.1', () => resolve({
-      url: `http://127.0.0.1:${server.address().port}`,
-      attempts,
-      close: () => new Promise((done) => {
-        server.closeAllConnections?.();
-        server.close(done);
-      }),
-    }));
-  });
-}
 
 before(async () => {
   home = mkdtempSync(join(tmpdir(), 'keypool-connect-home-'));
@@ -99,10 +63,18 @@ before(async () => {
         auth: { type: 'header', name: 'x-api-key' }, env: ['KP_CONNECT_ANTHRO_KEY'],
         models: [{ id: 'anthropic/claude-sonnet-5', upstream_id: 'claude-text', input: 3, output: 15 }],
       },
+      {
+        /* As cheap as gpt-5-codex, so that Codex's own order picks that one. */
+        schema: 1, id: 'gem', name: 'Mock Gemini', dialect: 'gemini',
+        base_url: mockURL.replace(/\/v1$/, '/v1beta'), auth: { type: 'header', name: 'x-goog-api-key' },
+        env: ['KP_CONNECT_GEM_KEY'], models_prefix: 'models/',
+        models: [{ id: 'google/gemini-2.5-pro', upstream_id: 'gemini-text', input: 1.25, output: 10 }],
+      },
     ],
     keys: {
       KP_CONNECT_OPENAI_KEY: 'sk-openai-' + randomHex(8),
       KP_CONNECT_ANTHRO_KEY: 'sk-anthro-' + randomHex(8),
+      KP_CONNECT_GEM_KEY: 'AIza-gem-' + randomHex(8),
     },
   });
   trap = await startTrapProxy();
@@ -124,49 +96,25 @@ function keypool(...args) {
   return { code: run.status, stdout: run.stdout ?? '', stderr: run.stderr ?? '' };
 }
 
-async function upstreamRequests() {
-  const response = await fetch(gateway.mockURL.replace(/\/v1$/, '') + '/mock/requests');
-  assert.equal(response.status, 200, 'the mock does not show its requests');
-  return (await response.json()).requests;
-}
-
 /* Runs a tool with only HOME, PATH and the trap in its environment. */
 function runTool(tool, args, extraEnv = {}) {
   const work = join(home, 'work');
   mkdirSync(work, { recursive: true });
-  const env = {
-    PATH: process.env.PATH,
-    HOME: home,
-    HTTP_PROXY: trap.url, HTTPS_PROXY: trap.url, ALL_PROXY: trap.url,
-    http_proxy: trap.url, https_proxy: trap.url, all_proxy: trap.url,
-    NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost',
-    ...extraEnv,
-  };
-  const command = tool.viaNode ? process.execPath : tool.program;
-  const argv = tool.viaNode ? [tool.program, ...args] : args;
+  const env = { PATH: process.env.PATH, HOME: home, ...trap.env, ...extraEnv };
+  return runNpmProgram(tool, args, { cwd: work, env, timeoutMs: RUN_TIMEOUT_MS });
+}
 
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${command} did not end within ${RUN_TIMEOUT_MS} ms\n` +
-                       `--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`));
-    }, RUN_TIMEOUT_MS);
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (data) => { stdout += data; });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (data) => { stderr += data; });
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+/* The last ledger rows of the client NAME, once there are at least COUNT. */
+async function requestsOf(name, count) {
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    const run = keypool('requests', '--client', name, '--last', '20');
+    assert.equal(run.code, 0, run.stderr);
+    const rows = run.stdout.trim().split('\n').slice(1);
+    if (rows.length >= count || Date.now() > deadline)
+      return rows;
+    await new Promise((done) => setTimeout(done, 100));
+  }
 }
 
 /* `keypool connect ID EXTRA…`, which must succeed. */
@@ -211,13 +159,13 @@ plugins = false
   checkToken(token, [connected.stdout, connected.stderr]);
 
   const trapBefore = trap.attempts.length;
-  const seen = (await upstreamRequests()).length;
+  const seen = (await gateway.upstreamRequests()).length;
   const run = await runTool(codex, ['exec', '--skip-git-repo-check', '--json', '--ephemeral', 'Say hi.']);
   const what = `--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
   assert.equal(run.code, 0, `codex exec exited ${run.code}\n${what}`);
   assert.ok(run.stdout.includes('"turn.completed"'), `no turn.completed\n${what}`);
   assert.deepEqual(trap.attempts.slice(trapBefore), [], 'Codex tried to reach the network');
-  const sent = (await upstreamRequests()).slice(seen);
+  const sent = (await gateway.upstreamRequests()).slice(seen);
   assert.deepEqual(sent.map((request) => request.path), ['/v1/responses']);
   assert.equal(sent[0].body.model, 'mock-text');
 
@@ -246,7 +194,7 @@ test('keypool connect claude-code: claude -p answers through Keypool with its ow
   checkToken(settings.env.ANTHROPIC_AUTH_TOKEN, [connected.stdout, connected.stderr]);
 
   const trapBefore = trap.attempts.length;
-  const seen = (await upstreamRequests()).length;
+  const seen = (await gateway.upstreamRequests()).length;
   const run = await runTool(claude, ['-p', 'Say hi.'], {
     DISABLE_AUTOUPDATER: '1',
     DISABLE_TELEMETRY: '1',
@@ -256,7 +204,7 @@ test('keypool connect claude-code: claude -p answers through Keypool with its ow
   const what = `--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
   assert.equal(run.code, 0, `claude -p exited ${run.code}\n${what}`);
   assert.match(run.stdout, /Hello/, what);
-  const sent = (await upstreamRequests()).slice(seen);
+  const sent = (await gateway.upstreamRequests()).slice(seen);
   assert.ok(sent.some((request) => request.path === '/v1/messages' && request.body.model === 'claude-text'),
             JSON.stringify(sent.map((request) => request.path)));
   t.diagnostic(`${claude.version}: ${sent.length} requests upstream; ` +
@@ -265,4 +213,67 @@ test('keypool connect claude-code: claude -p answers through Keypool with its ow
   const gone = keypool('disconnect', 'claude-code');
   assert.equal(gone.code, 0, gone.stderr);
   assert.ok(!existsSync(path), 'the settings file Keypool made is still there');
+});
+
+test('keypool connect gemini-cli: gemini -p answers through Keypool with its own token', async (t) => {
+  if (gemini.skip) {
+    t.skip(gemini.skip);
+    return;
+  }
+  const path = join(home, '.gemini', '.env');
+  /* The user's own settings: one in the .env, the rest in settings.json,
+   * which Keypool does not touch (nothing leaves the machine). Gemini CLI
+   * reads ~/.gemini/.env only in a folder the user trusts: this one is.
+   * Gemini CLI 0.61 also needs the API-key sign-in chosen in settings.json:
+   * with GOOGLE_GEMINI_BASE_URL alone it says "Invalid auth method".
+   */
+  const mine = '# mine\nNO_BROWSER=true\n';
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, mine, { mode: 0o644 });
+  writeFileSync(join(home, '.gemini', 'settings.json'), JSON.stringify({
+    security: { auth: { selectedType: 'gemini-api-key' } },
+    privacy: { usageStatisticsEnabled: false },
+    telemetry: { enabled: false },
+    general: { disableAutoUpdate: true, disableUpdateNag: true },
+  }));
+  writeFileSync(join(home, '.gemini', 'trustedFolders.json'), JSON.stringify({ [join(home, 'work')]: 'TRUST_FOLDER' }));
+
+  const connected = connect('gemini-cli');
+  assert.match(connected.stdout, /Model: google\/gemini-2\.5-pro\n/);
+  assert.match(connected.stdout, /0600/, 'the message does not say the file is now private');
+  const written = readFileSync(path, 'utf8');
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+  assert.ok(written.startsWith(mine), written.replace(/GEMINI_API_KEY=.*/, 'GEMINI_API_KEY=…'));
+  assert.match(written, new RegExp(`^GOOGLE_GEMINI_BASE_URL="?${gateway.origin}"?$`, 'm'));
+  assert.match(written, /^GEMINI_MODEL="?google\/gemini-2\.5-pro"?$/m);
+  const token = /^GEMINI_API_KEY="?([^"\n]+)"?$/m.exec(written)?.[1];
+  checkToken(token, [connected.stdout, connected.stderr]);
+
+  const trapBefore = trap.attempts.length;
+  const seen = (await gateway.upstreamRequests()).length;
+  const before = (await requestsOf('Gemini CLI', 0)).length;
+  const run = await runTool(gemini, ['-p', 'Say hello.'], { CI: 'true', NO_COLOR: '1' });
+  const what = `--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
+  assert.equal(run.code, 0, `gemini -p exited ${run.code}\n${what}`);
+  assert.match(run.stdout, /Hello from Gemini/, what);
+  assert.deepEqual(trap.attempts.slice(trapBefore), [], 'Gemini CLI tried to reach the network');
+  const sent = (await gateway.upstreamRequests()).slice(seen);
+  assert.ok(sent.some((request) => request.path === '/v1beta/models/gemini-text:streamGenerateContent'),
+            JSON.stringify(sent.map((request) => request.path)));
+  for (const request of sent)
+    assert.ok(!JSON.stringify(request).includes(token), 'the client token reached the provider');
+
+  /* It came with Gemini CLI's own token: the ledger puts it on that client. */
+  const rows = await requestsOf('Gemini CLI', before + 1);
+  assert.ok(rows.length > before, 'no request of the client "Gemini CLI" in the ledger');
+  assert.match(rows[0], /google\/gemini-2\.5-pro/);
+
+  const again = connect('gemini-cli');
+  assert.match(again.stdout, /already uses Keypool/);
+  assert.equal(readFileSync(path, 'utf8'), written);
+
+  const gone = keypool('disconnect', 'gemini-cli');
+  assert.equal(gone.code, 0, gone.stderr);
+  assert.equal(readFileSync(path, 'utf8'), mine);
+  assert.equal(statSync(path).mode & 0o777, 0o644, 'disconnect did not put the file\'s mode back');
 });

@@ -5,11 +5,10 @@
  * serves the model: a Gemini one (its bytes passed through) and an OpenAI
  * one (translated both ways, with Gemini CLI's whole tool list).
  *
- * @google/gemini-cli is about 100 MB and needs Node 20, so it is not in
- * package.json: install it with
- *   npm install --no-save --omit=optional --ignore-scripts @google/gemini-cli@0.61.0
- * in tests/clients, or point KEYPOOL_GEMINI_CLI at its bundle/gemini.js.
- * Without it (or on an older Node) the tests are skipped, and say why.
+ * @google/gemini-cli is pinned in package.json (about 100 MB; `npm ci` in
+ * tests/clients installs it); KEYPOOL_GEMINI_CLI may point at another
+ * bundle/gemini.js. It needs Node 20: on an older Node (Debian 12's is 18)
+ * or without it the tests are skipped, and say why.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -30,7 +29,7 @@ const bundle = process.env.KEYPOOL_GEMINI_CLI ||
   join(here, 'node_modules', '@google', 'gemini-cli', 'bundle', 'gemini.js');
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 const skip = !existsSync(bundle)
-  ? '@google/gemini-cli is not installed (see the comment at the top of gemini-cli.mjs)'
+  ? '@google/gemini-cli is not installed: run `npm ci` in tests/clients'
   : nodeMajor < 20 ? `Gemini CLI needs Node 20 or later; this is ${process.versions.node}` : false;
 
 let gateway;
@@ -94,8 +93,7 @@ function runCli(model, prompt) {
 }
 
 async function lastMockRequest() {
-  const response = await fetch(gateway.mockURL.replace(/\/v1$/, '/mock/requests'));
-  const { requests } = await response.json();
+  const requests = await gateway.upstreamRequests();
   return requests[requests.length - 1];
 }
 

@@ -48,8 +48,11 @@ before(async () => {
       {
         id: 'gem', name: 'Gem', dialect: 'gemini', base_url: mockURL.replace(/\/v1$/, '/v1beta'),
         auth: { type: 'header', name: 'x-goog-api-key' }, env: ['KP_CLIENT_GEM_KEY'],
-        models_prefix: 'models/',
-        models: [gem('google/gemini-text', 'gemini-text'), gem('google/gemini-tools', 'gemini-tools')],
+        models_prefix: 'models/', apis: { 'gemini-embed': true },
+        models: [
+          gem('google/gemini-text', 'gemini-text'), gem('google/gemini-tools', 'gemini-tools'),
+          { id: 'google/text-embedding', upstream_id: 'gemini-embedding-001', kind: 'embedding', input: 0.15, output: 0 },
+        ],
       },
       {
         id: 'oai', name: 'Oai', dialect: 'openai', base_url: mockURL,
@@ -72,12 +75,7 @@ after(async () => {
     await gateway.stop();
 });
 
-/* The requests the mock received, oldest first. */
-async function mockRequests() {
-  const response = await fetch(gateway.mockURL.replace(/\/v1$/, '/mock/requests'));
-  assert.equal(response.status, 200);
-  return (await response.json()).requests;
-}
+const mockRequests = () => gateway.upstreamRequests();
 
 async function lastMockRequest() {
   const requests = await mockRequests();
@@ -224,6 +222,75 @@ test('models.list and Google-shaped errors', async () => {
                        (error) => /401/.test(String(error.message ?? error)));
   await assert.rejects(ai.models.generateContent({ model: 'no/such-model', contents: 'hi' }),
                        (error) => /404/.test(String(error.message ?? error)));
+});
+
+test('models.get: one model in Google\'s shape, or a 404 in Google\'s error shape', async () => {
+  const model = await ai.models.get({ model: 'google/gemini-text' });
+  assert.equal(model.name, 'models/google/gemini-text');
+  assert.ok(model.supportedActions.includes('generateContent'), JSON.stringify(model));
+
+  /* Gemini's clients name models bare: the first Keypool model of that name. */
+  const bare = await ai.models.get({ model: 'gemini-tools' });
+  assert.equal(bare.name, 'models/google/gemini-tools');
+
+  await assert.rejects(ai.models.get({ model: 'no-such-model' }),
+                       (error) => /404/.test(String(error.message ?? error)));
+  const response = await fetch(`${gateway.origin}/v1beta/models/no-such-model?key=${gateway.token}`);
+  assert.equal(response.status, 404);
+  const body = await response.json();
+  assert.equal(body.error.code, 404);
+  assert.equal(body.error.status, 'NOT_FOUND');
+  assert.match(body.error.message, /models\/no-such-model/);
+
+  const refused = await fetch(`${gateway.origin}/v1beta/models/gemini-text`);
+  assert.equal(refused.status, 401, 'one model without the token');
+});
+
+test('embedContent and batchEmbedContents are routed like embeddings', async () => {
+  const seen = (await mockRequests()).length;
+  const batch = await ai.models.embedContent({ model: 'google/text-embedding', contents: ['hello', 'world'] });
+  assert.equal(batch.embeddings.length, 2);
+  assert.ok(batch.embeddings[0].values.length > 0);
+  assert.notDeepEqual(batch.embeddings[0].values, batch.embeddings[1].values);
+
+  /* The provider's model name, in the path and in every request of the batch. */
+  const sent = (await mockRequests()).slice(seen);
+  assert.deepEqual(sent.map((request) => request.path), ['/v1beta/models/gemini-embedding-001:batchEmbedContents']);
+  for (const one of sent[0].body.requests)
+    assert.equal(one.model, 'models/gemini-embedding-001');
+  assert.equal(header(sent[0], 'x-goog-api-key'), geminiKey);
+
+  const unknown = await fetch(`${gateway.origin}/v1beta/models/no-such-embedding:embedContent`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-goog-api-key': gateway.token },
+    body: JSON.stringify({ content: { parts: [{ text: 'hello' }] } }),
+  });
+  assert.equal(unknown.status, 404);
+  assert.equal((await unknown.json()).error.status, 'NOT_FOUND');
+
+  /* Gemini's clients name models bare. */
+  const single = await fetch(`${gateway.origin}/v1beta/models/text-embedding:embedContent`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-goog-api-key': gateway.token },
+    body: JSON.stringify({ content: { parts: [{ text: 'hello' }] } }),
+  });
+  const singleBody = await single.json();
+  assert.equal(single.status, 200, JSON.stringify(singleBody));
+  assert.ok(singleBody.embedding.values.length > 0);
+  assert.equal((await lastMockRequest()).path, '/v1beta/models/gemini-embedding-001:embedContent');
+
+  /* A chat model does not embed, an embedding model does not chat, and an empty input is refused. */
+  await assert.rejects(ai.models.embedContent({ model: 'google/gemini-text', contents: ['x'] }),
+                       (error) => /40\d/.test(String(error.message ?? error)));
+  await assert.rejects(ai.models.generateContent({ model: 'google/text-embedding', contents: 'hi' }),
+                       (error) => /40\d/.test(String(error.message ?? error)));
+  const empty = await fetch(`${gateway.origin}/v1beta/models/google%2Ftext-embedding:batchEmbedContents`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-goog-api-key': gateway.token },
+    body: JSON.stringify({ requests: [] }),
+  });
+  assert.equal(empty.status, 400);
+  assert.equal((await empty.json()).error.status, 'INVALID_ARGUMENT');
 });
 
 test('the OpenAI SDK on a Gemini provider', async () => {

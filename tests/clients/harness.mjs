@@ -14,9 +14,10 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -137,7 +138,8 @@ export function stopProgram(child) {
  *
  * Resolves with { baseURL (…/v1), origin (without /v1), mockURL (…/v1),
  * token, env (Keypool's environment, for running `keypool <command>` on
- * the same data), stop() }.  stop() may be called whatever happened before.
+ * the same data), stop(), upstreamRequests() (what reached the mock,
+ * oldest first) }.  stop() may be called whatever happened before.
  */
 export async function startGateway({ testName, mockArgs = [], providers, keys = {}, keyring = false,
                                     home = null }) {
@@ -190,9 +192,115 @@ export async function startGateway({ testName, mockArgs = [], providers, keys = 
                                  /^Keypool is serving on (http:\/\/127\.0\.0\.1:\d+\/v1)\s*$/);
     const baseURL = keypool.match[1];
 
-    return { baseURL, origin: baseURL.replace(/\/v1$/, ''), mockURL, token, env, stop };
+    /* The requests that reached the mock, oldest first. */
+    const upstreamRequests = async () => {
+      const response = await fetch(mockURL.replace(/\/v1$/, '') + '/mock/requests');
+      if (response.status !== 200)
+        throw new Error(`the mock does not show its requests (HTTP ${response.status})`);
+      return (await response.json()).requests;
+    };
+
+    return { baseURL, origin: baseURL.replace(/\/v1$/, ''), mockURL, token, env, stop, upstreamRequests };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/* A program of an npm package, or why it cannot run here: { program,
+ * viaNode, version } or { skip }.  RESOLVE returns the program's path (it
+ * throws when the package is missing); VIA_NODE: it is a script for node;
+ * PROBE: run `NAME --version` to see that it works; MIN_NODE: the oldest
+ * Node major it runs on.
+ */
+export function findNpmProgram(name, resolve, viaNode, { probe: probeIt = true, minNode = 0 } = {}) {
+  let program;
+  try {
+    program = resolve();
+    if (!existsSync(program))
+      throw new Error(program);
+  } catch {
+    return { skip: `${name} is not installed: run \`npm ci\` in tests/clients` };
+  }
+  const nodeMajor = Number(process.versions.node.split('.')[0]);
+  if (nodeMajor < minNode)
+    return { skip: `${name} needs Node ${minNode} or later; this is ${process.versions.node}` };
+  if (!probeIt)
+    return { program, viaNode, version: `${name} (not probed)` };
+  const args = viaNode ? [program, '--version'] : ['--version'];
+  const probe = spawnSync(viaNode ? process.execPath : program, args, { encoding: 'utf8', timeout: 30000 });
+  if (probe.status !== 0) {
+    const lines = (probe.stderr || probe.stdout || '').trim().split('\n');
+    const why = lines.find((line) => /^\w*Error: /.test(line)) ?? lines.at(-1);
+    return { skip: `\`${name} --version\` failed here (${probe.error?.message ?? 'exit ' + probe.status}): ${why}` };
+  }
+  return { program, viaNode, version: probe.stdout.trim() };
+}
+
+/* A proxy that lets nothing through, and remembers where a tool wanted to
+ * go: { url, attempts, env (the proxy variables to give the tool), close() }.
+ */
+export function startTrapProxy() {
+  return new Promise((resolve) => {
+    const attempts = [];
+    const server = createServer((request, response) => {
+      attempts.push(request.url);
+      response.writeHead(403).end();
+    });
+    server.on('connect', (request, socket) => {
+      attempts.push(request.url);
+      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const url = `http://127.0.0.1:${server.address().port}`;
+      resolve({
+        url,
+        attempts,
+        env: {
+          HTTP_PROXY: url, HTTPS_PROXY: url, ALL_PROXY: url,
+          http_proxy: url, https_proxy: url, all_proxy: url,
+          NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost',
+        },
+        close: () => new Promise((done) => {
+          server.closeAllConnections?.();
+          server.close(done);
+        }),
+      });
+    });
+  });
+}
+
+/* Runs TOOL (from findNpmProgram) with ARGS to its end; resolves with
+ * { code, signal, stdout, stderr }, rejects when it takes over TIMEOUT_MS.
+ */
+export function runNpmProgram(tool, args, { cwd, env, timeoutMs = 90000 }) {
+  const command = tool.viaNode ? process.execPath : tool.program;
+  const argv = tool.viaNode ? [tool.program, ...args] : args;
+
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${tool.program} did not end within ${timeoutMs} ms\n` +
+                       `--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`));
+    }, timeoutMs);
+
+    children.add(child);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (data) => { stdout += data; });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (data) => { if (stderr.length < 256 * 1024) stderr += data; });
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      children.delete(child);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
 }

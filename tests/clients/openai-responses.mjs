@@ -109,12 +109,7 @@ function show(value) {
   return JSON.stringify(value, null, 1);
 }
 
-/* The requests that reached the mock, oldest first. */
-async function upstreamRequests() {
-  const response = await fetch(gateway.mockURL.replace(/\/v1$/, '') + '/mock/requests');
-  assert.equal(response.status, 200, 'the mock does not show its requests');
-  return (await response.json()).requests;
-}
+const upstreamRequests = () => gateway.upstreamRequests();
 
 async function lastUpstreamRequest() {
   const requests = await upstreamRequests();

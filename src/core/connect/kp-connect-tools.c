@@ -1,8 +1,9 @@
 /* kp-connect-tools.c: the tools `keypool connect` knows, one table each
  *
  * What each tool reads, and where: adding a tool is one table here and one
- * line in the list. A tool counts as installed when its program is on PATH
- * (not by its settings folder, which connecting makes). The models are strong coding models, the tool's own
+ * line in the list. A tool counts as installed when its program is on PATH,
+ * or where it has none (an editor extension) by its markers; its settings
+ * folder counts only with more in it than connecting makes. The models are strong coding models, the tool's own
  * family first; Keypool picks the cheapest the user's keys serve now.
  *
  * Copyright 2026 The Keypool authors
@@ -119,6 +120,11 @@ static const KpConnectTool gemini_cli = {
 
 /* Continue: an OpenAI-compatible model named "Keypool" in config.yaml. */
 static const char * const continue_programs[] = { "cn", NULL };
+/* Continue is mostly an editor extension: VS Code's, VSCodium's, Cursor's. */
+static const char * const continue_markers[] = {
+  ".vscode/extensions/continue.continue-*", ".vscode-oss/extensions/continue.continue-*",
+  ".cursor/extensions/continue.continue-*", ".continue", NULL
+};
 static const char * const continue_url[] = { "models", "name=Keypool", "apiBase", NULL };
 static const char * const continue_token[] = { "models", "name=Keypool", "apiKey", NULL };
 static const char * const continue_model[] = { "models", "name=Keypool", "model", NULL };
@@ -147,6 +153,7 @@ static const KpConnectTool continue_tool = {
   .file = ".continue/config.yaml",
   .format = &kp_conf_format_yaml,
   .programs = continue_programs,
+  .markers = continue_markers,
   .skeleton = "name: Local Config\nversion: 1.0.0\nschema: v1\n",
   .entries = continue_entries,
   .url_path = continue_url,

@@ -94,6 +94,71 @@ read_bounded (const char  *path,
   return g_steal_pointer (&contents);
 }
 
+/* Whether @dir has an entry that is not Keypool's own doing: a file other
+ * than the tool's config and Keypool's records beside it, or the config
+ * itself when Keypool did not make it.
+ */
+static gboolean
+has_user_entries (const KpConnectTool *tool,
+                  const char          *home,
+                  const char          *dir)
+{
+  g_autofree char *path = kp_connect_dup_path (tool, home);
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *state_name = g_strconcat (base, ".keypool-state", NULL);
+  g_autofree char *backup_name = g_strconcat (base, ".keypool-backup", NULL);
+  g_autofree char *state_path = g_strconcat (path, ".keypool-state", NULL);
+  g_autoptr(GKeyFile) state = g_key_file_new ();
+  g_autoptr(GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  if (listing == NULL)
+    return FALSE;
+  while ((name = g_dir_read_name (listing)) != NULL)
+    if (!g_str_equal (name, base) && !g_str_equal (name, state_name) &&
+        !g_str_equal (name, backup_name))
+      return TRUE;
+  /* Only the config (if anything): the user's own unless Keypool made it. */
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    return FALSE;
+  if (!g_key_file_load_from_file (state, state_path, G_KEY_FILE_NONE, NULL))
+    return TRUE;
+  return g_key_file_get_boolean (state, STATE_GROUP, "existed", NULL);
+}
+
+/* Whether @marker (relative to @home; see KpConnectTool) is there. */
+static gboolean
+marker_exists (const KpConnectTool *tool,
+               const char          *home,
+               const char          *marker)
+{
+  g_autofree char *path = g_build_filename (home, marker, NULL);
+  g_autofree char *config = kp_connect_dup_path (tool, home);
+  g_autofree char *config_dir = g_path_get_dirname (config);
+  g_autofree char *dir = NULL;
+  g_autofree char *prefix = NULL;
+  g_autoptr(GDir) listing = NULL;
+  const char *name;
+
+  if (!g_str_has_suffix (path, "*"))
+    {
+      if (g_str_equal (path, config_dir))
+        return has_user_entries (tool, home, path);
+      return g_file_test (path, G_FILE_TEST_EXISTS);
+    }
+  path[strlen (path) - 1] = '\0';
+  dir = g_path_get_dirname (path);
+  prefix = g_path_get_basename (path);
+  listing = g_dir_open (dir, 0, NULL);
+  if (listing == NULL)
+    return FALSE;
+  /* A bounded look: an extensions folder has some hundreds of entries. */
+  for (guint n = 0; (name = g_dir_read_name (listing)) != NULL && n < 10000; n++)
+    if (g_str_has_prefix (name, prefix))
+      return TRUE;
+  return FALSE;
+}
+
 static char *
 fill (const char            *format,
       const KpConnectValues *values,
@@ -191,12 +256,8 @@ kp_connect_inspect (const KpConnectTool *tool,
 
       status->installed = found != NULL;
     }
-  if (!status->installed && tool->marker != NULL)
-    {
-      g_autofree char *marker = g_build_filename (home, tool->marker, NULL);
-
-      status->installed = g_file_test (marker, G_FILE_TEST_EXISTS);
-    }
+  for (guint i = 0; tool->markers && tool->markers[i] != NULL && !status->installed; i++)
+    status->installed = marker_exists (tool, home, tool->markers[i]);
 
   state_path = g_strconcat (status->path, ".keypool-state", NULL);
   status->restorable = g_file_test (state_path, G_FILE_TEST_IS_REGULAR);
@@ -291,18 +352,69 @@ write_atomic (const char  *path,
   return TRUE;
 }
 
+static gboolean
+set_mode (const char  *path,
+          guint        mode,
+          GError     **error)
+{
+  if (g_chmod (path, (int)mode) != 0)
+    {
+      g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO, "%s cannot be made private: %s", path,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Remembers, the first time Keypool writes @path, whether it was there and
+ * its mode; every time, a digest of what Keypool wrote (@next).
+ */
+static gboolean
+save_state (const char  *state_path,
+            const char  *backup_path,
+            const char  *text,
+            gboolean     exists,
+            guint        mode,
+            const char  *next,
+            GError     **error)
+{
+  g_autoptr(GKeyFile) state = g_key_file_new ();
+  g_autofree char *written = NULL;
+  g_autofree char *state_text = NULL;
+
+  if (!g_key_file_load_from_file (state, state_path, G_KEY_FILE_NONE, NULL))
+    {
+      if (exists && !write_atomic (backup_path, text, mode, error))
+        return FALSE;
+      g_key_file_set_boolean (state, STATE_GROUP, "existed", exists);
+      if (exists)
+        g_key_file_set_integer (state, STATE_GROUP, "mode", (int)mode);
+    }
+  else if (exists && !g_key_file_has_key (state, STATE_GROUP, "mode", NULL))
+    g_key_file_set_integer (state, STATE_GROUP, "mode", (int)mode);
+  written = digest (next);
+  g_key_file_set_string (state, STATE_GROUP, "written", written);
+  state_text = g_key_file_to_data (state, NULL, NULL);
+  return write_atomic (state_path, state_text, 0600, error);
+}
+
 /**
  * kp_connect_write:
  * @changed: (out): whether the file changed
+ * @opened_mode: (out): the file's mode when others could read or write it
+ *   (it is 0600 now: it holds a token), or 0
  *
  * Points the tool's config at Keypool. A file Keypool cannot edit is left
- * as it is, with an error of %KP_CONF_ERROR.
+ * as it is, with an error of %KP_CONF_ERROR. The file holds a client token,
+ * so it is written 0600 whatever it was; kp_connect_restore() puts the old
+ * mode back.
  */
 gboolean
 kp_connect_write (const KpConnectTool    *tool,
                   const char             *home,
                   const KpConnectValues  *values,
                   gboolean               *changed,
+                  guint                  *opened_mode,
                   GError                **error)
 {
   g_autofree char *path = kp_connect_dup_path (tool, home);
@@ -311,14 +423,12 @@ kp_connect_write (const KpConnectTool    *tool,
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *text = NULL;
   g_autofree char *next = NULL;
-  g_autoptr(GKeyFile) state = g_key_file_new ();
   g_autoptr(GError) local_error = NULL;
-  g_autofree char *written = NULL;
-  g_autofree char *state_text = NULL;
   gboolean exists;
   guint mode = 0600;
 
   *changed = FALSE;
+  *opened_mode = 0;
   text = read_bounded (path, &exists, &mode, &local_error);
   if (local_error != NULL)
     {
@@ -332,8 +442,17 @@ kp_connect_write (const KpConnectTool    *tool,
                    local_error->message);
       return FALSE;
     }
+  if (exists && (mode & 077) != 0)
+    *opened_mode = mode;
   if (text != NULL && g_str_equal (text, next))
-    return TRUE;
+    {
+      /* Connected before, but open to others: only the mode changes. */
+      if (*opened_mode != 0 &&
+          (!save_state (state_path, backup_path, text, exists, mode, next, error) ||
+           !set_mode (path, 0600, error)))
+        return FALSE;
+      return TRUE;
+    }
 
   if (g_mkdir_with_parents (dir, 0700) != 0)
     {
@@ -343,19 +462,9 @@ kp_connect_write (const KpConnectTool    *tool,
     }
 
   /* The first time: keep what was there, before anything else. */
-  if (!g_key_file_load_from_file (state, state_path, G_KEY_FILE_NONE, NULL))
-    {
-      if (exists && !write_atomic (backup_path, text, mode, error))
-        return FALSE;
-      g_key_file_set_boolean (state, STATE_GROUP, "existed", exists);
-    }
-  written = digest (next);
-  g_key_file_set_string (state, STATE_GROUP, "written", written);
-  state_text = g_key_file_to_data (state, NULL, NULL);
-  if (!write_atomic (state_path, state_text, 0600, error))
+  if (!save_state (state_path, backup_path, text, exists, mode, next, error))
     return FALSE;
-
-  if (!write_atomic (path, next, mode, error))
+  if (!write_atomic (path, next, 0600, error))
     return FALSE;
   *changed = TRUE;
   return TRUE;
@@ -382,6 +491,7 @@ kp_connect_restore (const KpConnectTool  *tool,
   g_autofree char *now = NULL;
   gboolean existed, exists, backup_exists;
   guint mode = 0600;
+  int old_mode;
 
   if (!g_key_file_load_from_file (state, state_path, G_KEY_FILE_NONE, NULL))
     {
@@ -392,6 +502,7 @@ kp_connect_restore (const KpConnectTool  *tool,
     }
   existed = g_key_file_get_boolean (state, STATE_GROUP, "existed", NULL);
   written = g_key_file_get_string (state, STATE_GROUP, "written", NULL);
+  old_mode = g_key_file_get_integer (state, STATE_GROUP, "mode", NULL);
 
   text = read_bounded (path, &exists, &mode, &local_error);
   if (local_error != NULL)
@@ -423,6 +534,9 @@ kp_connect_restore (const KpConnectTool  *tool,
                        path, g_strerror (errno));
           return FALSE;
         }
+      /* Connected before Keypool made files private: the backup is the file itself. */
+      if (existed && old_mode > 0 && (old_mode & ~07777) == 0 && !set_mode (path, (guint)old_mode, error))
+        return FALSE;
       if (!existed && exists && g_unlink (path) != 0)
         {
           g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO, "%s cannot be removed: %s",
@@ -451,6 +565,8 @@ kp_connect_restore (const KpConnectTool  *tool,
           g_free (out);
           out = next;
         }
+      if (existed && old_mode > 0 && (old_mode & ~07777) == 0)
+        mode = (guint)old_mode;
       if (!write_atomic (path, out, mode, error))
         return FALSE;
       if (existed)

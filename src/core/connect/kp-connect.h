@@ -43,7 +43,10 @@ typedef struct
   const char            *file;         /* relative to the home directory */
   const KpConfFormat    *format;
   const char * const    *programs;     /* any of these on PATH: installed */
-  const char            *marker;       /* or this, relative to home, exists */
+  const char * const    *markers;      /* or any of these, relative to home, exists:
+                                        * "dir/prefix*" is an entry of dir whose name
+                                        * starts with prefix; the config's own folder
+                                        * counts only with more than Keypool's files */
   const char            *skeleton;     /* a new file's text, or NULL */
   const KpConnectEntry  *entries;      /* ended by one with no path */
   const char * const    *url_path;     /* where the base URL is; it says "connected" */
@@ -94,6 +97,7 @@ gboolean             kp_connect_write        (const KpConnectTool    *tool,
                                               const char             *home,
                                               const KpConnectValues  *values,
                                               gboolean               *changed,
+                                              guint                  *opened_mode,
                                               GError                **error);
 gboolean             kp_connect_restore      (const KpConnectTool    *tool,
                                               const char             *home,

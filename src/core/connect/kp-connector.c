@@ -53,7 +53,8 @@ cheapest (KpGateway  *gateway,
   if (offerings == NULL)
     return FALSE;
   request.providers = (const char * const *)providers;
-  plan = kp_gateway_plan (gateway, offerings, &request);
+  /* A question, not a request: the keys' rotation stays where it is. */
+  plan = kp_gateway_plan_peek (gateway, offerings, &request);
   if (plan->routes->len == 0)
     return FALSE;
   best = &g_array_index (plan->routes, KpRoute, 0);
@@ -136,7 +137,8 @@ finish_connect (GTask      *task,
   result->path = kp_connect_dup_path (data->tool, data->home);
   result->model = g_strdup (data->model);
   result->model_served = data->served;
-  if (!kp_connect_write (data->tool, data->home, &values, &result->changed, &error))
+  if (!kp_connect_write (data->tool, data->home, &values, &result->changed, &result->opened_mode,
+                         &error))
     {
       if (g_error_matches (error, KP_CONF_ERROR, KP_CONF_ERROR_IO))
         {

@@ -17,6 +17,7 @@ G_BEGIN_DECLS
 typedef struct
 {
   gboolean  changed;      /* the file was written */
+  guint     opened_mode;  /* its mode, when others could read it before; it is 0600 now */
   char     *path;
   char     *model;
   gboolean  model_served; /* the user's keys serve @model now */

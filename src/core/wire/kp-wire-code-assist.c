@@ -107,6 +107,7 @@ wrap (KpWireRequest  *req,
   if (request == NULL)
     return NULL;
   inner = json_node_get_object (request);
+  kp_gemini_thinking_for_model (inner, target->offering->upstream_id);
 
   json_object_set_string_member (envelope, "model", target->offering->upstream_id);
   /* The free tier works in a project Google manages: none is named. */

@@ -39,6 +39,7 @@ G_BEGIN_DECLS
 #define KP_GEMINI_MODEL_MAX 256
 
 extern const KpWire kp_wire_gemini;
+extern const KpWire kp_wire_gemini_embed;
 extern const KpWireEncoderClass kp_gemini_encoder_class;
 
 /* Requests. kp_gemini_request_from_openai() builds the body of
@@ -50,6 +51,8 @@ JsonNode   *kp_gemini_request_from_openai  (JsonObject    *openai_request,
                                             GError       **error);
 JsonNode   *kp_gemini_request_to_openai    (JsonObject    *gemini_request,
                                             GError       **error);
+void        kp_gemini_thinking_for_model   (JsonObject    *gemini_request,
+                                            const char    *upstream_model);
 
 /* Whole answers. */
 JsonNode   *kp_gemini_response_to_openai   (JsonObject    *gemini_response,

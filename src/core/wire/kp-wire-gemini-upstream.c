@@ -53,6 +53,35 @@ kp_gemini_budget_for_effort (const char *effort)
   return -1;
 }
 
+/**
+ * kp_gemini_thinking_for_model:
+ * @gemini_request: a body kp_gemini_request_from_openai() built
+ * @upstream_model: the provider's model id ("gemini-3-pro-preview", "models/…")
+ *
+ * Gemini 3 models take a thinkingLevel ("low" or "high") instead of a
+ * thinkingBudget, and cannot stop thinking: none, minimal and low effort
+ * are "low", medium and more "high".
+ */
+void
+kp_gemini_thinking_for_model (JsonObject *gemini_request,
+                              const char *upstream_model)
+{
+  JsonObject *thinking = kp_json_object (kp_json_object (gemini_request, "generationConfig"),
+                                         "thinkingConfig");
+  const char *model = upstream_model;
+  gint64 budget;
+
+  if (thinking == NULL || model == NULL || !kp_json_int (thinking, "thinkingBudget", &budget))
+    return;
+  if (g_str_has_prefix (model, "models/"))
+    model += strlen ("models/");
+  if (!g_str_has_prefix (model, "gemini-3"))
+    return;
+  json_object_remove_member (thinking, "thinkingBudget");
+  json_object_set_string_member (thinking, "thinkingLevel", budget <= BUDGET_LOW ? "low" : "high");
+  json_object_set_boolean_member (thinking, "includeThoughts", TRUE);
+}
+
 /* Schemas ----------------------------------------------------------------- */
 
 /* The keys of Gemini's Schema (an OpenAPI subset); all others are dropped. */

@@ -165,6 +165,7 @@ build_body (KpWireRequest  *req,
   built = kp_gemini_request_from_openai (source, error);
   if (built == NULL)
     return NULL;
+  kp_gemini_thinking_for_model (json_node_get_object (built), target->offering->upstream_id);
   return kp_wire_serialize (built);
 }
 
@@ -238,9 +239,36 @@ split_path (const char  *path,
   return method;
 }
 
+/* "/v1beta/models/{model}", no method: the model (decoded, without
+ * "models/"), or NULL.
+ */
+static char *
+model_of_path (const char *path)
+{
+  const char *name;
+  g_autofree char *decoded = NULL;
+
+  if (path == NULL || !g_str_has_prefix (path, MODELS_PREFIX))
+    return NULL;
+  name = path + strlen (MODELS_PREFIX);
+  if (*name == '\0' || strchr (name, ':') != NULL || strlen (name) > 3 * KP_GEMINI_MODEL_MAX)
+    return NULL;
+  decoded = g_uri_unescape_string (name, NULL);
+  if (decoded == NULL || *decoded == '\0' || strlen (decoded) > KP_GEMINI_MODEL_MAX ||
+      !g_utf8_validate (decoded, -1, NULL))
+    return NULL;
+  if (g_str_has_prefix (decoded, "models/"))
+    return g_strdup (decoded + strlen ("models/"));
+  return g_steal_pointer (&decoded);
+}
+
 static KpRouteKind
 match_route (const char *path)
 {
+  g_autofree char *model = model_of_path (path);
+
+  if (model != NULL)
+    return KP_ROUTE_MODEL;
   switch (split_path (path, NULL))
     {
     case METHOD_GENERATE:
@@ -326,6 +354,24 @@ count_json (gint64 input_tokens)
   return g_strdup_printf ("{\"totalTokens\":%" G_GINT64_FORMAT "}", input_tokens);
 }
 
+/* One model of Keypool's list in Gemini's shape. */
+static void
+append_model (GString    *out,
+              const char *id,
+              const char *display)
+{
+  g_autofree char *name = g_strconcat ("models/", id, NULL);
+
+  g_string_append (out, "{\"name\":");
+  kp_json_append_string (out, name);
+  g_string_append (out, ",\"baseModelId\":");
+  kp_json_append_string (out, id);
+  g_string_append (out, ",\"version\":\"keypool\",\"displayName\":");
+  kp_json_append_string (out, display ?: id);
+  g_string_append (out, ",\"supportedGenerationMethods\":"
+                   "[\"generateContent\",\"streamGenerateContent\",\"countTokens\"]}");
+}
+
 /* Keypool's model list ({"data":[{"id"}]}) in Gemini's shape. */
 static char *
 models_json (const char *openai_models,
@@ -338,25 +384,55 @@ models_json (const char *openai_models,
   for (guint i = 0; data != NULL && i < json_array_get_length (data); i++)
     {
       const char *id = kp_json_string (kp_json_array_object (data, i), "id");
-      const char *display = kp_json_string (kp_json_array_object (data, i), "display_name");
-      g_autofree char *name = NULL;
 
       if (id == NULL)
         continue;
-      name = g_strconcat ("models/", id, NULL);
       if (out->str[out->len - 1] != '[')
         g_string_append_c (out, ',');
-      g_string_append (out, "{\"name\":");
-      kp_json_append_string (out, name);
-      g_string_append (out, ",\"baseModelId\":");
-      kp_json_append_string (out, id);
-      g_string_append (out, ",\"version\":\"keypool\",\"displayName\":");
-      kp_json_append_string (out, display ?: id);
-      g_string_append (out, ",\"supportedGenerationMethods\":"
-                       "[\"generateContent\",\"streamGenerateContent\",\"countTokens\"]}");
+      append_model (out, id, kp_json_string (kp_json_array_object (data, i), "display_name"));
     }
   g_string_append (out, "]}");
   return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* GET /v1beta/models/{model}: Keypool's model of that id, or else the
+ * first whose id ends in "/{model}" (Gemini's clients name models bare).
+ */
+static char *
+model_json (const char *openai_models,
+            gsize       len,
+            const char *path,
+            guint      *status)
+{
+  g_autoptr(JsonObject) list = kp_json_parse_object (openai_models, len);
+  JsonArray *data = kp_json_array (list, "data");
+  g_autofree char *model = model_of_path (path);
+  g_autofree char *message = NULL;
+  JsonObject *found = NULL;
+
+  for (guint pass = 0; model != NULL && pass < 2 && found == NULL; pass++)
+    for (guint i = 0; data != NULL && i < json_array_get_length (data) && found == NULL; i++)
+      {
+        JsonObject *entry = kp_json_array_object (data, i);
+        const char *id = kp_json_string (entry, "id");
+        const char *slash = id ? strrchr (id, '/') : NULL;
+
+        if (id != NULL && (pass == 0 ? g_str_equal (id, model)
+                                     : slash != NULL && g_str_equal (slash + 1, model)))
+          found = entry;
+      }
+  if (found != NULL)
+    {
+      g_autoptr(GString) out = g_string_new (NULL);
+
+      *status = 200;
+      append_model (out, kp_json_string (found, "id"), kp_json_string (found, "display_name"));
+      return g_string_free (g_steal_pointer (&out), FALSE);
+    }
+  *status = 404;
+  message = g_strdup_printf ("models/%s is not found: no provider of yours serves it now. "
+                             "GET /v1beta/models lists what does.", model ? model : "");
+  return kp_gemini_error_json (404, message);
 }
 
 /* For the list of what Keypool serves; paths below /v1beta/models. */
@@ -382,6 +458,7 @@ const KpWire kp_wire_gemini = {
   .match_route = match_route,
   .parse_route = parse_route,
   .models_json = models_json,
+  .model_json = model_json,
 
   .parse_request = parse_request,
   .to_canonical = to_canonical,

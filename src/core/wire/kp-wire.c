@@ -29,6 +29,7 @@ static const KpWire * const wires[] = {
   &kp_wire_openai_embeddings,
   &kp_wire_openai_completions,
   &kp_wire_gemini,
+  &kp_wire_gemini_embed,
   &kp_wire_code_assist,
   &kp_wire_antigravity,
   &kp_wire_kiro,
@@ -79,6 +80,12 @@ kp_wire_for_route (const char *path)
           if (path[len] == '/')
             below = wires[i];
         }
+
+      /* A wire whose requests are paths it matches (Gemini's embeddings,
+       * below another wire's model list).
+       */
+      if (wires[i]->match_route != NULL && wires[i]->match_route (path) == KP_ROUTE_REQUEST)
+        return wires[i];
 
       /* A wire whose requests go below its model list (Gemini's). */
       len = models != NULL ? strlen (models) : 0;

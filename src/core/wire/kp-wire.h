@@ -161,6 +161,7 @@ typedef enum
   KP_ROUTE_REQUEST,   /* a request the relay serves */
   KP_ROUTE_COUNT,     /* the wire's token counter */
   KP_ROUTE_MODELS,    /* the wire's model list (GET) */
+  KP_ROUTE_MODEL,     /* one model of that list (GET) */
 } KpRouteKind;
 
 /* How a client's wire writes the canonical stream: one method per event.
@@ -218,6 +219,13 @@ struct _KpWire
   /* The model list (OpenAI's shape, as Keypool serves it) in this wire's. */
   char         *(*models_json)       (const char          *openai_models,
                                       gsize                len);
+  /* The model a KP_ROUTE_MODEL @path names, from the same list, in this
+   * wire's shape; or its error body, with *@status set (404).
+   */
+  char         *(*model_json)        (const char          *openai_models,
+                                      gsize                len,
+                                      const char          *path,
+                                      guint               *status);
 
   /* Client side. */
   gboolean      (*parse_request)     (KpWireRequest       *req,

@@ -1,0 +1,242 @@
+/* kp-wire-gemini-embed.c: Gemini's embeddings, `:embedContent` and `:batchEmbedContents`
+ *
+ * Like OpenAI's embeddings: not chat, so a request goes only to a provider
+ * that serves this API (`"apis": {"gemini-embed": true}`, a Gemini one) for
+ * a model its file declares an embedding model, and passes through as it is;
+ * only the model names in it change to the provider's. Google's answer has
+ * no usage: such a request's cost is unknown unless the provider says.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include "kp-wire-gemini-private.h"
+#include "kp-wire-json.h"
+
+#include <string.h>
+
+#define MODELS_PREFIX "/v1beta/models/"
+/* A batch of more than this many texts is refused (Google's own limit). */
+#define BATCH_MAX 100
+
+typedef enum
+{
+  METHOD_NONE,
+  METHOD_ONE,
+  METHOD_BATCH,
+} Method;
+
+/* "/v1beta/models/{model}:embedContent" or ":batchEmbedContents": the
+ * model (decoded, without "models/") and the method.
+ */
+static Method
+split_path (const char  *path,
+            char       **model)
+{
+  const char *name;
+  const char *colon;
+  g_autofree char *escaped = NULL;
+  g_autofree char *decoded = NULL;
+  Method method;
+
+  if (model != NULL)
+    *model = NULL;
+  if (path == NULL || !g_str_has_prefix (path, MODELS_PREFIX))
+    return METHOD_NONE;
+  name = path + strlen (MODELS_PREFIX);
+  colon = strrchr (name, ':');
+  if (colon == NULL || colon == name || colon - name > 3 * KP_GEMINI_MODEL_MAX)
+    return METHOD_NONE;
+  if (g_str_equal (colon + 1, "embedContent"))
+    method = METHOD_ONE;
+  else if (g_str_equal (colon + 1, "batchEmbedContents"))
+    method = METHOD_BATCH;
+  else
+    return METHOD_NONE;
+
+  escaped = g_strndup (name, colon - name);
+  decoded = g_uri_unescape_string (escaped, NULL);
+  if (decoded == NULL || *decoded == '\0' || strlen (decoded) > KP_GEMINI_MODEL_MAX ||
+      !g_utf8_validate (decoded, -1, NULL))
+    return METHOD_NONE;
+  if (model != NULL)
+    *model = g_strdup (g_str_has_prefix (decoded, "models/") ? decoded + strlen ("models/") : decoded);
+  return method;
+}
+
+static KpRouteKind
+match_route (const char *path)
+{
+  return split_path (path, NULL) != METHOD_NONE ? KP_ROUTE_REQUEST : KP_ROUTE_NONE;
+}
+
+static gboolean
+parse_route (KpWireRequest  *req,
+             GError        **error)
+{
+  g_autofree char *model = NULL;
+
+  if (req->path == NULL)
+    return TRUE;
+  if (split_path (req->path, &model) == METHOD_NONE)
+    {
+      g_set_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MODEL,
+                   "The path must be /v1beta/models/{model}:embedContent (or "
+                   ":batchEmbedContents), with a model name of at most %u characters.",
+                   KP_GEMINI_MODEL_MAX);
+      return FALSE;
+    }
+  g_free (req->model);
+  req->model = g_steal_pointer (&model);
+  req->stream = FALSE;
+  return TRUE;
+}
+
+/* A Content with at least one part. */
+static gboolean
+has_parts (JsonObject *content)
+{
+  JsonArray *parts = kp_json_array (content, "parts");
+
+  return parts != NULL && json_array_get_length (parts) > 0;
+}
+
+static gboolean
+parse_request (KpWireRequest  *req,
+               GError        **error)
+{
+  JsonObject *request = json_node_get_object (req->root);
+  Method method = split_path (req->path, NULL);
+
+  if (method == METHOD_BATCH)
+    {
+      JsonArray *requests = kp_json_array (request, "requests");
+      guint n = requests ? json_array_get_length (requests) : 0;
+
+      if (n == 0 || n > BATCH_MAX)
+        {
+          g_set_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_INPUT,
+                       "The request needs “requests”: a list of 1 to %u embedContent requests.",
+                       BATCH_MAX);
+          return FALSE;
+        }
+      for (guint i = 0; i < n; i++)
+        if (!has_parts (kp_json_object (kp_json_array_object (requests, i), "content")))
+          {
+            g_set_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_INPUT,
+                         "requests[%u] needs “content” with at least one part to embed.", i);
+            return FALSE;
+          }
+    }
+  else if (!has_parts (kp_json_object (request, "content")))
+    {
+      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_INPUT,
+                           "The request needs “content” with at least one part to embed.");
+      return FALSE;
+    }
+  /* An embedding has no output tokens to pay for. */
+  req->output_tokens = 1;
+  return TRUE;
+}
+
+/* Sets @object's "model" to @name when it has one that differs. */
+static void
+rename_model (KpWireRequest *req,
+              JsonObject    *object,
+              const char    *name)
+{
+  if (object == NULL || !json_object_has_member (object, "model") ||
+      g_strcmp0 (kp_json_string (object, "model"), name) == 0)
+    return;
+  json_object_set_string_member (object, "model", name);
+  req->changed = TRUE;
+}
+
+/* The client's request with the provider's model names: a batch names its
+ * model in every request, and Google refuses one that is not the path's.
+ */
+static GBytes *
+build_body (KpWireRequest  *req,
+            JsonObject     *source,
+            gboolean        passthrough,
+            KpWireTarget   *target,
+            GError        **error)
+{
+  g_autofree char *name = g_strconcat ("models/", target->offering->upstream_id, NULL);
+  JsonArray *requests = kp_json_array (source, "requests");
+
+  g_assert (passthrough);
+  rename_model (req, source, name);
+  for (guint i = 0; requests != NULL && i < json_array_get_length (requests); i++)
+    rename_model (req, kp_json_array_object (requests, i), name);
+  if (!req->changed)
+    return g_bytes_ref (req->body);
+  return kp_wire_serialize (req->root);
+}
+
+static char *
+upstream_suffix (const KpWireRequest *req,
+                 const KpWireTarget  *target)
+{
+  g_autofree char *model = g_uri_escape_string (target->offering->upstream_id, NULL, FALSE);
+
+  return g_strconcat ("/", model, split_path (req->path, NULL) == METHOD_BATCH
+                      ? ":batchEmbedContents" : ":embedContent", NULL);
+}
+
+/* Errors are Google's, as on the Gemini wire. */
+static char *
+error_json (guint       status,
+            const char *code,
+            const char *message)
+{
+  return kp_wire_gemini.error_json (status, code, message);
+}
+
+static char *
+error_from_upstream (guint       status,
+                     const char *body,
+                     gsize       len)
+{
+  return kp_wire_gemini.error_from_upstream (status, body, len);
+}
+
+static void
+error_event (guint       status,
+             const char *code,
+             const char *message,
+             GString    *out)
+{
+  kp_wire_gemini.error_event (status, code, message, out);
+}
+
+/* For the list of what Keypool serves; paths below /v1beta/models. */
+static const char * const client_routes[] = {
+  MODELS_PREFIX "{model}:embedContent",
+  MODELS_PREFIX "{model}:batchEmbedContents",
+  NULL,
+};
+
+const KpWire kp_wire_gemini_embed = {
+  .id = "gemini-embed",
+  .kind = KP_WIRE_KIND_EMBEDDINGS,
+  .client_routes = client_routes,
+  .upstream_path = "/models",
+  .usage_member = "usageMetadata",
+  .client_headers = "x-goog-api-key, x-goog-api-client",
+  .match_route = match_route,
+  .parse_route = parse_route,
+
+  .parse_request = parse_request,
+  .error_json = error_json,
+  .error_from_upstream = error_from_upstream,
+  .error_event = error_event,
+
+  .build_body = build_body,
+  .upstream_suffix = upstream_suffix,
+  .parse_usage = kp_gemini_parse_usage,
+};
