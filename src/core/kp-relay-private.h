@@ -10,6 +10,7 @@
 
 #include <libsoup/soup.h>
 
+#include "kp-deadlines.h"
 #include "kp-relay.h"
 #include "kp-sse.h"
 #include "kp-upstream-error.h"
@@ -89,7 +90,7 @@ struct _KpRelay
   GSource            *read_source;      /* kp-upstream-watch.c */
   guint               empty_wakeups;    /* in a row, of read_source */
   gboolean            watch_whole;      /* poll the stream, not under it */
-  GSource            *timer;
+  KpDeadline          timer;            /* kp-deadlines.c; at or before deadline_us */
   Phase               phase;
   BodyMode            body_mode;
   gboolean            timed_out;

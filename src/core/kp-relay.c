@@ -63,7 +63,7 @@ void
 kp_relay_release_upstream (KpRelay *self)
 {
   kp_relay_clear_source (&self->read_source);
-  kp_relay_clear_source (&self->timer);
+  kp_deadline_clear (&self->timer);
   g_clear_object (&self->stream);
 }
 
@@ -73,7 +73,7 @@ kp_relay_dispose (GObject *object)
   KpRelay *self = (KpRelay *)object;
 
   kp_relay_clear_source (&self->read_source);
-  kp_relay_clear_source (&self->timer);
+  kp_deadline_clear (&self->timer);
   kp_relay_clear_source (&self->client_watch);
 
   G_OBJECT_CLASS (kp_relay_parent_class)->dispose (object);
@@ -131,6 +131,29 @@ attempt_clear (gpointer data)
   g_clear_pointer (&attempt->failure, g_free);
 }
 
+static const char *phase_name (Phase phase);
+
+static void
+on_timer (KpDeadline *timer,
+          gpointer    user_data)
+{
+  KpRelay *self = user_data;
+
+  if (self->deadline_us == -1)
+    return;
+  /* The deadline moved later since the timer was set: follow it now. */
+  if (self->deadline_us > kp_deadlines_now ())
+    {
+      kp_deadline_set (&self->timer, self->deadline_us);
+      return;
+    }
+
+  self->timed_out = TRUE;
+  g_debug ("%s: %s timeout", self->request_id, phase_name (self->phase));
+  self->deadline_us = -1;
+  g_cancellable_cancel (self->cancellable);
+}
+
 static void
 kp_relay_init (KpRelay *self)
 {
@@ -140,6 +163,7 @@ kp_relay_init (KpRelay *self)
   self->failure.retry_after = -1;
   self->retry_after = -1;
   self->deadline_us = -1;
+  kp_deadline_init (&self->timer, on_timer, self);
   self->started_us = g_get_monotonic_time ();
   self->started_real_us = g_get_real_time ();
   self->outcome = KP_OUTCOME_OK;
@@ -189,64 +213,20 @@ phase_timeout_ms (KpRelay *self,
     }
 }
 
-static gboolean
-on_timer (gpointer user_data)
-{
-  KpRelay *self = user_data;
-
-  /* The deadline moved later since the timer was set (a new phase, a chunk
-   * of the body): follow it now, once, rather than at every move.
-   */
-  if (self->deadline_us == -1)
-    {
-      g_source_set_ready_time (self->timer, -1);
-      return G_SOURCE_CONTINUE;
-    }
-  if (self->deadline_us > g_source_get_time (self->timer))
-    {
-      g_source_set_ready_time (self->timer, self->deadline_us);
-      return G_SOURCE_CONTINUE;
-    }
-
-  self->timed_out = TRUE;
-  g_debug ("%s: %s timeout", self->request_id, phase_name (self->phase));
-  self->deadline_us = -1;
-  g_source_set_ready_time (self->timer, -1);
-  g_cancellable_cancel (self->cancellable);
-
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-timer_dispatch (GSource     *source,
-                GSourceFunc  callback,
-                gpointer     user_data)
-{
-  return callback (user_data);
-}
-
-static GSourceFuncs timer_funcs = { NULL, NULL, timer_dispatch, NULL, NULL, NULL };
-
-/* One timer for all phases, and a deadline in a field. Each call to
- * g_source_set_ready_time() writes to the main context's wakeup eventfd (and
- * costs a main-loop iteration), so the timer is moved only when the deadline
- * comes sooner than it is set for; a later deadline is followed when the
- * timer fires (on_timer). A relay therefore sets its timer about once per
- * request, not once per phase and chunk.
+/* One deadline for all phases, and the phase's true deadline in a field.
+ * The shared timer (kp-deadlines.c) is moved only when the deadline comes
+ * sooner than it is set for; a later deadline (a new phase, a chunk of the
+ * body) is followed when the timer passes.
  */
 static void
 set_deadline (KpRelay *self,
               gint64   deadline_us)
 {
-  gint64 ready;
-
   self->deadline_us = deadline_us;
-  if (deadline_us == -1 || self->timer == NULL)
+  if (deadline_us == -1)
     return;
-
-  ready = g_source_get_ready_time (self->timer);
-  if (ready == -1 || deadline_us < ready)
-    g_source_set_ready_time (self->timer, deadline_us);
+  if (!kp_deadline_is_set (&self->timer) || deadline_us < self->timer.when_us)
+    kp_deadline_set (&self->timer, deadline_us);
 }
 
 static void
@@ -257,32 +237,17 @@ enter_phase (KpRelay *self,
 
   self->phase = phase;
   timeout_ms = phase_timeout_ms (self, phase);
-
-  if (self->timer == NULL)
-    {
-      if (timeout_ms == 0)
-        {
-          self->deadline_us = -1;
-          return;
-        }
-      self->timer = g_source_new (&timer_funcs, sizeof (GSource));
-      g_source_set_callback (self->timer, on_timer, self, NULL);
-      g_source_set_static_name (self->timer, "[keypool] relay timer");
-      g_source_attach (self->timer, NULL);
-    }
-
-  set_deadline (self, timeout_ms == 0
-                        ? -1 : g_source_get_time (self->timer) + (gint64)timeout_ms * 1000);
+  set_deadline (self, timeout_ms == 0 ? -1 : kp_deadlines_now () + (gint64)timeout_ms * 1000);
 }
 
 /* A chunk arrived: the idle deadline counts from now (the iteration's time). */
 static void
 note_body_activity (KpRelay *self)
 {
-  if (self->phase != PHASE_BODY || self->timer == NULL)
+  if (self->phase != PHASE_BODY)
     enter_phase (self, PHASE_BODY);
   else if (self->idle_ms > 0)
-    set_deadline (self, g_source_get_time (self->timer) + (gint64)self->idle_ms * 1000);
+    set_deadline (self, kp_deadlines_now () + (gint64)self->idle_ms * 1000);
 }
 
 /* Attempts ---------------------------------------------------------------- */
