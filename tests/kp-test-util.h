@@ -45,6 +45,22 @@ void          kp_test_place_setenv   (KpTestPlace    *place,
                                       const char     *variable,
                                       const char     *value);
 void          kp_test_place_clear    (KpTestPlace    *place);
+void          kp_test_place_write_provider (KpTestPlace *place,
+                                            const char  *id,
+                                            const char  *json);
+
+KpGateway    *kp_test_gateway_serve  (KpTestPlace    *place,
+                                      const char     *token,
+                                      char          **base_url);
+void          kp_test_gateway_clear_with_client (KpGateway   **gateway,
+                                                 SoupSession **client);
+
+int           kp_test_run            (GSubprocessLauncher *launcher,
+                                      const char * const  *argv,
+                                      const char          *input,
+                                      char               **out,
+                                      char               **err);
+GPtrArray    *kp_test_keypool_argv   (va_list         args);
 
 /* What a request through libsoup got back. */
 typedef struct
