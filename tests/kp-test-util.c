@@ -14,8 +14,8 @@
  * setup sets KEYPOOL_TEST_TIMEOUT_SCALE, and every wait for a condition is
  * that much longer. A wait still ends: a test that hangs still fails.
  */
-static gint64
-timeout_scale (void)
+guint
+kp_test_timeout_scale (void)
 {
   static gsize scale = 0;
 
@@ -28,7 +28,7 @@ timeout_scale (void)
         value = 1;
       g_once_init_leave (&scale, value);
     }
-  return (gint64)scale;
+  return (guint)scale;
 }
 
 /**
@@ -43,7 +43,7 @@ kp_test_spin_until (gboolean (*done) (gpointer),
                     gpointer   data,
                     guint      timeout_ms)
 {
-  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000 * timeout_scale ();
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000 * kp_test_timeout_scale ();
 
   while (!done (data))
     {

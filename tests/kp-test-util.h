@@ -17,6 +17,7 @@ gboolean kp_test_spin_until     (gboolean      (*done) (gpointer),
                                  gpointer        data,
                                  guint           timeout_ms);
 void     kp_test_spin_ms        (guint           ms);
+guint    kp_test_timeout_scale  (void);
 void     kp_test_remove_tree    (const char     *path);
 void     kp_test_store_result   (GObject        *object,
                                  GAsyncResult   *result,
