@@ -10,6 +10,27 @@
 
 #include "kp-test-util.h"
 
+/* Under valgrind everything is 20 to 50 times slower: the valgrind test
+ * setup sets KEYPOOL_TEST_TIMEOUT_SCALE, and every wait for a condition is
+ * that much longer. A wait still ends: a test that hangs still fails.
+ */
+guint
+kp_test_timeout_scale (void)
+{
+  static gsize scale = 0;
+
+  if (g_once_init_enter (&scale))
+    {
+      const char *text = g_getenv ("KEYPOOL_TEST_TIMEOUT_SCALE");
+      guint64 value = 1;
+
+      if (text == NULL || !g_ascii_string_to_unsigned (text, 10, 1, 1000, &value, NULL))
+        value = 1;
+      g_once_init_leave (&scale, value);
+    }
+  return (guint)scale;
+}
+
 /**
  * kp_test_spin_until:
  *
@@ -22,7 +43,7 @@ kp_test_spin_until (gboolean (*done) (gpointer),
                     gpointer   data,
                     guint      timeout_ms)
 {
-  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000 * kp_test_timeout_scale ();
 
   while (!done (data))
     {
@@ -272,4 +293,120 @@ kp_test_place_clear (KpTestPlace *place)
     kp_test_remove_tree (place->root);
   g_clear_pointer (&place->root, g_free);
   g_clear_pointer (&place->providers, g_free);
+}
+
+/* Writes providers/@id.json. */
+void
+kp_test_place_write_provider (KpTestPlace *place,
+                              const char  *id,
+                              const char  *json)
+{
+  g_autofree char *path = g_strdup_printf ("%s/%s.json", place->providers, id);
+
+  g_assert_true (g_file_set_contents (path, json, -1, NULL));
+}
+
+/**
+ * kp_test_gateway_serve:
+ * @base_url: (out): "http://127.0.0.1:PORT", where it serves
+ *
+ * A gateway on @place's providers, loaded and serving with @token.
+ */
+KpGateway *
+kp_test_gateway_serve (KpTestPlace  *place,
+                       const char   *token,
+                       char        **base_url)
+{
+  KpGateway *gateway = kp_test_gateway_new (place->providers, place->root, token);
+
+  kp_test_gateway_start (gateway);
+  *base_url = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (gateway));
+  return gateway;
+}
+
+/* Ends the client's requests, then the gateway, before the mock goes. */
+void
+kp_test_gateway_clear_with_client (KpGateway   **gateway,
+                                   SoupSession **client)
+{
+  if (*client != NULL)
+    soup_session_abort (*client);
+  g_clear_object (client);
+  kp_test_gateway_clear (gateway);
+  kp_test_spin_ms (10);
+}
+
+typedef struct
+{
+  char    *out;
+  char    *err;
+  GError  *error;
+  gboolean done;
+} Communicated;
+
+static void
+on_communicated (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Communicated *c = user_data;
+
+  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (object), result, &c->out, &c->err, &c->error);
+  c->done = TRUE;
+}
+
+static gboolean
+communicated (gpointer data)
+{
+  return ((Communicated *)data)->done;
+}
+
+/**
+ * kp_test_run:
+ * @launcher: how to start it (with stdout and stderr piped)
+ * @argv: the command
+ * @input: (nullable): what to write on its standard input
+ * @out: (out): what it wrote on standard output
+ * @err: (out): what it wrote on standard error
+ *
+ * Runs a program while this thread's main loop keeps running, so that a
+ * mock or a gateway in this process can answer it.
+ *
+ * Returns: its exit status
+ */
+int
+kp_test_run (GSubprocessLauncher *launcher,
+             const char * const  *argv,
+             const char          *input,
+             char               **out,
+             char               **err)
+{
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  Communicated c = { 0 };
+
+  process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+
+  g_subprocess_communicate_utf8_async (process, input, NULL, on_communicated, &c);
+  g_assert_true (kp_test_spin_until (communicated, &c, 30000));
+  g_assert_no_error (c.error);
+
+  *out = c.out;
+  *err = c.err;
+  return g_subprocess_get_exit_status (process);
+}
+
+/* `$KEYPOOL_TEST_BINARY` and the arguments up to a NULL, NULL-terminated. */
+GPtrArray *
+kp_test_keypool_argv (va_list args)
+{
+  GPtrArray *argv = g_ptr_array_new ();
+  const char *arg;
+
+  g_ptr_array_add (argv, (gpointer)g_getenv ("KEYPOOL_TEST_BINARY"));
+  while ((arg = va_arg (args, const char *)) != NULL)
+    g_ptr_array_add (argv, (gpointer)arg);
+  g_ptr_array_add (argv, NULL);
+  return argv;
 }

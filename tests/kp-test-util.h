@@ -17,6 +17,7 @@ gboolean kp_test_spin_until     (gboolean      (*done) (gpointer),
                                  gpointer        data,
                                  guint           timeout_ms);
 void     kp_test_spin_ms        (guint           ms);
+guint    kp_test_timeout_scale  (void);
 void     kp_test_remove_tree    (const char     *path);
 void     kp_test_store_result   (GObject        *object,
                                  GAsyncResult   *result,
@@ -45,6 +46,22 @@ void          kp_test_place_setenv   (KpTestPlace    *place,
                                       const char     *variable,
                                       const char     *value);
 void          kp_test_place_clear    (KpTestPlace    *place);
+void          kp_test_place_write_provider (KpTestPlace *place,
+                                            const char  *id,
+                                            const char  *json);
+
+KpGateway    *kp_test_gateway_serve  (KpTestPlace    *place,
+                                      const char     *token,
+                                      char          **base_url);
+void          kp_test_gateway_clear_with_client (KpGateway   **gateway,
+                                                 SoupSession **client);
+
+int           kp_test_run            (GSubprocessLauncher *launcher,
+                                      const char * const  *argv,
+                                      const char          *input,
+                                      char               **out,
+                                      char               **err);
+GPtrArray    *kp_test_keypool_argv   (va_list         args);
 
 /* What a request through libsoup got back. */
 typedef struct

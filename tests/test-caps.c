@@ -394,8 +394,10 @@ test_pool_wait (Fixture       *fixture,
   Pending a = { .text = g_string_new (NULL) };
   Pending b = { .text = g_string_new (NULL) };
 
-  /* A 100 ms connect timeout, and patience for the first byte. */
-  kp_gateway_set_timeouts (fixture->gateway, 100, 20000, 0);
+  /* A 100 ms connect timeout (longer under valgrind, where connecting
+   * takes longer), and patience for the first byte.
+   */
+  kp_gateway_set_timeouts (fixture->gateway, 100 * kp_test_timeout_scale (), 20000, 0);
 
   first = post_async (fixture, "{\"model\":\"big/stall\",\"stream\":true,"
                       "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", cancel_first, &a);
@@ -406,7 +408,7 @@ test_pool_wait (Fixture       *fixture,
   /* The only connection is taken. Time passing well beyond the connect
    * timeout is what is tested here, so the test lets it pass.
    */
-  kp_test_spin_ms (600);
+  kp_test_spin_ms (600 * kp_test_timeout_scale ());
   g_assert_false (b.done);
 
   /* The stream ends; its connection goes to the waiting request. */

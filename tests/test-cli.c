@@ -133,31 +133,6 @@ new_launcher (Fixture        *fixture,
   return launcher;
 }
 
-typedef struct
-{
-  char    *out;
-  char    *err;
-  GError  *error;
-  gboolean done;
-} Communicated;
-
-static void
-on_communicated (GObject      *object,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  Communicated *c = user_data;
-
-  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (object), result, &c->out, &c->err, &c->error);
-  c->done = TRUE;
-}
-
-static gboolean
-communicated (gpointer data)
-{
-  return ((Communicated *)data)->done;
-}
-
 /* Runs `keypool ARGS…` with @input on stdin while this loop keeps serving
  * the mock provider; returns the exit status.
  */
@@ -169,39 +144,28 @@ run_cli (Fixture     *fixture,
          ...)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) process = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
-  Communicated c = { 0 };
-  const char *arg;
+  g_autoptr(GPtrArray) argv = NULL;
+  g_autofree char *got_out = NULL;
+  g_autofree char *got_err = NULL;
   va_list args;
+  int status;
 
-  g_ptr_array_add (argv, (gpointer)g_getenv ("KEYPOOL_TEST_BINARY"));
   va_start (args, err);
-  while ((arg = va_arg (args, const char *)) != NULL)
-    g_ptr_array_add (argv, (gpointer)arg);
+  argv = kp_test_keypool_argv (args);
   va_end (args);
-  g_ptr_array_add (argv, NULL);
 
   launcher = new_launcher (fixture, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                     G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  process = g_subprocess_launcher_spawnv (launcher, (const char * const *)argv->pdata, &error);
-  g_assert_no_error (error);
+  status = kp_test_run (launcher, (const char * const *)argv->pdata, input ? input : "",
+                        &got_out, &got_err);
 
-  g_subprocess_communicate_utf8_async (process, input ? input : "", NULL, on_communicated, &c);
-  g_assert_true (kp_test_spin_until (communicated, &c, 30000));
-  g_assert_no_error (c.error);
-
-  g_string_append (fixture->all_output, c.out);
-  g_string_append (fixture->all_output, c.err);
+  g_string_append (fixture->all_output, got_out);
+  g_string_append (fixture->all_output, got_err);
   if (out != NULL)
-    *out = g_steal_pointer (&c.out);
+    *out = g_steal_pointer (&got_out);
   if (err != NULL)
-    *err = g_steal_pointer (&c.err);
-  g_free (c.out);
-  g_free (c.err);
-
-  return g_subprocess_get_exit_status (process);
+    *err = g_steal_pointer (&got_err);
+  return status;
 }
 
 static void

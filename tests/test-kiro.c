@@ -696,7 +696,6 @@ fixture_setup (Fixture       *fixture,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *provider = NULL;
-  g_autofree char *path = NULL;
 
   fixture->mock = kp_mock_kiro_new (&error);
   g_assert_no_error (error);
@@ -713,23 +712,17 @@ fixture_setup (Fixture       *fixture,
     MODEL ("banned", "kiro-banned") "," MODEL ("quota", "kiro-quota") ","
     MODEL ("malformed", "kiro-malformed") "," MODEL ("bearer", "kiro-bearer") "]}",
     kp_mock_kiro_get_url (fixture->mock));
-  path = g_strdup_printf ("%s/kiro.json", fixture->place.providers);
-  g_assert_true (g_file_set_contents (path, provider, -1, NULL));
+  kp_test_place_write_provider (&fixture->place, "kiro", provider);
   kp_test_place_setenv (&fixture->place, "KP_KIRO_TEST_TOKEN", KIRO_KEY);
 
-  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
-  kp_test_gateway_start (fixture->gateway);
-  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
+  fixture->gateway = kp_test_gateway_serve (&fixture->place, TOKEN, &fixture->base);
 }
 
 static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  soup_session_abort (fixture->client);
-  g_clear_object (&fixture->client);
-  kp_test_gateway_clear (&fixture->gateway);
-  kp_test_spin_ms (10);
+  kp_test_gateway_clear_with_client (&fixture->gateway, &fixture->client);
   g_clear_pointer (&fixture->mock, kp_mock_kiro_free);
   kp_test_place_clear (&fixture->place);
   g_free (fixture->base);

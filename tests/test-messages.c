@@ -44,16 +44,6 @@ typedef struct
   "\"cached_input\":0.3,\"cache_write\":3.75}"
 
 static void
-write_provider (Fixture    *fixture,
-                const char *id,
-                const char *json)
-{
-  g_autofree char *path = g_strdup_printf ("%s/%s.json", fixture->place.providers, id);
-
-  g_assert_true (g_file_set_contents (path, json, -1, NULL));
-}
-
-static void
 fixture_setup (Fixture       *fixture,
                gconstpointer  data)
 {
@@ -90,24 +80,19 @@ fixture_setup (Fixture       *fixture,
     "{\"id\":\"shared/flaky-429\",\"upstream_id\":\"mock-chat\",\"input\":2,\"output\":2},"
     "{\"id\":\"shared/flaky-reset\",\"upstream_id\":\"mock-chat\",\"input\":2,\"output\":2}]}",
     kp_mock_upstream_get_url (fixture->mock));
-  write_provider (fixture, "anthro", anthro);
-  write_provider (fixture, "oai", oai);
+  kp_test_place_write_provider (&fixture->place, "anthro", anthro);
+  kp_test_place_write_provider (&fixture->place, "oai", oai);
   kp_test_place_setenv (&fixture->place, "KP_MESSAGES_ANTHRO", ANTHRO_KEY);
   kp_test_place_setenv (&fixture->place, "KP_MESSAGES_OAI", OAI_KEY);
 
-  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
-  kp_test_gateway_start (fixture->gateway);
-  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
+  fixture->gateway = kp_test_gateway_serve (&fixture->place, TOKEN, &fixture->base);
 }
 
 static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  soup_session_abort (fixture->client);
-  g_clear_object (&fixture->client);
-  kp_test_gateway_clear (&fixture->gateway);
-  kp_test_spin_ms (10);
+  kp_test_gateway_clear_with_client (&fixture->gateway, &fixture->client);
   g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
   kp_test_place_clear (&fixture->place);
   g_free (fixture->base);

@@ -699,31 +699,6 @@ test_kept (void)
 
 /* The CLI ------------------------------------------------------------------ */
 
-typedef struct
-{
-  char    *out;
-  char    *err;
-  GError  *error;
-  gboolean done;
-} Communicated;
-
-static void
-on_communicated (GObject      *object,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  Communicated *c = user_data;
-
-  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (object), result, &c->out, &c->err, &c->error);
-  c->done = TRUE;
-}
-
-static gboolean
-communicated (gpointer data)
-{
-  return ((Communicated *)data)->done;
-}
-
 /* `keypool requests ARGS…` on this test's database, as a user would run it
  * with no Keypool running (no session bus to find one on).
  */
@@ -733,12 +708,11 @@ run_requests (Fixture    *fixture,
               ...)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
   g_autofree char *config = g_build_filename (fixture->place.root, "config", NULL);
   g_autofree char *data = g_build_filename (fixture->place.root, "data", NULL);
-  Communicated c = { 0 };
+  g_autofree char *err = NULL;
+  char *out = NULL;
   va_list args;
 
   g_ptr_array_add (argv, (gpointer)g_getenv ("KEYPOOL_TEST_BINARY"));
@@ -758,16 +732,9 @@ run_requests (Fixture    *fixture,
   /* No bus, not even $XDG_RUNTIME_DIR/bus: a Keypool running there is not this test's. */
   g_subprocess_launcher_unsetenv (launcher, "DBUS_SESSION_BUS_ADDRESS");
   g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", fixture->place.root, TRUE);
-  process = g_subprocess_launcher_spawnv (launcher, (const char * const *)argv->pdata, &error);
-  g_assert_no_error (error);
-
-  g_subprocess_communicate_utf8_async (process, NULL, NULL, on_communicated, &c);
-  g_assert_true (kp_test_spin_until (communicated, &c, 30000));
-  g_assert_no_error (c.error);
-  if (g_subprocess_get_exit_status (process) != 0)
-    g_error ("keypool requests failed: %s", c.err);
-  g_free (c.err);
-  return c.out;
+  if (kp_test_run (launcher, (const char * const *)argv->pdata, NULL, &out, &err) != 0)
+    g_error ("keypool requests failed: %s", err);
+  return out;
 }
 
 static void

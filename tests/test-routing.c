@@ -548,10 +548,12 @@ test_failures_coalesced (Fixture       *fixture,
                   kp_gateway_get_models_builds (fixture->gateway) - builds);
   /* At most one per 200 ms, and one more at the end: told apart by at
    * least the interval (less a little for the timer's rounding), however
-   * long the machine takes for the 200 requests.
+   * long the machine takes for the 200 requests (under valgrind, each may
+   * take longer than the interval: then each is told).
    */
   g_assert_cmpuint (emissions.count, <=, elapsed_ms / 200 + 2);
-  g_assert_cmpuint (emissions.count, <, 200);
+  if (elapsed_ms < 200 * 190)
+    g_assert_cmpuint (emissions.count, <, 200);
   if (emissions.count > 1)
     g_assert_cmpint (emissions.min_gap_us, >=, 190 * 1000);
   g_assert_cmpuint (kp_gateway_get_models_builds (fixture->gateway), ==, builds);

@@ -308,6 +308,7 @@ test_hub_requests (void)
           g_autoptr(GError) error = NULL;
           g_autoptr(KpWireRequest) req = request_for (clients[c].wire, clients[c].body, &error);
           g_autoptr(JsonObject) body = NULL;
+          g_autoptr(JsonNode) node = NULL;
           g_autofree char *text = NULL;
 
           g_assert_no_error (error);
@@ -315,7 +316,8 @@ test_hub_requests (void)
             continue;
           body = build_for (req, upstreams[u], "provider-model", reasoning, NULL);
           g_assert_cmpstr (json_object_get_string_member (body, "model"), ==, "provider-model");
-          text = json_to_string (kp_json_object_node (json_object_ref (body)), FALSE);
+          node = kp_json_object_node (json_object_ref (body));
+          text = json_to_string (node, FALSE);
           g_assert_nonnull (strstr (text, "Hello there"));
           g_assert_nonnull (strstr (text, "Be brief."));
 

@@ -84,7 +84,8 @@ send (GTask               *task,
   explicit_bzero (auth, strlen (auth));
   if (body != NULL)
     {
-      g_autoptr(GBytes) bytes = kp_wire_serialize (kp_json_object_node (json_object_ref (body)));
+      g_autoptr(JsonNode) node = kp_json_object_node (json_object_ref (body));
+      g_autoptr(GBytes) bytes = kp_wire_serialize (node);
 
       soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
     }

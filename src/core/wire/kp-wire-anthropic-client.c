@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kp-wire-anthropic-private.h"
+#include "kp-wire-chat.h"
 
 
 /* Thinking budgets for OpenAI's reasoning_effort, and back. */
@@ -285,30 +286,21 @@ convert_anthropic_tools (JsonArray  *tools,
       JsonNode *node = json_array_get_element (tools, i);
       JsonObject *tool = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
       const char *type = kp_json_string (tool, "type");
-      JsonObject *function;
-      JsonObject *wrapper;
+      JsonNode *schema;
 
       /* Server tools (web search, code execution...) run at Anthropic. */
       if ((type != NULL && !g_str_equal (type, "custom")) || kp_json_string (tool, "name") == NULL)
         continue;
 
-      function = json_object_new ();
-      json_object_set_string_member (function, "name", kp_json_string (tool, "name"));
-      if (kp_json_string (tool, "description") != NULL)
-        json_object_set_string_member (function, "description", kp_json_string (tool, "description"));
-      if (kp_json_object (tool, "input_schema") != NULL)
-        json_object_set_member (function, "parameters",
-                                json_node_copy (kp_json_member (tool, "input_schema")));
-      wrapper = json_object_new ();
-      json_object_set_string_member (wrapper, "type", "function");
-      json_object_set_object_member (wrapper, "function", function);
-      json_array_add_object_element (converted, wrapper);
+      schema = kp_json_object (tool, "input_schema") != NULL
+               ? json_node_copy (kp_json_member (tool, "input_schema")) : NULL;
+      json_array_add_object_element (converted,
+                                     kp_wire_chat_function (kp_json_string (tool, "name"),
+                                                            kp_json_string (tool, "description"),
+                                                            schema));
     }
 
-  if (json_array_get_length (converted) > 0)
-    json_object_set_array_member (out, "tools", converted);
-  else
-    json_array_unref (converted);
+  kp_wire_chat_set_tools (out, converted);
 }
 
 static void
@@ -394,13 +386,7 @@ kp_anthropic_request_to_openai (JsonObject  *anthropic_request,
     {
       g_autofree char *text = join_text (system);
 
-      if (text[0] != '\0')
-        {
-          JsonObject *message = kp_anthropic_openai_message ("system");
-
-          json_object_set_string_member (message, "content", text);
-          json_array_add_object_element (out_messages, message);
-        }
+      kp_wire_chat_add_system (out_messages, text);
     }
 
   for (guint i = 0; i < json_array_get_length (messages); i++)
@@ -420,13 +406,7 @@ kp_anthropic_request_to_openai (JsonObject  *anthropic_request,
            */
           g_autofree char *text = join_text (kp_json_member (message, "content"));
 
-          if (text[0] != '\0')
-            {
-              JsonObject *turn = kp_anthropic_openai_message ("system");
-
-              json_object_set_string_member (turn, "content", text);
-              json_array_add_object_element (out_messages, turn);
-            }
+          kp_wire_chat_add_system (out_messages, text);
         }
       else
         {

@@ -98,6 +98,7 @@ wrap (KpWireRequest  *req,
       GError        **error)
 {
   g_autoptr(JsonNode) request = NULL;
+  g_autoptr(JsonNode) node = NULL;
   g_autoptr(JsonObject) envelope = json_object_new ();
   g_autofree char *prompt_id = new_id ();
   g_autofree char *session_id = new_id ();
@@ -131,7 +132,8 @@ wrap (KpWireRequest  *req,
     }
   json_object_set_member (envelope, "request", g_steal_pointer (&request));
 
-  return kp_wire_serialize (kp_json_object_node (envelope));
+  node = kp_json_object_node (g_steal_pointer (&envelope));
+  return kp_wire_serialize (node);
 }
 
 static GBytes *

@@ -27,6 +27,7 @@
 
 #include "codec/kp-json-guard.h"
 #include "kp-wire-gemini-private.h"
+#include "kp-wire-chat.h"
 
 #define SCHEMA_MAX_DEPTH 64
 
@@ -346,41 +347,31 @@ convert_tools (JsonArray  *tools,
         {
           JsonObject *declaration = kp_json_array_object (declarations, j);
           JsonNode *schema = kp_json_member (declaration, "parametersJsonSchema");
-          JsonObject *tool;
-          JsonObject *function;
+          JsonNode *parameters;
 
           if (kp_json_string (declaration, "name") == NULL)
             continue;
           if (schema == NULL)
             schema = kp_json_member (declaration, "parameters");
-          tool = json_object_new ();
-          function = json_object_new ();
-          json_object_set_string_member (function, "name", kp_json_string (declaration, "name"));
-          if (kp_json_string (declaration, "description") != NULL)
-            json_object_set_string_member (function, "description",
-                                           kp_json_string (declaration, "description"));
           if (schema != NULL && JSON_NODE_HOLDS_OBJECT (schema))
-            json_object_set_member (function, "parameters", lower_types (schema, 0));
+            parameters = lower_types (schema, 0);
           else
             {
               JsonObject *empty = json_object_new ();
 
               json_object_set_string_member (empty, "type", "object");
               json_object_set_object_member (empty, "properties", json_object_new ());
-              json_object_set_object_member (function, "parameters", empty);
+              parameters = kp_json_object_node (empty);
             }
-          json_object_set_string_member (tool, "type", "function");
-          json_object_set_object_member (tool, "function", function);
-          json_array_add_object_element (list, tool);
+          json_array_add_object_element (list,
+                                         kp_wire_chat_function (kp_json_string (declaration, "name"),
+                                                                kp_json_string (declaration,
+                                                                                "description"),
+                                                                parameters));
         }
     }
 
-  if (json_array_get_length (list) == 0)
-    {
-      json_array_unref (list);
-      return;
-    }
-  json_object_set_array_member (out, "tools", list);
+  kp_wire_chat_set_tools (out, list);
 }
 
 static void
@@ -539,13 +530,7 @@ kp_gemini_request_to_openai (JsonObject  *gemini_request,
             ? text_of_parts (kp_json_array (json_node_get_object (system), "parts"))
             : g_strdup ("");
 
-      if (*text != '\0')
-        {
-          JsonObject *message = chat_message ("system");
-
-          json_object_set_string_member (message, "content", text);
-          json_array_add_object_element (messages, message);
-        }
+      kp_wire_chat_add_system (messages, text);
     }
 
   for (guint i = 0; i < json_array_get_length (contents); i++)

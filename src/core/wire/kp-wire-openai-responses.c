@@ -98,6 +98,7 @@ convert_content (JsonNode  *content,
 {
   JsonArray *parts;
   JsonArray *out;
+  JsonNode *node;
   g_autoptr(GString) text = NULL;
 
   if (content == NULL || JSON_NODE_HOLDS_NULL (content))
@@ -174,7 +175,9 @@ convert_content (JsonNode  *content,
       json_array_unref (out);
       return json_node_init_string (json_node_alloc (), text->str);
     }
-  return json_node_init_array (json_node_alloc (), out);
+  node = json_node_init_array (json_node_alloc (), out);
+  json_array_unref (out);
+  return node;
 }
 
 static JsonObject *

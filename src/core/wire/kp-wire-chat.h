@@ -1,0 +1,24 @@
+/* kp-wire-chat.h: pieces of the canonical (OpenAI Chat) request
+ *
+ * What the client wires' translations into the hub share: a system
+ * message, a function tool, the tools list.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+void        kp_wire_chat_add_system (JsonArray  *messages,
+                                     const char *text);
+JsonObject *kp_wire_chat_function   (const char *name,
+                                     const char *description,
+                                     JsonNode   *parameters);
+void        kp_wire_chat_set_tools  (JsonObject *request,
+                                     JsonArray  *tools);
+
+G_END_DECLS
