@@ -199,6 +199,7 @@ kp_key_row_update (KpKeyRow *self)
   const char *icon;
   const char *style;
   const char *last_error;
+  const char *quota;
   g_autofree char *hint = NULL;
   g_autofree char *state = NULL;
   g_autofree char *subtitle = NULL;
@@ -227,6 +228,16 @@ kp_key_row_update (KpKeyRow *self)
         g_strdup_printf ("%s · ×%g", subtitle, kp_credential_get_multiplier (self->credential));
       g_free (subtitle);
       subtitle = g_steal_pointer (&with_multiplier);
+    }
+  /* What is left of a subscription: its quota, or its credits (kept as text
+   * by whatever read it, "62 % of today's quota left, resets 09:00").
+   */
+  quota = kp_credential_get_meta (self->credential, "quota");
+  if (quota != NULL && *quota != '\0')
+    {
+      g_autofree char *with_quota = g_strdup_printf ("%s\n%s", subtitle, quota);
+      g_free (subtitle);
+      subtitle = g_steal_pointer (&with_quota);
     }
   last_error = kp_credential_get_last_error (self->credential);
   if (last_error != NULL && *last_error != '\0' &&
