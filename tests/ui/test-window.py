@@ -246,7 +246,9 @@ def capture(extents, path):
                   "+repage", path], check=True, timeout=30 * TIMEOUT_SCALE)
 
 
-def screenshot(node, name):
+def screenshot(node, name, moving=0):
+  """Saves the window as it is once drawn; @moving pixels may keep changing
+  (a spinner)."""
   directory = os.environ.get("KEYPOOL_SCREENSHOT_DIR") or os.path.join(os.getcwd(), "screenshots")
   os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, f"window-{name}.png")
@@ -259,7 +261,7 @@ def screenshot(node, name):
   def settled():
     os.replace(path, previous)
     capture(extents, path)
-    return differing_pixels(previous, path) == 0
+    return differing_pixels(previous, path) <= moving
 
   try:
     wait_for(f"the {name} screenshot to settle", settled)
@@ -659,6 +661,9 @@ def run(root, state):
     window = state["window"]
     show_page(window, "Providers")
     options = find(window, "push button", f"Options for key {KEY_LABEL}")
+    # A popover opens only on what is on the screen.
+    laid_out(options)
+    scroll_into_view(window, options)
     click(options)
     spin = find(window, "spin button", "Price Multiplier")
     check("Value" in spin.get_interfaces(), "the multiplier has no value to set")
@@ -704,7 +709,8 @@ def run(root, state):
           f"the sign-in URL: {url}")
     wait_for("the progress", lambda: label_containing(dialog, "Waiting for you to sign in"))
     check(accepts(redirect.port), "nothing waits for the browser on the redirect port")
-    screenshot(dialog, "add-account-sign-in")
+    # The spinner turns: its square may differ between two captures.
+    screenshot(dialog, "add-account-sign-in", moving=32 * 32)
 
     # Cancel really cancels: the dialog closes and nothing waits for the browser.
     click(find(dialog, "push button", "Cancel"))
