@@ -27,6 +27,7 @@ struct _KpCredential
   KpCredentialState  state;
   gint64             state_until;  /* unix seconds; 0 = until something changes */
   char              *last_error;
+  char              *user_url;     /* KP_CREDENTIAL_NEEDS_USER: where the owner acts */
   KpAuth            *auth;         /* holds the secret; NULL while there is none */
   GHashTable        *meta;         /* name -> value: what the provider said of the account */
   guint              failures;     /* in a row; health when prices tie */
@@ -45,6 +46,7 @@ kp_credential_finalize (GObject *object)
   g_clear_pointer (&self->label, g_free);
   g_clear_pointer (&self->env_var, g_free);
   g_clear_pointer (&self->last_error, g_free);
+  g_clear_pointer (&self->user_url, g_free);
 
   G_OBJECT_CLASS (kp_credential_parent_class)->finalize (object);
 }
@@ -83,6 +85,8 @@ kp_credential_new_from_row (const KpCredentialRow *row)
   self->state = kp_credential_state_from_string (row->state);
   self->state_until = row->state_until;
   self->last_error = g_strdup (row->last_error);
+  if (self->state == KP_CREDENTIAL_NEEDS_USER)
+    self->user_url = g_strdup (row->user_url);
   return self;
 }
 
@@ -140,7 +144,8 @@ kp_credential_get_env_var (KpCredential *self)
  * @now: unix seconds
  *
  * A state with an end time is over once that time has come: a cooling or
- * exhausted key recovers by itself.
+ * exhausted key recovers by itself. A rejected key and an account waiting
+ * for its owner stay so until something changes.
  */
 KpCredentialState
 kp_credential_get_state (KpCredential *self,
@@ -149,6 +154,7 @@ kp_credential_get_state (KpCredential *self,
   g_return_val_if_fail (KP_IS_CREDENTIAL (self), KP_CREDENTIAL_INVALID);
 
   if (self->state != KP_CREDENTIAL_OK && self->state != KP_CREDENTIAL_INVALID &&
+      self->state != KP_CREDENTIAL_NEEDS_USER &&
       self->state_until > 0 && now >= self->state_until)
     return KP_CREDENTIAL_OK;
   return self->state;
@@ -192,6 +198,40 @@ kp_credential_set_state (KpCredential      *self,
   self->state_until = until;
   g_free (self->last_error);
   self->last_error = g_strdup (last_error);
+  if (state != KP_CREDENTIAL_NEEDS_USER)
+    g_clear_pointer (&self->user_url, g_free);
+}
+
+/**
+ * kp_credential_set_needs_user:
+ * @url: (nullable): the page where the account's owner acts; the same
+ *   bounds as kp_ledger_save_credential_needs_user() apply to what is kept
+ *   there (the caller saves it with that function)
+ * @reason: (nullable): why, without the secret
+ *
+ * Marks the account as waiting for its owner (Google's
+ * VALIDATION_REQUIRED, ...): not used until something changes.
+ */
+void
+kp_credential_set_needs_user (KpCredential *self,
+                              const char   *url,
+                              const char   *reason)
+{
+  g_autofree char *bounded = kp_ledger_bound_reason (reason);
+
+  g_return_if_fail (KP_IS_CREDENTIAL (self));
+
+  kp_credential_set_state (self, KP_CREDENTIAL_NEEDS_USER, 0, bounded);
+  g_free (self->user_url);
+  self->user_url = url != NULL && strlen (url) <= KP_LEDGER_MAX_USER_URL ? g_strdup (url) : NULL;
+}
+
+/* The page where the owner of an account waiting for them acts, or NULL. */
+const char *
+kp_credential_get_user_url (KpCredential *self)
+{
+  g_return_val_if_fail (KP_IS_CREDENTIAL (self), NULL);
+  return self->state == KP_CREDENTIAL_NEEDS_USER ? self->user_url : NULL;
 }
 
 guint
@@ -379,6 +419,8 @@ kp_credential_state_to_string (KpCredentialState state)
       return "exhausted";
     case KP_CREDENTIAL_INVALID:
       return "invalid";
+    case KP_CREDENTIAL_NEEDS_USER:
+      return "needs_user";
     case KP_CREDENTIAL_OK:
     default:
       return "ok";
@@ -394,6 +436,8 @@ kp_credential_state_from_string (const char *state)
     return KP_CREDENTIAL_EXHAUSTED;
   if (g_strcmp0 (state, "invalid") == 0)
     return KP_CREDENTIAL_INVALID;
+  if (g_strcmp0 (state, "needs_user") == 0)
+    return KP_CREDENTIAL_NEEDS_USER;
   return KP_CREDENTIAL_OK;
 }
 

@@ -19,6 +19,7 @@ typedef enum
   KP_CREDENTIAL_COOLING,
   KP_CREDENTIAL_EXHAUSTED,
   KP_CREDENTIAL_INVALID,
+  KP_CREDENTIAL_NEEDS_USER,   /* an account waiting for its owner (Google's VALIDATION_REQUIRED) */
 } KpCredentialState;
 
 #define KP_TYPE_CREDENTIAL (kp_credential_get_type ())
@@ -44,6 +45,10 @@ void               kp_credential_set_state       (KpCredential *self,
                                                   KpCredentialState state,
                                                   gint64        until,
                                                   const char   *last_error);
+void               kp_credential_set_needs_user  (KpCredential *self,
+                                                  const char   *url,
+                                                  const char   *reason);
+const char        *kp_credential_get_user_url    (KpCredential *self);
 guint              kp_credential_get_failures    (KpCredential *self);
 guint              kp_credential_note_failure    (KpCredential *self);
 void               kp_credential_note_success    (KpCredential *self);

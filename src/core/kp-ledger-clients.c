@@ -31,11 +31,8 @@ kp_ledger_recent_requests_of_client (KpLedger  *self,
   g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
 
   stmt = kp_ledger_prepare (self,
-                            "SELECT request_id, time, dialect, model, provider, credential_id, "
-                            "upstream_model, status, outcome, error, attempts, prompt_tokens, "
-                            "completion_tokens, cached_tokens, reasoning_tokens, cost_nano, "
-                            "cost_source, ttfb_ms, total_ms, streamed, cache_write_tokens, "
-                            "client_id FROM requests WHERE client_id = ? ORDER BY id DESC LIMIT ?",
+                            "SELECT " KP_LEDGER_REQUEST_COLUMNS " FROM requests "
+                            "WHERE client_id = ? ORDER BY id DESC LIMIT ?",
                             error);
   if (stmt == NULL)
     return NULL;

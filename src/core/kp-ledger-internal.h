@@ -143,6 +143,13 @@ void          kp_ledger_request_row_clear (KpRequestRow           *row);
  * connection for a worker thread */
 KpLedger     *kp_ledger_open_reader       (const char    *path,
                                            GError       **error);
+/* What kp_ledger_read_request_rows() reads, in its order. */
+#define KP_LEDGER_REQUEST_COLUMNS \
+  "request_id, time, dialect, model, provider, credential_id, upstream_model, status, " \
+  "outcome, error, attempts, prompt_tokens, completion_tokens, cached_tokens, " \
+  "reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, streamed, " \
+  "cache_write_tokens, client_id, client_address, credits, tokens_estimated"
+
 GPtrArray    *kp_ledger_read_request_rows (KpLedger      *self,
                                            sqlite3_stmt  *stmt,
                                            GError       **error);

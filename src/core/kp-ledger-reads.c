@@ -30,11 +30,8 @@ kp_ledger_recent_requests (KpLedger  *self,
   g_return_val_if_fail (KP_IS_LEDGER (self), NULL);
 
   stmt = kp_ledger_prepare (self,
-                            "SELECT request_id, time, dialect, model, provider, credential_id, "
-                            "upstream_model, status, outcome, error, attempts, prompt_tokens, "
-                            "completion_tokens, cached_tokens, reasoning_tokens, cost_nano, "
-                            "cost_source, ttfb_ms, total_ms, streamed, cache_write_tokens, "
-                            "client_id, client_address FROM requests ORDER BY id DESC LIMIT ?", error);
+                            "SELECT " KP_LEDGER_REQUEST_COLUMNS " FROM requests "
+                            "ORDER BY id DESC LIMIT ?", error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int (stmt, 1, limit);
@@ -78,6 +75,9 @@ kp_ledger_read_request_rows (KpLedger      *self,
       row->cache_write_tokens = sqlite3_column_int64 (stmt, 20);
       row->client_id = (guint)sqlite3_column_int64 (stmt, 21);
       row->client_address = kp_ledger_column_text (stmt, 22);
+      row->has_credits = sqlite3_column_type (stmt, 23) != SQLITE_NULL;
+      row->credits = row->has_credits ? sqlite3_column_double (stmt, 23) : 0;
+      row->tokens_estimated = sqlite3_column_int (stmt, 24) != 0;
       g_ptr_array_add (rows, row);
     }
   sqlite3_reset (stmt);

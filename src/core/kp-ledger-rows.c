@@ -32,9 +32,10 @@ kp_ledger_insert_request (KpLedger            *self,
                             "credential_id, upstream_model, status, outcome, error, attempts, "
                             "prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, "
                             "cost_nano, cost_source, ttfb_ms, total_ms, streamed, "
-                            "cache_write_tokens, client_id, client_address) "
+                            "cache_write_tokens, client_id, client_address, credits, "
+                            "tokens_estimated) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                            "?, ?, ?)", error);
+                            "?, ?, ?, ?, ?)", error);
   if (stmt == NULL)
     return FALSE;
 
@@ -67,6 +68,11 @@ kp_ledger_insert_request (KpLedger            *self,
   sqlite3_bind_int64 (stmt, 21, row->cache_write_tokens);
   sqlite3_bind_int64 (stmt, 22, row->client_id);
   kp_ledger_bind_text (stmt, 23, row->client_address);
+  if (row->has_credits)
+    sqlite3_bind_double (stmt, 24, row->credits);
+  else
+    sqlite3_bind_null (stmt, 24);
+  sqlite3_bind_int (stmt, 25, row->tokens_estimated ? 1 : 0);
 
   if (!kp_ledger_step_done (self, stmt, "record a request", error))
     return FALSE;
@@ -203,9 +209,13 @@ kp_ledger_insert_state (KpLedger               *self,
 {
   sqlite3_stmt *stmt;
 
+  /* "needs_user" without a page keeps the one it had (the gateway saves
+   * states without it); any other state forgets it.
+   */
   stmt = kp_ledger_prepare (self,
-                            "UPDATE credentials SET state = ?, state_until = ?, last_error = ? "
-                            "WHERE id = ?",
+                            "UPDATE credentials SET state = ?1, state_until = ?2, last_error = ?3, "
+                            "user_url = CASE WHEN ?1 = 'needs_user' THEN coalesce (?5, user_url) "
+                            "END WHERE id = ?4",
                             error);
   if (stmt == NULL)
     return FALSE;
@@ -213,6 +223,7 @@ kp_ledger_insert_state (KpLedger               *self,
   sqlite3_bind_int64 (stmt, 2, row->state_until);
   kp_ledger_bind_text (stmt, 3, row->last_error);
   sqlite3_bind_int64 (stmt, 4, row->id);
+  kp_ledger_bind_text (stmt, 5, row->user_url);
   return kp_ledger_step_done (self, stmt, "save a key’s state", error);
 }
 

@@ -9,6 +9,8 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include <sqlite3.h>
 
 #include "kp-ledger-internal.h"
@@ -86,6 +88,28 @@ kp_ledger_remove_credential (KpLedger  *self,
   return key_was_changed (self, id, error);
 }
 
+/**
+ * kp_ledger_bound_reason:
+ * @reason: (nullable): text a provider sent about an account
+ *
+ * Returns: (transfer full) (nullable): @reason as valid UTF-8, cut at a
+ *   character boundary to at most %KP_LEDGER_MAX_USER_REASON bytes
+ */
+char *
+kp_ledger_bound_reason (const char *reason)
+{
+  g_autofree char *valid = NULL;
+  const char *end;
+
+  if (reason == NULL)
+    return NULL;
+  valid = g_utf8_make_valid (reason, -1);
+  if (strlen (valid) <= KP_LEDGER_MAX_USER_REASON)
+    return g_steal_pointer (&valid);
+  end = g_utf8_find_prev_char (valid, valid + KP_LEDGER_MAX_USER_REASON + 1);
+  return g_strndup (valid, end - valid);
+}
+
 void
 kp_credential_row_free (KpCredentialRow *row)
 {
@@ -98,6 +122,7 @@ kp_credential_row_free (KpCredentialRow *row)
   g_free (row->fingerprint);
   g_free (row->state);
   g_free (row->last_error);
+  g_free (row->user_url);
   g_free (row);
 }
 
@@ -120,8 +145,8 @@ kp_ledger_list_credentials (KpLedger  *self,
   stmt = kp_ledger_prepare (self,
                             "SELECT id, provider, label, multiplier, enabled, created, source, "
                             "env_var, "
-                            "fingerprint, state, state_until, last_error FROM credentials ORDER "
-                            "BY id", error);
+                            "fingerprint, state, state_until, last_error, user_url FROM "
+                            "credentials ORDER BY id", error);
   if (stmt == NULL)
     return NULL;
 
@@ -141,6 +166,7 @@ kp_ledger_list_credentials (KpLedger  *self,
       row->state = kp_ledger_column_text (stmt, 9);
       row->state_until = sqlite3_column_int64 (stmt, 10);
       row->last_error = kp_ledger_column_text (stmt, 11);
+      row->user_url = kp_ledger_column_text (stmt, 12);
       g_ptr_array_add (rows, row);
     }
   sqlite3_reset (stmt);
@@ -166,9 +192,13 @@ kp_ledger_set_credential_state (KpLedger    *self,
   g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
   g_return_val_if_fail (state != NULL, FALSE);
 
+  /* A key waiting for its owner keeps the page it was given; any other
+   * state forgets it.
+   */
   stmt = kp_ledger_prepare (self,
-                            "UPDATE credentials SET state = ?, state_until = ?, last_error = ? "
-                            "WHERE id = ?",
+                            "UPDATE credentials SET state = ?1, state_until = ?2, last_error = ?3, "
+                            "user_url = CASE WHEN ?1 = 'needs_user' THEN user_url END "
+                            "WHERE id = ?4",
                             error);
   if (stmt == NULL)
     return FALSE;

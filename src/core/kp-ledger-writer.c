@@ -16,6 +16,8 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include <sqlite3.h>
 
 #include "kp-ledger-internal.h"
@@ -382,7 +384,14 @@ replace_waiting (KpLedger  *self,
       Job *waiting = g_ptr_array_index (jobs, i - 1);
 
       if (job->state != NULL && waiting->state != NULL && waiting->state->id == job->state->id)
-        g_assert (waiting->task == NULL);
+        {
+          g_assert (waiting->task == NULL);
+          /* The page of a key waiting for its owner outlives a newer save
+           * of the same state without it.
+           */
+          if (job->state->user_url == NULL && g_strcmp0 (job->state->state, "needs_user") == 0)
+            job->state->user_url = g_steal_pointer (&waiting->state->user_url);
+        }
       else if (!(job->op_key != NULL && waiting->task == NULL &&
                  g_strcmp0 (waiting->op_key, job->op_key) == 0))
         continue;
@@ -716,7 +725,7 @@ kp_ledger_add_refusal (KpLedger           *self,
  * kp_ledger_save_credential_state:
  * @self: a #KpLedger
  * @id: the key
- * @state: "ok", "cooling", "exhausted" or "invalid"
+ * @state: "ok", "cooling", "exhausted", "invalid" or "needs_user"
  * @until: unix seconds; 0 = until something changes
  * @last_error: (nullable): what went wrong, without the secret
  *
@@ -745,6 +754,61 @@ kp_ledger_save_credential_state (KpLedger   *self,
   job->state->state = g_strdup (state);
   job->state->state_until = until;
   job->state->last_error = g_strdup (last_error);
+  push_job (self, job);
+}
+
+/* Whether @url may be kept as the page where an account's owner acts:
+ * http(s), bounded, without a user name or password, printable ASCII.
+ */
+static gboolean
+user_url_is_keepable (const char *url)
+{
+  g_autoptr(GUri) uri = NULL;
+
+  if (url == NULL || strlen (url) > KP_LEDGER_MAX_USER_URL)
+    return FALSE;
+  for (const char *c = url; *c != '\0'; c++)
+    if (*c <= ' ' || *c >= 0x7f)
+      return FALSE;
+  uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+  return uri != NULL &&
+         (g_strcmp0 (g_uri_get_scheme (uri), "https") == 0 ||
+          g_strcmp0 (g_uri_get_scheme (uri), "http") == 0) &&
+         g_uri_get_userinfo (uri) == NULL && g_uri_get_host (uri) != NULL &&
+         *g_uri_get_host (uri) != '\0';
+}
+
+/**
+ * kp_ledger_save_credential_needs_user:
+ * @self: a #KpLedger
+ * @id: the key (an account)
+ * @url: (nullable): the page where its owner acts (Google's
+ *   VALIDATION_REQUIRED link, ...): an http(s) URL of at most
+ *   %KP_LEDGER_MAX_USER_URL bytes, else it is not kept
+ * @reason: (nullable): why, in words, without the secret; cut to
+ *   %KP_LEDGER_MAX_USER_REASON bytes
+ *
+ * Queues the "needs_user" state like kp_ledger_save_credential_state().
+ * The caller scrubs the account's secrets out of @url and @reason.
+ */
+void
+kp_ledger_save_credential_needs_user (KpLedger   *self,
+                                      gint64      id,
+                                      const char *url,
+                                      const char *reason)
+{
+  Job *job;
+
+  g_return_if_fail (KP_IS_LEDGER (self));
+  g_return_if_fail (id > 0);
+
+  job = g_new0 (Job, 1);
+  job->state = g_new0 (KpCredentialRow, 1);
+  job->state->id = id;
+  job->state->state = g_strdup ("needs_user");
+  job->state->last_error = kp_ledger_bound_reason (reason);
+  if (user_url_is_keepable (url))
+    job->state->user_url = g_strdup (url);
   push_job (self, job);
 }
 

@@ -162,6 +162,87 @@ static const char *migrations[] = {
 
   /* 6: where a relayed request came from, as a refusal's client says */
   "ALTER TABLE requests ADD COLUMN client_address TEXT;",
+
+  /* 7: money and accounts. A request served by a subscription costs
+   * nothing at the margin ('subscription'); the credits a provider says it
+   * used (Kiro) are kept, NULL when it said none; tokens_estimated tells
+   * counts Keypool guessed from reported ones. An account may wait for its
+   * owner ('needs_user'), with the page where the owner acts (user_url).
+   * sqlite cannot change a CHECK: both tables are rebuilt and every row
+   * copied as it was, ids and AUTOINCREMENT counters included. Foreign
+   * keys are off while migrations run, so dropping the old requests does
+   * not cascade to the attempts.
+   */
+  "CREATE TABLE requests_new ("
+  "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+  "  request_id TEXT NOT NULL,"
+  "  time INTEGER NOT NULL,"
+  "  dialect TEXT NOT NULL,"
+  "  model TEXT,"
+  "  provider TEXT,"
+  "  credential_id INTEGER,"
+  "  upstream_model TEXT,"
+  "  status INTEGER NOT NULL,"
+  "  outcome TEXT NOT NULL"
+  "    CHECK (outcome IN ('ok', 'upstream_error', 'client_error', 'interrupted', 'cancelled')),"
+  "  error TEXT,"
+  "  attempts INTEGER NOT NULL DEFAULT 0,"
+  "  prompt_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  completion_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  cached_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  reasoning_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  cost_nano INTEGER NOT NULL DEFAULT 0,"
+  "  cost_source TEXT NOT NULL"
+  "    CHECK (cost_source IN ('reported', 'computed', 'estimated', 'unknown', 'subscription')),"
+  "  ttfb_ms INTEGER,"
+  "  total_ms INTEGER,"
+  "  streamed INTEGER NOT NULL DEFAULT 0,"
+  "  cache_write_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  client_id INTEGER NOT NULL DEFAULT 0,"
+  "  client_address TEXT,"
+  "  credits REAL,"
+  "  tokens_estimated INTEGER NOT NULL DEFAULT 0 CHECK (tokens_estimated IN (0, 1)));"
+  "INSERT INTO requests_new (id, request_id, time, dialect, model, provider, credential_id,"
+  "  upstream_model, status, outcome, error, attempts, prompt_tokens, completion_tokens,"
+  "  cached_tokens, reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, streamed,"
+  "  cache_write_tokens, client_id, client_address)"
+  "  SELECT id, request_id, time, dialect, model, provider, credential_id,"
+  "  upstream_model, status, outcome, error, attempts, prompt_tokens, completion_tokens,"
+  "  cached_tokens, reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, streamed,"
+  "  cache_write_tokens, client_id, client_address FROM requests ORDER BY id;"
+  "DELETE FROM sqlite_sequence WHERE name = 'requests_new';"
+  "INSERT INTO sqlite_sequence (name, seq)"
+  "  SELECT 'requests_new', seq FROM sqlite_sequence WHERE name = 'requests';"
+  "DROP TABLE requests;"
+  "ALTER TABLE requests_new RENAME TO requests;"
+  "CREATE INDEX requests_by_time ON requests (time);"
+  "CREATE INDEX requests_failed ON requests (time) WHERE status >= 400 OR outcome = "
+  "'interrupted';"
+  "CREATE TABLE credentials_new ("
+  "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+  "  provider TEXT NOT NULL,"
+  "  label TEXT NOT NULL DEFAULT '',"
+  "  multiplier REAL NOT NULL DEFAULT 1.0 CHECK (multiplier > 0),"
+  "  enabled INTEGER NOT NULL DEFAULT 1,"
+  "  created INTEGER NOT NULL,"
+  "  source TEXT NOT NULL CHECK (source IN ('keyring', 'env')),"
+  "  env_var TEXT,"
+  "  fingerprint TEXT,"
+  "  state TEXT NOT NULL DEFAULT 'ok'"
+  "    CHECK (state IN ('ok', 'cooling', 'exhausted', 'invalid', 'needs_user')),"
+  "  state_until INTEGER NOT NULL DEFAULT 0,"
+  "  last_error TEXT,"
+  "  user_url TEXT CHECK (user_url IS NULL OR length (user_url) <= 2048),"
+  "  UNIQUE (provider, env_var));"
+  "INSERT INTO credentials_new (id, provider, label, multiplier, enabled, created, source,"
+  "  env_var, fingerprint, state, state_until, last_error)"
+  "  SELECT id, provider, label, multiplier, enabled, created, source,"
+  "  env_var, fingerprint, state, state_until, last_error FROM credentials ORDER BY id;"
+  "DELETE FROM sqlite_sequence WHERE name = 'credentials_new';"
+  "INSERT INTO sqlite_sequence (name, seq)"
+  "  SELECT 'credentials_new', seq FROM sqlite_sequence WHERE name = 'credentials';"
+  "DROP TABLE credentials;"
+  "ALTER TABLE credentials_new RENAME TO credentials;",
 };
 
 static void
@@ -356,24 +437,38 @@ migrate (KpLedger  *self,
       return FALSE;
     }
 
+  if (version == (gint64)G_N_ELEMENTS (migrations))
+    return TRUE;
+
+  /* A migration may rebuild a table others refer to (7 does): dropping the
+   * old one must not cascade. This pragma cannot change inside a
+   * transaction, so it is set around them all.
+   */
+  if (!kp_ledger_exec (self, "PRAGMA foreign_keys = OFF", "migrate the database", error))
+    return FALSE;
+
   for (gint64 i = version; i < (gint64)G_N_ELEMENTS (migrations); i++)
     {
       g_autofree char *bump = g_strdup_printf ("PRAGMA user_version = %" G_GINT64_FORMAT, i + 1);
 
       /* Each migration and its version bump commit together or not at all. */
       if (!kp_ledger_exec (self, "BEGIN IMMEDIATE", "start a migration", error))
-        return FALSE;
+        {
+          sqlite3_exec (self->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+          return FALSE;
+        }
       if (!kp_ledger_exec (self, migrations[i], "migrate the database", error) ||
           !kp_ledger_exec (self, bump, "migrate the database", error) ||
           !kp_ledger_exec (self, "COMMIT", "migrate the database", error))
         {
           sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+          sqlite3_exec (self->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
           return FALSE;
         }
       g_debug ("Ledger migrated to schema %" G_GINT64_FORMAT, i + 1);
     }
 
-  return TRUE;
+  return kp_ledger_exec (self, "PRAGMA foreign_keys = ON", "enable foreign keys", error);
 }
 
 /* The first answer of PRAGMA quick_check: "ok" on a sound database. */

@@ -36,10 +36,17 @@ typedef struct
   char   *source;        /* "keyring" or "env" */
   char   *env_var;       /* for "env": the variable that holds it */
   char   *fingerprint;   /* a digest to notice that a key changed */
-  char   *state;         /* "ok", "cooling", "exhausted", "invalid" */
+  char   *state;         /* "ok", "cooling", "exhausted", "invalid", "needs_user" */
   gint64  state_until;   /* unix seconds; 0 = until something changes */
   char   *last_error;
+  char   *user_url;      /* "needs_user": the page where the owner acts; else NULL */
 } KpCredentialRow;
+
+/* Bounds on what a provider may make the ledger keep about an account
+ * waiting for its owner: a longer URL is not kept, a longer reason is cut.
+ */
+#define KP_LEDGER_MAX_USER_URL    2048
+#define KP_LEDGER_MAX_USER_REASON 512
 
 /* One finished client request. */
 typedef struct
@@ -67,6 +74,9 @@ typedef struct
   gboolean  streamed;
   guint     client_id;      /* the client token it came with; 0 = the main token */
   char     *client_address; /* the client's IP address, as refusals keep it; NULL = unknown */
+  gboolean  has_credits;    /* the provider said how many credits it used (Kiro) */
+  double    credits;
+  gboolean  tokens_estimated; /* the token counts are Keypool's guess, not the provider's */
 } KpRequestRow;
 
 /* One attempt of a request on one route. */
@@ -178,6 +188,11 @@ void        kp_ledger_save_credential_state   (KpLedger              *self,
                                                const char            *state,
                                                gint64                 until,
                                                const char            *last_error);
+void        kp_ledger_save_credential_needs_user (KpLedger           *self,
+                                               gint64                 id,
+                                               const char            *url,
+                                               const char            *reason);
+char       *kp_ledger_bound_reason            (const char            *reason);
 gboolean    kp_ledger_set_credential_options  (KpLedger              *self,
                                                gint64                 id,
                                                double                 multiplier,
