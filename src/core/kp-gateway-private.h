@@ -23,6 +23,8 @@ SoupSession *kp_gateway_get_auth_session   (KpGateway   *self);
 void         kp_gateway_attach_auth        (KpGateway    *self,
                                             KpCredential *credential);
 void         kp_gateway_stop_auth          (KpGateway    *self);
+void         kp_gateway_retry_account      (KpGateway    *self,
+                                            KpCredential *credential);
 
 /* kp-gateway-keys.c */
 gboolean     kp_gateway_load_env_keys      (KpGateway   *self,

@@ -29,6 +29,7 @@ typedef struct
   char           *code;        /* its error code, when it gave one */
   gint64          retry_after; /* seconds the provider asked to wait; -1 = not said */
   gboolean        overloaded;  /* the whole provider is busy (Anthropic's 529): not the key's fault */
+  char           *user_url;    /* KP_FAILURE_NEEDS_USER: the page where the owner acts, if given */
 } KpFailure;
 
 void           kp_failure_classify_http   (KpFailure          *failure,

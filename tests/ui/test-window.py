@@ -367,7 +367,8 @@ def run(root, state):
   with open(gemini_path) as f:
     gemini = json.load(f)
   gemini["base_url"] = google_url + "/v1internal"
-  gemini["oauth"].update(token_url=google_url + "/token", auth_url=google_url + "/auth")
+  gemini["oauth"].update(token_url=google_url + "/token", auth_url=google_url + "/auth",
+                         client_id="test-client.apps")
   with open(gemini_path, "w") as f:
     json.dump(gemini, f)
   # Gemini CLI is signed in on this computer (the test HOME).
@@ -375,8 +376,9 @@ def run(root, state):
   os.makedirs(gemini_dir, exist_ok=True)
   state["gemini_creds"] = os.path.join(gemini_dir, "oauth_creds.json")
   with open(state["gemini_creds"], "w") as f:
+    # Its access token has expired: Keypool gets a new one from the mock.
     json.dump({"access_token": GEMINI_ACCESS_TOKEN, "refresh_token": GEMINI_REFRESH_TOKEN,
-               "token_type": "Bearer", "expiry_date": 4102444800000}, f)
+               "token_type": "Bearer", "expiry_date": 1000000000000}, f)
   with open(os.path.join(providers, "mock.json"), "w") as mock_file:
     json.dump({"schema": 1, "id": "mock", "name": "Mock", "base_url": mock_url,
                "env": ["MOCK_API_KEY"],
@@ -740,6 +742,32 @@ def run(root, state):
       check(GEMINI_REFRESH_TOKEN not in text and GEMINI_ACCESS_TOKEN not in text,
             "a token was printed")
 
+  def account_needs_user():
+    window = state["window"]
+    # Google answers the account's requests with VALIDATION_REQUIRED.
+    status, headers, body = chat(state["url"], state["token"], "google/gemini-2.5-flash")
+    check(status >= 400, f"a request to the account that must be verified got {status}: {body}")
+    # GTK 4.8 names a button by its accessible label, then its text: "Verify Account Verify…".
+    verify = find(window, "push button", lambda text: name_matches_text(text, "Verify Account"))
+    retry = find(window, "push button", lambda text: name_matches_text(text, "Retry Account"))
+    subtitle = wait_for("the account's state",
+                        lambda: label_containing(window, "the provider asks you to verify"))
+    check(VERIFY_URL in text_of(subtitle), f"the row shows {text_of(subtitle)!r}")
+    code, out, err = keypool_cli(env, "keys", "list")
+    check(code == 0 and re.search(r"gemini-cli .*needs_user", out) and VERIFY_URL in out,
+          f"keypool keys list: {out}{err}")
+    # Not tried again until the user says so.
+    status, headers, body = chat(state["url"], state["token"], "google/gemini-2.5-flash")
+    check(status >= 400 and "waits for its owner" in body,
+          f"the account waiting for its owner was tried: {status} {body}")
+    laid_out(verify)
+    screenshot(window, "account-needs-user")
+    click(retry)
+    wait_for("the account to be ready again",
+             lambda: label_containing(window, "the provider asks you to verify") is None)
+    code, out, err = keypool_cli(env, "keys", "list")
+    check(code == 0 and re.search(r"gemini-cli .*\bok\b", out), f"keypool keys list: {out}{err}")
+
   def quits_cleanly():
     keypool = state["keypool"]
     status = stop(keypool, 15 * TIMEOUT_SCALE)
@@ -782,6 +810,8 @@ def run(root, state):
        account_dialog_offers_sign_in),
       ("importing the saved login adds the account; the window and the CLI show its quota",
        account_import_shows_quota),
+      ("an account Google wants verified waits for its owner, with the page to open; Retry frees it",
+       account_needs_user),
       ("the Refresh button refreshes models and prices", refresh_catalog),
       ("switching the provider off refuses its requests", provider_off_refuses),
       ("closing the window keeps Keypool serving; keypool opens it again", close_and_launch_again),
