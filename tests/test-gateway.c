@@ -886,6 +886,10 @@ raw_done (gpointer data)
 /* Sends bytes exactly as given (own Host and Origin headers) from a thread,
  * while this thread runs Keypool's loop.
  */
+static char *raw_http (Fixture    *fixture,
+                       const char *format,
+                       ...) G_GNUC_PRINTF (2, 3);
+
 static char *
 raw_http (Fixture    *fixture,
           const char *format,

@@ -592,7 +592,6 @@ test_anthropic_client_openai_whole (Fixture       *fixture,
 {
   g_auto(KpTestResponse) response = { 0 };
   g_autoptr(JsonNode) root = NULL;
-  g_autoptr(JsonNode) input = NULL;
 
   post (fixture, "/v1/messages", MESSAGES ("oai/tools", ""), TOKEN, NULL, NULL, &response);
   g_assert_cmpuint (response.status, ==, 200);

@@ -229,7 +229,6 @@ test_request_errors (void)
       request_for (&kp_wire_openai_chat,
                    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\\ud800bc\"}]}",
                    &error);
-    g_autoptr(JsonObject) body = NULL;
     g_autoptr(KpOffering) offering = offering_new ("other", FALSE);
     KpWireTarget target = { .offering = offering };
     g_autoptr(GBytes) built = NULL;

@@ -31,6 +31,51 @@ gboolean  kp_cli_parse_options (GApplicationCommandLine   *cmdline,
 gboolean  kp_cli_parse_since   (const char              *text,
                                 gint64                  *since_ms);
 char     *kp_cli_format_usd    (gint64                   nano);
+char     *kp_cli_format_until  (gint64                   unix_s);
+
+/* kp-cli-keys.c */
+int       kp_cli_keys          (GApplication            *app,
+                                KpGateway               *gateway,
+                                GApplicationCommandLine *cmdline,
+                                char                   **argv,
+                                int                      argc);
+int       kp_cli_login         (GApplication            *app,
+                                KpGateway               *gateway,
+                                GApplicationCommandLine *cmdline,
+                                char                   **argv,
+                                int                      argc);
+int       kp_cli_token         (GApplication            *app,
+                                KpGateway               *gateway,
+                                GApplicationCommandLine *cmdline,
+                                char                   **argv,
+                                int                      argc);
+
+/* kp-cli-catalog.c */
+int       kp_cli_providers     (KpGateway               *gateway,
+                                GApplicationCommandLine *cmdline,
+                                char                   **argv,
+                                int                      argc);
+int       kp_cli_models        (KpGateway               *gateway,
+                                GApplicationCommandLine *cmdline);
+int       kp_cli_refresh       (GApplication            *app,
+                                KpGateway               *gateway,
+                                GApplicationCommandLine *cmdline,
+                                char                   **argv,
+                                int                      argc);
+int       kp_cli_route         (KpGateway               *gateway,
+                                GApplicationCommandLine *cmdline,
+                                char                   **argv,
+                                int                      argc);
+
+/* kp-cli-reports.c */
+int       kp_cli_spend         (KpGateway               *gateway,
+                                GApplicationCommandLine *cmdline,
+                                char                   **argv,
+                                int                      argc);
+int       kp_cli_requests      (KpGateway               *gateway,
+                                GApplicationCommandLine *cmdline,
+                                char                   **argv,
+                                int                      argc);
 
 /* kp-cli-clients.c */
 int       kp_cli_clients       (GApplication            *app,

@@ -60,6 +60,8 @@ struct _KpBudgets
   KpBudgetClock  clock;
   gpointer       clock_data;
   gboolean       warning;
+  GTimeZone     *zone;       /* the local zone, read again now and then */
+  gint64         zone_read;  /* when, in monotonic microseconds */
 };
 
 G_DEFINE_FINAL_TYPE (KpBudgets, kp_budgets, G_TYPE_OBJECT)
@@ -102,6 +104,7 @@ kp_budgets_finalize (GObject *object)
   g_clear_object (&self->clients);
   g_clear_object (&self->ledger);
   g_clear_pointer (&self->entries, g_array_unref);
+  g_clear_pointer (&self->zone, g_time_zone_unref);
   for (guint i = 0; i < G_N_ELEMENTS (self->totals); i++)
     {
       g_clear_pointer (&self->totals[i].providers, g_hash_table_unref);
@@ -309,13 +312,26 @@ same_target (const KpBudget *a,
 
 /* Periods ----------------------------------------------------------------------- */
 
+/* Every request asks for the local time: finding the local zone reads
+ * /etc/localtime's link each time, so the zone is kept and read again once
+ * a minute (the user may travel).
+ */
+#define ZONE_REREAD_US (60 * G_USEC_PER_SEC)
+
 static GDateTime *
 now_local (KpBudgets *self)
 {
   gint64 us = self->clock (self->clock_data);
+  gint64 mono = g_get_monotonic_time ();
   g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc (us / G_USEC_PER_SEC);
 
-  return g_date_time_to_local (utc);
+  if (self->zone == NULL || mono - self->zone_read >= ZONE_REREAD_US)
+    {
+      g_clear_pointer (&self->zone, g_time_zone_unref);
+      self->zone = g_time_zone_new_local ();
+      self->zone_read = mono;
+    }
+  return g_date_time_to_timezone (utc, self->zone);
 }
 
 static gint64
@@ -331,7 +347,8 @@ static GDateTime *
 period_start (GDateTime      *now,
               KpBudgetPeriod  period)
 {
-  return g_date_time_new_local (g_date_time_get_year (now), g_date_time_get_month (now),
+  return g_date_time_new (g_date_time_get_timezone (now),
+                          g_date_time_get_year (now), g_date_time_get_month (now),
                                 period == KP_BUDGET_DAY ? g_date_time_get_day_of_month (now) : 1,
                                 0, 0, 0);
 }

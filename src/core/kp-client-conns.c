@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include "kp-client-conns.h"
+#include "kp-deadlines.h"
 
 /* A connection over the limit is answered at once, then given this long to
  * read its answer before it is closed.
@@ -44,7 +45,7 @@ typedef struct
   KpClientConns *owner;
   GSocket       *socket;
   ConnState      state;
-  guint          timer_id;
+  KpDeadline     deadline;   /* kp-deadlines.c: one timer for all */
 } Conn;
 
 struct _KpClientConns
@@ -61,7 +62,7 @@ conn_free (gpointer data)
 
   if (conn->state == CONN_SHED)
     conn->owner->n_shed--;
-  g_clear_handle_id (&conn->timer_id, g_source_remove);
+  kp_deadline_clear (&conn->deadline);
   g_object_unref (conn->socket);
   g_free (conn);
 }
@@ -104,13 +105,13 @@ state_name (ConnState state)
     }
 }
 
-static gboolean
-on_deadline (gpointer user_data)
+static void
+on_deadline (KpDeadline *deadline,
+             gpointer    user_data)
 {
   Conn *conn = user_data;
   GSocket *socket = conn->socket;
 
-  conn->timer_id = 0;
   if (!g_socket_is_closed (socket))
     {
       g_debug ("Closing a client connection that %s in time", state_name (conn->state));
@@ -121,7 +122,6 @@ on_deadline (gpointer user_data)
       g_socket_close (socket, NULL);
     }
   g_hash_table_remove (conn->owner->conns, socket);
-  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -153,9 +153,10 @@ conn_enter (Conn      *conn,
     default:
       break;
     }
-  g_clear_handle_id (&conn->timer_id, g_source_remove);
   if (ms > 0)
-    conn->timer_id = g_timeout_add (ms, on_deadline, conn);
+    kp_deadline_set_in (&conn->deadline, ms);
+  else
+    kp_deadline_clear (&conn->deadline);
 }
 
 /* Connections libsoup has closed since it said so last. */
@@ -204,6 +205,7 @@ kp_client_conns_request_started (KpClientConns *self,
       conn = g_new0 (Conn, 1);
       conn->owner = self;
       conn->socket = g_object_ref (socket);
+      kp_deadline_init (&conn->deadline, on_deadline, conn);
       g_hash_table_insert (self->conns, socket, conn);
     }
   conn_enter (conn, CONN_HEADERS);
@@ -219,6 +221,7 @@ kp_client_conns_shed (KpClientConns *self,
 
   conn->owner = self;
   conn->socket = g_object_ref (socket);
+  kp_deadline_init (&conn->deadline, on_deadline, conn);
   g_hash_table_replace (self->conns, socket, conn);
   conn_enter (conn, CONN_SHED);
 }

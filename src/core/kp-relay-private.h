@@ -1,6 +1,7 @@
-/* kp-relay-private.h: what the three rooms of the relay share
+/* kp-relay-private.h: what the four rooms of the relay share
  *
- * Only kp-relay.c, kp-relay-client.c and kp-relay-answer.c include this.
+ * Only kp-relay.c, kp-relay-client.c, kp-relay-answer.c and kp-relay-upstream.c
+ * include this.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -10,6 +11,7 @@
 
 #include <libsoup/soup.h>
 
+#include "kp-deadlines.h"
 #include "kp-relay.h"
 #include "kp-sse.h"
 #include "kp-upstream-error.h"
@@ -89,7 +91,7 @@ struct _KpRelay
   GSource            *read_source;      /* kp-upstream-watch.c */
   guint               empty_wakeups;    /* in a row, of read_source */
   gboolean            watch_whole;      /* poll the stream, not under it */
-  GSource            *timer;
+  KpDeadline          timer;            /* kp-deadlines.c; at or before deadline_us */
   Phase               phase;
   BodyMode            body_mode;
   gboolean            timed_out;
@@ -169,5 +171,14 @@ void     kp_relay_process_events       (KpRelay        *self,
                                         gboolean        eof);
 void     kp_relay_finish_whole_body    (KpRelay        *self);
 gboolean kp_relay_over_cap             (KpRelay        *self);
+
+/* kp-relay-upstream.c */
+const char *kp_relay_phase_name        (Phase           phase);
+guint    kp_relay_phase_timeout_ms     (KpRelay        *self,
+                                        Phase           phase);
+void     kp_relay_enter_phase          (KpRelay        *self,
+                                        Phase           phase);
+void     kp_relay_init_deadline        (KpRelay        *self);
+void     kp_relay_send_upstream        (KpRelay        *self);
 
 G_END_DECLS

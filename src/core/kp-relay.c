@@ -36,15 +36,11 @@
 #include "kp-http.h"
 #include "kp-relay.h"
 #include "kp-sse.h"
-#include "kp-upstream-watch.h"
 #include "wire/kp-wire.h"
 
 #include "kp-relay-private.h"
 
 G_DEFINE_TYPE (KpRelay, kp_relay, G_TYPE_OBJECT)
-
-static void read_upstream (KpRelay *self);
-static void read_burst    (KpRelay *self);
 
 void
 kp_relay_clear_source (GSource **source)
@@ -63,7 +59,7 @@ void
 kp_relay_release_upstream (KpRelay *self)
 {
   kp_relay_clear_source (&self->read_source);
-  kp_relay_clear_source (&self->timer);
+  kp_deadline_clear (&self->timer);
   g_clear_object (&self->stream);
 }
 
@@ -73,7 +69,7 @@ kp_relay_dispose (GObject *object)
   KpRelay *self = (KpRelay *)object;
 
   kp_relay_clear_source (&self->read_source);
-  kp_relay_clear_source (&self->timer);
+  kp_deadline_clear (&self->timer);
   kp_relay_clear_source (&self->client_watch);
 
   G_OBJECT_CLASS (kp_relay_parent_class)->dispose (object);
@@ -140,149 +136,10 @@ kp_relay_init (KpRelay *self)
   self->failure.retry_after = -1;
   self->retry_after = -1;
   self->deadline_us = -1;
+  kp_relay_init_deadline (self);
   self->started_us = g_get_monotonic_time ();
   self->started_real_us = g_get_real_time ();
   self->outcome = KP_OUTCOME_OK;
-}
-
-/* Timers ----------------------------------------------------------------- */
-
-static const char *
-phase_name (Phase phase)
-{
-  switch (phase)
-    {
-    case PHASE_QUEUED:
-      return "free connection";
-    case PHASE_CONNECT:
-      return "connect";
-    case PHASE_FIRST_BYTE:
-      return "first byte";
-    case PHASE_BODY:
-      return "idle";
-    case PHASE_IDLE:
-    default:
-      return "idle";
-    }
-}
-
-static guint
-phase_timeout_ms (KpRelay *self,
-                  Phase    phase)
-{
-  switch (phase)
-    {
-    case PHASE_QUEUED:
-      /* Waiting for one of Keypool's own connections is not the provider's
-       * fault: as much patience as for its first byte.
-       */
-      return self->first_byte_ms;
-    case PHASE_CONNECT:
-      return self->connect_ms;
-    case PHASE_FIRST_BYTE:
-      return self->first_byte_ms;
-    case PHASE_BODY:
-      return self->idle_ms;
-    case PHASE_IDLE:
-    default:
-      return 0;
-    }
-}
-
-static gboolean
-on_timer (gpointer user_data)
-{
-  KpRelay *self = user_data;
-
-  /* The deadline moved later since the timer was set (a new phase, a chunk
-   * of the body): follow it now, once, rather than at every move.
-   */
-  if (self->deadline_us == -1)
-    {
-      g_source_set_ready_time (self->timer, -1);
-      return G_SOURCE_CONTINUE;
-    }
-  if (self->deadline_us > g_source_get_time (self->timer))
-    {
-      g_source_set_ready_time (self->timer, self->deadline_us);
-      return G_SOURCE_CONTINUE;
-    }
-
-  self->timed_out = TRUE;
-  g_debug ("%s: %s timeout", self->request_id, phase_name (self->phase));
-  self->deadline_us = -1;
-  g_source_set_ready_time (self->timer, -1);
-  g_cancellable_cancel (self->cancellable);
-
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-timer_dispatch (GSource     *source,
-                GSourceFunc  callback,
-                gpointer     user_data)
-{
-  return callback (user_data);
-}
-
-static GSourceFuncs timer_funcs = { NULL, NULL, timer_dispatch, NULL, NULL, NULL };
-
-/* One timer for all phases, and a deadline in a field. Each call to
- * g_source_set_ready_time() writes to the main context's wakeup eventfd (and
- * costs a main-loop iteration), so the timer is moved only when the deadline
- * comes sooner than it is set for; a later deadline is followed when the
- * timer fires (on_timer). A relay therefore sets its timer about once per
- * request, not once per phase and chunk.
- */
-static void
-set_deadline (KpRelay *self,
-              gint64   deadline_us)
-{
-  gint64 ready;
-
-  self->deadline_us = deadline_us;
-  if (deadline_us == -1 || self->timer == NULL)
-    return;
-
-  ready = g_source_get_ready_time (self->timer);
-  if (ready == -1 || deadline_us < ready)
-    g_source_set_ready_time (self->timer, deadline_us);
-}
-
-static void
-enter_phase (KpRelay *self,
-             Phase    phase)
-{
-  guint timeout_ms;
-
-  self->phase = phase;
-  timeout_ms = phase_timeout_ms (self, phase);
-
-  if (self->timer == NULL)
-    {
-      if (timeout_ms == 0)
-        {
-          self->deadline_us = -1;
-          return;
-        }
-      self->timer = g_source_new (&timer_funcs, sizeof (GSource));
-      g_source_set_callback (self->timer, on_timer, self, NULL);
-      g_source_set_static_name (self->timer, "[keypool] relay timer");
-      g_source_attach (self->timer, NULL);
-    }
-
-  set_deadline (self, timeout_ms == 0
-                        ? -1 : g_source_get_time (self->timer) + (gint64)timeout_ms * 1000);
-}
-
-/* A chunk arrived: the idle deadline counts from now (the iteration's time). */
-static void
-note_body_activity (KpRelay *self)
-{
-  if (self->phase != PHASE_BODY || self->timer == NULL)
-    enter_phase (self, PHASE_BODY);
-  else if (self->idle_ms > 0)
-    set_deadline (self, g_source_get_time (self->timer) + (gint64)self->idle_ms * 1000);
 }
 
 /* Attempts ---------------------------------------------------------------- */
@@ -446,11 +303,11 @@ kp_relay_upstream_failed (KpRelay *self,
                                kp_gateway_get_upstream_conns (self->gateway));
   else if (self->timed_out)
     {
-      guint timeout_ms = phase_timeout_ms (self, self->phase);
+      guint timeout_ms = kp_relay_phase_timeout_ms (self, self->phase);
 
       message = g_strdup_printf ("no answer within %u.%u s (%s timeout)",
                                  timeout_ms / 1000, (timeout_ms % 1000) / 100,
-                                 phase_name (self->phase));
+                                 kp_relay_phase_name (self->phase));
     }
   else
     message = g_strdup (error->message);
@@ -475,303 +332,6 @@ kp_relay_upstream_failed (KpRelay *self,
     .retry_after = -1,
   };
   kp_relay_route_failed (self, 0);
-}
-
-static void
-upstream_eof (KpRelay *self)
-{
-  if (self->body_mode == BODY_SSE)
-    {
-      kp_relay_process_events (self, TRUE);
-      if (self->failed)
-        {
-          kp_relay_route_failed (self, kp_relay_event_failure_status (self));
-          return;
-        }
-      if (self->client_gone || self->completed)
-        {
-          kp_relay_release_upstream (self);
-          return;
-        }
-
-      /* A stream whose provider ended without its last event: the bridge
-       * closes it when the answer was finished.
-       */
-      if (!self->saw_done && kp_wire_bridge_finish (self->bridge, self->out))
-        {
-          self->saw_done = TRUE;
-          self->usage = *kp_wire_bridge_get_usage (self->bridge);
-          kp_relay_flush_out (self);
-        }
-
-      /* libsoup reports a connection dropped between two chunks as a plain
-       * end; a stream that never finished its answer was cut.
-       */
-      if (!self->saw_done && !self->saw_finish && self->outcome == KP_OUTCOME_OK)
-        {
-          g_autoptr(GError) error =
-            g_error_new_literal (G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
-                                 self->committed ? "it ended before the answer was complete"
-                                                 : "the stream ended before the answer began");
-
-          kp_relay_upstream_failed (self, error);
-          return;
-        }
-
-      kp_relay_release_upstream (self);
-      if (!self->committed)
-        {
-          /* An empty stream: the client still gets a well-formed response. */
-          kp_relay_commit_stream (self);
-        }
-      self->completed = TRUE;
-      kp_relay_end_relay (self, FINAL_COMPLETE);
-      return;
-    }
-
-  kp_relay_finish_whole_body (self);
-}
-
-static gboolean
-on_upstream_readable (gpointer user_data)
-{
-  KpRelay *self = user_data;
-
-  /* The watch stays for the whole body: no new source per chunk. It is
-   * destroyed with the upstream stream.
-   */
-  read_upstream (self);
-  return G_SOURCE_CONTINUE;
-}
-
-/* How many wake-ups in a row may find nothing to read before the relay stops
- * trusting the flat watch (kp-upstream-watch.c) and polls the stream itself.
- */
-#define EMPTY_WAKEUPS_MAX 64
-
-/* Reads what upstream has without blocking; a poll source calls again when
- * there is more. No GIO worker thread is involved. The events of all the
- * chunks read at once go to the client together (kp_relay_process_events):
- * nothing waits for more, and a burst costs one client chunk, not one per
- * upstream chunk.
- */
-static void
-read_upstream (KpRelay *self)
-{
-  /* A route that fails over or a client that goes away may drop the last
-   * other reference meanwhile.
-   */
-  g_object_ref (self);
-  self->hold_out = TRUE;
-  read_burst (self);
-  self->hold_out = FALSE;
-  if (self->out != NULL)
-    kp_relay_flush_out (self);
-  g_object_unref (self);
-}
-
-static void
-read_burst (KpRelay *self)
-{
-  GPollableInputStream *pollable = G_POLLABLE_INPUT_STREAM (self->stream);
-  gboolean would_block = FALSE;
-
-  for (guint i = 0; i < READS_PER_DISPATCH; i++)
-    {
-      g_autoptr(GError) error = NULL;
-      gsize old_len = self->pending->len;
-      gssize n;
-
-      if (self->client_gone)
-        return;
-
-      /* Read into the buffer's free space; it grows only when nearly full. */
-      if (self->pending_cap - old_len < READ_CHUNK / 4)
-        self->pending_cap = MAX (self->pending_cap * 2, old_len + READ_CHUNK);
-      g_byte_array_set_size (self->pending, self->pending_cap);
-      n = g_pollable_input_stream_read_nonblocking (pollable, self->pending->data + old_len,
-                                                    self->pending_cap - old_len,
-                                                    self->cancellable, &error);
-      g_byte_array_set_size (self->pending, old_len + MAX (n, 0));
-
-      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        {
-          would_block = TRUE;
-          if (i > 0)
-            self->empty_wakeups = 0;
-          else if (self->read_source != NULL)
-            self->empty_wakeups++;
-          break;
-        }
-
-      /* What the burst held goes out before any error or the end. */
-      if (n <= 0)
-        {
-          self->hold_out = FALSE;
-          kp_relay_flush_out (self);
-        }
-
-      if (n < 0)
-        {
-          g_debug ("%s: upstream read failed: %s", self->request_id, error->message);
-          if (self->body_mode == BODY_SSE && !self->committed)
-            {
-              kp_relay_process_events (self, FALSE);
-              if (self->failed)
-                {
-                  kp_relay_route_failed (self, kp_relay_event_failure_status (self));
-                  return;
-                }
-            }
-          kp_relay_upstream_failed (self, error);
-          return;
-        }
-
-      if (n == 0)
-        {
-          upstream_eof (self);
-          return;
-        }
-
-      note_body_activity (self);
-
-      if (kp_relay_over_cap (self))
-        return;
-
-      if (self->body_mode == BODY_SSE)
-        {
-          kp_relay_process_events (self, FALSE);
-          if (self->failed)
-            {
-              kp_relay_route_failed (self, kp_relay_event_failure_status (self));
-              return;
-            }
-          if (self->completed)
-            {
-              /* An error event ended the client's answer. */
-              kp_relay_release_upstream (self);
-              return;
-            }
-        }
-      else if (self->body_mode == BODY_ERROR && self->pending->len > ERROR_BODY_LIMIT)
-        {
-          upstream_eof (self);
-          return;
-        }
-    }
-
-  if (self->read_source != NULL)
-    {
-      if (!would_block)
-        {
-          /* Stopped with data still coming: the stream may hold bytes that
-           * no poll would announce.
-           */
-          kp_upstream_watch_again (self->read_source);
-          return;
-        }
-      if (self->empty_wakeups < EMPTY_WAKEUPS_MAX ||
-          !kp_upstream_watch_is_flat (self->read_source))
-        return;
-      g_debug ("%s: upstream watch woke up empty %u times; polling the stream itself",
-               self->request_id, self->empty_wakeups);
-      kp_relay_clear_source (&self->read_source);
-      self->watch_whole = TRUE;
-    }
-
-  self->empty_wakeups = 0;
-  self->read_source = kp_upstream_watch_new (pollable, !self->watch_whole, self->cancellable);
-  g_source_set_callback (self->read_source, on_upstream_readable, self, NULL);
-  g_source_set_static_name (self->read_source, "[keypool] upstream read");
-  g_source_attach (self->read_source, NULL);
-  if (!would_block)
-    kp_upstream_watch_again (self->read_source);
-}
-
-static void
-on_sent (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  g_autoptr(KpRelay) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInputStream) stream = NULL;
-  SoupMessage *upstream = soup_session_get_async_result_message (SOUP_SESSION (object), result);
-  SoupMessageHeaders *headers;
-  const char *content_type;
-
-  stream = soup_session_send_finish (SOUP_SESSION (object), result, &error);
-
-  /* A route given up on (timeout, hang-up) has been replaced meanwhile. */
-  if (upstream != self->upstream || self->client_gone || self->completed)
-    return;
-
-  if (stream == NULL)
-    {
-      g_debug ("%s: upstream request failed: %s", self->request_id, error->message);
-      kp_relay_upstream_failed (self, error);
-      return;
-    }
-
-  self->upstream_status = soup_message_get_status (self->upstream);
-  headers = soup_message_get_response_headers (self->upstream);
-  content_type = soup_message_headers_get_content_type (headers, NULL);
-
-  if (!SOUP_STATUS_IS_SUCCESSFUL (self->upstream_status))
-    self->body_mode = BODY_ERROR;
-  else if (g_strcmp0 (content_type, "text/event-stream") == 0)
-    self->body_mode = BODY_SSE;
-  /* A stream of the wire's own framing: relayed as events when the client
-   * asked for a stream, read whole when it did not.
-   */
-  else if (self->upstream_wire->stream_content_type != NULL &&
-           g_strcmp0 (content_type, self->upstream_wire->stream_content_type) == 0)
-    self->body_mode = self->req->stream ? BODY_SSE : BODY_WHOLE;
-  else
-    self->body_mode = BODY_WHOLE;
-
-  if (!G_IS_POLLABLE_INPUT_STREAM (stream) ||
-      !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (stream)))
-    {
-      g_autoptr(GError) poll_error =
-        g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                             "the response stream cannot be read without blocking");
-      kp_relay_upstream_failed (self, poll_error);
-      return;
-    }
-
-  /* A wire that has no stream of its own is read as a whole answer. */
-  if (self->body_mode == BODY_SSE && self->upstream_wire->decoder_new == NULL)
-    self->body_mode = BODY_WHOLE;
-  if (self->body_mode == BODY_SSE)
-    self->bridge = kp_wire_bridge_new (self->upstream_wire, self->wire, self->req, &self->target);
-
-  self->stream = g_steal_pointer (&stream);
-  enter_phase (self, PHASE_BODY);
-  read_upstream (self);
-}
-
-/* A new connection is being made for the request: from here the provider's
- * connect timeout counts. A pooled connection makes none of these events.
- */
-static void
-on_network_event (SoupMessage        *upstream,
-                  GSocketClientEvent  event,
-                  GIOStream          *connection,
-                  KpRelay            *self)
-{
-  if (self->phase == PHASE_QUEUED && upstream == self->upstream &&
-      (event == G_SOCKET_CLIENT_RESOLVING || event == G_SOCKET_CLIENT_CONNECTING))
-    enter_phase (self, PHASE_CONNECT);
-}
-
-static void
-on_wrote_body (SoupMessage *upstream,
-               KpRelay     *self)
-{
-  /* The request is out, so the connection is up: now wait for the answer. */
-  if ((self->phase == PHASE_QUEUED || self->phase == PHASE_CONNECT) && upstream == self->upstream)
-    enter_phase (self, PHASE_FIRST_BYTE);
 }
 
 /* Request ---------------------------------------------------------------- */
@@ -883,16 +443,7 @@ try_route (KpRelay *self)
   if (self->upstream_wire->add_headers != NULL)
     self->upstream_wire->add_headers (self->req, headers);
   soup_message_set_request_body_from_bytes (self->upstream, "application/json", body);
-  /* The message never outlives the relay that owns it. */
-  g_signal_connect (self->upstream, "wrote-body", G_CALLBACK (on_wrote_body), self);
-  g_signal_connect (self->upstream, "network-event", G_CALLBACK (on_network_event), self);
-
-  enter_phase (self, PHASE_QUEUED);
-  soup_session_send_async (kp_gateway_get_session_for (self->gateway,
-                                                       soup_message_get_uri (self->upstream)),
-                           self->upstream,
-                           G_PRIORITY_DEFAULT, self->cancellable, on_sent,
-                           g_object_ref (self));
+  kp_relay_send_upstream (self);
 }
 
 /* Only the offerings whose provider can serve the client's API. */
