@@ -27,6 +27,7 @@
 #include "cli/kp-cli.h"
 #include "kp-deadlines.h"
 #include "kp-application.h"
+#include "kp-ways-in.h"
 #include "tray/kp-tray.h"
 
 #define DRAIN_TIMEOUT_MS 3000
@@ -160,6 +161,8 @@ print_usage (void)
  * here; `keys add` reads the key here, in the user's terminal, never from
  * argv, and it travels with the command line to the running Keypool.
  */
+static char *dup_way_in_hint (const char *provider_id);
+
 gboolean
 kp_app_local_command_line (GApplication       *app,
                            GApplicationClass  *parent_class,
@@ -189,7 +192,15 @@ kp_app_local_command_line (GApplication       *app,
       argv[3] != NULL && argv[3][0] != '-')
     {
       g_autoptr(GError) error = NULL;
+      g_autofree char *way_in = dup_way_in_hint (argv[3]);
 
+      /* An account provider takes no key: none is asked for. */
+      if (way_in != NULL)
+        {
+          g_printerr ("keypool: %s\n", way_in);
+          *exit_status = EXIT_FAILURE;
+          return TRUE;
+        }
       self->pending_secret = kp_cli_read_secret (argv[3], &error);
       if (self->pending_secret == NULL)
         {
@@ -229,6 +240,21 @@ env_or_default (const char *variable,
   if (value != NULL && *value != '\0')
     return g_strdup (value);
   return g_build_filename (base, leaf, NULL);
+}
+
+/* How accounts of @provider_id come in, when not by an API key: read from
+ * the provider files the gateway would load.
+ */
+static char *
+dup_way_in_hint (const char *provider_id)
+{
+  g_autofree char *providers = env_or_default ("KEYPOOL_PROVIDERS_DIR", PKGDATADIR, "providers");
+  g_autofree char *config = env_or_default ("KEYPOOL_CONFIG_DIR", g_get_user_config_dir (), "keypool");
+  g_autofree char *user_providers = g_build_filename (config, "providers", NULL);
+  g_autoptr(KpCatalog) catalog = kp_catalog_new ();
+
+  kp_catalog_load (catalog, providers, user_providers);
+  return kp_ways_in_dup_hint (kp_catalog_get_provider (catalog, provider_id));
 }
 
 static void

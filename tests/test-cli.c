@@ -911,7 +911,7 @@ test_import_login (Fixture       *fixture,
     "\"base_url\":\"%s/v1internal\",\"key_check\":\"chat\",\"requires_key\":true,"
     "\"subscription\":true,\"prices_checked\":\"2026-12-02\","
     "\"oauth\":{\"token_url\":\"%s/token\",\"client_id\":\"test-client.apps\","
-    "\"import_file\":\"~/.gemini/oauth_creds.json\"},"
+    "\"import_file\":\"~/.gemini/oauth_creds.json\",\"account_setup\":\"code-assist\"},"
     "\"models\":[{\"id\":\"google/gemini-2.5-pro\",\"upstream_id\":\"gemini-2.5-pro\","
     "\"input\":0,\"output\":0}]}",
     kp_mock_google_get_url (google), kp_mock_google_get_url (google));
@@ -923,6 +923,21 @@ test_import_login (Fixture       *fixture,
   g_file_set_contents (creds, before, len, &error);
   g_assert_no_error (error);
   g_setenv ("HOME", fixture->home, TRUE);
+  kp_mock_google_set_quota (google, "[{\"modelId\":\"gemini-2.5-pro\",\"remainingFraction\":0.62,"
+                                    "\"resetTime\":\"2030-01-01T09:00:00Z\"}]");
+
+  {
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    /* An account provider asks for no key: the command says the way in. */
+    g_assert_cmpint (run_cli (fixture, "sk-piped-to-an-account-provider", &out, &err, "keys",
+                              "add", "gca", NULL), ==, 1);
+    assert_contains (err, "Code Assist test accounts are imported from its own login");
+    assert_contains (err, "keypool keys import gca");
+    g_assert_null (strstr (out, "API key for"));
+    g_assert_null (strstr (err, "API key for"));
+  }
 
   {
     g_autofree char *out = NULL;
@@ -951,6 +966,32 @@ test_import_login (Fixture       *fixture,
     g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "keys", "list", NULL), ==, 0);
     assert_contains (out, "gca");
     assert_contains (out, "…0001");
+  }
+  {
+    g_autoptr(GDateTime) reset = g_date_time_new_from_unix_local (1893488400);  /* 2030-01-01T09:00Z */
+    g_autofree char *time = g_date_time_format (reset, "%H:%M");
+    g_autofree char *quota = g_strdup_printf ("62 %% of today's quota left, resets %s", time);
+    g_autofree char *out = NULL;
+    gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+
+    /* The account is set up and its quota read after the import: wait for it. */
+    while (out == NULL || strstr (out, quota) == NULL)
+      {
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        g_clear_pointer (&out, g_free);
+        g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "keys", "list", NULL), ==, 0);
+      }
+    g_clear_pointer (&out, g_free);
+    /* keypool providers shows it under the provider (each command here is
+     * a Keypool of its own, which reads the quota anew: wait again).
+     */
+    while (out == NULL || strstr (out, quota) == NULL)
+      {
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        g_clear_pointer (&out, g_free);
+        g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "providers", NULL), ==, 0);
+      }
+    assert_contains (out, "key 1 (me): ");
   }
 
   if (home != NULL)

@@ -210,7 +210,7 @@ test_quota_states (void)
     { 403, ERR (403, "PERMISSION_DENIED", INFO ("VALIDATION_REQUIRED") ","
                 "{\"@type\":\"type.googleapis.com/google.rpc.Help\",\"links\":"
                 "[{\"description\":\"Verify\",\"url\":\"https://accounts.google.com/verify?x=1\"}]}"),
-      KP_FAILURE_NEEDS_USER, KP_CREDENTIAL_INVALID, 0 },
+      KP_FAILURE_NEEDS_USER, KP_CREDENTIAL_NEEDS_USER, 0 },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -231,8 +231,16 @@ test_quota_states (void)
       g_assert_cmpint (kp_credential_get_state_until (credential), ==,
                        cases[i].until ? clock_now + cases[i].until : 0);
       if (cases[i].klass == KP_FAILURE_NEEDS_USER)
-        g_assert_nonnull (strstr (kp_credential_get_last_error (credential),
-                                  "https://accounts.google.com/verify?x=1"));
+        {
+          g_assert_nonnull (strstr (kp_credential_get_last_error (credential),
+                                    "https://accounts.google.com/verify?x=1"));
+          /* The page is kept apart, for the window's button. */
+          g_assert_cmpstr (failure.user_url, ==, "https://accounts.google.com/verify?x=1");
+          g_assert_cmpstr (kp_credential_get_user_url (credential), ==,
+                           "https://accounts.google.com/verify?x=1");
+        }
+      else
+        g_assert_null (kp_credential_get_user_url (credential));
       kp_failure_clear (&failure);
     }
 }

@@ -75,6 +75,7 @@ kp_cli_providers (KpGateway               *gateway,
                                             state->balance, state->currency ? state->currency : "",
                                             when);
         }
+      kp_cli_print_quotas (cmdline, gateway, provider);
     }
   return EXIT_SUCCESS;
 }

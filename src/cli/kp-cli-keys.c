@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "kp-cli-private.h"
+#include "kp-ways-in.h"
 
 #define SECRET_LIMIT (64 * 1024)
 
@@ -207,6 +208,7 @@ keys_add (GApplication            *app,
   g_autofree char *label = NULL;
   g_autofree char *multiplier_text = NULL;
   g_autofree char *secret = NULL;
+  g_autofree char *way_in = NULL;
   gboolean no_check = FALSE;
   double multiplier = 1.0;
   const GOptionEntry entries[] = {
@@ -232,6 +234,16 @@ keys_add (GApplication            *app,
     }
 
   secret = kp_app_take_secret (app, cmdline);
+  /* The invoking process asks for no key for an account provider; this one
+   * may read other provider files, so it checks too.
+   */
+  way_in = kp_ways_in_dup_hint (kp_catalog_get_provider (kp_gateway_get_catalog (gateway), argv[1]));
+  if (way_in != NULL)
+    {
+      if (secret != NULL)
+        explicit_bzero (secret, strlen (secret));
+      return kp_cli_fail (cmdline, "%s", way_in);
+    }
   if (secret == NULL)
     return kp_cli_fail (cmdline, "No key was given: pipe it on standard input, or type it at the prompt.");
 

@@ -92,4 +92,9 @@ int       kp_cli_budget        (KpGateway               *gateway,
 gboolean  kp_cli_parse_usd     (const char              *text,
                                 gint64                  *nano);
 
+/* kp-cli-quota.c */
+void      kp_cli_print_quotas  (GApplicationCommandLine *cmdline,
+                                KpGateway               *gateway,
+                                KpProvider              *provider);
+
 G_END_DECLS

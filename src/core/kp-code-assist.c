@@ -269,11 +269,11 @@ on_loaded (GObject      *object,
 
       if (g_strcmp0 (reason, "VALIDATION_REQUIRED") == 0)
         {
-          KpCodeAssistAccount *account = g_new0 (KpCodeAssistAccount, 1);
           const char *url = kp_json_string (tier, "validationUrl");
 
-          account->validation_url = g_strndup (url ? url : "", 2048);
-          g_task_set_task_data (task, account, (GDestroyNotify)kp_code_assist_account_free);
+          /* See kp_code_assist_setup_dup_validation_url(). */
+          g_object_set_data_full (G_OBJECT (task), "validation-url", g_strndup (url ? url : "", 2048),
+                                  g_free);
           g_task_return_new_error (task, KP_CODE_ASSIST_ERROR, KP_CODE_ASSIST_ERROR_VALIDATION,
                                    "Google asks you to verify this account%s%s",
                                    url ? ": " : ".", url ? url : "");
@@ -453,6 +453,25 @@ kp_code_assist_quota_finish (GAsyncResult  *result,
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * kp_code_assist_setup_dup_validation_url:
+ * @result: the result of a setup that failed with
+ *   %KP_CODE_ASSIST_ERROR_VALIDATION
+ *
+ * Returns: (transfer full) (nullable): the page where Google asks the
+ *   account's owner to verify it
+ */
+char *
+kp_code_assist_setup_dup_validation_url (GAsyncResult *result)
+{
+  const char *url;
+
+  g_return_val_if_fail (G_IS_TASK (result), NULL);
+
+  url = g_object_get_data (G_OBJECT (result), "validation-url");
+  return url != NULL && url[0] != '\0' ? g_strdup (url) : NULL;
 }
 
 /**

@@ -27,7 +27,7 @@ typedef struct
 {
   char *project;         /* NULL on the free tier: Google manages the project */
   char *tier;            /* "free-tier", "standard-tier", … */
-  char *validation_url;  /* set with KP_CODE_ASSIST_ERROR_VALIDATION */
+  char *validation_url;  /* unused: kp_code_assist_setup_dup_validation_url() has it */
 } KpCodeAssistAccount;
 
 typedef struct
@@ -46,6 +46,7 @@ void                 kp_code_assist_setup_async   (SoupSession          *session
                                                    gpointer              user_data);
 KpCodeAssistAccount *kp_code_assist_setup_finish  (GAsyncResult         *result,
                                                    GError              **error);
+char                *kp_code_assist_setup_dup_validation_url (GAsyncResult *result);
 void                 kp_code_assist_quota_async   (SoupSession          *session,
                                                    const char           *base_url,
                                                    const char           *access_token,

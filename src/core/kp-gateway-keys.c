@@ -221,6 +221,7 @@ kp_gateway_reset_key (KpGateway  *self,
   kp_ledger_save_credential_state (kp_gateway_get_ledger (self), id, "ok", 0, NULL);
   kp_credential_set_state (credential, KP_CREDENTIAL_OK, 0, NULL);
   kp_credential_note_success (credential);
+  kp_gateway_retry_account (self, credential);
   kp_gateway_emit_changed (self);
   return TRUE;
 }

@@ -183,8 +183,18 @@ on_set_up (GObject      *object,
       g_autofree char *clean = kp_secret_scrub (error->message, kp_credential_get_secret (credential));
 
       g_debug ("Key %" G_GINT64_FORMAT " not set up: %s", kp_credential_get_id (credential), clean);
-      if (g_error_matches (error, KP_CODE_ASSIST_ERROR, KP_CODE_ASSIST_ERROR_VALIDATION) ||
-          g_error_matches (error, KP_CODE_ASSIST_ERROR, KP_CODE_ASSIST_ERROR_INELIGIBLE))
+      if (g_error_matches (error, KP_CODE_ASSIST_ERROR, KP_CODE_ASSIST_ERROR_VALIDATION))
+        {
+          /* Google wants its owner to verify the account: it waits for them. */
+          g_autofree char *url = kp_code_assist_setup_dup_validation_url (result);
+          g_autofree char *clean_url = url ? kp_secret_scrub (url, kp_credential_get_secret (credential))
+                                           : NULL;
+
+          kp_credential_set_needs_user (credential, clean_url, clean);
+          kp_ledger_save_credential_needs_user (kp_gateway_get_ledger (self),
+                                                kp_credential_get_id (credential), clean_url, clean);
+        }
+      else if (g_error_matches (error, KP_CODE_ASSIST_ERROR, KP_CODE_ASSIST_ERROR_INELIGIBLE))
         {
           kp_credential_set_state (credential, KP_CREDENTIAL_INVALID, 0, clean);
           kp_ledger_save_credential_state (kp_gateway_get_ledger (self),
@@ -298,6 +308,21 @@ kp_gateway_attach_auth (KpGateway    *self,
   /* Held until set up, if it must be. */
   if (client->account_setup != NULL)
     kp_oauth_token_set_held (KP_OAUTH_TOKEN (auth), TRUE);
+}
+
+/* The user says an account may be tried again (it waited for them, or was
+ * refused): one that is not set up yet is set up again now, not at the next
+ * refresh.
+ */
+void
+kp_gateway_retry_account (KpGateway    *self,
+                          KpCredential *credential)
+{
+  g_return_if_fail (KP_IS_GATEWAY (self));
+  g_return_if_fail (KP_IS_CREDENTIAL (credential));
+
+  if (kp_credential_get_meta (credential, "tier") == NULL)
+    maybe_set_up (self, credential);
 }
 
 /* Cancels every refresh under way: the gateway is going. */

@@ -67,6 +67,8 @@ void         kp_gateway_import_kiro_async  (KpGateway           *self,
                                             GCancellable        *cancellable,
                                             GAsyncReadyCallback  callback,
                                             gpointer             user_data);
+void         kp_gateway_retry_account      (KpGateway    *self,
+                                            KpCredential *credential);
 
 /* kp-gateway-keys.c */
 gboolean     kp_gateway_load_env_keys      (KpGateway   *self,

@@ -201,6 +201,14 @@ static void
 persist_state (KpGateway    *self,
                KpCredential *credential)
 {
+  /* An account waiting for its owner keeps the page where they act. */
+  if (kp_credential_get_state (credential, 0) == KP_CREDENTIAL_NEEDS_USER)
+    {
+      kp_ledger_save_credential_needs_user (self->ledger, kp_credential_get_id (credential),
+                                            kp_credential_get_user_url (credential),
+                                            kp_credential_get_last_error (credential));
+      return;
+    }
   kp_ledger_save_credential_state (self->ledger, kp_credential_get_id (credential),
                                    kp_credential_state_to_string (
                                      kp_credential_get_state (credential, 0)),

@@ -242,9 +242,21 @@ kp_key_health_note_failure (KpKeyHealth      *self,
       break;
 
     case KP_FAILURE_AUTH:
-    case KP_FAILURE_NEEDS_USER:
       /* Out of use until its owner acts ("keypool keys reset" after). */
       kp_credential_set_state (credential, KP_CREDENTIAL_INVALID, 0, message);
+      break;
+
+    case KP_FAILURE_NEEDS_USER:
+      {
+        g_autofree char *url = failure->user_url
+                               ? kp_secret_scrub (failure->user_url, kp_credential_get_secret (credential))
+                               : NULL;
+
+        /* Not tried again until its owner has visited the page and said so
+         * (Retry in the window, "keypool keys reset").
+         */
+        kp_credential_set_needs_user (credential, url, message);
+      }
       break;
 
     case KP_FAILURE_DOWN:

@@ -36,6 +36,8 @@ kp_exclusion_kind_to_string (KpExclusionKind kind)
       return "exhausted";
     case KP_EXCLUSION_INVALID:
       return "invalid";
+    case KP_EXCLUSION_NEEDS_USER:
+      return "needs-user";
     case KP_EXCLUSION_MISSING:
       return "missing";
     case KP_EXCLUSION_BUSY:
@@ -182,6 +184,13 @@ exclude_credential (KpPlan       *plan,
     exclude (plan, provider_id, id, KP_EXCLUSION_INVALID, 0,
              "key %" G_GINT64_FORMAT " “%s” was refused by the provider%s%s", id, label,
              sep, last_error);
+  else if (state == KP_CREDENTIAL_NEEDS_USER)
+    exclude (plan, provider_id, id, KP_EXCLUSION_NEEDS_USER, 0,
+             "account %" G_GINT64_FORMAT " “%s” waits for its owner%s%s (then “keypool keys "
+             "reset %" G_GINT64_FORMAT "”)", id, label,
+             kp_credential_get_user_url (credential) ? " at " : "",
+             kp_credential_get_user_url (credential) ? kp_credential_get_user_url (credential) : "",
+             id);
 }
 
 static int
@@ -427,6 +436,7 @@ kp_plan_describe_empty (KpPlan     *plan,
   g_autofree char *when = NULL;
   gint64 soonest = 0;
   guint waiting = 0, busy = 0, refused = 0, provider_off = 0, key_off = 0, pinned = 0;
+  const char *owner = NULL;
 
   g_return_val_if_fail (plan != NULL, NULL);
   g_return_val_if_fail (model != NULL, NULL);
@@ -453,6 +463,10 @@ kp_plan_describe_empty (KpPlan     *plan,
           break;
         case KP_EXCLUSION_INVALID:
           refused++;
+          break;
+        case KP_EXCLUSION_NEEDS_USER:
+          if (owner == NULL)
+            owner = exclusion->reason;
           break;
         case KP_EXCLUSION_PINNED:
           pinned++;
@@ -483,6 +497,9 @@ kp_plan_describe_empty (KpPlan     *plan,
                             "few seconds. %s%s%sTry again then; “keypool route %s” shows each one.",
                             model, when ? "The first is back at " : "", when ? when : "",
                             when ? ". " : "", model);
+  /* Only its owner can help: say where. */
+  if (owner != NULL)
+    return g_strdup_printf ("Nothing can serve “%s” now: %s.", model, owner);
   if (refused > 0)
     return g_strdup_printf ("Every key that serves “%s” was refused by its provider. Replace "
                             "them with “keypool keys add”; “keypool keys list” shows the errors.",

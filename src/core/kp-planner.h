@@ -37,6 +37,7 @@ typedef enum
   KP_EXCLUSION_COOLING,       /* the key is rate limited or its upstream was down */
   KP_EXCLUSION_EXHAUSTED,     /* the key is out of quota or credit */
   KP_EXCLUSION_INVALID,       /* the provider refused the key */
+  KP_EXCLUSION_NEEDS_USER,    /* the account waits for its owner (a page to visit) */
   KP_EXCLUSION_MISSING,       /* the provider said it does not have the model */
   KP_EXCLUSION_BUSY,          /* the provider said it is overloaded */
 } KpExclusionKind;

@@ -26,6 +26,7 @@ kp_failure_clear (KpFailure *failure)
 {
   g_clear_pointer (&failure->message, g_free);
   g_clear_pointer (&failure->code, g_free);
+  g_clear_pointer (&failure->user_url, g_free);
   failure->klass = KP_FAILURE_NONE;
   failure->retry_after = -1;
   failure->quota_reset = KP_QUOTA_RESET_UNKNOWN;
@@ -507,6 +508,8 @@ classify_google (KpFailure     *failure,
 
           g_free (failure->message);
           failure->message = message;
+          g_free (failure->user_url);
+          failure->user_url = g_strdup (google->help_url);
         }
     }
   else if (g_str_equal (reason, "MODEL_CAPACITY_EXHAUSTED"))

@@ -41,6 +41,7 @@ typedef struct
   int             reset_utc_offset_min; /* ...for a day: its 00:00 is this far east of UTC */
   gboolean        account_locked; /* AUTH: the account itself is refused (suspended, banned):
                                    * no new token helps */
+  char           *user_url;    /* KP_FAILURE_NEEDS_USER: the page where the owner acts, if given */
 } KpFailure;
 
 void           kp_failure_classify_http   (KpFailure          *failure,

@@ -33,6 +33,8 @@ struct _KpKeyRow
   GtkSwitch      *enabled_switch;
   GtkWidget      *reset_button;
   GtkWidget      *remove_button;
+  GtkWidget      *verify_button;
+  GtkWidget      *retry_button;
 };
 
 G_DEFINE_FINAL_TYPE (KpKeyRow, kp_key_row, ADW_TYPE_ACTION_ROW)
@@ -94,6 +96,26 @@ on_reset_clicked (KpKeyRow *self)
     kp_ui_toast (GTK_WIDGET (self), _("The key is ready for use again"));
 }
 
+/* The page where the provider asks the account's owner to act. */
+static void
+on_verify_clicked (KpKeyRow *self)
+{
+  const char *url = kp_credential_get_user_url (self->credential);
+  g_autoptr(GError) error = NULL;
+
+  if (url == NULL)
+    return;
+  /* gtk_uri_launcher is GTK 4.10; this works on 4.8 and in a sandbox alike. */
+  if (!g_app_info_launch_default_for_uri (url, NULL, &error))
+    {
+      /* Translators: %s is a web address. */
+      g_autofree char *message = g_strdup_printf (_("No browser opened: visit %s"), url);
+
+      g_debug ("Opening %s: %s", url, error->message);
+      kp_ui_copy (GTK_WIDGET (self), url, message);
+    }
+}
+
 static void
 on_remove_clicked (KpKeyRow *self)
 {
@@ -118,9 +140,12 @@ kp_key_row_class_init (KpKeyRowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KpKeyRow, enabled_switch);
   gtk_widget_class_bind_template_child (widget_class, KpKeyRow, reset_button);
   gtk_widget_class_bind_template_child (widget_class, KpKeyRow, remove_button);
+  gtk_widget_class_bind_template_child (widget_class, KpKeyRow, verify_button);
+  gtk_widget_class_bind_template_child (widget_class, KpKeyRow, retry_button);
   gtk_widget_class_bind_template_callback (widget_class, on_options_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_reset_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_remove_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_verify_clicked);
 }
 
 static void
@@ -180,6 +205,10 @@ describe_state (KpKeyRow    *self,
     case KP_CREDENTIAL_EXHAUSTED:
       return when ? g_strdup_printf (_("Out of quota until %s"), when)
                   : g_strdup (_("Out of quota"));
+    case KP_CREDENTIAL_NEEDS_USER:
+      *icon = "dialog-warning-symbolic";
+      *style = "warning";
+      return g_strdup (_("Waiting for you: the provider asks you to verify the account"));
     case KP_CREDENTIAL_INVALID:
     default:
       return g_strdup (_("Rejected by the provider"));
@@ -199,6 +228,8 @@ kp_key_row_update (KpKeyRow *self)
   const char *icon;
   const char *style;
   const char *last_error;
+  const char *quota;
+  gboolean needs_user;
   g_autofree char *hint = NULL;
   g_autofree char *state = NULL;
   g_autofree char *subtitle = NULL;
@@ -228,6 +259,16 @@ kp_key_row_update (KpKeyRow *self)
       g_free (subtitle);
       subtitle = g_steal_pointer (&with_multiplier);
     }
+  /* What is left of a subscription: its quota, or its credits (kept as text
+   * by whatever read it, "62 % of today's quota left, resets 09:00").
+   */
+  quota = kp_credential_get_meta (self->credential, "quota");
+  if (quota != NULL && *quota != '\0')
+    {
+      g_autofree char *with_quota = g_strdup_printf ("%s\n%s", subtitle, quota);
+      g_free (subtitle);
+      subtitle = g_steal_pointer (&with_quota);
+    }
   last_error = kp_credential_get_last_error (self->credential);
   if (last_error != NULL && *last_error != '\0' &&
       kp_credential_get_state (self->credential, now) != KP_CREDENTIAL_OK)
@@ -255,6 +296,11 @@ kp_key_row_update (KpKeyRow *self)
   self->updating = FALSE;
   gtk_widget_set_sensitive (self->reset_button,
                             kp_credential_get_state (self->credential, now) != KP_CREDENTIAL_OK);
+  /* An account waiting for its owner is not tried again until they say so. */
+  needs_user = kp_credential_get_state (self->credential, now) == KP_CREDENTIAL_NEEDS_USER;
+  gtk_widget_set_visible (self->verify_button,
+                          needs_user && kp_credential_get_user_url (self->credential) != NULL);
+  gtk_widget_set_visible (self->retry_button, needs_user);
   /* A key from an environment variable stays as long as the variable does. */
   gtk_widget_set_sensitive (self->remove_button, !kp_credential_is_from_env (self->credential));
 }

@@ -62,8 +62,13 @@ kp_provider_row_new (KpGateway  *gateway,
   switch_label = g_strdup_printf (_("Use %s"), name);
   kp_ui_set_accessible_label (GTK_WIDGET (self->enabled_switch), switch_label);
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->enabled_switch), switch_label);
-  /* Translators: %s is a provider, such as “OpenRouter”. */
-  add_label = g_strdup_printf (_("Add Key for %s"), name);
+  /* A provider that takes accounts (an "oauth" object) signs in or imports. */
+  if (kp_provider_get_oauth (provider) != NULL)
+    /* Translators: %s is a provider, such as “Gemini CLI”. */
+    add_label = g_strdup_printf (_("Add Account for %s"), name);
+  else
+    /* Translators: %s is a provider, such as “OpenRouter”. */
+    add_label = g_strdup_printf (_("Add Key for %s"), name);
   kp_ui_set_accessible_label (self->add_button, add_label);
   /* Translators: %s is a local server, such as “Ollama”. */
   check_label = g_strdup_printf (_("Check %s Again"), name);
