@@ -13,6 +13,7 @@
 #include "kp-catalog.h"
 #include "kp-planner.h"
 #include "kp-usage.h"
+#include "kp-ways-in.h"
 #include "kp-test-util.h"
 
 static KpProvider *
@@ -313,6 +314,39 @@ test_catalog_empty_file (void)
   g_assert_nonnull (kp_catalog_get_provider (catalog, "alpha"));
   g_assert_cmpuint (kp_catalog_get_load_errors (catalog)->len, ==, 2);
   kp_test_remove_tree (root);
+}
+
+/* The Add Key dialog and `keypool keys add` offer each shipped provider
+ * the way its accounts come in.
+ */
+static void
+test_shipped_ways_in (void)
+{
+  static const struct { const char *id; KpWayIn ways; } cases[] = {
+    { "openai", KP_WAY_IN_KEY },
+    { "ollama", KP_WAY_IN_NONE },
+    { "gemini-cli", KP_WAY_IN_SIGN_IN | KP_WAY_IN_IMPORT },
+    { "antigravity", KP_WAY_IN_SIGN_IN },
+    { "qwen-code", KP_WAY_IN_SIGN_IN | KP_WAY_IN_IMPORT },
+    { "kiro", KP_WAY_IN_IMPORT },
+  };
+  g_autoptr(KpCatalog) catalog = kp_catalog_new ();
+
+  kp_catalog_load (catalog, g_getenv ("KEYPOOL_PROVIDERS_DIR"), NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      KpProvider *provider = kp_catalog_get_provider (catalog, cases[i].id);
+      g_autofree char *hint = NULL;
+
+      g_assert_nonnull (provider);
+      g_test_message ("%s", cases[i].id);
+      g_assert_cmpint (kp_ways_in_of (provider), ==, cases[i].ways);
+      hint = kp_ways_in_dup_hint (provider);
+      g_assert_true ((hint != NULL) == (cases[i].ways != KP_WAY_IN_NONE &&
+                                        cases[i].ways != KP_WAY_IN_KEY));
+      if (cases[i].ways & KP_WAY_IN_IMPORT)
+        g_assert_nonnull (strstr (hint, "keys import"));
+    }
 }
 
 static void
@@ -656,6 +690,7 @@ main (int   argc,
   g_test_add_func ("/keypool/provider/merge-keeps-every-file-model", test_merge_keeps_every_file_model);
   g_test_add_func ("/keypool/catalog/override", test_catalog_override);
   g_test_add_func ("/keypool/catalog/shipped", test_shipped_providers);
+  g_test_add_func ("/keypool/catalog/shipped-ways-in", test_shipped_ways_in);
   g_test_add_func ("/keypool/catalog/deep-file", test_catalog_deep_file);
   g_test_add_func ("/keypool/catalog/empty-file", test_catalog_empty_file);
   g_test_add_func ("/keypool/catalog/client-defaults", test_client_defaults);

@@ -100,6 +100,47 @@ load_account (KpGateway    *self,
   return TRUE;
 }
 
+/* The last quota read of an account is kept too, with when it was read,
+ * so that a Keypool started for one command (`keypool providers` with no
+ * Keypool running) shows it at once: "code-assist-quota.{key id}" =
+ * "{unix time}\t{text}". It is shown for an hour after it was read; a
+ * running Keypool reads it again with each new access token.
+ */
+#define QUOTA_SETTING "code-assist-quota.%" G_GINT64_FORMAT
+#define QUOTA_FRESH_S 3600
+
+static void
+save_quota (KpGateway    *self,
+            KpCredential *credential,
+            const char   *text)
+{
+  g_autofree char *key = g_strdup_printf (QUOTA_SETTING, kp_credential_get_id (credential));
+  g_autofree char *value = g_strdup_printf ("%" G_GINT64_FORMAT "\t%s",
+                                            g_get_real_time () / G_USEC_PER_SEC, text);
+
+  kp_ledger_set_setting_async (kp_gateway_get_ledger (self), key, value, NULL, NULL);
+}
+
+static void
+load_quota (KpGateway    *self,
+            KpCredential *credential)
+{
+  g_autofree char *key = g_strdup_printf (QUOTA_SETTING, kp_credential_get_id (credential));
+  g_autofree char *value = kp_ledger_get_setting (kp_gateway_get_ledger (self), key);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  const char *tab;
+  gint64 read_at;
+  char *end = NULL;
+
+  if (value == NULL || strlen (value) > ACCOUNT_TEXT_MAX || !g_utf8_validate (value, -1, NULL) ||
+      (tab = strchr (value, '\t')) == NULL || tab[1] == '\0')
+    return;
+  read_at = g_ascii_strtoll (value, &end, 10);
+  if (end != tab || read_at > now + 60 || now - read_at > QUOTA_FRESH_S)
+    return;
+  kp_credential_set_meta (credential, "quota", tab + 1);
+}
+
 typedef struct
 {
   GWeakRef      gateway;
@@ -132,6 +173,7 @@ on_quota_read (GObject      *object,
   if (self != NULL && quota != NULL && (text = kp_code_assist_quota_describe (quota)) != NULL)
     {
       kp_credential_set_meta (set_up->credential, "quota", text);
+      save_quota (self, set_up->credential, text);
       kp_gateway_emit_changed (self);
     }
   else if (error != NULL)
@@ -246,6 +288,8 @@ maybe_set_up (KpGateway    *self,
     {
       /* Set up already (before a restart, too): the quota is read again with each new token. */
       kp_oauth_token_set_held (token, FALSE);
+      if (kp_credential_get_meta (credential, "quota") == NULL)
+        load_quota (self, credential);
       read_quota (self, credential, set_up);
       return;
     }
@@ -305,9 +349,12 @@ kp_gateway_attach_auth (KpGateway    *self,
   g_signal_connect_object (auth, "refused", G_CALLBACK (on_refused), self, 0);
   g_signal_connect_object (auth, "refreshed", G_CALLBACK (on_refreshed), self, 0);
   kp_credential_set_auth (credential, auth);
-  /* Held until set up, if it must be. */
+  /* Held until set up, if it must be; the last quota read is known at once. */
   if (client->account_setup != NULL)
-    kp_oauth_token_set_held (KP_OAUTH_TOKEN (auth), TRUE);
+    {
+      kp_oauth_token_set_held (KP_OAUTH_TOKEN (auth), TRUE);
+      load_quota (self, credential);
+    }
 }
 
 /* The user says an account may be tried again (it waited for them, or was

@@ -36,10 +36,25 @@ kp_ways_in_of (KpProvider *provider)
   client = kp_provider_get_oauth (provider);
   if (client == NULL)
     return KP_WAY_IN_KEY;
+  switch (client->flow)
+    {
+    case KP_OAUTH_FLOW_CODE:
+      if (client->auth_url != NULL)
+        ways |= KP_WAY_IN_SIGN_IN;
+      break;
+    case KP_OAUTH_FLOW_DEVICE:
+      if (client->device_code_url != NULL)
+        ways |= KP_WAY_IN_SIGN_IN;
+      break;
+    case KP_OAUTH_FLOW_KIRO:
+      /* Kiro's own sign-in is read where Kiro or kiro-cli keeps it. */
+      ways |= KP_WAY_IN_IMPORT;
+      break;
+    default:
+      break;
+    }
   if (client->import_file != NULL)
     ways |= KP_WAY_IN_IMPORT;
-  if (client->auth_url != NULL)
-    ways |= KP_WAY_IN_SIGN_IN;
   return ways;
 }
 

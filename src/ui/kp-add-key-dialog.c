@@ -81,6 +81,12 @@ static void update_mode (KpAddKeyDialog *self);
  * @gateway: the gateway to add the key to
  * @provider_id: (nullable): the provider to choose first
  */
+static void on_login_code (KpGateway      *gateway,
+                           const char     *provider_id,
+                           const char     *user_code,
+                           const char     *url,
+                           KpAddKeyDialog *self);
+
 KpAddKeyDialog *
 kp_add_key_dialog_new (GtkWindow  *parent,
                        KpGateway  *gateway,
@@ -95,6 +101,7 @@ kp_add_key_dialog_new (GtkWindow  *parent,
 
   self = g_object_new (KP_TYPE_ADD_KEY_DIALOG, "transient-for", parent, NULL);
   self->gateway = g_object_ref (gateway);
+  g_signal_connect_object (gateway, "login-code", G_CALLBACK (on_login_code), self, 0);
   self->parent = parent;
   if (parent != NULL)
     g_object_add_weak_pointer (G_OBJECT (parent), (gpointer *)&self->parent);
@@ -476,6 +483,18 @@ on_import_clicked (KpAddKeyDialog *self)
   import_login (self);
 }
 
+/* The provider's words are shown only when they look like a code. */
+static gboolean
+looks_like_code (const char *code)
+{
+  if (code == NULL || code[0] == '\0' || strlen (code) > MAX_USER_CODE)
+    return FALSE;
+  for (const char *c = code; *c != '\0'; c++)
+    if (!g_ascii_isalnum (*c) && *c != '-')
+      return FALSE;
+  return TRUE;
+}
+
 /* A device sign-in's page carries the code the user must see. */
 static char *
 dup_user_code (const char *url)
@@ -488,12 +507,51 @@ dup_user_code (const char *url)
     return NULL;
   params = g_uri_parse_params (g_uri_get_query (uri), -1, "&", G_URI_PARAMS_NONE, NULL);
   code = params ? g_hash_table_lookup (params, "user_code") : NULL;
-  if (code == NULL || code[0] == '\0' || strlen (code) > MAX_USER_CODE)
-    return NULL;
-  for (const char *c = code; *c != '\0'; c++)
-    if (!g_ascii_isalnum (*c) && *c != '-')
-      return NULL;
-  return g_strdup (code);
+  return looks_like_code (code) ? g_strdup (code) : NULL;
+}
+
+/* Shows where the user signs in, and the code to enter there when the
+ * sign-in gives one (with @code, or in the page's query).
+ */
+static void
+show_sign_in_page (KpAddKeyDialog *self,
+                   const char     *url,
+                   const char     *code)
+{
+  g_autofree char *found = NULL;
+
+  g_free (self->url);
+  self->url = g_strdup (url);
+  gtk_label_set_label (self->url_label, self->url ? self->url : "");
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->url_label), self->url);
+  if (code == NULL && self->url != NULL)
+    code = found = dup_user_code (self->url);
+  if (code != NULL)
+    {
+      /* Translators: %s is a code such as “ABCD-1234”, typed on the sign-in page. */
+      g_autofree char *text = g_strdup_printf (_("Code: %s"), code);
+
+      gtk_label_set_label (self->user_code_label, text);
+    }
+  gtk_widget_set_visible (GTK_WIDGET (self->user_code_label), code != NULL);
+  gtk_widget_set_visible (self->sign_in_box, self->url != NULL);
+}
+
+/* A device sign-in (Qwen Code) tells its code once the provider gave it. */
+static void
+on_login_code (KpGateway      *gateway,
+               const char     *provider_id,
+               const char     *user_code,
+               const char     *url,
+               KpAddKeyDialog *self)
+{
+  const char *checked = looks_like_code (user_code) ? user_code : NULL;
+
+  if (!self->busy || g_strcmp0 (provider_id, selected_provider_id (self)) != 0)
+    return;
+  show_status (self, TRUE, checked ? _("Enter the code on the sign-in page, then approve")
+                                   : _("Waiting for you to sign in in your browser…"));
+  show_sign_in_page (self, url, checked);
 }
 
 static void
@@ -502,7 +560,6 @@ sign_in (KpAddKeyDialog *self)
   const char *provider_id = selected_provider_id (self);
   g_autoptr(GError) error = NULL;
   g_autofree char *url = NULL;
-  g_autofree char *code = NULL;
 
   if (provider_id == NULL || self->busy)
     return;
@@ -518,20 +575,7 @@ sign_in (KpAddKeyDialog *self)
     }
 
   show_status (self, TRUE, _("Waiting for you to sign in in your browser…"));
-  g_free (self->url);
-  self->url = g_steal_pointer (&url);
-  gtk_label_set_label (self->url_label, self->url ? self->url : "");
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->url_label), self->url);
-  code = self->url ? dup_user_code (self->url) : NULL;
-  if (code != NULL)
-    {
-      /* Translators: %s is a code such as “ABCD-1234”, typed on the sign-in page. */
-      g_autofree char *text = g_strdup_printf (_("Code: %s"), code);
-
-      gtk_label_set_label (self->user_code_label, text);
-    }
-  gtk_widget_set_visible (GTK_WIDGET (self->user_code_label), code != NULL);
-  gtk_widget_set_visible (self->sign_in_box, self->url != NULL);
+  show_sign_in_page (self, url, NULL);
 }
 
 static void
