@@ -93,6 +93,12 @@ mid_stream_error (KpRelay          *self,
  * answer has ended.
  */
 static gboolean
+answer_begun (KpRelay *self)
+{
+  return self->committed || kp_wire_bridge_has_content (self->bridge);
+}
+
+static gboolean
 handle_event (KpRelay          *self,
               const KpSseEvent *event,
               const char       *raw,
@@ -102,10 +108,13 @@ handle_event (KpRelay          *self,
   KpStreamStatus status;
   gsize name_len = event->name != NULL ? event->name_len : 0;
 
-  /* Comments: the provider's keep-alives. */
+  /* Comments: the provider's keep-alives. Once the answer has begun (even
+   * when what began is still held for the end of this read burst), they
+   * reach the client; before, nothing has been sent that they could follow.
+   */
   if (!event->has_data)
     {
-      if (self->committed)
+      if (answer_begun (self))
         {
           if (kp_wire_bridge_is_passthrough (self->bridge))
             g_string_append_len (self->out, raw, raw_len);
@@ -138,7 +147,7 @@ handle_event (KpRelay          *self,
        */
       if (!kp_wire_bridge_is_passthrough (self->bridge))
         {
-          if (self->committed)
+          if (answer_begun (self))
             kp_wire_bridge_keepalive (self->bridge, self->out);
           return TRUE;
         }
