@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # Reads the testlog.json of each build directory given and prints one line,
 # "N passed, N failed", last; exits non-zero when a test failed or none ran.
+# "DIR:SETUP" reads the log of a run with `meson test --setup SETUP`.
 #
 # Copyright 2026 The Keypool authors
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -15,10 +16,12 @@ SKIPPED = {"SKIP"}
 
 def main(dirs):
     passed = failed = skipped = 0
-    for build in dirs:
-        path = os.path.join(build, "meson-logs", "testlog.json")
+    for arg in dirs:
+        build, _, setup = arg.partition(":")
+        log_name = f"testlog-{setup}.json" if setup else "testlog.json"
+        path = os.path.join(build, "meson-logs", log_name)
         if not os.path.exists(path):
-            print(f"{build}: no test log, so its tests did not run", file=sys.stderr)
+            print(f"{arg}: no test log, so its tests did not run", file=sys.stderr)
             failed += 1
             continue
         with open(path, encoding="utf-8") as log:
@@ -33,7 +36,7 @@ def main(dirs):
                     skipped += 1
                 else:
                     failed += 1
-                    print(f"FAILED {build}: {test.get('name')} ({result})")
+                    print(f"FAILED {arg}: {test.get('name')} ({result})")
     line = f"{passed} passed, {failed} failed"
     if skipped:
         line += f", {skipped} skipped"

@@ -59,6 +59,13 @@ G_DEFINE_TYPE (KpServer, kp_server, G_TYPE_OBJECT)
 /* Set on a message whose large body is counted in n_large. */
 static GQuark large_quark;
 
+static gboolean
+unref_later (gpointer data)
+{
+  g_object_unref (data);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 kp_server_dispose (GObject *object)
 {
@@ -78,8 +85,17 @@ kp_server_dispose (GObject *object)
     close (self->spare_fd);
   self->spare_fd = -1;
   if (self->server != NULL)
-    soup_server_disconnect (self->server);
-  g_clear_object (&self->server);
+    {
+      /* libsoup may be inside one of the server's own signals right now: a
+       * relay's last reference, dropped by a handler, can end the gateway
+       * and with it this object. The server is let go once that emission
+       * is over, and meanwhile it calls nothing of ours.
+       */
+      g_signal_handlers_disconnect_by_data (self->server, self);
+      soup_server_remove_handler (self->server, NULL);
+      soup_server_disconnect (self->server);
+      g_idle_add_full (G_PRIORITY_DEFAULT, unref_later, g_steal_pointer (&self->server), NULL);
+    }
   g_clear_object (&self->refusals);
 
   G_OBJECT_CLASS (kp_server_parent_class)->dispose (object);
