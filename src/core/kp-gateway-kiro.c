@@ -23,40 +23,6 @@
 #include "auth/kp-cli-creds.h"
 #include "auth/kp-kiro-token.h"
 
-static KpCredential *
-credential_of_auth (KpGateway *self,
-                    KpAuth    *auth)
-{
-  GPtrArray *credentials = kp_gateway_get_credentials (self);
-
-  for (guint i = 0; i < credentials->len; i++)
-    {
-      KpCredential *credential = g_ptr_array_index (credentials, i);
-
-      if (kp_credential_get_auth (credential) == auth)
-        return credential;
-    }
-  return NULL;
-}
-
-/* Refused twice (the source read again between): sign in to Kiro again. */
-static void
-on_refused (KpKiroToken *token,
-            const char  *message,
-            KpGateway   *self)
-{
-  KpCredential *credential = credential_of_auth (self, KP_AUTH (token));
-  g_autofree char *clean = NULL;
-
-  if (credential == NULL)
-    return;
-  clean = kp_secret_scrub (message, kp_credential_get_secret (credential));
-  kp_credential_set_state (credential, KP_CREDENTIAL_INVALID, 0, clean);
-  kp_ledger_save_credential_state (kp_gateway_get_ledger (self), kp_credential_get_id (credential),
-                                   "invalid", 0, clean);
-  kp_gateway_emit_changed (self);
-}
-
 static void
 on_secret_stored (GObject      *object,
                   GAsyncResult *result,
@@ -99,7 +65,7 @@ static void
 on_refreshed (KpKiroToken *token,
               KpGateway   *self)
 {
-  KpCredential *credential = credential_of_auth (self, KP_AUTH (token));
+  KpCredential *credential = kp_gateway_credential_of_auth (self, KP_AUTH (token));
 
   if (credential != NULL)
     {
@@ -122,7 +88,7 @@ kp_gateway_attach_kiro (KpGateway           *self,
 {
   g_autoptr(KpAuth) auth = kp_kiro_token_new (client, kp_gateway_get_auth_session (self));
 
-  g_signal_connect_object (auth, "refused", G_CALLBACK (on_refused), self, 0);
+  g_signal_connect_object (auth, "refused", G_CALLBACK (kp_gateway_auth_refused), self, 0);
   g_signal_connect_object (auth, "refreshed", G_CALLBACK (on_refreshed), self, 0);
   kp_credential_set_auth (credential, auth);
 }

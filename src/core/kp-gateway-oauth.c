@@ -24,9 +24,10 @@
 #include "auth/kp-oauth-token.h"
 #include "kp-code-assist.h"
 
-static KpCredential *
-credential_of_auth (KpGateway *self,
-                    KpAuth    *auth)
+/* The credential whose auth @auth is, or NULL (removed meanwhile). */
+KpCredential *
+kp_gateway_credential_of_auth (KpGateway *self,
+                               KpAuth    *auth)
 {
   GPtrArray *credentials = kp_gateway_get_credentials (self);
 
@@ -40,13 +41,15 @@ credential_of_auth (KpGateway *self,
   return NULL;
 }
 
-/* The refresh token is dead: the account is invalid until signed in again. */
-static void
-on_refused (KpOAuthToken *token,
-            const char   *message,
-            KpGateway    *self)
+/* The refresh token is dead (an OAuth token's or a Kiro login's ::refused):
+ * the account is invalid until signed in again, with @message, scrubbed.
+ */
+void
+kp_gateway_auth_refused (KpAuth     *auth,
+                         const char *message,
+                         KpGateway  *self)
 {
-  KpCredential *credential = credential_of_auth (self, KP_AUTH (token));
+  KpCredential *credential = kp_gateway_credential_of_auth (self, auth);
   g_autofree char *clean = NULL;
 
   if (credential == NULL)
@@ -288,8 +291,6 @@ maybe_set_up (KpGateway    *self,
     {
       /* Set up already (before a restart, too): the quota is read again with each new token. */
       kp_oauth_token_set_held (token, FALSE);
-      if (kp_credential_get_meta (credential, "quota") == NULL)
-        load_quota (self, credential);
       read_quota (self, credential, set_up);
       return;
     }
@@ -310,7 +311,7 @@ static void
 on_refreshed (KpOAuthToken *token,
               KpGateway    *self)
 {
-  KpCredential *credential = credential_of_auth (self, KP_AUTH (token));
+  KpCredential *credential = kp_gateway_credential_of_auth (self, KP_AUTH (token));
 
   if (credential != NULL)
     maybe_set_up (self, credential);
@@ -346,7 +347,7 @@ kp_gateway_attach_auth (KpGateway    *self,
     }
 
   auth = kp_oauth_token_new (client, kp_gateway_get_auth_session (self));
-  g_signal_connect_object (auth, "refused", G_CALLBACK (on_refused), self, 0);
+  g_signal_connect_object (auth, "refused", G_CALLBACK (kp_gateway_auth_refused), self, 0);
   g_signal_connect_object (auth, "refreshed", G_CALLBACK (on_refreshed), self, 0);
   kp_credential_set_auth (credential, auth);
   /* Held until set up, if it must be; the last quota read is known at once. */

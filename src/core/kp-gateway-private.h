@@ -28,6 +28,11 @@ SoupSession *kp_gateway_get_auth_session   (KpGateway   *self);
 /* kp-gateway-oauth.c */
 void         kp_gateway_attach_auth        (KpGateway    *self,
                                             KpCredential *credential);
+KpCredential *kp_gateway_credential_of_auth (KpGateway   *self,
+                                            KpAuth       *auth);
+void         kp_gateway_auth_refused       (KpAuth       *auth,
+                                            const char   *message,
+                                            KpGateway    *self);
 void         kp_gateway_stop_auth          (KpGateway    *self);
 void         kp_gateway_oauth_adjust_failure (KpCredential *credential,
                                               KpFailure    *failure);

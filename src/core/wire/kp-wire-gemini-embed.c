@@ -37,34 +37,22 @@ static Method
 split_path (const char  *path,
             char       **model)
 {
-  const char *name;
-  const char *colon;
-  g_autofree char *escaped = NULL;
-  g_autofree char *decoded = NULL;
+  g_autofree char *found = NULL;
+  const char *verb;
   Method method;
 
   if (model != NULL)
     *model = NULL;
-  if (path == NULL || !g_str_has_prefix (path, MODELS_PREFIX))
+  if (!kp_gemini_split_path (path, &found, &verb))
     return METHOD_NONE;
-  name = path + strlen (MODELS_PREFIX);
-  colon = strrchr (name, ':');
-  if (colon == NULL || colon == name || colon - name > 3 * KP_GEMINI_MODEL_MAX)
-    return METHOD_NONE;
-  if (g_str_equal (colon + 1, "embedContent"))
+  if (g_str_equal (verb, "embedContent"))
     method = METHOD_ONE;
-  else if (g_str_equal (colon + 1, "batchEmbedContents"))
+  else if (g_str_equal (verb, "batchEmbedContents"))
     method = METHOD_BATCH;
   else
     return METHOD_NONE;
-
-  escaped = g_strndup (name, colon - name);
-  decoded = g_uri_unescape_string (escaped, NULL);
-  if (decoded == NULL || *decoded == '\0' || strlen (decoded) > KP_GEMINI_MODEL_MAX ||
-      !g_utf8_validate (decoded, -1, NULL))
-    return METHOD_NONE;
   if (model != NULL)
-    *model = g_strdup (g_str_has_prefix (decoded, "models/") ? decoded + strlen ("models/") : decoded);
+    *model = g_strdup (g_str_has_prefix (found, "models/") ? found + strlen ("models/") : found);
   return method;
 }
 

@@ -38,6 +38,10 @@ G_BEGIN_DECLS
 /* The longest model name a client may put in a path. */
 #define KP_GEMINI_MODEL_MAX 256
 
+gboolean kp_gemini_split_path (const char   *path,
+                               char        **model,
+                               const char  **verb);
+
 extern const KpWire kp_wire_gemini;
 extern const KpWire kp_wire_gemini_embed;
 extern const KpWireEncoderClass kp_gemini_encoder_class;

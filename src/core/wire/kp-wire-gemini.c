@@ -200,42 +200,63 @@ typedef enum
   METHOD_COUNT,
 } Method;
 
-/* "/v1beta/models/{model}:{method}": the model (decoded) and the method. */
-static Method
-split_path (const char  *path,
-            char       **model)
+/* "/v1beta/models/{model}:{verb}" (shared with kp-wire-gemini-embed.c):
+ * TRUE with the model, decoded and bounded, and a pointer to the verb in
+ * @path; FALSE for any other path.
+ */
+gboolean
+kp_gemini_split_path (const char   *path,
+                      char        **model,
+                      const char  **verb)
 {
   const char *name;
   const char *colon;
   g_autofree char *escaped = NULL;
   g_autofree char *decoded = NULL;
-  Method method;
 
   if (model != NULL)
     *model = NULL;
   if (path == NULL || !g_str_has_prefix (path, MODELS_PREFIX))
-    return METHOD_NONE;
+    return FALSE;
   name = path + strlen (MODELS_PREFIX);
   colon = strrchr (name, ':');
   if (colon == NULL || colon == name || colon - name > 3 * KP_GEMINI_MODEL_MAX)
-    return METHOD_NONE;
-
-  if (g_str_equal (colon + 1, "generateContent"))
-    method = METHOD_GENERATE;
-  else if (g_str_equal (colon + 1, "streamGenerateContent"))
-    method = METHOD_STREAM;
-  else if (g_str_equal (colon + 1, "countTokens"))
-    method = METHOD_COUNT;
-  else
-    return METHOD_NONE;
+    return FALSE;
 
   escaped = g_strndup (name, colon - name);
   decoded = g_uri_unescape_string (escaped, NULL);
   if (decoded == NULL || *decoded == '\0' || strlen (decoded) > KP_GEMINI_MODEL_MAX ||
       !g_utf8_validate (decoded, -1, NULL))
-    return METHOD_NONE;
+    return FALSE;
+  *verb = colon + 1;
   if (model != NULL)
     *model = g_steal_pointer (&decoded);
+  return TRUE;
+}
+
+/* The model (decoded) and the method of a generate path. */
+static Method
+split_path (const char  *path,
+            char       **model)
+{
+  const char *verb;
+  Method method;
+  g_autofree char *found = NULL;
+
+  if (model != NULL)
+    *model = NULL;
+  if (!kp_gemini_split_path (path, &found, &verb))
+    return METHOD_NONE;
+  if (g_str_equal (verb, "generateContent"))
+    method = METHOD_GENERATE;
+  else if (g_str_equal (verb, "streamGenerateContent"))
+    method = METHOD_STREAM;
+  else if (g_str_equal (verb, "countTokens"))
+    method = METHOD_COUNT;
+  else
+    return METHOD_NONE;
+  if (model != NULL)
+    *model = g_steal_pointer (&found);
   return method;
 }
 
