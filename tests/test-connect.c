@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 
 #include "connect/kp-connect.h"
 #include "kp-test-util.h"
@@ -112,6 +113,46 @@ mode_of (const char *path)
   return st.st_mode & 0777;
 }
 
+/* Whether any of the tool's files, or Keypool's records beside them, is there. */
+static gboolean
+any_file_of (const KpConnectTool *tool,
+             const char          *home,
+             gboolean             skip_first)
+{
+  for (const KpConnectFile *f = tool->files + (skip_first ? 1 : 0); f->path != NULL; f++)
+    {
+      g_autofree char *path = kp_connect_dup_path (f, home);
+      const char *suffixes[] = { "", ".keypool-state", ".keypool-backup" };
+
+      for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+        {
+          g_autofree char *name = g_strconcat (path, suffixes[i], NULL);
+
+          if (g_file_test (name, G_FILE_TEST_EXISTS))
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* Every file's text, one after another: to compare a tool's files at once. */
+static char *
+read_all (const KpConnectTool *tool,
+          const char          *home)
+{
+  GString *all = g_string_new (NULL);
+
+  for (const KpConnectFile *f = tool->files; f->path != NULL; f++)
+    {
+      g_autofree char *path = kp_connect_dup_path (f, home);
+      g_autofree char *text = NULL;
+
+      g_file_get_contents (path, &text, NULL, NULL);
+      g_string_append_printf (all, "== %s ==\n%s\n", f->path, text ? text : "(none)");
+    }
+  return g_string_free (all, FALSE);
+}
+
 static void
 assert_connected (const KpConnectTool *tool,
                   const char          *home)
@@ -133,38 +174,39 @@ test_missing (gpointer       user_fixture,
   Fixture *fixture = user_fixture;
   const Case *c = data;
   const KpConnectTool *tool = kp_connect_lookup (c->tool);
-  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autofree char *path = kp_connect_dup_path (tool->files, fixture->home);
   g_autofree char *first = NULL;
   g_autofree char *second = NULL;
   g_autoptr(GError) error = NULL;
   gboolean changed = FALSE;
   guint opened = 0;
 
-  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_assert_false (any_file_of (tool, fixture->home, FALSE));
   g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_no_error (error);
   g_assert_true (changed);
   g_assert_cmpint (opened, ==, 0);
   g_assert_cmpint (mode_of (path), ==, 0600);
   assert_connected (tool, fixture->home);
-  first = read_file (path);
-  g_assert_true (tool->format->check (first, NULL));
+  for (const KpConnectFile *f = tool->files; f->path != NULL; f++)
+    {
+      g_autofree char *each_path = kp_connect_dup_path (f, fixture->home);
+      g_autofree char *text = read_file (each_path);
+
+      g_assert_true (f->format->check (text, NULL));
+    }
+  first = read_all (tool, fixture->home);
 
   /* Again: nothing changes. */
   g_assert_true (kp_connect_write (tool, fixture->home, &values, &changed, &opened, &error));
   g_assert_false (changed);
-  second = read_file (path);
+  second = read_all (tool, fixture->home);
   g_assert_cmpstr (first, ==, second);
 
-  /* Disconnecting removes the file Keypool made, and its records. */
+  /* Disconnecting removes the files Keypool made, and its records. */
   g_assert_true (kp_connect_restore (tool, fixture->home, &error));
   g_assert_no_error (error);
-  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
-  {
-    g_autofree char *state = g_strconcat (path, ".keypool-state", NULL);
-
-    g_assert_false (g_file_test (state, G_FILE_TEST_EXISTS));
-  }
+  g_assert_false (any_file_of (tool, fixture->home, FALSE));
 }
 
 static void
@@ -174,7 +216,7 @@ test_user_file (gpointer       user_fixture,
   Fixture *fixture = user_fixture;
   const Case *c = data;
   const KpConnectTool *tool = kp_connect_lookup (c->tool);
-  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autofree char *path = kp_connect_dup_path (tool->files, fixture->home);
   g_autofree char *backup_path = g_strconcat (path, ".keypool-backup", NULL);
   g_autofree char *first = NULL;
   g_autofree char *second = NULL;
@@ -201,7 +243,7 @@ test_user_file (gpointer       user_fixture,
   g_assert_cmpint (mode_of (backup_path), ==, 0640);
 
   /* The line formats keep every line of the user's as it was. */
-  if (!g_str_equal (tool->format->id, "json"))
+  if (!g_str_equal (tool->files->format->id, "json"))
     {
       g_auto(GStrv) lines = g_strsplit (c->user, "\n", -1);
 
@@ -231,6 +273,7 @@ test_user_file (gpointer       user_fixture,
   g_assert_cmpstr (restored, ==, c->user);
   g_assert_cmpint (mode_of (path), ==, 0640);
   g_assert_false (g_file_test (backup_path, G_FILE_TEST_EXISTS));
+  g_assert_false (any_file_of (tool, fixture->home, TRUE));
 
   /* Nothing of Keypool's is left to undo. */
   g_assert_false (kp_connect_restore (tool, fixture->home, &error));
@@ -244,11 +287,11 @@ test_edited_since (gpointer       user_fixture,
   Fixture *fixture = user_fixture;
   const Case *c = data;
   const KpConnectTool *tool = kp_connect_lookup (c->tool);
-  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autofree char *path = kp_connect_dup_path (tool->files, fixture->home);
   g_autofree char *connected = NULL;
   g_autofree char *edited = NULL;
   g_autofree char *after = NULL;
-  g_autofree char *quoted = tool->format->quote ("edited-later");
+  g_autofree char *quoted = tool->files->format->quote ("edited-later");
   g_autoptr(GError) error = NULL;
   const char *key[] = { "keypoolTestEdit", NULL };
   gboolean changed;
@@ -259,7 +302,7 @@ test_edited_since (gpointer       user_fixture,
   g_assert_cmpint (opened, ==, 0644);
   g_assert_cmpint (mode_of (path), ==, 0600);
   connected = read_file (path);
-  edited = tool->format->set (connected, key, quoted, &error);
+  edited = tool->files->format->set (connected, key, quoted, &error);
   g_assert_no_error (error);
   g_assert_true (g_file_set_contents (path, edited, -1, NULL));
 
@@ -274,10 +317,10 @@ test_edited_since (gpointer       user_fixture,
 
   /* Taking the user's edit out again gives the user's file. */
   {
-    g_autofree char *undone = tool->format->set (after, key, NULL, &error);
+    g_autofree char *undone = tool->files->format->set (after, key, NULL, &error);
 
     g_assert_no_error (error);
-    if (!g_str_equal (tool->format->id, "json"))
+    if (!g_str_equal (tool->files->format->id, "json"))
       g_assert_cmpstr (undone, ==, c->user);
   }
 }
@@ -289,7 +332,7 @@ test_unparsable (gpointer       user_fixture,
   Fixture *fixture = user_fixture;
   const Case *c = data;
   const KpConnectTool *tool = kp_connect_lookup (c->tool);
-  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autofree char *path = kp_connect_dup_path (tool->files, fixture->home);
   g_autofree char *backup_path = g_strconcat (path, ".keypool-backup", NULL);
   g_autofree char *after = NULL;
   g_autofree char *snippet = NULL;
@@ -307,16 +350,29 @@ test_unparsable (gpointer       user_fixture,
   after = read_file (path);
   g_assert_cmpstr (after, ==, c->bad);
   g_assert_false (g_file_test (backup_path, G_FILE_TEST_EXISTS));
+  g_assert_false (any_file_of (tool, fixture->home, TRUE));
 
   kp_connect_inspect (tool, fixture->home, values.url, &status);
   g_assert_cmpstr (kp_connect_file_state_to_string (status.state), ==, "unreadable");
   g_assert_nonnull (status.problem);
 
-  /* What to paste instead is a file Keypool could have written. */
+  /* What to paste instead is a file Keypool could have written, or one
+   * for each file, after a line naming it.
+   */
   snippet = kp_connect_dup_snippet (tool, &values);
   g_assert_nonnull (snippet);
   g_assert_nonnull (strstr (snippet, TOKEN));
-  g_assert_true (tool->format->check (snippet, NULL));
+  if (tool->files[1].path == NULL)
+    g_assert_true (tool->files->format->check (snippet, NULL));
+  else
+    for (const KpConnectFile *f = tool->files; f->path != NULL; f++)
+      {
+        g_autofree char *text = kp_connect_render (f, NULL, &values, NULL);
+        g_autofree char *part = g_strdup_printf ("~/%s:\n%s", f->path, text);
+
+        g_assert_true (f->format->check (text, NULL));
+        g_assert_nonnull (strstr (snippet, part));
+      }
 }
 
 static void
@@ -325,7 +381,7 @@ test_too_big (gpointer       user_fixture,
 {
   Fixture *fixture = user_fixture;
   const KpConnectTool *tool = kp_connect_lookup ("gemini-cli");
-  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autofree char *path = kp_connect_dup_path (tool->files, fixture->home);
   g_autofree char *big = g_strnfill (2 * 1024 * 1024, '#');
   g_autoptr(GError) error = NULL;
   gboolean changed;
@@ -345,7 +401,7 @@ test_too_deep (gpointer       user_fixture,
 {
   Fixture *fixture = user_fixture;
   const KpConnectTool *tool = kp_connect_lookup ("claude-code");
-  g_autofree char *path = kp_connect_dup_path (tool, fixture->home);
+  g_autofree char *path = kp_connect_dup_path (tool->files, fixture->home);
   g_autoptr(GString) deep = g_string_new ("{\"a\":");
   g_autoptr(GError) error = NULL;
   gboolean changed;
@@ -364,18 +420,18 @@ test_too_deep (gpointer       user_fixture,
 static void
 test_codex_toml (void)
 {
-  const KpConnectTool *tool = kp_connect_lookup ("codex");
+  const KpConnectFile *codex_file = kp_connect_lookup ("codex")->files;
   g_autoptr(GError) error = NULL;
   g_autofree char *out = NULL;
 
   /* Keypool's table written some other way is not edited. */
-  out = kp_connect_render (tool, "model_providers = { keypool = { name = \"x\" } }\n", &values, &error);
+  out = kp_connect_render (codex_file, "model_providers = { keypool = { name = \"x\" } }\n", &values, &error);
   g_assert_null (out);
   g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE);
   g_clear_error (&error);
 
   /* Multi-line values are one value; top-level keys stay before the tables. */
-  out = kp_connect_render (tool,
+  out = kp_connect_render (codex_file,
                            "notify = [\n  \"a\",\n  \"b\",\n]\ninstructions = \"\"\"\n[not a table]\n\"\"\"\n"
                            "[tui]\nmodel = \"kept\"\n", &values, &error);
   g_assert_no_error (error);
@@ -447,7 +503,7 @@ test_continue_detected (gpointer       user_fixture,
 
   /* The user's own ~/.continue: a config Keypool did not make, or anything else in it. */
   {
-    g_autofree char *config = kp_connect_dup_path (tool, fixture->home);
+    g_autofree char *config = kp_connect_dup_path (tool->files, fixture->home);
     g_autofree char *index = g_build_filename (fixture->home, ".continue", "index", NULL);
 
     put_file (config, "name: Mine\n", 0600);
@@ -459,6 +515,372 @@ test_continue_detected (gpointer       user_fixture,
   }
 
   g_setenv ("PATH", old_path, TRUE);
+}
+
+/* Gemini CLI: ~/.gemini/.env and the sign-in kind in ~/.gemini/settings.json. */
+#define GEMINI_ENV "# mine\nNO_BROWSER=true\n"
+#define GEMINI_SETTINGS \
+  "{\n    \"security\": {\"folderTrust\": {\"enabled\": true}, \"auth\": {\"useExternal\": false}},\n" \
+  "    \"ui\": {\"theme\": \"GitHub\"}, \"general\": {\"vimMode\": true}\n}"
+
+typedef struct
+{
+  const KpConnectTool *tool;
+  char                *env;
+  char                *settings;
+} Gemini;
+
+static void
+gemini_init (Gemini     *gemini,
+             const char *home)
+{
+  gemini->tool = kp_connect_lookup ("gemini-cli");
+  g_assert_nonnull (gemini->tool->files[1].path);
+  g_assert_null (gemini->tool->files[2].path);
+  gemini->env = kp_connect_dup_path (&gemini->tool->files[0], home);
+  gemini->settings = kp_connect_dup_path (&gemini->tool->files[1], home);
+  g_assert_true (g_str_has_suffix (gemini->env, "/.gemini/.env"));
+  g_assert_true (g_str_has_suffix (gemini->settings, "/.gemini/settings.json"));
+}
+
+static void
+gemini_clear (Gemini *gemini)
+{
+  g_free (gemini->env);
+  g_free (gemini->settings);
+}
+
+static const char *
+state_of (const KpConnectTool *tool,
+          const char          *home)
+{
+  g_auto(KpConnectStatus) status = { 0 };
+
+  kp_connect_inspect (tool, home, values.url, &status);
+  return kp_connect_file_state_to_string (status.state);
+}
+
+/* The string at @path in the JSON file @file, or NULL. */
+static char *
+json_string_at (const char         *file,
+                const char * const *path)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonNode *node;
+
+  g_assert_true (json_parser_load_from_file (parser, file, NULL));
+  node = json_parser_get_root (parser);
+  for (guint i = 0; path[i] != NULL; i++)
+    {
+      if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+        return NULL;
+      node = json_object_get_member (json_node_get_object (node), path[i]);
+    }
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
+    return NULL;
+  return json_node_get_value_type (node) == G_TYPE_STRING ? g_strdup (json_node_get_string (node))
+         : json_node_get_value_type (node) == G_TYPE_BOOLEAN ? g_strdup (json_node_get_boolean (node) ? "true" : "false")
+         : NULL;
+}
+
+static void
+assert_json_at (const char *file,
+                const char *expected,
+                ...)
+{
+  const char *path[8] = { NULL };
+  g_autofree char *value = NULL;
+  va_list args;
+
+  va_start (args, expected);
+  for (guint i = 0; i < G_N_ELEMENTS (path) - 1 && (path[i] = va_arg (args, const char *)) != NULL; i++)
+    ;
+  va_end (args);
+  value = json_string_at (file, path);
+  g_assert_cmpstr (value, ==, expected);
+}
+
+/* The user's settings.json keeps every other setting, in the security
+ * object too; connecting again changes nothing; disconnecting gives both
+ * files back byte for byte, with their modes.
+ */
+static void
+test_gemini_settings (gpointer       user_fixture,
+                      gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  Gemini gemini;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  g_autofree char *env_after = NULL;
+  g_autofree char *settings_after = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean changed = FALSE;
+  guint opened = 0;
+
+  gemini_init (&gemini, fixture->home);
+  put_file (gemini.env, GEMINI_ENV, 0644);
+  put_file (gemini.settings, GEMINI_SETTINGS, 0644);
+  g_assert_cmpstr (state_of (gemini.tool, fixture->home), ==, "other");
+
+  g_assert_true (kp_connect_write (gemini.tool, fixture->home, &values, &changed, &opened, &error));
+  g_assert_no_error (error);
+  g_assert_true (changed);
+  g_assert_cmpint (opened, ==, 0644);
+  assert_connected (gemini.tool, fixture->home);
+
+  assert_json_at (gemini.settings, "gemini-api-key", "security", "auth", "selectedType", NULL);
+  assert_json_at (gemini.settings, "false", "security", "auth", "useExternal", NULL);
+  assert_json_at (gemini.settings, "true", "security", "folderTrust", "enabled", NULL);
+  assert_json_at (gemini.settings, "GitHub", "ui", "theme", NULL);
+  assert_json_at (gemini.settings, "true", "general", "vimMode", NULL);
+  /* Only the file with the token is made private. */
+  g_assert_cmpint (mode_of (gemini.env), ==, 0600);
+  g_assert_cmpint (mode_of (gemini.settings), ==, 0644);
+  env_after = read_file (gemini.env);
+  g_assert_true (g_str_has_prefix (env_after, GEMINI_ENV));
+  g_assert_nonnull (strstr (env_after, "\nGOOGLE_GEMINI_BASE_URL=http://127.0.0.1:7878\n"));
+  {
+    g_autofree char *env_backup = g_strconcat (gemini.env, ".keypool-backup", NULL);
+    g_autofree char *settings_backup = g_strconcat (gemini.settings, ".keypool-backup", NULL);
+    g_autofree char *env_copy = read_file (env_backup);
+    g_autofree char *settings_copy = read_file (settings_backup);
+
+    g_assert_cmpstr (env_copy, ==, GEMINI_ENV);
+    g_assert_cmpstr (settings_copy, ==, GEMINI_SETTINGS);
+  }
+
+  first = read_all (gemini.tool, fixture->home);
+  g_assert_true (kp_connect_write (gemini.tool, fixture->home, &values, &changed, &opened, &error));
+  g_assert_no_error (error);
+  g_assert_false (changed);
+  second = read_all (gemini.tool, fixture->home);
+  g_assert_cmpstr (first, ==, second);
+
+  g_assert_true (kp_connect_restore (gemini.tool, fixture->home, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&env_after, g_free);
+  env_after = read_file (gemini.env);
+  settings_after = read_file (gemini.settings);
+  g_assert_cmpstr (env_after, ==, GEMINI_ENV);
+  g_assert_cmpstr (settings_after, ==, GEMINI_SETTINGS);
+  g_assert_cmpint (mode_of (gemini.env), ==, 0644);
+  g_assert_cmpint (mode_of (gemini.settings), ==, 0644);
+  {
+    g_autofree char *state = g_strconcat (gemini.settings, ".keypool-state", NULL);
+    g_autofree char *backup = g_strconcat (gemini.settings, ".keypool-backup", NULL);
+
+    g_assert_false (g_file_test (state, G_FILE_TEST_EXISTS));
+    g_assert_false (g_file_test (backup, G_FILE_TEST_EXISTS));
+  }
+  g_assert_cmpstr (state_of (gemini.tool, fixture->home), ==, "other");
+  gemini_clear (&gemini);
+}
+
+/* A settings.json Keypool cannot edit: neither file is touched, and the
+ * user is told which file, and what to paste in each.
+ */
+static void
+test_gemini_unparsable (gpointer       user_fixture,
+                        gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  const char *bad[] = {
+    "{\n  // Gemini CLI reads comments; Keypool would lose them\n  \"ui\": {}\n}\n",
+    "{\"security\": \"not an object\"}",
+    "{\"security\": {\"auth\": [1, 2]}}",
+    "{ \"ui\": ",
+  };
+  Gemini gemini;
+
+  gemini_init (&gemini, fixture->home);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    for (guint with_env = 0; with_env < 2; with_env++)
+      {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *settings_after = NULL;
+        g_auto(KpConnectStatus) status = { 0 };
+        gboolean changed = TRUE;
+        guint opened = 0;
+
+        if (with_env)
+          put_file (gemini.env, GEMINI_ENV, 0644);
+        else
+          g_unlink (gemini.env);
+        put_file (gemini.settings, bad[i], 0644);
+
+        g_assert_false (kp_connect_write (gemini.tool, fixture->home, &values, &changed, &opened, &error));
+        g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE);
+        g_assert_nonnull (strstr (error->message, "cannot edit"));
+        g_assert_nonnull (strstr (error->message, gemini.settings));
+        g_assert_false (changed);
+        settings_after = read_file (gemini.settings);
+        g_assert_cmpstr (settings_after, ==, bad[i]);
+        if (with_env)
+          {
+            g_autofree char *env_after = read_file (gemini.env);
+
+            g_assert_cmpstr (env_after, ==, GEMINI_ENV);
+            g_assert_cmpint (mode_of (gemini.env), ==, 0644);
+          }
+        else
+          g_assert_false (g_file_test (gemini.env, G_FILE_TEST_EXISTS));
+        {
+          const char *records[] = {
+            ".gemini/.env.keypool-state", ".gemini/.env.keypool-backup",
+            ".gemini/settings.json.keypool-state", ".gemini/settings.json.keypool-backup",
+          };
+
+          for (guint j = 0; j < G_N_ELEMENTS (records); j++)
+            {
+              g_autofree char *record = g_build_filename (fixture->home, records[j], NULL);
+
+              g_assert_false (g_file_test (record, G_FILE_TEST_EXISTS));
+            }
+        }
+
+        kp_connect_inspect (gemini.tool, fixture->home, values.url, &status);
+        g_assert_cmpstr (kp_connect_file_state_to_string (status.state), ==, "unreadable");
+        g_assert_nonnull (strstr (status.problem, gemini.settings));
+        g_assert_false (status.restorable);
+      }
+  gemini_clear (&gemini);
+}
+
+/* Points at Keypool only when both files do: a .env set up by hand with
+ * another sign-in chosen is not connected, and connecting sets the rest.
+ */
+static void
+test_gemini_both_files (gpointer       user_fixture,
+                        gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  const char *by_hand =
+    "GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:7878\nGEMINI_API_KEY=" TOKEN "\nGEMINI_MODEL=openai/gpt-5\n";
+  const char *oauth = "{\"security\": {\"auth\": {\"selectedType\": \"oauth-personal\"}}}";
+  Gemini gemini;
+  g_autofree char *env_after = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean changed;
+  guint opened;
+
+  gemini_init (&gemini, fixture->home);
+  put_file (gemini.env, by_hand, 0600);
+  g_assert_cmpstr (state_of (gemini.tool, fixture->home), ==, "other");
+  put_file (gemini.settings, oauth, 0600);
+  g_assert_cmpstr (state_of (gemini.tool, fixture->home), ==, "other");
+
+  g_assert_true (kp_connect_write (gemini.tool, fixture->home, &values, &changed, &opened, &error));
+  g_assert_no_error (error);
+  g_assert_true (changed);
+  assert_connected (gemini.tool, fixture->home);
+  env_after = read_file (gemini.env);
+  g_assert_cmpstr (env_after, ==, by_hand);
+  assert_json_at (gemini.settings, "gemini-api-key", "security", "auth", "selectedType", NULL);
+
+  /* The user signs in with Google again: no longer connected. */
+  put_file (gemini.settings, oauth, 0600);
+  g_assert_cmpstr (state_of (gemini.tool, fixture->home), ==, "other");
+
+  /* Disconnecting keeps the user's later edit (written back as JSON is). */
+  g_assert_true (kp_connect_restore (gemini.tool, fixture->home, &error));
+  g_assert_no_error (error);
+  assert_json_at (gemini.settings, "oauth-personal", "security", "auth", "selectedType", NULL);
+  g_clear_pointer (&env_after, g_free);
+  env_after = read_file (gemini.env);
+  g_assert_cmpstr (env_after, ==, by_hand);
+  gemini_clear (&gemini);
+}
+
+/* Connected before Keypool wrote settings.json: disconnecting restores the
+ * .env and leaves settings.json alone; connecting again adds it.
+ */
+static void
+test_gemini_older_connection (gpointer       user_fixture,
+                              gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  Gemini gemini;
+  KpConnectFile env_only[2] = { { NULL } };
+  KpConnectTool older;
+  g_autofree char *settings_after = NULL;
+  g_autofree char *env_after = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean changed;
+  guint opened;
+
+  gemini_init (&gemini, fixture->home);
+  env_only[0] = gemini.tool->files[0];
+  older = *gemini.tool;
+  older.files = env_only;
+
+  put_file (gemini.env, GEMINI_ENV, 0644);
+  put_file (gemini.settings, GEMINI_SETTINGS, 0644);
+  g_assert_true (kp_connect_write (&older, fixture->home, &values, &changed, &opened, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (state_of (gemini.tool, fixture->home), ==, "other");
+
+  g_assert_true (kp_connect_restore (gemini.tool, fixture->home, &error));
+  g_assert_no_error (error);
+  env_after = read_file (gemini.env);
+  settings_after = read_file (gemini.settings);
+  g_assert_cmpstr (env_after, ==, GEMINI_ENV);
+  g_assert_cmpstr (settings_after, ==, GEMINI_SETTINGS);
+
+  /* Connected the old way, then again: both files, and both come back. */
+  g_assert_true (kp_connect_write (&older, fixture->home, &values, &changed, &opened, &error));
+  g_assert_true (kp_connect_write (gemini.tool, fixture->home, &values, &changed, &opened, &error));
+  g_assert_no_error (error);
+  g_assert_true (changed);
+  assert_connected (gemini.tool, fixture->home);
+  g_assert_true (kp_connect_restore (gemini.tool, fixture->home, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&env_after, g_free);
+  g_clear_pointer (&settings_after, g_free);
+  env_after = read_file (gemini.env);
+  settings_after = read_file (gemini.settings);
+  g_assert_cmpstr (env_after, ==, GEMINI_ENV);
+  g_assert_cmpstr (settings_after, ==, GEMINI_SETTINGS);
+  g_assert_cmpint (mode_of (gemini.env), ==, 0644);
+  gemini_clear (&gemini);
+}
+
+/* A record that cannot be written for the second file: the first file's
+ * record and backup are taken back, and neither file changes.
+ */
+static void
+test_gemini_half_way (gpointer       user_fixture,
+                      gconstpointer  data)
+{
+  Fixture *fixture = user_fixture;
+  Gemini gemini;
+  g_autofree char *blocker = NULL;
+  g_autofree char *env_after = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean changed = TRUE;
+  guint opened;
+
+  gemini_init (&gemini, fixture->home);
+  put_file (gemini.env, GEMINI_ENV, 0644);
+  /* A folder where settings.json's record goes: writing it fails, even as root. */
+  blocker = g_strconcat (gemini.settings, ".keypool-state", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (blocker, 0700), ==, 0);
+
+  g_assert_false (kp_connect_write (gemini.tool, fixture->home, &values, &changed, &opened, &error));
+  g_assert_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO);
+  g_assert_false (changed);
+  env_after = read_file (gemini.env);
+  g_assert_cmpstr (env_after, ==, GEMINI_ENV);
+  g_assert_cmpint (mode_of (gemini.env), ==, 0644);
+  g_assert_false (g_file_test (gemini.settings, G_FILE_TEST_EXISTS));
+  {
+    g_autofree char *state = g_strconcat (gemini.env, ".keypool-state", NULL);
+    g_autofree char *backup = g_strconcat (gemini.env, ".keypool-backup", NULL);
+
+    g_assert_false (g_file_test (state, G_FILE_TEST_EXISTS));
+    g_assert_false (g_file_test (backup, G_FILE_TEST_EXISTS));
+  }
+  gemini_clear (&gemini);
 }
 
 int
@@ -485,5 +907,15 @@ main (int   argc,
   g_test_add_func ("/keypool/connect/codex-toml", test_codex_toml);
   g_test_add_vtable ("/keypool/connect/continue-detected", sizeof (Fixture), NULL, fixture_setup,
                      test_continue_detected, fixture_teardown);
+  g_test_add_vtable ("/keypool/connect/gemini-cli/settings", sizeof (Fixture), NULL, fixture_setup,
+                     test_gemini_settings, fixture_teardown);
+  g_test_add_vtable ("/keypool/connect/gemini-cli/settings-unparsable", sizeof (Fixture), NULL,
+                     fixture_setup, test_gemini_unparsable, fixture_teardown);
+  g_test_add_vtable ("/keypool/connect/gemini-cli/both-files", sizeof (Fixture), NULL, fixture_setup,
+                     test_gemini_both_files, fixture_teardown);
+  g_test_add_vtable ("/keypool/connect/gemini-cli/older-connection", sizeof (Fixture), NULL,
+                     fixture_setup, test_gemini_older_connection, fixture_teardown);
+  g_test_add_vtable ("/keypool/connect/gemini-cli/half-way", sizeof (Fixture), NULL, fixture_setup,
+                     test_gemini_half_way, fixture_teardown);
   return g_test_run ();
 }

@@ -109,7 +109,7 @@ on_connected (GObject      *object,
   if (result->problem != NULL)
     {
       g_application_command_line_printerr (cmdline,
-                                           "keypool: %s\nThe file is left as it is. Put this in it "
+                                           "keypool: %s\nNothing is written. Put this in it "
                                            "yourself (it has %s’s new token):\n",
                                            result->problem, pending->tool->name);
       g_application_command_line_print (cmdline, "%s", result->snippet);
@@ -118,16 +118,18 @@ on_connected (GObject      *object,
     }
 
   if (result->changed)
-    g_application_command_line_print (cmdline, "%s now uses Keypool: %s is written (a backup of "
+    g_application_command_line_print (cmdline, "%s now uses Keypool: written to %s (a backup of "
                                       "what was there is beside it).\n",
                                       pending->tool->name, result->path);
   else
-    g_application_command_line_print (cmdline, "%s already uses Keypool: %s is unchanged.\n",
+    g_application_command_line_print (cmdline, "%s already uses Keypool: %s unchanged.\n",
                                       pending->tool->name, result->path);
   if (result->opened_mode != 0)
     g_application_command_line_print (cmdline, "%s was open to others (mode %04o); it holds a "
                                       "token now, so it is 0600: only you can read it.\n",
-                                      result->path, result->opened_mode);
+                                      result->token_path, result->opened_mode);
+  if (pending->tool->note != NULL)
+    g_application_command_line_print (cmdline, "%s\n", pending->tool->note);
   g_application_command_line_print (cmdline, "Model: %s%s\n", result->model,
                                     result->model_served ? ""
                                     : " (no key of yours serves it now: add one, or pick another "

@@ -144,7 +144,8 @@ on_connected (GObject      *object,
     message = g_strdup (error->message);
   else if (result->problem != NULL)
     {
-      message = g_strdup_printf (_("%s is left as it is: paste its settings yourself"), result->path);
+      message = g_strdup_printf (_("Nothing is written to %s: paste the settings yourself"),
+                                 result->path);
       adw_expander_row_set_expanded (ADW_EXPANDER_ROW (self), TRUE);
     }
   else if (result->model_served)
@@ -157,7 +158,7 @@ on_connected (GObject      *object,
     {
       /* Translators: a sentence after the one above; %s is a file. */
       char *more = g_strdup_printf (_("%s. Only you can read %s now: it holds a token"), message,
-                                    result->path);
+                                    result->token_path);
 
       g_free (message);
       message = more;

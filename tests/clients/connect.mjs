@@ -221,21 +221,23 @@ test('keypool connect gemini-cli: gemini -p answers through Keypool with its own
     return;
   }
   const path = join(home, '.gemini', '.env');
-  /* The user's own settings: one in the .env, the rest in settings.json,
-   * which Keypool does not touch (nothing leaves the machine). Gemini CLI
-   * reads ~/.gemini/.env only in a folder the user trusts: this one is.
-   * Gemini CLI 0.61 also needs the API-key sign-in chosen in settings.json:
-   * with GOOGLE_GEMINI_BASE_URL alone it says "Invalid auth method".
+  const settingsPath = join(home, '.gemini', 'settings.json');
+  /* The user's own settings: one in the .env, and a settings.json without
+   * a sign-in chosen; Gemini CLI works with nothing but what `keypool
+   * connect` adds to them. Gemini CLI reads ~/.gemini/.env only in a
+   * folder the user trusts (it asks, and keeps the answer in
+   * trustedFolders.json): the work folder is one. Trusting is the user's
+   * decision; Keypool does not make it. Usage statistics are off so that
+   * nothing leaves the machine (Gemini CLI works without that too: the
+   * trap proxy refuses them).
    */
   const mine = '# mine\nNO_BROWSER=true\n';
+  const mySettings = JSON.stringify({
+    ui: { theme: 'GitHub' }, privacy: { usageStatisticsEnabled: false }, security: { folderTrust: { enabled: true } },
+  });
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, mine, { mode: 0o644 });
-  writeFileSync(join(home, '.gemini', 'settings.json'), JSON.stringify({
-    security: { auth: { selectedType: 'gemini-api-key' } },
-    privacy: { usageStatisticsEnabled: false },
-    telemetry: { enabled: false },
-    general: { disableAutoUpdate: true, disableUpdateNag: true },
-  }));
+  writeFileSync(settingsPath, mySettings, { mode: 0o644 });
   writeFileSync(join(home, '.gemini', 'trustedFolders.json'), JSON.stringify({ [join(home, 'work')]: 'TRUST_FOLDER' }));
 
   const connected = connect('gemini-cli');
@@ -248,6 +250,12 @@ test('keypool connect gemini-cli: gemini -p answers through Keypool with its own
   assert.match(written, /^GEMINI_MODEL="?google\/gemini-2\.5-pro"?$/m);
   const token = /^GEMINI_API_KEY="?([^"\n]+)"?$/m.exec(written)?.[1];
   checkToken(token, [connected.stdout, connected.stderr]);
+  /* The API-key sign-in is chosen; the user's other settings stay. */
+  const settings = JSON.parse(readFileSync(settingsPath, 'utf8'));
+  assert.deepEqual(settings, {
+    ui: { theme: 'GitHub' }, privacy: { usageStatisticsEnabled: false },
+    security: { folderTrust: { enabled: true }, auth: { selectedType: 'gemini-api-key' } },
+  });
 
   const trapBefore = trap.attempts.length;
   const seen = (await gateway.upstreamRequests()).length;
@@ -268,12 +276,16 @@ test('keypool connect gemini-cli: gemini -p answers through Keypool with its own
   assert.ok(rows.length > before, 'no request of the client "Gemini CLI" in the ledger');
   assert.match(rows[0], /google\/gemini-2\.5-pro/);
 
+  const writtenSettings = readFileSync(settingsPath, 'utf8');
   const again = connect('gemini-cli');
   assert.match(again.stdout, /already uses Keypool/);
   assert.equal(readFileSync(path, 'utf8'), written);
+  assert.equal(readFileSync(settingsPath, 'utf8'), writtenSettings);
 
   const gone = keypool('disconnect', 'gemini-cli');
   assert.equal(gone.code, 0, gone.stderr);
   assert.equal(readFileSync(path, 'utf8'), mine);
   assert.equal(statSync(path).mode & 0o777, 0o644, 'disconnect did not put the file\'s mode back');
+  assert.equal(readFileSync(settingsPath, 'utf8'), mySettings);
+  assert.equal(statSync(settingsPath).mode & 0o777, 0o644);
 });

@@ -3,8 +3,9 @@
  * What each tool reads, and where: adding a tool is one table here and one
  * line in the list. A tool counts as installed when its program is on PATH,
  * or where it has none (an editor extension) by its markers; its settings
- * folder counts only with more in it than connecting makes. The models are strong coding models, the tool's own
- * family first; Keypool picks the cheapest the user's keys serve now.
+ * folder counts only with more in it than connecting makes. The models are
+ * strong coding models, the tool's own family first; Keypool picks the
+ * cheapest the user's keys serve now.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -39,13 +40,16 @@ static const KpConnectEntry claude_entries[] = {
   { { NULL } }
 };
 
+static const KpConnectFile claude_files[] = {
+  { ".claude/settings.json", &kp_conf_format_json, NULL, claude_entries },
+  { NULL }
+};
+
 static const KpConnectTool claude_code = {
   .id = "claude-code",
   .name = "Claude Code",
-  .file = ".claude/settings.json",
-  .format = &kp_conf_format_json,
+  .files = claude_files,
   .programs = claude_programs,
-  .entries = claude_entries,
   .url_path = claude_url,
   .token_path = claude_token,
   .model_path = claude_model,
@@ -75,20 +79,27 @@ static const KpConnectEntry codex_entries[] = {
   { { NULL } }
 };
 
+static const KpConnectFile codex_files[] = {
+  { ".codex/config.toml", &kp_conf_format_toml, NULL, codex_entries },
+  { NULL }
+};
+
 static const KpConnectTool codex = {
   .id = "codex",
   .name = "Codex",
-  .file = ".codex/config.toml",
-  .format = &kp_conf_format_toml,
+  .files = codex_files,
   .programs = codex_programs,
-  .entries = codex_entries,
   .url_path = codex_url,
   .token_path = codex_token,
   .model_path = codex_model,
   .models = codex_models,
 };
 
-/* Gemini CLI: ~/.gemini/.env. Google's SDK adds /v1beta to the base URL. */
+/* Gemini CLI: the URL, the key and the model in ~/.gemini/.env (Google's
+ * SDK adds /v1beta to the base URL), and the API-key sign-in chosen in
+ * ~/.gemini/settings.json: with a base URL and no sign-in chosen, Gemini
+ * CLI takes the "gateway" kind, which it then refuses.
+ */
 static const char * const gemini_programs[] = { "gemini", NULL };
 static const char * const gemini_url[] = { "GOOGLE_GEMINI_BASE_URL", NULL };
 static const char * const gemini_token[] = { "GEMINI_API_KEY", NULL };
@@ -105,17 +116,29 @@ static const KpConnectEntry gemini_entries[] = {
   { { NULL } }
 };
 
+static const KpConnectEntry gemini_settings_entries[] = {
+  { { "security", "auth", "selectedType" }, "gemini-api-key", FALSE },
+  { { NULL } }
+};
+
+static const KpConnectFile gemini_files[] = {
+  { ".gemini/.env", &kp_conf_format_dotenv, NULL, gemini_entries },
+  { ".gemini/settings.json", &kp_conf_format_json, NULL, gemini_settings_entries },
+  { NULL }
+};
+
 static const KpConnectTool gemini_cli = {
   .id = "gemini-cli",
   .name = "Gemini CLI",
-  .file = ".gemini/.env",
-  .format = &kp_conf_format_dotenv,
+  .files = gemini_files,
   .programs = gemini_programs,
-  .entries = gemini_entries,
   .url_path = gemini_url,
   .token_path = gemini_token,
   .model_path = gemini_model,
   .models = gemini_models,
+  /* It reads ~/.gemini/.env only in a folder the user trusts (it asks). */
+  .note = "Gemini CLI reads ~/.gemini/.env only in folders you trust: when it asks, trust "
+          "the folder you work in.",
 };
 
 /* Continue: an OpenAI-compatible model named "Keypool" in config.yaml. */
@@ -147,15 +170,18 @@ static const KpConnectEntry continue_entries[] = {
   { { NULL } }
 };
 
+static const KpConnectFile continue_files[] = {
+  { ".continue/config.yaml", &kp_conf_format_yaml,
+    "name: Local Config\nversion: 1.0.0\nschema: v1\n", continue_entries },
+  { NULL }
+};
+
 static const KpConnectTool continue_tool = {
   .id = "continue",
   .name = "Continue",
-  .file = ".continue/config.yaml",
-  .format = &kp_conf_format_yaml,
+  .files = continue_files,
   .programs = continue_programs,
   .markers = continue_markers,
-  .skeleton = "name: Local Config\nversion: 1.0.0\nschema: v1\n",
-  .entries = continue_entries,
   .url_path = continue_url,
   .token_path = continue_token,
   .model_path = continue_model,
@@ -175,13 +201,16 @@ static const KpConnectEntry aider_entries[] = {
   { { NULL } }
 };
 
+static const KpConnectFile aider_files[] = {
+  { ".aider.conf.yml", &kp_conf_format_yaml, NULL, aider_entries },
+  { NULL }
+};
+
 static const KpConnectTool aider = {
   .id = "aider",
   .name = "aider",
-  .file = ".aider.conf.yml",
-  .format = &kp_conf_format_yaml,
+  .files = aider_files,
   .programs = aider_programs,
-  .entries = aider_entries,
   .url_path = aider_url,
   .token_path = aider_token,
   .model_path = aider_model,
@@ -203,14 +232,17 @@ static const KpConnectEntry opencode_entries[] = {
   { { NULL } }
 };
 
+static const KpConnectFile opencode_files[] = {
+  { ".config/opencode/opencode.json", &kp_conf_format_json,
+    "{\"$schema\": \"https://opencode.ai/config.json\"}", opencode_entries },
+  { NULL }
+};
+
 static const KpConnectTool opencode = {
   .id = "opencode",
   .name = "opencode",
-  .file = ".config/opencode/opencode.json",
-  .format = &kp_conf_format_json,
+  .files = opencode_files,
   .programs = opencode_programs,
-  .skeleton = "{\"$schema\": \"https://opencode.ai/config.json\"}",
-  .entries = opencode_entries,
   .url_path = opencode_url,
   .token_path = opencode_token,
   .model_path = opencode_model,

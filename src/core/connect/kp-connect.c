@@ -1,12 +1,17 @@
-/* kp-connect.c: reading, editing, backing up and restoring tools' configs
+/* kp-connect.c: editing, backing up and restoring tools' configs
  *
- * Before Keypool first writes a tool's file it copies it beside itself
- * (FILE.keypool-backup, the same bytes and mode) and records, in
+ * Before Keypool first writes one of a tool's files it copies it beside
+ * itself (FILE.keypool-backup, the same bytes and mode) and records, in
  * FILE.keypool-state, whether there was a file and a digest of what Keypool
  * wrote. Disconnecting puts the backup back as it was when the file is still
  * what Keypool wrote; when the user edited it since, only the keys Keypool
  * owns are put back to what the backup had, and the user's edits stay.
  * Every write is atomic (a temporary file renamed over) and keeps the mode.
+ *
+ * A tool's files are one unit: every one is read and edited in memory
+ * before any is written, so that one Keypool cannot edit leaves them all
+ * as they are; the backups are made before the first write, and a write
+ * that fails undoes the ones before it.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -16,7 +21,7 @@
 
 #include "config.h"
 
-#include "kp-connect.h"
+#include "kp-connect-private.h"
 
 #include <errno.h>
 #include <string.h>
@@ -24,36 +29,19 @@
 
 #include <glib/gstdio.h>
 
-/* A config file is small; a larger one is not edited. */
-#define FILE_MAX (1024 * 1024)
-#define STATE_GROUP "keypool-connect"
-
-const char *
-kp_connect_file_state_to_string (KpConnectFileState state)
-{
-  switch (state)
-    {
-    case KP_CONNECT_FILE_MISSING: return "missing";
-    case KP_CONNECT_FILE_OTHER: return "other";
-    case KP_CONNECT_FILE_CONNECTED: return "connected";
-    case KP_CONNECT_FILE_UNREADABLE: return "unreadable";
-    default: g_assert_not_reached ();
-    }
-}
-
+/**
+ * kp_connect_read_bounded:
+ * @exists: (out): whether there is a file at @path
+ * @mode: (out) (optional): its mode
+ *
+ * Returns: (transfer full) (nullable): the file's text; NULL with *@exists
+ *   FALSE when there is none, or with @error when Keypool does not edit it
+ */
 char *
-kp_connect_dup_path (const KpConnectTool *tool,
-                     const char          *home)
-{
-  return g_build_filename (home, tool->file, NULL);
-}
-
-/* The file's text; NULL with *@exists FALSE when there is none. */
-static char *
-read_bounded (const char  *path,
-              gboolean    *exists,
-              guint       *mode,
-              GError     **error)
+kp_connect_read_bounded (const char  *path,
+                         gboolean    *exists,
+                         guint       *mode,
+                         GError     **error)
 {
   GStatBuf st;
   g_autofree char *contents = NULL;
@@ -77,15 +65,15 @@ read_bounded (const char  *path,
                    "%s is not a plain file (a link, perhaps); Keypool does not replace it", path);
       return NULL;
     }
-  if (st.st_size > FILE_MAX)
+  if (st.st_size > KP_CONNECT_FILE_MAX)
     {
       g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_TOO_BIG,
-                   "%s is larger than %d bytes; Keypool does not edit it", path, FILE_MAX);
+                   "%s is larger than %d bytes; Keypool does not edit it", path, KP_CONNECT_FILE_MAX);
       return NULL;
     }
   if (!g_file_get_contents (path, &contents, &len, error))
     return NULL;
-  if (len > FILE_MAX || strlen (contents) != len || !g_utf8_validate (contents, len, NULL))
+  if (len > KP_CONNECT_FILE_MAX || strlen (contents) != len || !g_utf8_validate (contents, len, NULL))
     {
       g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE,
                    "%s is not UTF-8 text; Keypool does not edit it", path);
@@ -94,75 +82,11 @@ read_bounded (const char  *path,
   return g_steal_pointer (&contents);
 }
 
-/* Whether @dir has an entry that is not Keypool's own doing: a file other
- * than the tool's config and Keypool's records beside it, or the config
- * itself when Keypool did not make it.
- */
-static gboolean
-has_user_entries (const KpConnectTool *tool,
-                  const char          *home,
-                  const char          *dir)
-{
-  g_autofree char *path = kp_connect_dup_path (tool, home);
-  g_autofree char *base = g_path_get_basename (path);
-  g_autofree char *state_name = g_strconcat (base, ".keypool-state", NULL);
-  g_autofree char *backup_name = g_strconcat (base, ".keypool-backup", NULL);
-  g_autofree char *state_path = g_strconcat (path, ".keypool-state", NULL);
-  g_autoptr(GKeyFile) state = g_key_file_new ();
-  g_autoptr(GDir) listing = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  if (listing == NULL)
-    return FALSE;
-  while ((name = g_dir_read_name (listing)) != NULL)
-    if (!g_str_equal (name, base) && !g_str_equal (name, state_name) &&
-        !g_str_equal (name, backup_name))
-      return TRUE;
-  /* Only the config (if anything): the user's own unless Keypool made it. */
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
-    return FALSE;
-  if (!g_key_file_load_from_file (state, state_path, G_KEY_FILE_NONE, NULL))
-    return TRUE;
-  return g_key_file_get_boolean (state, STATE_GROUP, "existed", NULL);
-}
-
-/* Whether @marker (relative to @home; see KpConnectTool) is there. */
-static gboolean
-marker_exists (const KpConnectTool *tool,
-               const char          *home,
-               const char          *marker)
-{
-  g_autofree char *path = g_build_filename (home, marker, NULL);
-  g_autofree char *config = kp_connect_dup_path (tool, home);
-  g_autofree char *config_dir = g_path_get_dirname (config);
-  g_autofree char *dir = NULL;
-  g_autofree char *prefix = NULL;
-  g_autoptr(GDir) listing = NULL;
-  const char *name;
-
-  if (!g_str_has_suffix (path, "*"))
-    {
-      if (g_str_equal (path, config_dir))
-        return has_user_entries (tool, home, path);
-      return g_file_test (path, G_FILE_TEST_EXISTS);
-    }
-  path[strlen (path) - 1] = '\0';
-  dir = g_path_get_dirname (path);
-  prefix = g_path_get_basename (path);
-  listing = g_dir_open (dir, 0, NULL);
-  if (listing == NULL)
-    return FALSE;
-  /* A bounded look: an extensions folder has some hundreds of entries. */
-  for (guint n = 0; (name = g_dir_read_name (listing)) != NULL && n < 10000; n++)
-    if (g_str_has_prefix (name, prefix))
-      return TRUE;
-  return FALSE;
-}
-
-static char *
-fill (const char            *format,
-      const KpConnectValues *values,
-      const KpConfFormat    *quote_with)
+/* @format with @values in it; each quoted with @quote_with, when given. */
+char *
+kp_connect_fill (const char            *format,
+                 const KpConnectValues *values,
+                 const KpConfFormat    *quote_with)
 {
   g_autoptr(GString) text = g_string_new (format);
   const char *names[] = { "@URL@", "@ROOT@", "@TOKEN@", "@MODEL@" };
@@ -185,29 +109,29 @@ fill (const char            *format,
  *   NULL when Keypool cannot edit @text
  */
 char *
-kp_connect_render (const KpConnectTool    *tool,
+kp_connect_render (const KpConnectFile    *file,
                    const char             *text,
                    const KpConnectValues  *values,
                    GError                **error)
 {
-  g_autofree char *out = g_strdup (text ? text : tool->skeleton ? tool->skeleton : "");
+  g_autofree char *out = g_strdup (text ? text : file->skeleton ? file->skeleton : "");
 
-  if (!tool->format->check (out, error))
+  if (!file->format->check (out, error))
     return NULL;
-  for (const KpConnectEntry *e = tool->entries; e->path[0] != NULL; e++)
+  for (const KpConnectEntry *e = file->entries; e->path[0] != NULL; e++)
     {
       g_autofree char *raw = NULL;
       char *next;
 
       if (e->raw)
-        raw = fill (e->value, values, tool->format);
+        raw = kp_connect_fill (e->value, values, file->format);
       else
         {
-          g_autofree char *plain = fill (e->value, values, NULL);
+          g_autofree char *plain = kp_connect_fill (e->value, values, NULL);
 
-          raw = tool->format->quote (plain);
+          raw = file->format->quote (plain);
         }
-      next = tool->format->set (out, e->path, raw, error);
+      next = file->format->set (out, e->path, raw, error);
       if (next == NULL)
         return NULL;
       g_free (out);
@@ -216,116 +140,42 @@ kp_connect_render (const KpConnectTool    *tool,
   return g_steal_pointer (&out);
 }
 
+/**
+ * kp_connect_dup_snippet:
+ *
+ * Returns: (transfer full): what to paste instead: the one file's text, or
+ *   with more than one file each one's, after a line that names it
+ */
 char *
 kp_connect_dup_snippet (const KpConnectTool   *tool,
                         const KpConnectValues *values)
 {
-  return kp_connect_render (tool, NULL, values, NULL);
+  GString *snippet = g_string_new (NULL);
+
+  if (tool->files[1].path == NULL)
+    {
+      g_autofree char *text = kp_connect_render (tool->files, NULL, values, NULL);
+
+      g_string_append (snippet, text);
+      return g_string_free (snippet, FALSE);
+    }
+  for (const KpConnectFile *f = tool->files; f->path != NULL; f++)
+    {
+      g_autofree char *text = kp_connect_render (f, NULL, values, NULL);
+
+      g_string_append_printf (snippet, "%s~/%s:\n%s", f == tool->files ? "" : "\n", f->path, text);
+    }
+  return g_string_free (snippet, FALSE);
 }
 
-static char *
-get_plain (const KpConnectTool *tool,
-           const char          *text,
-           const char * const  *path)
-{
-  g_autofree char *raw = tool->format->get (text, path, NULL);
-
-  return raw ? tool->format->unquote (raw) : NULL;
-}
-
-void
-kp_connect_inspect (const KpConnectTool *tool,
-                    const char          *home,
-                    const char          *url,
-                    KpConnectStatus     *status)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *text = NULL;
-  g_autofree char *state_path = NULL;
-  g_autofree char *where = NULL;
-  g_autofree char *root = NULL;
-  g_autofree char *trial_text = NULL;
-  gboolean exists;
-
-  memset (status, 0, sizeof *status);
-  status->path = kp_connect_dup_path (tool, home);
-
-  for (guint i = 0; tool->programs && tool->programs[i] != NULL && !status->installed; i++)
-    {
-      g_autofree char *found = g_find_program_in_path (tool->programs[i]);
-
-      status->installed = found != NULL;
-    }
-  for (guint i = 0; tool->markers && tool->markers[i] != NULL && !status->installed; i++)
-    status->installed = marker_exists (tool, home, tool->markers[i]);
-
-  state_path = g_strconcat (status->path, ".keypool-state", NULL);
-  status->restorable = g_file_test (state_path, G_FILE_TEST_IS_REGULAR);
-
-  text = read_bounded (status->path, &exists, NULL, &error);
-  if (!exists)
-    {
-      status->state = KP_CONNECT_FILE_MISSING;
-      return;
-    }
-  root = g_str_has_suffix (url, "/v1") ? g_strndup (url, strlen (url) - 3) : g_strdup (url);
-  if (text != NULL)
-    {
-      /* Whether Keypool could write it, not only read it. */
-      KpConnectValues trial = { url, root, "-", "-" };
-
-      trial_text = kp_connect_render (tool, text, &trial, &error);
-    }
-  if (trial_text == NULL)
-    {
-      status->state = KP_CONNECT_FILE_UNREADABLE;
-      status->problem = g_strdup (error->message);
-      return;
-    }
-
-  where = get_plain (tool, text, tool->url_path);
-  if (where == NULL || (!g_str_equal (where, url) && !g_str_equal (where, root)))
-    {
-      status->state = KP_CONNECT_FILE_OTHER;
-      return;
-    }
-  status->state = KP_CONNECT_FILE_CONNECTED;
-  status->model = get_plain (tool, text, tool->model_path);
-  if (status->model != NULL && tool->model_prefix != NULL &&
-      g_str_has_prefix (status->model, tool->model_prefix))
-    {
-      char *bare = g_strdup (status->model + strlen (tool->model_prefix));
-
-      g_free (status->model);
-      status->model = bare;
-    }
-}
-
-void
-kp_connect_status_clear (KpConnectStatus *status)
-{
-  g_clear_pointer (&status->path, g_free);
-  g_clear_pointer (&status->model, g_free);
-  g_clear_pointer (&status->problem, g_free);
-}
-
-/**
- * kp_connect_dup_token:
- *
- * Returns: (transfer full) (nullable): the token the tool's file holds now
- */
 char *
-kp_connect_dup_token (const KpConnectTool *tool,
-                      const char          *home)
+kp_connect_get_plain (const KpConnectFile *file,
+                      const char          *text,
+                      const char * const  *path)
 {
-  g_autofree char *path = kp_connect_dup_path (tool, home);
-  g_autofree char *text = NULL;
-  gboolean exists;
+  g_autofree char *raw = file->format->get (text, path, NULL);
 
-  text = read_bounded (path, &exists, NULL, NULL);
-  if (text == NULL || !tool->format->check (text, NULL))
-    return NULL;
-  return get_plain (tool, text, tool->token_path);
+  return raw ? file->format->unquote (raw) : NULL;
 }
 
 static char *
@@ -359,55 +209,190 @@ set_mode (const char  *path,
 {
   if (g_chmod (path, (int)mode) != 0)
     {
-      g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO, "%s cannot be made private: %s", path,
-                   g_strerror (errno));
+      g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO, "%s cannot be given mode %04o: %s", path,
+                   mode, g_strerror (errno));
       return FALSE;
     }
   return TRUE;
 }
 
-/* Remembers, the first time Keypool writes @path, whether it was there and
- * its mode; every time, a digest of what Keypool wrote (@next).
+/* One of a tool's files, as a connect or a disconnect goes. */
+typedef struct
+{
+  const KpConnectFile *file;
+  char                *path;
+  char                *state_path;
+  char                *backup_path;
+  char                *text;        /* the file now; NULL when there is none */
+  gboolean             exists;
+  guint                mode;
+  /* Connecting. */
+  char                *next;        /* what Keypool writes */
+  gboolean             is_private;  /* it holds the token: only its owner reads it */
+  char                *old_state;   /* Keypool's record before, to undo with */
+  gboolean             recorded;    /* its record (and backup) is written */
+  gboolean             written;
+  /* Disconnecting. */
+  gboolean             existed;     /* there was a file before Keypool */
+  int                  old_mode;
+  gboolean             as_left;     /* still what Keypool wrote */
+  char                *out;         /* else: the user's edits with Keypool's keys undone */
+} Staged;
+
+static Staged *
+staged_new (const KpConnectFile *file,
+            const char          *home)
+{
+  Staged *s = g_new0 (Staged, 1);
+
+  s->file = file;
+  s->path = kp_connect_dup_path (file, home);
+  s->state_path = g_strconcat (s->path, KP_CONNECT_STATE_SUFFIX, NULL);
+  s->backup_path = g_strconcat (s->path, KP_CONNECT_BACKUP_SUFFIX, NULL);
+  s->mode = 0600;
+  return s;
+}
+
+static void
+staged_free (Staged *s)
+{
+  g_free (s->path);
+  g_free (s->state_path);
+  g_free (s->backup_path);
+  g_free (s->text);
+  g_free (s->next);
+  g_free (s->old_state);
+  g_free (s->out);
+  g_free (s);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Staged, staged_free)
+
+/* Reads @s's file; FALSE with @error when Keypool does not edit it. */
+static gboolean
+staged_read (Staged  *s,
+             GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  s->text = kp_connect_read_bounded (s->path, &s->exists, &s->mode, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Remembers, the first time Keypool writes @s's file, whether it was there
+ * (and a copy of it) and its mode; every time, a digest of what Keypool wrote.
  */
 static gboolean
-save_state (const char  *state_path,
-            const char  *backup_path,
-            const char  *text,
-            gboolean     exists,
-            guint        mode,
-            const char  *next,
-            GError     **error)
+save_state (Staged  *s,
+            GError **error)
 {
   g_autoptr(GKeyFile) state = g_key_file_new ();
   g_autofree char *written = NULL;
   g_autofree char *state_text = NULL;
 
-  if (!g_key_file_load_from_file (state, state_path, G_KEY_FILE_NONE, NULL))
+  if (s->old_state == NULL ||
+      !g_key_file_load_from_data (state, s->old_state, -1, G_KEY_FILE_NONE, NULL))
     {
-      if (exists && !write_atomic (backup_path, text, mode, error))
+      g_clear_pointer (&s->old_state, g_free);
+      if (s->exists && !write_atomic (s->backup_path, s->text, s->mode, error))
         return FALSE;
-      g_key_file_set_boolean (state, STATE_GROUP, "existed", exists);
-      if (exists)
-        g_key_file_set_integer (state, STATE_GROUP, "mode", (int)mode);
+      g_key_file_set_boolean (state, KP_CONNECT_STATE_GROUP, "existed", s->exists);
+      if (s->exists)
+        g_key_file_set_integer (state, KP_CONNECT_STATE_GROUP, "mode", (int)s->mode);
     }
-  else if (exists && !g_key_file_has_key (state, STATE_GROUP, "mode", NULL))
-    g_key_file_set_integer (state, STATE_GROUP, "mode", (int)mode);
-  written = digest (next);
-  g_key_file_set_string (state, STATE_GROUP, "written", written);
+  else if (s->exists && !g_key_file_has_key (state, KP_CONNECT_STATE_GROUP, "mode", NULL))
+    g_key_file_set_integer (state, KP_CONNECT_STATE_GROUP, "mode", (int)s->mode);
+  written = digest (s->next);
+  g_key_file_set_string (state, KP_CONNECT_STATE_GROUP, "written", written);
   state_text = g_key_file_to_data (state, NULL, NULL);
-  return write_atomic (state_path, state_text, 0600, error);
+  if (!write_atomic (s->state_path, state_text, 0600, error))
+    {
+      if (s->old_state == NULL)
+        g_unlink (s->backup_path);
+      return FALSE;
+    }
+  s->recorded = TRUE;
+  return TRUE;
+}
+
+/* Puts back what a connect that failed half-way wrote: best effort. */
+static void
+undo_connect (GPtrArray *staged)
+{
+  for (guint i = staged->len; i-- > 0;)
+    {
+      Staged *s = g_ptr_array_index (staged, i);
+      gboolean put_back = TRUE;
+
+      if (s->written && !s->exists)
+        g_unlink (s->path);
+      else if (s->written)
+        {
+          put_back = write_atomic (s->path, s->text, s->mode, NULL) && set_mode (s->path, s->mode, NULL);
+          if (!put_back)
+            g_warning ("%s could not be put back after a failed connect; a copy is in %s",
+                       s->path, s->backup_path);
+        }
+      if (!s->recorded)
+        continue;
+      if (s->old_state != NULL)
+        write_atomic (s->state_path, s->old_state, 0600, NULL);
+      else
+        {
+          g_unlink (s->state_path);
+          if (put_back)
+            g_unlink (s->backup_path);
+        }
+    }
+}
+
+/* Whether connecting changes @s's file: its text, or its mode. */
+static gboolean
+staged_needs_write (const Staged *s)
+{
+  return s->text == NULL || !g_str_equal (s->text, s->next);
+}
+
+static gboolean
+staged_needs_private (const Staged *s)
+{
+  return s->is_private && s->exists && (s->mode & 077) != 0;
+}
+
+/* Writes what connecting makes of @s's file, atomically. */
+static gboolean
+staged_write (Staged  *s,
+              GError **error)
+{
+  if (!staged_needs_write (s))
+    return set_mode (s->path, 0600, error);
+  if (s->is_private)
+    {
+      if (!write_atomic (s->path, s->next, 0600, error))
+        return FALSE;
+    }
+  else if (!write_atomic (s->path, s->next, s->exists ? s->mode : 0644, error) ||
+           (s->exists && !set_mode (s->path, s->mode, error)))
+    return FALSE;
+  s->written = TRUE;
+  return TRUE;
 }
 
 /**
  * kp_connect_write:
- * @changed: (out): whether the file changed
- * @opened_mode: (out): the file's mode when others could read or write it
- *   (it is 0600 now: it holds a token), or 0
+ * @changed: (out): whether a file changed
+ * @opened_mode: (out): the first file's mode when others could read or
+ *   write it (it is 0600 now: it holds a token), or 0
  *
- * Points the tool's config at Keypool. A file Keypool cannot edit is left
- * as it is, with an error of %KP_CONF_ERROR. The file holds a client token,
- * so it is written 0600 whatever it was; kp_connect_restore() puts the old
- * mode back.
+ * Points the tool's config at Keypool. When Keypool cannot edit one of its
+ * files, none is written, with an error of %KP_CONF_ERROR that names it.
+ * The first file holds a client token, so it is written 0600 whatever it
+ * was; kp_connect_restore() puts the old mode back. The others keep theirs.
  */
 gboolean
 kp_connect_write (const KpConnectTool    *tool,
@@ -417,161 +402,205 @@ kp_connect_write (const KpConnectTool    *tool,
                   guint                  *opened_mode,
                   GError                **error)
 {
-  g_autofree char *path = kp_connect_dup_path (tool, home);
-  g_autofree char *state_path = g_strconcat (path, ".keypool-state", NULL);
-  g_autofree char *backup_path = g_strconcat (path, ".keypool-backup", NULL);
-  g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *text = NULL;
-  g_autofree char *next = NULL;
-  g_autoptr(GError) local_error = NULL;
-  gboolean exists;
-  guint mode = 0600;
+  g_autoptr(GPtrArray) staged = g_ptr_array_new_with_free_func ((GDestroyNotify)staged_free);
 
   *changed = FALSE;
   *opened_mode = 0;
-  text = read_bounded (path, &exists, &mode, &local_error);
-  if (local_error != NULL)
+
+  /* Every file read and edited before any is written. */
+  for (const KpConnectFile *f = tool->files; f->path != NULL; f++)
     {
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return FALSE;
-    }
-  next = kp_connect_render (tool, text, values, &local_error);
-  if (next == NULL)
-    {
-      g_set_error (error, KP_CONF_ERROR, local_error->code, "Keypool cannot edit %s: %s.", path,
-                   local_error->message);
-      return FALSE;
-    }
-  if (exists && (mode & 077) != 0)
-    *opened_mode = mode;
-  if (text != NULL && g_str_equal (text, next))
-    {
-      /* Connected before, but open to others: only the mode changes. */
-      if (*opened_mode != 0 &&
-          (!save_state (state_path, backup_path, text, exists, mode, next, error) ||
-           !set_mode (path, 0600, error)))
+      Staged *s = staged_new (f, home);
+      g_autoptr(GError) local_error = NULL;
+
+      g_ptr_array_add (staged, s);
+      if (!staged_read (s, error))
         return FALSE;
-      return TRUE;
+      s->next = kp_connect_render (f, s->text, values, &local_error);
+      if (s->next == NULL)
+        {
+          g_set_error (error, KP_CONF_ERROR, local_error->code, "Keypool cannot edit %s: %s.",
+                       s->path, local_error->message);
+          return FALSE;
+        }
+      s->is_private = f == tool->files;
+      if (staged_needs_private (s))
+        *opened_mode = s->mode;
     }
 
-  if (g_mkdir_with_parents (dir, 0700) != 0)
+  /* Keep what was there, before anything else. */
+  for (guint i = 0; i < staged->len; i++)
     {
-      g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO, "%s cannot be made: %s", dir,
-                   g_strerror (errno));
-      return FALSE;
+      Staged *s = g_ptr_array_index (staged, i);
+      g_autofree char *dir = g_path_get_dirname (s->path);
+
+      if (!staged_needs_write (s) && !staged_needs_private (s))
+        continue;
+      if (g_mkdir_with_parents (dir, 0700) != 0)
+        {
+          g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO, "%s cannot be made: %s", dir,
+                       g_strerror (errno));
+          undo_connect (staged);
+          return FALSE;
+        }
+      g_file_get_contents (s->state_path, &s->old_state, NULL, NULL);
+      if (!save_state (s, error))
+        {
+          undo_connect (staged);
+          return FALSE;
+        }
     }
 
-  /* The first time: keep what was there, before anything else. */
-  if (!save_state (state_path, backup_path, text, exists, mode, next, error))
+  for (guint i = 0; i < staged->len; i++)
+    {
+      Staged *s = g_ptr_array_index (staged, i);
+
+      if (!s->recorded)
+        continue;
+      if (!staged_write (s, error))
+        {
+          undo_connect (staged);
+          return FALSE;
+        }
+      *changed |= s->written;
+    }
+  return TRUE;
+}
+
+/* Reads what disconnecting needs of @s's file and works out what it makes
+ * of it; FALSE with @error when it cannot put it back.
+ */
+static gboolean
+staged_prepare_restore (Staged   *s,
+                        GKeyFile *state,
+                        GError  **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *backup = NULL;
+  g_autofree char *written = NULL;
+  g_autofree char *now = NULL;
+  gboolean backup_exists;
+
+  s->existed = g_key_file_get_boolean (state, KP_CONNECT_STATE_GROUP, "existed", NULL);
+  written = g_key_file_get_string (state, KP_CONNECT_STATE_GROUP, "written", NULL);
+  s->old_mode = g_key_file_get_integer (state, KP_CONNECT_STATE_GROUP, "mode", NULL);
+  if (s->old_mode <= 0 || (s->old_mode & ~07777) != 0)
+    s->old_mode = 0;
+
+  if (!staged_read (s, error))
     return FALSE;
-  if (!write_atomic (path, next, 0600, error))
-    return FALSE;
-  *changed = TRUE;
+  if (s->existed)
+    {
+      backup = kp_connect_read_bounded (s->backup_path, &backup_exists, NULL, &local_error);
+      if (backup == NULL)
+        {
+          g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO,
+                       "The backup %s is gone or unreadable%s%s; %s is left as it is.",
+                       s->backup_path, local_error ? ": " : "", local_error ? local_error->message : "",
+                       s->path);
+          return FALSE;
+        }
+    }
+  if (s->text != NULL)
+    now = digest (s->text);
+  s->as_left = !s->exists || (written != NULL && g_strcmp0 (now, written) == 0);
+  if (s->as_left)
+    return TRUE;
+
+  /* Edited since: only Keypool's keys go back to what they were. */
+  s->out = g_strdup (s->text);
+  for (const KpConnectEntry *e = s->file->entries; e->path[0] != NULL; e++)
+    {
+      g_autofree char *old = backup ? s->file->format->get (backup, e->path, NULL) : NULL;
+      char *next = s->file->format->set (s->out, e->path, old, &local_error);
+
+      if (next == NULL)
+        {
+          g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE,
+                       "%s was edited since Keypool wrote it, and Keypool cannot edit it now "
+                       "(%s); it is left as it is, and the old file is in %s.",
+                       s->path, local_error->message, s->existed ? s->backup_path : "no backup");
+          return FALSE;
+        }
+      g_free (s->out);
+      s->out = next;
+    }
+  return TRUE;
+}
+
+static gboolean
+staged_restore (Staged  *s,
+                GError **error)
+{
+  if (s->as_left)
+    {
+      /* As Keypool left it: the old file comes back as it was. */
+      if (s->existed && g_rename (s->backup_path, s->path) != 0)
+        {
+          g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO, "%s cannot be put back: %s",
+                       s->path, g_strerror (errno));
+          return FALSE;
+        }
+      /* Connected before Keypool made files private: the backup is the file itself. */
+      if (s->existed && s->old_mode != 0 && !set_mode (s->path, (guint)s->old_mode, error))
+        return FALSE;
+      if (!s->existed && s->exists && g_unlink (s->path) != 0)
+        {
+          g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO, "%s cannot be removed: %s",
+                       s->path, g_strerror (errno));
+          return FALSE;
+        }
+    }
+  else
+    {
+      guint mode = s->existed && s->old_mode != 0 ? (guint)s->old_mode : s->mode;
+
+      if (!write_atomic (s->path, s->out, mode, error) || !set_mode (s->path, mode, error))
+        return FALSE;
+      if (s->existed)
+        g_unlink (s->backup_path);
+    }
+  g_unlink (s->state_path);
   return TRUE;
 }
 
 /**
  * kp_connect_restore:
  *
- * Puts back what the tool's config was before Keypool wrote it.
+ * Puts back what the tool's files were before Keypool wrote them. Every
+ * file is checked before any is put back: one that cannot be leaves them
+ * all as they are.
  */
 gboolean
 kp_connect_restore (const KpConnectTool  *tool,
                     const char           *home,
                     GError              **error)
 {
-  g_autofree char *path = kp_connect_dup_path (tool, home);
-  g_autofree char *state_path = g_strconcat (path, ".keypool-state", NULL);
-  g_autofree char *backup_path = g_strconcat (path, ".keypool-backup", NULL);
-  g_autoptr(GKeyFile) state = g_key_file_new ();
-  g_autoptr(GError) local_error = NULL;
-  g_autofree char *text = NULL;
-  g_autofree char *backup = NULL;
-  g_autofree char *written = NULL;
-  g_autofree char *now = NULL;
-  gboolean existed, exists, backup_exists;
-  guint mode = 0600;
-  int old_mode;
+  g_autoptr(GPtrArray) staged = g_ptr_array_new_with_free_func ((GDestroyNotify)staged_free);
 
-  if (!g_key_file_load_from_file (state, state_path, G_KEY_FILE_NONE, NULL))
+  for (const KpConnectFile *f = tool->files; f->path != NULL; f++)
     {
+      g_autoptr(Staged) s = staged_new (f, home);
+      g_autoptr(GKeyFile) state = g_key_file_new ();
+
+      /* A file Keypool did not write (or connected before it had this file) stays. */
+      if (!g_key_file_load_from_file (state, s->state_path, G_KEY_FILE_NONE, NULL))
+        continue;
+      if (!staged_prepare_restore (s, state, error))
+        return FALSE;
+      g_ptr_array_add (staged, g_steal_pointer (&s));
+    }
+  if (staged->len == 0)
+    {
+      g_autofree char *paths = kp_connect_dup_paths (tool, home);
+
       g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO,
                    "Keypool has not connected %s: there is nothing of its own to undo in %s.",
-                   tool->name, path);
+                   tool->name, paths);
       return FALSE;
     }
-  existed = g_key_file_get_boolean (state, STATE_GROUP, "existed", NULL);
-  written = g_key_file_get_string (state, STATE_GROUP, "written", NULL);
-  old_mode = g_key_file_get_integer (state, STATE_GROUP, "mode", NULL);
-
-  text = read_bounded (path, &exists, &mode, &local_error);
-  if (local_error != NULL)
-    {
-      g_propagate_error (error, g_steal_pointer (&local_error));
+  for (guint i = 0; i < staged->len; i++)
+    if (!staged_restore (g_ptr_array_index (staged, i), error))
       return FALSE;
-    }
-  if (existed)
-    {
-      backup = read_bounded (backup_path, &backup_exists, NULL, &local_error);
-      if (backup == NULL)
-        {
-          g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO,
-                       "The backup %s is gone or unreadable%s%s; %s is left as it is.", backup_path,
-                       local_error ? ": " : "", local_error ? local_error->message : "", path);
-          return FALSE;
-        }
-    }
-
-  if (text != NULL)
-    now = digest (text);
-
-  if (!exists || (written != NULL && g_strcmp0 (now, written) == 0))
-    {
-      /* As Keypool left it: the old file comes back as it was. */
-      if (existed && g_rename (backup_path, path) != 0)
-        {
-          g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO, "%s cannot be put back: %s",
-                       path, g_strerror (errno));
-          return FALSE;
-        }
-      /* Connected before Keypool made files private: the backup is the file itself. */
-      if (existed && old_mode > 0 && (old_mode & ~07777) == 0 && !set_mode (path, (guint)old_mode, error))
-        return FALSE;
-      if (!existed && exists && g_unlink (path) != 0)
-        {
-          g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_IO, "%s cannot be removed: %s",
-                       path, g_strerror (errno));
-          return FALSE;
-        }
-    }
-  else
-    {
-      /* Edited since: only Keypool's keys go back to what they were. */
-      g_autofree char *out = g_strdup (text);
-
-      for (const KpConnectEntry *e = tool->entries; e->path[0] != NULL; e++)
-        {
-          g_autofree char *old = backup ? tool->format->get (backup, e->path, NULL) : NULL;
-          char *next = tool->format->set (out, e->path, old, &local_error);
-
-          if (next == NULL)
-            {
-              g_set_error (error, KP_CONF_ERROR, KP_CONF_ERROR_PARSE,
-                           "%s was edited since Keypool wrote it, and Keypool cannot edit it now "
-                           "(%s); it is left as it is, and the old file is in %s.",
-                           path, local_error->message, existed ? backup_path : "no backup");
-              return FALSE;
-            }
-          g_free (out);
-          out = next;
-        }
-      if (existed && old_mode > 0 && (old_mode & ~07777) == 0)
-        mode = (guint)old_mode;
-      if (!write_atomic (path, out, mode, error))
-        return FALSE;
-      if (existed)
-        g_unlink (backup_path);
-    }
-  g_unlink (state_path);
   return TRUE;
 }

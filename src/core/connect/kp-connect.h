@@ -1,7 +1,7 @@
 /* kp-connect.h: writing a tool's own config so that it uses Keypool
  *
- * Each tool is one table (KpConnectTool): where its config lives, in which
- * format, and the keys Keypool owns there. The engine here reads, edits,
+ * Each tool is one table (KpConnectTool): the files of its config, each in
+ * its format with the keys Keypool owns there. The engine here reads, edits,
  * backs up and restores those files; it knows no tool by name.
  *
  * Copyright 2026 The Keypool authors
@@ -36,49 +36,62 @@ typedef struct
   gboolean    raw;
 } KpConnectEntry;
 
+/* One file of a tool's config. */
+typedef struct
+{
+  const char            *path;         /* relative to the home directory; NULL ends a list */
+  const KpConfFormat    *format;
+  const char            *skeleton;     /* a new file's text, or NULL */
+  const KpConnectEntry  *entries;      /* ended by one with no path */
+} KpConnectFile;
+
+/* A tool may need more than one file set (Gemini CLI: its .env, and the
+ * sign-in kind in settings.json); they are connected and restored as one.
+ * The first file holds the URL, the token and the model.
+ */
 typedef struct
 {
   const char            *id;           /* "claude-code": the CLI's name for it */
   const char            *name;         /* "Claude Code": also its client's name */
-  const char            *file;         /* relative to the home directory */
-  const KpConfFormat    *format;
+  const KpConnectFile   *files;        /* ended by one with no path */
   const char * const    *programs;     /* any of these on PATH: installed */
   const char * const    *markers;      /* or any of these, relative to home, exists:
                                         * "dir/prefix*" is an entry of dir whose name
-                                        * starts with prefix; the config's own folder
-                                        * counts only with more than Keypool's files */
-  const char            *skeleton;     /* a new file's text, or NULL */
-  const KpConnectEntry  *entries;      /* ended by one with no path */
+                                        * starts with prefix; a folder of the tool's
+                                        * files counts only with more than Keypool's */
   const char * const    *url_path;     /* where the base URL is; it says "connected" */
   const char * const    *token_path;
   const char * const    *model_path;
   const char            *model_prefix; /* before the model in the file, or NULL */
   const char * const    *models;       /* strong coding models, the tool's best first */
+  const char            *note;         /* what the user should know after connecting, or NULL */
 } KpConnectTool;
 
 typedef enum
 {
-  KP_CONNECT_FILE_MISSING,
-  KP_CONNECT_FILE_OTHER,       /* there, not pointing at Keypool */
-  KP_CONNECT_FILE_CONNECTED,   /* pointing at Keypool */
-  KP_CONNECT_FILE_UNREADABLE,  /* Keypool cannot edit it */
+  KP_CONNECT_FILE_MISSING,     /* none of the tool's files is there */
+  KP_CONNECT_FILE_OTHER,       /* not every file points at Keypool */
+  KP_CONNECT_FILE_CONNECTED,   /* every file points at Keypool */
+  KP_CONNECT_FILE_UNREADABLE,  /* Keypool cannot edit one of them */
 } KpConnectFileState;
 
 typedef struct
 {
   gboolean            installed;
   KpConnectFileState  state;
-  gboolean            restorable;  /* Keypool wrote it and can put it back */
-  char               *path;
+  gboolean            restorable;  /* Keypool wrote one and can put it back */
+  char               *path;        /* the files, for showing: ", " between them */
   char               *model;       /* when connected */
-  char               *problem;     /* when unreadable */
+  char               *problem;     /* when unreadable: which file, and why */
 } KpConnectStatus;
 
 const KpConnectTool * const *kp_connect_get_tools   (void);
 const KpConnectTool *kp_connect_lookup       (const char             *id);
 const char          *kp_connect_file_state_to_string (KpConnectFileState state);
 
-char                *kp_connect_dup_path     (const KpConnectTool    *tool,
+char                *kp_connect_dup_path     (const KpConnectFile    *file,
+                                              const char             *home);
+char                *kp_connect_dup_paths    (const KpConnectTool    *tool,
                                               const char             *home);
 void                 kp_connect_inspect      (const KpConnectTool    *tool,
                                               const char             *home,
@@ -87,7 +100,7 @@ void                 kp_connect_inspect      (const KpConnectTool    *tool,
 void                 kp_connect_status_clear (KpConnectStatus        *status);
 char                *kp_connect_dup_token    (const KpConnectTool    *tool,
                                               const char             *home);
-char                *kp_connect_render       (const KpConnectTool    *tool,
+char                *kp_connect_render       (const KpConnectFile    *file,
                                               const char             *text,
                                               const KpConnectValues  *values,
                                               GError                **error);

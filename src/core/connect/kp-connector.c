@@ -28,6 +28,7 @@ kp_connect_result_free (KpConnectResult *result)
   if (result == NULL)
     return;
   g_free (result->path);
+  g_free (result->token_path);
   g_free (result->model);
   g_free (result->problem);
   if (result->snippet != NULL)
@@ -134,7 +135,8 @@ finish_connect (GTask      *task,
   g_autoptr(GError) error = NULL;
   KpConnectValues values = { url, root, token, data->model };
 
-  result->path = kp_connect_dup_path (data->tool, data->home);
+  result->path = kp_connect_dup_paths (data->tool, data->home);
+  result->token_path = kp_connect_dup_path (data->tool->files, data->home);
   result->model = g_strdup (data->model);
   result->model_served = data->served;
   if (!kp_connect_write (data->tool, data->home, &values, &result->changed, &result->opened_mode,

@@ -16,12 +16,13 @@ G_BEGIN_DECLS
 /* What a connect did. */
 typedef struct
 {
-  gboolean  changed;      /* the file was written */
-  guint     opened_mode;  /* its mode, when others could read it before; it is 0600 now */
-  char     *path;
+  gboolean  changed;      /* a file was written */
+  guint     opened_mode;  /* @token_path's mode, when others could read it before; it is 0600 now */
+  char     *path;         /* the tool's files, for showing: ", " between them */
+  char     *token_path;   /* the one that holds the token */
   char     *model;
   gboolean  model_served; /* the user's keys serve @model now */
-  char     *problem;      /* why the file was left alone, or NULL */
+  char     *problem;      /* why the files were left alone, or NULL */
   char     *snippet;      /* then: what to paste instead (it has the token) */
 } KpConnectResult;
 
