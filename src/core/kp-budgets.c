@@ -1,5 +1,10 @@
 /* kp-budgets.c: daily and monthly spend limits, overall, per provider, per client
  *
+ * The object: the budgets, what was told of each this period, the warning,
+ * and the request path. A budget's definition and storage are in
+ * kp-budgets-store.c; the totals, periods, levels and sentences in
+ * kp-budgets-totals.c.
+ *
  * The check runs for every request, so it never asks sqlite: running
  * totals for the current day and month are kept in memory, seeded from the
  * ledger at start and updated as each request's row goes to the ledger.
@@ -18,35 +23,9 @@
 
 #include "config.h"
 
-#include <json-glib/json-glib.h>
+#include "kp-budgets-private.h"
 
-#include "codec/kp-json-guard.h"
-#include "kp-budgets.h"
-
-#define SETTING_KEY  "budgets"
-#define SETTING_MAX  (256 * 1024)
-#define MAX_BUDGETS  200
-#define WARN_PERCENT 80
-
-typedef struct
-{
-  gint64 nano;
-  gint64 unknown;
-} Sum;
-
-typedef struct
-{
-  gint64      key;        /* the day (YYYYMMDD) or month (YYYYMM) counted */
-  Sum         all;
-  GHashTable *providers;  /* provider id → Sum */
-  GHashTable *clients;    /* client id → Sum */
-} Totals;
-
-typedef struct
-{
-  KpBudget budget;
-  guint    level;         /* 0, 80 or 100: what was told this period */
-} Entry;
+#define SETTING_KEY "budgets"
 
 struct _KpBudgets
 {
@@ -55,8 +34,8 @@ struct _KpBudgets
   KpCatalog     *catalog;
   KpClients     *clients;
   KpLedger      *ledger;
-  GArray        *entries;  /* of Entry */
-  Totals         totals[2];
+  GArray        *entries;  /* of KpBudgetEntry */
+  KpBudgetTotals totals[2];
   KpBudgetClock  clock;
   gpointer       clock_data;
   gboolean       warning;
@@ -84,18 +63,6 @@ enum {
 static guint signals[N_SIGNALS];
 
 static void
-budget_clear (KpBudget *budget)
-{
-  g_clear_pointer (&budget->provider_id, g_free);
-}
-
-static void
-entry_clear (gpointer data)
-{
-  budget_clear (&((Entry *)data)->budget);
-}
-
-static void
 kp_budgets_finalize (GObject *object)
 {
   KpBudgets *self = (KpBudgets *)object;
@@ -106,10 +73,7 @@ kp_budgets_finalize (GObject *object)
   g_clear_pointer (&self->entries, g_array_unref);
   g_clear_pointer (&self->zone, g_time_zone_unref);
   for (guint i = 0; i < G_N_ELEMENTS (self->totals); i++)
-    {
-      g_clear_pointer (&self->totals[i].providers, g_hash_table_unref);
-      g_clear_pointer (&self->totals[i].clients, g_hash_table_unref);
-    }
+    kp_budget_totals_free (&self->totals[i]);
 
   G_OBJECT_CLASS (kp_budgets_parent_class)->finalize (object);
 }
@@ -178,13 +142,10 @@ real_clock (gpointer user_data)
 static void
 kp_budgets_init (KpBudgets *self)
 {
-  self->entries = g_array_new (FALSE, TRUE, sizeof (Entry));
-  g_array_set_clear_func (self->entries, entry_clear);
+  self->entries = g_array_new (FALSE, TRUE, sizeof (KpBudgetEntry));
+  g_array_set_clear_func (self->entries, kp_budget_entry_clear);
   for (guint i = 0; i < G_N_ELEMENTS (self->totals); i++)
-    {
-      self->totals[i].providers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-      self->totals[i].clients = g_hash_table_new_full (NULL, NULL, NULL, g_free);
-    }
+    kp_budget_totals_init (&self->totals[i]);
   self->clock = real_clock;
 }
 
@@ -208,62 +169,12 @@ kp_budget_status_free (KpBudgetStatus *status)
 {
   if (status == NULL)
     return;
-  budget_clear (&status->budget);
+  kp_budget_clear (&status->budget);
   g_free (status->name);
   g_free (status);
 }
 
-/* Names ------------------------------------------------------------------------- */
-
-const char *
-kp_budget_period_to_string (KpBudgetPeriod period)
-{
-  return period == KP_BUDGET_DAY ? "daily" : "monthly";
-}
-
-gboolean
-kp_budget_period_from_string (const char     *text,
-                              KpBudgetPeriod *period)
-{
-  if (g_strcmp0 (text, "daily") == 0 || g_strcmp0 (text, "day") == 0)
-    *period = KP_BUDGET_DAY;
-  else if (g_strcmp0 (text, "monthly") == 0 || g_strcmp0 (text, "month") == 0)
-    *period = KP_BUDGET_MONTH;
-  else
-    return FALSE;
-  return TRUE;
-}
-
-const char *
-kp_budget_action_to_string (KpBudgetAction action)
-{
-  return action == KP_BUDGET_REFUSE ? "refuse" : "warn";
-}
-
-gboolean
-kp_budget_action_from_string (const char     *text,
-                              KpBudgetAction *action)
-{
-  if (g_strcmp0 (text, "refuse") == 0)
-    *action = KP_BUDGET_REFUSE;
-  else if (g_strcmp0 (text, "warn") == 0)
-    *action = KP_BUDGET_WARN;
-  else
-    return FALSE;
-  return TRUE;
-}
-
-const char *
-kp_budget_scope_to_string (KpBudgetScope scope)
-{
-  switch (scope)
-    {
-    case KP_BUDGET_ALL: return "all";
-    case KP_BUDGET_PROVIDER: return "provider";
-    case KP_BUDGET_CLIENT: return "client";
-    default: g_assert_not_reached ();
-    }
-}
+/* Names, periods, levels -------------------------------------------------------- */
 
 static char *
 budget_name (KpBudgets      *self,
@@ -293,25 +204,6 @@ budget_name (KpBudgets      *self,
     }
 }
 
-/* An id that stays the same for one budget: for notifications. */
-static char *
-budget_id (const KpBudget *budget)
-{
-  return g_strdup_printf ("budget-%s-%s-%s-%u", kp_budget_period_to_string (budget->period),
-                          kp_budget_scope_to_string (budget->scope),
-                          budget->provider_id ? budget->provider_id : "", budget->client_id);
-}
-
-static gboolean
-same_target (const KpBudget *a,
-             const KpBudget *b)
-{
-  return a->scope == b->scope && a->period == b->period &&
-         g_strcmp0 (a->provider_id, b->provider_id) == 0 && a->client_id == b->client_id;
-}
-
-/* Periods ----------------------------------------------------------------------- */
-
 /* Every request asks for the local time: finding the local zone reads
  * /etc/localtime's link each time, so the zone is kept and read again once
  * a minute (the user may travel).
@@ -334,44 +226,6 @@ now_local (KpBudgets *self)
   return g_date_time_to_timezone (utc, self->zone);
 }
 
-static gint64
-period_key (GDateTime      *now,
-            KpBudgetPeriod  period)
-{
-  gint64 key = g_date_time_get_year (now) * 100 + g_date_time_get_month (now);
-
-  return period == KP_BUDGET_DAY ? key * 100 + g_date_time_get_day_of_month (now) : key;
-}
-
-static GDateTime *
-period_start (GDateTime      *now,
-              KpBudgetPeriod  period)
-{
-  return g_date_time_new (g_date_time_get_timezone (now),
-                          g_date_time_get_year (now), g_date_time_get_month (now),
-                                period == KP_BUDGET_DAY ? g_date_time_get_day_of_month (now) : 1,
-                                0, 0, 0);
-}
-
-static gint64
-period_end (GDateTime      *now,
-            KpBudgetPeriod  period)
-{
-  g_autoptr(GDateTime) start = period_start (now, period);
-  g_autoptr(GDateTime) end = period == KP_BUDGET_DAY ? g_date_time_add_days (start, 1)
-                                                     : g_date_time_add_months (start, 1);
-
-  return g_date_time_to_unix (end);
-}
-
-static void
-totals_clear (Totals *totals)
-{
-  totals->all = (Sum) { 0 };
-  g_hash_table_remove_all (totals->providers);
-  g_hash_table_remove_all (totals->clients);
-}
-
 static void update_warning (KpBudgets *self);
 
 /* A new day or month starts from nothing. */
@@ -383,15 +237,15 @@ roll (KpBudgets *self)
 
   for (guint p = KP_BUDGET_DAY; p <= KP_BUDGET_MONTH; p++)
     {
-      gint64 key = period_key (now, p);
+      gint64 key = kp_budget_period_key (now, p);
 
       if (self->totals[p].key == key)
         continue;
-      totals_clear (&self->totals[p]);
+      kp_budget_totals_clear (&self->totals[p]);
       self->totals[p].key = key;
       for (guint i = 0; i < self->entries->len; i++)
         {
-          Entry *entry = &g_array_index (self->entries, Entry, i);
+          KpBudgetEntry *entry = &g_array_index (self->entries, KpBudgetEntry, i);
 
           if (entry->budget.period == p)
             entry->level = 0;
@@ -402,43 +256,18 @@ roll (KpBudgets *self)
     update_warning (self);
 }
 
-static const Sum *
+static const KpBudgetSum *
 budget_sum (KpBudgets      *self,
             const KpBudget *budget)
 {
-  static const Sum none = { 0 };
-  Totals *totals = &self->totals[budget->period];
-  const Sum *sum = NULL;
-
-  switch (budget->scope)
-    {
-    case KP_BUDGET_ALL:
-      sum = &totals->all;
-      break;
-    case KP_BUDGET_PROVIDER:
-      sum = g_hash_table_lookup (totals->providers, budget->provider_id);
-      break;
-    case KP_BUDGET_CLIENT:
-      sum = g_hash_table_lookup (totals->clients, GUINT_TO_POINTER (budget->client_id));
-      break;
-    default:
-      g_assert_not_reached ();
-    }
-  return sum ? sum : &none;
+  return kp_budget_totals_sum (&self->totals[budget->period], budget);
 }
 
 static guint
 level_of (KpBudgets      *self,
           const KpBudget *budget)
 {
-  gint64 spent = budget_sum (self, budget)->nano;
-
-  if (spent >= budget->limit_nano)
-    return 100;
-  /* spent / limit ≥ 80 %, without overflow for any sane limit. */
-  if (spent >= budget->limit_nano / 100 * WARN_PERCENT + budget->limit_nano % 100 * WARN_PERCENT / 100)
-    return WARN_PERCENT;
-  return 0;
+  return kp_budget_level (budget, budget_sum (self, budget)->nano);
 }
 
 static void
@@ -447,7 +276,7 @@ update_warning (KpBudgets *self)
   gboolean warning = FALSE;
 
   for (guint i = 0; i < self->entries->len; i++)
-    if (level_of (self, &g_array_index (self->entries, Entry, i).budget) > 0)
+    if (level_of (self, &g_array_index (self->entries, KpBudgetEntry, i).budget) > 0)
       warning = TRUE;
 
   if (warning != self->warning)
@@ -457,171 +286,18 @@ update_warning (KpBudgets *self)
     }
 }
 
-/* Cents for budgets of dollars; small test budgets keep their digits. */
-static char *
-format_usd (gint64 nano)
-{
-  return g_strdup_printf (nano < 1000000000 ? "$%.6f" : "$%.2f", nano / 1e9);
-}
-
-static char *
-format_reset (gint64 unix_s)
-{
-  g_autoptr(GDateTime) when = g_date_time_new_from_unix_local (unix_s);
-
-  return g_date_time_format (when, "%Y-%m-%d %H:%M");
-}
-
 /* Storage ----------------------------------------------------------------------- */
 
 static gboolean
 save (KpBudgets  *self,
       GError    **error)
 {
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
   g_autofree char *text = NULL;
 
   if (self->ledger == NULL)
     return TRUE;
-
-  json_builder_begin_array (builder);
-  for (guint i = 0; i < self->entries->len; i++)
-    {
-      const KpBudget *budget = &g_array_index (self->entries, Entry, i).budget;
-
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "scope");
-      json_builder_add_string_value (builder, kp_budget_scope_to_string (budget->scope));
-      if (budget->provider_id != NULL)
-        {
-          json_builder_set_member_name (builder, "provider");
-          json_builder_add_string_value (builder, budget->provider_id);
-        }
-      if (budget->scope == KP_BUDGET_CLIENT)
-        {
-          json_builder_set_member_name (builder, "client");
-          json_builder_add_int_value (builder, budget->client_id);
-        }
-      json_builder_set_member_name (builder, "period");
-      json_builder_add_string_value (builder, kp_budget_period_to_string (budget->period));
-      json_builder_set_member_name (builder, "limit_nano");
-      json_builder_add_int_value (builder, budget->limit_nano);
-      json_builder_set_member_name (builder, "action");
-      json_builder_add_string_value (builder, kp_budget_action_to_string (budget->action));
-      json_builder_end_object (builder);
-    }
-  json_builder_end_array (builder);
-
-  root = json_builder_get_root (builder);
-  text = json_to_string (root, FALSE);
+  text = kp_budget_entries_to_json (self->entries);
   return kp_ledger_set_setting (self->ledger, SETTING_KEY, text, error);
-}
-
-static gboolean
-check_budget (const KpBudget  *budget,
-              GError         **error)
-{
-  if (budget->limit_nano <= 0)
-    {
-      g_set_error_literal (error, KP_BUDGETS_ERROR, KP_BUDGETS_ERROR_INVALID,
-                           "A budget’s limit is an amount of US dollars above 0.");
-      return FALSE;
-    }
-  if ((budget->scope == KP_BUDGET_PROVIDER) != (budget->provider_id != NULL) ||
-      (budget->scope == KP_BUDGET_CLIENT && budget->client_id == 0) ||
-      (budget->scope != KP_BUDGET_CLIENT && budget->client_id != 0))
-    {
-      g_set_error_literal (error, KP_BUDGETS_ERROR, KP_BUDGETS_ERROR_INVALID,
-                           "A budget is for everything, one provider or one client.");
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static void
-parse (KpBudgets  *self,
-       const char *text)
-{
-  g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GError) error = NULL;
-  JsonArray *array;
-
-  if (strlen (text) > SETTING_MAX || (root = kp_json_parse (text, -1, &error)) == NULL ||
-      !JSON_NODE_HOLDS_ARRAY (root))
-    goto damaged;
-  array = json_node_get_array (root);
-  for (guint i = 0; i < json_array_get_length (array) && i < MAX_BUDGETS; i++)
-    {
-      JsonNode *node = json_array_get_element (array, i);
-      JsonObject *object;
-      const char *scope;
-      Entry entry = { 0 };
-
-      if (!JSON_NODE_HOLDS_OBJECT (node))
-        goto damaged;
-      object = json_node_get_object (node);
-      scope = json_object_get_string_member_with_default (object, "scope", "");
-      if (g_str_equal (scope, "all"))
-        entry.budget.scope = KP_BUDGET_ALL;
-      else if (g_str_equal (scope, "provider"))
-        entry.budget.scope = KP_BUDGET_PROVIDER;
-      else if (g_str_equal (scope, "client"))
-        entry.budget.scope = KP_BUDGET_CLIENT;
-      else
-        goto damaged;
-      entry.budget.provider_id =
-        g_strdup (json_object_get_string_member_with_default (object, "provider", NULL));
-      entry.budget.client_id =
-        (guint)CLAMP (json_object_get_int_member_with_default (object, "client", 0), 0, G_MAXINT32);
-      entry.budget.limit_nano = json_object_get_int_member_with_default (object, "limit_nano", 0);
-      if (!kp_budget_period_from_string (json_object_get_string_member_with_default (object, "period", NULL),
-                                         &entry.budget.period) ||
-          !kp_budget_action_from_string (json_object_get_string_member_with_default (object, "action", NULL),
-                                         &entry.budget.action) ||
-          !check_budget (&entry.budget, NULL))
-        {
-          budget_clear (&entry.budget);
-          goto damaged;
-        }
-      g_array_append_val (self->entries, entry);
-    }
-  return;
-
-damaged:
-  g_warning ("The budgets in the database are damaged; the ones that could be read are kept.");
-}
-
-static void
-add_rows (Totals    *totals,
-          GPtrArray *rows)
-{
-  for (guint i = 0; i < rows->len; i++)
-    {
-      const KpSpendRow *row = g_ptr_array_index (rows, i);
-      guint64 client_id = 0;
-      Sum *sum;
-
-      if (row->key == NULL ||
-          !g_ascii_string_to_unsigned (row->key, 10, 0, G_MAXINT32, &client_id, NULL))
-        client_id = KP_CLIENT_OTHER;
-      totals->all.nano += row->cost_nano;
-      totals->all.unknown += row->unknown_cost;
-      if (row->provider != NULL)
-        {
-          sum = g_hash_table_lookup (totals->providers, row->provider);
-          if (sum == NULL)
-            g_hash_table_insert (totals->providers, g_strdup (row->provider), sum = g_new0 (Sum, 1));
-          sum->nano += row->cost_nano;
-          sum->unknown += row->unknown_cost;
-        }
-      sum = g_hash_table_lookup (totals->clients, GUINT_TO_POINTER ((guint)client_id));
-      if (sum == NULL)
-        g_hash_table_insert (totals->clients, GUINT_TO_POINTER ((guint)client_id),
-                             sum = g_new0 (Sum, 1));
-      sum->nano += row->cost_nano;
-      sum->unknown += row->unknown_cost;
-    }
 }
 
 /* What is spent already was told before, or is not news now. */
@@ -630,7 +306,7 @@ settle_levels (KpBudgets *self)
 {
   for (guint i = 0; i < self->entries->len; i++)
     {
-      Entry *entry = &g_array_index (self->entries, Entry, i);
+      KpBudgetEntry *entry = &g_array_index (self->entries, KpBudgetEntry, i);
 
       entry->level = level_of (self, &entry->budget);
     }
@@ -673,7 +349,7 @@ kp_budgets_load (KpBudgets  *self,
   g_array_set_size (self->entries, 0);
   text = kp_ledger_get_setting (ledger, SETTING_KEY);
   if (text != NULL)
-    parse (self, text);
+    kp_budget_entries_parse (self->entries, text);
   roll (self);
   settle_levels (self);
   return TRUE;
@@ -699,7 +375,7 @@ on_seed_read (GObject      *object,
       return;
     }
   roll (self);
-  add_rows (&self->totals[period], rows);
+  kp_budget_totals_add_rows (&self->totals[period], rows);
 
   if (period == KP_BUDGET_MONTH)
     {
@@ -709,7 +385,7 @@ on_seed_read (GObject      *object,
     }
 
   now = now_local (self);
-  start = period_start (now, KP_BUDGET_MONTH);
+  start = kp_budget_period_start (now, KP_BUDGET_MONTH);
   g_task_set_task_data (task, GUINT_TO_POINTER (KP_BUDGET_MONTH), NULL);
   kp_ledger_spend_by_client_and_provider_async (self->ledger, g_date_time_to_unix (start) * 1000,
                                                 g_task_get_cancellable (task), on_seed_read,
@@ -741,7 +417,7 @@ kp_budgets_seed_async (KpBudgets           *self,
   g_task_set_task_data (task, GUINT_TO_POINTER (KP_BUDGET_DAY), NULL);
   roll (self);
   now = now_local (self);
-  start = period_start (now, KP_BUDGET_DAY);
+  start = kp_budget_period_start (now, KP_BUDGET_DAY);
   kp_ledger_spend_by_client_and_provider_async (self->ledger, g_date_time_to_unix (start) * 1000,
                                                 cancellable, on_seed_read,
                                                 g_steal_pointer (&task));
@@ -767,33 +443,33 @@ kp_budgets_set (KpBudgets       *self,
                 const KpBudget  *budget,
                 GError         **error)
 {
-  Entry entry = { 0 };
+  KpBudgetEntry entry = { 0 };
   guint i;
 
   g_return_val_if_fail (KP_IS_BUDGETS (self), FALSE);
   g_return_val_if_fail (budget != NULL, FALSE);
 
-  if (!check_budget (budget, error))
+  if (!kp_budget_check (budget, error))
     return FALSE;
 
   roll (self);
   entry.budget = *budget;
   entry.budget.provider_id = g_strdup (budget->provider_id);
   for (i = 0; i < self->entries->len; i++)
-    if (same_target (&g_array_index (self->entries, Entry, i).budget, budget))
+    if (kp_budget_same_target (&g_array_index (self->entries, KpBudgetEntry, i).budget, budget))
       break;
   if (i < self->entries->len)
     {
-      Entry *old = &g_array_index (self->entries, Entry, i);
+      KpBudgetEntry *old = &g_array_index (self->entries, KpBudgetEntry, i);
 
-      budget_clear (&old->budget);
+      kp_budget_clear (&old->budget);
       *old = entry;
     }
-  else if (self->entries->len >= MAX_BUDGETS)
+  else if (self->entries->len >= KP_BUDGETS_MAX)
     {
-      budget_clear (&entry.budget);
+      kp_budget_clear (&entry.budget);
       g_set_error (error, KP_BUDGETS_ERROR, KP_BUDGETS_ERROR_INVALID,
-                   "Keypool keeps at most %d budgets.", MAX_BUDGETS);
+                   "Keypool keeps at most %d budgets.", KP_BUDGETS_MAX);
       return FALSE;
     }
   else
@@ -817,7 +493,7 @@ kp_budgets_clear (KpBudgets       *self,
   g_return_val_if_fail (budget != NULL, FALSE);
 
   for (guint i = 0; i < self->entries->len; i++)
-    if (same_target (&g_array_index (self->entries, Entry, i).budget, budget))
+    if (kp_budget_same_target (&g_array_index (self->entries, KpBudgetEntry, i).budget, budget))
       {
         g_array_remove_index (self->entries, i);
         update_warning (self);
@@ -835,14 +511,14 @@ status_new (KpBudgets      *self,
             const KpBudget *budget)
 {
   KpBudgetStatus *status = g_new0 (KpBudgetStatus, 1);
-  const Sum *sum = budget_sum (self, budget);
+  const KpBudgetSum *sum = budget_sum (self, budget);
 
   status->budget = *budget;
   status->budget.provider_id = g_strdup (budget->provider_id);
   status->name = budget_name (self, budget);
   status->spent_nano = sum->nano;
   status->unknown = sum->unknown;
-  status->resets_at = period_end (now, budget->period);
+  status->resets_at = kp_budget_period_end (now, budget->period);
   return status;
 }
 
@@ -863,7 +539,7 @@ kp_budgets_list (KpBudgets *self)
   roll (self);
   now = now_local (self);
   for (guint i = 0; i < self->entries->len; i++)
-    g_ptr_array_add (list, status_new (self, now, &g_array_index (self->entries, Entry, i).budget));
+    g_ptr_array_add (list, status_new (self, now, &g_array_index (self->entries, KpBudgetEntry, i).budget));
   return list;
 }
 
@@ -895,44 +571,17 @@ kp_budgets_get_unknown (KpBudgets      *self,
 /* The request path -------------------------------------------------------------- */
 
 static void
-add_to (Sum          *sum,
-        KpCostSource  source,
-        gint64        cost_nano)
-{
-  if (source == KP_COST_UNKNOWN)
-    sum->unknown++;
-  else
-    sum->nano += cost_nano;
-}
-
-static void
 tell (KpBudgets      *self,
       const KpBudget *budget,
       guint           level)
 {
   g_autoptr(GDateTime) now = now_local (self);
   g_autoptr(KpBudgetStatus) status = status_new (self, now, budget);
-  g_autofree char *id = budget_id (budget);
-  g_autofree char *limit = format_usd (budget->limit_nano);
-  g_autofree char *spent = format_usd (status->spent_nano);
-  g_autofree char *reset = format_reset (status->resets_at);
+  g_autofree char *id = kp_budget_dup_id (budget);
   g_autofree char *title = NULL;
   g_autofree char *body = NULL;
 
-  if (level < 100)
-    {
-      title = g_strdup_printf ("%d %% of %s is spent", WARN_PERCENT, status->name);
-      body = g_strdup_printf ("%s of %s so far; it resets at %s.", spent, limit, reset);
-    }
-  else
-    {
-      title = g_strdup_printf ("%c%s is spent", g_ascii_toupper (status->name[0]), status->name + 1);
-      body = g_strdup_printf ("%s of %s. %s until %s.", spent, limit,
-                              budget->action == KP_BUDGET_REFUSE
-                                ? "Requests billed against it are refused (free routes still serve)"
-                                : "Keypool keeps serving (this budget only warns)",
-                              reset);
-    }
+  kp_budget_crossing_text (status, level, &title, &body);
   g_debug ("Budget: %s. %s", title, body);
   g_signal_emit (self, signals[CROSSED], 0, id, level, title, body);
 }
@@ -961,27 +610,11 @@ kp_budgets_note (KpBudgets    *self,
 
   roll (self);
   for (guint p = KP_BUDGET_DAY; p <= KP_BUDGET_MONTH; p++)
-    {
-      Totals *totals = &self->totals[p];
-      Sum *sum;
-
-      add_to (&totals->all, source, cost_nano);
-      if (provider_id != NULL)
-        {
-          sum = g_hash_table_lookup (totals->providers, provider_id);
-          if (sum == NULL)
-            g_hash_table_insert (totals->providers, g_strdup (provider_id), sum = g_new0 (Sum, 1));
-          add_to (sum, source, cost_nano);
-        }
-      sum = g_hash_table_lookup (totals->clients, GUINT_TO_POINTER (client_id));
-      if (sum == NULL)
-        g_hash_table_insert (totals->clients, GUINT_TO_POINTER (client_id), sum = g_new0 (Sum, 1));
-      add_to (sum, source, cost_nano);
-    }
+    kp_budget_totals_add (&self->totals[p], provider_id, client_id, source, cost_nano);
 
   for (guint i = 0; i < self->entries->len; i++)
     {
-      Entry *entry = &g_array_index (self->entries, Entry, i);
+      KpBudgetEntry *entry = &g_array_index (self->entries, KpBudgetEntry, i);
       guint level = level_of (self, &entry->budget);
 
       if (level > entry->level)
@@ -991,24 +624,6 @@ kp_budgets_note (KpBudgets    *self,
         }
     }
   update_warning (self);
-}
-
-static gboolean
-applies (const KpBudget *budget,
-         const char     *provider_id,
-         guint           client_id)
-{
-  switch (budget->scope)
-    {
-    case KP_BUDGET_ALL:
-      return TRUE;
-    case KP_BUDGET_PROVIDER:
-      return g_strcmp0 (budget->provider_id, provider_id) == 0;
-    case KP_BUDGET_CLIENT:
-      return budget->client_id == client_id;
-    default:
-      g_assert_not_reached ();
-    }
 }
 
 /* The spent budget in "refuse" mode a paid request on @provider_id by
@@ -1021,9 +636,9 @@ refusing_budget (KpBudgets  *self,
 {
   for (guint i = 0; i < self->entries->len; i++)
     {
-      const KpBudget *budget = &g_array_index (self->entries, Entry, i).budget;
+      const KpBudget *budget = &g_array_index (self->entries, KpBudgetEntry, i).budget;
 
-      if (budget->action == KP_BUDGET_REFUSE && applies (budget, provider_id, client_id) &&
+      if (budget->action == KP_BUDGET_REFUSE && kp_budget_applies (budget, provider_id, client_id) &&
           budget_sum (self, budget)->nano >= budget->limit_nano)
         return budget;
     }
@@ -1050,9 +665,6 @@ kp_budgets_filter_plan (KpBudgets *self,
   const KpBudget *first = NULL;
   g_autoptr(GDateTime) now = NULL;
   g_autoptr(KpBudgetStatus) status = NULL;
-  g_autofree char *limit = NULL;
-  g_autofree char *spent = NULL;
-  g_autofree char *reset = NULL;
 
   g_return_val_if_fail (KP_IS_BUDGETS (self), NULL);
   g_return_val_if_fail (plan != NULL, NULL);
@@ -1084,10 +696,5 @@ kp_budgets_filter_plan (KpBudgets *self,
 
   now = now_local (self);
   status = status_new (self, now, first);
-  limit = format_usd (first->limit_nano);
-  spent = format_usd (status->spent_nano);
-  reset = format_reset (status->resets_at);
-  return g_strdup_printf ("Refused: %s (%s) is spent: %s so far. It resets at %s. Free routes "
-                          "still serve; “keypool budget” raises or clears it.",
-                          status->name, limit, spent, reset);
+  return kp_budget_refusal_text (status);
 }
