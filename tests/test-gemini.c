@@ -5,6 +5,7 @@
  * OpenAI clients reach Gemini models; Gemini clients (SSE and JSON-array
  * streams, the key in x-goog-api-key or ?key=) reach both; Google's errors
  * fail over and rest the key as §7 says; the ledger counts Gemini's usage.
+ * OpenAI's embeddings reach Gemini's, with the input's estimate counted.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -61,7 +62,9 @@ fixture_setup (Fixture       *fixture,
     GEM ("google/gemini-bad", "gemini-bad") ","
     GEM ("shared/day", "gemini-429-day") "," GEM ("shared/minute", "gemini-429-minute") ","
     GEM ("shared/missing", "gemini-404") "," GEM ("shared/down", "gemini-503") ","
-    GEM ("shared/event", "gemini-error-event") "]}", root);
+    GEM ("shared/event", "gemini-error-event") ","
+    "{\"id\":\"google/text-embedding\",\"upstream_id\":\"gemini-embedding-001\",\"kind\":\"embedding\","
+    "\"input\":0.15,\"output\":0}],\"apis\":{\"gemini-embed\":true}}", root);
   oai = g_strdup_printf (
     "{\"id\":\"oai\",\"name\":\"Oai\",\"base_url\":\"%s\",\"env\":[\"KP_GEMINI_OAI\"],"
     "\"models\":[{\"id\":\"oai/chat\",\"upstream_id\":\"mock-chat\",\"input\":1,\"output\":2},"
@@ -454,6 +457,47 @@ test_failures (Fixture       *fixture,
   }
 }
 
+/* An OpenAI client's embeddings on a Gemini provider: one batch upstream,
+ * an OpenAI answer, and a ledger row priced from Keypool's estimate of the
+ * input (Google counts no tokens), marked estimated.
+ */
+static void
+test_openai_embeddings_to_gemini (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  const char *body = "{\"model\":\"google/text-embedding\",\"input\":[\"one two\",\"three\"],"
+                     "\"encoding_format\":\"float\"}";
+  g_auto(KpTestResponse) response = { 0 };
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(KpRequestRow) row = NULL;
+  KpMockStats *stats = kp_mock_upstream_get_stats (fixture->mock);
+  gint64 tokens;
+
+  send (fixture, "POST", "/v1/embeddings", body, "Authorization", &response);
+  g_assert_cmpuint (response.status, ==, 200);
+  g_assert_cmpstr (soup_message_headers_get_one (response.headers, "x-keypool-provider"), ==, "gem");
+  g_assert_cmpstr (stats->last_path, ==, "/v1beta/models/gemini-embedding-001:batchEmbedContents");
+  root = parse (response.body);
+  g_assert_cmpstr (string_at (root, "$.object"), ==, "list");
+  g_assert_cmpstr (string_at (root, "$.data[1].object"), ==, "embedding");
+  g_assert_cmpint (int_at (root, "$.data[1].index"), ==, 1);
+  g_assert_cmpstr (string_at (root, "$.model"), ==, "google/text-embedding");
+  tokens = int_at (root, "$.usage.prompt_tokens");
+  g_assert_cmpint (tokens, >, 0);
+  g_assert_cmpint (int_at (root, "$.usage.total_tokens"), ==, tokens);
+
+  row = last_row (fixture);
+  g_assert_cmpstr (row->api, ==, "openai-embeddings");
+  g_assert_cmpstr (row->provider, ==, "gem");
+  g_assert_cmpint (row->status, ==, 200);
+  g_assert_cmpint (row->prompt_tokens, ==, tokens);
+  g_assert_cmpint (row->completion_tokens, ==, 0);
+  g_assert_true (row->tokens_estimated);
+  g_assert_cmpstr (row->cost_source, ==, "estimated");
+  /* $0.15 per million tokens is 150 nano-USD a token. */
+  g_assert_cmpint (row->cost_nano, ==, tokens * 150);
+}
+
 /* Refusals and Keypool's own answers in Google's shape. */
 static void
 test_gemini_refusals_and_lists (Fixture       *fixture,
@@ -536,6 +580,7 @@ main (int   argc,
   ADD ("gemini-client-translated", test_gemini_client_translated);
   ADD ("failures", test_failures);
   ADD ("refusals-and-lists", test_gemini_refusals_and_lists);
+  ADD ("openai-embeddings-to-gemini", test_openai_embeddings_to_gemini);
 
   return g_test_run ();
 }

@@ -14,6 +14,7 @@
 #include "kp-planner.h"
 #include "kp-usage.h"
 #include "kp-ways-in.h"
+#include "wire/kp-wire.h"
 #include "kp-test-util.h"
 
 static KpProvider *
@@ -378,6 +379,45 @@ test_shipped_providers (void)
   g_assert_cmpuint (kp_catalog_lookup (catalog, "meta-llama/llama-3.3-70b-instruct")->len, >=, 2);
 }
 
+/* AI Studio keys serve embeddings: to Gemini's clients as they are, to
+ * OpenAI's through Gemini's embeddings API.
+ */
+static void
+test_shipped_gemini_embeddings (void)
+{
+  const char *dir = g_getenv ("KEYPOOL_PROVIDERS_DIR");
+  g_autoptr(KpCatalog) catalog = kp_catalog_new ();
+  g_auto(GStrv) providers = NULL;
+  g_autoptr(GPtrArray) offerings = NULL;
+  const KpOffering *found = NULL;
+
+  g_assert_nonnull (dir);
+  kp_catalog_load (catalog, dir, NULL);
+  g_assert_cmpuint (kp_catalog_get_load_errors (catalog)->len, ==, 0);
+  offerings = kp_planner_resolve (catalog, "gemini-embedding-001", &providers);
+  g_assert_nonnull (offerings);
+  for (guint i = 0; i < offerings->len; i++)
+    {
+      const KpOffering *offering = g_ptr_array_index (offerings, i);
+
+      if (g_str_equal (kp_provider_get_id (offering->provider), "google-ai-studio"))
+        found = offering;
+    }
+  g_assert_nonnull (found);
+  g_assert_cmpstr (found->model_id, ==, "google/gemini-embedding-001");
+  g_assert_cmpstr (found->upstream_id, ==, "gemini-embedding-001");
+  g_assert_cmpint (found->kind, ==, KP_MODEL_EMBEDDING);
+  g_assert_cmpfloat (found->input, ==, 0.15);
+  g_assert_cmpfloat (found->output, ==, 0);
+
+  g_assert_true (kp_wire_route_for (kp_wire_for_id ("gemini-embed"), found) ==
+                 kp_wire_for_id ("gemini-embed"));
+  g_assert_true (kp_wire_route_for (kp_wire_for_id ("openai-embeddings"), found) ==
+                 kp_wire_for_id ("gemini-embed"));
+  /* An embedding model does not chat. */
+  g_assert_null (kp_wire_route_for (kp_wire_for_id ("openai-chat"), found));
+}
+
 /* Run unmodified, today's clients ask for these models by default: the
  * shipped files must serve each with a price, so no override is needed.
  */
@@ -694,6 +734,7 @@ main (int   argc,
   g_test_add_func ("/keypool/catalog/deep-file", test_catalog_deep_file);
   g_test_add_func ("/keypool/catalog/empty-file", test_catalog_empty_file);
   g_test_add_func ("/keypool/catalog/client-defaults", test_client_defaults);
+  g_test_add_func ("/keypool/catalog/shipped-gemini-embeddings", test_shipped_gemini_embeddings);
   g_test_add_func ("/keypool/usage/cost", test_cost);
   g_test_add_func ("/keypool/usage/cost-clamped", test_cost_clamped);
 

@@ -293,6 +293,49 @@ test('embedContent and batchEmbedContents are routed like embeddings', async () 
   assert.equal((await empty.json()).error.status, 'INVALID_ARGUMENT');
 });
 
+test('OpenAI embeddings on a Gemini provider: one batchEmbedContents, an OpenAI answer', async () => {
+  /* The mock's vector i holds (i + 1) / 8 + j / 128 at j: exact in float32. */
+  const expected = (i) => Array.from({ length: 8 }, (_, j) => (i + 1) / 8 + j / 128);
+  const seen = (await mockRequests()).length;
+
+  /* The SDK asks for base64 and decodes it. */
+  const { data: answer, response: raw } = await openai.embeddings.create({
+    model: 'google/text-embedding', input: ['hello there', 'world'], dimensions: 8,
+  }).withResponse();
+  assert.equal(raw.headers.get('x-keypool-provider'), 'gem');
+  assert.deepEqual(answer.data.map((item) => [item.object, item.index]), [['embedding', 0], ['embedding', 1]]);
+  assert.deepEqual(answer.data[0].embedding, expected(0));
+  assert.deepEqual(answer.data[1].embedding, expected(1));
+  assert.equal(answer.model, 'google/text-embedding');
+  /* Google counts no tokens: Keypool's estimate of the input. */
+  assert.ok(answer.usage.prompt_tokens > 0, JSON.stringify(answer.usage));
+  assert.equal(answer.usage.total_tokens, answer.usage.prompt_tokens);
+
+  const sent = (await mockRequests()).slice(seen);
+  assert.deepEqual(sent.map((request) => request.path), ['/v1beta/models/gemini-embedding-001:batchEmbedContents']);
+  assert.deepEqual(sent[0].body, {
+    requests: [
+      { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'hello there' }] }, outputDimensionality: 8 },
+      { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'world' }] }, outputDimensionality: 8 },
+    ],
+  });
+  assert.equal(header(sent[0], 'x-goog-api-key'), geminiKey);
+  assert.ok(!JSON.stringify(sent[0]).includes(gateway.token), 'the token never reaches the provider');
+
+  /* Floats when asked for; one text is a batch of one. */
+  const floats = await openai.embeddings.create({
+    model: 'google/text-embedding', input: 'hello', encoding_format: 'float',
+  });
+  assert.deepEqual(floats.data.map((item) => item.embedding), [expected(0)]);
+  assert.deepEqual((await lastMockRequest()).body.requests.map((one) => one.content.parts[0].text), ['hello']);
+
+  /* Token ids are no texts for Google: a client error, and nothing is sent. */
+  const before = (await mockRequests()).length;
+  await assert.rejects(openai.embeddings.create({ model: 'google/text-embedding', input: [[1, 2, 3]] }),
+                       (error) => error.status >= 400 && error.status < 500);
+  assert.equal((await mockRequests()).length, before);
+});
+
 test('the OpenAI SDK on a Gemini provider', async () => {
   const stream = await openai.chat.completions.create({
     model: 'google/gemini-text', stream: true, stream_options: { include_usage: true },

@@ -6,6 +6,11 @@
  * only the model names in it change to the provider's. Google's answer has
  * no usage: such a request's cost is unknown unless the provider says.
  *
+ * A client of OpenAI's embeddings is served by such a provider too: its
+ * request (the hub's) becomes one :batchEmbedContents, and Google's answer
+ * an OpenAI one, whose usage is Keypool's estimate of the input (and the
+ * ledger's, marked estimated) unless Google says.
+ *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -148,16 +153,12 @@ rename_model (KpWireRequest *req,
  * model in every request, and Google refuses one that is not the path's.
  */
 static GBytes *
-build_body (KpWireRequest  *req,
-            JsonObject     *source,
-            gboolean        passthrough,
-            KpWireTarget   *target,
-            GError        **error)
+passthrough_body (KpWireRequest *req,
+                  JsonObject    *source,
+                  const char    *name)
 {
-  g_autofree char *name = g_strconcat ("models/", target->offering->upstream_id, NULL);
   JsonArray *requests = kp_json_array (source, "requests");
 
-  g_assert (passthrough);
   rename_model (req, source, name);
   for (guint i = 0; requests != NULL && i < json_array_get_length (requests); i++)
     rename_model (req, kp_json_array_object (requests, i), name);
@@ -166,14 +167,143 @@ build_body (KpWireRequest  *req,
   return kp_wire_serialize (req->root);
 }
 
+/* The hub's request (OpenAI's embeddings) as one :batchEmbedContents: a
+ * request per text, with "dimensions" as outputDimensionality.
+ */
+static GBytes *
+batch_from_canonical (JsonObject  *source,
+                      const char  *name,
+                      GError     **error)
+{
+  JsonNode *input = json_object_get_member (source, "input");
+  g_autoptr(JsonArray) texts = json_array_new ();
+  g_autoptr(JsonObject) body = json_object_new ();
+  g_autoptr(JsonNode) root = NULL;
+  JsonArray *requests;
+  gint64 dimensions = 0;
+
+  if (kp_json_node_string (input) != NULL)
+    json_array_add_string_element (texts, kp_json_node_string (input));
+  else if (input != NULL && JSON_NODE_HOLDS_ARRAY (input))
+    for (guint i = 0; i < json_array_get_length (json_node_get_array (input)); i++)
+      {
+        const char *text = kp_json_node_string (json_array_get_element (json_node_get_array (input), i));
+
+        if (text == NULL)
+          {
+            g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_UNSUPPORTED,
+                                 "Gemini's embeddings take texts, not token ids.");
+            return NULL;
+          }
+        json_array_add_string_element (texts, text);
+      }
+  if (json_array_get_length (texts) == 0 || json_array_get_length (texts) > BATCH_MAX)
+    {
+      g_set_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_UNSUPPORTED,
+                   "Gemini's embeddings take 1 to %u texts in one request.", BATCH_MAX);
+      return NULL;
+    }
+  kp_json_int (source, "dimensions", &dimensions);
+
+  requests = json_array_new ();
+  for (guint i = 0; i < json_array_get_length (texts); i++)
+    {
+      JsonObject *one = json_object_new ();
+      JsonObject *content = json_object_new ();
+      JsonArray *parts = json_array_new ();
+      JsonObject *part = json_object_new ();
+
+      json_object_set_string_member (part, "text", json_array_get_string_element (texts, i));
+      json_array_add_object_element (parts, part);
+      json_object_set_array_member (content, "parts", parts);
+      json_object_set_string_member (one, "model", name);
+      json_object_set_object_member (one, "content", content);
+      if (dimensions > 0)
+        json_object_set_int_member (one, "outputDimensionality", dimensions);
+      json_array_add_object_element (requests, one);
+    }
+  json_object_set_array_member (body, "requests", requests);
+  root = kp_json_object_node (json_object_ref (body));
+  return kp_wire_serialize (root);
+}
+
+static GBytes *
+build_body (KpWireRequest  *req,
+            JsonObject     *source,
+            gboolean        passthrough,
+            KpWireTarget   *target,
+            GError        **error)
+{
+  g_autofree char *name = g_strconcat ("models/", target->offering->upstream_id, NULL);
+
+  if (passthrough)
+    return passthrough_body (req, source, name);
+  return batch_from_canonical (source, name, error);
+}
+
 static char *
 upstream_suffix (const KpWireRequest *req,
                  const KpWireTarget  *target)
 {
   g_autofree char *model = g_uri_escape_string (target->offering->upstream_id, NULL, FALSE);
+  /* A request of another wire is sent as a batch. */
+  gboolean one = req->wire == &kp_wire_gemini_embed && split_path (req->path, NULL) == METHOD_ONE;
 
-  return g_strconcat ("/", model, split_path (req->path, NULL) == METHOD_BATCH
-                      ? ":batchEmbedContents" : ":embedContent", NULL);
+  return g_strconcat ("/", model, one ? ":embedContent" : ":batchEmbedContents", NULL);
+}
+
+/* Google's answer (a batch's "embeddings", or one "embedding") as the hub's:
+ * OpenAI's embeddings answer, with usage when Google says.
+ */
+static JsonNode *
+response_to_canonical (JsonObject  *answer,
+                       const char  *model,
+                       GError     **error)
+{
+  JsonArray *embeddings = kp_json_array (answer, "embeddings");
+  JsonObject *single = kp_json_object (answer, "embedding");
+  JsonObject *usage_metadata = kp_json_object (answer, "usageMetadata");
+  g_autoptr(JsonObject) out = json_object_new ();
+  JsonArray *data = json_array_new ();
+  guint n = embeddings ? json_array_get_length (embeddings) : single ? 1 : 0;
+  gint64 tokens;
+
+  json_object_set_string_member (out, "object", "list");
+  json_object_set_array_member (out, "data", data);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *embedding = embeddings ? kp_json_array_object (embeddings, i) : single;
+      JsonArray *values = kp_json_array (embedding, "values");
+      JsonObject *item;
+
+      if (values == NULL)
+        {
+          g_set_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_ANSWER,
+                       "embedding %u of the answer has no values", i);
+          return NULL;
+        }
+      item = json_object_new ();
+      json_object_set_string_member (item, "object", "embedding");
+      json_object_set_int_member (item, "index", i);
+      json_object_set_array_member (item, "embedding", json_array_ref (values));
+      json_array_add_object_element (data, item);
+    }
+  if (n == 0)
+    {
+      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_ANSWER,
+                           "the answer has no embeddings");
+      return NULL;
+    }
+  json_object_set_string_member (out, "model", model);
+  if (usage_metadata != NULL && kp_json_int (usage_metadata, "promptTokenCount", &tokens))
+    {
+      JsonObject *usage = json_object_new ();
+
+      json_object_set_int_member (usage, "prompt_tokens", tokens);
+      json_object_set_int_member (usage, "total_tokens", tokens);
+      json_object_set_object_member (out, "usage", usage);
+    }
+  return kp_json_object_node (g_steal_pointer (&out));
 }
 
 /* Errors are Google's, as on the Gemini wire. */
@@ -226,5 +356,6 @@ const KpWire kp_wire_gemini_embed = {
 
   .build_body = build_body,
   .upstream_suffix = upstream_suffix,
+  .response_to_canonical = response_to_canonical,
   .parse_usage = kp_gemini_parse_usage,
 };

@@ -525,6 +525,24 @@ kp_wire_request_get_canonical (KpWireRequest  *req,
  *   @client's: @client's own when the provider serves it, its chat wire for
  *   a chat request otherwise, %NULL when it cannot serve the request
  */
+/* An embeddings API of @provider's that takes the hub's request (OpenAI's
+ * embeddings, which @client's translates to) and gives back the hub's answer.
+ */
+static const KpWire *
+embeddings_for (const KpWire *client,
+                KpProvider   *provider)
+{
+  const KpWire * const *all = kp_wire_all ();
+
+  if (client->to_canonical == NULL || client->response_from_canonical == NULL)
+    return NULL;
+  for (guint i = 0; all[i] != NULL; i++)
+    if (all[i]->kind == KP_WIRE_KIND_EMBEDDINGS && all[i]->response_to_canonical != NULL &&
+        kp_provider_serves (provider, all[i]->id))
+      return all[i];
+  return NULL;
+}
+
 const KpWire *
 kp_wire_upstream_for (const KpWire *client,
                       KpProvider   *provider)
@@ -533,6 +551,8 @@ kp_wire_upstream_for (const KpWire *client,
 
   if (kp_provider_serves (provider, client->id))
     return client;
+  if (client->kind == KP_WIRE_KIND_EMBEDDINGS)
+    return embeddings_for (client, provider);
   if (client->kind != KP_WIRE_KIND_CHAT)
     return NULL;
   chat = kp_wire_for_id (kp_provider_get_wire (provider));
@@ -727,6 +747,15 @@ kp_wire_translate_answer (KpWireRequest  *req,
   answer = req->wire->response_from_canonical (json_node_get_object (canonical), req, error);
   if (answer == NULL)
     return NULL;
+  /* Embeddings whose provider counts no tokens (Google's): the client's
+   * answer says Keypool's estimate of the input, and so does the ledger.
+   */
+  if (usage != NULL && !usage->known && req->wire->kind == KP_WIRE_KIND_EMBEDDINGS)
+    {
+      usage->known = TRUE;
+      usage->estimated = TRUE;
+      usage->prompt_tokens = req->prompt_tokens;
+    }
   return kp_wire_serialize (answer);
 }
 
