@@ -11,6 +11,7 @@
 
 #include "auth/kp-oauth-token.h"
 #include "kp-gateway-private.h"
+#include "kp-ledger.h"
 #include "kp-mock-google.h"
 #include "kp-test-util.h"
 
@@ -226,6 +227,67 @@ test_restart (Fixture       *fixture,
   }
 }
 
+/* The ledger's setting "code-assist-{what}.{id}". */
+static char *
+setting_of (KpGateway  *gateway,
+            const char *what,
+            gint64      id)
+{
+  g_autofree char *key = g_strdup_printf ("code-assist-%s.%" G_GINT64_FORMAT, what, id);
+
+  return kp_ledger_get_setting (kp_gateway_get_ledger (gateway), key);
+}
+
+/* A removed account leaves no set-up or quota in the ledger's settings,
+ * neither at once nor after a restart.
+ */
+static void
+test_removed (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+  g_autofree char *account = NULL;
+  g_autofree char *quota = NULL;
+  gint64 id;
+
+  kp_gateway_add_account_async (fixture->gateway, "gca", "me", "rt-good-refresh-0001", NULL, 0,
+                                NULL, kp_test_store_result, &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  credential = kp_gateway_add_account_finish (fixture->gateway, result, &error);
+  g_assert_no_error (error);
+  g_assert_true (kp_test_spin_until (account_ready, credential, 10000));
+  id = kp_credential_get_id (credential);
+  account = setting_of (fixture->gateway, "account", id);
+  quota = setting_of (fixture->gateway, "quota", id);
+  g_assert_cmpstr (account, ==, "g1-pro-tier\texisting-proj-42");
+  g_assert_nonnull (quota);
+  g_clear_pointer (&account, g_free);
+  g_clear_pointer (&quota, g_free);
+
+  g_clear_object (&result);
+  kp_gateway_remove_key_async (fixture->gateway, id, NULL, kp_test_store_result, &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  g_assert_true (kp_gateway_remove_key_finish (fixture->gateway, result, &error));
+  g_assert_no_error (error);
+  account = setting_of (fixture->gateway, "account", id);
+  quota = setting_of (fixture->gateway, "quota", id);
+  g_assert_null (account);
+  g_assert_null (quota);
+
+  /* Written, not only forgotten in memory: a new Keypool reads none either. */
+  kp_test_gateway_clear (&fixture->gateway);
+  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
+  kp_gateway_set_use_keyring (fixture->gateway, TRUE);
+  kp_test_gateway_start (fixture->gateway);
+  g_assert_null (kp_gateway_find_credential (fixture->gateway, id));
+  account = setting_of (fixture->gateway, "account", id);
+  quota = setting_of (fixture->gateway, "quota", id);
+  g_assert_null (account);
+  g_assert_null (quota);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -235,6 +297,8 @@ main (int   argc,
   g_test_add ("/code-assist-gateway/account", Fixture, NULL, fixture_set_up, test_account,
               fixture_tear_down);
   g_test_add ("/code-assist-gateway/restart", Fixture, NULL, fixture_set_up, test_restart,
+              fixture_tear_down);
+  g_test_add ("/code-assist-gateway/removed", Fixture, NULL, fixture_set_up, test_removed,
               fixture_tear_down);
 
   return g_test_run ();

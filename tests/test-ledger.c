@@ -110,6 +110,14 @@ test_schema (Fixture       *fixture,
     g_assert_cmpstr (port, ==, "7878");
   }
   g_assert_true (kp_ledger_check_integrity (again, &error));
+
+  /* A NULL value removes a setting; removing one that is gone is no error. */
+  g_assert_true (kp_ledger_set_setting (again, "port", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_null (kp_ledger_get_setting (again, "port"));
+  g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM settings WHERE key = 'port'"), ==, 0);
+  g_assert_true (kp_ledger_set_setting (again, "port", NULL, &error));
+  g_assert_no_error (error);
 }
 
 static void

@@ -543,6 +543,7 @@ on_key_cleared (GObject      *object,
 
   kp_ledger_remove_credential_async (kp_gateway_get_ledger (self),
                                      kp_credential_get_id (credential), NULL, NULL);
+  kp_gateway_forget_account (self, kp_credential_get_id (credential));
 
   g_ptr_array_remove (kp_gateway_get_credentials (self), credential);
   kp_gateway_emit_changed (self);

@@ -70,6 +70,16 @@ kp_gateway_auth_refused (KpAuth     *auth,
 #define ACCOUNT_SETTING "code-assist-account.%" G_GINT64_FORMAT
 #define ACCOUNT_TEXT_MAX 1024
 
+/* Whether @credential is still one of the gateway's: an answer that comes
+ * after the account was removed leaves nothing behind.
+ */
+static gboolean
+is_current (KpGateway    *self,
+            KpCredential *credential)
+{
+  return kp_gateway_find_credential (self, kp_credential_get_id (credential)) == credential;
+}
+
 static void
 save_account (KpGateway    *self,
               KpCredential *credential,
@@ -79,6 +89,8 @@ save_account (KpGateway    *self,
   g_autofree char *key = g_strdup_printf (ACCOUNT_SETTING, kp_credential_get_id (credential));
   g_autofree char *value = g_strconcat (tier ? tier : "", "\t", project ? project : "", NULL);
 
+  if (!is_current (self, credential))
+    return;
   kp_ledger_set_setting_async (kp_gateway_get_ledger (self), key, value, NULL, NULL);
 }
 
@@ -121,6 +133,8 @@ save_quota (KpGateway    *self,
   g_autofree char *value = g_strdup_printf ("%" G_GINT64_FORMAT "\t%s",
                                             g_get_real_time () / G_USEC_PER_SEC, text);
 
+  if (!is_current (self, credential))
+    return;
   kp_ledger_set_setting_async (kp_gateway_get_ledger (self), key, value, NULL, NULL);
 }
 
@@ -142,6 +156,24 @@ load_quota (KpGateway    *self,
   if (end != tab || read_at > now + 60 || now - read_at > QUOTA_FRESH_S)
     return;
   kp_credential_set_meta (credential, "quota", tab + 1);
+}
+
+/**
+ * kp_gateway_forget_account:
+ * @id: a removed credential's id
+ *
+ * Removes what the ledger's settings keep of the account: its set-up
+ * (tier and project) and its last quota.
+ */
+void
+kp_gateway_forget_account (KpGateway *self,
+                           gint64     id)
+{
+  g_autofree char *account = g_strdup_printf (ACCOUNT_SETTING, id);
+  g_autofree char *quota = g_strdup_printf (QUOTA_SETTING, id);
+
+  kp_ledger_set_setting_async (kp_gateway_get_ledger (self), account, NULL, NULL, NULL);
+  kp_ledger_set_setting_async (kp_gateway_get_ledger (self), quota, NULL, NULL, NULL);
 }
 
 typedef struct

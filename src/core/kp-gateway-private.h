@@ -36,6 +36,8 @@ void         kp_gateway_auth_refused       (KpAuth       *auth,
 void         kp_gateway_stop_auth          (KpGateway    *self);
 void         kp_gateway_oauth_adjust_failure (KpCredential *credential,
                                               KpFailure    *failure);
+void         kp_gateway_forget_account     (KpGateway    *self,
+                                            gint64        id);
 
 void         kp_gateway_add_account_full_async (KpGateway           *self,
                                                 const char          *provider_id,

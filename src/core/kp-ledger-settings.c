@@ -337,6 +337,10 @@ kp_ledger_get_setting (KpLedger   *self,
   return value;
 }
 
+/**
+ * kp_ledger_set_setting:
+ * @value: (nullable): the setting's new value, or %NULL to remove it
+ */
 gboolean
 kp_ledger_set_setting (KpLedger    *self,
                        const char  *key,
@@ -346,8 +350,17 @@ kp_ledger_set_setting (KpLedger    *self,
   sqlite3_stmt *stmt;
 
   g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+  g_return_val_if_fail (key != NULL, FALSE);
 
   g_hash_table_remove (self->queued_settings, key);
+  if (value == NULL)
+    {
+      stmt = kp_ledger_prepare (self, "DELETE FROM settings WHERE key = ?", error);
+      if (stmt == NULL)
+        return FALSE;
+      kp_ledger_bind_text (stmt, 1, key);
+      return kp_ledger_step_done (self, stmt, "remove a setting", error);
+    }
   stmt = kp_ledger_prepare (self,
                             "INSERT INTO settings (key, value) VALUES (?, ?) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", error);

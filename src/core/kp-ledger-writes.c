@@ -106,13 +106,13 @@ setting_settled (KpLedger *self,
  * kp_ledger_set_setting_async:
  * @self: a #KpLedger
  * @key: the setting
- * @value: its new value
+ * @value: (nullable): its new value, or %NULL to remove it
  * @callback: (nullable): called once it is written, or with
  *   %KP_LEDGER_ERROR_PENDING when writes fail and it waits in memory
  * @user_data: data for @callback
  *
  * Like kp_ledger_set_setting(), without blocking the caller.
- * kp_ledger_get_setting() returns @value from now on.
+ * kp_ledger_get_setting() returns @value (%NULL once removed) from now on.
  */
 void
 kp_ledger_set_setting_async (KpLedger            *self,
@@ -126,7 +126,7 @@ kp_ledger_set_setting_async (KpLedger            *self,
   g_autofree char *op_key = NULL;
 
   g_return_if_fail (KP_IS_LEDGER (self));
-  g_return_if_fail (key != NULL && value != NULL);
+  g_return_if_fail (key != NULL);
 
   op = g_new0 (SettingOp, 1);
   op->key = g_strdup (key);
