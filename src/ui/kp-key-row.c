@@ -2,7 +2,9 @@
  *
  * Shows the key's label, its last four characters and its health; its
  * options popover changes the multiplier, turns it off, resets its state
- * or asks to remove it. The secret itself is never shown.
+ * or asks to remove it. The secret itself is never shown. An account
+ * (a sign-in: its secret is a refresh token, whose end means nothing to
+ * its owner) is shown as an account, by its label.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -215,6 +217,18 @@ describe_state (KpKeyRow    *self,
     }
 }
 
+/* Whether the credential is a signed-in account (OAuth, Kiro, Qwen), not
+ * an API key: its provider signs in.
+ */
+static gboolean
+is_account (KpKeyRow *self)
+{
+  KpProvider *provider = kp_catalog_get_provider (kp_gateway_get_catalog (self->gateway),
+                                                  kp_credential_get_provider_id (self->credential));
+
+  return provider != NULL && kp_provider_get_oauth (provider) != NULL;
+}
+
 /**
  * kp_key_row_update:
  * @self: a #KpKeyRow
@@ -225,9 +239,11 @@ void
 kp_key_row_update (KpKeyRow *self)
 {
   const char *label;
+  const char *name;
   const char *icon;
   const char *style;
   const char *last_error;
+  gboolean account;
   const char *quota;
   gboolean needs_user;
   g_autofree char *hint = NULL;
@@ -239,12 +255,18 @@ kp_key_row_update (KpKeyRow *self)
 
   g_return_if_fail (KP_IS_KEY_ROW (self));
 
+  account = is_account (self);
   label = kp_credential_get_label (self->credential);
   hint = kp_credential_dup_hint (self->credential);
+  name = label && *label ? label : account ? _("Account") : hint;
   state = describe_state (self, &icon, &style);
 
-  /* Translators: the first %s is the end of a key, such as “…a1b2”; the second its state. */
-  subtitle = g_strdup_printf (_("Key %s · %s"), hint, state);
+  if (account)
+    /* Translators: %s is the state of a signed-in account, such as “Ready”. */
+    subtitle = g_strdup_printf (_("Account · %s"), state);
+  else
+    /* Translators: the first %s is the end of a key, such as “…a1b2”; the second its state. */
+    subtitle = g_strdup_printf (_("Key %s · %s"), hint, state);
   if (kp_credential_is_from_env (self->credential))
     {
       g_autofree char *with_env = g_strdup_printf (_("%s · from %s"), subtitle,
@@ -278,15 +300,18 @@ kp_key_row_update (KpKeyRow *self)
       subtitle = g_steal_pointer (&with_error);
     }
 
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self), label && *label ? label : hint);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self), name);
   adw_action_row_set_subtitle (ADW_ACTION_ROW (self), subtitle);
   gtk_image_set_from_icon_name (self->state_icon, icon);
   for (guint i = 0; i < G_N_ELEMENTS (styles); i++)
     gtk_widget_remove_css_class (GTK_WIDGET (self->state_icon), styles[i]);
   gtk_widget_add_css_class (GTK_WIDGET (self->state_icon), style);
 
-  /* Translators: %s is the label of a key. */
-  options_label = g_strdup_printf (_("Options for key %s"), label && *label ? label : hint);
+  options_label = account
+                  /* Translators: %s is the label of a signed-in account. */
+                  ? g_strdup_printf (_("Options for account %s"), name)
+                  /* Translators: %s is the label of a key. */
+                  : g_strdup_printf (_("Options for key %s"), name);
   kp_ui_set_accessible_label (GTK_WIDGET (self->options_button), options_label);
 
   self->updating = TRUE;

@@ -317,16 +317,28 @@ kp_provider_row_update (KpProviderRow *self)
 
   if (needs_key)
     {
+      /* A provider one signs in to has accounts, not keys. */
+      gboolean accounts = kp_provider_get_oauth (self->provider) != NULL;
+
       n_keys = sync_keys (self, &n_ready);
       if (n_keys == 0)
-        summary = g_strdup (_("No key yet"));
+        summary = g_strdup (accounts ? _("No account yet") : _("No key yet"));
       else if (n_ready == n_keys)
-        summary = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u key, ready",
-                                                "%u keys, all ready", n_keys), n_keys);
+        summary = g_strdup_printf (accounts
+                                   ? g_dngettext (GETTEXT_PACKAGE, "%u account, ready",
+                                                  "%u accounts, all ready", n_keys)
+                                   : g_dngettext (GETTEXT_PACKAGE, "%u key, ready",
+                                                  "%u keys, all ready", n_keys), n_keys);
       else
-        /* Translators: the first %u counts keys, the second the keys that work now. */
-        summary = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u key, %u ready",
-                                                "%u keys, %u ready", n_keys), n_keys, n_ready);
+        summary = g_strdup_printf (accounts
+                                   /* Translators: the first %u counts accounts, the second the
+                                    * accounts that work now. */
+                                   ? g_dngettext (GETTEXT_PACKAGE, "%u account, %u ready",
+                                                  "%u accounts, %u ready", n_keys)
+                                   /* Translators: the first %u counts keys, the second the keys
+                                    * that work now. */
+                                   : g_dngettext (GETTEXT_PACKAGE, "%u key, %u ready",
+                                                  "%u keys, %u ready", n_keys), n_keys, n_ready);
     }
   else
     summary = describe_reachability (self);

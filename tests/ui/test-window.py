@@ -734,6 +734,8 @@ def run(root, state):
     quota = f"62 % of today's quota left, resets {reset:%H:%M}"
     subtitle = wait_for("the account's quota", lambda: label_containing(window, quota), 60)
     check("Ready" in text_of(subtitle), f"the account shows {text_of(subtitle)!r}")
+    # An account, not a key: the end of its refresh token means nothing to its owner.
+    check(text_of(subtitle).startswith("Account · Ready"), f"the account's row says {text_of(subtitle)!r}")
     check(label_containing(window, GEMINI_REFRESH_TOKEN) is None, "the window shows the token")
     code, out, err = keypool_cli(env, "keys", "list")
     check(code == 0 and re.search(r"gemini-cli .*ok", out) and quota in out,
