@@ -26,6 +26,25 @@ typedef struct
   char          *base;
 } Fixture;
 
+/* A Keypool on the test's folder, with the keyring. */
+static void
+start (Fixture *fixture)
+{
+  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
+  kp_gateway_set_use_keyring (fixture->gateway, TRUE);
+  kp_test_gateway_start (fixture->gateway);
+  g_free (fixture->base);
+  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
+}
+
+/* Another Keypool on the same folder: what it knows comes from the disk. */
+static void
+restart (Fixture *fixture)
+{
+  kp_test_gateway_clear (&fixture->gateway);
+  start (fixture);
+}
+
 static void
 fixture_set_up (Fixture       *fixture,
                 gconstpointer  data)
@@ -56,10 +75,7 @@ fixture_set_up (Fixture       *fixture,
                             "\"resetTime\":\"2030-01-01T09:00:00Z\"},"
                             "{\"modelId\":\"gemini-2.5-flash\",\"remainingFraction\":0.9}]");
 
-  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
-  kp_gateway_set_use_keyring (fixture->gateway, TRUE);
-  kp_test_gateway_start (fixture->gateway);
-  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
+  start (fixture);
   fixture->client = soup_session_new ();
 }
 
@@ -183,17 +199,13 @@ test_account (Fixture       *fixture,
   g_assert_null (strstr (kp_credential_get_last_error (credential), "rt-good-refresh-0001"));
 }
 
-/* The account's project is kept: a restart uses it without loadCodeAssist. */
-static void
-test_restart (Fixture       *fixture,
-              gconstpointer  data)
+/* The test's account, added, set up and its quota read. */
+static KpCredential *
+add_ready_account (Fixture *fixture)
 {
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(KpCredential) credential = NULL;
-  KpCredential *again;
-  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
-  gint64 id;
+  KpCredential *credential;
 
   kp_gateway_add_account_async (fixture->gateway, "gca", "me", "rt-good-refresh-0001", NULL, 0,
                                 NULL, kp_test_store_result, &result);
@@ -201,15 +213,24 @@ test_restart (Fixture       *fixture,
   credential = kp_gateway_add_account_finish (fixture->gateway, result, &error);
   g_assert_no_error (error);
   g_assert_true (kp_test_spin_until (account_ready, credential, 10000));
+  return credential;
+}
+
+/* The account's project is kept: a restart uses it without loadCodeAssist. */
+static void
+test_restart (Fixture       *fixture,
+              gconstpointer  data)
+{
+  g_autoptr(KpCredential) credential = NULL;
+  KpCredential *again;
+  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
+  gint64 id;
+
+  credential = add_ready_account (fixture);
   g_assert_cmpuint (stats->loads, ==, 1);
   id = kp_credential_get_id (credential);
 
-  kp_test_gateway_clear (&fixture->gateway);
-  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
-  kp_gateway_set_use_keyring (fixture->gateway, TRUE);
-  kp_test_gateway_start (fixture->gateway);
-  g_free (fixture->base);
-  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
+  restart (fixture);
 
   again = kp_gateway_find_credential (fixture->gateway, id);
   g_assert_nonnull (again);
@@ -238,6 +259,31 @@ setting_of (KpGateway  *gateway,
   return kp_ledger_get_setting (kp_gateway_get_ledger (gateway), key);
 }
 
+typedef struct
+{
+  KpLedger *ledger;  /* another connection to the database */
+  gint64    id;
+} Gone;
+
+/* Whether the database has nothing left of the account @data names. */
+static gboolean
+gone_from_disk (gpointer data)
+{
+  Gone *gone = data;
+  g_autoptr(GPtrArray) rows = kp_ledger_list_credentials (gone->ledger, NULL);
+  g_autofree char *account = g_strdup_printf ("code-assist-account.%" G_GINT64_FORMAT, gone->id);
+  g_autofree char *quota = g_strdup_printf ("code-assist-quota.%" G_GINT64_FORMAT, gone->id);
+  g_autofree char *account_value = kp_ledger_get_setting (gone->ledger, account);
+  g_autofree char *quota_value = kp_ledger_get_setting (gone->ledger, quota);
+
+  if (rows == NULL || account_value != NULL || quota_value != NULL)
+    return FALSE;
+  for (guint i = 0; i < rows->len; i++)
+    if (((KpCredentialRow *)g_ptr_array_index (rows, i))->id == gone->id)
+      return FALSE;
+  return TRUE;
+}
+
 /* A removed account leaves no set-up or quota in the ledger's settings,
  * neither at once nor after a restart.
  */
@@ -252,12 +298,7 @@ test_removed (Fixture       *fixture,
   g_autofree char *quota = NULL;
   gint64 id;
 
-  kp_gateway_add_account_async (fixture->gateway, "gca", "me", "rt-good-refresh-0001", NULL, 0,
-                                NULL, kp_test_store_result, &result);
-  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
-  credential = kp_gateway_add_account_finish (fixture->gateway, result, &error);
-  g_assert_no_error (error);
-  g_assert_true (kp_test_spin_until (account_ready, credential, 10000));
+  credential = add_ready_account (fixture);
   id = kp_credential_get_id (credential);
   account = setting_of (fixture->gateway, "account", id);
   quota = setting_of (fixture->gateway, "quota", id);
@@ -266,7 +307,6 @@ test_removed (Fixture       *fixture,
   g_clear_pointer (&account, g_free);
   g_clear_pointer (&quota, g_free);
 
-  g_clear_object (&result);
   kp_gateway_remove_key_async (fixture->gateway, id, NULL, kp_test_store_result, &result);
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
   g_assert_true (kp_gateway_remove_key_finish (fixture->gateway, result, &error));
@@ -276,11 +316,18 @@ test_removed (Fixture       *fixture,
   g_assert_null (account);
   g_assert_null (quota);
 
-  /* Written, not only forgotten in memory: a new Keypool reads none either. */
-  kp_test_gateway_clear (&fixture->gateway);
-  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
-  kp_gateway_set_use_keyring (fixture->gateway, TRUE);
-  kp_test_gateway_start (fixture->gateway);
+  /* Written, not only forgotten in memory: the database says so (once the
+   * ledger's writer is there), and a new Keypool reads none either.
+   */
+  {
+    g_autofree char *path = g_build_filename (fixture->place.root, "data", "keypool.db", NULL);
+    Gone gone = { kp_ledger_open (path, &error), id };
+
+    g_assert_no_error (error);
+    g_assert_true (kp_test_spin_until (gone_from_disk, &gone, 10000));
+    g_object_unref (gone.ledger);
+  }
+  restart (fixture);
   g_assert_null (kp_gateway_find_credential (fixture->gateway, id));
   account = setting_of (fixture->gateway, "account", id);
   quota = setting_of (fixture->gateway, "quota", id);
