@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "kp-conn-watch.h"
 #include "kp-gateway.h"
 #include "kp-http.h"
 #include "kp-relay-private.h"
@@ -85,7 +86,7 @@ kp_relay_end_relay (KpRelay     *self,
   self->ended = TRUE;
   self->final_action = action;
   self->ended_us = g_get_monotonic_time ();
-  kp_relay_clear_source (&self->client_watch);
+  kp_relay_unwatch_client (self);
   kp_gateway_relay_finished (self->gateway, self);
 }
 
@@ -233,29 +234,14 @@ kp_relay_on_client_finished (SoupServerMessage *msg,
 
 /* While a message is paused, libsoup 3.2 does not watch its connection, so a
  * client that hangs up while we wait for upstream would go unnoticed until
- * the next write. Watch the socket ourselves and treat EOF as a hang-up.
+ * the next write. The connection's watch (kp-conn-watch.c) tells us.
  */
-static gboolean
-on_client_socket (GSocket      *socket,
-                  GIOCondition  condition,
-                  gpointer      user_data)
+static void
+on_client_gone (gpointer user_data)
 {
   KpRelay *self = user_data;
-  char byte;
-  gssize n;
 
-  if ((condition & (G_IO_HUP | G_IO_ERR)) == 0)
-    {
-      n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
-        {
-          /* Pipelined data: not a hang-up, and we cannot tell more. */
-          g_clear_pointer (&self->client_watch, g_source_unref);
-          return G_SOURCE_REMOVE;
-        }
-    }
-
-  g_clear_pointer (&self->client_watch, g_source_unref);
+  g_clear_object (&self->client_socket);
 
   if (!self->client_gone && !self->completed)
     {
@@ -274,8 +260,6 @@ on_client_socket (GSocket      *socket,
       kp_relay_end_relay (self, FINAL_NONE);
       soup_server_message_unpause (self->msg);
     }
-
-  return G_SOURCE_REMOVE;
 }
 
 void
@@ -286,9 +270,16 @@ kp_relay_watch_client (KpRelay *self)
   if (socket == NULL)
     return;
 
-  self->client_watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-  g_source_set_callback (self->client_watch, G_SOURCE_FUNC (on_client_socket), self, NULL);
-  g_source_set_static_name (self->client_watch, "[keypool] client watch");
-  kp_source_set_unblocked (self->client_watch);
-  g_source_attach (self->client_watch, NULL);
+  self->client_socket = g_object_ref (socket);
+  kp_conn_watch_busy (socket, on_client_gone, self);
+}
+
+/* The client is told nothing more through the connection's watch. */
+void
+kp_relay_unwatch_client (KpRelay *self)
+{
+  if (self->client_socket == NULL)
+    return;
+  kp_conn_watch_release (self->client_socket, self);
+  g_clear_object (&self->client_socket);
 }
