@@ -109,7 +109,7 @@ on_connected (GObject      *object,
   if (result->problem != NULL)
     {
       g_application_command_line_printerr (cmdline,
-                                           "keypool: %s\nNothing is written. Put this in it "
+                                           "keypool: %s\nNothing is written. Paste this "
                                            "yourself (it has %s’s new token):\n",
                                            result->problem, pending->tool->name);
       g_application_command_line_print (cmdline, "%s", result->snippet);

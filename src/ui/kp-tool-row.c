@@ -267,6 +267,7 @@ build (KpToolRow *self)
   g_autofree char *copy_label = NULL;
   GtkWidget *notes = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
   GtkWidget *snippet = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  gboolean several;
 
   adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (self), FALSE);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self), self->tool->name);
@@ -286,7 +287,7 @@ build (KpToolRow *self)
   gtk_widget_set_valign (self->disconnect_button, GTK_ALIGN_CENTER);
   gtk_widget_add_css_class (self->disconnect_button, "flat");
   gtk_widget_set_tooltip_text (self->disconnect_button,
-                               _("Put its settings file back as it was before Keypool"));
+                               _("Put its settings back as they were before Keypool"));
   kp_ui_set_accessible_label (self->disconnect_button, disconnect_label);
   g_signal_connect_swapped (self->disconnect_button, "clicked", G_CALLBACK (on_disconnect_clicked), self);
   adw_expander_row_add_action (ADW_EXPANDER_ROW (self), self->disconnect_button);
@@ -303,12 +304,19 @@ build (KpToolRow *self)
   gtk_widget_set_margin_end (notes, 12);
   self->problem_label = add_label (self, notes);
   gtk_widget_add_css_class (GTK_WIDGET (self->problem_label), "error");
-  gtk_label_set_label (add_label (self, notes), _("Its settings file; Connect keeps a backup beside it:"));
+  several = self->tool->files[1].path != NULL;
+  gtk_label_set_label (add_label (self, notes),
+                       several ? _("Its settings files; Connect keeps a backup beside each:")
+                               : _("Its settings file; Connect keeps a backup beside it:"));
   self->path_label = add_label (self, notes);
   gtk_label_set_selectable (self->path_label, TRUE);
   gtk_widget_add_css_class (GTK_WIDGET (self->path_label), "monospace");
+  /* What the user should know of the tool (Gemini CLI: trusted folders). */
+  if (self->tool->note != NULL)
+    gtk_label_set_label (add_label (self, notes), self->tool->note);
   gtk_label_set_label (add_label (self, notes),
-                       _("Or put this in it yourself, with the main token:"));
+                       several ? _("Or put this in them yourself, with the main token:")
+                               : _("Or put this in it yourself, with the main token:"));
   add_child (self, notes);
 
   gtk_widget_set_margin_bottom (snippet, 12);
