@@ -85,7 +85,13 @@ vector (guint    index,
       json_array_unref (floats);
       return json_node_init_string (json_node_alloc (), text);
     }
-  return json_node_init_array (json_node_alloc (), floats);
+  {
+    /* The node takes the only reference (json_node_init_array() would add one). */
+    JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+
+    json_node_take_array (node, floats);
+    return node;
+  }
 }
 
 /**

@@ -496,6 +496,32 @@ test_openai_embeddings_to_gemini (Fixture       *fixture,
   g_assert_cmpstr (row->cost_source, ==, "estimated");
   /* $0.15 per million tokens is 150 nano-USD a token. */
   g_assert_cmpint (row->cost_nano, ==, tokens * 150);
+
+  /* In base64 when asked: little-endian float32, the mock's values exactly. */
+  {
+    const char *base64_body = "{\"model\":\"google/text-embedding\",\"input\":\"one\","
+                              "\"encoding_format\":\"base64\"}";
+    g_auto(KpTestResponse) second = { 0 };
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree guchar *bytes = NULL;
+    gsize len = 0;
+
+    send (fixture, "POST", "/v1/embeddings", base64_body, "Authorization", &second);
+    g_assert_cmpuint (second.status, ==, 200);
+    answer = parse (second.body);
+    bytes = g_base64_decode (string_at (answer, "$.data[0].embedding"), &len);
+    g_assert_cmpuint (len, ==, 8 * sizeof (guint32));
+    for (guint j = 0; j < 8; j++)
+      {
+        guint32 bits;
+        float value;
+
+        memcpy (&bits, bytes + j * sizeof bits, sizeof bits);
+        bits = GUINT32_FROM_LE (bits);
+        memcpy (&value, &bits, sizeof value);
+        g_assert_cmpfloat (value, ==, 1 / 8.0f + j / 128.0f);
+      }
+  }
 }
 
 /* Refusals and Keypool's own answers in Google's shape. */
