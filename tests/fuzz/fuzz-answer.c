@@ -26,6 +26,8 @@ static const struct
   { "anthropic", "{\"model\":\"fuzz/model\",\"max_tokens\":100,"
                  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" },
   { "openai-responses", "{\"model\":\"fuzz/model\",\"input\":\"hi\"}" },
+  /* Embeddings in base64: the answer's vectors are written again. */
+  { "openai-embeddings", "{\"model\":\"fuzz/model\",\"input\":\"hi\",\"encoding_format\":\"base64\"}" },
 };
 
 static const guint statuses[] = { 400, 401, 402, 403, 423, 429, 503, 529 };

@@ -93,7 +93,8 @@ LLVMFuzzerTestOneInput (const guint8 *data,
 
   /* The provider's own wire first, as a route that serves it takes it as is. */
   build (req, wire);
-  if (wire->kind != KP_WIRE_KIND_CHAT)
+  /* Chat translates through the hub; so do embeddings (to Gemini's). */
+  if (wire->kind != KP_WIRE_KIND_CHAT && wire->to_canonical == NULL)
     return 0;
 
   if (kp_wire_request_get_canonical (req, &error) == NULL)
@@ -102,7 +103,7 @@ LLVMFuzzerTestOneInput (const guint8 *data,
       return 0;
     }
   for (const KpWire * const *upstream = kp_wire_all (); *upstream != NULL; upstream++)
-    if (*upstream != wire && (*upstream)->kind == KP_WIRE_KIND_CHAT &&
+    if (*upstream != wire && (*upstream)->kind == wire->kind &&
         ((*upstream)->response_to_canonical != NULL || (*upstream)->answer_to_canonical != NULL))
       build (req, *upstream);
   return 0;
