@@ -113,6 +113,7 @@ struct _KpRelay
   /* The client side. */
   GSocket            *client_socket;    /* kp-conn-watch.c tells of a hang-up */
   gulong              finished_handler;
+  gboolean            corked;           /* TCP_CORK set until libsoup wrote its part */
   gboolean            committed;        /* status and headers went to the client */
   gboolean            completed;        /* we ended the client's response */
   gboolean            client_gone;      /* SoupServerMessage::finished fired */
@@ -161,6 +162,7 @@ void     kp_relay_upstream_failed      (KpRelay        *self,
 /* kp-relay-client.c */
 void     kp_relay_watch_client         (KpRelay        *self);
 void     kp_relay_unwatch_client       (KpRelay        *self);
+void     kp_relay_watch_writes         (KpRelay        *self);
 void     kp_relay_on_client_finished   (SoupServerMessage *msg,
                                         KpRelay        *self);
 
