@@ -107,10 +107,10 @@ kp_relay_row_written (KpRelay *self)
   switch (self->final_action)
     {
     case FINAL_COMPLETE:
-      soup_message_body_complete (soup_server_message_get_response_body (self->msg));
-      soup_server_message_unpause (self->msg);
+      kp_relay_send_end (self);
       break;
     case FINAL_UNPAUSE:
+      kp_relay_set_cork (self, TRUE);
       soup_server_message_unpause (self->msg);
       break;
     case FINAL_NONE:
@@ -146,13 +146,11 @@ kp_relay_reply_error (KpRelay    *self,
     }
   else
     {
-      SoupMessageBody *body = soup_server_message_get_response_body (self->msg);
       g_autoptr(GString) event = g_string_new (NULL);
 
       /* The error goes out now; the stream's end waits for the row. */
       kp_wire_error_event (self->req, status, code, self->error_message, event);
-      soup_message_body_append (body, SOUP_MEMORY_COPY, event->str, event->len);
-      soup_server_message_unpause (self->msg);
+      kp_relay_send_chunk (self, event->str, event->len);
       kp_relay_end_relay (self, FINAL_COMPLETE);
     }
 }
@@ -197,9 +195,7 @@ kp_relay_forward (KpRelay    *self,
   if (!self->committed)
     kp_relay_commit_stream (self);
 
-  soup_message_body_append (soup_server_message_get_response_body (self->msg),
-                            SOUP_MEMORY_COPY, data, len);
-  soup_server_message_unpause (self->msg);
+  kp_relay_send_chunk (self, data, len);
 }
 
 void
@@ -223,7 +219,10 @@ kp_relay_on_client_finished (SoupServerMessage *msg,
   g_cancellable_cancel (self->cancellable);
   kp_relay_release_upstream (self);
 
-  g_signal_handler_disconnect (msg, self->finished_handler);
+  /* A kept-alive connection serves its next request uncorked. */
+  kp_relay_stream_clear (self);
+  kp_relay_set_cork (self, FALSE);
+  g_signal_handlers_disconnect_by_data (msg, self);
   self->finished_handler = 0;
 
   kp_relay_end_relay (self, FINAL_NONE);
