@@ -499,14 +499,28 @@ test_bearer_invalid (Fixture       *fixture,
   credential = import (fixture);
   kp_mock_kiro_set_refresh (fixture->mock, REFRESH_FILE, FALSE);
   kp_mock_kiro_require_token (fixture->mock, "at-1");
+  /* Refused ("the bearer token … is invalid"): refreshed once, and the same
+   * request sent again with the new token.
+   */
   {
     g_auto(KpTestResponse) response = { 0 };
+    g_autofree char *db = g_build_filename (fixture->place.root, "data", "keypool.db", NULL);
+    g_autofree char *attempts = NULL;
+    g_autofree char *expected = g_strdup_printf ("403 auth_refreshed %1$" G_GINT64_FORMAT "\n"
+                                                 "200 - %1$" G_GINT64_FORMAT "\n",
+                                                 kp_credential_get_id (credential));
+    guint rows = 0;
 
     chat (fixture, "text", &response);
-    g_assert_cmpuint (response.status, !=, 200);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_cmpstr (kp_mock_kiro_get_last_auth (fixture->mock), ==, "Bearer at-1");
+    g_assert_cmpuint (stats->refreshes, ==, 1);
+    g_assert_cmpuint (kp_mock_kiro_get_requests (fixture->mock), ==, 2);
+    attempts = kp_test_last_attempts (db, &rows);
+    g_assert_cmpstr (attempts, ==, expected);
+    g_assert_cmpuint (rows, ==, 1);
   }
-  g_assert_true (kp_test_spin_until (is_refreshed, credential, 10000));
-  g_assert_cmpuint (stats->refreshes, ==, 1);
+  g_assert_true (is_refreshed (credential));
   g_assert_cmpint (kp_credential_get_state (credential, 0), ==, KP_CREDENTIAL_OK);
   {
     g_auto(KpTestResponse) response = { 0 };
@@ -514,7 +528,23 @@ test_bearer_invalid (Fixture       *fixture,
     chat (fixture, "text", &response);
     g_assert_cmpuint (response.status, ==, 200);
     g_assert_cmpstr (kp_mock_kiro_get_last_auth (fixture->mock), ==, "Bearer at-1");
+    g_assert_cmpuint (stats->refreshes, ==, 1);
   }
+
+  /* Refused again after its refresh: one refresh more, no loop, and the
+   * account is invalid.
+   */
+  kp_mock_kiro_require_token (fixture->mock, "at-none");
+  {
+    g_auto(KpTestResponse) response = { 0 };
+    guint before = kp_mock_kiro_get_requests (fixture->mock);
+
+    chat (fixture, "text", &response);
+    g_assert_cmpuint (response.status, ==, 403);
+    g_assert_cmpuint (stats->refreshes, ==, 2);
+    g_assert_cmpuint (kp_mock_kiro_get_requests (fixture->mock), ==, before + 2);
+  }
+  g_assert_cmpint (kp_credential_get_state (credential, 0), ==, KP_CREDENTIAL_INVALID);
 }
 
 /* Each of §4.2's error classes, and the state it leaves (by the injected clock). */

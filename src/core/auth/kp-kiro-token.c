@@ -37,12 +37,16 @@ struct _KpKiroToken
   char          *secret;         /* what the keyring keeps; wiped when dropped */
   JsonObject    *account;        /* {"profileArn": …} for the requests */
   KpOAuthState   state;
-  gboolean       rejected_once;
+  guint          serial;         /* of the access token: changes with each new one */
+  gboolean       after_refusal;  /* the token is fresh from a refresh a refusal asked for,
+                                  * and served no request yet */
+  gboolean       refusal_waits;  /* a refusal waits for the refresh under way */
   gboolean       rotated;        /* the refresh token changed since the secret was kept */
   gboolean       pasted;         /* the secret is an access token or a Kiro API key
                                   * the user pasted: sent as it is */
 
   GCancellable  *cancellable;    /* of the refresh under way */
+  KpAuthWaiters  waiting;        /* for the refresh under way */
   guint          timer;
   guint          refreshes;
 };
@@ -194,6 +198,7 @@ kp_kiro_token_finalize (GObject *object)
   g_clear_pointer (&self->account, json_object_unref);
   g_clear_pointer (&self->client, kp_oauth_client_free);
   g_clear_object (&self->session);
+  kp_auth_waiters_clear (&self->waiting);
 
   G_OBJECT_CLASS (kp_kiro_token_parent_class)->finalize (object);
 }
@@ -229,6 +234,7 @@ static void
 kp_kiro_token_init (KpKiroToken *self)
 {
   self->account = json_object_new ();
+  kp_auth_waiters_init (&self->waiting);
 }
 
 /* KpAuth ------------------------------------------------------------------- */
@@ -259,7 +265,8 @@ kiro_set_secret (KpAuth     *auth,
   kp_secret_wipe (&self->secret);
   self->secret = g_strdup (secret);
   self->state = KP_OAUTH_STATE_NO_TOKEN;
-  self->rejected_once = FALSE;
+  self->after_refusal = FALSE;
+  self->serial++;
   self->rotated = FALSE;
   self->pasted = secret != NULL && !kp_kiro_secret_is_login (secret);
   if (secret != NULL && !self->pasted)
@@ -295,18 +302,34 @@ kiro_get_token (KpAuth *auth)
   return NULL;
 }
 
-/* Kiro said the bearer token is invalid: refresh at once, once. */
+static gboolean
+kiro_can_refresh (KpAuth *auth)
+{
+  KpKiroToken *self = KP_KIRO_TOKEN (auth);
+
+  return !self->pasted && self->login != NULL && self->state != KP_OAUTH_STATE_REFUSED;
+}
+
+/* The access token was refused: it is not sent again. */
+static void
+drop_refused (KpKiroToken *self)
+{
+  kp_secret_wipe (&self->login->access_token);
+  self->state = KP_OAUTH_STATE_NO_TOKEN;
+}
+
+/* A request gave up on the account after Kiro said the bearer token is
+ * invalid (see kp_auth_rejected()).
+ */
 static gboolean
 kiro_rejected (KpAuth *auth)
 {
   KpKiroToken *self = KP_KIRO_TOKEN (auth);
 
-  if (self->pasted || self->state == KP_OAUTH_STATE_REFUSED || self->login == NULL ||
-      self->rejected_once)
+  if (!kiro_can_refresh (auth) || self->after_refusal)
     return FALSE;
-  self->rejected_once = TRUE;
-  kp_secret_wipe (&self->login->access_token);
-  self->state = KP_OAUTH_STATE_NO_TOKEN;
+  drop_refused (self);
+  self->refusal_waits = TRUE;
   refresh_in_background (self);
   return TRUE;
 }
@@ -314,7 +337,51 @@ kiro_rejected (KpAuth *auth)
 static void
 kiro_accepted (KpAuth *auth)
 {
-  KP_KIRO_TOKEN (auth)->rejected_once = FALSE;
+  KP_KIRO_TOKEN (auth)->after_refusal = FALSE;
+}
+
+static guint
+kiro_get_serial (KpAuth *auth)
+{
+  return KP_KIRO_TOKEN (auth)->serial;
+}
+
+static void
+kiro_refresh_async (KpAuth              *auth,
+                    guint                refused_serial,
+                    GCancellable        *cancellable,
+                    GAsyncReadyCallback  callback,
+                    gpointer             user_data)
+{
+  KpKiroToken *self = KP_KIRO_TOKEN (auth);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, kp_auth_refresh_async);
+  if (!kiro_can_refresh (auth))
+    {
+      g_task_return_new_error (task, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED,
+                               "The Kiro sign-in was refused.");
+      return;
+    }
+  if (refused_serial == self->serial)
+    {
+      if (self->after_refusal)
+        {
+          g_task_return_new_error (task, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED,
+                                   "Kiro refused a token fresh from a refresh.");
+          return;
+        }
+      drop_refused (self);
+    }
+  else if (self->cancellable == NULL && token_valid (self, now_s (self)))
+    {
+      /* A newer token came while the refused one was on its way. */
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  self->refusal_waits = TRUE;
+  kp_auth_waiters_add (&self->waiting, g_steal_pointer (&task));
+  refresh_in_background (self);
 }
 
 static JsonObject *
@@ -333,6 +400,9 @@ kp_kiro_token_iface_init (KpAuthInterface *iface)
   iface->get_token = kiro_get_token;
   iface->rejected = kiro_rejected;
   iface->get_account = kiro_get_account;
+  iface->can_refresh = kiro_can_refresh;
+  iface->get_serial = kiro_get_serial;
+  iface->refresh_async = kiro_refresh_async;
 }
 
 /* Refresh ------------------------------------------------------------------ */
@@ -353,6 +423,14 @@ schedule (KpKiroToken *self,
 {
   g_clear_handle_id (&self->timer, g_source_remove);
   self->timer = g_timeout_add_seconds ((guint)CLAMP (delay_s, 1, 24 * 3600), on_timer, self);
+}
+
+static void
+finish_waiting (KpKiroToken  *self,
+                const GError *error)
+{
+  self->refusal_waits = FALSE;
+  kp_auth_waiters_finish (&self->waiting, error);
 }
 
 typedef struct
@@ -377,7 +455,10 @@ on_refreshed (GObject      *object,
   if (!kp_kiro_login_refresh_finish (result, &error))
     {
       if (g_error_matches (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_CANCELLED))
-        return;
+        {
+          finish_waiting (self, error);
+          return;
+        }
       g_clear_object (&self->cancellable);
       if (g_error_matches (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED))
         {
@@ -386,6 +467,7 @@ on_refreshed (GObject      *object,
             kp_secret_wipe (&self->login->access_token);
           g_clear_handle_id (&self->timer, g_source_remove);
           g_debug ("Kiro refresh refused: %s", error->message);
+          finish_waiting (self, error);
           g_signal_emit (self, signals[SIGNAL_REFUSED], 0, error->message);
           return;
         }
@@ -393,6 +475,7 @@ on_refreshed (GObject      *object,
       if (!token_valid (self, now))
         self->state = KP_OAUTH_STATE_NO_TOKEN;
       schedule (self, KP_OAUTH_RETRY_S);
+      finish_waiting (self, error);
       return;
     }
   g_clear_object (&self->cancellable);
@@ -409,8 +492,11 @@ on_refreshed (GObject      *object,
   g_clear_pointer (&self->login, kp_kiro_login_free);
   self->login = g_steal_pointer (&login);
   update_account (self);
+  self->serial++;
+  self->after_refusal = self->refusal_waits;
   self->state = KP_OAUTH_STATE_READY;
   schedule (self, self->login->expires_at - KP_KIRO_REFRESH_AHEAD_S - now);
+  finish_waiting (self, NULL);
   g_signal_emit (self, signals[SIGNAL_REFRESHED], 0);
 }
 
@@ -451,7 +537,6 @@ kp_kiro_token_tick (KpKiroToken *self)
       schedule (self, self->login->expires_at - KP_KIRO_REFRESH_AHEAD_S - now);
       return;
     }
-  self->rejected_once = FALSE;
   refresh_in_background (self);
 }
 
@@ -527,6 +612,8 @@ kp_kiro_token_set_access_token (KpKiroToken *self,
   kp_secret_wipe (&self->login->access_token);
   self->login->access_token = g_strdup (access_token);
   self->login->expires_at = expires_at;
+  self->serial++;
+  self->after_refusal = FALSE;
   if (token_valid (self, now))
     {
       self->state = KP_OAUTH_STATE_READY;

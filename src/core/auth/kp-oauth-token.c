@@ -4,7 +4,8 @@
  * here, never in the database. The access token it buys lives only here, in
  * memory. It is refreshed on a timer before it expires, so a request finds a
  * valid one cached and never waits for a refresh; when the provider refuses
- * one (HTTP 401), it is refreshed once more at once. A refresh token the
+ * one (HTTP 401), it is refreshed once more at once, and the requests it
+ * refused wait for that one refresh (kp_auth_refresh_async()). A refresh token the
  * endpoint refuses is dead: the owner hears of it ("refused") and the
  * credential is marked invalid.
  *
@@ -36,10 +37,13 @@ struct _KpOAuthToken
   gint64         expires_at;     /* unix s */
   KpOAuthState   state;
   char          *problem;        /* why the last refresh failed, or NULL */
-  gboolean       rejected_once;  /* a 401 came since the last refresh */
+  guint          serial;         /* of the access token: changes with each new one */
+  gboolean       after_refusal;  /* the token is fresh from a refresh a refusal asked for,
+                                  * and served no request yet */
+  gboolean       refusal_waits;  /* a refusal waits for the refresh under way */
   gboolean       held;           /* the account is being set up: nothing is sent yet */
 
-  GPtrArray     *waiting;        /* tasks waiting for the refresh under way */
+  KpAuthWaiters  waiting;        /* for the refresh under way */
   GCancellable  *cancellable;    /* of the refresh under way */
   guint          timer;
   guint          refreshes;      /* how many refreshes were asked of the endpoint */
@@ -89,7 +93,7 @@ kp_oauth_token_finalize (GObject *object)
   g_clear_pointer (&self->problem, g_free);
   g_clear_pointer (&self->client, kp_oauth_client_free);
   g_clear_object (&self->session);
-  g_clear_pointer (&self->waiting, g_ptr_array_unref);
+  kp_auth_waiters_clear (&self->waiting);
   g_clear_pointer (&self->account, json_object_unref);
 
   G_OBJECT_CLASS (kp_oauth_token_parent_class)->finalize (object);
@@ -125,7 +129,7 @@ kp_oauth_token_class_init (KpOAuthTokenClass *klass)
 static void
 kp_oauth_token_init (KpOAuthToken *self)
 {
-  self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
+  kp_auth_waiters_init (&self->waiting);
   self->account = json_object_new ();
 }
 
@@ -159,7 +163,8 @@ oauth_set_secret (KpAuth     *auth,
   self->expires_at = 0;
   self->state = KP_OAUTH_STATE_NO_TOKEN;
   g_clear_pointer (&self->problem, g_free);
-  self->rejected_once = FALSE;
+  self->after_refusal = FALSE;
+  self->serial++;
 }
 
 static gboolean
@@ -190,6 +195,17 @@ oauth_get_token (KpAuth *auth)
   return NULL;
 }
 
+static void start_refresh (KpOAuthToken *self);
+
+/* The access token was refused: it is not sent again. */
+static void
+drop_refused (KpOAuthToken *self)
+{
+  kp_secret_wipe (&self->access_token);
+  self->state = KP_OAUTH_STATE_NO_TOKEN;
+}
+
+/* A request gave up on the account after a 401 (see kp_auth_rejected()). */
 static gboolean
 oauth_rejected (KpAuth *auth)
 {
@@ -200,12 +216,15 @@ oauth_rejected (KpAuth *auth)
   /* Refused again after the refresh a 401 brought: it is the account, not
    * the token.
    */
-  if (self->rejected_once)
+  if (self->after_refusal)
     return FALSE;
-  self->rejected_once = TRUE;
-  kp_secret_wipe (&self->access_token);
-  self->state = KP_OAUTH_STATE_NO_TOKEN;
-  refresh_in_background (self);
+  drop_refused (self);
+  /* A refresh that failed for want of an answer is tried again on its timer. */
+  if (self->problem == NULL && self->refresh_token != NULL)
+    {
+      self->refusal_waits = TRUE;
+      start_refresh (self);
+    }
   return TRUE;
 }
 
@@ -213,7 +232,59 @@ oauth_rejected (KpAuth *auth)
 static void
 oauth_accepted (KpAuth *auth)
 {
-  KP_OAUTH_TOKEN (auth)->rejected_once = FALSE;
+  KP_OAUTH_TOKEN (auth)->after_refusal = FALSE;
+}
+
+static gboolean
+oauth_can_refresh (KpAuth *auth)
+{
+  KpOAuthToken *self = KP_OAUTH_TOKEN (auth);
+
+  return self->refresh_token != NULL && self->state != KP_OAUTH_STATE_REFUSED;
+}
+
+static guint
+oauth_get_serial (KpAuth *auth)
+{
+  return KP_OAUTH_TOKEN (auth)->serial;
+}
+
+static void
+oauth_refresh_async (KpAuth              *auth,
+                     guint                refused_serial,
+                     GCancellable        *cancellable,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data)
+{
+  KpOAuthToken *self = KP_OAUTH_TOKEN (auth);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, kp_auth_refresh_async);
+  if (!oauth_can_refresh (auth))
+    {
+      g_task_return_new_error (task, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED, "%s",
+                               self->problem ? self->problem : "The sign-in was refused.");
+      return;
+    }
+  if (refused_serial == self->serial)
+    {
+      if (self->after_refusal)
+        {
+          g_task_return_new_error (task, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED,
+                                   "The provider refused a token fresh from a refresh.");
+          return;
+        }
+      drop_refused (self);
+    }
+  else if (self->cancellable == NULL && token_valid (self, now_s (self)))
+    {
+      /* A newer token came while the refused one was on its way. */
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  self->refusal_waits = TRUE;
+  kp_auth_waiters_add (&self->waiting, g_steal_pointer (&task));
+  start_refresh (self);
 }
 
 static JsonObject *
@@ -234,6 +305,9 @@ kp_oauth_token_iface_init (KpAuthInterface *iface)
   iface->set_secret = oauth_set_secret;
   iface->get_token = oauth_get_token;
   iface->rejected = oauth_rejected;
+  iface->can_refresh = oauth_can_refresh;
+  iface->get_serial = oauth_get_serial;
+  iface->refresh_async = oauth_refresh_async;
 }
 
 /* Refresh ------------------------------------------------------------------ */
@@ -260,18 +334,8 @@ static void
 finish_waiting (KpOAuthToken *self,
                 const GError *error)
 {
-  g_autoptr(GPtrArray) waiting = g_steal_pointer (&self->waiting);
-
-  self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
-  for (guint i = 0; i < waiting->len; i++)
-    {
-      GTask *task = g_ptr_array_index (waiting, i);
-
-      if (error != NULL)
-        g_task_return_error (task, g_error_copy (error));
-      else
-        g_task_return_boolean (task, TRUE);
-    }
+  self->refusal_waits = FALSE;
+  kp_auth_waiters_finish (&self->waiting, error);
 }
 
 static void
@@ -333,6 +397,8 @@ on_refreshed (GObject      *object,
     }
   if (grant->resource_url != NULL)
     kp_oauth_token_set_resource_url (self, grant->resource_url);
+  self->serial++;
+  self->after_refusal = self->refusal_waits;
   self->state = KP_OAUTH_STATE_READY;
   g_clear_pointer (&self->problem, g_free);
   schedule (self, self->expires_at - KP_OAUTH_REFRESH_AHEAD_S - now);
@@ -353,7 +419,6 @@ kp_oauth_token_refresh_async (KpOAuthToken        *self,
                               gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
-  g_autoptr(GHashTable) form = NULL;
 
   g_return_if_fail (KP_IS_OAUTH_TOKEN (self));
 
@@ -373,7 +438,16 @@ kp_oauth_token_refresh_async (KpOAuthToken        *self,
       return;
     }
 
-  g_ptr_array_add (self->waiting, g_steal_pointer (&task));
+  kp_auth_waiters_add (&self->waiting, g_steal_pointer (&task));
+  start_refresh (self);
+}
+
+/* Asks the endpoint for a new access token, unless it is being asked. */
+static void
+start_refresh (KpOAuthToken *self)
+{
+  g_autoptr(GHashTable) form = NULL;
+
   if (self->cancellable != NULL)
     return;
 
@@ -414,8 +488,6 @@ kp_oauth_token_tick (KpOAuthToken *self)
       schedule (self, self->expires_at - KP_OAUTH_REFRESH_AHEAD_S - now);
       return;
     }
-  /* A refresh on time: a later 401 may be a token's again. */
-  self->rejected_once = FALSE;
   refresh_in_background (self);
 }
 
@@ -486,6 +558,8 @@ kp_oauth_token_set_access_token (KpOAuthToken *self,
   kp_secret_wipe (&self->access_token);
   self->access_token = g_strdup (access_token);
   self->expires_at = expires_at;
+  self->serial++;
+  self->after_refusal = FALSE;
   if (token_valid (self, now))
     {
       self->state = KP_OAUTH_STATE_READY;
