@@ -144,6 +144,47 @@ load_quota (KpGateway    *self,
   kp_credential_set_meta (credential, "quota", tab + 1);
 }
 
+/* Where the account's API is, when its login said (Qwen's resource_url):
+ * kept in the ledger's settings (an address, no secret) so that a restart
+ * sends the first request there, not to the provider's default, before the
+ * next refresh says it again: "oauth-resource-url.{key id}" = the URL.
+ * The credential's "resource_url" is what was last kept.
+ */
+#define RESOURCE_SETTING "oauth-resource-url.%" G_GINT64_FORMAT
+
+static void
+save_resource_url (KpGateway    *self,
+                   KpCredential *credential)
+{
+  KpAuth *auth = kp_credential_get_auth (credential);
+  const char *url = KP_IS_OAUTH_TOKEN (auth)
+                      ? kp_oauth_token_get_resource_url (KP_OAUTH_TOKEN (auth)) : NULL;
+  g_autofree char *key = NULL;
+
+  if (url == NULL || g_strcmp0 (url, kp_credential_get_meta (credential, "resource_url")) == 0)
+    return;
+  key = g_strdup_printf (RESOURCE_SETTING, kp_credential_get_id (credential));
+  kp_credential_set_meta (credential, "resource_url", url);
+  kp_ledger_set_setting_async (kp_gateway_get_ledger (self), key, url, NULL, NULL);
+}
+
+static void
+load_resource_url (KpGateway    *self,
+                   KpCredential *credential,
+                   KpOAuthToken *token)
+{
+  g_autofree char *key = g_strdup_printf (RESOURCE_SETTING, kp_credential_get_id (credential));
+  g_autofree char *value = kp_ledger_get_setting (kp_gateway_get_ledger (self), key);
+
+  if (value == NULL || strlen (value) > KP_OAUTH_RESOURCE_URL_MAX ||
+      !g_utf8_validate (value, -1, NULL))
+    return;
+  /* Checked again as a login's would be: anything but an https host is ignored. */
+  kp_oauth_token_set_resource_url (token, value);
+  if (kp_oauth_token_get_resource_url (token) != NULL)
+    kp_credential_set_meta (credential, "resource_url", value);
+}
+
 typedef struct
 {
   GWeakRef      gateway;
@@ -314,7 +355,10 @@ on_refreshed (KpOAuthToken *token,
   KpCredential *credential = kp_gateway_credential_of_auth (self, KP_AUTH (token));
 
   if (credential != NULL)
-    maybe_set_up (self, credential);
+    {
+      save_resource_url (self, credential);
+      maybe_set_up (self, credential);
+    }
   kp_gateway_emit_changed (self);
 }
 
@@ -350,6 +394,7 @@ kp_gateway_attach_auth (KpGateway    *self,
   g_signal_connect_object (auth, "refused", G_CALLBACK (kp_gateway_auth_refused), self, 0);
   g_signal_connect_object (auth, "refreshed", G_CALLBACK (on_refreshed), self, 0);
   kp_credential_set_auth (credential, auth);
+  load_resource_url (self, credential, KP_OAUTH_TOKEN (auth));
   /* Held until set up, if it must be; the last quota read is known at once. */
   if (client->account_setup != NULL)
     {
@@ -503,6 +548,7 @@ on_account_stored (GObject      *object,
     {
       if (add->resource_url != NULL)
         kp_oauth_token_set_resource_url (KP_OAUTH_TOKEN (auth), add->resource_url);
+      save_resource_url (KP_GATEWAY (object), credential);
       if (add->access_token != NULL)
         kp_oauth_token_set_access_token (KP_OAUTH_TOKEN (auth), add->access_token,
                                          add->expires_at);

@@ -48,6 +48,7 @@ struct _KpOAuthToken
   guint          timer;
   guint          refreshes;      /* how many refreshes were asked of the endpoint */
   JsonObject    *account;        /* {"baseUrl": …} when the login named its API (Qwen) */
+  char          *resource_url;   /* what the login named it by, as it said it */
 };
 
 enum
@@ -95,6 +96,7 @@ kp_oauth_token_finalize (GObject *object)
   g_clear_object (&self->session);
   kp_auth_waiters_clear (&self->waiting);
   g_clear_pointer (&self->account, json_object_unref);
+  g_free (self->resource_url);
 
   G_OBJECT_CLASS (kp_oauth_token_parent_class)->finalize (object);
 }
@@ -675,11 +677,27 @@ kp_oauth_token_set_resource_url (KpOAuthToken *self,
 
   g_return_if_fail (KP_IS_OAUTH_TOKEN (self));
 
-  base = resource_url != NULL && strlen (resource_url) <= 512
+  base = resource_url != NULL && strlen (resource_url) <= KP_OAUTH_RESOURCE_URL_MAX
            ? kp_oauth_api_base_from_resource (resource_url, NULL) : NULL;
+  if (base == NULL)
+    return;
   /* The same object, changed in place: a request being built holds it. */
-  if (base != NULL)
-    json_object_set_string_member (self->account, "baseUrl", base);
+  json_object_set_string_member (self->account, "baseUrl", base);
+  g_free (self->resource_url);
+  self->resource_url = g_strdup (resource_url);
+}
+
+/**
+ * kp_oauth_token_get_resource_url:
+ *
+ * Returns: (nullable): the last valid `resource_url` the login or a refresh
+ *   named (kept with the account so that a restart knows it)
+ */
+const char *
+kp_oauth_token_get_resource_url (KpOAuthToken *self)
+{
+  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), NULL);
+  return self->resource_url;
 }
 
 const char *

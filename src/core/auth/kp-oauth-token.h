@@ -20,6 +20,8 @@ G_BEGIN_DECLS
 #define KP_OAUTH_EXPIRY_SLACK_S  30
 /* After a refresh that failed for want of an answer. */
 #define KP_OAUTH_RETRY_S         30
+/* A login's resource_url (Qwen's API host) is at most this long. */
+#define KP_OAUTH_RESOURCE_URL_MAX 512
 
 typedef enum
 {
@@ -64,6 +66,7 @@ const char    *kp_oauth_token_peek             (KpOAuthToken        *self);
 void           kp_oauth_token_stop             (KpOAuthToken        *self);
 void           kp_oauth_token_set_resource_url (KpOAuthToken        *self,
                                                 const char          *resource_url);
+const char    *kp_oauth_token_get_resource_url (KpOAuthToken        *self);
 const char    *kp_oauth_state_to_string        (KpOAuthState         state);
 
 G_END_DECLS
