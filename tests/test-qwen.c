@@ -725,72 +725,6 @@ test_gateway_timeout (Place         *place,
   g_assert_nonnull (strstr (error->message, "timed out after 1 s"));
 }
 
-/* An imported account: its quota error rests it until 00:00 in Beijing (UTC+8),
- * a plain 429 only cools it down.
- */
-static void
-test_gateway_quota (Place         *place,
-                    gconstpointer  data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(KpCredential) credential = NULL;
-  g_autoptr(GDateTime) clock = g_date_time_new_utc (2027, 3, 10, 15, 59, 0);
-  g_autoptr(GDateTime) midnight = g_date_time_new_utc (2027, 3, 10, 16, 0, 0);
-  g_autoptr(SoupSession) client = soup_session_new ();
-  g_autofree char *home = g_strdup (g_getenv ("HOME"));
-  g_autofree char *chat_url = NULL;
-
-  g_free (write_creds (place));
-  g_setenv ("HOME", place->home, TRUE);
-  start_gateway (place);
-  kp_gateway_import_login_async (place->gateway, "qwen", NULL, NULL, kp_test_store_result,
-                                 &result);
-  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
-  credential = kp_gateway_import_login_finish (place->gateway, result, &error);
-  if (home != NULL)
-    g_setenv ("HOME", home, TRUE);
-  else
-    g_unsetenv ("HOME");
-  g_assert_no_error (error);
-  /* No resource_url in the file: the provider's own base URL. */
-  g_assert_null (kp_credential_get_account (credential));
-
-  place->now = g_date_time_to_unix (clock);
-  kp_key_health_set_clock (kp_gateway_get_key_health (place->gateway), place_clock, place);
-  chat_url = g_strdup_printf ("http://127.0.0.1:%u/v1/chat/completions",
-                              kp_gateway_get_port (place->gateway));
-  for (guint i = 0; i < 2; i++)
-    {
-      const char *body = i == 0 ? "{\"model\":\"qwen/quota\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
-                                : "{\"model\":\"qwen/busy\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-      g_autoptr(SoupMessage) msg = soup_message_new ("POST", chat_url);
-      g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-      g_auto(KpTestResponse) response = { 0 };
-
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
-                                    "Bearer kp-qwen-test");
-      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-      kp_test_send (client, msg, 15000, &response);
-      g_assert_cmpuint (response.status, !=, 200);
-      g_assert_cmpstr (place->mock.last_chat_auth, ==, "Bearer qwen-file-access");
-      if (i == 0)
-        {
-          g_assert_cmpint (kp_credential_get_state (credential, place->now), ==,
-                           KP_CREDENTIAL_EXHAUSTED);
-          /* 23:59 in Beijing: back at its midnight, a minute away, not in an hour. */
-          g_assert_cmpint (kp_credential_get_state_until (credential), ==,
-                           g_date_time_to_unix (midnight));
-          g_assert_true (kp_gateway_reset_key (place->gateway, kp_credential_get_id (credential),
-                                               &error));
-        }
-      else
-        g_assert_cmpint (kp_credential_get_state (credential, place->now), ==,
-                         KP_CREDENTIAL_COOLING);
-    }
-  g_assert_cmpuint (place->mock.chats, ==, 2);
-}
-
 /* Imports the credentials file written in @place's home. */
 static KpCredential *
 import_creds (Place *place)
@@ -830,6 +764,50 @@ chat_model (Place          *place,
                                 "Bearer kp-qwen-test");
   soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
   kp_test_send (client, msg, 15000, response);
+}
+
+/* An imported account: its quota error rests it until 00:00 in Beijing (UTC+8),
+ * a plain 429 only cools it down.
+ */
+static void
+test_gateway_quota (Place         *place,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+  g_autoptr(GDateTime) clock = g_date_time_new_utc (2027, 3, 10, 15, 59, 0);
+  g_autoptr(GDateTime) midnight = g_date_time_new_utc (2027, 3, 10, 16, 0, 0);
+
+  g_free (write_creds (place));
+  start_gateway (place);
+  credential = import_creds (place);
+  /* No resource_url in the file: the provider's own base URL. */
+  g_assert_null (kp_credential_get_account (credential));
+
+  place->now = g_date_time_to_unix (clock);
+  kp_key_health_set_clock (kp_gateway_get_key_health (place->gateway), place_clock, place);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_auto(KpTestResponse) response = { 0 };
+
+      chat_model (place, i == 0 ? "qwen/quota" : "qwen/busy", &response);
+      g_assert_cmpuint (response.status, !=, 200);
+      g_assert_cmpstr (place->mock.last_chat_auth, ==, "Bearer qwen-file-access");
+      if (i == 0)
+        {
+          g_assert_cmpint (kp_credential_get_state (credential, place->now), ==,
+                           KP_CREDENTIAL_EXHAUSTED);
+          /* 23:59 in Beijing: back at its midnight, a minute away, not in an hour. */
+          g_assert_cmpint (kp_credential_get_state_until (credential), ==,
+                           g_date_time_to_unix (midnight));
+          g_assert_true (kp_gateway_reset_key (place->gateway, kp_credential_get_id (credential),
+                                               &error));
+        }
+      else
+        g_assert_cmpint (kp_credential_get_state (credential, place->now), ==,
+                         KP_CREDENTIAL_COOLING);
+    }
+  g_assert_cmpuint (place->mock.chats, ==, 2);
 }
 
 static gboolean
