@@ -70,7 +70,7 @@ new_token (Fixture    *fixture,
 {
   KpAuth *auth = kp_oauth_token_new (fixture->client, fixture->session);
 
-  kp_oauth_token_set_clock (KP_OAUTH_TOKEN (auth), test_clock, fixture);
+  kp_auth_token_set_clock (KP_AUTH_TOKEN (auth), test_clock, fixture);
   kp_auth_set_secret (auth, refresh_token);
   return KP_OAUTH_TOKEN (auth);
 }
@@ -78,7 +78,7 @@ new_token (Fixture    *fixture,
 static gboolean
 token_settled (gpointer data)
 {
-  return !kp_oauth_token_is_refreshing (data);
+  return !kp_auth_token_is_refreshing (KP_AUTH_TOKEN (data));
 }
 
 /* No token yet: the first ask starts a refresh and gets nothing; later asks
@@ -94,11 +94,11 @@ test_refresh_cached (Fixture       *fixture,
   g_assert_cmpint (kp_auth_get_kind (KP_AUTH (token)), ==, KP_AUTH_KIND_OAUTH);
   g_assert_cmpstr (kp_auth_get_secret (KP_AUTH (token)), ==, "rt-good-0001");
   g_assert_null (kp_auth_get_token (KP_AUTH (token)));
-  g_assert_true (kp_oauth_token_is_refreshing (token));
+  g_assert_true (kp_auth_token_is_refreshing (KP_AUTH_TOKEN (token)));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
   g_assert_cmpuint (stats->refreshes, ==, 1);
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
-  g_assert_cmpint (kp_oauth_token_get_expires_at (token), ==, fixture->now + 3599);
+  g_assert_cmpint (kp_auth_token_get_expires_at (KP_AUTH_TOKEN (token)), ==, fixture->now + 3599);
   /* The form carried the client's id and the refresh token. */
   g_assert_nonnull (strstr (stats->last_token_form, "grant_type=refresh_token"));
   g_assert_nonnull (strstr (stats->last_token_form, "client_secret=public"));
@@ -106,18 +106,18 @@ test_refresh_cached (Fixture       *fixture,
   /* Cached: a hundred asks, no refresh. */
   for (guint i = 0; i < 100; i++)
     g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
-  g_assert_cmpuint (kp_oauth_token_get_refreshes (token), ==, 1);
+  g_assert_cmpuint (kp_auth_token_get_refreshes (KP_AUTH_TOKEN (token)), ==, 1);
 
   /* The timer, before the refresh is due, does nothing. */
   fixture->now += 3599 - KP_OAUTH_REFRESH_AHEAD_S - 10;
-  kp_oauth_token_tick (token);
-  g_assert_false (kp_oauth_token_is_refreshing (token));
+  kp_auth_token_tick (KP_AUTH_TOKEN (token));
+  g_assert_false (kp_auth_token_is_refreshing (KP_AUTH_TOKEN (token)));
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
 
   /* When it is due, it refreshes while the old token is still valid. */
   fixture->now += 20;
-  kp_oauth_token_tick (token);
-  g_assert_true (kp_oauth_token_is_refreshing (token));
+  kp_auth_token_tick (KP_AUTH_TOKEN (token));
+  g_assert_true (kp_auth_token_is_refreshing (KP_AUTH_TOKEN (token)));
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-2");
@@ -131,13 +131,13 @@ test_refresh_expired (Fixture       *fixture,
 {
   g_autoptr(KpOAuthToken) token = new_token (fixture, "rt-good-0002");
 
-  kp_oauth_token_set_access_token (token, "at-imported", fixture->now + 3000);
-  g_assert_cmpint (kp_oauth_token_get_state (token), ==, KP_OAUTH_STATE_READY);
+  kp_auth_token_set_access_token (KP_AUTH_TOKEN (token), "at-imported", fixture->now + 3000);
+  g_assert_cmpint (kp_auth_token_get_state (KP_AUTH_TOKEN (token)), ==, KP_OAUTH_STATE_READY);
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-imported");
-  g_assert_cmpuint (kp_oauth_token_get_refreshes (token), ==, 0);
+  g_assert_cmpuint (kp_auth_token_get_refreshes (KP_AUTH_TOKEN (token)), ==, 0);
 
   fixture->now += 3000 - KP_OAUTH_EXPIRY_SLACK_S;
-  g_assert_cmpint (kp_oauth_token_get_state (token), ==, KP_OAUTH_STATE_NO_TOKEN);
+  g_assert_cmpint (kp_auth_token_get_state (KP_AUTH_TOKEN (token)), ==, KP_OAUTH_STATE_NO_TOKEN);
   g_assert_null (kp_auth_get_token (KP_AUTH (token)));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
@@ -152,18 +152,18 @@ test_refresh_after_401 (Fixture       *fixture,
 {
   g_autoptr(KpOAuthToken) token = new_token (fixture, "rt-good-0003");
 
-  kp_oauth_token_set_access_token (token, "at-revoked", fixture->now + 3000);
+  kp_auth_token_set_access_token (KP_AUTH_TOKEN (token), "at-revoked", fixture->now + 3000);
   g_assert_true (kp_auth_rejected (KP_AUTH (token)));
   g_assert_null (kp_auth_get_token (KP_AUTH (token)));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
-  g_assert_cmpuint (kp_oauth_token_get_refreshes (token), ==, 1);
+  g_assert_cmpuint (kp_auth_token_get_refreshes (KP_AUTH_TOKEN (token)), ==, 1);
 
   g_assert_false (kp_auth_rejected (KP_AUTH (token)));
 
   /* A refresh on time makes a later 401 a token's again. */
   fixture->now += 3599;
-  kp_oauth_token_tick (token);
+  kp_auth_token_tick (KP_AUTH_TOKEN (token));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
   g_assert_true (kp_auth_rejected (KP_AUTH (token)));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
@@ -172,7 +172,7 @@ test_refresh_after_401 (Fixture       *fixture,
   kp_auth_accepted (KP_AUTH (token));
   g_assert_true (kp_auth_rejected (KP_AUTH (token)));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
-  g_assert_cmpuint (kp_oauth_token_get_refreshes (token), ==, 4);
+  g_assert_cmpuint (kp_auth_token_get_refreshes (KP_AUTH_TOKEN (token)), ==, 4);
 }
 
 static void
@@ -196,18 +196,18 @@ test_refresh_refused (Fixture       *fixture,
 
   g_signal_connect (token, "refused", G_CALLBACK (on_refused), &message);
   kp_mock_google_kill_refresh_token (fixture->google, "rt-revoked-0004");
-  kp_oauth_token_refresh_async (token, NULL, kp_test_store_result, &result);
+  kp_auth_token_refresh_async (KP_AUTH_TOKEN (token), NULL, kp_test_store_result, &result);
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
-  g_assert_false (kp_oauth_token_refresh_finish (token, result, &error));
+  g_assert_false (kp_auth_token_refresh_finish (KP_AUTH_TOKEN (token), result, &error));
   g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED);
-  g_assert_cmpint (kp_oauth_token_get_state (token), ==, KP_OAUTH_STATE_REFUSED);
+  g_assert_cmpint (kp_auth_token_get_state (KP_AUTH_TOKEN (token)), ==, KP_OAUTH_STATE_REFUSED);
   g_assert_nonnull (message);
   g_assert_nonnull (strstr (message, "invalid_grant"));
   g_assert_nonnull (strstr (message, "Sign in again"));
   g_assert_null (strstr (message, "rt-revoked-0004"));
   g_assert_null (kp_auth_get_token (KP_AUTH (token)));
   /* Nothing more is asked of the endpoint. */
-  g_assert_false (kp_oauth_token_is_refreshing (token));
+  g_assert_false (kp_auth_token_is_refreshing (KP_AUTH_TOKEN (token)));
   g_assert_false (kp_auth_rejected (KP_AUTH (token)));
 }
 
@@ -237,7 +237,7 @@ test_renew_shared (Fixture       *fixture,
   g_autoptr(GError) error = NULL;
   guint refused;
 
-  kp_oauth_token_set_access_token (token, "at-revoked", fixture->now + 3000);
+  kp_auth_token_set_access_token (KP_AUTH_TOKEN (token), "at-revoked", fixture->now + 3000);
   g_assert_true (kp_auth_can_refresh (auth));
   refused = kp_auth_get_serial (auth);
 
@@ -270,7 +270,7 @@ test_renew_shared (Fixture       *fixture,
   g_clear_error (&error);
   g_clear_object (&result);
   g_assert_false (kp_auth_rejected (auth));
-  g_assert_cmpuint (kp_oauth_token_get_refreshes (token), ==, 1);
+  g_assert_cmpuint (kp_auth_token_get_refreshes (KP_AUTH_TOKEN (token)), ==, 1);
 
   /* Once a request was served with it, a refusal is the token's again. */
   kp_auth_accepted (auth);
@@ -299,7 +299,7 @@ test_renew_cancel (Fixture       *fixture,
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
 
-  kp_oauth_token_set_access_token (token, "at-revoked", fixture->now + 3000);
+  kp_auth_token_set_access_token (KP_AUTH_TOKEN (token), "at-revoked", fixture->now + 3000);
   kp_mock_google_hold_refreshes (fixture->google, TRUE);
   kp_auth_refresh_async (auth, kp_auth_get_serial (auth), cancellable, kp_test_store_result,
                          &result);
@@ -309,7 +309,7 @@ test_renew_cancel (Fixture       *fixture,
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
   g_assert_false (kp_auth_refresh_finish (auth, result, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  g_assert_true (kp_oauth_token_is_refreshing (token));
+  g_assert_true (kp_auth_token_is_refreshing (KP_AUTH_TOKEN (token)));
 
   kp_mock_google_hold_refreshes (fixture->google, FALSE);
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
@@ -327,13 +327,13 @@ test_renew_refused (Fixture       *fixture,
   g_autoptr(GError) error = NULL;
   g_autoptr(KpAuth) key = kp_static_auth_new ("sk-static-key-0007");
 
-  kp_oauth_token_set_access_token (token, "at-revoked", fixture->now + 3000);
+  kp_auth_token_set_access_token (KP_AUTH_TOKEN (token), "at-revoked", fixture->now + 3000);
   kp_mock_google_kill_refresh_token (fixture->google, "rt-revoked-0007");
   kp_auth_refresh_async (auth, kp_auth_get_serial (auth), NULL, kp_test_store_result, &result);
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
   g_assert_false (kp_auth_refresh_finish (auth, result, &error));
   g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED);
-  g_assert_cmpint (kp_oauth_token_get_state (token), ==, KP_OAUTH_STATE_REFUSED);
+  g_assert_cmpint (kp_auth_token_get_state (KP_AUTH_TOKEN (token)), ==, KP_OAUTH_STATE_REFUSED);
   g_assert_false (kp_auth_can_refresh (auth));
 
   /* A static key is never refreshed. */

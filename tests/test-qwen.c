@@ -444,9 +444,9 @@ test_refresh_keeps_refresh_token (void)
   auth = kp_oauth_token_new (client, session);
   kp_auth_set_secret (auth, "qwen-refresh-1");
 
-  kp_oauth_token_refresh_async (KP_OAUTH_TOKEN (auth), NULL, kp_test_store_result, &result);
+  kp_auth_token_refresh_async (KP_AUTH_TOKEN (auth), NULL, kp_test_store_result, &result);
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
-  g_assert_true (kp_oauth_token_refresh_finish (KP_OAUTH_TOKEN (auth), result, &error));
+  g_assert_true (kp_auth_token_refresh_finish (KP_AUTH_TOKEN (auth), result, &error));
   g_assert_no_error (error);
   g_assert_cmpstr (kp_auth_get_token (auth), ==, "qwen-access-2");
   g_assert_cmpstr (kp_auth_get_secret (auth), ==, "qwen-refresh-1");
@@ -455,12 +455,12 @@ test_refresh_keeps_refresh_token (void)
 
   /* A dead refresh token: refused, sign in again. */
   kp_auth_set_secret (auth, "qwen-refresh-dead");
-  kp_oauth_token_refresh_async (KP_OAUTH_TOKEN (auth), NULL, kp_test_store_result, &result);
+  kp_auth_token_refresh_async (KP_AUTH_TOKEN (auth), NULL, kp_test_store_result, &result);
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
-  g_assert_false (kp_oauth_token_refresh_finish (KP_OAUTH_TOKEN (auth), result, &error));
+  g_assert_false (kp_auth_token_refresh_finish (KP_AUTH_TOKEN (auth), result, &error));
   g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED);
-  g_assert_cmpint (kp_oauth_token_get_state (KP_OAUTH_TOKEN (auth)), ==, KP_OAUTH_STATE_REFUSED);
-  kp_oauth_token_stop (KP_OAUTH_TOKEN (auth));
+  g_assert_cmpint (kp_auth_token_get_state (KP_AUTH_TOKEN (auth)), ==, KP_OAUTH_STATE_REFUSED);
+  kp_auth_token_stop (KP_AUTH_TOKEN (auth));
 }
 
 /* Accounts: the gateway's sign-in, import and quota, and the commands --- */
@@ -670,7 +670,7 @@ test_gateway_login (Place         *place,
   g_assert_cmpstr (kp_credential_get_provider_id (credential), ==, "qwen-code");
   auth = kp_credential_get_auth (credential);
   g_assert_true (KP_IS_OAUTH_TOKEN (auth));
-  g_assert_cmpstr (kp_oauth_token_peek (KP_OAUTH_TOKEN (auth)), ==, "qwen-access-1");
+  g_assert_cmpstr (kp_auth_token_peek (KP_AUTH_TOKEN (auth)), ==, "qwen-access-1");
   g_assert_cmpstr (kp_credential_get_secret (credential), ==, "qwen-refresh-1");
   g_assert_cmpstr (json_object_get_string_member (kp_credential_get_account (credential),
                                                   "baseUrl"), ==, "https://portal.qwen.ai/v1");
@@ -816,7 +816,7 @@ has_token (gpointer data)
   KpOAuthToken *token = data;
 
   kp_auth_get_token (KP_AUTH (token));
-  return kp_oauth_token_peek (token) != NULL;
+  return kp_auth_token_peek (KP_AUTH_TOKEN (token)) != NULL;
 }
 
 /* The account's resource_url outlives a restart: the first request after

@@ -233,7 +233,7 @@ read_quota (KpGateway    *self,
             SetUp        *set_up)
 {
   KpAuth *auth = kp_credential_get_auth (credential);
-  const char *token = KP_IS_OAUTH_TOKEN (auth) ? kp_oauth_token_peek (KP_OAUTH_TOKEN (auth)) : NULL;
+  const char *token = KP_IS_OAUTH_TOKEN (auth) ? kp_auth_token_peek (KP_AUTH_TOKEN (auth)) : NULL;
 
   if (token == NULL)
     {
@@ -295,7 +295,7 @@ on_set_up (GObject      *object,
   kp_credential_set_meta (credential, "tier", account->tier);
   kp_credential_set_meta (credential, "project", account->project);
   save_account (self, credential, account->tier, account->project);
-  kp_oauth_token_set_held (KP_OAUTH_TOKEN (auth), FALSE);
+  kp_auth_token_set_held (KP_AUTH_TOKEN (auth), FALSE);
   kp_gateway_emit_changed (self);
   read_quota (self, credential, set_up);
 }
@@ -317,7 +317,7 @@ maybe_set_up (KpGateway    *self,
   if (auth == NULL || !KP_IS_OAUTH_TOKEN (auth))
     return;
   token = KP_OAUTH_TOKEN (auth);
-  client = kp_oauth_token_get_client (token);
+  client = kp_auth_token_get_client (KP_AUTH_TOKEN (token));
   provider = kp_catalog_get_provider (kp_gateway_get_catalog (self),
                                       kp_credential_get_provider_id (credential));
   if (client->account_setup == NULL || provider == NULL)
@@ -331,13 +331,13 @@ maybe_set_up (KpGateway    *self,
   if (kp_credential_get_meta (credential, "tier") != NULL || load_account (self, credential))
     {
       /* Set up already (before a restart, too): the quota is read again with each new token. */
-      kp_oauth_token_set_held (token, FALSE);
+      kp_auth_token_set_held (KP_AUTH_TOKEN (token), FALSE);
       read_quota (self, credential, set_up);
       return;
     }
 
-  kp_oauth_token_set_held (token, TRUE);
-  access_token = kp_oauth_token_peek (token);
+  kp_auth_token_set_held (KP_AUTH_TOKEN (token), TRUE);
+  access_token = kp_auth_token_peek (KP_AUTH_TOKEN (token));
   if (access_token == NULL || kp_credential_get_meta (credential, "setup") != NULL)
     {
       set_up_free (set_up);
@@ -398,7 +398,7 @@ kp_gateway_attach_auth (KpGateway    *self,
   /* Held until set up, if it must be; the last quota read is known at once. */
   if (client->account_setup != NULL)
     {
-      kp_oauth_token_set_held (KP_OAUTH_TOKEN (auth), TRUE);
+      kp_auth_token_set_held (KP_AUTH_TOKEN (auth), TRUE);
       load_quota (self, credential);
     }
 }
@@ -428,10 +428,8 @@ kp_gateway_stop_auth (KpGateway *self)
     {
       KpAuth *auth = kp_credential_get_auth (g_ptr_array_index (credentials, i));
 
-      if (auth != NULL && KP_IS_OAUTH_TOKEN (auth))
-        kp_oauth_token_stop (KP_OAUTH_TOKEN (auth));
-      else if (auth != NULL && KP_IS_KIRO_TOKEN (auth))
-        kp_kiro_token_stop (KP_KIRO_TOKEN (auth));
+      if (auth != NULL && KP_IS_AUTH_TOKEN (auth))
+        kp_auth_token_stop (KP_AUTH_TOKEN (auth));
     }
 }
 
@@ -454,7 +452,7 @@ kp_gateway_oauth_adjust_failure (KpCredential *credential,
   if (failure->klass != KP_FAILURE_QUOTA || failure->quota_reset != KP_QUOTA_RESET_UNKNOWN ||
       auth == NULL || !KP_IS_OAUTH_TOKEN (auth))
     return;
-  client = kp_oauth_token_get_client (KP_OAUTH_TOKEN (auth));
+  client = kp_auth_token_get_client (KP_AUTH_TOKEN (auth));
   if (client->daily_quota_utc_offset_min == G_MININT)
     return;
   failure->quota_reset = KP_QUOTA_RESET_DAY;
@@ -550,7 +548,7 @@ on_account_stored (GObject      *object,
         kp_oauth_token_set_resource_url (KP_OAUTH_TOKEN (auth), add->resource_url);
       save_resource_url (KP_GATEWAY (object), credential);
       if (add->access_token != NULL)
-        kp_oauth_token_set_access_token (KP_OAUTH_TOKEN (auth), add->access_token,
+        kp_auth_token_set_access_token (KP_AUTH_TOKEN (auth), add->access_token,
                                          add->expires_at);
       /* Ready before the first request asks. */
       kp_auth_get_token (auth);
