@@ -781,9 +781,9 @@ login_free (Login *login)
 }
 
 static void
-on_login_account_added (GObject      *object,
-                        GAsyncResult *result,
-                        gpointer      user_data)
+on_signed_in_account_added (GObject      *object,
+                            GAsyncResult *result,
+                            gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
   GError *error = NULL;
@@ -796,6 +796,39 @@ on_login_account_added (GObject      *object,
     g_task_return_pointer (task, credential, g_object_unref);
 }
 
+/**
+ * kp_gateway_add_signed_in:
+ * @task: (transfer full): the sign-in's task, returning the credential
+ * @expires_in: how long @access_token lasts, in s; 0 = unknown
+ * @cancellable: (nullable): stops the account being added
+ *
+ * What every sign-in ends with (in the browser, or with a device code):
+ * its grant becomes an account, and @task returns it or why not.
+ */
+void
+kp_gateway_add_signed_in (KpGateway    *self,
+                          GTask        *task,
+                          const char   *provider_id,
+                          const char   *label,
+                          const char   *refresh_token,
+                          const char   *access_token,
+                          gint64        expires_in,
+                          const char   *resource_url,
+                          GCancellable *cancellable)
+{
+  if (refresh_token == NULL || *refresh_token == '\0')
+    {
+      g_task_return_new_error (task, KP_OAUTH_ERROR, KP_OAUTH_ERROR_INVALID,
+                               "Not signed in: the provider gave no refresh token.");
+      g_object_unref (task);
+      return;
+    }
+  kp_gateway_add_account_full_async (self, provider_id, label, refresh_token, access_token,
+                                     expires_in > 0
+                                       ? g_get_real_time () / G_USEC_PER_SEC + expires_in : 0,
+                                     resource_url, cancellable, on_signed_in_account_added, task);
+}
+
 static void
 on_signed_in (GObject      *object,
               GAsyncResult *result,
@@ -806,6 +839,7 @@ on_signed_in (GObject      *object,
   Login *login = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
   g_autoptr(KpOAuthGrant) grant = NULL;
+  GCancellable *cancellable;
 
   grant = kp_oauth_login_run_finish (KP_OAUTH_LOGIN (object), result, &error);
   if (grant == NULL)
@@ -813,11 +847,10 @@ on_signed_in (GObject      *object,
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  kp_gateway_add_account_async (self, login->provider_id, login->label, grant->refresh_token,
-                                grant->access_token,
-                                g_get_real_time () / G_USEC_PER_SEC + grant->expires_in,
-                                g_task_get_cancellable (task), on_login_account_added,
-                                g_steal_pointer (&task));
+  cancellable = g_task_get_cancellable (task);
+  kp_gateway_add_signed_in (self, g_steal_pointer (&task), login->provider_id, login->label,
+                            grant->refresh_token, grant->access_token, grant->expires_in, NULL,
+                            cancellable);
 }
 
 /**
