@@ -304,6 +304,51 @@ test_renew_refresh_refused (Fixture       *fixture,
   assert_attempts (fixture, credential, "401 auth_invalid %1$s\n");
 }
 
+/* Two accounts; the refresh token of the one whose access token is refused
+ * is dead: the request goes on to the other account and is answered.
+ */
+static void
+test_renew_next_route (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(KpCredential) dead = add_account (fixture, "rt-good-refresh-0005");
+  g_autoptr(KpCredential) good = add_account (fixture, "rt-good-refresh-0006");
+  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
+  g_autofree char *expected = g_strdup_printf ("401 auth_invalid %" G_GINT64_FORMAT "\n"
+                                               "200 - %" G_GINT64_FORMAT "\n",
+                                               kp_credential_get_id (dead),
+                                               kp_credential_get_id (good));
+  g_autofree char *good_only = g_strdup_printf ("200 - %" G_GINT64_FORMAT "\n",
+                                                kp_credential_get_id (good));
+  g_autofree char *db = g_build_filename (fixture->place.root, "data", "keypool.db", NULL);
+
+  g_assert_cmpstr (kp_auth_token_peek (KP_AUTH_TOKEN (kp_credential_get_auth (dead))), ==, "at-1");
+  kp_mock_google_reject_access_token (fixture->google, "at-1");
+  kp_mock_google_kill_refresh_token (fixture->google, "rt-good-refresh-0005");
+  /* The two accounts take turns in first place: within two requests the
+   * dead one is tried once.
+   */
+  for (guint i = 0; i < 2; i++)
+    {
+      g_auto(KpTestResponse) response = { 0 };
+      gboolean was_ok = kp_credential_get_state (dead, 0) == KP_CREDENTIAL_OK;
+      g_autofree char *attempts = NULL;
+
+      chat (fixture, &response);
+      g_assert_cmpuint (response.status, ==, 200);
+      g_assert_cmpstr (stats->last_auth, ==, "Bearer at-2");
+      attempts = kp_test_last_attempts (db, NULL);
+      if (was_ok && kp_credential_get_state (dead, 0) == KP_CREDENTIAL_INVALID)
+        g_assert_cmpstr (attempts, ==, expected);
+      else
+        g_assert_cmpstr (attempts, ==, good_only);
+    }
+  g_assert_cmpint (kp_credential_get_state (dead, 0), ==, KP_CREDENTIAL_INVALID);
+  g_assert_cmpint (kp_credential_get_state (good, 0), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpuint (stats->refused, ==, 1);
+  g_assert_cmpuint (stats->refreshes, ==, 2);
+}
+
 typedef struct
 {
   guint  status;
@@ -397,6 +442,8 @@ main (int   argc,
               test_renew_refused_again, fixture_tear_down);
   g_test_add ("/code-assist-gateway/renew-refresh-refused", Fixture, NULL, fixture_set_up,
               test_renew_refresh_refused, fixture_tear_down);
+  g_test_add ("/code-assist-gateway/renew-next-route", Fixture, NULL, fixture_set_up,
+              test_renew_next_route, fixture_tear_down);
   g_test_add ("/code-assist-gateway/renew-shared", Fixture, NULL, fixture_set_up,
               test_renew_shared, fixture_tear_down);
 
