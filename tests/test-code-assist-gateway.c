@@ -349,6 +349,44 @@ test_renew_next_route (Fixture       *fixture,
   g_assert_cmpuint (stats->refreshes, ==, 2);
 }
 
+/* The new token is late: the request gives up on it at its first-byte
+ * deadline, the account stays usable, and the token, when it comes, serves
+ * the next request.
+ */
+static void
+test_renew_deadline (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(KpCredential) credential = add_account (fixture, "rt-good-refresh-0007");
+  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
+
+  kp_gateway_set_timeouts (fixture->gateway, 2000, 500 * kp_test_timeout_scale (), 2000);
+  kp_mock_google_reject_access_token (fixture->google, "at-1");
+  kp_mock_google_hold_refreshes (fixture->google, TRUE);
+  {
+    g_auto(KpTestResponse) response = { 0 };
+
+    chat (fixture, &response);
+    g_assert_cmpuint (response.status, ==, 401);
+    g_assert_nonnull (strstr (response.body, "no new token within"));
+    g_assert_cmpuint (kp_mock_google_get_held (fixture->google), ==, 1);
+    assert_attempts (fixture, credential, "401 auth_invalid %1$s\n");
+  }
+  /* Not the account's fault: it waits for its token. */
+  g_assert_cmpint (kp_credential_get_state (credential, 0), ==, KP_CREDENTIAL_OK);
+
+  kp_mock_google_hold_refreshes (fixture->google, FALSE);
+  g_assert_true (kp_test_spin_until (account_ready, credential, 10000));
+  {
+    g_auto(KpTestResponse) response = { 0 };
+
+    chat (fixture, &response);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_cmpstr (stats->last_auth, ==, "Bearer at-2");
+    g_assert_cmpuint (stats->refreshes, ==, 2);
+  }
+}
+
 typedef struct
 {
   guint  status;
@@ -444,6 +482,8 @@ main (int   argc,
               test_renew_refresh_refused, fixture_tear_down);
   g_test_add ("/code-assist-gateway/renew-next-route", Fixture, NULL, fixture_set_up,
               test_renew_next_route, fixture_tear_down);
+  g_test_add ("/code-assist-gateway/renew-deadline", Fixture, NULL, fixture_set_up,
+              test_renew_deadline, fixture_tear_down);
   g_test_add ("/code-assist-gateway/renew-shared", Fixture, NULL, fixture_set_up,
               test_renew_shared, fixture_tear_down);
 

@@ -265,9 +265,9 @@ on_token_renewed (GObject      *object,
     }
 
   if (self->timed_out)
-    message = g_strdup_printf ("%s (no new token within %u s)",
+    message = g_strdup_printf ("%s (no new token within %u.%u s)",
                                self->failure.message ? self->failure.message : "refused",
-                               self->first_byte_ms / 1000);
+                               self->first_byte_ms / 1000, (self->first_byte_ms % 1000) / 100);
   else
     message = g_strdup_printf ("%s (no new token: %s)",
                                self->failure.message ? self->failure.message : "refused",
