@@ -260,6 +260,28 @@ test_restart (Fixture       *fixture,
   }
 }
 
+/* One chat that the account cannot serve: 401 to the client, @refused
+ * requests refused and @refreshes refreshes in all, the account invalid,
+ * and @attempts in the ledger.
+ */
+static void
+chat_refused (Fixture        *fixture,
+              KpCredential   *credential,
+              guint           refused,
+              guint           refreshes,
+              const char     *attempts,
+              KpTestResponse *response)
+{
+  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
+
+  chat (fixture, response);
+  g_assert_cmpuint (response->status, ==, 401);
+  g_assert_cmpuint (stats->refused, ==, refused);
+  g_assert_cmpuint (stats->refreshes, ==, refreshes);
+  g_assert_cmpint (kp_credential_get_state (credential, 0), ==, KP_CREDENTIAL_INVALID);
+  assert_attempts (fixture, credential, attempts);
+}
+
 /* The token refused again after its refresh: no second refresh, no loop;
  * the account is invalid and the client hears why.
  */
@@ -268,18 +290,13 @@ test_renew_refused_again (Fixture       *fixture,
                           gconstpointer  data)
 {
   g_autoptr(KpCredential) credential = add_account (fixture, "rt-good-refresh-0002");
-  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
   g_auto(KpTestResponse) response = { 0 };
 
   kp_mock_google_reject_access_token (fixture->google, "at-1");
   kp_mock_google_reject_access_token (fixture->google, "at-2");
   kp_mock_google_reject_access_token (fixture->google, "at-3");
-  chat (fixture, &response);
-  g_assert_cmpuint (response.status, ==, 401);
-  g_assert_cmpuint (stats->refused, ==, 2);
-  g_assert_cmpuint (stats->refreshes, ==, 2);
-  g_assert_cmpint (kp_credential_get_state (credential, 0), ==, KP_CREDENTIAL_INVALID);
-  assert_attempts (fixture, credential, "401 auth_refreshed %1$s\n401 auth_invalid %1$s\n");
+  chat_refused (fixture, credential, 2, 2, "401 auth_refreshed %1$s\n401 auth_invalid %1$s\n",
+                &response);
 }
 
 /* The refresh token refused: the route fails at once, with a clear error. */
@@ -288,20 +305,14 @@ test_renew_refresh_refused (Fixture       *fixture,
                             gconstpointer  data)
 {
   g_autoptr(KpCredential) credential = add_account (fixture, "rt-good-refresh-0003");
-  KpMockGoogleStats *stats = kp_mock_google_get_stats (fixture->google);
   g_auto(KpTestResponse) response = { 0 };
 
   kp_mock_google_reject_access_token (fixture->google, "at-1");
   kp_mock_google_kill_refresh_token (fixture->google, "rt-good-refresh-0003");
-  chat (fixture, &response);
-  g_assert_cmpuint (response.status, ==, 401);
+  chat_refused (fixture, credential, 1, 1, "401 auth_invalid %1$s\n", &response);
   g_assert_nonnull (strstr (response.body, "no new token"));
   g_assert_nonnull (strstr (response.body, "invalid_grant"));
   g_assert_null (strstr (response.body, "rt-good-refresh-0003"));
-  g_assert_cmpuint (stats->refused, ==, 1);
-  g_assert_cmpuint (stats->refreshes, ==, 1);
-  g_assert_cmpint (kp_credential_get_state (credential, 0), ==, KP_CREDENTIAL_INVALID);
-  assert_attempts (fixture, credential, "401 auth_invalid %1$s\n");
 }
 
 /* Two accounts; the refresh token of the one whose access token is refused
