@@ -513,13 +513,12 @@ typedef enum
 
 typedef struct
 {
+  KpWireEncoderBase base;
   char        *model;
   char        *message_id;
   gint64       input_estimate;  /* until the provider says */
-  KpUsage      usage;
   gboolean     started;
   gboolean     ended;
-  const char  *stop_reason;
   BlockKind    block_kind;
   guint        block_index;
   guint        n_blocks;
@@ -565,13 +564,14 @@ static void
 encode_start (Encoder *self,
               GString *out)
 {
+  const KpUsage *usage = &self->base.usage;
   gint64 input;
 
   if (self->started)
     return;
   if (self->message_id == NULL)
     self->message_id = g_strdup ("msg_keypool");
-  input = self->usage.known ? kp_anthropic_uncached_input (&self->usage) : self->input_estimate;
+  input = usage->known ? kp_anthropic_uncached_input (usage) : self->input_estimate;
 
   event_begin (out, "message_start");
   g_string_append (out, "{\"type\":\"message_start\",\"message\":{\"id\":");
@@ -584,7 +584,7 @@ encode_start (Encoder *self,
                           ",\"output_tokens\":0"
                           ",\"cache_creation_input_tokens\":%" G_GINT64_FORMAT
                           ",\"cache_read_input_tokens\":%" G_GINT64_FORMAT "}}}\n\n",
-                          input, self->usage.cache_write_tokens, self->usage.cached_tokens);
+                          input, usage->cache_write_tokens, usage->cached_tokens);
   self->started = TRUE;
 }
 
@@ -672,10 +672,11 @@ encode_json_delta (guint       block_index,
 }
 
 static void
-encode_tool_call (Encoder       *self,
-                  const KpEvent *event,
-                  GString       *out)
+on_tool_call (KpWireEncoder  encoder,
+              const KpEvent *event,
+              GString       *out)
 {
+  Encoder *self = encoder;
   g_autofree char *clean_id = NULL;
 
   open_block (self, BLOCK_TOOL, out);
@@ -703,9 +704,13 @@ encode_tool_call (Encoder       *self,
 }
 
 static void
-encode_end (Encoder *self,
-            GString *out)
+on_end (KpWireEncoder  encoder,
+        GString       *out)
 {
+  Encoder *self = encoder;
+  const KpUsage *usage = &self->base.usage;
+  const char *stop = kp_anthropic_stop_for_finish (kp_finish_to_string (self->base.finish));
+
   if (self->ended)
     return;
   encode_start (self, out);
@@ -713,14 +718,14 @@ encode_end (Encoder *self,
 
   event_begin (out, "message_delta");
   g_string_append (out, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
-  kp_json_append_string (out, self->stop_reason ?: "end_turn");
+  kp_json_append_string (out, stop);
   g_string_append_printf (out,
                           ",\"stop_sequence\":null},\"usage\":{\"input_tokens\":%" G_GINT64_FORMAT
                           ",\"output_tokens\":%" G_GINT64_FORMAT
                           ",\"cache_creation_input_tokens\":%" G_GINT64_FORMAT
                           ",\"cache_read_input_tokens\":%" G_GINT64_FORMAT "}}\n\n",
-                          kp_anthropic_uncached_input (&self->usage), self->usage.completion_tokens,
-                          self->usage.cache_write_tokens, self->usage.cached_tokens);
+                          kp_anthropic_uncached_input (usage), usage->completion_tokens,
+                          usage->cache_write_tokens, usage->cached_tokens);
   event_begin (out, "message_stop");
   g_string_append (out, "{\"type\":\"message_stop\"}\n\n");
   self->ended = TRUE;
@@ -754,14 +759,6 @@ on_reasoning (KpWireEncoder  encoder,
   encode_text (encoder, BLOCK_THINKING, text, out);
 }
 
-static void
-on_tool_call (KpWireEncoder  encoder,
-              const KpEvent *event,
-              GString       *out)
-{
-  encode_tool_call (encoder, event, out);
-}
-
 /* Fragments of a call whose block was closed by another one still go to
  * that call's block: clients gather deltas by index.
  */
@@ -779,28 +776,6 @@ on_tool_args (KpWireEncoder  encoder,
     encode_json_delta (self->block_index, text, out);
 }
 
-static void
-on_usage (KpWireEncoder  encoder,
-          const KpUsage *usage)
-{
-  ((Encoder *)encoder)->usage = *usage;
-}
-
-static void
-on_finish (KpWireEncoder  encoder,
-           KpFinish       finish,
-           GString       *out)
-{
-  ((Encoder *)encoder)->stop_reason = kp_anthropic_stop_for_finish (kp_finish_to_string (finish));
-}
-
-static void
-on_end (KpWireEncoder  encoder,
-        GString       *out)
-{
-  encode_end (encoder, out);
-}
-
 static const KpWireEncoderClass encoder_class = {
   .create = encoder_new,
   .destroy = encoder_free,
@@ -809,8 +784,8 @@ static const KpWireEncoderClass encoder_class = {
   .reasoning = on_reasoning,
   .tool_call = on_tool_call,
   .tool_args = on_tool_args,
-  .usage = on_usage,
-  .finish = on_finish,
+  .usage = kp_wire_encoder_keep_usage,
+  .finish = kp_wire_encoder_keep_finish,
   .end = on_end,
 };
 

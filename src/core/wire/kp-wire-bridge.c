@@ -288,3 +288,22 @@ kp_wire_bridge_get_usage (KpWireBridge *self)
 {
   return &self->usage;
 }
+
+/* Encoders ----------------------------------------------------------------- */
+
+/* The usage method of an encoder that begins with a KpWireEncoderBase. */
+void
+kp_wire_encoder_keep_usage (KpWireEncoder  self,
+                            const KpUsage *usage)
+{
+  ((KpWireEncoderBase *)self)->usage = *usage;
+}
+
+/* The finish method of an encoder that begins with a KpWireEncoderBase. */
+void
+kp_wire_encoder_keep_finish (KpWireEncoder  self,
+                             KpFinish       finish,
+                             GString       *out)
+{
+  ((KpWireEncoderBase *)self)->finish = finish;
+}

@@ -487,6 +487,7 @@ kp_openai_chat_decode (KpWireDecoder  decoder,
 
 typedef struct
 {
+  KpWireEncoderBase base;
   char     *model;
   gboolean  include_usage;
   gint64    created;
@@ -494,8 +495,6 @@ typedef struct
   gboolean  started;
   gboolean  finish_sent;
   gboolean  ended;
-  KpFinish  finish;
-  KpUsage   usage;
 } Encoder;
 
 static KpWireEncoder
@@ -584,10 +583,12 @@ encode_text (Encoder    *self,
 }
 
 static void
-encode_tool_call (Encoder       *self,
-                  const KpEvent *event,
-                  GString       *out)
+on_tool_call (KpWireEncoder  encoder,
+              const KpEvent *event,
+              GString       *out)
 {
+  Encoder *self = encoder;
+
   encode_start (self, NULL, out);
   chunk_begin (self, out);
   g_string_append_printf (out, "{\"tool_calls\":[{\"index\":%u,\"id\":", event->index);
@@ -601,11 +602,13 @@ encode_tool_call (Encoder       *self,
 }
 
 static void
-encode_tool_args (Encoder    *self,
-                  guint       index,
-                  const char *text,
-                  GString    *out)
+on_tool_args (KpWireEncoder  encoder,
+              guint          index,
+              const char    *text,
+              GString       *out)
 {
+  Encoder *self = encoder;
+
   if (!kp_json_nonempty (text))
     return;
   encode_start (self, NULL, out);
@@ -621,21 +624,25 @@ static void
 encode_finish (Encoder *self,
                GString *out)
 {
+  KpFinish finish = self->base.finish != KP_FINISH_NONE ? self->base.finish : KP_FINISH_STOP;
+
   if (self->finish_sent)
     return;
   encode_start (self, NULL, out);
   chunk_begin (self, out);
   g_string_append (out, "{}");
-  chunk_end (self, out, kp_finish_to_string (self->finish != KP_FINISH_NONE ? self->finish
-                                                                             : KP_FINISH_STOP));
+  chunk_end (self, out, kp_finish_to_string (finish));
   self->finish_sent = TRUE;
 }
 
 /* The usage chunk (when the client asked for it) and [DONE]. */
 static void
-encode_end (Encoder *self,
-            GString *out)
+on_end (KpWireEncoder  encoder,
+        GString       *out)
 {
+  Encoder *self = encoder;
+  const KpUsage *usage = &self->base.usage;
+
   encode_finish (self, out);
   if (self->include_usage)
     {
@@ -647,13 +654,13 @@ encode_end (Encoder *self,
                               ",\"total_tokens\":%" G_GINT64_FORMAT
                               ",\"prompt_tokens_details\":{\"cached_tokens\":%" G_GINT64_FORMAT
                               ",\"cache_write_tokens\":%" G_GINT64_FORMAT "}",
-                              self->usage.prompt_tokens, self->usage.completion_tokens,
-                              self->usage.prompt_tokens + self->usage.completion_tokens,
-                              self->usage.cached_tokens, self->usage.cache_write_tokens);
+                              usage->prompt_tokens, usage->completion_tokens,
+                              usage->prompt_tokens + usage->completion_tokens,
+                              usage->cached_tokens, usage->cache_write_tokens);
       /* Thinking tokens, when the provider told them apart (Gemini does). */
-      if (self->usage.reasoning_tokens > 0)
+      if (usage->reasoning_tokens > 0)
         g_string_append_printf (out, ",\"completion_tokens_details\":{\"reasoning_tokens\":%"
-                                G_GINT64_FORMAT "}", self->usage.reasoning_tokens);
+                                G_GINT64_FORMAT "}", usage->reasoning_tokens);
       g_string_append (out, "}}\n\n");
     }
   g_string_append (out, "data: [DONE]\n\n");
@@ -685,45 +692,12 @@ on_reasoning (KpWireEncoder  encoder,
 }
 
 static void
-on_tool_call (KpWireEncoder  encoder,
-              const KpEvent *event,
-              GString       *out)
-{
-  encode_tool_call (encoder, event, out);
-}
-
-static void
-on_tool_args (KpWireEncoder  encoder,
-              guint          index,
-              const char    *text,
-              GString       *out)
-{
-  encode_tool_args (encoder, index, text, out);
-}
-
-static void
-on_usage (KpWireEncoder  encoder,
-          const KpUsage *usage)
-{
-  ((Encoder *)encoder)->usage = *usage;
-}
-
-static void
 on_finish (KpWireEncoder  encoder,
            KpFinish       finish,
            GString       *out)
 {
-  Encoder *self = encoder;
-
-  self->finish = finish;
-  encode_finish (self, out);
-}
-
-static void
-on_end (KpWireEncoder  encoder,
-        GString       *out)
-{
-  encode_end (encoder, out);
+  kp_wire_encoder_keep_finish (encoder, finish, out);
+  encode_finish (encoder, out);
 }
 
 static const KpWireEncoderClass encoder_class = {
@@ -734,7 +708,7 @@ static const KpWireEncoderClass encoder_class = {
   .reasoning = on_reasoning,
   .tool_call = on_tool_call,
   .tool_args = on_tool_args,
-  .usage = on_usage,
+  .usage = kp_wire_encoder_keep_usage,
   .finish = on_finish,
   .end = on_end,
 };
