@@ -14,6 +14,7 @@
 
 #include "kp-sse.h"
 #include "wire/kp-wire-anthropic-private.h"
+#include "wire/kp-wire-gemini-private.h"
 #include "wire/kp-wire-openai-private.h"
 
 static char *
@@ -718,6 +719,56 @@ test_error_shapes (void)
     }
 }
 
+/* Messages of one role become one turn, so that roles alternate; in an
+ * Anthropic user turn the tool results go first.
+ */
+static void
+test_turns_merged (void)
+{
+  const char *chat =
+    "{\"model\":\"m\",\"messages\":["
+    "{\"role\":\"user\",\"content\":\"a\"},"
+    "{\"role\":\"user\",\"content\":\"b\"},"
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+    "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+    "{\"role\":\"user\",\"content\":\"note\"},"
+    "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"42\"}]}";
+  g_autoptr(JsonNode) request = parse_json (chat, -1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) anthropic = NULL;
+  g_autoptr(JsonNode) gemini = NULL;
+  JsonArray *turns;
+  JsonArray *items;
+
+  anthropic = kp_anthropic_request_from_openai (json_node_get_object (request), &error);
+  g_assert_no_error (error);
+  turns = json_object_get_array_member (json_node_get_object (anthropic), "messages");
+  g_assert_cmpuint (json_array_get_length (turns), ==, 3);
+  items = json_object_get_array_member (json_array_get_object_element (turns, 0), "content");
+  g_assert_cmpuint (json_array_get_length (items), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (items, 1),
+                                                  "text"), ==, "b");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (turns, 2),
+                                                  "role"), ==, "user");
+  items = json_object_get_array_member (json_array_get_object_element (turns, 2), "content");
+  g_assert_cmpuint (json_array_get_length (items), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (items, 0),
+                                                  "type"), ==, "tool_result");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (items, 1),
+                                                  "text"), ==, "note");
+
+  gemini = kp_gemini_request_from_openai (json_node_get_object (request), &error);
+  g_assert_no_error (error);
+  turns = json_object_get_array_member (json_node_get_object (gemini), "contents");
+  g_assert_cmpuint (json_array_get_length (turns), ==, 3);
+  items = json_object_get_array_member (json_array_get_object_element (turns, 0), "parts");
+  g_assert_cmpuint (json_array_get_length (items), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (items, 0),
+                                                  "text"), ==, "a");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (items, 1),
+                                                  "text"), ==, "b");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -733,6 +784,7 @@ main (int   argc,
   g_test_add_func ("/keypool/wire/responses/answer", test_responses_answer);
   g_test_add_func ("/keypool/wire/error-shapes", test_error_shapes);
   g_test_add_func ("/keypool/wire/anthropic-input-estimate", test_anthropic_input_estimate);
+  g_test_add_func ("/keypool/wire/turns-merged", test_turns_merged);
 
   return g_test_run ();
 }

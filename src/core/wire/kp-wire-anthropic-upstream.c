@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "kp-wire-anthropic-private.h"
+#include "kp-wire-util.h"
 
 
 /* Thinking budgets for OpenAI's reasoning_effort, and back. */
@@ -183,55 +184,11 @@ add_openai_content (JsonArray   *blocks,
   return FALSE;
 }
 
+/* Tool results go first in a merged user turn, as Anthropic requires. */
 static gboolean
 is_tool_result (JsonNode *block)
 {
   return g_strcmp0 (kp_json_string (json_node_get_object (block), "type"), "tool_result") == 0;
-}
-
-/* Adds a turn to @messages, merging it into the last one when the role is
- * the same, so that roles alternate. Tool results go first in a user turn,
- * as Anthropic requires. Takes @blocks.
- */
-static void
-add_turn (JsonArray  *messages,
-          const char *role,
-          JsonArray  *blocks)
-{
-  guint n = json_array_get_length (messages);
-  JsonObject *last = n > 0 ? json_array_get_object_element (messages, n - 1) : NULL;
-  JsonObject *message;
-
-  if (json_array_get_length (blocks) == 0)
-    {
-      json_array_unref (blocks);
-      return;
-    }
-
-  if (last != NULL && g_strcmp0 (kp_json_string (last, "role"), role) == 0)
-    {
-      JsonArray *parts[2] = { kp_json_array (last, "content"), blocks };
-      JsonArray *merged = json_array_new ();
-
-      for (int results = 1; results >= 0; results--)
-        for (guint p = 0; p < G_N_ELEMENTS (parts); p++)
-          for (guint i = 0; i < json_array_get_length (parts[p]); i++)
-            {
-              JsonNode *block = json_array_get_element (parts[p], i);
-
-              if (is_tool_result (block) == (gboolean)results)
-                json_array_add_element (merged, json_node_copy (block));
-            }
-
-      json_array_unref (blocks);
-      json_object_set_array_member (last, "content", merged);
-      return;
-    }
-
-  message = json_object_new ();
-  json_object_set_string_member (message, "role", role);
-  json_object_set_array_member (message, "content", blocks);
-  json_array_add_object_element (messages, message);
 }
 
 static gboolean
@@ -338,7 +295,7 @@ convert_openai_messages (JsonArray   *messages,
         {
           if (!add_openai_content (blocks, content, TRUE, error))
             return FALSE;
-          add_turn (out, "user", g_steal_pointer (&blocks));
+          kp_wire_add_turn (out, "user", "content", g_steal_pointer (&blocks), is_tool_result);
         }
       else if (g_str_equal (role, "assistant"))
         {
@@ -348,7 +305,7 @@ convert_openai_messages (JsonArray   *messages,
           if (!add_openai_content (blocks, content, FALSE, error) ||
               !add_tool_calls (blocks, kp_json_array (message, "tool_calls"), error))
             return FALSE;
-          add_turn (out, "assistant", g_steal_pointer (&blocks));
+          kp_wire_add_turn (out, "assistant", "content", g_steal_pointer (&blocks), is_tool_result);
         }
       else if (g_str_equal (role, "tool"))
         {
@@ -357,7 +314,7 @@ convert_openai_messages (JsonArray   *messages,
           if (block == NULL)
             return FALSE;
           json_array_add_object_element (blocks, block);
-          add_turn (out, "user", g_steal_pointer (&blocks));
+          kp_wire_add_turn (out, "user", "content", g_steal_pointer (&blocks), is_tool_result);
         }
       else
         {

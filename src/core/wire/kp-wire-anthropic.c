@@ -22,6 +22,7 @@
 
 #include "codec/kp-json-guard.h"
 #include "kp-wire-anthropic-private.h"
+#include "kp-wire-util.h"
 
 /* Shared by the files of the wire ----------------------------------------- */
 
@@ -205,17 +206,8 @@ kp_anthropic_error_from_openai (guint       status,
                                 const char *body,
                                 gsize       len)
 {
-  gint64 code = 0;
-  g_autofree char *message = kp_wire_error_message (body, len, &code, NULL);
+  g_autofree char *message = kp_wire_upstream_error_message (&status, body, len);
 
-  /* OpenRouter repeats the status as a number in error.code. */
-  if (status < 400 && code >= 400 && code < 600)
-    status = (guint)code;
-  if (!kp_json_nonempty (message))
-    {
-      g_free (message);
-      message = g_strdup_printf ("The provider answered with HTTP status %u.", status);
-    }
   return kp_anthropic_error_json (status, message);
 }
 
@@ -228,9 +220,7 @@ anthropic_error_event (guint       status,
 {
   g_autofree char *json = kp_anthropic_error_json (status, message);
 
-  g_string_append (out, "event: error\ndata: ");
-  g_string_append (out, json);
-  g_string_append (out, "\n\n");
+  kp_wire_append_event (out, "error", json, "\n");
 }
 
 static char *
@@ -797,14 +787,9 @@ parse_request (KpWireRequest  *req,
 {
   JsonObject *request = json_node_get_object (req->root);
   JsonNode *node;
-  JsonArray *messages = kp_json_array (request, "messages");
 
-  if (messages == NULL || json_array_get_length (messages) == 0)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MESSAGES,
-                           "The request needs “messages”: a non-empty list of chat messages.");
-      return FALSE;
-    }
+  if (kp_wire_require_list (request, "messages", "chat messages", error) == NULL)
+    return FALSE;
 
   /* Anthropic's clients say how long an answer may be: it must be a number. */
   node = json_object_get_member (request, "max_tokens");

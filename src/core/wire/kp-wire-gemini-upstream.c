@@ -26,6 +26,7 @@
 
 #include "codec/kp-json-guard.h"
 #include "kp-wire-gemini-private.h"
+#include "kp-wire-util.h"
 
 /* Thinking budgets for reasoning_effort. */
 #define BUDGET_MINIMAL 512
@@ -531,36 +532,6 @@ tool_response (JsonNode *content)
   return kp_json_object_node (wrapped);
 }
 
-/* Adds a turn, merged into the last one when it has the same role. */
-static void
-add_turn (JsonArray  *contents,
-          const char *role,
-          JsonArray  *parts)
-{
-  guint n = json_array_get_length (contents);
-  JsonObject *last = n > 0 ? kp_json_array_object (contents, n - 1) : NULL;
-  JsonObject *turn;
-
-  if (json_array_get_length (parts) == 0)
-    {
-      json_array_unref (parts);
-      return;
-    }
-  if (last != NULL && g_strcmp0 (kp_json_string (last, "role"), role) == 0)
-    {
-      JsonArray *into = kp_json_array (last, "parts");
-
-      for (guint i = 0; i < json_array_get_length (parts); i++)
-        json_array_add_element (into, json_node_copy (json_array_get_element (parts, i)));
-      json_array_unref (parts);
-      return;
-    }
-  turn = json_object_new ();
-  json_object_set_string_member (turn, "role", role);
-  json_object_set_array_member (turn, "parts", parts);
-  json_array_add_object_element (contents, turn);
-}
-
 static gboolean
 convert_messages (JsonArray   *messages,
                   JsonArray   *system,
@@ -594,14 +565,14 @@ convert_messages (JsonArray   *messages,
         {
           if (!add_content (parts, kp_json_member (message, "content"), error))
             goto fail;
-          add_turn (contents, "user", parts);
+          kp_wire_add_turn (contents, "user", "parts", parts, NULL);
         }
       else if (g_str_equal (role, "assistant"))
         {
           if (!add_content (parts, kp_json_member (message, "content"), error) ||
               !add_tool_calls (parts, kp_json_array (message, "tool_calls"), names, error))
             goto fail;
-          add_turn (contents, "model", parts);
+          kp_wire_add_turn (contents, "model", "parts", parts, NULL);
         }
       else if (g_str_equal (role, "tool") || g_str_equal (role, "function"))
         {
@@ -626,7 +597,7 @@ convert_messages (JsonArray   *messages,
           part = json_object_new ();
           json_object_set_object_member (part, "functionResponse", response);
           json_array_add_object_element (parts, part);
-          add_turn (contents, "user", parts);
+          kp_wire_add_turn (contents, "user", "parts", parts, NULL);
         }
       else
         {

@@ -20,6 +20,7 @@
 
 #include "codec/kp-json-guard.h"
 #include "kp-wire-openai-private.h"
+#include "kp-wire-util.h"
 
 /* Errors ------------------------------------------------------------------ */
 
@@ -140,9 +141,7 @@ kp_openai_error_event (guint       status,
 {
   g_autofree char *json = kp_openai_error_json (status, code, message);
 
-  g_string_append (out, "data: ");
-  g_string_append (out, json);
-  g_string_append (out, "\n\n");
+  kp_wire_append_event (out, NULL, json, "\n");
 }
 
 /* Shared by OpenAI's wires ------------------------------------------------ */
@@ -543,10 +542,11 @@ chunk_end (Encoder    *self,
 
 /* The role chunk opens every stream. */
 static void
-encode_start (Encoder    *self,
-              const char *message_id,
-              GString    *out)
+on_start (KpWireEncoder  encoder,
+          const char    *message_id,
+          GString       *out)
 {
+  Encoder *self = encoder;
   g_autofree char *id = NULL;
 
   if (self->started)
@@ -574,7 +574,7 @@ encode_text (Encoder    *self,
 {
   if (!kp_json_nonempty (text))
     return;
-  encode_start (self, NULL, out);
+  on_start (self, NULL, out);
   chunk_begin (self, out);
   g_string_append_printf (out, "{\"%s\":", field);
   kp_json_append_string (out, text);
@@ -589,7 +589,7 @@ on_tool_call (KpWireEncoder  encoder,
 {
   Encoder *self = encoder;
 
-  encode_start (self, NULL, out);
+  on_start (self, NULL, out);
   chunk_begin (self, out);
   g_string_append_printf (out, "{\"tool_calls\":[{\"index\":%u,\"id\":", event->index);
   kp_json_append_string (out, event->id != NULL ? event->id : "");
@@ -611,7 +611,7 @@ on_tool_args (KpWireEncoder  encoder,
 
   if (!kp_json_nonempty (text))
     return;
-  encode_start (self, NULL, out);
+  on_start (self, NULL, out);
   chunk_begin (self, out);
   g_string_append_printf (out, "{\"tool_calls\":[{\"index\":%u,\"function\":{\"arguments\":",
                           index);
@@ -628,7 +628,7 @@ encode_finish (Encoder *self,
 
   if (self->finish_sent)
     return;
-  encode_start (self, NULL, out);
+  on_start (self, NULL, out);
   chunk_begin (self, out);
   g_string_append (out, "{}");
   chunk_end (self, out, kp_finish_to_string (finish));
@@ -665,14 +665,6 @@ on_end (KpWireEncoder  encoder,
     }
   g_string_append (out, "data: [DONE]\n\n");
   self->ended = TRUE;
-}
-
-static void
-on_start (KpWireEncoder  encoder,
-          const char    *id,
-          GString       *out)
-{
-  encode_start (encoder, id, out);
 }
 
 static void
@@ -720,15 +712,10 @@ parse_request (KpWireRequest  *req,
                GError        **error)
 {
   JsonObject *request = json_node_get_object (req->root);
-  JsonArray *messages = kp_json_array (request, "messages");
   gint64 max_tokens = 0;
 
-  if (messages == NULL || json_array_get_length (messages) == 0)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MESSAGES,
-                           "The request needs “messages”: a non-empty list of chat messages.");
-      return FALSE;
-    }
+  if (kp_wire_require_list (request, "messages", "chat messages", error) == NULL)
+    return FALSE;
 
   if ((!kp_json_int (request, "max_completion_tokens", &max_tokens) || max_tokens <= 0) &&
       (!kp_json_int (request, "max_tokens", &max_tokens) || max_tokens <= 0))

@@ -131,10 +131,12 @@ with_response (JsonObject *response)
 }
 
 static void
-encode_start (Encoder    *self,
-              const char *upstream_id,
-              GString    *out)
+on_start (KpWireEncoder  encoder,
+          const char    *upstream_id,
+          GString       *out)
 {
+  Encoder *self = encoder;
+
   if (self->started)
     return;
   self->started = TRUE;
@@ -221,7 +223,7 @@ add_item (Encoder    *self,
   guint index = self->items->len;
   Item *stored;
 
-  encode_start (self, NULL, out);
+  on_start (self, NULL, out);
   item.id = g_strdup_printf ("%s%s_%u", prefixes[kind], self->id + 5, index);
   item.call_id = g_strdup (kp_json_nonempty (call_id) ? call_id : item.id);
   item.name = g_strdup (name != NULL ? name : "");
@@ -363,7 +365,7 @@ on_end (KpWireEncoder  encoder,
   JsonArray *output = json_array_new ();
   const char *status = kp_responses_status_for (self->base.finish);
 
-  encode_start (self, NULL, out);
+  on_start (self, NULL, out);
   for (guint i = 0; i < self->items->len; i++)
     close_item (self, i, out);
   for (guint i = 0; i < self->items->len; i++)
@@ -376,14 +378,6 @@ on_end (KpWireEncoder  encoder,
                                                             self->base.finish, output,
                                                             &self->base.usage)));
   self->ended = TRUE;
-}
-
-static void
-on_start (KpWireEncoder  encoder,
-          const char    *id,
-          GString       *out)
-{
-  encode_start (encoder, id, out);
 }
 
 static void

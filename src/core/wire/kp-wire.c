@@ -276,3 +276,30 @@ kp_wire_error_message (const char  *body,
     return g_strstrip (g_strndup (body, len));
   return NULL;
 }
+
+/**
+ * kp_wire_upstream_error_message:
+ * @status: (inout): the provider's HTTP status; an error status its body
+ *   repeats in a numeric code (OpenRouter's) takes the place of one that is
+ *   no error
+ * @body: (nullable): the provider's error body, in any wire
+ *
+ * Returns: (transfer full): the body's message, or one that names the status
+ */
+char *
+kp_wire_upstream_error_message (guint      *status,
+                                const char *body,
+                                gsize       len)
+{
+  gint64 code = 0;
+  char *message = kp_wire_error_message (body, len, &code, NULL);
+
+  if (*status < 400 && code >= 400 && code < 600)
+    *status = (guint)code;
+  if (!kp_json_nonempty (message))
+    {
+      g_free (message);
+      message = g_strdup_printf ("The provider answered with HTTP status %u.", *status);
+    }
+  return message;
+}

@@ -373,6 +373,9 @@ char           *kp_wire_error_message      (const char          *body,
                                             gsize                len,
                                             gint64              *code,
                                             char               **type);
+char           *kp_wire_upstream_error_message (guint           *status,
+                                                const char      *body,
+                                                gsize            len);
 void            kp_wire_target_clear       (KpWireTarget        *target);
 char           *kp_wire_rebase_url         (const char          *url,
                                             const char          *provider_base,
