@@ -477,26 +477,17 @@ kp_anthropic_request_from_openai (JsonObject  *openai_request,
   JsonObject *tool_choice;
   JsonNode *stop;
   gint64 max_tokens = KP_ANTHROPIC_DEFAULT_MAX_TOKENS;
-  gint64 n = 1;
   gint64 budget;
   gboolean stream;
   const char *user;
 
   g_return_val_if_fail (openai_request != NULL, NULL);
 
-  messages = kp_json_array (openai_request, "messages");
+  messages = kp_wire_messages (openai_request,
+                               "Anthropic models give one answer per request: n must be 1.",
+                               error);
   if (messages == NULL)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID,
-                           "The request needs a messages array.");
-      return NULL;
-    }
-  if (kp_json_int (openai_request, "n", &n) && n > 1)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID,
-                           "Anthropic models give one answer per request: n must be 1.");
-      return NULL;
-    }
+    return NULL;
 
   out = json_object_new ();
   system = json_array_new ();

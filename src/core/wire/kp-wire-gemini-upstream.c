@@ -701,30 +701,22 @@ kp_gemini_request_from_openai (JsonObject  *openai_request,
                                GError     **error)
 {
   g_autoptr(JsonObject) out = NULL;
-  JsonArray *messages = kp_json_array (openai_request, "messages");
+  JsonArray *messages;
   JsonArray *system;
   JsonArray *contents;
   JsonArray *tools;
   JsonObject *config;
   JsonNode *stop;
-  gint64 n = 1;
   gint64 max_tokens;
   gint64 budget;
 
   g_return_val_if_fail (openai_request != NULL, NULL);
 
+  messages = kp_wire_messages (openai_request,
+                               "Gemini models give one answer per request here: n must be 1.",
+                               error);
   if (messages == NULL)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID,
-                           "The request needs a messages array.");
-      return NULL;
-    }
-  if (kp_json_int (openai_request, "n", &n) && n > 1)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID,
-                           "Gemini models give one answer per request here: n must be 1.");
-      return NULL;
-    }
+    return NULL;
 
   out = json_object_new ();
   contents = json_array_new ();

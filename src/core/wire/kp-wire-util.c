@@ -39,6 +39,37 @@ kp_wire_require_list (JsonObject  *request,
 }
 
 /**
+ * kp_wire_messages:
+ * @request: a request in the hub's shape or Anthropic's
+ * @one_answer: (nullable): the error for n > 1, for a wire that gives one
+ *   answer per request (one answer would silently replace several)
+ *
+ * Returns: (transfer none) (nullable): the request's messages, or %NULL
+ *   with @error set when there are none or @one_answer applies
+ */
+JsonArray *
+kp_wire_messages (JsonObject  *request,
+                  const char  *one_answer,
+                  GError     **error)
+{
+  JsonArray *messages = kp_json_array (request, "messages");
+  gint64 n = 1;
+
+  if (messages == NULL)
+    {
+      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID,
+                           "The request needs a messages array.");
+      return NULL;
+    }
+  if (one_answer != NULL && kp_json_int (request, "n", &n) && n > 1)
+    {
+      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID, one_answer);
+      return NULL;
+    }
+  return messages;
+}
+
+/**
  * kp_wire_add_turn:
  * @turns: a conversation: turns of {"role": …, @member: […]}
  * @role: the new turn's role

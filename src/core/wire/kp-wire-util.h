@@ -16,6 +16,9 @@ JsonArray *kp_wire_require_list (JsonObject        *request,
                                  const char        *member,
                                  const char        *items,
                                  GError           **error);
+JsonArray *kp_wire_messages     (JsonObject        *request,
+                                 const char        *one_answer,
+                                 GError           **error);
 void       kp_wire_add_turn     (JsonArray         *turns,
                                  const char        *role,
                                  const char        *member,
