@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include <glib/gstdio.h>
 
 #include "kp-test-util.h"
@@ -172,6 +174,74 @@ kp_test_send (SoupSession    *session,
   g_bytes_unref (pending.body);
 }
 
+/**
+ * kp_test_request:
+ * @body: (nullable): a JSON body
+ * @...: request headers, name then value, up to a %NULL name; a %NULL
+ *   value leaves its header out
+ *
+ * Sends a request with kp_test_send(), waiting up to 15 s.
+ */
+void
+kp_test_request (SoupSession    *session,
+                 const char     *method,
+                 const char     *url,
+                 const char     *body,
+                 KpTestResponse *response,
+                 ...)
+{
+  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
+  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
+  const char *name;
+  va_list args;
+
+  g_assert_nonnull (msg);
+  va_start (args, response);
+  while ((name = va_arg (args, const char *)) != NULL)
+    {
+      const char *value = va_arg (args, const char *);
+
+      if (value != NULL)
+        soup_message_headers_replace (headers, name, value);
+    }
+  va_end (args);
+  if (body != NULL)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+
+      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+    }
+  kp_test_send (session, msg, 15000, response);
+}
+
+/**
+ * kp_test_chat:
+ * @url: a chat completions URL
+ * @token: the bearer token
+ * @response: (out) (optional): the whole answer
+ *
+ * Asks @model "hi".
+ *
+ * Returns: the HTTP status
+ */
+guint
+kp_test_chat (SoupSession    *session,
+              const char     *url,
+              const char     *token,
+              const char     *model,
+              KpTestResponse *response)
+{
+  g_autofree char *auth = g_strconcat ("Bearer ", token, NULL);
+  g_autofree char *body = g_strdup_printf ("{\"model\":\"%s\",\"messages\":[{\"role\":\"user\","
+                                           "\"content\":\"hi\"}]}", model);
+  g_auto(KpTestResponse) own = { 0 };
+
+  if (response == NULL)
+    response = &own;
+  kp_test_request (session, "POST", url, body, response, "Authorization", auth, NULL);
+  return response->status;
+}
+
 /* The gateway's key with that secret; the test fails when there is none. */
 KpCredential *
 kp_test_credential (KpGateway  *gateway,
@@ -269,6 +339,9 @@ kp_test_place_init (KpTestPlace *place,
   g_assert_nonnull (place->root);
   place->providers = g_build_filename (place->root, "providers", NULL);
   g_assert_cmpint (g_mkdir (place->providers, 0700), ==, 0);
+  place->config = g_build_filename (place->root, "config", NULL);
+  place->data = g_build_filename (place->root, "data", NULL);
+  place->db = g_build_filename (place->data, "keypool.db", NULL);
   place->env = g_ptr_array_new_with_free_func (g_free);
 }
 
@@ -293,6 +366,9 @@ kp_test_place_clear (KpTestPlace *place)
     kp_test_remove_tree (place->root);
   g_clear_pointer (&place->root, g_free);
   g_clear_pointer (&place->providers, g_free);
+  g_clear_pointer (&place->config, g_free);
+  g_clear_pointer (&place->data, g_free);
+  g_clear_pointer (&place->db, g_free);
 }
 
 /* Writes providers/@id.json. */
@@ -304,6 +380,23 @@ kp_test_place_write_provider (KpTestPlace *place,
   g_autofree char *path = g_strdup_printf ("%s/%s.json", place->providers, id);
 
   g_assert_true (g_file_set_contents (path, json, -1, NULL));
+}
+
+/* A launcher for `keypool` on @place: its folders, and no token or port
+ * from the test's own environment.
+ */
+GSubprocessLauncher *
+kp_test_place_launcher (KpTestPlace      *place,
+                        GSubprocessFlags  flags)
+{
+  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
+
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", place->providers, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", place->config, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", place->data, TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_TOKEN");
+  g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_PORT");
+  return launcher;
 }
 
 /**
@@ -334,6 +427,43 @@ kp_test_gateway_clear_with_client (KpGateway   **gateway,
   g_clear_object (client);
   kp_test_gateway_clear (gateway);
   kp_test_spin_ms (10);
+}
+
+/* A folder "keypool-NAME-…" for a gateway, and a client for it. */
+void
+kp_test_rig_init (KpTestRig  *rig,
+                  const char *name)
+{
+  kp_test_place_init (&rig->place, name);
+  rig->client = soup_session_new ();
+}
+
+/* The gateway on the rig's providers, serving with @token. */
+void
+kp_test_rig_serve (KpTestRig  *rig,
+                   const char *token)
+{
+  g_assert_null (rig->gateway);
+  rig->gateway = kp_test_gateway_serve (&rig->place, token, &rig->base);
+}
+
+/* Stops the gateway; the place stays, for another one. */
+void
+kp_test_rig_stop (KpTestRig *rig)
+{
+  if (rig->gateway == NULL)
+    return;
+  kp_test_gateway_clear (&rig->gateway);
+  g_clear_pointer (&rig->base, g_free);
+}
+
+/* Ends the client's requests, then the gateway, and removes the place. */
+void
+kp_test_rig_clear (KpTestRig *rig)
+{
+  kp_test_gateway_clear_with_client (&rig->gateway, &rig->client);
+  g_clear_pointer (&rig->base, g_free);
+  kp_test_place_clear (&rig->place);
 }
 
 typedef struct
@@ -409,4 +539,100 @@ kp_test_keypool_argv (va_list args)
     g_ptr_array_add (argv, (gpointer)arg);
   g_ptr_array_add (argv, NULL);
   return argv;
+}
+
+/* Fails the test, saying both, unless @needle is in @haystack. */
+void
+kp_test_assert_contains (const char *haystack,
+                         const char *needle)
+{
+  if (haystack == NULL || strstr (haystack, needle) == NULL)
+    g_error ("“%s” does not contain “%s”", haystack ? haystack : "(null)", needle);
+}
+
+gboolean
+kp_test_file_contains (const char *path,
+                       const char *needle)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &contents, &len, NULL))
+    return FALSE;
+  return memmem (contents, len, needle, strlen (needle)) != NULL;
+}
+
+/* Not in the database @db, its WAL or its shared memory. */
+void
+kp_test_assert_db_lacks (const char *db,
+                         const char *text)
+{
+  const char *suffixes[] = { "", "-wal", "-shm" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *path = g_strconcat (db, suffixes[i], NULL);
+
+      if (kp_test_file_contains (path, text))
+        g_error ("%s holds “%s”", path, text);
+    }
+}
+
+/* Fixture files ------------------------------------------------------------ */
+
+/* The text of tests/fixtures/@dir/@name; the test fails without it. */
+char *
+kp_test_load_text (const char *dir,
+                   const char *name,
+                   gsize      *len)
+{
+  const char *fixtures = g_getenv ("KEYPOOL_FIXTURES_DIR");
+  g_autofree char *path = NULL;
+  g_autoptr(GError) error = NULL;
+  char *text = NULL;
+
+  g_assert_nonnull (fixtures);
+  path = g_build_filename (fixtures, dir, name, NULL);
+  g_file_get_contents (path, &text, len, &error);
+  g_assert_no_error (error);
+  return text;
+}
+
+/* @text parsed; the test fails when it is no JSON. */
+JsonNode *
+kp_test_parse_json (const char *text,
+                    gssize      len)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+
+  json_parser_load_from_data (parser, text, len, &error);
+  g_assert_no_error (error);
+  return json_node_copy (json_parser_get_root (parser));
+}
+
+JsonNode *
+kp_test_load_json (const char *dir,
+                   const char *name)
+{
+  gsize len = 0;
+  g_autofree char *text = kp_test_load_text (dir, name, &len);
+
+  return kp_test_parse_json (text, len);
+}
+
+/* Fails the test, printing both, unless they are equal. */
+void
+kp_test_assert_json_equal (JsonNode   *actual,
+                           JsonNode   *expected,
+                           const char *what)
+{
+  if (!json_node_equal (actual, expected))
+    {
+      g_autofree char *a = json_to_string (actual, TRUE);
+      g_autofree char *e = json_to_string (expected, TRUE);
+
+      g_printerr ("%s differs.\nGot:\n%s\nExpected:\n%s\n", what, a, e);
+      g_assert_not_reached ();
+    }
 }

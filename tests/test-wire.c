@@ -13,50 +13,10 @@
 #include <string.h>
 
 #include "kp-sse.h"
+#include "kp-test-util.h"
 #include "wire/kp-wire-anthropic-private.h"
 #include "wire/kp-wire-gemini-private.h"
 #include "wire/kp-wire-openai-private.h"
-
-static char *
-load_text (const char *dir,
-           const char *name,
-           gsize      *len)
-{
-  g_autofree char *path = g_build_filename (g_getenv ("KEYPOOL_FIXTURES_DIR"), dir, name, NULL);
-  g_autoptr(GError) error = NULL;
-  char *text = NULL;
-
-  g_file_get_contents (path, &text, len, &error);
-  g_assert_no_error (error);
-  return text;
-}
-
-static JsonNode *
-parse_json (const char *text,
-            gssize      len)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
-
-  json_parser_load_from_data (parser, text, len, &error);
-  g_assert_no_error (error);
-  return json_node_copy (json_parser_get_root (parser));
-}
-
-static void
-assert_json_equal (JsonNode   *actual,
-                   JsonNode   *expected,
-                   const char *what)
-{
-  if (!json_node_equal (actual, expected))
-    {
-      g_autofree char *a = json_to_string (actual, TRUE);
-      g_autofree char *e = json_to_string (expected, TRUE);
-
-      g_printerr ("%s differs.\nGot:\n%s\nExpected:\n%s\n", what, a, e);
-      g_assert_not_reached ();
-    }
-}
 
 /* A client's request, parsed as the relay parses it. */
 static KpWireRequest *
@@ -118,7 +78,7 @@ build_for (KpWireRequest *req,
   if (strip_usage != NULL)
     *strip_usage = target.strip_usage;
   data = g_bytes_get_data (body, &len);
-  node = parse_json (data, len);
+  node = kp_test_parse_json (data, len);
   g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
   return json_object_ref (json_node_get_object (node));
 }
@@ -259,9 +219,9 @@ test_request_errors (void)
 static void
 test_responses_request (void)
 {
-  g_autofree char *text = load_text ("wire", "responses-request.json", NULL);
-  g_autofree char *expected_text = load_text ("wire", "responses-request.chat.json", NULL);
-  g_autoptr(JsonNode) expected = parse_json (expected_text, -1);
+  g_autofree char *text = kp_test_load_text ("wire", "responses-request.json", NULL);
+  g_autofree char *expected_text = kp_test_load_text ("wire", "responses-request.chat.json", NULL);
+  g_autoptr(JsonNode) expected = kp_test_parse_json (expected_text, -1);
   g_autoptr(GError) error = NULL;
   g_autoptr(KpWireRequest) req = request_for (&kp_wire_openai_responses, text, &error);
   JsonObject *canonical;
@@ -274,7 +234,7 @@ test_responses_request (void)
   {
     g_autoptr(JsonNode) node = kp_json_object_node (json_object_ref (canonical));
 
-    assert_json_equal (node, expected, "responses-request.json as Chat");
+    kp_test_assert_json_equal (node, expected, "responses-request.json as Chat");
   }
 }
 
@@ -453,7 +413,7 @@ run_bridge (const KpWire  *upstream,
             KpUsage       *usage)
 {
   gsize len;
-  g_autofree char *text = load_text ("anthropic", input, &len);
+  g_autofree char *text = kp_test_load_text ("anthropic", input, &len);
   g_autoptr(GBytes) request_body = g_bytes_new_static ("{}", 2);
   g_autoptr(KpWireRequest) req = kp_wire_request_new (client, request_body, NULL);
   g_autoptr(KpWireBridge) bridge = NULL;
@@ -511,7 +471,7 @@ check_responses_stream (const KpWire *upstream,
 
   for (guint i = 0; i < events.names->len; i++)
     {
-      g_autoptr(JsonNode) node = parse_json (events.datas->pdata[i], -1);
+      g_autoptr(JsonNode) node = kp_test_parse_json (events.datas->pdata[i], -1);
       JsonObject *data = json_node_get_object (node);
 
       /* The data's type is the event's name; the numbers go up by one. */
@@ -538,7 +498,7 @@ check_responses_stream (const KpWire *upstream,
   g_assert_cmpstr (deltas->str, ==, text);
   g_assert_cmpuint (calls_added, ==, n_calls);
 
-  last = parse_json (events.datas->pdata[events.names->len - 1], -1);
+  last = kp_test_parse_json (events.datas->pdata[events.names->len - 1], -1);
   response = json_object_get_object_member (json_node_get_object (last), "response");
   g_assert_cmpstr (json_object_get_string_member (response, "status"), ==, status);
   g_assert_cmpstr (json_object_get_string_member (response, "model"), ==, "client-model");
@@ -563,7 +523,8 @@ check_responses_stream (const KpWire *upstream,
           {
             const char *streamed = g_hash_table_lookup (arguments,
                                                         json_object_get_string_member (item, "id"));
-            g_autoptr(JsonNode) args = parse_json (json_object_get_string_member (item, "arguments"), -1);
+            const char *call_args = json_object_get_string_member (item, "arguments");
+            g_autoptr(JsonNode) args = kp_test_parse_json (call_args, -1);
 
             n_function_calls++;
             g_assert_cmpstr (json_object_get_string_member (item, "arguments"), ==, streamed);
@@ -605,7 +566,7 @@ test_anthropic_input_estimate (void)
   g_autoptr(GString) out = run_bridge (&kp_wire_openai_chat, &kp_wire_anthropic,
                                        "openai-stream.sse", &usage);
   g_auto(Events) events = scan_events (out->str, out->len);
-  g_autoptr(JsonNode) start = parse_json (events.datas->pdata[0], -1);
+  g_autoptr(JsonNode) start = kp_test_parse_json (events.datas->pdata[0], -1);
   g_autoptr(JsonNode) delta = NULL;
   JsonObject *start_usage;
 
@@ -615,7 +576,7 @@ test_anthropic_input_estimate (void)
   g_assert_cmpint (json_object_get_int_member (start_usage, "input_tokens"), ==, 42);
 
   g_assert_cmpstr (events.names->pdata[events.names->len - 2], ==, "message_delta");
-  delta = parse_json (events.datas->pdata[events.names->len - 2], -1);
+  delta = kp_test_parse_json (events.datas->pdata[events.names->len - 2], -1);
   /* 10,100 prompt tokens, of which 8,000 read from the cache and 2,000 written to it. */
   g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (json_node_get_object (delta),
                                                                               "usage"),
@@ -626,7 +587,7 @@ test_anthropic_input_estimate (void)
 static void
 test_responses_answer (void)
 {
-  g_autofree char *text = load_text ("anthropic", "openai-response.json", NULL);
+  g_autofree char *text = kp_test_load_text ("anthropic", "openai-response.json", NULL);
   g_autoptr(GBytes) request_body = g_bytes_new_static ("{}", 2);
   g_autoptr(KpWireRequest) req = kp_wire_request_new (&kp_wire_openai_responses, request_body, NULL);
   g_autoptr(GError) error = NULL;
@@ -642,7 +603,7 @@ test_responses_answer (void)
   answer = kp_wire_translate_answer (req, &kp_wire_openai_chat, text, strlen (text), NULL, &error);
   g_assert_no_error (error);
   data = g_bytes_get_data (answer, &len);
-  node = parse_json (data, len);
+  node = kp_test_parse_json (data, len);
   response = json_node_get_object (node);
   g_assert_cmpstr (json_object_get_string_member (response, "object"), ==, "response");
   g_assert_true (g_str_has_prefix (json_object_get_string_member (response, "id"), "resp_"));
@@ -672,7 +633,7 @@ test_responses_answer (void)
 
   /* And an Anthropic message too, through the hub. */
   {
-    g_autofree char *message = load_text ("anthropic", "anthropic-response.json", NULL);
+    g_autofree char *message = kp_test_load_text ("anthropic", "anthropic-response.json", NULL);
     g_autoptr(GBytes) from_anthropic = kp_wire_translate_answer (req, &kp_wire_anthropic, message,
                                                                  strlen (message), NULL, &error);
 
@@ -695,7 +656,7 @@ test_error_shapes (void)
       if ((*wire)->client_routes == NULL)
         continue;
       body = (*wire)->error_json (429, "rate_limited", "Slow \"down\".");
-      node = parse_json (body, -1);
+      node = kp_test_parse_json (body, -1);
       error = json_object_get_object_member (json_node_get_object (node), "error");
       g_assert_cmpstr (json_object_get_string_member (error, "message"), ==, "Slow \"down\".");
       /* Google's errors name the status, the others a type. */
@@ -711,7 +672,7 @@ test_error_shapes (void)
       events = scan_events (event->str, event->len);
       g_assert_cmpuint (events.datas->len, ==, 1);
       {
-        g_autoptr(JsonNode) data = parse_json (events.datas->pdata[0], -1);
+        g_autoptr(JsonNode) data = kp_test_parse_json (events.datas->pdata[0], -1);
         JsonObject *inner = json_object_get_object_member (json_node_get_object (data), "error");
 
         g_assert_cmpstr (json_object_get_string_member (inner, "message"), ==, "It broke.");
@@ -733,7 +694,7 @@ test_turns_merged (void)
     "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
     "{\"role\":\"user\",\"content\":\"note\"},"
     "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"42\"}]}";
-  g_autoptr(JsonNode) request = parse_json (chat, -1);
+  g_autoptr(JsonNode) request = kp_test_parse_json (chat, -1);
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) anthropic = NULL;
   g_autoptr(JsonNode) gemini = NULL;
