@@ -438,13 +438,32 @@ kp_test_rig_init (KpTestRig  *rig,
   rig->client = soup_session_new ();
 }
 
+/* A gateway on the rig's providers, not started yet: set what the test
+ * needs, then kp_test_rig_start().
+ */
+KpGateway *
+kp_test_rig_new_gateway (KpTestRig  *rig,
+                         const char *token)
+{
+  g_assert_null (rig->gateway);
+  rig->gateway = kp_test_gateway_new (rig->place.providers, rig->place.root, token);
+  return rig->gateway;
+}
+
+void
+kp_test_rig_start (KpTestRig *rig)
+{
+  kp_test_gateway_start (rig->gateway);
+  rig->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (rig->gateway));
+}
+
 /* The gateway on the rig's providers, serving with @token. */
 void
 kp_test_rig_serve (KpTestRig  *rig,
                    const char *token)
 {
-  g_assert_null (rig->gateway);
-  rig->gateway = kp_test_gateway_serve (&rig->place, token, &rig->base);
+  kp_test_rig_new_gateway (rig, token);
+  kp_test_rig_start (rig);
 }
 
 /* Stops the gateway; the place stays, for another one. */

@@ -76,6 +76,9 @@ typedef struct
 
 void          kp_test_rig_init       (KpTestRig      *rig,
                                       const char     *name);
+KpGateway    *kp_test_rig_new_gateway (KpTestRig     *rig,
+                                       const char    *token);
+void          kp_test_rig_start      (KpTestRig      *rig);
 void          kp_test_rig_serve      (KpTestRig      *rig,
                                       const char     *token);
 void          kp_test_rig_stop       (KpTestRig      *rig);

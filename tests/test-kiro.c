@@ -646,11 +646,8 @@ test_classify (void)
 
 typedef struct
 {
-  KpMockKiro  *mock;
-  KpGateway   *gateway;
-  SoupSession *client;
-  KpTestPlace  place;
-  char        *base;
+  KpMockKiro *mock;
+  KpTestRig   rig;
 } Fixture;
 
 #define MODEL(id, upstream) \
@@ -666,8 +663,7 @@ fixture_setup (Fixture       *fixture,
 
   fixture->mock = kp_mock_kiro_new (&error);
   g_assert_no_error (error);
-  kp_test_place_init (&fixture->place, "kiro");
-  fixture->client = soup_session_new ();
+  kp_test_rig_init (&fixture->rig, "kiro");
 
   provider = g_strdup_printf (
     "{\"id\":\"kiro\",\"name\":\"Kiro\",\"dialect\":\"kiro\",\"base_url\":\"%s\","
@@ -679,20 +675,18 @@ fixture_setup (Fixture       *fixture,
     MODEL ("banned", "kiro-banned") "," MODEL ("quota", "kiro-quota") ","
     MODEL ("malformed", "kiro-malformed") "," MODEL ("bearer", "kiro-bearer") "]}",
     kp_mock_kiro_get_url (fixture->mock));
-  kp_test_place_write_provider (&fixture->place, "kiro", provider);
-  kp_test_place_setenv (&fixture->place, "KP_KIRO_TEST_TOKEN", KIRO_KEY);
+  kp_test_place_write_provider (&fixture->rig.place, "kiro", provider);
+  kp_test_place_setenv (&fixture->rig.place, "KP_KIRO_TEST_TOKEN", KIRO_KEY);
 
-  fixture->gateway = kp_test_gateway_serve (&fixture->place, TOKEN, &fixture->base);
+  kp_test_rig_serve (&fixture->rig, TOKEN);
 }
 
 static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  kp_test_gateway_clear_with_client (&fixture->gateway, &fixture->client);
+  kp_test_rig_clear (&fixture->rig);
   g_clear_pointer (&fixture->mock, kp_mock_kiro_free);
-  kp_test_place_clear (&fixture->place);
-  g_free (fixture->base);
 }
 
 static void
@@ -701,16 +695,10 @@ post (Fixture        *fixture,
       const char     *body,
       KpTestResponse *response)
 {
-  g_autofree char *url = g_strconcat (fixture->base, path, NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
-  g_autofree char *bearer = g_strconcat ("Bearer ", TOKEN, NULL);
+  g_autofree char *url = g_strconcat (fixture->rig.base, path, NULL);
 
-  soup_message_headers_replace (headers, "Authorization", bearer);
-  soup_message_headers_replace (headers, "anthropic-version", "2023-06-01");
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  kp_test_send (fixture->client, msg, 15000, response);
+  kp_test_request (fixture->rig.client, "POST", url, body, response,
+                   "Authorization", "Bearer " TOKEN, "anthropic-version", "2023-06-01", NULL);
 }
 
 static char *
@@ -729,7 +717,7 @@ last_row (Fixture *fixture)
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) rows = NULL;
 
-  rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->gateway), 1, &error);
+  rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->rig.gateway), 1, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (rows->len, ==, 1);
   return g_ptr_array_steal_index (rows, 0);
@@ -740,12 +728,12 @@ static void
 reset_key (Fixture *fixture)
 {
   g_autoptr(GError) error = NULL;
-  KpCredential *credential = kp_test_credential (fixture->gateway, KIRO_KEY);
+  KpCredential *credential = kp_test_credential (fixture->rig.gateway, KIRO_KEY);
 
-  g_assert_true (kp_gateway_reset_key (fixture->gateway, kp_credential_get_id (credential),
+  g_assert_true (kp_gateway_reset_key (fixture->rig.gateway, kp_credential_get_id (credential),
                                        &error));
   g_assert_no_error (error);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, KIRO_KEY), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, KIRO_KEY), ==, KP_CREDENTIAL_OK);
 }
 
 static void
@@ -953,7 +941,8 @@ test_relay_errors (Fixture       *fixture,
       g_assert_cmpuint (response.status, >=, 400);
       if (cases[i].status != 0)
         g_assert_cmpuint (response.status, ==, cases[i].status);
-      g_assert_cmpint (kp_test_credential_state (fixture->gateway, KIRO_KEY), ==, cases[i].state);
+      g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, KIRO_KEY), ==,
+                       cases[i].state);
     }
 }
 
