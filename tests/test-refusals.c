@@ -353,34 +353,6 @@ refusal_row (Fixture    *fixture,
   return row;
 }
 
-static gboolean
-file_contains (const char *path,
-               const char *needle)
-{
-  g_autofree char *contents = NULL;
-  gsize len = 0;
-
-  if (!g_file_get_contents (path, &contents, &len, NULL))
-    return FALSE;
-  return memmem (contents, len, needle, strlen (needle)) != NULL;
-}
-
-/* Not in the database, its WAL or its shared memory. */
-static void
-assert_not_on_disk (Fixture    *fixture,
-                    const char *text)
-{
-  const char *suffixes[] = { "", "-wal", "-shm" };
-
-  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
-    {
-      g_autofree char *path = g_strconcat (fixture->db, suffixes[i], NULL);
-
-      if (file_contains (path, text))
-        g_error ("%s holds “%s”", path, text);
-    }
-}
-
 /* Tests -------------------------------------------------------------------- */
 
 #define CHAT_BODY "{\"model\":\"nobody/no-such-model\",\"messages\":[{\"role\":\"user\"," \
@@ -477,11 +449,11 @@ test_traces (Fixture       *fixture,
 
   /* Nothing of the requests' bodies, tokens or queries, even in the WAL. */
   stop_gateway (fixture);
-  assert_not_on_disk (fixture, WRONG_TOKEN);
-  assert_not_on_disk (fixture, TOKEN);
-  assert_not_on_disk (fixture, BODY_SECRET);
-  assert_not_on_disk (fixture, QUERY_SECRET);
-  assert_not_on_disk (fixture, "evil.example");
+  kp_test_assert_db_lacks (fixture->db, WRONG_TOKEN);
+  kp_test_assert_db_lacks (fixture->db, TOKEN);
+  kp_test_assert_db_lacks (fixture->db, BODY_SECRET);
+  kp_test_assert_db_lacks (fixture->db, QUERY_SECRET);
+  kp_test_assert_db_lacks (fixture->db, "evil.example");
 }
 
 /* A path from an attacker is kept short, as valid UTF-8 without control
