@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <glib/gstdio.h>
+#include <sqlite3.h>
 
 #include "kp-test-util.h"
 
@@ -595,6 +596,51 @@ kp_test_assert_db_lacks (const char *db,
       if (kp_test_file_contains (path, text))
         g_error ("%s holds “%s”", path, text);
     }
+}
+
+/* The database @db opened read-only; a writer holding it is waited for. */
+static sqlite3 *
+db_open (const char *db)
+{
+  sqlite3 *handle = NULL;
+
+  g_assert_cmpint (sqlite3_open_v2 (db, &handle, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  sqlite3_busy_timeout (handle, 2000);
+  return handle;
+}
+
+/* The first column of @sql's first row, or -1 without a row. */
+gint64
+kp_test_db_int (const char *db,
+                const char *sql)
+{
+  sqlite3 *handle = db_open (db);
+  sqlite3_stmt *stmt = NULL;
+  gint64 value = -1;
+
+  g_assert_cmpint (sqlite3_prepare_v2 (handle, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    value = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  sqlite3_close (handle);
+  return value;
+}
+
+/* The first column of @sql's first row, or %NULL without a row or value. */
+char *
+kp_test_db_text (const char *db,
+                 const char *sql)
+{
+  sqlite3 *handle = db_open (db);
+  sqlite3_stmt *stmt = NULL;
+  char *value = NULL;
+
+  g_assert_cmpint (sqlite3_prepare_v2 (handle, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+  if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0) != NULL)
+    value = g_strdup ((const char *)sqlite3_column_text (stmt, 0));
+  sqlite3_finalize (stmt);
+  sqlite3_close (handle);
+  return value;
 }
 
 /* Fixture files ------------------------------------------------------------ */

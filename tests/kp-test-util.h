@@ -127,6 +127,10 @@ gboolean      kp_test_file_contains    (const char   *path,
                                         const char   *needle);
 void          kp_test_assert_db_lacks  (const char   *db,
                                         const char   *text);
+gint64        kp_test_db_int           (const char   *db,
+                                        const char   *sql);
+char         *kp_test_db_text          (const char   *db,
+                                        const char   *sql);
 
 /* Fixture files (tests/fixtures/@dir/@name) and JSON, for the tests that
  * do no I/O.

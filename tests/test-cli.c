@@ -538,7 +538,8 @@ test_without_keyring (Fixture       *fixture,
   g_assert_cmpstr (stats->last_auth, ==, "Bearer " ENV_KEY);
 
   g_assert_cmpint (run_cli (fixture, UNCHECKED_KEY, NULL, &add_err, "keys", "add", "mock", NULL), ==, 1);
-  kp_test_assert_contains (add_err, "the keyring is unavailable (no Secret Service could be reached: ");
+  kp_test_assert_contains (add_err,
+                           "the keyring is unavailable (no Secret Service could be reached: ");
   kp_test_assert_contains (add_err, "MOCK_API_KEY");
   g_assert_cmpint (run_cli (fixture, NULL, &list, NULL, "keys", "list", NULL), ==, 0);
   kp_test_assert_contains (list, "MOCK_API_KEY");
@@ -655,7 +656,8 @@ test_kill_during_load (Fixture       *fixture,
   g_assert_true (kp_ledger_check_integrity (ledger, &error));
   g_assert_no_error (error);
 
-  g_assert_cmpint (sqlite3_open_v2 (fixture->place.db, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_open_v2 (fixture->place.db, &db, SQLITE_OPEN_READONLY, NULL), ==,
+                   SQLITE_OK);
   g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT COUNT(*) FROM requests WHERE outcome = 'ok'", -1,
                                        &stmt, NULL), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);

@@ -284,22 +284,6 @@ open_db (Fixture *fixture)
   return db;
 }
 
-static gint64
-query_int (Fixture    *fixture,
-           const char *sql)
-{
-  sqlite3 *db = open_db (fixture);
-  sqlite3_stmt *stmt = NULL;
-  gint64 value = -1;
-
-  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
-  if (sqlite3_step (stmt) == SQLITE_ROW)
-    value = sqlite3_column_int64 (stmt, 0);
-  sqlite3_finalize (stmt);
-  sqlite3_close (db);
-  return value;
-}
-
 typedef struct
 {
   Fixture    *fixture;
@@ -312,7 +296,7 @@ query_reached (gpointer data)
 {
   Wait *wait = data;
 
-  return query_int (wait->fixture, wait->sql) == wait->want;
+  return kp_test_db_int (wait->fixture->db, wait->sql) == wait->want;
 }
 
 /* Waits until @sql answers @want; fails the test after a while. */
@@ -325,7 +309,7 @@ wait_for (Fixture    *fixture,
 
   if (!kp_test_spin_until (query_reached, &wait, 20000))
     g_error ("“%s” answered %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT,
-             sql, query_int (fixture, sql), want);
+             sql, kp_test_db_int (fixture->db, sql), want);
 }
 
 /* One refusal row, as "METHOD PATH STATUS CODE CLIENT COUNT". */
@@ -411,7 +395,8 @@ test_traces (Fixture       *fixture,
   g_assert_cmpstr (row, ==, "POST /v1/chat/completions 413 request_too_large 127.0.0.1 1");
 
   /* The unknown model went through the relay: a failed request row. */
-  g_assert_cmpint (query_int (fixture, "SELECT COUNT(*) FROM requests WHERE status = 404 AND "
+  g_assert_cmpint (kp_test_db_int (fixture->db,
+                                   "SELECT COUNT(*) FROM requests WHERE status = 404 AND "
                                        "outcome = 'client_error' AND "
                                        "model = 'nobody/no-such-model' AND "
                                        "client_address = '127.0.0.1'"),
@@ -523,7 +508,7 @@ test_flood (Fixture       *fixture,
   windows = 1 + (g_get_monotonic_time () - started) / (KP_REFUSALS_WINDOW_MS * 1000);
 
   wait_for (fixture, "SELECT COUNT(*) > 0 FROM refusals", 1);
-  g_assert_cmpint (query_int (fixture, "SELECT COUNT(*) FROM refusals"), <=, 2 * windows);
+  g_assert_cmpint (kp_test_db_int (fixture->db, "SELECT COUNT(*) FROM refusals"), <=, 2 * windows);
   g_assert_cmpuint (fixture->batches, <=, 2 * windows);
 
   /* The repeats counted in memory are written when Keypool stops. */
@@ -531,8 +516,9 @@ test_flood (Fixture       *fixture,
   wait_for (fixture, "SELECT SUM(count) FROM refusals WHERE code = 'invalid_api_key' AND "
                      "path = '/v1/chat/completions' AND client = '127.0.0.1' AND "
                      "status = 401", 2000);
-  g_assert_cmpint (query_int (fixture, "SELECT COUNT(*) FROM refusals"), <=, windows);
-  g_assert_cmpint (query_int (fixture, "SELECT MIN(last_time >= time) FROM refusals"), ==, 1);
+  g_assert_cmpint (kp_test_db_int (fixture->db, "SELECT COUNT(*) FROM refusals"), <=, windows);
+  g_assert_cmpint (kp_test_db_int (fixture->db,
+                                   "SELECT MIN(last_time >= time) FROM refusals"), ==, 1);
 }
 
 /* A flood of ever different paths: a row for each of the first kinds, the
@@ -551,13 +537,14 @@ test_flood_of_kinds (Fixture       *fixture,
   wait_for (fixture, "SELECT COUNT(*) >= " G_STRINGIFY (KP_REFUSALS_MAX_KINDS) " FROM refusals", 1);
   stop_gateway (fixture);
   wait_for (fixture, "SELECT SUM(count) FROM refusals", 300);
-  g_assert_cmpint (query_int (fixture, "SELECT COUNT(*) FROM refusals"),
+  g_assert_cmpint (kp_test_db_int (fixture->db, "SELECT COUNT(*) FROM refusals"),
                    <=, windows * (KP_REFUSALS_MAX_KINDS + 1));
-  g_assert_cmpint (query_int (fixture, "SELECT SUM(count) FROM refusals WHERE path IS NULL AND "
+  g_assert_cmpint (kp_test_db_int (fixture->db,
+                                   "SELECT SUM(count) FROM refusals WHERE path IS NULL AND "
                                        "code = 'too_many_kinds'"),
                    >, 0);
   if (windows == 1)
-    g_assert_cmpint (query_int (fixture, "SELECT count FROM refusals WHERE path IS NULL"),
+    g_assert_cmpint (kp_test_db_int (fixture->db, "SELECT count FROM refusals WHERE path IS NULL"),
                      ==, 300 - KP_REFUSALS_MAX_KINDS);
 }
 
