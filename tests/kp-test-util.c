@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 
+#include "kp-sse.h"
 #include "kp-test-util.h"
 
 /* Under valgrind everything is 20 to 50 times slower: the valgrind test
@@ -641,6 +642,41 @@ kp_test_db_text (const char *db,
   sqlite3_finalize (stmt);
   sqlite3_close (handle);
   return value;
+}
+
+/* Streams ------------------------------------------------------------------ */
+
+/* Every byte of @text must belong to a complete event. */
+KpTestEvents
+kp_test_scan_events (const char *text,
+                     gsize       len)
+{
+  KpTestEvents events = { g_ptr_array_new_with_free_func (g_free),
+                          g_ptr_array_new_with_free_func (g_free) };
+  KpSseEvent event = { .data = g_string_new (NULL) };
+  gsize offset = 0;
+  gsize used;
+
+  while ((used = kp_sse_next_event (text + offset, len - offset, &event)) > 0)
+    {
+      if (event.has_data)
+        {
+          g_ptr_array_add (events.names, event.name != NULL ? g_strndup (event.name, event.name_len)
+                                                           : g_strdup (""));
+          g_ptr_array_add (events.datas, g_strdup (event.data->str));
+        }
+      offset += used;
+    }
+  g_assert_cmpuint (offset, ==, len);
+  g_string_free (event.data, TRUE);
+  return events;
+}
+
+void
+kp_test_events_clear (KpTestEvents *events)
+{
+  g_clear_pointer (&events->names, g_ptr_array_unref);
+  g_clear_pointer (&events->datas, g_ptr_array_unref);
 }
 
 /* Fixture files ------------------------------------------------------------ */

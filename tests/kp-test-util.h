@@ -132,6 +132,19 @@ gint64        kp_test_db_int           (const char   *db,
 char         *kp_test_db_text          (const char   *db,
                                         const char   *sql);
 
+/* The events of an SSE stream that carry data, in order. */
+typedef struct
+{
+  GPtrArray *names;  /* "" for an event without a name */
+  GPtrArray *datas;
+} KpTestEvents;
+
+KpTestEvents  kp_test_scan_events      (const char   *text,
+                                        gsize         len);
+void          kp_test_events_clear     (KpTestEvents *events);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (KpTestEvents, kp_test_events_clear)
+
 /* Fixture files (tests/fixtures/@dir/@name) and JSON, for the tests that
  * do no I/O.
  */

@@ -432,47 +432,6 @@ test_errors (void)
 
 /* Streams */
 
-typedef struct
-{
-  GPtrArray *names;  /* "" for an event without a name */
-  GPtrArray *datas;
-} Events;
-
-static void
-events_clear (Events *events)
-{
-  g_clear_pointer (&events->names, g_ptr_array_unref);
-  g_clear_pointer (&events->datas, g_ptr_array_unref);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Events, events_clear)
-
-static Events
-scan_events (const char *text,
-             gsize       len)
-{
-  Events events = { g_ptr_array_new_with_free_func (g_free),
-                    g_ptr_array_new_with_free_func (g_free) };
-  KpSseEvent event = { .data = g_string_new (NULL) };
-  gsize offset = 0;
-  gsize used;
-
-  while ((used = kp_sse_next_event (text + offset, len - offset, &event)) > 0)
-    {
-      if (event.has_data)
-        {
-          g_ptr_array_add (events.names, event.name != NULL ? g_strndup (event.name, event.name_len)
-                                                           : g_strdup (""));
-          g_ptr_array_add (events.datas, g_strdup (event.data->str));
-        }
-      offset += used;
-    }
-  /* Every byte written for the client belongs to a complete event. */
-  g_assert_cmpuint (offset, ==, len);
-  g_string_free (event.data, TRUE);
-  return events;
-}
-
 static void
 assert_events_equal (const char *actual,
                      gsize       actual_len,
@@ -480,8 +439,8 @@ assert_events_equal (const char *actual,
 {
   gsize expected_len;
   g_autofree char *expected = kp_test_load_text ("anthropic", expected_name, &expected_len);
-  g_auto(Events) got = scan_events (actual, actual_len);
-  g_auto(Events) want = scan_events (expected, expected_len);
+  g_auto(KpTestEvents) got = kp_test_scan_events (actual, actual_len);
+  g_auto(KpTestEvents) want = kp_test_scan_events (expected, expected_len);
 
   for (guint i = 0; i < MIN (got.names->len, want.names->len); i++)
     {

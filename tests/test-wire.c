@@ -365,46 +365,6 @@ test_passthrough (void)
   }
 }
 
-typedef struct
-{
-  GPtrArray *names;
-  GPtrArray *datas;
-} Events;
-
-static void
-events_clear (Events *events)
-{
-  g_clear_pointer (&events->names, g_ptr_array_unref);
-  g_clear_pointer (&events->datas, g_ptr_array_unref);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Events, events_clear)
-
-static Events
-scan_events (const char *text,
-             gsize       len)
-{
-  Events events = { g_ptr_array_new_with_free_func (g_free),
-                    g_ptr_array_new_with_free_func (g_free) };
-  KpSseEvent event = { .data = g_string_new (NULL) };
-  gsize offset = 0;
-  gsize used;
-
-  while ((used = kp_sse_next_event (text + offset, len - offset, &event)) > 0)
-    {
-      if (event.has_data)
-        {
-          g_ptr_array_add (events.names, event.name != NULL ? g_strndup (event.name, event.name_len)
-                                                           : g_strdup (""));
-          g_ptr_array_add (events.datas, g_strdup (event.data->str));
-        }
-      offset += used;
-    }
-  g_assert_cmpuint (offset, ==, len);
-  g_string_free (event.data, TRUE);
-  return events;
-}
-
 /* Feeds the fixture @input of @upstream to a bridge for @client. */
 static GString *
 run_bridge (const KpWire  *upstream,
@@ -458,7 +418,7 @@ check_responses_stream (const KpWire *upstream,
   g_autofree char *terminal = g_strconcat ("response.", status, NULL);
   KpUsage usage;
   g_autoptr(GString) out = run_bridge (upstream, &kp_wire_openai_responses, input, &usage);
-  g_auto(Events) events = scan_events (out->str, out->len);
+  g_auto(KpTestEvents) events = kp_test_scan_events (out->str, out->len);
   g_autoptr(GString) deltas = g_string_new (NULL);
   g_autoptr(GHashTable) arguments = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   JsonObject *response = NULL;
@@ -565,7 +525,7 @@ test_anthropic_input_estimate (void)
   KpUsage usage;
   g_autoptr(GString) out = run_bridge (&kp_wire_openai_chat, &kp_wire_anthropic,
                                        "openai-stream.sse", &usage);
-  g_auto(Events) events = scan_events (out->str, out->len);
+  g_auto(KpTestEvents) events = kp_test_scan_events (out->str, out->len);
   g_autoptr(JsonNode) start = kp_test_parse_json (events.datas->pdata[0], -1);
   g_autoptr(JsonNode) delta = NULL;
   JsonObject *start_usage;
@@ -650,7 +610,7 @@ test_error_shapes (void)
       g_autofree char *body = NULL;
       g_autoptr(JsonNode) node = NULL;
       g_autoptr(GString) event = g_string_new (NULL);
-      g_auto(Events) events = { NULL, NULL };
+      g_auto(KpTestEvents) events = { NULL, NULL };
       JsonObject *error;
 
       if ((*wire)->client_routes == NULL)
@@ -669,7 +629,7 @@ test_error_shapes (void)
        * that the client's SDK throws it.
        */
       (*wire)->error_event (502, "upstream_error", "It broke.", event);
-      events = scan_events (event->str, event->len);
+      events = kp_test_scan_events (event->str, event->len);
       g_assert_cmpuint (events.datas->len, ==, 1);
       {
         g_autoptr(JsonNode) data = kp_test_parse_json (events.datas->pdata[0], -1);
