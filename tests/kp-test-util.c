@@ -13,6 +13,7 @@
 
 #include "kp-sse.h"
 #include "kp-test-util.h"
+#include "kp-vault.h"
 
 /* Under valgrind everything is 20 to 50 times slower: the valgrind test
  * setup sets KEYPOOL_TEST_TIMEOUT_SCALE, and every wait for a condition is
@@ -242,6 +243,57 @@ kp_test_chat (SoupSession    *session,
     response = &own;
   kp_test_request (session, "POST", url, body, response, "Authorization", auth, NULL);
   return response->status;
+}
+
+/**
+ * kp_test_server_new:
+ * @base_url: (out): "http://127.0.0.1:PORT", where it listens
+ *
+ * A mock server on a free loopback port: @handler answers every path.
+ */
+SoupServer *
+kp_test_server_new (SoupServerCallback   handler,
+                    gpointer             user_data,
+                    char               **base_url)
+{
+  SoupServer *server = soup_server_new (NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  GSList *uris;
+
+  soup_server_add_handler (server, NULL, handler, user_data, NULL);
+  soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  uris = soup_server_get_uris (server);
+  *base_url = g_strdup_printf ("http://127.0.0.1:%u", g_uri_get_port (uris->data));
+  g_slist_free_full (uris, (GDestroyNotify)g_uri_unref);
+  return server;
+}
+
+/* A mock's answer: @json with @status. */
+void
+kp_test_reply_json (SoupServerMessage *msg,
+                    guint              status,
+                    const char        *json)
+{
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, json,
+                                    strlen (json));
+}
+
+/* What Keypool keeps in the keyring, as kp_vault_load_finish() gives it. */
+GHashTable *
+kp_test_keyring_secrets (void)
+{
+  g_autoptr(KpVault) vault = kp_vault_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GHashTable *secrets;
+
+  kp_vault_load_async (vault, NULL, kp_test_store_result, &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 20000));
+  secrets = kp_vault_load_finish (vault, result, &error);
+  g_assert_no_error (error);
+  return secrets;
 }
 
 /* The gateway's key with that secret; the test fails when there is none. */

@@ -100,6 +100,13 @@ typedef struct
   SoupMessageHeaders *headers;
 } KpTestResponse;
 
+SoupServer   *kp_test_server_new     (SoupServerCallback handler,
+                                      gpointer           user_data,
+                                      char             **base_url);
+void          kp_test_reply_json     (SoupServerMessage *msg,
+                                      guint              status,
+                                      const char        *json);
+
 void          kp_test_response_clear (KpTestResponse *response);
 void          kp_test_send           (SoupSession    *session,
                                       SoupMessage    *msg,
@@ -116,6 +123,7 @@ guint         kp_test_chat           (SoupSession    *session,
                                       const char     *token,
                                       const char     *model,
                                       KpTestResponse *response);
+GHashTable   *kp_test_keyring_secrets (void);
 KpCredential *kp_test_credential     (KpGateway      *gateway,
                                       const char     *secret);
 KpCredentialState kp_test_credential_state (KpGateway *gateway,

@@ -156,21 +156,6 @@ assert_no_secret_on_disk (Fixture    *fixture,
   g_assert_false (kp_test_file_contains (token, secret));
 }
 
-static GHashTable *
-keyring_secrets (void)
-{
-  g_autoptr(KpVault) vault = kp_vault_new ();
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GHashTable *secrets;
-
-  kp_vault_load_async (vault, NULL, kp_test_store_result, &result);
-  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 20000));
-  secrets = kp_vault_load_finish (vault, result, &error);
-  g_assert_no_error (error);
-  return secrets;
-}
-
 /* Tests ----------------------------------------------------------------- */
 
 static void
@@ -256,7 +241,7 @@ test_keys_lifecycle (Fixture       *fixture,
     kp_test_assert_contains (out, "keyring   ok");
   }
 
-  secrets = keyring_secrets ();
+  secrets = kp_test_keyring_secrets ();
   g_assert_cmpstr (g_hash_table_lookup (secrets, "mock:1"), ==, GOOD_KEY);
   g_assert_cmpstr (g_hash_table_lookup (secrets, "mock:2"), ==, UNCHECKED_KEY);
   g_clear_pointer (&secrets, g_hash_table_unref);
@@ -270,7 +255,7 @@ test_keys_lifecycle (Fixture       *fixture,
     g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "keys", "remove", "2", NULL), ==, 1);
     kp_test_assert_contains (err, "There is no key with id 2");
   }
-  secrets = keyring_secrets ();
+  secrets = kp_test_keyring_secrets ();
   g_assert_null (g_hash_table_lookup (secrets, "mock:2"));
   g_assert_cmpstr (g_hash_table_lookup (secrets, "mock:1"), ==, GOOD_KEY);
 
@@ -314,7 +299,7 @@ test_token_file_moves_to_keyring (Fixture       *fixture,
   g_assert_cmpstr (out, ==, "kp-from-an-old-file-0123456789\n");
   g_assert_false (g_file_test (token_file, G_FILE_TEST_EXISTS));
   {
-    g_autoptr(GHashTable) secrets = keyring_secrets ();
+    g_autoptr(GHashTable) secrets = kp_test_keyring_secrets ();
 
     g_assert_cmpstr (g_hash_table_lookup (secrets, KP_VAULT_TOKEN_KEY), ==,
                      "kp-from-an-old-file-0123456789");

@@ -386,21 +386,6 @@ query_text (Fixture    *fixture,
   return g_string_free (text, FALSE);
 }
 
-static GHashTable *
-keyring_secrets (void)
-{
-  g_autoptr(KpVault) vault = kp_vault_new ();
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GHashTable *secrets;
-
-  kp_vault_load_async (vault, NULL, kp_test_store_result, &result);
-  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 20000));
-  secrets = kp_vault_load_finish (vault, result, &error);
-  g_assert_no_error (error);
-  return secrets;
-}
-
 /* Tests ---------------------------------------------------------------------- */
 
 /* Two client tokens: each request is its client's in the ledger and in
@@ -482,7 +467,7 @@ test_client_tokens (Fixture       *fixture,
   g_clear_pointer (&out, g_free);
 
   {
-    g_autoptr(GHashTable) secrets = keyring_secrets ();
+    g_autoptr(GHashTable) secrets = kp_test_keyring_secrets ();
 
     g_assert_cmpstr (g_hash_table_lookup (secrets, "keypool-client:client-1"), ==, claude);
     g_assert_null (g_hash_table_lookup (secrets, "keypool-client:client-2"));
