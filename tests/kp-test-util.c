@@ -614,6 +614,28 @@ kp_test_keypool_argv (va_list args)
   return argv;
 }
 
+/**
+ * kp_test_run_keypool:
+ * @launcher: how to start it, with its three pipes
+ * @input: (nullable): its standard input
+ * @args: the arguments up to a %NULL
+ *
+ * kp_test_run() for `$KEYPOOL_TEST_BINARY ARGS…`.
+ *
+ * Returns: its exit status
+ */
+int
+kp_test_run_keypool (GSubprocessLauncher  *launcher,
+                     const char           *input,
+                     char                **out,
+                     char                **err,
+                     va_list               args)
+{
+  g_autoptr(GPtrArray) argv = kp_test_keypool_argv (args);
+
+  return kp_test_run (launcher, (const char * const *)argv->pdata, input ? input : "", out, err);
+}
+
 /* Fails the test, saying both, unless @needle is in @haystack. */
 void
 kp_test_assert_contains (const char *haystack,

@@ -90,6 +90,11 @@ int           kp_test_run            (GSubprocessLauncher *launcher,
                                       char               **out,
                                       char               **err);
 GPtrArray    *kp_test_keypool_argv   (va_list         args);
+int           kp_test_run_keypool    (GSubprocessLauncher *launcher,
+                                      const char          *input,
+                                      char               **out,
+                                      char               **err,
+                                      va_list              args);
 
 /* What a request through libsoup got back. */
 typedef struct

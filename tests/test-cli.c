@@ -121,20 +121,16 @@ run_cli (Fixture     *fixture,
          ...)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GPtrArray) argv = NULL;
   g_autofree char *got_out = NULL;
   g_autofree char *got_err = NULL;
   va_list args;
   int status;
 
-  va_start (args, err);
-  argv = kp_test_keypool_argv (args);
-  va_end (args);
-
   launcher = new_launcher (fixture, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                     G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  status = kp_test_run (launcher, (const char * const *)argv->pdata, input ? input : "",
-                        &got_out, &got_err);
+  va_start (args, err);
+  status = kp_test_run_keypool (launcher, input, &got_out, &got_err, args);
+  va_end (args);
 
   g_string_append (fixture->all_output, got_out);
   g_string_append (fixture->all_output, got_err);
