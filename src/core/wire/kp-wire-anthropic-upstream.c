@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "kp-wire-anthropic-private.h"
+#include "kp-wire-chat.h"
 #include "kp-wire-util.h"
 
 
@@ -613,16 +614,7 @@ kp_anthropic_response_to_openai (JsonObject  *anthropic_message,
   tool_calls = json_array_new ();
   kp_anthropic_collect_blocks (content, &text, &thinking, tool_calls);
 
-  if (text != NULL)
-    json_object_set_string_member (message, "content", text->str);
-  else
-    json_object_set_null_member (message, "content");
-  if (thinking != NULL)
-    json_object_set_string_member (message, "reasoning_content", thinking->str);
-  if (json_array_get_length (tool_calls) > 0)
-    json_object_set_array_member (message, "tool_calls", tool_calls);
-  else
-    json_array_unref (tool_calls);
+  kp_wire_chat_set_answer (message, text, thinking, tool_calls);
 
   choice = json_object_new ();
   json_object_set_int_member (choice, "index", 0);
