@@ -71,6 +71,7 @@ kp_relay_dispose (GObject *object)
   kp_relay_clear_source (&self->read_source);
   kp_deadline_clear (&self->timer);
   kp_relay_unwatch_client (self);
+  kp_relay_stream_clear (self);
 
   G_OBJECT_CLASS (kp_relay_parent_class)->dispose (object);
 }
