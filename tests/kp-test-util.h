@@ -133,6 +133,8 @@ KpCredential *kp_test_credential     (KpGateway      *gateway,
                                       const char     *secret);
 KpCredentialState kp_test_credential_state (KpGateway *gateway,
                                             const char *secret);
+char         *kp_test_last_attempts  (const char     *db_path,
+                                      guint          *n_requests);
 
 void          kp_test_assert_contains  (const char   *haystack,
                                         const char   *needle);
