@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kp-sse.h"
+#include "kp-test-util.h"
 #include "wire/kp-wire-anthropic-private.h"
 #include "wire/kp-wire-openai-private.h"
 
@@ -74,48 +75,6 @@ translator_feed (Translator *self,
   return status;
 }
 
-static char *
-fixture_path (const char *name)
-{
-  const char *dir = g_getenv ("KEYPOOL_FIXTURES_DIR");
-
-  g_assert_nonnull (dir);
-  return g_build_filename (dir, "anthropic", name, NULL);
-}
-
-static char *
-load_text (const char *name,
-           gsize      *len)
-{
-  g_autofree char *path = fixture_path (name);
-  g_autoptr(GError) error = NULL;
-  char *text = NULL;
-
-  g_file_get_contents (path, &text, len, &error);
-  g_assert_no_error (error);
-  return text;
-}
-
-static JsonNode *
-parse_json (const char *text,
-            gssize      len)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
-
-  json_parser_load_from_data (parser, text, len, &error);
-  g_assert_no_error (error);
-  return json_node_copy (json_parser_get_root (parser));
-}
-
-static JsonNode *
-load_json (const char *name)
-{
-  g_autofree char *text = load_text (name, NULL);
-
-  return parse_json (text, -1);
-}
-
 /* `created` is the time of the translation. */
 static void
 drop_volatile (JsonNode *node)
@@ -124,6 +83,9 @@ drop_volatile (JsonNode *node)
     json_object_remove_member (json_node_get_object (node), "created");
 }
 
+/* The translation's time left out; a difference fails the test, and the
+ * other cases still run.
+ */
 static void
 assert_json_equal (JsonNode   *actual,
                    JsonNode   *expected,
@@ -146,8 +108,8 @@ check_request (const char *input,
                const char *expected_name,
                gboolean    from_openai)
 {
-  g_autoptr(JsonNode) request = load_json (input);
-  g_autoptr(JsonNode) expected = load_json (expected_name);
+  g_autoptr(JsonNode) request = kp_test_load_json ("anthropic", input);
+  g_autoptr(JsonNode) expected = kp_test_load_json ("anthropic", expected_name);
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) actual = NULL;
 
@@ -177,7 +139,7 @@ static void
 expect_invalid_request (const char *json,
                         gboolean    from_openai)
 {
-  g_autoptr(JsonNode) request = parse_json (json, -1);
+  g_autoptr(JsonNode) request = kp_test_parse_json (json, -1);
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) result = NULL;
 
@@ -212,7 +174,7 @@ test_request_invalid (void)
 static void
 test_request_claude_code (void)
 {
-  g_autoptr(JsonNode) request = parse_json (
+  g_autoptr(JsonNode) request = kp_test_parse_json (
     "{\"model\":\"claude-opus-5-5\",\"max_tokens\":32000,\"stream\":true,"
     "\"system\":[{\"type\":\"text\",\"text\":\"You are an agent.\","
     "\"cache_control\":{\"type\":\"ephemeral\"}}],"
@@ -263,7 +225,7 @@ test_request_round_trip (void)
     "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"w\",\"description\":\"d\","
     "\"parameters\":{\"type\":\"object\",\"properties\":{\"c\":{\"type\":\"string\"}}}}}],"
     "\"tool_choice\":\"auto\",\"stop\":[\"X\"]}";
-  g_autoptr(JsonNode) request = parse_json (original, -1);
+  g_autoptr(JsonNode) request = kp_test_parse_json (original, -1);
   g_autoptr(JsonNode) anthropic = NULL;
   g_autoptr(JsonNode) back = NULL;
   g_autoptr(GError) error = NULL;
@@ -283,8 +245,8 @@ check_response (const char *input,
                 const char *model,
                 gboolean    to_openai)
 {
-  g_autoptr(JsonNode) response = load_json (input);
-  g_autoptr(JsonNode) expected = load_json (expected_name);
+  g_autoptr(JsonNode) response = kp_test_load_json ("anthropic", input);
+  g_autoptr(JsonNode) expected = kp_test_load_json ("anthropic", expected_name);
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) actual = NULL;
 
@@ -336,7 +298,7 @@ test_stop_reasons (void)
     {
       g_autofree char *json = g_strdup_printf (
         "{\"id\":\"msg_1\",\"content\":[],\"stop_reason\":\"%s\"}", to_openai[i].anthropic);
-      g_autoptr(JsonNode) message = parse_json (json, -1);
+      g_autoptr(JsonNode) message = kp_test_parse_json (json, -1);
       g_autoptr(JsonNode) completion =
         kp_anthropic_response_to_openai (json_node_get_object (message), "m", NULL);
       JsonObject *choice = json_array_get_object_element (
@@ -354,7 +316,7 @@ test_stop_reasons (void)
       g_autofree char *json = g_strdup_printf (
         "{\"id\":\"c\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"x\"},"
         "\"finish_reason\":\"%s\"}]}", from_openai[i].openai);
-      g_autoptr(JsonNode) completion = parse_json (json, -1);
+      g_autoptr(JsonNode) completion = kp_test_parse_json (json, -1);
       g_autoptr(JsonNode) message =
         kp_anthropic_response_from_openai (json_node_get_object (completion), "m", NULL);
 
@@ -372,7 +334,7 @@ static void
 test_usage_and_cost (void)
 {
   KpOffering offering = { .input = 3.0, .output = 15.0, .cached_input = 0.3, .cache_write = 3.75 };
-  g_autoptr(JsonNode) message = load_json ("anthropic-response.json");
+  g_autoptr(JsonNode) message = kp_test_load_json ("anthropic", "anthropic-response.json");
   g_autoptr(JsonNode) completion = NULL;
   KpUsage usage = { 0 };
   KpUsage back = { 0 };
@@ -409,7 +371,7 @@ assert_error_body (const char *body,
                    const char *message,
                    gboolean    anthropic)
 {
-  g_autoptr(JsonNode) node = parse_json (body, -1);
+  g_autoptr(JsonNode) node = kp_test_parse_json (body, -1);
   JsonObject *root = json_node_get_object (node);
   JsonObject *error = json_object_get_object_member (root, "error");
 
@@ -470,56 +432,15 @@ test_errors (void)
 
 /* Streams */
 
-typedef struct
-{
-  GPtrArray *names;  /* "" for an event without a name */
-  GPtrArray *datas;
-} Events;
-
-static void
-events_clear (Events *events)
-{
-  g_clear_pointer (&events->names, g_ptr_array_unref);
-  g_clear_pointer (&events->datas, g_ptr_array_unref);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Events, events_clear)
-
-static Events
-scan_events (const char *text,
-             gsize       len)
-{
-  Events events = { g_ptr_array_new_with_free_func (g_free),
-                    g_ptr_array_new_with_free_func (g_free) };
-  KpSseEvent event = { .data = g_string_new (NULL) };
-  gsize offset = 0;
-  gsize used;
-
-  while ((used = kp_sse_next_event (text + offset, len - offset, &event)) > 0)
-    {
-      if (event.has_data)
-        {
-          g_ptr_array_add (events.names, event.name != NULL ? g_strndup (event.name, event.name_len)
-                                                           : g_strdup (""));
-          g_ptr_array_add (events.datas, g_strdup (event.data->str));
-        }
-      offset += used;
-    }
-  /* Every byte written for the client belongs to a complete event. */
-  g_assert_cmpuint (offset, ==, len);
-  g_string_free (event.data, TRUE);
-  return events;
-}
-
 static void
 assert_events_equal (const char *actual,
                      gsize       actual_len,
                      const char *expected_name)
 {
   gsize expected_len;
-  g_autofree char *expected = load_text (expected_name, &expected_len);
-  g_auto(Events) got = scan_events (actual, actual_len);
-  g_auto(Events) want = scan_events (expected, expected_len);
+  g_autofree char *expected = kp_test_load_text ("anthropic", expected_name, &expected_len);
+  g_auto(KpTestEvents) got = kp_test_scan_events (actual, actual_len);
+  g_auto(KpTestEvents) want = kp_test_scan_events (expected, expected_len);
 
   for (guint i = 0; i < MIN (got.names->len, want.names->len); i++)
     {
@@ -532,8 +453,8 @@ assert_events_equal (const char *actual,
         g_assert_cmpstr (got_data, ==, want_data);
       else
         {
-          g_autoptr(JsonNode) a = parse_json (got_data, -1);
-          g_autoptr(JsonNode) e = parse_json (want_data, -1);
+          g_autoptr(JsonNode) a = kp_test_parse_json (got_data, -1);
+          g_autoptr(JsonNode) e = kp_test_parse_json (want_data, -1);
 
           assert_json_equal (a, e, what);
         }
@@ -551,7 +472,7 @@ run_stream (Translator *translator,
             GString            *out)
 {
   gsize len;
-  g_autofree char *text = load_text (input, &len);
+  g_autofree char *text = kp_test_load_text ("anthropic", input, &len);
   KpSseEvent event = { .data = g_string_new (NULL) };
   KpStreamStatus status = KP_STREAM_CONTINUE;
   gsize offset = 0;

@@ -32,11 +32,7 @@
 typedef struct
 {
   KpMockUpstream *mock;
-  char           *root;
-  char           *providers;
-  char           *config;
-  char           *data;
-  char           *db;
+  KpTestPlace     place;
   char           *home;         /* where tools' configs are, for `keypool connect` */
   GString        *all_output;   /* everything keypool printed, to search for secrets */
   GSubprocess    *daemon;
@@ -50,26 +46,19 @@ fixture_setup (Fixture       *fixture,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *mock_json = NULL;
-  g_autofree char *path = NULL;
 
   fixture->mock = kp_mock_upstream_new (&error);
   g_assert_no_error (error);
-  fixture->root = g_dir_make_tmp ("keypool-cli-XXXXXX", NULL);
-  fixture->providers = g_build_filename (fixture->root, "providers", NULL);
-  fixture->config = g_build_filename (fixture->root, "config", NULL);
-  fixture->data = g_build_filename (fixture->root, "data", NULL);
-  fixture->db = g_build_filename (fixture->data, "keypool.db", NULL);
-  fixture->home = g_build_filename (fixture->root, "home", NULL);
+  kp_test_place_init (&fixture->place, "cli");
+  fixture->home = g_build_filename (fixture->place.root, "home", NULL);
   fixture->all_output = g_string_new (NULL);
-  g_mkdir (fixture->providers, 0700);
 
   mock_json = g_strdup_printf (
     "{\"schema\":1,\"id\":\"mock\",\"name\":\"Mock\",\"base_url\":\"%s\",\"env\":[\"MOCK_API_KEY\"],"
     "\"models\":[{\"id\":\"mock/chat\",\"upstream_id\":\"mock-chat\",\"input\":1,\"output\":2},"
     "{\"id\":\"mock/stall\",\"upstream_id\":\"mock-stall\",\"input\":1,\"output\":2}]}",
     kp_mock_upstream_get_url (fixture->mock));
-  path = g_build_filename (fixture->providers, "mock.json", NULL);
-  g_assert_true (g_file_set_contents (path, mock_json, -1, NULL));
+  kp_test_place_write_provider (&fixture->place, "mock", mock_json);
 
   /* A provider without a model list: keys are checked with a chat. */
   g_free (mock_json);
@@ -77,9 +66,7 @@ fixture_setup (Fixture       *fixture,
     "{\"schema\":1,\"id\":\"chatcheck\",\"name\":\"Chat Check\",\"base_url\":\"%s\",\"key_check\":\"chat\","
     "\"models\":[{\"id\":\"mock/chat-only\",\"upstream_id\":\"mock-chat\",\"input\":1,\"output\":2}]}",
     kp_mock_upstream_get_url (fixture->mock));
-  g_free (path);
-  path = g_build_filename (fixture->providers, "chatcheck.json", NULL);
-  g_assert_true (g_file_set_contents (path, mock_json, -1, NULL));
+  kp_test_place_write_provider (&fixture->place, "chatcheck", mock_json);
 }
 
 static void
@@ -101,14 +88,9 @@ fixture_teardown (Fixture       *fixture,
   g_assert_null (strstr (fixture->all_output->str, ENV_KEY));
 
   g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
-  kp_test_remove_tree (fixture->root);
+  kp_test_place_clear (&fixture->place);
   g_string_free (fixture->all_output, TRUE);
   g_free (fixture->daemon_url);
-  g_free (fixture->root);
-  g_free (fixture->providers);
-  g_free (fixture->config);
-  g_free (fixture->data);
-  g_free (fixture->db);
   g_free (fixture->home);
 }
 
@@ -116,14 +98,9 @@ static GSubprocessLauncher *
 new_launcher (Fixture        *fixture,
               GSubprocessFlags flags)
 {
-  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
+  GSubprocessLauncher *launcher = kp_test_place_launcher (&fixture->place, flags);
 
-  g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", fixture->providers, TRUE);
-  g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", fixture->config, TRUE);
-  g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", fixture->data, TRUE);
   g_subprocess_launcher_setenv (launcher, "HOME", fixture->home, TRUE);
-  g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_TOKEN");
-  g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_PORT");
   g_subprocess_launcher_unsetenv (launcher, "MOCK_API_KEY");
   if (fixture->no_bus)
     {
@@ -144,20 +121,16 @@ run_cli (Fixture     *fixture,
          ...)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GPtrArray) argv = NULL;
   g_autofree char *got_out = NULL;
   g_autofree char *got_err = NULL;
   va_list args;
   int status;
 
-  va_start (args, err);
-  argv = kp_test_keypool_argv (args);
-  va_end (args);
-
   launcher = new_launcher (fixture, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                     G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  status = kp_test_run (launcher, (const char * const *)argv->pdata, input ? input : "",
-                        &got_out, &got_err);
+  va_start (args, err);
+  status = kp_test_run_keypool (launcher, input, &got_out, &got_err, args);
+  va_end (args);
 
   g_string_append (fixture->all_output, got_out);
   g_string_append (fixture->all_output, got_err);
@@ -168,59 +141,15 @@ run_cli (Fixture     *fixture,
   return status;
 }
 
-static void
-assert_contains (const char *haystack,
-                 const char *needle)
-{
-  if (haystack == NULL || strstr (haystack, needle) == NULL)
-    g_error ("“%s” does not contain “%s”", haystack ? haystack : "(null)", needle);
-}
-
-static gboolean
-file_contains (const char *path,
-               const char *needle)
-{
-  g_autofree char *contents = NULL;
-  gsize len = 0;
-
-  if (!g_file_get_contents (path, &contents, &len, NULL))
-    return FALSE;
-  return memmem (contents, len, needle, strlen (needle)) != NULL;
-}
-
 /* Nothing secret in the database, its WAL or anything else Keypool wrote. */
 static void
 assert_no_secret_on_disk (Fixture    *fixture,
                           const char *secret)
 {
-  const char *suffixes[] = { "", "-wal", "-shm" };
+  g_autofree char *token = g_build_filename (fixture->place.config, "token", NULL);
 
-  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
-    {
-      g_autofree char *path = g_strconcat (fixture->db, suffixes[i], NULL);
-
-      g_assert_false (file_contains (path, secret));
-    }
-  {
-    g_autofree char *token = g_build_filename (fixture->config, "token", NULL);
-
-    g_assert_false (file_contains (token, secret));
-  }
-}
-
-static GHashTable *
-keyring_secrets (void)
-{
-  g_autoptr(KpVault) vault = kp_vault_new ();
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GHashTable *secrets;
-
-  kp_vault_load_async (vault, NULL, kp_test_store_result, &result);
-  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 20000));
-  secrets = kp_vault_load_finish (vault, result, &error);
-  g_assert_no_error (error);
-  return secrets;
+  kp_test_assert_db_lacks (fixture->place.db, secret);
+  g_assert_false (kp_test_file_contains (token, secret));
 }
 
 /* Tests ----------------------------------------------------------------- */
@@ -233,7 +162,7 @@ test_keys_lifecycle (Fixture       *fixture,
   g_autofree char *token = NULL;
   g_autofree char *token_again = NULL;
   g_autofree char *token_new = NULL;
-  g_autofree char *token_file = g_build_filename (fixture->config, "token", NULL);
+  g_autofree char *token_file = g_build_filename (fixture->place.config, "token", NULL);
 
   {
     g_autofree char *out = NULL;
@@ -241,15 +170,15 @@ test_keys_lifecycle (Fixture       *fixture,
 
     g_assert_cmpint (run_cli (fixture, GOOD_KEY "\n", &out, &err,
                               "keys", "add", "mock", "--label", "work", NULL), ==, 0);
-    assert_contains (out, "Mock accepted the key.");
-    assert_contains (out, "Added key 1 for mock (…1234)");
+    kp_test_assert_contains (out, "Mock accepted the key.");
+    kp_test_assert_contains (out, "Added key 1 for mock (…1234)");
   }
   {
     g_autofree char *err = NULL;
 
     g_assert_cmpint (run_cli (fixture, BAD_KEY, NULL, &err,
                               "keys", "add", "mock", "--label", "bad", NULL), ==, 1);
-    assert_contains (err, "Mock rejected the key (HTTP 401)");
+    kp_test_assert_contains (err, "Mock rejected the key (HTTP 401)");
   }
   {
     g_autofree char *out = NULL;
@@ -257,7 +186,7 @@ test_keys_lifecycle (Fixture       *fixture,
     g_assert_cmpint (run_cli (fixture, UNCHECKED_KEY, &out, NULL,
                               "keys", "add", "mock", "--label", "unchecked", "--no-check",
                               "--multiplier", "0.5", NULL), ==, 0);
-    assert_contains (out, "Added key 2 for mock (…9999)");
+    kp_test_assert_contains (out, "Added key 2 for mock (…9999)");
   }
 
   {
@@ -267,11 +196,11 @@ test_keys_lifecycle (Fixture       *fixture,
 
     g_assert_cmpint (run_cli (fixture, UNCHECKED_KEY, &out, NULL,
                               "keys", "add", "chatcheck", NULL), ==, 0);
-    assert_contains (out, "Chat Check accepted the key.");
+    kp_test_assert_contains (out, "Chat Check accepted the key.");
     g_assert_cmpstr (stats->last_path, ==, "/v1/chat/completions");
-    assert_contains (stats->last_body, "\"max_tokens\":1");
+    kp_test_assert_contains (stats->last_body, "\"max_tokens\":1");
     g_assert_cmpint (run_cli (fixture, BAD_KEY, NULL, &err, "keys", "add", "chatcheck", NULL), ==, 1);
-    assert_contains (err, "Chat Check rejected the key (HTTP 401)");
+    kp_test_assert_contains (err, "Chat Check rejected the key (HTTP 401)");
     g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "keys", "remove", "3", NULL), ==, 0);
   }
 
@@ -280,20 +209,20 @@ test_keys_lifecycle (Fixture       *fixture,
     g_autofree char *err = NULL;
 
     g_assert_cmpint (run_cli (fixture, GOOD_KEY, NULL, &err, "keys", "add", "nosuch", NULL), ==, 1);
-    assert_contains (err, "There is no provider “nosuch”");
+    kp_test_assert_contains (err, "There is no provider “nosuch”");
     g_clear_pointer (&err, g_free);
     g_assert_cmpint (run_cli (fixture, GOOD_KEY, NULL, &err,
                               "keys", "add", "mock", "--multiplier", "abc", NULL), ==, 1);
-    assert_contains (err, "--multiplier “abc” is not a number");
+    kp_test_assert_contains (err, "--multiplier “abc” is not a number");
     g_clear_pointer (&err, g_free);
     g_assert_cmpint (run_cli (fixture, "", NULL, &err, "keys", "add", "mock", NULL), ==, 1);
-    assert_contains (err, "No key on standard input");
+    kp_test_assert_contains (err, "No key on standard input");
     g_clear_pointer (&err, g_free);
     g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "keys", "remove", "x", NULL), ==, 1);
-    assert_contains (err, "“x” is not a key id");
+    kp_test_assert_contains (err, "“x” is not a key id");
     g_clear_pointer (&err, g_free);
     g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "keys", "frobnicate", NULL), ==, 1);
-    assert_contains (err, "usage: keypool keys");
+    kp_test_assert_contains (err, "usage: keypool keys");
   }
 
   {
@@ -301,14 +230,14 @@ test_keys_lifecycle (Fixture       *fixture,
 
     /* A new process: what was added is still there. */
     g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "keys", "list", NULL), ==, 0);
-    assert_contains (out, "work");
-    assert_contains (out, "…1234");
-    assert_contains (out, "unchecked");
-    assert_contains (out, "…9999");
-    assert_contains (out, "keyring   ok");
+    kp_test_assert_contains (out, "work");
+    kp_test_assert_contains (out, "…1234");
+    kp_test_assert_contains (out, "unchecked");
+    kp_test_assert_contains (out, "…9999");
+    kp_test_assert_contains (out, "keyring   ok");
   }
 
-  secrets = keyring_secrets ();
+  secrets = kp_test_keyring_secrets ();
   g_assert_cmpstr (g_hash_table_lookup (secrets, "mock:1"), ==, GOOD_KEY);
   g_assert_cmpstr (g_hash_table_lookup (secrets, "mock:2"), ==, UNCHECKED_KEY);
   g_clear_pointer (&secrets, g_hash_table_unref);
@@ -318,11 +247,11 @@ test_keys_lifecycle (Fixture       *fixture,
     g_autofree char *err = NULL;
 
     g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "keys", "remove", "2", NULL), ==, 0);
-    assert_contains (out, "Removed the key");
+    kp_test_assert_contains (out, "Removed the key");
     g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "keys", "remove", "2", NULL), ==, 1);
-    assert_contains (err, "There is no key with id 2");
+    kp_test_assert_contains (err, "There is no key with id 2");
   }
-  secrets = keyring_secrets ();
+  secrets = kp_test_keyring_secrets ();
   g_assert_null (g_hash_table_lookup (secrets, "mock:2"));
   g_assert_cmpstr (g_hash_table_lookup (secrets, "mock:1"), ==, GOOD_KEY);
 
@@ -347,7 +276,7 @@ static void
 test_token_file_moves_to_keyring (Fixture       *fixture,
                                   gconstpointer  data)
 {
-  g_autofree char *token_file = g_build_filename (fixture->config, "token", NULL);
+  g_autofree char *token_file = g_build_filename (fixture->place.config, "token", NULL);
   g_autofree char *out = NULL;
 
   /* A token kept by an earlier Keypool in a file, none in the keyring. */
@@ -359,14 +288,14 @@ test_token_file_moves_to_keyring (Fixture       *fixture,
     g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 20000));
     g_assert_true (kp_vault_clear_finish (vault, result, NULL));
   }
-  g_mkdir_with_parents (fixture->config, 0700);
+  g_mkdir_with_parents (fixture->place.config, 0700);
   g_assert_true (g_file_set_contents (token_file, "kp-from-an-old-file-0123456789\n", -1, NULL));
 
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "token", NULL), ==, 0);
   g_assert_cmpstr (out, ==, "kp-from-an-old-file-0123456789\n");
   g_assert_false (g_file_test (token_file, G_FILE_TEST_EXISTS));
   {
-    g_autoptr(GHashTable) secrets = keyring_secrets ();
+    g_autoptr(GHashTable) secrets = kp_test_keyring_secrets ();
 
     g_assert_cmpstr (g_hash_table_lookup (secrets, KP_VAULT_TOKEN_KEY), ==,
                      "kp-from-an-old-file-0123456789");
@@ -420,53 +349,17 @@ stop_daemon (Fixture *fixture)
   return err;
 }
 
-typedef struct
-{
-  guint    status;
-  GBytes  *body;
-  gboolean done;
-} Reply;
-
-static void
-on_reply (GObject      *object,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  Reply *reply = user_data;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (object), result);
-
-  reply->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, NULL);
-  reply->status = reply->body ? soup_message_get_status (msg) : 0;
-  reply->done = TRUE;
-}
-
-static gboolean
-replied (gpointer data)
-{
-  return ((Reply *)data)->done;
-}
-
+/* One chat with @token at the running Keypool; returns the status. */
 static guint
-chat (Fixture    *fixture,
+chat (Fixture     *fixture,
       SoupSession *session,
-      const char *token,
-      const char *model)
+      const char  *token,
+      const char  *model)
 {
   g_autofree char *url = g_strconcat (fixture->daemon_url, "/chat/completions", NULL);
-  g_autofree char *auth = g_strconcat ("Bearer ", token, NULL);
-  g_autofree char *body = g_strdup_printf ("{\"model\":\"%s\",\"messages\":[{\"role\":\"user\","
-                                           "\"content\":\"hi\"}]}", model);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-  Reply reply = { 0 };
 
   g_strstrip ((char *)token);
-  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, on_reply, &reply);
-  g_assert_true (kp_test_spin_until (replied, &reply, 20000));
-  g_clear_pointer (&reply.body, g_bytes_unref);
-  return reply.status;
+  return kp_test_chat (session, url, token, model, NULL);
 }
 
 static void
@@ -497,7 +390,7 @@ test_daemon_carries_out_commands (Fixture       *fixture,
     g_autofree char *out = NULL;
 
     g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "providers", NULL), ==, 0);
-    assert_contains (out, "Mock                   no");
+    kp_test_assert_contains (out, "Mock                   no");
   }
   g_assert_cmpuint (chat (fixture, session, token, "mock/chat"), ==, 503);
   g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "providers", "enable", "mock", NULL), ==, 0);
@@ -511,31 +404,31 @@ test_daemon_carries_out_commands (Fixture       *fixture,
 
     g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "spend", "--by", "provider", NULL), ==, 0);
     /* Two answers of 11 + 5 tokens at $1/$2 per million: 2 × $0.000021. */
-    assert_contains (out, "mock");
-    assert_contains (out, "$0.000042");
+    kp_test_assert_contains (out, "mock");
+    kp_test_assert_contains (out, "$0.000042");
     g_clear_pointer (&out, g_free);
     g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "spend", "--by", "day", "--since", "1d", NULL),
                      ==, 0);
     today = g_date_time_format (now, "%Y-%m-%d");
-    assert_contains (out, today);
+    kp_test_assert_contains (out, today);
     g_clear_pointer (&out, g_free);
     g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "requests", "--last", "3", NULL), ==, 0);
-    assert_contains (out, "mock/chat");
-    assert_contains (out, "upstream_error");
-    assert_contains (out, "$0.000021 computed");
+    kp_test_assert_contains (out, "mock/chat");
+    kp_test_assert_contains (out, "upstream_error");
+    kp_test_assert_contains (out, "$0.000021 computed");
   }
   {
     g_autofree char *bad = NULL;
 
     g_assert_cmpint (run_cli (fixture, NULL, NULL, &bad, "spend", "--since", "5x", NULL), ==, 1);
-    assert_contains (bad, "is not a period");
+    kp_test_assert_contains (bad, "is not a period");
     g_clear_pointer (&bad, g_free);
     g_assert_cmpint (run_cli (fixture, NULL, NULL, &bad, "--headless", NULL), ==, 1);
-    assert_contains (bad, "already running");
+    kp_test_assert_contains (bad, "already running");
   }
 
   err = stop_daemon (fixture);
-  assert_contains (err, "Access token: in the keyring");
+  kp_test_assert_contains (err, "Access token: in the keyring");
   assert_no_secret_on_disk (fixture, LIVE_KEY);
 }
 
@@ -547,7 +440,7 @@ static void
 test_refresh (Fixture       *fixture,
               gconstpointer  data)
 {
-  g_autofree char *path = g_build_filename (fixture->providers, "broken.json", NULL);
+  g_autofree char *path = g_build_filename (fixture->place.providers, "broken.json", NULL);
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
 
@@ -561,7 +454,7 @@ test_refresh (Fixture       *fixture,
   g_assert_cmpint (run_cli (fixture, LIVE_KEY, NULL, NULL, "keys", "add", "mock", NULL), ==, 0);
 
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "models", NULL), ==, 0);
-  assert_contains (out, "mock/stall");
+  kp_test_assert_contains (out, "mock/stall");
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "providers", NULL), ==, 0);
   g_assert_true (g_regex_match_simple ("^mock +Mock +yes +1 +2 +never$", out, G_REGEX_MULTILINE, 0));
@@ -572,7 +465,7 @@ test_refresh (Fixture       *fixture,
   g_assert_true (g_regex_match_simple ("^mock +ok +1 model(;|$)", out, G_REGEX_MULTILINE, 0));
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "models", NULL), ==, 0);
-  assert_contains (out, "mock/chat");
+  kp_test_assert_contains (out, "mock/chat");
   g_assert_null (strstr (out, "mock/stall"));
   g_clear_pointer (&out, g_free);
 
@@ -581,18 +474,18 @@ test_refresh (Fixture       *fixture,
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "refresh", "nosuch", NULL), ==, 1);
-  assert_contains (err, "There is no provider “nosuch”");
+  kp_test_assert_contains (err, "There is no provider “nosuch”");
   g_clear_pointer (&err, g_free);
   /* No key: nothing to ask it with. */
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "refresh", "chatcheck", NULL), ==, 1);
-  assert_contains (out, "skipped");
+  kp_test_assert_contains (out, "skipped");
   g_clear_pointer (&out, g_free);
 
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "providers", NULL), ==, 0);
   g_assert_true (g_regex_match_simple ("^mock +Mock +yes +1 +1 +[0-9]{4}-", out, G_REGEX_MULTILINE, 0));
   g_assert_true (g_regex_match_simple ("^broken .* [0-9]{4}-[0-9-]+ [0-9:]+\n +last error: models: ",
                                        out, G_REGEX_MULTILINE, 0));
-  assert_contains (out, "models as of: the provider file");
+  kp_test_assert_contains (out, "models as of: the provider file");
   g_clear_pointer (&out, g_free);
 
   /* Everything: the broken one fails, the command does not. */
@@ -614,7 +507,7 @@ test_without_keyring (Fixture       *fixture,
   g_autofree char *err = NULL;
   g_autofree char *add_err = NULL;
   g_autofree char *list = NULL;
-  g_autofree char *token_file = g_build_filename (fixture->config, "token", NULL);
+  g_autofree char *token_file = g_build_filename (fixture->place.config, "token", NULL);
 
   /* A headless server: no session bus, a key in the environment. */
   fixture->no_bus = TRUE;
@@ -626,16 +519,17 @@ test_without_keyring (Fixture       *fixture,
   g_assert_cmpstr (stats->last_auth, ==, "Bearer " ENV_KEY);
 
   g_assert_cmpint (run_cli (fixture, UNCHECKED_KEY, NULL, &add_err, "keys", "add", "mock", NULL), ==, 1);
-  assert_contains (add_err, "the keyring is unavailable (no Secret Service could be reached: ");
-  assert_contains (add_err, "MOCK_API_KEY");
+  kp_test_assert_contains (add_err,
+                           "the keyring is unavailable (no Secret Service could be reached: ");
+  kp_test_assert_contains (add_err, "MOCK_API_KEY");
   g_assert_cmpint (run_cli (fixture, NULL, &list, NULL, "keys", "list", NULL), ==, 0);
-  assert_contains (list, "MOCK_API_KEY");
-  assert_contains (list, "…7777");
-  assert_contains (list, "env ");
+  kp_test_assert_contains (list, "MOCK_API_KEY");
+  kp_test_assert_contains (list, "…7777");
+  kp_test_assert_contains (list, "env ");
 
   err = stop_daemon (fixture);
   /* Said once, with the reason in words. */
-  assert_contains (err, "The keyring is unavailable: no Secret Service could be reached: ");
+  kp_test_assert_contains (err, "The keyring is unavailable: no Secret Service could be reached: ");
   g_assert_cmpuint (strstr (err, "The keyring is unavailable") == g_strrstr (err, "The keyring is unavailable"),
                     ==, TRUE);
   assert_no_secret_on_disk (fixture, ENV_KEY);
@@ -709,7 +603,7 @@ test_kill_during_load (Fixture       *fixture,
   g_autoptr(KpLedger) ledger = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *token = NULL;
-  g_autofree char *token_file = g_build_filename (fixture->config, "token", NULL);
+  g_autofree char *token_file = g_build_filename (fixture->place.config, "token", NULL);
   Load load = { 0 };
   sqlite3 *db = NULL;
   sqlite3_stmt *stmt = NULL;
@@ -738,12 +632,13 @@ test_kill_during_load (Fixture       *fixture,
   /* The database opens, passes its integrity check, and has a whole row
    * (with its attempt) for every request whose answer arrived.
    */
-  ledger = kp_ledger_open (fixture->db, &error);
+  ledger = kp_ledger_open (fixture->place.db, &error);
   g_assert_no_error (error);
   g_assert_true (kp_ledger_check_integrity (ledger, &error));
   g_assert_no_error (error);
 
-  g_assert_cmpint (sqlite3_open_v2 (fixture->db, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_open_v2 (fixture->place.db, &db, SQLITE_OPEN_READONLY, NULL), ==,
+                   SQLITE_OK);
   g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT COUNT(*) FROM requests WHERE outcome = 'ok'", -1,
                                        &stmt, NULL), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
@@ -875,7 +770,7 @@ test_tray_quit_ends_streams (Fixture       *fixture,
   daemon = g_steal_pointer (&fixture->daemon);
   g_assert_true (kp_test_spin_until (daemon_exited, daemon, 10000));
   g_assert_cmpint (g_subprocess_get_exit_status (daemon), ==, 0);
-  ledger = kp_ledger_open (fixture->db, NULL);
+  ledger = kp_ledger_open (fixture->place.db, NULL);
   rows = kp_ledger_recent_requests (ledger, 5, NULL);
   g_assert_cmpuint (rows->len, ==, 1);
   g_assert_cmpstr (((KpRequestRow *)g_ptr_array_index (rows, 0))->outcome, ==, "interrupted");
@@ -895,7 +790,7 @@ test_import_login (Fixture       *fixture,
   g_autoptr(GError) error = NULL;
   g_autoptr(KpMockGoogle) google = kp_mock_google_new (&error);
   g_autofree char *provider = NULL;
-  g_autofree char *provider_path = g_build_filename (fixture->providers, "gca.json", NULL);
+  g_autofree char *provider_path = g_build_filename (fixture->place.providers, "gca.json", NULL);
   g_autofree char *dir = g_build_filename (fixture->home, ".gemini", NULL);
   g_autofree char *creds = g_build_filename (dir, "oauth_creds.json", NULL);
   g_autofree char *fixture_file = g_build_filename (g_getenv ("KEYPOOL_FIXTURES_DIR"), "oauth",
@@ -933,8 +828,8 @@ test_import_login (Fixture       *fixture,
     /* An account provider asks for no key: the command says the way in. */
     g_assert_cmpint (run_cli (fixture, "sk-piped-to-an-account-provider", &out, &err, "keys",
                               "add", "gca", NULL), ==, 1);
-    assert_contains (err, "Code Assist test accounts are imported from its own login");
-    assert_contains (err, "keypool keys import gca");
+    kp_test_assert_contains (err, "Code Assist test accounts are imported from its own login");
+    kp_test_assert_contains (err, "keypool keys import gca");
     g_assert_null (strstr (out, "API key for"));
     g_assert_null (strstr (err, "API key for"));
   }
@@ -945,27 +840,27 @@ test_import_login (Fixture       *fixture,
 
     g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "keys", "import", "gca", "--label",
                               "me", NULL), ==, 0);
-    assert_contains (out, "Added account 1 for gca");
+    kp_test_assert_contains (out, "Added account 1 for gca");
   }
   {
     g_autofree char *err = NULL;
 
     g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "keys", "import", "gca", NULL), ==, 1);
-    assert_contains (err, "already key 1");
+    kp_test_assert_contains (err, "already key 1");
   }
   {
     g_autofree char *err = NULL;
 
     /* An API-key provider has nothing to import. */
     g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "keys", "import", "mock", NULL), ==, 1);
-    assert_contains (err, "takes API keys");
+    kp_test_assert_contains (err, "takes API keys");
   }
   {
     g_autofree char *out = NULL;
 
     g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "keys", "list", NULL), ==, 0);
-    assert_contains (out, "gca");
-    assert_contains (out, "…0001");
+    kp_test_assert_contains (out, "gca");
+    kp_test_assert_contains (out, "…0001");
   }
   {
     g_autoptr(GDateTime) reset = g_date_time_new_from_unix_local (1893488400);  /* 2030-01-01T09:00Z */
@@ -991,7 +886,7 @@ test_import_login (Fixture       *fixture,
         g_clear_pointer (&out, g_free);
         g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "providers", NULL), ==, 0);
       }
-    assert_contains (out, "key 1 (me): ");
+    kp_test_assert_contains (out, "key 1 (me): ");
   }
 
   if (home != NULL)
@@ -1016,7 +911,7 @@ test_import_kiro (Fixture       *fixture,
   g_autoptr(GError) error = NULL;
   g_autofree char *cache = g_build_filename (fixture->home, ".aws", "sso", "cache", NULL);
   g_autofree char *token = g_build_filename (cache, "kiro-auth-token.json", NULL);
-  g_autofree char *provider = g_build_filename (fixture->providers, "kiro.json", NULL);
+  g_autofree char *provider = g_build_filename (fixture->place.providers, "kiro.json", NULL);
   g_autofree char *after = NULL;
   const char *before =
     "{\"accessToken\":\"kiro-cli-access-1\",\"refreshToken\":\"kiro-cli-refresh-1\","
@@ -1038,7 +933,7 @@ test_import_kiro (Fixture       *fixture,
     g_autofree char *out = NULL;
 
     g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "keys", "import", "kiro", NULL), ==, 0);
-    assert_contains (out, "Added account 1 for kiro");
+    kp_test_assert_contains (out, "Added account 1 for kiro");
   }
   g_file_get_contents (token, &after, NULL, &error);
   g_assert_cmpstr (after, ==, before);
@@ -1091,15 +986,15 @@ test_connect (Fixture       *fixture,
 
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "connect", "codex", "--model", "mock/chat", NULL),
                    ==, 0);
-  assert_contains (out, "Codex now uses Keypool");
-  assert_contains (out, "Model: mock/chat\n");
+  kp_test_assert_contains (out, "Codex now uses Keypool");
+  kp_test_assert_contains (out, "Model: mock/chat\n");
   token = codex_token (path);
   g_assert_nonnull (token);
   g_assert_cmpstr (token, !=, main_token);
   g_assert_null (strstr (fixture->all_output->str, token));
   g_assert_true (g_file_get_contents (path, &first, NULL, NULL));
-  assert_contains (first, "model = \"mock/chat\"\nmodel_provider = \"keypool\"\n");
-  assert_contains (first, fixture->daemon_url);
+  kp_test_assert_contains (first, "model = \"mock/chat\"\nmodel_provider = \"keypool\"\n");
+  kp_test_assert_contains (first, fixture->daemon_url);
 
   g_assert_cmpuint (chat (fixture, session, token, "mock/chat"), ==, 200);
   g_assert_cmpstr (stats->last_auth, ==, "Bearer " LIVE_KEY);
@@ -1107,18 +1002,18 @@ test_connect (Fixture       *fixture,
   /* The list shows it connected. */
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "connect", NULL), ==, 0);
-  assert_contains (out, "connected   mock/chat");
+  kp_test_assert_contains (out, "connected   mock/chat");
 
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "connect", "codex", "--model", "mock/chat", NULL),
                    ==, 0);
-  assert_contains (out, "already uses Keypool");
+  kp_test_assert_contains (out, "already uses Keypool");
   g_assert_true (g_file_get_contents (path, &second, NULL, NULL));
   g_assert_cmpstr (first, ==, second);
 
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "disconnect", "codex", NULL), ==, 0);
-  assert_contains (out, "as it was before Keypool");
+  kp_test_assert_contains (out, "as it was before Keypool");
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
   g_assert_cmpuint (chat (fixture, session, token, "mock/chat"), ==, 401);
 
@@ -1127,16 +1022,16 @@ test_connect (Fixture       *fixture,
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "connect", "codex", "--model", "mock/chat", NULL),
                    ==, 1);
-  assert_contains (err, "cannot edit");
-  assert_contains (err, "line 2");
-  assert_contains (out, "[model_providers.keypool]");
+  kp_test_assert_contains (err, "cannot edit");
+  kp_test_assert_contains (err, "line 2");
+  kp_test_assert_contains (out, "[model_providers.keypool]");
   g_clear_pointer (&second, g_free);
   g_assert_true (g_file_get_contents (path, &second, NULL, NULL));
   g_assert_cmpstr (second, ==, bad);
 
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "connect", "cursor", NULL), ==, 1);
-  assert_contains (err, "claude-code, codex, gemini-cli, continue, aider, opencode");
+  kp_test_assert_contains (err, "claude-code, codex, gemini-cli, continue, aider, opencode");
   g_free (stop_daemon (fixture));
 }
 
@@ -1171,7 +1066,7 @@ test_spend_subscription (Fixture       *fixture,
                          gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(KpLedger) ledger = kp_ledger_open (fixture->db, &error);
+  g_autoptr(KpLedger) ledger = kp_ledger_open (fixture->place.db, &error);
   g_autofree char *out = NULL;
   g_autofree char *kiro_line = NULL;
   g_autofree char *mock_line = NULL;
@@ -1192,25 +1087,25 @@ test_spend_subscription (Fixture       *fixture,
       kiro_line = g_strdup (lines[i]);
     else if (g_str_has_prefix (lines[i], "mock "))
       mock_line = g_strdup (lines[i]);
-  assert_contains (kiro_line, "subscription (2 requests)");
-  assert_contains (kiro_line, "41.3");
+  kp_test_assert_contains (kiro_line, "subscription (2 requests)");
+  kp_test_assert_contains (kiro_line, "41.3");
   g_assert_null (strstr (kiro_line, "$"));
-  assert_contains (mock_line, "$0.000021");
-  assert_contains (out, "subscription (1 request)");
+  kp_test_assert_contains (mock_line, "$0.000021");
+  kp_test_assert_contains (out, "subscription (1 request)");
   /* The total is the money; the subscriptions and credits are told apart. */
-  assert_contains (out, "TOTAL");
-  assert_contains (out, "$0.000021 + subscription (3 requests)");
-  assert_contains (out, "3 requests went to subscriptions: no spend.");
-  assert_contains (out, "41.3 credits");
+  kp_test_assert_contains (out, "TOTAL");
+  kp_test_assert_contains (out, "$0.000021 + subscription (3 requests)");
+  kp_test_assert_contains (out, "3 requests went to subscriptions: no spend.");
+  kp_test_assert_contains (out, "41.3 credits");
   g_assert_null (strstr (out, "$0.000000"));
 
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "requests", "--last", "10", NULL), ==, 0);
   g_test_message ("%s", out);
-  assert_contains (out, "subscription");
-  assert_contains (out, "$0.000021 computed");
+  kp_test_assert_contains (out, "subscription");
+  kp_test_assert_contains (out, "$0.000021 computed");
   /* Estimated token counts are marked. */
-  assert_contains (out, "~25000");
+  kp_test_assert_contains (out, "~25000");
   g_assert_null (strstr (out, "$0.000000"));
 }
 

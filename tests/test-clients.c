@@ -37,11 +37,7 @@ typedef struct
 typedef struct
 {
   KpMockUpstream *mock;
-  char           *root;
-  char           *providers;
-  char           *config;
-  char           *data;
-  char           *db;
+  KpTestPlace     place;
   GString        *output;      /* what keypool printed, after the tokens were shown */
   GSubprocess    *daemon;
   char           *daemon_url;
@@ -147,28 +143,21 @@ fixture_setup (Fixture       *fixture,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *mock_json = NULL;
-  g_autofree char *path = NULL;
 
   fixture->mock = kp_mock_upstream_new (&error);
   g_assert_no_error (error);
-  fixture->root = g_dir_make_tmp ("keypool-clients-XXXXXX", NULL);
-  fixture->providers = g_build_filename (fixture->root, "providers", NULL);
-  fixture->config = g_build_filename (fixture->root, "config", NULL);
-  fixture->data = g_build_filename (fixture->root, "data", NULL);
-  fixture->db = g_build_filename (fixture->data, "keypool.db", NULL);
+  kp_test_place_init (&fixture->place, "clients");
   fixture->output = g_string_new (NULL);
   fixture->daemon_err = g_string_new (NULL);
   fixture->notifications = g_array_new (FALSE, TRUE, sizeof (Notification));
   g_array_set_clear_func (fixture->notifications, notification_clear);
-  g_mkdir (fixture->providers, 0700);
 
   mock_json = g_strdup_printf (
     "{\"schema\":1,\"id\":\"mock\",\"name\":\"Mock\",\"base_url\":\"%s\",\"env\":[\"MOCK_API_KEY\"],"
     "\"models\":[{\"id\":\"mock/chat\",\"upstream_id\":\"mock-chat\",\"input\":1,\"output\":2},"
     "{\"id\":\"mock/free\",\"upstream_id\":\"mock-chat\",\"input\":0,\"output\":0}]}",
     kp_mock_upstream_get_url (fixture->mock));
-  path = g_build_filename (fixture->providers, "mock.json", NULL);
-  g_assert_true (g_file_set_contents (path, mock_json, -1, NULL));
+  kp_test_place_write_provider (&fixture->place, "mock", mock_json);
 }
 
 static void
@@ -189,30 +178,20 @@ fixture_teardown (Fixture       *fixture,
   g_clear_object (&fixture->bus);
 
   g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
-  kp_test_remove_tree (fixture->root);
+  kp_test_place_clear (&fixture->place);
   g_string_free (fixture->output, TRUE);
   g_string_free (fixture->daemon_err, TRUE);
   g_clear_pointer (&fixture->notifications, g_array_unref);
   g_free (fixture->daemon_url);
-  g_free (fixture->root);
-  g_free (fixture->providers);
-  g_free (fixture->config);
-  g_free (fixture->data);
-  g_free (fixture->db);
 }
 
 static GSubprocessLauncher *
 new_launcher (Fixture          *fixture,
               GSubprocessFlags  flags)
 {
-  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
+  GSubprocessLauncher *launcher = kp_test_place_launcher (&fixture->place, flags);
 
-  g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", fixture->providers, TRUE);
-  g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", fixture->config, TRUE);
-  g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", fixture->data, TRUE);
   g_subprocess_launcher_unsetenv (launcher, "G_MESSAGES_DEBUG");
-  g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_TOKEN");
-  g_subprocess_launcher_unsetenv (launcher, "KEYPOOL_PORT");
   g_subprocess_launcher_setenv (launcher, "MOCK_API_KEY", MOCK_KEY, TRUE);
   return launcher;
 }
@@ -229,19 +208,16 @@ run_cli (Fixture     *fixture,
          ...)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GPtrArray) argv = NULL;
   g_autofree char *got_out = NULL;
   g_autofree char *got_err = NULL;
   va_list args;
   int status;
 
-  va_start (args, err);
-  argv = kp_test_keypool_argv (args);
-  va_end (args);
-
   launcher = new_launcher (fixture, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                     G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  status = kp_test_run (launcher, (const char * const *)argv->pdata, "", &got_out, &got_err);
+  va_start (args, err);
+  status = kp_test_run_keypool (launcher, NULL, &got_out, &got_err, args);
+  va_end (args);
 
   if (!secret)
     {
@@ -253,14 +229,6 @@ run_cli (Fixture     *fixture,
   if (err != NULL)
     *err = g_steal_pointer (&got_err);
   return status;
-}
-
-static void
-assert_contains (const char *haystack,
-                 const char *needle)
-{
-  if (haystack == NULL || strstr (haystack, needle) == NULL)
-    g_error ("“%s” does not contain “%s”", haystack ? haystack : "(null)", needle);
 }
 
 /* The daemon's output is read as it comes, so that its log never fills the
@@ -339,32 +307,6 @@ stop_daemon (Fixture *fixture)
   g_clear_object (&fixture->daemon_out);
 }
 
-typedef struct
-{
-  guint    status;
-  GBytes  *body;
-  gboolean done;
-} Reply;
-
-static void
-on_reply (GObject      *object,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  Reply *reply = user_data;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (object), result);
-
-  reply->body = soup_session_send_and_read_finish (SOUP_SESSION (object), result, NULL);
-  reply->status = reply->body ? soup_message_get_status (msg) : 0;
-  reply->done = TRUE;
-}
-
-static gboolean
-replied (gpointer data)
-{
-  return ((Reply *)data)->done;
-}
-
 /* One chat with @token; returns the status, and the body in @body. */
 static guint
 chat (Fixture     *fixture,
@@ -374,22 +316,12 @@ chat (Fixture     *fixture,
 {
   g_autoptr(SoupSession) session = soup_session_new ();
   g_autofree char *url = g_strconcat (fixture->daemon_url, "/chat/completions", NULL);
-  g_autofree char *auth = g_strconcat ("Bearer ", token, NULL);
-  g_autofree char *json = g_strdup_printf ("{\"model\":\"%s\",\"messages\":[{\"role\":\"user\","
-                                           "\"content\":\"hi\"}]}", model);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) bytes = g_bytes_new (json, strlen (json));
-  Reply reply = { 0 };
+  g_auto(KpTestResponse) response = { 0 };
 
-  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, on_reply, &reply);
-  g_assert_true (kp_test_spin_until (replied, &reply, 20000));
+  kp_test_chat (session, url, token, model, &response);
   if (body != NULL)
-    *body = reply.body ? g_strndup (g_bytes_get_data (reply.body, NULL), g_bytes_get_size (reply.body))
-                       : NULL;
-  g_clear_pointer (&reply.body, g_bytes_unref);
-  return reply.status;
+    *body = g_steal_pointer (&response.body);
+  return response.status;
 }
 
 /* Makes a client and returns its token, shown this once. */
@@ -404,20 +336,8 @@ add_client (Fixture    *fixture,
   g_strstrip (token);
   g_assert_true (g_str_has_prefix (token, "kp-"));
   g_assert_cmpuint (strlen (token), >=, 32);
-  assert_contains (err, "shown once");
+  kp_test_assert_contains (err, "shown once");
   return token;
-}
-
-static gboolean
-file_contains (const char *path,
-               const char *needle)
-{
-  g_autofree char *contents = NULL;
-  gsize len = 0;
-
-  if (!g_file_get_contents (path, &contents, &len, NULL))
-    return FALSE;
-  return memmem (contents, len, needle, strlen (needle)) != NULL;
 }
 
 /* No file Keypool wrote holds @secret. */
@@ -436,7 +356,7 @@ assert_not_on_disk (const char *dir,
 
       if (g_file_test (path, G_FILE_TEST_IS_DIR))
         assert_not_on_disk (path, secret);
-      else if (file_contains (path, secret))
+      else if (kp_test_file_contains (path, secret))
         g_error ("%s holds a client token", name);
     }
 }
@@ -449,7 +369,8 @@ query_text (Fixture    *fixture,
   sqlite3_stmt *stmt = NULL;
   GString *text = g_string_new (NULL);
 
-  g_assert_cmpint (sqlite3_open_v2 (fixture->db, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_open_v2 (fixture->place.db, &db, SQLITE_OPEN_READONLY, NULL), ==,
+                   SQLITE_OK);
   g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
   while (sqlite3_step (stmt) == SQLITE_ROW)
     {
@@ -460,21 +381,6 @@ query_text (Fixture    *fixture,
   sqlite3_finalize (stmt);
   sqlite3_close (db);
   return g_string_free (text, FALSE);
-}
-
-static GHashTable *
-keyring_secrets (void)
-{
-  g_autoptr(KpVault) vault = kp_vault_new ();
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  GHashTable *secrets;
-
-  kp_vault_load_async (vault, NULL, kp_test_store_result, &result);
-  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 20000));
-  secrets = kp_vault_load_finish (vault, result, &error);
-  g_assert_no_error (error);
-  return secrets;
 }
 
 /* Tests ---------------------------------------------------------------------- */
@@ -502,10 +408,10 @@ test_client_tokens (Fixture       *fixture,
   cursor = add_client (fixture, "Cursor");
   g_assert_cmpstr (claude, !=, cursor);
   g_assert_cmpint (run_cli (fixture, FALSE, NULL, &err, "clients", "add", "Claude Code", NULL), ==, 1);
-  assert_contains (err, "already");
+  kp_test_assert_contains (err, "already");
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (run_cli (fixture, FALSE, NULL, &err, "clients", "add", "other", NULL), ==, 1);
-  assert_contains (err, "main access token");
+  kp_test_assert_contains (err, "main access token");
   g_clear_pointer (&err, g_free);
 
   g_assert_cmpuint (chat (fixture, claude, "mock/chat", NULL), ==, 200);
@@ -533,15 +439,15 @@ test_client_tokens (Fixture       *fixture,
 
     g_assert_cmpuint (g_strv_length (lines), ==, 3);  /* the header, one row, "" */
   }
-  assert_contains (out, "Cursor");
+  kp_test_assert_contains (out, "Cursor");
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (fixture, FALSE, NULL, &err, "requests", "--client", "Nobody", NULL), ==, 1);
-  assert_contains (err, "no client named");
+  kp_test_assert_contains (err, "no client named");
   g_clear_pointer (&err, g_free);
 
   g_assert_cmpint (run_cli (fixture, FALSE, &out, NULL, "clients", "list", NULL), ==, 0);
-  assert_contains (out, "Claude Code");
-  assert_contains (out, "in use");
+  kp_test_assert_contains (out, "Claude Code");
+  kp_test_assert_contains (out, "in use");
   g_clear_pointer (&out, g_free);
 
   /* Removed: refused at once, while the other goes on. */
@@ -558,7 +464,7 @@ test_client_tokens (Fixture       *fixture,
   g_clear_pointer (&out, g_free);
 
   {
-    g_autoptr(GHashTable) secrets = keyring_secrets ();
+    g_autoptr(GHashTable) secrets = kp_test_keyring_secrets ();
 
     g_assert_cmpstr (g_hash_table_lookup (secrets, "keypool-client:client-1"), ==, claude);
     g_assert_null (g_hash_table_lookup (secrets, "keypool-client:client-2"));
@@ -572,14 +478,14 @@ test_client_tokens (Fixture       *fixture,
   stop_daemon (fixture);
 
   /* Never on disk, in a log or in what keypool printed after showing it. */
-  assert_not_on_disk (fixture->root, claude);
-  assert_not_on_disk (fixture->root, cursor);
+  assert_not_on_disk (fixture->place.root, claude);
+  assert_not_on_disk (fixture->place.root, cursor);
   g_assert_null (strstr (fixture->daemon_err->str, claude));
   g_assert_null (strstr (fixture->daemon_err->str, cursor));
   g_assert_null (strstr (fixture->output->str, claude));
   g_assert_null (strstr (fixture->output->str, cursor));
   /* The log is there to be searched: it says what the daemon did. */
-  assert_contains (fixture->daemon_err->str, "mock/chat");
+  kp_test_assert_contains (fixture->daemon_err->str, "mock/chat");
 }
 
 static gboolean
@@ -623,7 +529,7 @@ test_budget_notifications (Fixture       *fixture,
   /* $0.0002: 8 answers are 84 %, 9 are 94.5 %, 10 are 105 %. */
   g_assert_cmpint (run_cli (fixture, FALSE, &out, NULL, "budget", "set", "daily", "0.0002",
                             "--client", "aider", "--action", "refuse", NULL), ==, 0);
-  assert_contains (out, "daily budget for aider");
+  kp_test_assert_contains (out, "daily budget for aider");
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (fixture, FALSE, NULL, NULL, "budget", "set", "daily", "x", NULL), ==, 1);
 
@@ -634,32 +540,32 @@ test_budget_notifications (Fixture       *fixture,
   g_assert_cmpuint (chat (fixture, aider, "mock/chat", NULL), ==, 200);
   wait_notifications (fixture, 1);
   notification = &g_array_index (fixture->notifications, Notification, 0);
-  assert_contains (notification->summary, "80 % of the daily budget for aider");
-  assert_contains (notification->body, "$0.000168 of $0.000200");
-  assert_contains (notification->actions, "default");
-  assert_contains (notification->actions, "Show Spend");
+  kp_test_assert_contains (notification->summary, "80 % of the daily budget for aider");
+  kp_test_assert_contains (notification->body, "$0.000168 of $0.000200");
+  kp_test_assert_contains (notification->actions, "default");
+  kp_test_assert_contains (notification->actions, "Show Spend");
 
   g_assert_cmpuint (chat (fixture, aider, "mock/chat", NULL), ==, 200);
   g_assert_cmpuint (chat (fixture, aider, "mock/chat", NULL), ==, 200);
   wait_notifications (fixture, 2);
   /* The second is the budget spent, not the 80 % again. */
   notification = &g_array_index (fixture->notifications, Notification, 1);
-  assert_contains (notification->summary, "The daily budget for aider is spent");
+  kp_test_assert_contains (notification->summary, "The daily budget for aider is spent");
 
   g_assert_cmpuint (chat (fixture, aider, "mock/chat", &body), ==, 429);
-  assert_contains (body, "budget_exceeded");
-  assert_contains (body, "the daily budget for aider ($0.000200)");
-  assert_contains (body, "$0.000210 so far");
-  assert_contains (body, "resets at ");
+  kp_test_assert_contains (body, "budget_exceeded");
+  kp_test_assert_contains (body, "the daily budget for aider ($0.000200)");
+  kp_test_assert_contains (body, "$0.000210 so far");
+  kp_test_assert_contains (body, "resets at ");
   g_clear_pointer (&body, g_free);
   g_assert_cmpuint (chat (fixture, aider, "mock/free", NULL), ==, 200);
   /* Another client's requests are not billed against it. */
   g_assert_cmpuint (chat (fixture, main_token, "mock/chat", NULL), ==, 200);
 
   g_assert_cmpint (run_cli (fixture, FALSE, &out, NULL, "budget", "list", NULL), ==, 0);
-  assert_contains (out, "daily budget for aider");
-  assert_contains (out, "$0.000210");
-  assert_contains (out, "refuse");
+  kp_test_assert_contains (out, "daily budget for aider");
+  kp_test_assert_contains (out, "$0.000210");
+  kp_test_assert_contains (out, "refuse");
   g_clear_pointer (&out, g_free);
 
   g_assert_cmpint (run_cli (fixture, FALSE, NULL, NULL, "budget", "set", "daily", "0.0002",
@@ -668,7 +574,7 @@ test_budget_notifications (Fixture       *fixture,
   g_assert_cmpint (run_cli (fixture, FALSE, NULL, NULL, "budget", "clear", "daily", "--client",
                             "aider", NULL), ==, 0);
   g_assert_cmpint (run_cli (fixture, FALSE, &out, NULL, "budget", "list", NULL), ==, 0);
-  assert_contains (out, "No budgets");
+  kp_test_assert_contains (out, "No budgets");
 
   stop_daemon (fixture);
   g_assert_cmpuint (fixture->notifications->len, ==, 2);

@@ -30,10 +30,7 @@
 typedef struct
 {
   KpMockUpstream *mock;
-  KpGateway      *gateway;
-  SoupSession    *client;
-  KpTestPlace     place;
-  char           *base;
+  KpTestRig       rig;
 } Fixture;
 
 #define GEM(id, upstream) \
@@ -50,8 +47,7 @@ fixture_setup (Fixture       *fixture,
 
   fixture->mock = kp_mock_upstream_new (&error);
   g_assert_no_error (error);
-  kp_test_place_init (&fixture->place, "gemini");
-  fixture->client = soup_session_new ();
+  kp_test_rig_init (&fixture->rig, "gemini");
   root = g_strdup_printf ("http://127.0.0.1:%u", kp_mock_upstream_get_port (fixture->mock));
 
   /* "shared/…" is cheaper on gem, so gem is tried first. */
@@ -75,22 +71,20 @@ fixture_setup (Fixture       *fixture,
     "{\"id\":\"shared/down\",\"upstream_id\":\"mock-chat\",\"input\":5,\"output\":5},"
     "{\"id\":\"shared/event\",\"upstream_id\":\"mock-chat\",\"input\":5,\"output\":5}]}",
     kp_mock_upstream_get_url (fixture->mock));
-  kp_test_place_write_provider (&fixture->place, "gem", gem);
-  kp_test_place_write_provider (&fixture->place, "oai", oai);
-  kp_test_place_setenv (&fixture->place, "KP_GEMINI_GEM", GEM_KEY);
-  kp_test_place_setenv (&fixture->place, "KP_GEMINI_OAI", OAI_KEY);
+  kp_test_place_write_provider (&fixture->rig.place, "gem", gem);
+  kp_test_place_write_provider (&fixture->rig.place, "oai", oai);
+  kp_test_place_setenv (&fixture->rig.place, "KP_GEMINI_GEM", GEM_KEY);
+  kp_test_place_setenv (&fixture->rig.place, "KP_GEMINI_OAI", OAI_KEY);
 
-  fixture->gateway = kp_test_gateway_serve (&fixture->place, TOKEN, &fixture->base);
+  kp_test_rig_serve (&fixture->rig, TOKEN);
 }
 
 static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  kp_test_gateway_clear_with_client (&fixture->gateway, &fixture->client);
+  kp_test_rig_clear (&fixture->rig);
   g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
-  kp_test_place_clear (&fixture->place);
-  g_free (fixture->base);
 }
 
 /* @header names how the token goes: "Authorization", "x-goog-api-key", or
@@ -104,21 +98,10 @@ send (Fixture        *fixture,
       const char     *header,
       KpTestResponse *response)
 {
-  g_autofree char *url = g_strconcat (fixture->base, path, NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
-  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
+  g_autofree char *url = g_strconcat (fixture->rig.base, path, NULL);
+  const char *value = g_strcmp0 (header, "Authorization") == 0 ? "Bearer " TOKEN : TOKEN;
 
-  if (g_strcmp0 (header, "Authorization") == 0)
-    soup_message_headers_replace (headers, header, "Bearer " TOKEN);
-  else if (header != NULL)
-    soup_message_headers_replace (headers, header, TOKEN);
-  if (body != NULL)
-    {
-      g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-
-      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-    }
-  kp_test_send (fixture->client, msg, 15000, response);
+  kp_test_request (fixture->rig.client, method, url, body, response, header, value, NULL);
 }
 
 static JsonNode *
@@ -164,7 +147,7 @@ static KpRequestRow *
 last_row (Fixture *fixture)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->gateway), 1,
+  g_autoptr(GPtrArray) rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->rig.gateway), 1,
                                                          &error);
 
   g_assert_no_error (error);
@@ -425,10 +408,11 @@ test_failures (Fixture       *fixture,
                        "oai");
       row = last_row (fixture);
       g_assert_cmpint (row->attempts, ==, 2);
-      g_assert_cmpint (kp_test_credential_state (fixture->gateway, GEM_KEY), ==, cases[i].state);
+      g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, GEM_KEY), ==,
+                       cases[i].state);
       if (cases[i].state == KP_CREDENTIAL_COOLING)
         {
-          gint64 until = kp_credential_get_state_until (kp_test_credential (fixture->gateway, GEM_KEY));
+          gint64 until = kp_credential_get_state_until (kp_test_credential (fixture->rig.gateway, GEM_KEY));
           gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
           /* RetryInfo's 3 s. */
@@ -436,9 +420,9 @@ test_failures (Fixture       *fixture,
           g_assert_cmpint (until, <=, now + 5);
         }
 
-      credentials = kp_gateway_get_credentials (fixture->gateway);
+      credentials = kp_gateway_get_credentials (fixture->rig.gateway);
       for (guint j = 0; j < credentials->len; j++)
-        g_assert_true (kp_gateway_reset_key (fixture->gateway,
+        g_assert_true (kp_gateway_reset_key (fixture->rig.gateway,
                                              kp_credential_get_id (g_ptr_array_index (credentials, j)),
                                              NULL));
     }

@@ -35,16 +35,6 @@ typedef struct
 } Fixture;
 
 static void
-reply (SoupServerMessage *msg,
-       guint              status,
-       const char        *json)
-{
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, json,
-                                    strlen (json));
-}
-
-static void
 handler (SoupServer        *server,
          SoupServerMessage *msg,
          const char        *path,
@@ -62,7 +52,7 @@ handler (SoupServer        *server,
   if (!json_parser_load_from_data (parser, body->data, body->length, NULL) ||
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
-      reply (msg, 400, "{\"message\":\"not JSON\"}");
+      kp_test_reply_json (msg, 400, "{\"message\":\"not JSON\"}");
       return;
     }
   request = json_node_get_object (json_parser_get_root (parser));
@@ -72,10 +62,11 @@ handler (SoupServer        *server,
     {
       fixture->social++;
       if (g_str_equal (refresh, "social-refresh-1") || g_str_equal (refresh, "social-rotated"))
-        reply (msg, 200, "{\"accessToken\":\"social-access-2\",\"refreshToken\":\"social-refresh-2\","
-                         "\"expiresIn\":3600,\"profileArn\":\"" ARN "\"}");
+        kp_test_reply_json (msg, 200, "{\"accessToken\":\"social-access-2\","
+                                      "\"refreshToken\":\"social-refresh-2\","
+                                      "\"expiresIn\":3600,\"profileArn\":\"" ARN "\"}");
       else
-        reply (msg, 401, "{\"message\":\"Invalid refresh token\"}");
+        kp_test_reply_json (msg, 401, "{\"message\":\"Invalid refresh token\"}");
     }
   else if (g_str_equal (path, "/token"))
     {
@@ -86,15 +77,16 @@ handler (SoupServer        *server,
                      "idc-secret") != 0 ||
           g_strcmp0 (json_object_get_string_member_with_default (request, "grantType", ""),
                      "refresh_token") != 0)
-        reply (msg, 400, "{\"error\":\"invalid_client\"}");
+        kp_test_reply_json (msg, 400, "{\"error\":\"invalid_client\"}");
       else if (g_str_equal (refresh, "idc-refresh-1"))
         /* No new refresh token: the old one stays. */
-        reply (msg, 200, "{\"accessToken\":\"idc-access-2\",\"expiresIn\":28800,\"tokenType\":\"Bearer\"}");
+        kp_test_reply_json (msg, 200, "{\"accessToken\":\"idc-access-2\",\"expiresIn\":28800,"
+                                      "\"tokenType\":\"Bearer\"}");
       else
-        reply (msg, 400, "{\"error\":\"invalid_grant\"}");
+        kp_test_reply_json (msg, 400, "{\"error\":\"invalid_grant\"}");
     }
   else
-    reply (msg, 404, "{}");
+    kp_test_reply_json (msg, 404, "{}");
 }
 
 static void
@@ -102,15 +94,8 @@ fixture_setup (Fixture       *fixture,
                gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  GSList *uris;
 
-  fixture->server = soup_server_new (NULL, NULL);
-  soup_server_add_handler (fixture->server, NULL, handler, fixture, NULL);
-  soup_server_listen_local (fixture->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  uris = soup_server_get_uris (fixture->server);
-  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", g_uri_get_port (uris->data));
-  g_slist_free_full (uris, (GDestroyNotify)g_uri_unref);
+  fixture->server = kp_test_server_new (handler, fixture, &fixture->base);
   fixture->dir = g_dir_make_tmp ("keypool-kiro-login-XXXXXX", &error);
   g_assert_no_error (error);
 }

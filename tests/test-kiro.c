@@ -30,53 +30,15 @@
 #define TOKEN "kp-kiro-token-0123456789"
 #define KIRO_KEY "kiro-access-token-0001"
 
-static char *
-load_text (const char *name)
-{
-  g_autofree char *path = g_build_filename (g_getenv ("KEYPOOL_FIXTURES_DIR"), "kiro", name, NULL);
-  g_autoptr(GError) error = NULL;
-  char *text = NULL;
-
-  g_file_get_contents (path, &text, NULL, &error);
-  g_assert_no_error (error);
-  return text;
-}
-
-static JsonNode *
-parse (const char *text)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
-
-  json_parser_load_from_data (parser, text, -1, &error);
-  g_assert_no_error (error);
-  return json_node_copy (json_parser_get_root (parser));
-}
-
-static void
-assert_json_equal (JsonNode   *actual,
-                   JsonNode   *expected,
-                   const char *what)
-{
-  if (!json_node_equal (actual, expected))
-    {
-      g_autofree char *a = json_to_string (actual, TRUE);
-      g_autofree char *e = json_to_string (expected, TRUE);
-
-      g_printerr ("%s differs.\nGot:\n%s\nExpected:\n%s\n", what, a, e);
-      g_assert_not_reached ();
-    }
-}
-
 /* Requests ----------------------------------------------------------------- */
 
 static void
 test_request_tricky (void)
 {
-  g_autofree char *input = load_text ("request-tricky.json");
-  g_autofree char *expected_text = load_text ("request-tricky.kiro.json");
-  g_autoptr(JsonNode) request = parse (input);
-  g_autoptr(JsonNode) expected = parse (expected_text);
+  g_autofree char *input = kp_test_load_text ("kiro", "request-tricky.json", NULL);
+  g_autofree char *expected_text = kp_test_load_text ("kiro", "request-tricky.kiro.json", NULL);
+  g_autoptr(JsonNode) request = kp_test_parse_json (input, -1);
+  g_autoptr(JsonNode) expected = kp_test_parse_json (expected_text, -1);
   g_autoptr(JsonNode) built = NULL;
   g_autoptr(GError) error = NULL;
   JsonObject *state;
@@ -90,7 +52,7 @@ test_request_tricky (void)
   id = json_object_get_string_member (state, "conversationId");
   g_assert_true (g_uuid_string_is_valid (id));
   json_object_set_string_member (state, "conversationId", "(fixed)");
-  assert_json_equal (built, expected, "Kiro's request");
+  kp_test_assert_json_equal (built, expected, "Kiro's request");
 }
 
 /* The same conversation from an Anthropic client, through the hub. */
@@ -118,7 +80,7 @@ test_request_from_anthropic (void)
   built = kp_wire_build_upstream (req, &kp_wire_kiro, &target, &error);
   g_assert_no_error (error);
   g_assert_null (target.uri);
-  node = parse (g_bytes_get_data (built, NULL));
+  node = kp_test_parse_json (g_bytes_get_data (built, NULL), -1);
   state = json_object_get_object_member (json_node_get_object (node), "conversationState");
   history = json_to_string (json_object_get_member (state, "history"), FALSE);
 
@@ -156,7 +118,7 @@ test_request_edges (void)
   json = g_strdup_printf ("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
                           "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
                           "\"description\":\"%s\"}}]}", long_description->str);
-  request = parse (json);
+  request = kp_test_parse_json (json, -1);
   built = kp_kiro_request_from_openai (json_node_get_object (request), "auto", NULL, &error);
   g_assert_no_error (error);
   spec = json_object_get_object_member (
@@ -179,8 +141,10 @@ test_request_edges (void)
   g_clear_pointer (&request, json_node_unref);
 
   /* tool_choice none: no tools at all. */
-  request = parse ("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tool_choice\":\"none\","
-                   "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}");
+  request = kp_test_parse_json ("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                                "\"tool_choice\":\"none\","
+                                "\"tools\":[{\"type\":\"function\","
+                                "\"function\":{\"name\":\"f\"}}]}", -1);
   built = kp_kiro_request_from_openai (json_node_get_object (request), "auto", NULL, &error);
   g_assert_no_error (error);
   {
@@ -193,16 +157,19 @@ test_request_edges (void)
   g_clear_pointer (&request, json_node_unref);
 
   /* An image Kiro cannot take, and a URL it cannot fetch. */
-  request = parse ("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
-                   "\"image_url\":{\"url\":\"https://example.com/a.png\"}}]}]}");
+  request = kp_test_parse_json ("{\"messages\":[{\"role\":\"user\",\"content\":["
+                                "{\"type\":\"image_url\","
+                                "\"image_url\":{\"url\":\"https://example.com/a.png\"}}]}]}", -1);
   built = kp_kiro_request_from_openai (json_node_get_object (request), "auto", NULL, &error);
   g_assert_null (built);
   g_assert_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_UNSUPPORTED);
   g_assert_nonnull (strstr (error->message, "data: URLs"));
   g_clear_error (&error);
   g_clear_pointer (&request, json_node_unref);
-  request = parse ("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
-                   "\"image_url\":{\"url\":\"data:image/tiff;base64,AAAA\"}}]}]}");
+  request = kp_test_parse_json ("{\"messages\":[{\"role\":\"user\",\"content\":["
+                                "{\"type\":\"image_url\","
+                                "\"image_url\":{\"url\":\"data:image/tiff;base64,AAAA\"}}]}]}",
+                                -1);
   built = kp_kiro_request_from_openai (json_node_get_object (request), "auto", NULL, &error);
   g_assert_null (built);
   g_assert_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_UNSUPPORTED);
@@ -210,7 +177,7 @@ test_request_edges (void)
   g_clear_pointer (&request, json_node_unref);
 
   /* A tool message that names nothing. */
-  request = parse ("{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}");
+  request = kp_test_parse_json ("{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", -1);
   built = kp_kiro_request_from_openai (json_node_get_object (request), "auto", NULL, &error);
   g_assert_null (built);
   g_assert_error (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID);
@@ -424,7 +391,7 @@ read_stream (const KpWire *client,
       offset += used;
       if (!event.has_data || g_str_equal (event.data->str, "[DONE]"))
         continue;
-      node = parse (event.data->str);
+      node = kp_test_parse_json (event.data->str, -1);
       if (client == &kp_wire_anthropic)
         read_anthropic (read, json_node_get_object (node), block_tools);
       else
@@ -679,11 +646,8 @@ test_classify (void)
 
 typedef struct
 {
-  KpMockKiro  *mock;
-  KpGateway   *gateway;
-  SoupSession *client;
-  KpTestPlace  place;
-  char        *base;
+  KpMockKiro *mock;
+  KpTestRig   rig;
 } Fixture;
 
 #define MODEL(id, upstream) \
@@ -699,8 +663,7 @@ fixture_setup (Fixture       *fixture,
 
   fixture->mock = kp_mock_kiro_new (&error);
   g_assert_no_error (error);
-  kp_test_place_init (&fixture->place, "kiro");
-  fixture->client = soup_session_new ();
+  kp_test_rig_init (&fixture->rig, "kiro");
 
   provider = g_strdup_printf (
     "{\"id\":\"kiro\",\"name\":\"Kiro\",\"dialect\":\"kiro\",\"base_url\":\"%s\","
@@ -712,20 +675,18 @@ fixture_setup (Fixture       *fixture,
     MODEL ("banned", "kiro-banned") "," MODEL ("quota", "kiro-quota") ","
     MODEL ("malformed", "kiro-malformed") "," MODEL ("bearer", "kiro-bearer") "]}",
     kp_mock_kiro_get_url (fixture->mock));
-  kp_test_place_write_provider (&fixture->place, "kiro", provider);
-  kp_test_place_setenv (&fixture->place, "KP_KIRO_TEST_TOKEN", KIRO_KEY);
+  kp_test_place_write_provider (&fixture->rig.place, "kiro", provider);
+  kp_test_place_setenv (&fixture->rig.place, "KP_KIRO_TEST_TOKEN", KIRO_KEY);
 
-  fixture->gateway = kp_test_gateway_serve (&fixture->place, TOKEN, &fixture->base);
+  kp_test_rig_serve (&fixture->rig, TOKEN);
 }
 
 static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  kp_test_gateway_clear_with_client (&fixture->gateway, &fixture->client);
+  kp_test_rig_clear (&fixture->rig);
   g_clear_pointer (&fixture->mock, kp_mock_kiro_free);
-  kp_test_place_clear (&fixture->place);
-  g_free (fixture->base);
 }
 
 static void
@@ -734,16 +695,10 @@ post (Fixture        *fixture,
       const char     *body,
       KpTestResponse *response)
 {
-  g_autofree char *url = g_strconcat (fixture->base, path, NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
-  g_autofree char *bearer = g_strconcat ("Bearer ", TOKEN, NULL);
+  g_autofree char *url = g_strconcat (fixture->rig.base, path, NULL);
 
-  soup_message_headers_replace (headers, "Authorization", bearer);
-  soup_message_headers_replace (headers, "anthropic-version", "2023-06-01");
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  kp_test_send (fixture->client, msg, 15000, response);
+  kp_test_request (fixture->rig.client, "POST", url, body, response,
+                   "Authorization", "Bearer " TOKEN, "anthropic-version", "2023-06-01", NULL);
 }
 
 static char *
@@ -762,7 +717,7 @@ last_row (Fixture *fixture)
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) rows = NULL;
 
-  rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->gateway), 1, &error);
+  rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->rig.gateway), 1, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (rows->len, ==, 1);
   return g_ptr_array_steal_index (rows, 0);
@@ -773,12 +728,12 @@ static void
 reset_key (Fixture *fixture)
 {
   g_autoptr(GError) error = NULL;
-  KpCredential *credential = kp_test_credential (fixture->gateway, KIRO_KEY);
+  KpCredential *credential = kp_test_credential (fixture->rig.gateway, KIRO_KEY);
 
-  g_assert_true (kp_gateway_reset_key (fixture->gateway, kp_credential_get_id (credential),
+  g_assert_true (kp_gateway_reset_key (fixture->rig.gateway, kp_credential_get_id (credential),
                                        &error));
   g_assert_no_error (error);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, KIRO_KEY), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, KIRO_KEY), ==, KP_CREDENTIAL_OK);
 }
 
 static void
@@ -803,7 +758,7 @@ test_relay_stream (Fixture       *fixture,
 
   /* What Kiro got: a conversationState, with our key. */
   g_assert_cmpstr (kp_mock_kiro_get_last_auth (fixture->mock), ==, "Bearer " KIRO_KEY);
-  sent = parse (kp_mock_kiro_get_last_body (fixture->mock));
+  sent = kp_test_parse_json (kp_mock_kiro_get_last_body (fixture->mock), -1);
   user = json_object_get_object_member (
     json_object_get_object_member (
       json_object_get_object_member (json_node_get_object (sent), "conversationState"),
@@ -861,7 +816,7 @@ test_relay_whole (Fixture       *fixture,
   g_assert_cmpuint (response.status, ==, 200);
   g_assert_cmpstr (soup_message_headers_get_content_type (response.headers, NULL), ==,
                    "application/json");
-  answer = parse (response.body);
+  answer = kp_test_parse_json (response.body, -1);
   text = json_to_string (answer, FALSE);
   g_assert_nonnull (strstr (text, "\"content\":\"Checking.\""));
   g_assert_nonnull (strstr (text, "\"finish_reason\":\"tool_calls\""));
@@ -986,7 +941,8 @@ test_relay_errors (Fixture       *fixture,
       g_assert_cmpuint (response.status, >=, 400);
       if (cases[i].status != 0)
         g_assert_cmpuint (response.status, ==, cases[i].status);
-      g_assert_cmpint (kp_test_credential_state (fixture->gateway, KIRO_KEY), ==, cases[i].state);
+      g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, KIRO_KEY), ==,
+                       cases[i].state);
     }
 }
 

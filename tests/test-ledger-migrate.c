@@ -296,40 +296,6 @@ assert_same_rows (Snapshot *before,
     }
 }
 
-static gint64
-query_int (const char *path,
-           const char *sql)
-{
-  sqlite3 *db = NULL;
-  sqlite3_stmt *stmt = NULL;
-  gint64 value = -1;
-
-  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
-  if (sqlite3_step (stmt) == SQLITE_ROW)
-    value = sqlite3_column_int64 (stmt, 0);
-  sqlite3_finalize (stmt);
-  sqlite3_close (db);
-  return value;
-}
-
-static char *
-query_text (const char *path,
-            const char *sql)
-{
-  sqlite3 *db = NULL;
-  sqlite3_stmt *stmt = NULL;
-  char *value = NULL;
-
-  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
-  if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0) != NULL)
-    value = g_strdup ((const char *)sqlite3_column_text (stmt, 0));
-  sqlite3_finalize (stmt);
-  sqlite3_close (db);
-  return value;
-}
-
 static void
 test_from_version_6 (void)
 {
@@ -347,8 +313,9 @@ test_from_version_6 (void)
   snapshot_take (&before, path, NULL);
   g_assert_cmpuint (before.rows[3]->len, ==, 20);  /* requests */
   g_assert_cmpuint (before.rows[4]->len, ==, 21);  /* attempts */
-  request_seq = query_int (path, "SELECT seq FROM sqlite_sequence WHERE name = 'requests'");
-  credential_seq = query_int (path, "SELECT seq FROM sqlite_sequence WHERE name = 'credentials'");
+  request_seq = kp_test_db_int (path, "SELECT seq FROM sqlite_sequence WHERE name = 'requests'");
+  credential_seq = kp_test_db_int (path,
+                                   "SELECT seq FROM sqlite_sequence WHERE name = 'credentials'");
   g_assert_cmpint (request_seq, ==, 21);
   g_assert_cmpint (credential_seq, ==, 6);
 
@@ -356,31 +323,33 @@ test_from_version_6 (void)
   g_assert_no_error (error);
   g_assert_nonnull (ledger);
   g_assert_null (kp_ledger_get_problem (ledger));
-  g_assert_cmpint (query_int (path, "PRAGMA user_version"), ==, 7);
+  g_assert_cmpint (kp_test_db_int (path, "PRAGMA user_version"), ==, 7);
 
   /* Every row and every version-6 column as it was, counters included. */
   snapshot_take (&after, path, &before);
   assert_same_rows (&before, &after);
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%_new'"),
+  g_assert_cmpint (kp_test_db_int (path,
+                                   "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%_new'"),
                    ==, 0);
 
   /* The new columns: nothing known of the old rows. */
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM requests WHERE credits IS NULL AND "
-                                    "tokens_estimated = 0"), ==, 20);
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM credentials WHERE user_url IS NULL"),
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM requests WHERE credits IS NULL AND "
+                                         "tokens_estimated = 0"), ==, 20);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM credentials WHERE user_url IS NULL"),
                    ==, 5);
 
   /* The indexes are back, as they were. */
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
-                                    "tbl_name = 'requests' AND name IN ('requests_by_time', "
-                                    "'requests_failed')"), ==, 2);
+  g_assert_cmpint (kp_test_db_int (path,
+                                   "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
+                                   "tbl_name = 'requests' AND name IN ('requests_by_time', "
+                                   "'requests_failed')"), ==, 2);
   {
-    g_autofree char *failed = query_text (path, "SELECT sql FROM sqlite_master WHERE name = "
-                                                "'requests_failed'");
+    g_autofree char *failed = kp_test_db_text (path, "SELECT sql FROM sqlite_master WHERE name = "
+                                                     "'requests_failed'");
 
     g_assert_nonnull (strstr (failed, "WHERE status >= 400 OR outcome = 'interrupted'"));
   }
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM pragma_foreign_key_check"), ==, 0);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM pragma_foreign_key_check"), ==, 0);
   g_assert_true (kp_ledger_check_integrity (ledger, &error));
   g_assert_no_error (error);
 
@@ -419,17 +388,17 @@ test_from_version_6 (void)
     g_assert_true (kp_ledger_add_request (ledger, &row, &attempt, 1, &error));
     g_assert_no_error (error);
   }
-  g_assert_cmpint (query_int (path, "SELECT id FROM requests WHERE request_id = 'kp-sub'"), ==,
+  g_assert_cmpint (kp_test_db_int (path, "SELECT id FROM requests WHERE request_id = 'kp-sub'"), ==,
                    request_seq + 1);
   g_assert_cmpint (kp_ledger_add_credential (ledger, "kiro", "", 1.0, "keyring", NULL, NULL,
                                              &error), ==, credential_seq + 1);
   g_assert_no_error (error);
 
   /* Foreign keys are on again: removing a request takes its attempts. */
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM attempts WHERE request = 3"), ==, 2);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM attempts WHERE request = 3"), ==, 2);
   g_assert_true (kp_ledger_exec (ledger, "DELETE FROM requests WHERE id = 3", "test", &error));
   g_assert_no_error (error);
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM attempts WHERE request = 3"), ==, 0);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM attempts WHERE request = 3"), ==, 0);
 
   snapshot_clear (&before);
   snapshot_clear (&after);
@@ -456,13 +425,14 @@ test_failed_migration (void)
   ledger = kp_ledger_open (path, &error);
   g_assert_null (ledger);
   g_assert_nonnull (error);
-  g_assert_cmpint (query_int (path, "PRAGMA user_version"), ==, 6);
+  g_assert_cmpint (kp_test_db_int (path, "PRAGMA user_version"), ==, 6);
   snapshot_take (&after, path, &before);
   assert_same_rows (&before, &after);
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM sqlite_master WHERE name = "
-                                    "'credentials_new'"), ==, 0);
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM pragma_table_info ('requests') WHERE "
-                                    "name = 'credits'"), ==, 0);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM sqlite_master WHERE name = "
+                                         "'credentials_new'"), ==, 0);
+  g_assert_cmpint (kp_test_db_int (path,
+                                   "SELECT COUNT(*) FROM pragma_table_info ('requests') WHERE "
+                                   "name = 'credits'"), ==, 0);
 
   snapshot_clear (&before);
   snapshot_clear (&after);

@@ -56,23 +56,6 @@ fixture_teardown (Fixture       *fixture,
   g_free (fixture->dir);
 }
 
-static gint64
-query_int (const char *path,
-           const char *sql)
-{
-  sqlite3 *db = NULL;
-  sqlite3_stmt *stmt = NULL;
-  gint64 value = -1;
-
-  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
-  if (sqlite3_step (stmt) == SQLITE_ROW)
-    value = sqlite3_column_int64 (stmt, 0);
-  sqlite3_finalize (stmt);
-  sqlite3_close (db);
-  return value;
-}
-
 static void
 test_schema (Fixture       *fixture,
              gconstpointer  data)
@@ -81,22 +64,24 @@ test_schema (Fixture       *fixture,
   g_autoptr(KpLedger) again = NULL;
   GStatBuf st;
 
-  g_assert_cmpint (query_int (fixture->path, "PRAGMA user_version"), ==, 7);
-  g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM pragma_table_info('requests') "
-                                             "WHERE name = 'client_address'"), ==, 1);
-  g_assert_cmpint (query_int (fixture->path,
-                              "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                              "('credentials', 'provider_settings', 'settings', 'requests', 'attempts', "
-                              "'catalog_models', 'provider_refresh', 'refusals')"),
+  g_assert_cmpint (kp_test_db_int (fixture->path, "PRAGMA user_version"), ==, 7);
+  g_assert_cmpint (kp_test_db_int (fixture->path,
+                                   "SELECT COUNT(*) FROM pragma_table_info('requests') "
+                                   "WHERE name = 'client_address'"), ==, 1);
+  g_assert_cmpint (kp_test_db_int (fixture->path,
+                                   "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+                                   "name IN ('credentials', 'provider_settings', 'settings', "
+                                   "'requests', 'attempts', 'catalog_models', 'provider_refresh', "
+                                   "'refusals')"),
                    ==, 8);
   /* Failed requests are found without reading every request. */
-  g_assert_cmpint (query_int (fixture->path,
-                              "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
-                              "name = 'requests_failed'"),
+  g_assert_cmpint (kp_test_db_int (fixture->path,
+                                   "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
+                                   "name = 'requests_failed'"),
                    ==, 1);
   /* WAL, and private to the user. */
-  g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM pragma_journal_mode "
-                                             "WHERE journal_mode = 'wal'"), ==, 1);
+  g_assert_cmpint (kp_test_db_int (fixture->path, "SELECT COUNT(*) FROM pragma_journal_mode "
+                                                  "WHERE journal_mode = 'wal'"), ==, 1);
   g_assert_cmpint (g_stat (fixture->path, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
 
@@ -115,7 +100,8 @@ test_schema (Fixture       *fixture,
   g_assert_true (kp_ledger_set_setting (again, "port", NULL, &error));
   g_assert_no_error (error);
   g_assert_null (kp_ledger_get_setting (again, "port"));
-  g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM settings WHERE key = 'port'"), ==, 0);
+  g_assert_cmpint (kp_test_db_int (fixture->path, "SELECT COUNT(*) FROM settings WHERE key = 'port'"),
+                   ==, 0);
   g_assert_true (kp_ledger_set_setting (again, "port", NULL, &error));
   g_assert_no_error (error);
 }
@@ -353,8 +339,9 @@ test_requests_and_spend (Fixture       *fixture,
   g_assert_cmpint (((KpRequestRow *)g_ptr_array_index (recent, 1))->ttfb_ms, ==, 5);
   g_assert_cmpstr (((KpRequestRow *)g_ptr_array_index (recent, 1))->client_address, ==,
                    "127.0.0.1");
-  g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM attempts"), ==, 10);
-  g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM attempts WHERE failure IS NULL"), ==, 5);
+  g_assert_cmpint (kp_test_db_int (fixture->path, "SELECT COUNT(*) FROM attempts"), ==, 10);
+  g_assert_cmpint (kp_test_db_int (fixture->path,
+                                   "SELECT COUNT(*) FROM attempts WHERE failure IS NULL"), ==, 5);
 
   by_provider = kp_ledger_spend (fixture->ledger, 0, KP_SPEND_BY_PROVIDER, &error);
   g_assert_no_error (error);
@@ -406,8 +393,8 @@ test_no_half_rows (Fixture       *fixture,
 
   g_assert_false (kp_ledger_add_request (fixture->ledger, &row, attempts, 2, &error));
   g_assert_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY);
-  g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM requests"), ==, 0);
-  g_assert_cmpint (query_int (fixture->path, "SELECT COUNT(*) FROM attempts"), ==, 0);
+  g_assert_cmpint (kp_test_db_int (fixture->path, "SELECT COUNT(*) FROM requests"), ==, 0);
+  g_assert_cmpint (kp_test_db_int (fixture->path, "SELECT COUNT(*) FROM attempts"), ==, 0);
 }
 
 /* The catalog cache: a model list round-trips in order, an unknown price
@@ -700,13 +687,13 @@ test_write_failure (void)
   waiting.needle = "3 wait in memory";
   g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
   g_test_assert_expected_messages ();
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM requests"), ==, 0);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM requests"), ==, 0);
 
   /* The disk has room again. */
   kp_ledger_set_fail_writes (ledger, FALSE);
   waiting.needle = NULL;
   g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM requests"), ==, 3);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM requests"), ==, 3);
   recent = kp_ledger_recent_requests (ledger, 10, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (recent->len, ==, 3);
@@ -801,14 +788,14 @@ test_states_wait (void)
   g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
   g_test_assert_expected_messages ();
   sql = g_strdup_printf ("SELECT state_until FROM credentials WHERE id = %" G_GINT64_FORMAT, a);
-  g_assert_cmpint (query_int (path, sql), ==, 0);
+  g_assert_cmpint (kp_test_db_int (path, sql), ==, 0);
 
   kp_ledger_set_fail_writes (ledger, FALSE);
   waiting.needle = NULL;
   g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
-  g_assert_cmpint (query_int (path, sql), ==, 1049);
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM requests"), ==, 2);
+  g_assert_cmpint (kp_test_db_int (path, sql), ==, 1049);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM requests"), ==, 2);
 
   g_clear_object (&ledger);
   kp_test_remove_tree (dir);
@@ -854,21 +841,21 @@ test_writes_wait (void)
   g_clear_object (&added);
   g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
   g_test_assert_expected_messages ();
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM settings"), ==, 0);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM settings"), ==, 0);
 
   /* Writes work again: the setting lands; the database says what it is. */
   kp_ledger_set_fail_writes (ledger, FALSE);
   waiting.needle = NULL;
   g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
-  g_assert_cmpint (query_int (path, "SELECT CAST(value AS INTEGER) FROM settings "
-                                    "WHERE key = 'port'"), ==, 7979);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT CAST(value AS INTEGER) FROM settings "
+                                         "WHERE key = 'port'"), ==, 7979);
   kp_ledger_add_credential_async (ledger, "openai", "new", 1.0, "keyring", NULL, NULL,
                                   kp_test_store_result, &added);
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &added, 20000));
   id = kp_ledger_add_credential_finish (ledger, added, &error);
   g_assert_no_error (error);
   g_assert_cmpint (id, >, 0);
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
 
   /* A new key alone while writes fail: answered, and nothing is left to
    * retry; the writer waits for the next write, which lands.
@@ -887,8 +874,8 @@ test_writes_wait (void)
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &saved, 20000));
   g_assert_true (kp_ledger_write_finish (ledger, saved, &error));
   g_assert_no_error (error);
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM settings"), ==, 2);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM credentials"), ==, 1);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM settings"), ==, 2);
 
   g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_exec (db, "UPDATE settings SET value = '8080' WHERE key = 'port'",
@@ -958,7 +945,7 @@ test_read_only (void)
   }
   waiting.needle = NULL;
   g_assert_true (kp_test_spin_until (problem_is, &waiting, 20000));
-  g_assert_cmpint (query_int (path, "SELECT COUNT(*) FROM requests WHERE time = 1234"), ==, 1);
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM requests WHERE time = 1234"), ==, 1);
 
   g_clear_object (&ledger);
   kp_test_remove_tree (dir);

@@ -30,10 +30,7 @@
 typedef struct
 {
   KpMockUpstream *mock;
-  KpGateway      *gateway;
-  SoupSession    *client;
-  KpTestPlace     place;    /* its folder, and the variables it set */
-  char           *base;
+  KpTestRig       rig;
 } Fixture;
 
 /* Claude models at Anthropic prices: input 3, output 15, cache read 0.3 and
@@ -53,8 +50,7 @@ fixture_setup (Fixture       *fixture,
 
   fixture->mock = kp_mock_upstream_new (&error);
   g_assert_no_error (error);
-  kp_test_place_init (&fixture->place, "messages");
-  fixture->client = soup_session_new ();
+  kp_test_rig_init (&fixture->rig, "messages");
 
   /* "shared/flaky…" is cheaper on anthro, so anthro is tried first. */
   anthro = g_strdup_printf (
@@ -80,22 +76,20 @@ fixture_setup (Fixture       *fixture,
     "{\"id\":\"shared/flaky-429\",\"upstream_id\":\"mock-chat\",\"input\":2,\"output\":2},"
     "{\"id\":\"shared/flaky-reset\",\"upstream_id\":\"mock-chat\",\"input\":2,\"output\":2}]}",
     kp_mock_upstream_get_url (fixture->mock));
-  kp_test_place_write_provider (&fixture->place, "anthro", anthro);
-  kp_test_place_write_provider (&fixture->place, "oai", oai);
-  kp_test_place_setenv (&fixture->place, "KP_MESSAGES_ANTHRO", ANTHRO_KEY);
-  kp_test_place_setenv (&fixture->place, "KP_MESSAGES_OAI", OAI_KEY);
+  kp_test_place_write_provider (&fixture->rig.place, "anthro", anthro);
+  kp_test_place_write_provider (&fixture->rig.place, "oai", oai);
+  kp_test_place_setenv (&fixture->rig.place, "KP_MESSAGES_ANTHRO", ANTHRO_KEY);
+  kp_test_place_setenv (&fixture->rig.place, "KP_MESSAGES_OAI", OAI_KEY);
 
-  fixture->gateway = kp_test_gateway_serve (&fixture->place, TOKEN, &fixture->base);
+  kp_test_rig_serve (&fixture->rig, TOKEN);
 }
 
 static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  kp_test_gateway_clear_with_client (&fixture->gateway, &fixture->client);
+  kp_test_rig_clear (&fixture->rig);
   g_clear_pointer (&fixture->mock, kp_mock_upstream_free);
-  kp_test_place_clear (&fixture->place);
-  g_free (fixture->base);
 }
 
 /* POSTs @body to @path; @header and @value add one request header. */
@@ -108,19 +102,11 @@ post (Fixture        *fixture,
       const char     *value,
       KpTestResponse *response)
 {
-  g_autofree char *url = g_strconcat (fixture->base, path, NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
+  g_autofree char *url = g_strconcat (fixture->rig.base, path, NULL);
 
   /* Anthropic's SDK sends the key in x-api-key. */
-  if (token != NULL)
-    soup_message_headers_replace (headers, "x-api-key", token);
-  soup_message_headers_replace (headers, "anthropic-version", "2023-06-01");
-  if (header != NULL)
-    soup_message_headers_replace (headers, header, value);
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  kp_test_send (fixture->client, msg, 15000, response);
+  kp_test_request (fixture->rig.client, "POST", url, body, response,
+                   "x-api-key", token, "anthropic-version", "2023-06-01", header, value, NULL);
 }
 
 #define MESSAGES(model, extra) \
@@ -223,7 +209,7 @@ last_row (Fixture *fixture)
   g_autoptr(GPtrArray) rows = NULL;
 
   /* The row is committed before the response ends. */
-  rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->gateway), 1, &error);
+  rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->rig.gateway), 1, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (rows->len, ==, 1);
   return g_ptr_array_steal_index (rows, 0);
@@ -616,7 +602,8 @@ test_overloaded_fails_over (Fixture       *fixture,
   }
   row = last_row (fixture);
   g_assert_cmpint (row->attempts, ==, 2);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, ANTHRO_KEY), ==,
+                   KP_CREDENTIAL_OK);
 
   /* The busy offering rests a moment: the next request goes straight on. */
   {
@@ -656,7 +643,8 @@ test_error_event_fails_over (Fixture       *fixture,
   events = parse_events (response.body);
   g_assert_cmpstr (g_array_index (events, Event, 0).name, ==, "message_start");
   g_assert_cmpstr (g_array_index (events, Event, events->len - 1).name, ==, "message_stop");
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, ANTHRO_KEY), ==,
+                   KP_CREDENTIAL_OK);
 }
 
 static void
@@ -669,18 +657,20 @@ test_credit_and_rate (Fixture       *fixture,
     post (fixture, "/v1/chat/completions", CHAT ("shared/flaky-429", ""), TOKEN, NULL, NULL, &response);
     g_assert_cmpuint (response.status, ==, 200);
     g_assert_cmpstr (soup_message_headers_get_one (response.headers, "x-keypool-provider"), ==, "oai");
-    g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), ==, KP_CREDENTIAL_COOLING);
+    g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, ANTHRO_KEY), ==,
+                     KP_CREDENTIAL_COOLING);
   }
 
   {
-    GPtrArray *credentials = kp_gateway_get_credentials (fixture->gateway);
+    GPtrArray *credentials = kp_gateway_get_credentials (fixture->rig.gateway);
 
     for (guint i = 0; i < credentials->len; i++)
-      g_assert_true (kp_gateway_reset_key (fixture->gateway,
+      g_assert_true (kp_gateway_reset_key (fixture->rig.gateway,
                                            kp_credential_get_id (g_ptr_array_index (credentials, i)),
                                            NULL));
   }
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, ANTHRO_KEY), ==,
+                   KP_CREDENTIAL_OK);
 
   {
     g_auto(KpTestResponse) response = { 0 };
@@ -690,13 +680,14 @@ test_credit_and_rate (Fixture       *fixture,
     /* No retry-after: the time Anthropic's own header says the limit resets. */
     post (fixture, "/v1/messages", MESSAGES ("shared/flaky-reset", ""), TOKEN, NULL, NULL, &response);
     g_assert_cmpuint (response.status, ==, 200);
-    g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), ==, KP_CREDENTIAL_COOLING);
-    until = kp_credential_get_state_until (kp_test_credential (fixture->gateway, ANTHRO_KEY));
+    g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, ANTHRO_KEY), ==,
+                     KP_CREDENTIAL_COOLING);
+    until = kp_credential_get_state_until (kp_test_credential (fixture->rig.gateway, ANTHRO_KEY));
     g_assert_cmpint (until, >=, now + 38);
     g_assert_cmpint (until, <=, now + 42);
-    g_assert_true (kp_gateway_reset_key (fixture->gateway,
-                                         kp_credential_get_id (kp_test_credential (fixture->gateway,
-                                                                                   ANTHRO_KEY)),
+    g_assert_true (kp_gateway_reset_key (fixture->rig.gateway,
+                                         kp_credential_get_id (kp_test_credential (
+                                           fixture->rig.gateway, ANTHRO_KEY)),
                                          NULL));
   }
 
@@ -706,7 +697,8 @@ test_credit_and_rate (Fixture       *fixture,
     post (fixture, "/v1/messages", MESSAGES ("shared/flaky-credit", ""), TOKEN, NULL, NULL, &response);
     g_assert_cmpuint (response.status, ==, 200);
     g_assert_cmpstr (soup_message_headers_get_one (response.headers, "x-keypool-provider"), ==, "oai");
-    g_assert_cmpint (kp_test_credential_state (fixture->gateway, ANTHRO_KEY), ==, KP_CREDENTIAL_EXHAUSTED);
+    g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, ANTHRO_KEY), ==,
+                     KP_CREDENTIAL_EXHAUSTED);
   }
 }
 

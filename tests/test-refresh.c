@@ -25,10 +25,7 @@ typedef struct
 {
   KpMockUpstream *chat;
   KpMockCatalog  *catalog;
-  KpGateway      *gateway;
-  SoupSession    *client;
-  KpTestPlace     place;    /* its folder, and the variables it set */
-  char           *base;
+  KpTestRig       rig;
   guint           finished; /* KpRefresh::finished emissions */
 } Fixture;
 
@@ -42,30 +39,16 @@ fixture_setup (Fixture       *fixture,
   g_assert_no_error (error);
   fixture->catalog = kp_mock_catalog_new (&error);
   g_assert_no_error (error);
-  kp_test_place_init (&fixture->place, "refresh");
-  fixture->client = soup_session_new ();
-}
-
-static void
-stop_gateway (Fixture *fixture)
-{
-  if (fixture->gateway == NULL)
-    return;
-  kp_test_gateway_clear (&fixture->gateway);
-  g_clear_pointer (&fixture->base, g_free);
+  kp_test_rig_init (&fixture->rig, "refresh");
 }
 
 static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  soup_session_abort (fixture->client);
-  g_clear_object (&fixture->client);
-  stop_gateway (fixture);
-  kp_test_spin_ms (10);
+  kp_test_rig_clear (&fixture->rig);
   g_clear_pointer (&fixture->chat, kp_mock_upstream_free);
   g_clear_pointer (&fixture->catalog, kp_mock_catalog_free);
-  kp_test_place_clear (&fixture->place);
 }
 
 /* A provider file whose chat goes to the chat mock and whose model list and
@@ -85,7 +68,6 @@ provider (Fixture    *fixture,
   g_autoptr(GString) json = g_string_new (NULL);
   g_autofree char *variable = g_ascii_strup (id, -1);
   g_autofree char *env = g_strconcat ("KP_REFRESH_", variable, NULL);
-  g_autofree char *path = g_strdup_printf ("%s/%s.json", fixture->place.providers, id);
   const char *url = kp_mock_catalog_get_url (fixture->catalog);
 
   g_string_append_printf (json, "{\"id\":\"%s\",\"base_url\":\"%s/v1\",\"env\":[\"%s\"]",
@@ -103,10 +85,10 @@ provider (Fixture    *fixture,
     g_string_append_printf (json, ",\"balance\":{\"endpoint\":\"%s%s\",\"format\":\"%s\"}",
                             url, balance_path, balance_format);
   g_string_append_printf (json, ",\"models\":%s}", models);
-  g_assert_true (g_file_set_contents (path, json->str, -1, NULL));
+  kp_test_place_write_provider (&fixture->rig.place, id, json->str);
 
   if (key != NULL)
-    kp_test_place_setenv (&fixture->place, env, key);
+    kp_test_place_setenv (&fixture->rig.place, env, key);
 }
 
 static void
@@ -119,11 +101,9 @@ on_finished (KpRefresh *refresh,
 static void
 start_gateway (Fixture *fixture)
 {
-  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
-  kp_test_gateway_start (fixture->gateway);
-  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
+  kp_test_rig_serve (&fixture->rig, TOKEN);
   fixture->finished = 0;
-  g_signal_connect (kp_gateway_get_refresh (fixture->gateway), "finished",
+  g_signal_connect (kp_gateway_get_refresh (fixture->rig.gateway), "finished",
                     G_CALLBACK (on_finished), fixture);
 }
 
@@ -134,7 +114,7 @@ run_refresh (Fixture    *fixture,
 {
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
-  KpRefresh *refresh = kp_gateway_get_refresh (fixture->gateway);
+  KpRefresh *refresh = kp_gateway_get_refresh (fixture->rig.gateway);
   GPtrArray *results;
 
   kp_refresh_run_async (refresh, provider_id, NULL, kp_test_store_result, &result);
@@ -164,7 +144,7 @@ find_offering (Fixture    *fixture,
                const char *provider_id,
                const char *model_id)
 {
-  KpProvider *provider = kp_catalog_get_provider (kp_gateway_get_catalog (fixture->gateway),
+  KpProvider *provider = kp_catalog_get_provider (kp_gateway_get_catalog (fixture->rig.gateway),
                                                   provider_id);
 
   g_assert_nonnull (provider);
@@ -184,17 +164,10 @@ chat (Fixture    *fixture,
       const char *model,
       char      **provider)
 {
-  g_autofree char *url = g_strconcat (fixture->base, "/v1/chat/completions", NULL);
-  g_autofree char *body = g_strdup_printf ("{\"model\":\"%s\",\"messages\":[{\"role\":\"user\","
-                                           "\"content\":\"hi\"}]}", model);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+  g_autofree char *url = g_strconcat (fixture->rig.base, "/v1/chat/completions", NULL);
   g_auto(KpTestResponse) response = { 0 };
 
-  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
-                                "Bearer " TOKEN);
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  kp_test_send (fixture->client, msg, 15000, &response);
+  kp_test_chat (fixture->rig.client, url, TOKEN, model, &response);
   if (provider != NULL)
     *provider = g_strdup (soup_message_headers_get_one (response.headers, "x-keypool-provider"));
   return response.status;
@@ -324,7 +297,7 @@ test_models_added_and_removed (Fixture       *fixture,
   g_assert_nonnull (find_offering (fixture, "or", "a/removed"));
   g_assert_null (find_offering (fixture, "or", "a/new"));
   g_assert_cmpuint (chat (fixture, "a/removed", NULL), ==, 200);
-  g_assert_null (kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "or"));
+  g_assert_null (kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "or"));
 
   results = run_refresh (fixture, NULL);
   g_assert_cmpint (find_result (results, "or")->outcome, ==, KP_REFRESH_OK);
@@ -356,7 +329,7 @@ test_models_added_and_removed (Fixture       *fixture,
   g_assert_cmpint (offering->price_source, ==, KP_PRICE_UNKNOWN);
 
   g_assert_null (find_offering (fixture, "or", "a/removed"));
-  g_assert_null (kp_catalog_lookup (kp_gateway_get_catalog (fixture->gateway), "a/removed"));
+  g_assert_null (kp_catalog_lookup (kp_gateway_get_catalog (fixture->rig.gateway), "a/removed"));
 
   /* Routing follows. */
   g_assert_cmpuint (chat (fixture, "a/removed", NULL), ==, 404);
@@ -364,9 +337,10 @@ test_models_added_and_removed (Fixture       *fixture,
   g_assert_cmpstr (served_by, ==, "or");
   g_assert_cmpuint (chat (fixture, "bp", NULL), ==, 200);
   {
-    g_autoptr(GPtrArray) offerings = kp_gateway_resolve (fixture->gateway, "a/new-unpriced", NULL);
+    g_autoptr(GPtrArray) offerings = kp_gateway_resolve (fixture->rig.gateway, "a/new-unpriced",
+                                                         NULL);
     KpRouteRequest request = { 1000, 1000, NULL };
-    g_autoptr(KpPlan) plan = kp_gateway_plan (fixture->gateway, offerings, &request);
+    g_autoptr(KpPlan) plan = kp_gateway_plan (fixture->rig.gateway, offerings, &request);
 
     g_assert_cmpuint (plan->routes->len, ==, 1);
     /* Unpriced is never $0. */
@@ -374,19 +348,19 @@ test_models_added_and_removed (Fixture       *fixture,
   }
   {
     gsize len;
-    const char *json = kp_gateway_get_models_json (fixture->gateway, &len);
+    const char *json = kp_gateway_get_models_json (fixture->rig.gateway, &len);
 
     g_assert_nonnull (strstr (json, "\"a/new-unpriced\""));
     g_assert_null (strstr (json, "\"a/removed\""));
   }
 
-  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "or");
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "or");
   g_assert_nonnull (state);
   g_assert_cmpint (state->ok_at, >, 0);
   g_assert_null (state->error);
 
   /* A restart serves the last good list before any refresh. */
-  stop_gateway (fixture);
+  kp_test_rig_stop (&fixture->rig);
   kp_mock_catalog_set (fixture->catalog, "/or/models", 500, "{}", 0);
   start_gateway (fixture);
   g_assert_null (find_offering (fixture, "or", "a/removed"));
@@ -394,7 +368,7 @@ test_models_added_and_removed (Fixture       *fixture,
   g_assert_nonnull (offering);
   g_assert_cmpfloat (offering->input, ==, 0.23);
   g_assert_cmpint (offering->price_source, ==, KP_PRICE_LIVE);
-  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "or");
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "or");
   g_assert_nonnull (state);
   g_assert_cmpint (state->ok_at, >, 0);
   g_assert_cmpuint (kp_mock_catalog_get_requests (fixture->catalog, "/or/models"), ==, 1);
@@ -405,7 +379,7 @@ assert_key_state (Fixture           *fixture,
                   const char        *provider_id,
                   KpCredentialState  expected)
 {
-  GPtrArray *credentials = kp_gateway_get_credentials (fixture->gateway);
+  GPtrArray *credentials = kp_gateway_get_credentials (fixture->rig.gateway);
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   guint found = 0;
 
@@ -464,11 +438,11 @@ test_balance (Fixture       *fixture,
 
   assert_key_state (fixture, "ds", KP_CREDENTIAL_EXHAUSTED);
   assert_key_state (fixture, "or", KP_CREDENTIAL_EXHAUSTED);
-  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "ds");
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "ds");
   g_assert_true (state->has_balance);
   g_assert_cmpfloat (state->balance, ==, 0.0);
   g_assert_cmpstr (state->currency, ==, "USD");
-  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "or");
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "or");
   g_assert_cmpfloat (state->balance, ==, -0.5);
 
   /* Nothing routes to an exhausted key. */
@@ -483,9 +457,9 @@ test_balance (Fixture       *fixture,
   results = run_refresh (fixture, NULL);
   assert_key_state (fixture, "ds", KP_CREDENTIAL_OK);
   assert_key_state (fixture, "or", KP_CREDENTIAL_OK);
-  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "ds");
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "ds");
   g_assert_cmpfloat (state->balance, ==, 12.5);
-  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "or");
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "or");
   g_assert_cmpfloat (state->balance, ==, 9.5);
   g_assert_cmpuint (chat (fixture, "d/chat", NULL), ==, 200);
 
@@ -505,7 +479,7 @@ test_balance_per_key (Fixture       *fixture,
                       gconstpointer  data)
 {
   g_autoptr(GPtrArray) results = NULL;
-  g_autofree char *path = g_strdup_printf ("%s/ds.json", fixture->place.providers);
+  g_autofree char *path = g_strdup_printf ("%s/ds.json", fixture->rig.place.providers);
   g_autofree char *json = g_strdup_printf (
     "{\"id\":\"ds\",\"base_url\":\"%s/v1\",\"env\":[\"KP_REFRESH_DS_A\",\"KP_REFRESH_DS_B\"],"
     "\"models_endpoint\":\"%s/ds/models\","
@@ -517,8 +491,8 @@ test_balance_per_key (Fixture       *fixture,
   const char *summary;
 
   g_assert_true (g_file_set_contents (path, json, -1, NULL));
-  kp_test_place_setenv (&fixture->place, "KP_REFRESH_DS_A", "sk-ds-empty-key-0001");
-  kp_test_place_setenv (&fixture->place, "KP_REFRESH_DS_B", "sk-ds-funded-key-0002");
+  kp_test_place_setenv (&fixture->rig.place, "KP_REFRESH_DS_A", "sk-ds-empty-key-0001");
+  kp_test_place_setenv (&fixture->rig.place, "KP_REFRESH_DS_B", "sk-ds-funded-key-0002");
   kp_mock_catalog_set (fixture->catalog, "/ds/models", 200, "{\"data\":[{\"id\":\"d-chat\"}]}", 0);
   kp_mock_catalog_set_for_key (fixture->catalog, "/ds/balance", "Bearer sk-ds-empty-key-0001",
                                DS_BALANCE ("0.00"));
@@ -529,11 +503,11 @@ test_balance_per_key (Fixture       *fixture,
   results = run_refresh (fixture, NULL);
   g_assert_cmpint (find_result (results, "ds")->outcome, ==, KP_REFRESH_OK);
   g_assert_cmpuint (kp_mock_catalog_get_requests (fixture->catalog, "/ds/balance"), ==, 2);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "sk-ds-empty-key-0001"), ==, KP_CREDENTIAL_EXHAUSTED);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "sk-ds-funded-key-0002"), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "sk-ds-empty-key-0001"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "sk-ds-funded-key-0002"), ==, KP_CREDENTIAL_OK);
 
   /* The provider shows its first key's balance; the summary names both. */
-  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "ds");
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "ds");
   g_assert_cmpfloat (state->balance, ==, 0.0);
   summary = find_result (results, "ds")->summary;
   g_assert_nonnull (strstr (summary, "balance 0.00 USD"));
@@ -566,7 +540,7 @@ test_failing_provider (Fixture       *fixture,
   results = run_refresh (fixture, NULL);
   g_assert_cmpint (find_result (results, "aaa")->outcome, ==, KP_REFRESH_OK);
   g_assert_nonnull (find_offering (fixture, "aaa", "aaa/two"));
-  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "aaa");
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "aaa");
   ok_at = state->ok_at;
   g_assert_cmpint (ok_at, >, 0);
 
@@ -588,7 +562,7 @@ test_failing_provider (Fixture       *fixture,
   g_assert_nonnull (find_offering (fixture, "aaa", "aaa/two"));
   g_assert_nonnull (find_offering (fixture, "aaa", "a/one"));
 
-  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "aaa");
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "aaa");
   g_assert_nonnull (state->error);
   g_assert_nonnull (strstr (state->error, "HTTP 500"));
   g_assert_null (strstr (state->error, "sk-aaa-echoed-key"));
@@ -604,9 +578,9 @@ test_failing_provider (Fixture       *fixture,
   g_assert_nonnull (find_offering (fixture, "aaa", "aaa/two"));
 
   /* The error survives a restart. */
-  stop_gateway (fixture);
+  kp_test_rig_stop (&fixture->rig);
   start_gateway (fixture);
-  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "aaa");
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "aaa");
   g_assert_nonnull (state);
   g_assert_nonnull (state->error);
   g_assert_nonnull (find_offering (fixture, "aaa", "aaa/two"));
@@ -637,7 +611,7 @@ test_deep_answers (Fixture       *fixture,
   g_assert_cmpint (result->outcome, ==, KP_REFRESH_FAILED);
   g_assert_nonnull (strstr (result->summary, "deeper than 128 levels"));
   g_assert_nonnull (find_offering (fixture, "ds", "d/chat"));
-  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->gateway), "ds");
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "ds");
   g_assert_false (state->has_balance);
   assert_key_state (fixture, "ds", KP_CREDENTIAL_OK);
 
@@ -663,7 +637,7 @@ test_huge_answers (Fixture       *fixture,
   kp_mock_catalog_set (fixture->catalog, "/ds/models", 200, huge->str, 0);
   kp_mock_catalog_set (fixture->catalog, "/ds/balance", 200, huge->str, 0);
   start_gateway (fixture);
-  kp_gateway_set_read_caps (fixture->gateway, 0, 0, 1024 * 1024);
+  kp_gateway_set_read_caps (fixture->rig.gateway, 0, 0, 1024 * 1024);
 
   results = run_refresh (fixture, NULL);
   result = find_result (results, "ds");
@@ -694,7 +668,7 @@ test_slow_provider (Fixture       *fixture,
   KpRefresh *refresh;
   gint64 start;
 
-  kp_test_place_setenv (&fixture->place, "KEYPOOL_REFRESH_TIMEOUT_MS", "1500");
+  kp_test_place_setenv (&fixture->rig.place, "KEYPOOL_REFRESH_TIMEOUT_MS", "1500");
   provider (fixture, "aaa", NULL, "/aaa/models", NULL, NULL, NULL,
             "[{\"id\":\"a/one\",\"upstream_id\":\"one\"}]");
   provider (fixture, "bbb", NULL, "/bbb/models", NULL, NULL, NULL,
@@ -705,7 +679,7 @@ test_slow_provider (Fixture       *fixture,
   kp_mock_catalog_set (fixture->catalog, "/bbb/models", 200,
                        "{\"data\":[{\"id\":\"one\"},{\"id\":\"three\"}]}", 0);
   start_gateway (fixture);
-  refresh = kp_gateway_get_refresh (fixture->gateway);
+  refresh = kp_gateway_get_refresh (fixture->rig.gateway);
 
   start = g_get_monotonic_time ();
   kp_refresh_run_async (refresh, NULL, NULL, kp_test_store_result, &result);
@@ -736,12 +710,12 @@ test_timer (Fixture       *fixture,
   guint joined = 0;
   gint64 start, took;
 
-  kp_test_place_setenv (&fixture->place, "KEYPOOL_REFRESH_INTERVAL_MS", "150");
+  kp_test_place_setenv (&fixture->rig.place, "KEYPOOL_REFRESH_INTERVAL_MS", "150");
   provider (fixture, "aaa", NULL, "/aaa/models", NULL, NULL, NULL,
             "[{\"id\":\"a/one\",\"upstream_id\":\"one\"}]");
   kp_mock_catalog_set (fixture->catalog, "/aaa/models", 200, "{\"data\":[{\"id\":\"one\"}]}", 300);
   start_gateway (fixture);
-  refresh = kp_gateway_get_refresh (fixture->gateway);
+  refresh = kp_gateway_get_refresh (fixture->rig.gateway);
   g_assert_cmpint (kp_refresh_get_interval_ms (refresh), ==, 150);
 
   /* Not started: no timer. */
@@ -791,25 +765,25 @@ test_timer_recent (Fixture       *fixture,
             "[{\"id\":\"a/one\",\"upstream_id\":\"one\"}]");
   kp_mock_catalog_set (fixture->catalog, "/aaa/models", 200, "{\"data\":[{\"id\":\"one\"}]}", 0);
   start_gateway (fixture);
-  refresh = kp_gateway_get_refresh (fixture->gateway);
+  refresh = kp_gateway_get_refresh (fixture->rig.gateway);
   g_ptr_array_unref (run_refresh (fixture, NULL));
   g_assert_cmpuint (kp_mock_catalog_get_requests (fixture->catalog, "/aaa/models"), ==, 1);
-  stop_gateway (fixture);
+  kp_test_rig_stop (&fixture->rig);
 
   /* An hour between refreshes, the last one just now. */
-  kp_test_place_setenv (&fixture->place, "KEYPOOL_REFRESH_INTERVAL_MS", "3600000");
+  kp_test_place_setenv (&fixture->rig.place, "KEYPOOL_REFRESH_INTERVAL_MS", "3600000");
   start_gateway (fixture);
-  refresh = kp_gateway_get_refresh (fixture->gateway);
+  refresh = kp_gateway_get_refresh (fixture->rig.gateway);
   kp_refresh_start (refresh);
   kp_test_spin_ms (300);
   g_assert_cmpuint (kp_mock_catalog_get_requests (fixture->catalog, "/aaa/models"), ==, 1);
   g_assert_false (kp_refresh_is_running (refresh));
 
   /* Only on demand: starting arms nothing. */
-  stop_gateway (fixture);
-  kp_test_place_setenv (&fixture->place, "KEYPOOL_REFRESH_INTERVAL_MS", "0");
+  kp_test_rig_stop (&fixture->rig);
+  kp_test_place_setenv (&fixture->rig.place, "KEYPOOL_REFRESH_INTERVAL_MS", "0");
   start_gateway (fixture);
-  kp_refresh_start (kp_gateway_get_refresh (fixture->gateway));
+  kp_refresh_start (kp_gateway_get_refresh (fixture->rig.gateway));
   kp_test_spin_ms (200);
   g_assert_cmpuint (kp_mock_catalog_get_requests (fixture->catalog, "/aaa/models"), ==, 1);
 }
@@ -837,7 +811,7 @@ test_serves_during_refresh (Fixture       *fixture,
   kp_mock_catalog_set (fixture->catalog, "/aaa/models", 200, "{\"data\":[{\"id\":\"one\"}]}",
                        KP_MOCK_CATALOG_HOLD);
   start_gateway (fixture);
-  refresh = kp_gateway_get_refresh (fixture->gateway);
+  refresh = kp_gateway_get_refresh (fixture->rig.gateway);
 
   kp_refresh_run_async (refresh, NULL, NULL, kp_test_store_result, &result);
   g_assert_true (kp_test_spin_until (aaa_in_flight, fixture, 10000));

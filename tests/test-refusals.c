@@ -284,22 +284,6 @@ open_db (Fixture *fixture)
   return db;
 }
 
-static gint64
-query_int (Fixture    *fixture,
-           const char *sql)
-{
-  sqlite3 *db = open_db (fixture);
-  sqlite3_stmt *stmt = NULL;
-  gint64 value = -1;
-
-  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
-  if (sqlite3_step (stmt) == SQLITE_ROW)
-    value = sqlite3_column_int64 (stmt, 0);
-  sqlite3_finalize (stmt);
-  sqlite3_close (db);
-  return value;
-}
-
 typedef struct
 {
   Fixture    *fixture;
@@ -312,7 +296,7 @@ query_reached (gpointer data)
 {
   Wait *wait = data;
 
-  return query_int (wait->fixture, wait->sql) == wait->want;
+  return kp_test_db_int (wait->fixture->db, wait->sql) == wait->want;
 }
 
 /* Waits until @sql answers @want; fails the test after a while. */
@@ -325,7 +309,7 @@ wait_for (Fixture    *fixture,
 
   if (!kp_test_spin_until (query_reached, &wait, 20000))
     g_error ("“%s” answered %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT,
-             sql, query_int (fixture, sql), want);
+             sql, kp_test_db_int (fixture->db, sql), want);
 }
 
 /* One refusal row, as "METHOD PATH STATUS CODE CLIENT COUNT". */
@@ -351,34 +335,6 @@ refusal_row (Fixture    *fixture,
   sqlite3_finalize (stmt);
   sqlite3_close (db);
   return row;
-}
-
-static gboolean
-file_contains (const char *path,
-               const char *needle)
-{
-  g_autofree char *contents = NULL;
-  gsize len = 0;
-
-  if (!g_file_get_contents (path, &contents, &len, NULL))
-    return FALSE;
-  return memmem (contents, len, needle, strlen (needle)) != NULL;
-}
-
-/* Not in the database, its WAL or its shared memory. */
-static void
-assert_not_on_disk (Fixture    *fixture,
-                    const char *text)
-{
-  const char *suffixes[] = { "", "-wal", "-shm" };
-
-  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
-    {
-      g_autofree char *path = g_strconcat (fixture->db, suffixes[i], NULL);
-
-      if (file_contains (path, text))
-        g_error ("%s holds “%s”", path, text);
-    }
 }
 
 /* Tests -------------------------------------------------------------------- */
@@ -439,7 +395,8 @@ test_traces (Fixture       *fixture,
   g_assert_cmpstr (row, ==, "POST /v1/chat/completions 413 request_too_large 127.0.0.1 1");
 
   /* The unknown model went through the relay: a failed request row. */
-  g_assert_cmpint (query_int (fixture, "SELECT COUNT(*) FROM requests WHERE status = 404 AND "
+  g_assert_cmpint (kp_test_db_int (fixture->db,
+                                   "SELECT COUNT(*) FROM requests WHERE status = 404 AND "
                                        "outcome = 'client_error' AND "
                                        "model = 'nobody/no-such-model' AND "
                                        "client_address = '127.0.0.1'"),
@@ -477,11 +434,11 @@ test_traces (Fixture       *fixture,
 
   /* Nothing of the requests' bodies, tokens or queries, even in the WAL. */
   stop_gateway (fixture);
-  assert_not_on_disk (fixture, WRONG_TOKEN);
-  assert_not_on_disk (fixture, TOKEN);
-  assert_not_on_disk (fixture, BODY_SECRET);
-  assert_not_on_disk (fixture, QUERY_SECRET);
-  assert_not_on_disk (fixture, "evil.example");
+  kp_test_assert_db_lacks (fixture->db, WRONG_TOKEN);
+  kp_test_assert_db_lacks (fixture->db, TOKEN);
+  kp_test_assert_db_lacks (fixture->db, BODY_SECRET);
+  kp_test_assert_db_lacks (fixture->db, QUERY_SECRET);
+  kp_test_assert_db_lacks (fixture->db, "evil.example");
 }
 
 /* A path from an attacker is kept short, as valid UTF-8 without control
@@ -551,7 +508,7 @@ test_flood (Fixture       *fixture,
   windows = 1 + (g_get_monotonic_time () - started) / (KP_REFUSALS_WINDOW_MS * 1000);
 
   wait_for (fixture, "SELECT COUNT(*) > 0 FROM refusals", 1);
-  g_assert_cmpint (query_int (fixture, "SELECT COUNT(*) FROM refusals"), <=, 2 * windows);
+  g_assert_cmpint (kp_test_db_int (fixture->db, "SELECT COUNT(*) FROM refusals"), <=, 2 * windows);
   g_assert_cmpuint (fixture->batches, <=, 2 * windows);
 
   /* The repeats counted in memory are written when Keypool stops. */
@@ -559,8 +516,9 @@ test_flood (Fixture       *fixture,
   wait_for (fixture, "SELECT SUM(count) FROM refusals WHERE code = 'invalid_api_key' AND "
                      "path = '/v1/chat/completions' AND client = '127.0.0.1' AND "
                      "status = 401", 2000);
-  g_assert_cmpint (query_int (fixture, "SELECT COUNT(*) FROM refusals"), <=, windows);
-  g_assert_cmpint (query_int (fixture, "SELECT MIN(last_time >= time) FROM refusals"), ==, 1);
+  g_assert_cmpint (kp_test_db_int (fixture->db, "SELECT COUNT(*) FROM refusals"), <=, windows);
+  g_assert_cmpint (kp_test_db_int (fixture->db,
+                                   "SELECT MIN(last_time >= time) FROM refusals"), ==, 1);
 }
 
 /* A flood of ever different paths: a row for each of the first kinds, the
@@ -579,13 +537,14 @@ test_flood_of_kinds (Fixture       *fixture,
   wait_for (fixture, "SELECT COUNT(*) >= " G_STRINGIFY (KP_REFUSALS_MAX_KINDS) " FROM refusals", 1);
   stop_gateway (fixture);
   wait_for (fixture, "SELECT SUM(count) FROM refusals", 300);
-  g_assert_cmpint (query_int (fixture, "SELECT COUNT(*) FROM refusals"),
+  g_assert_cmpint (kp_test_db_int (fixture->db, "SELECT COUNT(*) FROM refusals"),
                    <=, windows * (KP_REFUSALS_MAX_KINDS + 1));
-  g_assert_cmpint (query_int (fixture, "SELECT SUM(count) FROM refusals WHERE path IS NULL AND "
+  g_assert_cmpint (kp_test_db_int (fixture->db,
+                                   "SELECT SUM(count) FROM refusals WHERE path IS NULL AND "
                                        "code = 'too_many_kinds'"),
                    >, 0);
   if (windows == 1)
-    g_assert_cmpint (query_int (fixture, "SELECT count FROM refusals WHERE path IS NULL"),
+    g_assert_cmpint (kp_test_db_int (fixture->db, "SELECT count FROM refusals WHERE path IS NULL"),
                      ==, 300 - KP_REFUSALS_MAX_KINDS);
 }
 

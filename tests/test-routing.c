@@ -25,10 +25,7 @@ typedef struct
 {
   KpMockUpstream *a;
   KpMockUpstream *b;
-  KpGateway      *gateway;
-  SoupSession    *client;
-  KpTestPlace     place;    /* its folder, and the variables it set */
-  char           *base;
+  KpTestRig       rig;
   gint64          now;      /* unix s, for a gateway on the test's clock */
 } Fixture;
 
@@ -45,7 +42,8 @@ static void
 use_test_clock (Fixture *fixture)
 {
   fixture->now = g_get_real_time () / G_USEC_PER_SEC;
-  kp_key_health_set_clock (kp_gateway_get_key_health (fixture->gateway), fixture_clock, fixture);
+  kp_key_health_set_clock (kp_gateway_get_key_health (fixture->rig.gateway), fixture_clock,
+                           fixture);
 }
 
 
@@ -59,30 +57,16 @@ fixture_setup (Fixture       *fixture,
   g_assert_no_error (error);
   fixture->b = kp_mock_upstream_new (&error);
   g_assert_no_error (error);
-  kp_test_place_init (&fixture->place, "routing");
-  fixture->client = soup_session_new ();
-}
-
-static void
-stop_gateway (Fixture *fixture)
-{
-  if (fixture->gateway == NULL)
-    return;
-  kp_test_gateway_clear (&fixture->gateway);
-  g_clear_pointer (&fixture->base, g_free);
+  kp_test_rig_init (&fixture->rig, "routing");
 }
 
 static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  data)
 {
-  soup_session_abort (fixture->client);
-  g_clear_object (&fixture->client);
-  stop_gateway (fixture);
-  kp_test_spin_ms (10);
+  kp_test_rig_clear (&fixture->rig);
   g_clear_pointer (&fixture->a, kp_mock_upstream_free);
   g_clear_pointer (&fixture->b, kp_mock_upstream_free);
-  kp_test_place_clear (&fixture->place);
 }
 
 /* A provider file: @models is the JSON of its "models" list; @keys are its
@@ -97,7 +81,6 @@ provider (Fixture    *fixture,
 {
   g_autoptr(GString) env = g_string_new (NULL);
   g_autofree char *json = NULL;
-  g_autofree char *path = NULL;
   const char *key;
   va_list args;
   guint n = 0;
@@ -109,25 +92,24 @@ provider (Fixture    *fixture,
 
       for (char *p = name; *p; p++)
         *p = g_ascii_toupper (*p) == '-' ? '_' : g_ascii_toupper (*p);
-      kp_test_place_setenv (&fixture->place, name, key);
+      kp_test_place_setenv (&fixture->rig.place, name, key);
       g_string_append_printf (env, "%s\"%s\"", env->len ? "," : "", name);
     }
   va_end (args);
 
   json = g_strdup_printf ("{\"id\":\"%s\",\"name\":\"Provider %s\",\"base_url\":\"%s\",\"env\":[%s],"
                           "\"models\":%s}", id, id, base_url, env->str, models);
-  path = g_strdup_printf ("%s/%s.json", fixture->place.providers, id);
-  g_assert_true (g_file_set_contents (path, json, -1, NULL));
+  kp_test_place_write_provider (&fixture->rig.place, id, json);
 }
 
 static void
 start_gateway (Fixture *fixture,
                guint    first_byte_ms)
 {
-  fixture->gateway = kp_test_gateway_new (fixture->place.providers, fixture->place.root, TOKEN);
-  kp_gateway_set_timeouts (fixture->gateway, 2000, first_byte_ms, 2000);
-  kp_test_gateway_start (fixture->gateway);
-  fixture->base = g_strdup_printf ("http://127.0.0.1:%u", kp_gateway_get_port (fixture->gateway));
+  KpGateway *gateway = kp_test_rig_new_gateway (&fixture->rig, TOKEN);
+
+  kp_gateway_set_timeouts (gateway, 2000, first_byte_ms, 2000);
+  kp_test_rig_start (&fixture->rig);
 }
 
 static void
@@ -135,14 +117,10 @@ chat (Fixture        *fixture,
       const char     *body,
       KpTestResponse *response)
 {
-  g_autofree char *url = g_strconcat (fixture->base, "/v1/chat/completions", NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+  g_autofree char *url = g_strconcat (fixture->rig.base, "/v1/chat/completions", NULL);
 
-  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
-                                "Bearer " TOKEN);
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  kp_test_send (fixture->client, msg, 15000, response);
+  kp_test_request (fixture->rig.client, "POST", url, body, response,
+                   "Authorization", "Bearer " TOKEN, NULL);
 }
 
 #define CHAT(model, extra) \
@@ -284,8 +262,8 @@ test_rate_limited (Fixture       *fixture,
     g_assert_nonnull (strstr (soup_message_headers_get_one (response.headers, "x-keypool-route"),
                               "attempt=2"));
   }
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-rate-0004"), ==, KP_CREDENTIAL_COOLING);
-  g_assert_cmpint (kp_credential_get_state_until (kp_test_credential (fixture->gateway, "key-a-rate-0004")), ==,
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-rate-0004"), ==, KP_CREDENTIAL_COOLING);
+  g_assert_cmpint (kp_credential_get_state_until (kp_test_credential (fixture->rig.gateway, "key-a-rate-0004")), ==,
                    fixture->now + 2);
 
   {
@@ -335,25 +313,25 @@ test_key_states (Fixture       *fixture,
   /* 402 and OpenAI's 429 insufficient_quota: exhausted; 401: invalid until
    * the key changes; 500: a short cooldown.
    */
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-nocredit-05"), ==, KP_CREDENTIAL_EXHAUSTED);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-quota-0005"), ==, KP_CREDENTIAL_EXHAUSTED);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-invalid-05"), ==, KP_CREDENTIAL_INVALID);
-  g_assert_cmpint (kp_credential_get_state_until (kp_test_credential (fixture->gateway, "key-a-invalid-05")), ==, 0);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-down-00005"), ==, KP_CREDENTIAL_COOLING);
-  g_assert_cmpint (kp_credential_get_state_until (kp_test_credential (fixture->gateway, "key-a-down-00005")), <=,
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-nocredit-05"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-quota-0005"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-invalid-05"), ==, KP_CREDENTIAL_INVALID);
+  g_assert_cmpint (kp_credential_get_state_until (kp_test_credential (fixture->rig.gateway, "key-a-invalid-05")), ==, 0);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-down-00005"), ==, KP_CREDENTIAL_COOLING);
+  g_assert_cmpint (kp_credential_get_state_until (kp_test_credential (fixture->rig.gateway, "key-a-down-00005")), <=,
                    g_get_real_time () / G_USEC_PER_SEC + 5);
-  g_assert_nonnull (strstr (kp_credential_get_last_error (kp_test_credential (fixture->gateway, "key-a-quota-0005")),
+  g_assert_nonnull (strstr (kp_credential_get_last_error (kp_test_credential (fixture->rig.gateway, "key-a-quota-0005")),
                             "quota_exhausted: You exceeded your current quota"));
 
   /* Every attempt is in the ledger with the request. */
-  rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->gateway), 1, NULL);
+  rows = kp_ledger_recent_requests (kp_gateway_get_ledger (fixture->rig.gateway), 1, NULL);
   g_assert_cmpuint (((KpRequestRow *)g_ptr_array_index (rows, 0))->attempts, ==, 5);
 
   /* The states survive a restart. */
-  stop_gateway (fixture);
+  kp_test_rig_stop (&fixture->rig);
   start_gateway (fixture, 5000);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-nocredit-05"), ==, KP_CREDENTIAL_EXHAUSTED);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-invalid-05"), ==, KP_CREDENTIAL_INVALID);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-nocredit-05"), ==, KP_CREDENTIAL_EXHAUSTED);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-invalid-05"), ==, KP_CREDENTIAL_INVALID);
   {
     g_auto(KpTestResponse) response = { 0 };
 
@@ -363,11 +341,11 @@ test_key_states (Fixture       *fixture,
   }
 
   /* Reset: tried again at once. */
-  g_assert_true (kp_gateway_reset_key (fixture->gateway,
-                                       kp_credential_get_id (kp_test_credential (fixture->gateway, "key-a-invalid-05")),
+  g_assert_true (kp_gateway_reset_key (fixture->rig.gateway,
+                                       kp_credential_get_id (kp_test_credential (fixture->rig.gateway, "key-a-invalid-05")),
                                        NULL));
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-invalid-05"), ==, KP_CREDENTIAL_OK);
-  data_dir = g_build_filename (fixture->place.root, "data", NULL);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-invalid-05"), ==, KP_CREDENTIAL_OK);
+  data_dir = g_build_filename (fixture->rig.place.root, "data", NULL);
   g_assert_true (g_file_test (data_dir, G_FILE_TEST_IS_DIR));
 }
 
@@ -421,7 +399,7 @@ test_state_saved_while_locked (Fixture       *fixture,
             "key-b-good-0012", NULL);
   start_gateway (fixture, 5000);
   use_test_clock (fixture);
-  ledger = kp_gateway_get_ledger (fixture->gateway);
+  ledger = kp_gateway_get_ledger (fixture->rig.gateway);
 
   g_assert_cmpint (sqlite3_open_v2 (kp_ledger_get_path (ledger), &saved.db, SQLITE_OPEN_READWRITE,
                                     NULL), ==, SQLITE_OK);
@@ -442,7 +420,7 @@ test_state_saved_while_locked (Fixture       *fixture,
       chat (fixture, CHAT ("shared/model", ",\"stream\":true"), &response);
       g_assert_cmpuint (response.status, ==, 200);
       g_assert_cmpstr (provider_of (&response), ==, "b");
-      g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-quota-0012"), ==,
+      g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-quota-0012"), ==,
                        KP_CREDENTIAL_EXHAUSTED);
       fixture->now += KP_KEY_HEALTH_QUOTA_DEFAULT_S + 1;
     }
@@ -454,7 +432,7 @@ test_state_saved_while_locked (Fixture       *fixture,
   g_assert_true (kp_test_spin_until (ledger_has_problem, ledger, 20000));
   g_test_assert_expected_messages ();
 
-  credential = kp_test_credential (fixture->gateway, "key-a-quota-0012");
+  credential = kp_test_credential (fixture->rig.gateway, "key-a-quota-0012");
   saved.id = kp_credential_get_id (credential);
   saved.until = kp_credential_get_state_until (credential);
   g_assert_false (state_is_saved (&saved));
@@ -463,11 +441,11 @@ test_state_saved_while_locked (Fixture       *fixture,
   sqlite3_close (saved.db);
 
   /* It survives a restart. */
-  stop_gateway (fixture);
+  kp_test_rig_stop (&fixture->rig);
   start_gateway (fixture, 5000);
-  credential = kp_test_credential (fixture->gateway, "key-a-quota-0012");
+  credential = kp_test_credential (fixture->rig.gateway, "key-a-quota-0012");
   g_assert_cmpint (kp_credential_get_state_until (credential), ==, saved.until);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-quota-0012"), ==,
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-quota-0012"), ==,
                    KP_CREDENTIAL_EXHAUSTED);
 }
 
@@ -525,8 +503,8 @@ test_failures_coalesced (Fixture       *fixture,
             "key-b-good-0013", NULL);
   start_gateway (fixture, 5000);
   use_test_clock (fixture);
-  g_signal_connect (fixture->gateway, "changed", G_CALLBACK (on_changed), &emissions);
-  builds = kp_gateway_get_models_builds (fixture->gateway);
+  g_signal_connect (fixture->rig.gateway, "changed", G_CALLBACK (on_changed), &emissions);
+  builds = kp_gateway_get_models_builds (fixture->rig.gateway);
 
   started = g_get_monotonic_time ();
   for (guint i = 0; i < 200; i++)
@@ -545,7 +523,7 @@ test_failures_coalesced (Fixture       *fixture,
   g_assert_true (kp_test_spin_until (told_after, &told, 5000));
   g_test_message ("200 failures in %" G_GINT64_FORMAT " ms: %u emissions of ::changed, "
                   "%u builds of the model list", elapsed_ms, emissions.count,
-                  kp_gateway_get_models_builds (fixture->gateway) - builds);
+                  kp_gateway_get_models_builds (fixture->rig.gateway) - builds);
   /* At most one per 200 ms, and one more at the end: told apart by at
    * least the interval (less a little for the timer's rounding), however
    * long the machine takes for the 200 requests (under valgrind, each may
@@ -556,7 +534,7 @@ test_failures_coalesced (Fixture       *fixture,
     g_assert_cmpuint (emissions.count, <, 200);
   if (emissions.count > 1)
     g_assert_cmpint (emissions.min_gap_us, >=, 190 * 1000);
-  g_assert_cmpuint (kp_gateway_get_models_builds (fixture->gateway), ==, builds);
+  g_assert_cmpuint (kp_gateway_get_models_builds (fixture->rig.gateway), ==, builds);
 }
 
 static void
@@ -579,9 +557,9 @@ test_model_missing_and_down (Fixture       *fixture,
     g_assert_cmpuint (response.status, ==, 200);
     g_assert_cmpstr (provider_of (&response), ==, "b");
   }
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-c-good-0006"), ==, KP_CREDENTIAL_COOLING);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-c-good-0006"), ==, KP_CREDENTIAL_COOLING);
   /* A model a provider says it lacks is not its key's fault. */
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-nomodel-06"), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-nomodel-06"), ==, KP_CREDENTIAL_OK);
 
   {
     g_auto(KpTestResponse) response = { 0 };
@@ -612,8 +590,8 @@ test_client_error_is_returned (Fixture       *fixture,
   /* Returned at once: no other key tried, none blamed. */
   g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->a)->requests, ==, 1);
   g_assert_cmpuint (kp_mock_upstream_get_stats (fixture->b)->requests, ==, 0);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-good-0007"), ==, KP_CREDENTIAL_OK);
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-good-0007b"), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-good-0007"), ==, KP_CREDENTIAL_OK);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-good-0007b"), ==, KP_CREDENTIAL_OK);
 }
 
 static gboolean
@@ -642,7 +620,7 @@ test_first_byte_timeout (Fixture       *fixture,
   g_assert_cmpuint (response.status, ==, 200);
   g_assert_cmpstr (provider_of (&response), ==, "b");
   g_assert_true (g_str_has_suffix (response.body, "data: [DONE]\n\n"));
-  g_assert_cmpint (kp_test_credential_state (fixture->gateway, "key-a-slow-0008"), ==, KP_CREDENTIAL_COOLING);
+  g_assert_cmpint (kp_test_credential_state (fixture->rig.gateway, "key-a-slow-0008"), ==, KP_CREDENTIAL_COOLING);
 
   /* The abandoned request upstream was hung up on, once. */
   g_assert_true (kp_test_spin_until (mock_cancelled, fixture->a, 3000));
@@ -710,8 +688,6 @@ test_explain (Fixture       *fixture,
   g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *out = NULL;
-  g_autofree char *config = g_build_filename (fixture->place.root, "config", NULL);
-  g_autofree char *data_dir = g_build_filename (fixture->place.root, "data", NULL);
 
   provider (fixture, "a", kp_mock_upstream_get_url (fixture->a), SHARED ("mock-chat", "1", "10"),
             "key-a-good-0011", NULL);
@@ -720,10 +696,8 @@ test_explain (Fixture       *fixture,
   provider (fixture, "c", kp_mock_upstream_get_url (fixture->b), SHARED ("mock-chat", "0.1", "0.1"),
             NULL);
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_subprocess_launcher_setenv (launcher, "KEYPOOL_PROVIDERS_DIR", fixture->place.providers, TRUE);
-  g_subprocess_launcher_setenv (launcher, "KEYPOOL_CONFIG_DIR", config, TRUE);
-  g_subprocess_launcher_setenv (launcher, "KEYPOOL_DATA_DIR", data_dir, TRUE);
+  launcher = kp_test_place_launcher (&fixture->rig.place, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                          G_SUBPROCESS_FLAGS_STDERR_MERGE);
   g_subprocess_launcher_setenv (launcher, "KEYPOOL_NO_KEYRING", "1", TRUE);
   g_subprocess_launcher_unsetenv (launcher, "DBUS_SESSION_BUS_ADDRESS");
   process = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("KEYPOOL_TEST_BINARY"),

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kp-sse.h"
+#include "kp-test-util.h"
 #include "kp-upstream-error.h"
 #include "wire/kp-wire-anthropic-private.h"
 #include "wire/kp-wire-gemini-private.h"
@@ -28,56 +29,6 @@ on_error_event (const KpEvent *event,
 {
   if (event->type == KP_EVENT_ERROR)
     *(const char **)user_data = event->text;
-}
-
-static char *
-load_text (const char *name,
-           gsize      *len)
-{
-  g_autofree char *path = g_build_filename (g_getenv ("KEYPOOL_FIXTURES_DIR"), "gemini", name,
-                                            NULL);
-  g_autoptr(GError) error = NULL;
-  char *text = NULL;
-
-  g_file_get_contents (path, &text, len, &error);
-  g_assert_no_error (error);
-  return text;
-}
-
-static JsonNode *
-parse_json (const char *text,
-            gssize      len)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
-
-  json_parser_load_from_data (parser, text, len, &error);
-  g_assert_no_error (error);
-  return json_node_copy (json_parser_get_root (parser));
-}
-
-static JsonNode *
-load_json (const char *name)
-{
-  gsize len;
-  g_autofree char *text = load_text (name, &len);
-
-  return parse_json (text, len);
-}
-
-static void
-assert_json_equal (JsonNode   *actual,
-                   JsonNode   *expected,
-                   const char *what)
-{
-  if (!json_node_equal (actual, expected))
-    {
-      g_autofree char *a = json_to_string (actual, TRUE);
-      g_autofree char *e = json_to_string (expected, TRUE);
-
-      g_printerr ("%s differs.\nGot:\n%s\nExpected:\n%s\n", what, a, e);
-      g_assert_not_reached ();
-    }
 }
 
 static KpWireRequest *
@@ -104,18 +55,18 @@ request_for (const KpWire *wire,
 static void
 test_request_from_openai (void)
 {
-  g_autoptr(JsonNode) request = load_json ("openai-request.json");
-  g_autoptr(JsonNode) expected = load_json ("openai-request.gemini.json");
+  g_autoptr(JsonNode) request = kp_test_load_json ("gemini", "openai-request.json");
+  g_autoptr(JsonNode) expected = kp_test_load_json ("gemini", "openai-request.gemini.json");
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) built = kp_gemini_request_from_openai (json_node_get_object (request), &error);
 
   g_assert_no_error (error);
-  assert_json_equal (built, expected, "the Gemini request");
+  kp_test_assert_json_equal (built, expected, "the Gemini request");
 
   /* Through the relay's path: no model and no stream in the body. */
   {
     gsize len;
-    g_autofree char *text = load_text ("openai-request.json", &len);
+    g_autofree char *text = kp_test_load_text ("gemini", "openai-request.json", &len);
     g_autoptr(KpWireRequest) req = request_for (&kp_wire_openai_chat, text, NULL, NULL);
     KpOffering offering = { .upstream_id = (char *)"gemini-2.5-flash" };
     KpWireTarget target = { .offering = &offering };
@@ -124,8 +75,8 @@ test_request_from_openai (void)
     g_autoptr(JsonNode) node = NULL;
 
     g_assert_no_error (error);
-    node = parse_json (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
-    assert_json_equal (node, expected, "the Gemini body");
+    node = kp_test_parse_json (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+    kp_test_assert_json_equal (node, expected, "the Gemini body");
     g_assert_cmpstr (suffix, ==, "/gemini-2.5-flash:streamGenerateContent?alt=sse");
     req->stream = FALSE;
     g_free (suffix);
@@ -151,7 +102,7 @@ test_request_errors (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autoptr(JsonNode) node = parse_json (cases[i], -1);
+      g_autoptr(JsonNode) node = kp_test_parse_json (cases[i], -1);
       g_autoptr(GError) error = NULL;
       g_autoptr(JsonNode) built = kp_gemini_request_from_openai (json_node_get_object (node),
                                                                   &error);
@@ -166,8 +117,8 @@ static void
 test_request_to_openai (void)
 {
   gsize len;
-  g_autofree char *text = load_text ("gemini-request.json", &len);
-  g_autoptr(JsonNode) expected = load_json ("gemini-request.openai.json");
+  g_autofree char *text = kp_test_load_text ("gemini", "gemini-request.json", &len);
+  g_autoptr(JsonNode) expected = kp_test_load_json ("gemini", "gemini-request.openai.json");
   g_autoptr(KpWireRequest) req =
     request_for (&kp_wire_gemini, text, "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
                  "sse");
@@ -183,7 +134,7 @@ test_request_to_openai (void)
   canonical = kp_wire_request_get_canonical (req, &error);
   g_assert_no_error (error);
   got = kp_json_object_node (json_object_ref (canonical));
-  assert_json_equal (got, expected, "the canonical request");
+  kp_test_assert_json_equal (got, expected, "the canonical request");
 
   /* And back to Gemini: the signature came through the hub. */
   {
@@ -265,13 +216,13 @@ test_routes (void)
 static void
 test_schema (void)
 {
-  g_autoptr(JsonNode) schema = parse_json (
+  g_autoptr(JsonNode) schema = kp_test_parse_json (
     "{\"$schema\":\"x\",\"$id\":\"y\",\"type\":\"object\",\"additionalProperties\":false,"
     "\"properties\":{\"$ref\":{\"type\":\"string\"},\"list\":{\"type\":\"array\","
     "\"items\":{\"$ref\":\"#/$defs/a\",\"type\":\"number\",\"exclusiveMaximum\":3}},"
     "\"choice\":{\"oneOf\":[{\"type\":\"string\",\"format\":\"date\"},{\"type\":\"null\"}]}},"
     "\"patternProperties\":{},\"$defs\":{\"a\":{}},\"required\":[\"list\"]}", -1);
-  g_autoptr(JsonNode) expected = parse_json (
+  g_autoptr(JsonNode) expected = kp_test_parse_json (
     "{\"type\":\"object\",\"properties\":{\"$ref\":{\"type\":\"string\"},\"list\":"
     "{\"type\":\"array\",\"items\":{\"type\":\"number\"}},\"choice\":{\"anyOf\":"
     "[{\"type\":\"string\",\"format\":\"date\"},{\"type\":\"null\"}]}},\"required\":[\"list\"]}", -1);
@@ -280,7 +231,7 @@ test_schema (void)
   g_autoptr(JsonNode) deep_node = NULL;
   g_autoptr(JsonNode) deep_clean = NULL;
 
-  assert_json_equal (clean, expected, "the cleaned schema");
+  kp_test_assert_json_equal (clean, expected, "the cleaned schema");
   g_assert_null (kp_gemini_clean_schema (NULL));
 
   /* Past the depth bound, deeper schemas are cut, not followed. */
@@ -289,7 +240,7 @@ test_schema (void)
   g_string_append (deep, "{}");
   for (guint i = 0; i < 100; i++)
     g_string_append_c (deep, '}');
-  deep_node = parse_json (deep->str, deep->len);
+  deep_node = kp_test_parse_json (deep->str, deep->len);
   deep_clean = kp_gemini_clean_schema (deep_node);
   g_assert_nonnull (deep_clean);
 }
@@ -318,18 +269,19 @@ test_signatures (void)
 static void
 test_answers (void)
 {
-  g_autoptr(JsonNode) gemini = load_json ("gemini-response.json");
-  g_autoptr(JsonNode) expected = load_json ("gemini-response.openai.json");
+  g_autoptr(JsonNode) gemini = kp_test_load_json ("gemini", "gemini-response.json");
+  g_autoptr(JsonNode) expected = kp_test_load_json ("gemini", "gemini-response.openai.json");
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) openai = kp_gemini_response_to_openai (json_node_get_object (gemini),
                                                               "client-model", &error);
   g_autoptr(JsonNode) back = NULL;
-  g_autoptr(JsonNode) expected_back = load_json ("gemini-response.openai.gemini.json");
-  g_autoptr(JsonNode) blocked = parse_json (
+  g_autoptr(JsonNode) expected_back = kp_test_load_json ("gemini",
+                                                        "gemini-response.openai.gemini.json");
+  g_autoptr(JsonNode) blocked = kp_test_parse_json (
     "{\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":3}}",
     -1);
   g_autoptr(JsonNode) blocked_openai = NULL;
-  g_autoptr(JsonNode) junk = parse_json ("{\"something\":1}", -1);
+  g_autoptr(JsonNode) junk = kp_test_parse_json ("{\"something\":1}", -1);
   g_autoptr(JsonNode) junk_openai = NULL;
 
   g_assert_no_error (error);
@@ -348,11 +300,11 @@ test_answers (void)
     g_assert_true (g_str_has_suffix (id, KP_GEMINI_SIGNATURE_MARK "c2lnLW9uZS-_"));
     json_object_set_string_member (call, "id", "call_made" KP_GEMINI_SIGNATURE_MARK "c2lnLW9uZS-_");
   }
-  assert_json_equal (openai, expected, "the chat completion");
+  kp_test_assert_json_equal (openai, expected, "the chat completion");
 
   back = kp_gemini_response_from_openai (json_node_get_object (openai), "client-model", &error);
   g_assert_no_error (error);
-  assert_json_equal (back, expected_back, "the Gemini answer");
+  kp_test_assert_json_equal (back, expected_back, "the Gemini answer");
 
   blocked_openai = kp_gemini_response_to_openai (json_node_get_object (blocked), "m", &error);
   g_assert_no_error (error);
@@ -369,7 +321,7 @@ test_answers (void)
 static void
 test_usage_and_finish (void)
 {
-  g_autoptr(JsonNode) node = parse_json (
+  g_autoptr(JsonNode) node = kp_test_parse_json (
     "{\"promptTokenCount\":100,\"candidatesTokenCount\":20,\"thoughtsTokenCount\":30,"
     "\"cachedContentTokenCount\":40,\"toolUsePromptTokenCount\":5,\"totalTokenCount\":155}", -1);
   KpUsage usage = { 0 };
@@ -402,9 +354,9 @@ test_usage_and_finish (void)
 
   g_assert_cmpstr (kp_gemini_effort_for_thinking (NULL), ==, NULL);
   {
-    g_autoptr(JsonNode) level = parse_json ("{\"thinkingLevel\":\"HIGH\"}", -1);
-    g_autoptr(JsonNode) off = parse_json ("{\"thinkingBudget\":0}", -1);
-    g_autoptr(JsonNode) dynamic = parse_json ("{\"thinkingBudget\":-1}", -1);
+    g_autoptr(JsonNode) level = kp_test_parse_json ("{\"thinkingLevel\":\"HIGH\"}", -1);
+    g_autoptr(JsonNode) off = kp_test_parse_json ("{\"thinkingBudget\":0}", -1);
+    g_autoptr(JsonNode) dynamic = kp_test_parse_json ("{\"thinkingBudget\":-1}", -1);
 
     g_assert_cmpstr (kp_gemini_effort_for_thinking (json_node_get_object (level)), ==, "high");
     g_assert_cmpstr (kp_gemini_effort_for_thinking (json_node_get_object (off)), ==, "none");
@@ -482,7 +434,7 @@ static void
 test_stream_to_openai (void)
 {
   gsize len;
-  g_autofree char *text = load_text ("gemini-stream.sse", &len);
+  g_autofree char *text = kp_test_load_text ("gemini", "gemini-stream.sse", &len);
   g_autoptr(KpWireRequest) req = request_for (&kp_wire_openai_chat,
     "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
     "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL, NULL);
@@ -506,7 +458,7 @@ test_stream_to_openai (void)
   g_assert_cmpstr (datas->pdata[datas->len - 1], ==, "[DONE]");
   for (guint i = 0; i + 1 < datas->len; i++)
     {
-      JsonNode *node = parse_json (datas->pdata[i], -1);
+      JsonNode *node = kp_test_parse_json (datas->pdata[i], -1);
       JsonObject *chunk = json_node_get_object (node);
       JsonArray *choices = json_object_get_array_member (chunk, "choices");
       JsonObject *choice = json_array_get_length (choices) > 0
@@ -553,7 +505,7 @@ static void
 test_stream_to_anthropic (void)
 {
   gsize len;
-  g_autofree char *text = load_text ("gemini-stream.sse", &len);
+  g_autofree char *text = kp_test_load_text ("gemini", "gemini-stream.sse", &len);
   g_autoptr(KpWireRequest) req = request_for (&kp_wire_anthropic,
     "{\"model\":\"m\",\"stream\":true,\"max_tokens\":10,"
     "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL, NULL);
@@ -571,7 +523,7 @@ test_stream_to_anthropic (void)
   g_assert_cmpstr (names->pdata[names->len - 1], ==, "message_stop");
   for (guint i = 0; i < datas->len; i++)
     {
-      JsonNode *node = parse_json (datas->pdata[i], -1);
+      JsonNode *node = kp_test_parse_json (datas->pdata[i], -1);
       JsonObject *data = json_node_get_object (node);
 
       g_ptr_array_add (nodes, node);
@@ -682,7 +634,7 @@ static void
 test_gemini_client_streams (void)
 {
   gsize len;
-  g_autofree char *text = load_text ("gemini-stream.sse", &len);
+  g_autofree char *text = kp_test_load_text ("gemini", "gemini-stream.sse", &len);
   const char *body = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}";
 
   for (guint as_array = 0; as_array < 2; as_array++)
@@ -728,7 +680,7 @@ test_gemini_client_streams (void)
 
           out = run_bridge (&kp_wire_gemini, req, text, len, &usage);
           g_assert_true (out->str[0] == '[' && out->str[out->len - 1] == ']');
-          node = parse_json (out->str, out->len);
+          node = kp_test_parse_json (out->str, out->len);
           array = json_node_get_array (node);
           g_assert_cmpuint (json_array_get_length (array), >=, 4);
           for (guint i = 0; i < json_array_get_length (array); i++)
@@ -754,7 +706,7 @@ test_array_error (void)
   JsonObject *error;
 
   kp_wire_error_event (array, 502, "upstream_error", "broke \"off\"", out);
-  node = parse_json (out->str, out->len);
+  node = kp_test_parse_json (out->str, out->len);
   error = json_object_get_object_member (json_array_get_object_element (json_node_get_array (node), 1),
                                          "error");
   g_assert_cmpint (json_object_get_int_member (error, "code"), ==, 502);
@@ -832,7 +784,7 @@ test_held_calls_bounded (void)
   g_assert_cmpuint (out->len, <, 17 * 1024 * 1024);
   datas = sse_datas (out->str, out->len, NULL);
   g_assert_cmpuint (datas->len, ==, 1);
-  last = parse_json (datas->pdata[0], -1);
+  last = kp_test_parse_json (datas->pdata[0], -1);
   parts = json_object_get_array_member (json_object_get_object_member (
     json_array_get_object_element (json_object_get_array_member (json_node_get_object (last),
                                                                  "candidates"), 0), "content"),
@@ -943,7 +895,7 @@ test_models_json (void)
   const char *openai = "{\"object\":\"list\",\"data\":[{\"id\":\"google/gemini-2.5-flash\","
                        "\"display_name\":\"Gemini 2.5 Flash\"},{\"id\":\"deepseek-chat\"}]}";
   g_autofree char *json = kp_wire_gemini.models_json (openai, strlen (openai));
-  g_autoptr(JsonNode) node = parse_json (json, -1);
+  g_autoptr(JsonNode) node = kp_test_parse_json (json, -1);
   JsonArray *models = json_object_get_array_member (json_node_get_object (node), "models");
   JsonObject *first = json_array_get_object_element (models, 0);
   g_autofree char *count = kp_wire_gemini.count_json (42);
@@ -977,7 +929,7 @@ test_model_json (void)
     {
       guint status = 0;
       g_autofree char *json = kp_wire_gemini.model_json (openai, strlen (openai), cases[i].path, &status);
-      g_autoptr(JsonNode) node = parse_json (json, -1);
+      g_autoptr(JsonNode) node = kp_test_parse_json (json, -1);
       JsonObject *object = json_node_get_object (node);
 
       g_assert_cmpuint (status, ==, cases[i].status);
@@ -1013,7 +965,7 @@ test_thinking_level (void)
       g_autofree char *text = g_strdup_printf ("{\"model\":\"m\",\"reasoning_effort\":\"%s\","
                                                "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
                                                cases[i].effort);
-      g_autoptr(JsonNode) request = parse_json (text, -1);
+      g_autoptr(JsonNode) request = kp_test_parse_json (text, -1);
       g_autoptr(GError) error = NULL;
       g_autoptr(JsonNode) built = kp_gemini_request_from_openai (json_node_get_object (request), &error);
       JsonObject *thinking;

@@ -13,49 +13,10 @@
 #include <string.h>
 
 #include "kp-sse.h"
+#include "kp-test-util.h"
 #include "wire/kp-wire-anthropic-private.h"
+#include "wire/kp-wire-gemini-private.h"
 #include "wire/kp-wire-openai-private.h"
-
-static char *
-load_text (const char *dir,
-           const char *name,
-           gsize      *len)
-{
-  g_autofree char *path = g_build_filename (g_getenv ("KEYPOOL_FIXTURES_DIR"), dir, name, NULL);
-  g_autoptr(GError) error = NULL;
-  char *text = NULL;
-
-  g_file_get_contents (path, &text, len, &error);
-  g_assert_no_error (error);
-  return text;
-}
-
-static JsonNode *
-parse_json (const char *text,
-            gssize      len)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
-
-  json_parser_load_from_data (parser, text, len, &error);
-  g_assert_no_error (error);
-  return json_node_copy (json_parser_get_root (parser));
-}
-
-static void
-assert_json_equal (JsonNode   *actual,
-                   JsonNode   *expected,
-                   const char *what)
-{
-  if (!json_node_equal (actual, expected))
-    {
-      g_autofree char *a = json_to_string (actual, TRUE);
-      g_autofree char *e = json_to_string (expected, TRUE);
-
-      g_printerr ("%s differs.\nGot:\n%s\nExpected:\n%s\n", what, a, e);
-      g_assert_not_reached ();
-    }
-}
 
 /* A client's request, parsed as the relay parses it. */
 static KpWireRequest *
@@ -117,7 +78,7 @@ build_for (KpWireRequest *req,
   if (strip_usage != NULL)
     *strip_usage = target.strip_usage;
   data = g_bytes_get_data (body, &len);
-  node = parse_json (data, len);
+  node = kp_test_parse_json (data, len);
   g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
   return json_object_ref (json_node_get_object (node));
 }
@@ -258,9 +219,9 @@ test_request_errors (void)
 static void
 test_responses_request (void)
 {
-  g_autofree char *text = load_text ("wire", "responses-request.json", NULL);
-  g_autofree char *expected_text = load_text ("wire", "responses-request.chat.json", NULL);
-  g_autoptr(JsonNode) expected = parse_json (expected_text, -1);
+  g_autofree char *text = kp_test_load_text ("wire", "responses-request.json", NULL);
+  g_autofree char *expected_text = kp_test_load_text ("wire", "responses-request.chat.json", NULL);
+  g_autoptr(JsonNode) expected = kp_test_parse_json (expected_text, -1);
   g_autoptr(GError) error = NULL;
   g_autoptr(KpWireRequest) req = request_for (&kp_wire_openai_responses, text, &error);
   JsonObject *canonical;
@@ -273,7 +234,7 @@ test_responses_request (void)
   {
     g_autoptr(JsonNode) node = kp_json_object_node (json_object_ref (canonical));
 
-    assert_json_equal (node, expected, "responses-request.json as Chat");
+    kp_test_assert_json_equal (node, expected, "responses-request.json as Chat");
   }
 }
 
@@ -404,46 +365,6 @@ test_passthrough (void)
   }
 }
 
-typedef struct
-{
-  GPtrArray *names;
-  GPtrArray *datas;
-} Events;
-
-static void
-events_clear (Events *events)
-{
-  g_clear_pointer (&events->names, g_ptr_array_unref);
-  g_clear_pointer (&events->datas, g_ptr_array_unref);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Events, events_clear)
-
-static Events
-scan_events (const char *text,
-             gsize       len)
-{
-  Events events = { g_ptr_array_new_with_free_func (g_free),
-                    g_ptr_array_new_with_free_func (g_free) };
-  KpSseEvent event = { .data = g_string_new (NULL) };
-  gsize offset = 0;
-  gsize used;
-
-  while ((used = kp_sse_next_event (text + offset, len - offset, &event)) > 0)
-    {
-      if (event.has_data)
-        {
-          g_ptr_array_add (events.names, event.name != NULL ? g_strndup (event.name, event.name_len)
-                                                           : g_strdup (""));
-          g_ptr_array_add (events.datas, g_strdup (event.data->str));
-        }
-      offset += used;
-    }
-  g_assert_cmpuint (offset, ==, len);
-  g_string_free (event.data, TRUE);
-  return events;
-}
-
 /* Feeds the fixture @input of @upstream to a bridge for @client. */
 static GString *
 run_bridge (const KpWire  *upstream,
@@ -452,7 +373,7 @@ run_bridge (const KpWire  *upstream,
             KpUsage       *usage)
 {
   gsize len;
-  g_autofree char *text = load_text ("anthropic", input, &len);
+  g_autofree char *text = kp_test_load_text ("anthropic", input, &len);
   g_autoptr(GBytes) request_body = g_bytes_new_static ("{}", 2);
   g_autoptr(KpWireRequest) req = kp_wire_request_new (client, request_body, NULL);
   g_autoptr(KpWireBridge) bridge = NULL;
@@ -497,7 +418,7 @@ check_responses_stream (const KpWire *upstream,
   g_autofree char *terminal = g_strconcat ("response.", status, NULL);
   KpUsage usage;
   g_autoptr(GString) out = run_bridge (upstream, &kp_wire_openai_responses, input, &usage);
-  g_auto(Events) events = scan_events (out->str, out->len);
+  g_auto(KpTestEvents) events = kp_test_scan_events (out->str, out->len);
   g_autoptr(GString) deltas = g_string_new (NULL);
   g_autoptr(GHashTable) arguments = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   JsonObject *response = NULL;
@@ -510,7 +431,7 @@ check_responses_stream (const KpWire *upstream,
 
   for (guint i = 0; i < events.names->len; i++)
     {
-      g_autoptr(JsonNode) node = parse_json (events.datas->pdata[i], -1);
+      g_autoptr(JsonNode) node = kp_test_parse_json (events.datas->pdata[i], -1);
       JsonObject *data = json_node_get_object (node);
 
       /* The data's type is the event's name; the numbers go up by one. */
@@ -537,7 +458,7 @@ check_responses_stream (const KpWire *upstream,
   g_assert_cmpstr (deltas->str, ==, text);
   g_assert_cmpuint (calls_added, ==, n_calls);
 
-  last = parse_json (events.datas->pdata[events.names->len - 1], -1);
+  last = kp_test_parse_json (events.datas->pdata[events.names->len - 1], -1);
   response = json_object_get_object_member (json_node_get_object (last), "response");
   g_assert_cmpstr (json_object_get_string_member (response, "status"), ==, status);
   g_assert_cmpstr (json_object_get_string_member (response, "model"), ==, "client-model");
@@ -562,7 +483,8 @@ check_responses_stream (const KpWire *upstream,
           {
             const char *streamed = g_hash_table_lookup (arguments,
                                                         json_object_get_string_member (item, "id"));
-            g_autoptr(JsonNode) args = parse_json (json_object_get_string_member (item, "arguments"), -1);
+            const char *call_args = json_object_get_string_member (item, "arguments");
+            g_autoptr(JsonNode) args = kp_test_parse_json (call_args, -1);
 
             n_function_calls++;
             g_assert_cmpstr (json_object_get_string_member (item, "arguments"), ==, streamed);
@@ -603,8 +525,8 @@ test_anthropic_input_estimate (void)
   KpUsage usage;
   g_autoptr(GString) out = run_bridge (&kp_wire_openai_chat, &kp_wire_anthropic,
                                        "openai-stream.sse", &usage);
-  g_auto(Events) events = scan_events (out->str, out->len);
-  g_autoptr(JsonNode) start = parse_json (events.datas->pdata[0], -1);
+  g_auto(KpTestEvents) events = kp_test_scan_events (out->str, out->len);
+  g_autoptr(JsonNode) start = kp_test_parse_json (events.datas->pdata[0], -1);
   g_autoptr(JsonNode) delta = NULL;
   JsonObject *start_usage;
 
@@ -614,7 +536,7 @@ test_anthropic_input_estimate (void)
   g_assert_cmpint (json_object_get_int_member (start_usage, "input_tokens"), ==, 42);
 
   g_assert_cmpstr (events.names->pdata[events.names->len - 2], ==, "message_delta");
-  delta = parse_json (events.datas->pdata[events.names->len - 2], -1);
+  delta = kp_test_parse_json (events.datas->pdata[events.names->len - 2], -1);
   /* 10,100 prompt tokens, of which 8,000 read from the cache and 2,000 written to it. */
   g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (json_node_get_object (delta),
                                                                               "usage"),
@@ -625,7 +547,7 @@ test_anthropic_input_estimate (void)
 static void
 test_responses_answer (void)
 {
-  g_autofree char *text = load_text ("anthropic", "openai-response.json", NULL);
+  g_autofree char *text = kp_test_load_text ("anthropic", "openai-response.json", NULL);
   g_autoptr(GBytes) request_body = g_bytes_new_static ("{}", 2);
   g_autoptr(KpWireRequest) req = kp_wire_request_new (&kp_wire_openai_responses, request_body, NULL);
   g_autoptr(GError) error = NULL;
@@ -641,7 +563,7 @@ test_responses_answer (void)
   answer = kp_wire_translate_answer (req, &kp_wire_openai_chat, text, strlen (text), NULL, &error);
   g_assert_no_error (error);
   data = g_bytes_get_data (answer, &len);
-  node = parse_json (data, len);
+  node = kp_test_parse_json (data, len);
   response = json_node_get_object (node);
   g_assert_cmpstr (json_object_get_string_member (response, "object"), ==, "response");
   g_assert_true (g_str_has_prefix (json_object_get_string_member (response, "id"), "resp_"));
@@ -671,7 +593,7 @@ test_responses_answer (void)
 
   /* And an Anthropic message too, through the hub. */
   {
-    g_autofree char *message = load_text ("anthropic", "anthropic-response.json", NULL);
+    g_autofree char *message = kp_test_load_text ("anthropic", "anthropic-response.json", NULL);
     g_autoptr(GBytes) from_anthropic = kp_wire_translate_answer (req, &kp_wire_anthropic, message,
                                                                  strlen (message), NULL, &error);
 
@@ -688,13 +610,13 @@ test_error_shapes (void)
       g_autofree char *body = NULL;
       g_autoptr(JsonNode) node = NULL;
       g_autoptr(GString) event = g_string_new (NULL);
-      g_auto(Events) events = { NULL, NULL };
+      g_auto(KpTestEvents) events = { NULL, NULL };
       JsonObject *error;
 
       if ((*wire)->client_routes == NULL)
         continue;
       body = (*wire)->error_json (429, "rate_limited", "Slow \"down\".");
-      node = parse_json (body, -1);
+      node = kp_test_parse_json (body, -1);
       error = json_object_get_object_member (json_node_get_object (node), "error");
       g_assert_cmpstr (json_object_get_string_member (error, "message"), ==, "Slow \"down\".");
       /* Google's errors name the status, the others a type. */
@@ -707,15 +629,81 @@ test_error_shapes (void)
        * that the client's SDK throws it.
        */
       (*wire)->error_event (502, "upstream_error", "It broke.", event);
-      events = scan_events (event->str, event->len);
+      events = kp_test_scan_events (event->str, event->len);
       g_assert_cmpuint (events.datas->len, ==, 1);
       {
-        g_autoptr(JsonNode) data = parse_json (events.datas->pdata[0], -1);
+        g_autoptr(JsonNode) data = kp_test_parse_json (events.datas->pdata[0], -1);
         JsonObject *inner = json_object_get_object_member (json_node_get_object (data), "error");
 
         g_assert_cmpstr (json_object_get_string_member (inner, "message"), ==, "It broke.");
       }
     }
+}
+
+/* "role: item item | role: …": an item by its text, else its type, else
+ * its one member's name.
+ */
+static char *
+describe_turns (JsonNode   *request,
+                const char *turns_member,
+                const char *items_member)
+{
+  JsonArray *turns = json_object_get_array_member (json_node_get_object (request), turns_member);
+  GString *out = g_string_new (NULL);
+
+  for (guint t = 0; t < json_array_get_length (turns); t++)
+    {
+      JsonObject *turn = json_array_get_object_element (turns, t);
+      JsonArray *items = json_object_get_array_member (turn, items_member);
+
+      g_string_append_printf (out, "%s%s:", t > 0 ? " | " : "",
+                              json_object_get_string_member (turn, "role"));
+      for (guint i = 0; i < json_array_get_length (items); i++)
+        {
+          JsonObject *item = json_array_get_object_element (items, i);
+          g_autoptr(GList) members = json_object_get_members (item);
+
+          g_string_append_printf (out, " %s",
+                                  json_object_get_string_member_with_default (
+                                    item, "text",
+                                    json_object_get_string_member_with_default (
+                                      item, "type", members->data)));
+        }
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* Messages of one role become one turn, so that roles alternate; in an
+ * Anthropic user turn the tool results go first.
+ */
+static void
+test_turns_merged (void)
+{
+  const char *chat =
+    "{\"model\":\"m\",\"messages\":["
+    "{\"role\":\"user\",\"content\":\"a\"},"
+    "{\"role\":\"user\",\"content\":\"b\"},"
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+    "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+    "{\"role\":\"user\",\"content\":\"note\"},"
+    "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"42\"}]}";
+  g_autoptr(JsonNode) request = kp_test_parse_json (chat, -1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) anthropic = NULL;
+  g_autoptr(JsonNode) gemini = NULL;
+  g_autofree char *anthropic_turns = NULL;
+  g_autofree char *gemini_turns = NULL;
+
+  anthropic = kp_anthropic_request_from_openai (json_node_get_object (request), &error);
+  g_assert_no_error (error);
+  anthropic_turns = describe_turns (anthropic, "messages", "content");
+  g_assert_cmpstr (anthropic_turns, ==, "user: a b | assistant: tool_use | user: tool_result note");
+
+  gemini = kp_gemini_request_from_openai (json_node_get_object (request), &error);
+  g_assert_no_error (error);
+  gemini_turns = describe_turns (gemini, "contents", "parts");
+  g_assert_cmpstr (gemini_turns, ==,
+                   "user: a b | model: functionCall | user: note functionResponse");
 }
 
 int
@@ -733,6 +721,7 @@ main (int   argc,
   g_test_add_func ("/keypool/wire/responses/answer", test_responses_answer);
   g_test_add_func ("/keypool/wire/error-shapes", test_error_shapes);
   g_test_add_func ("/keypool/wire/anthropic-input-estimate", test_anthropic_input_estimate);
+  g_test_add_func ("/keypool/wire/turns-merged", test_turns_merged);
 
   return g_test_run ();
 }

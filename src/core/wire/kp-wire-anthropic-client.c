@@ -20,6 +20,7 @@
 
 #include "kp-wire-anthropic-private.h"
 #include "kp-wire-chat.h"
+#include "kp-wire-util.h"
 
 
 /* Thinking budgets for OpenAI's reasoning_effort, and back. */
@@ -368,13 +369,9 @@ kp_anthropic_request_to_openai (JsonObject  *anthropic_request,
 
   g_return_val_if_fail (anthropic_request != NULL, NULL);
 
-  messages = kp_json_array (anthropic_request, "messages");
+  messages = kp_wire_messages (anthropic_request, NULL, error);
   if (messages == NULL)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID,
-                           "The request needs a messages array.");
-      return NULL;
-    }
+    return NULL;
 
   out = json_object_new ();
   out_messages = json_array_new ();

@@ -24,6 +24,8 @@
 #include <string.h>
 
 #include "kp-wire-anthropic-private.h"
+#include "kp-wire-chat.h"
+#include "kp-wire-util.h"
 
 
 /* Thinking budgets for OpenAI's reasoning_effort, and back. */
@@ -183,55 +185,11 @@ add_openai_content (JsonArray   *blocks,
   return FALSE;
 }
 
+/* Tool results go first in a merged user turn, as Anthropic requires. */
 static gboolean
 is_tool_result (JsonNode *block)
 {
   return g_strcmp0 (kp_json_string (json_node_get_object (block), "type"), "tool_result") == 0;
-}
-
-/* Adds a turn to @messages, merging it into the last one when the role is
- * the same, so that roles alternate. Tool results go first in a user turn,
- * as Anthropic requires. Takes @blocks.
- */
-static void
-add_turn (JsonArray  *messages,
-          const char *role,
-          JsonArray  *blocks)
-{
-  guint n = json_array_get_length (messages);
-  JsonObject *last = n > 0 ? json_array_get_object_element (messages, n - 1) : NULL;
-  JsonObject *message;
-
-  if (json_array_get_length (blocks) == 0)
-    {
-      json_array_unref (blocks);
-      return;
-    }
-
-  if (last != NULL && g_strcmp0 (kp_json_string (last, "role"), role) == 0)
-    {
-      JsonArray *parts[2] = { kp_json_array (last, "content"), blocks };
-      JsonArray *merged = json_array_new ();
-
-      for (int results = 1; results >= 0; results--)
-        for (guint p = 0; p < G_N_ELEMENTS (parts); p++)
-          for (guint i = 0; i < json_array_get_length (parts[p]); i++)
-            {
-              JsonNode *block = json_array_get_element (parts[p], i);
-
-              if (is_tool_result (block) == (gboolean)results)
-                json_array_add_element (merged, json_node_copy (block));
-            }
-
-      json_array_unref (blocks);
-      json_object_set_array_member (last, "content", merged);
-      return;
-    }
-
-  message = json_object_new ();
-  json_object_set_string_member (message, "role", role);
-  json_object_set_array_member (message, "content", blocks);
-  json_array_add_object_element (messages, message);
 }
 
 static gboolean
@@ -338,7 +296,7 @@ convert_openai_messages (JsonArray   *messages,
         {
           if (!add_openai_content (blocks, content, TRUE, error))
             return FALSE;
-          add_turn (out, "user", g_steal_pointer (&blocks));
+          kp_wire_add_turn (out, "user", "content", g_steal_pointer (&blocks), is_tool_result);
         }
       else if (g_str_equal (role, "assistant"))
         {
@@ -348,7 +306,7 @@ convert_openai_messages (JsonArray   *messages,
           if (!add_openai_content (blocks, content, FALSE, error) ||
               !add_tool_calls (blocks, kp_json_array (message, "tool_calls"), error))
             return FALSE;
-          add_turn (out, "assistant", g_steal_pointer (&blocks));
+          kp_wire_add_turn (out, "assistant", "content", g_steal_pointer (&blocks), is_tool_result);
         }
       else if (g_str_equal (role, "tool"))
         {
@@ -357,7 +315,7 @@ convert_openai_messages (JsonArray   *messages,
           if (block == NULL)
             return FALSE;
           json_array_add_object_element (blocks, block);
-          add_turn (out, "user", g_steal_pointer (&blocks));
+          kp_wire_add_turn (out, "user", "content", g_steal_pointer (&blocks), is_tool_result);
         }
       else
         {
@@ -520,26 +478,17 @@ kp_anthropic_request_from_openai (JsonObject  *openai_request,
   JsonObject *tool_choice;
   JsonNode *stop;
   gint64 max_tokens = KP_ANTHROPIC_DEFAULT_MAX_TOKENS;
-  gint64 n = 1;
   gint64 budget;
   gboolean stream;
   const char *user;
 
   g_return_val_if_fail (openai_request != NULL, NULL);
 
-  messages = kp_json_array (openai_request, "messages");
+  messages = kp_wire_messages (openai_request,
+                               "Anthropic models give one answer per request: n must be 1.",
+                               error);
   if (messages == NULL)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID,
-                           "The request needs a messages array.");
-      return NULL;
-    }
-  if (kp_json_int (openai_request, "n", &n) && n > 1)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID,
-                           "Anthropic models give one answer per request: n must be 1.");
-      return NULL;
-    }
+    return NULL;
 
   out = json_object_new ();
   system = json_array_new ();
@@ -665,16 +614,7 @@ kp_anthropic_response_to_openai (JsonObject  *anthropic_message,
   tool_calls = json_array_new ();
   kp_anthropic_collect_blocks (content, &text, &thinking, tool_calls);
 
-  if (text != NULL)
-    json_object_set_string_member (message, "content", text->str);
-  else
-    json_object_set_null_member (message, "content");
-  if (thinking != NULL)
-    json_object_set_string_member (message, "reasoning_content", thinking->str);
-  if (json_array_get_length (tool_calls) > 0)
-    json_object_set_array_member (message, "tool_calls", tool_calls);
-  else
-    json_array_unref (tool_calls);
+  kp_wire_chat_set_answer (message, text, thinking, tool_calls);
 
   choice = json_object_new ();
   json_object_set_int_member (choice, "index", 0);

@@ -22,6 +22,7 @@
 
 #include "codec/kp-json-guard.h"
 #include "kp-wire-anthropic-private.h"
+#include "kp-wire-util.h"
 
 /* Shared by the files of the wire ----------------------------------------- */
 
@@ -205,17 +206,8 @@ kp_anthropic_error_from_openai (guint       status,
                                 const char *body,
                                 gsize       len)
 {
-  gint64 code = 0;
-  g_autofree char *message = kp_wire_error_message (body, len, &code, NULL);
+  g_autofree char *message = kp_wire_upstream_error_message (&status, body, len);
 
-  /* OpenRouter repeats the status as a number in error.code. */
-  if (status < 400 && code >= 400 && code < 600)
-    status = (guint)code;
-  if (!kp_json_nonempty (message))
-    {
-      g_free (message);
-      message = g_strdup_printf ("The provider answered with HTTP status %u.", status);
-    }
   return kp_anthropic_error_json (status, message);
 }
 
@@ -228,9 +220,7 @@ anthropic_error_event (guint       status,
 {
   g_autofree char *json = kp_anthropic_error_json (status, message);
 
-  g_string_append (out, "event: error\ndata: ");
-  g_string_append (out, json);
-  g_string_append (out, "\n\n");
+  kp_wire_append_event (out, "error", json, "\n");
 }
 
 static char *
@@ -513,13 +503,12 @@ typedef enum
 
 typedef struct
 {
+  KpWireEncoderBase base;
   char        *model;
   char        *message_id;
   gint64       input_estimate;  /* until the provider says */
-  KpUsage      usage;
   gboolean     started;
   gboolean     ended;
-  const char  *stop_reason;
   BlockKind    block_kind;
   guint        block_index;
   guint        n_blocks;
@@ -565,13 +554,14 @@ static void
 encode_start (Encoder *self,
               GString *out)
 {
+  const KpUsage *usage = &self->base.usage;
   gint64 input;
 
   if (self->started)
     return;
   if (self->message_id == NULL)
     self->message_id = g_strdup ("msg_keypool");
-  input = self->usage.known ? kp_anthropic_uncached_input (&self->usage) : self->input_estimate;
+  input = usage->known ? kp_anthropic_uncached_input (usage) : self->input_estimate;
 
   event_begin (out, "message_start");
   g_string_append (out, "{\"type\":\"message_start\",\"message\":{\"id\":");
@@ -584,7 +574,7 @@ encode_start (Encoder *self,
                           ",\"output_tokens\":0"
                           ",\"cache_creation_input_tokens\":%" G_GINT64_FORMAT
                           ",\"cache_read_input_tokens\":%" G_GINT64_FORMAT "}}}\n\n",
-                          input, self->usage.cache_write_tokens, self->usage.cached_tokens);
+                          input, usage->cache_write_tokens, usage->cached_tokens);
   self->started = TRUE;
 }
 
@@ -672,10 +662,11 @@ encode_json_delta (guint       block_index,
 }
 
 static void
-encode_tool_call (Encoder       *self,
-                  const KpEvent *event,
-                  GString       *out)
+on_tool_call (KpWireEncoder  encoder,
+              const KpEvent *event,
+              GString       *out)
 {
+  Encoder *self = encoder;
   g_autofree char *clean_id = NULL;
 
   open_block (self, BLOCK_TOOL, out);
@@ -703,9 +694,13 @@ encode_tool_call (Encoder       *self,
 }
 
 static void
-encode_end (Encoder *self,
-            GString *out)
+on_end (KpWireEncoder  encoder,
+        GString       *out)
 {
+  Encoder *self = encoder;
+  const KpUsage *usage = &self->base.usage;
+  const char *stop = kp_anthropic_stop_for_finish (kp_finish_to_string (self->base.finish));
+
   if (self->ended)
     return;
   encode_start (self, out);
@@ -713,14 +708,14 @@ encode_end (Encoder *self,
 
   event_begin (out, "message_delta");
   g_string_append (out, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
-  kp_json_append_string (out, self->stop_reason ?: "end_turn");
+  kp_json_append_string (out, stop);
   g_string_append_printf (out,
                           ",\"stop_sequence\":null},\"usage\":{\"input_tokens\":%" G_GINT64_FORMAT
                           ",\"output_tokens\":%" G_GINT64_FORMAT
                           ",\"cache_creation_input_tokens\":%" G_GINT64_FORMAT
                           ",\"cache_read_input_tokens\":%" G_GINT64_FORMAT "}}\n\n",
-                          kp_anthropic_uncached_input (&self->usage), self->usage.completion_tokens,
-                          self->usage.cache_write_tokens, self->usage.cached_tokens);
+                          kp_anthropic_uncached_input (usage), usage->completion_tokens,
+                          usage->cache_write_tokens, usage->cached_tokens);
   event_begin (out, "message_stop");
   g_string_append (out, "{\"type\":\"message_stop\"}\n\n");
   self->ended = TRUE;
@@ -754,14 +749,6 @@ on_reasoning (KpWireEncoder  encoder,
   encode_text (encoder, BLOCK_THINKING, text, out);
 }
 
-static void
-on_tool_call (KpWireEncoder  encoder,
-              const KpEvent *event,
-              GString       *out)
-{
-  encode_tool_call (encoder, event, out);
-}
-
 /* Fragments of a call whose block was closed by another one still go to
  * that call's block: clients gather deltas by index.
  */
@@ -779,28 +766,6 @@ on_tool_args (KpWireEncoder  encoder,
     encode_json_delta (self->block_index, text, out);
 }
 
-static void
-on_usage (KpWireEncoder  encoder,
-          const KpUsage *usage)
-{
-  ((Encoder *)encoder)->usage = *usage;
-}
-
-static void
-on_finish (KpWireEncoder  encoder,
-           KpFinish       finish,
-           GString       *out)
-{
-  ((Encoder *)encoder)->stop_reason = kp_anthropic_stop_for_finish (kp_finish_to_string (finish));
-}
-
-static void
-on_end (KpWireEncoder  encoder,
-        GString       *out)
-{
-  encode_end (encoder, out);
-}
-
 static const KpWireEncoderClass encoder_class = {
   .create = encoder_new,
   .destroy = encoder_free,
@@ -809,8 +774,8 @@ static const KpWireEncoderClass encoder_class = {
   .reasoning = on_reasoning,
   .tool_call = on_tool_call,
   .tool_args = on_tool_args,
-  .usage = on_usage,
-  .finish = on_finish,
+  .usage = kp_wire_encoder_keep_usage,
+  .finish = kp_wire_encoder_keep_finish,
   .end = on_end,
 };
 
@@ -822,14 +787,9 @@ parse_request (KpWireRequest  *req,
 {
   JsonObject *request = json_node_get_object (req->root);
   JsonNode *node;
-  JsonArray *messages = kp_json_array (request, "messages");
 
-  if (messages == NULL || json_array_get_length (messages) == 0)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MESSAGES,
-                           "The request needs “messages”: a non-empty list of chat messages.");
-      return FALSE;
-    }
+  if (kp_wire_require_list (request, "messages", "chat messages", error) == NULL)
+    return FALSE;
 
   /* Anthropic's clients say how long an answer may be: it must be a number. */
   node = json_object_get_member (request, "max_tokens");

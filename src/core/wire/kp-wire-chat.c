@@ -1,4 +1,4 @@
-/* kp-wire-chat.c: pieces of the canonical (OpenAI Chat) request
+/* kp-wire-chat.c: pieces of the canonical (OpenAI Chat) request and answer
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -63,4 +63,29 @@ kp_wire_chat_set_tools (JsonObject *request,
       return;
     }
   json_object_set_array_member (request, "tools", tools);
+}
+
+/**
+ * kp_wire_chat_set_answer:
+ * @message: an answer's assistant message
+ * @text: (nullable): its text; none makes the content null
+ * @reasoning: (nullable): its reasoning
+ * @tool_calls: (transfer full): its tool calls; an empty list is left out
+ */
+void
+kp_wire_chat_set_answer (JsonObject *message,
+                         GString    *text,
+                         GString    *reasoning,
+                         JsonArray  *tool_calls)
+{
+  if (text != NULL)
+    json_object_set_string_member (message, "content", text->str);
+  else
+    json_object_set_null_member (message, "content");
+  if (reasoning != NULL)
+    json_object_set_string_member (message, "reasoning_content", reasoning->str);
+  if (json_array_get_length (tool_calls) > 0)
+    json_object_set_array_member (message, "tool_calls", tool_calls);
+  else
+    json_array_unref (tool_calls);
 }

@@ -1,7 +1,7 @@
-/* kp-wire-chat.h: pieces of the canonical (OpenAI Chat) request
+/* kp-wire-chat.h: pieces of the canonical (OpenAI Chat) request and answer
  *
- * What the client wires' translations into the hub share: a system
- * message, a function tool, the tools list.
+ * What the translations into the hub share: a system message, a function
+ * tool, the tools list, an answer's message.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -20,5 +20,9 @@ JsonObject *kp_wire_chat_function   (const char *name,
                                      JsonNode   *parameters);
 void        kp_wire_chat_set_tools  (JsonObject *request,
                                      JsonArray  *tools);
+void        kp_wire_chat_set_answer (JsonObject *message,
+                                     GString    *text,
+                                     GString    *reasoning,
+                                     JsonArray  *tool_calls);
 
 G_END_DECLS

@@ -18,6 +18,7 @@
 
 #include "codec/kp-json-guard.h"
 #include "kp-wire-gemini-private.h"
+#include "kp-wire-chat.h"
 
 /* Answers ----------------------------------------------------------------- */
 
@@ -190,16 +191,7 @@ kp_gemini_response_to_openai (JsonObject  *gemini_response,
     }
 
   json_object_set_string_member (message, "role", "assistant");
-  if (text != NULL)
-    json_object_set_string_member (message, "content", text->str);
-  else
-    json_object_set_null_member (message, "content");
-  if (thinking != NULL)
-    json_object_set_string_member (message, "reasoning_content", thinking->str);
-  if (json_array_get_length (tool_calls) > 0)
-    json_object_set_array_member (message, "tool_calls", tool_calls);
-  else
-    json_array_unref (tool_calls);
+  kp_wire_chat_set_answer (message, text, thinking, tool_calls);
 
   finish = kp_gemini_finish_from_reason (kp_json_string (candidate, "finishReason"),
                                          json_object_has_member (message, "tool_calls"));

@@ -734,14 +734,13 @@ typedef struct
 
 typedef struct
 {
+  KpWireEncoderBase base;
   char     *model;
   char     *response_id;
   gboolean  as_array;
   gboolean  wrote;       /* an element (and "[") is out */
   gboolean  ended;
   gsize     held;        /* bytes of arguments held */
-  KpUsage   usage;
-  KpFinish  finish;
   GArray   *calls;       /* of PendingCall, sent whole at the end */
 } Encoder;
 
@@ -801,8 +800,9 @@ write_chunk (Encoder    *self,
   json_object_set_int_member (candidate, "index", 0);
   json_array_add_object_element (candidates, candidate);
   json_object_set_array_member (chunk, "candidates", candidates);
-  if (with_usage && self->usage.known)
-    json_object_set_object_member (chunk, "usageMetadata", kp_gemini_usage_object (&self->usage));
+  if (with_usage && self->base.usage.known)
+    json_object_set_object_member (chunk, "usageMetadata",
+                                   kp_gemini_usage_object (&self->base.usage));
   json_object_set_string_member (chunk, "modelVersion", self->model);
   json_object_set_string_member (chunk, "responseId", self->response_id ?: "keypool");
 
@@ -898,21 +898,6 @@ on_tool_args (KpWireEncoder  encoder,
   g_string_append_len (g_array_index (self->calls, PendingCall, index).arguments, text, len);
 }
 
-static void
-on_usage (KpWireEncoder  encoder,
-          const KpUsage *usage)
-{
-  ((Encoder *)encoder)->usage = *usage;
-}
-
-static void
-on_finish (KpWireEncoder  encoder,
-           KpFinish       finish,
-           GString       *out)
-{
-  ((Encoder *)encoder)->finish = finish;
-}
-
 /* The calls, the finish reason and the usage go in one last chunk. */
 static void
 on_end (KpWireEncoder  encoder,
@@ -935,7 +920,7 @@ on_end (KpWireEncoder  encoder,
     }
   if (json_array_get_length (parts) == 0)
     json_array_add_object_element (parts, text_part ("", FALSE));
-  write_chunk (self, parts, kp_gemini_reason_for_finish (self->finish), TRUE, out);
+  write_chunk (self, parts, kp_gemini_reason_for_finish (self->base.finish), TRUE, out);
   if (self->as_array)
     g_string_append (out, "]");
   self->ended = TRUE;
@@ -949,7 +934,7 @@ const KpWireEncoderClass kp_gemini_encoder_class = {
   .reasoning = on_reasoning,
   .tool_call = on_tool_call,
   .tool_args = on_tool_args,
-  .usage = on_usage,
-  .finish = on_finish,
+  .usage = kp_wire_encoder_keep_usage,
+  .finish = kp_wire_encoder_keep_finish,
   .end = on_end,
 };

@@ -26,6 +26,7 @@
 
 #include "codec/kp-json-guard.h"
 #include "kp-wire-gemini-private.h"
+#include "kp-wire-util.h"
 
 /* Thinking budgets for reasoning_effort. */
 #define BUDGET_MINIMAL 512
@@ -531,36 +532,6 @@ tool_response (JsonNode *content)
   return kp_json_object_node (wrapped);
 }
 
-/* Adds a turn, merged into the last one when it has the same role. */
-static void
-add_turn (JsonArray  *contents,
-          const char *role,
-          JsonArray  *parts)
-{
-  guint n = json_array_get_length (contents);
-  JsonObject *last = n > 0 ? kp_json_array_object (contents, n - 1) : NULL;
-  JsonObject *turn;
-
-  if (json_array_get_length (parts) == 0)
-    {
-      json_array_unref (parts);
-      return;
-    }
-  if (last != NULL && g_strcmp0 (kp_json_string (last, "role"), role) == 0)
-    {
-      JsonArray *into = kp_json_array (last, "parts");
-
-      for (guint i = 0; i < json_array_get_length (parts); i++)
-        json_array_add_element (into, json_node_copy (json_array_get_element (parts, i)));
-      json_array_unref (parts);
-      return;
-    }
-  turn = json_object_new ();
-  json_object_set_string_member (turn, "role", role);
-  json_object_set_array_member (turn, "parts", parts);
-  json_array_add_object_element (contents, turn);
-}
-
 static gboolean
 convert_messages (JsonArray   *messages,
                   JsonArray   *system,
@@ -594,14 +565,14 @@ convert_messages (JsonArray   *messages,
         {
           if (!add_content (parts, kp_json_member (message, "content"), error))
             goto fail;
-          add_turn (contents, "user", parts);
+          kp_wire_add_turn (contents, "user", "parts", parts, NULL);
         }
       else if (g_str_equal (role, "assistant"))
         {
           if (!add_content (parts, kp_json_member (message, "content"), error) ||
               !add_tool_calls (parts, kp_json_array (message, "tool_calls"), names, error))
             goto fail;
-          add_turn (contents, "model", parts);
+          kp_wire_add_turn (contents, "model", "parts", parts, NULL);
         }
       else if (g_str_equal (role, "tool") || g_str_equal (role, "function"))
         {
@@ -626,7 +597,7 @@ convert_messages (JsonArray   *messages,
           part = json_object_new ();
           json_object_set_object_member (part, "functionResponse", response);
           json_array_add_object_element (parts, part);
-          add_turn (contents, "user", parts);
+          kp_wire_add_turn (contents, "user", "parts", parts, NULL);
         }
       else
         {
@@ -730,30 +701,22 @@ kp_gemini_request_from_openai (JsonObject  *openai_request,
                                GError     **error)
 {
   g_autoptr(JsonObject) out = NULL;
-  JsonArray *messages = kp_json_array (openai_request, "messages");
+  JsonArray *messages;
   JsonArray *system;
   JsonArray *contents;
   JsonArray *tools;
   JsonObject *config;
   JsonNode *stop;
-  gint64 n = 1;
   gint64 max_tokens;
   gint64 budget;
 
   g_return_val_if_fail (openai_request != NULL, NULL);
 
+  messages = kp_wire_messages (openai_request,
+                               "Gemini models give one answer per request here: n must be 1.",
+                               error);
   if (messages == NULL)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID,
-                           "The request needs a messages array.");
-      return NULL;
-    }
-  if (kp_json_int (openai_request, "n", &n) && n > 1)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_INVALID,
-                           "Gemini models give one answer per request here: n must be 1.");
-      return NULL;
-    }
+    return NULL;
 
   out = json_object_new ();
   contents = json_array_new ();

@@ -22,6 +22,7 @@
 
 #include "codec/kp-json-guard.h"
 #include "kp-wire-gemini-private.h"
+#include "kp-wire-util.h"
 
 /* Errors ------------------------------------------------------------------ */
 
@@ -90,16 +91,8 @@ error_from_upstream (guint       status,
                      const char *body,
                      gsize       len)
 {
-  gint64 code = 0;
-  g_autofree char *message = kp_wire_error_message (body, len, &code, NULL);
+  g_autofree char *message = kp_wire_upstream_error_message (&status, body, len);
 
-  if (status < 400 && code >= 400 && code < 600)
-    status = (guint)code;
-  if (!kp_json_nonempty (message))
-    {
-      g_free (message);
-      message = g_strdup_printf ("The provider answered with HTTP status %u.", status);
-    }
   return kp_gemini_error_json (status, message);
 }
 
@@ -112,9 +105,7 @@ error_event (guint       status,
 {
   g_autofree char *json = kp_gemini_error_json (status, message);
 
-  g_string_append (out, "data: ");
-  g_string_append (out, json);
-  g_string_append (out, "\r\n\r\n");
+  kp_wire_append_event (out, NULL, json, "\r\n");
 }
 
 /* Decoding a provider's stream -------------------------------------------- */
@@ -339,15 +330,10 @@ parse_request (KpWireRequest  *req,
                GError        **error)
 {
   JsonObject *request = json_node_get_object (req->root);
-  JsonArray *contents = kp_json_array (request, "contents");
   gint64 max_tokens = 0;
 
-  if (contents == NULL || json_array_get_length (contents) == 0)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MESSAGES,
-                           "The request needs “contents”: a non-empty list of turns.");
-      return FALSE;
-    }
+  if (kp_wire_require_list (request, "contents", "turns", error) == NULL)
+    return FALSE;
   if (kp_json_int (kp_json_object (request, "generationConfig"), "maxOutputTokens", &max_tokens) &&
       max_tokens > 0)
     req->output_tokens = max_tokens;

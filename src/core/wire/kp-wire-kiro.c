@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "kp-wire-kiro-private.h"
+#include "kp-wire-util.h"
 
 typedef struct
 {
@@ -395,7 +396,7 @@ kp_kiro_request_from_openai (JsonObject  *openai_request,
                              const char  *profile_arn,
                              GError     **error)
 {
-  JsonArray *messages = kp_json_array (openai_request, "messages");
+  JsonArray *messages = kp_wire_require_list (openai_request, "messages", "chat messages", error);
   g_autoptr(GPtrArray) turns = g_ptr_array_new_with_free_func (turn_free);
   g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GString) system = g_string_new (NULL);
@@ -407,12 +408,8 @@ kp_kiro_request_from_openai (JsonObject  *openai_request,
   JsonNode *node;
   Turn *first;
 
-  if (messages == NULL || json_array_get_length (messages) == 0)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MESSAGES,
-                           "The request needs “messages”: a non-empty list of chat messages.");
-      return NULL;
-    }
+  if (messages == NULL)
+    return NULL;
 
   for (guint i = 0; i < json_array_get_length (messages); i++)
     {

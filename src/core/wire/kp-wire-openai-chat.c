@@ -20,6 +20,7 @@
 
 #include "codec/kp-json-guard.h"
 #include "kp-wire-openai-private.h"
+#include "kp-wire-util.h"
 
 /* Errors ------------------------------------------------------------------ */
 
@@ -140,9 +141,7 @@ kp_openai_error_event (guint       status,
 {
   g_autofree char *json = kp_openai_error_json (status, code, message);
 
-  g_string_append (out, "data: ");
-  g_string_append (out, json);
-  g_string_append (out, "\n\n");
+  kp_wire_append_event (out, NULL, json, "\n");
 }
 
 /* Shared by OpenAI's wires ------------------------------------------------ */
@@ -487,6 +486,7 @@ kp_openai_chat_decode (KpWireDecoder  decoder,
 
 typedef struct
 {
+  KpWireEncoderBase base;
   char     *model;
   gboolean  include_usage;
   gint64    created;
@@ -494,8 +494,6 @@ typedef struct
   gboolean  started;
   gboolean  finish_sent;
   gboolean  ended;
-  KpFinish  finish;
-  KpUsage   usage;
 } Encoder;
 
 static KpWireEncoder
@@ -544,10 +542,11 @@ chunk_end (Encoder    *self,
 
 /* The role chunk opens every stream. */
 static void
-encode_start (Encoder    *self,
-              const char *message_id,
-              GString    *out)
+on_start (KpWireEncoder  encoder,
+          const char    *message_id,
+          GString       *out)
 {
+  Encoder *self = encoder;
   g_autofree char *id = NULL;
 
   if (self->started)
@@ -575,7 +574,7 @@ encode_text (Encoder    *self,
 {
   if (!kp_json_nonempty (text))
     return;
-  encode_start (self, NULL, out);
+  on_start (self, NULL, out);
   chunk_begin (self, out);
   g_string_append_printf (out, "{\"%s\":", field);
   kp_json_append_string (out, text);
@@ -584,11 +583,13 @@ encode_text (Encoder    *self,
 }
 
 static void
-encode_tool_call (Encoder       *self,
-                  const KpEvent *event,
-                  GString       *out)
+on_tool_call (KpWireEncoder  encoder,
+              const KpEvent *event,
+              GString       *out)
 {
-  encode_start (self, NULL, out);
+  Encoder *self = encoder;
+
+  on_start (self, NULL, out);
   chunk_begin (self, out);
   g_string_append_printf (out, "{\"tool_calls\":[{\"index\":%u,\"id\":", event->index);
   kp_json_append_string (out, event->id != NULL ? event->id : "");
@@ -601,14 +602,16 @@ encode_tool_call (Encoder       *self,
 }
 
 static void
-encode_tool_args (Encoder    *self,
-                  guint       index,
-                  const char *text,
-                  GString    *out)
+on_tool_args (KpWireEncoder  encoder,
+              guint          index,
+              const char    *text,
+              GString       *out)
 {
+  Encoder *self = encoder;
+
   if (!kp_json_nonempty (text))
     return;
-  encode_start (self, NULL, out);
+  on_start (self, NULL, out);
   chunk_begin (self, out);
   g_string_append_printf (out, "{\"tool_calls\":[{\"index\":%u,\"function\":{\"arguments\":",
                           index);
@@ -621,21 +624,25 @@ static void
 encode_finish (Encoder *self,
                GString *out)
 {
+  KpFinish finish = self->base.finish != KP_FINISH_NONE ? self->base.finish : KP_FINISH_STOP;
+
   if (self->finish_sent)
     return;
-  encode_start (self, NULL, out);
+  on_start (self, NULL, out);
   chunk_begin (self, out);
   g_string_append (out, "{}");
-  chunk_end (self, out, kp_finish_to_string (self->finish != KP_FINISH_NONE ? self->finish
-                                                                             : KP_FINISH_STOP));
+  chunk_end (self, out, kp_finish_to_string (finish));
   self->finish_sent = TRUE;
 }
 
 /* The usage chunk (when the client asked for it) and [DONE]. */
 static void
-encode_end (Encoder *self,
-            GString *out)
+on_end (KpWireEncoder  encoder,
+        GString       *out)
 {
+  Encoder *self = encoder;
+  const KpUsage *usage = &self->base.usage;
+
   encode_finish (self, out);
   if (self->include_usage)
     {
@@ -647,25 +654,17 @@ encode_end (Encoder *self,
                               ",\"total_tokens\":%" G_GINT64_FORMAT
                               ",\"prompt_tokens_details\":{\"cached_tokens\":%" G_GINT64_FORMAT
                               ",\"cache_write_tokens\":%" G_GINT64_FORMAT "}",
-                              self->usage.prompt_tokens, self->usage.completion_tokens,
-                              self->usage.prompt_tokens + self->usage.completion_tokens,
-                              self->usage.cached_tokens, self->usage.cache_write_tokens);
+                              usage->prompt_tokens, usage->completion_tokens,
+                              usage->prompt_tokens + usage->completion_tokens,
+                              usage->cached_tokens, usage->cache_write_tokens);
       /* Thinking tokens, when the provider told them apart (Gemini does). */
-      if (self->usage.reasoning_tokens > 0)
+      if (usage->reasoning_tokens > 0)
         g_string_append_printf (out, ",\"completion_tokens_details\":{\"reasoning_tokens\":%"
-                                G_GINT64_FORMAT "}", self->usage.reasoning_tokens);
+                                G_GINT64_FORMAT "}", usage->reasoning_tokens);
       g_string_append (out, "}}\n\n");
     }
   g_string_append (out, "data: [DONE]\n\n");
   self->ended = TRUE;
-}
-
-static void
-on_start (KpWireEncoder  encoder,
-          const char    *id,
-          GString       *out)
-{
-  encode_start (encoder, id, out);
 }
 
 static void
@@ -685,45 +684,12 @@ on_reasoning (KpWireEncoder  encoder,
 }
 
 static void
-on_tool_call (KpWireEncoder  encoder,
-              const KpEvent *event,
-              GString       *out)
-{
-  encode_tool_call (encoder, event, out);
-}
-
-static void
-on_tool_args (KpWireEncoder  encoder,
-              guint          index,
-              const char    *text,
-              GString       *out)
-{
-  encode_tool_args (encoder, index, text, out);
-}
-
-static void
-on_usage (KpWireEncoder  encoder,
-          const KpUsage *usage)
-{
-  ((Encoder *)encoder)->usage = *usage;
-}
-
-static void
 on_finish (KpWireEncoder  encoder,
            KpFinish       finish,
            GString       *out)
 {
-  Encoder *self = encoder;
-
-  self->finish = finish;
-  encode_finish (self, out);
-}
-
-static void
-on_end (KpWireEncoder  encoder,
-        GString       *out)
-{
-  encode_end (encoder, out);
+  kp_wire_encoder_keep_finish (encoder, finish, out);
+  encode_finish (encoder, out);
 }
 
 static const KpWireEncoderClass encoder_class = {
@@ -734,7 +700,7 @@ static const KpWireEncoderClass encoder_class = {
   .reasoning = on_reasoning,
   .tool_call = on_tool_call,
   .tool_args = on_tool_args,
-  .usage = on_usage,
+  .usage = kp_wire_encoder_keep_usage,
   .finish = on_finish,
   .end = on_end,
 };
@@ -746,15 +712,10 @@ parse_request (KpWireRequest  *req,
                GError        **error)
 {
   JsonObject *request = json_node_get_object (req->root);
-  JsonArray *messages = kp_json_array (request, "messages");
   gint64 max_tokens = 0;
 
-  if (messages == NULL || json_array_get_length (messages) == 0)
-    {
-      g_set_error_literal (error, KP_WIRE_ERROR, KP_WIRE_ERROR_MISSING_MESSAGES,
-                           "The request needs “messages”: a non-empty list of chat messages.");
-      return FALSE;
-    }
+  if (kp_wire_require_list (request, "messages", "chat messages", error) == NULL)
+    return FALSE;
 
   if ((!kp_json_int (request, "max_completion_tokens", &max_tokens) || max_tokens <= 0) &&
       (!kp_json_int (request, "max_tokens", &max_tokens) || max_tokens <= 0))

@@ -49,6 +49,7 @@ item_clear (gpointer data)
 
 typedef struct
 {
+  KpWireEncoderBase base;
   char      *model;
   char      *id;
   gint64     created_at;
@@ -58,8 +59,6 @@ typedef struct
   GArray    *items;       /* of Item, in output order */
   gint       open_text;   /* the item text or reasoning goes to, or -1 */
   GArray    *tools;       /* tool-call ordinal -> item index */
-  KpFinish   finish;
-  KpUsage    usage;
 } Encoder;
 
 static KpWireEncoder
@@ -132,10 +131,12 @@ with_response (JsonObject *response)
 }
 
 static void
-encode_start (Encoder    *self,
-              const char *upstream_id,
-              GString    *out)
+on_start (KpWireEncoder  encoder,
+          const char    *upstream_id,
+          GString       *out)
 {
+  Encoder *self = encoder;
+
   if (self->started)
     return;
   self->started = TRUE;
@@ -222,7 +223,7 @@ add_item (Encoder    *self,
   guint index = self->items->len;
   Item *stored;
 
-  encode_start (self, NULL, out);
+  on_start (self, NULL, out);
   item.id = g_strdup_printf ("%s%s_%u", prefixes[kind], self->id + 5, index);
   item.call_id = g_strdup (kp_json_nonempty (call_id) ? call_id : item.id);
   item.name = g_strdup (name != NULL ? name : "");
@@ -318,11 +319,12 @@ encode_text (Encoder    *self,
 }
 
 static void
-encode_tool_args (Encoder    *self,
-                  guint       ordinal,
-                  const char *text,
-                  GString    *out)
+on_tool_args (KpWireEncoder  encoder,
+              guint          ordinal,
+              const char    *text,
+              GString       *out)
 {
+  Encoder *self = encoder;
   guint index;
   Item *item;
 
@@ -336,10 +338,11 @@ encode_tool_args (Encoder    *self,
 }
 
 static void
-encode_tool_call (Encoder       *self,
-                  const KpEvent *event,
-                  GString       *out)
+on_tool_call (KpWireEncoder  encoder,
+              const KpEvent *event,
+              GString       *out)
 {
+  Encoder *self = encoder;
   guint index;
 
   if (self->open_text >= 0)
@@ -351,17 +354,18 @@ encode_tool_call (Encoder       *self,
   while (self->tools->len <= event->index)
     g_array_append_val (self->tools, index);
   g_array_index (self->tools, guint, event->index) = index;
-  encode_tool_args (self, event->index, event->text, out);
+  on_tool_args (self, event->index, event->text, out);
 }
 
 static void
-encode_end (Encoder *self,
-            GString *out)
+on_end (KpWireEncoder  encoder,
+        GString       *out)
 {
+  Encoder *self = encoder;
   JsonArray *output = json_array_new ();
-  const char *status = kp_responses_status_for (self->finish);
+  const char *status = kp_responses_status_for (self->base.finish);
 
-  encode_start (self, NULL, out);
+  on_start (self, NULL, out);
   for (guint i = 0; i < self->items->len; i++)
     close_item (self, i, out);
   for (guint i = 0; i < self->items->len; i++)
@@ -369,17 +373,11 @@ encode_end (Encoder *self,
 
   write_event (self, out, g_str_equal (status, "completed") ? "response.completed"
                                                             : "response.incomplete",
-               with_response (kp_responses_response_object (self->id, self->model, self->created_at, status,
-                                               self->finish, output, &self->usage)));
+               with_response (kp_responses_response_object (self->id, self->model,
+                                                            self->created_at, status,
+                                                            self->base.finish, output,
+                                                            &self->base.usage)));
   self->ended = TRUE;
-}
-
-static void
-on_start (KpWireEncoder  encoder,
-          const char    *id,
-          GString       *out)
-{
-  encode_start (encoder, id, out);
 }
 
 static void
@@ -398,45 +396,6 @@ on_reasoning (KpWireEncoder  encoder,
   encode_text (encoder, ITEM_REASONING, text, out);
 }
 
-static void
-on_tool_call (KpWireEncoder  encoder,
-              const KpEvent *event,
-              GString       *out)
-{
-  encode_tool_call (encoder, event, out);
-}
-
-static void
-on_tool_args (KpWireEncoder  encoder,
-              guint          index,
-              const char    *text,
-              GString       *out)
-{
-  encode_tool_args (encoder, index, text, out);
-}
-
-static void
-on_usage (KpWireEncoder  encoder,
-          const KpUsage *usage)
-{
-  ((Encoder *)encoder)->usage = *usage;
-}
-
-static void
-on_finish (KpWireEncoder  encoder,
-           KpFinish       finish,
-           GString       *out)
-{
-  ((Encoder *)encoder)->finish = finish;
-}
-
-static void
-on_end (KpWireEncoder  encoder,
-        GString       *out)
-{
-  encode_end (encoder, out);
-}
-
 const KpWireEncoderClass kp_responses_encoder_class = {
   .create = encoder_new,
   .destroy = encoder_free,
@@ -445,7 +404,7 @@ const KpWireEncoderClass kp_responses_encoder_class = {
   .reasoning = on_reasoning,
   .tool_call = on_tool_call,
   .tool_args = on_tool_args,
-  .usage = on_usage,
-  .finish = on_finish,
+  .usage = kp_wire_encoder_keep_usage,
+  .finish = kp_wire_encoder_keep_finish,
   .end = on_end,
 };

@@ -164,6 +164,16 @@ typedef enum
   KP_ROUTE_MODEL,     /* one model of that list (GET) */
 } KpRouteKind;
 
+/* An encoder whose struct begins with this takes
+ * kp_wire_encoder_keep_usage() and kp_wire_encoder_keep_finish() as its
+ * usage and finish methods: most wires write both only at the end.
+ */
+typedef struct
+{
+  KpUsage  usage;
+  KpFinish finish;
+} KpWireEncoderBase;
+
 /* How a client's wire writes the canonical stream: one method per event.
  * The bridge calls them in the stream's order, and none after end.
  */
@@ -363,6 +373,9 @@ char           *kp_wire_error_message      (const char          *body,
                                             gsize                len,
                                             gint64              *code,
                                             char               **type);
+char           *kp_wire_upstream_error_message (guint           *status,
+                                                const char      *body,
+                                                gsize            len);
 void            kp_wire_target_clear       (KpWireTarget        *target);
 char           *kp_wire_rebase_url         (const char          *url,
                                             const char          *provider_base,
@@ -409,6 +422,12 @@ gboolean        kp_wire_bridge_has_content (KpWireBridge        *self);
 gboolean        kp_wire_bridge_has_finish  (KpWireBridge        *self);
 const char     *kp_wire_bridge_get_error   (KpWireBridge        *self);
 const KpUsage  *kp_wire_bridge_get_usage   (KpWireBridge        *self);
+
+void            kp_wire_encoder_keep_usage  (KpWireEncoder       self,
+                                             const KpUsage      *usage);
+void            kp_wire_encoder_keep_finish (KpWireEncoder       self,
+                                             KpFinish            finish,
+                                             GString            *out);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpWireBridge, kp_wire_bridge_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpWireRequest, kp_wire_request_free)
