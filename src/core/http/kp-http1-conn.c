@@ -26,6 +26,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "kp-http1-private.h"
 
@@ -102,10 +103,16 @@ kp_http1_conn_free (KpHttp1Conn *conn)
   g_free (conn);
 }
 
+/* Changing what the source polls for wakes the main loop up: only when it
+ * changes.
+ */
 static void
 watch (KpHttp1Conn *conn,
        gboolean     writable)
 {
+  if (conn->watch_out == writable)
+    return;
+  conn->watch_out = writable;
   g_source_modify_unix_fd (conn->source, conn->fd_tag,
                            G_IO_IN | G_IO_HUP | G_IO_ERR | (writable ? G_IO_OUT : 0));
 }
@@ -149,32 +156,65 @@ conn_recv (KpHttp1Conn *conn,
   return n;
 }
 
+/* Writes what the socket takes of the request's head and body, from
+ * conn->written on, in one call. Returns the bytes written, -1 on an error
+ * or KP_HTTP1_WOULD_BLOCK.
+ */
 static gssize
-conn_send (KpHttp1Conn  *conn,
-           const guint8 *data,
-           gsize         size,
-           GError      **error)
+conn_send (KpHttp1Conn *conn,
+           GError     **error)
 {
+  KpHttp1Request *request = conn->request;
+  GOutputVector vectors[2];
+  guint n_vectors = 0;
+  gsize written = conn->written;
   gssize n;
+
+  for (guint i = 0; i < 2; i++)
+    {
+      gsize len;
+      const guint8 *data = g_bytes_get_data (i == 0 ? request->head : request->body, &len);
+
+      if (written >= len)
+        {
+          written -= len;
+          continue;
+        }
+      vectors[n_vectors++] = (GOutputVector) { data + written, len - written };
+      written = 0;
+    }
+  if (n_vectors == 0)
+    return 0;
 
   if (conn->tls)
     {
       GError *local = NULL;
+      gsize done = 0;
 
-      n = g_pollable_output_stream_write_nonblocking (conn->out, data, size, NULL, &local);
-      if (n < 0 && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+      switch (g_pollable_output_stream_writev_nonblocking (conn->out, vectors, n_vectors, &done,
+                                                           NULL, &local))
         {
-          g_error_free (local);
+        case G_POLLABLE_RETURN_OK:
+          return done;
+        case G_POLLABLE_RETURN_WOULD_BLOCK:
           return KP_HTTP1_WOULD_BLOCK;
+        case G_POLLABLE_RETURN_FAILED:
+        default:
+          g_propagate_error (error, local);
+          return -1;
         }
-      if (n < 0)
-        g_propagate_error (error, local);
-      return n;
     }
 
-  do
-    n = send (conn->fd, data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
+  {
+    struct msghdr message = { 0 };
+
+    /* GOutputVector has the layout of struct iovec (GIO relies on it too). */
+    message.msg_iov = (struct iovec *)vectors;
+    message.msg_iovlen = n_vectors;
+    do
+      n = sendmsg (conn->fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+  }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
     return KP_HTTP1_WOULD_BLOCK;
   if (n < 0)
@@ -187,20 +227,25 @@ conn_send (KpHttp1Conn  *conn,
   return n;
 }
 
+static gsize
+request_size (KpHttp1Request *request)
+{
+  return g_bytes_get_size (request->head) + g_bytes_get_size (request->body);
+}
+
 /* Writes what the socket takes of the request. FALSE when it failed (the
- * request has been told, or will be).
+ * request has been told).
  */
 static gboolean
 conn_write (KpHttp1Conn *conn)
 {
   KpHttp1Request *request = conn->request;
-  gsize len;
-  const guint8 *data = g_bytes_get_data (request->wire, &len);
+  gsize len = request_size (request);
 
   while (conn->written < len)
     {
       g_autoptr(GError) error = NULL;
-      gssize n = conn_send (conn, data + conn->written, len - conn->written, &error);
+      gssize n = conn_send (conn, &error);
 
       if (n == KP_HTTP1_WOULD_BLOCK)
         {
@@ -215,12 +260,9 @@ conn_write (KpHttp1Conn *conn)
       conn->written += n;
     }
 
-  if (conn->written == len && request->state == REQUEST_SENDING)
-    {
-      watch (conn, FALSE);
-      request->state = REQUEST_HEAD;
-      request->callbacks->sent (request->user_data);
-    }
+  watch (conn, FALSE);
+  request->state = REQUEST_HEAD;
+  request->callbacks->sent (request->user_data);
   return TRUE;
 }
 
@@ -235,8 +277,6 @@ void
 kp_http1_conn_start (KpHttp1Conn    *conn,
                      KpHttp1Request *request)
 {
-  gsize len;
-  const guint8 *data = g_bytes_get_data (request->wire, &len);
   gssize n;
 
   g_assert (conn->request == NULL);
@@ -249,7 +289,7 @@ kp_http1_conn_start (KpHttp1Conn    *conn,
   request->conn = conn;
   request->state = REQUEST_SENDING;
 
-  n = conn_send (conn, data, len, NULL);
+  n = conn_send (conn, NULL);
   if (n < 0)
     {
       /* Blocked, or failed: the source tries again and reports. */
@@ -257,6 +297,11 @@ kp_http1_conn_start (KpHttp1Conn    *conn,
       return;
     }
   conn->written = n;
+  if (conn->written < request_size (request))
+    {
+      watch (conn, TRUE);
+      return;
+    }
   conn_write (conn);
 }
 
@@ -355,8 +400,8 @@ conn_ready (KpHttp1Conn  *conn,
   switch (request->state)
     {
     case REQUEST_SENDING:
-      if (conn_write (conn) && request->state == REQUEST_HEAD)
-        return;  /* the answer cannot be there yet: wait for the poll */
+      /* Once written, the answer cannot be there yet: wait for the poll. */
+      conn_write (conn);
       return;
     case REQUEST_HEAD:
       conn_read_head (conn);

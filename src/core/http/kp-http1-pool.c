@@ -470,12 +470,12 @@ header_is_safe (const char *text)
 }
 
 static GBytes *
-build_wire (GUri               *uri,
+build_head (GUri               *uri,
             const char         *method,
             SoupMessageHeaders *headers,
-            GBytes             *body)
+            gsize               body_len)
 {
-  GString *out = g_string_sized_new (1024 + (body ? g_bytes_get_size (body) : 0));
+  GString *out = g_string_sized_new (1024);
   const char *path = g_uri_get_path (uri);
   const char *query = g_uri_get_query (uri);
   const char *host = g_uri_get_host (uri);
@@ -483,7 +483,6 @@ build_wire (GUri               *uri,
   gboolean tls = g_ascii_strcasecmp (g_uri_get_scheme (uri), "https") == 0;
   SoupMessageHeadersIter iter;
   const char *name, *value;
-  gsize body_len = body ? g_bytes_get_size (body) : 0;
 
   g_string_append_printf (out, "%s ", method);
   append_target (out, path != NULL && *path != '\0' ? path : "/");
@@ -522,8 +521,6 @@ build_wire (GUri               *uri,
       g_string_append_printf (out, "%s: %s\r\n", name, value);
     }
   g_string_append_printf (out, "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n", body_len);
-  if (body_len > 0)
-    g_string_append_len (out, g_bytes_get_data (body, NULL), body_len);
   return g_string_free_to_bytes (out);
 }
 
@@ -563,7 +560,8 @@ kp_http1_request_new (KpHttp1Pool            *pool,
   request->host = host;
   request->callbacks = callbacks;
   request->user_data = user_data;
-  request->wire = build_wire (uri, method, headers, body);
+  request->body = body != NULL ? g_bytes_ref (body) : g_bytes_new_static ("", 0);
+  request->head = build_head (uri, method, headers, g_bytes_get_size (request->body));
 
   conn = g_queue_peek_head (&host->idle);
   if (conn != NULL)
@@ -641,7 +639,8 @@ kp_http1_request_free (KpHttp1Request *request)
       connect->request = NULL;
       g_cancellable_cancel (connect->cancellable);
     }
-  g_bytes_unref (request->wire);
+  g_bytes_unref (request->head);
+  g_bytes_unref (request->body);
   g_free (request);
   kp_http1_pool_unref (pool);
 }

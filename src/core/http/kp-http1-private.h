@@ -43,7 +43,8 @@ struct _KpHttp1Host
 struct _KpHttp1Request
 {
   KpHttp1Host            *host;
-  GBytes                 *wire;       /* the head and body, written at once */
+  GBytes                 *head;       /* written with the body in one call */
+  GBytes                 *body;
   const KpHttp1Callbacks *callbacks;
   gpointer                user_data;
   KpHttp1RequestState     state;
@@ -63,8 +64,9 @@ struct _KpHttp1Conn
   gboolean              tls;
   GSource              *source;      /* the one source of the connection's life */
   gpointer              fd_tag;
+  gboolean              watch_out;   /* the source waits for room to write */
   KpHttp1Request       *request;     /* NULL while idle */
-  gsize                 written;     /* of request->wire */
+  gsize                 written;     /* of the request's head and body */
   guint8               *buffer;      /* received, not yet parsed: [start, end) */
   gsize                 start;
   gsize                 end;
