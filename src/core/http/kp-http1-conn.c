@@ -103,8 +103,10 @@ kp_http1_conn_free (KpHttp1Conn *conn)
   g_free (conn);
 }
 
-/* Changing what the source polls for wakes the main loop up: only when it
- * changes.
+/* Waits for room to write, or for bytes to read. While the request is
+ * written, what the provider may say early is not read, so it is not
+ * polled for either. Changing what the source polls for wakes the main loop
+ * up: only when it changes.
  */
 static void
 watch (KpHttp1Conn *conn,
@@ -114,7 +116,7 @@ watch (KpHttp1Conn *conn,
     return;
   conn->watch_out = writable;
   g_source_modify_unix_fd (conn->source, conn->fd_tag,
-                           G_IO_IN | G_IO_HUP | G_IO_ERR | (writable ? G_IO_OUT : 0));
+                           (writable ? G_IO_OUT : G_IO_IN) | G_IO_HUP | G_IO_ERR);
 }
 
 /* Returns the bytes read, 0 at the end, -1 on an error or KP_HTTP1_WOULD_BLOCK. */
