@@ -119,6 +119,25 @@ watch (KpHttp1Conn *conn,
                            (writable ? G_IO_OUT : G_IO_IN) | G_IO_HUP | G_IO_ERR);
 }
 
+/* What a recv() or send() returned, with errno: KP_HTTP1_WOULD_BLOCK for
+ * EAGAIN, -1 with @error set for an error.
+ */
+static gssize
+socket_result (gssize      n,
+               const char *doing,
+               GError    **error)
+{
+  int saved = errno;
+
+  if (n >= 0)
+    return n;
+  if (saved == EAGAIN || saved == EWOULDBLOCK)
+    return KP_HTTP1_WOULD_BLOCK;
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+               "Error %s the provider: %s", doing, g_strerror (saved));
+  return -1;
+}
+
 /* Returns the bytes read, 0 at the end, -1 on an error or KP_HTTP1_WOULD_BLOCK. */
 static gssize
 conn_recv (KpHttp1Conn *conn,
@@ -146,16 +165,7 @@ conn_recv (KpHttp1Conn *conn,
   do
     n = recv (conn->fd, buffer, size, MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-    return KP_HTTP1_WOULD_BLOCK;
-  if (n < 0)
-    {
-      int saved = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   "Error receiving data from the provider: %s", g_strerror (saved));
-    }
-  return n;
+  return socket_result (n, "receiving data from", error);
 }
 
 /* Writes what the socket takes of the request's head and body, from
@@ -217,16 +227,7 @@ conn_send (KpHttp1Conn *conn,
       n = sendmsg (conn->fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
   }
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-    return KP_HTTP1_WOULD_BLOCK;
-  if (n < 0)
-    {
-      int saved = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   "Error sending data to the provider: %s", g_strerror (saved));
-    }
-  return n;
+  return socket_result (n, "sending data to", error);
 }
 
 static gsize
