@@ -299,6 +299,7 @@ typedef struct
   gsize           answer_len;
   gsize           split;         /* writes of this many bytes; 0 for one */
   guint           connections;
+  guint           active;        /* handlers running */
   guint           requests;
   gboolean        stopping;
   char           *last_request;
@@ -361,6 +362,7 @@ on_peer_run (GThreadedSocketService *service,
 
   g_mutex_lock (&peer->lock);
   peer->connections++;
+  peer->active++;
   g_mutex_unlock (&peer->lock);
 
   for (guint n = 0; read_request (peer, in); n++)
@@ -385,6 +387,11 @@ on_peer_run (GThreadedSocketService *service,
         break;
     }
   g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+
+  g_mutex_lock (&peer->lock);
+  peer->active--;
+  g_cond_broadcast (&peer->cond);
+  g_mutex_unlock (&peer->lock);
   return TRUE;
 }
 
@@ -431,13 +438,14 @@ peer_count (Peer  *peer,
 static void
 peer_free (Peer *peer)
 {
+  g_socket_service_stop (peer->service);
+  g_socket_listener_close (G_SOCKET_LISTENER (peer->service));
   g_mutex_lock (&peer->lock);
   peer->stopping = TRUE;
   g_cond_broadcast (&peer->cond);
+  while (peer->active > 0)
+    g_cond_wait (&peer->cond, &peer->lock);
   g_mutex_unlock (&peer->lock);
-  g_socket_service_stop (peer->service);
-  g_socket_listener_close (G_SOCKET_LISTENER (peer->service));
-  /* Finalizing the service waits for its handlers. */
   g_object_unref (peer->service);
   g_mutex_clear (&peer->lock);
   g_cond_clear (&peer->cond);
