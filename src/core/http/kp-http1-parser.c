@@ -40,6 +40,15 @@ fail (GError    **error,
   return FALSE;
 }
 
+/* The same for a function that returns a count: -1. */
+static gssize
+refuse (GError    **error,
+        const char *message)
+{
+  fail (error, message);
+  return -1;
+}
+
 static gboolean
 is_tchar (guchar c)
 {
@@ -228,6 +237,7 @@ kp_http1_parser_head (KpHttp1Parser *parser,
                       GError       **error)
 {
   g_autoptr(SoupMessageHeaders) headers = NULL;
+  gsize from = parser->scanned;
   gsize end, pos = 0;
   guint count = 0;
 
@@ -237,13 +247,16 @@ kp_http1_parser_head (KpHttp1Parser *parser,
   if (end == 0)
     {
       if (len >= KP_HTTP1_HEAD_MAX)
-        return fail (error, "the provider's answer headers are larger than 64 KiB") ? 0 : -1;
-      if (memchr (data, '\0', len) != NULL)
-        return fail (error, "the provider's answer has a NUL byte in its head") ? 0 : -1;
+        return refuse (error, "the provider's answer headers are larger than 64 KiB");
+      /* Only the bytes not looked at before: a head in many pieces costs
+       * no more than one in one.
+       */
+      if (len > from && memchr (data + from, '\0', len - from) != NULL)
+        return refuse (error, "the provider's answer has a NUL byte in its head");
       return 0;
     }
   if (memchr (data, '\0', end) != NULL)
-    return fail (error, "the provider's answer has a NUL byte in its head") ? 0 : -1;
+    return refuse (error, "the provider's answer has a NUL byte in its head");
 
   headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
   while (pos < end)
@@ -254,7 +267,7 @@ kp_http1_parser_head (KpHttp1Parser *parser,
       if (line_len > 0 && data[pos + line_len - 1] == '\r')
         line_len--;
       if (memchr (data + pos, '\r', line_len) != NULL)
-        return fail (error, "the provider's answer has a bare CR in its head") ? 0 : -1;
+        return refuse (error, "the provider's answer has a bare CR in its head");
 
       if (pos == 0)
         {
@@ -264,7 +277,7 @@ kp_http1_parser_head (KpHttp1Parser *parser,
       else if (line_len > 0)
         {
           if (++count > KP_HTTP1_HEADERS_MAX)
-            return fail (error, "the provider's answer has more than 128 headers") ? 0 : -1;
+            return refuse (error, "the provider's answer has more than 128 headers");
           if (!parse_header_line (headers, data + pos, line_len, error))
             return -1;
         }
@@ -276,7 +289,7 @@ kp_http1_parser_head (KpHttp1Parser *parser,
     {
       /* An interim answer (100 Continue, 103 Early Hints): the real one follows. */
       if (parser->status == 101)
-        return fail (error, "the provider switched protocols, which Keypool did not ask for") ? 0 : -1;
+        return refuse (error, "the provider switched protocols, which Keypool did not ask for");
       return end;
     }
 
