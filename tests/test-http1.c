@@ -231,7 +231,9 @@ test_parser_refusals (void)
     { "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", 0, "other than chunked" },
     { "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 0, "conflicting" },
     { "HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n", 0, "malformed Content-Length" },
-    { "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n", 0, "compressed" },
+    { "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 0\r\n\r\n", 0, "content coding" },
+    { "HTTP/1.1 200 OK\r\nContent-Encoding: gzip, gzip\r\nContent-Length: 0\r\n\r\n", 0,
+      "content coding" },
     { "HTTP/1.1 101 Switching\r\n\r\n", 0, "switched protocols" },
     { "HTTP/2 200\r\n\r\n", 0, "status line" },
     { "HTTP/1.1 2x0 OK\r\n\r\n", 0, "status code" },
@@ -473,15 +475,24 @@ typedef struct
   gboolean            connecting;
   gboolean            sent;
   gsize               stop_after;   /* free the request after this many body bytes */
+  guint               burst;        /* reads per callback, as the relay; 0 for all */
 } Exchange;
 
 static void
 read_all (Exchange *ex)
 {
-  for (;;)
+  for (guint i = 0;; i++)
     {
       guint8 buffer[7];   /* small, so that reads cross chunk boundaries */
-      gssize n = kp_http1_request_read (ex->request, buffer, sizeof buffer, &ex->error);
+      gssize n;
+
+      if (ex->burst > 0 && i == ex->burst)
+        {
+          /* Stopped before the body would block: told again when to go on. */
+          kp_http1_request_again (ex->request);
+          return;
+        }
+      n = kp_http1_request_read (ex->request, buffer, sizeof buffer, &ex->error);
 
       if (n == KP_HTTP1_WOULD_BLOCK)
         return;
@@ -646,14 +657,42 @@ test_pool_reuse (void)
   g_assert_cmpuint (peer_count (setup.peer, &requests), ==, 1);
   g_assert_cmpuint (requests, ==, 3);
 
-  /* What went out: the request line, Host, the body; no Accept-Encoding. */
+  /* What went out: the request line, Host, the codings it takes, the body. */
   g_assert_true (g_str_has_prefix (setup.peer->last_request, "POST /v1/chat?x=1 HTTP/1.1\r\n"));
   g_assert_nonnull (strstr (setup.peer->last_request, "\r\nHost: 127.0.0.1:"));
   g_assert_nonnull (strstr (setup.peer->last_request, "\r\nContent-Length: 7\r\n"));
   g_assert_nonnull (strstr (setup.peer->last_request, "\r\nContent-Type: application/json\r\n"));
-  g_assert_null (strstr (setup.peer->last_request, "Accept-Encoding"));
+  g_assert_nonnull (strstr (setup.peer->last_request, "\r\nAccept-Encoding: gzip, deflate\r\n"));
   g_assert_true (g_str_has_suffix (setup.peer->last_request, "\r\n\r\n{\"a\":1}"));
   setup_clear (&setup);
+}
+
+/* A reader that stops after a few reads, as the relay does after a burst,
+ * is told to go on, also when the body's last bytes came in the burst.
+ */
+static void
+test_pool_bursts (void)
+{
+  const char *answers[] = {
+    "HTTP/1.1 200 OK\r\nContent-Length: 21\r\n\r\nhello hello hello hi!",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n15\r\nhello hello hello hi!\r\n0\r\n\r\n",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (answers); i++)
+    for (guint burst = 1; burst <= 4; burst++)
+      {
+        Setup setup;
+        Exchange ex;
+
+        setup_init (&setup, PEER_ANSWER, answers[i], -1, 4);
+        exchange_start (&ex, setup.pool, setup.url);
+        ex.burst = burst;
+        exchange_wait (&ex);
+        g_assert_no_error (ex.error);
+        g_assert_cmpstr (ex.body->str, ==, "hello hello hello hi!");
+        exchange_clear (&ex);
+        setup_clear (&setup);
+      }
 }
 
 /* Runs @n requests through @setup, each answered @body. */
@@ -817,6 +856,100 @@ test_pool_errors (void)
     g_assert_error (ex.error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
     exchange_clear (&ex);
     kp_http1_pool_unref (pool);
+  }
+}
+
+static GBytes *
+compress (GZlibCompressorFormat  format,
+          const char            *text,
+          gsize                  len)
+{
+  g_autoptr(GConverter) compressor = G_CONVERTER (g_zlib_compressor_new (format, 9));
+  g_autoptr(GError) error = NULL;
+  guint8 *out = g_malloc (len + 1024);
+  gsize used = 0, made = 0;
+
+  g_assert_cmpint (g_converter_convert (compressor, text, len, out, len + 1024,
+                                        G_CONVERTER_INPUT_AT_END, &used, &made, &error),
+                   ==, G_CONVERTER_FINISHED);
+  g_assert_no_error (error);
+  g_assert_cmpuint (used, ==, len);
+  return g_bytes_new_take (out, made);
+}
+
+/* Compressed answers are inflated, as libsoup's decoder did; a body that
+ * inflates to far more than it is comes out in reads of the reader's size.
+ */
+static void
+test_pool_compressed (void)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+  struct {
+    const char           *coding;
+    GZlibCompressorFormat format;
+    gboolean              chunked;
+  } cases[] = {
+    { "gzip", G_ZLIB_COMPRESSOR_FORMAT_GZIP, FALSE },
+    { "x-gzip", G_ZLIB_COMPRESSOR_FORMAT_GZIP, TRUE },
+    { "deflate", G_ZLIB_COMPRESSOR_FORMAT_ZLIB, FALSE },
+  };
+
+  for (guint i = 0; i < 20000; i++)
+    g_string_append_printf (text, "line %u of a long answer\n", i);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GBytes) body = compress (cases[i].format, text->str, text->len);
+      g_autoptr(GString) answer = g_string_new (NULL);
+      gsize len;
+      const char *data = g_bytes_get_data (body, &len);
+      Setup setup;
+
+      g_string_append_printf (answer, "HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\n", cases[i].coding);
+      if (cases[i].chunked)
+        {
+          g_string_append_printf (answer, "Transfer-Encoding: chunked\r\n\r\n%zx\r\n", len);
+          g_string_append_len (answer, data, len);
+          g_string_append (answer, "\r\n0\r\n\r\n");
+        }
+      else
+        {
+          g_string_append_printf (answer, "Content-Length: %zu\r\n\r\n", len);
+          g_string_append_len (answer, data, len);
+        }
+
+      setup_init (&setup, PEER_ANSWER, answer->str, answer->len, 4);
+      run_ok (&setup, 2, text->str);
+      g_test_message ("%s: %u connections", cases[i].coding, peer_count (setup.peer, NULL));
+      g_assert_cmpuint (peer_count (setup.peer, NULL), ==, 1);
+      setup_clear (&setup);
+    }
+
+  {
+    /* Cut short, and not compressed at all. */
+    g_autoptr(GBytes) body = compress (G_ZLIB_COMPRESSOR_FORMAT_GZIP, text->str, text->len);
+    const char *bad_answers[] = {
+      "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 11\r\n\r\nhello world",
+      NULL,
+    };
+    g_autoptr(GString) truncated = g_string_new ("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                                                 "Content-Length: 20\r\n\r\n");
+
+    g_string_append_len (truncated, g_bytes_get_data (body, NULL), 20);
+    bad_answers[1] = truncated->str;
+    for (guint i = 0; i < G_N_ELEMENTS (bad_answers); i++)
+      {
+        Setup setup;
+        Exchange ex;
+
+        setup_init (&setup, PEER_ANSWER, bad_answers[i],
+                    i == 1 ? (gssize)truncated->len : -1, 4);
+        exchange_run (&ex, setup.pool, setup.url);
+        g_assert_error (ex.error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+        g_assert_nonnull (strstr (ex.error->message, "compressed answer is malformed"));
+        exchange_clear (&ex);
+        setup_clear (&setup);
+      }
   }
 }
 
@@ -1164,9 +1297,11 @@ main (int   argc,
   g_test_add_func ("/keypool/http1/parser/refusals", test_parser_refusals);
   g_test_add_func ("/keypool/http1/pool/reuse", test_pool_reuse);
   g_test_add_func ("/keypool/http1/pool/no-reuse", test_pool_no_reuse);
+  g_test_add_func ("/keypool/http1/pool/bursts", test_pool_bursts);
   g_test_add_func ("/keypool/http1/pool/byte-writes", test_pool_byte_writes);
   g_test_add_func ("/keypool/http1/pool/stale", test_pool_stale);
   g_test_add_func ("/keypool/http1/pool/errors", test_pool_errors);
+  g_test_add_func ("/keypool/http1/pool/compressed", test_pool_compressed);
   g_test_add_func ("/keypool/http1/pool/cancel-mid-body", test_pool_cancel_mid_body);
   g_test_add_func ("/keypool/http1/pool/queue", test_pool_queue);
   g_test_add_func ("/keypool/http1/soup-server", test_soup_server);

@@ -377,6 +377,15 @@ conn_read_head (KpHttp1Conn *conn)
           conn->start += used;
           if (conn->parser.state != KP_HTTP1_HEAD)
             {
+              if (conn->parser.coding != KP_HTTP1_CODING_IDENTITY)
+                {
+                  GZlibCompressorFormat format = conn->parser.coding == KP_HTTP1_CODING_GZIP
+                                                   ? G_ZLIB_COMPRESSOR_FORMAT_GZIP
+                                                   : G_ZLIB_COMPRESSOR_FORMAT_ZLIB;
+
+                  request->inflater = G_CONVERTER (g_zlib_decompressor_new (format));
+                  request->coded = g_byte_array_new ();
+                }
               request->state = REQUEST_BODY;
               request->callbacks->head (conn->parser.status, conn->parser.headers,
                                         request->user_data);

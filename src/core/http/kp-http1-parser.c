@@ -146,8 +146,17 @@ set_framing (KpHttp1Parser *parser,
   const char *connection = soup_message_headers_get_list (headers, "Connection");
   const char *coding = soup_message_headers_get_list (headers, "Content-Encoding");
 
-  if (coding != NULL && !list_has_token (coding, "identity"))
-    return fail (error, "the provider sent a compressed answer that Keypool did not ask for");
+  /* One coding of those asked for; "identity" or none is none. */
+  parser->coding = KP_HTTP1_CODING_IDENTITY;
+  if (coding != NULL && *coding != '\0' && g_ascii_strcasecmp (coding, "identity") != 0)
+    {
+      if (g_ascii_strcasecmp (coding, "gzip") == 0 || g_ascii_strcasecmp (coding, "x-gzip") == 0)
+        parser->coding = KP_HTTP1_CODING_GZIP;
+      else if (g_ascii_strcasecmp (coding, "deflate") == 0)
+        parser->coding = KP_HTTP1_CODING_DEFLATE;
+      else
+        return fail (error, "the provider's answer uses a content coding Keypool did not ask for");
+    }
 
   if (parser->minor_version == 0)
     parser->keep_alive = list_has_token (connection, "keep-alive");

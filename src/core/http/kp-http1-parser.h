@@ -26,9 +26,18 @@ typedef enum
   KP_HTTP1_DONE,
 } KpHttp1State;
 
+/* The content codings Keypool asks for, as libsoup's decoder did. */
+typedef enum
+{
+  KP_HTTP1_CODING_IDENTITY,
+  KP_HTTP1_CODING_GZIP,
+  KP_HTTP1_CODING_DEFLATE,
+} KpHttp1Coding;
+
 typedef struct
 {
   KpHttp1State        state;
+  KpHttp1Coding       coding;         /* of the body */
   guint               status;
   guint               minor_version;
   gboolean            keep_alive;     /* the framing and headers allow another request */

@@ -17,8 +17,9 @@
  *
  * Connections are made with GSocketClient (GLib's resolver and proxy
  * settings); https with TLS from glib-networking (the system CA database),
- * advertising only "http/1.1". No Accept-Encoding is sent: answers come as
- * identity, as they did through Keypool's SoupSession use.
+ * advertising only "http/1.1". Answers may come compressed with gzip or
+ * deflate and are decoded here, as libsoup's content decoder did (brotli,
+ * which libsoup also took, is not asked for).
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -502,6 +503,8 @@ build_head (GUri               *uri,
 
   if (soup_message_headers_get_one (headers, "User-Agent") == NULL)
     g_string_append (out, "User-Agent: Keypool/" PACKAGE_VERSION "\r\n");
+  if (soup_message_headers_get_one (headers, "Accept-Encoding") == NULL)
+    g_string_append (out, "Accept-Encoding: gzip, deflate\r\n");
 
   soup_message_headers_iter_init (&iter, headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))
@@ -581,6 +584,95 @@ kp_http1_request_new (KpHttp1Pool            *pool,
   return request;
 }
 
+/* The compressed stream ended: the body's framing is read to its end (a
+ * chunked body's last chunk), so that the connection can serve again. What
+ * else a provider sends after the stream's end is dropped, up to a bound;
+ * past it, the connection is closed rather than read on.
+ */
+static gssize
+finish_framing (KpHttp1Request *request,
+                GError        **error)
+{
+  while (!request->framed_done && request->conn != NULL)
+    {
+      guint8 scratch[512];
+      gssize n = kp_http1_conn_read_body (request->conn, scratch, sizeof scratch, error);
+
+      if (n < 0)
+        return n;
+      request->framed_done = n == 0;
+      request->dropped += n;
+      if (request->dropped > KP_HTTP1_HEAD_MAX)
+        break;
+    }
+  return 0;
+}
+
+/* Inflates what is there of a compressed body; reads more when it needs. */
+static gssize
+read_inflated (KpHttp1Request *request,
+               guint8         *buffer,
+               gsize           size,
+               GError        **error)
+{
+  for (;;)
+    {
+      gsize avail = request->coded->len - request->coded_start;
+      gsize old_len;
+      gssize n;
+
+      if (request->inflated_done)
+        return finish_framing (request, error);
+      if (request->framed_done && request->coded_total == 0)
+        return 0;
+
+      if (avail > 0 || request->framed_done)
+        {
+          g_autoptr(GError) local = NULL;
+          gsize used = 0, made = 0;
+          GConverterResult result =
+            g_converter_convert (request->inflater, request->coded->data + request->coded_start,
+                                 avail, buffer, size,
+                                 request->framed_done ? G_CONVERTER_INPUT_AT_END
+                                                      : G_CONVERTER_NO_FLAGS,
+                                 &used, &made, &local);
+
+          if (result == G_CONVERTER_ERROR &&
+              !(g_error_matches (local, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT) &&
+                !request->framed_done))
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "the provider's compressed answer is malformed: %s", local->message);
+              return -1;
+            }
+          if (result != G_CONVERTER_ERROR)
+            {
+              request->coded_start += used;
+              request->inflated_done = result == G_CONVERTER_FINISHED;
+              if (made > 0)
+                return made;
+              if (used > 0 || request->inflated_done)
+                continue;
+            }
+        }
+
+      /* More of the framed body, after what is left of it. */
+      g_byte_array_remove_range (request->coded, 0, request->coded_start);
+      request->coded_start = 0;
+      old_len = request->coded->len;
+      g_byte_array_set_size (request->coded, old_len + KP_HTTP1_BUFFER_SIZE);
+      n = request->conn != NULL
+            ? kp_http1_conn_read_body (request->conn, request->coded->data + old_len,
+                                       KP_HTTP1_BUFFER_SIZE, error)
+            : 0;
+      g_byte_array_set_size (request->coded, old_len + MAX (n, 0));
+      if (n < 0)
+        return n;
+      request->framed_done = n == 0;
+      request->coded_total += n;
+    }
+}
+
 /**
  * kp_http1_request_read:
  *
@@ -599,10 +691,22 @@ kp_http1_request_read (KpHttp1Request *request,
   g_return_val_if_fail (request != NULL, -1);
   g_return_val_if_fail (size > 0, -1);
 
+  if (request->inflater != NULL)
+    return read_inflated (request, buffer, size, error);
   if (request->state == REQUEST_DONE)
     return 0;
   g_return_val_if_fail (request->state == REQUEST_BODY && request->conn != NULL, -1);
   return kp_http1_conn_read_body (request->conn, buffer, size, error);
+}
+
+static gboolean
+on_again (gpointer user_data)
+{
+  KpHttp1Request *request = user_data;
+
+  request->again_id = 0;
+  request->callbacks->readable (request->user_data);
+  return G_SOURCE_REMOVE;
 }
 
 /* The reader stopped before the body would block: callbacks->readable soon. */
@@ -613,6 +717,14 @@ kp_http1_request_again (KpHttp1Request *request)
 
   if (request->conn != NULL)
     kp_http1_conn_again (request->conn);
+  else if (request->again_id == 0)
+    {
+      /* The body's last bytes came, and its connection went back to the
+       * pool: what the reader has not taken yet (its end, or more of an
+       * inflated body) is announced without it.
+       */
+      request->again_id = g_idle_add (on_again, request);
+    }
 }
 
 /* Ends @request; a connection still busy with it is closed. */
@@ -639,6 +751,9 @@ kp_http1_request_free (KpHttp1Request *request)
       connect->request = NULL;
       g_cancellable_cancel (connect->cancellable);
     }
+  g_clear_handle_id (&request->again_id, g_source_remove);
+  g_clear_object (&request->inflater);
+  g_clear_pointer (&request->coded, g_byte_array_unref);
   g_bytes_unref (request->head);
   g_bytes_unref (request->body);
   g_free (request);

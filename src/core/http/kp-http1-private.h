@@ -52,6 +52,16 @@ struct _KpHttp1Request
   gpointer                connect;    /* while a connection is made for it */
   GList                   link;       /* in host->waiting */
   gboolean                retried;
+  guint                   again_id;   /* readable() once more, without a connection */
+
+  /* A compressed body: the framed bytes not yet inflated. */
+  GConverter             *inflater;
+  GByteArray             *coded;
+  gsize                   coded_start;
+  gsize                   coded_total;
+  gsize                   dropped;    /* framed bytes after the compressed stream */
+  gboolean                framed_done;
+  gboolean                inflated_done;
 };
 
 struct _KpHttp1Conn
