@@ -75,13 +75,6 @@ attempt_row_clear (gpointer data)
   g_free (attempt->failure);
 }
 
-/* Tells the caller of each job how its row went, once. */
-static gboolean
-release_task (gpointer data)
-{
-  return G_SOURCE_REMOVE;
-}
-
 typedef struct
 {
   KpLedger        **owner;   /* the ledger's rc box: NULL once it is finalized */
@@ -115,60 +108,141 @@ run_settled (gpointer data)
 /* Writer thread: an op's fate is known; its data goes to the ledger's
  * thread with the news.
  */
-static void
-tell_settled (KpLedger *self,
+static Settled *
+take_settled (KpLedger *self,
               Job      *job)
 {
-  Settled *settled;
-  g_autoptr(GSource) source = NULL;
+  Settled *settled = g_new0 (Settled, 1);
 
-  if (job->op_settled == NULL)
-    return;
-  settled = g_new0 (Settled, 1);
   settled->owner = g_atomic_rc_box_acquire (self->owner);
   settled->settled = job->op_settled;
   settled->data = g_steal_pointer (&job->op_data);
   settled->data_free = job->op_data_free;
   job->op_settled = NULL;
+  return settled;
+}
+
+static void
+tell_settled (KpLedger *self,
+              Job      *job)
+{
+  g_autoptr(GSource) source = NULL;
+
+  if (job->op_settled == NULL)
+    return;
   source = g_idle_source_new ();
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
-  g_source_set_callback (source, run_settled, settled, settled_free);
+  g_source_set_callback (source, run_settled, take_settled (self, job), settled_free);
   g_source_set_static_name (source, "[keypool] ledger write settled");
   g_source_attach (source, self->context);
 }
 
+/* What one finished job tells its caller, on the ledger's thread. */
+typedef struct
+{
+  Settled *settled;   /* an op's news, or NULL */
+  GTask   *task;      /* its caller, or NULL */
+  gint64   result;    /* an op's answer */
+  gboolean is_op;
+} Finished;
+
+typedef struct
+{
+  GArray *finished;   /* of Finished */
+  GError *error;      /* the batch's, or NULL */
+} FinishedBatch;
+
+static void
+finished_batch_free (gpointer data)
+{
+  FinishedBatch *batch = data;
+
+  for (guint i = 0; i < batch->finished->len; i++)
+    {
+      Finished *finished = &g_array_index (batch->finished, Finished, i);
+
+      g_clear_pointer (&finished->settled, settled_free);
+      g_clear_object (&finished->task);
+    }
+  g_array_unref (batch->finished);
+  g_clear_error (&batch->error);
+  g_free (batch);
+}
+
+/* The ledger's thread: each caller of the batch learns how its row went,
+ * once, in the order the jobs were queued. A task returned here, on its
+ * own context, calls back at once or in an idle of this thread; its last
+ * reference goes here too, never on the writer (the task holds the ledger,
+ * which the writer must not finalize: it would join itself).
+ */
+static gboolean
+run_finished (gpointer data)
+{
+  FinishedBatch *batch = data;
+
+  for (guint i = 0; i < batch->finished->len; i++)
+    {
+      Finished *finished = &g_array_index (batch->finished, Finished, i);
+
+      if (finished->settled != NULL)
+        run_settled (finished->settled);
+      if (finished->task == NULL)
+        continue;
+      if (batch->error != NULL)
+        g_task_return_error (finished->task, g_error_copy (batch->error));
+      else if (finished->is_op)
+        g_task_return_int (finished->task, finished->result);
+      else
+        g_task_return_boolean (finished->task, TRUE);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Writer thread: the jobs' callers hear of them through ONE source on the
+ * ledger's thread. A source attached from another thread wakes that
+ * thread's loop (an eventfd write and one more iteration each); a task
+ * returned from here would take two of them per row.
+ */
 static void
 finish_jobs (KpLedger     *self,
              GPtrArray    *jobs,
              const GError *error)
 {
   gboolean pending = g_error_matches (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING);
+  FinishedBatch *batch = NULL;
+  g_autoptr(GSource) source = NULL;
 
   for (guint i = 0; i < jobs->len; i++)
     {
       Job *job = g_ptr_array_index (jobs, i);
-      g_autoptr(GSource) source = NULL;
+      Finished finished = { NULL, NULL, 0, job->op != NULL };
 
-      if (job->op != NULL && !pending)
-        tell_settled (self, job);
+      if (job->op != NULL && !pending && job->op_settled != NULL)
+        finished.settled = take_settled (self, job);
       /* Its caller waits for the answer, not for news that it waits. */
-      if (job->task == NULL || (pending && job->op_answer))
+      if (job->task != NULL && !(pending && job->op_answer))
+        {
+          finished.task = g_steal_pointer (&job->task);
+          finished.result = job->op_result;
+        }
+      if (finished.settled == NULL && finished.task == NULL)
         continue;
-      if (error != NULL)
-        g_task_return_error (job->task, g_error_copy (error));
-      else if (job->op != NULL)
-        g_task_return_int (job->task, job->op_result);
-      else
-        g_task_return_boolean (job->task, TRUE);
-
-      /* The task holds the ledger: its last reference must not go here,
-       * or the writer would finalize the ledger and join itself.
-       */
-      source = g_idle_source_new ();
-      g_source_set_callback (source, release_task, g_steal_pointer (&job->task), g_object_unref);
-      g_source_set_static_name (source, "[keypool] ledger task");
-      g_source_attach (source, self->context);
+      if (batch == NULL)
+        {
+          batch = g_new0 (FinishedBatch, 1);
+          batch->finished = g_array_new (FALSE, FALSE, sizeof (Finished));
+          batch->error = error != NULL ? g_error_copy (error) : NULL;
+        }
+      g_array_append_val (batch->finished, finished);
     }
+
+  if (batch == NULL)
+    return;
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, run_finished, batch, finished_batch_free);
+  g_source_set_static_name (source, "[keypool] ledger rows finished");
+  g_source_attach (source, self->context);
 }
 
 static gboolean

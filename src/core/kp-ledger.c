@@ -300,6 +300,16 @@ kp_ledger_class_init (KpLedgerClass *klass)
   object_class->finalize = kp_ledger_finalize;
   object_class->get_property = kp_ledger_get_property;
 
+  /* Before sqlite is first used (its initialization takes the settings):
+   * no page cache made ready in advance. By default every connection
+   * writes 20 page slots at open, about 90 KB kept resident per
+   * connection (three in a running Keypool) however little it reads; the
+   * slots come one at a time instead, as pages are read. Another user of
+   * sqlite in the process may have initialized it first: then the
+   * default stays, which only costs that memory.
+   */
+  sqlite3_config (SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+
   /**
    * KpLedger:problem:
    *

@@ -17,11 +17,13 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
+#include "kp-conn-watch.h"
 #include "kp-gateway.h"
 #include "kp-http.h"
 #include "kp-relay-private.h"
-#include "kp-upstream-watch.h"
 
 /* Client side ----------------------------------------------------------- */
 
@@ -85,8 +87,52 @@ kp_relay_end_relay (KpRelay     *self,
   self->ended = TRUE;
   self->final_action = action;
   self->ended_us = g_get_monotonic_time ();
-  kp_relay_clear_source (&self->client_watch);
+  kp_relay_unwatch_client (self);
   kp_gateway_relay_finished (self->gateway, self);
+}
+
+/* Corking --------------------------------------------------------------- */
+
+/* libsoup 3.2 writes a response's head and its body with a system call
+ * each, and every chunk of a chunked body with three: its size line, its
+ * bytes and the CRLF after them. With TCP_NODELAY, which libsoup sets on
+ * every connection, each of those left as a segment of its own: the
+ * loopback's transmit and receive paths three times per relayed chunk, and
+ * up to three wake-ups of the client. While libsoup writes what the relay
+ * gave it, the socket is corked; once libsoup says it is written
+ * (::wrote-chunk, ::wrote-body) the socket is uncorked and it all leaves
+ * as one segment. Linux sends corked bytes after 200 ms at the latest, so
+ * an uncork that never came would cost a delay, never a hang.
+ */
+static void
+set_cork (KpRelay  *self,
+          gboolean  cork)
+{
+  GSocket *socket;
+  int value = cork ? 1 : 0;
+
+  if (self->corked == cork || self->msg == NULL)
+    return;
+  socket = soup_server_message_get_socket (self->msg);
+  if (socket == NULL || g_socket_is_closed (socket))
+    return;
+  if (setsockopt (g_socket_get_fd (socket), IPPROTO_TCP, TCP_CORK, &value, sizeof value) == 0)
+    self->corked = cork;
+}
+
+static void
+on_client_wrote (SoupServerMessage *msg,
+                 KpRelay           *self)
+{
+  set_cork (self, FALSE);
+}
+
+/* The socket is uncorked once libsoup has written what it was given. */
+void
+kp_relay_watch_writes (KpRelay *self)
+{
+  g_signal_connect (self->msg, "wrote-chunk", G_CALLBACK (on_client_wrote), self);
+  g_signal_connect (self->msg, "wrote-body", G_CALLBACK (on_client_wrote), self);
 }
 
 /**
@@ -106,10 +152,12 @@ kp_relay_row_written (KpRelay *self)
   switch (self->final_action)
     {
     case FINAL_COMPLETE:
+      set_cork (self, TRUE);
       soup_message_body_complete (soup_server_message_get_response_body (self->msg));
       soup_server_message_unpause (self->msg);
       break;
     case FINAL_UNPAUSE:
+      set_cork (self, TRUE);
       soup_server_message_unpause (self->msg);
       break;
     case FINAL_NONE:
@@ -150,6 +198,7 @@ kp_relay_reply_error (KpRelay    *self,
 
       /* The error goes out now; the stream's end waits for the row. */
       kp_wire_error_event (self->req, status, code, self->error_message, event);
+      set_cork (self, TRUE);
       soup_message_body_append (body, SOUP_MEMORY_COPY, event->str, event->len);
       soup_server_message_unpause (self->msg);
       kp_relay_end_relay (self, FINAL_COMPLETE);
@@ -196,6 +245,7 @@ kp_relay_forward (KpRelay    *self,
   if (!self->committed)
     kp_relay_commit_stream (self);
 
+  set_cork (self, TRUE);
   soup_message_body_append (soup_server_message_get_response_body (self->msg),
                             SOUP_MEMORY_COPY, data, len);
   soup_server_message_unpause (self->msg);
@@ -222,6 +272,9 @@ kp_relay_on_client_finished (SoupServerMessage *msg,
   g_cancellable_cancel (self->cancellable);
   kp_relay_release_upstream (self);
 
+  /* A kept-alive connection serves its next request uncorked. */
+  set_cork (self, FALSE);
+  g_signal_handlers_disconnect_by_func (msg, on_client_wrote, self);
   g_signal_handler_disconnect (msg, self->finished_handler);
   self->finished_handler = 0;
 
@@ -233,29 +286,14 @@ kp_relay_on_client_finished (SoupServerMessage *msg,
 
 /* While a message is paused, libsoup 3.2 does not watch its connection, so a
  * client that hangs up while we wait for upstream would go unnoticed until
- * the next write. Watch the socket ourselves and treat EOF as a hang-up.
+ * the next write. The connection's watch (kp-conn-watch.c) tells us.
  */
-static gboolean
-on_client_socket (GSocket      *socket,
-                  GIOCondition  condition,
-                  gpointer      user_data)
+static void
+on_client_gone (gpointer user_data)
 {
   KpRelay *self = user_data;
-  char byte;
-  gssize n;
 
-  if ((condition & (G_IO_HUP | G_IO_ERR)) == 0)
-    {
-      n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
-        {
-          /* Pipelined data: not a hang-up, and we cannot tell more. */
-          g_clear_pointer (&self->client_watch, g_source_unref);
-          return G_SOURCE_REMOVE;
-        }
-    }
-
-  g_clear_pointer (&self->client_watch, g_source_unref);
+  g_clear_object (&self->client_socket);
 
   if (!self->client_gone && !self->completed)
     {
@@ -274,8 +312,6 @@ on_client_socket (GSocket      *socket,
       kp_relay_end_relay (self, FINAL_NONE);
       soup_server_message_unpause (self->msg);
     }
-
-  return G_SOURCE_REMOVE;
 }
 
 void
@@ -286,9 +322,16 @@ kp_relay_watch_client (KpRelay *self)
   if (socket == NULL)
     return;
 
-  self->client_watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-  g_source_set_callback (self->client_watch, G_SOURCE_FUNC (on_client_socket), self, NULL);
-  g_source_set_static_name (self->client_watch, "[keypool] client watch");
-  kp_source_set_unblocked (self->client_watch);
-  g_source_attach (self->client_watch, NULL);
+  self->client_socket = g_object_ref (socket);
+  kp_conn_watch_busy (socket, on_client_gone, self);
+}
+
+/* The client is told nothing more through the connection's watch. */
+void
+kp_relay_unwatch_client (KpRelay *self)
+{
+  if (self->client_socket == NULL)
+    return;
+  kp_conn_watch_release (self->client_socket, self);
+  g_clear_object (&self->client_socket);
 }

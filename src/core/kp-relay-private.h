@@ -112,8 +112,9 @@ struct _KpRelay
   gboolean            hold_out;         /* reading a burst: flush once at its end */
 
   /* The client side. */
-  GSource            *client_watch;
+  GSocket            *client_socket;    /* kp-conn-watch.c tells of a hang-up */
   gulong              finished_handler;
+  gboolean            corked;           /* TCP_CORK set until libsoup wrote its part */
   gboolean            committed;        /* status and headers went to the client */
   gboolean            completed;        /* we ended the client's response */
   gboolean            client_gone;      /* SoupServerMessage::finished fired */
@@ -133,7 +134,6 @@ struct _KpRelay
   gint64              ended_us;
 };
 
-void     kp_relay_clear_source         (GSource       **source);
 void     kp_relay_set_error_message    (KpRelay        *self,
                                         const char     *message);
 void     kp_relay_note_first_byte      (KpRelay        *self);
@@ -161,6 +161,8 @@ void     kp_relay_upstream_failed      (KpRelay        *self,
 
 /* kp-relay-client.c */
 void     kp_relay_watch_client         (KpRelay        *self);
+void     kp_relay_unwatch_client       (KpRelay        *self);
+void     kp_relay_watch_writes         (KpRelay        *self);
 void     kp_relay_on_client_finished   (SoupServerMessage *msg,
                                         KpRelay        *self);
 

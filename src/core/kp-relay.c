@@ -42,16 +42,6 @@
 
 G_DEFINE_TYPE (KpRelay, kp_relay, G_TYPE_OBJECT)
 
-void
-kp_relay_clear_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
-
 /* Ends the upstream exchange now. Dropping a body stream before its end
  * closes that connection, so a provider never keeps generating for nobody.
  */
@@ -78,7 +68,7 @@ kp_relay_dispose (GObject *object)
 
   kp_deadline_clear (&self->timer);
   g_clear_pointer (&self->exchange, kp_http1_request_free);
-  kp_relay_clear_source (&self->client_watch);
+  kp_relay_unwatch_client (self);
 
   G_OBJECT_CLASS (kp_relay_parent_class)->dispose (object);
 }
@@ -88,8 +78,8 @@ kp_relay_finalize (GObject *object)
 {
   KpRelay *self = (KpRelay *)object;
 
-  if (self->msg != NULL && self->finished_handler != 0)
-    g_signal_handler_disconnect (self->msg, self->finished_handler);
+  if (self->msg != NULL)
+    g_signal_handlers_disconnect_by_data (self->msg, self);
   g_clear_object (&self->msg);
   g_clear_object (&self->gateway);
   g_clear_object (&self->cancellable);
@@ -583,6 +573,7 @@ kp_relay_new (KpGateway         *gateway,
     self->wire = kp_wire_default ();
   self->finished_handler = g_signal_connect (msg, "finished",
                                              G_CALLBACK (kp_relay_on_client_finished), self);
+  kp_relay_watch_writes (self);
 
   /* A relay lives until the client's response is finished. */
   g_object_ref (self);

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 
 #include "kp-client-conns.h"
+#include "kp-conn-watch.h"
 #include "kp-http.h"
 #include "kp-linger.h"
 #include "kp-refusals.h"
@@ -37,7 +38,6 @@ struct _KpServer
 {
   GObject     parent_instance;
 
-  GHashTable *idle;        /* GSocket → GSource: kept-alive client connections between requests */
   KpClientConns *conns;
   GHashTable *lingering;   /* answered connections being closed (kp-linger.c) */
   guint       n_large;     /* large request bodies held */
@@ -71,7 +71,6 @@ kp_server_dispose (GObject *object)
 {
   KpServer *self = (KpServer *)object;
 
-  g_clear_pointer (&self->idle, g_hash_table_unref);
   g_clear_pointer (&self->conns, kp_client_conns_free);
   g_clear_pointer (&self->lingering, g_hash_table_unref);
   g_clear_handle_id (&self->rewatch_id, g_source_remove);
@@ -111,53 +110,10 @@ kp_server_class_init (KpServerClass *klass)
 }
 
 static void
-destroy_source (gpointer data)
-{
-  g_source_destroy (data);
-  g_source_unref (data);
-}
-
-static void
 kp_server_init (KpServer *self)
 {
-  self->idle = g_hash_table_new_full (NULL, NULL, g_object_unref, destroy_source);
   self->lingering = kp_linger_table_new ();
   self->spare_fd = -1;
-}
-
-/* Kept-alive connections that the client closes while idle are never closed
- * by libsoup 3.2.3's server (fixed upstream later): each one would keep a
- * socket in CLOSE-WAIT and a file descriptor for good. Between requests, a
- * watch closes such a connection when its client has gone.
- */
-static gboolean
-on_idle_socket (GSocket      *socket,
-                GIOCondition  condition,
-                gpointer      user_data)
-{
-  KpServer *self = user_data;
-  char byte;
-  gssize n = 0;
-
-  if ((condition & (G_IO_HUP | G_IO_ERR | G_IO_NVAL)) == 0 && !g_socket_is_closed (socket))
-    {
-      n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return G_SOURCE_CONTINUE;
-    }
-
-  /* A next request is arriving: libsoup reads it, the watch steps aside. */
-  if (n > 0)
-    {
-      g_hash_table_remove (self->idle, socket);
-      return G_SOURCE_REMOVE;
-    }
-
-  g_debug ("Closing a kept-alive connection its client has closed");
-  if (!g_socket_is_closed (socket))
-    g_socket_close (socket, NULL);
-  g_hash_table_remove (self->idle, socket);
-  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -169,7 +125,7 @@ on_request_read (SoupServer        *server,
 
   if (socket != NULL)
     {
-      g_hash_table_remove (self->idle, socket);
+      kp_conn_watch_reading (socket);
       kp_client_conns_request_read (self->conns, socket);
     }
 }
@@ -180,17 +136,15 @@ on_request_done (SoupServer        *server,
                  KpServer          *self)
 {
   GSocket *socket = soup_server_message_get_socket (msg);
-  GSource *watch;
 
-  if (socket == NULL || g_socket_is_closed (socket) || g_hash_table_contains (self->idle, socket))
+  if (socket == NULL || g_socket_is_closed (socket))
     return;
   kp_client_conns_request_done (self->conns, socket);
-
-  watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-  g_source_set_callback (watch, G_SOURCE_FUNC (on_idle_socket), self, NULL);
-  g_source_set_static_name (watch, "[keypool] idle client");
-  g_source_attach (watch, NULL);
-  g_hash_table_insert (self->idle, g_object_ref (socket), watch);
+  /* A client that hangs up between requests is noticed (libsoup 3.2.3's
+   * server never reads a kept-alive connection's end: it would stay in
+   * CLOSE-WAIT for good).
+   */
+  kp_conn_watch_idle (socket);
 }
 
 /* Answers @msg with an error in its wire's shape, and notes the refusal:
@@ -272,7 +226,7 @@ answer_and_close (KpServer          *self,
   if (socket != NULL)
     {
       kp_client_conns_forget (self->conns, socket);
-      g_hash_table_remove (self->idle, socket);
+      kp_conn_watch_stop (socket);
     }
   release_large (self, msg);
 
