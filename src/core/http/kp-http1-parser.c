@@ -457,6 +457,9 @@ kp_http1_parser_body (KpHttp1Parser *parser,
         case KP_HTTP1_TRAILERS:
           if (!trailer_byte (parser, data[pos++], error))
             return -1;
+          /* What follows the answer is not the body's. */
+          if (parser->state == KP_HTTP1_DONE)
+            return pos;
           break;
 
         case KP_HTTP1_DONE:

@@ -387,24 +387,15 @@ kp_http1_request_fail (KpHttp1Request *request,
   request->callbacks->failed (error, request->user_data);
 }
 
+/* A connection made for @request (NULL when it went away meanwhile) is up,
+ * or failed with @error.
+ */
 static void
-on_connected (GObject      *object,
-              GAsyncResult *result,
-              gpointer      user_data)
+connected (KpHttp1Host       *host,
+           KpHttp1Request    *request,
+           GSocketConnection *connection,
+           const GError      *error)
 {
-  Connect *connect = user_data;
-  KpHttp1Host *host = connect->host;
-  KpHttp1Request *request = connect->request;
-  g_autoptr(KpHttp1Pool) pool = connect->pool;
-  g_autoptr(GError) error = NULL;
-  GSocketConnection *connection;
-
-  connection = g_socket_client_connect_to_uri_finish (G_SOCKET_CLIENT (object), result, &error);
-  g_object_unref (connect->cancellable);
-  g_free (connect);
-  if (request != NULL)
-    request->connect = NULL;
-
   if (connection == NULL)
     {
       g_assert (host->count > 0);
@@ -422,6 +413,29 @@ on_connected (GObject      *object,
     kp_http1_conn_start (kp_http1_conn_new (host, connection), request);
   else
     kp_http1_host_release (host, kp_http1_conn_new (host, connection), TRUE);
+}
+
+static void
+on_connected (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Connect *connect = user_data;
+  KpHttp1Pool *pool = connect->pool;
+  KpHttp1Host *host = connect->host;
+  KpHttp1Request *request = connect->request;
+  g_autoptr(GError) error = NULL;
+  GSocketConnection *connection;
+
+  connection = g_socket_client_connect_to_uri_finish (G_SOCKET_CLIENT (object), result, &error);
+  g_object_unref (connect->cancellable);
+  g_free (connect);
+  if (request != NULL)
+    request->connect = NULL;
+
+  /* The pool outlives what the callbacks may free. */
+  connected (host, request, connection, error);
+  kp_http1_pool_unref (pool);
 }
 
 /* Makes a new connection for @request. */
