@@ -54,6 +54,7 @@ struct _KpMockUpstream
   guint        port;
   guint        n_chunks;
   guint        interval_ms;
+  char        *padding;      /* appended to each streamed word, or NULL */
   KpMockStats  stats;
   GList       *streams;   /* of Stream*, in flight */
 };
@@ -271,10 +272,10 @@ stream_tick (gpointer user_data)
           append (stream->msg,
                   g_strdup_printf ("data: {\"id\":\"mock-1\",\"object\":\"chat.completion.chunk\","
                                    "\"created\":1,\"model\":\"%s\",\"choices\":[{\"index\":0,"
-                                   "\"delta\":{%s\"content\":\"tok%u \"},\"finish_reason\":null}]%s}\n\n",
+                                   "\"delta\":{%s\"content\":\"tok%u %s\"},\"finish_reason\":null}]%s}\n\n",
                                    stream->model,
                                    stream->sent == 0 ? "\"role\":\"assistant\"," : "",
-                                   stream->sent, usage_null));
+                                   stream->sent, self->padding ? self->padding : "", usage_null));
           stream->sent++;
           {
             gint64 now = g_get_monotonic_time ();
@@ -824,6 +825,7 @@ kp_mock_upstream_free (KpMockUpstream *self)
   g_hash_table_unref (self->stats.by_key);
   g_ptr_array_unref (self->stats.log);
   g_free (self->url);
+  g_free (self->padding);
   g_free (self);
 }
 
@@ -877,4 +879,13 @@ kp_mock_upstream_set_chunks (KpMockUpstream *self,
 {
   self->n_chunks = n_chunks;
   self->interval_ms = interval_ms;
+}
+
+/* Each streamed chunk of the chat stream carries @bytes more of text. */
+void
+kp_mock_upstream_set_chunk_padding (KpMockUpstream *self,
+                                    gsize           bytes)
+{
+  g_free (self->padding);
+  self->padding = bytes > 0 ? g_strnfill (bytes, 'x') : NULL;
 }

@@ -42,6 +42,8 @@ void            kp_mock_upstream_reset         (KpMockUpstream *self);
 void            kp_mock_upstream_set_chunks    (KpMockUpstream *self,
                                                 guint           n_chunks,
                                                 guint           interval_ms);
+void            kp_mock_upstream_set_chunk_padding (KpMockUpstream *self,
+                                                    gsize           bytes);
 
 /* The Anthropic side (kp-mock-anthropic.c). */
 void            kp_mock_anthropic_handle       (KpMockStats       *stats,

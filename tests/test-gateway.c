@@ -10,6 +10,9 @@
 #include "config.h"
 
 #include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -941,6 +944,205 @@ assert_raw_status (const char *response,
     }
 }
 
+/* A slow reader on a kept-alive connection ------------------------------ */
+
+/* Enough to fill every buffer between Keypool and a client that does not
+ * read: 6.4 MB, past the 4 MB a loopback socket's send buffer may grow to.
+ */
+#define SLOW_CHUNKS  100
+#define SLOW_PADDING (64 * 1024)
+
+typedef struct
+{
+  guint16   port;
+  gboolean  hang_up;     /* close instead of reading */
+  gint      may_read;    /* set once the provider has sent every chunk */
+  GString  *body;        /* the stream's body, its chunks decoded */
+  char     *second;      /* the answer to a second request on the connection */
+  char     *head;        /* the start of what was read */
+  gboolean  framed;      /* every chunk well formed, nothing after the last */
+  const char *failed;    /* where reading went wrong */
+  gint      done;
+} SlowReader;
+
+/* Reads exactly @want bytes into @into, from what is already in @have first. */
+static gboolean
+read_exact (int      fd,
+            GString *have,
+            gsize    want)
+{
+  char buffer[4096];
+
+  while (have->len < want)
+    {
+      gssize n = recv (fd, buffer, sizeof buffer, 0);
+
+      if (n <= 0)
+        return FALSE;
+      g_string_append_len (have, buffer, n);
+    }
+  return TRUE;
+}
+
+/* Reads until @have holds @needle; returns its offset, or -1. */
+static gssize
+read_until (int         fd,
+            GString    *have,
+            const char *needle)
+{
+  char buffer[4096];
+
+  for (;;)
+    {
+      const char *at = strstr (have->str, needle);
+      gssize n;
+
+      if (at != NULL)
+        return at - have->str;
+      n = recv (fd, buffer, sizeof buffer, 0);
+      if (n <= 0)
+        return -1;
+      g_string_append_len (have, buffer, n);
+    }
+}
+
+static gpointer
+slow_reader_thread (gpointer data)
+{
+  SlowReader *slow = data;
+  struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = g_htons (slow->port),
+                                 .sin_addr.s_addr = g_htonl (INADDR_LOOPBACK) };
+  struct timeval timeout = { 20, 0 };
+  const char *body = CHAT ("mock/chat", ",\"stream\":true");
+  g_autofree char *request = g_strdup_printf ("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                              "Authorization: Bearer " TOKEN "\r\n"
+                                              "Content-Type: application/json\r\n"
+                                              "Content-Length: %zu\r\n\r\n%s", strlen (body), body);
+  const char *health = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  g_autoptr(GString) have = g_string_new (NULL);
+  int small = 2048;
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  gssize end;
+
+  /* A small window: Keypool's writes to this client soon stop fitting. */
+  setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (connect (fd, (struct sockaddr *)&address, sizeof address) != 0 ||
+      send (fd, request, strlen (request), MSG_NOSIGNAL) != (gssize)strlen (request))
+    goto out;
+
+  /* Read nothing until the provider is done, then everything. */
+  while (!g_atomic_int_get (&slow->may_read))
+    g_usleep (1000);
+  if (slow->hang_up)
+    goto out;
+
+  slow->failed = "the head";
+  if ((end = read_until (fd, have, "\r\n\r\n")) < 0 ||
+      strstr (have->str, "Transfer-Encoding: chunked") == NULL)
+    goto out;
+  g_string_erase (have, 0, end + 4);
+
+  for (;;)
+    {
+      gssize line_end = read_until (fd, have, "\r\n");
+      char *after = NULL;
+      guint64 size;
+
+      slow->failed = "a chunk's size line";
+      if (line_end <= 0)
+        goto out;
+      size = g_ascii_strtoull (have->str, &after, 16);
+      if (after != have->str + line_end)
+        goto out;
+      g_string_erase (have, 0, line_end + 2);
+      slow->failed = "a chunk's bytes";
+      if (!read_exact (fd, have, size + 2) || memcmp (have->str + size, "\r\n", 2) != 0)
+        goto out;
+      g_string_append_len (slow->body, have->str, size);
+      g_string_erase (have, 0, size + 2);
+      if (size == 0)
+        break;
+    }
+  /* Nothing may follow the last chunk on a kept-alive connection. */
+  slow->failed = have->len == 0 ? NULL : "bytes after the last chunk";
+  slow->framed = have->len == 0;
+
+  /* The connection serves a next request. */
+  if (send (fd, health, strlen (health), MSG_NOSIGNAL) == (gssize)strlen (health) &&
+      read_until (fd, have, "\r\n\r\n") >= 0)
+    slow->second = g_strdup (have->str);
+
+out:
+  if (slow->head == NULL)
+    slow->head = g_strndup (have->str, MIN (have->len, 300));
+  close (fd);
+  g_atomic_int_set (&slow->done, TRUE);
+  return NULL;
+}
+
+static gboolean
+slow_provider_done (gpointer data)
+{
+  return kp_mock_upstream_get_stats (data)->emit_times->len >= SLOW_CHUNKS;
+}
+
+static gboolean
+slow_done (gpointer data)
+{
+  return g_atomic_int_get (&((SlowReader *)data)->done);
+}
+
+static void
+test_stream_slow_reader (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  SlowReader slow = { .port = kp_gateway_get_port (fixture->gateway), .body = g_string_new (NULL) };
+  GThread *thread;
+  KpRelay *relay;
+  const char *at;
+
+  /* The mock makes its 6.4 MB in one go, in this process: slowly under
+   * valgrind. This test is about the client's side, not deadlines.
+   */
+  kp_gateway_set_timeouts (fixture->gateway, 60000, 60000, 60000);
+  kp_mock_upstream_set_chunks (fixture->mock, SLOW_CHUNKS, 0);
+  kp_mock_upstream_set_chunk_padding (fixture->mock, SLOW_PADDING);
+  thread = g_thread_new ("slow-reader", slow_reader_thread, &slow);
+  g_assert_true (kp_test_spin_until (slow_provider_done, fixture->mock, 20000));
+  /* The client has read nothing yet: the relay holds what it cannot take. */
+  kp_test_spin_ms (50);
+  g_atomic_int_set (&slow.may_read, TRUE);
+  g_assert_true (kp_test_spin_until (slow_done, &slow, 30000));
+  g_thread_join (thread);
+
+  /* Every chunk, once, in order, framed, and the stream ended properly. */
+  if (!slow.framed)
+    g_error ("the stream's body broke off at %s, after %zu bytes (%s)", slow.failed, slow.body->len,
+             slow.head);
+  at = slow.body->str;
+  for (guint i = 0; i < SLOW_CHUNKS; i += 7)
+    {
+      g_autofree char *word = g_strdup_printf ("\"tok%u x", i);
+      const char *next = strstr (at, word);
+
+      g_assert_nonnull (next);
+      at = next;
+    }
+  g_assert_cmpuint (count (slow.body->str, "\"content\":\"tok"), ==, SLOW_CHUNKS);
+  g_assert_true (g_str_has_suffix (slow.body->str, "data: [DONE]\n\n"));
+
+  g_assert_nonnull (slow.second);
+  g_assert_true (g_str_has_prefix (slow.second, "HTTP/1.1 200 "));
+
+  relay = wait_finished (fixture);
+  g_assert_cmpint (kp_relay_get_outcome (relay), ==, KP_OUTCOME_OK);
+
+  g_string_free (slow.body, TRUE);
+  g_free (slow.second);
+  g_free (slow.head);
+}
+
 static void
 test_errors_host (Fixture       *fixture,
                   gconstpointer  data)
@@ -1017,6 +1219,55 @@ test_idle_connections_closed (Fixture       *fixture,
   after = count_fds ();
   g_test_message ("%u descriptors before, %u after 20 kept-alive clients hung up", before, after);
   g_assert_cmpuint (after, <=, before);
+}
+
+/* A client that hangs up while Keypool still holds its stream's last
+ * megabytes: the relay lets go of the connection (no descriptor stays).
+ */
+static void
+test_stream_slow_reader_hangs_up (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  SlowReader slow = { .port = kp_gateway_get_port (fixture->gateway), .body = g_string_new (NULL),
+                      .hang_up = TRUE };
+  GThread *thread;
+  guint before;
+
+  /* A warm-up through the provider: its kept-alive connection, in
+   * Keypool's pool and in the mock, is there before and after.
+   */
+  {
+    const char *body = CHAT ("mock/chat", "");
+    g_autofree char *response =
+      raw_http (fixture, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Authorization: Bearer " TOKEN "\r\nContent-Type: application/json\r\n"
+                "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen (body), body);
+
+    assert_raw_status (response, 200, NULL);
+  }
+  wait_finished (fixture);
+  g_ptr_array_set_size (fixture->finished, 0);
+  kp_test_spin_ms (100);
+  before = count_fds ();
+
+  /* The mock makes its 6.4 MB in one go, in this process: slowly under
+   * valgrind. This test is about the client's side, not deadlines.
+   */
+  kp_gateway_set_timeouts (fixture->gateway, 60000, 60000, 60000);
+  kp_mock_upstream_set_chunks (fixture->mock, SLOW_CHUNKS, 0);
+  kp_mock_upstream_set_chunk_padding (fixture->mock, SLOW_PADDING);
+  thread = g_thread_new ("slow-reader", slow_reader_thread, &slow);
+  g_assert_true (kp_test_spin_until (slow_provider_done, fixture->mock, 20000));
+  kp_test_spin_ms (50);
+  g_atomic_int_set (&slow.may_read, TRUE);
+  g_assert_true (kp_test_spin_until (slow_done, &slow, 30000));
+  g_thread_join (thread);
+
+  wait_finished (fixture);
+  fds_before = before;
+  g_assert_true (kp_test_spin_until (fds_back, NULL, 20000));
+  g_string_free (slow.body, TRUE);
+  g_free (slow.head);
 }
 
 static void
@@ -1435,6 +1686,8 @@ main (int   argc,
   ADD ("stream/relay-as-it-comes", test_stream_relay);
   ADD ("stream/usage-requested", test_stream_usage_requested);
   ADD ("stream/cut", test_stream_cut);
+  ADD ("stream/slow-reader-keeps-connection", test_stream_slow_reader);
+  ADD ("stream/slow-reader-hangs-up", test_stream_slow_reader_hangs_up);
   ADD ("stream/idle-timeout", test_stream_idle_timeout);
   ADD ("disconnect/mid-stream", test_disconnect_mid_stream);
   ADD ("disconnect/before-first-byte", test_disconnect_before_first_byte);

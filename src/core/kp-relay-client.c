@@ -17,8 +17,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include "kp-conn-watch.h"
 #include "kp-gateway.h"
@@ -91,50 +89,6 @@ kp_relay_end_relay (KpRelay     *self,
   kp_gateway_relay_finished (self->gateway, self);
 }
 
-/* Corking --------------------------------------------------------------- */
-
-/* libsoup 3.2 writes a response's head and its body with a system call
- * each, and every chunk of a chunked body with three: its size line, its
- * bytes and the CRLF after them. With TCP_NODELAY, which libsoup sets on
- * every connection, each of those left as a segment of its own: the
- * loopback's transmit and receive paths three times per relayed chunk, and
- * up to three wake-ups of the client. While libsoup writes what the relay
- * gave it, the socket is corked; once libsoup says it is written
- * (::wrote-chunk, ::wrote-body) the socket is uncorked and it all leaves
- * as one segment. Linux sends corked bytes after 200 ms at the latest, so
- * an uncork that never came would cost a delay, never a hang.
- */
-static void
-set_cork (KpRelay  *self,
-          gboolean  cork)
-{
-  GSocket *socket;
-  int value = cork ? 1 : 0;
-
-  if (self->corked == cork || self->msg == NULL)
-    return;
-  socket = soup_server_message_get_socket (self->msg);
-  if (socket == NULL || g_socket_is_closed (socket))
-    return;
-  if (setsockopt (g_socket_get_fd (socket), IPPROTO_TCP, TCP_CORK, &value, sizeof value) == 0)
-    self->corked = cork;
-}
-
-static void
-on_client_wrote (SoupServerMessage *msg,
-                 KpRelay           *self)
-{
-  set_cork (self, FALSE);
-}
-
-/* The socket is uncorked once libsoup has written what it was given. */
-void
-kp_relay_watch_writes (KpRelay *self)
-{
-  g_signal_connect (self->msg, "wrote-chunk", G_CALLBACK (on_client_wrote), self);
-  g_signal_connect (self->msg, "wrote-body", G_CALLBACK (on_client_wrote), self);
-}
-
 /**
  * kp_relay_row_written:
  *
@@ -152,12 +106,10 @@ kp_relay_row_written (KpRelay *self)
   switch (self->final_action)
     {
     case FINAL_COMPLETE:
-      set_cork (self, TRUE);
-      soup_message_body_complete (soup_server_message_get_response_body (self->msg));
-      soup_server_message_unpause (self->msg);
+      kp_relay_send_end (self);
       break;
     case FINAL_UNPAUSE:
-      set_cork (self, TRUE);
+      kp_relay_set_cork (self, TRUE);
       soup_server_message_unpause (self->msg);
       break;
     case FINAL_NONE:
@@ -193,14 +145,11 @@ kp_relay_reply_error (KpRelay    *self,
     }
   else
     {
-      SoupMessageBody *body = soup_server_message_get_response_body (self->msg);
       g_autoptr(GString) event = g_string_new (NULL);
 
       /* The error goes out now; the stream's end waits for the row. */
       kp_wire_error_event (self->req, status, code, self->error_message, event);
-      set_cork (self, TRUE);
-      soup_message_body_append (body, SOUP_MEMORY_COPY, event->str, event->len);
-      soup_server_message_unpause (self->msg);
+      kp_relay_send_chunk (self, event->str, event->len);
       kp_relay_end_relay (self, FINAL_COMPLETE);
     }
 }
@@ -245,10 +194,7 @@ kp_relay_forward (KpRelay    *self,
   if (!self->committed)
     kp_relay_commit_stream (self);
 
-  set_cork (self, TRUE);
-  soup_message_body_append (soup_server_message_get_response_body (self->msg),
-                            SOUP_MEMORY_COPY, data, len);
-  soup_server_message_unpause (self->msg);
+  kp_relay_send_chunk (self, data, len);
 }
 
 void
@@ -273,9 +219,9 @@ kp_relay_on_client_finished (SoupServerMessage *msg,
   kp_relay_release_upstream (self);
 
   /* A kept-alive connection serves its next request uncorked. */
-  set_cork (self, FALSE);
-  g_signal_handlers_disconnect_by_func (msg, on_client_wrote, self);
-  g_signal_handler_disconnect (msg, self->finished_handler);
+  kp_relay_stream_clear (self);
+  kp_relay_set_cork (self, FALSE);
+  g_signal_handlers_disconnect_by_data (msg, self);
   self->finished_handler = 0;
 
   kp_relay_end_relay (self, FINAL_NONE);

@@ -115,6 +115,12 @@ struct _KpRelay
   GSocket            *client_socket;    /* kp-conn-watch.c tells of a hang-up */
   gulong              finished_handler;
   gboolean            corked;           /* TCP_CORK set until libsoup wrote its part */
+  guint               soup_chunks;      /* chunks given to libsoup, not yet written */
+  gboolean            direct;           /* libsoup wrote the head: chunks go to the socket */
+  GByteArray         *direct_out;       /* framed chunks the socket did not take yet */
+  guint               direct_sent;      /* of direct_out: already sent */
+  GSource            *direct_watch;     /* until it has room for them */
+  gboolean            direct_end;       /* the body's end waits for direct_out */
   gboolean            committed;        /* status and headers went to the client */
   gboolean            completed;        /* we ended the client's response */
   gboolean            client_gone;      /* SoupServerMessage::finished fired */
@@ -134,6 +140,7 @@ struct _KpRelay
   gint64              ended_us;
 };
 
+void     kp_relay_clear_source         (GSource       **source);
 void     kp_relay_set_error_message    (KpRelay        *self,
                                         const char     *message);
 void     kp_relay_note_first_byte      (KpRelay        *self);
@@ -162,7 +169,15 @@ void     kp_relay_upstream_failed      (KpRelay        *self,
 /* kp-relay-client.c */
 void     kp_relay_watch_client         (KpRelay        *self);
 void     kp_relay_unwatch_client       (KpRelay        *self);
+/* kp-relay-stream.c */
 void     kp_relay_watch_writes         (KpRelay        *self);
+void     kp_relay_set_cork             (KpRelay        *self,
+                                        gboolean        cork);
+void     kp_relay_send_chunk           (KpRelay        *self,
+                                        const char     *data,
+                                        gsize           len);
+void     kp_relay_send_end             (KpRelay        *self);
+void     kp_relay_stream_clear         (KpRelay        *self);
 void     kp_relay_on_client_finished   (SoupServerMessage *msg,
                                         KpRelay        *self);
 

@@ -42,6 +42,16 @@
 
 G_DEFINE_TYPE (KpRelay, kp_relay, G_TYPE_OBJECT)
 
+void
+kp_relay_clear_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
 /* Ends the upstream exchange now. Dropping a body stream before its end
  * closes that connection, so a provider never keeps generating for nobody.
  */
@@ -69,6 +79,7 @@ kp_relay_dispose (GObject *object)
   kp_deadline_clear (&self->timer);
   g_clear_pointer (&self->exchange, kp_http1_request_free);
   kp_relay_unwatch_client (self);
+  kp_relay_stream_clear (self);
 
   G_OBJECT_CLASS (kp_relay_parent_class)->dispose (object);
 }
