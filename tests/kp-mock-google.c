@@ -30,7 +30,19 @@ struct _KpMockGoogle
   char              *error_body;
   char              *quota;
   guint              n_tokens;
+  gboolean           hold;        /* refresh answers wait for kp_mock_google_hold_refreshes() */
+  GPtrArray         *held;        /* of SoupServerMessage, answered and paused */
+  guint              refusals_held; /* 401s wait until this many are there */
+  GPtrArray         *held_refusals;
 };
+
+static void
+release (GPtrArray *messages)
+{
+  for (guint i = 0; i < messages->len; i++)
+    soup_server_message_unpause (g_ptr_array_index (messages, i));
+  g_ptr_array_set_size (messages, 0);
+}
 
 static void
 reply (SoupServerMessage *msg,
@@ -75,6 +87,11 @@ handle_token (KpMockGoogle      *self,
                               "\"scope\":\"s\",\"token_type\":\"Bearer\"}",
                               ++self->n_tokens, self->expires_in);
       reply (msg, 200, json);
+      if (self->hold)
+        {
+          soup_server_message_pause (msg);
+          g_ptr_array_add (self->held, g_object_ref (msg));
+        }
       return;
     }
 
@@ -135,7 +152,23 @@ handle_code_assist (KpMockGoogle      *self,
   const char *method = strchr (path, ':');
 
   if (!authorized (self, msg))
-    return;
+    {
+      if (method == NULL || strstr (method, "enerateContent") == NULL)
+        return;
+      /* A generate request refused. */
+      self->stats.refused++;
+      if (self->refusals_held > 0)
+        {
+          soup_server_message_pause (msg);
+          g_ptr_array_add (self->held_refusals, g_object_ref (msg));
+          if (self->held_refusals->len >= self->refusals_held)
+            {
+              self->refusals_held = 0;
+              release (self->held_refusals);
+            }
+        }
+      return;
+    }
 
   if (g_str_has_prefix (path, "/v1internal/operations/"))
     {
@@ -254,6 +287,8 @@ kp_mock_google_new (GError **error)
   self->dead = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->rejected = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->expires_in = 3599;
+  self->held = g_ptr_array_new_with_free_func (g_object_unref);
+  self->held_refusals = g_ptr_array_new_with_free_func (g_object_unref);
   self->server = soup_server_new (NULL, NULL);
   soup_server_add_handler (self->server, NULL, handle, self, NULL);
   if (!soup_server_listen_local (self->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, error))
@@ -272,8 +307,12 @@ kp_mock_google_free (KpMockGoogle *self)
 {
   if (self == NULL)
     return;
+  kp_mock_google_hold_refreshes (self, FALSE);
+  release (self->held_refusals);
   soup_server_disconnect (self->server);
   g_clear_object (&self->server);
+  g_ptr_array_unref (self->held);
+  g_ptr_array_unref (self->held_refusals);
   g_free (self->url);
   g_hash_table_unref (self->dead);
   g_hash_table_unref (self->rejected);
@@ -361,4 +400,30 @@ kp_mock_google_set_quota (KpMockGoogle *self,
 {
   g_free (self->quota);
   self->quota = g_strdup (buckets_json);
+}
+
+/* While @hold, the token endpoint's refresh answers wait; when it ends, the
+ * held ones go out.
+ */
+void
+kp_mock_google_hold_refreshes (KpMockGoogle *self,
+                               gboolean      hold)
+{
+  self->hold = hold;
+  if (!hold)
+    release (self->held);
+}
+
+/* The next 401s wait until @n of them are there, then go out together. */
+void
+kp_mock_google_hold_refusals (KpMockGoogle *self,
+                              guint         n)
+{
+  self->refusals_held = n;
+}
+
+guint
+kp_mock_google_get_held (KpMockGoogle *self)
+{
+  return self->held->len;
 }

@@ -36,6 +36,7 @@ typedef struct
   guint       onboards;         /* onboardUser */
   guint       polls;            /* operation polls */
   guint       generates;        /* generateContent and streamGenerateContent */
+  guint       refused;          /* generate requests refused with 401 */
   char       *last_onboard;     /* the last onboardUser body */
   char       *last_generate;    /* the last generate body */
   char       *last_auth;        /* the last Code Assist Authorization header */
@@ -68,6 +69,12 @@ void               kp_mock_google_reject_access_token (KpMockGoogle *self,
                                                     const char   *access_token);
 void               kp_mock_google_set_quota        (KpMockGoogle *self,
                                                     const char   *buckets_json);
+/* While held, refresh answers wait (counted, not sent); released, they go out. */
+void               kp_mock_google_hold_refreshes   (KpMockGoogle *self,
+                                                    gboolean      hold);
+guint              kp_mock_google_get_held         (KpMockGoogle *self);
+void               kp_mock_google_hold_refusals    (KpMockGoogle *self,
+                                                    guint         n);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpMockGoogle, kp_mock_google_free)
 

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <sqlite3.h>
 
 #include "kp-test-util.h"
 
@@ -409,4 +410,44 @@ kp_test_keypool_argv (va_list args)
     g_ptr_array_add (argv, (gpointer)arg);
   g_ptr_array_add (argv, NULL);
   return argv;
+}
+
+/**
+ * kp_test_last_attempts:
+ * @db_path: a ledger's file
+ * @n_requests: (out) (optional): how many requests it holds
+ *
+ * Returns: the attempts of its newest request, one "status failure key"
+ *   per line ("-" for none)
+ */
+char *
+kp_test_last_attempts (const char *db_path,
+                       guint      *n_requests)
+{
+  GString *text = g_string_new (NULL);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+
+  g_assert_cmpint (sqlite3_open_v2 (db_path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  if (n_requests != NULL)
+    {
+      g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT COUNT(*) FROM requests", -1, &stmt, NULL),
+                       ==, SQLITE_OK);
+      g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+      *n_requests = sqlite3_column_int (stmt, 0);
+      sqlite3_finalize (stmt);
+    }
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT status, failure, credential_id FROM attempts "
+                                           "WHERE request = (SELECT MAX(id) FROM requests) "
+                                           "ORDER BY n", -1, &stmt, NULL), ==, SQLITE_OK);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      const char *failure = (const char *)sqlite3_column_text (stmt, 1);
+
+      g_string_append_printf (text, "%d %s %lld\n", sqlite3_column_int (stmt, 0),
+                              failure ? failure : "-", (long long)sqlite3_column_int64 (stmt, 2));
+    }
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return g_string_free (text, FALSE);
 }

@@ -81,6 +81,8 @@ KpCredential *kp_test_credential     (KpGateway      *gateway,
                                       const char     *secret);
 KpCredentialState kp_test_credential_state (KpGateway *gateway,
                                             const char *secret);
+char         *kp_test_last_attempts  (const char     *db_path,
+                                      guint          *n_requests);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (KpTestResponse, kp_test_response_clear)
 

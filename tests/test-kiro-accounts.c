@@ -191,7 +191,7 @@ is_ready (gpointer data)
 {
   KpKiroToken *token = KP_KIRO_TOKEN (kp_credential_get_auth (data));
 
-  return kp_kiro_token_get_state (token) == KP_OAUTH_STATE_READY &&
+  return kp_auth_token_get_state (KP_AUTH_TOKEN (token)) == KP_OAUTH_STATE_READY &&
          kp_credential_get_state (data, g_get_real_time () / G_USEC_PER_SEC) == KP_CREDENTIAL_OK;
 }
 
@@ -201,7 +201,7 @@ is_refreshed (gpointer data)
 {
   KpKiroToken *token = KP_KIRO_TOKEN (kp_credential_get_auth (data));
 
-  return g_strcmp0 (kp_kiro_token_peek (token), "at-file") != 0 && is_ready (data);
+  return g_strcmp0 (kp_auth_token_peek (KP_AUTH_TOKEN (token)), "at-file") != 0 && is_ready (data);
 }
 
 static gboolean
@@ -382,26 +382,26 @@ test_refresh_social (Fixture       *fixture,
   start_gateway (fixture);
   credential = import (fixture);
   token = KP_KIRO_TOKEN (kp_credential_get_auth (credential));
-  kp_kiro_token_set_clock (token, fixture_clock, fixture);
+  kp_auth_token_set_clock (KP_AUTH_TOKEN (token), fixture_clock, fixture);
   kp_mock_kiro_set_refresh (fixture->mock, REFRESH_FILE, TRUE);
   stored = g_strdup (kp_credential_get_secret (credential));
 
   /* Eleven minutes before: not yet. */
   fixture->now = expires - 11 * 60;
-  kp_kiro_token_tick (token);
+  kp_auth_token_tick (KP_AUTH_TOKEN (token));
   kp_test_spin_ms (50);
   g_assert_cmpuint (stats->refreshes, ==, 0);
 
   /* Nine minutes before: refreshed. */
   fixture->now = expires - 9 * 60;
-  kp_kiro_token_tick (token);
+  kp_auth_token_tick (KP_AUTH_TOKEN (token));
   g_assert_true (kp_test_spin_until (is_refreshed, credential, 10000));
   g_assert_cmpuint (stats->refreshes, ==, 1);
   g_assert_cmpstr (stats->last_refresh_path, ==, "/refreshToken");
   g_assert_nonnull (strstr (stats->last_refresh_body, "\"refreshToken\":\"" REFRESH_FILE "\""));
   g_assert_null (strstr (stats->last_refresh_body, "clientSecret"));
-  g_assert_cmpstr (kp_kiro_token_peek (token), ==, "at-1");
-  g_assert_cmpint (kp_kiro_token_get_expires_at (token), ==, fixture->now + 3600);
+  g_assert_cmpstr (kp_auth_token_peek (KP_AUTH_TOKEN (token)), ==, "at-1");
+  g_assert_cmpint (kp_auth_token_get_expires_at (KP_AUTH_TOKEN (token)), ==, fixture->now + 3600);
 
   /* The new refresh token is what the keyring keeps now. */
   g_assert_cmpstr (kp_kiro_token_get_login (token)->refresh_token, ==, "rt-rotated-1");
@@ -463,13 +463,13 @@ test_refused (Fixture       *fixture,
   start_gateway (fixture);
   credential = import (fixture);
   token = KP_KIRO_TOKEN (kp_credential_get_auth (credential));
-  kp_kiro_token_set_clock (token, fixture_clock, fixture);
+  kp_auth_token_set_clock (KP_AUTH_TOKEN (token), fixture_clock, fixture);
 
   /* Kiro refreshed first: its file has the new refresh token. */
   kp_mock_kiro_set_refresh (fixture->mock, "rt-new-0005", FALSE);
   g_free (write_token_file (fixture, "social", "rt-new-0005", fixture->now + 3600));
   fixture->now += 3600 - 60;
-  kp_kiro_token_tick (token);
+  kp_auth_token_tick (KP_AUTH_TOKEN (token));
   g_assert_true (kp_test_spin_until (is_refreshed, credential, 10000));
   g_assert_cmpuint (stats->refreshes, ==, 2);
   g_assert_nonnull (strstr (stats->last_refresh_body, "rt-new-0005"));
@@ -477,12 +477,12 @@ test_refused (Fixture       *fixture,
   /* Refused, and the file holds nothing newer: invalid. */
   kp_mock_kiro_set_refresh (fixture->mock, "rt-someone-else", FALSE);
   fixture->now += 3600 - 60;
-  kp_kiro_token_tick (token);
+  kp_auth_token_tick (KP_AUTH_TOKEN (token));
   g_assert_true (kp_test_spin_until (is_invalid, credential, 10000));
   g_assert_cmpuint (stats->refreshes, ==, 3);
   g_assert_nonnull (strstr (kp_credential_get_last_error (credential), "sign in to Kiro again"));
   g_assert_null (strstr (kp_credential_get_last_error (credential), "rt-new-0005"));
-  g_assert_cmpint (kp_kiro_token_get_state (token), ==, KP_OAUTH_STATE_REFUSED);
+  g_assert_cmpint (kp_auth_token_get_state (KP_AUTH_TOKEN (token)), ==, KP_OAUTH_STATE_REFUSED);
 }
 
 /* An invalid bearer token: refreshed, and the account stays usable. */
@@ -499,14 +499,28 @@ test_bearer_invalid (Fixture       *fixture,
   credential = import (fixture);
   kp_mock_kiro_set_refresh (fixture->mock, REFRESH_FILE, FALSE);
   kp_mock_kiro_require_token (fixture->mock, "at-1");
+  /* Refused ("the bearer token … is invalid"): refreshed once, and the same
+   * request sent again with the new token.
+   */
   {
     g_auto(KpTestResponse) response = { 0 };
+    g_autofree char *db = g_build_filename (fixture->place.root, "data", "keypool.db", NULL);
+    g_autofree char *attempts = NULL;
+    g_autofree char *expected = g_strdup_printf ("403 auth_refreshed %1$" G_GINT64_FORMAT "\n"
+                                                 "200 - %1$" G_GINT64_FORMAT "\n",
+                                                 kp_credential_get_id (credential));
+    guint rows = 0;
 
     chat (fixture, "text", &response);
-    g_assert_cmpuint (response.status, !=, 200);
+    g_assert_cmpuint (response.status, ==, 200);
+    g_assert_cmpstr (kp_mock_kiro_get_last_auth (fixture->mock), ==, "Bearer at-1");
+    g_assert_cmpuint (stats->refreshes, ==, 1);
+    g_assert_cmpuint (kp_mock_kiro_get_requests (fixture->mock), ==, 2);
+    attempts = kp_test_last_attempts (db, &rows);
+    g_assert_cmpstr (attempts, ==, expected);
+    g_assert_cmpuint (rows, ==, 1);
   }
-  g_assert_true (kp_test_spin_until (is_refreshed, credential, 10000));
-  g_assert_cmpuint (stats->refreshes, ==, 1);
+  g_assert_true (is_refreshed (credential));
   g_assert_cmpint (kp_credential_get_state (credential, 0), ==, KP_CREDENTIAL_OK);
   {
     g_auto(KpTestResponse) response = { 0 };
@@ -514,7 +528,23 @@ test_bearer_invalid (Fixture       *fixture,
     chat (fixture, "text", &response);
     g_assert_cmpuint (response.status, ==, 200);
     g_assert_cmpstr (kp_mock_kiro_get_last_auth (fixture->mock), ==, "Bearer at-1");
+    g_assert_cmpuint (stats->refreshes, ==, 1);
   }
+
+  /* Refused again after its refresh: one refresh more, no loop, and the
+   * account is invalid.
+   */
+  kp_mock_kiro_require_token (fixture->mock, "at-none");
+  {
+    g_auto(KpTestResponse) response = { 0 };
+    guint before = kp_mock_kiro_get_requests (fixture->mock);
+
+    chat (fixture, "text", &response);
+    g_assert_cmpuint (response.status, ==, 403);
+    g_assert_cmpuint (stats->refreshes, ==, 2);
+    g_assert_cmpuint (kp_mock_kiro_get_requests (fixture->mock), ==, before + 2);
+  }
+  g_assert_cmpint (kp_credential_get_state (credential, 0), ==, KP_CREDENTIAL_INVALID);
 }
 
 /* Each of §4.2's error classes, and the state it leaves (by the injected clock). */
@@ -537,9 +567,9 @@ test_error_states (Fixture       *fixture,
   health = kp_gateway_get_key_health (fixture->gateway);
   fixture->now = g_date_time_to_unix (clock);
   kp_key_health_set_clock (health, fixture_clock, fixture);
-  kp_kiro_token_set_clock (KP_KIRO_TOKEN (kp_credential_get_auth (credential)), fixture_clock,
+  kp_auth_token_set_clock (KP_AUTH_TOKEN (kp_credential_get_auth (credential)), fixture_clock,
                            fixture);
-  kp_kiro_token_set_access_token (KP_KIRO_TOKEN (kp_credential_get_auth (credential)), "at-file",
+  kp_auth_token_set_access_token (KP_AUTH_TOKEN (kp_credential_get_auth (credential)), "at-file",
                                   fixture->now + 3600);
 
   /* Throttling: a cooldown. */
@@ -572,7 +602,7 @@ test_error_states (Fixture       *fixture,
     g_auto(KpTestResponse) response = { 0 };
 
     fixture->now = g_date_time_to_unix (mid);
-    kp_kiro_token_set_access_token (KP_KIRO_TOKEN (kp_credential_get_auth (credential)),
+    kp_auth_token_set_access_token (KP_AUTH_TOKEN (kp_credential_get_auth (credential)),
                                     "at-file", fixture->now + 3600);
     chat (fixture, "quota", &response);
     g_assert_cmpint (kp_credential_get_state_until (credential), ==, g_date_time_to_unix (april));
@@ -725,7 +755,7 @@ test_usage_bounds (Fixture       *fixture,
       /* Both answers came; the usage one never becomes a text. */
       g_assert_false (kp_test_spin_until (has_quota, credential, 1000));
 
-      kp_kiro_token_stop (KP_KIRO_TOKEN (kp_credential_get_auth (credential)));
+      kp_auth_token_stop (KP_AUTH_TOKEN (kp_credential_get_auth (credential)));
       kp_gateway_remove_key_async (fixture->gateway, kp_credential_get_id (credential), NULL,
                                    kp_test_store_result, &result);
       g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
@@ -781,11 +811,11 @@ test_secret (void)
   kp_auth_set_secret (auth, "ksk_pasted_token_1");
   g_assert_cmpstr (kp_auth_get_token (auth), ==, "ksk_pasted_token_1");
   g_assert_false (kp_auth_rejected (auth));
-  g_assert_cmpuint (kp_kiro_token_get_refreshes (KP_KIRO_TOKEN (auth)), ==, 0);
+  g_assert_cmpuint (kp_auth_token_get_refreshes (KP_AUTH_TOKEN (auth)), ==, 0);
   kp_auth_set_secret (auth, secret);
   g_assert_cmpstr (json_object_get_string_member (kp_auth_get_account (auth), "profileArn"), ==,
                    ARN);
-  kp_kiro_token_stop (KP_KIRO_TOKEN (auth));
+  kp_auth_token_stop (KP_AUTH_TOKEN (auth));
 }
 
 int

@@ -13,6 +13,7 @@
 #include "auth/kp-cli-creds.h"
 #include "auth/kp-oauth-login.h"
 #include "auth/kp-oauth-token.h"
+#include "auth/kp-static-auth.h"
 #include "kp-code-assist.h"
 #include "kp-mock-google.h"
 #include "kp-test-util.h"
@@ -69,7 +70,7 @@ new_token (Fixture    *fixture,
 {
   KpAuth *auth = kp_oauth_token_new (fixture->client, fixture->session);
 
-  kp_oauth_token_set_clock (KP_OAUTH_TOKEN (auth), test_clock, fixture);
+  kp_auth_token_set_clock (KP_AUTH_TOKEN (auth), test_clock, fixture);
   kp_auth_set_secret (auth, refresh_token);
   return KP_OAUTH_TOKEN (auth);
 }
@@ -77,7 +78,7 @@ new_token (Fixture    *fixture,
 static gboolean
 token_settled (gpointer data)
 {
-  return !kp_oauth_token_is_refreshing (data);
+  return !kp_auth_token_is_refreshing (KP_AUTH_TOKEN (data));
 }
 
 /* No token yet: the first ask starts a refresh and gets nothing; later asks
@@ -93,11 +94,11 @@ test_refresh_cached (Fixture       *fixture,
   g_assert_cmpint (kp_auth_get_kind (KP_AUTH (token)), ==, KP_AUTH_KIND_OAUTH);
   g_assert_cmpstr (kp_auth_get_secret (KP_AUTH (token)), ==, "rt-good-0001");
   g_assert_null (kp_auth_get_token (KP_AUTH (token)));
-  g_assert_true (kp_oauth_token_is_refreshing (token));
+  g_assert_true (kp_auth_token_is_refreshing (KP_AUTH_TOKEN (token)));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
   g_assert_cmpuint (stats->refreshes, ==, 1);
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
-  g_assert_cmpint (kp_oauth_token_get_expires_at (token), ==, fixture->now + 3599);
+  g_assert_cmpint (kp_auth_token_get_expires_at (KP_AUTH_TOKEN (token)), ==, fixture->now + 3599);
   /* The form carried the client's id and the refresh token. */
   g_assert_nonnull (strstr (stats->last_token_form, "grant_type=refresh_token"));
   g_assert_nonnull (strstr (stats->last_token_form, "client_secret=public"));
@@ -105,18 +106,18 @@ test_refresh_cached (Fixture       *fixture,
   /* Cached: a hundred asks, no refresh. */
   for (guint i = 0; i < 100; i++)
     g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
-  g_assert_cmpuint (kp_oauth_token_get_refreshes (token), ==, 1);
+  g_assert_cmpuint (kp_auth_token_get_refreshes (KP_AUTH_TOKEN (token)), ==, 1);
 
   /* The timer, before the refresh is due, does nothing. */
   fixture->now += 3599 - KP_OAUTH_REFRESH_AHEAD_S - 10;
-  kp_oauth_token_tick (token);
-  g_assert_false (kp_oauth_token_is_refreshing (token));
+  kp_auth_token_tick (KP_AUTH_TOKEN (token));
+  g_assert_false (kp_auth_token_is_refreshing (KP_AUTH_TOKEN (token)));
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
 
   /* When it is due, it refreshes while the old token is still valid. */
   fixture->now += 20;
-  kp_oauth_token_tick (token);
-  g_assert_true (kp_oauth_token_is_refreshing (token));
+  kp_auth_token_tick (KP_AUTH_TOKEN (token));
+  g_assert_true (kp_auth_token_is_refreshing (KP_AUTH_TOKEN (token)));
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-2");
@@ -130,13 +131,13 @@ test_refresh_expired (Fixture       *fixture,
 {
   g_autoptr(KpOAuthToken) token = new_token (fixture, "rt-good-0002");
 
-  kp_oauth_token_set_access_token (token, "at-imported", fixture->now + 3000);
-  g_assert_cmpint (kp_oauth_token_get_state (token), ==, KP_OAUTH_STATE_READY);
+  kp_auth_token_set_access_token (KP_AUTH_TOKEN (token), "at-imported", fixture->now + 3000);
+  g_assert_cmpint (kp_auth_token_get_state (KP_AUTH_TOKEN (token)), ==, KP_OAUTH_STATE_READY);
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-imported");
-  g_assert_cmpuint (kp_oauth_token_get_refreshes (token), ==, 0);
+  g_assert_cmpuint (kp_auth_token_get_refreshes (KP_AUTH_TOKEN (token)), ==, 0);
 
   fixture->now += 3000 - KP_OAUTH_EXPIRY_SLACK_S;
-  g_assert_cmpint (kp_oauth_token_get_state (token), ==, KP_OAUTH_STATE_NO_TOKEN);
+  g_assert_cmpint (kp_auth_token_get_state (KP_AUTH_TOKEN (token)), ==, KP_OAUTH_STATE_NO_TOKEN);
   g_assert_null (kp_auth_get_token (KP_AUTH (token)));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
@@ -151,18 +152,18 @@ test_refresh_after_401 (Fixture       *fixture,
 {
   g_autoptr(KpOAuthToken) token = new_token (fixture, "rt-good-0003");
 
-  kp_oauth_token_set_access_token (token, "at-revoked", fixture->now + 3000);
+  kp_auth_token_set_access_token (KP_AUTH_TOKEN (token), "at-revoked", fixture->now + 3000);
   g_assert_true (kp_auth_rejected (KP_AUTH (token)));
   g_assert_null (kp_auth_get_token (KP_AUTH (token)));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
   g_assert_cmpstr (kp_auth_get_token (KP_AUTH (token)), ==, "at-1");
-  g_assert_cmpuint (kp_oauth_token_get_refreshes (token), ==, 1);
+  g_assert_cmpuint (kp_auth_token_get_refreshes (KP_AUTH_TOKEN (token)), ==, 1);
 
   g_assert_false (kp_auth_rejected (KP_AUTH (token)));
 
   /* A refresh on time makes a later 401 a token's again. */
   fixture->now += 3599;
-  kp_oauth_token_tick (token);
+  kp_auth_token_tick (KP_AUTH_TOKEN (token));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
   g_assert_true (kp_auth_rejected (KP_AUTH (token)));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
@@ -171,7 +172,7 @@ test_refresh_after_401 (Fixture       *fixture,
   kp_auth_accepted (KP_AUTH (token));
   g_assert_true (kp_auth_rejected (KP_AUTH (token)));
   g_assert_true (kp_test_spin_until (token_settled, token, 10000));
-  g_assert_cmpuint (kp_oauth_token_get_refreshes (token), ==, 4);
+  g_assert_cmpuint (kp_auth_token_get_refreshes (KP_AUTH_TOKEN (token)), ==, 4);
 }
 
 static void
@@ -195,19 +196,148 @@ test_refresh_refused (Fixture       *fixture,
 
   g_signal_connect (token, "refused", G_CALLBACK (on_refused), &message);
   kp_mock_google_kill_refresh_token (fixture->google, "rt-revoked-0004");
-  kp_oauth_token_refresh_async (token, NULL, kp_test_store_result, &result);
+  kp_auth_token_refresh_async (KP_AUTH_TOKEN (token), NULL, kp_test_store_result, &result);
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
-  g_assert_false (kp_oauth_token_refresh_finish (token, result, &error));
+  g_assert_false (kp_auth_token_refresh_finish (KP_AUTH_TOKEN (token), result, &error));
   g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED);
-  g_assert_cmpint (kp_oauth_token_get_state (token), ==, KP_OAUTH_STATE_REFUSED);
+  g_assert_cmpint (kp_auth_token_get_state (KP_AUTH_TOKEN (token)), ==, KP_OAUTH_STATE_REFUSED);
   g_assert_nonnull (message);
   g_assert_nonnull (strstr (message, "invalid_grant"));
   g_assert_nonnull (strstr (message, "Sign in again"));
   g_assert_null (strstr (message, "rt-revoked-0004"));
   g_assert_null (kp_auth_get_token (KP_AUTH (token)));
   /* Nothing more is asked of the endpoint. */
-  g_assert_false (kp_oauth_token_is_refreshing (token));
+  g_assert_false (kp_auth_token_is_refreshing (KP_AUTH_TOKEN (token)));
   g_assert_false (kp_auth_rejected (KP_AUTH (token)));
+}
+
+/* Renewing a refused token -------------------------------------------------- */
+
+static gboolean
+results_ready (gpointer data)
+{
+  GAsyncResult **results = data;
+
+  return results[0] != NULL && results[1] != NULL;
+}
+
+/* Two requests refused with the same token wait for one refresh; one
+ * refused with a token older than the cached one is answered at once; a
+ * token fresh from that refresh refused again is not refreshed (no loop)
+ * until a request was served with it.
+ */
+static void
+test_renew_shared (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(KpOAuthToken) token = new_token (fixture, "rt-good-0005");
+  KpAuth *auth = KP_AUTH (token);
+  GAsyncResult *results[2] = { NULL, NULL };
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  guint refused;
+
+  kp_auth_token_set_access_token (KP_AUTH_TOKEN (token), "at-revoked", fixture->now + 3000);
+  g_assert_true (kp_auth_can_refresh (auth));
+  refused = kp_auth_get_serial (auth);
+
+  kp_auth_refresh_async (auth, refused, NULL, kp_test_store_result, &results[0]);
+  kp_auth_refresh_async (auth, refused, NULL, kp_test_store_result, &results[1]);
+  /* The refused token is not given out meanwhile. */
+  g_assert_null (kp_auth_get_token (auth));
+  g_assert_true (kp_test_spin_until (results_ready, results, 10000));
+  for (guint i = 0; i < 2; i++)
+    {
+      g_assert_true (kp_auth_refresh_finish (auth, results[i], &error));
+      g_assert_no_error (error);
+      g_clear_object (&results[i]);
+    }
+  g_assert_cmpuint (kp_mock_google_get_stats (fixture->google)->refreshes, ==, 1);
+  g_assert_cmpstr (kp_auth_get_token (auth), ==, "at-1");
+  g_assert_cmpuint (kp_auth_get_serial (auth), !=, refused);
+
+  /* Refused with the old token, late: the new one is there. */
+  kp_auth_refresh_async (auth, refused, NULL, kp_test_store_result, &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  g_assert_true (kp_auth_refresh_finish (auth, result, &error));
+  g_clear_object (&result);
+
+  /* The fresh token refused too: the account, not the token. */
+  kp_auth_refresh_async (auth, kp_auth_get_serial (auth), NULL, kp_test_store_result, &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  g_assert_false (kp_auth_refresh_finish (auth, result, &error));
+  g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED);
+  g_clear_error (&error);
+  g_clear_object (&result);
+  g_assert_false (kp_auth_rejected (auth));
+  g_assert_cmpuint (kp_auth_token_get_refreshes (KP_AUTH_TOKEN (token)), ==, 1);
+
+  /* Once a request was served with it, a refusal is the token's again. */
+  kp_auth_accepted (auth);
+  kp_auth_refresh_async (auth, kp_auth_get_serial (auth), NULL, kp_test_store_result, &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  g_assert_true (kp_auth_refresh_finish (auth, result, &error));
+  g_assert_cmpstr (kp_auth_get_token (auth), ==, "at-2");
+}
+
+static gboolean
+refresh_held (gpointer data)
+{
+  return kp_mock_google_get_held (data) == 1;
+}
+
+/* A waiter that gives up (its deadline) is answered at once; the refresh
+ * goes on and its token is cached for the next request.
+ */
+static void
+test_renew_cancel (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(KpOAuthToken) token = new_token (fixture, "rt-good-0006");
+  KpAuth *auth = KP_AUTH (token);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  kp_auth_token_set_access_token (KP_AUTH_TOKEN (token), "at-revoked", fixture->now + 3000);
+  kp_mock_google_hold_refreshes (fixture->google, TRUE);
+  kp_auth_refresh_async (auth, kp_auth_get_serial (auth), cancellable, kp_test_store_result,
+                         &result);
+  g_assert_true (kp_test_spin_until (refresh_held, fixture->google, 10000));
+  g_assert_null (result);
+  g_cancellable_cancel (cancellable);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  g_assert_false (kp_auth_refresh_finish (auth, result, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_true (kp_auth_token_is_refreshing (KP_AUTH_TOKEN (token)));
+
+  kp_mock_google_hold_refreshes (fixture->google, FALSE);
+  g_assert_true (kp_test_spin_until (token_settled, token, 10000));
+  g_assert_cmpstr (kp_auth_get_token (auth), ==, "at-1");
+}
+
+/* A dead refresh token: the waiter hears so, and the token is refused. */
+static void
+test_renew_refused (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  g_autoptr(KpOAuthToken) token = new_token (fixture, "rt-revoked-0007");
+  KpAuth *auth = KP_AUTH (token);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpAuth) key = kp_static_auth_new ("sk-static-key-0007");
+
+  kp_auth_token_set_access_token (KP_AUTH_TOKEN (token), "at-revoked", fixture->now + 3000);
+  kp_mock_google_kill_refresh_token (fixture->google, "rt-revoked-0007");
+  kp_auth_refresh_async (auth, kp_auth_get_serial (auth), NULL, kp_test_store_result, &result);
+  g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
+  g_assert_false (kp_auth_refresh_finish (auth, result, &error));
+  g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED);
+  g_assert_cmpint (kp_auth_token_get_state (KP_AUTH_TOKEN (token)), ==, KP_OAUTH_STATE_REFUSED);
+  g_assert_false (kp_auth_can_refresh (auth));
+
+  /* A static key is never refreshed. */
+  g_assert_false (kp_auth_can_refresh (key));
 }
 
 /* Plays the browser: the provider sends it back to the loopback redirect. */
@@ -546,6 +676,9 @@ main (int   argc,
   ADD ("/oauth/refresh/expired", test_refresh_expired);
   ADD ("/oauth/refresh/after-401", test_refresh_after_401);
   ADD ("/oauth/refresh/refused", test_refresh_refused);
+  ADD ("/oauth/renew/shared", test_renew_shared);
+  ADD ("/oauth/renew/cancel", test_renew_cancel);
+  ADD ("/oauth/renew/refused", test_renew_refused);
   ADD ("/oauth/login/flow", test_login);
   ADD ("/oauth/login/bad-verifier", test_login_bad_verifier);
   ADD ("/oauth/login/cancel-timeout", test_login_cancel_timeout);

@@ -39,6 +39,9 @@ typedef struct
   GArray     *gaps_us;      /* between polls */
   guint       chats;
   char       *last_chat_auth;
+  gboolean    refresh_no_resource;  /* a refresh names no resource_url */
+  guint       refused_chats;        /* chats refused with 401 */
+  char       *refuse_token;         /* the access token chats refuse (401) */
 } Mock;
 
 static const char * const script_ok[] = { "authorization_pending", "slow_down",
@@ -77,8 +80,11 @@ handle_token (Mock              *mock,
           return;
         }
       /* No refresh_token: the old one stays good. */
-      reply (msg, 200, "{\"access_token\":\"qwen-access-2\",\"token_type\":\"Bearer\","
-                       "\"expires_in\":3600,\"resource_url\":\"portal.qwen.ai\"}");
+      reply (msg, 200, mock->refresh_no_resource
+                         ? "{\"access_token\":\"qwen-access-2\",\"token_type\":\"Bearer\","
+                           "\"expires_in\":3600}"
+                         : "{\"access_token\":\"qwen-access-2\",\"token_type\":\"Bearer\","
+                           "\"expires_in\":3600,\"resource_url\":\"portal.qwen.ai\"}");
       return;
     }
 
@@ -174,8 +180,23 @@ handler (SoupServer        *server,
       mock->chats++;
       g_free (mock->last_chat_auth);
       mock->last_chat_auth = g_strdup (soup_message_headers_get_one (headers, "Authorization"));
-      /* The model says which of §5's errors: the daily quota, or a rate limit. */
-      if (strstr (text, "\"quota-model\"") != NULL)
+      if (mock->refuse_token != NULL && mock->last_chat_auth != NULL &&
+          g_str_has_suffix (mock->last_chat_auth, mock->refuse_token))
+        {
+          mock->refused_chats++;
+          reply (msg, 401, "{\"error\":{\"code\":\"invalid_api_key\",\"type\":\"invalid_request_error\","
+                           "\"message\":\"Invalid access token.\"}}");
+          return;
+        }
+      /* The model says which of §5's errors: the daily quota, or a rate limit;
+       * or an answer.
+       */
+      if (strstr (text, "\"ok-model\"") != NULL)
+        reply (msg, 200, "{\"id\":\"c-1\",\"object\":\"chat.completion\",\"model\":\"ok-model\","
+                         "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                         "\"content\":\"Hello from Qwen\"},\"finish_reason\":\"stop\"}],"
+                         "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3,\"total_tokens\":6}}");
+      else if (strstr (text, "\"quota-model\"") != NULL)
         reply (msg, 403, "{\"error\":{\"code\":\"insufficient_quota\",\"type\":\"insufficient_quota\","
                          "\"message\":\"Free allocated quota exceeded.\"}}");
       else
@@ -213,6 +234,7 @@ mock_clear (Mock *mock)
   g_free (mock->client_id);
   g_free (mock->last_refresh_form);
   g_free (mock->last_chat_auth);
+  g_free (mock->refuse_token);
   g_array_unref (mock->gaps_us);
 }
 
@@ -422,9 +444,9 @@ test_refresh_keeps_refresh_token (void)
   auth = kp_oauth_token_new (client, session);
   kp_auth_set_secret (auth, "qwen-refresh-1");
 
-  kp_oauth_token_refresh_async (KP_OAUTH_TOKEN (auth), NULL, kp_test_store_result, &result);
+  kp_auth_token_refresh_async (KP_AUTH_TOKEN (auth), NULL, kp_test_store_result, &result);
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
-  g_assert_true (kp_oauth_token_refresh_finish (KP_OAUTH_TOKEN (auth), result, &error));
+  g_assert_true (kp_auth_token_refresh_finish (KP_AUTH_TOKEN (auth), result, &error));
   g_assert_no_error (error);
   g_assert_cmpstr (kp_auth_get_token (auth), ==, "qwen-access-2");
   g_assert_cmpstr (kp_auth_get_secret (auth), ==, "qwen-refresh-1");
@@ -433,12 +455,12 @@ test_refresh_keeps_refresh_token (void)
 
   /* A dead refresh token: refused, sign in again. */
   kp_auth_set_secret (auth, "qwen-refresh-dead");
-  kp_oauth_token_refresh_async (KP_OAUTH_TOKEN (auth), NULL, kp_test_store_result, &result);
+  kp_auth_token_refresh_async (KP_AUTH_TOKEN (auth), NULL, kp_test_store_result, &result);
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
-  g_assert_false (kp_oauth_token_refresh_finish (KP_OAUTH_TOKEN (auth), result, &error));
+  g_assert_false (kp_auth_token_refresh_finish (KP_AUTH_TOKEN (auth), result, &error));
   g_assert_error (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED);
-  g_assert_cmpint (kp_oauth_token_get_state (KP_OAUTH_TOKEN (auth)), ==, KP_OAUTH_STATE_REFUSED);
-  kp_oauth_token_stop (KP_OAUTH_TOKEN (auth));
+  g_assert_cmpint (kp_auth_token_get_state (KP_AUTH_TOKEN (auth)), ==, KP_OAUTH_STATE_REFUSED);
+  kp_auth_token_stop (KP_AUTH_TOKEN (auth));
 }
 
 /* Accounts: the gateway's sign-in, import and quota, and the commands --- */
@@ -475,6 +497,20 @@ test_rebase (void)
   g_assert_nonnull (account);
   g_assert_cmpstr (json_object_get_string_member (account, "baseUrl"), ==,
                    "https://portal.qwen.ai/v1");
+  g_assert_cmpstr (kp_oauth_token_get_resource_url (KP_OAUTH_TOKEN (auth)), ==, "portal.qwen.ai");
+
+  /* Past 512 bytes, or not https: ignored, the last good one stays. */
+  {
+    g_autofree char *label = g_strnfill (KP_OAUTH_RESOURCE_URL_MAX, 'a');
+    g_autofree char *long_host = g_strconcat (label, ".example", NULL);
+
+    kp_oauth_token_set_resource_url (KP_OAUTH_TOKEN (auth), long_host);
+    kp_oauth_token_set_resource_url (KP_OAUTH_TOKEN (auth), "http://plain.example");
+    g_assert_cmpstr (kp_oauth_token_get_resource_url (KP_OAUTH_TOKEN (auth)), ==,
+                     "portal.qwen.ai");
+    g_assert_cmpstr (json_object_get_string_member (account, "baseUrl"), ==,
+                     "https://portal.qwen.ai/v1");
+  }
 }
 
 typedef struct
@@ -509,7 +545,8 @@ write_provider (Place      *place,
     "\"scopes\":[\"openid\",\"profile\",\"email\",\"model.completion\"],"
     "\"import_file\":\"~/.qwen/oauth_creds.json\",\"daily_quota_utc_offset_min\":480},"
     "\"models\":[{\"id\":\"qwen/quota\",\"upstream_id\":\"quota-model\",\"input\":0,\"output\":0},"
-    "{\"id\":\"qwen/busy\",\"upstream_id\":\"busy-model\",\"input\":0,\"output\":0}]}",
+    "{\"id\":\"qwen/busy\",\"upstream_id\":\"busy-model\",\"input\":0,\"output\":0},"
+    "{\"id\":\"qwen/ok\",\"upstream_id\":\"ok-model\",\"input\":0,\"output\":0}]}",
     place->mock.base, place->mock.base, place->mock.base, client_id);
   g_autofree char *path = g_build_filename (place->place.providers, "qwen-code.json", NULL);
 
@@ -517,22 +554,35 @@ write_provider (Place      *place,
   g_assert_no_error (error);
 }
 
-/* Qwen Code's own credentials file, as qwen-code writes it. */
+/* Qwen Code's own credentials file, as qwen-code writes it, with @refresh
+ * and @resource_url (NULL: none).
+ */
 static char *
-write_creds (Place *place)
+write_creds_full (Place      *place,
+                  const char *refresh,
+                  const char *resource_url)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_build_filename (place->home, ".qwen", NULL);
   g_autofree char *path = g_build_filename (dir, "oauth_creds.json", NULL);
+  g_autofree char *resource = resource_url
+                                ? g_strdup_printf (",\"resource_url\":\"%s\"", resource_url)
+                                : g_strdup ("");
   g_autofree char *json = g_strdup_printf (
-    "{\"access_token\":\"qwen-file-access\",\"refresh_token\":\"qwen-file-refresh\","
-    "\"token_type\":\"Bearer\",\"expiry_date\":%" G_GINT64_FORMAT "}",
-    (g_get_real_time () / G_USEC_PER_SEC + 3600) * 1000);
+    "{\"access_token\":\"qwen-file-access\",\"refresh_token\":\"%s\","
+    "\"token_type\":\"Bearer\",\"expiry_date\":%" G_GINT64_FORMAT "%s}",
+    refresh, (g_get_real_time () / G_USEC_PER_SEC + 3600) * 1000, resource);
 
   g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
   g_file_set_contents (path, json, -1, &error);
   g_assert_no_error (error);
   return g_steal_pointer (&path);
+}
+
+static char *
+write_creds (Place *place)
+{
+  return write_creds_full (place, "qwen-file-refresh", NULL);
 }
 
 static void
@@ -620,7 +670,7 @@ test_gateway_login (Place         *place,
   g_assert_cmpstr (kp_credential_get_provider_id (credential), ==, "qwen-code");
   auth = kp_credential_get_auth (credential);
   g_assert_true (KP_IS_OAUTH_TOKEN (auth));
-  g_assert_cmpstr (kp_oauth_token_peek (KP_OAUTH_TOKEN (auth)), ==, "qwen-access-1");
+  g_assert_cmpstr (kp_auth_token_peek (KP_AUTH_TOKEN (auth)), ==, "qwen-access-1");
   g_assert_cmpstr (kp_credential_get_secret (credential), ==, "qwen-refresh-1");
   g_assert_cmpstr (json_object_get_string_member (kp_credential_get_account (credential),
                                                   "baseUrl"), ==, "https://portal.qwen.ai/v1");
@@ -675,25 +725,16 @@ test_gateway_timeout (Place         *place,
   g_assert_nonnull (strstr (error->message, "timed out after 1 s"));
 }
 
-/* An imported account: its quota error rests it until 00:00 in Beijing (UTC+8),
- * a plain 429 only cools it down.
- */
-static void
-test_gateway_quota (Place         *place,
-                    gconstpointer  data)
+/* Imports the credentials file written in @place's home. */
+static KpCredential *
+import_creds (Place *place)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(KpCredential) credential = NULL;
-  g_autoptr(GDateTime) clock = g_date_time_new_utc (2027, 3, 10, 15, 59, 0);
-  g_autoptr(GDateTime) midnight = g_date_time_new_utc (2027, 3, 10, 16, 0, 0);
-  g_autoptr(SoupSession) client = soup_session_new ();
   g_autofree char *home = g_strdup (g_getenv ("HOME"));
-  g_autofree char *chat_url = NULL;
+  KpCredential *credential;
 
-  g_free (write_creds (place));
   g_setenv ("HOME", place->home, TRUE);
-  start_gateway (place);
   kp_gateway_import_login_async (place->gateway, "qwen", NULL, NULL, kp_test_store_result,
                                  &result);
   g_assert_true (kp_test_spin_until (kp_test_result_ready, &result, 10000));
@@ -703,25 +744,53 @@ test_gateway_quota (Place         *place,
   else
     g_unsetenv ("HOME");
   g_assert_no_error (error);
+  return credential;
+}
+
+static void
+chat_model (Place          *place,
+            const char     *model,
+            KpTestResponse *response)
+{
+  g_autoptr(SoupSession) client = soup_session_new ();
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/v1/chat/completions",
+                                          kp_gateway_get_port (place->gateway));
+  g_autofree char *body = g_strdup_printf ("{\"model\":\"%s\",\"messages\":"
+                                           "[{\"role\":\"user\",\"content\":\"hi\"}]}", model);
+  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
+  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
+                                "Bearer kp-qwen-test");
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  kp_test_send (client, msg, 15000, response);
+}
+
+/* An imported account: its quota error rests it until 00:00 in Beijing (UTC+8),
+ * a plain 429 only cools it down.
+ */
+static void
+test_gateway_quota (Place         *place,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KpCredential) credential = NULL;
+  g_autoptr(GDateTime) clock = g_date_time_new_utc (2027, 3, 10, 15, 59, 0);
+  g_autoptr(GDateTime) midnight = g_date_time_new_utc (2027, 3, 10, 16, 0, 0);
+
+  g_free (write_creds (place));
+  start_gateway (place);
+  credential = import_creds (place);
   /* No resource_url in the file: the provider's own base URL. */
   g_assert_null (kp_credential_get_account (credential));
 
   place->now = g_date_time_to_unix (clock);
   kp_key_health_set_clock (kp_gateway_get_key_health (place->gateway), place_clock, place);
-  chat_url = g_strdup_printf ("http://127.0.0.1:%u/v1/chat/completions",
-                              kp_gateway_get_port (place->gateway));
   for (guint i = 0; i < 2; i++)
     {
-      const char *body = i == 0 ? "{\"model\":\"qwen/quota\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
-                                : "{\"model\":\"qwen/busy\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-      g_autoptr(SoupMessage) msg = soup_message_new ("POST", chat_url);
-      g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
       g_auto(KpTestResponse) response = { 0 };
 
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
-                                    "Bearer kp-qwen-test");
-      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-      kp_test_send (client, msg, 15000, &response);
+      chat_model (place, i == 0 ? "qwen/quota" : "qwen/busy", &response);
       g_assert_cmpuint (response.status, !=, 200);
       g_assert_cmpstr (place->mock.last_chat_auth, ==, "Bearer qwen-file-access");
       if (i == 0)
@@ -739,6 +808,93 @@ test_gateway_quota (Place         *place,
                          KP_CREDENTIAL_COOLING);
     }
   g_assert_cmpuint (place->mock.chats, ==, 2);
+}
+
+static gboolean
+has_token (gpointer data)
+{
+  KpOAuthToken *token = data;
+
+  kp_auth_get_token (KP_AUTH (token));
+  return kp_auth_token_peek (KP_AUTH_TOKEN (token)) != NULL;
+}
+
+/* The account's resource_url outlives a restart: the first request after
+ * it goes to that host, before any refresh names it again. ("localhost":
+ * https on port 443 there is refused at once; the error names the host.)
+ */
+static void
+test_gateway_resource_restart (Place         *place,
+                               gconstpointer  data)
+{
+  g_autoptr(KpCredential) credential = NULL;
+  KpCredential *again;
+  KpAuth *auth;
+  gint64 id;
+
+  g_free (write_creds_full (place, "qwen-refresh-1", "localhost"));
+  start_gateway (place);
+  credential = import_creds (place);
+  g_assert_cmpstr (json_object_get_string_member (kp_credential_get_account (credential),
+                                                  "baseUrl"), ==, "https://localhost/v1");
+  id = kp_credential_get_id (credential);
+
+  kp_test_gateway_clear (&place->gateway);
+  place->mock.refresh_no_resource = TRUE;
+  start_gateway (place);
+  again = kp_gateway_find_credential (place->gateway, id);
+  g_assert_nonnull (again);
+  auth = kp_credential_get_auth (again);
+  g_assert_true (KP_IS_OAUTH_TOKEN (auth));
+  /* Known at once, from the ledger. */
+  g_assert_nonnull (kp_credential_get_account (again));
+  g_assert_cmpstr (json_object_get_string_member (kp_credential_get_account (again), "baseUrl"),
+                   ==, "https://localhost/v1");
+  g_assert_true (kp_test_spin_until (has_token, auth, 10000));
+  g_assert_cmpuint (place->mock.refreshes, ==, 1);
+
+  {
+    g_auto(KpTestResponse) response = { 0 };
+
+    chat_model (place, "qwen/ok", &response);
+    g_assert_cmpuint (response.status, !=, 200);
+    g_assert_nonnull (strstr (response.body, "(localhost)"));
+    g_assert_cmpuint (place->mock.chats, ==, 0);
+  }
+}
+
+/* A refused access token: one refresh, the same request again with the new
+ * token, one request row with both attempts.
+ */
+static void
+test_gateway_renew (Place         *place,
+                    gconstpointer  data)
+{
+  g_autoptr(KpCredential) credential = NULL;
+  g_autofree char *db = g_build_filename (place->place.root, "data", "keypool.db", NULL);
+  g_autofree char *attempts = NULL;
+  g_autofree char *expected = NULL;
+  g_auto(KpTestResponse) response = { 0 };
+  guint rows = 0;
+
+  g_free (write_creds_full (place, "qwen-refresh-1", NULL));
+  start_gateway (place);
+  credential = import_creds (place);
+  place->mock.refresh_no_resource = TRUE;
+  place->mock.refuse_token = g_strdup ("qwen-file-access");
+  chat_model (place, "qwen/ok", &response);
+  g_assert_cmpuint (response.status, ==, 200);
+  g_assert_nonnull (strstr (response.body, "Hello from Qwen"));
+  g_assert_cmpuint (place->mock.refused_chats, ==, 1);
+  g_assert_cmpuint (place->mock.refreshes, ==, 1);
+  g_assert_cmpuint (place->mock.chats, ==, 2);
+  g_assert_cmpstr (place->mock.last_chat_auth, ==, "Bearer qwen-access-2");
+  expected = g_strdup_printf ("401 auth_refreshed %1$" G_GINT64_FORMAT "\n200 - %1$" G_GINT64_FORMAT
+                              "\n", kp_credential_get_id (credential));
+  attempts = kp_test_last_attempts (db, &rows);
+  g_assert_cmpstr (attempts, ==, expected);
+  g_assert_cmpuint (rows, ==, 1);
+  g_assert_cmpint (kp_credential_get_state (credential, 0), ==, KP_CREDENTIAL_OK);
 }
 
 /* The commands ---------------------------------------------------------- */
@@ -899,6 +1055,10 @@ main (int   argc,
   g_test_add ("/qwen/gateway/cancel", Place, NULL, place_set_up, test_gateway_cancel,
               place_tear_down);
   g_test_add ("/qwen/gateway/timeout", Place, NULL, place_set_up, test_gateway_timeout,
+              place_tear_down);
+  g_test_add ("/qwen/gateway/resource-restart", Place, NULL, place_set_up,
+              test_gateway_resource_restart, place_tear_down);
+  g_test_add ("/qwen/gateway/renew", Place, NULL, place_set_up, test_gateway_renew,
               place_tear_down);
   g_test_add ("/qwen/gateway/quota", Place, NULL, place_set_up, test_gateway_quota,
               place_tear_down);

@@ -86,22 +86,6 @@ return_error (GTask  *task,
 }
 
 static void
-on_account_added (GObject      *object,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  GError *error = NULL;
-  KpCredential *credential;
-
-  credential = kp_gateway_add_account_finish (KP_GATEWAY (object), result, &error);
-  if (credential == NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_pointer (task, credential, g_object_unref);
-}
-
-static void
 on_granted (GObject      *object,
             GAsyncResult *result,
             gpointer      user_data)
@@ -118,20 +102,11 @@ on_granted (GObject      *object,
       return_error (task, error);
       return;
     }
-  if (grant->refresh_token == NULL || *grant->refresh_token == '\0')
-    {
-      g_task_return_new_error (task, KP_OAUTH_ERROR, KP_OAUTH_ERROR_INVALID,
-                               "Not signed in: the provider gave no refresh token.");
-      return;
-    }
   g_clear_handle_id (&login->timeout_id, g_source_remove);
-  kp_gateway_add_account_full_async (self, login->provider_id, login->label,
-                                     grant->refresh_token, grant->access_token,
-                                     grant->expires_in > 0
-                                       ? g_get_real_time () / G_USEC_PER_SEC + grant->expires_in
-                                       : 0,
-                                     grant->resource_url, NULL, on_account_added,
-                                     g_steal_pointer (&task));
+  /* Approved: the account is kept, whatever the caller's cancellable says now. */
+  kp_gateway_add_signed_in (self, g_steal_pointer (&task), login->provider_id, login->label,
+                            grant->refresh_token, grant->access_token, grant->expires_in,
+                            grant->resource_url, NULL);
 }
 
 static void

@@ -171,7 +171,7 @@ on_kiro_stored (GObject      *object,
   if (auth != NULL && KP_IS_KIRO_TOKEN (auth))
     {
       if (login->access_token != NULL)
-        kp_kiro_token_set_access_token (KP_KIRO_TOKEN (auth), login->access_token,
+        kp_auth_token_set_access_token (KP_AUTH_TOKEN (auth), login->access_token,
                                         login->expires_at);
       /* Refreshed now if the token is old; either way its usage is read. */
       if (kp_auth_get_token (auth) != NULL)

@@ -144,6 +144,47 @@ load_quota (KpGateway    *self,
   kp_credential_set_meta (credential, "quota", tab + 1);
 }
 
+/* Where the account's API is, when its login said (Qwen's resource_url):
+ * kept in the ledger's settings (an address, no secret) so that a restart
+ * sends the first request there, not to the provider's default, before the
+ * next refresh says it again: "oauth-resource-url.{key id}" = the URL.
+ * The credential's "resource_url" is what was last kept.
+ */
+#define RESOURCE_SETTING "oauth-resource-url.%" G_GINT64_FORMAT
+
+static void
+save_resource_url (KpGateway    *self,
+                   KpCredential *credential)
+{
+  KpAuth *auth = kp_credential_get_auth (credential);
+  const char *url = KP_IS_OAUTH_TOKEN (auth)
+                      ? kp_oauth_token_get_resource_url (KP_OAUTH_TOKEN (auth)) : NULL;
+  g_autofree char *key = NULL;
+
+  if (url == NULL || g_strcmp0 (url, kp_credential_get_meta (credential, "resource_url")) == 0)
+    return;
+  key = g_strdup_printf (RESOURCE_SETTING, kp_credential_get_id (credential));
+  kp_credential_set_meta (credential, "resource_url", url);
+  kp_ledger_set_setting_async (kp_gateway_get_ledger (self), key, url, NULL, NULL);
+}
+
+static void
+load_resource_url (KpGateway    *self,
+                   KpCredential *credential,
+                   KpOAuthToken *token)
+{
+  g_autofree char *key = g_strdup_printf (RESOURCE_SETTING, kp_credential_get_id (credential));
+  g_autofree char *value = kp_ledger_get_setting (kp_gateway_get_ledger (self), key);
+
+  if (value == NULL || strlen (value) > KP_OAUTH_RESOURCE_URL_MAX ||
+      !g_utf8_validate (value, -1, NULL))
+    return;
+  /* Checked again as a login's would be: anything but an https host is ignored. */
+  kp_oauth_token_set_resource_url (token, value);
+  if (kp_oauth_token_get_resource_url (token) != NULL)
+    kp_credential_set_meta (credential, "resource_url", value);
+}
+
 typedef struct
 {
   GWeakRef      gateway;
@@ -192,7 +233,7 @@ read_quota (KpGateway    *self,
             SetUp        *set_up)
 {
   KpAuth *auth = kp_credential_get_auth (credential);
-  const char *token = KP_IS_OAUTH_TOKEN (auth) ? kp_oauth_token_peek (KP_OAUTH_TOKEN (auth)) : NULL;
+  const char *token = KP_IS_OAUTH_TOKEN (auth) ? kp_auth_token_peek (KP_AUTH_TOKEN (auth)) : NULL;
 
   if (token == NULL)
     {
@@ -254,7 +295,7 @@ on_set_up (GObject      *object,
   kp_credential_set_meta (credential, "tier", account->tier);
   kp_credential_set_meta (credential, "project", account->project);
   save_account (self, credential, account->tier, account->project);
-  kp_oauth_token_set_held (KP_OAUTH_TOKEN (auth), FALSE);
+  kp_auth_token_set_held (KP_AUTH_TOKEN (auth), FALSE);
   kp_gateway_emit_changed (self);
   read_quota (self, credential, set_up);
 }
@@ -276,7 +317,7 @@ maybe_set_up (KpGateway    *self,
   if (auth == NULL || !KP_IS_OAUTH_TOKEN (auth))
     return;
   token = KP_OAUTH_TOKEN (auth);
-  client = kp_oauth_token_get_client (token);
+  client = kp_auth_token_get_client (KP_AUTH_TOKEN (token));
   provider = kp_catalog_get_provider (kp_gateway_get_catalog (self),
                                       kp_credential_get_provider_id (credential));
   if (client->account_setup == NULL || provider == NULL)
@@ -290,13 +331,13 @@ maybe_set_up (KpGateway    *self,
   if (kp_credential_get_meta (credential, "tier") != NULL || load_account (self, credential))
     {
       /* Set up already (before a restart, too): the quota is read again with each new token. */
-      kp_oauth_token_set_held (token, FALSE);
+      kp_auth_token_set_held (KP_AUTH_TOKEN (token), FALSE);
       read_quota (self, credential, set_up);
       return;
     }
 
-  kp_oauth_token_set_held (token, TRUE);
-  access_token = kp_oauth_token_peek (token);
+  kp_auth_token_set_held (KP_AUTH_TOKEN (token), TRUE);
+  access_token = kp_auth_token_peek (KP_AUTH_TOKEN (token));
   if (access_token == NULL || kp_credential_get_meta (credential, "setup") != NULL)
     {
       set_up_free (set_up);
@@ -314,7 +355,10 @@ on_refreshed (KpOAuthToken *token,
   KpCredential *credential = kp_gateway_credential_of_auth (self, KP_AUTH (token));
 
   if (credential != NULL)
-    maybe_set_up (self, credential);
+    {
+      save_resource_url (self, credential);
+      maybe_set_up (self, credential);
+    }
   kp_gateway_emit_changed (self);
 }
 
@@ -350,10 +394,11 @@ kp_gateway_attach_auth (KpGateway    *self,
   g_signal_connect_object (auth, "refused", G_CALLBACK (kp_gateway_auth_refused), self, 0);
   g_signal_connect_object (auth, "refreshed", G_CALLBACK (on_refreshed), self, 0);
   kp_credential_set_auth (credential, auth);
+  load_resource_url (self, credential, KP_OAUTH_TOKEN (auth));
   /* Held until set up, if it must be; the last quota read is known at once. */
   if (client->account_setup != NULL)
     {
-      kp_oauth_token_set_held (KP_OAUTH_TOKEN (auth), TRUE);
+      kp_auth_token_set_held (KP_AUTH_TOKEN (auth), TRUE);
       load_quota (self, credential);
     }
 }
@@ -383,10 +428,8 @@ kp_gateway_stop_auth (KpGateway *self)
     {
       KpAuth *auth = kp_credential_get_auth (g_ptr_array_index (credentials, i));
 
-      if (auth != NULL && KP_IS_OAUTH_TOKEN (auth))
-        kp_oauth_token_stop (KP_OAUTH_TOKEN (auth));
-      else if (auth != NULL && KP_IS_KIRO_TOKEN (auth))
-        kp_kiro_token_stop (KP_KIRO_TOKEN (auth));
+      if (auth != NULL && KP_IS_AUTH_TOKEN (auth))
+        kp_auth_token_stop (KP_AUTH_TOKEN (auth));
     }
 }
 
@@ -409,7 +452,7 @@ kp_gateway_oauth_adjust_failure (KpCredential *credential,
   if (failure->klass != KP_FAILURE_QUOTA || failure->quota_reset != KP_QUOTA_RESET_UNKNOWN ||
       auth == NULL || !KP_IS_OAUTH_TOKEN (auth))
     return;
-  client = kp_oauth_token_get_client (KP_OAUTH_TOKEN (auth));
+  client = kp_auth_token_get_client (KP_AUTH_TOKEN (auth));
   if (client->daily_quota_utc_offset_min == G_MININT)
     return;
   failure->quota_reset = KP_QUOTA_RESET_DAY;
@@ -503,8 +546,9 @@ on_account_stored (GObject      *object,
     {
       if (add->resource_url != NULL)
         kp_oauth_token_set_resource_url (KP_OAUTH_TOKEN (auth), add->resource_url);
+      save_resource_url (KP_GATEWAY (object), credential);
       if (add->access_token != NULL)
-        kp_oauth_token_set_access_token (KP_OAUTH_TOKEN (auth), add->access_token,
+        kp_auth_token_set_access_token (KP_AUTH_TOKEN (auth), add->access_token,
                                          add->expires_at);
       /* Ready before the first request asks. */
       kp_auth_get_token (auth);
@@ -737,9 +781,9 @@ login_free (Login *login)
 }
 
 static void
-on_login_account_added (GObject      *object,
-                        GAsyncResult *result,
-                        gpointer      user_data)
+on_signed_in_account_added (GObject      *object,
+                            GAsyncResult *result,
+                            gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
   GError *error = NULL;
@@ -752,6 +796,39 @@ on_login_account_added (GObject      *object,
     g_task_return_pointer (task, credential, g_object_unref);
 }
 
+/**
+ * kp_gateway_add_signed_in:
+ * @task: (transfer full): the sign-in's task, returning the credential
+ * @expires_in: how long @access_token lasts, in s; 0 = unknown
+ * @cancellable: (nullable): stops the account being added
+ *
+ * What every sign-in ends with (in the browser, or with a device code):
+ * its grant becomes an account, and @task returns it or why not.
+ */
+void
+kp_gateway_add_signed_in (KpGateway    *self,
+                          GTask        *task,
+                          const char   *provider_id,
+                          const char   *label,
+                          const char   *refresh_token,
+                          const char   *access_token,
+                          gint64        expires_in,
+                          const char   *resource_url,
+                          GCancellable *cancellable)
+{
+  if (refresh_token == NULL || *refresh_token == '\0')
+    {
+      g_task_return_new_error (task, KP_OAUTH_ERROR, KP_OAUTH_ERROR_INVALID,
+                               "Not signed in: the provider gave no refresh token.");
+      g_object_unref (task);
+      return;
+    }
+  kp_gateway_add_account_full_async (self, provider_id, label, refresh_token, access_token,
+                                     expires_in > 0
+                                       ? g_get_real_time () / G_USEC_PER_SEC + expires_in : 0,
+                                     resource_url, cancellable, on_signed_in_account_added, task);
+}
+
 static void
 on_signed_in (GObject      *object,
               GAsyncResult *result,
@@ -762,6 +839,7 @@ on_signed_in (GObject      *object,
   Login *login = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
   g_autoptr(KpOAuthGrant) grant = NULL;
+  GCancellable *cancellable;
 
   grant = kp_oauth_login_run_finish (KP_OAUTH_LOGIN (object), result, &error);
   if (grant == NULL)
@@ -769,11 +847,10 @@ on_signed_in (GObject      *object,
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  kp_gateway_add_account_async (self, login->provider_id, login->label, grant->refresh_token,
-                                grant->access_token,
-                                g_get_real_time () / G_USEC_PER_SEC + grant->expires_in,
-                                g_task_get_cancellable (task), on_login_account_added,
-                                g_steal_pointer (&task));
+  cancellable = g_task_get_cancellable (task);
+  kp_gateway_add_signed_in (self, g_steal_pointer (&task), login->provider_id, login->label,
+                            grant->refresh_token, grant->access_token, grant->expires_in, NULL,
+                            cancellable);
 }
 
 /**

@@ -51,6 +51,16 @@ void         kp_gateway_add_account_full_async (KpGateway           *self,
                                                 GAsyncReadyCallback  callback,
                                                 gpointer             user_data);
 
+void         kp_gateway_add_signed_in      (KpGateway           *self,
+                                            GTask               *task,
+                                            const char          *provider_id,
+                                            const char          *label,
+                                            const char          *refresh_token,
+                                            const char          *access_token,
+                                            gint64               expires_in,
+                                            const char          *resource_url,
+                                            GCancellable        *cancellable);
+
 /* kp-gateway-device.c */
 gboolean     kp_gateway_login_device_async (KpGateway           *self,
                                             KpProvider          *provider,

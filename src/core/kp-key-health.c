@@ -207,7 +207,11 @@ kp_key_health_note_failure (KpKeyHealth      *self,
 
   if (credential == NULL)
     return FALSE;
-  /* An OAuth access token refused: a refresh is under way, the account is fine. */
+  /* An OAuth access token refused that no refresh has replaced yet (the
+   * request's own refresh did not come in time, or failed for want of an
+   * answer): its auth gets a new one, the account is fine. A token fresh
+   * from a refresh that is refused too means the account (kp_auth_rejected()).
+   */
   if (failure->klass == KP_FAILURE_AUTH && !failure->account_locked &&
       kp_credential_rejected (credential))
     return FALSE;

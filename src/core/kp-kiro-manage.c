@@ -322,12 +322,12 @@ kp_kiro_manage_read (KpGateway    *self,
     return;
   token = KP_KIRO_TOKEN (auth);
   login = kp_kiro_token_get_login (token);
-  access = kp_kiro_token_peek (token);
+  access = kp_auth_token_peek (KP_AUTH_TOKEN (token));
   if (login == NULL || access == NULL || login->profile_arn == NULL)
     return;
 
   region = kp_kiro_region_of_arn (login->profile_arn);
-  base = kp_kiro_manage_base (kp_kiro_token_get_client (token)->manage_url,
+  base = kp_kiro_manage_base (kp_auth_token_get_client (KP_AUTH_TOKEN (token))->manage_url,
                               region ? region : login->region);
   arn = g_uri_escape_string (login->profile_arn, NULL, FALSE);
   url = g_strdup_printf ("%s/getUsageLimits?isEmailRequired=true&origin=AI_EDITOR&profileArn=%s"

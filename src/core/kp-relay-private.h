@@ -73,6 +73,10 @@ struct _KpRelay
   const KpWire       *upstream_wire;
   KpWireTarget        target;
   GArray             *attempts;         /* of KpAttemptRow */
+  guint               auth_serial;      /* of the token the current route sent */
+  GArray             *renewed;          /* ids of the credentials whose token was renewed
+                                         * and sent again: once a request */
+  guint               renew_status;     /* the refusal's status, while a new token comes */
   gint64              attempt_started_us;
   guint               attempt_number;   /* 1 for the first route tried */
   KpFailure           failure;          /* of the current route */

@@ -104,6 +104,7 @@ kp_relay_finalize (GObject *object)
     g_string_free (self->out, TRUE);
   g_clear_pointer (&self->plan, kp_plan_free);
   g_clear_pointer (&self->attempts, g_array_unref);
+  g_clear_pointer (&self->renewed, g_array_unref);
   kp_failure_clear (&self->failure);
   g_clear_pointer (&self->best_provider, g_free);
   g_clear_pointer (&self->best_message, g_free);
@@ -141,6 +142,7 @@ kp_relay_init (KpRelay *self)
   self->cancellable = g_cancellable_new ();
   self->attempts = g_array_new (FALSE, TRUE, sizeof (KpAttemptRow));
   g_array_set_clear_func (self->attempts, attempt_clear);
+  self->renewed = g_array_new (FALSE, FALSE, sizeof (gint64));
   self->failure.retry_after = -1;
   self->retry_after = -1;
   self->deadline_us = -1;
@@ -152,19 +154,28 @@ kp_relay_init (KpRelay *self)
 
 /* Attempts ---------------------------------------------------------------- */
 
-void
-kp_relay_record_attempt (KpRelay        *self,
-                guint           status,
-                KpFailureClass  klass)
+static void
+record_attempt_as (KpRelay    *self,
+                   guint       status,
+                   const char *failure)
 {
   KpAttemptRow attempt = { 0 };
 
   attempt.provider = g_strdup (kp_provider_get_id (self->provider));
   attempt.credential_id = self->credential ? kp_credential_get_id (self->credential) : 0;
   attempt.status = status;
-  attempt.failure = klass != KP_FAILURE_NONE ? g_strdup (kp_failure_class_to_string (klass)) : NULL;
+  attempt.failure = g_strdup (failure);
   attempt.ms = (g_get_monotonic_time () - self->attempt_started_us) / 1000;
   g_array_append_val (self->attempts, attempt);
+}
+
+void
+kp_relay_record_attempt (KpRelay        *self,
+                guint           status,
+                KpFailureClass  klass)
+{
+  record_attempt_as (self, status,
+                     klass != KP_FAILURE_NONE ? kp_failure_class_to_string (klass) : NULL);
 }
 
 /* How telling a failure is to the client: a provider's own error about the
@@ -182,6 +193,8 @@ informativeness (const KpFailure *failure,
 }
 
 static void try_route (KpRelay *self);
+static void give_up_route (KpRelay *self,
+                           guint    status);
 
 /* An error event in a 200 stream has no status of its own: take the code when
  * it is one (OpenRouter puts the HTTP status there), else 502.
@@ -230,17 +243,92 @@ all_routes_failed (KpRelay *self)
                                              : kp_failure_class_to_string (self->best_class), message);
 }
 
-/* The current route failed before anything reached the client: note it, put
- * the key or offering out of use as the failure class says, and go on with
- * the next route.
+/* A new token came for the route's refused one, or not: the same route is
+ * tried again with it, or given up as any refused route.
+ */
+static void
+on_token_renewed (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(KpRelay) self = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean renewed = kp_auth_refresh_finish (KP_AUTH (object), result, &error);
+  char *message;
+
+  kp_relay_release_upstream (self);
+  if (self->client_gone || self->completed)
+    {
+      kp_failure_clear (&self->failure);
+      return;
+    }
+
+  if (renewed)
+    {
+      g_debug ("%s: a new token came; the same route again", self->request_id);
+      record_attempt_as (self, self->renew_status, "auth_refreshed");
+      kp_failure_clear (&self->failure);
+      try_route (self);
+      return;
+    }
+
+  if (self->timed_out)
+    message = g_strdup_printf ("%s (no new token within %u.%u s)",
+                               self->failure.message ? self->failure.message : "refused",
+                               self->first_byte_ms / 1000, (self->first_byte_ms % 1000) / 100);
+  else
+    message = g_strdup_printf ("%s (no new token: %s)",
+                               self->failure.message ? self->failure.message : "refused",
+                               error->message);
+  g_free (self->failure.message);
+  self->failure.message = kp_relay_scrub (self, message);
+  g_free (message);
+  give_up_route (self, self->renew_status);
+}
+
+/* The provider refused the route's access token (not the account): unless
+ * this request renewed the credential's token already, a new one is asked of
+ * its auth now (one refresh for every request that waits on it, within the
+ * first-byte deadline), and the same route is tried again with it. A static
+ * key is never renewed. Returns TRUE when the route waits for the token.
+ */
+static gboolean
+renew_token (KpRelay *self,
+             guint    status)
+{
+  KpAuth *auth = self->credential != NULL ? kp_credential_get_auth (self->credential) : NULL;
+  gint64 id;
+
+  if (auth == NULL || self->committed || self->client_gone || self->completed ||
+      self->failure.klass != KP_FAILURE_AUTH || self->failure.account_locked ||
+      !kp_auth_can_refresh (auth))
+    return FALSE;
+  id = kp_credential_get_id (self->credential);
+  for (guint i = 0; i < self->renewed->len; i++)
+    if (g_array_index (self->renewed, gint64, i) == id)
+      return FALSE;
+  g_array_append_val (self->renewed, id);
+
+  g_debug ("%s: route %u (%s): token refused, asking for a new one", self->request_id,
+           g_array_index (self->plan->routes, KpRoute, self->route_index).rank,
+           kp_provider_get_id (self->provider));
+  self->renew_status = status;
+  self->timed_out = FALSE;
+  kp_relay_enter_phase (self, PHASE_FIRST_BYTE);
+  kp_auth_refresh_async (auth, self->auth_serial, self->cancellable, on_token_renewed,
+                         g_object_ref (self));
+  return TRUE;
+}
+
+/* The current route failed before anything reached the client: a refused
+ * access token is renewed and the route tried once more (renew_token());
+ * otherwise note it, put the key or offering out of use as the failure class
+ * says, and go on with the next route.
  */
 void
 kp_relay_route_failed (KpRelay *self,
               guint    status)
 {
-  const KpRoute *route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
-  guint score = informativeness (&self->failure, status);
-
   /* From here on the provider's words may reach a log, the ledger or the
    * client: never with a key of the route in them.
    */
@@ -253,6 +341,21 @@ kp_relay_route_failed (KpRelay *self,
     }
 
   kp_relay_release_upstream (self);
+  if (renew_token (self, status))
+    return;
+  give_up_route (self, status);
+}
+
+/* Notes the current route's failure, puts its key or offering out of use,
+ * and goes on with the next route.
+ */
+static void
+give_up_route (KpRelay *self,
+               guint    status)
+{
+  const KpRoute *route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
+  guint score = informativeness (&self->failure, status);
+
   kp_relay_record_attempt (self, status, self->failure.klass);
   /* Keypool's own pool was full: no key or provider is at fault. */
   if (!(self->timed_out && self->phase == PHASE_QUEUED))
@@ -445,6 +548,8 @@ try_route (KpRelay *self)
   self->upstream_request = headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
   kp_provider_apply_headers (self->provider, headers,
                              self->credential ? kp_credential_get_token (self->credential) : NULL);
+  self->auth_serial = self->credential != NULL && kp_credential_get_auth (self->credential) != NULL
+                        ? kp_auth_get_serial (kp_credential_get_auth (self->credential)) : 0;
   soup_message_headers_replace (headers, "Accept",
                                 self->req->stream ? "text/event-stream" : "application/json");
   if (self->upstream_wire->add_headers != NULL)

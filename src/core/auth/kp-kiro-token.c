@@ -4,11 +4,11 @@
  * token, how it refreshes (social or IdC, and for IdC the device
  * registration's client id and secret), its region, its profile ARN and the
  * file or database it was imported from. None of it reaches the database.
- * The access token lives only here. It is refreshed on a timer ten minutes
- * before it expires (KP_KIRO_REFRESH_AHEAD_S), and at once after Kiro refused
- * one (an invalid bearer token). A refused refresh reads the source once
- * more (kp_kiro_login_refresh_async()); refused again, the account is dead
- * until the user signs in to Kiro again ("refused").
+ * KpAuthToken keeps the access token in memory, refreshes it ten minutes
+ * before it expires (KP_KIRO_REFRESH_AHEAD_S), and at once after Kiro
+ * refused one (an invalid bearer token). A refused refresh reads the source
+ * once more (kp_kiro_login_refresh_async()); refused again, the account is
+ * dead until the user signs in to Kiro again ("refused").
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -26,49 +26,14 @@
 
 struct _KpKiroToken
 {
-  GObject        parent_instance;
-
-  KpOAuthClient *client;
-  SoupSession   *session;
-  KpOAuthClock   clock;
-  gpointer       clock_data;
+  KpAuthToken    parent_instance;
 
   KpKiroLogin   *login;          /* NULL until the keyring gave the secret */
   char          *secret;         /* what the keyring keeps; wiped when dropped */
-  JsonObject    *account;        /* {"profileArn": …} for the requests */
-  KpOAuthState   state;
-  gboolean       rejected_once;
   gboolean       rotated;        /* the refresh token changed since the secret was kept */
-  gboolean       pasted;         /* the secret is an access token or a Kiro API key
-                                  * the user pasted: sent as it is */
-
-  GCancellable  *cancellable;    /* of the refresh under way */
-  guint          timer;
-  guint          refreshes;
 };
 
-enum
-{
-  SIGNAL_REFRESHED,
-  SIGNAL_REFUSED,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
-
-static void kp_kiro_token_iface_init (KpAuthInterface *iface);
-static void refresh_in_background (KpKiroToken *self);
-
-G_DEFINE_FINAL_TYPE_WITH_CODE (KpKiroToken, kp_kiro_token, G_TYPE_OBJECT,
-                               G_IMPLEMENT_INTERFACE (KP_TYPE_AUTH, kp_kiro_token_iface_init))
-
-static gint64
-now_s (KpKiroToken *self)
-{
-  if (self->clock != NULL)
-    return self->clock (self->clock_data);
-  return g_get_real_time () / G_USEC_PER_SEC;
-}
+G_DEFINE_FINAL_TYPE (KpKiroToken, kp_kiro_token, KP_TYPE_AUTH_TOKEN)
 
 /* The secret ---------------------------------------------------------------- */
 
@@ -168,21 +133,15 @@ kp_kiro_login_from_secret (const char  *secret,
 static void
 update_account (KpKiroToken *self)
 {
-  /* The same object, changed in place: a request being built holds it. */
+  JsonObject *account = kp_auth_token_get_account_object (KP_AUTH_TOKEN (self));
+
   if (self->login != NULL && self->login->profile_arn != NULL)
-    json_object_set_string_member (self->account, "profileArn", self->login->profile_arn);
-  else if (json_object_has_member (self->account, "profileArn"))
-    json_object_remove_member (self->account, "profileArn");
+    json_object_set_string_member (account, "profileArn", self->login->profile_arn);
+  else if (json_object_has_member (account, "profileArn"))
+    json_object_remove_member (account, "profileArn");
 }
 
-/* GObject -------------------------------------------------------------------- */
-
-static void
-kp_kiro_token_dispose (GObject *object)
-{
-  kp_kiro_token_stop (KP_KIRO_TOKEN (object));
-  G_OBJECT_CLASS (kp_kiro_token_parent_class)->dispose (object);
-}
+/* GObject and KpAuthToken --------------------------------------------------- */
 
 static void
 kp_kiro_token_finalize (GObject *object)
@@ -191,215 +150,102 @@ kp_kiro_token_finalize (GObject *object)
 
   g_clear_pointer (&self->login, kp_kiro_login_free);
   kp_secret_wipe (&self->secret);
-  g_clear_pointer (&self->account, json_object_unref);
-  g_clear_pointer (&self->client, kp_oauth_client_free);
-  g_clear_object (&self->session);
 
   G_OBJECT_CLASS (kp_kiro_token_parent_class)->finalize (object);
 }
 
-static void
-kp_kiro_token_class_init (KpKiroTokenClass *klass)
-{
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-
-  object_class->dispose = kp_kiro_token_dispose;
-  object_class->finalize = kp_kiro_token_finalize;
-
-  /**
-   * KpKiroToken::refreshed:
-   *
-   * A new access token is cached.
-   */
-  signals[SIGNAL_REFRESHED] = g_signal_new ("refreshed", G_TYPE_FROM_CLASS (klass),
-                                            G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                            G_TYPE_NONE, 0);
-  /**
-   * KpKiroToken::refused:
-   * @message: why, for the user
-   *
-   * The sign-in is dead: the user must sign in to Kiro again.
-   */
-  signals[SIGNAL_REFUSED] = g_signal_new ("refused", G_TYPE_FROM_CLASS (klass),
-                                          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                          G_TYPE_NONE, 1, G_TYPE_STRING);
-}
-
-static void
-kp_kiro_token_init (KpKiroToken *self)
-{
-  self->account = json_object_new ();
-}
-
-/* KpAuth ------------------------------------------------------------------- */
-
-static KpAuthKindId
-kiro_get_kind (KpAuth *auth)
-{
-  return KP_AUTH_KIND_OAUTH;
-}
-
 static const char *
-kiro_get_secret (KpAuth *auth)
+kiro_get_secret (KpAuthToken *token)
 {
-  return KP_KIRO_TOKEN (auth)->secret;
+  return KP_KIRO_TOKEN (token)->secret;
 }
 
+/* A sign-in Keypool kept, or a token or Kiro API key the user pasted (sent
+ * as it is, never refreshed).
+ */
 static void
-kiro_set_secret (KpAuth     *auth,
-                 const char *secret)
+kiro_set_secret (KpAuthToken *token,
+                 const char  *secret)
 {
-  KpKiroToken *self = KP_KIRO_TOKEN (auth);
+  KpKiroToken *self = KP_KIRO_TOKEN (token);
   g_autoptr(GError) error = NULL;
 
   if (g_strcmp0 (secret, self->secret) == 0)
     return;
-  kp_kiro_token_stop (self);
   g_clear_pointer (&self->login, kp_kiro_login_free);
   kp_secret_wipe (&self->secret);
   self->secret = g_strdup (secret);
-  self->state = KP_OAUTH_STATE_NO_TOKEN;
-  self->rejected_once = FALSE;
   self->rotated = FALSE;
-  self->pasted = secret != NULL && !kp_kiro_secret_is_login (secret);
-  if (secret != NULL && !self->pasted)
+  if (secret != NULL && kp_kiro_secret_is_login (secret))
     {
       self->login = kp_kiro_login_from_secret (secret, &error);
       if (self->login == NULL)
-        {
-          g_debug ("Kiro: %s", error->message);
-          self->state = KP_OAUTH_STATE_REFUSED;
-        }
+        g_debug ("Kiro: %s", error->message);
     }
+  kp_auth_token_reset (token, secret != NULL && kp_kiro_secret_is_login (secret) &&
+                                self->login == NULL
+                                ? KP_OAUTH_STATE_REFUSED : KP_OAUTH_STATE_NO_TOKEN);
+  if (secret != NULL && !kp_kiro_secret_is_login (secret))
+    kp_auth_token_set_fixed (token, secret);
   update_account (self);
 }
 
 static gboolean
-token_valid (KpKiroToken *self,
-             gint64       now)
+kiro_can_refresh (KpAuthToken *token)
 {
-  return self->login != NULL && self->login->access_token != NULL &&
-         now < self->login->expires_at - KP_OAUTH_EXPIRY_SLACK_S;
-}
-
-static const char *
-kiro_get_token (KpAuth *auth)
-{
-  KpKiroToken *self = KP_KIRO_TOKEN (auth);
-
-  if (self->pasted)
-    return self->secret;
-  if (token_valid (self, now_s (self)))
-    return self->login->access_token;
-  refresh_in_background (self);
-  return NULL;
-}
-
-/* Kiro said the bearer token is invalid: refresh at once, once. */
-static gboolean
-kiro_rejected (KpAuth *auth)
-{
-  KpKiroToken *self = KP_KIRO_TOKEN (auth);
-
-  if (self->pasted || self->state == KP_OAUTH_STATE_REFUSED || self->login == NULL ||
-      self->rejected_once)
-    return FALSE;
-  self->rejected_once = TRUE;
-  kp_secret_wipe (&self->login->access_token);
-  self->state = KP_OAUTH_STATE_NO_TOKEN;
-  refresh_in_background (self);
-  return TRUE;
+  return KP_KIRO_TOKEN (token)->login != NULL;
 }
 
 static void
-kiro_accepted (KpAuth *auth)
+on_login_refreshed (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
 {
-  KP_KIRO_TOKEN (auth)->rejected_once = FALSE;
-}
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
 
-static JsonObject *
-kiro_get_account (KpAuth *auth)
-{
-  return KP_KIRO_TOKEN (auth)->account;
-}
-
-static void
-kp_kiro_token_iface_init (KpAuthInterface *iface)
-{
-  iface->accepted = kiro_accepted;
-  iface->get_kind = kiro_get_kind;
-  iface->get_secret = kiro_get_secret;
-  iface->set_secret = kiro_set_secret;
-  iface->get_token = kiro_get_token;
-  iface->rejected = kiro_rejected;
-  iface->get_account = kiro_get_account;
-}
-
-/* Refresh ------------------------------------------------------------------ */
-
-static gboolean
-on_timer (gpointer user_data)
-{
-  KpKiroToken *self = user_data;
-
-  self->timer = 0;
-  kp_kiro_token_tick (self);
-  return G_SOURCE_REMOVE;
+  if (kp_kiro_login_refresh_finish (result, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
 }
 
 static void
-schedule (KpKiroToken *self,
-          gint64       delay_s)
+kiro_refresh_async (KpAuthToken         *token,
+                    GCancellable        *cancellable,
+                    GAsyncReadyCallback  callback,
+                    gpointer             user_data)
 {
-  g_clear_handle_id (&self->timer, g_source_remove);
-  self->timer = g_timeout_add_seconds ((guint)CLAMP (delay_s, 1, 24 * 3600), on_timer, self);
+  KpKiroToken *self = KP_KIRO_TOKEN (token);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  KpKiroLogin *login = kp_kiro_login_copy (self->login);
+
+  /* The refresh's own error says a cancellation. */
+  g_task_set_check_cancellable (task, FALSE);
+  /* The copy the refresh changes. */
+  g_task_set_task_data (task, login, (GDestroyNotify)kp_kiro_login_free);
+  /* The token URL of the provider file, when it names one, is the endpoint (tests). */
+  kp_kiro_login_refresh_async (login, kp_auth_token_get_session (token),
+                               kp_auth_token_get_client (token)->token_url, cancellable,
+                               on_login_refreshed, task);
 }
 
-typedef struct
+static char *
+kiro_refresh_finish (KpAuthToken   *token,
+                     GAsyncResult  *result,
+                     gint64        *expires_in,
+                     GError       **error)
 {
-  KpKiroToken *self;   /* a reference */
-  KpKiroLogin *login;  /* the copy the refresh changes */
-} Refresh;
-
-static void
-on_refreshed (GObject      *object,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  Refresh *refresh = user_data;
-  g_autoptr(KpKiroToken) self = refresh->self;
-  g_autoptr(KpKiroLogin) login = refresh->login;
-  g_autoptr(GError) error = NULL;
-  gint64 now = now_s (self);
+  KpKiroToken *self = KP_KIRO_TOKEN (token);
+  g_autoptr(KpKiroLogin) login = NULL;
   gint64 lifetime;
 
-  g_free (refresh);
-  if (!kp_kiro_login_refresh_finish (result, &error))
-    {
-      if (g_error_matches (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_CANCELLED))
-        return;
-      g_clear_object (&self->cancellable);
-      if (g_error_matches (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED))
-        {
-          self->state = KP_OAUTH_STATE_REFUSED;
-          if (self->login != NULL)
-            kp_secret_wipe (&self->login->access_token);
-          g_clear_handle_id (&self->timer, g_source_remove);
-          g_debug ("Kiro refresh refused: %s", error->message);
-          g_signal_emit (self, signals[SIGNAL_REFUSED], 0, error->message);
-          return;
-        }
-      g_debug ("Kiro refresh failed: %s", error->message);
-      if (!token_valid (self, now))
-        self->state = KP_OAUTH_STATE_NO_TOKEN;
-      schedule (self, KP_OAUTH_RETRY_S);
-      return;
-    }
-  g_clear_object (&self->cancellable);
-
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return NULL;
+  login = kp_kiro_login_copy (g_task_get_task_data (G_TASK (result)));
   /* The login's expiry is on the wall clock; the token's clock may differ (tests). */
   lifetime = login->expires_at - g_get_real_time () / G_USEC_PER_SEC;
-  login->expires_at = now + CLAMP (lifetime, 0, 30 * 24 * 3600);
+  *expires_in = CLAMP (lifetime, 0, 30 * 24 * 3600);
   if (self->login == NULL || g_strcmp0 (self->login->refresh_token, login->refresh_token) != 0)
     {
       self->rotated = TRUE;
@@ -409,71 +255,29 @@ on_refreshed (GObject      *object,
   g_clear_pointer (&self->login, kp_kiro_login_free);
   self->login = g_steal_pointer (&login);
   update_account (self);
-  self->state = KP_OAUTH_STATE_READY;
-  schedule (self, self->login->expires_at - KP_KIRO_REFRESH_AHEAD_S - now);
-  g_signal_emit (self, signals[SIGNAL_REFRESHED], 0);
+  /* The access token lives in the token, not in the login. */
+  return g_steal_pointer (&self->login->access_token);
 }
 
 static void
-refresh_in_background (KpKiroToken *self)
+kp_kiro_token_class_init (KpKiroTokenClass *klass)
 {
-  Refresh *refresh;
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  KpAuthTokenClass *token_class = KP_AUTH_TOKEN_CLASS (klass);
 
-  if (self->login == NULL || self->state == KP_OAUTH_STATE_REFUSED || self->cancellable != NULL)
-    return;
-  self->cancellable = g_cancellable_new ();
-  self->refreshes++;
-  refresh = g_new0 (Refresh, 1);
-  refresh->self = g_object_ref (self);
-  refresh->login = kp_kiro_login_copy (self->login);
-  /* The token URL of the provider file, when it names one, is the endpoint (tests). */
-  kp_kiro_login_refresh_async (refresh->login, self->session, self->client->token_url,
-                               self->cancellable, on_refreshed, refresh);
+  object_class->finalize = kp_kiro_token_finalize;
+  token_class->refresh_ahead_s = KP_KIRO_REFRESH_AHEAD_S;
+  token_class->get_secret = kiro_get_secret;
+  token_class->set_secret = kiro_set_secret;
+  token_class->can_refresh = kiro_can_refresh;
+  token_class->refresh_async = kiro_refresh_async;
+  token_class->refresh_finish = kiro_refresh_finish;
 }
 
-/**
- * kp_kiro_token_tick:
- *
- * What the timer does: refreshes the access token if it is due (by the
- * token's clock). Tests with their own clock call it after moving the clock.
- */
-void
-kp_kiro_token_tick (KpKiroToken *self)
+static void
+kp_kiro_token_init (KpKiroToken *self)
 {
-  gint64 now;
-
-  g_return_if_fail (KP_IS_KIRO_TOKEN (self));
-
-  now = now_s (self);
-  if (self->login != NULL && self->login->access_token != NULL &&
-      now < self->login->expires_at - KP_KIRO_REFRESH_AHEAD_S)
-    {
-      schedule (self, self->login->expires_at - KP_KIRO_REFRESH_AHEAD_S - now);
-      return;
-    }
-  self->rejected_once = FALSE;
-  refresh_in_background (self);
 }
-
-/**
- * kp_kiro_token_stop:
- *
- * Cancels the refresh under way and the timer.
- */
-void
-kp_kiro_token_stop (KpKiroToken *self)
-{
-  g_return_if_fail (KP_IS_KIRO_TOKEN (self));
-
-  g_clear_handle_id (&self->timer, g_source_remove);
-  if (self->cancellable != NULL)
-    {
-      g_cancellable_cancel (self->cancellable);
-      g_clear_object (&self->cancellable);
-    }
-}
-
-/* Accessors ----------------------------------------------------------------- */
 
 /**
  * kp_kiro_token_new:
@@ -490,98 +294,21 @@ kp_kiro_token_new (const KpOAuthClient *client,
   g_return_val_if_fail (SOUP_IS_SESSION (session), NULL);
 
   self = g_object_new (KP_TYPE_KIRO_TOKEN, NULL);
-  self->client = kp_oauth_client_copy (client);
-  self->session = g_object_ref (session);
+  kp_auth_token_setup (KP_AUTH_TOKEN (self), client, session);
   return KP_AUTH (self);
-}
-
-void
-kp_kiro_token_set_clock (KpKiroToken  *self,
-                         KpOAuthClock  clock,
-                         gpointer      user_data)
-{
-  g_return_if_fail (KP_IS_KIRO_TOKEN (self));
-  self->clock = clock;
-  self->clock_data = user_data;
-}
-
-/**
- * kp_kiro_token_set_access_token:
- * @expires_at: unix seconds, by the token's clock
- *
- * The access token the import found: used while it is valid, refreshed
- * ten minutes before it expires.
- */
-void
-kp_kiro_token_set_access_token (KpKiroToken *self,
-                                const char  *access_token,
-                                gint64       expires_at)
-{
-  gint64 now;
-
-  g_return_if_fail (KP_IS_KIRO_TOKEN (self));
-  if (self->login == NULL)
-    return;
-
-  now = now_s (self);
-  kp_secret_wipe (&self->login->access_token);
-  self->login->access_token = g_strdup (access_token);
-  self->login->expires_at = expires_at;
-  if (token_valid (self, now))
-    {
-      self->state = KP_OAUTH_STATE_READY;
-      schedule (self, expires_at - KP_KIRO_REFRESH_AHEAD_S - now);
-    }
 }
 
 /**
  * kp_kiro_token_get_login:
  *
- * Returns: (nullable): the sign-in (its region and profile ARN)
+ * Returns: (nullable): the sign-in (its region and profile ARN; its access
+ *   token is the token's, see kp_auth_token_peek())
  */
 const KpKiroLogin *
 kp_kiro_token_get_login (KpKiroToken *self)
 {
   g_return_val_if_fail (KP_IS_KIRO_TOKEN (self), NULL);
   return self->login;
-}
-
-const KpOAuthClient *
-kp_kiro_token_get_client (KpKiroToken *self)
-{
-  g_return_val_if_fail (KP_IS_KIRO_TOKEN (self), NULL);
-  return self->client;
-}
-
-KpOAuthState
-kp_kiro_token_get_state (KpKiroToken *self)
-{
-  g_return_val_if_fail (KP_IS_KIRO_TOKEN (self), KP_OAUTH_STATE_NO_TOKEN);
-  if (self->state == KP_OAUTH_STATE_READY && !token_valid (self, now_s (self)))
-    return KP_OAUTH_STATE_NO_TOKEN;
-  return self->state;
-}
-
-gint64
-kp_kiro_token_get_expires_at (KpKiroToken *self)
-{
-  g_return_val_if_fail (KP_IS_KIRO_TOKEN (self), 0);
-  return self->login != NULL ? self->login->expires_at : 0;
-}
-
-guint
-kp_kiro_token_get_refreshes (KpKiroToken *self)
-{
-  g_return_val_if_fail (KP_IS_KIRO_TOKEN (self), 0);
-  return self->refreshes;
-}
-
-/* The valid access token, for the management API; NULL when there is none. */
-const char *
-kp_kiro_token_peek (KpKiroToken *self)
-{
-  g_return_val_if_fail (KP_IS_KIRO_TOKEN (self), NULL);
-  return token_valid (self, now_s (self)) ? self->login->access_token : NULL;
 }
 
 /* Whether Kiro gave a new refresh token since the last call: the keyring's

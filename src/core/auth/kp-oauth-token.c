@@ -1,12 +1,9 @@
 /* kp-oauth-token.c: an OAuth refresh token, sent as access tokens
  *
  * The refresh token is the credential's secret: it lives in the keyring and
- * here, never in the database. The access token it buys lives only here, in
- * memory. It is refreshed on a timer before it expires, so a request finds a
- * valid one cached and never waits for a refresh; when the provider refuses
- * one (HTTP 401), it is refreshed once more at once. A refresh token the
- * endpoint refuses is dead: the owner hears of it ("refused") and the
- * credential is marked invalid.
+ * here, never in the database. It buys the access tokens KpAuthToken keeps
+ * and sends. A refresh token the endpoint refuses is dead: the user signs in
+ * again.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -24,60 +21,13 @@
 
 struct _KpOAuthToken
 {
-  GObject        parent_instance;
-
-  KpOAuthClient *client;
-  SoupSession   *session;
-  KpOAuthClock   clock;
-  gpointer       clock_data;
+  KpAuthToken    parent_instance;
 
   char          *refresh_token;  /* the secret; wiped when dropped */
-  char          *access_token;   /* wiped when dropped */
-  gint64         expires_at;     /* unix s */
-  KpOAuthState   state;
-  char          *problem;        /* why the last refresh failed, or NULL */
-  gboolean       rejected_once;  /* a 401 came since the last refresh */
-  gboolean       held;           /* the account is being set up: nothing is sent yet */
-
-  GPtrArray     *waiting;        /* tasks waiting for the refresh under way */
-  GCancellable  *cancellable;    /* of the refresh under way */
-  guint          timer;
-  guint          refreshes;      /* how many refreshes were asked of the endpoint */
-  JsonObject    *account;        /* {"baseUrl": …} when the login named its API (Qwen) */
+  char          *resource_url;   /* where the login said the account's API is, as it said it */
 };
 
-enum
-{
-  SIGNAL_REFRESHED,
-  SIGNAL_REFUSED,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
-
-static void kp_oauth_token_iface_init (KpAuthInterface *iface);
-static void schedule (KpOAuthToken *self,
-                      gint64        delay_s);
-
-G_DEFINE_FINAL_TYPE_WITH_CODE (KpOAuthToken, kp_oauth_token, G_TYPE_OBJECT,
-                               G_IMPLEMENT_INTERFACE (KP_TYPE_AUTH, kp_oauth_token_iface_init))
-
-static gint64
-now_s (KpOAuthToken *self)
-{
-  if (self->clock != NULL)
-    return self->clock (self->clock_data);
-  return g_get_real_time () / G_USEC_PER_SEC;
-}
-
-static void
-kp_oauth_token_dispose (GObject *object)
-{
-  KpOAuthToken *self = (KpOAuthToken *)object;
-
-  kp_oauth_token_stop (self);
-  G_OBJECT_CLASS (kp_oauth_token_parent_class)->dispose (object);
-}
+G_DEFINE_FINAL_TYPE (KpOAuthToken, kp_oauth_token, KP_TYPE_AUTH_TOKEN)
 
 static void
 kp_oauth_token_finalize (GObject *object)
@@ -85,244 +35,82 @@ kp_oauth_token_finalize (GObject *object)
   KpOAuthToken *self = (KpOAuthToken *)object;
 
   kp_secret_wipe (&self->refresh_token);
-  kp_secret_wipe (&self->access_token);
-  g_clear_pointer (&self->problem, g_free);
-  g_clear_pointer (&self->client, kp_oauth_client_free);
-  g_clear_object (&self->session);
-  g_clear_pointer (&self->waiting, g_ptr_array_unref);
-  g_clear_pointer (&self->account, json_object_unref);
+  g_free (self->resource_url);
 
   G_OBJECT_CLASS (kp_oauth_token_parent_class)->finalize (object);
 }
 
-static void
-kp_oauth_token_class_init (KpOAuthTokenClass *klass)
-{
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-
-  object_class->dispose = kp_oauth_token_dispose;
-  object_class->finalize = kp_oauth_token_finalize;
-
-  /**
-   * KpOAuthToken::refreshed:
-   *
-   * A new access token is cached.
-   */
-  signals[SIGNAL_REFRESHED] = g_signal_new ("refreshed", G_TYPE_FROM_CLASS (klass),
-                                            G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                            G_TYPE_NONE, 0);
-  /**
-   * KpOAuthToken::refused:
-   * @message: why, for the user
-   *
-   * The refresh token is dead: the user must sign in again.
-   */
-  signals[SIGNAL_REFUSED] = g_signal_new ("refused", G_TYPE_FROM_CLASS (klass),
-                                          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                          G_TYPE_NONE, 1, G_TYPE_STRING);
-}
-
-static void
-kp_oauth_token_init (KpOAuthToken *self)
-{
-  self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
-  self->account = json_object_new ();
-}
-
-/* KpAuth ------------------------------------------------------------------- */
-
-static KpAuthKindId
-oauth_get_kind (KpAuth *auth)
-{
-  return KP_AUTH_KIND_OAUTH;
-}
-
 static const char *
-oauth_get_secret (KpAuth *auth)
+oauth_get_secret (KpAuthToken *token)
 {
-  return KP_OAUTH_TOKEN (auth)->refresh_token;
+  return KP_OAUTH_TOKEN (token)->refresh_token;
 }
 
 static void
-oauth_set_secret (KpAuth     *auth,
-                  const char *secret)
+oauth_set_secret (KpAuthToken *token,
+                  const char  *secret)
 {
-  KpOAuthToken *self = KP_OAUTH_TOKEN (auth);
+  KpOAuthToken *self = KP_OAUTH_TOKEN (token);
 
   if (g_strcmp0 (secret, self->refresh_token) == 0)
     return;
   /* A new refresh token: nothing of the old one's holds. */
-  kp_oauth_token_stop (self);
+  kp_auth_token_reset (token, KP_OAUTH_STATE_NO_TOKEN);
   kp_secret_wipe (&self->refresh_token);
-  kp_secret_wipe (&self->access_token);
   self->refresh_token = g_strdup (secret);
-  self->expires_at = 0;
-  self->state = KP_OAUTH_STATE_NO_TOKEN;
-  g_clear_pointer (&self->problem, g_free);
-  self->rejected_once = FALSE;
 }
 
 static gboolean
-token_valid (KpOAuthToken *self,
-             gint64        now)
+oauth_can_refresh (KpAuthToken *token)
 {
-  return self->access_token != NULL && now < self->expires_at - KP_OAUTH_EXPIRY_SLACK_S;
+  return KP_OAUTH_TOKEN (token)->refresh_token != NULL;
 }
 
 static void
-refresh_in_background (KpOAuthToken *self)
+on_grant (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
 {
-  if (self->refresh_token == NULL || self->state == KP_OAUTH_STATE_REFUSED ||
-      self->cancellable != NULL)
-    return;
-  kp_oauth_token_refresh_async (self, NULL, NULL, NULL);
-}
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  KpOAuthGrant *grant = kp_oauth_client_request_token_finish (result, &error);
 
-static const char *
-oauth_get_token (KpAuth *auth)
-{
-  KpOAuthToken *self = KP_OAUTH_TOKEN (auth);
-
-  if (token_valid (self, now_s (self)))
-    return self->held ? NULL : self->access_token;
-  /* The request goes elsewhere; the next one finds a token. */
-  refresh_in_background (self);
-  return NULL;
-}
-
-static gboolean
-oauth_rejected (KpAuth *auth)
-{
-  KpOAuthToken *self = KP_OAUTH_TOKEN (auth);
-
-  if (self->state == KP_OAUTH_STATE_REFUSED || self->refresh_token == NULL)
-    return FALSE;
-  /* Refused again after the refresh a 401 brought: it is the account, not
-   * the token.
-   */
-  if (self->rejected_once)
-    return FALSE;
-  self->rejected_once = TRUE;
-  kp_secret_wipe (&self->access_token);
-  self->state = KP_OAUTH_STATE_NO_TOKEN;
-  refresh_in_background (self);
-  return TRUE;
-}
-
-/* The token works: a later 401 is the token's again, worth a refresh. */
-static void
-oauth_accepted (KpAuth *auth)
-{
-  KP_OAUTH_TOKEN (auth)->rejected_once = FALSE;
-}
-
-static JsonObject *
-oauth_get_account (KpAuth *auth)
-{
-  KpOAuthToken *self = KP_OAUTH_TOKEN (auth);
-
-  return json_object_get_size (self->account) > 0 ? self->account : NULL;
-}
-
-static void
-kp_oauth_token_iface_init (KpAuthInterface *iface)
-{
-  iface->get_account = oauth_get_account;
-  iface->accepted = oauth_accepted;
-  iface->get_kind = oauth_get_kind;
-  iface->get_secret = oauth_get_secret;
-  iface->set_secret = oauth_set_secret;
-  iface->get_token = oauth_get_token;
-  iface->rejected = oauth_rejected;
-}
-
-/* Refresh ------------------------------------------------------------------ */
-
-static gboolean
-on_timer (gpointer user_data)
-{
-  KpOAuthToken *self = user_data;
-
-  self->timer = 0;
-  kp_oauth_token_tick (self);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-schedule (KpOAuthToken *self,
-          gint64        delay_s)
-{
-  g_clear_handle_id (&self->timer, g_source_remove);
-  self->timer = g_timeout_add_seconds ((guint)CLAMP (delay_s, 1, 24 * 3600), on_timer, self);
-}
-
-static void
-finish_waiting (KpOAuthToken *self,
-                const GError *error)
-{
-  g_autoptr(GPtrArray) waiting = g_steal_pointer (&self->waiting);
-
-  self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
-  for (guint i = 0; i < waiting->len; i++)
-    {
-      GTask *task = g_ptr_array_index (waiting, i);
-
-      if (error != NULL)
-        g_task_return_error (task, g_error_copy (error));
-      else
-        g_task_return_boolean (task, TRUE);
-    }
-}
-
-static void
-on_refreshed (GObject      *object,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(KpOAuthToken) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(KpOAuthGrant) grant = NULL;
-  gint64 now;
-
-  grant = kp_oauth_client_request_token_finish (result, &error);
-  g_clear_object (&self->cancellable);
-
-  if (grant == NULL && g_error_matches (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_CANCELLED))
-    {
-      finish_waiting (self, error);
-      return;
-    }
-
-  now = now_s (self);
   if (grant == NULL)
-    {
-      g_free (self->problem);
-      self->problem = g_strdup (error->message);
-      if (g_error_matches (error, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED))
-        {
-          g_autofree char *message =
-            g_strdup_printf ("%s Sign in again to use this account.", error->message);
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, grant, (GDestroyNotify)kp_oauth_grant_free);
+}
 
-          kp_secret_wipe (&self->access_token);
-          self->state = KP_OAUTH_STATE_REFUSED;
-          g_clear_handle_id (&self->timer, g_source_remove);
-          g_debug ("OAuth refresh refused: %s", error->message);
-          finish_waiting (self, error);
-          g_signal_emit (self, signals[SIGNAL_REFUSED], 0, message);
-          return;
-        }
-      /* No answer: keep the token while it lasts, and try again soon. */
-      g_debug ("OAuth refresh failed: %s", error->message);
-      if (!token_valid (self, now))
-        self->state = KP_OAUTH_STATE_NO_TOKEN;
-      schedule (self, KP_OAUTH_RETRY_S);
-      finish_waiting (self, error);
-      return;
-    }
+static void
+oauth_refresh_async (KpAuthToken         *token,
+                     GCancellable        *cancellable,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data)
+{
+  KpOAuthToken *self = KP_OAUTH_TOKEN (token);
+  g_autoptr(GHashTable) form = g_hash_table_new (g_str_hash, g_str_equal);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
 
-  kp_secret_wipe (&self->access_token);
-  self->access_token = g_steal_pointer (&grant->access_token);
-  self->expires_at = now + grant->expires_in;
+  /* The endpoint's own error says a cancellation. */
+  g_task_set_check_cancellable (task, FALSE);
+  g_hash_table_insert (form, (gpointer)"grant_type", (gpointer)"refresh_token");
+  g_hash_table_insert (form, (gpointer)"refresh_token", self->refresh_token);
+  kp_oauth_client_request_token_async (kp_auth_token_get_client (token),
+                                       kp_auth_token_get_session (token), form, cancellable,
+                                       on_grant, task);
+}
+
+static char *
+oauth_refresh_finish (KpAuthToken   *token,
+                      GAsyncResult  *result,
+                      gint64        *expires_in,
+                      GError       **error)
+{
+  KpOAuthToken *self = KP_OAUTH_TOKEN (token);
+  g_autoptr(KpOAuthGrant) grant = g_task_propagate_pointer (G_TASK (result), error);
+
+  if (grant == NULL)
+    return NULL;
   /* Some endpoints rotate the refresh token. It is kept in memory only:
    * the old one in the keyring stays valid for the ones that do not.
    */
@@ -333,108 +121,29 @@ on_refreshed (GObject      *object,
     }
   if (grant->resource_url != NULL)
     kp_oauth_token_set_resource_url (self, grant->resource_url);
-  self->state = KP_OAUTH_STATE_READY;
-  g_clear_pointer (&self->problem, g_free);
-  schedule (self, self->expires_at - KP_OAUTH_REFRESH_AHEAD_S - now);
-  finish_waiting (self, NULL);
-  g_signal_emit (self, signals[SIGNAL_REFRESHED], 0);
+  *expires_in = grant->expires_in;
+  return g_steal_pointer (&grant->access_token);
 }
 
-/**
- * kp_oauth_token_refresh_async:
- *
- * Buys a new access token with the refresh token. Calls made while one is
- * under way wait for it: the endpoint is asked once.
- */
-void
-kp_oauth_token_refresh_async (KpOAuthToken        *self,
-                              GCancellable        *cancellable,
-                              GAsyncReadyCallback  callback,
-                              gpointer             user_data)
+static void
+kp_oauth_token_class_init (KpOAuthTokenClass *klass)
 {
-  g_autoptr(GTask) task = NULL;
-  g_autoptr(GHashTable) form = NULL;
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  KpAuthTokenClass *token_class = KP_AUTH_TOKEN_CLASS (klass);
 
-  g_return_if_fail (KP_IS_OAUTH_TOKEN (self));
-
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, kp_oauth_token_refresh_async);
-
-  if (self->refresh_token == NULL)
-    {
-      g_task_return_new_error (task, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED,
-                               "There is no refresh token (keyring locked or unavailable).");
-      return;
-    }
-  if (self->state == KP_OAUTH_STATE_REFUSED)
-    {
-      g_task_return_new_error (task, KP_OAUTH_ERROR, KP_OAUTH_ERROR_REFUSED, "%s",
-                               self->problem ? self->problem : "The sign-in was refused.");
-      return;
-    }
-
-  g_ptr_array_add (self->waiting, g_steal_pointer (&task));
-  if (self->cancellable != NULL)
-    return;
-
-  self->cancellable = g_cancellable_new ();
-  self->refreshes++;
-  form = g_hash_table_new (g_str_hash, g_str_equal);
-  g_hash_table_insert (form, (gpointer)"grant_type", (gpointer)"refresh_token");
-  g_hash_table_insert (form, (gpointer)"refresh_token", self->refresh_token);
-  kp_oauth_client_request_token_async (self->client, self->session, form, self->cancellable,
-                                       on_refreshed, g_object_ref (self));
+  object_class->finalize = kp_oauth_token_finalize;
+  token_class->refused_advice = "Sign in again to use this account.";
+  token_class->get_secret = oauth_get_secret;
+  token_class->set_secret = oauth_set_secret;
+  token_class->can_refresh = oauth_can_refresh;
+  token_class->refresh_async = oauth_refresh_async;
+  token_class->refresh_finish = oauth_refresh_finish;
 }
 
-gboolean
-kp_oauth_token_refresh_finish (KpOAuthToken  *self,
-                               GAsyncResult  *result,
-                               GError       **error)
+static void
+kp_oauth_token_init (KpOAuthToken *self)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
 }
-
-/**
- * kp_oauth_token_tick:
- *
- * What the timer does: refreshes the access token if it is due (by the
- * token's clock). Tests with their own clock call it after moving the clock.
- */
-void
-kp_oauth_token_tick (KpOAuthToken *self)
-{
-  gint64 now;
-
-  g_return_if_fail (KP_IS_OAUTH_TOKEN (self));
-
-  now = now_s (self);
-  if (self->access_token != NULL && now < self->expires_at - KP_OAUTH_REFRESH_AHEAD_S)
-    {
-      schedule (self, self->expires_at - KP_OAUTH_REFRESH_AHEAD_S - now);
-      return;
-    }
-  /* A refresh on time: a later 401 may be a token's again. */
-  self->rejected_once = FALSE;
-  refresh_in_background (self);
-}
-
-/**
- * kp_oauth_token_stop:
- *
- * Cancels the refresh under way and the timer.
- */
-void
-kp_oauth_token_stop (KpOAuthToken *self)
-{
-  g_return_if_fail (KP_IS_OAUTH_TOKEN (self));
-
-  g_clear_handle_id (&self->timer, g_source_remove);
-  if (self->cancellable != NULL)
-    g_cancellable_cancel (self->cancellable);
-}
-
-/* Accessors ----------------------------------------------------------------- */
 
 /**
  * kp_oauth_token_new:
@@ -451,138 +160,8 @@ kp_oauth_token_new (const KpOAuthClient *client,
   g_return_val_if_fail (SOUP_IS_SESSION (session), NULL);
 
   self = g_object_new (KP_TYPE_OAUTH_TOKEN, NULL);
-  self->client = kp_oauth_client_copy (client);
-  self->session = g_object_ref (session);
+  kp_auth_token_setup (KP_AUTH_TOKEN (self), client, session);
   return KP_AUTH (self);
-}
-
-void
-kp_oauth_token_set_clock (KpOAuthToken *self,
-                          KpOAuthClock  clock,
-                          gpointer      user_data)
-{
-  g_return_if_fail (KP_IS_OAUTH_TOKEN (self));
-  self->clock = clock;
-  self->clock_data = user_data;
-}
-
-/**
- * kp_oauth_token_set_access_token:
- * @expires_at: unix seconds
- *
- * An access token known from elsewhere (a CLI's credentials file): used while
- * it is valid, and refreshed before it expires.
- */
-void
-kp_oauth_token_set_access_token (KpOAuthToken *self,
-                                 const char   *access_token,
-                                 gint64        expires_at)
-{
-  gint64 now;
-
-  g_return_if_fail (KP_IS_OAUTH_TOKEN (self));
-
-  now = now_s (self);
-  kp_secret_wipe (&self->access_token);
-  self->access_token = g_strdup (access_token);
-  self->expires_at = expires_at;
-  if (token_valid (self, now))
-    {
-      self->state = KP_OAUTH_STATE_READY;
-      schedule (self, expires_at - KP_OAUTH_REFRESH_AHEAD_S - now);
-    }
-}
-
-gint64
-kp_oauth_token_get_expires_at (KpOAuthToken *self)
-{
-  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), 0);
-  return self->expires_at;
-}
-
-KpOAuthState
-kp_oauth_token_get_state (KpOAuthToken *self)
-{
-  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), KP_OAUTH_STATE_NO_TOKEN);
-
-  if (self->state == KP_OAUTH_STATE_READY && !token_valid (self, now_s (self)))
-    return KP_OAUTH_STATE_NO_TOKEN;
-  return self->state;
-}
-
-/**
- * kp_oauth_token_get_problem:
- *
- * Returns: (nullable): why the last refresh failed
- */
-const char *
-kp_oauth_token_get_problem (KpOAuthToken *self)
-{
-  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), NULL);
-  return self->problem;
-}
-
-const KpOAuthClient *
-kp_oauth_token_get_client (KpOAuthToken *self)
-{
-  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), NULL);
-  return self->client;
-}
-
-SoupSession *
-kp_oauth_token_get_session (KpOAuthToken *self)
-{
-  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), NULL);
-  return self->session;
-}
-
-gboolean
-kp_oauth_token_is_refreshing (KpOAuthToken *self)
-{
-  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), FALSE);
-  return self->cancellable != NULL;
-}
-
-/**
- * kp_oauth_token_set_held:
- * @held: whether requests must wait (the account is being set up)
- *
- * A held token is refreshed as usual but not given to requests.
- */
-void
-kp_oauth_token_set_held (KpOAuthToken *self,
-                         gboolean      held)
-{
-  g_return_if_fail (KP_IS_OAUTH_TOKEN (self));
-  self->held = held;
-}
-
-gboolean
-kp_oauth_token_get_held (KpOAuthToken *self)
-{
-  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), FALSE);
-  return self->held;
-}
-
-/**
- * kp_oauth_token_peek:
- *
- * Returns: (nullable): the valid access token, held or not (for setting the
- *   account up)
- */
-const char *
-kp_oauth_token_peek (KpOAuthToken *self)
-{
-  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), NULL);
-  return token_valid (self, now_s (self)) ? self->access_token : NULL;
-}
-
-/* How many refreshes were sent: tests see that a cached token is used. */
-guint
-kp_oauth_token_get_refreshes (KpOAuthToken *self)
-{
-  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), 0);
-  return self->refreshes;
 }
 
 /**
@@ -601,24 +180,25 @@ kp_oauth_token_set_resource_url (KpOAuthToken *self,
 
   g_return_if_fail (KP_IS_OAUTH_TOKEN (self));
 
-  base = resource_url != NULL && strlen (resource_url) <= 512
+  base = resource_url != NULL && strlen (resource_url) <= KP_OAUTH_RESOURCE_URL_MAX
            ? kp_oauth_api_base_from_resource (resource_url, NULL) : NULL;
-  /* The same object, changed in place: a request being built holds it. */
-  if (base != NULL)
-    json_object_set_string_member (self->account, "baseUrl", base);
+  if (base == NULL)
+    return;
+  json_object_set_string_member (kp_auth_token_get_account_object (KP_AUTH_TOKEN (self)),
+                                 "baseUrl", base);
+  g_free (self->resource_url);
+  self->resource_url = g_strdup (resource_url);
 }
 
+/**
+ * kp_oauth_token_get_resource_url:
+ *
+ * Returns: (nullable): the last valid `resource_url` the login or a refresh
+ *   named (kept with the account so that a restart knows it)
+ */
 const char *
-kp_oauth_state_to_string (KpOAuthState state)
+kp_oauth_token_get_resource_url (KpOAuthToken *self)
 {
-  switch (state)
-    {
-    case KP_OAUTH_STATE_READY:
-      return "ready";
-    case KP_OAUTH_STATE_REFUSED:
-      return "refused";
-    case KP_OAUTH_STATE_NO_TOKEN:
-    default:
-      return "no-token";
-    }
+  g_return_val_if_fail (KP_IS_OAUTH_TOKEN (self), NULL);
+  return self->resource_url;
 }
