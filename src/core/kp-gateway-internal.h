@@ -8,6 +8,7 @@
 
 #pragma once
 
+#include "http/kp-http1-pool.h"
 #include "kp-access-token.h"
 #include "kp-gateway-private.h"
 #include "kp-server.h"
@@ -37,6 +38,8 @@ struct _KpGateway
   SoupSession   *session;
   SoupSession   *local_session;    /* for providers on this machine: no proxy */
   SoupSession   *auth_session;     /* OAuth token endpoints and account setup */
+  KpHttp1Pool   *relay_pool;       /* relays' requests to providers (http/) */
+  KpHttp1Pool   *local_relay_pool; /* the same, for providers on this machine: no proxy */
   GHashTable    *relays;           /* in flight: KpRelay → itself (owned) */
   GPtrArray     *credentials;      /* of KpCredential, by id */
   GHashTable    *disabled;         /* provider ids switched off */

@@ -1,8 +1,10 @@
 /* kp-gateway-limits.c: the gateway's upstream sessions and its bounds
  *
- * Part of KpGateway: the libsoup sessions requests to providers and OAuth
- * servers go through, and the limits the server and the relay read: body
- * limits, timeouts, read caps, the client limits and allowed origins.
+ * Part of KpGateway: the connection pools relays reach providers through
+ * (http/kp-http1-pool.c), the libsoup sessions of the other requests to
+ * providers and OAuth servers, and the limits the server and the relay
+ * read: body limits, timeouts, read caps, the client limits and allowed
+ * origins.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -147,6 +149,35 @@ kp_gateway_get_session_for (KpGateway *self,
                                                            NULL);
     }
   return self->local_session;
+}
+
+/**
+ * kp_gateway_get_pool_for:
+ * @uri: the upstream request's URI
+ *
+ * The pool of connections a relay's request to @uri goes through. As for
+ * the sessions, a provider on this machine gets a pool of its own that
+ * never asks GLib's proxy resolver; both allow the same connections per
+ * provider (requests beyond wait in order).
+ *
+ * Returns: (transfer none): the pool for @uri
+ */
+KpHttp1Pool *
+kp_gateway_get_pool_for (KpGateway *self,
+                         GUri      *uri)
+{
+  g_return_val_if_fail (KP_IS_GATEWAY (self), NULL);
+  g_return_val_if_fail (uri != NULL, NULL);
+
+  if (uri_is_loopback (uri))
+    {
+      if (self->local_relay_pool == NULL)
+        self->local_relay_pool = kp_http1_pool_new (self->conns_per_host, FALSE);
+      return self->local_relay_pool;
+    }
+  if (self->relay_pool == NULL)
+    self->relay_pool = kp_http1_pool_new (self->conns_per_host, TRUE);
+  return self->relay_pool;
 }
 
 /**

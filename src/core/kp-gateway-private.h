@@ -7,6 +7,7 @@
 #pragma once
 
 #include "kp-gateway.h"
+#include "http/kp-http1-pool.h"
 #include "auth/kp-oauth-client.h"
 #include "kp-upstream-error.h"
 
@@ -24,6 +25,8 @@ void         kp_gateway_emit_login_code    (KpGateway   *self,
 guint        kp_gateway_get_models_builds  (KpGateway   *self);
 
 SoupSession *kp_gateway_get_auth_session   (KpGateway   *self);
+KpHttp1Pool *kp_gateway_get_pool_for       (KpGateway   *self,
+                                            GUri        *uri);
 
 /* kp-gateway-oauth.c */
 void         kp_gateway_attach_auth        (KpGateway    *self,

@@ -73,6 +73,12 @@ kp_gateway_dispose (GObject *object)
   if (self->auth_session != NULL)
     soup_session_abort (self->auth_session);
   g_clear_object (&self->auth_session);
+  if (self->relay_pool != NULL)
+    kp_http1_pool_close_idle (self->relay_pool);
+  g_clear_pointer (&self->relay_pool, kp_http1_pool_unref);
+  if (self->local_relay_pool != NULL)
+    kp_http1_pool_close_idle (self->local_relay_pool);
+  g_clear_pointer (&self->local_relay_pool, kp_http1_pool_unref);
 
   G_OBJECT_CLASS (kp_gateway_parent_class)->dispose (object);
 }

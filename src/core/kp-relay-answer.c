@@ -460,7 +460,7 @@ translate_whole_body (KpRelay  *self,
 void
 kp_relay_finish_whole_body (KpRelay *self)
 {
-  SoupMessageHeaders *upstream_headers = soup_message_get_response_headers (self->upstream);
+  SoupMessageHeaders *upstream_headers = self->upstream_headers;
   const char *content_type = soup_message_headers_get_content_type (upstream_headers, NULL);
   SoupMessageHeaders *headers;
   gsize len = self->pending->len;

@@ -22,7 +22,6 @@
 #include "kp-gateway.h"
 #include "kp-http.h"
 #include "kp-relay-private.h"
-#include "kp-upstream-watch.h"
 
 /* Client side ----------------------------------------------------------- */
 

@@ -11,6 +11,7 @@
 
 #include <libsoup/soup.h>
 
+#include "http/kp-http1-pool.h"
 #include "kp-deadlines.h"
 #include "kp-relay.h"
 #include "kp-sse.h"
@@ -90,11 +91,11 @@ struct _KpRelay
   gint64              retry_after;      /* soonest a rate-limited route is back; -1 */
 
   /* The upstream exchange. */
-  SoupMessage        *upstream;
-  GInputStream       *stream;
-  GSource            *read_source;      /* kp-upstream-watch.c */
-  guint               empty_wakeups;    /* in a row, of read_source */
-  gboolean            watch_whole;      /* poll the stream, not under it */
+  GUri               *upstream_uri;
+  SoupMessageHeaders *upstream_request; /* the request's headers */
+  GBytes             *upstream_body;
+  KpHttp1Request     *exchange;         /* http/kp-http1-pool.c */
+  SoupMessageHeaders *upstream_headers; /* the answer's */
   KpDeadline          timer;            /* kp-deadlines.c; at or before deadline_us */
   Phase               phase;
   BodyMode            body_mode;

@@ -3,8 +3,8 @@
  * The phases of the exchange and their deadlines (queued for a connection
  * from Keypool's own pool, connecting, waiting for the first byte, the body
  * with its idle timeout), and the body itself: read without blocking in
- * bursts from one flat watch (kp-upstream-watch.c), handed on as events
- * (kp-relay-answer.c) or kept whole, and its end.
+ * bursts from Keypool's own HTTP/1.1 client (http/kp-http1-pool.c), handed
+ * on as events (kp-relay-answer.c) or kept whole, and its end.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -16,14 +16,14 @@
 
 #include <gio/gio.h>
 
-#include "kp-gateway.h"
-#include "kp-upstream-watch.h"
+#include "kp-gateway-private.h"
 #include "wire/kp-wire.h"
 
 #include "kp-relay-private.h"
 
-static void read_upstream (KpRelay *self);
 static void read_burst    (KpRelay *self);
+static void body_failed   (KpRelay *self,
+                           GError  *error);
 
 /* Timers ----------------------------------------------------------------- */
 
@@ -125,6 +125,19 @@ on_timer (KpDeadline *timer,
   g_debug ("%s: %s timeout", self->request_id, kp_relay_phase_name (self->phase));
   self->deadline_us = -1;
   g_cancellable_cancel (self->cancellable);
+
+  if (self->exchange != NULL)
+    {
+      g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                                     "the provider did not answer in time");
+
+      g_object_ref (self);
+      if (self->body_mode == BODY_NONE)
+        kp_relay_upstream_failed (self, error);
+      else
+        body_failed (self, error);
+      g_object_unref (self);
+    }
 }
 
 /* Makes the relay's deadline ready; it is set by each phase. */
@@ -163,8 +176,8 @@ upstream_eof (KpRelay *self)
           kp_relay_flush_out (self);
         }
 
-      /* libsoup reports a connection dropped between two chunks as a plain
-       * end; a stream that never finished its answer was cut.
+      /* A stream read until the provider closed the connection (no
+       * framing) ends plainly; one that never finished its answer was cut.
        */
       if (!self->saw_done && !self->saw_finish && self->outcome == KP_OUTCOME_OK)
         {
@@ -191,28 +204,10 @@ upstream_eof (KpRelay *self)
   kp_relay_finish_whole_body (self);
 }
 
-static gboolean
-on_upstream_readable (gpointer user_data)
-{
-  KpRelay *self = user_data;
-
-  /* The watch stays for the whole body: no new source per chunk. It is
-   * destroyed with the upstream stream.
-   */
-  read_upstream (self);
-  return G_SOURCE_CONTINUE;
-}
-
-/* How many wake-ups in a row may find nothing to read before the relay stops
- * trusting the flat watch (kp-upstream-watch.c) and polls the stream itself.
- */
-#define EMPTY_WAKEUPS_MAX 64
-
-/* Reads what upstream has without blocking; a poll source calls again when
- * there is more. No GIO worker thread is involved. The events of all the
- * chunks read at once go to the client together (kp_relay_process_events):
- * nothing waits for more, and a burst costs one client chunk, not one per
- * upstream chunk.
+/* Reads what upstream has without blocking; the connection's one source
+ * calls again when there is more. The events of all the chunks read at
+ * once go to the client together (kp_relay_process_events): nothing waits
+ * for more, and a burst costs one client chunk, not one per upstream chunk.
  */
 static void
 read_upstream (KpRelay *self)
@@ -229,65 +224,62 @@ read_upstream (KpRelay *self)
   g_object_unref (self);
 }
 
+/* The body broke off (a read error, or a deadline). */
+static void
+body_failed (KpRelay *self,
+             GError  *error)
+{
+  g_debug ("%s: upstream read failed: %s", self->request_id, error->message);
+
+  /* What the burst held goes out before the error. */
+  self->hold_out = FALSE;
+  kp_relay_flush_out (self);
+  if (self->body_mode == BODY_SSE && !self->committed)
+    {
+      kp_relay_process_events (self, FALSE);
+      if (self->failed)
+        {
+          kp_relay_route_failed (self, kp_relay_event_failure_status (self));
+          return;
+        }
+    }
+  kp_relay_upstream_failed (self, error);
+}
+
 static void
 read_burst (KpRelay *self)
 {
-  GPollableInputStream *pollable = G_POLLABLE_INPUT_STREAM (self->stream);
-  gboolean would_block = FALSE;
-
   for (guint i = 0; i < READS_PER_DISPATCH; i++)
     {
       g_autoptr(GError) error = NULL;
       gsize old_len = self->pending->len;
       gssize n;
 
-      if (self->client_gone)
+      if (self->client_gone || self->exchange == NULL)
         return;
 
       /* Read into the buffer's free space; it grows only when nearly full. */
       if (self->pending_cap - old_len < READ_CHUNK / 4)
         self->pending_cap = MAX (self->pending_cap * 2, old_len + READ_CHUNK);
       g_byte_array_set_size (self->pending, self->pending_cap);
-      n = g_pollable_input_stream_read_nonblocking (pollable, self->pending->data + old_len,
-                                                    self->pending_cap - old_len,
-                                                    self->cancellable, &error);
+      n = kp_http1_request_read (self->exchange, self->pending->data + old_len,
+                                 self->pending_cap - old_len, &error);
       g_byte_array_set_size (self->pending, old_len + MAX (n, 0));
 
-      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        {
-          would_block = TRUE;
-          if (i > 0)
-            self->empty_wakeups = 0;
-          else if (self->read_source != NULL)
-            self->empty_wakeups++;
-          break;
-        }
-
-      /* What the burst held goes out before any error or the end. */
-      if (n <= 0)
-        {
-          self->hold_out = FALSE;
-          kp_relay_flush_out (self);
-        }
+      if (n == KP_HTTP1_WOULD_BLOCK)
+        return;
 
       if (n < 0)
         {
-          g_debug ("%s: upstream read failed: %s", self->request_id, error->message);
-          if (self->body_mode == BODY_SSE && !self->committed)
-            {
-              kp_relay_process_events (self, FALSE);
-              if (self->failed)
-                {
-                  kp_relay_route_failed (self, kp_relay_event_failure_status (self));
-                  return;
-                }
-            }
-          kp_relay_upstream_failed (self, error);
+          body_failed (self, error);
           return;
         }
 
       if (n == 0)
         {
+          /* What the burst held goes out before the end. */
+          self->hold_out = FALSE;
+          kp_relay_flush_out (self);
           upstream_eof (self);
           return;
         }
@@ -319,62 +311,24 @@ read_burst (KpRelay *self)
         }
     }
 
-  if (self->read_source != NULL)
-    {
-      if (!would_block)
-        {
-          /* Stopped with data still coming: the stream may hold bytes that
-           * no poll would announce.
-           */
-          kp_upstream_watch_again (self->read_source);
-          return;
-        }
-      if (self->empty_wakeups < EMPTY_WAKEUPS_MAX ||
-          !kp_upstream_watch_is_flat (self->read_source))
-        return;
-      g_debug ("%s: upstream watch woke up empty %u times; polling the stream itself",
-               self->request_id, self->empty_wakeups);
-      kp_relay_clear_source (&self->read_source);
-      self->watch_whole = TRUE;
-    }
-
-  self->empty_wakeups = 0;
-  self->read_source = kp_upstream_watch_new (pollable, !self->watch_whole, self->cancellable);
-  g_source_set_callback (self->read_source, on_upstream_readable, self, NULL);
-  g_source_set_static_name (self->read_source, "[keypool] upstream read");
-  g_source_attach (self->read_source, NULL);
-  if (!would_block)
-    kp_upstream_watch_again (self->read_source);
+  /* Stopped with data still coming: the connection may hold bytes that no
+   * poll would announce.
+   */
+  if (self->exchange != NULL && !self->client_gone)
+    kp_http1_request_again (self->exchange);
 }
 
 static void
-on_sent (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
+on_head (guint               status,
+         SoupMessageHeaders *headers,
+         gpointer            user_data)
 {
-  g_autoptr(KpRelay) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInputStream) stream = NULL;
-  SoupMessage *upstream = soup_session_get_async_result_message (SOUP_SESSION (object), result);
-  SoupMessageHeaders *headers;
-  const char *content_type;
+  KpRelay *self = user_data;
+  const char *content_type = soup_message_headers_get_content_type (headers, NULL);
 
-  stream = soup_session_send_finish (SOUP_SESSION (object), result, &error);
-
-  /* A route given up on (timeout, hang-up) has been replaced meanwhile. */
-  if (upstream != self->upstream || self->client_gone || self->completed)
-    return;
-
-  if (stream == NULL)
-    {
-      g_debug ("%s: upstream request failed: %s", self->request_id, error->message);
-      kp_relay_upstream_failed (self, error);
-      return;
-    }
-
-  self->upstream_status = soup_message_get_status (self->upstream);
-  headers = soup_message_get_response_headers (self->upstream);
-  content_type = soup_message_headers_get_content_type (headers, NULL);
+  self->upstream_status = status;
+  g_clear_pointer (&self->upstream_headers, soup_message_headers_unref);
+  self->upstream_headers = soup_message_headers_ref (headers);
 
   if (!SOUP_STATUS_IS_SUCCESSFUL (self->upstream_status))
     self->body_mode = BODY_ERROR;
@@ -389,62 +343,70 @@ on_sent (GObject      *object,
   else
     self->body_mode = BODY_WHOLE;
 
-  if (!G_IS_POLLABLE_INPUT_STREAM (stream) ||
-      !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (stream)))
-    {
-      g_autoptr(GError) poll_error =
-        g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                             "the response stream cannot be read without blocking");
-      kp_relay_upstream_failed (self, poll_error);
-      return;
-    }
-
   /* A wire that has no stream of its own is read as a whole answer. */
   if (self->body_mode == BODY_SSE && self->upstream_wire->decoder_new == NULL)
     self->body_mode = BODY_WHOLE;
   if (self->body_mode == BODY_SSE)
     self->bridge = kp_wire_bridge_new (self->upstream_wire, self->wire, self->req, &self->target);
 
-  self->stream = g_steal_pointer (&stream);
   kp_relay_enter_phase (self, PHASE_BODY);
   read_upstream (self);
 }
 
+static void
+on_readable (gpointer user_data)
+{
+  read_upstream (user_data);
+}
+
+static void
+on_failed (const GError *error,
+           gpointer      user_data)
+{
+  KpRelay *self = user_data;
+
+  g_debug ("%s: upstream request failed: %s", self->request_id, error->message);
+  g_object_ref (self);
+  kp_relay_upstream_failed (self, (GError *)error);
+  g_object_unref (self);
+}
+
 /* A new connection is being made for the request: from here the provider's
- * connect timeout counts. A pooled connection makes none of these events.
+ * connect timeout counts. A pooled connection makes none.
  */
 static void
-on_network_event (SoupMessage        *upstream,
-                  GSocketClientEvent  event,
-                  GIOStream          *connection,
-                  KpRelay            *self)
+on_connecting (gpointer user_data)
 {
-  if (self->phase == PHASE_QUEUED && upstream == self->upstream &&
-      (event == G_SOCKET_CLIENT_RESOLVING || event == G_SOCKET_CLIENT_CONNECTING))
+  KpRelay *self = user_data;
+
+  if (self->phase != PHASE_BODY)
     kp_relay_enter_phase (self, PHASE_CONNECT);
 }
 
 static void
-on_wrote_body (SoupMessage *upstream,
-               KpRelay     *self)
+on_sent (gpointer user_data)
 {
+  KpRelay *self = user_data;
+
   /* The request is out, so the connection is up: now wait for the answer. */
-  if ((self->phase == PHASE_QUEUED || self->phase == PHASE_CONNECT) && upstream == self->upstream)
+  if (self->phase == PHASE_QUEUED || self->phase == PHASE_CONNECT)
     kp_relay_enter_phase (self, PHASE_FIRST_BYTE);
 }
+
+static const KpHttp1Callbacks upstream_callbacks = {
+  .connecting = on_connecting,
+  .sent = on_sent,
+  .head = on_head,
+  .readable = on_readable,
+  .failed = on_failed,
+};
 
 /* Sends the route's request, prepared by the relay, to its provider. */
 void
 kp_relay_send_upstream (KpRelay *self)
 {
-  /* The message never outlives the relay that owns it. */
-  g_signal_connect (self->upstream, "wrote-body", G_CALLBACK (on_wrote_body), self);
-  g_signal_connect (self->upstream, "network-event", G_CALLBACK (on_network_event), self);
-
   kp_relay_enter_phase (self, PHASE_QUEUED);
-  soup_session_send_async (kp_gateway_get_session_for (self->gateway,
-                                                       soup_message_get_uri (self->upstream)),
-                           self->upstream,
-                           G_PRIORITY_DEFAULT, self->cancellable, on_sent,
-                           g_object_ref (self));
+  self->exchange = kp_http1_request_new (kp_gateway_get_pool_for (self->gateway, self->upstream_uri),
+                                         self->upstream_uri, "POST", self->upstream_request,
+                                         self->upstream_body, &upstream_callbacks, self);
 }

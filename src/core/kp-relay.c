@@ -58,9 +58,17 @@ kp_relay_clear_source (GSource **source)
 void
 kp_relay_release_upstream (KpRelay *self)
 {
-  kp_relay_clear_source (&self->read_source);
   kp_deadline_clear (&self->timer);
-  g_clear_object (&self->stream);
+  g_clear_pointer (&self->exchange, kp_http1_request_free);
+}
+
+static void
+clear_upstream_request (KpRelay *self)
+{
+  g_clear_pointer (&self->upstream_uri, g_uri_unref);
+  g_clear_pointer (&self->upstream_request, soup_message_headers_unref);
+  g_clear_pointer (&self->upstream_body, g_bytes_unref);
+  g_clear_pointer (&self->upstream_headers, soup_message_headers_unref);
 }
 
 static void
@@ -68,8 +76,8 @@ kp_relay_dispose (GObject *object)
 {
   KpRelay *self = (KpRelay *)object;
 
-  kp_relay_clear_source (&self->read_source);
   kp_deadline_clear (&self->timer);
+  g_clear_pointer (&self->exchange, kp_http1_request_free);
   kp_relay_unwatch_client (self);
   kp_relay_stream_clear (self);
 
@@ -86,8 +94,7 @@ kp_relay_finalize (GObject *object)
   g_clear_object (&self->msg);
   g_clear_object (&self->gateway);
   g_clear_object (&self->cancellable);
-  g_clear_object (&self->upstream);
-  g_clear_object (&self->stream);
+  clear_upstream_request (self);
   g_clear_object (&self->provider);
   g_clear_object (&self->credential);
   g_clear_pointer (&self->req, kp_wire_request_free);
@@ -431,7 +438,7 @@ kp_relay_upstream_failed (KpRelay *self,
   self->failure = (KpFailure) {
     .klass = KP_FAILURE_DOWN,
     .message = g_strdup_printf ("%s (%s)", message,
-                                g_uri_get_host (soup_message_get_uri (self->upstream))),
+                                g_uri_get_host (self->upstream_uri)),
     .code = g_strdup (self->timed_out ? "upstream_timeout" : "upstream_unreachable"),
     .retry_after = -1,
   };
@@ -455,7 +462,7 @@ try_route (KpRelay *self)
       route = &g_array_index (self->plan->routes, KpRoute, self->route_index);
       g_clear_object (&self->provider);
       g_clear_object (&self->credential);
-      g_clear_object (&self->upstream);
+      clear_upstream_request (self);
       self->offering = route->offering;
       self->provider = g_object_ref (route->offering->provider);
       self->credential = route->credential ? g_object_ref (route->credential) : NULL;
@@ -479,9 +486,13 @@ try_route (KpRelay *self)
 
               kp_wire_target_clear (&self->target);
 
-              self->upstream = uri != NULL ? soup_message_new (SOUP_METHOD_POST, uri) : NULL;
-              if (self->upstream != NULL)
+              self->upstream_uri = uri != NULL ? g_uri_parse (uri, SOUP_HTTP_URI_FLAGS, NULL) : NULL;
+              if (self->upstream_uri != NULL && g_uri_get_host (self->upstream_uri) != NULL &&
+                  *g_uri_get_host (self->upstream_uri) != '\0' &&
+                  (g_strcmp0 (g_uri_get_scheme (self->upstream_uri), "http") == 0 ||
+                   g_strcmp0 (g_uri_get_scheme (self->upstream_uri), "https") == 0))
                 break;
+              g_clear_pointer (&self->upstream_uri, g_uri_unref);
               g_clear_pointer (&body, g_bytes_unref);
               self->translate_error = g_strdup ("its address for this model is not a valid URL");
             }
@@ -534,13 +545,7 @@ try_route (KpRelay *self)
            self->plan->routes->len, kp_provider_get_id (self->provider),
            self->offering->upstream_id);
 
-  /* libsoup 3.2 opens a new connection for every POST unless told that it
-   * may reuse one: with this, keep-alive connections to a provider are
-   * pooled (no TCP and TLS handshake per request). A request on a pooled
-   * connection that the provider has just closed is retried on a new one.
-   */
-  soup_message_add_flags (self->upstream, SOUP_MESSAGE_IDEMPOTENT);
-  headers = soup_message_get_request_headers (self->upstream);
+  self->upstream_request = headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
   kp_provider_apply_headers (self->provider, headers,
                              self->credential ? kp_credential_get_token (self->credential) : NULL);
   self->auth_serial = self->credential != NULL && kp_credential_get_auth (self->credential) != NULL
@@ -549,7 +554,8 @@ try_route (KpRelay *self)
                                 self->req->stream ? "text/event-stream" : "application/json");
   if (self->upstream_wire->add_headers != NULL)
     self->upstream_wire->add_headers (self->req, headers);
-  soup_message_set_request_body_from_bytes (self->upstream, "application/json", body);
+  soup_message_headers_replace (headers, "Content-Type", "application/json");
+  self->upstream_body = g_steal_pointer (&body);
   kp_relay_send_upstream (self);
 }
 
