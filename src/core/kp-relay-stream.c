@@ -36,7 +36,6 @@
 #include <netinet/tcp.h>
 
 #include "kp-gateway.h"
-#include "kp-upstream-watch.h"
 
 #include "kp-relay-private.h"
 
@@ -129,7 +128,8 @@ wait_for_room (KpRelay *self)
   self->direct_watch = g_socket_create_source (socket, G_IO_OUT | G_IO_ERR | G_IO_HUP, NULL);
   g_source_set_callback (self->direct_watch, G_SOURCE_FUNC (on_client_writable), self, NULL);
   g_source_set_static_name (self->direct_watch, "[keypool] client room");
-  kp_source_set_unblocked (self->direct_watch);
+  /* Its dispatch then leaves the poll set alone (no wakeup write). */
+  g_source_set_can_recurse (self->direct_watch, TRUE);
   g_source_attach (self->direct_watch, NULL);
 }
 
