@@ -1093,14 +1093,15 @@ slow_done (gpointer data)
   return g_atomic_int_get (&((SlowReader *)data)->done);
 }
 
+/* A provider streams 6.4 MB at once to @slow's client, which reads nothing
+ * until the provider is done: by then the relay holds what the client has
+ * not taken.
+ */
 static void
-test_stream_slow_reader (Fixture       *fixture,
-                         gconstpointer  data)
+run_slow_reader (Fixture    *fixture,
+                 SlowReader *slow)
 {
-  SlowReader slow = { .port = kp_gateway_get_port (fixture->gateway), .body = g_string_new (NULL) };
   GThread *thread;
-  KpRelay *relay;
-  const char *at;
 
   /* The mock makes its 6.4 MB in one go, in this process: slowly under
    * valgrind. This test is about the client's side, not deadlines.
@@ -1108,13 +1109,22 @@ test_stream_slow_reader (Fixture       *fixture,
   kp_gateway_set_timeouts (fixture->gateway, 60000, 60000, 60000);
   kp_mock_upstream_set_chunks (fixture->mock, SLOW_CHUNKS, 0);
   kp_mock_upstream_set_chunk_padding (fixture->mock, SLOW_PADDING);
-  thread = g_thread_new ("slow-reader", slow_reader_thread, &slow);
+  thread = g_thread_new ("slow-reader", slow_reader_thread, slow);
   g_assert_true (kp_test_spin_until (slow_provider_done, fixture->mock, 20000));
-  /* The client has read nothing yet: the relay holds what it cannot take. */
-  kp_test_spin_ms (50);
-  g_atomic_int_set (&slow.may_read, TRUE);
-  g_assert_true (kp_test_spin_until (slow_done, &slow, 30000));
+  g_atomic_int_set (&slow->may_read, TRUE);
+  g_assert_true (kp_test_spin_until (slow_done, slow, 30000));
   g_thread_join (thread);
+}
+
+static void
+test_stream_slow_reader (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  SlowReader slow = { .port = kp_gateway_get_port (fixture->gateway), .body = g_string_new (NULL) };
+  KpRelay *relay;
+  const char *at;
+
+  run_slow_reader (fixture, &slow);
 
   /* Every chunk, once, in order, framed, and the stream ended properly. */
   if (!slow.framed)
@@ -1230,7 +1240,6 @@ test_stream_slow_reader_hangs_up (Fixture       *fixture,
 {
   SlowReader slow = { .port = kp_gateway_get_port (fixture->gateway), .body = g_string_new (NULL),
                       .hang_up = TRUE };
-  GThread *thread;
   guint before;
 
   /* A warm-up through the provider: its kept-alive connection, in
@@ -1250,18 +1259,7 @@ test_stream_slow_reader_hangs_up (Fixture       *fixture,
   kp_test_spin_ms (100);
   before = count_fds ();
 
-  /* The mock makes its 6.4 MB in one go, in this process: slowly under
-   * valgrind. This test is about the client's side, not deadlines.
-   */
-  kp_gateway_set_timeouts (fixture->gateway, 60000, 60000, 60000);
-  kp_mock_upstream_set_chunks (fixture->mock, SLOW_CHUNKS, 0);
-  kp_mock_upstream_set_chunk_padding (fixture->mock, SLOW_PADDING);
-  thread = g_thread_new ("slow-reader", slow_reader_thread, &slow);
-  g_assert_true (kp_test_spin_until (slow_provider_done, fixture->mock, 20000));
-  kp_test_spin_ms (50);
-  g_atomic_int_set (&slow.may_read, TRUE);
-  g_assert_true (kp_test_spin_until (slow_done, &slow, 30000));
-  g_thread_join (thread);
+  run_slow_reader (fixture, &slow);
 
   wait_finished (fixture);
   fds_before = before;
