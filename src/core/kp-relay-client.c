@@ -14,10 +14,6 @@
 
 #include "config.h"
 
-#include <errno.h>
-#include <string.h>
-#include <sys/socket.h>
-
 #include "kp-conn-watch.h"
 #include "kp-gateway.h"
 #include "kp-http.h"
