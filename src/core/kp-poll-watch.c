@@ -14,8 +14,9 @@
  * descriptor out of the poll set around each dispatch (which costs a write
  * to the context's wakeup descriptor and one more iteration).
  *
- * A dispatch takes at most BATCH ready descriptors; when it took that many
- * the source stays ready, so other sources get their turn in between.
+ * A dispatch takes at most BATCH ready descriptors; the epoll descriptor
+ * stays readable while more are ready, so other sources get their turn in
+ * between and the next iteration goes on.
  * Epoll is level-triggered here, as poll() is: a descriptor left readable
  * is told again in the next dispatch. Several watches may share a
  * descriptor (the client connection's watch and the watch for room to
@@ -182,8 +183,10 @@ poller_dispatch (GSource     *gsource,
     dispatch_again ();
   depth--;
 
-  /* A full batch may have left ready descriptors behind. */
-  if (n == BATCH || again->len > 0)
+  /* A full batch may have left ready descriptors behind: the epoll
+   * descriptor stays readable, and the next iteration takes them.
+   */
+  if (again->len > 0)
     g_source_set_ready_time (gsource, 0);
   if (depth == 0 && dead->len > 0)
     reap ();
