@@ -215,7 +215,9 @@ ensure_poller (void)
 }
 
 /* Tells epoll what the live watches of @fd want. @fresh: a watch was just
- * made, and @fd may be a new socket that reuses a closed one's number.
+ * made, and @fd may be a new socket that reuses a closed one's number, so
+ * epoll is asked even if the slot seems to say it all: a modification of a
+ * descriptor epoll does not know fails, and it is added then.
  */
 static void
 update_fd (int      fd,
@@ -245,7 +247,7 @@ update_fd (int      fd,
   if (slot->registered && !fresh && slot->mask == event.events)
     return;
 
-  op = slot->registered && !fresh ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  op = slot->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
   if (epoll_ctl (epfd, op, fd, &event) < 0)
     {
       if (op == EPOLL_CTL_ADD && errno == EEXIST)
@@ -258,7 +260,7 @@ update_fd (int      fd,
         {
           /* Closed under its watches: nothing is left to tell them. */
           if (errno != EBADF)
-            g_critical ("Could not watch descriptor %d: %s", fd, g_strerror (errno));
+            g_warning ("Could not watch descriptor %d: %s", fd, g_strerror (errno));
           slot->registered = FALSE;
           return;
         }
@@ -326,14 +328,6 @@ kp_poll_watch_set_events (KpPollWatch  *watch,
     return;
   watch->events = events;
   update_fd (watch->fd, FALSE);
-}
-
-GIOCondition
-kp_poll_watch_get_events (KpPollWatch *watch)
-{
-  g_return_val_if_fail (watch != NULL, 0);
-
-  return watch->events;
 }
 
 /**

@@ -32,11 +32,8 @@ KpPollWatch *kp_poll_watch_new        (int           fd,
                                        gpointer      user_data);
 void         kp_poll_watch_set_events (KpPollWatch  *watch,
                                        GIOCondition  events);
-GIOCondition kp_poll_watch_get_events (KpPollWatch  *watch);
 void         kp_poll_watch_again      (KpPollWatch  *watch);
 void         kp_poll_watch_free       (KpPollWatch  *watch);
 guint        kp_poll_watches_count    (void);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpPollWatch, kp_poll_watch_free)
 
 G_END_DECLS
