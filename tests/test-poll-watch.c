@@ -36,6 +36,8 @@ struct _Pair
   Pair         *victim;     /* its watch is freed by this one's first call */
   Pair         *spawn;      /* a watch is made for it by this one's first call */
   gboolean      free_self;  /* this one's first call frees its own watch */
+  Pair         *nested;     /* this one's first call makes it ready, and runs
+                             * the loop until it is told */
 };
 
 static void
@@ -73,6 +75,23 @@ drain (int fd)
     ;
 }
 
+typedef struct
+{
+  Pair  *pairs;
+  guint  n;
+} Pairs;
+
+static gboolean
+all_called (gpointer data)
+{
+  Pairs *set = data;
+
+  for (guint i = 0; i < set->n; i++)
+    if (set->pairs[i].calls == 0)
+      return FALSE;
+  return TRUE;
+}
+
 static void on_ready (KpPollWatch *watch, GIOCondition revents, gpointer user_data);
 
 static void
@@ -97,6 +116,13 @@ on_ready (KpPollWatch  *watch,
     drain (pair->fds[0]);
   if (pair->calls > 1)
     return;
+  if (pair->nested != NULL)
+    {
+      Pairs set = { pair->nested, 1 };
+
+      pair_send (pair->nested);
+      g_assert_true (kp_test_spin_until (all_called, &set, WAIT_MS));
+    }
   if (pair->victim != NULL)
     g_clear_pointer (&pair->victim->watch, kp_poll_watch_free);
   if (pair->spawn != NULL)
@@ -121,23 +147,6 @@ assert_quiet (void)
 {
   settle ();
   g_assert_false (g_main_context_iteration (NULL, FALSE));
-}
-
-typedef struct
-{
-  Pair  *pairs;
-  guint  n;
-} Pairs;
-
-static gboolean
-all_called (gpointer data)
-{
-  Pairs *set = data;
-
-  for (guint i = 0; i < set->n; i++)
-    if (set->pairs[i].calls == 0)
-      return FALSE;
-  return TRUE;
 }
 
 static void
@@ -423,68 +432,28 @@ test_again (void)
  * within its own dispatch, and there frees the watch that is still being
  * told.
  */
-typedef struct
-{
-  Pair outer;
-  Pair inner;
-} Nest;
-
-static gboolean
-inner_called (gpointer data)
-{
-  return ((Nest *)data)->inner.calls > 0;
-}
-
-static void
-on_outer (KpPollWatch  *watch,
-          GIOCondition  revents,
-          gpointer      user_data)
-{
-  Nest *nest = user_data;
-
-  g_assert_true (watch == nest->outer.watch);
-  nest->outer.calls++;
-  drain (nest->outer.fds[0]);
-  pair_send (&nest->inner);
-  g_assert_true (kp_test_spin_until (inner_called, nest, WAIT_MS));
-  g_assert_null (nest->outer.watch);
-}
-
-static void
-on_inner (KpPollWatch  *watch,
-          GIOCondition  revents,
-          gpointer      user_data)
-{
-  Nest *nest = user_data;
-
-  g_assert_true (watch == nest->inner.watch);
-  nest->inner.calls++;
-  drain (nest->inner.fds[0]);
-  g_clear_pointer (&nest->outer.watch, kp_poll_watch_free);
-}
-
-static gboolean
-outer_called (gpointer data)
-{
-  return ((Nest *)data)->outer.calls > 0;
-}
-
 static void
 test_recurse (void)
 {
-  Nest nest;
+  Pair outer, inner;
+  Pairs set = { &outer, 1 };
 
-  pair_open (&nest.outer);
-  pair_open (&nest.inner);
-  nest.outer.watch = kp_poll_watch_new (nest.outer.fds[0], G_IO_IN, on_outer, &nest);
-  nest.inner.watch = kp_poll_watch_new (nest.inner.fds[0], G_IO_IN, on_inner, &nest);
-  pair_send (&nest.outer);
-  g_assert_true (kp_test_spin_until (outer_called, &nest, WAIT_MS));
-  g_assert_cmpuint (nest.outer.calls, ==, 1);
-  g_assert_cmpuint (nest.inner.calls, ==, 1);
+  pair_open (&outer);
+  pair_open (&inner);
+  outer.drain = inner.drain = TRUE;
+  outer.nested = &inner;
+  inner.victim = &outer;
+  pair_watch (&outer, G_IO_IN);
+  pair_watch (&inner, G_IO_IN);
+  pair_send (&outer);
+  g_assert_true (kp_test_spin_until (all_called, &set, WAIT_MS));
+  settle ();
+  g_assert_cmpuint (outer.calls, ==, 1);
+  g_assert_cmpuint (inner.calls, ==, 1);
+  g_assert_null (outer.watch);
   g_assert_cmpuint (kp_poll_watches_count (), ==, 1);
-  pair_close (&nest.outer);
-  pair_close (&nest.inner);
+  pair_close (&outer);
+  pair_close (&inner);
 }
 
 /* A socket closed under its watch; a new socket gets the same number and
