@@ -149,6 +149,29 @@ assert_quiet (void)
   g_assert_false (g_main_context_iteration (NULL, FALSE));
 }
 
+/* Once what was ready has been told, @pair is told nothing more. */
+static void
+assert_untold (Pair *pair)
+{
+  settle ();
+  pair->calls = 0;
+  assert_quiet ();
+  g_assert_cmpuint (pair->calls, ==, 0);
+}
+
+/* Closes the other end; returns what @pair's watch was told of it. */
+static GIOCondition
+hang_up (Pair *pair)
+{
+  Pairs set = { pair, 1 };
+
+  close (pair->fds[1]);
+  pair->fds[1] = -1;
+  pair->calls = 0;
+  g_assert_true (kp_test_spin_until (all_called, &set, WAIT_MS));
+  return pair->last;
+}
+
 static void
 test_readable (void)
 {
@@ -171,16 +194,10 @@ test_readable (void)
 
   /* Read: nothing is ready any more. */
   drain (pair.fds[0]);
-  settle ();
-  pair.calls = 0;
-  assert_quiet ();
-  g_assert_cmpuint (pair.calls, ==, 0);
+  assert_untold (&pair);
 
   /* The other end closed: readable, and a hang-up. */
-  close (pair.fds[1]);
-  pair.fds[1] = -1;
-  g_assert_true (kp_test_spin_until (all_called, &set, WAIT_MS));
-  g_assert_true (pair.last & G_IO_HUP);
+  g_assert_cmpuint (hang_up (&pair), ==, G_IO_IN | G_IO_HUP);
 
   pair_close (&pair);
   g_assert_cmpuint (kp_poll_watches_count (), ==, 0);
@@ -197,8 +214,7 @@ test_set_events (void)
 
   /* Watching for nothing: bytes waiting, room to write, no call. */
   pair_send (&pair);
-  settle ();
-  g_assert_cmpuint (pair.calls, ==, 0);
+  assert_untold (&pair);
 
   kp_poll_watch_set_events (pair.watch, G_IO_OUT);
   g_assert_true (kp_test_spin_until (all_called, &set, WAIT_MS));
@@ -210,16 +226,10 @@ test_set_events (void)
   g_assert_cmpuint (pair.last, ==, G_IO_IN);
 
   kp_poll_watch_set_events (pair.watch, 0);
-  settle ();
-  pair.calls = 0;
-  assert_quiet ();
-  g_assert_cmpuint (pair.calls, ==, 0);
+  assert_untold (&pair);
 
   /* A hang-up is told even to a watch that waits for nothing. */
-  close (pair.fds[1]);
-  pair.fds[1] = -1;
-  g_assert_true (kp_test_spin_until (all_called, &set, WAIT_MS));
-  g_assert_cmpuint (pair.last, ==, G_IO_HUP);
+  g_assert_cmpuint (hang_up (&pair), ==, G_IO_HUP);
 
   pair_close (&pair);
 }
