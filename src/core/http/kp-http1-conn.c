@@ -12,7 +12,10 @@
  * sockets are read and written with recv() and send() directly; TLS goes
  * through the pollable streams of the TLS connection. Reads go until the
  * socket would block, so TLS bytes held inside the TLS layer are never left
- * waiting for a poll that would not announce them.
+ * waiting for a poll that would not announce them. A plain socket that gave
+ * fewer bytes than asked for was empty then: it counts as blocked until the
+ * watch is told again, which it is while bytes wait (epoll is
+ * level-triggered), and a relayed chunk costs one recv() instead of two.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -129,9 +132,13 @@ conn_recv (KpHttp1Conn *conn,
       return n;
     }
 
+  if (conn->drained)
+    return KP_HTTP1_WOULD_BLOCK;
   do
     n = recv (conn->fd, buffer, size, MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
+  if (n > 0 && (gsize)n < size)
+    conn->drained = TRUE;
   return socket_result (n, "receiving data from", error);
 }
 
@@ -254,6 +261,7 @@ kp_http1_conn_start (KpHttp1Conn    *conn,
   conn->request = request;
   conn->written = 0;
   conn->got_byte = FALSE;
+  conn->drained = FALSE;
   conn->start = conn->end = 0;
   kp_http1_parser_clear (&conn->parser);
   request->conn = conn;
@@ -370,6 +378,7 @@ conn_ready (KpPollWatch  *poll_watch,
   KpHttp1Conn *conn = user_data;
   KpHttp1Request *request = conn->request;
 
+  conn->drained = FALSE;
   if (request == NULL)
     {
       /* Idle in the pool: the provider closed it, or talks out of turn. */

@@ -79,6 +79,7 @@ struct _KpHttp1Conn
   guint8               *buffer;      /* received, not yet parsed: [start, end) */
   gsize                 start;
   gsize                 end;
+  gboolean              drained;     /* a plain recv() found the socket empty */
   KpHttp1Parser         parser;
   guint                 served;      /* requests answered whole */
   gboolean              got_byte;    /* of the current request's answer */
