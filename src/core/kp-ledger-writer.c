@@ -457,6 +457,12 @@ write_jobs (KpLedger   *self,
 
   if (write_batch (*writer, self, jobs, error))
     {
+      /* Idle before the callers hear of it: a caller may write the next
+       * row itself at once (kp_ledger_try_add_request_now()).
+       */
+      g_async_queue_lock (self->queue);
+      self->writer_busy = FALSE;
+      g_async_queue_unlock (self->queue);
       finish_jobs (self, jobs, NULL);
       g_ptr_array_set_size (jobs, 0);
       return TRUE;
