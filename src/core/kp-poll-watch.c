@@ -68,7 +68,8 @@ struct _KpPollWatch
   gpointer      user_data;
   KpPollWatch  *next;       /* the next watch of the same descriptor */
   gboolean      dead;       /* freed during a dispatch */
-  gboolean      again;      /* in `again`, to be called with no events */
+  gboolean      again;      /* to be called with no events */
+  gboolean      queued;     /* in `again`, or in a dispatch's share of it */
 };
 
 typedef struct
@@ -136,6 +137,7 @@ dispatch_again (void)
     {
       KpPollWatch *watch = g_ptr_array_index (due, i);
 
+      watch->queued = FALSE;
       if (!watch->dead && watch->again)
         call (watch, 0);
     }
@@ -149,7 +151,8 @@ unlink_watch (KpPollWatch *watch)
   while (*link != watch)
     link = &(*link)->next;
   *link = watch->next;
-  if (again->len > 0)
+  /* No dispatch is under way: a queued watch is in `again`, once. */
+  if (watch->queued)
     g_ptr_array_remove_fast (again, watch);
   g_free (watch);
 }
@@ -347,7 +350,11 @@ kp_poll_watch_again (KpPollWatch *watch)
   if (watch->again)
     return;
   watch->again = TRUE;
-  g_ptr_array_add (again, watch);
+  if (!watch->queued)
+    {
+      watch->queued = TRUE;
+      g_ptr_array_add (again, watch);
+    }
   g_source_set_ready_time (source, 0);
 }
 
