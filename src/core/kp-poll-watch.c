@@ -16,11 +16,10 @@
  *
  * A dispatch takes at most BATCH ready descriptors; the epoll descriptor
  * stays readable while more are ready, so other sources get their turn in
- * between and the next iteration goes on.
- * Epoll is level-triggered here, as poll() is: a descriptor left readable
- * is told again in the next dispatch. Several watches may share a
- * descriptor (the client connection's watch and the watch for room to
- * write); epoll is asked for what any of them wants.
+ * between and the next iteration goes on. Epoll is level-triggered here, as
+ * poll() is: a descriptor left readable is told again in the next dispatch.
+ * Several watches may share a descriptor (the client connection's watch and
+ * the watch for room to write); epoll is asked for what any of them wants.
  *
  * A callback may free any watch and make new ones, and may run a nested
  * main loop. So a freed watch is only marked dead while a dispatch is under
@@ -44,7 +43,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <string.h>
 #include <sys/epoll.h>
 
 #include "kp-poll-watch.h"
@@ -171,10 +169,8 @@ poller_dispatch (GSource     *gsource,
                  gpointer     user_data)
 {
   struct epoll_event events[BATCH];
+  gint64 ready_time;
   int n;
-
-  if (g_source_get_ready_time (gsource) != -1)
-    g_source_set_ready_time (gsource, -1);
 
   depth++;
   do
@@ -187,10 +183,13 @@ poller_dispatch (GSource     *gsource,
   depth--;
 
   /* A full batch may have left ready descriptors behind: the epoll
-   * descriptor stays readable, and the next iteration takes them.
+   * descriptor stays readable, and the next iteration takes them. The ready
+   * time is only for kp_poll_watch_again(); each change of it writes to the
+   * context's wakeup descriptor, so it changes only when it must.
    */
-  if (again->len > 0)
-    g_source_set_ready_time (gsource, 0);
+  ready_time = again->len > 0 ? 0 : -1;
+  if (g_source_get_ready_time (gsource) != ready_time)
+    g_source_set_ready_time (gsource, ready_time);
   if (depth == 0 && dead->len > 0)
     reap ();
   return G_SOURCE_CONTINUE;
@@ -355,7 +354,8 @@ kp_poll_watch_again (KpPollWatch *watch)
       watch->queued = TRUE;
       g_ptr_array_add (again, watch);
     }
-  g_source_set_ready_time (source, 0);
+  if (g_source_get_ready_time (source) != 0)
+    g_source_set_ready_time (source, 0);
 }
 
 /**
