@@ -350,6 +350,32 @@ test_shipped_ways_in (void)
     }
 }
 
+/* Reading the provider files sets up no GIO VFS: that would scan the GIO
+ * modules and map code an idle `keypool --headless` never needs again.
+ * In a process of its own, since any GFile sets it up for good.
+ */
+static void
+test_catalog_no_vfs (void)
+{
+  g_autoptr(KpCatalog) catalog = NULL;
+
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+
+  catalog = kp_catalog_new ();
+  kp_catalog_load (catalog, g_getenv ("KEYPOOL_PROVIDERS_DIR"), NULL);
+  g_assert_cmpuint (kp_catalog_get_providers (catalog)->len, >, 0);
+  g_assert_cmpuint (g_type_from_name ("GLocalVfs"), ==, 0);
+  /* The same check sees a VFS once there is one. */
+  g_clear_object (&catalog);
+  g_assert_nonnull (g_vfs_get_default ());
+  g_assert_cmpuint (g_type_from_name ("GLocalVfs"), !=, 0);
+}
+
 static void
 test_shipped_providers (void)
 {
@@ -730,6 +756,7 @@ main (int   argc,
   g_test_add_func ("/keypool/provider/merge-keeps-every-file-model", test_merge_keeps_every_file_model);
   g_test_add_func ("/keypool/catalog/override", test_catalog_override);
   g_test_add_func ("/keypool/catalog/shipped", test_shipped_providers);
+  g_test_add_func ("/keypool/catalog/no-vfs", test_catalog_no_vfs);
   g_test_add_func ("/keypool/catalog/shipped-ways-in", test_shipped_ways_in);
   g_test_add_func ("/keypool/catalog/deep-file", test_catalog_deep_file);
   g_test_add_func ("/keypool/catalog/empty-file", test_catalog_empty_file);
