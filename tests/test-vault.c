@@ -128,7 +128,7 @@ test_broken_module (void)
   secrets = load (vault, &error);
   g_assert_null (secrets);
   g_assert_error (error, KP_VAULT_ERROR, KP_VAULT_ERROR_UNAVAILABLE);
-  g_assert_true (g_str_has_prefix (error->message, "the keyring cannot be used: "));
+  g_assert_true (g_str_has_prefix (error->message, "Keypool's keyring module cannot be loaded: "));
   kp_test_assert_contains (error->message, path);
   g_assert_false (kp_test_file_contains ("/proc/self/maps", "libsecret-1.so"));
 

@@ -203,7 +203,7 @@ on_bus (GObject      *object,
   if (call->backend == NULL)
     {
       g_task_return_new_error (task, KP_VAULT_ERROR, KP_VAULT_ERROR_UNAVAILABLE,
-                               "the keyring cannot be used: %s", error->message);
+                               "Keypool's keyring module cannot be loaded: %s", error->message);
       return;
     }
   call->start (call->backend, call, g_steal_pointer (&task));
