@@ -75,22 +75,35 @@ kp_gateway_relay_started (KpGateway  *self,
 
 /* The relay's gateway is the one whose ledger wrote the row. */
 static void
+row_done (KpRelay *relay)
+{
+  KpGateway *self = kp_relay_get_gateway (relay);
+
+  if (self != NULL && self->relays != NULL && g_hash_table_remove (self->relays, relay))
+    kp_gateway_emit_request_finished (self, relay);
+  kp_relay_row_written (relay);
+}
+
+static void
 on_row_written (GObject      *object,
                 GAsyncResult *result,
                 gpointer      user_data)
 {
   g_autoptr(KpRelay) relay = user_data;
   g_autoptr(GError) error = NULL;
-  KpGateway *self = kp_relay_get_gateway (relay);
 
   /* A row that waits in memory is the ledger's problem to tell, once. */
   if (!kp_ledger_add_request_finish (KP_LEDGER (object), result, &error) &&
       !g_error_matches (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_PENDING))
     g_warning ("A request was not recorded: %s", error->message);
+  row_done (relay);
+}
 
-  if (self != NULL && self->relays != NULL && g_hash_table_remove (self->relays, relay))
-    kp_gateway_emit_request_finished (self, relay);
-  kp_relay_row_written (relay);
+static gboolean
+row_written_now (gpointer data)
+{
+  row_done (data);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -138,6 +151,18 @@ record (KpGateway *self,
   if (kp_relay_get_outcome (relay) == KP_OUTCOME_OK ||
       kp_relay_get_outcome (relay) == KP_OUTCOME_INTERRUPTED)
     kp_budgets_note (self->budgets, row.provider, row.client_id, source, cost);
+
+  /* A request alone in flight has its row written at once, here; it is
+   * told in an idle, as the writer thread would tell it (never from inside
+   * the relay's own call).
+   */
+  if (g_hash_table_size (self->relays) == 1 &&
+      kp_ledger_try_add_request_now (self->ledger, &row,
+                                     (const KpAttemptRow *)(gpointer)attempts->data, attempts->len))
+    {
+      g_idle_add_full (G_PRIORITY_DEFAULT, row_written_now, g_object_ref (relay), g_object_unref);
+      return;
+    }
 
   kp_ledger_add_request_async (self->ledger, &row, (const KpAttemptRow *)(gpointer)attempts->data,
                                attempts->len, on_row_written, g_object_ref (relay));

@@ -23,6 +23,8 @@ struct _KpLedger
   GHashTable *statements;   /* static SQL text → sqlite3_stmt */
   GThread    *writer;       /* writes request rows; started on first use */
   GAsyncQueue *queue;       /* of Job, for the writer */
+  gboolean    writer_busy;  /* under the queue's lock: the writer holds jobs */
+  gint        wal_full;     /* atomic: the WAL wants a checkpoint (see kp-ledger-writer.c) */
   GMainContext *context;    /* where the problem is told */
   KpLedger  **owner;        /* atomic rc box: this ledger until it is finalized */
 
@@ -115,6 +117,9 @@ gboolean      kp_ledger_step_done         (KpLedger      *self,
                                            sqlite3_stmt  *stmt,
                                            const char    *doing,
                                            GError       **error);
+
+/* kp-ledger-writer.c */
+void          kp_ledger_watch_wal         (KpLedger      *self);
 
 /* kp-ledger-settings.c */
 gboolean      kp_ledger_write_live_models (KpLedger      *self,

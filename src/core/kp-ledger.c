@@ -662,6 +662,7 @@ kp_ledger_open (const char  *path,
                                           path, self->max_pending);
 
   self->context = g_main_context_ref_thread_default ();
+  kp_ledger_watch_wal (self);
   kp_ledger_update_problem (self);
 
   return g_steal_pointer (&self);

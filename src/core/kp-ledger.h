@@ -300,6 +300,10 @@ void        kp_ledger_add_request_async       (KpLedger              *self,
 gboolean    kp_ledger_add_request_finish      (KpLedger              *self,
                                                GAsyncResult          *result,
                                                GError               **error);
+gboolean    kp_ledger_try_add_request_now     (KpLedger              *self,
+                                               const KpRequestRow    *row,
+                                               const KpAttemptRow    *attempts,
+                                               guint                  n_attempts);
 GPtrArray  *kp_ledger_recent_requests         (KpLedger              *self,
                                                guint                  limit,
                                                GError               **error);
