@@ -614,11 +614,18 @@ kp_provider_new_from_json (JsonNode    *root,
     }
   object = json_node_get_object (root);
 
-  if (json_object_get_int_member_with_default (object, "schema", 1) != 1)
+  node = json_object_get_member (object, "schema");
+  if (node != NULL &&
+      (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64))
+    {
+      invalid (error, origin, "\"schema\" must be a whole number");
+      return NULL;
+    }
+  if (node != NULL && json_node_get_int (node) != 1)
     {
       g_set_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_UNSUPPORTED,
                    "%s: schema %" G_GINT64_FORMAT " is newer than this Keypool understands (1)",
-                   origin, json_object_get_int_member_with_default (object, "schema", 1));
+                   origin, json_node_get_int (node));
       return NULL;
     }
 
