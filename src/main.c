@@ -16,8 +16,7 @@
 #include "kp-application.h"
 
 #ifdef KEYPOOL_HAVE_GUI
-#include <gmodule.h>
-
+#include "kp-module.h"
 #include "ui/kp-ui-module.h"
 
 /* `keypool` and its serving options get the window; commands (any first
@@ -41,40 +40,31 @@ wants_window (int   argc,
   return (display != NULL && *display != '\0') || (wayland != NULL && *wayland != '\0');
 }
 
-/* The window's module: beside the program in a build tree, installed under
- * the library directory otherwise. Returns Keypool with its window, or
- * NULL (with a warning when the module is there but broken) when there is
- * no window to be had: Keypool then runs without one.
+/* Returns Keypool with its window, or NULL (with a warning when the
+ * window's module is missing or broken) when there is no window to be
+ * had: Keypool then runs without one.
  */
 static GApplication *
 load_window (gboolean unique)
 {
-  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
-  g_autofree char *dir = exe != NULL ? g_path_get_dirname (exe) : NULL;
-  g_autofree char *beside = dir != NULL ? g_build_filename (dir, "ui", NULL) : NULL;
-  g_autofree char *path = NULL;
+  g_autoptr(GError) error = NULL;
   KpUiModuleInit init = NULL;
   KpUiModuleApplicationNew application_new = NULL;
   GModule *module;
 
-  if (beside != NULL && g_file_test (beside, G_FILE_TEST_IS_DIR))
-    path = g_module_build_path (beside, "keypool-ui");
-  else
-    path = g_module_build_path (KEYPOOL_UI_MODULE_DIR, "keypool-ui");
-
-  module = g_module_open (path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+  module = kp_module_open ("keypool-ui", "ui", &error);
   if (module == NULL)
     {
-      g_warning ("The window cannot be loaded (%s); Keypool runs without it.", g_module_error ());
+      g_warning ("The window cannot be loaded (%s); Keypool runs without it.", error->message);
       return NULL;
     }
   if (!g_module_symbol (module, KP_UI_MODULE_INIT, (gpointer *)&init) ||
       !g_module_symbol (module, KP_UI_MODULE_APPLICATION_NEW, (gpointer *)&application_new))
     {
-      g_warning ("%s is not Keypool's window module; Keypool runs without a window.", path);
+      g_warning ("%s is not Keypool's window module; Keypool runs without a window.",
+                 g_module_name (module));
       return NULL;
     }
-  /* The module stays loaded: it holds the window's types. */
   if (!init ())
     return NULL;
   return application_new (unique);

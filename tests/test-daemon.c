@@ -125,12 +125,20 @@ test_serve_and_stop (void)
   g_autofree char *models = NULL;
   g_autofree char *token_path = NULL;
   g_autofree char *token = NULL;
+  g_autofree char *maps = NULL;
   g_autoptr(GBytes) body = NULL;
   g_autoptr(GError) error = NULL;
   GStatBuf st;
   gint64 start;
 
   daemon_start (&daemon, "0", NULL);
+  /* Serving, so the keyring was tried; with no session bus that never maps
+   * libsecret (the keyring's module is loaded only once there is a bus). */
+  maps = g_strdup_printf ("/proc/%s/maps", g_subprocess_get_identifier (daemon.process));
+  g_assert_true (kp_test_file_contains (maps, "libglib-2.0.so"));
+  g_assert_false (kp_test_file_contains (maps, "libsecret-1.so"));
+  g_assert_false (kp_test_file_contains (maps, "libkeypool-vault.so"));
+
   g_assert_true (g_str_has_suffix (daemon.url, "/v1"));
   health = g_strdup_printf ("%.*s/health", (int)strlen (daemon.url) - 3, daemon.url);
   models = g_strconcat (daemon.url, "/models", NULL);

@@ -155,6 +155,9 @@ test_parse_errors (void)
     { "{\"id\":\"x\",\"base_url\":\"ftp://a\"}", "not an http(s) URL" },
     { "{\"id\":\"x\",\"base_url\":\"http://a\",\"dialect\":\"smoke-signals\"}", "not supported" },
     { "{\"schema\":2,\"id\":\"x\",\"base_url\":\"http://a\"}", "newer than this Keypool" },
+    { "{\"schema\":{},\"id\":\"x\",\"base_url\":\"http://a\"}", "must be a whole number" },
+    { "{\"schema\":\"1\",\"id\":\"x\",\"base_url\":\"http://a\"}", "must be a whole number" },
+    { "{\"schema\":1.5,\"id\":\"x\",\"base_url\":\"http://a\"}", "must be a whole number" },
     { "{\"id\":\"x\",\"base_url\":\"http://a\",\"auth\":\"magic\"}", "“auth” is “magic”" },
     { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"nocanon\"}]}", "canonical" },
     { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"a/b\",\"input\":\"1\",\"output\":1}]}",
@@ -348,6 +351,32 @@ test_shipped_ways_in (void)
       if (cases[i].ways & KP_WAY_IN_IMPORT)
         g_assert_nonnull (strstr (hint, "keys import"));
     }
+}
+
+/* Reading the provider files sets up no GIO VFS: that would scan the GIO
+ * modules and map code an idle `keypool --headless` never needs again.
+ * In a process of its own, since any GFile sets it up for good.
+ */
+static void
+test_catalog_no_vfs (void)
+{
+  g_autoptr(KpCatalog) catalog = NULL;
+
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+
+  catalog = kp_catalog_new ();
+  kp_catalog_load (catalog, g_getenv ("KEYPOOL_PROVIDERS_DIR"), NULL);
+  g_assert_cmpuint (kp_catalog_get_providers (catalog)->len, >, 0);
+  g_assert_cmpuint (g_type_from_name ("GLocalVfs"), ==, 0);
+  /* The same check sees a VFS once there is one. */
+  g_clear_object (&catalog);
+  g_assert_nonnull (g_vfs_get_default ());
+  g_assert_cmpuint (g_type_from_name ("GLocalVfs"), !=, 0);
 }
 
 static void
@@ -730,6 +759,7 @@ main (int   argc,
   g_test_add_func ("/keypool/provider/merge-keeps-every-file-model", test_merge_keeps_every_file_model);
   g_test_add_func ("/keypool/catalog/override", test_catalog_override);
   g_test_add_func ("/keypool/catalog/shipped", test_shipped_providers);
+  g_test_add_func ("/keypool/catalog/no-vfs", test_catalog_no_vfs);
   g_test_add_func ("/keypool/catalog/shipped-ways-in", test_shipped_ways_in);
   g_test_add_func ("/keypool/catalog/deep-file", test_catalog_deep_file);
   g_test_add_func ("/keypool/catalog/empty-file", test_catalog_empty_file);

@@ -54,6 +54,14 @@ store (KpVault    *vault,
   g_assert_no_error (error);
 }
 
+/* Whether libsecret (through the keyring's module) is in this process. */
+static gboolean
+keyring_mapped (void)
+{
+  return kp_test_file_contains ("/proc/self/maps", "libsecret-1.so") ||
+         kp_test_file_contains ("/proc/self/maps", "libkeypool-vault.so");
+}
+
 static void
 test_roundtrip (void)
 {
@@ -61,6 +69,9 @@ test_roundtrip (void)
   g_autoptr(GHashTable) secrets = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
+
+  /* The keyring's module comes with the first call, not before. */
+  g_assert_false (keyring_mapped ());
 
   store (vault, "openrouter", "1", "sk-or-v1-first-secret-0001");
   store (vault, "deepseek", "2", "sk-second-secret-0002");
@@ -85,6 +96,43 @@ test_roundtrip (void)
   g_assert_no_error (error);
   g_assert_null (g_hash_table_lookup (secrets, "openrouter:1"));
   g_assert_cmpuint (g_hash_table_size (secrets), ==, 2);
+  g_assert_true (keyring_mapped ());
+}
+
+/* In a process of its own: the module, once loaded, stays. */
+static void
+test_broken_module (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr(KpVault) vault = NULL;
+  g_autoptr(GHashTable) secrets = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+
+  /* A file where the module should be that is no module: looked at first,
+   * it is what Keypool tries to load. */
+  dir = g_dir_make_tmp ("keypool-vault-XXXXXX", NULL);
+  g_assert_nonnull (dir);
+  path = g_module_build_path (dir, "keypool-vault");
+  g_assert_true (g_file_set_contents (path, "not a module\n", -1, NULL));
+  g_setenv ("KEYPOOL_MODULE_DIR", dir, TRUE);
+
+  vault = kp_vault_new ();
+  secrets = load (vault, &error);
+  g_assert_null (secrets);
+  g_assert_error (error, KP_VAULT_ERROR, KP_VAULT_ERROR_UNAVAILABLE);
+  g_assert_true (g_str_has_prefix (error->message, "Keypool's keyring module cannot be loaded: "));
+  kp_test_assert_contains (error->message, path);
+  g_assert_false (kp_test_file_contains ("/proc/self/maps", "libsecret-1.so"));
+
+  kp_test_remove_tree (dir);
 }
 
 static void
@@ -135,6 +183,8 @@ test_none (void)
 
   g_assert_null (secrets);
   g_assert_error (error, KP_VAULT_ERROR, KP_VAULT_ERROR_UNAVAILABLE);
+  /* No session bus: the keyring's module is never loaded. */
+  g_assert_false (keyring_mapped ());
   /* The reason, in words. */
   g_assert_nonnull (strstr (error->message, "no Secret Service could be reached: "));
   g_assert_cmpuint (strlen (error->message), >, strlen ("no Secret Service could be reached: ") + 5);
@@ -155,7 +205,10 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   if (g_strcmp0 (mode, "real") == 0)
-    g_test_add_func ("/keypool/vault/roundtrip", test_roundtrip);
+    {
+      g_test_add_func ("/keypool/vault/roundtrip", test_roundtrip);
+      g_test_add_func ("/keypool/vault/broken-module", test_broken_module);
+    }
   else if (g_strcmp0 (mode, "hung") == 0)
     {
       g_test_add_func ("/keypool/vault/hung", test_hung);

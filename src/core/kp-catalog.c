@@ -222,11 +222,10 @@ load_dir (KpCatalog  *self,
   for (guint i = 0; i < names->len; i++)
     {
       g_autofree char *file_path = g_build_filename (path, g_ptr_array_index (names, i), NULL);
-      g_autoptr(GFile) file = g_file_new_for_path (file_path);
       g_autoptr(KpProvider) provider = NULL;
       g_autoptr(GError) load_error = NULL;
 
-      provider = kp_provider_new_from_file (file, &load_error);
+      provider = kp_provider_new_from_file (file_path, &load_error);
       if (provider == NULL)
         {
           g_warning ("Skipping a provider file: %s", load_error->message);

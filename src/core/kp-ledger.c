@@ -564,6 +564,11 @@ kp_ledger_open_connection (const char  *path,
       !migrate (self, error))
     return NULL;
 
+  /* Opening read the whole file (quick_check reads every page): those
+   * pages, up to sqlite's 2 MB of cache, are not the ones the requests to
+   * come need, and would stay in memory for the life of the connection. */
+  sqlite3_db_release_memory (self->db);
+
   /* Private to the user; a file its owner made read-only stays so. */
   if (g_stat (path, &st) == 0 && (st.st_mode & 077) != 0)
     g_chmod (path, st.st_mode & 0700);

@@ -614,11 +614,18 @@ kp_provider_new_from_json (JsonNode    *root,
     }
   object = json_node_get_object (root);
 
-  if (json_object_get_int_member_with_default (object, "schema", 1) != 1)
+  node = json_object_get_member (object, "schema");
+  if (node != NULL &&
+      (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64))
+    {
+      invalid (error, origin, "\"schema\" must be a whole number");
+      return NULL;
+    }
+  if (node != NULL && json_node_get_int (node) != 1)
     {
       g_set_error (error, KP_PROVIDER_ERROR, KP_PROVIDER_ERROR_UNSUPPORTED,
                    "%s: schema %" G_GINT64_FORMAT " is newer than this Keypool understands (1)",
-                   origin, json_object_get_int_member_with_default (object, "schema", 1));
+                   origin, json_node_get_int (node));
       return NULL;
     }
 
@@ -690,24 +697,25 @@ kp_provider_new_from_json (JsonNode    *root,
 
 /**
  * kp_provider_new_from_file:
- * @file: a provider JSON file
+ * @path: a provider JSON file
  * @error: a location for a #GError
+ *
+ * A local file, read with GLib: loading the catalog sets up no GIO VFS
+ * (its extension points and module scan).
  *
  * Returns: (transfer full): the provider, or %NULL with @error set.
  */
 KpProvider *
-kp_provider_new_from_file (GFile   *file,
-                           GError **error)
+kp_provider_new_from_file (const char  *path,
+                           GError     **error)
 {
   g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  g_autofree char *path = NULL;
   g_autofree char *contents = NULL;
   gsize length = 0;
 
-  g_return_val_if_fail (G_IS_FILE (file), NULL);
+  g_return_val_if_fail (path != NULL, NULL);
 
-  path = g_file_get_path (file);
-  if (!g_file_load_contents (file, NULL, &contents, &length, NULL, error))
+  if (!g_file_get_contents (path, &contents, &length, error))
     return NULL;
 
   if (!kp_json_parser_load_from_data (parser, contents, length, error))

@@ -99,7 +99,7 @@ GQuark             kp_provider_error_quark     (void);
 KpProvider        *kp_provider_new_from_json   (JsonNode     *root,
                                                 const char   *origin,
                                                 GError      **error);
-KpProvider        *kp_provider_new_from_file   (GFile        *file,
+KpProvider        *kp_provider_new_from_file   (const char   *path,
                                                 GError      **error);
 const char        *kp_provider_get_id          (KpProvider   *self);
 const char        *kp_provider_get_name        (KpProvider   *self);

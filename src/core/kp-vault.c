@@ -4,6 +4,10 @@
  * keyring that never answers cannot hang Keypool. Secrets are read once, at
  * start, in one search; the request path never talks to the keyring.
  *
+ * libsecret is in a module of its own (src/vault/, kp-vault-backend.h),
+ * loaded by the first call that finds a session bus: a Keypool without a
+ * keyring never maps libsecret and libgcrypt.
+ *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -14,8 +18,8 @@
 
 #include <string.h>
 
-#include <libsecret/secret.h>
-
+#include "kp-module.h"
+#include "kp-vault-backend.h"
 #include "kp-vault.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
@@ -31,19 +35,18 @@ G_DEFINE_TYPE (KpVault, kp_vault, G_TYPE_OBJECT)
 
 G_DEFINE_QUARK (kp-vault-error-quark, kp_vault_error)
 
-static const SecretSchema credential_schema = {
-  "io.github.keypool.Credential", SECRET_SCHEMA_NONE,
-  {
-    { "provider", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "credential", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { NULL, 0 },
-  }
-};
+typedef struct _Call Call;
+
+/* What a call asks of the module once it is loaded. */
+typedef void (*CallStart) (const KpVaultBackend *backend,
+                           Call                 *call,
+                           GTask                *task);
 
 /* One keyring call: its own cancellable, cancelled by the caller's or by the
- * timeout, whichever comes first.
+ * timeout, whichever comes first, and what it asks, kept until the module is
+ * there.
  */
-typedef struct
+struct _Call
 {
   GCancellable *cancellable;
   GCancellable *outer;
@@ -51,7 +54,22 @@ typedef struct
   guint         timeout_id;
   guint         timeout_ms;
   gboolean      timed_out;
-} Call;
+
+  CallStart     start;
+  const KpVaultBackend *backend;
+  char         *provider;
+  char         *credential;
+  char         *label;
+  char         *secret;
+};
+
+static void
+wipe_free (char *secret)
+{
+  if (secret != NULL)
+    explicit_bzero (secret, strlen (secret));
+  g_free (secret);
+}
 
 static void
 call_free (Call *call)
@@ -61,6 +79,10 @@ call_free (Call *call)
     g_cancellable_disconnect (call->outer, call->outer_handler);
   g_clear_object (&call->outer);
   g_clear_object (&call->cancellable);
+  g_free (call->provider);
+  g_free (call->credential);
+  g_free (call->label);
+  wipe_free (call->secret);
   g_free (call);
 }
 
@@ -84,6 +106,7 @@ on_outer_cancelled (GCancellable *outer,
 
 static GTask *
 call_task_new (KpVault             *self,
+               CallStart            start,
                GCancellable        *cancellable,
                GAsyncReadyCallback  callback,
                gpointer             user_data,
@@ -93,6 +116,7 @@ call_task_new (KpVault             *self,
   Call *call = g_new0 (Call, 1);
 
   g_task_set_source_tag (task, source_tag);
+  call->start = start;
   call->cancellable = g_cancellable_new ();
   call->timeout_ms = self->timeout_ms;
   if (cancellable != NULL)
@@ -106,7 +130,7 @@ call_task_new (KpVault             *self,
   return task;
 }
 
-/* Turns libsecret's error into one a person can act on. */
+/* Turns a failed call's error into one a person can act on. */
 static void
 return_error (GTask  *task,
               GError *error)
@@ -118,8 +142,7 @@ return_error (GTask  *task,
                              "the keyring did not answer within %u s", call->timeout_ms / 1000);
   else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     g_task_return_error (task, g_error_copy (error));
-  else if (error->domain == G_DBUS_ERROR || error->domain == G_IO_ERROR ||
-           g_error_matches (error, SECRET_ERROR, SECRET_ERROR_PROTOCOL))
+  else if (call->backend == NULL || call->backend->is_unreachable (error))
     {
       g_dbus_error_strip_remote_error (error);
       g_task_return_new_error (task, KP_VAULT_ERROR, KP_VAULT_ERROR_UNAVAILABLE,
@@ -128,6 +151,71 @@ return_error (GTask  *task,
   else
     g_task_return_new_error (task, KP_VAULT_ERROR, KP_VAULT_ERROR_FAILED,
                              "the keyring refused: %s", error->message);
+}
+
+/* The module, loaded once; a failure is tried again by the next call. */
+static const KpVaultBackend *
+get_backend (GError **error)
+{
+  static const KpVaultBackend *backend;
+  G_LOCK_DEFINE_STATIC (backend);
+  const KpVaultBackend *result;
+
+  G_LOCK (backend);
+  if (backend == NULL)
+    {
+      GModule *module = kp_module_open ("keypool-vault", "vault", error);
+      KpVaultBackendGet get = NULL;
+
+      if (module != NULL && !g_module_symbol (module, KP_VAULT_BACKEND_GET, (gpointer *)&get))
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                     "%s is not Keypool's keyring module", g_module_name (module));
+      else if (get != NULL && (backend = get (KP_VAULT_BACKEND_VERSION)) == NULL)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                     "%s is from another version of Keypool", g_module_name (module));
+    }
+  result = backend;
+  G_UNLOCK (backend);
+  return result;
+}
+
+/* No session bus, no Secret Service: the module is loaded only once there
+ * is a bus to reach one on (libsecret then uses the same connection).
+ */
+static void
+on_bus (GObject      *object,
+        GAsyncResult *result,
+        gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Call *call = g_task_get_task_data (task);
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GError) error = NULL;
+
+  bus = g_bus_get_finish (result, &error);
+  if (bus == NULL)
+    {
+      return_error (task, error);
+      return;
+    }
+
+  call->backend = get_backend (&error);
+  if (call->backend == NULL)
+    {
+      g_task_return_new_error (task, KP_VAULT_ERROR, KP_VAULT_ERROR_UNAVAILABLE,
+                               "Keypool's keyring module cannot be loaded: %s", error->message);
+      return;
+    }
+  call->start (call->backend, call, g_steal_pointer (&task));
+}
+
+/* Takes @task. */
+static void
+call_run (GTask *task)
+{
+  Call *call = g_task_get_task_data (task);
+
+  g_bus_get (G_BUS_TYPE_SESSION, call->cancellable, on_bus, task);
 }
 
 static void
@@ -167,48 +255,28 @@ kp_vault_set_timeout (KpVault *self,
 }
 
 static void
-wipe_free (gpointer data)
+on_loaded (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
 {
-  char *secret = data;
+  g_autoptr(GTask) task = user_data;
+  Call *call = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  GHashTable *secrets;
 
-  explicit_bzero (secret, strlen (secret));
-  g_free (secret);
+  secrets = call->backend->load_finish (result, &error);
+  if (secrets == NULL)
+    return_error (task, error);
+  else
+    g_task_return_pointer (task, secrets, (GDestroyNotify)g_hash_table_unref);
 }
 
 static void
-on_searched (GObject      *object,
-             GAsyncResult *result,
-             gpointer      user_data)
+start_load (const KpVaultBackend *backend,
+            Call                 *call,
+            GTask                *task)
 {
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) secrets = NULL;
-  GList *items;
-
-  items = secret_service_search_finish (NULL, result, &error);
-  if (error != NULL)
-    {
-      return_error (task, error);
-      return;
-    }
-
-  secrets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, wipe_free);
-  for (GList *l = items; l != NULL; l = l->next)
-    {
-      SecretItem *item = l->data;
-      g_autoptr(GHashTable) attributes = secret_item_get_attributes (item);
-      SecretValue *value = secret_item_get_secret (item);
-      const char *provider = g_hash_table_lookup (attributes, "provider");
-      const char *credential = g_hash_table_lookup (attributes, "credential");
-      const char *text = value ? secret_value_get_text (value) : NULL;
-
-      if (provider != NULL && credential != NULL && text != NULL && *text != '\0')
-        g_hash_table_replace (secrets, g_strconcat (provider, ":", credential, NULL), g_strdup (text));
-      g_clear_pointer (&value, secret_value_unref);
-    }
-  g_list_free_full (items, g_object_unref);
-
-  g_task_return_pointer (task, g_steal_pointer (&secrets), (GDestroyNotify)g_hash_table_unref);
+  backend->load_async (call->cancellable, on_loaded, task);
 }
 
 /**
@@ -223,19 +291,10 @@ kp_vault_load_async (KpVault             *self,
                      GAsyncReadyCallback  callback,
                      gpointer             user_data)
 {
-  g_autoptr(GHashTable) attributes = NULL;
-  GTask *task;
-  Call *call;
-
   g_return_if_fail (KP_IS_VAULT (self));
 
-  task = call_task_new (self, cancellable, callback, user_data, kp_vault_load_async);
-  call = g_task_get_task_data (task);
-  attributes = g_hash_table_new (g_str_hash, g_str_equal);
-
-  secret_service_search (NULL, &credential_schema, attributes,
-                         SECRET_SEARCH_ALL | SECRET_SEARCH_UNLOCK | SECRET_SEARCH_LOAD_SECRETS,
-                         call->cancellable, on_searched, task);
+  call_run (call_task_new (self, start_load, cancellable, callback, user_data,
+                           kp_vault_load_async));
 }
 
 /**
@@ -259,12 +318,22 @@ on_stored (GObject      *object,
            gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
+  Call *call = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
 
-  if (!secret_password_store_finish (result, &error))
+  if (!call->backend->store_finish (result, &error))
     return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
+}
+
+static void
+start_store (const KpVaultBackend *backend,
+             Call                 *call,
+             GTask                *task)
+{
+  backend->store_async (call->provider, call->credential, call->label, call->secret,
+                        call->cancellable, on_stored, task);
 }
 
 void
@@ -283,11 +352,14 @@ kp_vault_store_async (KpVault             *self,
   g_return_if_fail (KP_IS_VAULT (self));
   g_return_if_fail (provider != NULL && credential != NULL && secret != NULL);
 
-  task = call_task_new (self, cancellable, callback, user_data, kp_vault_store_async);
+  task = call_task_new (self, start_store, cancellable, callback, user_data,
+                        kp_vault_store_async);
   call = g_task_get_task_data (task);
-  secret_password_store (&credential_schema, SECRET_COLLECTION_DEFAULT, label, secret,
-                         call->cancellable, on_stored, task,
-                         "provider", provider, "credential", credential, NULL);
+  call->provider = g_strdup (provider);
+  call->credential = g_strdup (credential);
+  call->label = g_strdup (label);
+  call->secret = g_strdup (secret);
+  call_run (task);
 }
 
 gboolean
@@ -305,14 +377,21 @@ on_cleared (GObject      *object,
             gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
+  Call *call = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
 
-  /* Nothing to clear is fine: the item is gone either way. */
-  secret_password_clear_finish (result, &error);
-  if (error != NULL)
+  if (!call->backend->clear_finish (result, &error))
     return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
+}
+
+static void
+start_clear (const KpVaultBackend *backend,
+             Call                 *call,
+             GTask                *task)
+{
+  backend->clear_async (call->credential, call->cancellable, on_cleared, task);
 }
 
 void
@@ -323,15 +402,14 @@ kp_vault_clear_async (KpVault             *self,
                       gpointer             user_data)
 {
   GTask *task;
-  Call *call;
 
   g_return_if_fail (KP_IS_VAULT (self));
   g_return_if_fail (credential != NULL);
 
-  task = call_task_new (self, cancellable, callback, user_data, kp_vault_clear_async);
-  call = g_task_get_task_data (task);
-  secret_password_clear (&credential_schema, call->cancellable, on_cleared, task,
-                         "credential", credential, NULL);
+  task = call_task_new (self, start_clear, cancellable, callback, user_data,
+                        kp_vault_clear_async);
+  ((Call *)g_task_get_task_data (task))->credential = g_strdup (credential);
+  call_run (task);
 }
 
 gboolean
