@@ -118,8 +118,10 @@ gboolean      kp_ledger_step_done         (KpLedger      *self,
                                            const char    *doing,
                                            GError       **error);
 
-/* kp-ledger-writer.c */
+/* kp-ledger-now.c */
 void          kp_ledger_watch_wal         (KpLedger      *self);
+void          kp_ledger_watch_writer_wal  (KpLedger      *self,
+                                           KpLedger      *writer);
 
 /* kp-ledger-settings.c */
 gboolean      kp_ledger_write_live_models (KpLedger      *self,

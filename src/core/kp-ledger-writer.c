@@ -383,54 +383,6 @@ tell_write_problem (KpLedger   *self,
   g_source_attach (source, self->context);
 }
 
-/* Checkpoints --------------------------------------------------------------
- *
- * sqlite copies the WAL back into the database (a checkpoint, with an
- * fsync) from whichever connection commits past WAL_CHECKPOINT_PAGES. That
- * must never be the main loop's: its connection only notes that the WAL is
- * full, and rows go to the writer thread until the writer's next commit
- * has checkpointed.
- */
-#define WAL_CHECKPOINT_PAGES 1000
-
-/* Writer thread. */
-static int
-writer_wal_hook (gpointer    data,
-                 sqlite3    *db,
-                 const char *name,
-                 int         pages)
-{
-  KpLedger *self = data;
-
-  if (pages >= WAL_CHECKPOINT_PAGES || g_atomic_int_get (&self->wal_full))
-    {
-      sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-      g_atomic_int_set (&self->wal_full, FALSE);
-    }
-  return SQLITE_OK;
-}
-
-/* The ledger's thread, on its own connection. */
-static int
-main_wal_hook (gpointer    data,
-               sqlite3    *db,
-               const char *name,
-               int         pages)
-{
-  KpLedger *self = data;
-
-  if (pages >= WAL_CHECKPOINT_PAGES)
-    g_atomic_int_set (&self->wal_full, TRUE);
-  return SQLITE_OK;
-}
-
-/* The ledger's own connection never checkpoints (see above). */
-void
-kp_ledger_watch_wal (KpLedger *self)
-{
-  sqlite3_wal_hook (self->db, main_wal_hook, self);
-}
-
 /* Writes every row that waits. Rows the database refuses for what they are
  * fail alone; when the disk or the file fails, every row stays in @jobs.
  *
@@ -448,7 +400,7 @@ write_jobs (KpLedger   *self,
       *writer = kp_ledger_open_connection (self->path, FALSE, error);
       if (*writer == NULL)
         return FALSE;
-      sqlite3_wal_hook ((*writer)->db, writer_wal_hook, self);
+      kp_ledger_watch_writer_wal (self, *writer);
     }
   /* Rows wait for a lock only briefly, and their requests with them; the
    * last ones, before Keypool stops, as long as the main connection would.
@@ -823,59 +775,6 @@ kp_ledger_add_request_async (KpLedger            *self,
   job->task = g_task_new (self, NULL, callback, user_data);
   g_task_set_source_tag (job->task, kp_ledger_add_request_async);
   push_job (self, job);
-}
-
-/**
- * kp_ledger_try_add_request_now:
- * @self: a #KpLedger
- * @row: the request
- * @attempts: (array length=n_attempts): its attempts
- * @n_attempts: how many
- *
- * Writes @row on the ledger's own connection, on this thread, when that
- * can be done at once: the writer thread has nothing in hand or queued (so
- * rows stay in order), writes work, no other connection holds the write
- * lock and the WAL needs no checkpoint. A request that is alone in flight
- * ends a little sooner this way: its row needs no trip to the writer
- * thread and back. Under load, rows go through the writer, which commits
- * many at once.
- *
- * Returns: %TRUE when the row is committed; %FALSE when nothing was
- *   written, and the caller should queue the row with
- *   kp_ledger_add_request_async()
- */
-gboolean
-kp_ledger_try_add_request_now (KpLedger           *self,
-                               const KpRequestRow *row,
-                               const KpAttemptRow *attempts,
-                               guint               n_attempts)
-{
-  g_autoptr(GError) error = NULL;
-  gboolean idle = TRUE;
-  gboolean written;
-
-  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
-  g_return_val_if_fail (row != NULL, FALSE);
-
-  if (self->open_read_only || self->write_problem != NULL ||
-      g_atomic_int_get (&self->fail_writes) || g_atomic_int_get (&self->wal_full))
-    return FALSE;
-  if (self->queue != NULL)
-    {
-      g_async_queue_lock (self->queue);
-      idle = !self->writer_busy && g_async_queue_length_unlocked (self->queue) <= 0;
-      g_async_queue_unlock (self->queue);
-    }
-  if (!idle)
-    return FALSE;
-
-  /* Never wait for another program's lock here: the writer will. */
-  sqlite3_busy_timeout (self->db, 0);
-  written = kp_ledger_add_request (self, row, attempts, n_attempts, &error);
-  sqlite3_busy_timeout (self->db, BUSY_TIMEOUT_MS);
-  if (!written)
-    g_debug ("A row goes to the writer thread: %s", error->message);
-  return written;
 }
 
 /**
