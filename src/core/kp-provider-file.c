@@ -79,19 +79,16 @@ get_price (JsonObject  *object,
            GError     **error)
 {
   JsonNode *node = json_object_get_member (object, member);
-  GType type;
   double value;
 
   *out = -1.0;
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
     return TRUE;
 
-  type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
-  if (type != G_TYPE_DOUBLE && type != G_TYPE_INT64)
+  if (!kp_json_double (object, member, &value))
     return invalid (error, origin, "%s has a “%s” that is not a number (USD per million tokens)",
                     where, member);
 
-  value = json_node_get_double (node);
   if (!(value >= 0.0) || value > 1e6)
     return invalid (error, origin, "%s has a “%s” price out of range", where, member);
 
