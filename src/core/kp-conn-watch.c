@@ -11,15 +11,20 @@
  * request. In GLib 2.74, attaching or destroying a source that polls a
  * descriptor, and dispatching one that may not recurse, each write to the
  * main context's wakeup eventfd and cost one more main-loop iteration: four
- * writes per request. Here one source per connection lives as long as the
- * connection, may recurse (so a dispatch does not take its descriptor out of
- * the poll set and put it back), and only changes what a hang-up means.
+ * writes per request. Here one watch per connection, on the source all
+ * sockets share (kp-poll-watch.c), lives as long as the connection, and
+ * only changes what a hang-up means.
  *
  * The watch is level-triggered on input. Bytes of a request are libsoup's to
  * read and it reads them in the same iteration; bytes that nobody reads
  * (a client pipelining its next request while Keypool answers) hide any
  * later hang-up, so the watch stops there, as it also does after a bounded
  * number of dispatches in a row that found unread bytes.
+ *
+ * The watch lives in the socket's data, so it goes at the latest with the
+ * socket. When libsoup closes the socket first, epoll forgets the descriptor;
+ * should its number come back for another socket that is watched too, this
+ * watch hears of that one's events, sees its own socket closed and stops.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -33,6 +38,7 @@
 #include <sys/socket.h>
 
 #include "kp-conn-watch.h"
+#include "kp-poll-watch.h"
 
 /* Dispatches in a row that may find bytes libsoup has not read yet. */
 #define MAX_SPINS 64
@@ -46,7 +52,8 @@ typedef enum
 
 typedef struct
 {
-  GSource        *source;      /* holds the socket */
+  KpPollWatch    *poll;
+  GSocket        *socket;      /* not owned: the watch is in its data */
   WatchMode       mode;
   KpConnGoneFunc  gone;
   gpointer        gone_data;
@@ -68,8 +75,7 @@ watch_free (gpointer data)
 {
   Watch *watch = data;
 
-  g_source_destroy (watch->source);
-  g_source_unref (watch->source);
+  kp_poll_watch_free (watch->poll);
   g_free (watch);
 }
 
@@ -85,12 +91,13 @@ kp_conn_watch_stop (GSocket *socket)
   g_object_set_qdata (G_OBJECT (socket), watch_quark (), NULL);
 }
 
-static gboolean
-on_socket (GSocket      *socket,
+static void
+on_socket (KpPollWatch  *poll,
            GIOCondition  condition,
            gpointer      user_data)
 {
   Watch *watch = user_data;
+  GSocket *socket = watch->socket;
   WatchMode mode;
   KpConnGoneFunc gone;
   gpointer gone_data;
@@ -101,21 +108,21 @@ on_socket (GSocket      *socket,
   if (g_socket_is_closed (socket))
     {
       kp_conn_watch_stop (socket);
-      return G_SOURCE_REMOVE;
+      return;
     }
 
-  if ((condition & (G_IO_HUP | G_IO_ERR | G_IO_NVAL)) == 0)
+  if ((condition & (G_IO_HUP | G_IO_ERR)) == 0)
     {
       n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return G_SOURCE_CONTINUE;
+        return;
       if (n > 0)
         {
           if (watch->mode != WATCH_BUSY && ++watch->spins <= MAX_SPINS)
-            return G_SOURCE_CONTINUE;
+            return;
           /* Pipelined bytes: not a hang-up, and none can be told now. */
           kp_conn_watch_stop (socket);
-          return G_SOURCE_REMOVE;
+          return;
         }
     }
 
@@ -143,7 +150,6 @@ on_socket (GSocket      *socket,
     }
 
   g_object_unref (socket);
-  return G_SOURCE_REMOVE;
 }
 
 static Watch *
@@ -155,11 +161,8 @@ ensure_watch (GSocket *socket)
     return watch;
 
   watch = g_new0 (Watch, 1);
-  watch->source = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-  g_source_set_callback (watch->source, G_SOURCE_FUNC (on_socket), watch, NULL);
-  g_source_set_static_name (watch->source, "[keypool] client connection");
-  g_source_set_can_recurse (watch->source, TRUE);
-  g_source_attach (watch->source, NULL);
+  watch->socket = socket;
+  watch->poll = kp_poll_watch_new (g_socket_get_fd (socket), G_IO_IN, on_socket, watch);
   g_object_set_qdata_full (G_OBJECT (socket), watch_quark (), watch, watch_free);
   return watch;
 }

@@ -15,20 +15,21 @@
 #include "config.h"
 
 #include "kp-linger.h"
+#include "kp-poll-watch.h"
 
 #define LINGER_BYTES (256 * 1024)
 #define LINGER_MS    1000
 
 typedef struct
 {
-  GHashTable *table;    /* the lingering connections this one is among */
-  GIOStream *stream;
-  GSocket   *socket;
-  GBytes    *answer;
-  gsize      written;
-  gsize      drained;
-  GSource   *source;
-  guint      timer_id;
+  GHashTable  *table;    /* the lingering connections this one is among */
+  GIOStream   *stream;
+  GSocket     *socket;
+  GBytes      *answer;
+  gsize        written;
+  gsize        drained;
+  KpPollWatch *watch;
+  guint        timer_id;
 } Linger;
 
 static void
@@ -36,11 +37,7 @@ linger_free (gpointer data)
 {
   Linger *linger = data;
 
-  if (linger->source != NULL)
-    {
-      g_source_destroy (linger->source);
-      g_source_unref (linger->source);
-    }
+  g_clear_pointer (&linger->watch, kp_poll_watch_free);
   g_clear_handle_id (&linger->timer_id, g_source_remove);
   g_io_stream_close (linger->stream, NULL, NULL);
   g_object_unref (linger->stream);
@@ -65,30 +62,32 @@ on_linger_timeout (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static gboolean linger_step (GSocket *socket, GIOCondition condition, gpointer user_data);
+static void linger_step (Linger *linger);
+
+static void
+on_linger_ready (KpPollWatch  *watch,
+                 GIOCondition  condition,
+                 gpointer      user_data)
+{
+  linger_step (user_data);
+}
 
 static void
 linger_wait (Linger       *linger,
              GIOCondition  condition)
 {
-  if (linger->source != NULL)
-    {
-      g_source_destroy (linger->source);
-      g_source_unref (linger->source);
-    }
-  linger->source = g_socket_create_source (linger->socket, condition, NULL);
-  g_source_set_callback (linger->source, G_SOURCE_FUNC (linger_step), linger, NULL);
-  g_source_set_static_name (linger->source, "[keypool] refused connection");
-  g_source_attach (linger->source, NULL);
+  if (linger->watch == NULL)
+    linger->watch = kp_poll_watch_new (g_socket_get_fd (linger->socket), condition,
+                                       on_linger_ready, linger);
+  else
+    kp_poll_watch_set_events (linger->watch, condition);
 }
 
 /* Writes the answer, then reads and drops what the client still sends. */
-static gboolean
-linger_step (GSocket      *socket,
-             GIOCondition  condition,
-             gpointer      user_data)
+static void
+linger_step (Linger *linger)
 {
-  Linger *linger = user_data;
+  GSocket *socket = linger->socket;
   g_autoptr(GError) error = NULL;
   gsize len;
   const char *data = g_bytes_get_data (linger->answer, &len);
@@ -102,19 +101,19 @@ linger_step (GSocket      *socket,
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
           linger_wait (linger, G_IO_OUT);
-          return G_SOURCE_REMOVE;
+          return;
         }
       if (n <= 0)
         {
           linger_end (linger);
-          return G_SOURCE_REMOVE;
+          return;
         }
       linger->written += (gsize)n;
       if (linger->written == len)
         {
           g_socket_shutdown (socket, FALSE, TRUE, NULL);
           linger_wait (linger, G_IO_IN);
-          return G_SOURCE_REMOVE;
+          return;
         }
     }
 
@@ -122,12 +121,11 @@ linger_step (GSocket      *socket,
     {
       n = g_socket_receive_with_blocking (socket, buffer, sizeof buffer, FALSE, NULL, &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        return G_SOURCE_CONTINUE;
+        return;
       if (n <= 0 || (linger->drained += (gsize)n) >= LINGER_BYTES)
         break;
     }
   linger_end (linger);
-  return G_SOURCE_REMOVE;
 }
 
 /**
@@ -199,5 +197,5 @@ kp_linger_start (GHashTable *table,
     }
   g_object_ref (linger->socket);
   linger->timer_id = g_timeout_add (LINGER_MS, on_linger_timeout, linger);
-  linger_step (linger->socket, G_IO_OUT, linger);
+  linger_step (linger);
 }

@@ -13,6 +13,7 @@
 
 #include "http/kp-http1-pool.h"
 #include "kp-deadlines.h"
+#include "kp-poll-watch.h"
 #include "kp-relay.h"
 #include "kp-sse.h"
 #include "kp-upstream-error.h"
@@ -123,7 +124,7 @@ struct _KpRelay
   gboolean            direct;           /* libsoup wrote the head: chunks go to the socket */
   GByteArray         *direct_out;       /* framed chunks the socket did not take yet */
   guint               direct_sent;      /* of direct_out: already sent */
-  GSource            *direct_watch;     /* until it has room for them */
+  KpPollWatch        *direct_watch;     /* until it has room for them */
   gboolean            direct_end;       /* the body's end waits for direct_out */
   gboolean            committed;        /* status and headers went to the client */
   gboolean            completed;        /* we ended the client's response */
@@ -144,7 +145,6 @@ struct _KpRelay
   gint64              ended_us;
 };
 
-void     kp_relay_clear_source         (GSource       **source);
 void     kp_relay_set_error_message    (KpRelay        *self,
                                         const char     *message);
 void     kp_relay_note_first_byte      (KpRelay        *self);

@@ -103,16 +103,15 @@ hand_end_to_libsoup (KpRelay *self)
 
 static void flush_direct (KpRelay *self);
 
-static gboolean
-on_client_writable (GSocket      *socket,
+static void
+on_client_writable (KpPollWatch  *watch,
                     GIOCondition  condition,
                     gpointer      user_data)
 {
   KpRelay *self = user_data;
 
-  g_clear_pointer (&self->direct_watch, g_source_unref);
+  g_clear_pointer (&self->direct_watch, kp_poll_watch_free);
   flush_direct (self);
-  return G_SOURCE_REMOVE;
 }
 
 /* The client cannot take more now: wait for room (or its hang-up, which
@@ -121,16 +120,11 @@ on_client_writable (GSocket      *socket,
 static void
 wait_for_room (KpRelay *self)
 {
-  GSocket *socket = soup_server_message_get_socket (self->msg);
+  int fd;
 
-  if (self->direct_watch != NULL || socket == NULL)
+  if (self->direct_watch != NULL || (fd = client_fd (self)) < 0)
     return;
-  self->direct_watch = g_socket_create_source (socket, G_IO_OUT | G_IO_ERR | G_IO_HUP, NULL);
-  g_source_set_callback (self->direct_watch, G_SOURCE_FUNC (on_client_writable), self, NULL);
-  g_source_set_static_name (self->direct_watch, "[keypool] client room");
-  /* Its dispatch then leaves the poll set alone (no wakeup write). */
-  g_source_set_can_recurse (self->direct_watch, TRUE);
-  g_source_attach (self->direct_watch, NULL);
+  self->direct_watch = kp_poll_watch_new (fd, G_IO_OUT, on_client_writable, self);
 }
 
 /* Writes @iov to the client without blocking. Returns the bytes written,
@@ -301,7 +295,7 @@ kp_relay_send_end (KpRelay *self)
 void
 kp_relay_stream_clear (KpRelay *self)
 {
-  kp_relay_clear_source (&self->direct_watch);
+  g_clear_pointer (&self->direct_watch, kp_poll_watch_free);
   g_clear_pointer (&self->direct_out, g_byte_array_unref);
   self->direct_sent = 0;
   self->direct_end = FALSE;

@@ -42,16 +42,6 @@
 
 G_DEFINE_TYPE (KpRelay, kp_relay, G_TYPE_OBJECT)
 
-void
-kp_relay_clear_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
-
 /* Ends the upstream exchange now. Dropping a body stream before its end
  * closes that connection, so a provider never keeps generating for nobody.
  */

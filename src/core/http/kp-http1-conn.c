@@ -1,17 +1,21 @@
 /* kp-http1-conn.c: one keep-alive connection to a provider
  *
- * A connection has one GSource for its whole life: a file-descriptor
- * source that may recurse (GLib then does not take its descriptor out of
- * the poll set around each dispatch, which costs a wakeup write each time).
- * It watches the socket while a request is written, while its answer is
- * awaited, while the body is read, and while the connection waits idle in
- * the pool (where any sign of life means the provider closed it).
+ * A connection has one watch for its whole life, on the source all
+ * sockets share (kp-poll-watch.c, which may recurse like the source it
+ * replaced: GLib then does not take its descriptor out of the poll set
+ * around each dispatch, which costs a wakeup write each time). It watches
+ * the socket while a request is written, while its answer is awaited,
+ * while the body is read, and while the connection waits idle in the pool
+ * (where any sign of life means the provider closed it).
  *
  * A request goes out in one write of head and body together. Plain
  * sockets are read and written with recv() and send() directly; TLS goes
  * through the pollable streams of the TLS connection. Reads go until the
  * socket would block, so TLS bytes held inside the TLS layer are never left
- * waiting for a poll that would not announce them.
+ * waiting for a poll that would not announce them. A plain socket that gave
+ * fewer bytes than asked for was empty then: it counts as blocked until the
+ * watch is told again, which it is while bytes wait (epoll is
+ * level-triggered), and a relayed chunk costs one recv() instead of two.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -30,31 +34,10 @@
 
 #include "kp-http1-private.h"
 
-typedef struct
-{
-  GSource      source;
-  KpHttp1Conn *conn;
-} ConnSource;
-
-static void conn_ready (KpHttp1Conn  *conn,
-                        GIOCondition  revents);
-
-static gboolean
-conn_source_dispatch (GSource     *source,
-                      GSourceFunc  callback,
-                      gpointer     user_data)
-{
-  KpHttp1Conn *conn = ((ConnSource *)source)->conn;
-
-  if (g_source_get_ready_time (source) != -1)
-    g_source_set_ready_time (source, -1);
-  conn_ready (conn, g_source_query_unix_fd (source, conn->fd_tag));
-  return G_SOURCE_CONTINUE;
-}
-
-static GSourceFuncs conn_source_funcs = {
-  .dispatch = conn_source_dispatch,
-};
+static void
+conn_ready (KpPollWatch  *watch,
+            GIOCondition  revents,
+            gpointer      user_data);
 
 KpHttp1Conn *
 kp_http1_conn_new (KpHttp1Host       *host,
@@ -62,7 +45,6 @@ kp_http1_conn_new (KpHttp1Host       *host,
 {
   KpHttp1Conn *conn = g_new0 (KpHttp1Conn, 1);
   GSocket *socket = g_socket_connection_get_socket (connection);
-  GSource *source;
 
   conn->host = host;
   conn->connection = connection;
@@ -76,13 +58,7 @@ kp_http1_conn_new (KpHttp1Host       *host,
   /* The request goes out in one write: nothing to gain from Nagle. */
   g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
-  source = g_source_new (&conn_source_funcs, sizeof (ConnSource));
-  ((ConnSource *)source)->conn = conn;
-  conn->fd_tag = g_source_add_unix_fd (source, conn->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
-  g_source_set_can_recurse (source, TRUE);
-  g_source_set_static_name (source, "[keypool] provider connection");
-  g_source_attach (source, NULL);
-  conn->source = source;
+  conn->watch = kp_poll_watch_new (conn->fd, G_IO_IN, conn_ready, conn);
   return conn;
 }
 
@@ -91,8 +67,7 @@ kp_http1_conn_free (KpHttp1Conn *conn)
 {
   g_assert (conn->link.data == NULL);
 
-  g_source_destroy (conn->source);
-  g_source_unref (conn->source);
+  kp_poll_watch_free (conn->watch);
   /* Closing the socket, not the TLS stream: a TLS close would wait to
    * write its close_notify, and nothing may block the main loop.
    */
@@ -105,18 +80,13 @@ kp_http1_conn_free (KpHttp1Conn *conn)
 
 /* Waits for room to write, or for bytes to read. While the request is
  * written, what the provider may say early is not read, so it is not
- * polled for either. Changing what the source polls for wakes the main loop
- * up: only when it changes.
+ * polled for either.
  */
 static void
 watch (KpHttp1Conn *conn,
        gboolean     writable)
 {
-  if (conn->watch_out == writable)
-    return;
-  conn->watch_out = writable;
-  g_source_modify_unix_fd (conn->source, conn->fd_tag,
-                           (writable ? G_IO_OUT : G_IO_IN) | G_IO_HUP | G_IO_ERR);
+  kp_poll_watch_set_events (conn->watch, writable ? G_IO_OUT : G_IO_IN);
 }
 
 /* What a recv() or send() returned, with errno: KP_HTTP1_WOULD_BLOCK for
@@ -162,9 +132,13 @@ conn_recv (KpHttp1Conn *conn,
       return n;
     }
 
+  if (conn->drained)
+    return KP_HTTP1_WOULD_BLOCK;
   do
     n = recv (conn->fd, buffer, size, MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
+  if (n > 0 && (gsize)n < size)
+    conn->drained = TRUE;
   return socket_result (n, "receiving data from", error);
 }
 
@@ -287,6 +261,7 @@ kp_http1_conn_start (KpHttp1Conn    *conn,
   conn->request = request;
   conn->written = 0;
   conn->got_byte = FALSE;
+  conn->drained = FALSE;
   conn->start = conn->end = 0;
   kp_http1_parser_clear (&conn->parser);
   request->conn = conn;
@@ -396,11 +371,14 @@ conn_read_head (KpHttp1Conn *conn)
 }
 
 static void
-conn_ready (KpHttp1Conn  *conn,
-            GIOCondition  revents)
+conn_ready (KpPollWatch  *poll_watch,
+            GIOCondition  revents,
+            gpointer      user_data)
 {
+  KpHttp1Conn *conn = user_data;
   KpHttp1Request *request = conn->request;
 
+  conn->drained = FALSE;
   if (request == NULL)
     {
       /* Idle in the pool: the provider closed it, or talks out of turn. */
@@ -525,5 +503,5 @@ kp_http1_conn_read_body (KpHttp1Conn *conn,
 void
 kp_http1_conn_again (KpHttp1Conn *conn)
 {
-  g_source_set_ready_time (conn->source, 0);
+  kp_poll_watch_again (conn->watch);
 }

@@ -11,6 +11,7 @@
 
 #include "kp-http1-parser.h"
 #include "kp-http1-pool.h"
+#include "kp-poll-watch.h"
 
 G_BEGIN_DECLS
 
@@ -72,14 +73,13 @@ struct _KpHttp1Conn
   GPollableOutputStream *out;
   int                   fd;
   gboolean              tls;
-  GSource              *source;      /* the one source of the connection's life */
-  gpointer              fd_tag;
-  gboolean              watch_out;   /* the source waits for room to write */
+  KpPollWatch          *watch;       /* the one watch of the connection's life */
   KpHttp1Request       *request;     /* NULL while idle */
   gsize                 written;     /* of the request's head and body */
   guint8               *buffer;      /* received, not yet parsed: [start, end) */
   gsize                 start;
   gsize                 end;
+  gboolean              drained;     /* a plain recv() found the socket empty */
   KpHttp1Parser         parser;
   guint                 served;      /* requests answered whole */
   gboolean              got_byte;    /* of the current request's answer */
