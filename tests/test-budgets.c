@@ -515,6 +515,58 @@ test_subscription (Fixture       *fixture,
     }
 }
 
+/* The budgets are read back from the ledger's file, which may hold anything:
+ * a member of the wrong kind is a damaged budget, never a programming error
+ * (json-glib's getters raise a CRITICAL on an object where a value goes).
+ */
+static void
+test_damaged_setting (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  static const char *const damaged[] = {
+    "{\"scope\":{},\"period\":\"day\",\"limit_nano\":5,\"action\":\"warn\"}",
+    "{\"scope\":[],\"period\":\"day\",\"limit_nano\":5,\"action\":\"warn\"}",
+    "{\"scope\":\"provider\",\"provider\":{},\"period\":\"day\",\"limit_nano\":5,"
+    "\"action\":\"warn\"}",
+    "{\"scope\":\"client\",\"client\":{},\"period\":\"day\",\"limit_nano\":5,"
+    "\"action\":\"warn\"}",
+    "{\"scope\":\"client\",\"client\":\"1\",\"period\":\"day\",\"limit_nano\":5,"
+    "\"action\":\"warn\"}",
+    "{\"scope\":\"all\",\"period\":\"day\",\"limit_nano\":[5],\"action\":\"warn\"}",
+    "{\"scope\":\"all\",\"period\":\"day\",\"limit_nano\":\"5\",\"action\":\"warn\"}",
+    "{\"scope\":\"all\",\"period\":{},\"limit_nano\":5,\"action\":\"warn\"}",
+    "{\"scope\":\"all\",\"period\":\"day\",\"limit_nano\":5,\"action\":[]}",
+  };
+  KpBudgets *budgets;
+  KpLedger *ledger;
+
+  start_gateway (fixture);
+  budgets = kp_gateway_get_budgets (fixture->gateway);
+  ledger = kp_gateway_get_ledger (fixture->gateway);
+
+  for (guint i = 0; i < G_N_ELEMENTS (damaged); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GPtrArray) list = NULL;
+      g_autofree char *text = g_strdup_printf (
+        "[{\"scope\":\"all\",\"period\":\"month\",\"limit_nano\":7,\"action\":\"refuse\"},%s]",
+        damaged[i]);
+
+      g_test_message ("%s", damaged[i]);
+      g_assert_true (kp_ledger_set_setting (ledger, "budgets", text, &error));
+      g_assert_no_error (error);
+      g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*budgets in the database are damaged*");
+      g_assert_true (kp_budgets_load (budgets, ledger, &error));
+      g_assert_no_error (error);
+      g_test_assert_expected_messages ();
+
+      /* What came before the damaged budget is kept. */
+      list = kp_budgets_list (budgets);
+      g_assert_cmpuint (list->len, ==, 1);
+      g_assert_cmpint (((KpBudgetStatus *)g_ptr_array_index (list, 0))->budget.limit_nano, ==, 7);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -533,6 +585,7 @@ main (int   argc,
   ADD ("daily-reset", test_daily_reset);
   ADD ("seeded-from-ledger", test_seeded_from_ledger);
   ADD ("subscription", test_subscription);
+  ADD ("damaged-setting", test_damaged_setting);
 
 #undef ADD
 

@@ -23,6 +23,8 @@
 
 #include "kp-mock-upstream.h"
 #include "kp-test-util.h"
+#include "kp-clients.h"
+#include "kp-ledger.h"
 #include "kp-vault.h"
 
 #define MOCK_KEY "sk-mock-clients-key-4321"
@@ -582,6 +584,78 @@ test_budget_notifications (Fixture       *fixture,
   g_assert_null (strstr (fixture->output->str, aider));
 }
 
+/* Loads a KpClients from a ledger whose "clients" setting is @text. */
+static GPtrArray *
+load_clients (const char *dir,
+              const char *text)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = g_build_filename (dir, "keypool.db", NULL);
+  g_autoptr(KpLedger) ledger = kp_ledger_open (path, &error);
+  g_autoptr(KpVault) vault = kp_vault_new ();
+  g_autoptr(KpClients) clients = kp_clients_new (vault);
+
+  g_assert_no_error (error);
+  g_assert_true (kp_ledger_set_setting (ledger, "clients", text, &error));
+  g_assert_no_error (error);
+  g_assert_true (kp_clients_load (clients, ledger, &error));
+  g_assert_no_error (error);
+  return kp_clients_list (clients, TRUE);
+}
+
+/* The clients' names are read back from the ledger's file, which may hold
+ * anything: a member of the wrong kind counts as missing, or makes the list
+ * damaged, and is never a programming error (json-glib's getters raise a
+ * CRITICAL on an object where a value goes).
+ */
+static void
+test_damaged_setting (void)
+{
+  static const char *const damaged[] = {
+    "{\"clients\":[{\"id\":{},\"name\":\"Cursor\"}]}",
+    "{\"clients\":[{\"id\":\"1\",\"name\":\"Cursor\"}]}",
+    "{\"clients\":[{\"id\":1,\"name\":[]}]}",
+    "{\"clients\":[{\"id\":1,\"name\":7}]}",
+  };
+  g_autofree char *dir = g_dir_make_tmp ("keypool-clients-XXXXXX", NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (damaged); i++)
+    {
+      g_autoptr(GPtrArray) list = NULL;
+
+      g_test_message ("%s", damaged[i]);
+      g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*clients in the database is damaged*");
+      list = load_clients (dir, damaged[i]);
+      g_test_assert_expected_messages ();
+      g_assert_cmpuint (list->len, ==, 0);
+    }
+
+  {
+    /* Wrong kinds where a value may be missing: the client is kept. */
+    g_autoptr(GPtrArray) list =
+      load_clients (dir, "{\"clients\":[{\"id\":3,\"name\":\"Cursor\",\"created\":{},"
+                         "\"removed\":[]}],\"next_id\":{}}");
+    KpClientInfo *info;
+
+    g_assert_cmpuint (list->len, ==, 1);
+    info = g_ptr_array_index (list, 0);
+    g_assert_cmpuint (info->id, ==, 3);
+    g_assert_cmpstr (info->name, ==, "Cursor");
+    g_assert_cmpint (info->created, ==, 0);
+    g_assert_false (info->removed);
+  }
+  {
+    g_autoptr(GPtrArray) list =
+      load_clients (dir, "{\"clients\":[{\"id\":3,\"name\":\"Cursor\",\"created\":\"5\","
+                         "\"removed\":\"yes\"}],\"next_id\":[]}");
+    KpClientInfo *info = g_ptr_array_index (list, 0);
+
+    g_assert_cmpint (info->created, ==, 0);
+    g_assert_false (info->removed);
+  }
+  kp_test_remove_tree (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -595,6 +669,8 @@ main (int   argc,
   ADD ("budget-notifications", test_budget_notifications);
 
 #undef ADD
+
+  g_test_add_func ("/keypool/clients/damaged-setting", test_damaged_setting);
 
   return g_test_run ();
 }

@@ -648,6 +648,8 @@ test_client_config (void)
     "{\"token_url\":\"https://t/token\",\"client_id\":\"\"}",
     "{\"token_url\":\"https://t/token\",\"client_id\":\"x\",\"redirect_port\":70000}",
     "{\"token_url\":\"https://t/token\",\"client_id\":\"x\",\"scopes\":[\"a b\"]}",
+    "{\"token_url\":\"https://t/token\",\"client_id\":\"x\",\"scopes\":[{}]}",
+    "{\"token_url\":\"https://t/token\",\"client_id\":\"x\",\"scopes\":[3]}",
     "{\"token_url\":\"https://t/token\",\"client_id\":\"x\",\"redirect_path\":\"cb\"}",
   };
 

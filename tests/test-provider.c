@@ -191,6 +191,21 @@ test_parse_errors (void)
       "not a valid header name" },
     { "{\"id\":\"x\",\"base_url\":\"http://a\",\"auth\":{\"type\":\"header\",\"name\":\"k\","
       "\"prefix\":\"a\\rb\"}}", "line break" },
+    /* A member of the wrong kind is refused by name, never read as a value. */
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"auth\":{\"type\":\"header\",\"name\":\"k\","
+      "\"prefix\":{}}}", "“prefix” that is not a string" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"auth\":{\"type\":\"header\",\"name\":\"k\","
+      "\"prefix\":7}}", "“prefix” that is not a string" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"a/b\",\"context\":{}}]}",
+      "“context” that is not a number" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"a/b\",\"context\":[1]}]}",
+      "“context” that is not a number" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"models\":[{\"id\":\"a/b\",\"context\":\"8k\"}]}",
+      "“context” that is not a number" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"oauth\":{\"token_url\":\"https://t/token\","
+      "\"client_id\":\"c\",\"scopes\":[{}]}}", "“oauth.scopes” must hold scope names" },
+    { "{\"id\":\"x\",\"base_url\":\"http://a\",\"oauth\":{\"token_url\":\"https://t/token\","
+      "\"client_id\":\"c\",\"scopes\":[[\"a\"]]}}", "“oauth.scopes” must hold scope names" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)

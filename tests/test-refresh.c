@@ -213,7 +213,12 @@ test_parse_models (void)
     "{\"id\":\"openrouter/auto\",\"pricing\":{\"prompt\":\"-1\",\"completion\":\"-1\"}},"
     "{\"id\":\"x/half\",\"pricing\":{\"prompt\":\"0.000001\"}},"
     "{\"id\":\"x/free:free\",\"pricing\":{\"prompt\":\"0\",\"completion\":\"0\"}},"
-    "{\"name\":\"no id\"}, 7]}";
+    "{\"name\":\"no id\"}, 7,"
+    /* An id of the wrong kind is no id. */
+    "{\"id\":{}}, {\"id\":[\"a/b\"]}, {\"id\":5}]}";
+  /* Gemini's own list names its models. */
+  static const char gemini[] =
+    "{\"models\":[{\"name\":{}},{\"name\":[\"x\"]},{\"id\":{},\"name\":\"models/g-1\"}]}";
   static const char together[] =
     "[{\"id\":\"meta-llama/Llama-3.3-70B-Instruct-Turbo\",\"context_length\":131072,"
     "  \"pricing\":{\"input\":0.88,\"output\":0.88,\"hourly\":0}},"
@@ -262,6 +267,17 @@ test_parse_models (void)
   models = kp_refresh_parse_models (junk, KP_PRICES_OPENROUTER, &error);
   g_assert_null (models);
   g_assert_nonnull (error);
+  g_clear_error (&error);
+
+  {
+    g_autoptr(GBytes) named = g_bytes_new_static (gemini, strlen (gemini));
+
+    models = kp_refresh_parse_models (named, KP_PRICES_NONE, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (models->len, ==, 1);
+    g_assert_cmpstr (g_array_index (models, KpLiveModel, 0).upstream_id, ==, "models/g-1");
+    g_clear_pointer (&models, g_array_unref);
+  }
 }
 
 #define OR_MODELS_V1 \
@@ -466,6 +482,21 @@ test_balance (Fixture       *fixture,
   /* The key's secret is never in what the refresh reports. */
   for (guint i = 0; i < results->len; i++)
     g_assert_null (strstr (((KpRefreshResult *)g_ptr_array_index (results, i))->summary, "sk-"));
+
+  /* Members of the wrong kind count as absent: an unknown currency, and
+   * available unless the answer says otherwise.
+   */
+  kp_mock_catalog_set (fixture->catalog, "/ds/balance", 200,
+                       "{\"is_available\":{},\"balance_infos\":[{\"currency\":{},"
+                       "\"total_balance\":\"3.00\"},{\"currency\":[\"USD\"],\"total_balance\":\"4.00\"}]}",
+                       0);
+  g_clear_pointer (&results, g_ptr_array_unref);
+  results = run_refresh (fixture, NULL);
+  g_assert_cmpint (find_result (results, "ds")->outcome, ==, KP_REFRESH_OK);
+  state = kp_refresh_get_state (kp_gateway_get_refresh (fixture->rig.gateway), "ds");
+  g_assert_cmpfloat (state->balance, ==, 3.0);
+  g_assert_cmpstr (state->currency, ==, "?");
+  assert_key_state (fixture, "ds", KP_CREDENTIAL_OK);
 }
 
 /* A provider that fails keeps its last good list and records the error;

@@ -840,6 +840,22 @@ test_error_classes (void)
     { 400, "[{\"error\":{\"code\":400,\"message\":\"API key expired. Please renew the API key.\","
            "\"status\":\"INVALID_ARGUMENT\",\"details\":[{\"@type\":\"type.googleapis.com/"
            "google.rpc.ErrorInfo\",\"reason\":\"API_KEY_EXPIRED\"}]}}]", KP_FAILURE_AUTH, -1 },
+    /* Details of the wrong kind count as absent: never read as a value. */
+    { 429, "{\"error\":{\"code\":429,\"message\":\"m\",\"status\":\"RESOURCE_EXHAUSTED\","
+           "\"details\":[{\"@type\":{}},{\"@type\":7},{\"@type\":[\"x\"]}]}}",
+      KP_FAILURE_RATE_LIMITED, -1 },
+    { 400, "{\"error\":{\"code\":400,\"message\":\"m\",\"status\":\"INVALID_ARGUMENT\","
+           "\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\",\"reason\":{}}]}}",
+      KP_FAILURE_CLIENT, -1 },
+    { 429, "{\"error\":{\"code\":429,\"message\":\"m\",\"status\":\"RESOURCE_EXHAUSTED\","
+           "\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":[]},"
+           "{\"@type\":\"type.googleapis.com/google.rpc.QuotaFailure\",\"violations\":"
+           "[{\"quotaId\":{}},{\"quotaId\":[\"PerDay\"]},7]}]}}",
+      KP_FAILURE_RATE_LIMITED, -1 },
+    { 403, "{\"error\":{\"code\":403,\"message\":\"m\",\"status\":\"PERMISSION_DENIED\","
+           "\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.Help\",\"links\":"
+           "[{\"url\":{}}]}]}}",
+      KP_FAILURE_AUTH, -1 },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)

@@ -15,6 +15,7 @@
 
 #include "codec/kp-json-guard.h"
 #include "kp-budgets-private.h"
+#include "wire/kp-wire-json.h"
 
 #define SETTING_MAX (256 * 1024)
 
@@ -222,17 +223,17 @@ kp_budget_entries_parse (GArray     *entries,
       if (!JSON_NODE_HOLDS_OBJECT (node))
         goto damaged;
       object = json_node_get_object (node);
-      if (!scope_from_string (json_object_get_string_member_with_default (object, "scope", ""),
+      if (!scope_from_string (kp_json_string_or (object, "scope", ""),
                               &entry.budget.scope))
         goto damaged;
       entry.budget.provider_id =
-        g_strdup (json_object_get_string_member_with_default (object, "provider", NULL));
+        g_strdup (kp_json_string (object, "provider"));
       entry.budget.client_id =
-        (guint)CLAMP (json_object_get_int_member_with_default (object, "client", 0), 0, G_MAXINT32);
-      entry.budget.limit_nano = json_object_get_int_member_with_default (object, "limit_nano", 0);
-      if (!kp_budget_period_from_string (json_object_get_string_member_with_default (object, "period", NULL),
+        (guint)CLAMP (kp_json_int_or (object, "client", 0), 0, G_MAXINT32);
+      entry.budget.limit_nano = kp_json_int_or (object, "limit_nano", 0);
+      if (!kp_budget_period_from_string (kp_json_string (object, "period"),
                                          &entry.budget.period) ||
-          !kp_budget_action_from_string (json_object_get_string_member_with_default (object, "action", NULL),
+          !kp_budget_action_from_string (kp_json_string (object, "action"),
                                          &entry.budget.action) ||
           !kp_budget_check (&entry.budget, NULL))
         {

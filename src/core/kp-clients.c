@@ -23,6 +23,7 @@
 #include "kp-access-token.h"
 #include "kp-clients.h"
 #include "kp-credential.h"
+#include "wire/kp-wire-json.h"
 
 #define SETTING_KEY      "clients"
 #define VAULT_PROVIDER   "keypool-client"
@@ -296,8 +297,8 @@ parse (KpClients   *self,
       if (!JSON_NODE_HOLDS_OBJECT (node))
         goto damaged;
       entry = json_node_get_object (node);
-      id = json_object_get_int_member_with_default (entry, "id", 0);
-      name = json_object_get_string_member_with_default (entry, "name", NULL);
+      id = kp_json_int_or (entry, "id", 0);
+      name = kp_json_string (entry, "name");
       checked = check_name (name, NULL);
       if (id <= 0 || id > G_MAXINT32 || checked == NULL || find_by_id (self, (guint)id) != NULL)
         goto damaged;
@@ -305,13 +306,13 @@ parse (KpClients   *self,
       client = g_new0 (Client, 1);
       client->id = (guint)id;
       client->name = g_steal_pointer (&checked);
-      client->created = json_object_get_int_member_with_default (entry, "created", 0);
-      client->removed = json_object_get_boolean_member_with_default (entry, "removed", FALSE);
+      client->created = kp_json_int_or (entry, "created", 0);
+      client->removed = kp_json_bool_or (entry, "removed", FALSE);
       g_ptr_array_add (self->clients, client);
       self->next_id = MAX (self->next_id, client->id + 1);
     }
   self->next_id = MAX (self->next_id,
-                       (guint)CLAMP (json_object_get_int_member_with_default (object, "next_id", 1),
+                       (guint)CLAMP (kp_json_int_or (object, "next_id", 1),
                                      1, G_MAXINT32));
   return TRUE;
 

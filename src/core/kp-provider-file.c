@@ -17,6 +17,7 @@
 
 #include "kp-provider-private.h"
 #include "wire/kp-wire.h"
+#include "wire/kp-wire-json.h"
 #include "codec/kp-json-guard.h"
 
 static gboolean
@@ -78,23 +79,38 @@ get_price (JsonObject  *object,
            GError     **error)
 {
   JsonNode *node = json_object_get_member (object, member);
-  GType type;
   double value;
 
   *out = -1.0;
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
     return TRUE;
 
-  type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
-  if (type != G_TYPE_DOUBLE && type != G_TYPE_INT64)
+  if (!kp_json_double (object, member, &value))
     return invalid (error, origin, "%s has a “%s” that is not a number (USD per million tokens)",
                     where, member);
 
-  value = json_node_get_double (node);
   if (!(value >= 0.0) || value > 1e6)
     return invalid (error, origin, "%s has a “%s” price out of range", where, member);
 
   *out = value;
+  return TRUE;
+}
+
+/* A model's context window in tokens: a whole number, or absent (0). */
+static gboolean
+get_context (JsonObject  *object,
+             gint64      *out,
+             const char  *origin,
+             const char  *where,
+             GError     **error)
+{
+  JsonNode *node = json_object_get_member (object, "context");
+
+  *out = 0;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!kp_json_int (object, "context", out))
+    return invalid (error, origin, "%s has a “context” that is not a number (tokens)", where);
   return TRUE;
 }
 
@@ -160,6 +176,7 @@ parse_auth (KpProvider  *self,
     {
       JsonObject *auth = json_node_get_object (node);
       g_autofree char *type = NULL;
+      JsonNode *prefix;
 
       if (!get_string (auth, "type", TRUE, &type, self->origin, "“auth”", error))
         return FALSE;
@@ -167,9 +184,13 @@ parse_auth (KpProvider  *self,
         return invalid (error, self->origin, "“auth” has the unknown type “%s”", type);
       if (!get_string (auth, "name", TRUE, &self->auth_header, self->origin, "“auth”", error))
         return FALSE;
-      if (json_object_has_member (auth, "prefix") &&
-          !JSON_NODE_HOLDS_NULL (json_object_get_member (auth, "prefix")))
-        self->auth_prefix = g_strdup (json_object_get_string_member_with_default (auth, "prefix", ""));
+      prefix = json_object_get_member (auth, "prefix");
+      if (prefix != NULL && !JSON_NODE_HOLDS_NULL (prefix))
+        {
+          if (kp_json_node_string (prefix) == NULL)
+            return invalid (error, self->origin, "“auth” has a “prefix” that is not a string");
+          self->auth_prefix = g_strdup (kp_json_node_string (prefix));
+        }
       self->auth_kind = KP_AUTH_HEADER;
       return check_header (self->auth_header, self->auth_prefix, self->origin, error);
     }
@@ -296,7 +317,8 @@ parse_models (KpProvider  *self,
         if (stored->upstream_id == NULL)
           stored->upstream_id = g_strdup (strchr (id, '/') + 1);
 
-        stored->context = json_object_get_int_member_with_default (model, "context", 0);
+        if (!get_context (model, &stored->context, self->origin, model_where, error))
+          return FALSE;
         {
           JsonNode *reasoning = json_object_get_member (model, "reasoning");
           g_autofree char *kind = NULL;

@@ -19,6 +19,7 @@
 
 #include "kp-refresh-private.h"
 #include "codec/kp-json-guard.h"
+#include "wire/kp-wire-json.h"
 
 /**
  * kp_refresh_parse_price:
@@ -273,9 +274,9 @@ kp_refresh_parse_models (GBytes         *body,
       if (!JSON_NODE_HOLDS_OBJECT (element))
         continue;
       object = json_node_get_object (element);
-      id = json_object_get_string_member_with_default (object, "id", NULL);
+      id = kp_json_string (object, "id");
       if (id == NULL && named)
-        id = json_object_get_string_member_with_default (object, "name", NULL);
+        id = kp_json_string (object, "name");
       if (id == NULL || *id == '\0')
         continue;
 
@@ -369,7 +370,7 @@ kp_refresh_parse_balance (Balance         *balance,
           if (info == NULL)
             continue;
           if (chosen == NULL ||
-              g_strcmp0 (json_object_get_string_member_with_default (info, "currency", ""), "USD") == 0)
+              g_strcmp0 (kp_json_string (info, "currency"), "USD") == 0)
             chosen = info;
         }
 
@@ -378,8 +379,8 @@ kp_refresh_parse_balance (Balance         *balance,
           balance->error = g_strdup ("the balance answer has no balance_infos total_balance");
           return;
         }
-      balance->currency = g_strdup (json_object_get_string_member_with_default (chosen, "currency", "?"));
-      balance->available = json_object_get_boolean_member_with_default (root, "is_available", TRUE);
+      balance->currency = g_strdup (kp_json_string_or (chosen, "currency", "?"));
+      balance->available = kp_json_bool_or (root, "is_available", TRUE);
       balance->has_balance = TRUE;
     }
 }

@@ -20,6 +20,7 @@
 
 #include "kp-upstream-error.h"
 #include "codec/kp-json-guard.h"
+#include "wire/kp-wire-json.h"
 
 void
 kp_failure_clear (KpFailure *failure)
@@ -363,47 +364,36 @@ read_google_details (JsonObject    *error,
       if (!JSON_NODE_HOLDS_OBJECT (element))
         continue;
       detail = json_node_get_object (element);
-      type = json_object_get_string_member_with_default (detail, "@type", "");
+      type = kp_json_string_or (detail, "@type", "");
       if (g_str_has_suffix (type, "google.rpc.ErrorInfo") && google->reason == NULL)
-        google->reason = g_strdup (json_object_get_string_member_with_default (detail, "reason",
-                                                                               NULL));
+        google->reason = g_strdup (kp_json_string (detail, "reason"));
       else if (g_str_has_suffix (type, "google.rpc.Help") && google->help_url == NULL)
         {
-          JsonNode *links = json_object_get_member (detail, "links");
-          JsonNode *first = links && JSON_NODE_HOLDS_ARRAY (links) &&
-                            json_array_get_length (json_node_get_array (links)) > 0
-                            ? json_array_get_element (json_node_get_array (links), 0) : NULL;
-          const char *url = first && JSON_NODE_HOLDS_OBJECT (first)
-                            ? json_object_get_string_member_with_default (json_node_get_object (first),
-                                                                          "url", NULL)
-                            : NULL;
+          JsonObject *first = kp_json_array_object (kp_json_array (detail, "links"), 0);
+          const char *url = kp_json_string (first, "url");
 
           if (url != NULL && g_str_has_prefix (url, "https://") && strlen (url) < 2048)
             google->help_url = g_strdup (url);
         }
       else if (g_str_has_suffix (type, "google.rpc.RetryInfo"))
         {
-          gint64 ms = kp_parse_go_duration_ms (json_object_get_string_member_with_default (detail,
-                                                                                 "retryDelay",
-                                                                                 NULL));
+          gint64 ms = kp_parse_go_duration_ms (kp_json_string (detail, "retryDelay"));
 
           if (ms >= 0)
             google->retry_delay = (ms + 999) / 1000;
         }
       else if (g_str_has_suffix (type, "google.rpc.QuotaFailure"))
         {
-          JsonNode *list = json_object_get_member (detail, "violations");
+          JsonArray *list = kp_json_array (detail, "violations");
 
-          for (guint j = 0; list != NULL && JSON_NODE_HOLDS_ARRAY (list) &&
-                            j < json_array_get_length (json_node_get_array (list)) && j < 32; j++)
+          for (guint j = 0; list != NULL && j < json_array_get_length (list) && j < 32; j++)
             {
-              JsonNode *violation = json_array_get_element (json_node_get_array (list), j);
+              JsonObject *violation = kp_json_array_object (list, j);
               const char *quota;
 
-              if (!JSON_NODE_HOLDS_OBJECT (violation))
+              if (violation == NULL)
                 continue;
-              quota = json_object_get_string_member_with_default (json_node_get_object (violation),
-                                                                  "quotaId", "");
+              quota = kp_json_string_or (violation, "quotaId", "");
               if (strstr (quota, "PerDay") != NULL || strstr (quota, "Daily") != NULL)
                 google->daily = TRUE;
               else if (strstr (quota, "PerMinute") != NULL)

@@ -14,6 +14,7 @@
 #include "codec/kp-json-guard.h"
 #include "kp-credential.h"
 #include "kp-http.h"
+#include "wire/kp-wire-json.h"
 
 #define MAX_SCOPES 32
 #define MAX_AUTH_PARAMS 16
@@ -269,7 +270,7 @@ kp_oauth_client_new_from_json (JsonObject  *object,
         }
       for (guint i = 0; i < json_array_get_length (array); i++)
         {
-          const char *scope = json_array_get_string_element (array, i);
+          const char *scope = kp_json_node_string (json_array_get_element (array, i));
 
           if (scope == NULL || *scope == '\0' || strchr (scope, ' ') != NULL)
             {

@@ -837,7 +837,7 @@ build_body (KpWireRequest  *req,
       /* Anthropic requires max_tokens; its clients always send it, but a
        * hand-written request may not.
        */
-      if (json_object_get_int_member_with_default (request, "max_tokens", 0) <= 0)
+      if (kp_json_int_or (request, "max_tokens", 0) <= 0)
         {
           json_object_set_int_member (request, "max_tokens", KP_ANTHROPIC_DEFAULT_MAX_TOKENS);
           changed = TRUE;

@@ -65,6 +65,17 @@ kp_json_string (JsonObject *object,
   return kp_json_node_string (kp_json_member (object, member));
 }
 
+/* The string @member, or @fallback when it is missing or something else. */
+const char *
+kp_json_string_or (JsonObject *object,
+                   const char *member,
+                   const char *fallback)
+{
+  const char *value = kp_json_string (object, member);
+
+  return value != NULL ? value : fallback;
+}
+
 gboolean
 kp_json_is_number (JsonNode *node)
 {
@@ -96,6 +107,17 @@ kp_json_int (JsonObject *object,
   return TRUE;
 }
 
+/* The number @member as an integer, or @fallback when it is not a number. */
+gint64
+kp_json_int_or (JsonObject *object,
+                const char *member,
+                gint64      fallback)
+{
+  gint64 value;
+
+  return kp_json_int (object, member, &value) ? value : fallback;
+}
+
 gboolean
 kp_json_bool (JsonObject *object,
               const char *member,
@@ -107,6 +129,30 @@ kp_json_bool (JsonObject *object,
       json_node_get_value_type (node) != G_TYPE_BOOLEAN)
     return FALSE;
   *value = json_node_get_boolean (node);
+  return TRUE;
+}
+
+gboolean
+kp_json_bool_or (JsonObject *object,
+                 const char *member,
+                 gboolean    fallback)
+{
+  gboolean value;
+
+  return kp_json_bool (object, member, &value) ? value : fallback;
+}
+
+/* A number (a whole one too) as a double. */
+gboolean
+kp_json_double (JsonObject *object,
+                const char *member,
+                double     *value)
+{
+  JsonNode *node = kp_json_member (object, member);
+
+  if (!kp_json_is_number (node))
+    return FALSE;
+  *value = json_node_get_double (node);
   return TRUE;
 }
 

@@ -22,13 +22,25 @@ JsonArray   *kp_json_array        (JsonObject *object,
 const char  *kp_json_node_string  (JsonNode   *node);
 const char  *kp_json_string       (JsonObject *object,
                                    const char *member);
+const char  *kp_json_string_or    (JsonObject *object,
+                                   const char *member,
+                                   const char *fallback);
 gboolean     kp_json_is_number    (JsonNode   *node);
 gboolean     kp_json_int          (JsonObject *object,
                                    const char *member,
                                    gint64     *value);
+gint64       kp_json_int_or       (JsonObject *object,
+                                   const char *member,
+                                   gint64      fallback);
 gboolean     kp_json_bool         (JsonObject *object,
                                    const char *member,
                                    gboolean   *value);
+gboolean     kp_json_bool_or      (JsonObject *object,
+                                   const char *member,
+                                   gboolean    fallback);
+gboolean     kp_json_double       (JsonObject *object,
+                                   const char *member,
+                                   double     *value);
 gboolean     kp_json_nonempty     (const char *text);
 void         kp_json_copy_number  (JsonObject *from,
                                    const char *member,
