@@ -1,5 +1,5 @@
 /* test-ledger-migrate.c: a real version-6 database file, full of rows of
- * every kind, through migration 7 and on
+ * every kind, through migrations 7 and 8 and on
  *
  * The version-6 schema below is frozen here as Keypool 6 wrote it: the
  * test must not take it from the code it checks.
@@ -98,6 +98,11 @@ static const char *tables[] = {
   "catalog_models", "provider_refresh", "refusals", "sqlite_sequence",
 };
 
+/* A request as Keypool inserts one. */
+static const char insert_request[] =
+  "INSERT INTO requests (request_id, time, dialect, status, outcome, cost_source) "
+  "VALUES (?, ?, ?, ?, ?, ?)";
+
 static const char *outcomes[] = {
   "ok", "upstream_error", "client_error", "interrupted", "cancelled",
 };
@@ -126,7 +131,7 @@ exec_ok (sqlite3    *db,
  */
 static void
 write_version_6 (const char *path,
-                 gboolean    with_obstacle)
+                 const char *obstacle)
 {
   sqlite3 *db = NULL;
   guint n = 0;
@@ -204,8 +209,14 @@ write_version_6 (const char *path,
                "12.5, 'USD', 1760000000), ('deepseek', 5, 0, 'HTTP 500', NULL, NULL, 0)");
   exec_ok (db, "INSERT INTO refusals VALUES (1, 10, 20, 3, 'POST', '/v1/x', 401, "
                "'invalid_api_key', '127.0.0.1'), (2, 30, 30, 1, NULL, NULL, 404, 'not_found', NULL)");
-  if (with_obstacle)
-    exec_ok (db, "CREATE TABLE requests_new (x)");
+  /* A table in the way of a migration's rebuild makes that migration fail. */
+  if (obstacle != NULL)
+    {
+      char *sql = sqlite3_mprintf ("CREATE TABLE \"%w\" (x)", obstacle);
+
+      exec_ok (db, sql);
+      sqlite3_free (sql);
+    }
   exec_ok (db, "COMMIT");
   sqlite3_close (db);
 }
@@ -247,6 +258,28 @@ table_columns (sqlite3    *db,
     g_ptr_array_add (columns, g_strdup ((const char *)sqlite3_column_text (stmt, 0)));
   sqlite3_finalize (stmt);
   return g_steal_pointer (&columns);
+}
+
+/* How many times @opcode appears in the program sqlite makes of @sql. */
+static guint
+count_opcodes (const char *path,
+               const char *sql,
+               const char *opcode)
+{
+  g_autofree char *explain = g_strconcat ("EXPLAIN ", sql, NULL);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  guint n = 0;
+
+  /* Read-write: on a read-only connection sqlite makes no CHECK code. */
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READWRITE, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, explain, -1, &stmt, NULL), ==, SQLITE_OK);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    if (g_strcmp0 ((const char *)sqlite3_column_text (stmt, 1), opcode) == 0)
+      n++;
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return n;
 }
 
 typedef struct
@@ -309,8 +342,12 @@ test_from_version_6 (void)
   Snapshot after = { 0 };
   gint64 request_seq, credential_seq;
 
-  write_version_6 (path, FALSE);
+  write_version_6 (path, NULL);
   snapshot_take (&before, path, NULL);
+  /* Version 6 builds a temporary table for each IN list of a CHECK, on
+   * every row inserted: the test below can tell.
+   */
+  g_assert_cmpuint (count_opcodes (path, insert_request, "OpenEphemeral"), ==, 2);
   g_assert_cmpuint (before.rows[3]->len, ==, 20);  /* requests */
   g_assert_cmpuint (before.rows[4]->len, ==, 21);  /* attempts */
   request_seq = kp_test_db_int (path, "SELECT seq FROM sqlite_sequence WHERE name = 'requests'");
@@ -323,7 +360,7 @@ test_from_version_6 (void)
   g_assert_no_error (error);
   g_assert_nonnull (ledger);
   g_assert_null (kp_ledger_get_problem (ledger));
-  g_assert_cmpint (kp_test_db_int (path, "PRAGMA user_version"), ==, 7);
+  g_assert_cmpint (kp_test_db_int (path, "PRAGMA user_version"), ==, 8);
 
   /* Every row and every version-6 column as it was, counters included. */
   snapshot_take (&after, path, &before);
@@ -349,6 +386,19 @@ test_from_version_6 (void)
 
     g_assert_nonnull (strstr (failed, "WHERE status >= 400 OR outcome = 'interrupted'"));
   }
+  /* Migration 8: no temporary table for a request's CHECKs, and the
+   * attempts are their own primary key, with no index beside them.
+   */
+  g_assert_cmpuint (count_opcodes (path, insert_request, "OpenEphemeral"), ==, 0);
+  {
+    g_autofree char *attempts = kp_test_db_text (path, "SELECT sql FROM sqlite_master WHERE name = "
+                                                       "'attempts'");
+
+    g_assert_nonnull (strstr (attempts, "WITHOUT ROWID"));
+    g_assert_nonnull (strstr (attempts, "REFERENCES requests (id) ON DELETE CASCADE"));
+  }
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' "
+                                         "AND tbl_name = 'attempts'"), ==, 0);
   g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM pragma_foreign_key_check"), ==, 0);
   g_assert_true (kp_ledger_check_integrity (ledger, &error));
   g_assert_no_error (error);
@@ -406,11 +456,14 @@ test_from_version_6 (void)
   kp_test_remove_tree (dir);
 }
 
-/* A migration that cannot finish leaves the file as it was: version 6,
- * every row, nothing half-built.
+/* A migration that cannot finish leaves the file as the one before left
+ * it: every row, nothing half-built. A table in the way of migration 7's
+ * rebuild stops the file at version 6; one in the way of migration 8's,
+ * at version 7 (migration 7 commits on its own).
  */
 static void
-test_failed_migration (void)
+check_failed_migration (const char *obstacle,
+                        gint64      version)
 {
   g_autofree char *dir = g_dir_make_tmp ("keypool-migrate-XXXXXX", NULL);
   g_autofree char *path = g_build_filename (dir, "keypool.db", NULL);
@@ -419,27 +472,37 @@ test_failed_migration (void)
   Snapshot before = { 0 };
   Snapshot after = { 0 };
 
-  write_version_6 (path, TRUE);
+  write_version_6 (path, obstacle);
   snapshot_take (&before, path, NULL);
 
   ledger = kp_ledger_open (path, &error);
   g_assert_null (ledger);
   g_assert_nonnull (error);
-  g_assert_cmpint (kp_test_db_int (path, "PRAGMA user_version"), ==, 6);
+  g_assert_cmpint (kp_test_db_int (path, "PRAGMA user_version"), ==, version);
   snapshot_take (&after, path, &before);
   assert_same_rows (&before, &after);
   g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM sqlite_master WHERE name = "
                                          "'credentials_new'"), ==, 0);
   g_assert_cmpint (kp_test_db_int (path,
                                    "SELECT COUNT(*) FROM pragma_table_info ('requests') WHERE "
-                                   "name = 'credits'"), ==, 0);
+                                   "name = 'credits'"), ==, version >= 7 ? 1 : 0);
+  /* The attempts are still a rowid table with their index. */
+  g_assert_cmpint (kp_test_db_int (path, "SELECT COUNT(*) FROM sqlite_master WHERE sql LIKE "
+                                         "'%WITHOUT ROWID%'"), ==, 0);
 
   snapshot_clear (&before);
   snapshot_clear (&after);
   kp_test_remove_tree (dir);
 }
 
-/* What migration 7 lets in, and what it still keeps out. */
+static void
+test_failed_migration (void)
+{
+  check_failed_migration ("requests_new", 6);
+  check_failed_migration ("attempts_new", 7);
+}
+
+/* What migrations 7 and 8 let in, and what they still keep out. */
 static void
 test_new_values (void)
 {
@@ -473,6 +536,12 @@ test_new_values (void)
   g_assert_false (kp_ledger_add_request (ledger, &row, NULL, 0, &error));
   g_assert_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY);
   g_clear_error (&error);
+  row.cost_source = (char *)"computed";
+  row.outcome = (char *)"okay";
+  g_assert_false (kp_ledger_add_request (ledger, &row, NULL, 0, &error));
+  g_assert_error (error, KP_LEDGER_ERROR, KP_LEDGER_ERROR_QUERY);
+  g_clear_error (&error);
+  row.outcome = (char *)"ok";
 
   recent = kp_ledger_recent_requests (ledger, 10, &error);
   g_assert_no_error (error);

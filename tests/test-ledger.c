@@ -64,7 +64,7 @@ test_schema (Fixture       *fixture,
   g_autoptr(KpLedger) again = NULL;
   GStatBuf st;
 
-  g_assert_cmpint (kp_test_db_int (fixture->path, "PRAGMA user_version"), ==, 7);
+  g_assert_cmpint (kp_test_db_int (fixture->path, "PRAGMA user_version"), ==, 8);
   g_assert_cmpint (kp_test_db_int (fixture->path,
                                    "SELECT COUNT(*) FROM pragma_table_info('requests') "
                                    "WHERE name = 'client_address'"), ==, 1);

@@ -105,6 +105,10 @@ gboolean      kp_ledger_exec              (KpLedger      *self,
                                            const char    *sql,
                                            const char    *doing,
                                            GError       **error);
+gboolean      kp_ledger_run               (KpLedger      *self,
+                                           const char    *sql,
+                                           const char    *doing,
+                                           GError       **error);
 sqlite3_stmt *kp_ledger_prepare           (KpLedger      *self,
                                            const char    *sql,
                                            GError       **error);

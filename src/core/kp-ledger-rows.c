@@ -122,10 +122,10 @@ kp_ledger_add_request (KpLedger            *self,
   g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
   g_return_val_if_fail (row != NULL, FALSE);
 
-  if (!kp_ledger_exec (self, "BEGIN IMMEDIATE", "record a request", error))
+  if (!kp_ledger_run (self, "BEGIN IMMEDIATE", "record a request", error))
     return FALSE;
   if (!kp_ledger_insert_request (self, row, attempts, n_attempts, error) ||
-      !kp_ledger_exec (self, "COMMIT", "record a request", error))
+      !kp_ledger_run (self, "COMMIT", "record a request", error))
     {
       sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
       return FALSE;

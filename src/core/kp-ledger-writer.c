@@ -260,7 +260,7 @@ write_batch (KpLedger   *writer,
       return FALSE;
     }
 
-  if (!kp_ledger_exec (writer, "BEGIN IMMEDIATE", "record requests", error))
+  if (!kp_ledger_run (writer, "BEGIN IMMEDIATE", "record requests", error))
     return FALSE;
   for (guint i = 0; i < jobs->len; i++)
     {
@@ -286,7 +286,7 @@ write_batch (KpLedger   *writer,
           return FALSE;
         }
     }
-  if (!kp_ledger_exec (writer, "COMMIT", "record requests", error))
+  if (!kp_ledger_run (writer, "COMMIT", "record requests", error))
     {
       sqlite3_exec (writer->db, "ROLLBACK", NULL, NULL, NULL);
       return FALSE;

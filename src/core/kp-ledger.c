@@ -243,6 +243,82 @@ static const char *migrations[] = {
   "  SELECT 'credentials_new', seq FROM sqlite_sequence WHERE name = 'credentials';"
   "DROP TABLE credentials;"
   "ALTER TABLE credentials_new RENAME TO credentials;",
+
+  /* 8: less written per request recorded.
+   * - The CHECKs on requests name their values one comparison at a time:
+   *   sqlite tests "x IN (more than two constants)" against a temporary
+   *   table it builds anew for every row inserted, two per request. The
+   *   table is rebuilt as migration 7 rebuilt it, every row and the
+   *   AUTOINCREMENT counter copied as they were; what the CHECKs let in
+   *   is unchanged.
+   * - An attempt is found by its request and number, and nothing else:
+   *   kept WITHOUT ROWID, the table is its own primary key. A rowid table
+   *   also keeps an index on (request, n) beside the rows, one more page
+   *   written for every request recorded.
+   */
+  "CREATE TABLE requests_new ("
+  "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+  "  request_id TEXT NOT NULL,"
+  "  time INTEGER NOT NULL,"
+  "  dialect TEXT NOT NULL,"
+  "  model TEXT,"
+  "  provider TEXT,"
+  "  credential_id INTEGER,"
+  "  upstream_model TEXT,"
+  "  status INTEGER NOT NULL,"
+  "  outcome TEXT NOT NULL"
+  "    CHECK (outcome = 'ok' OR outcome = 'upstream_error' OR outcome = 'client_error' OR"
+  "           outcome = 'interrupted' OR outcome = 'cancelled'),"
+  "  error TEXT,"
+  "  attempts INTEGER NOT NULL DEFAULT 0,"
+  "  prompt_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  completion_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  cached_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  reasoning_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  cost_nano INTEGER NOT NULL DEFAULT 0,"
+  "  cost_source TEXT NOT NULL"
+  "    CHECK (cost_source = 'reported' OR cost_source = 'computed' OR"
+  "           cost_source = 'estimated' OR cost_source = 'unknown' OR"
+  "           cost_source = 'subscription'),"
+  "  ttfb_ms INTEGER,"
+  "  total_ms INTEGER,"
+  "  streamed INTEGER NOT NULL DEFAULT 0,"
+  "  cache_write_tokens INTEGER NOT NULL DEFAULT 0,"
+  "  client_id INTEGER NOT NULL DEFAULT 0,"
+  "  client_address TEXT,"
+  "  credits REAL,"
+  "  tokens_estimated INTEGER NOT NULL DEFAULT 0 CHECK (tokens_estimated IN (0, 1)));"
+  "INSERT INTO requests_new (id, request_id, time, dialect, model, provider, credential_id,"
+  "  upstream_model, status, outcome, error, attempts, prompt_tokens, completion_tokens,"
+  "  cached_tokens, reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, streamed,"
+  "  cache_write_tokens, client_id, client_address, credits, tokens_estimated)"
+  "  SELECT id, request_id, time, dialect, model, provider, credential_id,"
+  "  upstream_model, status, outcome, error, attempts, prompt_tokens, completion_tokens,"
+  "  cached_tokens, reasoning_tokens, cost_nano, cost_source, ttfb_ms, total_ms, streamed,"
+  "  cache_write_tokens, client_id, client_address, credits, tokens_estimated"
+  "  FROM requests ORDER BY id;"
+  "DELETE FROM sqlite_sequence WHERE name = 'requests_new';"
+  "INSERT INTO sqlite_sequence (name, seq)"
+  "  SELECT 'requests_new', seq FROM sqlite_sequence WHERE name = 'requests';"
+  "DROP TABLE requests;"
+  "ALTER TABLE requests_new RENAME TO requests;"
+  "CREATE INDEX requests_by_time ON requests (time);"
+  "CREATE INDEX requests_failed ON requests (time) WHERE status >= 400 OR outcome = "
+  "'interrupted';"
+  "CREATE TABLE attempts_new ("
+  "  request INTEGER NOT NULL REFERENCES requests (id) ON DELETE CASCADE,"
+  "  n INTEGER NOT NULL,"
+  "  provider TEXT,"
+  "  credential_id INTEGER,"
+  "  status INTEGER NOT NULL,"
+  "  failure TEXT,"
+  "  ms INTEGER NOT NULL,"
+  "  PRIMARY KEY (request, n)) WITHOUT ROWID;"
+  "INSERT INTO attempts_new (request, n, provider, credential_id, status, failure, ms)"
+  "  SELECT request, n, provider, credential_id, status, failure, ms FROM attempts"
+  "  ORDER BY request, n;"
+  "DROP TABLE attempts;"
+  "ALTER TABLE attempts_new RENAME TO attempts;",
 };
 
 static void
@@ -395,6 +471,20 @@ kp_ledger_exec (KpLedger    *self,
   if (sqlite3_exec (self->db, sql, NULL, NULL, NULL) != SQLITE_OK)
     return kp_ledger_set_sqlite_error (self, error, doing);
   return TRUE;
+}
+
+/* One statement that returns no row (BEGIN, COMMIT...), prepared once: a
+ * statement kp_ledger_exec() would parse again on every request.
+ */
+gboolean
+kp_ledger_run (KpLedger    *self,
+               const char  *sql,
+               const char  *doing,
+               GError     **error)
+{
+  sqlite3_stmt *stmt = kp_ledger_prepare (self, sql, error);
+
+  return stmt != NULL && kp_ledger_step_done (self, stmt, doing, error);
 }
 
 /* Prepared once per SQL text, reset for every use. */
