@@ -376,22 +376,17 @@ find_usage_object (const char  *data,
 static void
 parse_whole_usage (KpRelay *self)
 {
-  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(JsonNode) root = NULL;
   const char *start;
   gsize len;
-  JsonNode *root;
 
   if (self->upstream_wire->parse_usage == NULL ||
       !find_usage_object ((const char *)self->pending->data, self->pending->len,
                           self->upstream_wire->usage_member ?: "usage", &start, &len))
     return;
 
-  parser = json_parser_new_immutable ();
-  if (!kp_json_parser_load_from_data (parser, start, len, NULL))
-    return;
-
-  root = json_parser_get_root (parser);
-  if (!JSON_NODE_HOLDS_OBJECT (root))
+  root = kp_json_read (start, len, KP_JSON_READ_SEAL, NULL);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return;
   self->upstream_wire->parse_usage (&self->usage, json_node_get_object (root));
 }
