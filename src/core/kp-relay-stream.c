@@ -204,6 +204,30 @@ flush_direct (KpRelay *self)
     }
 }
 
+/* "<len in hex>\r\n", the head of a chunk, into @head (at least 19
+ * bytes); returns its length. Written by hand: it goes before every chunk.
+ */
+static gsize
+chunk_head (char  *head,
+            gsize  len)
+{
+  static const char digits[] = "0123456789abcdef";
+  char reversed[16];
+  gsize n = 0, i = 0;
+
+  do
+    {
+      reversed[n++] = digits[len & 0xf];
+      len >>= 4;
+    }
+  while (len != 0);
+  while (n > 0)
+    head[i++] = reversed[--n];
+  head[i++] = '\r';
+  head[i++] = '\n';
+  return i;
+}
+
 /**
  * kp_relay_send_chunk:
  *
@@ -232,7 +256,7 @@ kp_relay_send_chunk (KpRelay    *self,
     }
 
   iov[0].iov_base = head;
-  iov[0].iov_len = g_snprintf (head, sizeof head, "%" G_GSIZE_MODIFIER "x\r\n", len);
+  iov[0].iov_len = chunk_head (head, len);
   iov[1].iov_base = (char *)data;
   iov[1].iov_len = len;
   iov[2].iov_base = (char *)"\r\n";

@@ -499,7 +499,8 @@ build_head (GUri               *uri,
   SoupMessageHeadersIter iter;
   const char *name, *value;
 
-  g_string_append_printf (out, "%s ", method);
+  g_string_append (out, method);
+  g_string_append_c (out, ' ');
   append_target (out, path != NULL && *path != '\0' ? path : "/");
   if (query != NULL)
     {
@@ -508,7 +509,11 @@ build_head (GUri               *uri,
     }
   g_string_append (out, " HTTP/1.1\r\nHost: ");
   if (strchr (host, ':') != NULL)
-    g_string_append_printf (out, "[%s]", host);
+    {
+      g_string_append_c (out, '[');
+      g_string_append (out, host);
+      g_string_append_c (out, ']');
+    }
   else
     g_string_append (out, host);
   if (port != -1 && port != (tls ? 443 : 80))
@@ -535,7 +540,11 @@ build_head (GUri               *uri,
           g_debug ("a header with a control character was left out of the request");
           continue;
         }
-      g_string_append_printf (out, "%s: %s\r\n", name, value);
+      /* Appended, not printed: a request has a dozen headers. */
+      g_string_append (out, name);
+      g_string_append_len (out, ": ", 2);
+      g_string_append (out, value);
+      g_string_append_len (out, "\r\n", 2);
     }
   g_string_append_printf (out, "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n", body_len);
   return g_string_free_to_bytes (out);
