@@ -184,7 +184,6 @@ test_same_as_json_glib (void)
     " \t\r\n{ \"a\" : [ 1 , { \"b\" : null } ] } \n",
     "\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t\"",
     "\"\\u00e9\\u4e2d\\uD83D\\uDE00 é 中 😀\"",
-    "{\"a\": 1, \"a\": 2, \"b\": 3}",
     "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"Say x.\"}],"
     "\"stream\":false,\"max_tokens\":32000,\"temperature\":0.7}",
   };
@@ -264,6 +263,8 @@ test_beyond_rfc (void)
     { "[\"a\tb\"]", "the control character 0x09 must be escaped" },
     { "[\"a\nb\"]", "the control character 0x0a must be escaped" },
     { "[\"a\\u0000b\"]", "\\u0000 cannot be kept" },   /* json-glib: "a" */
+    { "{\"a\": 1, \"b\": {\"a\": 2}, \"a\": 3}",
+      "line 1, column 25: the member “a” appears twice" },   /* json-glib: the last */
     { "[01]", "“1” where “,” or “]” was expected" },
     { "[1.]", "a digit after the decimal point" },
     { "[.5]", "where a value was expected" },
@@ -273,6 +274,23 @@ test_beyond_rfc (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     assert_refused (cases[i].text, -1, KP_JSON_ERROR_SYNTAX, cases[i].message);
+
+  /* A long name is cut in the message, between characters. */
+  {
+    g_autoptr(GString) text = g_string_new ("{\"");
+    g_autoptr(GError) error = NULL;
+
+    for (guint i = 0; i < 1000; i++)
+      g_string_append (text, "é");
+    g_string_append (text, "\":1,\"");
+    for (guint i = 0; i < 1000; i++)
+      g_string_append (text, "é");
+    g_string_append (text, "\":2}");
+    assert_refused (text->str, text->len, KP_JSON_ERROR_SYNTAX, "éé…” appears twice");
+    g_assert_null (kp_json_read (text->str, text->len, KP_JSON_READ_NONE, &error));
+    g_assert_cmpuint (strlen (error->message), <, 200);
+    g_assert_true (g_utf8_validate (error->message, -1, NULL));
+  }
 
   assert_refused ("[\"\xff\"]", -1, KP_JSON_ERROR_NOT_UTF8, "at byte 2");
   assert_refused ("{\"a\xc3\":1}", -1, KP_JSON_ERROR_NOT_UTF8, "at byte 3");

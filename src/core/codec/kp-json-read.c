@@ -8,8 +8,8 @@
  *
  * It reads JSON as RFC 8259 says, which is narrower than json-glib: no
  * 'single-quoted' strings, no comments, no raw control characters in a
- * string, no unknown escapes, no numbers such as 01, .5 or 1e999, and the
- * text must be UTF-8. It also refuses \u0000, which a C string cannot keep
+ * string, no unknown escapes, no numbers such as 01, .5 or 1e999, no name
+ * twice in one object, and the text must be UTF-8. It also refuses \u0000, which a C string cannot keep
  * (json-glib cuts the string there). Half a UTF-16 surrogate pair, alone,
  * becomes U+FFFD: JavaScript clients send one when they cut a string
  * between the halves, and what goes on must be UTF-8. Nesting stops at
@@ -364,7 +364,7 @@ read_object (Reader *r)
     {
       char short_name[64];
       g_autofree char *long_name = NULL;
-      const char *name;
+      const char *name, *name_at;
       JsonNode *value;
 
       if (r->p >= r->end)
@@ -377,6 +377,7 @@ read_object (Reader *r)
           unexpected (r, "a member name in double quotes");
           return NULL;
         }
+      name_at = r->p;
       if (!read_string (r))
         return NULL;
       /* The value's own strings go through r->text too. */
@@ -401,10 +402,26 @@ read_object (Reader *r)
           fail_at (r, opening, "an object that never ends");
           return NULL;
         }
+      /* A name given twice is refused: RFC 8259 leaves its meaning open,
+       * and json-glib replaces the value by a walk over every member, which
+       * many repeats of one name would make quadratic.
+       */
+      if (json_object_has_member (object, name))
+        {
+          g_autofree char *shown = NULL;
+          gsize shown_len = strlen (name);
+
+          /* At most 60 bytes of the name, cut between characters. */
+          if (shown_len > 60)
+            shown_len = g_utf8_find_prev_char (name, name + 61) - name;
+          shown = g_strndup (name, shown_len);
+          fail_at (r, name_at, "the member “%s%s” appears twice in one object", shown,
+                   shown_len < strlen (name) ? "…" : "");
+          return NULL;
+        }
       value = read_value (r);
       if (value == NULL)
         return NULL;
-      /* A name given twice keeps the last value, as json-glib does. */
       json_object_set_member (object, name, value);
 
       skip_space (r);
