@@ -47,5 +47,8 @@ JsonNode   *kp_json_read                 (const char      *data,
                                           gssize           len,
                                           KpJsonReadFlags  flags,
                                           GError         **error);
+JsonNode   *kp_json_read_into            (JsonNode       **last,
+                                          const char      *data,
+                                          gssize           len);
 
 G_END_DECLS

@@ -613,3 +613,30 @@ kp_json_read (const char       *data,
     json_node_seal (root);
   return root;
 }
+
+/**
+ * kp_json_read_into:
+ * @last: (inout): where a stream decoder keeps the event it read last
+ * @data: one event's JSON, from a provider
+ * @len: its length, or -1 when @data ends with a NUL
+ *
+ * kp_json_read(), sealed, for a decoder that reads one event after another:
+ * the tree read before is dropped, and the new one stays in @last until the
+ * next read or until the decoder clears it.
+ *
+ * Returns: (transfer none) (nullable): the new root, or %NULL when @data is
+ *   not JSON (the caller ignores it, as it does any event it cannot read)
+ */
+JsonNode *
+kp_json_read_into (JsonNode   **last,
+                   const char  *data,
+                   gssize       len)
+{
+  g_return_val_if_fail (last != NULL, NULL);
+
+  g_clear_pointer (last, json_node_unref);
+  if (len == 0)
+    return NULL;
+  *last = kp_json_read (data, len, KP_JSON_READ_SEAL, NULL);
+  return *last;
+}

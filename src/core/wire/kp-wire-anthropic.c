@@ -235,7 +235,7 @@ anthropic_error_json (guint       status,
 
 typedef struct
 {
-  JsonParser *parser;
+  JsonNode *last;    /* the event read last (kp_json_read_into) */
   gboolean    passthrough;
   KpUsage     usage;
   GArray     *tool_ordinals;  /* block index -> tool-call ordinal, or -1 */
@@ -249,7 +249,6 @@ decoder_new (const KpWireRequest *req,
 {
   Decoder *self = g_new0 (Decoder, 1);
 
-  self->parser = json_parser_new_immutable ();
   self->passthrough = passthrough;
   self->tool_ordinals = g_array_new (FALSE, FALSE, sizeof (gint));
   return self;
@@ -260,7 +259,7 @@ decoder_free (KpWireDecoder decoder)
 {
   Decoder *self = decoder;
 
-  g_object_unref (self->parser);
+  g_clear_pointer (&self->last, json_node_unref);
   g_array_unref (self->tool_ordinals);
   g_free (self);
 }
@@ -272,9 +271,7 @@ decoder_parse (Decoder    *self,
 {
   JsonNode *root;
 
-  if (len == 0 || !kp_json_parser_load_from_data (self->parser, data, len, NULL))
-    return NULL;
-  root = json_parser_get_root (self->parser);
+  root = kp_json_read_into (&self->last, data, len);
   return root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
 }
 

@@ -26,7 +26,7 @@
 typedef struct
 {
   KpGeminiDecoder *gemini;
-  JsonParser      *parser;
+  JsonNode        *last;    /* the event read last (kp_json_read_into) */
 } Decoder;
 
 static KpWireDecoder
@@ -37,7 +37,6 @@ decoder_new (const KpWireRequest *req,
   Decoder *decoder = g_new0 (Decoder, 1);
 
   decoder->gemini = kp_gemini_decoder_new ();
-  decoder->parser = json_parser_new_immutable ();
   return decoder;
 }
 
@@ -47,7 +46,7 @@ decoder_free (KpWireDecoder data)
   Decoder *decoder = data;
 
   kp_gemini_decoder_free (decoder->gemini);
-  g_object_unref (decoder->parser);
+  g_clear_pointer (&decoder->last, json_node_unref);
   g_free (decoder);
 }
 
@@ -66,9 +65,7 @@ decode (KpWireDecoder  data,
   JsonObject *object;
   JsonObject *response;
 
-  if (len == 0 || !kp_json_parser_load_from_data (decoder->parser, text, len, NULL))
-    return KP_DECODE_FORWARD;
-  root = json_parser_get_root (decoder->parser);
+  root = kp_json_read_into (&decoder->last, text, len);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return KP_DECODE_FORWARD;
   object = json_node_get_object (root);

@@ -221,7 +221,7 @@ kp_gemini_response_to_openai (JsonObject  *gemini_response,
 
 struct _KpGeminiDecoder
 {
-  JsonParser *parser;
+  JsonNode *last;    /* the event read last (kp_json_read_into) */
   gboolean    started;
   guint       n_tools;
   KpUsage     usage;
@@ -232,7 +232,6 @@ kp_gemini_decoder_new (void)
 {
   KpGeminiDecoder *self = g_new0 (KpGeminiDecoder, 1);
 
-  self->parser = json_parser_new_immutable ();
   return self;
 }
 
@@ -241,7 +240,7 @@ kp_gemini_decoder_free (KpGeminiDecoder *self)
 {
   if (self == NULL)
     return;
-  g_object_unref (self->parser);
+  g_clear_pointer (&self->last, json_node_unref);
   g_free (self);
 }
 
@@ -328,9 +327,7 @@ kp_gemini_decoder_feed_data (KpGeminiDecoder *self,
   JsonNode *root;
   JsonObject *object;
 
-  if (len == 0 || !kp_json_parser_load_from_data (self->parser, data, len, NULL))
-    return;
-  root = json_parser_get_root (self->parser);
+  root = kp_json_read_into (&self->last, data, len);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return;
   object = json_node_get_object (root);

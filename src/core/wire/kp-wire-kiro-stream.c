@@ -167,7 +167,7 @@ kp_kiro_next_event (const guint8  *buf,
 
 typedef struct
 {
-  JsonParser *parser;
+  JsonNode *last;    /* the event read last (kp_json_read_into) */
   char       *id;
   char       *last_text;      /* the text chunk before, to drop a repeat */
   GHashTable *tools;          /* toolUseId -> ordinal + 1 */
@@ -190,7 +190,6 @@ kp_kiro_decoder_new (const KpWireRequest *req,
   Decoder *self = g_new0 (Decoder, 1);
   g_autofree char *uuid = g_uuid_string_random ();
 
-  self->parser = json_parser_new_immutable ();
   self->id = g_strconcat ("kiro-", uuid, NULL);
   self->tools = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->prompt_estimate = req != NULL ? req->prompt_tokens : 0;
@@ -203,7 +202,7 @@ kp_kiro_decoder_free (KpWireDecoder decoder)
 {
   Decoder *self = decoder;
 
-  g_object_unref (self->parser);
+  g_clear_pointer (&self->last, json_node_unref);
   g_hash_table_unref (self->tools);
   g_free (self->last_text);
   g_free (self->id);
@@ -318,12 +317,9 @@ kp_kiro_decode (KpWireDecoder  decoder,
       return KP_DECODE_DROP;
     }
 
-  if (len > 0 && kp_json_parser_load_from_data (self->parser, data, len, NULL))
-    {
-      root = json_parser_get_root (self->parser);
-      if (root != NULL && JSON_NODE_HOLDS_OBJECT (root))
-        object = json_node_get_object (root);
-    }
+  root = kp_json_read_into (&self->last, data, len);
+  if (root != NULL && JSON_NODE_HOLDS_OBJECT (root))
+    object = json_node_get_object (root);
   if (object == NULL)
     return KP_DECODE_DROP;
 

@@ -264,7 +264,7 @@ tool_call_clear (gpointer data)
 
 typedef struct
 {
-  JsonParser *parser;
+  JsonNode *last;    /* the event read last (kp_json_read_into) */
   gboolean    passthrough;
   gboolean    strip_usage;
   gboolean    started;
@@ -279,7 +279,6 @@ kp_openai_chat_decoder_new (const KpWireRequest *req,
 {
   Decoder *self = g_new0 (Decoder, 1);
 
-  self->parser = json_parser_new_immutable ();
   self->passthrough = passthrough;
   self->strip_usage = target != NULL && target->strip_usage;
   self->tool_calls = g_array_new (FALSE, FALSE, sizeof (ToolCall));
@@ -292,7 +291,7 @@ kp_openai_chat_decoder_free (KpWireDecoder decoder)
 {
   Decoder *self = decoder;
 
-  g_object_unref (self->parser);
+  g_clear_pointer (&self->last, json_node_unref);
   g_array_unref (self->tool_calls);
   g_free (self);
 }
@@ -424,8 +423,7 @@ decode_light (Decoder     *self,
 
   if (kp_openai_has_usage_object (data))
     {
-      JsonNode *root = kp_json_parser_load_from_data (self->parser, data, len, NULL)
-                       ? json_parser_get_root (self->parser) : NULL;
+      JsonNode *root = kp_json_read_into (&self->last, data, len);
       JsonObject *chunk = root != NULL && JSON_NODE_HOLDS_OBJECT (root)
                           ? json_node_get_object (root) : NULL;
       JsonArray *array = kp_json_array (chunk, "choices");
@@ -472,9 +470,7 @@ kp_openai_chat_decode (KpWireDecoder  decoder,
     return decode_light (self, data, len, sink, user_data);
 
   /* Data that is not JSON is ignored, as any unknown event is. */
-  if (len == 0 || !kp_json_parser_load_from_data (self->parser, data, len, NULL))
-    return KP_DECODE_FORWARD;
-  root = json_parser_get_root (self->parser);
+  root = kp_json_read_into (&self->last, data, len);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return KP_DECODE_FORWARD;
   if (!decode_chunk (self, json_node_get_object (root), sink, user_data))

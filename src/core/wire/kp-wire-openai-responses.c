@@ -682,7 +682,7 @@ error_event (guint       status,
 
 typedef struct
 {
-  JsonParser *parser;
+  JsonNode *last;    /* the event read last (kp_json_read_into) */
   KpUsage     usage;
 } Decoder;
 
@@ -693,7 +693,6 @@ decoder_new (const KpWireRequest *req,
 {
   Decoder *self = g_new0 (Decoder, 1);
 
-  self->parser = json_parser_new_immutable ();
   return self;
 }
 
@@ -702,7 +701,7 @@ decoder_free (KpWireDecoder decoder)
 {
   Decoder *self = decoder;
 
-  g_object_unref (self->parser);
+  g_clear_pointer (&self->last, json_node_unref);
   g_free (self);
 }
 
@@ -737,8 +736,8 @@ decode (KpWireDecoder  decoder,
       has_prefix (name, name_len, "response.failed") ||
       (name_len == 5 && memcmp (name, "error", 5) == 0))
     {
-      if (kp_json_parser_load_from_data (self->parser, data, len, NULL) &&
-          (root = json_parser_get_root (self->parser)) != NULL && JSON_NODE_HOLDS_OBJECT (root))
+      if ((root = kp_json_read_into (&self->last, data, len)) != NULL &&
+          JSON_NODE_HOLDS_OBJECT (root))
         object = json_node_get_object (root);
     }
   type_copy = name != NULL ? g_strndup (name, name_len) : NULL;
