@@ -96,6 +96,13 @@ test_request_errors (void)
     "{\"name\":\"f\",\"arguments\":\"not json\"}}]}]}",
     "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
     "\"image_url\":{\"url\":\"data:image/png,raw\"}}]}]}",
+    /* A comma within 7 bytes of "data:" (found by fuzz-request-openai-chat:
+     * ";base64" was looked for before the start of the string).
+     */
+    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+    "\"image_url\":{\"url\":\"data:,x\"}}]}]}",
+    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+    "\"image_url\":{\"url\":\"data:ab,x\"}}]}]}",
     "{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}",
     "{}",
   };

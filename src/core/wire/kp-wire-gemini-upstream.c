@@ -323,8 +323,9 @@ media_part (const char  *url,
       const char *comma = strchr (header, ',');
       g_autofree char *mime = NULL;
 
-      if (comma == NULL || !g_str_has_prefix (comma - strlen (";base64"), ";base64") ||
-          comma - header < (gssize)strlen (";base64"))
+      /* The length first: ";base64" is looked for just before the comma. */
+      if (comma == NULL || comma - header < (gssize)strlen (";base64") ||
+          !g_str_has_prefix (comma - strlen (";base64"), ";base64"))
         {
           json_object_unref (part);
           json_object_unref (data);
