@@ -204,7 +204,7 @@ flush_direct (KpRelay *self)
     }
 }
 
-/* "<len in hex>\r\n", the head of a chunk, into @head (at least 19
+/* "<len in hex>\r\n", the head of a chunk, into @head (at least 18
  * bytes); returns its length. Written by hand: it goes before every chunk.
  */
 static gsize

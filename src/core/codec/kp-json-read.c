@@ -2,19 +2,21 @@
  *
  * json-glib 1.6 sets up a GScanner for every document it parses: about
  * 36,000 instructions for a request of a hundred bytes, a seventh of all a
- * non-streamed request costs Keypool (callgrind). The request path reads
- * its JSON (a client's body, a provider's answer) with this reader instead:
- * one pass over the bytes, building the same JsonNode tree json-glib would.
+ * non-streamed request costs Keypool (callgrind). What a request brings
+ * and gets (a client's body, a provider's answer, each event of a stream
+ * that is decoded) is read here instead: one pass over the bytes, building
+ * the same JsonNode tree json-glib would.
  *
  * It reads JSON as RFC 8259 says, which is narrower than json-glib: no
  * 'single-quoted' strings, no comments, no raw control characters in a
  * string, no unknown escapes, no numbers such as 01, .5 or 1e999, no name
- * twice in one object, and the text must be UTF-8. It also refuses \u0000, which a C string cannot keep
- * (json-glib cuts the string there). Half a UTF-16 surrogate pair, alone,
- * becomes U+FFFD: JavaScript clients send one when they cut a string
- * between the halves, and what goes on must be UTF-8. Nesting stops at
- * KP_JSON_MAX_DEPTH levels: it recurses, so it needs no kp_json_check()
- * first. An error says where, by line and column.
+ * twice in one object, and the text must be UTF-8. It also refuses
+ * \u0000, which a C string cannot keep (json-glib cuts the string there).
+ * Half a UTF-16 surrogate pair, alone, becomes U+FFFD: JavaScript clients
+ * send one when they cut a string between the halves, and what goes on
+ * must be UTF-8. Nesting stops at KP_JSON_MAX_DEPTH levels: it recurses,
+ * so it needs no kp_json_check() first. An error says where, by line and
+ * column.
  *
  * Numbers: an integer that fits in 64 bits is an int64 node, as json-glib
  * makes it; any other number a double. A number no double can hold (1e999)

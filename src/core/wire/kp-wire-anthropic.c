@@ -235,7 +235,7 @@ anthropic_error_json (guint       status,
 
 typedef struct
 {
-  JsonNode *last;    /* the event read last (kp_json_read_into) */
+  JsonNode   *last;          /* the event read last (kp_json_read_into) */
   gboolean    passthrough;
   KpUsage     usage;
   GArray     *tool_ordinals;  /* block index -> tool-call ordinal, or -1 */

@@ -26,7 +26,7 @@
 typedef struct
 {
   KpGeminiDecoder *gemini;
-  JsonNode        *last;    /* the event read last (kp_json_read_into) */
+  JsonNode        *last;     /* the event read last (kp_json_read_into) */
 } Decoder;
 
 static KpWireDecoder

@@ -221,7 +221,7 @@ kp_gemini_response_to_openai (JsonObject  *gemini_response,
 
 struct _KpGeminiDecoder
 {
-  JsonNode *last;    /* the event read last (kp_json_read_into) */
+  JsonNode   *last;          /* the event read last (kp_json_read_into) */
   gboolean    started;
   guint       n_tools;
   KpUsage     usage;
@@ -230,9 +230,7 @@ struct _KpGeminiDecoder
 KpGeminiDecoder *
 kp_gemini_decoder_new (void)
 {
-  KpGeminiDecoder *self = g_new0 (KpGeminiDecoder, 1);
-
-  return self;
+  return g_new0 (KpGeminiDecoder, 1);
 }
 
 void

@@ -167,7 +167,7 @@ kp_kiro_next_event (const guint8  *buf,
 
 typedef struct
 {
-  JsonNode *last;    /* the event read last (kp_json_read_into) */
+  JsonNode   *last;          /* the event read last (kp_json_read_into) */
   char       *id;
   char       *last_text;      /* the text chunk before, to drop a repeat */
   GHashTable *tools;          /* toolUseId -> ordinal + 1 */

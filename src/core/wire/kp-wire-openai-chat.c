@@ -264,7 +264,7 @@ tool_call_clear (gpointer data)
 
 typedef struct
 {
-  JsonNode *last;    /* the event read last (kp_json_read_into) */
+  JsonNode   *last;          /* the event read last (kp_json_read_into) */
   gboolean    passthrough;
   gboolean    strip_usage;
   gboolean    started;

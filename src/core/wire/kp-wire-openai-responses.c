@@ -682,7 +682,7 @@ error_event (guint       status,
 
 typedef struct
 {
-  JsonNode *last;    /* the event read last (kp_json_read_into) */
+  JsonNode   *last;          /* the event read last (kp_json_read_into) */
   KpUsage     usage;
 } Decoder;
 
@@ -691,9 +691,7 @@ decoder_new (const KpWireRequest *req,
              const KpWireTarget  *target,
              gboolean             passthrough)
 {
-  Decoder *self = g_new0 (Decoder, 1);
-
-  return self;
+  return g_new0 (Decoder, 1);
 }
 
 static void
