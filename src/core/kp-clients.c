@@ -63,7 +63,6 @@ enum {
 
 static guint signals[N_SIGNALS];
 
-static GQuark client_quark;
 
 static void
 client_free (gpointer data)
@@ -108,7 +107,6 @@ kp_clients_class_init (KpClientsClass *klass)
                   0, NULL, NULL, NULL,
                   G_TYPE_NONE, 0);
 
-  client_quark = g_quark_from_static_string ("kp-client");
 }
 
 static void
@@ -464,33 +462,6 @@ kp_clients_check (KpClients  *self,
     }
   explicit_bzero (digest, sizeof digest);
   return found;
-}
-
-void
-kp_clients_tag_message (SoupServerMessage *msg,
-                        guint              id)
-{
-  g_return_if_fail (SOUP_IS_SERVER_MESSAGE (msg));
-
-  if (client_quark == 0)
-    client_quark = g_quark_from_static_string ("kp-client");
-  g_object_set_qdata (G_OBJECT (msg), client_quark, GUINT_TO_POINTER (id));
-}
-
-/**
- * kp_clients_message_client:
- *
- * Returns: the client whose token @msg carried; %KP_CLIENT_OTHER for the
- *   main token
- */
-guint
-kp_clients_message_client (SoupServerMessage *msg)
-{
-  g_return_val_if_fail (SOUP_IS_SERVER_MESSAGE (msg), KP_CLIENT_OTHER);
-
-  if (client_quark == 0)
-    return KP_CLIENT_OTHER;
-  return GPOINTER_TO_UINT (g_object_get_qdata (G_OBJECT (msg), client_quark));
 }
 
 /* Listing --------------------------------------------------------------------- */

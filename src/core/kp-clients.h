@@ -92,11 +92,6 @@ gboolean      kp_clients_rename        (KpClients            *self,
 
 void          kp_client_info_free      (KpClientInfo         *info);
 
-/* The server tags each message with the client its token names. */
-void          kp_clients_tag_message   (SoupServerMessage    *msg,
-                                        guint                 id);
-guint         kp_clients_message_client (SoupServerMessage   *msg);
-
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KpClientInfo, kp_client_info_free)
 
 G_END_DECLS

@@ -12,6 +12,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "http/kp-http1-server.h"
 #include "kp-http.h"
 #include "wire/kp-wire.h"
 
@@ -22,9 +23,9 @@
  *   Chat's for paths no wire serves)
  */
 const KpWire *
-kp_http_client_wire (SoupServerMessage *msg)
+kp_http_client_wire (KpExchange *exchange)
 {
-  const KpWire *wire = kp_wire_for_route (g_uri_get_path (soup_server_message_get_uri (msg)));
+  const KpWire *wire = kp_wire_for_route (kp_exchange_get_path (exchange));
 
   return wire != NULL ? wire : kp_wire_default ();
 }
@@ -36,14 +37,10 @@ kp_http_client_wire (SoupServerMessage *msg)
  * there).
  */
 void
-kp_http_set_request_path (KpWireRequest     *req,
-                          SoupServerMessage *msg)
+kp_http_set_request_path (KpWireRequest *req,
+                          KpExchange    *exchange)
 {
-  GUri *uri = soup_server_message_get_uri (msg);
-  const char *query = g_uri_get_query (uri);
-  g_autoptr(GHashTable) form = query != NULL ? soup_form_decode (query) : NULL;
-
-  kp_wire_request_set_path (req, g_uri_get_path (uri), form);
+  kp_wire_request_set_path (req, kp_exchange_get_path (exchange), kp_exchange_get_form (exchange));
 }
 
 /**
@@ -51,20 +48,19 @@ kp_http_set_request_path (KpWireRequest     *req,
  * @json: (transfer full): the body
  */
 void
-kp_http_reply_json (SoupServerMessage *msg,
-                    guint              status,
-                    char              *json)
+kp_http_reply_json (KpExchange *exchange,
+                    guint       status,
+                    char       *json)
 {
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE,
-                                    json, strlen (json));
+  kp_exchange_set_status (exchange, status);
+  kp_exchange_take_response (exchange, "application/json", json, strlen (json));
 }
 
 void
-kp_http_reply_error (SoupServerMessage *msg,
-                     guint              status,
-                     const char        *code,
-                     const char        *format,
+kp_http_reply_error (KpExchange *exchange,
+                     guint       status,
+                     const char *code,
+                     const char *format,
                      ...)
 {
   g_autofree char *message = NULL;
@@ -74,80 +70,7 @@ kp_http_reply_error (SoupServerMessage *msg,
   message = g_strdup_vprintf (format, args);
   va_end (args);
 
-  kp_http_reply_json (msg, status, kp_http_client_wire (msg)->error_json (status, code, message));
-}
-
-/* A request body, kept once ------------------------------------------------
- *
- * libsoup 3.2 keeps a request body as a list of 8 KiB blocks, and
- * soup_message_body_flatten() copies them into one more buffer while
- * keeping the list: twice the body for as long as the message lives. The
- * server collects the body itself instead, into one buffer sized from
- * Content-Length, and the relay takes that buffer without a copy.
- */
-
-static GQuark
-body_quark (void)
-{
-  return g_quark_from_static_string ("kp-request-body");
-}
-
-/**
- * kp_http_collect_body:
- * @msg: a request whose body is not read yet
- * @expected: its Content-Length, or 0 when unknown (chunked)
- *
- * Has libsoup drop each block of @msg's body once kp_http_collect_chunk()
- * copied it into one buffer.
- */
-void
-kp_http_collect_body (SoupServerMessage *msg,
-                      gsize              expected)
-{
-  g_return_if_fail (SOUP_IS_SERVER_MESSAGE (msg));
-
-  soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
-  g_object_set_qdata_full (G_OBJECT (msg), body_quark (),
-                           g_byte_array_sized_new ((guint)MIN (expected, G_MAXUINT)),
-                           (GDestroyNotify)g_byte_array_unref);
-}
-
-/**
- * kp_http_collect_chunk:
- *
- * Returns: how much of the body is collected so far
- */
-gsize
-kp_http_collect_chunk (SoupServerMessage *msg,
-                       GBytes            *chunk)
-{
-  GByteArray *body = g_object_get_qdata (G_OBJECT (msg), body_quark ());
-  gsize len;
-  const guint8 *data = g_bytes_get_data (chunk, &len);
-
-  if (body == NULL)
-    return 0;
-  g_byte_array_append (body, data, (guint)len);
-  return body->len;
-}
-
-/**
- * kp_http_take_body:
- *
- * Returns: (transfer full): the request body: the collected buffer, handed
- *   over without a copy, or what libsoup kept
- */
-GBytes *
-kp_http_take_body (SoupServerMessage *msg)
-{
-  GByteArray *body;
-
-  g_return_val_if_fail (SOUP_IS_SERVER_MESSAGE (msg), NULL);
-
-  body = g_object_steal_qdata (G_OBJECT (msg), body_quark ());
-  if (body != NULL)
-    return g_byte_array_free_to_bytes (body);
-  return soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  kp_http_reply_json (exchange, status, kp_http_client_wire (exchange)->error_json (status, code, message));
 }
 
 /**

@@ -8,22 +8,23 @@
 
 #include <libsoup/soup.h>
 
+#include "http/kp-http1-server.h"
 #include "kp-provider.h"
 #include "wire/kp-wire.h"
 
 G_BEGIN_DECLS
 
-void      kp_http_reply_error      (SoupServerMessage *msg,
-                                    guint              status,
-                                    const char        *code,
-                                    const char        *format,
+void      kp_http_reply_error      (KpExchange    *exchange,
+                                    guint          status,
+                                    const char    *code,
+                                    const char    *format,
                                     ...) G_GNUC_PRINTF (4, 5);
-void      kp_http_set_request_path (KpWireRequest     *req,
-                                    SoupServerMessage *msg);
-const KpWire *kp_http_client_wire  (SoupServerMessage *msg);
-void      kp_http_reply_json       (SoupServerMessage *msg,
-                                    guint              status,
-                                    char              *json);
+void      kp_http_set_request_path (KpWireRequest *req,
+                                    KpExchange    *exchange);
+const KpWire *kp_http_client_wire  (KpExchange    *exchange);
+void      kp_http_reply_json       (KpExchange    *exchange,
+                                    guint          status,
+                                    char          *json);
 void      kp_http_read_bounded_async  (SoupSession         *session,
                                        SoupMessage         *msg,
                                        gsize                cap,
@@ -34,11 +35,6 @@ void      kp_http_read_bounded_async  (SoupSession         *session,
 GBytes   *kp_http_read_bounded_finish (GAsyncResult        *result,
                                        SoupMessage        **msg,
                                        GError             **error);
-void      kp_http_collect_body     (SoupServerMessage *msg,
-                                    gsize              expected);
-gsize     kp_http_collect_chunk    (SoupServerMessage *msg,
-                                    GBytes            *chunk);
-GBytes   *kp_http_take_body        (SoupServerMessage *msg);
 gboolean  kp_http_host_is_loopback (const char        *host);
 gboolean  kp_http_secret_equal     (const char        *a,
                                     const char        *b);

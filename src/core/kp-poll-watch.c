@@ -29,7 +29,7 @@
  * number may come back for another socket. A watch of the new socket
  * registers it anew, and a watch left on the old one is told of the new
  * socket's events: its owner must find out that its socket was closed, as
- * kp-conn-watch.c does.
+ * kp-http1-server.c does by closing its connections itself.
  *
  * The source belongs to the main context that was the thread's default when
  * the first watch was made; watches are used from that thread only.

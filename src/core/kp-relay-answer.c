@@ -512,7 +512,7 @@ kp_relay_finish_whole_body (KpRelay *self)
   self->completed = TRUE;
   kp_relay_note_first_byte (self);
 
-  headers = soup_server_message_get_response_headers (self->msg);
+  headers = kp_exchange_get_response_headers (self->client);
   kp_relay_add_route_headers (self, headers);
   if (self->body_mode == BODY_ERROR)
     {
@@ -526,10 +526,9 @@ kp_relay_finish_whole_body (KpRelay *self)
   len = self->pending->len;
   data = g_byte_array_steal (self->pending, NULL);
   self->pending_cap = 0;
-  soup_server_message_set_status (self->msg, self->upstream_status, NULL);
-  soup_server_message_set_response (self->msg,
-                                    content_type ? content_type : "application/json",
-                                    SOUP_MEMORY_TAKE, (const char *)data, len);
+  kp_exchange_set_status (self->client, self->upstream_status);
+  kp_exchange_take_response (self->client, content_type ? content_type : "application/json",
+                             (char *)data, len);
   kp_relay_release_upstream (self);
   kp_relay_end_relay (self, FINAL_UNPAUSE);
 }

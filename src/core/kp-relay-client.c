@@ -14,7 +14,6 @@
 
 #include "config.h"
 
-#include "kp-conn-watch.h"
 #include "kp-gateway.h"
 #include "kp-http.h"
 #include "kp-relay-private.h"
@@ -81,7 +80,6 @@ kp_relay_end_relay (KpRelay     *self,
   self->ended = TRUE;
   self->final_action = action;
   self->ended_us = g_get_monotonic_time ();
-  kp_relay_unwatch_client (self);
   kp_gateway_relay_finished (self->gateway, self);
 }
 
@@ -102,11 +100,10 @@ kp_relay_row_written (KpRelay *self)
   switch (self->final_action)
     {
     case FINAL_COMPLETE:
-      kp_relay_send_end (self);
+      kp_exchange_end_chunks (self->client);
       break;
     case FINAL_UNPAUSE:
-      kp_relay_set_cork (self, TRUE);
-      soup_server_message_unpause (self->msg);
+      kp_exchange_unpause (self->client);
       break;
     case FINAL_NONE:
     default:
@@ -135,8 +132,8 @@ kp_relay_reply_error (KpRelay    *self,
 
   if (!self->committed)
     {
-      kp_relay_add_route_headers (self, soup_server_message_get_response_headers (self->msg));
-      kp_http_reply_json (self->msg, status, self->wire->error_json (status, code, self->error_message));
+      kp_relay_add_route_headers (self, kp_exchange_get_response_headers (self->client));
+      kp_http_reply_json (self->client, status, self->wire->error_json (status, code, self->error_message));
       kp_relay_end_relay (self, FINAL_UNPAUSE);
     }
   else
@@ -166,17 +163,13 @@ kp_relay_commit_stream (KpRelay *self)
   self->status = self->upstream_status;
   kp_relay_note_first_byte (self);
 
-  headers = soup_server_message_get_response_headers (self->msg);
-  soup_server_message_set_status (self->msg, self->upstream_status, NULL);
-  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+  headers = kp_exchange_get_response_headers (self->client);
+  kp_exchange_set_status (self->client, self->upstream_status);
   soup_message_headers_replace (headers, "Content-Type",
                                 self->req->stream_as_array ? "application/json"
                                                            : "text/event-stream");
   soup_message_headers_replace (headers, "Cache-Control", "no-cache");
   kp_relay_add_route_headers (self, headers);
-
-  /* Without this, every relayed byte stays in memory until the stream ends. */
-  soup_message_body_set_accumulate (soup_server_message_get_response_body (self->msg), FALSE);
 }
 
 void
@@ -193,10 +186,16 @@ kp_relay_forward (KpRelay    *self,
   kp_relay_send_chunk (self, data, len);
 }
 
+/* The client's exchange is over: its answer is written, or the client hung
+ * up (@gone), at any time, also while the relay waits for the provider.
+ */
 void
-kp_relay_on_client_finished (SoupServerMessage *msg,
-                    KpRelay           *self)
+kp_relay_on_client_done (KpExchange *exchange,
+                         gboolean    gone,
+                         gpointer    user_data)
 {
+  KpRelay *self = user_data;
+
   g_assert (KP_IS_RELAY (self));
 
   self->client_gone = TRUE;
@@ -205,7 +204,7 @@ kp_relay_on_client_finished (SoupServerMessage *msg,
     {
       /* The client hung up before we were done: stop the upstream at once. */
       self->outcome = KP_OUTCOME_CANCELLED;
-      if (self->status == 0)
+      if (self->status == 0 || !self->committed)
         self->status = 499;
       kp_relay_set_error_message (self, "The client closed the connection before the response was complete.");
       g_debug ("%s: client went away, cancelling upstream", self->request_id);
@@ -213,67 +212,20 @@ kp_relay_on_client_finished (SoupServerMessage *msg,
 
   g_cancellable_cancel (self->cancellable);
   kp_relay_release_upstream (self);
-
-  /* A kept-alive connection serves its next request uncorked. */
-  kp_relay_stream_clear (self);
-  kp_relay_set_cork (self, FALSE);
-  g_signal_handlers_disconnect_by_data (msg, self);
-  self->finished_handler = 0;
-
   kp_relay_end_relay (self, FINAL_NONE);
 
   /* The reference taken in kp_relay_new(): the exchange is over. */
   g_object_unref (self);
 }
 
-/* While a message is paused, libsoup 3.2 does not watch its connection, so a
- * client that hangs up while we wait for upstream would go unnoticed until
- * the next write. The connection's watch (kp-conn-watch.c) tells us.
+/* A relayed stream's bytes on their way to the client: the server writes
+ * each as one chunk, in one system call with the answer's head for the
+ * first.
  */
-static void
-on_client_gone (gpointer user_data)
-{
-  KpRelay *self = user_data;
-
-  g_clear_object (&self->client_socket);
-
-  if (!self->client_gone && !self->completed)
-    {
-      g_debug ("%s: client socket closed", self->request_id);
-      self->outcome = KP_OUTCOME_CANCELLED;
-      self->status = 499;
-      kp_relay_set_error_message (self, "The client closed the connection before the response was complete.");
-      g_cancellable_cancel (self->cancellable);
-
-      /* Let libsoup notice: its write fails and it emits ::finished. */
-      self->completed = TRUE;
-      if (!self->committed)
-        soup_server_message_set_status (self->msg, 499, NULL);
-      else
-        soup_message_body_complete (soup_server_message_get_response_body (self->msg));
-      kp_relay_end_relay (self, FINAL_NONE);
-      soup_server_message_unpause (self->msg);
-    }
-}
-
 void
-kp_relay_watch_client (KpRelay *self)
+kp_relay_send_chunk (KpRelay    *self,
+                     const char *data,
+                     gsize       len)
 {
-  GSocket *socket = soup_server_message_get_socket (self->msg);
-
-  if (socket == NULL)
-    return;
-
-  self->client_socket = g_object_ref (socket);
-  kp_conn_watch_busy (socket, on_client_gone, self);
-}
-
-/* The client is told nothing more through the connection's watch. */
-void
-kp_relay_unwatch_client (KpRelay *self)
-{
-  if (self->client_socket == NULL)
-    return;
-  kp_conn_watch_release (self->client_socket, self);
-  g_clear_object (&self->client_socket);
+  kp_exchange_write_chunk (self->client, data, len);
 }

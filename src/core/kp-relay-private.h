@@ -55,7 +55,7 @@ struct _KpRelay
   GObject             parent_instance;
 
   KpGateway          *gateway;          /* owned: the row is written after the response */
-  SoupServerMessage  *msg;              /* owned until the relay is finalized */
+  KpExchange         *client;           /* the client's exchange; owned until finalized */
   GCancellable       *cancellable;
   char               *request_id;
   guint               client_id;        /* whose token the request carried */
@@ -117,18 +117,9 @@ struct _KpRelay
   gboolean            hold_out;         /* reading a burst: flush once at its end */
 
   /* The client side. */
-  GSocket            *client_socket;    /* kp-conn-watch.c tells of a hang-up */
-  gulong              finished_handler;
-  gboolean            corked;           /* TCP_CORK set until libsoup wrote its part */
-  guint               soup_chunks;      /* chunks given to libsoup, not yet written */
-  gboolean            direct;           /* libsoup wrote the head: chunks go to the socket */
-  GByteArray         *direct_out;       /* framed chunks the socket did not take yet */
-  guint               direct_sent;      /* of direct_out: already sent */
-  KpPollWatch        *direct_watch;     /* until it has room for them */
-  gboolean            direct_end;       /* the body's end waits for direct_out */
   gboolean            committed;        /* status and headers went to the client */
   gboolean            completed;        /* we ended the client's response */
-  gboolean            client_gone;      /* SoupServerMessage::finished fired */
+  gboolean            client_gone;      /* the client's exchange is over */
   gboolean            ended;            /* outcome final, ledger row on its way */
   FinalAction         final_action;
 
@@ -171,19 +162,12 @@ void     kp_relay_upstream_failed      (KpRelay        *self,
                                         GError         *error);
 
 /* kp-relay-client.c */
-void     kp_relay_watch_client         (KpRelay        *self);
-void     kp_relay_unwatch_client       (KpRelay        *self);
-/* kp-relay-stream.c */
-void     kp_relay_watch_writes         (KpRelay        *self);
-void     kp_relay_set_cork             (KpRelay        *self,
-                                        gboolean        cork);
+void     kp_relay_on_client_done       (KpExchange     *exchange,
+                                        gboolean        gone,
+                                        gpointer        user_data);
 void     kp_relay_send_chunk           (KpRelay        *self,
                                         const char     *data,
                                         gsize           len);
-void     kp_relay_send_end             (KpRelay        *self);
-void     kp_relay_stream_clear         (KpRelay        *self);
-void     kp_relay_on_client_finished   (SoupServerMessage *msg,
-                                        KpRelay        *self);
 
 /* kp-relay-answer.c */
 char    *kp_relay_scrub                (KpRelay        *self,

@@ -2,9 +2,8 @@
  *
  * A relay lives from the moment the server hands it a parsed request until
  * the client's response is finished (written, or the client went away). It
- * holds a reference on the server message for that whole time and never
- * touches the message after SoupServerMessage::finished: libsoup 3.2 logs a
- * CRITICAL when a message without I/O is paused or unpaused.
+ * holds a reference on the client's exchange (http/kp-http1-server.c) for
+ * that whole time; once the exchange is over, writes to it do nothing.
  *
  * Streams are relayed event by event as they arrive: the upstream body is
  * read without blocking into one buffer, complete SSE events are appended to
@@ -68,8 +67,6 @@ kp_relay_dispose (GObject *object)
 
   kp_deadline_clear (&self->timer);
   g_clear_pointer (&self->exchange, kp_http1_request_free);
-  kp_relay_unwatch_client (self);
-  kp_relay_stream_clear (self);
 
   G_OBJECT_CLASS (kp_relay_parent_class)->dispose (object);
 }
@@ -79,9 +76,9 @@ kp_relay_finalize (GObject *object)
 {
   KpRelay *self = (KpRelay *)object;
 
-  if (self->msg != NULL)
-    g_signal_handlers_disconnect_by_data (self->msg, self);
-  g_clear_object (&self->msg);
+  if (self->client != NULL)
+    kp_exchange_set_done_func (self->client, NULL, NULL);
+  g_clear_pointer (&self->client, kp_exchange_unref);
   g_clear_object (&self->gateway);
   g_clear_object (&self->cancellable);
   clear_upstream_request (self);
@@ -226,7 +223,7 @@ all_routes_failed (KpRelay *self)
     {
       g_autofree char *seconds = g_strdup_printf ("%" G_GINT64_FORMAT, self->retry_after);
 
-      soup_message_headers_replace (soup_server_message_get_response_headers (self->msg),
+      soup_message_headers_replace (kp_exchange_get_response_headers (self->client),
                                     "Retry-After", seconds);
     }
   kp_relay_reply_error (self, status, self->best_code ? self->best_code
@@ -585,10 +582,10 @@ kp_relay_start (KpRelay *self)
 
   g_return_if_fail (KP_IS_RELAY (self));
 
-  body = kp_http_take_body (self->msg);
+  body = kp_exchange_take_body (self->client);
   self->req = kp_wire_request_new (self->wire, body,
-                                   soup_server_message_get_request_headers (self->msg));
-  kp_http_set_request_path (self->req, self->msg);
+                                   kp_exchange_get_request_headers (self->client));
+  kp_http_set_request_path (self->req, self->client);
 
   /* A refusal below is the client's error, and is recorded as one. */
   self->outcome = KP_OUTCOME_CLIENT_ERROR;
@@ -613,7 +610,7 @@ kp_relay_start (KpRelay *self)
       g_autofree char *message =
         g_strdup_printf ("No provider serves “%s” at %s: it is known, but not as a model "
                          "for this API.", self->req->model,
-                         g_uri_get_path (soup_server_message_get_uri (self->msg)));
+                         kp_exchange_get_path (self->client));
 
       kp_relay_reply_error (self, 404, "model_not_found", message);
       return;
@@ -646,40 +643,37 @@ kp_relay_start (KpRelay *self)
   self->pending = g_byte_array_sized_new (READ_CHUNK);
   self->pending_cap = READ_CHUNK;
   self->event.data = g_string_sized_new (1024);
-  kp_relay_watch_client (self);
   try_route (self);
 }
 
 /**
  * kp_relay_new:
  * @gateway: the gateway
- * @msg: the client's message, already paused by the caller
+ * @exchange: the client's exchange, already paused by the caller
  * @request_id: the id sent back in `x-request-id`
  */
 KpRelay *
 kp_relay_new (KpGateway         *gateway,
-              SoupServerMessage *msg,
+              KpExchange        *exchange,
               const char        *request_id)
 {
   KpRelay *self;
 
   g_return_val_if_fail (KP_IS_GATEWAY (gateway), NULL);
-  g_return_val_if_fail (SOUP_IS_SERVER_MESSAGE (msg), NULL);
+  g_return_val_if_fail (exchange != NULL, NULL);
 
   self = g_object_new (KP_TYPE_RELAY, NULL);
   self->gateway = g_object_ref (gateway);
   /* Read once: the read loop consults them for every chunk. */
   kp_gateway_get_timeouts (gateway, &self->connect_ms, &self->first_byte_ms, &self->idle_ms);
   kp_gateway_get_read_caps (gateway, &self->body_cap, &self->event_cap, NULL);
-  self->msg = g_object_ref (msg);
+  self->client = kp_exchange_ref (exchange);
   self->request_id = g_strdup (request_id);
-  self->client_id = kp_clients_message_client (msg);
-  self->wire = kp_wire_for_route (g_uri_get_path (soup_server_message_get_uri (msg)));
+  self->client_id = kp_exchange_get_client (exchange);
+  self->wire = kp_wire_for_route (kp_exchange_get_path (exchange));
   if (self->wire == NULL)
     self->wire = kp_wire_default ();
-  self->finished_handler = g_signal_connect (msg, "finished",
-                                             G_CALLBACK (kp_relay_on_client_finished), self);
-  kp_relay_watch_writes (self);
+  kp_exchange_set_done_func (exchange, kp_relay_on_client_done, self);
 
   /* A relay lives until the client's response is finished. */
   g_object_ref (self);

@@ -8,6 +8,7 @@
 
 #include <libsoup/soup.h>
 
+#include "http/kp-http1-server.h"
 #include "kp-credential.h"
 #include "kp-ledger.h"
 #include "kp-usage.h"
@@ -30,7 +31,7 @@ typedef struct _KpGateway KpGateway;
 G_DECLARE_FINAL_TYPE (KpRelay, kp_relay, KP, RELAY, GObject)
 
 KpRelay        *kp_relay_new                  (KpGateway         *gateway,
-                                               SoupServerMessage *msg,
+                                               KpExchange        *exchange,
                                                const char        *request_id);
 void            kp_relay_start                (KpRelay           *self);
 void            kp_relay_abort                (KpRelay           *self,

@@ -1,0 +1,1613 @@
+/* kp-http1-server.c: the local HTTP/1.1 server, its connections and exchanges
+ *
+ * Keypool's clients send a request and read its answer, on kept-alive
+ * connections, often streamed. This server does that and no more, on the
+ * epoll source all of Keypool's sockets share (kp-poll-watch.c), as the
+ * upstream side does (kp-http1-conn.c).
+ *
+ * It replaced libsoup 3.2's server, which cost about half of the
+ * instructions of a relayed request, and, in GLib 2.74, eight writes to the
+ * main context's wakeup descriptor per request: every dispatch of one of its
+ * socket sources took the descriptor out of the poll set and put it back.
+ * It also needed a workaround each for what it did not do: count and time
+ * connections, notice a client that hangs up between requests or while an
+ * answer is on its way, accept again after running out of descriptors,
+ * answer a refused request without reading its body, write a stream's
+ * chunks in one system call each.
+ *
+ * A connection reads a request's head (at most HEAD_MAX bytes and
+ * HEADERS_MAX lines), tells its owner (got_head), reads the body, tells it
+ * again (handle), and writes the answer: a whole one in one system call
+ * with its head, or chunks, each in one system call. What the socket does
+ * not take waits in a buffer, bounded by OUT_CAP. While the answer is
+ * under way the connection reads ahead at most PIPELINE_MAX bytes of a
+ * client's next request; a client that hangs up meanwhile is told to the
+ * exchange's owner at once.
+ *
+ * A connection that must close (a refused body left unread, `Connection:
+ * close`, an HTTP/1.0 stream) is shut down for writing after its answer and
+ * drained of at most LINGER_BYTES for at most LINGER_MS before it closes:
+ * closing with unread bytes makes the kernel reset the connection, and a
+ * client still sending may then miss the answer.
+ *
+ * Copyright 2026 The Keypool authors
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#define G_LOG_DOMAIN "keypool"
+
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "kp-deadlines.h"
+#include "kp-http1-parser.h"
+#include "kp-http1-server.h"
+#include "kp-poll-watch.h"
+
+#define HEAD_MAX      (64 * 1024)
+#define HEADERS_MAX   128
+#define READ_BLOCK    (16 * 1024)
+#define PIPELINE_MAX  (64 * 1024)
+#define OUT_CAP       (16 * 1024 * 1024)
+#define LINGER_BYTES  (256 * 1024)
+#define LINGER_MS     1000
+#define ACCEPT_BATCH  32
+#define REWATCH_MS    100
+
+/* libsoup 3.2 has no name for it. */
+#define STATUS_HEADERS_TOO_LARGE 431
+
+typedef enum
+{
+  CONN_HEAD,     /* reading a request's head */
+  CONN_IDLE,     /* kept alive, no byte of a next request yet */
+  CONN_BODY,     /* reading a request's body */
+  CONN_BUSY,     /* the request is read: the owner answers */
+  CONN_LINGER,   /* answered and shut down for writing: drained, then closed */
+} ConnState;
+
+typedef struct _Conn Conn;
+
+struct _KpHttp1Server
+{
+  KpHttp1ServerFuncs  funcs;
+  gpointer            user_data;
+  char               *server_name;
+
+  GSocket            *listen_socket;
+  KpPollWatch        *listen_watch;
+  guint               rewatch_id;
+  int                 spare_fd;      /* given up to answer one client when none are left */
+
+  GQueue              conns;         /* of Conn, by their links */
+  guint               n_counted;     /* conns not being turned away */
+
+  char                date[64];      /* the Date header's value, for date_second */
+  gint64              date_second;
+  gboolean            stopped;       /* disconnected: the owner hears nothing more */
+};
+
+struct _Conn
+{
+  KpHttp1Server *server;
+  GList          link;
+  int            fd;
+  char           remote[INET6_ADDRSTRLEN];
+  ConnState      state;
+  gboolean       counted;       /* among the connections the limit counts */
+  gboolean       closed;        /* the descriptor is gone; memory waits for refs */
+  gboolean       dispatching;   /* inside on_ready(): a finished answer is told there */
+  guint          refs;
+
+  KpPollWatch   *watch;
+  GIOCondition   events;
+  KpDeadline     deadline;
+
+  GByteArray    *in;            /* read and not yet used */
+  gsize          in_used;       /* of in, at its start */
+  gsize          scanned;       /* of the head: no end before this */
+  gsize          drained;       /* while lingering */
+
+  GByteArray    *out;           /* written and not yet taken by the socket */
+  gsize          out_sent;
+
+  KpExchange    *exchange;      /* the request being read or answered */
+};
+
+struct _KpExchange
+{
+  gatomicrefcount     refs;
+  Conn               *conn;            /* NULL once the exchange is over */
+
+  const char         *method;          /* interned */
+  char               *path;
+  char               *query;
+  GHashTable         *form;
+  SoupHTTPVersion     version;
+  SoupMessageHeaders *request_headers;
+  SoupMessageHeaders *response_headers;
+
+  gboolean            keep_alive;      /* another request may follow on the connection */
+  gboolean            chunked_in;
+  guint64             body_left;       /* of a Content-Length body */
+  KpHttp1Parser       chunks;          /* of a chunked body */
+  GByteArray         *body;
+  gboolean            body_read;
+
+  guint               status;
+  GBytes             *response;
+  gboolean            paused;
+  gboolean            in_handler;
+  gboolean            head_written;
+  gboolean            chunked_out;     /* the answer's body goes as chunks */
+  gboolean            written;         /* the whole answer is written, maybe buffered */
+  gboolean            over;
+
+  guint               client;
+  guint               flags;
+  KpExchangeDoneFunc  done;
+  gpointer            done_data;
+};
+
+static void conn_process (Conn *conn);
+static void conn_lost (Conn *conn, const char *why);
+static void conn_linger (Conn *conn);
+static void exchange_over (KpExchange *exchange, gboolean gone);
+static void start_listen_watch (KpHttp1Server *self);
+
+/* Connections -------------------------------------------------------------- */
+
+static void
+conn_ref (Conn *conn)
+{
+  conn->refs++;
+}
+
+static void
+conn_unref (Conn *conn)
+{
+  g_assert (conn->refs > 0);
+  if (--conn->refs > 0)
+    return;
+  g_assert (conn->closed);
+  g_clear_pointer (&conn->in, g_byte_array_unref);
+  g_clear_pointer (&conn->out, g_byte_array_unref);
+  g_free (conn);
+}
+
+static const char *
+state_name (ConnState state)
+{
+  switch (state)
+    {
+    case CONN_HEAD:
+      return "sent no whole request headers";
+    case CONN_BODY:
+      return "sent no whole request body";
+    case CONN_IDLE:
+      return "sent no next request";
+    case CONN_LINGER:
+      return "did not close after its answer";
+    case CONN_BUSY:
+    default:
+      return "was busy";
+    }
+}
+
+static void
+conn_set_events (Conn         *conn,
+                 GIOCondition  events)
+{
+  if (conn->closed || conn->events == events)
+    return;
+  conn->events = events;
+  kp_poll_watch_set_events (conn->watch, events);
+}
+
+/* Reads what the socket has wanted from its owner's limits. */
+static void
+conn_enter (Conn      *conn,
+            ConnState  state)
+{
+  KpHttp1ServerLimits limits = { 0 };
+  guint ms = 0;
+
+  conn->state = state;
+  if (!conn->server->stopped)
+    conn->server->funcs.limits (conn->server->user_data, &limits);
+  switch (state)
+    {
+    case CONN_HEAD:
+      ms = limits.header_ms;
+      break;
+    case CONN_BODY:
+      ms = limits.body_ms;
+      break;
+    case CONN_IDLE:
+      ms = limits.idle_ms;
+      break;
+    case CONN_LINGER:
+      ms = LINGER_MS;
+      break;
+    case CONN_BUSY:
+    default:
+      break;
+    }
+  if (ms > 0)
+    kp_deadline_set_in (&conn->deadline, ms);
+  else
+    kp_deadline_clear (&conn->deadline);
+}
+
+/* Closes the descriptor now; the memory goes with the last reference. */
+static void
+conn_close (Conn *conn)
+{
+  KpHttp1Server *self = conn->server;
+
+  if (conn->closed)
+    return;
+  g_assert (conn->exchange == NULL);
+  conn->closed = TRUE;
+  g_queue_unlink (&self->conns, &conn->link);
+  if (conn->counted)
+    self->n_counted--;
+  g_clear_pointer (&conn->watch, kp_poll_watch_free);
+  kp_deadline_clear (&conn->deadline);
+  close (conn->fd);
+  conn->fd = -1;
+  conn_unref (conn);
+}
+
+static void
+on_deadline (KpDeadline *deadline,
+             gpointer    user_data)
+{
+  Conn *conn = user_data;
+
+  g_debug ("Closing a client connection that %s in time", state_name (conn->state));
+  conn_lost (conn, NULL);
+}
+
+/* Appends what @iov holds from byte @skip on to the connection's buffer. */
+static void
+buffer_rest (Conn         *conn,
+             struct iovec *iov,
+             int           n_iov,
+             gsize         skip)
+{
+  if (conn->out == NULL)
+    conn->out = g_byte_array_new ();
+  for (int i = 0; i < n_iov; i++)
+    {
+      gsize part = MIN (skip, iov[i].iov_len);
+
+      g_byte_array_append (conn->out, (guint8 *)iov[i].iov_base + part, iov[i].iov_len - part);
+      skip -= part;
+    }
+}
+
+static gboolean
+out_pending (Conn *conn)
+{
+  return conn->out != NULL && conn->out->len > conn->out_sent;
+}
+
+static GIOCondition
+wanted_events (Conn *conn)
+{
+  GIOCondition events = 0;
+
+  if (out_pending (conn))
+    events |= G_IO_OUT;
+  /* A client's next request is read ahead, bounded: past that the watch
+   * stops reading, and with it hearing of a hang-up, until the answer is out.
+   */
+  if (conn->state != CONN_BUSY || conn->in->len - conn->in_used < PIPELINE_MAX)
+    events |= G_IO_IN;
+  return events;
+}
+
+/* Writes @iov without blocking; what the socket does not take waits. FALSE
+ * when the client is gone (the connection is then lost).
+ */
+static gboolean
+conn_write (Conn         *conn,
+            struct iovec *iov,
+            int           n_iov)
+{
+  struct msghdr message = { 0 };
+  gsize total = 0;
+  gssize written;
+
+  if (conn->closed)
+    return FALSE;
+  for (int i = 0; i < n_iov; i++)
+    total += iov[i].iov_len;
+
+  if (out_pending (conn))
+    written = 0;
+  else
+    {
+      message.msg_iov = iov;
+      message.msg_iovlen = n_iov;
+      do
+        written = sendmsg (conn->fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+      while (written < 0 && errno == EINTR);
+      if (written < 0)
+        {
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            {
+              conn_lost (conn, g_strerror (errno));
+              return FALSE;
+            }
+          written = 0;
+        }
+    }
+  if ((gsize)written == total)
+    return TRUE;
+
+  buffer_rest (conn, iov, n_iov, written);
+  if (conn->out->len - conn->out_sent > OUT_CAP)
+    {
+      /* Memory stays bounded: a client this far behind has gone. */
+      conn_lost (conn, "it left too much of its answer unread");
+      return FALSE;
+    }
+  conn_set_events (conn, wanted_events (conn));
+  return TRUE;
+}
+
+/* Sends what waits; FALSE when the client is gone. */
+static gboolean
+conn_flush (Conn *conn)
+{
+  gssize written;
+
+  if (!out_pending (conn))
+    return TRUE;
+  do
+    written = send (conn->fd, conn->out->data + conn->out_sent,
+                    conn->out->len - conn->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (written < 0 && errno == EINTR);
+  if (written < 0)
+    {
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return TRUE;
+      conn_lost (conn, g_strerror (errno));
+      return FALSE;
+    }
+  conn->out_sent += written;
+  if (conn->out_sent == conn->out->len)
+    {
+      g_byte_array_set_size (conn->out, 0);
+      conn->out_sent = 0;
+    }
+  else if (conn->out_sent > conn->out->len / 2)
+    {
+      /* What was sent leaves only once it is half of the buffer: a client
+       * that takes a little at a time costs no copy of the whole rest.
+       */
+      g_byte_array_remove_range (conn->out, 0, conn->out_sent);
+      conn->out_sent = 0;
+    }
+  return TRUE;
+}
+
+/* The exchange's answer is all written: it is over once the socket has taken
+ * it. Told from the connection's own dispatch, never from inside the call of
+ * the owner that wrote the last bytes.
+ */
+static void
+conn_answer_written (Conn     *conn,
+                     gboolean  from_owner)
+{
+  KpExchange *exchange = conn->exchange;
+
+  exchange->written = TRUE;
+  if (out_pending (conn))
+    return;
+  if (conn->dispatching && !from_owner)
+    exchange_over (exchange, FALSE);
+  else
+    kp_poll_watch_again (conn->watch);
+}
+
+/* After an exchange: the next request, or the end. */
+static void
+conn_next (Conn     *conn,
+           gboolean  keep_alive)
+{
+  if (conn->closed)
+    return;
+  if (!keep_alive)
+    {
+      conn_linger (conn);
+      return;
+    }
+  conn_enter (conn, conn->in->len > conn->in_used ? CONN_HEAD : CONN_IDLE);
+  conn->scanned = 0;
+  conn_set_events (conn, wanted_events (conn));
+  /* Bytes of the next request may be here already. */
+  if (conn->in->len > conn->in_used)
+    kp_poll_watch_again (conn->watch);
+}
+
+/* The client is gone, or too slow: its exchange hears of it, and the
+ * connection closes.
+ */
+static void
+conn_lost (Conn       *conn,
+           const char *why)
+{
+  if (conn->closed)
+    return;
+  if (why != NULL)
+    g_debug ("Lost a client connection: %s", why);
+  conn_ref (conn);
+  if (conn->exchange != NULL)
+    exchange_over (conn->exchange, TRUE);
+  conn_close (conn);
+  conn_unref (conn);
+}
+
+/* Shut down for writing once the answer is out, then drained and closed. */
+static void
+conn_linger (Conn *conn)
+{
+  if (conn->closed)
+    return;
+  conn_enter (conn, CONN_LINGER);
+  conn->drained = 0;
+  if (!out_pending (conn))
+    shutdown (conn->fd, SHUT_WR);
+  conn_set_events (conn, wanted_events (conn) | G_IO_IN);
+}
+
+static void
+linger_ready (Conn         *conn,
+              GIOCondition  revents)
+{
+  char buffer[READ_BLOCK];
+  gssize n;
+
+  if (out_pending (conn))
+    {
+      if (!conn_flush (conn))
+        return;
+      if (out_pending (conn))
+        return;
+      shutdown (conn->fd, SHUT_WR);
+      conn_set_events (conn, G_IO_IN);
+    }
+
+  do
+    n = recv (conn->fd, buffer, sizeof buffer, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !(revents & (G_IO_HUP | G_IO_ERR)))
+    return;
+  if (n > 0)
+    {
+      conn->drained += n;
+      if (conn->drained < LINGER_BYTES)
+        return;
+    }
+  conn_close (conn);
+}
+
+/* The answer's head ------------------------------------------------------- */
+
+static const char *
+http_date (KpHttp1Server *self)
+{
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  if (now != self->date_second)
+    {
+      g_autoptr(GDateTime) time = g_date_time_new_from_unix_utc (now);
+      g_autofree char *text = time != NULL ? soup_date_time_to_string (time, SOUP_DATE_HTTP) : NULL;
+
+      g_strlcpy (self->date, text != NULL ? text : "", sizeof self->date);
+      self->date_second = now;
+    }
+  return self->date;
+}
+
+static gboolean
+has_no_body (guint status)
+{
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+static gboolean
+is_clean (const char *text)
+{
+  return strpbrk (text, "\r\n") == NULL;
+}
+
+static void
+append_header (GString    *head,
+               const char *name,
+               const char *value)
+{
+  g_string_append (head, name);
+  g_string_append_len (head, ": ", 2);
+  g_string_append (head, value);
+  g_string_append_len (head, "\r\n", 2);
+}
+
+static void
+append_number (GString *head,
+               guint64  value)
+{
+  char digits[24];
+  gsize n = sizeof digits;
+
+  do
+    {
+      digits[--n] = '0' + value % 10;
+      value /= 10;
+    }
+  while (value != 0);
+  g_string_append_len (head, digits + n, sizeof digits - n);
+}
+
+/* The status line and headers of @exchange's answer. A whole answer says its
+ * length; a stream goes as chunks (HTTP/1.0: until the connection closes).
+ */
+static GString *
+build_head (KpExchange *exchange,
+            gboolean    stream,
+            gsize       length)
+{
+  KpHttp1Server *self = exchange->conn->server;
+  GString *head = g_string_sized_new (256);
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+  const char *phrase;
+
+  if (exchange->status == 0)
+    exchange->status = SOUP_STATUS_INTERNAL_SERVER_ERROR;
+  phrase = exchange->status == STATUS_HEADERS_TOO_LARGE ? "Request Header Fields Too Large"
+                                                         : soup_status_get_phrase (exchange->status);
+
+  g_string_append_len (head, "HTTP/1.1 ", 9);
+  append_number (head, exchange->status);
+  g_string_append_c (head, ' ');
+  g_string_append (head, phrase != NULL ? phrase : "Unknown");
+  g_string_append_len (head, "\r\n", 2);
+  append_header (head, "Date", http_date (self));
+  append_header (head, "Server", self->server_name);
+
+  soup_message_headers_iter_init (&iter, exchange->response_headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      /* Framing is the server's; a line break would split the answer. */
+      if (g_ascii_strcasecmp (name, "Content-Length") == 0 ||
+          g_ascii_strcasecmp (name, "Transfer-Encoding") == 0 ||
+          g_ascii_strcasecmp (name, "Connection") == 0 ||
+          !is_clean (name) || !is_clean (value))
+        continue;
+      append_header (head, name, value);
+    }
+
+  if (has_no_body (exchange->status))
+    ;
+  else if (stream && exchange->chunked_out)
+    append_header (head, "Transfer-Encoding", "chunked");
+  else if (!stream)
+    {
+      g_string_append_len (head, "Content-Length: ", 16);
+      append_number (head, length);
+      g_string_append_len (head, "\r\n", 2);
+    }
+
+  if (!exchange->keep_alive)
+    append_header (head, "Connection", "close");
+  else if (exchange->version == SOUP_HTTP_1_0)
+    append_header (head, "Connection", "keep-alive");
+  g_string_append_len (head, "\r\n", 2);
+  exchange->head_written = TRUE;
+  return head;
+}
+
+/* Writes @exchange's whole answer, head and body in one system call. */
+static void
+send_whole (KpExchange *exchange,
+            gboolean    from_owner)
+{
+  Conn *conn = exchange->conn;
+  gsize length = 0;
+  const char *body = exchange->response ? g_bytes_get_data (exchange->response, &length) : NULL;
+  g_autoptr(GString) head = NULL;
+  struct iovec iov[2];
+  int n = 1;
+
+  if (has_no_body (exchange->status == 0 ? 500 : exchange->status))
+    length = 0;
+  head = build_head (exchange, FALSE, length);
+  iov[0].iov_base = head->str;
+  iov[0].iov_len = head->len;
+  if (length > 0 && exchange->method != SOUP_METHOD_HEAD)
+    {
+      iov[1].iov_base = (char *)body;
+      iov[1].iov_len = length;
+      n = 2;
+    }
+  if (conn_write (conn, iov, n))
+    conn_answer_written (conn, from_owner);
+}
+
+/* Exchanges ---------------------------------------------------------------- */
+
+static KpExchange *
+exchange_new (Conn *conn)
+{
+  KpExchange *exchange = g_new0 (KpExchange, 1);
+
+  g_atomic_ref_count_init (&exchange->refs);
+  exchange->conn = conn;
+  exchange->request_headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  exchange->response_headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  return exchange;
+}
+
+KpExchange *
+kp_exchange_ref (KpExchange *exchange)
+{
+  g_return_val_if_fail (exchange != NULL, NULL);
+  g_atomic_ref_count_inc (&exchange->refs);
+  return exchange;
+}
+
+void
+kp_exchange_unref (KpExchange *exchange)
+{
+  if (exchange == NULL || !g_atomic_ref_count_dec (&exchange->refs))
+    return;
+  g_assert (exchange->conn == NULL);
+  g_free (exchange->path);
+  g_free (exchange->query);
+  g_clear_pointer (&exchange->form, g_hash_table_unref);
+  soup_message_headers_unref (exchange->request_headers);
+  soup_message_headers_unref (exchange->response_headers);
+  g_clear_pointer (&exchange->body, g_byte_array_unref);
+  g_clear_pointer (&exchange->response, g_bytes_unref);
+  g_free (exchange);
+}
+
+/* Ends @exchange: its owner hears of it, and the connection goes on to the
+ * next request, or closes.
+ */
+static void
+exchange_over (KpExchange *exchange,
+               gboolean    gone)
+{
+  Conn *conn = exchange->conn;
+  KpHttp1Server *self;
+  KpExchangeDoneFunc done = exchange->done;
+  gboolean keep_alive;
+
+  if (exchange->over)
+    return;
+  g_assert (conn != NULL && conn->exchange == exchange);
+  self = conn->server;
+  exchange->over = TRUE;
+  keep_alive = !gone && exchange->keep_alive;
+
+  conn_ref (conn);
+  exchange->done = NULL;
+  if (done != NULL)
+    done (exchange, gone, exchange->done_data);
+  if (!self->stopped)
+    self->funcs.finished (exchange, self->user_data);
+
+  conn->exchange = NULL;
+  exchange->conn = NULL;
+  kp_exchange_unref (exchange);
+
+  if (!gone)
+    conn_next (conn, keep_alive);
+  conn_unref (conn);
+}
+
+/* The owner is done with the request's head: the answer it set goes out, or
+ * the body is read.
+ */
+static void
+after_head (Conn       *conn,
+            KpExchange *exchange,
+            gboolean    has_body)
+{
+  if (exchange->status != 0)
+    {
+      /* Refused: a body that follows is not read. */
+      if (has_body)
+        exchange->keep_alive = FALSE;
+      conn_enter (conn, CONN_BUSY);
+      send_whole (exchange, FALSE);
+      return;
+    }
+
+  if (has_body)
+    {
+      const char *expect = soup_message_headers_get_one (exchange->request_headers, "Expect");
+
+      if (expect != NULL && g_ascii_strcasecmp (expect, "100-continue") == 0)
+        {
+          static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+          struct iovec iov = { (char *)go_on, sizeof go_on - 1 };
+
+          if (!conn_write (conn, &iov, 1))
+            return;
+        }
+      conn_enter (conn, CONN_BODY);
+      return;
+    }
+
+  exchange->body_read = TRUE;
+}
+
+/* The whole request is read: the owner answers. */
+static void
+handle (Conn       *conn,
+        KpExchange *exchange)
+{
+  KpHttp1Server *self = conn->server;
+
+  conn_enter (conn, CONN_BUSY);
+  conn_set_events (conn, wanted_events (conn));
+  exchange->in_handler = TRUE;
+  if (!self->stopped)
+    self->funcs.handle (exchange, self->user_data);
+  exchange->in_handler = FALSE;
+  if (!exchange->over && exchange->conn != NULL && !exchange->paused && !exchange->head_written)
+    send_whole (exchange, FALSE);
+}
+
+/* Reading requests --------------------------------------------------------- */
+
+static void
+refuse_now (Conn       *conn,
+            guint       status,
+            const char *message)
+{
+  KpExchange *exchange = conn->exchange;
+  g_autofree char *body = g_strdup_printf ("%s\n", message);
+
+  if (exchange == NULL)
+    {
+      exchange = conn->exchange = exchange_new (conn);
+      exchange->method = SOUP_METHOD_GET;
+      exchange->path = g_strdup ("/");
+    }
+  exchange->keep_alive = FALSE;
+  exchange->status = status;
+  g_clear_pointer (&exchange->response, g_bytes_unref);
+  soup_message_headers_clear (exchange->response_headers);
+  soup_message_headers_replace (exchange->response_headers, "Content-Type", "text/plain; charset=utf-8");
+  exchange->response = g_bytes_new_take (g_steal_pointer (&body), strlen (message) + 1);
+  conn_enter (conn, CONN_BUSY);
+  send_whole (exchange, FALSE);
+}
+
+/* Where the head ends (past its blank line), or 0. */
+static gsize
+find_head_end (Conn *conn)
+{
+  const guint8 *data = conn->in->data + conn->in_used;
+  gsize len = conn->in->len - conn->in_used;
+  gsize i = conn->scanned > 0 ? conn->scanned - 1 : 0;
+
+  for (; i < len; i++)
+    {
+      if (data[i] != '\n')
+        continue;
+      if (i + 1 < len && data[i + 1] == '\n')
+        return i + 2;
+      if (i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
+        return i + 3;
+    }
+  conn->scanned = len > 2 ? len - 2 : 0;
+  return 0;
+}
+
+static gboolean
+all_digits (const char *text)
+{
+  if (*text == '\0')
+    return FALSE;
+  for (; *text != '\0'; text++)
+    if (!g_ascii_isdigit (*text))
+      return FALSE;
+  return TRUE;
+}
+
+/* Splits the request target into path and query. */
+static gboolean
+set_target (KpExchange *exchange,
+            const char *target)
+{
+  const char *question;
+
+  if (g_ascii_strncasecmp (target, "http://", 7) == 0)
+    {
+      /* The absolute form: the path follows the authority. */
+      target = strchr (target + 7, '/');
+      if (target == NULL)
+        target = "/";
+    }
+  else if (strcmp (target, "*") == 0)
+    {
+      exchange->path = g_strdup ("*");
+      return TRUE;
+    }
+  if (target[0] != '/')
+    return FALSE;
+
+  question = strchr (target, '?');
+  if (question != NULL)
+    {
+      exchange->path = g_strndup (target, question - target);
+      exchange->query = g_strdup (question + 1);
+    }
+  else
+    exchange->path = g_strdup (target);
+  return TRUE;
+}
+
+/* Parses the head of @len bytes at the start of the input; FALSE once the
+ * request is refused.
+ */
+static gboolean
+parse_head (Conn     *conn,
+            gsize     len,
+            gboolean *has_body)
+{
+  KpExchange *exchange = conn->exchange = exchange_new (conn);
+  const char *data = (const char *)conn->in->data + conn->in_used;
+  g_autofree char *method = NULL;
+  g_autofree char *target = NULL;
+  const char *connection;
+  const char *length;
+  const char *coding;
+  guint lines = 0;
+  guint status;
+
+  for (gsize i = 0; i < len; i++)
+    lines += data[i] == '\n';
+  if (lines > HEADERS_MAX + 2)
+    {
+      refuse_now (conn, STATUS_HEADERS_TOO_LARGE, "Too many request headers.");
+      return FALSE;
+    }
+
+  status = soup_headers_parse_request (data, (int)len, exchange->request_headers,
+                                       &method, &target, &exchange->version);
+  if (status != SOUP_STATUS_OK)
+    {
+      refuse_now (conn, status, "The request's head is not valid HTTP/1.1.");
+      return FALSE;
+    }
+  exchange->method = g_intern_string (method);
+  if (!set_target (exchange, target))
+    {
+      refuse_now (conn, SOUP_STATUS_BAD_REQUEST, "The request's target is not a path.");
+      return FALSE;
+    }
+
+  connection = soup_message_headers_get_list (exchange->request_headers, "Connection");
+  if (exchange->version == SOUP_HTTP_1_0)
+    exchange->keep_alive = connection != NULL &&
+                           soup_header_contains (connection, "keep-alive");
+  else
+    exchange->keep_alive = connection == NULL || !soup_header_contains (connection, "close");
+  exchange->chunked_out = exchange->version != SOUP_HTTP_1_0;
+
+  length = soup_message_headers_get_list (exchange->request_headers, "Content-Length");
+  coding = soup_message_headers_get_list (exchange->request_headers, "Transfer-Encoding");
+  *has_body = FALSE;
+  if (coding != NULL)
+    {
+      if (length != NULL || g_ascii_strcasecmp (coding, "chunked") != 0)
+        {
+          refuse_now (conn, length != NULL ? SOUP_STATUS_BAD_REQUEST : SOUP_STATUS_NOT_IMPLEMENTED,
+                      length != NULL ? "The request has both a length and chunks."
+                                     : "Only chunked request bodies are understood.");
+          return FALSE;
+        }
+      exchange->chunked_in = TRUE;
+      kp_http1_parser_init (&exchange->chunks);
+      exchange->chunks.state = KP_HTTP1_CHUNK_SIZE;
+      *has_body = TRUE;
+    }
+  else if (length != NULL)
+    {
+      if (!all_digits (length) || strlen (length) > 18)
+        {
+          refuse_now (conn, SOUP_STATUS_BAD_REQUEST, "The request's Content-Length is not a length.");
+          return FALSE;
+        }
+      exchange->body_left = g_ascii_strtoull (length, NULL, 10);
+      *has_body = exchange->body_left > 0;
+    }
+  return TRUE;
+}
+
+/* Takes the body's bytes from the input. */
+static gboolean
+read_body (Conn       *conn,
+           KpExchange *exchange)
+{
+  KpHttp1Server *self = conn->server;
+  const guint8 *data = conn->in->data + conn->in_used;
+  gsize len = conn->in->len - conn->in_used;
+
+  if (exchange->body == NULL)
+    exchange->body = g_byte_array_sized_new ((guint)MIN (exchange->body_left, 16 * 1024 * 1024));
+
+  if (!exchange->chunked_in)
+    {
+      gsize n = (gsize)MIN ((guint64)len, exchange->body_left);
+
+      g_byte_array_append (exchange->body, data, (guint)n);
+      conn->in_used += n;
+      exchange->body_left -= n;
+      exchange->body_read = exchange->body_left == 0;
+      return TRUE;
+    }
+
+  while (len > 0 && exchange->chunks.state != KP_HTTP1_DONE)
+    {
+      g_autoptr(GError) error = NULL;
+      gsize start, n;
+      gssize used = kp_http1_parser_body (&exchange->chunks, data, len, &start, &n, &error);
+
+      if (used < 0)
+        {
+          refuse_now (conn, SOUP_STATUS_BAD_REQUEST, "The request's chunked body is malformed.");
+          return FALSE;
+        }
+      if (n > 0)
+        g_byte_array_append (exchange->body, data + start, (guint)n);
+      data += used;
+      len -= used;
+      conn->in_used += used;
+      if (n > 0)
+        {
+          if (!self->stopped)
+            self->funcs.got_body (exchange, exchange->body->len, self->user_data);
+          if (exchange->over || conn->closed)
+            return FALSE;
+          if (exchange->status != 0)
+            {
+              /* Refused: the rest is not read. */
+              exchange->keep_alive = FALSE;
+              conn_enter (conn, CONN_BUSY);
+              send_whole (exchange, FALSE);
+              return FALSE;
+            }
+        }
+    }
+  exchange->body_read = exchange->chunks.state == KP_HTTP1_DONE;
+  return TRUE;
+}
+
+/* Uses what was read: heads, bodies, and requests to handle. */
+static void
+conn_process (Conn *conn)
+{
+  KpHttp1Server *self = conn->server;
+
+  while (!conn->closed)
+    {
+      KpExchange *exchange = conn->exchange;
+
+      if (conn->state == CONN_IDLE || conn->state == CONN_HEAD)
+        {
+          g_autoptr(KpExchange) hold = NULL;
+          gsize end;
+          gboolean has_body = FALSE;
+
+          if (conn->in->len == conn->in_used)
+            return;
+          if (conn->state == CONN_IDLE)
+            conn_enter (conn, CONN_HEAD);
+          end = find_head_end (conn);
+          if (end == 0)
+            {
+              if (conn->in->len - conn->in_used > HEAD_MAX)
+                refuse_now (conn, STATUS_HEADERS_TOO_LARGE,
+                            "The request's head is too large.");
+              return;
+            }
+          if (end > HEAD_MAX)
+            {
+              refuse_now (conn, STATUS_HEADERS_TOO_LARGE,
+                          "The request's head is too large.");
+              return;
+            }
+          if (!parse_head (conn, end, &has_body))
+            return;
+          conn->in_used += end;
+          conn->scanned = 0;
+          hold = kp_exchange_ref (conn->exchange);
+          conn_enter (conn, CONN_BODY);
+          if (!self->stopped)
+            self->funcs.got_head (hold, self->user_data);
+          if (conn->closed || hold->over)
+            return;
+          after_head (conn, hold, has_body);
+          if (conn->closed || hold->over || hold->head_written)
+            return;
+          if (hold->body_read)
+            {
+              handle (conn, hold);
+              return;
+            }
+        }
+      else if (conn->state == CONN_BODY)
+        {
+          g_autoptr(KpExchange) hold = kp_exchange_ref (exchange);
+
+          if (!read_body (conn, hold) || !hold->body_read)
+            return;
+          handle (conn, hold);
+          return;
+        }
+      else
+        return;
+    }
+}
+
+/* Reads what the socket has; FALSE when the connection is lost. */
+static gboolean
+conn_read (Conn *conn)
+{
+  gssize n;
+
+  /* The used part goes once it is half of the buffer. */
+  if (conn->in_used > 0 && (conn->in_used == conn->in->len || conn->in_used > conn->in->len / 2))
+    {
+      g_byte_array_remove_range (conn->in, 0, conn->in_used);
+      conn->in_used = 0;
+    }
+
+  /* A few blocks at a time: a large body is used as it comes. */
+  for (guint i = 0; i < 8; i++)
+    {
+      guint len = conn->in->len;
+
+      g_byte_array_set_size (conn->in, len + READ_BLOCK);
+      do
+        n = recv (conn->fd, conn->in->data + len, READ_BLOCK, MSG_DONTWAIT);
+      while (n < 0 && errno == EINTR);
+      g_byte_array_set_size (conn->in, len + MAX (n, 0));
+
+      if (n == 0)
+        {
+          conn_lost (conn, conn->state == CONN_IDLE ? NULL : "the client closed it");
+          return FALSE;
+        }
+      if (n < 0)
+        {
+          if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return TRUE;
+          conn_lost (conn, g_strerror (errno));
+          return FALSE;
+        }
+      if (n < READ_BLOCK || conn->state == CONN_BUSY)
+        return TRUE;
+    }
+  return TRUE;
+}
+
+static void
+on_ready (KpPollWatch  *watch,
+          GIOCondition  revents,
+          gpointer      user_data)
+{
+  Conn *conn = user_data;
+
+  conn_ref (conn);
+  conn->dispatching = TRUE;
+
+  if (conn->state == CONN_LINGER)
+    {
+      linger_ready (conn, revents);
+      goto out;
+    }
+
+  if ((revents & G_IO_OUT) && !conn_flush (conn))
+    goto out;
+
+  if (revents & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+    {
+      /* Bytes that follow a request while it is answered are its client's
+       * next request; only the end of the connection matters now.
+       */
+      if (!conn_read (conn))
+        goto out;
+    }
+
+  if (conn->exchange != NULL && conn->exchange->written && !out_pending (conn))
+    exchange_over (conn->exchange, FALSE);
+  if (!conn->closed && conn->state != CONN_BUSY && conn->state != CONN_LINGER)
+    conn_process (conn);
+  if (!conn->closed && conn->state != CONN_LINGER)
+    conn_set_events (conn, wanted_events (conn));
+
+out:
+  conn->dispatching = FALSE;
+  conn_unref (conn);
+}
+
+/* Accepting ---------------------------------------------------------------- */
+
+#define BUSY_BODY \
+  "{\"error\":{\"message\":\"Keypool has too many connections open. Close some, or try again " \
+  "in a moment.\",\"type\":\"server_busy\",\"code\":503}}"
+#define BUSY_BODY_LENGTH 132
+G_STATIC_ASSERT (sizeof BUSY_BODY - 1 == BUSY_BODY_LENGTH);
+
+static const char busy_response[] =
+  "HTTP/1.1 503 Service Unavailable\r\n"
+  "Content-Type: application/json\r\n"
+  "Retry-After: 1\r\n"
+  "Connection: close\r\n"
+  "Content-Length: " G_STRINGIFY (BUSY_BODY_LENGTH) "\r\n"
+  "\r\n"
+  BUSY_BODY;
+
+static void
+add_conn (KpHttp1Server         *self,
+          int                    fd,
+          const struct sockaddr *address,
+          gboolean               counted)
+{
+  Conn *conn = g_new0 (Conn, 1);
+  int one = 1;
+
+  conn->server = self;
+  conn->fd = fd;
+  conn->refs = 1;
+  conn->counted = counted;
+  conn->link.data = conn;
+  conn->in = g_byte_array_new ();
+  if (address->sa_family == AF_INET)
+    inet_ntop (AF_INET, &((const struct sockaddr_in *)address)->sin_addr,
+               conn->remote, sizeof conn->remote);
+  else if (address->sa_family == AF_INET6)
+    inet_ntop (AF_INET6, &((const struct sockaddr_in6 *)address)->sin6_addr,
+               conn->remote, sizeof conn->remote);
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  kp_deadline_init (&conn->deadline, on_deadline, conn);
+  g_queue_push_tail_link (&self->conns, &conn->link);
+  if (counted)
+    self->n_counted++;
+  conn->events = G_IO_IN;
+  conn->watch = kp_poll_watch_new (fd, G_IO_IN, on_ready, conn);
+
+  if (counted)
+    conn_enter (conn, CONN_HEAD);
+  else
+    {
+      struct iovec iov = { (char *)busy_response, sizeof busy_response - 1 };
+
+      g_debug ("Turning away a client connection: %u are open", self->n_counted);
+      if (conn_write (conn, &iov, 1))
+        conn_linger (conn);
+    }
+}
+
+/* Answers one waiting client 503 through the spare descriptor. */
+static gboolean
+shed_connection (KpHttp1Server *self)
+{
+  int fd;
+
+  if (self->spare_fd < 0)
+    return FALSE;
+  close (self->spare_fd);
+  fd = accept4 (g_socket_get_fd (self->listen_socket), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (fd >= 0)
+    {
+      if (send (fd, busy_response, sizeof busy_response - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        g_debug ("Cannot answer a client 503: %s", g_strerror (errno));
+      close (fd);
+    }
+  self->spare_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd >= 0;
+}
+
+static gboolean
+rewatch (gpointer user_data)
+{
+  KpHttp1Server *self = user_data;
+
+  self->rewatch_id = 0;
+  start_listen_watch (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_listen_ready (KpPollWatch  *watch,
+                 GIOCondition  revents,
+                 gpointer      user_data)
+{
+  KpHttp1Server *self = user_data;
+
+  for (guint i = 0; i < ACCEPT_BATCH && self->listen_socket != NULL; i++)
+    {
+      struct sockaddr_storage address;
+      socklen_t address_len = sizeof address;
+      KpHttp1ServerLimits limits = { 0 };
+      int fd = accept4 (g_socket_get_fd (self->listen_socket), (struct sockaddr *)&address,
+                        &address_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+      if (fd < 0)
+        {
+          if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+          if ((errno == EMFILE || errno == ENFILE) && shed_connection (self))
+            continue;
+          /* No descriptor, nor a spare one: look again shortly rather
+           * than spin.
+           */
+          g_debug ("Cannot accept a client connection: %s", g_strerror (errno));
+          g_clear_pointer (&self->listen_watch, kp_poll_watch_free);
+          if (self->rewatch_id == 0)
+            self->rewatch_id = g_timeout_add (REWATCH_MS, rewatch, self);
+          return;
+        }
+
+      self->funcs.limits (self->user_data, &limits);
+      add_conn (self, fd, (struct sockaddr *)&address, self->n_counted < limits.max_connections);
+    }
+}
+
+static void
+start_listen_watch (KpHttp1Server *self)
+{
+  if (self->listen_watch != NULL || self->listen_socket == NULL)
+    return;
+  self->listen_watch = kp_poll_watch_new (g_socket_get_fd (self->listen_socket), G_IO_IN,
+                                          on_listen_ready, self);
+}
+
+/* The server --------------------------------------------------------------- */
+
+KpHttp1Server *
+kp_http1_server_new (const KpHttp1ServerFuncs *funcs,
+                     gpointer                  user_data,
+                     const char               *server_name)
+{
+  KpHttp1Server *self = g_new0 (KpHttp1Server, 1);
+
+  self->funcs = *funcs;
+  self->user_data = user_data;
+  self->server_name = g_strdup (server_name);
+  self->spare_fd = -1;
+  self->date_second = -1;
+  g_queue_init (&self->conns);
+  return self;
+}
+
+/* Serves the clients of @socket, which listens already. */
+gboolean
+kp_http1_server_listen (KpHttp1Server  *self,
+                        GSocket        *socket,
+                        GError        **error)
+{
+  g_return_val_if_fail (self->listen_socket == NULL, FALSE);
+
+  self->listen_socket = g_object_ref (socket);
+  if (self->spare_fd < 0)
+    self->spare_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  start_listen_watch (self);
+  return TRUE;
+}
+
+/* Stops listening and closes every connection; exchanges under way hear
+ * that their clients are gone.
+ */
+void
+kp_http1_server_disconnect (KpHttp1Server *self)
+{
+  self->stopped = TRUE;
+  g_clear_handle_id (&self->rewatch_id, g_source_remove);
+  g_clear_pointer (&self->listen_watch, kp_poll_watch_free);
+  if (self->listen_socket != NULL)
+    g_socket_close (self->listen_socket, NULL);
+  g_clear_object (&self->listen_socket);
+  while (self->conns.head != NULL)
+    {
+      Conn *conn = self->conns.head->data;
+
+      if (conn->exchange != NULL)
+        conn_lost (conn, NULL);
+      else
+        conn_close (conn);
+    }
+}
+
+void
+kp_http1_server_free (KpHttp1Server *self)
+{
+  if (self == NULL)
+    return;
+  kp_http1_server_disconnect (self);
+  if (self->spare_fd >= 0)
+    close (self->spare_fd);
+  g_free (self->server_name);
+  g_free (self);
+}
+
+gboolean
+kp_http1_server_is_stopped (KpHttp1Server *self)
+{
+  return self->stopped;
+}
+
+/* The open client connections, not counting those being turned away. */
+guint
+kp_http1_server_count (KpHttp1Server *self)
+{
+  return self->n_counted;
+}
+
+/* The exchange's request ---------------------------------------------------- */
+
+const char *
+kp_exchange_get_method (KpExchange *exchange)
+{
+  return exchange->method;
+}
+
+const char *
+kp_exchange_get_path (KpExchange *exchange)
+{
+  return exchange->path;
+}
+
+const char *
+kp_exchange_get_query (KpExchange *exchange)
+{
+  return exchange->query;
+}
+
+/* The query's fields, or NULL without a query. */
+GHashTable *
+kp_exchange_get_form (KpExchange *exchange)
+{
+  if (exchange->form == NULL && exchange->query != NULL)
+    exchange->form = soup_form_decode (exchange->query);
+  return exchange->form;
+}
+
+SoupMessageHeaders *
+kp_exchange_get_request_headers (KpExchange *exchange)
+{
+  return exchange->request_headers;
+}
+
+gboolean
+kp_exchange_has_body (KpExchange *exchange)
+{
+  return exchange->chunked_in || exchange->body_left > 0 ||
+         (exchange->body != NULL && exchange->body->len > 0);
+}
+
+/* The body, once: an empty one after the first call. */
+GBytes *
+kp_exchange_take_body (KpExchange *exchange)
+{
+  GByteArray *body = g_steal_pointer (&exchange->body);
+
+  return body != NULL ? g_byte_array_free_to_bytes (body) : g_bytes_new (NULL, 0);
+}
+
+const char *
+kp_exchange_get_remote_host (KpExchange *exchange)
+{
+  return exchange->conn != NULL ? exchange->conn->remote : NULL;
+}
+
+guint
+kp_exchange_get_client (KpExchange *exchange)
+{
+  return exchange->client;
+}
+
+void
+kp_exchange_set_client (KpExchange *exchange,
+                        guint       client)
+{
+  exchange->client = client;
+}
+
+guint
+kp_exchange_get_flags (KpExchange *exchange)
+{
+  return exchange->flags;
+}
+
+void
+kp_exchange_set_flags (KpExchange *exchange,
+                       guint       flags)
+{
+  exchange->flags = flags;
+}
+
+/* The exchange's answer ----------------------------------------------------- */
+
+void
+kp_exchange_set_status (KpExchange *exchange,
+                        guint       status)
+{
+  if (!exchange->head_written)
+    exchange->status = status;
+}
+
+guint
+kp_exchange_get_status (KpExchange *exchange)
+{
+  return exchange->status;
+}
+
+SoupMessageHeaders *
+kp_exchange_get_response_headers (KpExchange *exchange)
+{
+  return exchange->response_headers;
+}
+
+/* A whole answer's body; sent when the handler returns, or at unpause. */
+void
+kp_exchange_set_response (KpExchange *exchange,
+                          const char *content_type,
+                          GBytes     *body)
+{
+  if (exchange->head_written)
+    return;
+  if (content_type != NULL)
+    soup_message_headers_replace (exchange->response_headers, "Content-Type", content_type);
+  g_clear_pointer (&exchange->response, g_bytes_unref);
+  exchange->response = body != NULL ? g_bytes_ref (body) : NULL;
+}
+
+void
+kp_exchange_take_response (KpExchange *exchange,
+                           const char *content_type,
+                           char       *body,
+                           gsize       length)
+{
+  g_autoptr(GBytes) bytes = g_bytes_new_take (body, length);
+
+  kp_exchange_set_response (exchange, content_type, bytes);
+}
+
+/* The answer waits for kp_exchange_unpause() or the first chunk. */
+void
+kp_exchange_pause (KpExchange *exchange)
+{
+  exchange->paused = TRUE;
+}
+
+/* Sends the whole answer set so far. */
+void
+kp_exchange_unpause (KpExchange *exchange)
+{
+  exchange->paused = FALSE;
+  if (exchange->conn == NULL || exchange->over || exchange->in_handler || exchange->head_written)
+    return;
+  send_whole (exchange, TRUE);
+}
+
+/* Sends @data as the next part of a streamed answer: the head goes with the
+ * first.
+ */
+void
+kp_exchange_write_chunk (KpExchange *exchange,
+                         const char *data,
+                         gsize       length)
+{
+  static const char digits[] = "0123456789abcdef";
+  g_autoptr(GString) head = NULL;
+  struct iovec iov[4];
+  char size[24];
+  gsize n = sizeof size - 2;
+  int i = 0;
+
+  if (exchange->conn == NULL || exchange->over || exchange->written || length == 0)
+    return;
+  if (!exchange->head_written)
+    {
+      head = build_head (exchange, TRUE, 0);
+      iov[i].iov_base = head->str;
+      iov[i++].iov_len = head->len;
+    }
+  if (exchange->method == SOUP_METHOD_HEAD || has_no_body (exchange->status))
+    ;
+  else if (exchange->chunked_out)
+    {
+      gsize value = length;
+
+      size[sizeof size - 2] = '\r';
+      size[sizeof size - 1] = '\n';
+      do
+        {
+          size[--n] = digits[value & 0xf];
+          value >>= 4;
+        }
+      while (value != 0);
+      iov[i].iov_base = size + n;
+      iov[i++].iov_len = sizeof size - n;
+      iov[i].iov_base = (char *)data;
+      iov[i++].iov_len = length;
+      iov[i].iov_base = (char *)"\r\n";
+      iov[i++].iov_len = 2;
+    }
+  else
+    {
+      iov[i].iov_base = (char *)data;
+      iov[i++].iov_len = length;
+    }
+  if (i > 0)
+    conn_write (exchange->conn, iov, i);
+}
+
+/* Ends a streamed answer (one with no chunk yet is an empty stream). */
+void
+kp_exchange_end_chunks (KpExchange *exchange)
+{
+  g_autoptr(GString) head = NULL;
+  struct iovec iov[2];
+  int i = 0;
+
+  if (exchange->conn == NULL || exchange->over || exchange->written)
+    return;
+  if (!exchange->head_written)
+    {
+      head = build_head (exchange, TRUE, 0);
+      iov[i].iov_base = head->str;
+      iov[i++].iov_len = head->len;
+    }
+  if (exchange->chunked_out && exchange->method != SOUP_METHOD_HEAD &&
+      !has_no_body (exchange->status))
+    {
+      iov[i].iov_base = (char *)"0\r\n\r\n";
+      iov[i++].iov_len = 5;
+    }
+  else if (!exchange->chunked_out)
+    exchange->keep_alive = FALSE;   /* HTTP/1.0: the end is the close */
+  if (i == 0 || conn_write (exchange->conn, iov, i))
+    if (exchange->conn != NULL)
+      conn_answer_written (exchange->conn, TRUE);
+}
+
+gboolean
+kp_exchange_is_over (KpExchange *exchange)
+{
+  return exchange->over;
+}
+
+/* @func is called once, when the exchange is over. */
+void
+kp_exchange_set_done_func (KpExchange         *exchange,
+                           KpExchangeDoneFunc  func,
+                           gpointer            user_data)
+{
+  exchange->done = func;
+  exchange->done_data = user_data;
+}
