@@ -124,6 +124,9 @@ build_head (KpExchange *exchange,
       g_string_append_len (head, "\r\n", 2);
     }
 
+  /* HTTP/1.0 has no chunks: a stream ends with the connection. */
+  if (stream && !exchange->chunked_out)
+    exchange->keep_alive = FALSE;
   if (!exchange->keep_alive)
     append_header (head, "Connection", "close");
   else if (exchange->version == SOUP_HTTP_1_0)

@@ -19,6 +19,7 @@ G_BEGIN_DECLS
 
 #define HEAD_MAX      (64 * 1024)
 #define HEADERS_MAX   128
+#define BODY_MAX      (1024u * 1024 * 1024)   /* the owner's own limit is lower */
 #define READ_BLOCK    (16 * 1024)
 #define PIPELINE_MAX  (64 * 1024)
 #define OUT_CAP       (16 * 1024 * 1024)
@@ -70,6 +71,7 @@ struct _Conn
   gboolean       counted;       /* among the connections the limit counts */
   gboolean       closed;        /* the descriptor is gone; memory waits for refs */
   gboolean       dispatching;   /* inside on_ready(): a finished answer is told there */
+  gboolean       broken;        /* a write failed outside on_ready(): lost in the next one */
   guint          refs;
 
   KpPollWatch   *watch;

@@ -24,6 +24,12 @@
  * client's next request; a client that hangs up meanwhile is told to the
  * exchange's owner at once.
  *
+ * A client that ends its side of the connection (EOF) while its answer is
+ * under way counts as gone, as one that hangs up does: coding tools cancel
+ * a request by closing its connection, and the provider's request must stop
+ * at once. A client that only half-closes after sending gets no answer to a
+ * relayed request.
+ *
  * A connection that must close (a refused body left unread, `Connection:
  * close`, an HTTP/1.0 stream) is shut down for writing after its answer and
  * drained of at most LINGER_BYTES for at most LINGER_MS before it closes:
@@ -51,6 +57,7 @@ static void conn_process (Conn *conn);
 static void conn_lost (Conn *conn, const char *why);
 static void conn_linger (Conn *conn);
 static void exchange_over (KpExchange *exchange, gboolean gone);
+static void conn_break (Conn *conn, const char *why);
 static void start_listen_watch (KpHttp1Server *self);
 
 /* Connections -------------------------------------------------------------- */
@@ -218,7 +225,7 @@ kp_server_conn_write (Conn         *conn,
   gsize total = 0;
   gssize written;
 
-  if (conn->closed)
+  if (conn->closed || conn->broken)
     return FALSE;
   for (int i = 0; i < n_iov; i++)
     total += iov[i].iov_len;
@@ -236,7 +243,7 @@ kp_server_conn_write (Conn         *conn,
         {
           if (errno != EAGAIN && errno != EWOULDBLOCK)
             {
-              conn_lost (conn, g_strerror (errno));
+              conn_break (conn, g_strerror (errno));
               return FALSE;
             }
           written = 0;
@@ -249,7 +256,7 @@ kp_server_conn_write (Conn         *conn,
   if (conn->out->len - conn->out_sent > OUT_CAP)
     {
       /* Memory stays bounded: a client this far behind has gone. */
-      conn_lost (conn, "it left too much of its answer unread");
+      conn_break (conn, "it left too much of its answer unread");
       return FALSE;
     }
   conn_set_events (conn, wanted_events (conn));
@@ -272,7 +279,7 @@ conn_flush (Conn *conn)
     {
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         return TRUE;
-      conn_lost (conn, g_strerror (errno));
+      conn_break (conn, g_strerror (errno));
       return FALSE;
     }
   conn->out_sent += written;
@@ -347,6 +354,31 @@ conn_lost (Conn       *conn,
     exchange_over (conn->exchange, TRUE);
   conn_close (conn);
   conn_unref (conn);
+}
+
+/* The connection failed, or its client fell too far behind. Inside the
+ * connection's own dispatch it is lost at once; otherwise its owner is
+ * writing to it right now, and hears of the loss from the next dispatch,
+ * never from inside its own call.
+ */
+static void
+conn_break (Conn       *conn,
+            const char *why)
+{
+  if (conn->closed || conn->broken)
+    return;
+  if (conn->dispatching)
+    {
+      conn_lost (conn, why);
+      return;
+    }
+  g_debug ("Lost a client connection: %s", why);
+  conn->broken = TRUE;
+  if (conn->out != NULL)
+    g_byte_array_set_size (conn->out, 0);
+  conn->out_sent = 0;
+  shutdown (conn->fd, SHUT_RDWR);
+  kp_poll_watch_again (conn->watch);
 }
 
 /* Shut down for writing once the answer is out, then drained and closed. */
@@ -450,7 +482,9 @@ after_head (Conn       *conn,
     {
       const char *expect = soup_message_headers_get_one (exchange->request_headers, "Expect");
 
-      if (expect != NULL && g_ascii_strcasecmp (expect, "100-continue") == 0)
+      /* HTTP/1.0 has no 1xx answers: its clients' expectation is ignored. */
+      if (expect != NULL && g_ascii_strcasecmp (expect, "100-continue") == 0 &&
+          exchange->version != SOUP_HTTP_1_0)
         {
           static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
           struct iovec iov = { (char *)go_on, sizeof go_on - 1 };
@@ -646,6 +680,11 @@ parse_head (Conn     *conn,
           return FALSE;
         }
       exchange->body_left = g_ascii_strtoull (length, NULL, 10);
+      if (exchange->body_left > BODY_MAX)
+        {
+          refuse_now (conn, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "The request's body is too large.");
+          return FALSE;
+        }
       *has_body = exchange->body_left > 0;
     }
   return TRUE;
@@ -683,6 +722,11 @@ read_body (Conn       *conn,
       if (used < 0)
         {
           refuse_now (conn, SOUP_STATUS_BAD_REQUEST, "The request's chunked body is malformed.");
+          return FALSE;
+        }
+      if (n > 0 && exchange->body->len + n > BODY_MAX)
+        {
+          refuse_now (conn, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "The request's body is too large.");
           return FALSE;
         }
       if (n > 0)
@@ -829,6 +873,13 @@ on_ready (KpPollWatch  *watch,
   conn_ref (conn);
   conn->dispatching = TRUE;
 
+  /* Both ways shut (or reset): the client cannot read an answer any more. */
+  if (conn->broken || (revents & (G_IO_HUP | G_IO_ERR)))
+    {
+      conn_lost (conn, conn->broken ? NULL : "it hung up");
+      goto out;
+    }
+
   if (conn->state == CONN_LINGER)
     {
       linger_ready (conn, revents);
@@ -838,7 +889,7 @@ on_ready (KpPollWatch  *watch,
   if ((revents & G_IO_OUT) && !conn_flush (conn))
     goto out;
 
-  if (revents & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+  if (revents & G_IO_IN)
     {
       /* Bytes that follow a request while it is answered are its client's
        * next request; only the end of the connection matters now.
@@ -980,6 +1031,11 @@ on_listen_ready (KpPollWatch  *watch,
           return;
         }
 
+      if (self->stopped)
+        {
+          close (fd);
+          return;
+        }
       self->funcs.limits (self->user_data, &limits);
       add_conn (self, fd, (struct sockaddr *)&address, self->n_counted < limits.max_connections);
     }

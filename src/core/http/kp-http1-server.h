@@ -35,7 +35,8 @@ typedef struct
  *   answer later with kp_exchange_unpause() or a stream of chunks.
  * @finished: the exchange is over: its answer is written, or its client is
  *   gone. Told once for every exchange, including one refused by the server
- *   itself before @got_head (a head that is not HTTP, say).
+ *   itself before @got_head (a head that is not HTTP, say), until
+ *   kp_http1_server_disconnect(): from then on the owner hears nothing.
  */
 typedef struct
 {
