@@ -51,6 +51,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,6 +102,7 @@ typedef struct
   size_t     remaining;     /* body or chunk bytes still due */
   size_t     body_seen;
   int64_t    sent_ns;
+  int64_t    arrival_ns;    /* the kernel's receive time of the last recv, or -1 */
 
   /* Streams. */
   char      *sse;
@@ -146,6 +148,43 @@ static Client clients[MAX_CONNS];
 static Samples latencies;
 static Samples ttfc;
 static Samples chunk_delays;
+static Samples chunk_arrivals;
+
+/* CLOCK_MONOTONIC minus CLOCK_REALTIME: the kernel stamps received bytes
+ * with the latter (SO_TIMESTAMPNS), the mock stamps chunks with the former.
+ */
+static int64_t realtime_to_monotonic;
+
+static int64_t
+clock_ns (clockid_t clock)
+{
+  struct timespec ts;
+
+  clock_gettime (clock, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void
+measure_clock_offset (void)
+{
+  int64_t best = INT64_MAX;
+
+  /* The reading whose two realtime samples are closest brackets the
+   * monotonic one best.
+   */
+  for (int i = 0; i < 16; i++)
+    {
+      int64_t r1 = clock_ns (CLOCK_REALTIME);
+      int64_t m = clock_ns (CLOCK_MONOTONIC);
+      int64_t r2 = clock_ns (CLOCK_REALTIME);
+
+      if (r2 - r1 < best)
+        {
+          best = r2 - r1;
+          realtime_to_monotonic = m - (r1 + (r2 - r1) / 2);
+        }
+    }
+}
 static long n_ok;
 static long n_errors;
 static long n_bad_bytes;
@@ -316,6 +355,8 @@ client_connect (Client *c)
       return -1;
     }
   setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  /* When the bytes reached the socket, apart from when this loop read them. */
+  setsockopt (fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   if (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK) < 0)
     die ("fcntl");
 
@@ -411,6 +452,8 @@ content_chunk (Client  *c,
   if (recording)
     {
       samples_add (&chunk_delays, t - emit);
+      if (c->arrival_ns >= 0)
+        samples_add (&chunk_arrivals, c->arrival_ns - emit);
       if (!c->got_first)
         samples_add (&ttfc, t - c->sent_ns);
     }
@@ -756,6 +799,41 @@ client_parse (Client  *c,
 }
 
 /* Reads what is there; returns -1 if the connection ended. */
+/* recv(), noting in @c when the kernel received the bytes read. */
+static ssize_t
+recv_stamped (Client *c,
+              char   *buf,
+              size_t  len)
+{
+  struct iovec iov = { buf, len };
+  union
+  {
+    char           buf[CMSG_SPACE (sizeof (struct timespec))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr message = { 0 };
+  ssize_t n;
+
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control.buf;
+  message.msg_controllen = sizeof control.buf;
+  n = recvmsg (c->fd, &message, 0);
+  if (n <= 0)
+    return n;
+  c->arrival_ns = -1;
+  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR (&message); cmsg != NULL;
+       cmsg = CMSG_NXTHDR (&message, cmsg))
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_TIMESTAMPNS)
+      {
+        struct timespec ts;
+
+        memcpy (&ts, CMSG_DATA (cmsg), sizeof ts);
+        c->arrival_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + realtime_to_monotonic;
+      }
+  return n;
+}
+
 static int
 client_read (Client *c)
 {
@@ -774,7 +852,7 @@ client_read (Client *c)
         }
       buf_reserve (&c->in, &c->in_cap, c->in_len + READ_BLOCK);
 
-      n = recv (c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+      n = recv_stamped (c, c->in + c->in_len, c->in_cap - c->in_len);
       t = now_ns ();
       if (n < 0)
         {
@@ -1029,19 +1107,23 @@ print_stream (void)
 {
   qsort (ttfc.v, ttfc.len, sizeof *ttfc.v, cmp_i64);
   qsort (chunk_delays.v, chunk_delays.len, sizeof *chunk_delays.v, cmp_i64);
+  qsort (chunk_arrivals.v, chunk_arrivals.len, sizeof *chunk_arrivals.v, cmp_i64);
   printf ("{\"mode\":\"stream\",\"dialect\":\"%s\",\"label\":\"%s\",\"streams\":%d,\"rounds\":%d,"
           "\"warmup_rounds\":%d,\"streams_ok\":%ld,\"errors\":%ld,\"bad_bytes\":%ld,"
           "\"usage_leaks\":%ld,\"connects\":%ld,\"server_closes\":%ld,\"chunks\":%zu,"
           "\"ttfc_p50_us\":%.1f,\"ttfc_p99_us\":%.1f,\"ttfc_max_us\":%.1f,"
           "\"chunk_p50_us\":%.1f,\"chunk_p90_us\":%.1f,\"chunk_p99_us\":%.1f,"
-          "\"chunk_mean_us\":%.1f,\"chunk_max_us\":%.1f}\n",
+          "\"chunk_mean_us\":%.1f,\"chunk_max_us\":%.1f,"
+          "\"arrival_p50_us\":%.1f,\"arrival_p99_us\":%.1f,\"arrivals\":%zu}\n",
           opt.anthropic ? "anthropic" : "openai", opt.label, opt.concurrency, opt.rounds,
           opt.warmup_rounds, n_streams_ok, n_errors,
           n_bad_bytes, n_usage_leaks, n_connects, n_server_closes, chunk_delays.len,
           percentile_us (&ttfc, 50), percentile_us (&ttfc, 99), percentile_us (&ttfc, 100),
           percentile_us (&chunk_delays, 50), percentile_us (&chunk_delays, 90),
           percentile_us (&chunk_delays, 99), mean_us (&chunk_delays),
-          percentile_us (&chunk_delays, 100));
+          percentile_us (&chunk_delays, 100),
+          percentile_us (&chunk_arrivals, 50), percentile_us (&chunk_arrivals, 99),
+          chunk_arrivals.len);
 }
 
 int
@@ -1162,6 +1244,7 @@ main (int    argc,
                                  body_len, body);
 
   signal (SIGPIPE, SIG_IGN);
+  measure_clock_offset ();
   epfd = epoll_create1 (EPOLL_CLOEXEC);
   if (epfd < 0)
     die ("epoll_create1");

@@ -22,7 +22,9 @@
 # non-streamed OpenAI run), BENCH_ANTHROPIC_SECONDS (2, the same for the
 # Anthropic rows), BENCH_WARMUP (1, unrecorded seconds before that),
 # BENCH_STREAM_ROUNDS (2, recorded rounds of 50 streams, after one warm-up
-# round), BENCH_RAW (a file to which the raw JSON result lines are copied).
+# round), BENCH_RAW (a file to which the raw JSON result lines are copied),
+# BENCH_KEYPOOL (another keypool binary to measure, e.g. an older build, with
+# this run's driver and mock).
 #
 # The exit status says whether the benchmark ran, never whether a target was
 # met: no timing here is a pass/fail test.
@@ -108,7 +110,9 @@ fi
 ninja -C "$BUILD_DIR" src/keypool bench/bench-upstream bench/bench-driver >"$WORK/ninja.log" 2>&1 ||
   { tail -n 40 "$WORK/ninja.log" >&2; die "build failed"; }
 
-KEYPOOL=$BUILD_DIR/src/keypool
+# BENCH_KEYPOOL: another keypool binary to measure with this run's driver
+# and mock, an older build say, for a before/after pair in one window.
+KEYPOOL=${BENCH_KEYPOOL:-$BUILD_DIR/src/keypool}
 UPSTREAM=$BUILD_DIR/bench/bench-upstream
 DRIVER=$BUILD_DIR/bench/bench-driver
 BUILDTYPE=$(sed -n 's/.*"name": *"buildtype", *"value": *"\([a-z]*\)".*/\1/p' \
@@ -324,12 +328,16 @@ for rep in $(seq 1 "$REPS"); do
   record d.s.ttfc99 "$(jget "$out" ttfc_p99_us)"
   record d.s.chunk50 "$(jget "$out" chunk_p50_us)"
   record d.s.chunk99 "$(jget "$out" chunk_p99_us)"
+  record d.s.arrive50 "$(jget "$out" arrival_p50_us)"
+  record d.s.arrive99 "$(jget "$out" arrival_p99_us)"
 
   out=$(keypool_run k.s bench/chat "${STREAM_ARGS[@]}")
   record k.s.ttfc50 "$(jget "$out" ttfc_p50_us)"
   record k.s.ttfc99 "$(jget "$out" ttfc_p99_us)"
   record k.s.chunk50 "$(jget "$out" chunk_p50_us)"
   record k.s.chunk99 "$(jget "$out" chunk_p99_us)"
+  record k.s.arrive50 "$(jget "$out" arrival_p50_us)"
+  record k.s.arrive99 "$(jget "$out" arrival_p99_us)"
   record k.s.requests "$(jget "$out" streams_ok)"
 
   # Anthropic client, Anthropic provider: passed through. Direct: the mock's
@@ -442,6 +450,10 @@ A1_50=$(awk -v k="$K1_50" -v d="$D1_50" 'BEGIN { print k - d }')
 A1_99=$(awk -v k="$K1_99" -v d="$D1_99" 'BEGIN { print k - d }')
 AC_50=$(awk -v k="$KS_C50" -v d="$DS_C50" 'BEGIN { print k - d }')
 AC_99=$(awk -v k="$KS_C99" -v d="$DS_C99" 'BEGIN { print k - d }')
+DS_A50=$(med d.s.arrive50); KS_A50=$(med k.s.arrive50)
+DS_A99=$(med d.s.arrive99); KS_A99=$(med k.s.arrive99)
+AA_50=$(awk -v k="$KS_A50" -v d="$DS_A50" 'BEGIN { print k - d }')
+AA_99=$(awk -v k="$KS_A99" -v d="$DS_A99" 'BEGIN { print k - d }')
 RSS_GROWTH=$((AFTER_RSS - IDLE_RSS))
 
 C1_CONNS=$(median <"$WORK/m.k.c1.conns"); C1_MAX=$(sort -n "$WORK/m.k.c1.conns" | tail -n 1)
@@ -481,6 +493,10 @@ row "Per-chunk delay p50, $STREAMS streams" "$(ms "$DS_C50")" "$(ms "$KS_C50")" 
     "$(verdict "$AC_50" "<=" 300)"
 row "Per-chunk delay p99, $STREAMS streams" "$(ms "$DS_C99")" "$(ms "$KS_C99")" "$(added_ms "$KS_C99" "$DS_C99")" "added ≤ 1.5" \
     "$(verdict "$AC_99" "<=" 1500)"
+row "Per-chunk arrival p50, $STREAMS streams" "$(ms "$DS_A50")" "$(ms "$KS_A50")" "$(added_ms "$KS_A50" "$DS_A50")" "added ≤ 0.3" \
+    "$(verdict "$AA_50" "<=" 300)"
+row "Per-chunk arrival p99, $STREAMS streams" "$(ms "$DS_A99")" "$(ms "$KS_A99")" "$(added_ms "$KS_A99" "$DS_A99")" "added ≤ 1.5" \
+    "$(verdict "$AA_99" "<=" 1500)"
 # The Anthropic rows: a client and a provider dialect each, and a direct run
 # against the mock in the provider's dialect.
 AP="Anthropic → Anthropic (passthrough)"
