@@ -58,6 +58,11 @@ typedef struct
   gssize               peeked_before_unpause;
   guint                done_before_unpause;
   guint                done_in_unpause;
+
+  /* The done func disconnects the server, as a relay's last reference that
+   * ends the gateway does.
+   */
+  gboolean             disconnect_in_done;
 } Fixture;
 
 /* The server's owner -------------------------------------------------------- */
@@ -96,6 +101,8 @@ on_done (KpExchange *exchange,
     fixture->n_gone++;
   if (fixture->peek_fd >= 0)
     fixture->peeked_at_done = peek_waiting (fixture->peek_fd);
+  if (fixture->disconnect_in_done)
+    kp_http1_server_disconnect (fixture->server);
 }
 
 static void
@@ -1153,6 +1160,39 @@ test_disconnect (Fixture       *fixture,
   g_ptr_array_set_size (fixture->held, 0);
 }
 
+/* The server disconnected from inside an exchange's done func, while
+ * another connection waits idle: both close, nothing is told twice.
+ */
+static void
+test_disconnect_in_done (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  Raw raw = { 0 };
+  Raw idle = { 0 };
+
+  raw_open (fixture, &idle);
+  raw_open (fixture, &raw);
+  fixture->disconnect_in_done = TRUE;
+  raw_send (&raw, "GET /hold HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  wait_count (&fixture->n_handled, 1);
+  kp_exchange_take_response (last_held (fixture), "text/plain", g_strdup ("answer"), 6);
+  kp_exchange_unpause (last_held (fixture));
+
+  wait_count (&fixture->n_done, 1);
+  g_assert_cmpuint (fixture->n_gone, ==, 0);
+  g_assert_true (kp_http1_server_is_stopped (fixture->server));
+  g_assert_cmpuint (kp_http1_server_count (fixture->server), ==, 0);
+  raw_wait_closed (&raw);
+  kp_test_assert_contains (raw.got->str, "\r\n\r\nanswer");
+  raw_wait_closed (&idle);
+  g_assert_cmpuint (fixture->n_done, ==, 1);
+
+  raw_clear (&raw);
+  raw_clear (&idle);
+  g_clear_pointer (&fixture->server, kp_http1_server_free);
+  g_ptr_array_set_size (fixture->held, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1179,6 +1219,7 @@ main (int   argc,
   ADD ("header-deadline", test_header_deadline);
   ADD ("header-injection", test_header_injection);
   ADD ("disconnect", test_disconnect);
+  ADD ("disconnect-in-done", test_disconnect_in_done);
 
 #undef ADD
 

@@ -114,9 +114,9 @@ health_again (gpointer data)
   return health_answers (data, 1000);
 }
 
-/* Out of file descriptors, libsoup 3.2's listener stops accepting for good
- * after one failed accept(). Keypool notices and listens again once
- * descriptors are free.
+/* Out of file descriptors, accept() fails; a listener that gave up then
+ * would be deaf for good. Keypool answers waiting clients through a spare
+ * descriptor and accepts again once descriptors are free.
  */
 static void
 test_fd_exhaustion (Fixture       *fixture,

@@ -139,7 +139,7 @@ build_head (KpExchange *exchange,
 /* Writes @exchange's whole answer, head and body in one system call. */
 void
 kp_exchange_send_whole (KpExchange *exchange,
-            gboolean    from_owner)
+                        gboolean    from_owner)
 {
   Conn *conn = exchange->conn;
   gsize length = 0;

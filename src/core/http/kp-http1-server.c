@@ -218,8 +218,8 @@ wanted_events (Conn *conn)
  */
 gboolean
 kp_server_conn_write (Conn         *conn,
-            struct iovec *iov,
-            int           n_iov)
+                      struct iovec *iov,
+                      int           n_iov)
 {
   struct msghdr message = { 0 };
   gsize total = 0;
@@ -305,7 +305,7 @@ conn_flush (Conn *conn)
  */
 void
 kp_server_conn_answer_written (Conn     *conn,
-                     gboolean  from_owner)
+                               gboolean  from_owner)
 {
   KpExchange *exchange = conn->exchange;
 
@@ -444,14 +444,18 @@ exchange_over (KpExchange *exchange,
   exchange->over = TRUE;
   keep_alive = !gone && exchange->keep_alive;
 
+  /* The connection lets go first: the callbacks may end the server, and
+   * with it every connection. The exchange still knows its own until they
+   * return.
+   */
   conn_ref (conn);
+  conn->exchange = NULL;
   exchange->done = NULL;
   if (done != NULL)
     done (exchange, gone, exchange->done_data);
   if (!self->stopped)
     self->funcs.finished (exchange, self->user_data);
 
-  conn->exchange = NULL;
   exchange->conn = NULL;
   kp_exchange_unref (exchange);
 
