@@ -296,9 +296,9 @@ on_got_head (KpExchange *exchange,
 }
 
 static void
-reply_method_not_allowed (KpServer          *self,
-                          KpExchange        *exchange,
-                          const char        *allow)
+reply_method_not_allowed (KpServer   *self,
+                          KpExchange *exchange,
+                          const char *allow)
 {
   soup_message_headers_replace (kp_exchange_get_response_headers (exchange), "Allow", allow);
   refuse (self, exchange, 405, "method_not_allowed",
@@ -308,14 +308,14 @@ reply_method_not_allowed (KpServer          *self,
 }
 
 static void
-add_cors_headers (KpServer          *self,
-                  KpExchange        *exchange)
+add_cors_headers (KpServer   *self,
+                  KpExchange *exchange)
 {
   SoupMessageHeaders *request = kp_exchange_get_request_headers (exchange);
   SoupMessageHeaders *response = kp_exchange_get_response_headers (exchange);
   const char *origin = soup_message_headers_get_one (request, "Origin");
 
-  /* The early handler refused every origin that is not allowed. */
+  /* check_request() refused every origin that is not allowed. */
   if (origin == NULL)
     return;
 
@@ -357,9 +357,9 @@ handle_request (KpServer   *self,
  * before it sends.
  */
 static void
-handle_count_tokens (KpServer          *self,
-                     KpExchange        *exchange,
-                     const KpWire      *wire)
+handle_count_tokens (KpServer     *self,
+                     KpExchange   *exchange,
+                     const KpWire *wire)
 {
   g_autoptr(GBytes) body = NULL;
   g_autoptr(KpWireRequest) req = NULL;
@@ -405,10 +405,10 @@ describe_routes (void)
 
 /* A wire's own model list, or one model of it, made from Keypool's. */
 static void
-reply_wire_models (KpServer          *self,
-                   KpExchange        *exchange,
-                   const KpWire      *wire,
-                   const char        *path)
+reply_wire_models (KpServer     *self,
+                   KpExchange   *exchange,
+                   const KpWire *wire,
+                   const char   *path)
 {
   gsize length;
   const char *json = kp_gateway_get_models_json (self->gateway, &length);
