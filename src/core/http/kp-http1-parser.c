@@ -207,13 +207,21 @@ set_framing (KpHttp1Parser *parser,
   return TRUE;
 }
 
-/* Finds the blank line that ends the head: the offset past it, or 0. */
-static gsize
-find_head_end (KpHttp1Parser *parser,
-               const char    *data,
-               gsize          len)
+/**
+ * kp_http1_find_head_end:
+ * @scanned: (inout): where to look from; on 0 returned, where to look from
+ *   once more bytes came
+ *
+ * Finds the blank line that ends a head, of a request or an answer.
+ *
+ * Returns: the offset past the blank line, or 0 when it has not come yet
+ */
+gsize
+kp_http1_find_head_end (const char *data,
+                        gsize       len,
+                        gsize      *scanned)
 {
-  for (gsize i = parser->scanned; i < len; i++)
+  for (gsize i = *scanned; i < len; i++)
     {
       if (data[i] != '\n')
         continue;
@@ -224,11 +232,11 @@ find_head_end (KpHttp1Parser *parser,
       if (i + 2 >= len)
         {
           /* Not known yet: look at this line end again with more bytes. */
-          parser->scanned = i;
+          *scanned = i;
           return 0;
         }
     }
-  parser->scanned = len;
+  *scanned = len;
   return 0;
 }
 
@@ -252,7 +260,7 @@ kp_http1_parser_head (KpHttp1Parser *parser,
 
   g_assert (parser->state == KP_HTTP1_HEAD);
 
-  end = find_head_end (parser, data, MIN (len, KP_HTTP1_HEAD_MAX));
+  end = kp_http1_find_head_end (data, MIN (len, KP_HTTP1_HEAD_MAX), &parser->scanned);
   if (end == 0)
     {
       if (len >= KP_HTTP1_HEAD_MAX)

@@ -65,5 +65,8 @@ gssize   kp_http1_parser_body   (KpHttp1Parser  *parser,
                                  GError        **error);
 gboolean kp_http1_parser_eof    (KpHttp1Parser  *parser,
                                  GError        **error);
+gsize    kp_http1_find_head_end (const char     *data,
+                                 gsize           len,
+                                 gsize          *scanned);
 
 G_END_DECLS

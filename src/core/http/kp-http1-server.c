@@ -550,21 +550,8 @@ refuse_now (Conn       *conn,
 static gsize
 find_head_end (Conn *conn)
 {
-  const guint8 *data = conn->in->data + conn->in_used;
-  gsize len = conn->in->len - conn->in_used;
-  gsize i = conn->scanned > 0 ? conn->scanned - 1 : 0;
-
-  for (; i < len; i++)
-    {
-      if (data[i] != '\n')
-        continue;
-      if (i + 1 < len && data[i + 1] == '\n')
-        return i + 2;
-      if (i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
-        return i + 3;
-    }
-  conn->scanned = len > 2 ? len - 2 : 0;
-  return 0;
+  return kp_http1_find_head_end ((const char *)conn->in->data + conn->in_used,
+                                 conn->in->len - conn->in_used, &conn->scanned);
 }
 
 static gboolean
