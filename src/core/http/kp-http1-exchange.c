@@ -191,6 +191,7 @@ kp_exchange_unref (KpExchange *exchange)
   if (exchange == NULL || !g_atomic_ref_count_dec (&exchange->refs))
     return;
   g_assert (exchange->conn == NULL);
+  g_free (exchange->method_other);
   g_free (exchange->path);
   g_free (exchange->query);
   g_clear_pointer (&exchange->form, g_hash_table_unref);

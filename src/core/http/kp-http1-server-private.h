@@ -94,7 +94,8 @@ struct _KpExchange
   gatomicrefcount     refs;
   Conn               *conn;            /* NULL once the exchange is over */
 
-  const char         *method;          /* interned */
+  const char         *method;          /* SOUP_METHOD_*, or method_other */
+  char               *method_other;    /* a method libsoup has no name for */
   char               *path;
   char               *query;
   GHashTable         *form;

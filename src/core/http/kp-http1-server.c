@@ -565,6 +565,23 @@ all_digits (const char *text)
   return TRUE;
 }
 
+/* The interned name of a method HTTP defines, or NULL. A client's own
+ * method is not interned: the table would grow with every name sent.
+ */
+static const char *
+known_method (const char *method)
+{
+  const char * const known[] = {
+    SOUP_METHOD_GET, SOUP_METHOD_POST, SOUP_METHOD_HEAD, SOUP_METHOD_OPTIONS,
+    SOUP_METHOD_PUT, SOUP_METHOD_DELETE, SOUP_METHOD_CONNECT, SOUP_METHOD_TRACE,
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (known); i++)
+    if (strcmp (method, known[i]) == 0)
+      return known[i];
+  return NULL;
+}
+
 /* Splits the request target into path and query. */
 static gboolean
 set_target (KpExchange *exchange,
@@ -631,7 +648,9 @@ parse_head (Conn     *conn,
       refuse_now (conn, status, "The request's head is not valid HTTP/1.1.");
       return FALSE;
     }
-  exchange->method = g_intern_string (method);
+  exchange->method = known_method (method);
+  if (exchange->method == NULL)
+    exchange->method = exchange->method_other = g_steal_pointer (&method);
   if (!set_target (exchange, target))
     {
       refuse_now (conn, SOUP_STATUS_BAD_REQUEST, "The request's target is not a path.");
@@ -919,10 +938,10 @@ static const char busy_response[] =
   BUSY_BODY;
 
 static void
-add_conn (KpHttp1Server         *self,
-          int                    fd,
-          const struct sockaddr *address,
-          gboolean               counted)
+add_conn (KpHttp1Server                 *self,
+          int                            fd,
+          const struct sockaddr_storage *address,
+          gboolean                       counted)
 {
   Conn *conn = g_new0 (Conn, 1);
   int one = 1;
@@ -933,12 +952,13 @@ add_conn (KpHttp1Server         *self,
   conn->counted = counted;
   conn->link.data = conn;
   conn->in = g_byte_array_new ();
-  if (address->sa_family == AF_INET)
-    inet_ntop (AF_INET, &((const struct sockaddr_in *)address)->sin_addr,
-               conn->remote, sizeof conn->remote);
-  else if (address->sa_family == AF_INET6)
-    inet_ntop (AF_INET6, &((const struct sockaddr_in6 *)address)->sin6_addr,
-               conn->remote, sizeof conn->remote);
+  if (address->ss_family == AF_INET)
+    {
+      struct sockaddr_in in;
+
+      memcpy (&in, address, sizeof in);
+      inet_ntop (AF_INET, &in.sin_addr, conn->remote, sizeof conn->remote);
+    }
   setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   kp_deadline_init (&conn->deadline, on_deadline, conn);
   g_queue_push_tail_link (&self->conns, &conn->link);
@@ -1028,7 +1048,7 @@ on_listen_ready (KpPollWatch  *watch,
           return;
         }
       self->funcs.limits (self->user_data, &limits);
-      add_conn (self, fd, (struct sockaddr *)&address, self->n_counted < limits.max_connections);
+      add_conn (self, fd, &address, self->n_counted < limits.max_connections);
     }
 }
 
