@@ -19,10 +19,11 @@
 #include <sys/socket.h>
 
 #include "http/kp-http1-server.h"
+#include "kp-test-raw.h"
 #include "kp-test-util.h"
 
 #define SERVER_NAME "keypool-test/1"
-#define WAIT_MS     10000
+#define WAIT_MS     KP_RAW_WAIT_MS
 
 /* The server buffers at most this much of an answer its client leaves
  * unread (OUT_CAP in kp-http1-server.c).
@@ -317,318 +318,9 @@ fixture_teardown (Fixture       *fixture,
   g_clear_object (&fixture->socket);
 }
 
-/* Raw clients ---------------------------------------------------------------- */
-
-/* One answer as it came, parsed strictly. */
-typedef struct
-{
-  guint               status;
-  SoupMessageHeaders *headers;
-  GString            *body;
-  gboolean            chunked;
-} Answer;
-
-static void
-answer_free (Answer *answer)
-{
-  soup_message_headers_unref (answer->headers);
-  g_string_free (answer->body, TRUE);
-  g_free (answer);
-}
-
-typedef struct
-{
-  int        fd;
-  GString   *got;        /* everything the server sent */
-  gsize      used;       /* of got, by the answers parsed */
-  gboolean   closed;     /* by the server */
-  gboolean   head_next;  /* the next answer is to a HEAD request */
-  GPtrArray *answers;    /* of Answer */
-  guint      want;       /* answers to wait for */
-} Raw;
-
-static void
-raw_open (Fixture *fixture,
-          Raw     *raw)
-{
-  struct sockaddr_in address = { 0 };
-
-  raw->fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  g_assert_cmpint (raw->fd, >=, 0);
-  address.sin_family = AF_INET;
-  address.sin_port = htons (fixture->port);
-  address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  g_assert_cmpint (connect (raw->fd, (struct sockaddr *)&address, sizeof address), ==, 0);
-  raw->got = g_string_new (NULL);
-  raw->used = 0;
-  raw->closed = FALSE;
-  raw->head_next = FALSE;
-  raw->answers = g_ptr_array_new_with_free_func ((GDestroyNotify)answer_free);
-  raw->want = 0;
-}
-
-static void
-raw_clear (Raw *raw)
-{
-  if (raw->fd >= 0)
-    close (raw->fd);
-  raw->fd = -1;
-  if (raw->got != NULL)
-    g_string_free (raw->got, TRUE);
-  raw->got = NULL;
-  g_clear_pointer (&raw->answers, g_ptr_array_unref);
-}
-
-/* A chunked body from @data; the bytes it took, or 0 while incomplete. */
-static gsize
-parse_chunked (const char *data,
-               gsize       len,
-               GString    *body)
-{
-  gsize pos = 0;
-
-  for (;;)
-    {
-      const char *eol = g_strstr_len (data + pos, len - pos, "\r\n");
-      g_autofree char *digits = NULL;
-      guint64 size;
-
-      if (eol == NULL)
-        return 0;
-      digits = g_strndup (data + pos, eol - (data + pos));
-      g_assert_true (g_ascii_string_to_unsigned (digits, 16, 0, G_MAXUINT32, &size, NULL));
-      pos = eol - data + 2;
-      if (size == 0)
-        {
-          /* No trailers: the blank line ends the body. */
-          if (len - pos < 2)
-            return 0;
-          g_assert_cmpmem (data + pos, 2, "\r\n", 2);
-          return pos + 2;
-        }
-      if (len - pos < size + 2)
-        return 0;
-      g_string_append_len (body, data + pos, size);
-      g_assert_cmpmem (data + pos + size, 2, "\r\n", 2);
-      pos += size + 2;
-    }
-}
-
-/* Parses the next whole answer in what came; FALSE while there is none. */
-static gboolean
-raw_parse_next (Raw *raw)
-{
-  const char *data = raw->got->str + raw->used;
-  gsize len = raw->got->len - raw->used;
-  const char *blank = g_strstr_len (data, len, "\r\n\r\n");
-  g_autoptr(SoupMessageHeaders) headers = NULL;
-  g_autoptr(GString) body = NULL;
-  g_autofree char *phrase = NULL;
-  SoupHTTPVersion version;
-  Answer *answer;
-  gboolean chunked = FALSE;
-  guint status;
-  gsize head_len, body_len;
-
-  if (blank == NULL)
-    return FALSE;
-  head_len = blank - data + 4;
-  g_assert_true (g_str_has_prefix (data, "HTTP/1.1 "));
-  headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-  g_assert_true (soup_headers_parse_response (data, (int)head_len, headers, &version,
-                                              &status, &phrase));
-  body = g_string_new (NULL);
-
-  if (raw->head_next || (status >= 100 && status < 200) || status == 204 || status == 304)
-    body_len = 0;
-  else if (soup_message_headers_get_one (headers, "Transfer-Encoding") != NULL)
-    {
-      g_assert_cmpstr (soup_message_headers_get_one (headers, "Transfer-Encoding"), ==, "chunked");
-      g_assert_null (soup_message_headers_get_one (headers, "Content-Length"));
-      chunked = TRUE;
-      body_len = parse_chunked (data + head_len, len - head_len, body);
-      if (body_len == 0)
-        return FALSE;
-    }
-  else if (soup_message_headers_get_one (headers, "Content-Length") != NULL)
-    {
-      guint64 length;
-
-      g_assert_true (g_ascii_string_to_unsigned (soup_message_headers_get_one (headers,
-                                                                               "Content-Length"),
-                                                 10, 0, G_MAXUINT32, &length, NULL));
-      if (len - head_len < length)
-        return FALSE;
-      body_len = length;
-      g_string_append_len (body, data + head_len, length);
-    }
-  else
-    {
-      /* Until the connection closes. */
-      if (!raw->closed)
-        return FALSE;
-      body_len = len - head_len;
-      g_string_append_len (body, data + head_len, body_len);
-    }
-
-  if (status >= 200)
-    raw->head_next = FALSE;
-  raw->used += head_len + body_len;
-  answer = g_new0 (Answer, 1);
-  answer->status = status;
-  answer->headers = g_steal_pointer (&headers);
-  answer->body = g_steal_pointer (&body);
-  answer->chunked = chunked;
-  g_ptr_array_add (raw->answers, answer);
-  return TRUE;
-}
-
-/* Reads what has come and parses the whole answers in it; TRUE once the
- * server closed the connection.
- */
-static gboolean
-raw_pump (Raw *raw)
-{
-  char buffer[16 * 1024];
-
-  while (!raw->closed)
-    {
-      gssize n = recv (raw->fd, buffer, sizeof buffer, MSG_DONTWAIT);
-
-      if (n > 0)
-        {
-          g_string_append_len (raw->got, buffer, n);
-          continue;
-        }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        break;
-      raw->closed = TRUE;
-    }
-  while (raw_parse_next (raw))
-    ;
-  return raw->closed;
-}
-
-static gboolean
-raw_is_closed (gpointer data)
-{
-  return raw_pump (data);
-}
-
-static gboolean
-raw_has_wanted (gpointer data)
-{
-  Raw *raw = data;
-
-  raw_pump (raw);
-  return raw->answers->len >= raw->want || raw->closed;
-}
-
-/* Waits for the @n-th answer on @raw, and returns it. */
-static Answer *
-raw_wait_answer (Raw   *raw,
-                 guint  n)
-{
-  raw->want = n;
-  g_assert_true (kp_test_spin_until (raw_has_wanted, raw, WAIT_MS));
-  g_assert_cmpuint (raw->answers->len, >=, n);
-  return g_ptr_array_index (raw->answers, n - 1);
-}
-
-static void
-raw_wait_closed (Raw *raw)
-{
-  g_assert_true (kp_test_spin_until (raw_is_closed, raw, WAIT_MS));
-}
-
-typedef struct
-{
-  Raw        *raw;
-  const char *data;
-  gsize       len;
-  gsize       sent;
-  int         error;
-} Sending;
-
-static gboolean
-send_more (gpointer user_data)
-{
-  Sending *sending = user_data;
-
-  while (sending->sent < sending->len)
-    {
-      gssize n = send (sending->raw->fd, sending->data + sending->sent,
-                       sending->len - sending->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return FALSE;
-      if (n < 0)
-        {
-          sending->error = errno;
-          return TRUE;
-        }
-      sending->sent += n;
-    }
-  return TRUE;
-}
-
-/* Sends all of @data, letting the server read meanwhile. */
-static void
-raw_send_len (Raw        *raw,
-              const char *data,
-              gsize       len)
-{
-  Sending sending = { raw, data, len, 0, 0 };
-
-  g_assert_true (kp_test_spin_until (send_more, &sending, WAIT_MS));
-  g_assert_cmpint (sending.error, ==, 0);
-}
-
-static void
-raw_send (Raw        *raw,
-          const char *text)
-{
-  raw_send_len (raw, text, strlen (text));
-}
-
-/* Waiting on the owner ---------------------------------------------------- */
-
-typedef struct
-{
-  guint *counter;
-  guint  n;
-} Count;
-
-static gboolean
-count_reached (gpointer data)
-{
-  Count *count = data;
-
-  return *count->counter >= count->n;
-}
-
-static void
-wait_count (guint *counter,
-            guint  n)
-{
-  Count count = { counter, n };
-
-  g_assert_true (kp_test_spin_until (count_reached, &count, WAIT_MS));
-}
-
-static void
-assert_header (Answer     *answer,
-               const char *name,
-               const char *value)
-{
-  g_assert_cmpstr (soup_message_headers_get_one (answer->headers, name), ==, value);
-}
-
 /* A whole answer: its status, length and the server's own headers. */
 static void
-assert_whole (Answer     *answer,
+assert_whole (KpRawAnswer     *answer,
               guint       status,
               const char *body)
 {
@@ -637,9 +329,9 @@ assert_whole (Answer     *answer,
 
   g_assert_cmpuint (answer->status, ==, status);
   g_assert_false (answer->chunked);
-  assert_header (answer, "Content-Length", length);
+  kp_raw_assert_header (answer, "Content-Length", length);
   g_assert_cmpstr (answer->body->str, ==, body);
-  assert_header (answer, "Server", SERVER_NAME);
+  kp_raw_assert_header (answer, "Server", SERVER_NAME);
   g_assert_nonnull (soup_message_headers_get_one (answer->headers, "Date"));
   date = soup_date_time_new_from_http_string (soup_message_headers_get_one (answer->headers,
                                                                             "Date"));
@@ -652,18 +344,18 @@ assert_refused (Fixture    *fixture,
                 const char *request,
                 guint       status)
 {
-  Raw raw = { 0 };
-  Answer *answer;
+  KpRaw raw = { 0 };
+  KpRawAnswer *answer;
 
-  raw_open (fixture, &raw);
-  raw_send (&raw, request);
-  raw_wait_closed (&raw);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, request);
+  kp_raw_wait_closed (&raw);
   g_assert_cmpuint (raw.answers->len, ==, 1);
   answer = g_ptr_array_index (raw.answers, 0);
   g_assert_cmpuint (answer->status, ==, status);
-  assert_header (answer, "Connection", "close");
+  kp_raw_assert_header (answer, "Connection", "close");
   g_assert_cmpuint (raw.used, ==, raw.got->len);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* Tests ---------------------------------------------------------------------- */
@@ -673,24 +365,24 @@ static void
 test_keep_alive (Fixture       *fixture,
                  gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
 
-  raw_open (fixture, &raw);
-  raw_send (&raw, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  assert_whole (raw_wait_answer (&raw, 1), 200, "hello");
-  g_assert_null (soup_message_headers_get_one (raw_wait_answer (&raw, 1)->headers, "Connection"));
-  raw_send (&raw, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\r\nping");
-  assert_whole (raw_wait_answer (&raw, 2), 200, "ping");
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  assert_whole (kp_raw_wait_answer (&raw, 1), 200, "hello");
+  g_assert_null (soup_message_headers_get_one (kp_raw_wait_answer (&raw, 1)->headers, "Connection"));
+  kp_raw_send (&raw, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\r\nping");
+  assert_whole (kp_raw_wait_answer (&raw, 2), 200, "ping");
   g_assert_true (g_str_has_prefix (raw.got->str, "HTTP/1.1 200 OK\r\n"));
   g_assert_false (raw.closed);
 
-  wait_count (&fixture->n_finished, 2);
+  kp_raw_wait_count (&fixture->n_finished, 2);
   g_assert_cmpuint (fixture->n_got_head, ==, 2);
   g_assert_cmpuint (fixture->n_handled, ==, 2);
   g_assert_cmpuint (fixture->n_done, ==, 2);
   g_assert_cmpuint (fixture->n_gone, ==, 0);
   g_assert_cmpuint (kp_http1_server_count (fixture->server), ==, 1);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* Requests sent at once are answered in order, one paused among them. */
@@ -698,22 +390,22 @@ static void
 test_pipelining (Fixture       *fixture,
                  gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
 
-  raw_open (fixture, &raw);
-  raw_send (&raw,
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw,
             "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc"
             "GET /pause HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
             "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\ndef");
-  assert_whole (raw_wait_answer (&raw, 1), 200, "abc");
-  assert_whole (raw_wait_answer (&raw, 2), 200, "later");
-  assert_whole (raw_wait_answer (&raw, 3), 200, "def");
+  assert_whole (kp_raw_wait_answer (&raw, 1), 200, "abc");
+  assert_whole (kp_raw_wait_answer (&raw, 2), 200, "later");
+  assert_whole (kp_raw_wait_answer (&raw, 3), 200, "def");
   g_assert_cmpuint (raw.used, ==, raw.got->len);
-  wait_count (&fixture->n_finished, 3);
+  kp_raw_wait_count (&fixture->n_finished, 3);
   g_assert_cmpuint (fixture->n_done, ==, 3);
   g_assert_cmpuint (fixture->n_gone, ==, 0);
   g_assert_false (raw.closed);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* A paused answer goes out at unpause; done is told once it is written,
@@ -723,14 +415,14 @@ static void
 test_paused (Fixture       *fixture,
              gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
 
-  raw_open (fixture, &raw);
+  kp_raw_open (&raw, fixture->port);
   fixture->peek_fd = raw.fd;
   fixture->peeked_before_unpause = -1;
   fixture->peeked_at_done = -1;
-  raw_send (&raw, "GET /pause HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  wait_count (&fixture->n_done, 1);
+  kp_raw_send (&raw, "GET /pause HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  kp_raw_wait_count (&fixture->n_done, 1);
 
   /* Nothing came, and nothing was done, before the unpause. */
   g_assert_cmpint (fixture->peeked_before_unpause, ==, 0);
@@ -738,12 +430,12 @@ test_paused (Fixture       *fixture,
   g_assert_cmpuint (fixture->done_in_unpause, ==, 0);
   g_assert_cmpuint (fixture->n_gone, ==, 0);
 
-  assert_whole (raw_wait_answer (&raw, 1), 200, "later");
+  assert_whole (kp_raw_wait_answer (&raw, 1), 200, "later");
   /* When done was told, the whole answer was there for the client. */
   g_assert_cmpint (fixture->peeked_at_done, ==, (gssize)raw.got->len);
-  wait_count (&fixture->n_finished, 1);
+  kp_raw_wait_count (&fixture->n_finished, 1);
   fixture->peek_fd = -1;
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* A stream of chunks: a chunked body on HTTP/1.1, the bare body until the
@@ -753,50 +445,50 @@ static void
 test_streamed (Fixture       *fixture,
                gconstpointer  data)
 {
-  Raw raw = { 0 };
-  Answer *answer;
+  KpRaw raw = { 0 };
+  KpRawAnswer *answer;
 
-  raw_open (fixture, &raw);
-  raw_send (&raw, "GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  answer = raw_wait_answer (&raw, 1);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  answer = kp_raw_wait_answer (&raw, 1);
   g_assert_cmpuint (answer->status, ==, 200);
   g_assert_true (answer->chunked);
   g_assert_cmpstr (answer->body->str, ==, "hello streamed world");
-  assert_header (answer, "Server", SERVER_NAME);
+  kp_raw_assert_header (answer, "Server", SERVER_NAME);
   g_assert_nonnull (strstr (raw.got->str, "\r\n\r\n6\r\nhello \r\n9\r\nstreamed \r\n5\r\nworld\r\n"
                                           "0\r\n\r\n"));
-  wait_count (&fixture->n_done, 1);
+  kp_raw_wait_count (&fixture->n_done, 1);
   g_assert_cmpuint (fixture->n_gone, ==, 0);
 
   /* The connection is kept alive. */
-  raw_send (&raw, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  assert_whole (raw_wait_answer (&raw, 2), 200, "hello");
-  raw_clear (&raw);
+  kp_raw_send (&raw, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  assert_whole (kp_raw_wait_answer (&raw, 2), 200, "hello");
+  kp_raw_clear (&raw);
 
-  raw_open (fixture, &raw);
-  raw_send (&raw, "GET /stream HTTP/1.0\r\n\r\n");
-  raw_wait_closed (&raw);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "GET /stream HTTP/1.0\r\n\r\n");
+  kp_raw_wait_closed (&raw);
   g_assert_cmpuint (raw.answers->len, ==, 1);
   answer = g_ptr_array_index (raw.answers, 0);
   g_assert_cmpuint (answer->status, ==, 200);
   g_assert_false (answer->chunked);
   g_assert_null (soup_message_headers_get_one (answer->headers, "Content-Length"));
-  assert_header (answer, "Connection", "close");
+  kp_raw_assert_header (answer, "Connection", "close");
   g_assert_cmpstr (answer->body->str, ==, "hello streamed world");
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 
   /* Kept alive by an HTTP/1.0 client, a stream still ends with the close. */
-  raw_open (fixture, &raw);
-  raw_send (&raw, "GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-  raw_wait_closed (&raw);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  kp_raw_wait_closed (&raw);
   g_assert_cmpuint (raw.answers->len, ==, 1);
   answer = g_ptr_array_index (raw.answers, 0);
   g_assert_false (answer->chunked);
   g_assert_null (soup_message_headers_get_one (answer->headers, "Content-Length"));
   g_assert_cmpstr (answer->body->str, ==, "hello streamed world");
-  wait_count (&fixture->n_done, 4);
+  kp_raw_wait_count (&fixture->n_done, 4);
   g_assert_cmpuint (fixture->n_gone, ==, 0);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* A client that leaves while its answer is paused: done hears it is gone. */
@@ -804,15 +496,15 @@ static void
 test_gone_while_paused (Fixture       *fixture,
                         gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
 
-  raw_open (fixture, &raw);
-  raw_send (&raw, "GET /hold HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  wait_count (&fixture->n_handled, 1);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "GET /hold HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  kp_raw_wait_count (&fixture->n_handled, 1);
   g_assert_cmpuint (fixture->n_done, ==, 0);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 
-  wait_count (&fixture->n_done, 1);
+  kp_raw_wait_count (&fixture->n_done, 1);
   g_assert_cmpuint (fixture->n_gone, ==, 1);
   g_assert_cmpuint (fixture->n_finished, ==, 1);
   g_assert_true (kp_exchange_is_over (last_held (fixture)));
@@ -840,15 +532,15 @@ static void
 test_chunked_request (Fixture       *fixture,
                       gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
 
-  raw_open (fixture, &raw);
-  raw_send (&raw, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                   "5\r\nhello\r\n");
   g_assert_true (kp_test_spin_until (body_lengths_reached, fixture, WAIT_MS));
   g_assert_cmpuint (fixture->n_handled, ==, 0);
-  raw_send (&raw, "6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n");
-  assert_whole (raw_wait_answer (&raw, 1), 200, "hello world");
+  kp_raw_send (&raw, "6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n");
+  assert_whole (kp_raw_wait_answer (&raw, 1), 200, "hello world");
 
   g_assert_cmpuint (fixture->body_lengths->len, >=, 2);
   for (guint i = 1; i < fixture->body_lengths->len; i++)
@@ -858,15 +550,15 @@ test_chunked_request (Fixture       *fixture,
                     ==, 11);
 
   /* The connection is kept alive. */
-  raw_send (&raw, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  assert_whole (raw_wait_answer (&raw, 2), 200, "hello");
-  raw_clear (&raw);
+  kp_raw_send (&raw, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  assert_whole (kp_raw_wait_answer (&raw, 2), 200, "hello");
+  kp_raw_clear (&raw);
 
   assert_refused (fixture,
                   "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                   "zz\r\nhello\r\n0\r\n\r\n",
                   400);
-  wait_count (&fixture->n_finished, 3);
+  kp_raw_wait_count (&fixture->n_finished, 3);
   g_assert_cmpuint (fixture->n_handled, ==, 2);
   g_assert_cmpuint (fixture->n_gone, ==, 0);
 }
@@ -878,21 +570,21 @@ static void
 test_refused_head (Fixture       *fixture,
                    gconstpointer  data)
 {
-  Raw raw = { 0 };
-  Answer *answer;
+  KpRaw raw = { 0 };
+  KpRawAnswer *answer;
 
-  raw_open (fixture, &raw);
-  raw_send (&raw, "POST /refuse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1048576\r\n\r\n");
-  raw_wait_closed (&raw);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "POST /refuse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1048576\r\n\r\n");
+  kp_raw_wait_closed (&raw);
   g_assert_cmpuint (raw.answers->len, ==, 1);
   answer = g_ptr_array_index (raw.answers, 0);
   assert_whole (answer, 413, "too large\n");
-  assert_header (answer, "Connection", "close");
+  kp_raw_assert_header (answer, "Connection", "close");
   g_assert_cmpuint (fixture->n_handled, ==, 0);
-  wait_count (&fixture->n_finished, 1);
+  kp_raw_wait_count (&fixture->n_finished, 1);
   g_assert_cmpuint (fixture->n_done, ==, 1);
   g_assert_cmpuint (fixture->n_gone, ==, 0);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* `Expect: 100-continue`: the interim answer before the body is sent. */
@@ -900,19 +592,19 @@ static void
 test_expect_continue (Fixture       *fixture,
                       gconstpointer  data)
 {
-  Raw raw = { 0 };
-  Answer *answer;
+  KpRaw raw = { 0 };
+  KpRawAnswer *answer;
 
-  raw_open (fixture, &raw);
-  raw_send (&raw, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
                   "Content-Length: 5\r\n\r\n");
-  answer = raw_wait_answer (&raw, 1);
+  answer = kp_raw_wait_answer (&raw, 1);
   g_assert_cmpuint (answer->status, ==, 100);
   g_assert_true (g_str_has_prefix (raw.got->str, "HTTP/1.1 100 Continue\r\n\r\n"));
   g_assert_cmpuint (fixture->n_handled, ==, 0);
-  raw_send (&raw, "hello");
-  assert_whole (raw_wait_answer (&raw, 2), 200, "hello");
-  raw_clear (&raw);
+  kp_raw_send (&raw, "hello");
+  assert_whole (kp_raw_wait_answer (&raw, 2), 200, "hello");
+  kp_raw_clear (&raw);
 }
 
 /* A head too large, or with too many lines: 431, then the close. */
@@ -921,29 +613,29 @@ test_head_limits (Fixture       *fixture,
                   gconstpointer  data)
 {
   g_autoptr(GString) request = g_string_new ("GET /hello HTTP/1.1\r\nX-Long: ");
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
 
   /* No blank line, ever. */
   for (guint i = 0; i < 70 * 1024; i++)
     g_string_append_c (request, 'a');
-  raw_open (fixture, &raw);
-  raw_send_len (&raw, request->str, request->len);
-  raw_wait_closed (&raw);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send_len (&raw, request->str, request->len);
+  kp_raw_wait_closed (&raw);
   g_assert_cmpuint (raw.answers->len, ==, 1);
-  g_assert_cmpuint (((Answer *)g_ptr_array_index (raw.answers, 0))->status, ==, 431);
+  g_assert_cmpuint (((KpRawAnswer *)g_ptr_array_index (raw.answers, 0))->status, ==, 431);
   g_assert_true (g_str_has_prefix (raw.got->str,
                                    "HTTP/1.1 431 Request Header Fields Too Large\r\n"));
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 
   /* 128 header lines are fine... */
   g_string_assign (request, "GET /hello HTTP/1.1\r\n");
   for (guint i = 0; i < 128; i++)
     g_string_append_printf (request, "X-Header-%u: %u\r\n", i, i);
-  raw_open (fixture, &raw);
-  raw_send_len (&raw, request->str, request->len);
-  raw_send (&raw, "\r\n");
-  assert_whole (raw_wait_answer (&raw, 1), 200, "hello");
-  raw_clear (&raw);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send_len (&raw, request->str, request->len);
+  kp_raw_send (&raw, "\r\n");
+  assert_whole (kp_raw_wait_answer (&raw, 1), 200, "hello");
+  kp_raw_clear (&raw);
 
   /* ...one more is not. */
   g_string_append (request, "X-Header-128: 128\r\n");
@@ -952,7 +644,7 @@ test_head_limits (Fixture       *fixture,
 
   /* The server refused them before got_head, and still said finished. */
   g_assert_cmpuint (fixture->n_got_head, ==, 1);
-  wait_count (&fixture->n_finished, 3);
+  kp_raw_wait_count (&fixture->n_finished, 3);
 }
 
 /* Heads the server refuses itself. */
@@ -977,7 +669,7 @@ test_bad_heads (Fixture       *fixture,
                   400);
   g_assert_cmpuint (fixture->n_got_head, ==, 0);
   g_assert_cmpuint (fixture->n_handled, ==, 0);
-  wait_count (&fixture->n_finished, 6);
+  kp_raw_wait_count (&fixture->n_finished, 6);
 }
 
 /* HEAD: the length of the body that is not sent; the connection goes on. */
@@ -985,21 +677,21 @@ static void
 test_head_method (Fixture       *fixture,
                   gconstpointer  data)
 {
-  Raw raw = { 0 };
-  Answer *answer;
+  KpRaw raw = { 0 };
+  KpRawAnswer *answer;
 
-  raw_open (fixture, &raw);
+  kp_raw_open (&raw, fixture->port);
   raw.head_next = TRUE;
-  raw_send (&raw, "HEAD /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  answer = raw_wait_answer (&raw, 1);
+  kp_raw_send (&raw, "HEAD /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  answer = kp_raw_wait_answer (&raw, 1);
   g_assert_cmpuint (answer->status, ==, 200);
-  assert_header (answer, "Content-Length", "5");
+  kp_raw_assert_header (answer, "Content-Length", "5");
   /* The next answer must start right after the head. */
-  raw_send (&raw, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  assert_whole (raw_wait_answer (&raw, 2), 200, "hello");
+  kp_raw_send (&raw, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  assert_whole (kp_raw_wait_answer (&raw, 2), 200, "hello");
   g_assert_cmpuint (raw.used, ==, raw.got->len);
   g_assert_false (raw.closed);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* `Connection: close` from the client: said back, then the close. */
@@ -1007,20 +699,20 @@ static void
 test_connection_close (Fixture       *fixture,
                        gconstpointer  data)
 {
-  Raw raw = { 0 };
-  Answer *answer;
+  KpRaw raw = { 0 };
+  KpRawAnswer *answer;
 
-  raw_open (fixture, &raw);
-  raw_send (&raw, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-  raw_wait_closed (&raw);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  kp_raw_wait_closed (&raw);
   g_assert_cmpuint (raw.answers->len, ==, 1);
   answer = g_ptr_array_index (raw.answers, 0);
   assert_whole (answer, 200, "hello");
-  assert_header (answer, "Connection", "close");
+  kp_raw_assert_header (answer, "Connection", "close");
   g_assert_cmpuint (raw.used, ==, raw.got->len);
-  wait_count (&fixture->n_done, 1);
+  kp_raw_wait_count (&fixture->n_done, 1);
   g_assert_cmpuint (fixture->n_gone, ==, 0);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 static gboolean
@@ -1036,34 +728,34 @@ static void
 test_max_connections (Fixture       *fixture,
                       gconstpointer  data)
 {
-  Raw a = { 0 }, b = { 0 }, c = { 0 };
-  Answer *answer;
+  KpRaw a = { 0 }, b = { 0 }, c = { 0 };
+  KpRawAnswer *answer;
 
   fixture->limits.max_connections = 2;
-  raw_open (fixture, &a);
-  raw_open (fixture, &b);
+  kp_raw_open (&a, fixture->port);
+  kp_raw_open (&b, fixture->port);
   g_assert_true (kp_test_spin_until (two_counted, fixture, WAIT_MS));
 
-  raw_open (fixture, &c);
-  raw_wait_closed (&c);
+  kp_raw_open (&c, fixture->port);
+  kp_raw_wait_closed (&c);
   g_assert_cmpuint (c.answers->len, ==, 1);
   answer = g_ptr_array_index (c.answers, 0);
   g_assert_cmpuint (answer->status, ==, 503);
-  assert_header (answer, "Connection", "close");
-  assert_header (answer, "Retry-After", "1");
+  kp_raw_assert_header (answer, "Connection", "close");
+  kp_raw_assert_header (answer, "Retry-After", "1");
   g_assert_nonnull (strstr (answer->body->str, "\"server_busy\""));
   g_assert_cmpuint (kp_http1_server_count (fixture->server), ==, 2);
   g_assert_cmpuint (fixture->n_finished, ==, 0);
-  raw_clear (&c);
+  kp_raw_clear (&c);
 
   /* The first two are still served. */
-  g_assert_false (raw_pump (&a));
-  g_assert_false (raw_pump (&b));
-  raw_send (&b, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  assert_whole (raw_wait_answer (&b, 1), 200, "hello");
+  g_assert_false (kp_raw_pump (&a));
+  g_assert_false (kp_raw_pump (&b));
+  kp_raw_send (&b, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  assert_whole (kp_raw_wait_answer (&b, 1), 200, "hello");
   g_assert_cmpuint (kp_http1_server_count (fixture->server), ==, 2);
-  raw_clear (&a);
-  raw_clear (&b);
+  kp_raw_clear (&a);
+  kp_raw_clear (&b);
 }
 
 /* A client that reads nothing of a long stream: the server buffers at most
@@ -1073,13 +765,13 @@ static void
 test_unread_stream (Fixture       *fixture,
                     gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
 
   fixture->big_chunk = g_malloc (BIG_STEP);
   memset (fixture->big_chunk, 'x', BIG_STEP);
-  raw_open (fixture, &raw);
-  raw_send (&raw, "GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  wait_count (&fixture->n_done, 1);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  kp_raw_wait_count (&fixture->n_done, 1);
   g_assert_cmpuint (fixture->n_gone, ==, 1);
   g_assert_cmpuint (fixture->n_finished, ==, 1);
   g_assert_true (kp_exchange_is_over (last_held (fixture)));
@@ -1089,8 +781,8 @@ test_unread_stream (Fixture       *fixture,
   g_assert_cmpuint (fixture->big_written, >, OUT_CAP);
   g_assert_cmpuint (fixture->big_written, <, OUT_CAP + 64 * 1024 * 1024);
   g_assert_cmpuint (kp_http1_server_count (fixture->server), ==, 0);
-  raw_wait_closed (&raw);
-  raw_clear (&raw);
+  kp_raw_wait_closed (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* A connection that sends nothing is closed at header_ms. */
@@ -1098,15 +790,15 @@ static void
 test_header_deadline (Fixture       *fixture,
                       gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
 
   fixture->limits.header_ms = 200;
-  raw_open (fixture, &raw);
-  raw_wait_closed (&raw);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_wait_closed (&raw);
   g_assert_cmpuint (raw.got->len, ==, 0);
   g_assert_cmpuint (fixture->n_finished, ==, 0);
   g_assert_cmpuint (kp_http1_server_count (fixture->server), ==, 0);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* A line break in a response header's value splits no answer. */
@@ -1114,17 +806,17 @@ static void
 test_header_injection (Fixture       *fixture,
                        gconstpointer  data)
 {
-  Raw raw = { 0 };
-  Answer *answer;
+  KpRaw raw = { 0 };
+  KpRawAnswer *answer;
 
-  raw_open (fixture, &raw);
-  raw_send (&raw, "GET /bad-header HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  answer = raw_wait_answer (&raw, 1);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "GET /bad-header HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  answer = kp_raw_wait_answer (&raw, 1);
   assert_whole (answer, 200, "ok");
-  assert_header (answer, "X-Good", "yes");
+  kp_raw_assert_header (answer, "X-Good", "yes");
   g_assert_null (soup_message_headers_get_one (answer->headers, "X-Injected"));
   g_assert_null (strstr (raw.got->str, "X-Injected"));
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* Disconnecting with an exchange under way: its done hears the client is
@@ -1134,11 +826,11 @@ static void
 test_disconnect (Fixture       *fixture,
                  gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
 
-  raw_open (fixture, &raw);
-  raw_send (&raw, "GET /hold HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  wait_count (&fixture->n_handled, 1);
+  kp_raw_open (&raw, fixture->port);
+  kp_raw_send (&raw, "GET /hold HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  kp_raw_wait_count (&fixture->n_handled, 1);
   g_assert_cmpuint (fixture->n_done, ==, 0);
 
   kp_http1_server_disconnect (fixture->server);
@@ -1147,14 +839,14 @@ test_disconnect (Fixture       *fixture,
   g_assert_cmpuint (fixture->n_gone, ==, 1);
   g_assert_true (kp_exchange_is_over (last_held (fixture)));
   g_assert_cmpuint (kp_http1_server_count (fixture->server), ==, 0);
-  raw_wait_closed (&raw);
+  kp_raw_wait_closed (&raw);
   g_assert_cmpuint (raw.got->len, ==, 0);
 
   /* The owner may still answer; nothing happens. */
   kp_exchange_take_response (last_held (fixture), "text/plain", g_strdup ("late"), 4);
   kp_exchange_unpause (last_held (fixture));
   g_assert_cmpuint (fixture->n_done, ==, 1);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 
   g_clear_pointer (&fixture->server, kp_http1_server_free);
   g_ptr_array_set_size (fixture->held, 0);
@@ -1167,28 +859,28 @@ static void
 test_disconnect_in_done (Fixture       *fixture,
                          gconstpointer  data)
 {
-  Raw raw = { 0 };
-  Raw idle = { 0 };
+  KpRaw raw = { 0 };
+  KpRaw idle = { 0 };
 
-  raw_open (fixture, &idle);
-  raw_open (fixture, &raw);
+  kp_raw_open (&idle, fixture->port);
+  kp_raw_open (&raw, fixture->port);
   fixture->disconnect_in_done = TRUE;
-  raw_send (&raw, "GET /hold HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  wait_count (&fixture->n_handled, 1);
+  kp_raw_send (&raw, "GET /hold HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  kp_raw_wait_count (&fixture->n_handled, 1);
   kp_exchange_take_response (last_held (fixture), "text/plain", g_strdup ("answer"), 6);
   kp_exchange_unpause (last_held (fixture));
 
-  wait_count (&fixture->n_done, 1);
+  kp_raw_wait_count (&fixture->n_done, 1);
   g_assert_cmpuint (fixture->n_gone, ==, 0);
   g_assert_true (kp_http1_server_is_stopped (fixture->server));
   g_assert_cmpuint (kp_http1_server_count (fixture->server), ==, 0);
-  raw_wait_closed (&raw);
+  kp_raw_wait_closed (&raw);
   kp_test_assert_contains (raw.got->str, "\r\n\r\nanswer");
-  raw_wait_closed (&idle);
+  kp_raw_wait_closed (&idle);
   g_assert_cmpuint (fixture->n_done, ==, 1);
 
-  raw_clear (&raw);
-  raw_clear (&idle);
+  kp_raw_clear (&raw);
+  kp_raw_clear (&idle);
   g_clear_pointer (&fixture->server, kp_http1_server_free);
   g_ptr_array_set_size (fixture->held, 0);
 }
