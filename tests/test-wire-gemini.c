@@ -341,6 +341,20 @@ test_usage_and_finish (void)
   g_assert_cmpint (usage.cached_tokens, ==, 40);
   g_assert_false (kp_gemini_parse_usage (&usage, NULL));
 
+  /* Counts past any real one are kept at the cap: their sums (and the
+   * encoders' total_tokens) do not overflow. Found by fuzz-stream-gemini.
+   */
+  {
+    g_autoptr(JsonNode) huge = kp_test_parse_json (
+      "{\"promptTokenCount\":9223372036854775807,\"candidatesTokenCount\":9223372036854775807,"
+      "\"thoughtsTokenCount\":9223372036854775807,\"toolUsePromptTokenCount\":5}", -1);
+
+    g_assert_true (kp_gemini_parse_usage (&usage, json_node_get_object (huge)));
+    g_assert_cmpint (usage.prompt_tokens, ==, KP_USAGE_MAX_TOKENS + 5);
+    g_assert_cmpint (usage.completion_tokens, ==, 2 * KP_USAGE_MAX_TOKENS);
+    g_assert_cmpint (usage.reasoning_tokens, ==, KP_USAGE_MAX_TOKENS);
+  }
+
   g_assert_cmpint (kp_gemini_finish_from_reason ("STOP", FALSE), ==, KP_FINISH_STOP);
   g_assert_cmpint (kp_gemini_finish_from_reason ("STOP", TRUE), ==, KP_FINISH_TOOL_CALLS);
   g_assert_cmpint (kp_gemini_finish_from_reason ("MAX_TOKENS", TRUE), ==, KP_FINISH_LENGTH);

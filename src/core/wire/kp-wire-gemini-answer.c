@@ -75,11 +75,21 @@ kp_gemini_parse_usage (KpUsage    *usage,
   if (!any)
     return FALSE;
 
+  /* Each count within 0 … KP_USAGE_MAX_TOKENS, as every usage reader
+   * keeps them: a provider's huge count must not overflow the sums here and
+   * in the encoders.
+   */
+  prompt = CLAMP (prompt, 0, KP_USAGE_MAX_TOKENS);
+  candidates = CLAMP (candidates, 0, KP_USAGE_MAX_TOKENS);
+  thoughts = CLAMP (thoughts, 0, KP_USAGE_MAX_TOKENS);
+  cached = CLAMP (cached, 0, KP_USAGE_MAX_TOKENS);
+  tool_prompt = CLAMP (tool_prompt, 0, KP_USAGE_MAX_TOKENS);
+
   usage->known = TRUE;
-  usage->prompt_tokens = MAX (prompt, 0) + MAX (tool_prompt, 0);
-  usage->completion_tokens = MAX (candidates, 0) + MAX (thoughts, 0);
-  usage->reasoning_tokens = MAX (thoughts, 0);
-  usage->cached_tokens = MAX (cached, 0);
+  usage->prompt_tokens = prompt + tool_prompt;
+  usage->completion_tokens = candidates + thoughts;
+  usage->reasoning_tokens = thoughts;
+  usage->cached_tokens = cached;
   usage->cache_write_tokens = 0;
   return TRUE;
 }

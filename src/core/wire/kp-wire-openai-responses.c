@@ -37,7 +37,8 @@ count_of (JsonObject *object,
 
   if (!kp_json_int (object, member, &value) || value < 0)
     return 0;
-  return value;
+  /* Within the cap every usage reader keeps: sums of counts cannot overflow. */
+  return MIN (value, KP_USAGE_MAX_TOKENS);
 }
 
 /* {input_tokens, input_tokens_details.cached_tokens, output_tokens,
