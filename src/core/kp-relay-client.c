@@ -142,7 +142,7 @@ kp_relay_reply_error (KpRelay    *self,
 
       /* The error goes out now; the stream's end waits for the row. */
       kp_wire_error_event (self->req, status, code, self->error_message, event);
-      kp_relay_send_chunk (self, event->str, event->len);
+      kp_exchange_write_chunk (self->client, event->str, event->len);
       kp_relay_end_relay (self, FINAL_COMPLETE);
     }
 }
@@ -183,7 +183,7 @@ kp_relay_forward (KpRelay    *self,
   if (!self->committed)
     kp_relay_commit_stream (self);
 
-  kp_relay_send_chunk (self, data, len);
+  kp_exchange_write_chunk (self->client, data, len);
 }
 
 /* The client's exchange is over: its answer is written, or the client hung
@@ -216,16 +216,4 @@ kp_relay_on_client_done (KpExchange *exchange,
 
   /* The reference taken in kp_relay_new(): the exchange is over. */
   g_object_unref (self);
-}
-
-/* A relayed stream's bytes on their way to the client: the server writes
- * each as one chunk, in one system call with the answer's head for the
- * first.
- */
-void
-kp_relay_send_chunk (KpRelay    *self,
-                     const char *data,
-                     gsize       len)
-{
-  kp_exchange_write_chunk (self->client, data, len);
 }

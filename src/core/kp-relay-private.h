@@ -165,9 +165,6 @@ void     kp_relay_upstream_failed      (KpRelay        *self,
 void     kp_relay_on_client_done       (KpExchange     *exchange,
                                         gboolean        gone,
                                         gpointer        user_data);
-void     kp_relay_send_chunk           (KpRelay        *self,
-                                        const char     *data,
-                                        gsize           len);
 
 /* kp-relay-answer.c */
 char    *kp_relay_scrub                (KpRelay        *self,

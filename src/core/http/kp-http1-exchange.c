@@ -1,7 +1,8 @@
 /* kp-http1-exchange.c: one request and its answer on the local server
  *
- * What the server's owner sees of a request (method, path, headers, body)
- * and how it answers: a whole answer, written with its head in one system
+ * How a request's head is read (line, headers, the body's framing), what
+ * the server's owner sees of a request (method, path, headers, body) and how
+ * it answers: a whole answer, written with its head in one system
  * call, or a stream of chunks, each in one system call, the first with the
  * head. The connection's side is in kp-http1-server.c.
  *
@@ -163,6 +164,162 @@ kp_exchange_send_whole (KpExchange *exchange,
     kp_server_conn_answer_written (conn, from_owner);
 }
 
+/* Reading a request's head -------------------------------------------------- */
+
+static gboolean
+all_digits (const char *text)
+{
+  if (*text == '\0')
+    return FALSE;
+  for (; *text != '\0'; text++)
+    if (!g_ascii_isdigit (*text))
+      return FALSE;
+  return TRUE;
+}
+
+/* The interned name of a method HTTP defines, or NULL. A client's own
+ * method is not interned: the table would grow with every name sent.
+ */
+static const char *
+known_method (const char *method)
+{
+  const char * const known[] = {
+    SOUP_METHOD_GET, SOUP_METHOD_POST, SOUP_METHOD_HEAD, SOUP_METHOD_OPTIONS,
+    SOUP_METHOD_PUT, SOUP_METHOD_DELETE, SOUP_METHOD_CONNECT, SOUP_METHOD_TRACE,
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (known); i++)
+    if (strcmp (method, known[i]) == 0)
+      return known[i];
+  return NULL;
+}
+
+/* Splits the request target into path and query. */
+static gboolean
+set_target (KpExchange *exchange,
+            const char *target)
+{
+  const char *question;
+
+  if (g_ascii_strncasecmp (target, "http://", 7) == 0)
+    {
+      /* The absolute form: the path follows the authority. */
+      target = strchr (target + 7, '/');
+      if (target == NULL)
+        target = "/";
+    }
+  else if (strcmp (target, "*") == 0)
+    {
+      exchange->path = g_strdup ("*");
+      return TRUE;
+    }
+  if (target[0] != '/')
+    return FALSE;
+
+  question = strchr (target, '?');
+  if (question != NULL)
+    {
+      exchange->path = g_strndup (target, question - target);
+      exchange->query = g_strdup (question + 1);
+    }
+  else
+    exchange->path = g_strdup (target);
+  return TRUE;
+}
+
+/**
+ * kp_exchange_read_head:
+ * @data: the request's head, @len bytes up to and with its blank line
+ * @has_body: (out): whether a body follows
+ * @message: (out): why the request is refused, when it is
+ *
+ * Reads a request's line and headers, and how its body is framed, into
+ * @exchange.
+ *
+ * Returns: %SOUP_STATUS_OK, or the status to refuse the request with
+ */
+guint
+kp_exchange_read_head (KpExchange  *exchange,
+                       const char  *data,
+                       gsize        len,
+                       gboolean    *has_body,
+                       const char **message)
+{
+  g_autofree char *method = NULL;
+  g_autofree char *target = NULL;
+  const char *connection;
+  const char *length;
+  const char *coding;
+  guint lines = 0;
+  guint status;
+
+  for (gsize i = 0; i < len; i++)
+    lines += data[i] == '\n';
+  if (lines > KP_HTTP1_HEADERS_MAX + 2)
+    {
+      *message = "Too many request headers.";
+      return STATUS_HEADERS_TOO_LARGE;
+    }
+
+  status = soup_headers_parse_request (data, (int)len, exchange->request_headers,
+                                       &method, &target, &exchange->version);
+  if (status != SOUP_STATUS_OK)
+    {
+      *message = "The request's head is not valid HTTP/1.1.";
+      return status;
+    }
+  exchange->method = known_method (method);
+  if (exchange->method == NULL)
+    exchange->method = exchange->method_other = g_steal_pointer (&method);
+  if (!set_target (exchange, target))
+    {
+      *message = "The request's target is not a path.";
+      return SOUP_STATUS_BAD_REQUEST;
+    }
+
+  connection = soup_message_headers_get_list (exchange->request_headers, "Connection");
+  if (exchange->version == SOUP_HTTP_1_0)
+    exchange->keep_alive = connection != NULL &&
+                           soup_header_contains (connection, "keep-alive");
+  else
+    exchange->keep_alive = connection == NULL || !soup_header_contains (connection, "close");
+  exchange->chunked_out = exchange->version != SOUP_HTTP_1_0;
+
+  length = soup_message_headers_get_list (exchange->request_headers, "Content-Length");
+  coding = soup_message_headers_get_list (exchange->request_headers, "Transfer-Encoding");
+  *has_body = FALSE;
+  if (coding != NULL)
+    {
+      if (length != NULL || g_ascii_strcasecmp (coding, "chunked") != 0)
+        {
+          *message = length != NULL ? "The request has both a length and chunks."
+                                    : "Only chunked request bodies are understood.";
+          return length != NULL ? SOUP_STATUS_BAD_REQUEST : SOUP_STATUS_NOT_IMPLEMENTED;
+        }
+      exchange->chunked_in = TRUE;
+      kp_http1_parser_init (&exchange->chunks);
+      exchange->chunks.state = KP_HTTP1_CHUNK_SIZE;
+      *has_body = TRUE;
+    }
+  else if (length != NULL)
+    {
+      if (!all_digits (length) || strlen (length) > 18)
+        {
+          *message = "The request's Content-Length is not a length.";
+          return SOUP_STATUS_BAD_REQUEST;
+        }
+      exchange->body_left = g_ascii_strtoull (length, NULL, 10);
+      if (exchange->body_left > BODY_MAX)
+        {
+          *message = "The request's body is too large.";
+          return SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE;
+        }
+      *has_body = exchange->body_left > 0;
+    }
+  return SOUP_STATUS_OK;
+}
+
+
 /* Exchanges ---------------------------------------------------------------- */
 
 KpExchange *
@@ -216,12 +373,6 @@ kp_exchange_get_path (KpExchange *exchange)
   return exchange->path;
 }
 
-const char *
-kp_exchange_get_query (KpExchange *exchange)
-{
-  return exchange->query;
-}
-
 /* The query's fields, or NULL without a query. */
 GHashTable *
 kp_exchange_get_form (KpExchange *exchange)
@@ -235,13 +386,6 @@ SoupMessageHeaders *
 kp_exchange_get_request_headers (KpExchange *exchange)
 {
   return exchange->request_headers;
-}
-
-gboolean
-kp_exchange_has_body (KpExchange *exchange)
-{
-  return exchange->chunked_in || exchange->body_left > 0 ||
-         (exchange->body != NULL && exchange->body->len > 0);
 }
 
 /* The body, once: an empty one after the first call. */
@@ -293,12 +437,6 @@ kp_exchange_set_status (KpExchange *exchange,
 {
   if (!exchange->head_written)
     exchange->status = status;
-}
-
-guint
-kp_exchange_get_status (KpExchange *exchange)
-{
-  return exchange->status;
 }
 
 SoupMessageHeaders *
@@ -418,17 +556,15 @@ kp_exchange_end_chunks (KpExchange *exchange)
       iov[i].iov_base = head->str;
       iov[i++].iov_len = head->len;
     }
+  /* HTTP/1.0 has no last chunk: the head said the close ends the body. */
   if (exchange->chunked_out && exchange->method != SOUP_METHOD_HEAD &&
       !kp_exchange_status_has_no_body (exchange->status))
     {
       iov[i].iov_base = (char *)"0\r\n\r\n";
       iov[i++].iov_len = 5;
     }
-  else if (!exchange->chunked_out)
-    exchange->keep_alive = FALSE;   /* HTTP/1.0: the end is the close */
   if (i == 0 || kp_server_conn_write (exchange->conn, iov, i))
-    if (exchange->conn != NULL)
-      kp_server_conn_answer_written (exchange->conn, TRUE);
+    kp_server_conn_answer_written (exchange->conn, TRUE);
 }
 
 gboolean

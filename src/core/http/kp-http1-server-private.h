@@ -17,8 +17,6 @@
 
 G_BEGIN_DECLS
 
-#define HEAD_MAX      (64 * 1024)
-#define HEADERS_MAX   128
 #define BODY_MAX      (1024u * 1024 * 1024)   /* the owner's own limit is lower */
 #define READ_BLOCK    (16 * 1024)
 #define PIPELINE_MAX  (64 * 1024)
@@ -134,6 +132,11 @@ void        kp_server_conn_answer_written (Conn         *conn,
 
 /* kp-http1-exchange.c */
 KpExchange *kp_exchange_new               (Conn         *conn);
+guint       kp_exchange_read_head         (KpExchange   *exchange,
+                                           const char   *data,
+                                           gsize         len,
+                                           gboolean     *has_body,
+                                           const char  **message);
 void        kp_exchange_send_whole        (KpExchange   *exchange,
                                            gboolean      from_owner);
 gboolean    kp_exchange_status_has_no_body (guint        status);

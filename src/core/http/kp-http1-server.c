@@ -15,8 +15,8 @@
  * answer a refused request without reading its body, write a stream's
  * chunks in one system call each.
  *
- * A connection reads a request's head (at most HEAD_MAX bytes and
- * HEADERS_MAX lines), tells its owner (got_head), reads the body, tells it
+ * A connection reads a request's head (at most KP_HTTP1_HEAD_MAX bytes and
+ * KP_HTTP1_HEADERS_MAX headers), tells its owner (got_head), reads the body, tells it
  * again (handle), and writes the answer: a whole one in one system call
  * with its head, or chunks, each in one system call. What the socket does
  * not take waits in a buffer, bounded by OUT_CAP. While the answer is
@@ -554,148 +554,24 @@ find_head_end (Conn *conn)
                                  conn->in->len - conn->in_used, &conn->scanned);
 }
 
-static gboolean
-all_digits (const char *text)
-{
-  if (*text == '\0')
-    return FALSE;
-  for (; *text != '\0'; text++)
-    if (!g_ascii_isdigit (*text))
-      return FALSE;
-  return TRUE;
-}
-
-/* The interned name of a method HTTP defines, or NULL. A client's own
- * method is not interned: the table would grow with every name sent.
- */
-static const char *
-known_method (const char *method)
-{
-  const char * const known[] = {
-    SOUP_METHOD_GET, SOUP_METHOD_POST, SOUP_METHOD_HEAD, SOUP_METHOD_OPTIONS,
-    SOUP_METHOD_PUT, SOUP_METHOD_DELETE, SOUP_METHOD_CONNECT, SOUP_METHOD_TRACE,
-  };
-
-  for (guint i = 0; i < G_N_ELEMENTS (known); i++)
-    if (strcmp (method, known[i]) == 0)
-      return known[i];
-  return NULL;
-}
-
-/* Splits the request target into path and query. */
-static gboolean
-set_target (KpExchange *exchange,
-            const char *target)
-{
-  const char *question;
-
-  if (g_ascii_strncasecmp (target, "http://", 7) == 0)
-    {
-      /* The absolute form: the path follows the authority. */
-      target = strchr (target + 7, '/');
-      if (target == NULL)
-        target = "/";
-    }
-  else if (strcmp (target, "*") == 0)
-    {
-      exchange->path = g_strdup ("*");
-      return TRUE;
-    }
-  if (target[0] != '/')
-    return FALSE;
-
-  question = strchr (target, '?');
-  if (question != NULL)
-    {
-      exchange->path = g_strndup (target, question - target);
-      exchange->query = g_strdup (question + 1);
-    }
-  else
-    exchange->path = g_strdup (target);
-  return TRUE;
-}
-
-/* Parses the head of @len bytes at the start of the input; FALSE once the
- * request is refused.
+/* Parses the head of @len bytes at the start of the input into a new
+ * exchange; FALSE once the request is refused.
  */
 static gboolean
 parse_head (Conn     *conn,
             gsize     len,
             gboolean *has_body)
 {
-  KpExchange *exchange = conn->exchange = kp_exchange_new (conn);
-  const char *data = (const char *)conn->in->data + conn->in_used;
-  g_autofree char *method = NULL;
-  g_autofree char *target = NULL;
-  const char *connection;
-  const char *length;
-  const char *coding;
-  guint lines = 0;
+  const char *message = NULL;
   guint status;
 
-  for (gsize i = 0; i < len; i++)
-    lines += data[i] == '\n';
-  if (lines > HEADERS_MAX + 2)
-    {
-      refuse_now (conn, STATUS_HEADERS_TOO_LARGE, "Too many request headers.");
-      return FALSE;
-    }
-
-  status = soup_headers_parse_request (data, (int)len, exchange->request_headers,
-                                       &method, &target, &exchange->version);
+  conn->exchange = kp_exchange_new (conn);
+  status = kp_exchange_read_head (conn->exchange, (const char *)conn->in->data + conn->in_used,
+                                  len, has_body, &message);
   if (status != SOUP_STATUS_OK)
     {
-      refuse_now (conn, status, "The request's head is not valid HTTP/1.1.");
+      refuse_now (conn, status, message);
       return FALSE;
-    }
-  exchange->method = known_method (method);
-  if (exchange->method == NULL)
-    exchange->method = exchange->method_other = g_steal_pointer (&method);
-  if (!set_target (exchange, target))
-    {
-      refuse_now (conn, SOUP_STATUS_BAD_REQUEST, "The request's target is not a path.");
-      return FALSE;
-    }
-
-  connection = soup_message_headers_get_list (exchange->request_headers, "Connection");
-  if (exchange->version == SOUP_HTTP_1_0)
-    exchange->keep_alive = connection != NULL &&
-                           soup_header_contains (connection, "keep-alive");
-  else
-    exchange->keep_alive = connection == NULL || !soup_header_contains (connection, "close");
-  exchange->chunked_out = exchange->version != SOUP_HTTP_1_0;
-
-  length = soup_message_headers_get_list (exchange->request_headers, "Content-Length");
-  coding = soup_message_headers_get_list (exchange->request_headers, "Transfer-Encoding");
-  *has_body = FALSE;
-  if (coding != NULL)
-    {
-      if (length != NULL || g_ascii_strcasecmp (coding, "chunked") != 0)
-        {
-          refuse_now (conn, length != NULL ? SOUP_STATUS_BAD_REQUEST : SOUP_STATUS_NOT_IMPLEMENTED,
-                      length != NULL ? "The request has both a length and chunks."
-                                     : "Only chunked request bodies are understood.");
-          return FALSE;
-        }
-      exchange->chunked_in = TRUE;
-      kp_http1_parser_init (&exchange->chunks);
-      exchange->chunks.state = KP_HTTP1_CHUNK_SIZE;
-      *has_body = TRUE;
-    }
-  else if (length != NULL)
-    {
-      if (!all_digits (length) || strlen (length) > 18)
-        {
-          refuse_now (conn, SOUP_STATUS_BAD_REQUEST, "The request's Content-Length is not a length.");
-          return FALSE;
-        }
-      exchange->body_left = g_ascii_strtoull (length, NULL, 10);
-      if (exchange->body_left > BODY_MAX)
-        {
-          refuse_now (conn, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "The request's body is too large.");
-          return FALSE;
-        }
-      *has_body = exchange->body_left > 0;
     }
   return TRUE;
 }
@@ -785,17 +661,11 @@ conn_process (Conn *conn)
           if (conn->state == CONN_IDLE)
             conn_enter (conn, CONN_HEAD);
           end = find_head_end (conn);
-          if (end == 0)
+          if (end == 0 && conn->in->len - conn->in_used <= KP_HTTP1_HEAD_MAX)
+            return;
+          if (end == 0 || end > KP_HTTP1_HEAD_MAX)
             {
-              if (conn->in->len - conn->in_used > HEAD_MAX)
-                refuse_now (conn, STATUS_HEADERS_TOO_LARGE,
-                            "The request's head is too large.");
-              return;
-            }
-          if (end > HEAD_MAX)
-            {
-              refuse_now (conn, STATUS_HEADERS_TOO_LARGE,
-                          "The request's head is too large.");
+              refuse_now (conn, STATUS_HEADERS_TOO_LARGE, "The request's head is too large.");
               return;
             }
           if (!parse_head (conn, end, &has_body))

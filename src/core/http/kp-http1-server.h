@@ -71,10 +71,8 @@ void                kp_exchange_unref                (KpExchange  *exchange);
 /* The request. */
 const char         *kp_exchange_get_method           (KpExchange  *exchange);
 const char         *kp_exchange_get_path             (KpExchange  *exchange);
-const char         *kp_exchange_get_query            (KpExchange  *exchange);
 GHashTable         *kp_exchange_get_form             (KpExchange  *exchange);
 SoupMessageHeaders *kp_exchange_get_request_headers  (KpExchange  *exchange);
-gboolean            kp_exchange_has_body             (KpExchange  *exchange);
 GBytes             *kp_exchange_take_body            (KpExchange  *exchange);
 const char         *kp_exchange_get_remote_host      (KpExchange  *exchange);
 
@@ -91,7 +89,6 @@ void                kp_exchange_set_flags            (KpExchange  *exchange,
 /* The answer. */
 void                kp_exchange_set_status           (KpExchange  *exchange,
                                                       guint        status);
-guint               kp_exchange_get_status           (KpExchange  *exchange);
 SoupMessageHeaders *kp_exchange_get_response_headers (KpExchange  *exchange);
 void                kp_exchange_set_response         (KpExchange  *exchange,
                                                       const char  *content_type,
