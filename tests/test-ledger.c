@@ -631,8 +631,11 @@ results_are_in (gpointer data)
   return waiting->results->len >= waiting->n_results;
 }
 
-/* Each result says the row waits in memory (or, @dropped of them, that it
- * was dropped).
+/* Each result says the row waits in memory or, at most @dropped of them,
+ * that it was dropped. A row already told that it waits gets no second
+ * answer when it is dropped later: how many of the dropped rows were still
+ * unanswered depends on how the writer thread took them from its queue
+ * (one at a time or together), so only the bound is the writer's promise.
  */
 static void
 assert_rows_wait (KpLedger  *ledger,
@@ -652,7 +655,8 @@ assert_rows_wait (KpLedger  *ledger,
       g_assert_nonnull (strstr (error->message, "dropped"));
       n_dropped++;
     }
-  g_assert_cmpuint (n_dropped, ==, dropped);
+  g_test_message ("%u of %u results said their row was dropped", n_dropped, results->len);
+  g_assert_cmpuint (n_dropped, <=, dropped);
 }
 
 /* Writes fail as on a full disk: the rows wait in memory, the problem says
