@@ -436,6 +436,29 @@ test_again (void)
   settle ();
   g_assert_cmpuint (pair.calls, ==, 1);
 
+  /* Asked for outside a dispatch: one iteration that does not block calls
+   * it, and then the loop is quiet.
+   */
+  pair.calls = 0;
+  kp_poll_watch_again (pair.watch);
+  g_assert_true (g_main_context_iteration (NULL, FALSE));
+  g_assert_cmpuint (pair.calls, ==, 1);
+  g_assert_cmpuint (pair.last, ==, 0);
+  assert_quiet ();
+
+  /* Asked for by its own call for a ready descriptor: the same dispatch
+   * calls it again, after the descriptors.
+   */
+  pair.calls = 0;
+  pair.drain = TRUE;
+  pair.agains = 1;
+  pair_send (&pair);
+  g_assert_true (g_main_context_iteration (NULL, FALSE));
+  g_assert_cmpuint (pair.calls, ==, 2);
+  g_assert_cmpuint (pair.last, ==, 0);
+  assert_quiet ();
+  pair.drain = FALSE;
+
   /* Asked for, then freed: never called. */
   pair.calls = 0;
   kp_poll_watch_again (pair.watch);

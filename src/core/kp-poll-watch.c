@@ -169,7 +169,6 @@ poller_dispatch (GSource     *gsource,
                  gpointer     user_data)
 {
   struct epoll_event events[BATCH];
-  gint64 ready_time;
   int n;
 
   depth++;
@@ -183,19 +182,30 @@ poller_dispatch (GSource     *gsource,
   depth--;
 
   /* A full batch may have left ready descriptors behind: the epoll
-   * descriptor stays readable, and the next iteration takes them. The ready
-   * time is only for kp_poll_watch_again(); each change of it writes to the
-   * context's wakeup descriptor, so it changes only when it must.
+   * descriptor stays readable, and the next iteration takes them. Watches
+   * asked for again during dispatch_again() make poller_prepare() say so.
    */
-  ready_time = again->len > 0 ? 0 : -1;
-  if (g_source_get_ready_time (gsource) != ready_time)
-    g_source_set_ready_time (gsource, ready_time);
   if (depth == 0 && dead->len > 0)
     reap ();
   return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs poller_funcs = { NULL, NULL, poller_dispatch, NULL, NULL, NULL };
+/* Watches asked for again make the source ready before the context polls,
+ * and the poll then does not wait. They are asked for from the loop's own
+ * thread, so nothing needs waking: a ready time would do the same, but in
+ * GLib 2.74 each change of it writes to the context's wakeup descriptor,
+ * and the next poll reads it back (three system calls for each answer that
+ * ends from its owner's call, kp-http1-server.c).
+ */
+static gboolean
+poller_prepare (GSource *gsource,
+                gint    *timeout)
+{
+  *timeout = -1;
+  return again->len > 0;
+}
+
+static GSourceFuncs poller_funcs = { poller_prepare, NULL, poller_dispatch, NULL, NULL, NULL };
 
 static void
 ensure_poller (void)
@@ -354,8 +364,8 @@ kp_poll_watch_again (KpPollWatch *watch)
       watch->queued = TRUE;
       g_ptr_array_add (again, watch);
     }
-  if (g_source_get_ready_time (source) != 0)
-    g_source_set_ready_time (source, 0);
+  /* The dispatch under way takes it after its descriptors, or else the
+   * next one does (poller_prepare()). */
 }
 
 /**
