@@ -701,6 +701,40 @@ kp_test_db_int (const char *db,
   return value;
 }
 
+typedef struct
+{
+  const char *db;
+  const char *sql;
+  gint64      want;
+} DbWait;
+
+static gboolean
+db_has (gpointer data)
+{
+  DbWait *wait = data;
+
+  return kp_test_db_int (wait->db, wait->sql) == wait->want;
+}
+
+/**
+ * kp_test_wait_db_int:
+ *
+ * Waits until @sql's first value in @db is @want: a Keypool in another
+ * process may commit a request's row just after its answer went out.
+ *
+ * Returns: whether it was, within @timeout_ms
+ */
+gboolean
+kp_test_wait_db_int (const char *db,
+                     const char *sql,
+                     gint64      want,
+                     guint       timeout_ms)
+{
+  DbWait wait = { db, sql, want };
+
+  return kp_test_spin_until (db_has, &wait, timeout_ms);
+}
+
 /* The first column of @sql's first row, or %NULL without a row or value. */
 char *
 kp_test_db_text (const char *db,

@@ -144,6 +144,10 @@ void          kp_test_assert_db_lacks  (const char   *db,
                                         const char   *text);
 gint64        kp_test_db_int           (const char   *db,
                                         const char   *sql);
+gboolean      kp_test_wait_db_int      (const char   *db,
+                                        const char   *sql,
+                                        gint64        want,
+                                        guint         timeout_ms);
 char         *kp_test_db_text          (const char   *db,
                                         const char   *sql);
 

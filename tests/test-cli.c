@@ -396,6 +396,9 @@ test_daemon_carries_out_commands (Fixture       *fixture,
   g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "providers", "enable", "mock", NULL), ==, 0);
   g_assert_cmpuint (chat (fixture, session, token, "mock/chat"), ==, 200);
   g_assert_cmpuint (stats->requests, ==, 2);
+  /* Four relayed requests: each row is committed just after its answer. */
+  g_assert_true (kp_test_wait_db_int (fixture->place.db, "SELECT COUNT(*) FROM requests", 4,
+                                      20000));
 
   {
     g_autofree char *out = NULL;

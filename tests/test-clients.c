@@ -424,6 +424,9 @@ test_client_tokens (Fixture       *fixture,
   /* Upstream, the provider's key; never the client's token. */
   g_assert_cmpstr (kp_mock_upstream_get_stats (fixture->mock)->last_auth, ==, "Bearer " MOCK_KEY);
 
+  /* Each row is committed just after its answer went out. */
+  g_assert_true (kp_test_wait_db_int (fixture->place.db, "SELECT COUNT(*) FROM requests", 4,
+                                      20000));
   rows = query_text (fixture, "SELECT client_id, COUNT(*), SUM(cost_nano) FROM requests "
                               "GROUP BY client_id ORDER BY client_id");
   g_assert_cmpstr (rows, ==, "0 1 21000\n1 2 42000\n2 1 21000\n");

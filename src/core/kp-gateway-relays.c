@@ -145,19 +145,29 @@ record (KpGateway *self,
       kp_relay_get_outcome (relay) == KP_OUTCOME_INTERRUPTED)
     kp_budgets_note (self->budgets, row.provider, row.client_id, source, cost);
 
-  /* A request alone in flight has its row written at once, here, and its
-   * answer ends at once: the server writes it, and tells the relay that its
-   * exchange is over only from its own dispatch, never from inside this
-   * call. One main-loop iteration less for each such request.
+  /* A request alone in flight, whose row can be committed on this thread
+   * at once: its answer ends first, and the row is committed right after,
+   * in this same call, before the main loop runs anything else. The commit
+   * (about 70 µs: two inserts, four WAL frames, 14 system calls) then
+   * overlaps with the client reading its answer instead of delaying it;
+   * only a kill in those microseconds could lose the row. The server
+   * writes the answer now, and tells the relay that its exchange is over
+   * only from its own dispatch, never from inside this call. Under load the
+   * answer waits for the writer thread's commit, as below.
    */
-  if (g_hash_table_size (self->relays) == 1 &&
-      kp_ledger_try_add_request_now (self->ledger, &row,
-                                     (const KpAttemptRow *)(gpointer)attempts->data, attempts->len))
+  if (g_hash_table_size (self->relays) == 1 && kp_ledger_can_add_request_now (self->ledger))
     {
       g_autoptr(KpRelay) hold = g_object_ref (relay);
 
-      row_done (hold);
-      return;
+      kp_relay_row_written (hold);
+      if (kp_ledger_try_add_request_now (self->ledger, &row,
+                                         (const KpAttemptRow *)(gpointer)attempts->data,
+                                         attempts->len))
+        {
+          row_done (hold);
+          return;
+        }
+      /* Another program took the write lock meanwhile: the writer waits for it. */
     }
 
   kp_ledger_add_request_async (self->ledger, &row, (const KpAttemptRow *)(gpointer)attempts->data,

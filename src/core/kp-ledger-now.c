@@ -1,10 +1,11 @@
 /* kp-ledger-now.c: a row written at once on the ledger's own thread
  *
  * A request alone in flight need not wait for two thread hand-offs (to the
- * writer thread and back) before its response ends: its row is committed on
- * the ledger's own connection when nothing is queued ahead of it and no
- * lock would make the main loop wait. Under load, rows go to the writer
- * thread (kp-ledger-writer.c), which commits many at once.
+ * writer thread and back): its row is committed on the ledger's own
+ * connection when nothing is queued ahead of it and no lock would make the
+ * main loop wait (see kp-gateway-relays.c for when its answer ends). Under
+ * load, rows go to the writer thread (kp-ledger-writer.c), which commits
+ * many at once.
  *
  * Copyright 2026 The Keypool authors
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -75,6 +76,36 @@ kp_ledger_watch_writer_wal (KpLedger *self,
 }
 
 /**
+ * kp_ledger_can_add_request_now:
+ * @self: a #KpLedger
+ *
+ * Tells whether kp_ledger_try_add_request_now() would write at once: the
+ * writer thread has nothing in hand or queued (so rows stay in order),
+ * writes work and the WAL needs no checkpoint. Another program's lock is
+ * found only by trying.
+ *
+ * Returns: %TRUE if a row may be written on this thread now
+ */
+gboolean
+kp_ledger_can_add_request_now (KpLedger *self)
+{
+  gboolean idle = TRUE;
+
+  g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
+
+  if (self->open_read_only || self->write_problem != NULL ||
+      g_atomic_int_get (&self->fail_writes) || g_atomic_int_get (&self->wal_full))
+    return FALSE;
+  if (self->queue != NULL)
+    {
+      g_async_queue_lock (self->queue);
+      idle = !self->writer_busy && g_async_queue_length_unlocked (self->queue) <= 0;
+      g_async_queue_unlock (self->queue);
+    }
+  return idle;
+}
+
+/**
  * kp_ledger_try_add_request_now:
  * @self: a #KpLedger
  * @row: the request
@@ -82,12 +113,11 @@ kp_ledger_watch_writer_wal (KpLedger *self,
  * @n_attempts: how many
  *
  * Writes @row on the ledger's own connection, on this thread, when that
- * can be done at once: the writer thread has nothing in hand or queued (so
- * rows stay in order), writes work, no other connection holds the write
- * lock and the WAL needs no checkpoint. A request that is alone in flight
- * ends a little sooner this way: its row needs no trip to the writer
- * thread and back. Under load, rows go through the writer, which commits
- * many at once.
+ * can be done at once (kp_ledger_can_add_request_now()) and no other
+ * connection holds the write lock. A request that is alone in flight is
+ * recorded sooner this way: its row needs no trip to the writer thread and
+ * back. Under load, rows go through the writer, which commits many at
+ * once.
  *
  * Returns: %TRUE when the row is committed; %FALSE when nothing was
  *   written, and the caller should queue the row with
@@ -100,22 +130,12 @@ kp_ledger_try_add_request_now (KpLedger           *self,
                                guint               n_attempts)
 {
   g_autoptr(GError) error = NULL;
-  gboolean idle = TRUE;
   gboolean written;
 
   g_return_val_if_fail (KP_IS_LEDGER (self), FALSE);
   g_return_val_if_fail (row != NULL, FALSE);
 
-  if (self->open_read_only || self->write_problem != NULL ||
-      g_atomic_int_get (&self->fail_writes) || g_atomic_int_get (&self->wal_full))
-    return FALSE;
-  if (self->queue != NULL)
-    {
-      g_async_queue_lock (self->queue);
-      idle = !self->writer_busy && g_async_queue_length_unlocked (self->queue) <= 0;
-      g_async_queue_unlock (self->queue);
-    }
-  if (!idle)
+  if (!kp_ledger_can_add_request_now (self))
     return FALSE;
 
   /* Never wait for another program's lock here: the writer will. */

@@ -300,6 +300,7 @@ void        kp_ledger_add_request_async       (KpLedger              *self,
 gboolean    kp_ledger_add_request_finish      (KpLedger              *self,
                                                GAsyncResult          *result,
                                                GError               **error);
+gboolean    kp_ledger_can_add_request_now     (KpLedger              *self);
 gboolean    kp_ledger_try_add_request_now     (KpLedger              *self,
                                                const KpRequestRow    *row,
                                                const KpAttemptRow    *attempts,

@@ -3,7 +3,8 @@
  * What the client gets and when: route headers, a stream committed on the
  * first byte, chunks forwarded as they come, an error in the client's wire
  * (an error event mid-stream), and the end of the response once the row is
- * written. A client that hangs up, even while its message is paused, ends
+ * written (for a request alone in flight: just before it is, in the same
+ * call). A client that hangs up, even while its message is paused, ends
  * the exchange at once.
  *
  * Copyright 2026 The Keypool authors
@@ -68,7 +69,9 @@ kp_relay_add_route_headers (KpRelay            *self,
 
 /* The outcome is final: the row goes to the ledger, and the end of the
  * response (@action) waits until it is committed, so a client that has seen
- * its answer end has its row even if Keypool is killed right after.
+ * its answer end has its row even if Keypool is killed right after; a
+ * request alone in flight ends first and is committed right after
+ * (kp-gateway-relays.c).
  */
 void
 kp_relay_end_relay (KpRelay     *self,
@@ -86,18 +89,23 @@ kp_relay_end_relay (KpRelay     *self,
 /**
  * kp_relay_row_written:
  *
- * Called by the gateway once the request's row is committed: the client's
- * response may end now.
+ * Called by the gateway once the request's row is committed, or is about
+ * to be at once: the client's response may end now. Once is enough; later
+ * calls do nothing.
  */
 void
 kp_relay_row_written (KpRelay *self)
 {
+  FinalAction action;
+
   g_return_if_fail (KP_IS_RELAY (self));
 
+  action = self->final_action;
+  self->final_action = FINAL_NONE;
   if (self->client_gone)
     return;
 
-  switch (self->final_action)
+  switch (action)
     {
     case FINAL_COMPLETE:
       kp_exchange_end_chunks (self->client);
