@@ -124,14 +124,16 @@ get (Fixture        *fixture,
 }
 
 static void
-stream_chat (Fixture        *fixture,
-             KpTestResponse *response)
+send_chat (Fixture        *fixture,
+           gboolean        stream,
+           KpTestResponse *response)
 {
-  static const char body[] = "{\"model\":\"m/chat\",\"stream\":true,"
-                             "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  g_autofree char *body = g_strdup_printf ("{\"model\":\"m/chat\",\"stream\":%s,"
+                                           "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                                           stream ? "true" : "false");
   g_autofree char *url = g_strconcat (fixture->base, "/v1/chat/completions", NULL);
   g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) bytes = g_bytes_new_static (body, strlen (body));
+  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
 
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
                                 "Bearer " TOKEN);
@@ -273,7 +275,7 @@ test_busy_writer (Fixture       *fixture,
 
     get (fixture, "/health", &health);
     g_assert_cmpuint (health.status, ==, 200);
-    stream_chat (fixture, &stream);
+    send_chat (fixture, TRUE, &stream);
     g_assert_cmpuint (stream.status, ==, 200);
     g_assert_nonnull (strstr (stream.body, "data: [DONE]"));
   }
@@ -313,6 +315,86 @@ test_busy_writer (Fixture       *fixture,
   g_assert_cmpstr (hours, ==, "12");
 }
 
+static void
+count_finished (KpGateway *gateway,
+                KpRelay   *relay,
+                gpointer   user_data)
+{
+  (*(guint *)user_data)++;
+}
+
+typedef struct
+{
+  Fixture *fixture;
+  guint   *finished;
+} Lone;
+
+static gboolean
+lone_row_written (gpointer data)
+{
+  Lone *lone = data;
+
+  return query_int (lone->fixture->db, "SELECT COUNT(*) FROM requests WHERE status = 200") == 1;
+}
+
+static gboolean
+lone_finished (gpointer data)
+{
+  Lone *lone = data;
+
+  return *lone->finished > 0;
+}
+
+static gboolean
+ledger_can_write_now (gpointer data)
+{
+  return kp_ledger_can_add_request_now (data);
+}
+
+/* A request alone in flight is answered first and its row committed right
+ * after; when another program took the write lock in between, the row goes
+ * to the writer like any other: it lands once the lock is gone, and the
+ * request is told of once, its answer ended once.
+ */
+static void
+test_lone_request_locked (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_auto(KpTestResponse) answer = { 0 };
+  KpLedger *ledger;
+  guint finished = 0;
+  Lone lone = { fixture, &finished };
+
+  write_providers (fixture);
+  start_gateway (fixture);
+  ledger = kp_gateway_get_ledger (fixture->gateway);
+  g_signal_connect (fixture->gateway, "request-finished", G_CALLBACK (count_finished), &finished);
+
+  /* What starting queued is written: the row would be committed at once. */
+  g_assert_true (kp_test_spin_until (ledger_can_write_now, ledger, 20000));
+  g_assert_cmpint (sqlite3_open_v2 (kp_ledger_get_path (ledger), &fixture->db,
+                                    SQLITE_OPEN_READWRITE, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (fixture->db, "BEGIN IMMEDIATE", NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_true (kp_ledger_can_add_request_now (ledger));
+  g_test_expect_message ("keypool", G_LOG_LEVEL_WARNING, "*not being recorded*locked*");
+
+  send_chat (fixture, FALSE, &answer);
+  g_assert_cmpuint (answer.status, ==, 200);
+  g_assert_nonnull (strstr (answer.body, "\"usage\""));
+  g_assert_cmpint (query_int (fixture->db, "SELECT COUNT(*) FROM requests"), ==, 0);
+
+  /* The row waits in memory, and the ledger says why once the lock lasts. */
+  g_assert_true (kp_test_spin_until (ledger_has_problem, ledger, 20000));
+  g_test_assert_expected_messages ();
+  g_assert_cmpint (query_int (fixture->db, "SELECT COUNT(*) FROM requests"), ==, 0);
+
+  g_assert_cmpint (sqlite3_exec (fixture->db, "ROLLBACK", NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_true (kp_test_spin_until (lone_row_written, &lone, 20000));
+  g_assert_true (kp_test_spin_until (ledger_is_well, ledger, 20000));
+  g_assert_true (kp_test_spin_until (lone_finished, &lone, 20000));
+  g_assert_cmpuint (finished, ==, 1);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -324,6 +406,8 @@ main (int   argc,
 
   g_test_add ("/keypool/busy-writer/serves-while-writes-wait", Fixture, NULL, fixture_setup,
               test_busy_writer, fixture_teardown);
+  g_test_add ("/keypool/busy-writer/lone-request-locked", Fixture, NULL, fixture_setup,
+              test_lone_request_locked, fixture_teardown);
 
   return g_test_run ();
 }
