@@ -81,7 +81,7 @@ row_done (KpRelay *relay)
 
   if (self != NULL && self->relays != NULL && g_hash_table_remove (self->relays, relay))
     kp_gateway_emit_request_finished (self, relay);
-  kp_relay_row_written (relay);
+  kp_relay_end_answer (relay);
 }
 
 static void
@@ -159,7 +159,7 @@ record (KpGateway *self,
     {
       g_autoptr(KpRelay) hold = g_object_ref (relay);
 
-      kp_relay_row_written (hold);
+      kp_relay_end_answer (hold);
       if (kp_ledger_try_add_request_now (self->ledger, &row,
                                          (const KpAttemptRow *)(gpointer)attempts->data,
                                          attempts->len))

@@ -87,14 +87,14 @@ kp_relay_end_relay (KpRelay     *self,
 }
 
 /**
- * kp_relay_row_written:
+ * kp_relay_end_answer:
  *
  * Called by the gateway once the request's row is committed, or is about
- * to be at once: the client's response may end now. Once is enough; later
- * calls do nothing.
+ * to be at once: the client's response ends now, as the outcome decided.
+ * Once is enough; later calls do nothing.
  */
 void
-kp_relay_row_written (KpRelay *self)
+kp_relay_end_answer (KpRelay *self)
 {
   FinalAction action;
 

@@ -36,7 +36,7 @@ KpRelay        *kp_relay_new                  (KpGateway         *gateway,
 void            kp_relay_start                (KpRelay           *self);
 void            kp_relay_abort                (KpRelay           *self,
                                                const char        *reason);
-void            kp_relay_row_written          (KpRelay           *self);
+void            kp_relay_end_answer           (KpRelay           *self);
 guint           kp_relay_get_client_id        (KpRelay           *self);
 const char     *kp_relay_get_api              (KpRelay           *self);
 const char     *kp_relay_get_request_id       (KpRelay           *self);
