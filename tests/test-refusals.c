@@ -284,30 +284,13 @@ open_db (Fixture *fixture)
   return db;
 }
 
-typedef struct
-{
-  Fixture    *fixture;
-  const char *sql;
-  gint64      want;
-} Wait;
-
-static gboolean
-query_reached (gpointer data)
-{
-  Wait *wait = data;
-
-  return kp_test_db_int (wait->fixture->db, wait->sql) == wait->want;
-}
-
 /* Waits until @sql answers @want; fails the test after a while. */
 static void
 wait_for (Fixture    *fixture,
           const char *sql,
           gint64      want)
 {
-  Wait wait = { fixture, sql, want };
-
-  if (!kp_test_spin_until (query_reached, &wait, 20000))
+  if (!kp_test_wait_db_int (fixture->db, sql, want, 20000))
     g_error ("“%s” answered %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT,
              sql, kp_test_db_int (fixture->db, sql), want);
 }
