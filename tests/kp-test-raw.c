@@ -45,6 +45,7 @@ kp_raw_open (KpRaw   *raw,
   raw->got = g_string_new (NULL);
   raw->used = 0;
   raw->closed = FALSE;
+  raw->closed_us = 0;
   raw->head_next = FALSE;
   raw->answers = g_ptr_array_new_with_free_func ((GDestroyNotify)kp_raw_answer_free);
   raw->want = 0;
@@ -186,6 +187,7 @@ kp_raw_pump (KpRaw *raw)
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         break;
       raw->closed = TRUE;
+      raw->closed_us = g_get_monotonic_time ();
     }
   while (raw_parse_next (raw))
     ;

@@ -27,6 +27,7 @@ typedef struct
   GString   *got;        /* everything the server sent */
   gsize      used;       /* of got, by the answers parsed */
   gboolean   closed;     /* by the server */
+  gint64     closed_us;  /* when kp_raw_pump() found it closed */
   gboolean   head_next;  /* the next answer is to a HEAD request */
   GPtrArray *answers;    /* of KpRawAnswer */
   guint      want;       /* answers to wait for */

@@ -18,6 +18,7 @@
 
 #include "kp-gateway.h"
 #include "kp-mock-upstream.h"
+#include "kp-test-raw.h"
 #include "kp-test-util.h"
 
 #define TOKEN "kp-server-token-0123456789"
@@ -183,74 +184,20 @@ set_limits (Fixture *fixture,
   kp_gateway_set_client_limits (fixture->gateway, &limits);
 }
 
-/* A raw client connection, and what the server sent on it. */
-typedef struct
-{
-  int      fd;
-  GString *got;
-  gboolean closed;   /* by the server */
-  gint64   closed_us;
-} Raw;
-
 static void
 raw_open (Fixture *fixture,
-          Raw     *raw)
+          KpRaw   *raw)
 {
-  raw->fd = connect_raw (fixture);
-  g_assert_cmpint (raw->fd, >=, 0);
-  raw->got = g_string_new (NULL);
-  raw->closed = FALSE;
+  kp_raw_open (raw, kp_gateway_get_port (fixture->gateway));
 }
 
-static void
-raw_clear (Raw *raw)
-{
-  if (raw->fd >= 0)
-    close (raw->fd);
-  raw->fd = -1;
-  if (raw->got != NULL)
-    g_string_free (raw->got, TRUE);
-  raw->got = NULL;
-}
-
-static void
-raw_send (Raw        *raw,
-          const char *text)
-{
-  g_assert_cmpint (send (raw->fd, text, strlen (text), MSG_NOSIGNAL), ==, (gssize)strlen (text));
-}
-
-/* Reads what has come; TRUE once the server closed the connection. */
-static gboolean
-raw_closed (gpointer data)
-{
-  Raw *raw = data;
-  char buffer[4096];
-
-  while (!raw->closed)
-    {
-      gssize n = recv (raw->fd, buffer, sizeof buffer, MSG_DONTWAIT);
-
-      if (n > 0)
-        {
-          g_string_append_len (raw->got, buffer, n);
-          continue;
-        }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        break;
-      raw->closed = TRUE;
-      raw->closed_us = g_get_monotonic_time ();
-    }
-  return raw->closed;
-}
-
-/* TRUE once the server answered /health on @data, a Raw. */
+/* TRUE once the server answered /health on @data, a KpRaw. */
 static gboolean
 raw_answered (gpointer data)
 {
-  Raw *raw = data;
+  KpRaw *raw = data;
 
-  raw_closed (raw);
+  kp_raw_pump (raw);
   return strstr (raw->got->str, "\"status\"") != NULL;
 }
 
@@ -261,29 +208,29 @@ static void
 test_connection_cap (Fixture       *fixture,
                      gconstpointer  data)
 {
-  Raw raws[3], extra = { 0 };
+  KpRaw raws[3], extra = { 0 };
 
   set_limits (fixture, 3, 0, 0, 0);
   for (guint i = 0; i < G_N_ELEMENTS (raws); i++)
     raw_open (fixture, &raws[i]);
 
   raw_open (fixture, &extra);
-  g_assert_true (kp_test_spin_until (raw_closed, &extra, 10000));
+  g_assert_true (kp_test_spin_until (kp_raw_is_closed, &extra, 10000));
   g_assert_true (g_str_has_prefix (extra.got->str, "HTTP/1.1 503"));
   g_assert_nonnull (strstr (extra.got->str, "Connection: close"));
   g_assert_nonnull (strstr (extra.got->str, "\"server_busy\""));
-  raw_clear (&extra);
+  kp_raw_clear (&extra);
 
   /* The first three are still open and served. */
   for (guint i = 0; i < G_N_ELEMENTS (raws); i++)
-    g_assert_false (raw_closed (&raws[i]));
-  raw_send (&raws[0], "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    g_assert_false (kp_raw_pump (&raws[i]));
+  kp_raw_send (&raws[0], "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   g_assert_true (kp_test_spin_until (raw_answered, &raws[0], 10000));
 
-  raw_clear (&raws[1]);
+  kp_raw_clear (&raws[1]);
   g_assert_true (kp_test_spin_until (health_again, fixture, 30000));
-  raw_clear (&raws[0]);
-  raw_clear (&raws[2]);
+  kp_raw_clear (&raws[0]);
+  kp_raw_clear (&raws[2]);
 }
 
 /* A connection that sends nothing is closed after the header timeout. */
@@ -291,21 +238,21 @@ static void
 test_silent_connection (Fixture       *fixture,
                         gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
   gint64 start;
 
   set_limits (fixture, 512, 300, 300, 5000);
   start = g_get_monotonic_time ();
   raw_open (fixture, &raw);
-  g_assert_true (kp_test_spin_until (raw_closed, &raw, 20000));
+  g_assert_true (kp_test_spin_until (kp_raw_is_closed, &raw, 20000));
   g_assert_cmpint (raw.closed_us - start, >=, 250 * 1000);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
   g_assert_true (health_answers (fixture, 5000));
 }
 
 typedef struct
 {
-  Raw   *raw;
+  KpRaw   *raw;
   guint  sent;
 } Trickle;
 
@@ -315,9 +262,9 @@ trickle_header (gpointer data)
   Trickle *trickle = data;
 
   /* The test removes this source itself once the connection is closed. */
-  if (!raw_closed (trickle->raw))
+  if (!kp_raw_pump (trickle->raw))
     {
-      raw_send (trickle->raw, "X-Slow: 1\r\n");
+      kp_raw_send (trickle->raw, "X-Slow: 1\r\n");
       trickle->sent++;
     }
   return G_SOURCE_CONTINUE;
@@ -328,18 +275,18 @@ static void
 test_trickled_headers (Fixture       *fixture,
                        gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
   Trickle trickle = { &raw, 0 };
   guint id;
 
   set_limits (fixture, 512, 500, 500, 5000);
   raw_open (fixture, &raw);
-  raw_send (&raw, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+  kp_raw_send (&raw, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
   id = g_timeout_add (50, trickle_header, &trickle);
-  g_assert_true (kp_test_spin_until (raw_closed, &raw, 20000));
+  g_assert_true (kp_test_spin_until (kp_raw_is_closed, &raw, 20000));
   g_source_remove (id);
   g_assert_cmpuint (trickle.sent, >=, 3);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* A body that stops coming is closed after the body timeout. */
@@ -347,14 +294,14 @@ static void
 test_unfinished_body (Fixture       *fixture,
                       gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
 
   set_limits (fixture, 512, 5000, 300, 5000);
   raw_open (fixture, &raw);
-  raw_send (&raw, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+  kp_raw_send (&raw, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                   "Authorization: Bearer " TOKEN "\r\nContent-Length: 100\r\n\r\n{\"model\":");
-  g_assert_true (kp_test_spin_until (raw_closed, &raw, 20000));
-  raw_clear (&raw);
+  g_assert_true (kp_test_spin_until (kp_raw_is_closed, &raw, 20000));
+  kp_raw_clear (&raw);
 }
 
 /* A kept-alive connection idle between requests has a longer time than a
@@ -364,18 +311,18 @@ static void
 test_idle_keepalive (Fixture       *fixture,
                      gconstpointer  data)
 {
-  Raw raw = { 0 };
+  KpRaw raw = { 0 };
   gint64 answered;
 
   set_limits (fixture, 512, 200, 200, 1500);
   raw_open (fixture, &raw);
-  raw_send (&raw, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  kp_raw_send (&raw, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   g_assert_true (kp_test_spin_until (raw_answered, &raw, 10000));
   g_assert_false (raw.closed);
   answered = g_get_monotonic_time ();
-  g_assert_true (kp_test_spin_until (raw_closed, &raw, 20000));
+  g_assert_true (kp_test_spin_until (kp_raw_is_closed, &raw, 20000));
   g_assert_cmpint (raw.closed_us - answered, >=, 1200 * 1000);
-  raw_clear (&raw);
+  kp_raw_clear (&raw);
 }
 
 /* A long stream is not an idle connection: no client timeout cuts it. */
@@ -404,9 +351,9 @@ test_stream_not_cut (Fixture       *fixture,
 static gboolean
 either_closed (gpointer data)
 {
-  Raw **raws = data;
+  KpRaw **raws = data;
 
-  return raw_closed (raws[0]) || raw_closed (raws[1]);
+  return kp_raw_pump (raws[0]) || kp_raw_pump (raws[1]);
 }
 
 /* Large bodies held at once are bounded: one more gets a quick 503. */
@@ -417,23 +364,23 @@ test_large_bodies_at_once (Fixture       *fixture,
   KpClientLimits limits = KP_CLIENT_LIMITS_DEFAULT;
   const char *head = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      "Authorization: Bearer " TOKEN "\r\nContent-Length: 2097152\r\n\r\n{\"model\":";
-  Raw a = { 0 }, b = { 0 };
-  Raw *refused;
+  KpRaw a = { 0 }, b = { 0 };
+  KpRaw *refused;
 
   limits.max_large_bodies = 1;
   kp_gateway_set_client_limits (fixture->gateway, &limits);
   raw_open (fixture, &a);
   raw_open (fixture, &b);
-  raw_send (&a, head);
-  raw_send (&b, head);
-  g_assert_true (kp_test_spin_until (either_closed, (Raw *[]) { &a, &b }, 10000));
+  kp_raw_send (&a, head);
+  kp_raw_send (&b, head);
+  g_assert_true (kp_test_spin_until (either_closed, (KpRaw *[]) { &a, &b }, 10000));
   refused = a.closed ? &a : &b;
   g_assert_true (g_str_has_prefix (refused->got->str, "HTTP/1.1 503"));
   g_assert_nonnull (strstr (refused->got->str, "Retry-After: 1"));
   g_assert_nonnull (strstr (refused->got->str, "server_busy"));
-  g_assert_false (raw_closed (refused == &a ? &b : &a));
-  raw_clear (&a);
-  raw_clear (&b);
+  g_assert_false (kp_raw_pump (refused == &a ? &b : &a));
+  kp_raw_clear (&a);
+  kp_raw_clear (&b);
 }
 
 /* At start the soft limit is raised to the hard one. */
